@@ -1,0 +1,18 @@
+"""User-facing errors.
+
+A ``GmmSegError`` is raised for anything a user can cause (a missing file, a 2D image, NaNs, a tampered
+model file, ...). Command-line entry points print its message on one line and exit non-zero; they never
+show a traceback for it. Programming errors stay ordinary exceptions.
+"""
+
+
+class GmmSegError(Exception):
+    """A problem with the user's input, files or settings, explained in one line."""
+
+
+class InputError(GmmSegError):
+    """The input image or label file cannot be used (unreadable, wrong shape, not cardiac SAX, ...)."""
+
+
+class ModelError(GmmSegError):
+    """The model file is missing, corrupt, tampered with (sha256 mismatch) or incompatible."""

@@ -1,0 +1,179 @@
+"""Segmenting a short-axis stack or cine with GmmSeg (DESIGN section 3.7).
+
+Per volume: locate the heart (localiser), resample every slice into the canonical frame, run the
+feature U-Net and the heads, register the atlas to the responsibilities (phi, no gradients), predict the
+Dirichlet concentrations d_hat from the features and the registered prior, and form the label posterior
+by one variational update of the responsibilities with the Dirichlet: q(z_ik) ~ pi_ik exp(E[log w_ik]).
+Everything is mapped back onto the native grid. A given ``phi`` replaces the registration net's, which
+is how the clinician's re-registration of the atlas changes the result through the model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .alignment import CanonicalFrame, to_canonical, to_native, zscore
+from .atlas import PRIOR_STRENGTH, prior_at, warp_prior
+from .checks import check_short_axis
+from .elbo import expected_log_weights
+from .errors import GmmSegError
+from .io import CardiacImage
+from .labels import NUM_CLASSES, STRUCTURES
+from .localisation import HeartLocation, locate_heart
+from .model import GmmSegModel
+from .uncertainty import dirichlet_uncertainty
+
+BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
+UNCERTAINTY_KINDS = ("total", "aleatoric", "epistemic")
+
+
+@dataclass
+class CanonicalOutputs:
+    """Network outputs for a batch of canonical slices (B, ., N, N)."""
+
+    features: torch.Tensor
+    responsibilities: torch.Tensor  # pi from z_net
+    registered_prior: torch.Tensor  # T_phi(p~)
+    concentrations: torch.Tensor  # d_hat from o_net
+    posterior: torch.Tensor  # pi updated with the Dirichlet
+    phi: torch.Tensor  # (B, 4)
+
+
+def register_prior(model: GmmSegModel, responsibilities: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """phi per slice from the registration net (no gradients: phi is updated outside back-propagation)."""
+    with torch.no_grad():
+        return model.registration(responsibilities.detach(), prior)
+
+
+def volume_phi(phi_per_slice: torch.Tensor, responsibilities: torch.Tensor) -> torch.Tensor:
+    """One phi for a whole volume: the median over slices that contain heart (all slices if none do)."""
+    heart_mass = 1.0 - responsibilities[:, 0].mean(dim=(-2, -1))
+    with_heart = heart_mass > 0.02
+    chosen = phi_per_slice[with_heart] if with_heart.any() else phi_per_slice
+    return chosen.median(dim=0).values
+
+
+def forward_canonical(model: GmmSegModel, images: torch.Tensor, prior: torch.Tensor,
+                      phi: torch.Tensor | None = None, per_volume_phi: bool = True) -> CanonicalOutputs:
+    """Run GmmSeg on canonical slices (B, 1, N, N) of one volume with atlas priors (B, K, N, N).
+
+    ``phi`` (4,) or (B, 4) overrides the registration net; otherwise the net's phi is used, pooled to
+    one phi per volume when ``per_volume_phi``.
+    """
+    features = model.features(images)
+    responsibilities = torch.softmax(model.heads.responsibilities_logits(features), dim=1)
+    if phi is None:
+        phi = register_prior(model, responsibilities, prior)
+        if per_volume_phi:
+            phi = volume_phi(phi, responsibilities)
+    phi = phi.to(images.device, torch.float32)
+    if phi.dim() == 1:
+        phi = phi.expand(images.shape[0], -1)
+    registered = warp_prior(prior, phi)
+    concentrations = model.heads.concentrations(features, registered)
+    log_posterior = torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
+    return CanonicalOutputs(features, responsibilities, registered, concentrations,
+                            torch.softmax(log_posterior, dim=1), phi)
+
+
+@dataclass
+class SegmentationResult:
+    """Native-grid outputs for every frame: arrays are (T, Z, Y, X), probabilities (T, K, Z, Y, X)."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    uncertainty: dict[str, np.ndarray]
+    prior: np.ndarray  # registered prior probabilities (T, K, Z, Y, X)
+    phi: np.ndarray  # (T, 4): log scale, tx mm, ty mm, rotation rad
+    location: HeartLocation
+    frame: CanonicalFrame
+    slice_uncertainty: np.ndarray  # (T, Z): mean total uncertainty inside the heart region
+    volumes_ml: list[dict[str, float]]  # per frame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _volumes_ml(labels: np.ndarray, voxel_ml: float) -> dict[str, float]:
+    return {name: float((labels == value).sum() * voxel_ml) for name, value in STRUCTURES.items()}
+
+
+def _slice_scores(total: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean total uncertainty per slice over the predicted heart and its 3-pixel margin (0 if no heart)."""
+    heart = (labels > 0).float()[:, None]
+    region = torch.nn.functional.max_pool2d(heart, 7, stride=1, padding=3)[:, 0] > 0
+    region = region | (total > 0.5)
+    sums = (total * region).sum(dim=(-2, -1))
+    return torch.where(region.any(dim=(-2, -1)), sums / region.sum(dim=(-2, -1)).clamp_min(1), torch.zeros_like(sums))
+
+
+@torch.no_grad()
+def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
+            phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None) -> SegmentationResult:
+    """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration."""
+    check_short_axis(image)
+    device = torch.device(device)
+    model = model.to(device).eval()
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    sx, sy, sz = image.spacing_xyz
+    frames, slices, rows, columns = image.frames.shape
+    if location is None:
+        location = locate_heart(model.localiser, image.frames[0], (sx, sy, sz), device, image.source)
+    frame = location.frame(sx, sy, rows, columns)
+    prior = prior_at(model.atlas, location.positions).to(device)
+    timings["localise_s"] = time.perf_counter() - start
+    phi_override = _phi_per_frame(phi, frames)
+    outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
+
+    labels = np.empty((frames, slices, rows, columns), np.uint8)
+    probabilities = np.empty((frames, NUM_CLASSES, slices, rows, columns), np.float32)
+    registered = np.empty_like(probabilities)
+    uncertainty = {kind: np.empty((frames, slices, rows, columns), np.float32) for kind in UNCERTAINTY_KINDS}
+    phis = np.empty((frames, 4), np.float32)
+    scores = np.empty((frames, slices), np.float32)
+    network_s = 0.0
+    for t in range(frames):
+        native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
+        canonical = to_canonical(native, frame)
+        canonical = torch.stack([zscore(s) for s in canonical])[:, None]
+        tick = time.perf_counter()
+        override = None if phi_override is None else phi_override[t]
+        outputs = forward_canonical(model, canonical, prior, override)
+        network_s += time.perf_counter() - tick
+        maps = dirichlet_uncertainty(outputs.concentrations)
+        scores[t] = _slice_scores(maps["total"], outputs.posterior.argmax(1)).cpu().numpy()
+        stacked = torch.cat([outputs.posterior] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
+                            + [outputs.registered_prior], dim=1)
+        back = to_native(stacked, frame, outside).cpu()
+        probabilities[t] = back[:, :NUM_CLASSES].permute(1, 0, 2, 3).numpy()
+        labels[t] = back[:, :NUM_CLASSES].argmax(1).numpy().astype(np.uint8)
+        for index, kind in enumerate(UNCERTAINTY_KINDS):
+            uncertainty[kind][t] = back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
+        registered[t] = back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS):].permute(1, 0, 2, 3).numpy()
+        phis[t] = outputs.phi[0].cpu().numpy()
+    timings["network_s"] = network_s
+    timings["total_s"] = time.perf_counter() - start
+    voxel_ml = sx * sy * sz / 1000.0
+    return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, frame, scores,
+                              [_volumes_ml(labels[t], voxel_ml) for t in range(frames)], timings)
+
+
+def _phi_per_frame(phi: np.ndarray | torch.Tensor | None, frames: int) -> torch.Tensor | None:
+    if phi is None:
+        return None
+    phi = torch.as_tensor(np.asarray(phi, dtype=np.float32))
+    if phi.dim() == 1:
+        phi = phi.expand(frames, -1)
+    if phi.shape != (frames, 4):
+        raise GmmSegError(f"phi must have 4 values (log scale, tx, ty, rotation) per frame, got {tuple(phi.shape)}")
+    if not torch.isfinite(phi).all():
+        raise GmmSegError("phi contains NaN or infinite values")
+    return phi
+
+
+def prior_concentrations(registered_prior: torch.Tensor) -> torch.Tensor:
+    """d = lambda * T_phi(p~)."""
+    return PRIOR_STRENGTH * registered_prior

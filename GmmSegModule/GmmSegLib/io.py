@@ -1,0 +1,246 @@
+"""Reading cardiac short-axis images and writing results on the input's exact grid.
+
+Inputs are 3D short-axis stacks (one cardiac phase) or 4D cines (stack x time) in NIfTI, NRRD or as a
+DICOM series folder, read with SimpleITK. Every image becomes a :class:`CardiacImage` holding the
+voxels as ``(frames, slices, rows, columns)`` float32 plus the exact geometry needed to write outputs
+back onto the same grid (spacing, origin, direction, and for 4D files the time axis).
+
+Writes are atomic: a file is written under a temporary name and renamed into place, and
+:class:`AtomicOutputs` renames a whole case's files only once all of them were written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputError
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Physical grid of an image as SimpleITK describes it (dimension 3 or 4)."""
+
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @property
+    def dimension(self) -> int:
+        return len(self.spacing)
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> "Geometry":
+        return cls(tuple(image.GetSpacing()), tuple(image.GetOrigin()), tuple(image.GetDirection()))
+
+    def apply(self, image: sitk.Image) -> None:
+        image.SetSpacing(self.spacing)
+        image.SetOrigin(self.origin)
+        image.SetDirection(self.direction)
+
+
+@dataclass
+class CardiacImage:
+    """A short-axis stack or cine: ``frames`` is (T, Z, Y, X) float32; T == 1 for a 3D stack."""
+
+    frames: np.ndarray
+    geometry: Geometry
+    source: str
+
+    @property
+    def is_cine(self) -> bool:
+        return self.geometry.dimension == 4
+
+    @property
+    def spacing_xyz(self) -> tuple[float, float, float]:
+        """Voxel size in mm along columns (x), rows (y) and slices (z)."""
+        sx, sy, sz = self.geometry.spacing[:3]
+        return float(sx), float(sy), float(sz)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def image_stem(path: str | os.PathLike) -> str:
+    """File name without its image suffix (``patient001_frame01.nii.gz`` -> ``patient001_frame01``)."""
+    name = Path(path).name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
+    """Read the first DICOM series of ``folder``; a cine series (repeated slice positions) becomes 4D."""
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not series_ids:
+        raise InputError(f"{folder}: no DICOM series found in this folder")
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
+    by_position: dict[tuple[float, ...], list[tuple[float, str]]] = {}
+    for file_name in files:
+        header = sitk.ImageFileReader()
+        header.SetFileName(file_name)
+        header.LoadPrivateTagsOff()
+        header.ReadImageInformation()
+        position = tuple(round(float(v), 3) for v in header.GetMetaData("0020|0032").split("\\"))
+        trigger = header.GetMetaData("0018|1060") if header.HasMetaDataKey("0018|1060") else "0"
+        by_position.setdefault(position, []).append((float(trigger or 0), file_name))
+    counts = {len(v) for v in by_position.values()}
+    if len(counts) != 1:
+        raise InputError(f"{folder}: DICOM cine has a different number of phases per slice position")
+    num_frames = counts.pop()
+    reader = sitk.ImageSeriesReader()
+    if num_frames == 1:
+        reader.SetFileNames(list(files))
+        return reader.Execute()
+    # GDCM orders the files along the stack normal; keep that slice order and sort phases by trigger time.
+    ordered_positions = list(dict.fromkeys(
+        tuple(round(float(v), 3) for v in _position_of(f)) for f in files))
+    volumes = []
+    for frame in range(num_frames):
+        frame_files = [sorted(by_position[p])[frame][1] for p in ordered_positions]
+        reader.SetFileNames(frame_files)
+        volumes.append(reader.Execute())
+    return sitk.JoinSeries(volumes)
+
+
+def _position_of(file_name: str) -> list[str]:
+    header = sitk.ImageFileReader()
+    header.SetFileName(file_name)
+    header.ReadImageInformation()
+    return header.GetMetaData("0020|0032").split("\\")
+
+
+def read_sitk(path: str | os.PathLike) -> sitk.Image:
+    """Read an image file or a DICOM series folder, turning every failure into an ``InputError``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    try:
+        if path.is_dir():
+            return _read_dicom_series(path)
+        return sitk.ReadImage(str(path))
+    except InputError:
+        raise
+    except RuntimeError as error:  # SimpleITK reports unreadable / corrupt files this way
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
+        raise InputError(f"{path}: not a readable image ({first_line[:160]})") from None
+
+
+def read_cardiac_image(path: str | os.PathLike) -> CardiacImage:
+    """Read a 3D stack or 4D cine as float32 (T, Z, Y, X) with its geometry (validation is separate)."""
+    image = read_sitk(path)
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
+                         "a greyscale MR image is required")
+    dimension = image.GetDimension()
+    if dimension == 2:
+        raise InputError(f"{path}: is a 2D image; a 3D short-axis stack or a 4D cine is required")
+    if dimension not in (3, 4):
+        raise InputError(f"{path}: has {dimension} dimensions; a 3D stack or a 4D cine is required")
+    array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
+    if dimension == 3:
+        array = array[None]
+    return CardiacImage(frames=array, geometry=Geometry.of(image), source=str(path))
+
+
+def read_label_volume(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
+    """Read an integer label map as (Z, Y, X) with its geometry; 4D label maps give (T, Z, Y, X)."""
+    image = read_sitk(path)
+    if image.GetDimension() not in (3, 4):
+        raise InputError(f"{path}: label maps must be 3D or 4D, got {image.GetDimension()}D")
+    array = sitk.GetArrayFromImage(image)
+    if not np.issubdtype(array.dtype, np.integer):
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise InputError(f"{path}: not a label map (non-integer values)")
+    return array.astype(np.int64), Geometry.of(image)
+
+
+def to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
+    """Wrap a (Z, Y, X) or (T, Z, Y, X) array into an image on ``geometry``."""
+    if array.ndim == 4 and array.shape[0] == 1 and geometry.dimension == 3:
+        array = array[0]
+    if array.ndim == 4 and geometry.dimension == 4:
+        image = sitk.JoinSeries([sitk.GetImageFromArray(frame) for frame in array])
+    elif array.ndim == 3 and geometry.dimension == 3:
+        image = sitk.GetImageFromArray(array)
+    else:
+        raise ValueError(f"array of shape {array.shape} does not fit a {geometry.dimension}D geometry")
+    geometry.apply(image)
+    return image
+
+
+def write_image_atomic(image: sitk.Image, path: str | os.PathLike) -> None:
+    """Write ``image`` to ``path`` under a temporary name first, then rename it into place."""
+    path = Path(path)
+    suffix = "".join(s for s in IMAGE_SUFFIXES if path.name.lower().endswith(s))[:7] or path.suffix
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(descriptor)
+    try:
+        sitk.WriteImage(image, temporary, useCompression=True)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class AtomicOutputs:
+    """Collects a case's output files and publishes them all together, or none of them.
+
+    Each ``add_*`` writes to a hidden temporary file in the output folder; ``commit`` renames them all to
+    their final names. If the ``with`` block fails, every temporary file is removed and no final file is
+    created, so a failed case never leaves half of its outputs behind.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self._pending: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> "AtomicOutputs":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def _temporary(self, name: str) -> Path:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=self.folder)
+        os.close(descriptor)
+        temporary_path = Path(temporary)
+        self._pending.append((temporary_path, self.folder / name))
+        return temporary_path
+
+    def add_image(self, name: str, image: sitk.Image) -> Path:
+        temporary = self._temporary(name)
+        file_type = "NiftiImageIO" if name.endswith((".nii", ".nii.gz")) else ""
+        writer = sitk.ImageFileWriter()
+        writer.SetFileName(str(temporary))
+        writer.SetUseCompression(True)
+        if file_type:
+            writer.SetImageIO(file_type)
+        writer.Execute(image)
+        return self.folder / name
+
+    def add_bytes(self, name: str, data: bytes) -> Path:
+        self._temporary(name).write_bytes(data)
+        return self.folder / name
+
+    def commit(self) -> list[Path]:
+        published = []
+        for temporary, final in self._pending:
+            os.replace(temporary, final)
+            published.append(final)
+        self._pending.clear()
+        return published
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.commit()
+        for temporary, _ in self._pending:
+            temporary.unlink(missing_ok=True)
+        self._pending.clear()

@@ -1,0 +1,36 @@
+"""Label conventions.
+
+The product convention is 0 background, 1 LV cavity, 2 myocardium (MYO), 3 RV cavity. Other datasets
+number the structures differently (ACDC: 1 RV, 2 MYO, 3 LV); readers map them explicitly here, never
+implicitly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+BACKGROUND, LV, MYO, RV = 0, 1, 2, 3
+NUM_CLASSES = 4
+STRUCTURES: dict[str, int] = {"LV": LV, "MYO": MYO, "RV": RV}
+
+# convention name -> mapping from that convention's value to the product value
+CONVENTIONS: dict[str, dict[int, int]] = {
+    "product": {0: BACKGROUND, 1: LV, 2: MYO, 3: RV},
+    "acdc": {0: BACKGROUND, 1: RV, 2: MYO, 3: LV},
+}
+
+
+def to_product_labels(labels: np.ndarray, convention: str) -> np.ndarray:
+    """Map a label array from ``convention`` to the product convention (uint8)."""
+    if convention not in CONVENTIONS:
+        raise InputError(f"unknown label convention {convention!r}; known: {', '.join(CONVENTIONS)}")
+    values = np.unique(labels)
+    unknown = sorted(set(values.tolist()) - set(CONVENTIONS[convention]))
+    if unknown:
+        raise InputError(f"label values {unknown} are not part of the {convention!r} convention")
+    lookup = np.zeros(max(CONVENTIONS[convention]) + 1, dtype=np.uint8)
+    for source, target in CONVENTIONS[convention].items():
+        lookup[source] = target
+    return lookup[labels.astype(np.int64)]

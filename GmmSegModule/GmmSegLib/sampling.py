@@ -1,0 +1,109 @@
+"""Training crops: canonical slices drawn at random with geometric and appearance augmentation.
+
+Every sample is resampled once from the native slice through a randomly perturbed canonical frame
+(shift, rotation, scale of the heart), so augmentation never pads or crops twice. Labels are resampled
+as one-hot maps (bilinear) and re-binarised by argmax.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .alignment import CanonicalFrame, to_canonical, zscore
+from .augment import random_appearance
+from .io import CardiacImage
+from .labels import NUM_CLASSES
+from .localisation import HeartLocation
+from .networks import Localiser
+
+
+@dataclass
+class Volume:
+    """One 3D training volume: native slices, optional labels, spacing and where its heart is."""
+
+    slices: torch.Tensor  # (Z, Y, X) float32
+    labels: torch.Tensor | None  # (Z, Y, X) long, product convention
+    spacing: tuple[float, float, float]
+    location: HeartLocation
+    name: str
+
+    @classmethod
+    def from_image(cls, image: CardiacImage, location: HeartLocation, labels: np.ndarray | None = None,
+                   frame: int = 0) -> "Volume":
+        return cls(torch.from_numpy(np.ascontiguousarray(image.frames[frame])),
+                   None if labels is None else torch.from_numpy(labels.astype(np.int64)),
+                   image.spacing_xyz, location, image.source)
+
+    def frame(self) -> CanonicalFrame:
+        sx, sy, _ = self.spacing
+        rows, columns = self.slices.shape[-2:]
+        return self.location.frame(sx, sy, rows, columns)
+
+
+@dataclass
+class Perturbation:
+    """How far a training crop may stray from the volume's canonical frame."""
+
+    shift_mm: float = 8.0
+    rotation_deg: float = 20.0
+    log_scale: float = math.log(1.2)
+    appearance: bool = True
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor  # (B, 1, N, N)
+    labels: torch.Tensor | None  # (B, N, N)
+    positions: torch.Tensor  # (B,)
+
+
+def perturbed_frame(frame: CanonicalFrame, perturbation: Perturbation, generator: torch.Generator) -> CanonicalFrame:
+    """The canonical frame moved by a random shift (mm), rotation and zoom."""
+    r = torch.rand(4, generator=generator) * 2 - 1
+    shift_x_mm, shift_y_mm = float(r[0]) * perturbation.shift_mm, float(r[1]) * perturbation.shift_mm
+    return replace(frame,
+                   centre_x=frame.centre_x + shift_x_mm / frame.spacing_x,
+                   centre_y=frame.centre_y + shift_y_mm / frame.spacing_y,
+                   angle=frame.angle + math.radians(float(r[2]) * perturbation.rotation_deg),
+                   spacing=frame.spacing * math.exp(float(r[3]) * perturbation.log_scale))
+
+
+def crop(volume: Volume, slice_index: int, frame: CanonicalFrame) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One canonical image (N, N) and its labels (N, N) or None."""
+    image = to_canonical(volume.slices[slice_index: slice_index + 1], frame)[0]
+    if volume.labels is None:
+        return image, None
+    one_hot = F.one_hot(volume.labels[slice_index], NUM_CLASSES).permute(2, 0, 1)[None].float()
+    return image, to_canonical(one_hot, frame)[0].argmax(0)
+
+
+def localiser_frame(volume: Volume) -> CanonicalFrame:
+    """The localiser's unrotated whole-slice view (96 x 96 pixels of 4 mm around the image centre)."""
+    sx, sy, _ = volume.spacing
+    rows, columns = volume.slices.shape[-2:]
+    return CanonicalFrame((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, sx, sy, rows, columns,
+                          size=Localiser.SIZE, spacing=Localiser.SPACING_MM)
+
+
+def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, generator: torch.Generator,
+               frame_of: Callable[[Volume], CanonicalFrame] = Volume.frame) -> Batch:
+    """``size`` random (volume, slice) crops through ``frame_of`` perturbed and augmented, each z-scored."""
+    images, labels, positions = [], [], []
+    for _ in range(size):
+        volume = volumes[int(torch.randint(len(volumes), (1,), generator=generator))]
+        slice_index = int(torch.randint(volume.slices.shape[0], (1,), generator=generator))
+        image, label = crop(volume, slice_index, perturbed_frame(frame_of(volume), perturbation, generator))
+        if perturbation.appearance:
+            image = random_appearance(image, generator)
+        images.append(zscore(image))
+        labels.append(label)
+        positions.append(float(volume.location.positions[slice_index]))
+    has_labels = all(label is not None for label in labels)
+    return Batch(torch.stack(images)[:, None], torch.stack(labels) if has_labels else None,
+                 torch.tensor(positions))

@@ -1,0 +1,473 @@
+"""The headless GmmSeg trainer: supervised pretraining, atlas, registration net, label-free ELBO adaptation.
+
+Stages (DESIGN section 3.6), each resumable at epoch granularity:
+
+1. ``localiser``: the coarse whole-slice segmenter that finds the heart without labels;
+2. ``atlas``: class-frequency maps of the aligned labelled slices (no training);
+3. ``pretrain``: feature U-Net, z_net and o_net, supervised on the labelled auxiliary set;
+4. ``registration``: the registration net, on the pretrained responsibilities of randomly moved crops;
+5. ``adapt``: the negative ELBO on unlabelled target images (x_net, z_net, o_net and the features), anchored
+   either by the labelled auxiliary set (full training) or by the starting model's own predictions
+   (``gmmseg adapt`` on a user's images, where no labels exist).
+
+Progress goes to stdout as JSON lines (``event``: progress / stage / saved / done / stopped / error) for the
+Slicer module and the CLI. The training state is saved atomically after every epoch; a killed run resumes
+from it. SIGTERM stops at the next step with the last saved state intact (exit code 143). Under
+``torchrun --nproc_per_node N`` it trains data-parallel with DistributedDataParallel (gloo on CPU, NCCL on
+GPUs); only rank 0 writes files and prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from . import acdc
+from .alignment import CANONICAL_SPACING_MM, to_canonical
+from .atlas import PRIOR_STRENGTH, build_atlas, prior_at, warp_prior
+from .device import resolve_device
+from .elbo import ElboWeights, assignment_term, negative_elbo, prior_term, prior_weight
+from .errors import GmmSegError
+from .inference import forward_canonical
+from .io import read_cardiac_image
+from .checks import check_short_axis
+from .labels import NUM_CLASSES
+from .localisation import locate_from_ground_truth, locate_heart
+from .model import GmmSegModel, atomic_torch_save, load_checkpoint, load_model, save_model
+from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame
+
+STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt")
+STOPPED_EXIT_CODE = 143
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (stored in the state file and the model metadata)."""
+
+    out: str
+    work: str
+    data: str = ""
+    adapt_images: list[str] = field(default_factory=list)
+    init_model: str = ""
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    localiser_epochs: int = 20
+    pretrain_epochs: int = 40
+    registration_epochs: int = 10
+    adapt_epochs: int = 10
+    steps_per_epoch: int = 50
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    adapt_learning_rate: float = 2e-4
+    l3_start: float = 1.0
+    l3_end: float = 0.01
+    anchor_weight: float = 1.0
+    seed: int = 42
+    device: str = "auto"
+    max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
+
+
+class Progress:
+    """JSON-lines progress on stdout (rank 0 only), with an ETA over all remaining steps."""
+
+    def __init__(self, total_steps: int, enabled: bool):
+        self.total_steps, self.enabled = max(total_steps, 1), enabled
+        self.done_steps, self.start = 0, time.perf_counter()
+
+    def emit(self, event: str, **fields) -> None:
+        if self.enabled:
+            print(json.dumps({"event": event, **fields}), flush=True)
+
+    def step(self, **fields) -> None:
+        self.done_steps += 1
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done_steps * (self.total_steps - self.done_steps)
+        self.emit("progress", **fields, eta_s=round(eta, 1), elapsed_s=round(elapsed, 1))
+
+
+class LossModule(nn.Module):
+    """Holds the model so that DistributedDataParallel can wrap one forward that returns the losses."""
+
+    def __init__(self, model: GmmSegModel, loss: Callable[[GmmSegModel, Batch, int], dict[str, torch.Tensor]]):
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
+        return self.loss(self.model, batch, epoch)
+
+
+def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy plus soft Dice over the three structures."""
+    probabilities = torch.softmax(logits, dim=1)
+    one_hot = F.one_hot(labels, NUM_CLASSES).permute(0, 3, 1, 2).float()
+    intersection = (probabilities * one_hot).sum(dim=(0, 2, 3))
+    denominator = probabilities.sum(dim=(0, 2, 3)) + one_hot.sum(dim=(0, 2, 3))
+    dice = (2 * intersection + 1) / (denominator + 1)
+    return F.cross_entropy(logits, labels) + (1 - dice[1:]).mean()
+
+
+def supervised_losses(model: GmmSegModel, batch: Batch, prior_weight_value: float) -> dict[str, torch.Tensor]:
+    """Pretraining: the features as a segmenter (the baseline), pi, and d_hat by the ELBO with known labels."""
+    features = model.features(batch.images)
+    pi_logits = model.heads.responsibilities_logits(features)
+    prior = prior_at(model.atlas, batch.positions)
+    concentrations = model.heads.concentrations(features, prior)
+    one_hot = F.one_hot(batch.labels, NUM_CLASSES).permute(0, 3, 1, 2).float()
+    losses = {"features": segmentation_loss(features, batch.labels),
+              "pi": segmentation_loss(pi_logits, batch.labels),
+              "d_hat": assignment_term(one_hot, concentrations),
+              "prior_kl": prior_term(concentrations, PRIOR_STRENGTH * prior)}
+    losses["total"] = losses["features"] + losses["pi"] + losses["d_hat"] + prior_weight_value * losses["prior_kl"]
+    return losses
+
+
+def registration_target(labels: torch.Tensor, prior: torch.Tensor, phi_applied: torch.Tensor,
+                        spacing_mm: float) -> torch.Tensor:
+    """phi that maps the prior onto labels moved by ``phi_applied``: moment fit of prior->labels, then composed.
+
+    The fit A_y (scale from heart areas, shift from heart centroids, no rotation since the canonical
+    alignment already orients LV->RV) is composed with the applied transform A: A o A_y.
+    """
+    size = labels.shape[-1]
+    coordinates = (torch.arange(size, dtype=torch.float32) - (size - 1) / 2) * spacing_mm
+    y_mm, x_mm = torch.meshgrid(coordinates, coordinates, indexing="ij")
+
+    def moments(mass: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        total = mass.sum(dim=(-2, -1)).clamp_min(1e-6)
+        centre = torch.stack([(mass * x_mm).sum(dim=(-2, -1)), (mass * y_mm).sum(dim=(-2, -1))], -1) / total[:, None]
+        return total, centre
+
+    label_area, label_centre = moments((labels > 0).float())
+    prior_area, prior_centre = moments(1 - prior[:, 0])
+    log_scale_fit = 0.5 * torch.log(label_area.clamp_min(1.0) / prior_area)
+    shift_fit = label_centre - torch.exp(log_scale_fit)[:, None] * prior_centre
+    shift_fit = torch.where((labels > 0).flatten(1).any(1)[:, None], shift_fit, torch.zeros_like(shift_fit))
+    log_scale_fit = torch.where((labels > 0).flatten(1).any(1), log_scale_fit, torch.zeros_like(log_scale_fit))
+    log_s, tx, ty, rotation = phi_applied.unbind(-1)
+    cos, sin, scale = torch.cos(rotation), torch.sin(rotation), torch.exp(log_s)
+    shifted_x = scale * (cos * shift_fit[:, 0] - sin * shift_fit[:, 1]) + tx
+    shifted_y = scale * (sin * shift_fit[:, 0] + cos * shift_fit[:, 1]) + ty
+    return torch.stack([log_s + log_scale_fit, shifted_x, shifted_y, rotation], -1)
+
+
+class Trainer:
+    """Runs the configured stages with resume, progress, SIGTERM handling and optional DDP."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+        self.device = resolve_device(config.device)
+        if self.world > 1:
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.work = Path(config.work)
+        self.state_path = self.work / "state.pt"
+        self.stop_requested = False
+        self.model = GmmSegModel().to(self.device)
+        self.completed: list[str] = []
+        self.resume_epoch = 0
+        self.labelled: list[Volume] = []
+        self.unlabelled: list[Volume] = []
+        self.teacher: GmmSegModel | None = None
+        self.optimizer_state: dict | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def _request_stop(self, signum, _frame) -> None:
+        self.stop_requested = True
+
+    def run(self) -> int:
+        if self.world == 1 or self.rank == 0:
+            self.work.mkdir(parents=True, exist_ok=True)
+        signal.signal(signal.SIGTERM, self._request_stop)
+        self._load_starting_point()
+        self.progress = Progress(self._total_steps(), self.rank == 0)
+        self.progress.emit("start", config=asdict(self.config), world_size=self.world, device=str(self.device),
+                           resumed_stages=self.completed, resume_epoch=self.resume_epoch)
+        for stage in self.config.stages:
+            if stage in self.completed:
+                continue
+            self.progress.emit("stage", stage=stage)
+            if not getattr(self, f"_stage_{stage}")():
+                self.progress.emit("stopped", stage=stage, state=str(self.state_path))
+                return STOPPED_EXIT_CODE
+            self.completed.append(stage)
+            self.resume_epoch, self.optimizer_state = 0, None
+            self._save_state(stage_done=True)
+        if self.rank == 0:
+            sha256 = save_model(self.model, self.config.out, {"config": asdict(self.config), "stages": self.completed})
+            self.progress.emit("done", model=str(self.config.out), sha256=sha256)
+        if self.world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+        return 0
+
+    def _total_steps(self) -> int:
+        c = self.config
+        epochs = {"localiser": c.localiser_epochs, "pretrain": c.pretrain_epochs,
+                  "registration": c.registration_epochs, "adapt": c.adapt_epochs}
+        remaining = [s for s in c.stages if s not in self.completed and s in epochs]
+        return sum(epochs[s] for s in remaining) * self._steps() - self.resume_epoch * self._steps()
+
+    def _steps(self) -> int:
+        return max(1, self.config.steps_per_epoch // self.world)
+
+    def _load_starting_point(self) -> None:
+        if self.config.init_model:
+            model, _ = load_model(self.config.init_model)
+            self.model.load_state_dict(model.state_dict())
+        if self.state_path.exists():
+            state = load_checkpoint(self.state_path)
+            saved_config = state["metadata"].get("config", {})
+            if saved_config.get("stages") != self.config.stages:
+                raise GmmSegError(f"{self.state_path}: belongs to a run with other stages; "
+                                  "use a fresh --work folder")
+            self.model.load_state_dict(state["state"])
+            self.completed = list(state["metadata"]["completed"])
+            self.resume_epoch = int(state["metadata"]["epoch"])
+            self.optimizer_state = state["metadata"].get("optimizer")
+        if "adapt" in self.config.stages and "pretrain" not in self.config.stages:
+            self.teacher = copy.deepcopy(self.model).eval()
+            if self.config.init_model:
+                teacher, _ = load_model(self.config.init_model)
+                self.teacher = teacher.to(self.device).eval()
+            for parameter in self.teacher.parameters():
+                parameter.requires_grad_(False)
+
+    def _save_state(self, epoch: int = 0, optimizer: torch.optim.Optimizer | None = None,
+                    stage_done: bool = False) -> None:
+        if self.rank != 0:
+            return
+        metadata = {"config": asdict(self.config), "completed": self.completed, "epoch": 0 if stage_done else epoch,
+                    "optimizer": None if (stage_done or optimizer is None) else optimizer.state_dict()}
+        state = {name: t.detach().cpu() for name, t in self.model.state_dict().items()}
+        atomic_torch_save({"format": "gmmseg-checkpoint-1", "config": self.model.config, "state": state,
+                           "metadata": metadata}, self.state_path)
+        self.progress.emit("saved", state=str(self.state_path), stage_epoch=metadata["epoch"])
+
+    # ---- data --------------------------------------------------------------------------------
+    def _labelled_volumes(self) -> list[Volume]:
+        if not self.labelled:
+            root = Path(self.config.data) if self.config.data else acdc.default_acdc_dir()
+            labelled, _ = acdc.split(acdc.list_cases(root))
+            if self.config.max_cases:
+                labelled = labelled[: self.config.max_cases]
+            for case in labelled:
+                image, labels = acdc.load_case(root, case)
+                location = locate_from_ground_truth(labels, image.spacing_xyz)
+                if location is not None:
+                    self.labelled.append(Volume.from_image(image, location, labels))
+        return self.labelled
+
+    def _unlabelled_volumes(self) -> list[Volume]:
+        """Target images for adaptation, located by the trained localiser (labels are never read)."""
+        if not self.unlabelled:
+            paths = [Path(p) for p in self.config.adapt_images]
+            if not paths:
+                root = Path(self.config.data) if self.config.data else acdc.default_acdc_dir()
+                cases = acdc.list_cases(root)
+                if self.config.max_cases:
+                    cases = cases[: self.config.max_cases]
+                paths = [acdc.image_path(root, case) for case in cases]
+            self.model.eval()
+            for path in paths:
+                image = read_cardiac_image(path)
+                check_short_axis(image)
+                for frame in range(image.num_frames):
+                    location = locate_heart(self.model.localiser, image.frames[frame], image.spacing_xyz,
+                                            self.device, str(path))
+                    self.unlabelled.append(Volume.from_image(image, location, frame=frame))
+        return self.unlabelled
+
+    def _generator(self, stage: str, epoch: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + STAGES.index(stage) * 10_007
+                                             + epoch * 101 + self.rank)
+
+    # ---- the generic epoch loop -------------------------------------------------------------------
+    def _train(self, stage: str, trainable: list[nn.Module], loss: Callable, epochs: int, learning_rate: float,
+               batches: Callable[[torch.Generator], Batch]) -> bool:
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        parameters = [p for module in trainable for p in module.parameters()]
+        for parameter in parameters:
+            parameter.requires_grad_(True)
+        module: nn.Module = LossModule(self.model, loss)
+        if self.world > 1:
+            module = nn.parallel.DistributedDataParallel(module, find_unused_parameters=True)
+        optimizer = torch.optim.Adam(parameters, lr=learning_rate, weight_decay=1e-5)
+        if self.optimizer_state is not None:
+            optimizer.load_state_dict(self.optimizer_state)
+        for epoch in range(self.resume_epoch, epochs):
+            torch.manual_seed(self.config.seed + epoch)
+            lr = learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1))))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            generator = self._generator(stage, epoch)
+            self.model.train()
+            sums: dict[str, float] = {}
+            for step in range(self._steps()):
+                if self.stop_requested:
+                    return False
+                batch = batches(generator)
+                batch = Batch(batch.images.to(self.device), None if batch.labels is None else batch.labels.to(self.device),
+                              batch.positions.to(self.device))
+                losses = module(batch, epoch)
+                optimizer.zero_grad(set_to_none=True)
+                losses["total"].backward()
+                torch.nn.utils.clip_grad_norm_(parameters, 5.0)
+                optimizer.step()
+                values = {k: float(v.detach()) for k, v in losses.items()}
+                for k, v in values.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                self.progress.step(stage=stage, epoch=epoch + 1, epochs=epochs, step=step + 1, steps=self._steps(),
+                                   loss={k: round(v, 5) for k, v in values.items()})
+            self.progress.emit("epoch", stage=stage, epoch=epoch + 1, epochs=epochs,
+                               mean_loss={k: round(v / self._steps(), 5) for k, v in sums.items()})
+            self._save_state(epoch + 1, optimizer)
+        return True
+
+    # ---- stages ------------------------------------------------------------------------------------
+    def _stage_localiser(self) -> bool:
+        volumes = self._labelled_volumes()
+        perturbation = Perturbation(shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25))
+
+        def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
+            total = segmentation_loss(model.localiser(batch.images), batch.labels)
+            return {"total": total}
+
+        return self._train("localiser", [self.model.localiser], loss, self.config.localiser_epochs,
+                           self.config.learning_rate,
+                           lambda g: draw_batch(volumes, self.config.batch_size, perturbation, g, localiser_frame))
+
+    def _stage_atlas(self) -> bool:
+        labels, positions = [], []
+        for volume in self._labelled_volumes():
+            one_hot = F.one_hot(volume.labels, NUM_CLASSES).permute(0, 3, 1, 2).float()
+            labels.append(to_canonical(one_hot, volume.frame()).argmax(1))
+            positions.append(torch.as_tensor(volume.location.positions))
+        atlas = build_atlas(torch.cat(labels).numpy(), torch.cat(positions).numpy())
+        self.model.atlas.copy_(atlas.to(self.device))
+        return True
+
+    def _stage_pretrain(self) -> bool:
+        volumes = self._labelled_volumes()
+        c = self.config
+
+        def loss(model: GmmSegModel, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
+            return supervised_losses(model, batch, prior_weight(epoch, c.pretrain_epochs, c.l3_start, c.l3_end))
+
+        heads = self.model.heads
+        return self._train("pretrain", [self.model.features, heads.z_net, heads.o_net], loss, c.pretrain_epochs,
+                           c.learning_rate, lambda g: draw_batch(volumes, c.batch_size, Perturbation(), g))
+
+    def _stage_registration(self) -> bool:
+        volumes = self._labelled_volumes()
+        c = self.config
+
+        def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
+            with torch.no_grad():
+                features = model.features(batch.images)
+                responsibilities = torch.softmax(model.heads.responsibilities_logits(features), 1)
+                prior = prior_at(model.atlas, batch.positions)
+                bounds = torch.tensor([0.3, 15.0, 15.0, 0.35], device=batch.images.device)
+                applied = (torch.rand(batch.images.shape[0], 4, device=batch.images.device) * 2 - 1) * bounds
+                moved = warp_prior(responsibilities, applied)
+                moved_labels = warp_prior(F.one_hot(batch.labels, NUM_CLASSES).permute(0, 3, 1, 2).float(), applied)
+                target = registration_target(moved_labels.argmax(1).cpu(), prior.cpu(), applied.cpu(),
+                                             CANONICAL_SPACING_MM).to(batch.images.device)
+            predicted = model.registration(moved, prior)
+            scale = torch.tensor([0.2, 10.0, 10.0, 0.2], device=predicted.device)
+            total = F.smooth_l1_loss(predicted / scale, target / scale)
+            return {"total": total}
+
+        return self._train("registration", [self.model.registration], loss, c.registration_epochs,
+                           c.learning_rate, lambda g: draw_batch(volumes, c.batch_size, Perturbation(), g))
+
+    def _stage_adapt(self) -> bool:
+        c = self.config
+        targets = self._unlabelled_volumes()
+        labelled = self._labelled_volumes() if self.teacher is None else []
+
+        def loss(model: GmmSegModel, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
+            size = c.batch_size
+            target_batch = Batch(batch.images[:size], None, batch.positions[:size])
+            prior = prior_at(model.atlas, target_batch.positions)
+            outputs = forward_canonical(model, target_batch.images, prior, per_volume_phi=False)
+            means, log_variances = model.heads.gaussians(outputs.features)
+            weights = ElboWeights(prior=prior_weight(epoch, c.adapt_epochs, c.l3_start, c.l3_end))
+            losses = negative_elbo(outputs.features, outputs.responsibilities, means, log_variances,
+                                   outputs.concentrations, PRIOR_STRENGTH * outputs.registered_prior, weights)
+            if self.teacher is not None:
+                with torch.no_grad():
+                    reference = forward_canonical(self.teacher, target_batch.images, prior, outputs.phi).posterior
+                anchor = -(reference * torch.log(outputs.posterior.clamp_min(1e-8))).sum(1).mean()
+            else:
+                labelled_batch = Batch(batch.images[size:], batch.labels, batch.positions[size:])
+                anchor = supervised_losses(model, labelled_batch, weights.prior)["total"]
+            losses["anchor"] = anchor
+            losses["total"] = losses["total"] + c.anchor_weight * anchor
+            return losses
+
+        def batches(generator: torch.Generator) -> Batch:
+            unlabelled = draw_batch(targets, c.batch_size, Perturbation(), generator)
+            if not labelled:
+                return unlabelled
+            supervised = draw_batch(labelled, c.batch_size // 2, Perturbation(), generator)
+            return Batch(torch.cat([unlabelled.images, supervised.images]), supervised.labels,
+                         torch.cat([unlabelled.positions, supervised.positions]))
+
+        return self._train("adapt", [self.model.features, self.model.heads], loss, c.adapt_epochs,
+                           c.adapt_learning_rate, batches)
+
+
+def train(config: TrainConfig) -> int:
+    """Run a configured training; returns the process exit code."""
+    return Trainer(config).run()
+
+
+def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
+    """Command-line arguments of ``scripted_training/train.py`` and ``gmmseg train``."""
+    import argparse
+
+    defaults = TrainConfig(out="", work="")
+    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="final model checkpoint (.pt)")
+    parser.add_argument("--work", help="folder for the resumable training state (default: <out>.work)")
+    parser.add_argument("--data", default="", help=f"ACDC folder (default: ${acdc.DATA_ENV} or ../shared/data/acdc)")
+    parser.add_argument("--adapt-images", nargs="*", default=[], help="unlabelled images to adapt to")
+    parser.add_argument("--init-model", default="", help="start from this checkpoint (adaptation)")
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    for name in ("localiser_epochs", "pretrain_epochs", "registration_epochs", "adapt_epochs",
+                 "steps_per_epoch", "batch_size", "seed", "max_cases"):
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
+    for name in ("learning_rate", "adapt_learning_rate", "l3_start", "l3_end", "anchor_weight"):
+        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
+    parser.add_argument("--device", default="auto")
+    arguments = parser.parse_args(argv)
+    values = vars(arguments)
+    values["work"] = values["work"] or str(Path(values["out"]).with_suffix(".work"))
+    return TrainConfig(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, train, and return an exit code; user errors become one JSON line and exit code 2."""
+    config = parse_arguments(argv)
+    try:
+        return train(config)
+    except GmmSegError as error:
+        print(json.dumps({"event": "error", "message": str(error)}), flush=True)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
