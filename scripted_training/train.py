@@ -17,7 +17,6 @@ for _candidate in (_HERE.parent / "GmmSegModule", _HERE.parent):
 
 from GmmSegLib.trainer import main  # noqa: E402
 
-
 if __name__ == "__main__":
     arguments = sys.argv[1:]
     if arguments and arguments[0] == "--":  # Slicer passes script arguments after "--"

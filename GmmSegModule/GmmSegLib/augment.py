@@ -32,7 +32,8 @@ def bias_field(image: torch.Tensor, strength: float, generator: torch.Generator)
     h, w = image.shape[-2:]
     y, x = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
     coefficients = torch.randn(5, generator=generator)
-    field = coefficients[0] * x + coefficients[1] * y + coefficients[2] * x * y + coefficients[3] * x**2 + coefficients[4] * y**2
+    terms = torch.stack([x, y, x * y, x**2, y**2])
+    field = (coefficients.view(-1, 1, 1) * terms).sum(0)
     field = field / field.abs().max().clamp_min(1e-6)
     return image * torch.exp(strength * field)
 

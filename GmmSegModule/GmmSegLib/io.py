@@ -5,8 +5,8 @@ DICOM series folder, read with SimpleITK. Every image becomes a :class:`CardiacI
 voxels as ``(frames, slices, rows, columns)`` float32 plus the exact geometry needed to write outputs
 back onto the same grid (spacing, origin, direction, and for 4D files the time axis).
 
-Writes are atomic: a file is written under a temporary name and renamed into place, and
-:class:`AtomicOutputs` renames a whole case's files only once all of them were written.
+Writes are atomic: :class:`AtomicOutputs` writes a case's files under temporary names and renames them
+into place only once all of them were written.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Geometry:
         return len(self.spacing)
 
     @classmethod
-    def of(cls, image: sitk.Image) -> "Geometry":
+    def of(cls, image: sitk.Image) -> Geometry:
         return cls(tuple(image.GetSpacing()), tuple(image.GetOrigin()), tuple(image.GetDirection()))
 
     def apply(self, image: sitk.Image) -> None:
@@ -67,6 +67,14 @@ class CardiacImage:
     @property
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
+
+    def frame_volume(self, frame: int) -> CardiacImage:
+        """One frame as a 3D stack with the spatial part of the geometry."""
+        geometry = self.geometry
+        if geometry.dimension == 4:
+            direction = tuple(geometry.direction[row * 4 + column] for row in range(3) for column in range(3))
+            geometry = Geometry(geometry.spacing[:3], geometry.origin[:3], direction)
+        return CardiacImage(self.frames[frame: frame + 1], geometry, f"{self.source}[frame {frame}]")
 
 
 def image_stem(path: str | os.PathLike) -> str:
@@ -164,32 +172,25 @@ def read_label_volume(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
     return array.astype(np.int64), Geometry.of(image)
 
 
-def to_sitk(array: np.ndarray, geometry: Geometry) -> sitk.Image:
-    """Wrap a (Z, Y, X) or (T, Z, Y, X) array into an image on ``geometry``."""
-    if array.ndim == 4 and array.shape[0] == 1 and geometry.dimension == 3:
-        array = array[0]
-    if array.ndim == 4 and geometry.dimension == 4:
-        image = sitk.JoinSeries([sitk.GetImageFromArray(frame) for frame in array])
-    elif array.ndim == 3 and geometry.dimension == 3:
-        image = sitk.GetImageFromArray(array)
-    else:
+def to_sitk(array: np.ndarray, geometry: Geometry, components: bool = False) -> sitk.Image:
+    """Wrap a (Z, Y, X) or (T, Z, Y, X) array into an image on ``geometry``.
+
+    With ``components`` the last axis holds the components of a vector image (e.g. class probabilities).
+    """
+    spatial = array.ndim - (1 if components else 0)
+    if spatial == 4 and array.shape[0] == 1 and geometry.dimension == 3:
+        array, spatial = array[0], 3
+    if spatial != geometry.dimension:
         raise ValueError(f"array of shape {array.shape} does not fit a {geometry.dimension}D geometry")
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array), isVector=components)
     geometry.apply(image)
     return image
 
 
-def write_image_atomic(image: sitk.Image, path: str | os.PathLike) -> None:
-    """Write ``image`` to ``path`` under a temporary name first, then rename it into place."""
-    path = Path(path)
-    suffix = "".join(s for s in IMAGE_SUFFIXES if path.name.lower().endswith(s))[:7] or path.suffix
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(descriptor)
-    try:
-        sitk.WriteImage(image, temporary, useCompression=True)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class AtomicOutputs:
@@ -203,16 +204,19 @@ class AtomicOutputs:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
         self._pending: list[tuple[Path, Path]] = []
+        self.paths: list[Path] = []  # final paths, in the order they were added
 
-    def __enter__(self) -> "AtomicOutputs":
+    def __enter__(self) -> AtomicOutputs:
         self.folder.mkdir(parents=True, exist_ok=True)
         return self
 
     def _temporary(self, name: str) -> Path:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=self.folder)
+        descriptor, temporary = tempfile.mkstemp(prefix=".partial-", suffix=f"-{name}", dir=self.folder)
         os.close(descriptor)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
         temporary_path = Path(temporary)
         self._pending.append((temporary_path, self.folder / name))
+        self.paths.append(self.folder / name)
         return temporary_path
 
     def add_image(self, name: str, image: sitk.Image) -> Path:

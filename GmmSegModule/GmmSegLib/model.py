@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atlas import POSITION_BINS, PRIOR_FLOOR
 from .alignment import CANONICAL_SIZE
+from .atlas import POSITION_BINS, PRIOR_FLOOR
 from .errors import ModelError
 from .labels import NUM_CLASSES
 from .networks import FeatureUNet, GmmHeads, Localiser, RegistrationNet

@@ -68,7 +68,7 @@ class UNet(nn.Module):
             x = block(x if level == 0 else F.max_pool2d(x, 2))
             skips.append(x)
         x = skips.pop()
-        for up, merge in zip(self.up, self.merge):
+        for up, merge in zip(self.up, self.merge, strict=True):
             x = merge(torch.cat([up(x), skips.pop()], dim=1))
         return self.out(x)
 

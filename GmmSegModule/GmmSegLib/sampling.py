@@ -35,7 +35,7 @@ class Volume:
 
     @classmethod
     def from_image(cls, image: CardiacImage, location: HeartLocation, labels: np.ndarray | None = None,
-                   frame: int = 0) -> "Volume":
+                   frame: int = 0) -> Volume:
         return cls(torch.from_numpy(np.ascontiguousarray(image.frames[frame])),
                    None if labels is None else torch.from_numpy(labels.astype(np.int64)),
                    image.spacing_xyz, location, image.source)
@@ -61,6 +61,10 @@ class Batch:
     images: torch.Tensor  # (B, 1, N, N)
     labels: torch.Tensor | None  # (B, N, N)
     positions: torch.Tensor  # (B,)
+
+    def to(self, device: torch.device) -> "Batch":
+        labels = None if self.labels is None else self.labels.to(device)
+        return Batch(self.images.to(device), labels, self.positions.to(device))
 
 
 def perturbed_frame(frame: CanonicalFrame, perturbation: Perturbation, generator: torch.Generator) -> CanonicalFrame:

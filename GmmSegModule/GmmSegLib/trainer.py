@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -39,12 +38,12 @@ from torch import nn
 from . import acdc
 from .alignment import CANONICAL_SPACING_MM, to_canonical
 from .atlas import PRIOR_STRENGTH, build_atlas, prior_at, warp_prior
+from .checks import check_short_axis
 from .device import resolve_device
 from .elbo import ElboWeights, assignment_term, negative_elbo, prior_term, prior_weight
 from .errors import GmmSegError
 from .inference import forward_canonical
 from .io import read_cardiac_image
-from .checks import check_short_axis
 from .labels import NUM_CLASSES
 from .localisation import locate_from_ground_truth, locate_heart
 from .model import GmmSegModel, atomic_torch_save, load_checkpoint, load_model, save_model
@@ -322,8 +321,7 @@ class Trainer:
                 if self.stop_requested:
                     return False
                 batch = batches(generator)
-                batch = Batch(batch.images.to(self.device), None if batch.labels is None else batch.labels.to(self.device),
-                              batch.positions.to(self.device))
+                batch = batch.to(self.device)
                 losses = module(batch, epoch)
                 optimizer.zero_grad(set_to_none=True)
                 losses["total"].backward()

@@ -1,0 +1,88 @@
+"""``gmmseg bench``: speed and memory of segmentation and training on this machine.
+
+Medians over repeats in one warm process: end-to-end seconds for a 3D volume of 10 slices and for a
+20-frame cine (from the in-memory image to native-grid outputs), the bare network forward passes for
+the same volume, their ratio, the process's peak resident memory, and seconds per training step/epoch.
+Inputs are the generated phantom, so the numbers do not depend on the data present.
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import statistics
+import time
+
+import torch
+
+from .alignment import to_canonical, zscore
+from .atlas import prior_at
+from .device import resolve_device
+from .inference import forward_canonical, segment
+from .localisation import localiser_view, locate_heart
+from .phantom import make_cine_phantom
+from .registry import load_registered
+from .sampling import Perturbation, Volume, draw_batch
+from .trainer import supervised_losses
+
+
+def _median_seconds(action, repeats: int) -> float:
+    action()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str | None = None,
+                   train_steps: int = 5) -> dict:
+    device = resolve_device(device_name)
+    model, entry = load_registered(model_path)
+    model = model.to(device).eval()
+    phantom = make_cine_phantom(frames=20, slices=10)
+    cine = phantom.image
+    volume = cine.frame_volume(0)
+    location = locate_heart(model.localiser, volume.frames[0], volume.spacing_xyz, device)
+    frame = location.frame(*volume.spacing_xyz[:2], *volume.frames.shape[-2:])
+    native = torch.from_numpy(volume.frames[0]).to(device)
+    prior = prior_at(model.atlas, location.positions).to(device)
+
+    @torch.no_grad()
+    def bare_forward() -> None:
+        canonical = torch.stack([zscore(s) for s in to_canonical(native, frame)])[:, None]
+        model.localiser(localiser_view(native, *volume.spacing_xyz[:2]))
+        forward_canonical(model, canonical, prior)
+
+    volume_s = _median_seconds(lambda: segment(volume, model, device), repeats)
+    forward_s = _median_seconds(bare_forward, repeats)
+    cine_s = _median_seconds(lambda: segment(cine, model, device), max(1, repeats // 3))
+
+    volumes = [Volume.from_image(cine, location, phantom.labels[0], frame=0)]
+    model.train()
+    optimiser = torch.optim.Adam(model.features.parameters(), lr=1e-5)
+    generator = torch.Generator().manual_seed(0)
+
+    def train_step() -> None:
+        batch = draw_batch(volumes, 16, Perturbation(), generator)
+        losses = supervised_losses(model, batch.to(device), 0.1)
+        optimiser.zero_grad()
+        losses["total"].backward()
+        optimiser.step()
+
+    step_s = _median_seconds(train_step, train_steps)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "device": str(device)},
+        "model": entry.id,
+        "volume_10_slices_end_to_end_s": round(volume_s, 4),
+        "volume_10_slices_network_forward_s": round(forward_s, 4),
+        "end_to_end_over_forward": round(volume_s / forward_s, 3),
+        "cine_20_frames_end_to_end_s": round(cine_s, 4),
+        "peak_resident_memory_mb": round(peak_mb, 1),
+        "train_step_batch16_s": round(step_s, 4),
+        "train_epoch_40_steps_s": round(40 * step_s, 2),
+        "repeats": repeats,
+    }

@@ -1,0 +1,164 @@
+"""The ``gmmseg`` command: segment, adapt, evaluate, demo, bench and train.
+
+User mistakes (missing or unreadable files, implausible images, bad devices, tampered models) end with
+one line ``gmmseg: error: ...`` on stderr and exit code 2, never a traceback, and leave no partial outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from .errors import GmmSegError
+
+EXIT_USER_ERROR = 2
+EXIT_OUT_OF_MEMORY = 3
+
+
+def _segment(arguments: argparse.Namespace) -> int:
+    from .checks import check_short_axis
+    from .device import resolve_device
+    from .inference import segment
+    from .io import image_stem, read_cardiac_image
+    from .outputs import summary_record, write_case
+    from .registry import load_registered
+
+    device = resolve_device(arguments.device)
+    images = []
+    for path in arguments.inputs:  # validate every input before writing anything
+        image = read_cardiac_image(path)
+        check_short_axis(image)
+        images.append(image)
+    stems = [image_stem(path) for path in arguments.inputs]
+    if len(set(stems)) != len(stems):
+        raise GmmSegError("two inputs have the same file name; their outputs would overwrite each other")
+    model, entry = load_registered(arguments.model)
+    for image, stem in zip(images, stems, strict=True):
+        result = segment(image, model, device)
+        written = write_case(arguments.out, stem, image, result, summary_record(result, image, entry))
+        print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
+                          "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
+                          "seconds": round(result.timings["total_s"], 3)}))
+    return 0
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    from .evaluation import evaluate_folders
+
+    rows, summary = evaluate_folders(Path(arguments.pred), Path(arguments.gt), arguments.gt_labels)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0].keys()))
+    writer.writeheader()
+    writer.writerows(rows)
+    if arguments.csv:
+        from .io import AtomicOutputs
+
+        target = Path(arguments.csv)
+        with AtomicOutputs(target.parent) as outputs:
+            outputs.add_bytes(target.name, table.getvalue().encode())
+    else:
+        sys.stdout.write(table.getvalue())
+    print(json.dumps({"volumes": len(rows), "summary": summary}, indent=2))
+    return 0
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    report = run_demo(Path(arguments.out), arguments.device, arguments.model)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _adapt(arguments: argparse.Namespace) -> int:
+    from .adaptation import adapt
+
+    return adapt(arguments.images, Path(arguments.out), arguments.model, arguments.epochs,
+                 arguments.steps_per_epoch, arguments.device, arguments.work)
+
+
+def _bench(arguments: argparse.Namespace) -> int:
+    from .bench import run_benchmarks
+
+    print(json.dumps(run_benchmarks(arguments.repeats, arguments.device, arguments.model,
+                                    arguments.train_steps), indent=2))
+    return 0
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    from .trainer import main as train_main
+
+    return train_main(arguments.trainer_arguments)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gmmseg", description="GmmSeg cardiac MRI segmentation (LV, MYO, RV) "
+                                     "with Dirichlet uncertainty.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    segment = commands.add_parser("segment", help="segment 3D stacks or 4D cines")
+    segment.add_argument("inputs", nargs="+", help="NIfTI / NRRD files or DICOM series folders")
+    segment.add_argument("--out", required=True, help="output folder")
+    segment.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    segment.add_argument("--model", default=None, help="model checkpoint (default: the shipped model)")
+    segment.set_defaults(run=_segment)
+
+    adapt = commands.add_parser("adapt", help="label-free adaptation of the model to your images")
+    adapt.add_argument("images", nargs="+", help="unlabelled images of the new site/scanner")
+    adapt.add_argument("--out", required=True, help="new checkpoint (.pt); a .json description is written beside")
+    adapt.add_argument("--model", default=None, help="starting model (default: the shipped model)")
+    adapt.add_argument("--epochs", type=int, default=5)
+    adapt.add_argument("--steps-per-epoch", type=int, default=40)
+    adapt.add_argument("--work", default=None, help="resumable state folder (default: <out>.work)")
+    adapt.add_argument("--device", default="auto")
+    adapt.set_defaults(run=_adapt)
+
+    evaluate = commands.add_parser("evaluate", help="Dice and HD95 per structure against ground truth")
+    evaluate.add_argument("--pred", required=True, help="folder of <stem>_seg.nii.gz predictions")
+    evaluate.add_argument("--gt", required=True, help="folder of ground-truth label maps")
+    evaluate.add_argument("--gt-labels", default="product", help="ground-truth convention: product or acdc")
+    evaluate.add_argument("--csv", default=None, help="write the per-volume table here instead of stdout")
+    evaluate.set_defaults(run=_evaluate)
+
+    demo = commands.add_parser("demo", help="segment a generated beating-heart phantom and draw the result")
+    demo.add_argument("--out", default="gmmseg_demo", help="output folder (default: ./gmmseg_demo)")
+    demo.add_argument("--device", default="auto")
+    demo.add_argument("--model", default=None)
+    demo.set_defaults(run=_demo)
+
+    bench = commands.add_parser("bench", help="speed and memory on this machine")
+    bench.add_argument("--repeats", type=int, default=7)
+    bench.add_argument("--train-steps", type=int, default=5)
+    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--model", default=None)
+    bench.set_defaults(run=_bench)
+
+    train = commands.add_parser("train", help="the headless trainer (same as scripted_training/train.py)",
+                                add_help=False)
+    train.add_argument("trainer_arguments", nargs=argparse.REMAINDER)
+    train.set_defaults(run=_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        return arguments.run(arguments)
+    except GmmSegError as error:
+        print(f"gmmseg: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except MemoryError:
+        print("gmmseg: error: out of memory; segment fewer frames at once or use a machine with more memory",
+              file=sys.stderr)
+        return EXIT_OUT_OF_MEMORY
+    except KeyboardInterrupt:
+        print("gmmseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

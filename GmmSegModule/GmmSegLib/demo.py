@@ -1,0 +1,46 @@
+"""``gmmseg demo``: segment a generated beating-heart cine phantom and show the result.
+
+Writes the phantom (``phantom_cine.nii.gz``) and its known labels (``phantom_cine_gt.nii.gz``), every
+output of ``gmmseg segment`` for it, and ``phantom_cine_overlay.png`` (labels and uncertainty at ED and
+ES), then reports Dice per structure against the phantom's exact labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .device import resolve_device
+from .evaluation import evaluate_pair
+from .inference import segment
+from .io import to_sitk
+from .labels import STRUCTURES
+from .outputs import summary_record, write_case
+from .phantom import make_cine_phantom
+from .registry import load_registered
+from .visualise import overlay_png
+
+STEM = "phantom_cine"
+
+
+def run_demo(out: Path, device_name: str = "auto", model_path: str | None = None) -> dict:
+    device = resolve_device(device_name)
+    model, entry = load_registered(model_path)
+    phantom = make_cine_phantom()
+    image = phantom.image
+    result = segment(image, model, device)
+    es = phantom.es_frame
+    picture = overlay_png(image.frames, result.labels, result.uncertainty["total"], {"ED": 0, "ES": es},
+                          title=f"GmmSeg demo on a generated cine phantom (model {entry.id})")
+    inputs = {f"{STEM}.nii.gz": to_sitk(image.frames, image.geometry),
+              f"{STEM}_gt.nii.gz": to_sitk(phantom.labels, image.geometry)}
+    written = write_case(out, STEM, image, result, summary_record(result, image, entry),
+                         {f"{STEM}_overlay.png": picture}, inputs)
+    per_frame = [evaluate_pair(result.labels[t], phantom.labels[t], image.spacing_xyz) for t in (0, es)]
+    dice = {name: round(float(np.mean([m[f"{name}_dice"] for m in per_frame])), 4) for name in STRUCTURES}
+    return {"outputs": [str(p) for p in written],
+            "picture": str(out / f"{STEM}_overlay.png"),
+            "dice_ed_es": dice,
+            "seconds": round(result.timings["total_s"], 2),
+            "device": str(device)}

@@ -1,0 +1,67 @@
+"""Writing a segmentation result for one input: images on the input's grid plus a JSON summary.
+
+For input ``<stem>`` the files are ``<stem>_seg.nii.gz`` (labels 0 bg, 1 LV, 2 MYO, 3 RV),
+``<stem>_uncertainty.nii.gz`` (total, 0..1), ``<stem>_aleatoric.nii.gz``, ``<stem>_epistemic.nii.gz``,
+``<stem>_prior.nii.gz`` (registered prior, one vector component per class) and ``<stem>.json``. They are
+published together or not at all (:class:`~GmmSegLib.io.AtomicOutputs`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .inference import SegmentationResult
+from .io import AtomicOutputs, CardiacImage, Geometry, to_sitk
+from .registry import ModelEntry
+
+
+def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:
+    """(T, K, Z, Y, X) class probabilities -> an image with K components per voxel on ``geometry``."""
+    return to_sitk(np.moveaxis(probabilities.astype(np.float32), 1, -1), geometry, components=True)
+
+
+def phi_record(phi: np.ndarray) -> dict[str, float]:
+    """phi as a person reads it: scale, shift in mm, rotation in degrees (and the raw log scale)."""
+    log_scale, tx, ty, rotation = (float(v) for v in phi)
+    return {"scale": math.exp(log_scale), "tx_mm": tx, "ty_mm": ty, "rotation_deg": math.degrees(rotation),
+            "log_scale": log_scale, "rotation_rad": rotation}
+
+
+def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
+    """The JSON summary of one segmented input."""
+    return {
+        "input": image.source,
+        "frames": image.num_frames,
+        "spacing_mm": list(image.spacing_xyz),
+        "model": None if entry is None else {"id": entry.id, "sha256": entry.sha256, "file": entry.path.name},
+        "phi": [phi_record(p) for p in result.phi],
+        "canonical_frame": result.frame.to_dict(),
+        "slice_positions": [round(float(p), 4) for p in result.location.positions],
+        "slice_uncertainty": [[round(float(v), 5) for v in row] for row in result.slice_uncertainty],
+        "volumes_ml": result.volumes_ml,
+        "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
+    }
+
+
+def write_case(folder: str | Path, stem: str, image: CardiacImage, result: SegmentationResult,
+               summary: dict, extra_files: dict[str, bytes] | None = None,
+               extra_images: dict[str, sitk.Image] | None = None) -> list[Path]:
+    """Write every output of one input (and any extra files) atomically; returns the published paths."""
+    geometry = image.geometry
+    with AtomicOutputs(folder) as outputs:
+        for name, extra in (extra_images or {}).items():
+            outputs.add_image(name, extra)
+        outputs.add_image(f"{stem}_seg.nii.gz", to_sitk(result.labels, geometry))
+        outputs.add_image(f"{stem}_uncertainty.nii.gz", to_sitk(result.uncertainty["total"], geometry))
+        outputs.add_image(f"{stem}_aleatoric.nii.gz", to_sitk(result.uncertainty["aleatoric"], geometry))
+        outputs.add_image(f"{stem}_epistemic.nii.gz", to_sitk(result.uncertainty["epistemic"], geometry))
+        outputs.add_image(f"{stem}_prior.nii.gz", _vector_image(result.prior, geometry))
+        outputs.add_bytes(f"{stem}.json", json.dumps(summary, indent=2).encode())
+        for name, data in (extra_files or {}).items():
+            outputs.add_bytes(name, data)
+    return outputs.paths

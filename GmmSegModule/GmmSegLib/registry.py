@@ -1,0 +1,94 @@
+"""Model registry: ``Models.json`` next to the weights, with sha256 and provenance of every model.
+
+The shipped models live in ``Resources/Models`` of the source tree or the installed module (overridable
+with ``$GMMSEG_MODELS_DIR``). A model file given by path is checked against the registry entry that names
+it, or against its sidecar ``<file>.json`` written by ``gmmseg adapt``. Nothing is downloaded: the
+shipped model segments offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+from .model import GmmSegModel, load_model
+
+MODELS_ENV = "GMMSEG_MODELS_DIR"
+REGISTRY_NAME = "Models.json"
+
+
+def models_dir() -> Path:
+    """Folder of the shipped models: ``$GMMSEG_MODELS_DIR``, else the first ``Resources/Models`` found upwards."""
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV])
+    here = Path(__file__).resolve()
+    for parent in (here.parents[1], here.parents[2]):
+        candidate = parent / "Resources" / "Models"
+        if (candidate / REGISTRY_NAME).is_file():
+            return candidate
+    return here.parents[2] / "Resources" / "Models"
+
+
+@dataclass
+class ModelEntry:
+    """One registered model: where it is, its expected hash, and everything recorded about it."""
+
+    id: str
+    path: Path
+    sha256: str | None
+    record: dict
+
+
+def read_registry(folder: Path | None = None) -> dict:
+    folder = folder or models_dir()
+    registry = folder / REGISTRY_NAME
+    if not registry.is_file():
+        raise ModelError(f"{registry}: model registry not found (set {MODELS_ENV} or reinstall)")
+    try:
+        return json.loads(registry.read_text())
+    except json.JSONDecodeError as error:
+        raise ModelError(f"{registry}: corrupt model registry ({error.msg})") from None
+
+
+def default_entry(folder: Path | None = None) -> ModelEntry:
+    folder = folder or models_dir()
+    registry = read_registry(folder)
+    wanted = registry.get("default")
+    for record in registry.get("models", []):
+        if record["id"] == wanted:
+            return ModelEntry(record["id"], folder / record["file"], record["sha256"], record)
+    raise ModelError(f"{folder / REGISTRY_NAME}: default model {wanted!r} is not listed")
+
+
+def entry_for_path(path: str | os.PathLike) -> ModelEntry:
+    """Registry entry for a model file: from its folder's Models.json, its sidecar JSON, or unverified."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    registry_file = path.parent / REGISTRY_NAME
+    if registry_file.is_file():
+        for record in read_registry(path.parent).get("models", []):
+            if record.get("file") == path.name:
+                return ModelEntry(record["id"], path, record["sha256"], record)
+    sidecar = sidecar_path(path)
+    if sidecar.is_file():
+        try:
+            record = json.loads(sidecar.read_text())
+        except json.JSONDecodeError:
+            raise ModelError(f"{sidecar}: corrupt model description") from None
+        return ModelEntry(record.get("id", path.stem), path, record.get("sha256"), record)
+    return ModelEntry(path.stem, path, None, {})
+
+
+def sidecar_path(model_path: str | os.PathLike) -> Path:
+    return Path(str(model_path) + ".json")
+
+
+def load_registered(model: str | os.PathLike | None = None) -> tuple[GmmSegModel, ModelEntry]:
+    """Load the default shipped model, or the given file, after checking its sha256 where one is known."""
+    entry = default_entry() if not model else entry_for_path(model)
+    network, _ = load_model(entry.path, entry.sha256)
+    return network, entry
