@@ -62,7 +62,7 @@ class Batch:
     labels: torch.Tensor | None  # (B, N, N)
     positions: torch.Tensor  # (B,)
 
-    def to(self, device: torch.device) -> "Batch":
+    def to(self, device: torch.device) -> Batch:
         labels = None if self.labels is None else self.labels.to(device)
         return Batch(self.images.to(device), labels, self.positions.to(device))
 

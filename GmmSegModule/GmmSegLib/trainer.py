@@ -150,7 +150,7 @@ def registration_target(labels: torch.Tensor, prior: torch.Tensor, phi_applied: 
         return total, centre
 
     label_area, label_centre = moments((labels > 0).float())
-    prior_area, prior_centre = moments(1 - prior[:, 0])
+    prior_area, prior_centre = moments((prior[:, 0] < 0.5).float())
     log_scale_fit = 0.5 * torch.log(label_area.clamp_min(1.0) / prior_area)
     shift_fit = label_centre - torch.exp(log_scale_fit)[:, None] * prior_centre
     shift_fit = torch.where((labels > 0).flatten(1).any(1)[:, None], shift_fit, torch.zeros_like(shift_fit))
@@ -383,8 +383,7 @@ class Trainer:
                 bounds = torch.tensor([0.3, 15.0, 15.0, 0.35], device=batch.images.device)
                 applied = (torch.rand(batch.images.shape[0], 4, device=batch.images.device) * 2 - 1) * bounds
                 moved = warp_prior(responsibilities, applied)
-                moved_labels = warp_prior(F.one_hot(batch.labels, NUM_CLASSES).permute(0, 3, 1, 2).float(), applied)
-                target = registration_target(moved_labels.argmax(1).cpu(), prior.cpu(), applied.cpu(),
+                target = registration_target(batch.labels.cpu(), prior.cpu(), applied.cpu(),
                                              CANONICAL_SPACING_MM).to(batch.images.device)
             predicted = model.registration(moved, prior)
             scale = torch.tensor([0.2, 10.0, 10.0, 0.2], device=predicted.device)

@@ -1,0 +1,74 @@
+"""Canonical alignment: exact round trips, orientation convention, base-apex positions."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from GmmSegLib.alignment import (CanonicalFrame, lv_to_rv_angle, relative_slice_positions, to_canonical, to_native,
+                                 zscore)
+from GmmSegLib.labels import LV, RV
+from GmmSegLib.localisation import locate_from_ground_truth
+
+
+def test_point_maps_are_inverse():
+    frame = CanonicalFrame(100.3, 80.7, 0.7, 1.3, 1.4, 200, 220)
+    points = np.random.default_rng(0).uniform(0, 127, size=(50, 2))
+    back = frame.native_to_canonical_points(frame.canonical_to_native_points(points))
+    np.testing.assert_allclose(back, points, atol=1e-9)
+
+
+def test_label_round_trip_is_exact_for_the_heart(phantom_volume, small_phantom):
+    labels = small_phantom.labels[0]
+    location = locate_from_ground_truth(labels, phantom_volume.spacing_xyz)
+    frame = location.frame(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
+    one_hot = F.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float()
+    back = to_native(to_canonical(one_hot, frame), frame, torch.tensor([1.0, 0, 0, 0])).argmax(1).numpy()
+    assert (back != labels).sum() <= 0.002 * (labels > 0).sum()
+
+
+def test_canonical_frame_puts_lv_at_centre_and_rv_left(phantom_volume, small_phantom):
+    labels = small_phantom.labels[0]
+    location = locate_from_ground_truth(labels, phantom_volume.spacing_xyz)
+    frame = location.frame(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
+    one_hot = F.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float()
+    canonical = to_canonical(one_hot, frame).argmax(1).numpy()
+    z = 2
+    lv_y, lv_x = np.argwhere(np.isin(canonical[z], (LV, 2))).mean(0)
+    rv_y, rv_x = np.argwhere(canonical[z] == RV).mean(0)
+    assert abs(lv_x - 63.5) < 3 and abs(lv_y - 63.5) < 3
+    assert rv_x < lv_x - 10 and abs(rv_y - lv_y) < 6
+
+
+def test_outside_the_crop_is_background():
+    frame = CanonicalFrame(50.0, 50.0, 0.0, 1.0, 1.0, 400, 400)
+    maps = torch.zeros(1, 4, 128, 128)
+    maps[:, 1] = 1.0
+    back = to_native(maps, frame, torch.tensor([1.0, 0, 0, 0]))
+    assert torch.allclose(back[0, :, 390, 390], torch.tensor([1.0, 0, 0, 0]))
+    assert torch.allclose(back[0, :, 50, 50], torch.tensor([0.0, 1, 0, 0]))
+
+
+@pytest.mark.parametrize("direction, expected", [((-1, 0), 0.0), ((0, -1), math.pi / 2), ((1, 0), math.pi)])
+def test_lv_to_rv_angle_maps_minus_x_to_rv(direction, expected):
+    angle = lv_to_rv_angle(np.zeros(2), np.array(direction, dtype=float))
+    assert math.isclose(math.cos(angle), math.cos(expected), abs_tol=1e-9)
+    assert math.isclose(math.sin(angle), math.sin(expected), abs_tol=1e-9)
+
+
+def test_relative_positions_follow_the_base():
+    areas = np.array([0, 50, 40, 30, 10, 0], dtype=float)
+    positions = relative_slice_positions(areas)
+    np.testing.assert_allclose(positions, [0, 0, 1 / 3, 2 / 3, 1, 1])
+    np.testing.assert_allclose(relative_slice_positions(areas[::-1]), positions[::-1])
+    assert relative_slice_positions(np.array([5.0])).tolist() == [0.5]
+
+
+def test_zscore_is_robust_to_outliers():
+    image = torch.randn(64, 64)
+    image[0, 0] = 1e6
+    normalised = zscore(image)
+    assert abs(float(normalised.mean())) < 1e-4 and abs(float(normalised.std()) - 1) < 1e-3
+    assert float(normalised.max()) < 10

@@ -1,0 +1,132 @@
+"""Reading NIfTI / NRRD / DICOM with exact geometry, writing on the input grid, atomic outputs."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from GmmSegLib.errors import InputError
+from GmmSegLib.io import AtomicOutputs, Geometry, image_stem, read_cardiac_image, read_label_volume, to_sitk
+from GmmSegLib.labels import to_product_labels
+
+DIRECTION = (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
+
+
+def _volume(shape=(6, 40, 48)) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 800, size=shape).astype(np.int16)
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_3d_geometry_is_kept_exactly(tmp_path, suffix):
+    array = _volume()
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((1.25, 1.25, 8.0))
+    image.SetOrigin((-10.5, 20.25, 3.0))
+    image.SetDirection(DIRECTION)
+    path = tmp_path / f"stack{suffix}"
+    sitk.WriteImage(image, str(path))
+    read = read_cardiac_image(path)
+    assert read.frames.shape == (1, 6, 40, 48) and not read.is_cine
+    np.testing.assert_array_equal(read.frames[0], array)
+    written = to_sitk(read.frames[0].astype(np.uint8), read.geometry)
+    assert written.GetSpacing() == pytest.approx(image.GetSpacing())
+    assert written.GetOrigin() == pytest.approx(image.GetOrigin())
+    assert written.GetDirection() == pytest.approx(image.GetDirection())
+
+
+def test_4d_cine_round_trip(tmp_path, small_phantom):
+    image = small_phantom.image
+    path = tmp_path / "cine.nii.gz"
+    sitk.WriteImage(to_sitk(image.frames, image.geometry), str(path))
+    read = read_cardiac_image(path)
+    assert read.is_cine and read.frames.shape == image.frames.shape
+    np.testing.assert_array_equal(read.frames, image.frames)
+    assert read.frame_volume(1).geometry.dimension == 3
+    probabilities = np.random.rand(*image.frames.shape, 4).astype(np.float32)
+    vector = to_sitk(probabilities, read.geometry, components=True)
+    assert vector.GetNumberOfComponentsPerPixel() == 4 and vector.GetDimension() == 4
+
+
+def _write_dicom_series(folder, array, spacing, phases=1):
+    """A minimal DICOM series (one file per slice and phase) with positions and trigger times."""
+    folder.mkdir()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    series = "1.2.826.0.1.3680043.2.1125.1"
+    index = 0
+    for phase in range(phases):
+        for z in range(array.shape[1]):
+            slice_image = sitk.GetImageFromArray(array[phase, z][None])
+            slice_image.SetSpacing(spacing)
+            position = (0.0, 0.0, z * spacing[2])
+            for tag, value in (("0020|000e", series), ("0020|0032", "\\".join(f"{p:g}" for p in position)),
+                               ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0018|0050", f"{spacing[2]:g}"),
+                               ("0018|1060", str(40.0 * phase)), ("0020|0013", str(index + 1)),
+                               ("0008|0060", "MR")):
+                slice_image.SetMetaData(tag, value)
+            writer.SetFileName(str(folder / f"{index:04d}.dcm"))
+            writer.Execute(slice_image)
+            index += 1
+
+
+def test_dicom_series_3d_and_cine(tmp_path):
+    array = _volume((2, 5, 40, 48))
+    _write_dicom_series(tmp_path / "stack", array[:1], (1.4, 1.4, 8.0))
+    stack = read_cardiac_image(tmp_path / "stack")
+    assert stack.frames.shape == (1, 5, 40, 48)
+    assert stack.spacing_xyz == pytest.approx((1.4, 1.4, 8.0))
+    np.testing.assert_array_equal(stack.frames[0], array[0])
+    _write_dicom_series(tmp_path / "cine", array, (1.4, 1.4, 8.0), phases=2)
+    cine = read_cardiac_image(tmp_path / "cine")
+    assert cine.frames.shape == (2, 5, 40, 48)
+    np.testing.assert_array_equal(cine.frames, array.astype(np.float32))
+
+
+def test_unreadable_and_missing_files_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_cardiac_image(tmp_path / "missing.nii.gz")
+    corrupt = tmp_path / "corrupt.nii.gz"
+    corrupt.write_bytes(b"not an image at all")
+    with pytest.raises(InputError, match="not a readable image"):
+        read_cardiac_image(corrupt)
+    (tmp_path / "empty_folder").mkdir()
+    with pytest.raises(InputError, match="no DICOM series"):
+        read_cardiac_image(tmp_path / "empty_folder")
+
+
+def test_2d_image_is_refused(tmp_path):
+    path = tmp_path / "slice.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(_volume((40, 48))), str(path))
+    with pytest.raises(InputError, match="2D image"):
+        read_cardiac_image(path)
+
+
+def test_atomic_outputs_publish_all_or_nothing(tmp_path):
+    geometry = Geometry((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
+    with pytest.raises(RuntimeError):
+        with AtomicOutputs(tmp_path / "out") as outputs:
+            outputs.add_image("a_seg.nii.gz", to_sitk(np.zeros((2, 3, 4), np.uint8), geometry))
+            outputs.add_bytes("a.json", b"{}")
+            raise RuntimeError("simulated failure half-way")
+    assert list((tmp_path / "out").iterdir()) == []
+    with AtomicOutputs(tmp_path / "out") as outputs:
+        outputs.add_image("a_seg.nii.gz", to_sitk(np.zeros((2, 3, 4), np.uint8), geometry))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_seg.nii.gz"]
+
+
+def test_label_conventions_are_mapped_explicitly(tmp_path):
+    acdc_labels = np.array([0, 1, 2, 3])
+    assert to_product_labels(acdc_labels, "acdc").tolist() == [0, 3, 2, 1]
+    assert to_product_labels(acdc_labels, "product").tolist() == [0, 1, 2, 3]
+    with pytest.raises(InputError, match="not part of"):
+        to_product_labels(np.array([0, 5]), "acdc")
+    with pytest.raises(InputError, match="unknown label convention"):
+        to_product_labels(acdc_labels, "mnms")
+    path = tmp_path / "labels.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(np.full((2, 3, 4), 0.5, np.float32)), str(path))
+    with pytest.raises(InputError, match="not a label map"):
+        read_label_volume(path)
+
+
+def test_image_stem():
+    assert image_stem("/a/patient001_frame01.nii.gz") == "patient001_frame01"
+    assert image_stem("b.nrrd") == "b"
