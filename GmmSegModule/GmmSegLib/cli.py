@@ -27,6 +27,10 @@ def _segment(arguments: argparse.Namespace) -> int:
     from .outputs import summary_record, write_case
     from .registry import load_registered
 
+    from .inference import HEADS
+
+    if arguments.head not in HEADS:
+        raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")
     device = resolve_device(arguments.device)
     images = []
     for path in arguments.inputs:  # validate every input before writing anything
@@ -38,7 +42,7 @@ def _segment(arguments: argparse.Namespace) -> int:
         raise GmmSegError("two inputs have the same file name; their outputs would overwrite each other")
     model, entry = load_registered(arguments.model)
     for image, stem in zip(images, stems, strict=True):
-        result = segment(image, model, device)
+        result = segment(image, model, device, head=arguments.head)
         written = write_case(arguments.out, stem, image, result, summary_record(result, image, entry))
         print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
                           "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
@@ -105,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--out", required=True, help="output folder")
     segment.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     segment.add_argument("--model", default=None, help="model checkpoint (default: the shipped model)")
+    segment.add_argument("--head", default="gmmseg",
+                         help="labels from the GmmSeg posterior (gmmseg, default), z_net's responsibilities alone "
+                              "(pi), or the supervised feature U-Net alone (baseline, for comparison)")
     segment.set_defaults(run=_segment)
 
     adapt = commands.add_parser("adapt", help="label-free adaptation of the model to your images")

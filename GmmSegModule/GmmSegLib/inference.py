@@ -29,6 +29,9 @@ from .uncertainty import dirichlet_uncertainty
 
 BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
 UNCERTAINTY_KINDS = ("total", "aleatoric", "epistemic")
+# Which class probabilities become the labels: the GmmSeg posterior (pi updated with the registered
+# Dirichlet), z_net's pi alone, or the supervised feature U-Net alone (the plain baseline, no prior).
+HEADS = ("gmmseg", "pi", "baseline")
 
 
 @dataclass
@@ -111,8 +114,15 @@ def _slice_scores(total: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
-            phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None) -> SegmentationResult:
-    """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration."""
+            phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None,
+            head: str = "gmmseg") -> SegmentationResult:
+    """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration.
+
+    ``head`` chooses the class probabilities behind the labels (see ``HEADS``); the uncertainty maps
+    always come from the Dirichlet concentrations.
+    """
+    if head not in HEADS:
+        raise GmmSegError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     check_short_axis(image)
     device = torch.device(device)
     model = model.to(device).eval()
@@ -145,7 +155,9 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         network_s += time.perf_counter() - tick
         maps = dirichlet_uncertainty(outputs.concentrations)
         scores[t] = _slice_scores(maps["total"], outputs.posterior.argmax(1)).cpu().numpy()
-        stacked = torch.cat([outputs.posterior] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
+        probabilities_t = {"gmmseg": outputs.posterior, "pi": outputs.responsibilities,
+                           "baseline": torch.softmax(outputs.features, dim=1)}[head]
+        stacked = torch.cat([probabilities_t] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
                             + [outputs.registered_prior], dim=1)
         back = to_native(stacked, frame, outside).cpu()
         probabilities[t] = back[:, :NUM_CLASSES].permute(1, 0, 2, 3).numpy()

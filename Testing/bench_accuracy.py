@@ -1,0 +1,143 @@
+"""Accuracy benchmark on the ACDC development-validation split (labels never used for training).
+
+    python Testing/bench_accuracy.py --out runs/eval [--model PATH] [--adapt-epochs 3]
+
+Steps, each through the product's own commands:
+1. ``gmmseg segment --head baseline`` and ``--head gmmseg`` on the 50 validation volumes, then
+   ``gmmseg evaluate --gt-labels acdc``: Dice and HD95 per structure, per volume then averaged.
+2. The LV-centre error of the automatic localisation (mm, in plane) against the ground-truth LV centroid.
+3. Synthetic domain shift of the validation images (gamma, bias field, noise, 1.5x coarser), the same
+   evaluation before and after ``gmmseg adapt`` on the shifted images (no labels).
+4. The demo phantom segmented by the model: Dice per structure at ED and ES.
+Results go to ``<out>/accuracy.json``; BENCHMARKS.md quotes them with the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "GmmSegModule"))
+
+from GmmSegLib import acdc  # noqa: E402
+from GmmSegLib.augment import domain_shift  # noqa: E402
+from GmmSegLib.evaluation import evaluate_folders, evaluate_pair  # noqa: E402
+from GmmSegLib.inference import segment  # noqa: E402
+from GmmSegLib.io import read_cardiac_image, to_sitk  # noqa: E402
+from GmmSegLib.localisation import locate_from_ground_truth, locate_heart  # noqa: E402
+from GmmSegLib.phantom import make_cine_phantom  # noqa: E402
+from GmmSegLib.registry import load_registered  # noqa: E402
+
+
+def gmmseg(*arguments: str) -> None:
+    """Run the installed command exactly as a user would; stop on failure."""
+    subprocess.run([sys.executable, "-m", "GmmSegLib.cli", *arguments], check=True, cwd=ROOT / "GmmSegModule",
+                   stdout=subprocess.DEVNULL)
+
+
+def validation_folders(root: Path, out: Path) -> tuple[list[Path], Path]:
+    """Validation image paths and a folder of links to their labels only (so evaluate sees nothing else)."""
+    _, validation = acdc.split(acdc.list_cases(root))
+    labels = out / "validation_labels"
+    labels.mkdir(parents=True, exist_ok=True)
+    for case in validation:
+        link = labels / acdc.label_path(root, case).name
+        if not link.exists():
+            link.symlink_to(acdc.label_path(root, case).resolve())
+    return [acdc.image_path(root, case) for case in validation], labels
+
+
+def evaluate(images: list[Path], labels: Path, out: Path, head: str, model: str | None) -> dict:
+    predictions = out / head
+    model_arguments = ["--model", model] if model else []
+    gmmseg("segment", *map(str, images), "--out", str(predictions), "--device", "cpu", "--head", head,
+           *model_arguments)
+    rows, summary = evaluate_folders(predictions, labels, "acdc")
+    (out / f"{head}.csv").write_text("\n".join(",".join(str(v) for v in row.values()) for row in rows))
+    return summary
+
+
+def lv_centre_errors(root: Path, model_path: str | None) -> dict:
+    """In-plane distance (mm) between the localiser's LV centre and the ground-truth LV centroid."""
+    model, _ = load_registered(model_path)
+    _, validation = acdc.split(acdc.list_cases(root))
+    errors = []
+    for case in validation:
+        image, labels = acdc.load_case(root, case)
+        truth = locate_from_ground_truth(labels, image.spacing_xyz)
+        found = locate_heart(model.localiser, image.frames[0], image.spacing_xyz)
+        delta = (found.lv_centre_xy - truth.lv_centre_xy) * np.array(image.spacing_xyz[:2])
+        errors.append(float(np.hypot(*delta)))
+    return {"median_mm": float(np.median(errors)), "mean_mm": float(np.mean(errors)),
+            "p90_mm": float(np.percentile(errors, 90)), "max_mm": float(np.max(errors)), "volumes": len(errors)}
+
+
+def shifted_copies(images: list[Path], out: Path) -> list[Path]:
+    """The validation images seen through a synthetic 'new scanner' (fixed seed per volume)."""
+    folder = out / "shifted_images"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, path in enumerate(images):
+        target = folder / path.name
+        if not target.exists():
+            image = read_cardiac_image(path)
+            generator = torch.Generator().manual_seed(1000 + index)
+            frames = torch.from_numpy(image.frames[0])
+            shifted = torch.stack([domain_shift(s, generator) for s in frames]).numpy() * 1000.0
+            sitk.WriteImage(to_sitk(shifted[None].astype(np.float32), image.geometry), str(target))
+        paths.append(target)
+    return paths
+
+
+def phantom_dice(model_path: str | None) -> dict:
+    model, _ = load_registered(model_path)
+    phantom = make_cine_phantom()
+    result = segment(phantom.image, model, "cpu")
+    rows = [evaluate_pair(result.labels[t], phantom.labels[t], phantom.image.spacing_xyz) for t in (0, phantom.es_frame)]
+    return {name: float(np.mean([row[f"{name}_dice"] for row in rows])) for name in ("LV", "MYO", "RV")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/eval")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--adapt-epochs", type=int, default=3)
+    parser.add_argument("--skip-shift", action="store_true")
+    arguments = parser.parse_args()
+    out = Path(arguments.out).resolve()
+    root = Path(arguments.data) if arguments.data else acdc.default_acdc_dir()
+    images, labels = validation_folders(root, out)
+    report: dict = {"model": arguments.model or "shipped default", "validation_volumes": len(images)}
+    for head in ("baseline", "gmmseg"):
+        report[head] = evaluate(images, labels, out, head, arguments.model)
+        print(head, json.dumps(report[head]), flush=True)
+    report["lv_centre_error"] = lv_centre_errors(root, arguments.model)
+    report["phantom_dice"] = phantom_dice(arguments.model)
+    print(json.dumps(report["lv_centre_error"]), json.dumps(report["phantom_dice"]), flush=True)
+    if not arguments.skip_shift:
+        shifted = shifted_copies(images, out)
+        for head in ("baseline", "gmmseg"):
+            report[f"shifted_{head}"] = evaluate(shifted, labels, out / "shifted", head, arguments.model)
+        adapted = out / "adapted" / "gmmseg_adapted.pt"
+        if not adapted.exists():
+            model_arguments = ["--model", arguments.model] if arguments.model else []
+            gmmseg("adapt", *map(str, shifted), "--out", str(adapted), "--epochs", str(arguments.adapt_epochs),
+                   "--device", "cpu", *model_arguments)
+        for head in ("baseline", "gmmseg"):
+            report[f"shifted_adapted_{head}"] = evaluate(shifted, labels, out / "shifted_adapted", head, str(adapted))
+    (out / "accuracy.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
