@@ -176,6 +176,7 @@ class Trainer:
         self.work = Path(config.work)
         self.state_path = self.work / "state.pt"
         self.stop_requested = False
+        torch.manual_seed(config.seed)  # identical initial weights on every rank and every run
         self.model = GmmSegModel().to(self.device)
         self.completed: list[str] = []
         self.resume_epoch = 0
@@ -189,8 +190,10 @@ class Trainer:
         self.stop_requested = True
 
     def run(self) -> int:
-        if self.world == 1 or self.rank == 0:
+        if self.rank == 0:
             self.work.mkdir(parents=True, exist_ok=True)
+            for leftover in self.work.glob(".*.partial"):  # a save interrupted by a hard kill
+                leftover.unlink(missing_ok=True)
         signal.signal(signal.SIGTERM, self._request_stop)
         self._load_starting_point()
         self.progress = Progress(self._total_steps(), self.rank == 0)

@@ -1,0 +1,176 @@
+"""``gmmseg`` end to end with the shipped model: outputs, geometry, accuracy on a phantom, user mistakes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from conftest import ROOT, write_image
+from GmmSegLib.evaluation import evaluate_pair
+from GmmSegLib.registry import MODELS_ENV, models_dir
+
+
+def gmmseg(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "GmmSegLib.cli", *map(str, arguments)], capture_output=True,
+                          text=True, cwd=ROOT / "GmmSegModule", env=environment, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def segmented_volume(tmp_path_factory, phantom_files):
+    out = tmp_path_factory.mktemp("segment_3d")
+    result = gmmseg("segment", phantom_files["volume"], "--out", out, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout.splitlines()[-1])
+
+
+def test_segment_writes_every_output_on_the_input_grid(segmented_volume, phantom_files):
+    out, printed = segmented_volume
+    stem = "phantom_ed"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([f"{stem}_seg.nii.gz", f"{stem}_uncertainty.nii.gz", f"{stem}_aleatoric.nii.gz",
+                            f"{stem}_epistemic.nii.gz", f"{stem}_prior.nii.gz", f"{stem}.json"])
+    source = sitk.ReadImage(str(phantom_files["volume"]))
+    for name in names:
+        if name.endswith(".nii.gz"):
+            image = sitk.ReadImage(str(out / name))
+            assert image.GetSize() == source.GetSize()
+            assert image.GetSpacing() == pytest.approx(source.GetSpacing())
+            assert image.GetOrigin() == pytest.approx(source.GetOrigin())
+            assert image.GetDirection() == pytest.approx(source.GetDirection())
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"{stem}_seg.nii.gz")))
+    assert set(np.unique(labels)) <= {0, 1, 2, 3}
+    maps = {k: sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"{stem}_{k}.nii.gz")))
+            for k in ("uncertainty", "aleatoric", "epistemic")}
+    for value in maps.values():
+        assert value.min() >= 0 and value.max() <= 1
+    np.testing.assert_allclose(maps["uncertainty"], maps["aleatoric"] + maps["epistemic"], atol=1e-4)
+    prior = sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"{stem}_prior.nii.gz")))
+    assert prior.shape[-1] == 4
+    np.testing.assert_allclose(prior.sum(-1), 1.0, atol=1e-3)
+    summary = json.loads((out / f"{stem}.json").read_text())
+    assert summary["model"]["sha256"] and len(summary["phi"]) == 1
+    assert set(summary["phi"][0]) >= {"scale", "tx_mm", "ty_mm", "rotation_deg"}
+    assert len(summary["slice_uncertainty"][0]) == labels.shape[0]
+    voxel_ml = np.prod(source.GetSpacing()) / 1000
+    assert summary["volumes_ml"][0]["LV"] == pytest.approx((labels == 1).sum() * voxel_ml)
+    assert printed["volumes_ml"] == summary["volumes_ml"][0]
+
+
+def test_shipped_model_segments_the_phantom(segmented_volume, small_phantom, phantom_volume):
+    out, _ = segmented_volume
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "phantom_ed_seg.nii.gz")))
+    metrics = evaluate_pair(labels, small_phantom.labels[0], phantom_volume.spacing_xyz)
+    assert metrics["LV_dice"] > 0.85
+    assert metrics["MYO_dice"] > 0.7
+    assert metrics["RV_dice"] > 0.7
+
+
+def test_segment_cine_gives_4d_outputs(tmp_path, phantom_files, small_phantom):
+    result = gmmseg("segment", phantom_files["cine"], "--out", tmp_path, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    labels = sitk.ReadImage(str(tmp_path / "phantom_cine_seg.nii.gz"))
+    assert labels.GetDimension() == 4 and labels.GetSize() == sitk.ReadImage(str(phantom_files["cine"])).GetSize()
+    summary = json.loads((tmp_path / "phantom_cine.json").read_text())
+    assert len(summary["volumes_ml"]) == small_phantom.image.num_frames
+    lv = [frame["LV"] for frame in summary["volumes_ml"]]
+    assert lv[0] > lv[small_phantom.es_frame]  # the LV empties in systole
+
+
+def test_evaluate_reports_dice_and_hd95(tmp_path, segmented_volume, phantom_files):
+    out, _ = segmented_volume
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    shutil.copy(phantom_files["labels"], truth / "phantom_ed_gt.nii.gz")
+    table = tmp_path / "metrics.csv"
+    result = gmmseg("evaluate", "--pred", out, "--gt", truth, "--csv", table)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert 0.7 < summary["mean_dice"] <= 1 and summary["LV_hd95"] >= 0
+    header = table.read_text().splitlines()[0].split(",")
+    assert {"case", "LV_dice", "LV_hd95", "MYO_dice", "RV_hd95", "spacing_mm"} <= set(header)
+
+
+def _bad_inputs(folder: Path, phantom_volume) -> dict[str, tuple[list[str], str]]:
+    frames = phantom_volume.frames[0]
+    nan = frames.copy()
+    nan[2, 40:60, 40:60] = np.nan
+    labels_only = (frames > 500).astype(np.uint8)
+    return {
+        "missing": ([str(folder / "nothing_here.nii.gz")], "no such file"),
+        "2d": ([str(write_image(folder / "slice.nii.gz", frames[3]))], "2D image"),
+        "nan": ([str(write_image(folder / "nan.nii.gz", nan))], "NaN"),
+        "constant": ([str(write_image(folder / "flat.nii.gz", np.zeros_like(frames)))], "constant"),
+        "label map": ([str(write_image(folder / "labels.nii.gz", labels_only))], "label map"),
+        "spacing": ([str(write_image(folder / "thin.nii.gz", frames, spacing=(1.5, 1.5, 0.2)))], "slice spacing"),
+        "not an image": ([str(folder / "notes.nii.gz")], "not a readable image"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "2d", "nan", "constant", "label map", "spacing", "not an image"])
+def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume, case):
+    (tmp_path / "notes.nii.gz").write_text("this is not an image")
+    inputs, message = _bad_inputs(tmp_path, phantom_volume)[case]
+    out = tmp_path / "out"
+    result = gmmseg("segment", *inputs, "--out", out, "--device", "cpu")
+    assert result.returncode == 2
+    assert result.stderr.startswith("gmmseg: error:") and message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_bad_input_among_good_ones_writes_nothing(tmp_path, phantom_files):
+    out = tmp_path / "out"
+    result = gmmseg("segment", phantom_files["volume"], tmp_path / "missing.nii.gz", "--out", out)
+    assert result.returncode == 2 and "missing.nii.gz" in result.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_unknown_or_absent_device_is_refused(tmp_path, phantom_files):
+    result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--device", "tpu")
+    assert result.returncode == 2 and "unknown device" in result.stderr
+    result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--device", "cuda")
+    import torch
+
+    if not torch.cuda.is_available():
+        assert result.returncode == 2 and "CUDA is not available" in result.stderr
+
+
+def test_tampered_model_is_refused(tmp_path, phantom_files):
+    models = tmp_path / "models"
+    shutil.copytree(models_dir(), models)
+    weights = next(models.glob("*.pt"))
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    result = gmmseg("segment", phantom_files["volume"], "--out", out, env={MODELS_ENV: str(models)})
+    assert result.returncode == 2 and "sha256" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_corrupt_model_file_is_refused(tmp_path, phantom_files):
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--model", fake)
+    assert result.returncode == 2 and "not a readable GmmSeg model" in result.stderr
+
+
+def test_demo_writes_outputs_and_a_picture(tmp_path):
+    result = gmmseg("demo", "--out", tmp_path / "demo", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    picture = Path(report["picture"])
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for path in report["outputs"]:
+        assert Path(path).is_file()
+    assert report["dice_ed_es"]["LV"] > 0.85

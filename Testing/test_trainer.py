@@ -1,0 +1,117 @@
+"""The headless trainer on phantoms in the ACDC layout: all stages, JSON progress, resume, SIGTERM, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from GmmSegLib.model import load_checkpoint, load_model
+
+TRAINER = ROOT / "scripted_training" / "train.py"
+TINY = ["--localiser-epochs", "1", "--pretrain-epochs", "1", "--registration-epochs", "1", "--adapt-epochs", "1",
+        "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu"]
+
+
+def run_trainer(*arguments, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TRAINER), *map(str, arguments)], capture_output=True, text=True,
+                          timeout=900, **kwargs)
+
+
+def events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
+    out = tmp_path / "model.pt"
+    result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY)
+    assert result.returncode == 0, result.stderr
+    lines = events(result.stdout)
+    assert [e["stage"] for e in lines if e["event"] == "stage"] == ["localiser", "atlas", "pretrain",
+                                                                      "registration", "adapt"]
+    progress = [e for e in lines if e["event"] == "progress"]
+    assert progress and {"epoch", "step", "loss", "eta_s"} <= set(progress[0])
+    assert lines[-1]["event"] == "done"
+    model, metadata = load_model(out, lines[-1]["sha256"])
+    assert metadata["stages"] == ["localiser", "atlas", "pretrain", "registration", "adapt"]
+    # the atlas was built from the phantom labels: the LV is likely in the middle of the crop
+    assert float(model.atlas[2, 1, 64, 64]) > 0.5
+    # the same seed gives the same weights
+    again = run_trainer("--out", tmp_path / "again.pt", "--data", phantom_acdc_dir, *TINY)
+    assert again.returncode == 0, again.stderr
+    other, _ = load_model(tmp_path / "again.pt")
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, other.state_dict()[name], msg=name)
+
+
+def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
+    out = tmp_path / "model.pt"
+    arguments = [sys.executable, str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
+                 "--stages", "localiser", "atlas", "pretrain", "--localiser-epochs", "2", "--pretrain-epochs", "50",
+                 "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu"]
+    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == "saved" and seen[-1]["stage_epoch"] >= 1 and any(
+                e.get("stage") == "pretrain" for e in seen if e["event"] == "stage"):
+            process.send_signal(signal.SIGTERM)
+            break
+    remaining, _ = process.communicate(timeout=300)
+    seen += events(remaining)
+    assert process.returncode == 143
+    assert seen[-1]["event"] == "stopped"
+    assert not out.exists()
+    state = load_checkpoint(tmp_path / "model.work" / "state.pt")
+    assert state["metadata"]["completed"] == ["localiser", "atlas"] and state["metadata"]["epoch"] >= 1
+    assert not list((tmp_path / "model.work").glob(".*partial"))
+
+    arguments[arguments.index("--pretrain-epochs") + 1] = "50"
+    resumed = subprocess.run(arguments, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    start = events(resumed.stdout)[0]
+    assert start["resumed_stages"] == ["localiser", "atlas"] and start["resume_epoch"] >= 1
+    assert [e["stage"] for e in events(resumed.stdout) if e["event"] == "stage"] == ["pretrain"]
+    assert out.is_file()
+
+
+def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
+    work = tmp_path / "model.work"
+    first = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "localiser",
+                        "--localiser-epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2")
+    assert first.returncode == 0, first.stderr
+    shutil.copy(work / "state.pt", tmp_path / "kept.pt")
+    second = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "atlas")
+    assert second.returncode == 2 and "other stages" in second.stderr
+
+
+def test_user_errors_exit_2_with_a_json_line(tmp_path):
+    result = run_trainer("--out", tmp_path / "m.pt", "--data", tmp_path / "nowhere")
+    assert result.returncode == 2
+    assert events(result.stdout)[-1]["event"] == "error" and "manifest" in events(result.stdout)[-1]["message"]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not shutil.which("torchrun"), reason="torchrun not on PATH")
+def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
+    out = tmp_path / "ddp.pt"
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(["torchrun", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
+                             "29581", str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
+                             "--stages", "localiser", "atlas", "pretrain", "--localiser-epochs", "1",
+                             "--pretrain-epochs", "1", "--steps-per-epoch", "4", "--batch-size", "2",
+                             "--device", "cpu"], capture_output=True, text=True, timeout=900, env=environment)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = events(result.stdout)
+    assert lines[0]["world_size"] == 2
+    progress = [e for e in lines if e["event"] == "progress"]
+    assert {e["steps"] for e in progress} == {2}  # the 4 steps of an epoch are shared by the 2 processes
+    assert len([e for e in lines if e["event"] == "done"]) == 1  # only rank 0 writes and reports
+    load_model(out)
