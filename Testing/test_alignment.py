@@ -7,8 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from GmmSegLib.alignment import (CanonicalFrame, lv_to_rv_angle, relative_slice_positions, to_canonical, to_native,
-                                 zscore)
+from GmmSegLib.alignment import (
+    CanonicalFrame,
+    lv_to_rv_angle,
+    relative_slice_positions,
+    to_canonical,
+    to_native,
+    zscore,
+)
 from GmmSegLib.labels import LV, RV
 from GmmSegLib.localisation import locate_from_ground_truth
 

@@ -6,8 +6,16 @@ import pytest
 import torch
 from torch.distributions import Dirichlet, Normal, kl_divergence
 
-from GmmSegLib.elbo import (ElboWeights, assignment_term, dirichlet_kl, expected_log_weights, gaussian_log_likelihood,
-                            negative_elbo, pooled_gaussians, prior_weight)
+from GmmSegLib.elbo import (
+    ElboWeights,
+    assignment_term,
+    dirichlet_kl,
+    expected_log_weights,
+    gaussian_log_likelihood,
+    negative_elbo,
+    pooled_gaussians,
+    prior_weight,
+)
 
 
 def test_dirichlet_kl_matches_torch_distributions():

@@ -22,12 +22,10 @@ EXIT_OUT_OF_MEMORY = 3
 def _segment(arguments: argparse.Namespace) -> int:
     from .checks import check_short_axis
     from .device import resolve_device
-    from .inference import segment
+    from .inference import HEADS, segment
     from .io import image_stem, read_cardiac_image
     from .outputs import summary_record, write_case
     from .registry import load_registered
-
-    from .inference import HEADS
 
     if arguments.head not in HEADS:
         raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")

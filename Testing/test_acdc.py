@@ -1,0 +1,33 @@
+"""Checks on the real ACDC data (skipped with a reason when ../shared/data/acdc is absent)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from GmmSegLib import acdc
+from GmmSegLib.evaluation import evaluate_pair
+from GmmSegLib.inference import segment
+from GmmSegLib.localisation import locate_from_ground_truth
+
+
+def test_split_is_the_documented_one(acdc_dir):
+    labelled, validation = acdc.split(acdc.list_cases(acdc_dir))
+    assert len(labelled) == 50 and len(validation) == 50
+    assert {c.patient for c in labelled}.isdisjoint({c.patient for c in validation})
+    assert "patient001" in {c.patient for c in labelled} and "patient006" in {c.patient for c in validation}
+    assert {c.group for c in validation} == {"DCM", "HCM", "MINF", "NOR", "ARV"}
+
+
+@pytest.mark.parametrize("case_name", ["patient006_frame01", "patient067_frame10"])
+def test_shipped_model_on_validation_volumes(acdc_dir, shipped_model, case_name):
+    model, _ = shipped_model
+    case = next(c for c in acdc.list_cases(acdc_dir) if c.case == case_name)
+    assert not case.labelled_split
+    image, labels = acdc.load_case(acdc_dir, case)
+    result = segment(image, model, "cpu")
+    metrics = evaluate_pair(result.labels[0], labels, image.spacing_xyz)
+    assert metrics["LV_dice"] > 0.85 and metrics["MYO_dice"] > 0.7 and metrics["RV_dice"] > 0.7
+    truth = locate_from_ground_truth(labels, image.spacing_xyz)
+    error = np.hypot(*((result.location.lv_centre_xy - truth.lv_centre_xy) * np.array(image.spacing_xyz[:2])))
+    assert error < 10.0

@@ -1,0 +1,32 @@
+"""``gmmseg adapt``: a few label-free steps give a new, verifiable checkpoint that segments."""
+
+from __future__ import annotations
+
+import json
+
+from GmmSegLib.model import sha256_of
+from test_cli import gmmseg
+
+
+def test_adapt_writes_a_verified_checkpoint_that_segments(tmp_path, phantom_files):
+    out = tmp_path / "adapted.pt"
+    result = gmmseg("adapt", phantom_files["volume"], phantom_files["cine"], "--out", out, "--epochs", "1",
+                    "--steps-per-epoch", "2", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["event"] for line in result.stdout.splitlines()][-1] == "done"
+    description = json.loads((tmp_path / "adapted.pt.json").read_text())
+    assert description["sha256"] == sha256_of(out) and description["base_sha256"]
+    segmented = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "seg", "--model", out)
+    assert segmented.returncode == 0, segmented.stderr
+    assert json.loads((tmp_path / "seg" / "phantom_ed.json").read_text())["model"]["sha256"] == description["sha256"]
+
+    out.write_bytes(out.read_bytes()[:-10])  # truncated copy: the sidecar's hash no longer matches
+    refused = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "seg2", "--model", out)
+    assert refused.returncode == 2 and "sha256" in refused.stderr
+
+
+def test_adapt_refuses_bad_images(tmp_path):
+    (tmp_path / "junk.nii.gz").write_text("junk")
+    result = gmmseg("adapt", tmp_path / "junk.nii.gz", "--out", tmp_path / "a.pt", "--epochs", "1")
+    assert result.returncode == 2 and "not a readable image" in result.stderr
+    assert not (tmp_path / "a.pt").exists()

@@ -1,0 +1,70 @@
+"""Inference with the shipped model: the prior acts at inference, heads, uncertainty, localisation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from GmmSegLib.errors import GmmSegError
+from GmmSegLib.inference import segment
+from GmmSegLib.localisation import locate_from_ground_truth, locate_heart
+
+
+@pytest.fixture(scope="module")
+def automatic(shipped_model, phantom_volume):
+    model, _ = shipped_model
+    return segment(phantom_volume, model, "cpu")
+
+
+def test_reapplying_the_automatic_phi_reproduces_the_output(shipped_model, phantom_volume, automatic):
+    model, _ = shipped_model
+    again = segment(phantom_volume, model, "cpu", phi=automatic.phi)
+    np.testing.assert_array_equal(again.labels, automatic.labels)
+    np.testing.assert_allclose(again.probabilities, automatic.probabilities, atol=1e-5)
+
+
+def test_a_far_off_phi_changes_the_result_through_the_model(shipped_model, phantom_volume, automatic):
+    model, _ = shipped_model
+    far = np.array([math.log(0.6), 25.0, -25.0, math.radians(25)], np.float32)
+    moved = segment(phantom_volume, model, "cpu", phi=far)
+    changed = (moved.labels != automatic.labels).mean()
+    assert changed > 0.001
+    assert not np.allclose(moved.prior, automatic.prior, atol=1e-3)
+    # the uncertainty maps come from d_hat, which sees the prior: they change too
+    assert np.abs(moved.uncertainty["total"] - automatic.uncertainty["total"]).max() > 0.05
+
+
+def test_heads_share_uncertainty_but_not_labels(shipped_model, phantom_volume, automatic):
+    model, _ = shipped_model
+    baseline = segment(phantom_volume, model, "cpu", head="baseline")
+    np.testing.assert_allclose(baseline.uncertainty["total"], automatic.uncertainty["total"], atol=1e-6)
+    with pytest.raises(GmmSegError, match="unknown head"):
+        segment(phantom_volume, model, "cpu", head="magic")
+
+
+def test_invalid_phi_is_refused(shipped_model, phantom_volume):
+    model, _ = shipped_model
+    with pytest.raises(GmmSegError, match="4 values"):
+        segment(phantom_volume, model, "cpu", phi=np.zeros(3))
+    with pytest.raises(GmmSegError, match="NaN"):
+        segment(phantom_volume, model, "cpu", phi=np.array([np.nan, 0, 0, 0]))
+
+
+def test_outputs_are_consistent(automatic, phantom_volume):
+    assert automatic.labels.shape == phantom_volume.frames.shape
+    np.testing.assert_allclose(automatic.probabilities.sum(1), 1.0, atol=1e-4)
+    assert np.array_equal(automatic.labels, automatic.probabilities.argmax(1))
+    assert automatic.slice_uncertainty.shape == (1, phantom_volume.frames.shape[1])
+    assert np.all((automatic.slice_uncertainty >= 0) & (automatic.slice_uncertainty <= 1))
+    assert automatic.timings["network_s"] <= automatic.timings["total_s"]
+
+
+def test_localiser_finds_the_phantom_heart(shipped_model, phantom_volume, small_phantom):
+    model, _ = shipped_model
+    truth = locate_from_ground_truth(small_phantom.labels[0], phantom_volume.spacing_xyz)
+    found = locate_heart(model.localiser, phantom_volume.frames[0], phantom_volume.spacing_xyz)
+    error_mm = np.hypot(*((found.lv_centre_xy - truth.lv_centre_xy) * 1.5))
+    assert error_mm < 6.0
+    assert abs(math.remainder(found.angle - truth.angle, 2 * math.pi)) < math.radians(20)

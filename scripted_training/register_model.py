@@ -1,0 +1,71 @@
+"""Add a trained checkpoint to the shipped model registry (``Resources/Models/Models.json``).
+
+    python scripted_training/register_model.py --model runs/acdc/gmmseg_acdc.pt --id gmmseg-acdc-v1 \
+        --file gmmseg_acdc_v1.pt --command "python scripted_training/train.py ..." \
+        [--metrics runs/eval/accuracy.json] [--default]
+
+Copies the checkpoint next to the registry and records its sha256, the exact training command, the data
+split, the git commit of the code that trained it and the measured validation metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "GmmSegModule"))
+
+from GmmSegLib.model import load_model, sha256_of  # noqa: E402
+from GmmSegLib.registry import REGISTRY_NAME  # noqa: E402
+
+SPLIT = ("labelled auxiliary set (supervised pretraining, atlas, registration net): ACDC patients 001-005, "
+         "021-025, 041-045, 061-065, 081-085 (ED+ES labels); label-free ELBO adaptation: images of all 50 "
+         "ACDC patients in ../shared/data/acdc; development validation (never trained or tuned on): the other "
+         "25 patients' labels")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--file", required=True, help="file name under Resources/Models")
+    parser.add_argument("--command", required=True, help="the exact training command")
+    parser.add_argument("--metrics", help="accuracy.json from Testing/bench_accuracy.py")
+    parser.add_argument("--models-dir", default=str(ROOT / "Resources" / "Models"))
+    parser.add_argument("--default", action="store_true", help="make it the default model")
+    arguments = parser.parse_args()
+    _, metadata = load_model(arguments.model)  # refuse to register something that does not load
+    folder = Path(arguments.models_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(arguments.model, folder / arguments.file)
+    registry_path = folder / REGISTRY_NAME
+    registry = json.loads(registry_path.read_text()) if registry_path.exists() else {"schema": 1, "models": []}
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    entry = {
+        "id": arguments.id,
+        "file": arguments.file,
+        "sha256": sha256_of(folder / arguments.file),
+        "command": arguments.command,
+        "training_config": metadata.get("config", {}),
+        "split": SPLIT,
+        "git_commit": commit,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "validation_metrics": json.loads(Path(arguments.metrics).read_text()) if arguments.metrics else None,
+        "licence": "weights derived from ACDC (CC BY-NC-SA 4.0): non-commercial use; cite Bernard et al. 2018",
+    }
+    registry["models"] = [m for m in registry["models"] if m["id"] != arguments.id] + [entry]
+    if arguments.default or "default" not in registry:
+        registry["default"] = arguments.id
+    registry_path.write_text(json.dumps(registry, indent=2) + "\n")
+    print(json.dumps({"registered": arguments.id, "sha256": entry["sha256"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
