@@ -101,7 +101,8 @@ def phantom_dice(model_path: str | None) -> dict:
     model, _ = load_registered(model_path)
     phantom = make_cine_phantom()
     result = segment(phantom.image, model, "cpu")
-    rows = [evaluate_pair(result.labels[t], phantom.labels[t], phantom.image.spacing_xyz) for t in (0, phantom.es_frame)]
+    frames = (0, phantom.es_frame)
+    rows = [evaluate_pair(result.labels[t], phantom.labels[t], phantom.image.spacing_xyz) for t in frames]
     return {name: float(np.mean([row[f"{name}_dice"] for row in rows])) for name in ("LV", "MYO", "RV")}
 
 

@@ -19,10 +19,11 @@ import torch
 from .alignment import CanonicalFrame, to_canonical, to_native, zscore
 from .atlas import PRIOR_STRENGTH, prior_at, warp_prior
 from .checks import check_short_axis
+from .clinical import structure_volumes_ml
 from .elbo import expected_log_weights
 from .errors import GmmSegError
 from .io import CardiacImage
-from .labels import NUM_CLASSES, STRUCTURES
+from .labels import NUM_CLASSES
 from .localisation import HeartLocation, locate_heart
 from .model import GmmSegModel
 from .uncertainty import dirichlet_uncertainty
@@ -99,10 +100,6 @@ class SegmentationResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _volumes_ml(labels: np.ndarray, voxel_ml: float) -> dict[str, float]:
-    return {name: float((labels == value).sum() * voxel_ml) for name, value in STRUCTURES.items()}
-
-
 def _slice_scores(total: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean total uncertainty per slice over the predicted heart and its 3-pixel margin (0 if no heart)."""
     heart = (labels > 0).float()[:, None]
@@ -168,9 +165,8 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         phis[t] = outputs.phi[0].cpu().numpy()
     timings["network_s"] = network_s
     timings["total_s"] = time.perf_counter() - start
-    voxel_ml = sx * sy * sz / 1000.0
     return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, frame, scores,
-                              [_volumes_ml(labels[t], voxel_ml) for t in range(frames)], timings)
+                              [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
 
 
 def _phi_per_frame(phi: np.ndarray | torch.Tensor | None, frames: int) -> torch.Tensor | None:

@@ -1,0 +1,37 @@
+"""Clinical indices on the phantom, whose volumes and ejection fraction are known exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from GmmSegLib.clinical import clinical_indices
+from GmmSegLib.errors import GmmSegError
+
+
+def test_phantom_indices_are_exact(small_phantom):
+    labels = small_phantom.labels
+    spacing = small_phantom.image.spacing_xyz
+    voxel_ml = np.prod(spacing) / 1000
+    indices = clinical_indices(labels, spacing)
+    lv = [(frame == 1).sum() * voxel_ml for frame in labels]
+    assert indices.ed_frame == int(np.argmax(lv)) == 0
+    assert indices.es_frame == int(np.argmin(lv)) == small_phantom.es_frame
+    assert indices.lv_edv == pytest.approx(lv[0]) and indices.lv_esv == pytest.approx(lv[small_phantom.es_frame])
+    assert indices.lv_ef == pytest.approx(100 * (lv[0] - lv[small_phantom.es_frame]) / lv[0])
+    assert indices.lv_mass == pytest.approx((labels[0] == 2).sum() * voxel_ml * 1.05)
+    assert 30 < indices.lv_ef < 80 and 0 < indices.rv_ef < 80
+    assert len(indices.slice_areas_mm2["LV"]) == labels.shape[0]
+    assert "lv_ef" in indices.summary_csv().splitlines()[0]
+
+
+def test_given_frames_and_errors(small_phantom):
+    spacing = small_phantom.image.spacing_xyz
+    indices = clinical_indices(small_phantom.labels, spacing, ed_frame=1, es_frame=2)
+    assert (indices.ed_frame, indices.es_frame) == (1, 2)
+    with pytest.raises(GmmSegError, match="does not exist"):
+        clinical_indices(small_phantom.labels, spacing, es_frame=9)
+    with pytest.raises(GmmSegError, match="two frames"):
+        clinical_indices(small_phantom.labels[:1], spacing)
+    with pytest.raises(GmmSegError, match="no LV"):
+        clinical_indices(np.zeros_like(small_phantom.labels), spacing)
