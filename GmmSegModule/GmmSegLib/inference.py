@@ -26,6 +26,7 @@ from .io import CardiacImage
 from .labels import NUM_CLASSES
 from .localisation import HeartLocation, locate_heart
 from .model import GmmSegModel
+from .review import slice_uncertainty_mass
 from .uncertainty import dirichlet_uncertainty
 
 BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
@@ -95,18 +96,9 @@ class SegmentationResult:
     phi: np.ndarray  # (T, 4): log scale, tx mm, ty mm, rotation rad
     location: HeartLocation
     frame: CanonicalFrame
-    slice_uncertainty: np.ndarray  # (T, Z): mean total uncertainty inside the heart region
+    slice_uncertainty: np.ndarray  # (T, Z): total uncertainty mass per slice in mm^2 (review score)
     volumes_ml: list[dict[str, float]]  # per frame
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _slice_scores(total: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean total uncertainty per slice over the predicted heart and its 3-pixel margin (0 if no heart)."""
-    heart = (labels > 0).float()[:, None]
-    region = torch.nn.functional.max_pool2d(heart, 7, stride=1, padding=3)[:, 0] > 0
-    region = region | (total > 0.5)
-    sums = (total * region).sum(dim=(-2, -1))
-    return torch.where(region.any(dim=(-2, -1)), sums / region.sum(dim=(-2, -1)).clamp_min(1), torch.zeros_like(sums))
 
 
 @torch.no_grad()
@@ -140,7 +132,6 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     registered = np.empty_like(probabilities)
     uncertainty = {kind: np.empty((frames, slices, rows, columns), np.float32) for kind in UNCERTAINTY_KINDS}
     phis = np.empty((frames, 4), np.float32)
-    scores = np.empty((frames, slices), np.float32)
     network_s = 0.0
     for t in range(frames):
         native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
@@ -151,7 +142,6 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         outputs = forward_canonical(model, canonical, prior, override)
         network_s += time.perf_counter() - tick
         maps = dirichlet_uncertainty(outputs.concentrations)
-        scores[t] = _slice_scores(maps["total"], outputs.posterior.argmax(1)).cpu().numpy()
         probabilities_t = {"gmmseg": outputs.posterior, "pi": outputs.responsibilities,
                            "baseline": torch.softmax(outputs.features, dim=1)}[head]
         stacked = torch.cat([probabilities_t] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
@@ -165,6 +155,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         phis[t] = outputs.phi[0].cpu().numpy()
     timings["network_s"] = network_s
     timings["total_s"] = time.perf_counter() - start
+    scores = slice_uncertainty_mass(uncertainty["total"], (sx, sy, sz))
     return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, frame, scores,
                               [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
 
