@@ -1,0 +1,47 @@
+"""Review queue and the error-prediction measures on constructed cases with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff
+from GmmSegLib.review import review_queue, slice_uncertainty_mass
+
+
+def test_auroc_known_values():
+    assert auroc(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1])) == 1.0
+    assert auroc(np.array([0.9, 0.8, 0.2, 0.1]), np.array([0, 0, 1, 1])) == 0.0
+    assert auroc(np.array([0.5, 0.5, 0.5, 0.5]), np.array([0, 1, 0, 1])) == 0.5
+    assert np.isnan(auroc(np.array([0.1, 0.2]), np.array([0, 0])))
+
+
+def test_ece_of_perfect_and_overconfident_predictions():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.5, 1.0, 200_000)
+    assert expected_calibration_error(confidence, rng.uniform(size=confidence.size) < confidence) < 0.01
+    assert expected_calibration_error(np.full(1000, 0.9), np.arange(1000) < 600) == pytest.approx(0.3)
+
+
+def test_review_payoff_orders():
+    errors = np.array([0, 0, 10, 0, 90, 0, 0, 0, 0, 0], float)
+    payoff = review_payoff(errors + 0.5, errors)  # a queue that knows the errors equals the oracle
+    assert payoff["top_10%"]["queue"] == payoff["top_10%"]["oracle"] == pytest.approx(0.9)
+    assert payoff["top_20%"]["queue"] == pytest.approx(1.0)
+    assert payoff["top_10%"]["random"] == pytest.approx(0.1, abs=0.05)
+
+
+def test_review_queue_finds_the_uncertain_patch_first():
+    uncertainty = np.zeros((1, 3, 40, 40), np.float32)
+    labels = np.zeros((1, 3, 40, 40), np.uint8)
+    labels[0, :, 10:30, 10:30] = 1
+    labels[0, :, 15:25, 15:25] = 2
+    uncertainty[0, 1, 5:12, 20:30] = 0.8  # a patch on slice 1 along the LV border
+    uncertainty[0, 2, 20:22, 20:22] = 0.9  # too small to be a region
+    queue = review_queue(uncertainty, labels, (1.5, 1.5, 8.0))
+    first = queue[0]
+    assert (first.frame, first.slice) == (0, 1) and first.bbox == (20, 5, 29, 11)
+    assert first.structure == "LV" and first.area_mm2 == pytest.approx(70 * 2.25)
+    assert {(item.frame, item.slice) for item in queue} == {(0, 0), (0, 1), (0, 2)}
+    mass = slice_uncertainty_mass(uncertainty, (1.5, 1.5, 8.0))
+    assert mass[0, 1] == pytest.approx(70 * 0.8 * 2.25, rel=1e-5)
