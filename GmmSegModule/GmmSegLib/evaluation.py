@@ -12,7 +12,7 @@ from .labels import to_product_labels
 from .metrics import structure_metrics, summarise
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
     return sorted(p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES) and not p.name.startswith("."))
@@ -34,7 +34,7 @@ def evaluate_pair(prediction: np.ndarray, truth: np.ndarray,
 
 def evaluate_folders(prediction_dir: Path, truth_dir: Path, convention: str = "product") -> tuple[list[dict], dict]:
     """Rows per volume (per frame for 4D) and their summary; every ground-truth file needs a prediction."""
-    truth_files = _image_files(truth_dir)
+    truth_files = image_files(truth_dir)
     if not truth_files:
         raise InputError(f"{truth_dir}: no label images found")
     rows = []

@@ -1,0 +1,64 @@
+"""Click refinement: geodesic encoding, fusion, locality, consistency, bad clicks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from GmmSegLib.errors import GmmSegError
+from GmmSegLib.metrics import dice
+from GmmSegLib.refinement import fused_probability, geodesic_distance, refine
+
+
+def test_geodesic_distance_is_blocked_by_edges():
+    image = torch.zeros(40, 40)
+    image[:, 20:] = 5.0  # a strong edge down the middle
+    seeds = torch.zeros(40, 40, dtype=torch.bool)
+    seeds[20, 10] = True
+    distance = geodesic_distance(image, seeds, pixel_mm=1.0, length_mm=10.0)
+    assert float(distance[20, 10]) == 0.0
+    assert float(distance[20, 18]) == pytest.approx(0.8, abs=1e-5)  # 8 flat pixels of 1 mm / 10 mm
+    assert float(distance[20, 22]) > 5.0  # crossing the edge costs its height
+
+
+def test_fusion_follows_clicks_near_them_and_the_model_far_away():
+    probability = torch.full((1, 50), 0.2)
+    distance_f = torch.linspace(0, 10, 50)[None]
+    fused = fused_probability(probability, distance_f, torch.full((1, 50), float("inf")))
+    assert float(fused[0, 0]) == pytest.approx(1.0)
+    assert float(fused[0, -1]) == pytest.approx(0.2, abs=1e-3)
+
+
+def _corrupted_slice(small_phantom):
+    image, truth = small_phantom.image.frames[0, 2], small_phantom.labels[0, 2]
+    wrong = truth.copy()
+    wrong[(truth == 1) & (np.arange(truth.shape[1])[None] < np.nonzero(truth == 1)[1].mean())] = 2  # half the LV lost
+    probabilities = np.stack([(wrong == k) * 0.8 + 0.05 for k in range(4)]).astype(np.float32)
+    return image, truth, wrong, probabilities
+
+
+def test_a_click_in_the_missed_part_recovers_it_locally(small_phantom):
+    image, truth, wrong, probabilities = _corrupted_slice(small_phantom)
+    ys, xs = np.nonzero((truth == 1) & (wrong != 1))
+    click = (int(np.median(xs)), int(np.median(ys)))
+    result = refine(image, probabilities, wrong, "LV", [click], [], pixel_mm=1.5)
+    assert dice(result.labels == 1, truth == 1) > dice(wrong == 1, truth == 1) + 0.1
+    x0, y0, x1, y1 = result.box
+    outside = np.ones_like(wrong, bool)
+    outside[y0:y1 + 1, x0:x1 + 1] = False
+    assert np.array_equal(result.labels[outside], wrong[outside])
+    assert set(np.unique(result.labels)) <= {0, 1, 2, 3}
+    assert result.changed_pixels == int((result.labels != wrong).sum())
+
+
+def test_invalid_clicks_are_refused_and_change_nothing(small_phantom):
+    image, _, wrong, probabilities = _corrupted_slice(small_phantom)
+    before = wrong.copy()
+    with pytest.raises(GmmSegError, match="outside the slice"):
+        refine(image, probabilities, wrong, "LV", [(500, 3)], [], pixel_mm=1.5)
+    with pytest.raises(GmmSegError, match="no clicks"):
+        refine(image, probabilities, wrong, "LV", [], [], pixel_mm=1.5)
+    with pytest.raises(GmmSegError, match="unknown structure"):
+        refine(image, probabilities, wrong, "aorta", [(10, 10)], [], pixel_mm=1.5)
+    assert np.array_equal(wrong, before)
