@@ -35,3 +35,31 @@ def test_given_frames_and_errors(small_phantom):
         clinical_indices(small_phantom.labels[:1], spacing)
     with pytest.raises(GmmSegError, match="no LV"):
         clinical_indices(np.zeros_like(small_phantom.labels), spacing)
+
+
+def test_report_from_a_cine_and_from_two_phases(tmp_path, small_phantom):
+    import json
+
+    import SimpleITK as sitk
+
+    from GmmSegLib.errors import InputError
+    from GmmSegLib.io import to_sitk
+    from GmmSegLib.report import report_case
+
+    image = small_phantom.image
+    cine = tmp_path / "case_seg.nii.gz"
+    sitk.WriteImage(to_sitk(small_phantom.labels, image.geometry), str(cine))
+    result = report_case(cine, None, None, None)
+    assert result["indices"]["es_frame"] == small_phantom.es_frame
+    assert (tmp_path / "case_volumes.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "case_indices.json").read_text())["indices"]["lv_ef"] == result["indices"]["lv_ef"]
+    volume = image.frame_volume(0)
+    ed, es = tmp_path / "ed_seg.nii.gz", tmp_path / "es_seg.nii.gz"
+    sitk.WriteImage(to_sitk(small_phantom.labels[0], volume.geometry), str(ed))
+    sitk.WriteImage(to_sitk(small_phantom.labels[small_phantom.es_frame], volume.geometry), str(es))
+    two = report_case(None, ed, es, tmp_path / "two")
+    assert two["indices"]["lv_ef"] == pytest.approx(result["indices"]["lv_ef"])
+    with pytest.raises(InputError, match="3D"):
+        report_case(None, cine, es, None)
+    with pytest.raises(InputError, match="4D cine"):
+        report_case(ed, None, None, None)

@@ -105,6 +105,16 @@ def _bench_interactive(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _report(arguments: argparse.Namespace) -> int:
+    from .report import report_case
+
+    optional = {k: Path(v) if v else None for k, v in (("segmentation", arguments.segmentation),
+                                                        ("ed", arguments.ed), ("es", arguments.es),
+                                                        ("out", arguments.out))}
+    print(json.dumps(report_case(**optional), indent=2))
+    return 0
+
+
 def _train(arguments: argparse.Namespace) -> int:
     from .trainer import main as train_main
 
@@ -164,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     interactive.add_argument("--device", default="cpu")
     interactive.add_argument("--model", default=None)
     interactive.set_defaults(run=_bench_interactive)
+
+    report = commands.add_parser("report", help="clinical indices (EDV, ESV, SV, EF, LV mass) and volume curves")
+    report.add_argument("segmentation", nargs="?", help="<stem>_seg.nii.gz of a 4D cine")
+    report.add_argument("--ed", help="3D segmentation at end-diastole (with --es)")
+    report.add_argument("--es", help="3D segmentation at end-systole (with --ed)")
+    report.add_argument("--out", help="output folder (default: next to the segmentation)")
+    report.set_defaults(run=_report)
 
     train = commands.add_parser("train", help="the headless trainer (same as scripted_training/train.py)",
                                 add_help=False)

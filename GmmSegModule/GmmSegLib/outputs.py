@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .clinical import clinical_indices
+from .errors import GmmSegError
 from .inference import SegmentationResult
 from .io import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from .registry import ModelEntry
@@ -33,8 +35,8 @@ def phi_record(phi: np.ndarray) -> dict[str, float]:
 
 
 def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
-    """The JSON summary of one segmented input."""
-    return {
+    """The JSON summary of one segmented input (with clinical indices for a cine)."""
+    record = {
         "input": image.source,
         "frames": image.num_frames,
         "spacing_mm": list(image.spacing_xyz),
@@ -46,6 +48,12 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "volumes_ml": result.volumes_ml,
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
     }
+    if image.num_frames >= 2:
+        try:
+            record["clinical_indices"] = clinical_indices(result.labels, image.spacing_xyz).to_dict()
+        except GmmSegError as error:
+            record["clinical_indices"] = {"error": str(error)}
+    return record
 
 
 def write_case(folder: str | Path, stem: str, image: CardiacImage, result: SegmentationResult,

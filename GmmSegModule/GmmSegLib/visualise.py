@@ -18,8 +18,6 @@ def mid_ventricular_slice(labels: np.ndarray) -> int:
 def overlay_png(image: np.ndarray, labels: np.ndarray, uncertainty: np.ndarray, frames: dict[str, int],
                 title: str = "") -> bytes:
     """PNG bytes of a figure: for each named frame, image with labels and image with total uncertainty."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,6 +43,15 @@ def overlay_png(image: np.ndarray, labels: np.ndarray, uncertainty: np.ndarray, 
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout()
+    return figure_png(figure)
+
+
+def figure_png(figure) -> bytes:
+    """PNG bytes of a matplotlib figure, which is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
