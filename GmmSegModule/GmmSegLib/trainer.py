@@ -408,7 +408,9 @@ class Trainer:
             outputs = forward_canonical(model, target_batch.images, prior, per_volume_phi=False)
             means, log_variances = model.heads.gaussians(outputs.features)
             weights = ElboWeights(prior=prior_weight(epoch, c.adapt_epochs, c.l3_start, c.l3_end))
-            losses = negative_elbo(outputs.features, outputs.responsibilities, means, log_variances,
+            # the Gaussians live in the space the heads see: the instance-normalised features
+            losses = negative_elbo(model.heads.normalise(outputs.features), outputs.responsibilities, means,
+                                   log_variances,
                                    outputs.concentrations, PRIOR_STRENGTH * outputs.registered_prior, weights)
             if self.teacher is not None:
                 with torch.no_grad():
