@@ -410,8 +410,8 @@ class Trainer:
             weights = ElboWeights(prior=prior_weight(epoch, c.adapt_epochs, c.l3_start, c.l3_end))
             # the Gaussians live in the space the heads see: the instance-normalised features
             losses = negative_elbo(model.heads.normalise(outputs.features), outputs.responsibilities, means,
-                                   log_variances,
-                                   outputs.concentrations, PRIOR_STRENGTH * outputs.registered_prior, weights)
+                                   log_variances, outputs.concentrations,
+                                   PRIOR_STRENGTH * outputs.registered_prior, weights)
             if self.teacher is not None:
                 with torch.no_grad():
                     reference = forward_canonical(self.teacher, target_batch.images, prior, outputs.phi).posterior

@@ -1,0 +1,75 @@
+"""Agreement of clinical indices with the ground truth on the ACDC development-validation split.
+
+    python Testing/bench_clinical.py --out runs/clinical [--model PATH]
+
+For each of the 25 validation patients, ED and ES (given by ACDC) are segmented by the model and the
+indices computed from the two frames exactly as ``gmmseg report --ed --es`` does; the same indices from
+the expert labels are the reference. Reported per index: Pearson correlation, bias (mean of model minus
+reference) and the 95% limits of agreement (bias +/- 1.96 SD). Results go to ``<out>/clinical.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "GmmSegModule"))
+
+from GmmSegLib import acdc  # noqa: E402
+from GmmSegLib.clinical import clinical_indices  # noqa: E402
+from GmmSegLib.inference import segment  # noqa: E402
+from GmmSegLib.registry import load_registered  # noqa: E402
+
+INDICES = ("lv_ef", "rv_ef", "lv_edv", "lv_esv", "lv_mass", "rv_edv", "rv_esv")
+
+
+def agreement(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    difference = predicted - reference
+    bias, spread = float(difference.mean()), float(difference.std(ddof=1))
+    return {"pearson_r": float(np.corrcoef(predicted, reference)[0, 1]), "bias": bias,
+            "loa_low": bias - 1.96 * spread, "loa_high": bias + 1.96 * spread,
+            "mean_abs_error": float(np.abs(difference).mean())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/clinical")
+    parser.add_argument("--model", default=None)
+    arguments = parser.parse_args()
+    model, entry = load_registered(arguments.model)
+    root = acdc.default_acdc_dir()
+    _, validation = acdc.split(acdc.list_cases(root))
+    patients = sorted({case.patient for case in validation})
+    predicted: dict[str, list[float]] = {k: [] for k in INDICES}
+    reference: dict[str, list[float]] = {k: [] for k in INDICES}
+    for patient in patients:
+        phases = {case.phase: case for case in validation if case.patient == patient}
+        labels, truths = [], []
+        for phase in ("ED", "ES"):
+            image, truth = acdc.load_case(root, phases[phase])
+            labels.append(segment(image, model, "cpu").labels[0])
+            truths.append(truth)
+        spacing = image.spacing_xyz
+        ours = clinical_indices(np.stack(labels), spacing, ed_frame=0, es_frame=1)
+        theirs = clinical_indices(np.stack(truths), spacing, ed_frame=0, es_frame=1)
+        for key in INDICES:
+            predicted[key].append(getattr(ours, key))
+            reference[key].append(getattr(theirs, key))
+        print(patient, f"LVEF {ours.lv_ef:.1f} vs {theirs.lv_ef:.1f}", flush=True)
+    report = {"model": entry.id, "patients": len(patients),
+              "agreement": {k: agreement(np.array(predicted[k]), np.array(reference[k])) for k in INDICES},
+              "units": {"ef": "percentage points", "volumes": "ml", "mass": "g"}}
+    out = Path(arguments.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "clinical.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
