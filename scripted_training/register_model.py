@@ -39,6 +39,8 @@ def main() -> int:
     parser.add_argument("--metrics", help="accuracy.json from Testing/bench_accuracy.py")
     parser.add_argument("--models-dir", default=str(ROOT / "Resources" / "Models"))
     parser.add_argument("--default", action="store_true", help="make it the default model")
+    parser.add_argument("--git-commit", help="commit of the code that trained it (default: HEAD)")
+    parser.add_argument("--note", default="", help="anything a reader needs to reproduce it")
     arguments = parser.parse_args()
     _, metadata = load_model(arguments.model)  # refuse to register something that does not load
     folder = Path(arguments.models_dir)
@@ -46,7 +48,8 @@ def main() -> int:
     shutil.copyfile(arguments.model, folder / arguments.file)
     registry_path = folder / REGISTRY_NAME
     registry = json.loads(registry_path.read_text()) if registry_path.exists() else {"schema": 1, "models": []}
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit = arguments.git_commit or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                                    cwd=ROOT).stdout.strip()
     entry = {
         "id": arguments.id,
         "file": arguments.file,
@@ -57,6 +60,7 @@ def main() -> int:
         "git_commit": commit,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "validation_metrics": json.loads(Path(arguments.metrics).read_text()) if arguments.metrics else None,
+        "note": arguments.note,
         "licence": "weights derived from ACDC (CC BY-NC-SA 4.0): non-commercial use; cite Bernard et al. 2018",
     }
     registry["models"] = [m for m in registry["models"] if m["id"] != arguments.id] + [entry]
