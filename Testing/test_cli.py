@@ -108,7 +108,8 @@ def _bad_inputs(folder: Path, phantom_volume) -> dict[str, tuple[list[str], str]
     return {
         "missing": ([str(folder / "nothing_here.nii.gz")], "no such file"),
         "2d": ([str(write_image(folder / "slice.nii.gz", frames[3]))], "2D image"),
-        "nan": ([str(write_image(folder / "nan.nii.gz", nan))], "NaN"),
+        # NRRD keeps NaN voxels; SimpleITK 2.5's NIfTI reader turns them into zeros before we can see them
+        "nan": ([str(write_image(folder / "nan.nrrd", nan))], "NaN"),
         "constant": ([str(write_image(folder / "flat.nii.gz", np.zeros_like(frames)))], "constant"),
         "label map": ([str(write_image(folder / "labels.nii.gz", labels_only))], "label map"),
         "spacing": ([str(write_image(folder / "thin.nii.gz", frames, spacing=(1.5, 1.5, 0.2)))], "slice spacing"),
