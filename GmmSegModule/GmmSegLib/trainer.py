@@ -19,7 +19,6 @@ GPUs); only rank 0 writes files and prints.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -95,6 +94,12 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.done_steps * (self.total_steps - self.done_steps)
         self.emit("progress", **fields, eta_s=round(eta, 1), elapsed_s=round(elapsed, 1))
+
+
+def normalisation_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The affine scale and shift of every normalisation layer in ``module``."""
+    norms = (nn.InstanceNorm2d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
+    return [p for layer in module.modules() if isinstance(layer, norms) for p in layer.parameters(recurse=False)]
 
 
 class LossModule(nn.Module):
@@ -231,6 +236,9 @@ class Trainer:
         if self.config.init_model:
             model, _ = load_model(self.config.init_model)
             self.model.load_state_dict(model.state_dict())
+        if ("adapt" in self.config.stages and "pretrain" not in self.config.stages and not self.config.init_model
+                and not self.state_path.exists()):
+            raise GmmSegError("adaptation without the pretrain stage starts from a trained model: give --init-model")
         if self.state_path.exists():
             state = load_checkpoint(self.state_path)
             saved_config = state["metadata"].get("config", {})
@@ -241,13 +249,25 @@ class Trainer:
             self.completed = list(state["metadata"]["completed"])
             self.resume_epoch = int(state["metadata"]["epoch"])
             self.optimizer_state = state["metadata"].get("optimizer")
-        if "adapt" in self.config.stages and "pretrain" not in self.config.stages:
-            self.teacher = copy.deepcopy(self.model).eval()
-            if self.config.init_model:
-                teacher, _ = load_model(self.config.init_model)
-                self.teacher = teacher.to(self.device).eval()
-            for parameter in self.teacher.parameters():
-                parameter.requires_grad_(False)
+
+    def _adaptation_teacher(self) -> GmmSegModel:
+        """The frozen model adaptation starts from: ``--init-model``, else the model as the stage begins.
+
+        The latter is saved beside the training state so that a resumed run is anchored to the same one.
+        """
+        if self.config.init_model:
+            teacher, _ = load_model(self.config.init_model)
+        else:
+            snapshot = self.work / "adapt_teacher.pt"
+            if self.rank == 0 and not snapshot.exists():
+                save_model(self.model, snapshot, {"role": "adaptation teacher"})
+            if self.world > 1:
+                dist.barrier()
+            teacher, _ = load_model(snapshot)
+        teacher = teacher.to(self.device).eval()
+        for parameter in teacher.parameters():
+            parameter.requires_grad_(False)
+        return teacher
 
     def _save_state(self, epoch: int = 0, optimizer: torch.optim.Optimizer | None = None,
                     stage_done: bool = False) -> None:
@@ -299,11 +319,12 @@ class Trainer:
                                              + epoch * 101 + self.rank)
 
     # ---- the generic epoch loop -------------------------------------------------------------------
-    def _train(self, stage: str, trainable: list[nn.Module], loss: Callable, epochs: int, learning_rate: float,
-               batches: Callable[[torch.Generator], Batch]) -> bool:
+    def _train(self, stage: str, trainable: list[nn.Module] | list[nn.Parameter], loss: Callable, epochs: int,
+               learning_rate: float, batches: Callable[[torch.Generator], Batch]) -> bool:
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
-        parameters = [p for module in trainable for p in module.parameters()]
+        parameters = [p for item in trainable
+                      for p in (item.parameters() if isinstance(item, nn.Module) else [item])]
         for parameter in parameters:
             parameter.requires_grad_(True)
         module: nn.Module = LossModule(self.model, loss)
@@ -397,9 +418,18 @@ class Trainer:
                            c.learning_rate, lambda g: draw_batch(volumes, c.batch_size, Perturbation(), g))
 
     def _stage_adapt(self) -> bool:
+        """Label-free ELBO adaptation, kept from drifting away from what the model already does well.
+
+        The starting model is the teacher (frozen): the adapted posterior is anchored to its posterior
+        on the same target images, and, when labelled data is at hand (training from scratch), to the
+        labels too. In the feature U-Net only the normalisation layers' affine parameters move (as in
+        test-time adaptation by normalisation statistics): enough to follow a new site's contrast,
+        too little to forget the anatomy. The GMM heads adapt fully.
+        """
         c = self.config
         targets = self._unlabelled_volumes()
-        labelled = self._labelled_volumes() if self.teacher is None else []
+        labelled = self._labelled_volumes() if not c.init_model else []
+        self.teacher = self._adaptation_teacher()
 
         def loss(model: GmmSegModel, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
             size = c.batch_size
@@ -412,13 +442,12 @@ class Trainer:
             losses = negative_elbo(model.heads.normalise(outputs.features), outputs.responsibilities, means,
                                    log_variances, outputs.concentrations,
                                    PRIOR_STRENGTH * outputs.registered_prior, weights)
-            if self.teacher is not None:
-                with torch.no_grad():
-                    reference = forward_canonical(self.teacher, target_batch.images, prior, outputs.phi).posterior
-                anchor = -(reference * torch.log(outputs.posterior.clamp_min(1e-8))).sum(1).mean()
-            else:
+            with torch.no_grad():
+                reference = forward_canonical(self.teacher, target_batch.images, prior, outputs.phi).posterior
+            anchor = -(reference * torch.log(outputs.posterior.clamp_min(1e-8))).sum(1).mean()
+            if labelled:
                 labelled_batch = Batch(batch.images[size:], batch.labels, batch.positions[size:])
-                anchor = supervised_losses(model, labelled_batch, weights.prior)["total"]
+                anchor = anchor + supervised_losses(model, labelled_batch, weights.prior)["total"]
             losses["anchor"] = anchor
             losses["total"] = losses["total"] + c.anchor_weight * anchor
             return losses
@@ -431,8 +460,8 @@ class Trainer:
             return Batch(torch.cat([unlabelled.images, supervised.images]), supervised.labels,
                          torch.cat([unlabelled.positions, supervised.positions]))
 
-        return self._train("adapt", [self.model.features, self.model.heads], loss, c.adapt_epochs,
-                           c.adapt_learning_rate, batches)
+        trainable = [*normalisation_parameters(self.model.features), self.model.heads]
+        return self._train("adapt", trainable, loss, c.adapt_epochs, c.adapt_learning_rate, batches)
 
 
 def train(config: TrainConfig) -> int:
