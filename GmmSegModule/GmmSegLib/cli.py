@@ -38,14 +38,26 @@ def _segment(arguments: argparse.Namespace) -> int:
     stems = [image_stem(path) for path in arguments.inputs]
     if len(set(stems)) != len(stems):
         raise GmmSegError("two inputs have the same file name; their outputs would overwrite each other")
+    phi = _parse_phi(arguments.phi) if arguments.phi else None
     model, entry = load_registered(arguments.model)
     for image, stem in zip(images, stems, strict=True):
-        result = segment(image, model, device, head=arguments.head)
-        written = write_case(arguments.out, stem, image, result, summary_record(result, image, entry))
+        result = segment(image, model, device, head=arguments.head, phi=phi)
+        written = write_case(arguments.out, stem, image, result, summary_record(result, image, entry),
+                             probabilities=arguments.probabilities)
         print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
                           "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
                           "seconds": round(result.timings["total_s"], 3)}))
     return 0
+
+
+def _parse_phi(text: str):
+    from .reregistration import phi_from_parameters
+
+    try:
+        scale, tx, ty, rotation = (float(v) for v in text.split(","))
+    except ValueError:
+        raise GmmSegError(f"--phi {text!r}: give four numbers SCALE,TX_MM,TY_MM,ROTATION_DEG") from None
+    return phi_from_parameters(scale, tx, ty, rotation)
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
@@ -134,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--head", default="gmmseg",
                          help="labels from the GmmSeg posterior (gmmseg, default), z_net's responsibilities alone "
                               "(pi), or the supervised feature U-Net alone (baseline, for comparison)")
+    segment.add_argument("--phi", help="place the prior yourself instead of the registration net: "
+                                       "SCALE,TX_MM,TY_MM,ROTATION_DEG (canonical frame, as in the JSON's phi)")
+    segment.add_argument("--probabilities", action="store_true",
+                         help="also write <stem>_probabilities.nii.gz (class probabilities, for click refinement)")
     segment.set_defaults(run=_segment)
 
     adapt = commands.add_parser("adapt", help="label-free adaptation of the model to your images")

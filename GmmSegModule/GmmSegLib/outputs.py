@@ -58,8 +58,12 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
 
 def write_case(folder: str | Path, stem: str, image: CardiacImage, result: SegmentationResult,
                summary: dict, extra_files: dict[str, bytes] | None = None,
-               extra_images: dict[str, sitk.Image] | None = None) -> list[Path]:
-    """Write every output of one input (and any extra files) atomically; returns the published paths."""
+               extra_images: dict[str, sitk.Image] | None = None, probabilities: bool = False) -> list[Path]:
+    """Write every output of one input (and any extra files) atomically; returns the published paths.
+
+    ``probabilities`` adds ``<stem>_probabilities.nii.gz`` (one component per class), which click
+    refinement in the Slicer module needs.
+    """
     geometry = image.geometry
     with AtomicOutputs(folder) as outputs:
         for name, extra in (extra_images or {}).items():
@@ -69,6 +73,8 @@ def write_case(folder: str | Path, stem: str, image: CardiacImage, result: Segme
         outputs.add_image(f"{stem}_aleatoric.nii.gz", to_sitk(result.uncertainty["aleatoric"], geometry))
         outputs.add_image(f"{stem}_epistemic.nii.gz", to_sitk(result.uncertainty["epistemic"], geometry))
         outputs.add_image(f"{stem}_prior.nii.gz", _vector_image(result.prior, geometry))
+        if probabilities:
+            outputs.add_image(f"{stem}_probabilities.nii.gz", _vector_image(result.probabilities, geometry))
         outputs.add_bytes(f"{stem}.json", json.dumps(summary, indent=2).encode())
         for name, data in (extra_files or {}).items():
             outputs.add_bytes(name, data)

@@ -1,0 +1,63 @@
+"""The MRML glue on a real scene from slicer-core (the Slicer application itself cannot run here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
+
+from GmmSegLib.errors import InputError  # noqa: E402
+from GmmSegLib.selftest import run_logic_self_test  # noqa: E402
+from GmmSegLib.slicer_logic import GmmSegLogic, add_volume_nodes, cardiac_image_from_node  # noqa: E402
+
+
+@pytest.fixture
+def scene():
+    """A bare MRML scene with the Sequences node classes registered, as the application has them."""
+    scene = slicer.vtkMRMLScene()
+    sequences = slicer.vtkSlicerSequencesLogic()
+    sequences.SetMRMLScene(scene)
+    yield scene
+    scene.Clear(True)
+
+
+def test_module_workflow_on_a_real_scene(scene, tmp_path, shipped_model):
+    """The same body as the Slicer self-test (GmmSegModuleTest)."""
+    measured = run_logic_self_test(scene, tmp_path)
+    assert measured["phantom_dice"]["LV_dice"] > 0.8
+
+
+def test_volume_node_geometry_reaches_the_model_exactly(scene, phantom_volume):
+    node = add_volume_nodes(scene, phantom_volume, "ED")
+    image = cardiac_image_from_node(node)
+    assert np.array_equal(image.frames, phantom_volume.frames)
+    assert np.allclose(image.geometry.spacing, phantom_volume.geometry.spacing)
+    assert np.allclose(image.geometry.origin, phantom_volume.geometry.origin)
+    assert np.allclose(image.geometry.direction, phantom_volume.geometry.direction)
+
+
+def _bad_input(scene, case: str, phantom_volume):
+    if case == "no volume":
+        return None
+    if case == "2D":
+        node = add_volume_nodes(scene, phantom_volume, "one slice")
+        slicer.util.updateVolumeFromArray(node, phantom_volume.frames[0, :1])
+        return node
+    if case == "label map":
+        node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
+        slicer.util.updateVolumeFromArray(node, (phantom_volume.frames[0] > 300).astype(np.uint8))
+        return node
+    if case == "empty sequence":
+        return scene.AddNewNodeByClass("vtkMRMLSequenceNode", "nothing")
+    raise ValueError(case)
+
+
+@pytest.mark.parametrize("case,message", [("no volume", "no input"), ("2D", "2D"), ("label map", "label map"),
+                                          ("empty sequence", "empty")])
+def test_bad_inputs_give_clear_errors_and_leave_the_scene_unchanged(scene, phantom_volume, case, message):
+    node = _bad_input(scene, case, phantom_volume)
+    before = scene.GetNumberOfNodes()
+    with pytest.raises(InputError, match=message):
+        GmmSegLogic(scene).process(node, device="cpu")
+    assert scene.GetNumberOfNodes() == before
