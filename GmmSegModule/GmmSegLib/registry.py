@@ -12,11 +12,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ModelError
-from .model import GmmSegModel, load_model
+
+if TYPE_CHECKING:  # the registry itself is read without torch (the Slicer module lists models before install)
+    from .model import GmmSegModel
 
 MODELS_ENV = "GMMSEG_MODELS_DIR"
+USER_MODELS_ENV = "GMMSEG_USER_MODELS_DIR"
 REGISTRY_NAME = "Models.json"
 
 
@@ -87,8 +91,26 @@ def sidecar_path(model_path: str | os.PathLike) -> Path:
     return Path(str(model_path) + ".json")
 
 
+def user_models_dir() -> Path:
+    """Where adapted models go, outside the Slicer install: ``$GMMSEG_USER_MODELS_DIR`` or ``~/.GmmSeg/models``."""
+    return Path(os.environ.get(USER_MODELS_ENV) or Path.home() / ".GmmSeg" / "models")
+
+
+def available_models() -> list[ModelEntry]:
+    """The shipped models, then the user's adapted ones (those with a sidecar description), newest first."""
+    folder = models_dir()
+    entries = [ModelEntry(r["id"], folder / r["file"], r["sha256"], r) for r in read_registry(folder).get("models", [])]
+    user = user_models_dir()
+    if user.is_dir():
+        adapted = sorted(user.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        entries += [entry_for_path(p) for p in adapted if sidecar_path(p).is_file()]
+    return entries
+
+
 def load_registered(model: str | os.PathLike | None = None) -> tuple[GmmSegModel, ModelEntry]:
     """Load the default shipped model, or the given file, after checking its sha256 where one is known."""
+    from .model import load_model
+
     entry = default_entry() if not model else entry_for_path(model)
     network, _ = load_model(entry.path, entry.sha256)
     return network, entry

@@ -321,7 +321,19 @@ class GmmSegLogic:
                                                                         f"{name} GmmSeg clinical indices"),
                                            added, "indices", input_node)
         self.update_indices(result)
+        self._place_in_study(input_node, added)
         return result
+
+    def _place_in_study(self, input_node, nodes: list) -> None:
+        """Put the outputs beside the input in the subject hierarchy (the input's study, when it has one)."""
+        hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(self.scene)
+        if hierarchy is None:
+            return
+        parent = hierarchy.GetItemParent(hierarchy.GetItemByDataNode(input_node))
+        for node in nodes:
+            item = hierarchy.GetItemByDataNode(node)
+            if item and parent:
+                hierarchy.SetItemParent(item, parent)
 
     def _segmentation_node(self, name: str, reference, labels: np.ndarray):
         """A segmentation node in the scene, segments LV, MYO, RV from (Z, Y, X) labels on ``reference``'s grid."""
