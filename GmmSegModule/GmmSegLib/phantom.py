@@ -1,7 +1,8 @@
 """A beating short-axis cine phantom with exactly known labels: the demo input and a test fixture.
 
-The chest is drawn in mm: body with subcutaneous fat, two dark lungs, liver below the apex, a spine,
-and the heart: an LV cavity (bright blood, two papillary muscles) inside a myocardial ring of constant
+The chest is drawn in mm: body with subcutaneous fat and chest wall, dark lungs filling the thorax
+around the mediastinum (descending aorta, spine), liver below the apex, and the heart in a rim of bright
+epicardial fat: an LV cavity (bright blood, two papillary muscles) inside a myocardial ring of constant
 mass, and an RV crescent wrapped around the LV on its left. From base to apex the ventricles taper and
 the RV ends before the LV. Over the cycle the LV cavity shrinks (ED at frame 0, ES at ``es_frame``) while
 the wall thickens to keep its area. Intensities mimic bSSFP cine MRI (blood bright, myocardium dark),
@@ -44,9 +45,11 @@ def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
     body = _ellipse(x, y, 0, 8, 128, 96)
     intensity[body] = 0.55  # subcutaneous fat
     inner = _ellipse(x, y, 0, 8, 118, 86)
-    intensity[inner] = 0.28  # muscle / mediastinum
-    for side in (-1, 1):
-        intensity[_ellipse(x, y, side * 62, 18, 42, 58)] = 0.04  # lungs
+    intensity[inner] = 0.28  # chest wall muscle
+    thorax = _ellipse(x, y, 0, 10, 104, 72)
+    intensity[thorax] = 0.04  # lungs fill the thorax around the mediastinum
+    intensity[_ellipse(x, y, 0, 58, 26, 24) & thorax] = 0.28  # posterior mediastinum
+    intensity[_ellipse(x, y, 6, 52, 9, 9)] = 0.8  # descending aorta (bright flowing blood)
     intensity[_ellipse(x, y, 0, 78, 14, 12)] = 0.12  # spine
     if level > 0.35:  # the liver dome appears below the heart towards the apex
         intensity[_ellipse(x, y, -30, 90 - 50 * level, 70, 35 * level) & inner] = 0.33
@@ -56,10 +59,13 @@ def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
     wall_area_ed = math.pi * ((24.0 * taper + 9.0) ** 2 - (24.0 * taper) ** 2)
     epicardium = math.sqrt(cavity**2 + wall_area_ed / math.pi)
     rv_present = level < 0.8
+    rv_scale = (1.0 - min(level, 0.8) / 0.8) ** 0.5 * (1.0 - 0.25 * contraction)
+    fat = 4.0  # epicardial fat and pericardium: a bright rim around the whole heart
+    intensity[_ellipse(x, y, lv_x, lv_y, epicardium + fat, epicardium + fat)] = 0.6
     if rv_present:
-        rv_scale = (1.0 - level / 0.8) ** 0.5 * (1.0 - 0.25 * contraction)
-        rv_outer = _ellipse(x, y, lv_x - 28.0, lv_y - 4.0, (36.0 + 4) * rv_scale + 6, (30.0 + 3) * rv_scale + 6)
-        intensity[rv_outer] = 0.30  # RV free wall
+        intensity[_ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 40.0 * rv_scale + 6 + fat, 33.0 * rv_scale + 6 + fat)] = 0.6
+        rv_outer = _ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 40.0 * rv_scale + 6, 33.0 * rv_scale + 6)
+        intensity[rv_outer] = 0.30  # RV free wall, 3-7 mm
         rv_cavity = _ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 36.0 * rv_scale + 3, 30.0 * rv_scale + 3)
         rv_cavity &= ~_ellipse(x, y, lv_x, lv_y, epicardium + 2.0, epicardium + 2.0)
         intensity[rv_cavity] = 0.86 + 0.04 * rng.standard_normal()
