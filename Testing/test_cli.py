@@ -175,3 +175,30 @@ def test_demo_writes_outputs_and_a_picture(tmp_path):
     for path in report["outputs"]:
         assert Path(path).is_file()
     assert report["dice_ed_es"]["LV"] > 0.85
+
+
+def test_segment_with_a_manual_prior_placement_and_probabilities(tmp_path, segmented_volume, phantom_files):
+    """--phi re-runs the model with the clinician's prior; --probabilities adds what refinement needs."""
+    out, _ = segmented_volume
+    moved = tmp_path / "moved"
+    result = gmmseg("segment", phantom_files["volume"], "--out", moved, "--device", "cpu",
+                    "--phi", "1.5,25,-20,15", "--probabilities")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((moved / "phantom_ed.json").read_text())
+    assert summary["phi"][0]["scale"] == pytest.approx(1.5, rel=1e-4)
+    assert summary["phi"][0]["rotation_deg"] == pytest.approx(15.0, abs=1e-3)
+    probabilities = sitk.ReadImage(str(moved / "phantom_ed_probabilities.nii.gz"))
+    assert probabilities.GetNumberOfComponentsPerPixel() == 4
+    sums = sitk.GetArrayFromImage(probabilities).sum(-1)
+    assert np.allclose(sums, 1.0, atol=1e-3)
+    before = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "phantom_ed_seg.nii.gz")))
+    after = sitk.GetArrayFromImage(sitk.ReadImage(str(moved / "phantom_ed_seg.nii.gz")))
+    assert (before != after).any()
+
+
+@pytest.mark.parametrize("phi,message", [("0,0,0,0", "scale must be positive"), ("1,2,3", "four numbers"),
+                                         ("1,nan,0,0", "finite")])
+def test_impossible_prior_placements_are_refused(tmp_path, phantom_files, phi, message):
+    result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--phi", phi)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
