@@ -15,6 +15,7 @@ Results go to ``<out>/accuracy.json``; BENCHMARKS.md quotes them with the comman
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -61,7 +62,10 @@ def evaluate(images: list[Path], labels: Path, out: Path, head: str, model: str 
     gmmseg("segment", *map(str, images), "--out", str(predictions), "--device", "cpu", "--head", head,
            *model_arguments)
     rows, summary = evaluate_folders(predictions, labels, "acdc")
-    (out / f"{head}.csv").write_text("\n".join(",".join(str(v) for v in row.values()) for row in rows))
+    with (out / f"{head}.csv").open("w", newline="") as table:
+        writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     return summary
 
 
