@@ -62,3 +62,16 @@ def test_invalid_clicks_are_refused_and_change_nothing(small_phantom):
     with pytest.raises(GmmSegError, match="unknown structure"):
         refine(image, probabilities, wrong, "aorta", [(10, 10)], [], pixel_mm=1.5)
     assert np.array_equal(wrong, before)
+
+
+def test_a_structure_the_model_missed_entirely_can_be_clicked_in(small_phantom):
+    """Empty structure: no RV in the labels nor in the probabilities; one click in the RV blood draws it there."""
+    image, truth = small_phantom.image.frames[0, 2], small_phantom.labels[0, 2]
+    missing = np.where(truth == 3, 0, truth).astype(np.uint8)
+    probabilities = np.stack([(missing == k) * 0.8 + 0.05 for k in range(4)]).astype(np.float32)
+    ys, xs = np.nonzero(truth == 3)
+    click = (int(np.median(xs)), int(np.median(ys)))
+    result = refine(image, probabilities, missing, "RV", [click], [], pixel_mm=1.5)
+    assert result.labels[click[1], click[0]] == 3
+    assert (result.labels == 3).sum() > 50 and dice(result.labels == 3, truth == 3) > 0.2  # one click: a start
+    assert np.array_equal(result.labels[truth == 1], missing[truth == 1])  # the LV is left alone

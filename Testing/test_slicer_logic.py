@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import vtk
 
 slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
 
@@ -88,3 +89,28 @@ def test_batch_segmentation_script_runs_headless(tmp_path, phantom_files, shippe
     missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nothing.nii.gz"), "--out", str(out)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_refinement_errors_change_nothing(scene, phantom_volume, shipped_model):
+    from GmmSegLib.errors import GmmSegError
+
+    logic = GmmSegLogic(scene)
+    node = add_volume_nodes(scene, phantom_volume, "ED")
+    result = logic.process(node, device="cpu")
+    before = logic.current_labels(result)
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    ijk_to_ras = slicer.util.arrayFromVTKMatrix(matrix)
+
+    def ras(i, j, k):
+        return list((ijk_to_ras @ np.array([i, j, k, 1.0]))[:3])
+
+    with pytest.raises(GmmSegError, match="does not exist"):
+        logic.refine(result, "LV", [ras(80, 80, 3)], [], frame=5)
+    with pytest.raises(GmmSegError, match="same slice"):
+        logic.refine(result, "LV", [ras(80, 80, 3)], [ras(90, 90, 4)])
+    with pytest.raises(GmmSegError, match="outside"):
+        logic.refine(result, "LV", [ras(900, 80, 3)], [])
+    with pytest.raises(GmmSegError, match="unknown structure"):
+        logic.refine(result, "aorta", [ras(80, 80, 3)], [])
+    assert np.array_equal(logic.current_labels(result), before)
