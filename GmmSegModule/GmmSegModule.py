@@ -10,13 +10,8 @@ torch is never imported when the module loads: it is installed (PyTorch extensio
 from __future__ import annotations
 
 import json
-import os
-import queue
 import shutil
-import signal
-import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -145,47 +140,6 @@ def ensure_dependencies() -> bool:
     return True
 
 
-class ConsoleJob:
-    """A ``gmmseg`` command in a separate PythonSlicer process; output lines are read by a thread."""
-
-    def __init__(self, arguments: list[str], on_line, on_finished):
-        python = shutil.which("PythonSlicer") or sys.executable
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(MODULE_DIR), os.environ.get("PYTHONPATH", "")]))
-        self.process = slicer.util.launchConsoleProcess([python, "-m", "GmmSegLib.cli", *arguments],
-                                                        cwd=str(MODULE_DIR), useStartupEnvironment=False,
-                                                        updateEnvironment=environment)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.on_line, self.on_finished = on_line, on_finished
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.timer = qt.QTimer()
-        self.timer.setInterval(POLL_MS)
-        self.timer.connect("timeout()", self._poll)
-        self.timer.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip())
-
-    def _poll(self) -> None:
-        while not self.lines.empty():
-            self.on_line(self.lines.get())
-        if self.process.poll() is not None and not self.reader.is_alive():
-            while not self.lines.empty():
-                self.on_line(self.lines.get())
-            self.timer.stop()
-            self.on_finished(self.process.returncode)
-
-    def cancel(self) -> None:
-        """SIGTERM first (the trainer stops cleanly and keeps its last state), kill if it lingers."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM if os.name != "nt" else signal.CTRL_BREAK_EVENT)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
 class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -193,7 +147,9 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._job: ConsoleJob | None = None
+        self._job = None  # GmmSegLib.jobs.ConsoleJob while a separate-process job runs
+        self._jobTimer = None
+        self._onJobDone = None
         self._workFolder: Path | None = None
         self._result = None
         self._reviewItems: list[dict] = []
@@ -346,8 +302,23 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ---- segmenting in a separate process ---------------------------------------------------------------------
     def _runCli(self, arguments: list[str], on_done, message: str) -> None:
-        self._job = ConsoleJob(arguments, self._onJobLine, lambda code: self._onJobFinished(code, on_done))
+        from GmmSegLib.jobs import ConsoleJob
+
+        self._job = ConsoleJob(arguments)
+        self._onJobDone = on_done
+        self._jobTimer = qt.QTimer()
+        self._jobTimer.setInterval(POLL_MS)
+        self._jobTimer.connect("timeout()", self._pollJob)
+        self._jobTimer.start()
         self._setRunning(True, message)
+
+    def _pollJob(self) -> None:
+        lines, code = self._job.poll()
+        for line in lines:
+            self._onJobLine(line)
+        if code is not None:
+            self._jobTimer.stop()
+            self._onJobFinished(code, self._onJobDone)
 
     def _onJobLine(self, line: str) -> None:
         try:
@@ -365,12 +336,13 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._log(line)
 
     def _onJobFinished(self, code: int, on_done) -> None:
+        cancelled = self._job.cancelled
         self._job = None
         self._setRunning(False)
         if code == 0:
             with slicer.util.tryWithErrorDisplay("Could not show the results.", waitCursor=True):
                 on_done()
-        elif code in (143, -signal.SIGTERM, -signal.SIGKILL):
+        elif cancelled:
             self._log("Cancelled.")
         else:
             slicer.util.errorDisplay(f"The job failed (exit code {code}); see the log below.")

@@ -130,7 +130,8 @@ def _report(arguments: argparse.Namespace) -> int:
 def _train(arguments: argparse.Namespace) -> int:
     from .trainer import main as train_main
 
-    return train_main(arguments.trainer_arguments)
+    trainer_arguments = arguments.trainer_arguments
+    return train_main(trainer_arguments[1:] if trainer_arguments[:1] == ["--"] else trainer_arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # argparse's REMAINDER drops options that follow a sub-command; pass them whole
+        argv = ["train", "--", *argv[1:]]
     arguments = build_parser().parse_args(argv)
     try:
         return arguments.run(arguments)
