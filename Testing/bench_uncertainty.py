@@ -8,6 +8,12 @@ labelled pixels inside the heart region (ground truth or prediction, grown by 5 
 calibration error of the class probabilities there; and the review-queue payoff: the share of all wrong
 voxels removed when the top 10/20/30% of slices in the queue are replaced by the ground truth, against
 random and oracle orders. Results go to ``<out>/uncertainty.json``.
+
+``--split auxiliary-shifted`` runs the same measurements on the labelled training patients seen through
+the benchmark's synthetic new scanner (so that the model makes errors there): this is where design
+choices about the maps are made, never on the validation split. Both Dirichlets are measured: the
+product's (``posterior``: d_hat's strength centred on the label posterior) and d_hat as predicted
+(``concentrations``).
 """
 
 from __future__ import annotations
@@ -18,38 +24,49 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from GmmSegLib import acdc  # noqa: E402
+from GmmSegLib.augment import domain_shift  # noqa: E402
 from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
 from GmmSegLib.registry import load_registered  # noqa: E402
 
-MAPS = ("total", "aleatoric", "epistemic", "pi_entropy")
+KINDS = ("total", "aleatoric", "epistemic")
+MAPS = (*KINDS, *(f"{kind} (d_hat as predicted)" for kind in KINDS), "pi_entropy")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/uncertainty")
     parser.add_argument("--model", default=None)
+    parser.add_argument("--split", choices=("validation", "auxiliary-shifted"), default="validation")
     arguments = parser.parse_args()
     model, entry = load_registered(arguments.model)
     root = acdc.default_acdc_dir()
-    _, validation = acdc.split(acdc.list_cases(root))
+    auxiliary, validation = acdc.split(acdc.list_cases(root))
+    cases = validation if arguments.split == "validation" else auxiliary
     scores: dict[str, list[np.ndarray]] = {name: [] for name in MAPS}
     wrong_pixels, confidence, slice_scores, slice_errors = [], [], [], []
-    for case in validation:
+    for index, case in enumerate(cases):
         image, truth = acdc.load_case(root, case)
+        if arguments.split == "auxiliary-shifted":
+            generator = torch.Generator().manual_seed(2000 + index)
+            frames = torch.from_numpy(image.frames[0])
+            image.frames = torch.stack([domain_shift(s, generator) for s in frames]).numpy()[None] * 1000.0
         result = segment(image, model, "cpu")
+        as_predicted = segment(image, model, "cpu", location=result.location, uncertainty_source="concentrations")
         pi = segment(image, model, "cpu", location=result.location, head="pi").probabilities[0]
         labels = result.labels[0]
         wrong = labels != truth
         heart = ndimage.binary_dilation((truth > 0) | (labels > 0), structure=np.ones((1, 11, 11), bool))
         entropy = -(pi * np.log(np.clip(pi, 1e-8, 1))).sum(0) / np.log(pi.shape[0])
-        maps = {**{k: result.uncertainty[k][0] for k in ("total", "aleatoric", "epistemic")}, "pi_entropy": entropy}
+        maps = {**{k: result.uncertainty[k][0] for k in KINDS},
+                **{f"{k} (d_hat as predicted)": as_predicted.uncertainty[k][0] for k in KINDS}, "pi_entropy": entropy}
         for name in MAPS:
             scores[name].append(maps[name][heart])
         wrong_pixels.append(wrong[heart])
@@ -60,7 +77,8 @@ def main() -> int:
     wrong_all = np.concatenate(wrong_pixels)
     report = {
         "model": entry.id,
-        "volumes": len(validation),
+        "split": arguments.split,
+        "volumes": len(cases),
         "heart_region_pixels": int(wrong_all.size),
         "error_rate_in_heart_region": float(wrong_all.mean()),
         "auroc": {name: auroc(np.concatenate(scores[name]), wrong_all) for name in MAPS},

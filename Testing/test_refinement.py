@@ -75,3 +75,17 @@ def test_a_structure_the_model_missed_entirely_can_be_clicked_in(small_phantom):
     assert result.labels[click[1], click[0]] == 3
     assert (result.labels == 3).sum() > 50 and dice(result.labels == 3, truth == 3) > 0.2  # one click: a start
     assert np.array_equal(result.labels[truth == 1], missing[truth == 1])  # the LV is left alone
+
+
+def test_growcut_baseline_segments_from_clicks(small_phantom):
+    """The benchmark's GrowCut (Slicer's vtkImageGrowCutSegment) grows the clicked structure, not the whole box."""
+    pytest.importorskip("slicer", reason="slicer-core provides vtkImageGrowCutSegment")
+    from GmmSegLib.interactive_bench import SliceCase, growcut_refiner
+
+    image, truth, wrong, probabilities = _corrupted_slice(small_phantom)
+    case = SliceCase(image, probabilities, wrong, truth, 1.5)
+    ys, xs = np.nonzero(truth == 1)
+    inside = (int(np.median(xs)), int(np.median(ys)))
+    grown = growcut_refiner()(case, "LV", [inside], [])
+    assert grown[inside[1], inside[0]]
+    assert dice(grown, truth == 1) > 0.8

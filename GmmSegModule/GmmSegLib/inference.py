@@ -27,13 +27,16 @@ from .labels import NUM_CLASSES
 from .localisation import HeartLocation, locate_heart
 from .model import GmmSegModel
 from .review import slice_uncertainty_mass
-from .uncertainty import dirichlet_uncertainty
+from .uncertainty import dirichlet_uncertainty, posterior_dirichlet
 
 BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
 UNCERTAINTY_KINDS = ("total", "aleatoric", "epistemic")
 # Which class probabilities become the labels: the GmmSeg posterior (pi updated with the registered
 # Dirichlet), z_net's pi alone, or the supervised feature U-Net alone (the plain baseline, no prior).
 HEADS = ("gmmseg", "pi", "baseline")
+# Which Dirichlet the uncertainty maps come from (see GmmSegLib.uncertainty): d_hat's strength centred on
+# the posterior (the product's maps), or d_hat as predicted (kept for the benchmark's comparison).
+UNCERTAINTY_SOURCES = ("posterior", "concentrations")
 
 
 @dataclass
@@ -104,7 +107,7 @@ class SegmentationResult:
 @torch.no_grad()
 def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
             phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None,
-            head: str = "gmmseg") -> SegmentationResult:
+            head: str = "gmmseg", uncertainty_source: str = "posterior") -> SegmentationResult:
     """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration.
 
     ``head`` chooses the class probabilities behind the labels (see ``HEADS``); the uncertainty maps
@@ -112,6 +115,8 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     """
     if head not in HEADS:
         raise GmmSegError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+    if uncertainty_source not in UNCERTAINTY_SOURCES:
+        raise GmmSegError(f"unknown uncertainty source {uncertainty_source!r}")
     check_short_axis(image)
     device = torch.device(device)
     model = model.to(device).eval()
@@ -141,7 +146,9 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         override = None if phi_override is None else phi_override[t]
         outputs = forward_canonical(model, canonical, prior, override)
         network_s += time.perf_counter() - tick
-        maps = dirichlet_uncertainty(outputs.concentrations)
+        dirichlet = outputs.concentrations if uncertainty_source == "concentrations" else \
+            posterior_dirichlet(outputs.concentrations, outputs.posterior)
+        maps = dirichlet_uncertainty(dirichlet)
         probabilities_t = {"gmmseg": outputs.posterior, "pi": outputs.responsibilities,
                            "baseline": torch.softmax(outputs.features, dim=1)}[head]
         stacked = torch.cat([probabilities_t] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]

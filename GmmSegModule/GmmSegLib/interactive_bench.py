@@ -77,23 +77,27 @@ def growcut_refiner() -> Refiner | None:
         x0, y0 = np.maximum(clicks.min(0) - radius, 0)
         x1, y1 = np.minimum(clicks.max(0) + radius, np.array(case.image.shape[::-1]) - 1)
         window = (slice(y0, y1 + 1), slice(x0, x1 + 1))
+        # GrowCut leaves the outermost voxel layer of its volume alone, so background seeds go one pixel
+        # inside the box, and the slice is given as the middle of three identical slices
         seeds = np.zeros(case.image[window].shape, np.int16)
-        seeds[[0, -1], :] = 2
-        seeds[:, [0, -1]] = 2
+        seeds[[1, -2], :] = 2
+        seeds[:, [1, -2]] = 2
         for (x, y), label in [(c, 1) for c in foreground] + [(c, 2) for c in background]:
             seeds[max(y - y0 - 1, 0): y - y0 + 2, max(x - x0 - 1, 0): x - x0 + 2] = label
 
-        def as_image(array: np.ndarray, vtk_type: int) -> vtk.vtkImageData:
+        def as_volume(array: np.ndarray) -> vtk.vtkImageData:
+            stack = np.ascontiguousarray(np.stack([array] * 3), np.int16)
             image = vtk.vtkImageData()
-            image.SetDimensions(array.shape[1], array.shape[0], 1)
-            image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(array.ravel(), deep=True, array_type=vtk_type))
+            image.SetDimensions(array.shape[1], array.shape[0], 3)
+            image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(stack.ravel(), deep=True,
+                                                                       array_type=vtk.VTK_SHORT))
             return image
 
         grow = slicer.vtkImageGrowCutSegment()
-        grow.SetIntensityVolume(as_image(np.ascontiguousarray(case.image[window], np.int16), vtk.VTK_SHORT))
-        grow.SetSeedLabelVolume(as_image(seeds, vtk.VTK_SHORT))
+        grow.SetIntensityVolume(as_volume(case.image[window]))
+        grow.SetSeedLabelVolume(as_volume(seeds))
         grow.Update()
-        grown = numpy_support.vtk_to_numpy(grow.GetOutput().GetPointData().GetScalars()).reshape(seeds.shape)
+        grown = numpy_support.vtk_to_numpy(grow.GetOutput().GetPointData().GetScalars()).reshape((3,) + seeds.shape)[1]
         selected = case.labels == value
         selected[window] = grown == 1
         return selected

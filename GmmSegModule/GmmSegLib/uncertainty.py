@@ -5,6 +5,12 @@ With S = sum_k d_k and expected class probabilities p = d / S:
 - aleatoric = E_Dir[H[omega]] = -sum_k p_k (digamma(d_k + 1) - digamma(S + 1)), the expected entropy;
 - epistemic = total - aleatoric, the mutual information between label and omega (>= 0).
 All three are divided by log K so that they lie in [0, 1].
+
+Which Dirichlet: ``d_hat`` itself, or (:func:`posterior_dirichlet`) the Dirichlet with d_hat's strength S
+whose mean is the label posterior q(z) after the variational update. The second keeps the evidence
+(S: how much the model has seen at this pixel) but centres the maps on the labels actually produced,
+so that total uncertainty is the entropy of q(z). ``Testing/bench_uncertainty.py --split
+auxiliary-shifted`` compares the two on the labelled training patients under domain shift.
 """
 
 from __future__ import annotations
@@ -27,3 +33,9 @@ def dirichlet_uncertainty(concentrations: torch.Tensor, dim: int = 1) -> dict[st
     epistemic = (total - aleatoric).clamp_min(0.0)
     return {"total": total.float().clamp(0, 1), "aleatoric": aleatoric.float().clamp(0, 1),
             "epistemic": epistemic.float().clamp(0, 1)}
+
+
+def posterior_dirichlet(concentrations: torch.Tensor, posterior: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """S * q(z): the predicted Dirichlet's strength S = sum_k d_hat_k with its mean moved to the posterior."""
+    strength = concentrations.sum(dim, keepdim=True)
+    return (strength * posterior.clamp_min(1e-6)).clamp_min(1e-6)
