@@ -35,6 +35,7 @@ from GmmSegLib.augment import domain_shift  # noqa: E402
 from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
 from GmmSegLib.registry import load_registered  # noqa: E402
+from GmmSegLib.review import slice_expected_error_area  # noqa: E402
 
 KINDS = ("total", "aleatoric", "epistemic")
 MAPS = (*KINDS, *(f"{kind} (d_hat as predicted)" for kind in KINDS), "pi_entropy")
@@ -51,7 +52,7 @@ def main() -> int:
     auxiliary, validation = acdc.split(acdc.list_cases(root))
     cases = validation if arguments.split == "validation" else auxiliary
     scores: dict[str, list[np.ndarray]] = {name: [] for name in MAPS}
-    wrong_pixels, confidence, slice_scores, slice_errors = [], [], [], []
+    wrong_pixels, confidence, slice_scores, slice_expected, slice_errors = [], [], [], [], []
     for index, case in enumerate(cases):
         image, truth = acdc.load_case(root, case)
         if arguments.split == "auxiliary-shifted":
@@ -72,6 +73,7 @@ def main() -> int:
         wrong_pixels.append(wrong[heart])
         confidence.append(result.probabilities[0].max(0)[heart])
         slice_scores.append(result.slice_uncertainty[0])
+        slice_expected.append(slice_expected_error_area(result.probabilities, image.spacing_xyz)[0])
         slice_errors.append(wrong.sum(axis=(1, 2)))
         print(case.case, f"wrong {wrong[heart].mean():.3f}", flush=True)
     wrong_all = np.concatenate(wrong_pixels)
@@ -84,6 +86,8 @@ def main() -> int:
         "auroc": {name: auroc(np.concatenate(scores[name]), wrong_all) for name in MAPS},
         "ece": expected_calibration_error(np.concatenate(confidence), ~wrong_all),
         "review_payoff": review_payoff(np.concatenate(slice_scores), np.concatenate(slice_errors)),
+        "review_payoff_by_expected_error_area": review_payoff(np.concatenate(slice_expected),
+                                                              np.concatenate(slice_errors)),
         "slices": int(sum(s.size for s in slice_scores)),
     }
     out = Path(arguments.out)

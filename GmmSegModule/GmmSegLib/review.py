@@ -39,6 +39,15 @@ def slice_uncertainty_mass(uncertainty: np.ndarray, spacing_xyz: tuple[float, fl
     return uncertainty.sum(axis=(-2, -1)) * spacing_xyz[0] * spacing_xyz[1]
 
 
+def slice_expected_error_area(probabilities: np.ndarray, spacing_xyz: tuple[float, float, float]) -> np.ndarray:
+    """Expected mislabelled area per slice (mm^2) under the Dirichlet mean: sum of 1 - max_k p_k.
+
+    probabilities (T, K, Z, Y, X) -> (T, Z). With calibrated probabilities this is the expected number
+    of wrong pixels, the quantity a review should remove first.
+    """
+    return (1.0 - probabilities.max(axis=1)).sum(axis=(-2, -1)) * spacing_xyz[0] * spacing_xyz[1]
+
+
 def _dominant_structure(labels: np.ndarray, region: np.ndarray) -> str:
     grown = ndimage.binary_dilation(region, iterations=2)
     counts = {name: int((labels[grown] == value).sum()) for name, value in STRUCTURES.items()}
