@@ -28,6 +28,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
+from bench_report import write_report  # noqa: E402
+
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.augment import domain_shift  # noqa: E402
 from GmmSegLib.evaluation import evaluate_folders, evaluate_pair  # noqa: E402
@@ -139,8 +141,7 @@ def main() -> int:
                    "--device", "cpu", *model_arguments)
         for head in ("baseline", "gmmseg"):
             report[f"shifted_adapted_{head}"] = evaluate(shifted, labels, out / "shifted_adapted", head, str(adapted))
-    (out / "accuracy.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(out, "accuracy", report)
     return 0
 
 

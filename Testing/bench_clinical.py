@@ -11,7 +11,6 @@ reference) and the 95% limits of agreement (bias +/- 1.96 SD). Results go to ``<
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
+
+from bench_report import write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.clinical import clinical_indices  # noqa: E402
@@ -64,10 +65,7 @@ def main() -> int:
     report = {"model": entry.id, "patients": len(patients),
               "agreement": {k: agreement(np.array(predicted[k]), np.array(reference[k])) for k in INDICES},
               "units": {"ef": "percentage points", "volumes": "ml", "mass": "g"}}
-    out = Path(arguments.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "clinical.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(arguments.out, "clinical", report)
     return 0
 
 

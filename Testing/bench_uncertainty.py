@@ -19,7 +19,6 @@ product's (``posterior``: d_hat's strength centred on the label posterior) and d
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,6 +28,8 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
+
+from bench_report import write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.augment import domain_shift  # noqa: E402
@@ -90,10 +91,7 @@ def main() -> int:
                                                               np.concatenate(slice_errors)),
         "slices": int(sum(s.size for s in slice_scores)),
     }
-    out = Path(arguments.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "uncertainty.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(arguments.out, "uncertainty", report)
     return 0
 
 

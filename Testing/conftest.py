@@ -89,6 +89,15 @@ def shipped_model():
 
 
 @pytest.fixture(scope="session")
+def automatic(shipped_model, phantom_volume):
+    """The shipped model's automatic segmentation of the phantom volume (registration net's phi)."""
+    from GmmSegLib.inference import segment
+
+    model, _ = shipped_model
+    return segment(phantom_volume, model, "cpu")
+
+
+@pytest.fixture(scope="session")
 def acdc_dir() -> Path:
     """The real ACDC subset; skips the test with the reason when it is not there."""
     root = acdc.default_acdc_dir()

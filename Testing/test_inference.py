@@ -12,12 +12,6 @@ from GmmSegLib.inference import segment
 from GmmSegLib.localisation import locate_from_ground_truth, locate_heart
 
 
-@pytest.fixture(scope="module")
-def automatic(shipped_model, phantom_volume):
-    model, _ = shipped_model
-    return segment(phantom_volume, model, "cpu")
-
-
 def test_reapplying_the_automatic_phi_reproduces_the_output(shipped_model, phantom_volume, automatic):
     model, _ = shipped_model
     again = segment(phantom_volume, model, "cpu", phi=automatic.phi)

@@ -11,14 +11,8 @@ import torch
 from GmmSegLib.alignment import to_canonical, zscore
 from GmmSegLib.atlas import prior_at, warp_prior
 from GmmSegLib.errors import GmmSegError
-from GmmSegLib.inference import register_prior, segment
+from GmmSegLib.inference import register_prior
 from GmmSegLib.reregistration import phi_from_parameters, reinfer
-
-
-@pytest.fixture(scope="module")
-def automatic(shipped_model, phantom_volume):
-    model, _ = shipped_model
-    return segment(phantom_volume, model, "cpu")
 
 
 def test_registration_net_brings_a_displaced_prior_back(shipped_model, phantom_volume, automatic):
