@@ -113,7 +113,9 @@ def _bench_interactive(arguments: argparse.Namespace) -> int:
     cases = load_slices(Path(arguments.images), Path(arguments.labels), arguments.gt_labels, model, str(device))
     if not cases:
         raise GmmSegError(f"no image in {arguments.images} has a label file in {arguments.labels}")
-    print(json.dumps({"model": entry.id, **run_interactive_benchmark(cases)}, indent=2))
+    length = {} if arguments.geodesic_length_mm is None else {"geodesic_length_mm": arguments.geodesic_length_mm}
+    report = run_interactive_benchmark(cases, **length)
+    print(json.dumps({"model": entry.id, **report}, indent=2))
     return 0
 
 
@@ -190,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     interactive.add_argument("--gt-labels", default="product", help="label convention: product or acdc")
     interactive.add_argument("--device", default="cpu")
     interactive.add_argument("--model", default=None)
+    interactive.add_argument("--geodesic-length-mm", type=float,
+                             help="how far a click reaches through flat tissue (default: the product's; choose it "
+                                  "on training data)")
     interactive.set_defaults(run=_bench_interactive)
 
     report = commands.add_parser("report", help="clinical indices (EDV, ESV, SV, EF, LV mass) and volume curves")

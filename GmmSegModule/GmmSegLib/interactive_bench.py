@@ -25,7 +25,7 @@ from .io import image_stem, read_cardiac_image, read_label_volume
 from .labels import STRUCTURES, to_product_labels
 from .metrics import dice
 from .model import GmmSegModel
-from .refinement import REGION_RADIUS_MM, refine
+from .refinement import GEODESIC_LENGTH_MM, REGION_RADIUS_MM, refine
 
 MAX_CLICKS = 10
 WORST_FRACTION = 0.2
@@ -56,9 +56,14 @@ def next_click(current: np.ndarray, truth: np.ndarray) -> tuple[tuple[int, int],
 Refiner = Callable[[SliceCase, str, list, list], np.ndarray]
 
 
-def gmmseg_refiner(case: SliceCase, structure: str, foreground: list, background: list) -> np.ndarray:
-    return refine(case.image, case.probabilities, case.labels, structure, foreground, background,
-                  case.pixel_mm).labels == STRUCTURES[structure]
+def gmmseg_refiner(geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refiner:
+    """The product's refinement (``refine``) as a refiner; the geodesic length can be varied to choose it."""
+
+    def run(case: SliceCase, structure: str, foreground: list, background: list) -> np.ndarray:
+        return refine(case.image, case.probabilities, case.labels, structure, foreground, background,
+                      case.pixel_mm, geodesic_length_mm=geodesic_length_mm).labels == STRUCTURES[structure]
+
+    return run
 
 
 def growcut_refiner() -> Refiner | None:
@@ -148,9 +153,9 @@ def load_slices(images: Path, labels: Path, convention: str, model: GmmSegModel,
     return cases
 
 
-def run_interactive_benchmark(cases: list[SliceCase]) -> dict:
-    refiners: dict[str, Refiner | None] = {"gmmseg": gmmseg_refiner, "growcut": growcut_refiner()}
-    report: dict = {"slices": len(cases), "max_clicks": MAX_CLICKS}
+def run_interactive_benchmark(cases: list[SliceCase], geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> dict:
+    refiners: dict[str, Refiner | None] = {"gmmseg": gmmseg_refiner(geodesic_length_mm), "growcut": growcut_refiner()}
+    report: dict = {"slices": len(cases), "max_clicks": MAX_CLICKS, "geodesic_length_mm": geodesic_length_mm}
     for structure, value in STRUCTURES.items():
         present = [c for c in cases if (c.truth == value).any() or (c.labels == value).any()]
         worst = sorted(present, key=lambda c: dice(c.labels == value, c.truth == value))

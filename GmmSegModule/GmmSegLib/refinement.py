@@ -108,8 +108,12 @@ def _check_clicks(clicks: list[tuple[int, int]], shape: tuple[int, int], kind: s
 
 def refine(image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, structure: str,
            foreground_clicks: list[tuple[int, int]], background_clicks: list[tuple[int, int]],
-           pixel_mm: float, radius_mm: float = REGION_RADIUS_MM) -> Refinement:
-    """Refine ``structure`` on one slice: image (Y, X), probabilities (K, Y, X), labels (Y, X); clicks (x, y)."""
+           pixel_mm: float, radius_mm: float = REGION_RADIUS_MM,
+           geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refinement:
+    """Refine ``structure`` on one slice: image (Y, X), probabilities (K, Y, X), labels (Y, X); clicks (x, y).
+
+    ``geodesic_length_mm`` sets how far a click reaches through flat tissue (see ``geodesic_distance``).
+    """
     if structure not in STRUCTURES:
         raise GmmSegError(f"unknown structure {structure!r}; choose one of {', '.join(STRUCTURES)}")
     if not foreground_clicks and not background_clicks:
@@ -134,8 +138,8 @@ def refine(image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, str
     for x, y in background_clicks:
         background[y - y0, x - x0] = True
     far = torch.full_like(local, math.inf)
-    distance_f = geodesic_distance(local, foreground, pixel_mm) if foreground.any() else far
-    distance_b = geodesic_distance(local, background, pixel_mm) if background.any() else far
+    distance_f = geodesic_distance(local, foreground, pixel_mm, geodesic_length_mm) if foreground.any() else far
+    distance_b = geodesic_distance(local, background, pixel_mm, geodesic_length_mm) if background.any() else far
     probability = torch.from_numpy(np.ascontiguousarray(probabilities[value][window], dtype=np.float32))
     fused = fused_probability(probability, distance_f, distance_b)
     selected = (mean_field_crf(local, fused, foreground, background) > 0.5).numpy()
