@@ -151,6 +151,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobTimer = None
         self._onJobDone = None
         self._workFolder: Path | None = None
+        self._jobInput = None
         self._result = None
         self._reviewItems: list[dict] = []
 
@@ -178,8 +179,6 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.markReviewedButton.connect("clicked(bool)", self.onMarkReviewed)
         self.ui.reviewTable.connect("itemSelectionChanged()", self.onReviewSelection)
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
-        self.ui.uncertaintyOpacitySlider.connect("valueChanged(double)", self.onShowLayers)
-        self.ui.showPriorCheckBox.connect("toggled(bool)", self.onShowLayers)
         self.ui.exportDicomButton.enabled = hasattr(slicer.modules, "quantitativereporting")
         self.ui.exportDicomButton.toolTip = ("Export as DICOM SEG" if self.ui.exportDicomButton.enabled
                                              else "Install the QuantitativeReporting extension for DICOM SEG")
@@ -209,7 +208,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
@@ -239,14 +238,19 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, parameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = parameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
             self._checkCanApply()
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        """Buttons follow the inputs; the slice views follow the display choices (map, opacity, prior)."""
+        self._checkCanApply()
+        self.onShowLayers()
+
+    def _checkCanApply(self) -> None:
         running = self._job is not None
         has_input = bool(self._parameterNode and self._parameterNode.inputNode)
         self.ui.segmentButton.enabled = has_input and not running
@@ -356,7 +360,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
             logic = self.logic.sceneLogic()
             self._workFolder = temporary_folder()
-            inputPath = logic.write_input(self._parameterNode.inputNode, self._workFolder)
+            self._jobInput = self._parameterNode.inputNode  # results belong to this input even if the choice changes
+            inputPath = logic.write_input(self._jobInput, self._workFolder)
             arguments = ["segment", str(inputPath), "--out", str(self._workFolder / "out"), "--probabilities",
                          "--device", self._parameterNode.device]
             if self._parameterNode.modelPath:
@@ -370,7 +375,11 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         logic = self.logic.sceneLogic()
         outputs = CaseOutputs.read(self._workFolder / "out", "gmmseg_input")
-        self._result = logic.add_outputs(self._parameterNode.inputNode, outputs)
+        previous = self._result
+        if (previous is not None and previous.input_node is self._jobInput
+                and previous.segmentation.GetAttribute("GmmSeg.Accepted") is None):
+            logic.remove_outputs(previous)  # a re-run replaces the result that was not accepted
+        self._result = logic.add_outputs(self._jobInput, outputs)
         shutil.rmtree(self._workFolder, ignore_errors=True)
         self._fillReviewTable()
         self._fillIndices()
@@ -383,8 +392,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._job.cancel()
 
     # ---- showing results --------------------------------------------------------------------------------------
-    def onShowLayers(self, *_args) -> None:
-        if self._result is None:
+    def onShowLayers(self) -> None:
+        if self._result is None or self._parameterNode is None:
             return
         result = self._result
         background = result.volumes[result.frame_of_interest]

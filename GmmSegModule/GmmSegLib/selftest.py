@@ -94,6 +94,11 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     again = logic.process(volume_node, device=device, phi=automatic)
     _check(np.array_equal(again.outputs.labels, result.outputs.labels),
            "re-applying the automatic phi must reproduce the output")
+    nodes_before = scene.GetNumberOfNodes()
+    logic.remove_outputs(moved)
+    logic.remove_outputs(again)
+    _check(scene.GetNumberOfNodes() < nodes_before and not scene.IsNodePresent(moved.segmentation),
+           "a replaced re-run's nodes must leave the scene")
 
     # a cine in a sequence browser: a segmentation sequence, ED and ES found
     browser = add_volume_nodes(scene, phantom.image, "phantom cine")

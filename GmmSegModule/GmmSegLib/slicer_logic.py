@@ -182,6 +182,12 @@ class CaseOutputs:
     summary: dict
     probabilities: np.ndarray | None = None
 
+    @property
+    def frame_of_interest(self) -> int:
+        """The frame whose nodes are shown and edited: ED for a cine (found from the LV volume), else the only one."""
+        indices = self.summary.get("clinical_indices") or {}
+        return int(indices.get("ed_frame", 0))
+
     @classmethod
     def from_result(cls, result, summary: dict) -> CaseOutputs:
         return cls(result.labels, result.uncertainty, result.prior, summary, result.probabilities)
@@ -228,9 +234,7 @@ class SceneResult:
 
     @property
     def frame_of_interest(self) -> int:
-        """The frame whose nodes are shown: ED for a cine, the only frame otherwise."""
-        indices = self.outputs.summary.get("clinical_indices") or {}
-        return int(indices.get("ed_frame", 0)) if "error" not in indices else 0
+        return self.outputs.frame_of_interest
 
 
 # ---- the logic ---------------------------------------------------------------------------------------------
@@ -291,10 +295,7 @@ class GmmSegLogic:
 
     def _add_outputs(self, input_node, volumes: list, outputs: CaseOutputs, added: list) -> SceneResult:
         name = input_node.GetName()
-        shown = 0
-        indices = outputs.summary.get("clinical_indices") or {}
-        if len(volumes) > 1 and "ed_frame" in indices:
-            shown = int(indices["ed_frame"])
+        shown = outputs.frame_of_interest
         reference = volumes[shown]
         segmentation = self._track(self._segmentation_node(f"{name} GmmSeg", reference, outputs.labels[shown]),
                                    added, "segmentation", input_node)
@@ -402,6 +403,13 @@ class GmmSegLogic:
         if isinstance(input_node, slicer.vtkMRMLSequenceBrowserNode):
             input_node.AddSynchronizedSequenceNode(sequence)
         return sequence
+
+    def remove_outputs(self, result: SceneResult) -> None:
+        """Take a result's nodes out of the scene (a re-run replaces a result that was not accepted)."""
+        for node in reversed(result.added):
+            if self.scene.IsNodePresent(node):
+                self.scene.RemoveNode(node)
+        result.added.clear()
 
     # -- results that follow the segmentation -------------------------------------------------------------------
     def current_labels(self, result: SceneResult, frame: int | None = None) -> np.ndarray:
