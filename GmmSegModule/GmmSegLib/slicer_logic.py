@@ -30,7 +30,7 @@ from slicer.util import arrayFromVolume, updateVolumeFromArray
 
 from .alignment import CanonicalFrame
 from .checks import check_short_axis
-from .clinical import clinical_indices, structure_volumes_ml
+from .clinical import MYOCARDIUM_DENSITY_G_PER_ML, clinical_indices, structure_volumes_ml
 from .errors import GmmSegError, InputError
 from .io import CardiacImage, Geometry, read_cardiac_image, read_label_volume
 from .labels import STRUCTURES
@@ -357,10 +357,8 @@ class GmmSegLogic:
         labelmap = slicer.vtkMRMLLabelMapVolumeNode()
         labelmap.SetIJKToRASMatrix(_vtk_matrix(_matrix(reference)))
         updateVolumeFromArray(labelmap, labels.astype(np.uint8))
-        ids = vtk.vtkStringArray()
-        for segment_id in STRUCTURES:
-            ids.InsertNextValue(segment_id)
-        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation, ids):
+        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation,
+                                                                                         _segment_ids()):
             raise GmmSegError("could not write the labels into the segmentation")
 
     def _scalar_volume(self, name: str, reference, array: np.ndarray, added: list, input_node, role: str):
@@ -422,10 +420,7 @@ class GmmSegLogic:
         labelmap = slicer.vtkMRMLLabelMapVolumeNode()
         self.scene.AddNode(labelmap)
         try:
-            ids = vtk.vtkStringArray()
-            for segment_id in STRUCTURES:
-                ids.InsertNextValue(segment_id)
-            if not slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(node, ids, labelmap,
+            if not slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(node, _segment_ids(), labelmap,
                                                                                           reference):
                 raise GmmSegError("could not read the segmentation's labels")
             return arrayFromVolume(labelmap).astype(np.uint8).copy()
@@ -441,10 +436,10 @@ class GmmSegLogic:
         if len(frames) >= 2:
             indices = clinical_indices(np.stack(frames), spacing).to_dict()
             self._fill_table(table, {k: v for k, v in indices.items() if np.isscalar(v)})
-            result.plot_chart = self._volume_plot(result, np.stack(frames), spacing, indices)
+            result.plot_chart = self._volume_plot(result, indices)
         else:
             indices = {f"{k} volume (ml)": v for k, v in structure_volumes_ml(frames[0], spacing).items()}
-            indices["LV mass (g)"] = indices["MYO volume (ml)"] * 1.05
+            indices["LV mass (g)"] = indices["MYO volume (ml)"] * MYOCARDIUM_DENSITY_G_PER_ML
             self._fill_table(table, indices)
         return indices
 
@@ -459,14 +454,14 @@ class GmmSegLogic:
         table.AddColumn(names)
         table.AddColumn(numbers)
 
-    def _volume_plot(self, result: SceneResult, labels: np.ndarray, spacing, indices: dict):
+    def _volume_plot(self, result: SceneResult, indices: dict):
         """LV and RV volume over the cine in a plot chart; ED and ES frames are in the series' names."""
         name = result.input_node.GetName()
         table = self._output_node(result, "vtkMRMLTableNode", f"{name} GmmSeg volume curves", "volume curves")
         table.RemoveAllColumns()
-        columns = {"frame": [float(t) for t in range(labels.shape[0])]}
+        columns = {"frame": [float(t) for t in range(len(indices["volumes_ml"]["LV"]))]}
         for structure in ("LV", "RV"):
-            columns[f"{structure} (ml)"] = [structure_volumes_ml(frame, spacing)[structure] for frame in labels]
+            columns[f"{structure} (ml)"] = indices["volumes_ml"][structure]
         for column_name, values in columns.items():
             array = vtk.vtkDoubleArray()
             array.SetName(column_name)
@@ -597,6 +592,14 @@ class GmmSegLogic:
                                   to_sitk(maps[0] if squeeze else maps, image_geometry))
             outputs.add_bytes(f"{stem}_indices.json", json.dumps(self.update_indices(result), indent=2).encode())
         return outputs.paths
+
+
+def _segment_ids() -> vtk.vtkStringArray:
+    """LV, MYO, RV: the segment of label value i is the i-th."""
+    ids = vtk.vtkStringArray()
+    for segment_id in STRUCTURES:
+        ids.InsertNextValue(segment_id)
+    return ids
 
 
 def _vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
