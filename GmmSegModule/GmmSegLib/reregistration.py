@@ -12,10 +12,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
+from .alignment import to_canonical, zscore
+from .atlas import prior_at, warp_prior
 from .clinical import structure_volumes_ml
 from .errors import GmmSegError
-from .inference import SegmentationResult, segment
+from .inference import SegmentationResult, register_prior, segment
 from .io import CardiacImage
 from .labels import STRUCTURES
 from .model import GmmSegModel
@@ -90,3 +93,30 @@ def _merge(previous: SegmentationResult, fresh: SegmentationResult, keep: np.nda
         volumes_ml=[structure_volumes_ml(labels[t], spacing_xyz) for t in range(labels.shape[0])],
         timings=fresh.timings,
     )
+
+
+def registration_residual(model: GmmSegModel, image: CardiacImage, result: SegmentationResult,
+                          applied: np.ndarray) -> dict[str, float]:
+    """How well the registration net follows a known displacement of the anatomy.
+
+    The model's responsibilities of the heart slices (the middle half of the heart) are moved by
+    ``applied`` (phi, 4 values); the net's phi for the moved maps should differ from its phi for the
+    original ones by ``applied``. Returns the residual shift (mm), scale error (log) and rotation error (deg).
+    """
+    slices = np.flatnonzero((result.labels[0] > 0).any(axis=(1, 2)))
+    if slices.size == 0:
+        raise GmmSegError("no heart found to register")
+    quarter = max(slices.size // 4, 0)
+    heart = slices[quarter: slices.size - quarter] if slices.size > 2 else slices
+    native = torch.from_numpy(np.ascontiguousarray(image.frames[0]))
+    canonical = torch.stack([zscore(s) for s in to_canonical(native, result.frame)])[heart][:, None]
+    prior = prior_at(model.atlas, result.location.positions)[heart]
+    moved_phi = torch.as_tensor(np.asarray(applied, np.float32)).expand(len(heart), -1)
+    with torch.no_grad():
+        pi = torch.softmax(model.heads.responsibilities_logits(model.features(canonical)), 1)
+        before = register_prior(model, pi, prior).median(0).values
+        after = register_prior(model, warp_prior(pi, moved_phi), prior).median(0).values
+    change = (after - before).numpy()
+    return {"shift_residual_mm": float(math.hypot(change[1] - applied[1], change[2] - applied[2])),
+            "log_scale_error": float(change[0] - applied[0]),
+            "rotation_error_deg": float(math.degrees(change[3] - applied[3]))}
