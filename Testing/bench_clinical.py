@@ -10,7 +10,6 @@ reference) and the 95% limits of agreement (bias +/- 1.96 SD). Results go to ``<
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import write_report  # noqa: E402
+from bench_report import bench_parser, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.clinical import clinical_indices  # noqa: E402
@@ -38,9 +37,7 @@ def agreement(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/clinical")
-    parser.add_argument("--model", default=None)
+    parser = bench_parser(__doc__, "runs/clinical")
     arguments = parser.parse_args()
     model, entry = load_registered(arguments.model)
     root = acdc.default_acdc_dir()

@@ -1,12 +1,22 @@
-"""Where the benchmark scripts put their results: ``<out>/<name>.json``, also printed for the log."""
+"""What the benchmark scripts share: their common options and where results go (``<out>/<name>.json``)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 
+def bench_parser(doc: str, default_out: str) -> argparse.ArgumentParser:
+    """``--out`` (results folder) and ``--model`` (default: the shipped model), described by the script's docstring."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", default=default_out)
+    parser.add_argument("--model", default=None)
+    return parser
+
+
 def write_report(out: str | Path, name: str, report: dict) -> Path:
+    """Write the results as JSON and print them for the log."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"

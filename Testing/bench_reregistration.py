@@ -10,7 +10,6 @@ error (percent) and of the rotation error (degrees). Results go to ``<out>/rereg
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import write_report  # noqa: E402
+from bench_report import bench_parser, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
@@ -38,9 +37,7 @@ DISPLACEMENTS = {  # scale, tx mm, ty mm, rotation deg
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/reregistration")
-    parser.add_argument("--model", default=None)
+    parser = bench_parser(__doc__, "runs/reregistration")
     arguments = parser.parse_args()
     model, entry = load_registered(arguments.model)
     root = acdc.default_acdc_dir()

@@ -18,7 +18,6 @@ product's (``posterior``: d_hat's strength centred on the label posterior) and d
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import write_report  # noqa: E402
+from bench_report import bench_parser, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.augment import domain_shift  # noqa: E402
@@ -43,9 +42,7 @@ MAPS = (*KINDS, *(f"{kind} (d_hat as predicted)" for kind in KINDS), "pi_entropy
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/uncertainty")
-    parser.add_argument("--model", default=None)
+    parser = bench_parser(__doc__, "runs/uncertainty")
     parser.add_argument("--split", choices=("validation", "auxiliary-shifted"), default="validation")
     arguments = parser.parse_args()
     model, entry = load_registered(arguments.model)
