@@ -23,12 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from .errors import GmmSegError
 from .labels import STRUCTURES
 
 REGION_RADIUS_MM = 30.0
 GEODESIC_LENGTH_MM = 15.0  # a straight path of this length through a flat region costs 1 (e^-1)
+GEODESIC_SMOOTHING_PX = 1.0  # Gaussian sigma of the image the clicks' geodesic distances are measured on
 EDGE_SIGMA = 0.5  # intensity difference (in image standard deviations) at which an edge starts to cut
 PAIRWISE_WEIGHT = 1.5
 MEAN_FIELD_STEPS = 10
@@ -131,6 +133,8 @@ def refine(image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, str
 
     local = torch.from_numpy(np.ascontiguousarray(image[window], dtype=np.float32))
     local = (local - local.mean()) / local.std().clamp_min(1e-6)
+    # clicks travel over a lightly smoothed image, so that pixel noise does not read as edges
+    smooth = torch.from_numpy(ndimage.gaussian_filter(local.numpy(), GEODESIC_SMOOTHING_PX))
     foreground = torch.zeros_like(local, dtype=torch.bool)
     background = torch.zeros_like(local, dtype=torch.bool)
     for x, y in foreground_clicks:
@@ -138,8 +142,8 @@ def refine(image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, str
     for x, y in background_clicks:
         background[y - y0, x - x0] = True
     far = torch.full_like(local, math.inf)
-    distance_f = geodesic_distance(local, foreground, pixel_mm, geodesic_length_mm) if foreground.any() else far
-    distance_b = geodesic_distance(local, background, pixel_mm, geodesic_length_mm) if background.any() else far
+    distance_f = geodesic_distance(smooth, foreground, pixel_mm, geodesic_length_mm) if foreground.any() else far
+    distance_b = geodesic_distance(smooth, background, pixel_mm, geodesic_length_mm) if background.any() else far
     probability = torch.from_numpy(np.ascontiguousarray(probabilities[value][window], dtype=np.float32))
     fused = fused_probability(probability, distance_f, distance_b)
     selected = (mean_field_crf(local, fused, foreground, background) > 0.5).numpy()
