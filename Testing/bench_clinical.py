@@ -18,12 +18,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import bench_parser, write_report  # noqa: E402
+from bench_report import bench_parser, model_and_split, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.clinical import clinical_indices  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
-from GmmSegLib.registry import load_registered  # noqa: E402
 
 INDICES = ("lv_ef", "rv_ef", "lv_edv", "lv_esv", "lv_mass", "rv_edv", "rv_esv")
 
@@ -39,9 +38,7 @@ def agreement(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 def main() -> int:
     parser = bench_parser(__doc__, "runs/clinical")
     arguments = parser.parse_args()
-    model, entry = load_registered(arguments.model)
-    root = acdc.default_acdc_dir()
-    _, validation = acdc.split(acdc.list_cases(root))
+    model, entry, root, _, validation = model_and_split(arguments)
     patients = sorted({case.patient for case in validation})
     predicted: dict[str, list[float]] = {k: [] for k in INDICES}
     reference: dict[str, list[float]] = {k: [] for k in INDICES}

@@ -15,6 +15,17 @@ def bench_parser(doc: str, default_out: str) -> argparse.ArgumentParser:
     return parser
 
 
+def model_and_split(arguments: argparse.Namespace):
+    """The model to measure (with its registry entry), the ACDC folder, and its auxiliary / validation cases."""
+    from GmmSegLib import acdc
+    from GmmSegLib.registry import load_registered
+
+    model, entry = load_registered(arguments.model)
+    root = acdc.default_acdc_dir()
+    auxiliary, validation = acdc.split(acdc.list_cases(root))
+    return model, entry, root, auxiliary, validation
+
+
 def write_report(out: str | Path, name: str, report: dict) -> Path:
     """Write the results as JSON and print them for the log."""
     folder = Path(out)

@@ -18,12 +18,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import bench_parser, write_report  # noqa: E402
+from bench_report import bench_parser, model_and_split, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
 from GmmSegLib.io import read_cardiac_image  # noqa: E402
-from GmmSegLib.registry import load_registered  # noqa: E402
 from GmmSegLib.reregistration import phi_from_parameters, registration_residual  # noqa: E402
 
 DISPLACEMENTS = {  # scale, tx mm, ty mm, rotation deg
@@ -39,9 +38,7 @@ DISPLACEMENTS = {  # scale, tx mm, ty mm, rotation deg
 def main() -> int:
     parser = bench_parser(__doc__, "runs/reregistration")
     arguments = parser.parse_args()
-    model, entry = load_registered(arguments.model)
-    root = acdc.default_acdc_dir()
-    _, validation = acdc.split(acdc.list_cases(root))
+    model, entry, root, _, validation = model_and_split(arguments)
     residuals: dict[str, list[dict]] = {name: [] for name in DISPLACEMENTS}
     for case in validation:
         image = read_cardiac_image(acdc.image_path(root, case))

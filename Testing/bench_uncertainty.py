@@ -28,13 +28,12 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import bench_parser, write_report  # noqa: E402
+from bench_report import bench_parser, model_and_split, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.augment import domain_shift  # noqa: E402
 from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
-from GmmSegLib.registry import load_registered  # noqa: E402
 from GmmSegLib.review import slice_expected_error_area  # noqa: E402
 
 KINDS = ("total", "aleatoric", "epistemic")
@@ -45,9 +44,7 @@ def main() -> int:
     parser = bench_parser(__doc__, "runs/uncertainty")
     parser.add_argument("--split", choices=("validation", "auxiliary-shifted"), default="validation")
     arguments = parser.parse_args()
-    model, entry = load_registered(arguments.model)
-    root = acdc.default_acdc_dir()
-    auxiliary, validation = acdc.split(acdc.list_cases(root))
+    model, entry, root, auxiliary, validation = model_and_split(arguments)
     cases = validation if arguments.split == "validation" else auxiliary
     scores: dict[str, list[np.ndarray]] = {name: [] for name in MAPS}
     wrong_pixels, confidence, slice_scores, slice_expected, slice_errors = [], [], [], [], []

@@ -21,6 +21,8 @@ from .inference import SegmentationResult
 from .io import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from .registry import ModelEntry
 
+UNCERTAINTY_FILES = {"total": "uncertainty", "aleatoric": "aleatoric", "epistemic": "epistemic"}  # <stem>_<name>
+
 
 def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:
     """(T, K, Z, Y, X) class probabilities -> an image with K components per voxel on ``geometry``."""
@@ -69,9 +71,8 @@ def write_case(folder: str | Path, stem: str, image: CardiacImage, result: Segme
         for name, extra in (extra_images or {}).items():
             outputs.add_image(name, extra)
         outputs.add_image(f"{stem}_seg.nii.gz", to_sitk(result.labels, geometry))
-        outputs.add_image(f"{stem}_uncertainty.nii.gz", to_sitk(result.uncertainty["total"], geometry))
-        outputs.add_image(f"{stem}_aleatoric.nii.gz", to_sitk(result.uncertainty["aleatoric"], geometry))
-        outputs.add_image(f"{stem}_epistemic.nii.gz", to_sitk(result.uncertainty["epistemic"], geometry))
+        for kind, suffix in UNCERTAINTY_FILES.items():
+            outputs.add_image(f"{stem}_{suffix}.nii.gz", to_sitk(result.uncertainty[kind], geometry))
         outputs.add_image(f"{stem}_prior.nii.gz", _vector_image(result.prior, geometry))
         if probabilities:
             outputs.add_image(f"{stem}_probabilities.nii.gz", _vector_image(result.probabilities, geometry))

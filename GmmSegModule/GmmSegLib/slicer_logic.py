@@ -34,6 +34,7 @@ from .clinical import MYOCARDIUM_DENSITY_G_PER_ML, clinical_indices, structure_v
 from .errors import GmmSegError, InputError
 from .io import CardiacImage, Geometry, read_cardiac_image, read_label_volume
 from .labels import STRUCTURES
+from .outputs import UNCERTAINTY_FILES
 from .prior_transform import phi_from_ras_transform, ras_transform_for_phi
 from .review import review_queue
 
@@ -118,18 +119,21 @@ def input_volumes(node) -> list:
     return volumes
 
 
+def _input_geometry(volumes: list) -> Geometry:
+    """The (LPS) geometry of an input: its volume's, or 4D around the first frame's for a cine."""
+    geometry = _lps_geometry(volumes[0])
+    return _cine_geometry(geometry, len(volumes)) if len(volumes) > 1 else geometry
+
+
 def cardiac_image_from_node(node) -> CardiacImage:
     """A checked (T, Z, Y, X) image with LPS geometry from a volume, sequence or sequence browser node."""
     volumes = input_volumes(node)
     arrays = [arrayFromVolume(v).astype(np.float32) for v in volumes]
-    if any(a.ndim != 3 or 1 in a.shape[:1] for a in arrays):
+    if any(a.ndim != 3 or a.shape[0] == 1 for a in arrays):
         raise InputError(f"{node.GetName()}: is a 2D image; a 3D short-axis stack or a cine is required")
     if len({a.shape for a in arrays}) != 1:
         raise InputError(f"{node.GetName()}: the cine's frames differ in size")
-    geometry = _lps_geometry(volumes[0])
-    if len(volumes) > 1:
-        geometry = _cine_geometry(geometry, len(volumes))
-    image = CardiacImage(np.stack(arrays), geometry, node.GetName())
+    image = CardiacImage(np.stack(arrays), _input_geometry(volumes), node.GetName())
     check_short_axis(image)
     return image
 
@@ -197,8 +201,8 @@ class CaseOutputs:
         """Read what ``gmmseg segment`` wrote for ``stem`` (how the separate-process run hands back)."""
         folder = Path(folder)
         labels, _ = read_label_volume(folder / f"{stem}_seg.nii.gz")
-        maps = {kind: read_cardiac_image(folder / f"{stem}_{name}.nii.gz").frames
-                for kind, name in (("total", "uncertainty"), ("aleatoric", "aleatoric"), ("epistemic", "epistemic"))}
+        maps = {kind: read_cardiac_image(folder / f"{stem}_{suffix}.nii.gz").frames
+                for kind, suffix in UNCERTAINTY_FILES.items()}
         frames = next(iter(maps.values())).shape[0]
         labels = labels.reshape((frames,) + labels.shape[-3:]).astype(np.uint8)
         prior = _read_vector(folder / f"{stem}_prior.nii.gz", frames)
@@ -321,7 +325,7 @@ class GmmSegLogic:
         result.indices_table = self._track(self.scene.AddNewNodeByClass("vtkMRMLTableNode",
                                                                         f"{name} GmmSeg clinical indices"),
                                            added, "indices", input_node)
-        self.update_indices(result)
+        self.update_indices(result, outputs.labels)
         self._place_in_study(input_node, added)
         return result
 
@@ -427,10 +431,14 @@ class GmmSegLogic:
         finally:
             self.scene.RemoveNode(labelmap)
 
-    def update_indices(self, result: SceneResult) -> dict:
-        """Refill the indices table (and the cine plot) from the segmentation as it is now."""
+    def all_labels(self, result: SceneResult) -> np.ndarray:
+        """The (possibly edited) labels of every frame (T, Z, Y, X)."""
+        return np.stack([self.current_labels(result, t) for t in range(len(result.volumes))])
+
+    def update_indices(self, result: SceneResult, labels: np.ndarray | None = None) -> dict:
+        """Refill the indices table (and the cine plot) from ``labels`` (T, Z, Y, X); default: the segmentation now."""
         spacing = tuple(result.outputs.summary["spacing_mm"])
-        frames = [self.current_labels(result, t) for t in range(len(result.volumes))]
+        frames = list(self.all_labels(result) if labels is None else labels)
         table = result.indices_table
         table.RemoveAllColumns()
         if len(frames) >= 2:
@@ -581,8 +589,8 @@ class GmmSegLogic:
 
         if extension not in (".nii.gz", ".nrrd"):
             raise GmmSegError(f"unsupported export format {extension!r}; use .nii.gz or .nrrd")
-        image_geometry = cardiac_image_from_node(result.input_node).geometry
-        labels = np.stack([self.current_labels(result, t) for t in range(len(result.volumes))])
+        image_geometry = _input_geometry(result.volumes)
+        labels = self.all_labels(result)
         stem = result.input_node.GetName().replace(" ", "_")
         squeeze = labels.shape[0] == 1
         with AtomicOutputs(folder) as outputs:
@@ -590,7 +598,8 @@ class GmmSegLogic:
             for kind, maps in result.outputs.uncertainty.items():
                 outputs.add_image(f"{stem}_{kind}_uncertainty{extension}",
                                   to_sitk(maps[0] if squeeze else maps, image_geometry))
-            outputs.add_bytes(f"{stem}_indices.json", json.dumps(self.update_indices(result), indent=2).encode())
+            indices = self.update_indices(result, labels)
+            outputs.add_bytes(f"{stem}_indices.json", json.dumps(indices, indent=2).encode())
         return outputs.paths
 
 
