@@ -5,8 +5,10 @@ around the mediastinum (descending aorta, spine), liver below the apex, and the 
 epicardial fat: an LV cavity (bright blood, two papillary muscles) inside a myocardial ring of constant
 mass, and an RV crescent wrapped around the LV on its left. From base to apex the ventricles taper and
 the RV ends before the LV. Over the cycle the LV cavity shrinks (ED at frame 0, ES at ``es_frame``) while
-the wall thickens to keep its area. Intensities mimic bSSFP cine MRI (blood bright, myocardium dark),
-with partial-volume edges (2x supersampling), a bias field and Rician noise.
+the wall thickens to keep its area. The outer 2 mm of the LV cavity and 3 mm of the RV cavity are
+trabeculated (muscle strands in blood) and labelled as cavity, as expert contours of cine MRI draw them.
+Intensities mimic bSSFP cine MRI (blood bright, myocardium dark), with partial-volume edges (2x
+supersampling), a bias field and Rician noise.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
     """Intensity and labels of one slice on the (supersampled) mm grid; level 0 base .. 1 apex."""
     intensity = np.zeros_like(x)
     labels = np.zeros(x.shape, np.uint8)
+    # muscle strands of the trabeculated endocardium (outer 2 mm of the LV and 3 mm of the RV cavity),
+    # labelled as cavity as in ACDC's contours
+    strands = ndimage.gaussian_filter(rng.standard_normal(x.shape), 1.0) > 0.0
     body = _ellipse(x, y, 0, 8, 128, 96)
     intensity[body] = 0.55  # subcutaneous fat
     inner = _ellipse(x, y, 0, 8, 118, 86)
@@ -70,12 +75,16 @@ def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
         rv_cavity &= ~_ellipse(x, y, lv_x, lv_y, epicardium + 2.0, epicardium + 2.0)
         intensity[rv_cavity] = 0.86 + 0.04 * rng.standard_normal()
         labels[rv_cavity] = RV
+        rv_trabeculae = rv_cavity & ~_ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 36.0 * rv_scale, 30.0 * rv_scale)
+        intensity[rv_trabeculae & strands] = 0.3
     myocardium = _ellipse(x, y, lv_x, lv_y, epicardium, epicardium)
     intensity[myocardium] = 0.22
     labels[myocardium] = MYO
     blood = _ellipse(x, y, lv_x, lv_y, cavity, cavity)
     intensity[blood] = 0.92
     labels[blood] = LV
+    lv_trabeculae = blood & ~_ellipse(x, y, lv_x, lv_y, cavity - 2.0, cavity - 2.0)
+    intensity[lv_trabeculae & strands] = 0.3
     for angle in (math.radians(120), math.radians(230)):  # papillary muscles, labelled as cavity
         px, py = lv_x + 0.6 * cavity * math.cos(angle), lv_y + 0.6 * cavity * math.sin(angle)
         intensity[_ellipse(x, y, px, py, 0.18 * cavity, 0.18 * cavity) & blood] = 0.3
