@@ -418,7 +418,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         table.setRowCount(len(self._reviewItems))
         for row, item in enumerate(self._reviewItems):
             for column, text in enumerate((str(item["frame"]), str(item["slice"]), item["structure"],
-                                           f"{item['score']:.0f}", "")):
+                                           f"{item['slice_score']:.2f}", "")):
                 table.setItem(row, column, qt.QTableWidgetItem(text))
 
     def onReviewSelection(self) -> None:

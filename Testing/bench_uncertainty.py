@@ -7,13 +7,14 @@ map (total, aleatoric, epistemic, and the entropy of z_net's pi for comparison) 
 labelled pixels inside the heart region (ground truth or prediction, grown by 5 pixels); the expected
 calibration error of the class probabilities there; and the review-queue payoff: the share of all wrong
 voxels removed when the top 10/20/30% of slices in the queue are replaced by the ground truth, against
-random and oracle orders. Results go to ``<out>/uncertainty.json``.
+the uncertainty-mass order (the queue's previous score), random and oracle orders. Results go to
+``<out>/uncertainty.json``.
 
 ``--split auxiliary-shifted`` runs the same measurements on the labelled training patients seen through
 the benchmark's synthetic new scanner (so that the model makes errors there): this is where design
 choices about the maps are made, never on the validation split. Both Dirichlets are measured: the
 product's (``posterior``: d_hat's strength centred on the label posterior) and d_hat as predicted
-(``concentrations``).
+(``concentrations``); so are both slice orders of the queue.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.augment import domain_shift  # noqa: E402
 from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
-from GmmSegLib.review import slice_expected_error_area  # noqa: E402
 
 KINDS = ("total", "aleatoric", "epistemic")
 MAPS = (*KINDS, *(f"{kind} (d_hat as predicted)" for kind in KINDS), "pi_entropy")
@@ -47,7 +47,7 @@ def main() -> int:
     model, entry, root, auxiliary, validation = model_and_split(arguments)
     cases = validation if arguments.split == "validation" else auxiliary
     scores: dict[str, list[np.ndarray]] = {name: [] for name in MAPS}
-    wrong_pixels, confidence, slice_scores, slice_expected, slice_errors = [], [], [], [], []
+    wrong_pixels, confidence, slice_scores, slice_mass, slice_errors = [], [], [], [], []
     for index, case in enumerate(cases):
         image, truth = acdc.load_case(root, case)
         if arguments.split == "auxiliary-shifted":
@@ -68,7 +68,7 @@ def main() -> int:
         wrong_pixels.append(wrong[heart])
         confidence.append(result.probabilities[0].max(0)[heart])
         slice_scores.append(result.slice_uncertainty[0])
-        slice_expected.append(slice_expected_error_area(result.probabilities, image.spacing_xyz)[0])
+        slice_mass.append(result.uncertainty["total"][0].sum(axis=(1, 2)))
         slice_errors.append(wrong.sum(axis=(1, 2)))
         print(case.case, f"wrong {wrong[heart].mean():.3f}", flush=True)
     wrong_all = np.concatenate(wrong_pixels)
@@ -81,8 +81,7 @@ def main() -> int:
         "auroc": {name: auroc(np.concatenate(scores[name]), wrong_all) for name in MAPS},
         "ece": expected_calibration_error(np.concatenate(confidence), ~wrong_all),
         "review_payoff": review_payoff(np.concatenate(slice_scores), np.concatenate(slice_errors)),
-        "review_payoff_by_expected_error_area": review_payoff(np.concatenate(slice_expected),
-                                                              np.concatenate(slice_errors)),
+        "review_payoff_by_uncertainty_mass": review_payoff(np.concatenate(slice_mass), np.concatenate(slice_errors)),
         "slices": int(sum(s.size for s in slice_scores)),
     }
     write_report(arguments.out, "uncertainty", report)

@@ -51,7 +51,7 @@ def test_outputs_are_consistent(automatic, phantom_volume):
     np.testing.assert_allclose(automatic.probabilities.sum(1), 1.0, atol=1e-4)
     assert np.array_equal(automatic.labels, automatic.probabilities.argmax(1))
     assert automatic.slice_uncertainty.shape == (1, phantom_volume.frames.shape[1])
-    assert np.all(automatic.slice_uncertainty >= 0)
+    assert np.all((automatic.slice_uncertainty >= 0) & (automatic.slice_uncertainty <= 1))
     assert automatic.timings["network_s"] <= automatic.timings["total_s"]
 
 

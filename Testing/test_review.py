@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff
-from GmmSegLib.review import review_queue, slice_uncertainty_mass
+from GmmSegLib.review import review_queue, slice_mean_uncertainty
 
 
 def test_auroc_known_values():
@@ -31,17 +31,27 @@ def test_review_payoff_orders():
     assert payoff["top_10%"]["random"] == pytest.approx(0.1, abs=0.05)
 
 
-def test_review_queue_finds_the_uncertain_patch_first():
+def test_review_queue_puts_the_most_uncertain_slice_first():
     uncertainty = np.zeros((1, 3, 40, 40), np.float32)
     labels = np.zeros((1, 3, 40, 40), np.uint8)
     labels[0, :, 10:30, 10:30] = 1
     labels[0, :, 15:25, 15:25] = 2
     uncertainty[0, 1, 5:12, 20:30] = 0.8  # a patch on slice 1 along the LV border
     uncertainty[0, 2, 20:22, 20:22] = 0.9  # too small to be a region
+    uncertainty[0, 0, 12:18, 12:18] = 0.5  # slice 0: a larger but milder patch inside the heart
+    uncertainty[0, 0, 0:3, 0:3] = 0.4  # outside the heart: a region, but no weight in the slice's score
     queue = review_queue(uncertainty, labels, (1.5, 1.5, 8.0))
     first = queue[0]
-    assert (first.frame, first.slice) == (0, 1) and first.bbox == (20, 5, 29, 11)
-    assert first.structure == "LV" and first.area_mm2 == pytest.approx(70 * 2.25)
+    assert (first.frame, first.slice) == (0, 0)
+    assert first.slice_score == pytest.approx(36 * 0.5 / 400)
+    assert first.bbox == (12, 12, 17, 17) and first.structure == "LV"
+    assert first.score == pytest.approx(36 * 0.5 * 2.25) and first.area_mm2 == pytest.approx(36 * 2.25)
+    assert (queue[1].slice, queue[1].bbox) == (0, (0, 0, 2, 2))  # slice 0's other region, smaller mass
+    second = queue[2]  # then slice 1
+    assert (second.frame, second.slice) == (0, 1) and second.bbox == (20, 5, 29, 11)
+    assert second.slice_score == pytest.approx(20 * 0.8 / 400)  # 2 of the patch's 7 rows lie in the heart
     assert {(item.frame, item.slice) for item in queue} == {(0, 0), (0, 1), (0, 2)}
-    mass = slice_uncertainty_mass(uncertainty, (1.5, 1.5, 8.0))
-    assert mass[0, 1] == pytest.approx(70 * 0.8 * 2.25, rel=1e-5)
+    scores = slice_mean_uncertainty(uncertainty, labels)
+    assert scores[0, 2] == pytest.approx(4 * 0.9 / 400)
+    labels[0, 2] = 0
+    assert slice_mean_uncertainty(uncertainty, labels)[0, 2] == 0.0  # no heart, no score

@@ -26,7 +26,7 @@ from .io import CardiacImage
 from .labels import NUM_CLASSES
 from .localisation import HeartLocation, locate_heart
 from .model import GmmSegModel
-from .review import slice_uncertainty_mass
+from .review import slice_mean_uncertainty
 from .uncertainty import dirichlet_uncertainty, posterior_dirichlet
 
 BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
@@ -99,7 +99,7 @@ class SegmentationResult:
     phi: np.ndarray  # (T, 4): log scale, tx mm, ty mm, rotation rad
     location: HeartLocation
     frame: CanonicalFrame
-    slice_uncertainty: np.ndarray  # (T, Z): total uncertainty mass per slice in mm^2 (review score)
+    slice_uncertainty: np.ndarray  # (T, Z): mean total uncertainty of each slice's heart, 0..1 (review score)
     volumes_ml: list[dict[str, float]]  # per frame
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -162,7 +162,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         phis[t] = outputs.phi[0].cpu().numpy()
     timings["network_s"] = network_s
     timings["total_s"] = time.perf_counter() - start
-    scores = slice_uncertainty_mass(uncertainty["total"], (sx, sy, sz))
+    scores = slice_mean_uncertainty(uncertainty["total"], labels)
     return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, frame, scores,
                               [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
 

@@ -74,10 +74,11 @@ def uncertainty_summary(case_json: Path) -> dict | None:
     """The most uncertain slices from ``<stem>.json`` written by ``gmmseg segment``, if it is there."""
     if not case_json.is_file():
         return None
-    scores = np.array(json.loads(case_json.read_text())["slice_uncertainty_mm2"])
+    scores = np.array(json.loads(case_json.read_text())["slice_uncertainty"])
     order = np.dstack(np.unravel_index(np.argsort(-scores, axis=None), scores.shape))[0][:5]
-    return {"total_mm2": float(scores.sum()),
-            "most_uncertain": [{"frame": int(t), "slice": int(z), "mass_mm2": float(scores[t, z])} for t, z in order]}
+    return {"mean_slice_uncertainty": float(scores[scores > 0].mean()) if (scores > 0).any() else 0.0,
+            "most_uncertain": [{"frame": int(t), "slice": int(z), "mean_uncertainty": float(scores[t, z])}
+                               for t, z in order]}
 
 
 def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out: Path | None) -> dict:

@@ -1,9 +1,15 @@
 """Uncertainty-guided review: which slices and regions a clinician should look at first.
 
-A slice's score is its uncertainty mass: the total uncertainty summed over the slice in mm^2, i.e. the
-expected area of disagreement, which grows with both how unsure the model is and over how much tissue.
+A slice's score is the mean total uncertainty (0..1) over the pixels it labels as heart: how unsure the
+model is about that slice's structures, whatever their size. It was chosen over the uncertainty mass
+(the same map summed over the slice in mm^2) on the labelled training patients seen through a synthetic
+new scanner (``Testing/bench_uncertainty.py --split auxiliary-shifted``): correcting the top 20 % of slices
+by mean removed 27 % of the wrong voxels, by mass 21 %, about what a random order removes (20 %). The mass
+favours large mid-ventricular slices, whose errors are thin boundary rims; the mean brings forward the
+basal and apical slices where whole structures are wrong.
 Regions are the connected patches of high uncertainty inside a slice; each becomes a review item with
-its bounding box, score and the structure it mostly concerns. The queue lists items most uncertain first.
+its bounding box, area, uncertainty mass and the structure it mostly concerns. The queue lists the
+items of the most uncertain slice first, and within a slice the largest uncertainty mass first.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ class ReviewItem:
     frame: int
     slice: int
     bbox: tuple[int, int, int, int]
-    score: float  # uncertainty mass in mm^2
+    slice_score: float  # mean uncertainty of the slice's heart (0..1): the queue's order
+    score: float  # uncertainty mass of the region in mm^2: the order within a slice
     structure: str  # LV, MYO or RV: the structure most of the region is labelled (or borders)
     area_mm2: float
 
@@ -34,18 +41,12 @@ class ReviewItem:
         return asdict(self)
 
 
-def slice_uncertainty_mass(uncertainty: np.ndarray, spacing_xyz: tuple[float, float, float]) -> np.ndarray:
-    """Per-slice uncertainty mass (mm^2) of maps (T, Z, Y, X) -> (T, Z)."""
-    return uncertainty.sum(axis=(-2, -1)) * spacing_xyz[0] * spacing_xyz[1]
-
-
-def slice_expected_error_area(probabilities: np.ndarray, spacing_xyz: tuple[float, float, float]) -> np.ndarray:
-    """Expected mislabelled area per slice (mm^2) under the Dirichlet mean: sum of 1 - max_k p_k.
-
-    probabilities (T, K, Z, Y, X) -> (T, Z). With calibrated probabilities this is the expected number
-    of wrong pixels, the quantity a review should remove first.
-    """
-    return (1.0 - probabilities.max(axis=1)).sum(axis=(-2, -1)) * spacing_xyz[0] * spacing_xyz[1]
+def slice_mean_uncertainty(uncertainty: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Mean uncertainty over each slice's heart pixels (labels > 0) of maps (T, Z, Y, X) -> (T, Z); 0 without heart."""
+    heart = labels > 0
+    counts = heart.sum(axis=(-2, -1))
+    sums = np.where(heart, uncertainty, 0.0).sum(axis=(-2, -1))
+    return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
 
 
 def _dominant_structure(labels: np.ndarray, region: np.ndarray) -> str:
@@ -58,14 +59,15 @@ def review_queue(uncertainty: np.ndarray, labels: np.ndarray, spacing_xyz: tuple
                  threshold: float = REGION_THRESHOLD, min_area_mm2: float = MIN_REGION_AREA_MM2) -> list[ReviewItem]:
     """Review items (regions of uncertainty above ``threshold``) of maps and labels (T, Z, Y, X), most uncertain first.
 
-    A slice with uncertainty but no region above the threshold still appears once, with its whole heart
+    A slice with heart labels but no region above the threshold still appears once, with its whole heart
     bounding box, so that every slice can be reached from the queue.
     """
     pixel_mm2 = spacing_xyz[0] * spacing_xyz[1]
+    slice_scores = slice_mean_uncertainty(uncertainty, labels)
     items: list[ReviewItem] = []
     for t in range(uncertainty.shape[0]):
         for z in range(uncertainty.shape[1]):
-            maps, slice_labels = uncertainty[t, z], labels[t, z]
+            maps, slice_labels, slice_score = uncertainty[t, z], labels[t, z], float(slice_scores[t, z])
             components, count = ndimage.label(maps > threshold)
             found = False
             for index, box in enumerate(ndimage.find_objects(components), start=1):
@@ -74,7 +76,7 @@ def review_queue(uncertainty: np.ndarray, labels: np.ndarray, spacing_xyz: tuple
                 if area < min_area_mm2:
                     continue
                 ys, xs = box
-                items.append(ReviewItem(t, z, (xs.start, ys.start, xs.stop - 1, ys.stop - 1),
+                items.append(ReviewItem(t, z, (xs.start, ys.start, xs.stop - 1, ys.stop - 1), slice_score,
                                         float(maps[region].sum() * pixel_mm2),
                                         _dominant_structure(slice_labels, region), area))
                 found = True
@@ -82,6 +84,6 @@ def review_queue(uncertainty: np.ndarray, labels: np.ndarray, spacing_xyz: tuple
             if not found and heart.any():
                 ys, xs = np.nonzero(heart)
                 items.append(ReviewItem(t, z, (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())),
-                                        float(maps.sum() * pixel_mm2), _dominant_structure(slice_labels, heart),
-                                        float(heart.sum() * pixel_mm2)))
-    return sorted(items, key=lambda item: item.score, reverse=True)
+                                        slice_score, float(maps[heart].sum() * pixel_mm2),
+                                        _dominant_structure(slice_labels, heart), float(heart.sum() * pixel_mm2)))
+    return sorted(items, key=lambda item: (item.slice_score, item.score), reverse=True)

@@ -60,8 +60,9 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
 
     # review queue: most uncertain first
     items = logic.review_items(result)
-    _check(len(items) > 0 and all(a["score"] >= b["score"] for a, b in pairwise(items)),
-           "review items must be sorted by score")
+    order = [(item["slice_score"], item["score"]) for item in items]
+    _check(len(items) > 0 and all(a >= b for a, b in pairwise(order)),
+           "review items must be sorted by slice uncertainty, then by region mass")
 
     # click refinement with undo: a background click in the middle of the LV removes LV there
     z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
