@@ -49,8 +49,12 @@ def test_report_from_a_cine_and_from_two_phases(tmp_path, small_phantom):
     image = small_phantom.image
     cine = tmp_path / "case_seg.nii.gz"
     sitk.WriteImage(to_sitk(small_phantom.labels, image.geometry), str(cine))
+    (tmp_path / "case.json").write_text(json.dumps({"slice_uncertainty": [[0.1, 0.5, 0.0], [0.2, 0.0, 0.3]]}))
     result = report_case(cine, None, None, None)
     assert result["indices"]["es_frame"] == small_phantom.es_frame
+    summary = result["uncertainty"]  # from the case.json that gmmseg segment writes beside the labels
+    assert summary["mean_slice_uncertainty"] == pytest.approx(0.275)  # over the slices with heart
+    assert [(s["frame"], s["slice"]) for s in summary["most_uncertain"][:3]] == [(0, 1), (1, 2), (1, 0)]
     assert (tmp_path / "case_volumes.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "case_indices.json").read_text())["indices"]["lv_ef"] == result["indices"]["lv_ef"]
     volume = image.frame_volume(0)
