@@ -68,7 +68,8 @@ def main() -> int:
         wrong_pixels.append(wrong[heart])
         confidence.append(result.probabilities[0].max(0)[heart])
         slice_scores.append(result.slice_uncertainty[0])
-        slice_mass.append(result.uncertainty["total"][0].sum(axis=(1, 2)))
+        pixel_mm2 = image.spacing_xyz[0] * image.spacing_xyz[1]
+        slice_mass.append(result.uncertainty["total"][0].sum(axis=(1, 2)) * pixel_mm2)
         slice_errors.append(wrong.sum(axis=(1, 2)))
         print(case.case, f"wrong {wrong[heart].mean():.3f}", flush=True)
     wrong_all = np.concatenate(wrong_pixels)
