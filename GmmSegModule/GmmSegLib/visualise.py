@@ -31,14 +31,15 @@ def overlay_png(image: np.ndarray, labels: np.ndarray, uncertainty: np.ndarray, 
         colour = np.zeros(picture.shape + (4,))
         for value, rgb in STRUCTURE_COLOURS.items():
             colour[labels[t, z] == value] = (*rgb, 0.45)
-        for column in range(2):
-            axes[row, column].imshow(picture, cmap="gray", vmin=low, vmax=high)
+        # the uncertainty panel dims the image so that bright blood cannot be read as high uncertainty
+        for column, brightest in ((0, high), (1, low + 2.5 * (high - low))):
+            axes[row, column].imshow(picture, cmap="gray", vmin=low, vmax=brightest)
             axes[row, column].axis("off")
         axes[row, 0].imshow(colour)
         axes[row, 0].set_title(f"{name} (frame {t}, slice {z}): LV red, MYO green, RV blue", fontsize=8)
         shown = axes[row, 1].imshow(np.ma.masked_less(uncertainty[t, z], 0.02), cmap="inferno", vmin=0, vmax=1,
                                     alpha=0.8)
-        axes[row, 1].set_title("total uncertainty (0..1)", fontsize=8)
+        axes[row, 1].set_title("total uncertainty (0..1) over the dimmed image", fontsize=8)
         figure.colorbar(shown, ax=axes[row, 1], fraction=0.046)
     if title:
         figure.suptitle(title, fontsize=9)
