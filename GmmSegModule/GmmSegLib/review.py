@@ -4,7 +4,7 @@ A slice's score is the mean total uncertainty (0..1) over the pixels it labels a
 model is about that slice's structures, whatever their size. It was chosen over the uncertainty mass
 (the same map summed over the slice in mm^2) on the labelled training patients seen through a synthetic
 new scanner (``Testing/bench_uncertainty.py --split auxiliary-shifted``): correcting the top 20 % of slices
-by mean removed 27 % of the wrong voxels, by mass 21 %, about what a random order removes (20 %). The mass
+by mean removed 27 % of the wrong voxels, by mass 20 %, no more than a random order (20 %). The mass
 favours large mid-ventricular slices, whose errors are thin boundary rims; the mean brings forward the
 basal and apical slices where whole structures are wrong.
 Regions are the connected patches of high uncertainty inside a slice; each becomes a review item with
