@@ -114,10 +114,12 @@ def _bad_inputs(folder: Path, phantom_volume) -> dict[str, tuple[list[str], str]
         "label map": ([str(write_image(folder / "labels.nii.gz", labels_only))], "label map"),
         "spacing": ([str(write_image(folder / "thin.nii.gz", frames, spacing=(1.5, 1.5, 0.2)))], "slice spacing"),
         "not an image": ([str(folder / "notes.nii.gz")], "not a readable image"),
+        "folder without DICOM": ([str(folder)], "no DICOM series"),
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "2d", "nan", "constant", "label map", "spacing", "not an image"])
+@pytest.mark.parametrize("case", ["missing", "2d", "nan", "constant", "label map", "spacing", "not an image",
+                                  "folder without DICOM"])
 def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume, case):
     (tmp_path / "notes.nii.gz").write_text("this is not an image")
     inputs, message = _bad_inputs(tmp_path, phantom_volume)[case]

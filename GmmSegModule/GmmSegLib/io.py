@@ -88,7 +88,12 @@ def image_stem(path: str | os.PathLike) -> str:
 
 def _read_dicom_series(folder: Path) -> sitk.Image:
     """Read the first DICOM series of ``folder``; a cine series (repeated slice positions) becomes 4D."""
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's "No Series were found" would bypass our one-line error
+    try:
+        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
     if not series_ids:
         raise InputError(f"{folder}: no DICOM series found in this folder")
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
