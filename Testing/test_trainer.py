@@ -97,6 +97,7 @@ def test_user_errors_exit_2_with_a_json_line(tmp_path):
     assert result.returncode == 2
     assert events(result.stdout)[-1]["event"] == "error" and "manifest" in events(result.stdout)[-1]["message"]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "m.work").exists() and not (tmp_path / "m.pt").exists()  # nothing left behind
 
 
 @pytest.mark.skipif(not shutil.which("torchrun"), reason="torchrun not on PATH")

@@ -195,10 +195,19 @@ class Trainer:
         self.stop_requested = True
 
     def run(self) -> int:
+        created_work = self.rank == 0 and not self.work.exists()
         if self.rank == 0:
             self.work.mkdir(parents=True, exist_ok=True)
             for leftover in self.work.glob(".*.partial"):  # a save interrupted by a hard kill
                 leftover.unlink(missing_ok=True)
+        try:
+            return self._run_stages()
+        except BaseException:
+            if created_work and not any(self.work.iterdir()):  # a run that failed before saving leaves no trace
+                self.work.rmdir()
+            raise
+
+    def _run_stages(self) -> int:
         signal.signal(signal.SIGTERM, self._request_stop)
         self._load_starting_point()
         self.progress = Progress(self._total_steps(), self.rank == 0)
