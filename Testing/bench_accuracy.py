@@ -121,7 +121,9 @@ def main() -> int:
     parser.add_argument("--skip-shift", action="store_true")
     arguments = parser.parse_args()
     out = Path(arguments.out).resolve()
-    root = Path(arguments.data) if arguments.data else acdc.default_acdc_dir()
+    if arguments.model:  # the gmmseg subprocesses run in another folder
+        arguments.model = str(Path(arguments.model).resolve())
+    root = Path(arguments.data).resolve() if arguments.data else acdc.default_acdc_dir()
     images, labels = validation_folders(root, out)
     report: dict = {"model": arguments.model or "shipped default", "validation_volumes": len(images)}
     for head in ("baseline", "gmmseg"):
