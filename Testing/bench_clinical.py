@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import bench_parser, model_and_split, write_report  # noqa: E402
+from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.clinical import clinical_indices  # noqa: E402
@@ -36,9 +36,8 @@ def agreement(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = bench_parser(__doc__, "runs/clinical")
-    arguments = parser.parse_args()
-    model, entry, root, _, validation = model_and_split(arguments)
+    arguments = bench_parser(__doc__, "runs/clinical").parse_args()
+    model, entry, root, validation = model_and_cases(arguments)
     patients = sorted({case.patient for case in validation})
     predicted: dict[str, list[float]] = {k: [] for k in INDICES}
     reference: dict[str, list[float]] = {k: [] for k in INDICES}

@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import bench_parser, model_and_split, write_report  # noqa: E402
+from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
@@ -39,11 +39,8 @@ DISPLACEMENTS = {  # scale, tx mm, ty mm, rotation deg
 
 
 def main() -> int:
-    parser = bench_parser(__doc__, "runs/reregistration")
-    parser.add_argument("--split", choices=("validation", "auxiliary"), default="validation")
-    arguments = parser.parse_args()
-    model, entry, root, auxiliary, validation = model_and_split(arguments)
-    cases = validation if arguments.split == "validation" else auxiliary
+    arguments = bench_parser(__doc__, "runs/reregistration", selection_split="auxiliary").parse_args()
+    model, entry, root, cases = model_and_cases(arguments)
     residuals: dict[str, list[dict]] = {name: [] for name in DISPLACEMENTS}
     for case in cases:
         image = read_cardiac_image(acdc.image_path(root, case))

@@ -29,7 +29,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import bench_parser, model_and_split, write_report  # noqa: E402
+from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.augment import domain_shift  # noqa: E402
@@ -41,11 +41,8 @@ MAPS = (*KINDS, *(f"{kind} (d_hat as predicted)" for kind in KINDS), "pi_entropy
 
 
 def main() -> int:
-    parser = bench_parser(__doc__, "runs/uncertainty")
-    parser.add_argument("--split", choices=("validation", "auxiliary-shifted"), default="validation")
-    arguments = parser.parse_args()
-    model, entry, root, auxiliary, validation = model_and_split(arguments)
-    cases = validation if arguments.split == "validation" else auxiliary
+    arguments = bench_parser(__doc__, "runs/uncertainty", selection_split="auxiliary-shifted").parse_args()
+    model, entry, root, cases = model_and_cases(arguments)
     scores: dict[str, list[np.ndarray]] = {name: [] for name in MAPS}
     wrong_pixels, confidence, slice_scores, slice_mass, slice_errors = [], [], [], [], []
     for index, case in enumerate(cases):
