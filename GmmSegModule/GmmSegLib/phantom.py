@@ -7,8 +7,9 @@ mass, and an RV crescent wrapped around the LV on its left. From base to apex th
 the RV ends before the LV. Over the cycle the LV cavity shrinks (ED at frame 0, ES at ``es_frame``) while
 the wall thickens to keep its area. The outer 2 mm of the LV cavity and 3 mm of the RV cavity are
 trabeculated (muscle strands in blood) and labelled as cavity, as expert contours of cine MRI draw them.
-Intensities mimic bSSFP cine MRI (blood bright, myocardium dark), with partial-volume edges (2x
-supersampling), a bias field and Rician noise.
+Intensities mimic bSSFP cine MRI (blood bright, myocardium dark), with partial-volume edges (3x3
+supersampling; a pixel's label is the tissue at its centre, the middle sub-sample, so labels and image
+share one grid exactly), a bias field and Rician noise.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from .labels import BACKGROUND, LV, MYO, RV
 PIXEL_MM = 1.5
 SLICE_MM = 8.0
 SIZE = 176
-SUPERSAMPLE = 2
+SUPERSAMPLE = 3  # odd: the middle sub-sample lies on the pixel centre
+FINE_MM = PIXEL_MM / SUPERSAMPLE
 
 
 @dataclass
@@ -46,7 +48,7 @@ def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
     labels = np.zeros(x.shape, np.uint8)
     # muscle strands of the trabeculated endocardium (outer 2 mm of the LV and 3 mm of the RV cavity),
     # labelled as cavity as in ACDC's contours
-    strands = ndimage.gaussian_filter(rng.standard_normal(x.shape), 1.0) > 0.0
+    strands = ndimage.gaussian_filter(rng.standard_normal(x.shape), 0.75 / FINE_MM) > 0.0
     body = _ellipse(x, y, 0, 8, 128, 96)
     intensity[body] = 0.55  # subcutaneous fat
     inner = _ellipse(x, y, 0, 8, 118, 86)
@@ -95,9 +97,10 @@ def make_cine_phantom(frames: int = 20, slices: int = 10, es_frame: int = 8, see
     """A cine phantom (frames x slices x 176 x 176, 1.5 mm pixels, 8 mm slices) with its labels."""
     rng = np.random.default_rng(seed)
     n = SIZE * SUPERSAMPLE
-    coordinates = (np.arange(n) - (n - 1) / 2) * PIXEL_MM / SUPERSAMPLE
+    coordinates = (np.arange(n) - (n - 1) / 2) * FINE_MM
     x, y = np.meshgrid(coordinates, coordinates)
-    texture = ndimage.gaussian_filter(rng.standard_normal((n, n)), 6) * 0.6
+    texture = ndimage.gaussian_filter(rng.standard_normal((n, n)), 4.5 / FINE_MM)
+    texture *= 0.028 / texture.std()  # slow tissue texture, 2.8 % relative standard deviation
     yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
     bias = np.exp(0.25 * (xx - 0.4) - 0.2 * (yy - 0.5) ** 2)
     images = np.empty((frames, slices, SIZE, SIZE), np.float32)
