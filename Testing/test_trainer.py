@@ -116,3 +116,20 @@ def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
     assert {e["steps"] for e in progress} == {2}  # the 4 steps of an epoch are shared by the 2 processes
     assert len([e for e in lines if e["event"] == "done"]) == 1  # only rank 0 writes and reports
     load_model(out)
+
+
+def test_adapting_an_init_model_can_stay_anchored_to_the_labelled_split(tmp_path, phantom_acdc_dir):
+    """With --labelled-anchor the first step's anchor adds the supervised loss on the same target batch."""
+    from GmmSegLib.registry import default_entry
+
+    shipped = default_entry().path
+    common = ["--data", phantom_acdc_dir, "--init-model", shipped, "--stages", "adapt", "--adapt-epochs", "1",
+              "--steps-per-epoch", "1", "--batch-size", "2", "--device", "cpu", "--max-cases", "2"]
+    anchors = {}
+    for name, extra in (("teacher only", []), ("with labels", ["--labelled-anchor"])):
+        result = run_trainer("--out", tmp_path / f"{len(extra)}.pt", *common, *extra)
+        assert result.returncode == 0, result.stderr
+        first = next(e for e in events(result.stdout) if e["event"] == "progress")
+        anchors[name] = first["loss"]["anchor"]
+    # the same seed draws the same target batch, before any update: only the supervised term differs
+    assert anchors["with labels"] > anchors["teacher only"] + 0.1

@@ -61,6 +61,7 @@ class TrainConfig:
     data: str = ""
     adapt_images: list[str] = field(default_factory=list)
     init_model: str = ""
+    labelled_anchor: bool = False  # adapting an --init-model: also anchor it to the labelled split
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     localiser_epochs: int = 20
     pretrain_epochs: int = 40
@@ -430,14 +431,15 @@ class Trainer:
         """Label-free ELBO adaptation, kept from drifting away from what the model already does well.
 
         The starting model is the teacher (frozen): the adapted posterior is anchored to its posterior
-        on the same target images, and, when labelled data is at hand (training from scratch), to the
-        labels too. In the feature U-Net only the normalisation layers' affine parameters move (as in
-        test-time adaptation by normalisation statistics): enough to follow a new site's contrast,
-        too little to forget the anatomy. The GMM heads adapt fully.
+        on the same target images, and, when labelled data is at hand (training from scratch, or
+        ``--labelled-anchor`` with an ``--init-model``), to the labels too: without them the GMM heads
+        drift under the ELBO. In the feature U-Net only the normalisation layers' affine parameters move
+        (as in test-time adaptation by normalisation statistics): enough to follow a new site's
+        contrast, too little to forget the anatomy. The GMM heads adapt fully.
         """
         c = self.config
         targets = self._unlabelled_volumes()
-        labelled = self._labelled_volumes() if not c.init_model else []
+        labelled = self._labelled_volumes() if not c.init_model or c.labelled_anchor else []
         self.teacher = self._adaptation_teacher()
 
         def loss(model: GmmSegModel, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
@@ -489,6 +491,8 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--data", default="", help=f"ACDC folder (default: ${acdc.DATA_ENV} or ../shared/data/acdc)")
     parser.add_argument("--adapt-images", nargs="*", default=[], help="unlabelled images to adapt to")
     parser.add_argument("--init-model", default="", help="start from this checkpoint (adaptation)")
+    parser.add_argument("--labelled-anchor", action="store_true",
+                        help="with --init-model: keep the adaptation anchored to the labelled ACDC split too")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     for name in ("localiser_epochs", "pretrain_epochs", "registration_epochs", "adapt_epochs",
                  "steps_per_epoch", "batch_size", "seed", "max_cases"):
