@@ -59,7 +59,8 @@ def validation_folders(root: Path, out: Path) -> tuple[list[Path], Path]:
     return [acdc.image_path(root, case) for case in validation], labels
 
 
-def evaluate(images: list[Path], labels: Path, out: Path, head: str, model: str | None) -> dict:
+def evaluate(images: list[Path], labels: Path, out: Path, head: str, model: str | None) -> tuple[dict, list[dict]]:
+    """Segment with one head and evaluate: (summary, per-volume rows); the rows also go to ``<out>/<head>.csv``."""
     predictions = out / head
     model_arguments = ["--model", model] if model else []
     gmmseg("segment", *map(str, images), "--out", str(predictions), "--device", "cpu", "--head", head,
@@ -69,21 +70,19 @@ def evaluate(images: list[Path], labels: Path, out: Path, head: str, model: str 
         writer = csv.DictWriter(table, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    return summary
+    return summary, rows
 
 
-def paired_difference(out: Path, first: str = "gmmseg", second: str = "baseline") -> dict:
-    """Per-volume mean Dice of ``first`` minus ``second`` (from their CSVs): mean, bootstrap 95 % CI, wins."""
-    def mean_dice(head: str) -> dict[str, float]:
-        with (out / f"{head}.csv").open(newline="") as table:
-            return {row["case"]: np.mean([float(row[f"{s}_dice"]) for s in ("LV", "MYO", "RV")])
-                    for row in csv.DictReader(table)}
+def paired_difference(gmmseg_rows: list[dict], baseline_rows: list[dict]) -> dict:
+    """Per-volume mean Dice of GmmSeg minus the baseline (evaluation rows): mean, bootstrap 95 % CI, wins."""
+    def mean_dice(rows: list[dict]) -> dict[str, float]:
+        return {row["case"]: np.mean([float(row[f"{name}_dice"]) for name in ("LV", "MYO", "RV")]) for row in rows}
 
-    a, b = mean_dice(first), mean_dice(second)
+    a, b = mean_dice(gmmseg_rows), mean_dice(baseline_rows)
     differences = np.array([a[case] - b[case] for case in sorted(a)])
     resamples = np.random.default_rng(0).choice(differences, (10000, len(differences))).mean(axis=1)
     return {"mean": float(differences.mean()), "ci95": [float(np.percentile(resamples, q)) for q in (2.5, 97.5)],
-            f"{first}_better": int((differences > 0).sum()), "volumes": len(differences)}
+            "gmmseg_better": int((differences > 0).sum()), "volumes": len(differences)}
 
 
 def lv_centre_errors(root: Path, model_path: str | None) -> dict:
@@ -141,24 +140,26 @@ def main() -> int:
     root = Path(arguments.data).resolve() if arguments.data else acdc.default_acdc_dir()
     images, labels = validation_folders(root, out)
     report: dict = {"model": arguments.model or "shipped default", "validation_volumes": len(images)}
+    rows = {}
     for head in ("baseline", "gmmseg"):
-        report[head] = evaluate(images, labels, out, head, arguments.model)
+        report[head], rows[head] = evaluate(images, labels, out, head, arguments.model)
         print(head, json.dumps(report[head]), flush=True)
-    report["gmmseg_minus_baseline"] = paired_difference(out)
+    report["gmmseg_minus_baseline"] = paired_difference(rows["gmmseg"], rows["baseline"])
     report["lv_centre_error"] = lv_centre_errors(root, arguments.model)
     report["phantom_dice"] = phantom_dice(arguments.model)
     print(json.dumps(report["lv_centre_error"]), json.dumps(report["phantom_dice"]), flush=True)
     if not arguments.skip_shift:
         shifted = shifted_copies(images, out)
         for head in ("baseline", "gmmseg"):
-            report[f"shifted_{head}"] = evaluate(shifted, labels, out / "shifted", head, arguments.model)
+            report[f"shifted_{head}"], _ = evaluate(shifted, labels, out / "shifted", head, arguments.model)
         adapted = out / "adapted" / "gmmseg_adapted.pt"
         if not adapted.exists():
             model_arguments = ["--model", arguments.model] if arguments.model else []
             gmmseg("adapt", *map(str, shifted), "--out", str(adapted), "--epochs", str(arguments.adapt_epochs),
                    "--device", "cpu", *model_arguments)
         for head in ("baseline", "gmmseg"):
-            report[f"shifted_adapted_{head}"] = evaluate(shifted, labels, out / "shifted_adapted", head, str(adapted))
+            report[f"shifted_adapted_{head}"], _ = evaluate(shifted, labels, out / "shifted_adapted", head,
+                                                            str(adapted))
     write_report(out, "accuracy", report)
     return 0
 
