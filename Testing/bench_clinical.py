@@ -5,7 +5,9 @@
 For each of the 25 validation patients, ED and ES (given by ACDC) are segmented by the model and the
 indices computed from the two frames exactly as ``gmmseg report --ed --es`` does; the same indices from
 the expert labels are the reference. Reported per index: Pearson correlation, bias (mean of model minus
-reference) and the 95% limits of agreement (bias +/- 1.96 SD). Results go to ``<out>/clinical.json``.
+reference) and the 95% limits of agreement (bias +/- 1.96 SD), the per-patient values, the median LVEF error,
+and, as a diagnostic, the LVEF agreement once the model's LV on slices the expert left empty is removed.
+Results go to ``<out>/clinical.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bench_report import bench_parser, model_and_cases, write_report  # noqa: E4
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.clinical import clinical_indices  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
+from GmmSegLib.labels import BACKGROUND, LV  # noqa: E402
 
 INDICES = ("lv_ef", "rv_ef", "lv_edv", "lv_esv", "lv_mass", "rv_edv", "rv_esv")
 
@@ -35,12 +38,25 @@ def agreement(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float]:
             "mean_abs_error": float(np.abs(difference).mean())}
 
 
+def within_expert_lv_slices(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``labels`` (Z, Y, X) without LV on the slices where the expert drew none.
+
+    A diagnostic only: how much of the LVEF error comes from slices beyond the expert's base or apex (at ES
+    mostly the atrium above the base, which a 2D network cannot tell from the LV outflow tract).
+    """
+    trimmed = labels.copy()
+    outside = ~(truth == LV).any(axis=(1, 2))
+    trimmed[outside] = np.where(trimmed[outside] == LV, BACKGROUND, trimmed[outside])
+    return trimmed
+
+
 def main() -> int:
     arguments = bench_parser(__doc__, "runs/clinical").parse_args()
     model, entry, root, validation = model_and_cases(arguments)
     patients = sorted({case.patient for case in validation})
     predicted: dict[str, list[float]] = {k: [] for k in INDICES}
     reference: dict[str, list[float]] = {k: [] for k in INDICES}
+    lv_ef_within_expert_slices, rows = [], []
     for patient in patients:
         phases = {case.phase: case for case in validation if case.patient == patient}
         labels, truths = [], []
@@ -51,12 +67,22 @@ def main() -> int:
         spacing = image.spacing_xyz
         ours = clinical_indices(np.stack(labels), spacing, ed_frame=0, es_frame=1)
         theirs = clinical_indices(np.stack(truths), spacing, ed_frame=0, es_frame=1)
+        trimmed = np.stack([within_expert_lv_slices(frame, expert)
+                            for frame, expert in zip(labels, truths, strict=True)])
+        lv_ef_within_expert_slices.append(clinical_indices(trimmed, spacing, ed_frame=0, es_frame=1).lv_ef)
         for key in INDICES:
             predicted[key].append(getattr(ours, key))
             reference[key].append(getattr(theirs, key))
+        rows.append({"patient": patient, **{f"{k}_model": getattr(ours, k) for k in INDICES},
+                     **{f"{k}_reference": getattr(theirs, k) for k in INDICES}})
         print(patient, f"LVEF {ours.lv_ef:.1f} vs {theirs.lv_ef:.1f}", flush=True)
+    lv_ef_errors = np.array(predicted["lv_ef"]) - np.array(reference["lv_ef"])
     report = {"model": entry.id, "patients": len(patients),
               "agreement": {k: agreement(np.array(predicted[k]), np.array(reference[k])) for k in INDICES},
+              "lv_ef_median_error": float(np.median(lv_ef_errors)),
+              "lv_ef_within_expert_lv_slices": agreement(np.array(lv_ef_within_expert_slices),
+                                                         np.array(reference["lv_ef"])),
+              "per_patient": rows,
               "units": {"ef": "percentage points", "volumes": "ml", "mass": "g"}}
     write_report(arguments.out, "clinical", report)
     return 0
