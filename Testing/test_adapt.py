@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
-from GmmSegLib.model import sha256_of
+import torch
+from torch import nn
+
+from GmmSegLib.model import load_model, sha256_of
+from GmmSegLib.registry import load_registered
 from test_cli import gmmseg
 
 
@@ -16,6 +20,14 @@ def test_adapt_writes_a_verified_checkpoint_that_segments(tmp_path, phantom_file
     assert [json.loads(line)["event"] for line in result.stdout.splitlines()][-1] == "done"
     description = json.loads((tmp_path / "adapted.pt.json").read_text())
     assert description["sha256"] == sha256_of(out) and description["base_sha256"]
+    # without labels only the features' normalisation layers and x_net move; z_net and o_net stay as shipped
+    adapted, shipped = load_model(out)[0], load_registered()[0]
+    before = shipped.state_dict()
+    changed = {name for name, value in adapted.state_dict().items() if not torch.equal(value, before[name])}
+    normalisation = {f"features.{layer}.{parameter}" for layer, module in shipped.features.named_modules()
+                     if isinstance(module, nn.InstanceNorm2d) for parameter, _ in module.named_parameters()}
+    gaussians = {name for name in changed if name.startswith("heads.x_net.")}
+    assert changed & normalisation and gaussians and changed <= normalisation | gaussians
     segmented = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "seg", "--model", out)
     assert segmented.returncode == 0, segmented.stderr
     assert json.loads((tmp_path / "seg" / "phantom_ed.json").read_text())["model"]["sha256"] == description["sha256"]

@@ -61,10 +61,12 @@ class Batch:
     images: torch.Tensor  # (B, 1, N, N)
     labels: torch.Tensor | None  # (B, N, N)
     positions: torch.Tensor  # (B,)
+    clean_images: torch.Tensor | None = None  # the same crops without appearance augmentation (B, 1, N, N)
 
     def to(self, device: torch.device) -> Batch:
         labels = None if self.labels is None else self.labels.to(device)
-        return Batch(self.images.to(device), labels, self.positions.to(device))
+        clean = None if self.clean_images is None else self.clean_images.to(device)
+        return Batch(self.images.to(device), labels, self.positions.to(device), clean)
 
 
 def perturbed_frame(frame: CanonicalFrame, perturbation: Perturbation, generator: torch.Generator) -> CanonicalFrame:
@@ -96,13 +98,18 @@ def localiser_frame(volume: Volume) -> CanonicalFrame:
 
 
 def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, generator: torch.Generator,
-               frame_of: Callable[[Volume], CanonicalFrame] = Volume.frame) -> Batch:
-    """``size`` random (volume, slice) crops through ``frame_of`` perturbed and augmented, each z-scored."""
-    images, labels, positions = [], [], []
+               frame_of: Callable[[Volume], CanonicalFrame] = Volume.frame, keep_clean: bool = False) -> Batch:
+    """``size`` random (volume, slice) crops through ``frame_of`` perturbed and augmented, each z-scored.
+
+    ``keep_clean`` also returns every crop before the appearance augmentation (a teacher's view of it).
+    """
+    images, labels, positions, clean = [], [], [], []
     for _ in range(size):
         volume = volumes[int(torch.randint(len(volumes), (1,), generator=generator))]
         slice_index = int(torch.randint(volume.slices.shape[0], (1,), generator=generator))
         image, label = crop(volume, slice_index, perturbed_frame(frame_of(volume), perturbation, generator))
+        if keep_clean:
+            clean.append(zscore(image))
         if perturbation.appearance:
             image = random_appearance(image, generator)
         images.append(zscore(image))
@@ -110,4 +117,4 @@ def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, gen
         positions.append(float(volume.location.positions[slice_index]))
     has_labels = all(label is not None for label in labels)
     return Batch(torch.stack(images)[:, None], torch.stack(labels) if has_labels else None,
-                 torch.tensor(positions))
+                 torch.tensor(positions), torch.stack(clean)[:, None] if keep_clean else None)
