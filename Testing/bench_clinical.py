@@ -42,7 +42,7 @@ def within_expert_lv_slices(labels: np.ndarray, truth: np.ndarray) -> np.ndarray
     """``labels`` (Z, Y, X) without LV on the slices where the expert drew none.
 
     A diagnostic only: how much of the LVEF error comes from slices beyond the expert's base or apex (at ES
-    mostly the atrium above the base, which a 2D network cannot tell from the LV outflow tract).
+    mostly the atrium above the base, which a network seeing one slice at a time readily takes for LV).
     """
     trimmed = labels.copy()
     outside = ~(truth == LV).any(axis=(1, 2))

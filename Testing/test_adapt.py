@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import torch
-from torch import nn
 
 from GmmSegLib.model import load_model, sha256_of
 from GmmSegLib.registry import load_registered
+from GmmSegLib.trainer import normalisation_parameters
 from test_cli import gmmseg
 
 
@@ -24,8 +24,9 @@ def test_adapt_writes_a_verified_checkpoint_that_segments(tmp_path, phantom_file
     adapted, shipped = load_model(out)[0], load_registered()[0]
     before = shipped.state_dict()
     changed = {name for name, value in adapted.state_dict().items() if not torch.equal(value, before[name])}
-    normalisation = {f"features.{layer}.{parameter}" for layer, module in shipped.features.named_modules()
-                     if isinstance(module, nn.InstanceNorm2d) for parameter, _ in module.named_parameters()}
+    normalising = {id(parameter) for parameter in normalisation_parameters(shipped.features)}
+    normalisation = {f"features.{name}" for name, parameter in shipped.features.named_parameters()
+                     if id(parameter) in normalising}
     gaussians = {name for name in changed if name.startswith("heads.x_net.")}
     assert changed & normalisation and gaussians and changed <= normalisation | gaussians
     segmented = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "seg", "--model", out)
