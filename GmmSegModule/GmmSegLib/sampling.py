@@ -61,7 +61,8 @@ class Batch:
     images: torch.Tensor  # (B, 1, N, N)
     labels: torch.Tensor | None  # (B, N, N)
     positions: torch.Tensor  # (B,)
-    clean_images: torch.Tensor | None = None  # the same crops without appearance augmentation (B, 1, N, N)
+    # the first crops again without appearance augmentation (C <= B, 1, N, N): the adaptation teacher's view
+    clean_images: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
         labels = None if self.labels is None else self.labels.to(device)
