@@ -1,15 +1,15 @@
 """A beating short-axis cine phantom with exactly known labels: the demo input and a test fixture.
 
-The chest is drawn in mm: body with subcutaneous fat and chest wall, dark lungs filling the thorax
-around the mediastinum (descending aorta, spine), liver below the apex, and the heart in a rim of bright
-epicardial fat: an LV cavity (bright blood, two papillary muscles) inside a myocardial ring of constant
-mass, and an RV crescent wrapped around the LV on its left. From base to apex the ventricles taper and
-the RV ends before the LV. Over the cycle the LV cavity shrinks (ED at frame 0, ES at ``es_frame``) while
-the wall thickens to keep its area. The outer 2 mm of the LV cavity and 3 mm of the RV cavity are
-trabeculated (muscle strands in blood) and labelled as cavity, as expert contours of cine MRI draw them.
-Intensities mimic bSSFP cine MRI (blood bright, myocardium dark), with partial-volume edges (3x3
-supersampling; a pixel's label is the tissue at its centre, the middle sub-sample, so labels and image
-share one grid exactly), a bias field and Rician noise.
+The chest is drawn in mm: body with subcutaneous fat and chest wall, dark lungs filling the thorax around the
+mediastinum (descending aorta, spine), liver below the apex, and the heart in a rim of bright epicardial fat:
+an LV cavity (bright blood, two papillary muscles) inside a myocardial ring of constant mass, and an RV
+crescent wrapped around the LV on its left. From base to apex the ventricles taper and the RV ends before the
+LV. Both walls are myocardium and have one intensity. Over the cycle the LV cavity shrinks (ED at frame 0, ES
+at ``es_frame``) while the wall thickens to keep its area. The outer 2 mm of the LV cavity and 3 mm of the RV
+cavity are trabeculated (muscle strands in blood) and labelled as cavity, as expert contours of cine MRI draw
+them. Intensities mimic bSSFP cine MRI (blood bright, myocardium dark), with partial-volume edges (3x3
+supersampling; a pixel's label is the tissue at its centre, the middle sub-sample, so labels and image share
+one grid exactly), a bias field and Rician noise.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
     if rv_present:
         intensity[_ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 40.0 * rv_scale + 6 + fat, 33.0 * rv_scale + 6 + fat)] = 0.6
         rv_outer = _ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 40.0 * rv_scale + 6, 33.0 * rv_scale + 6)
-        intensity[rv_outer] = 0.30  # RV free wall, 3-7 mm
+        intensity[rv_outer] = 0.22  # RV free wall, 3-7 mm: myocardium, the LV wall's signal
         rv_cavity = _ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 36.0 * rv_scale + 3, 30.0 * rv_scale + 3)
         rv_cavity &= ~_ellipse(x, y, lv_x, lv_y, epicardium + 2.0, epicardium + 2.0)
         intensity[rv_cavity] = 0.86 + 0.04 * rng.standard_normal()
