@@ -1,6 +1,7 @@
 """Canonical alignment: exact round trips, orientation convention, base-apex positions."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,11 +20,25 @@ from GmmSegLib.labels import LV, RV
 from GmmSegLib.localisation import locate_from_ground_truth
 
 
-def test_point_maps_are_inverse():
-    frame = CanonicalFrame(100.3, 80.7, 0.7, 1.3, 1.4, 200, 220)
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_point_maps_are_inverse(mirrored):
+    frame = CanonicalFrame(100.3, 80.7, 0.7, 1.3, 1.4, 200, 220, mirrored=mirrored)
     points = np.random.default_rng(0).uniform(0, 127, size=(50, 2))
     back = frame.native_to_canonical_points(frame.canonical_to_native_points(points))
     np.testing.assert_allclose(back, points, atol=1e-9)
+
+
+def test_a_mirrored_frame_reverses_canonical_v_and_keeps_lv_to_rv(phantom_volume, small_phantom):
+    """Mirroring swaps anterior and posterior in the crop; the LV stays centred and the RV left."""
+    labels = small_phantom.labels[0]
+    location = locate_from_ground_truth(labels, phantom_volume.spacing_xyz)
+    frame = location.frame(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
+    one_hot = F.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float()
+    plain = to_canonical(one_hot, frame)
+    mirrored = to_canonical(one_hot, replace(frame, mirrored=True))
+    torch.testing.assert_close(mirrored, plain.flip(-2), atol=1e-5, rtol=0)
+    back = to_native(mirrored, replace(frame, mirrored=True), torch.tensor([1.0, 0, 0, 0])).argmax(1).numpy()
+    assert (back != labels).sum() <= 0.002 * (labels > 0).sum()
 
 
 def test_label_round_trip_is_exact_for_the_heart(phantom_volume, small_phantom):

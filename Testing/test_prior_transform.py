@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -39,13 +40,16 @@ def test_phi_matrix_matches_how_the_prior_is_warped():
     assert np.allclose(found, expected, atol=0.3)
 
 
-def test_transform_and_phi_round_trip():
+@pytest.mark.parametrize("frame", [FRAME, replace(FRAME, mirrored=True)], ids=["as stored", "mirrored stack"])
+def test_transform_and_phi_round_trip(frame):
     reference = np.array([math.log(1.1), 3.0, -2.0, math.radians(5)], np.float32)
     wanted = np.array([math.log(0.9), -7.5, 4.0, math.radians(-12)], np.float32)
-    matrix = ras_transform_for_phi(wanted, reference, FRAME, IJK_TO_RAS)
-    assert np.allclose(phi_from_ras_transform(matrix, reference, FRAME, IJK_TO_RAS), wanted, atol=1e-4)
-    assert np.allclose(ras_transform_for_phi(reference, reference, FRAME, IJK_TO_RAS), np.eye(4), atol=1e-9)
-    assert np.allclose(phi_from_ras_transform(np.eye(4), reference, FRAME, IJK_TO_RAS), reference, atol=1e-5)
+    matrix = ras_transform_for_phi(wanted, reference, frame, IJK_TO_RAS)
+    assert np.allclose(phi_from_ras_transform(matrix, reference, frame, IJK_TO_RAS), wanted, atol=1e-4)
+    assert np.allclose(ras_transform_for_phi(reference, reference, frame, IJK_TO_RAS), np.eye(4), atol=1e-9)
+    assert np.allclose(phi_from_ras_transform(np.eye(4), reference, frame, IJK_TO_RAS), reference, atol=1e-5)
+    # the transform is a rigid motion with scale in patient space, never a mirror
+    assert np.linalg.det(matrix[:3, :3]) > 0
 
 
 def test_a_pure_shift_in_patient_space_is_a_shift_of_phi_in_mm():

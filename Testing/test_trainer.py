@@ -17,7 +17,7 @@ from GmmSegLib.model import load_checkpoint, load_model
 
 TRAINER = ROOT / "scripted_training" / "train.py"
 TINY = ["--localiser-epochs", "1", "--pretrain-epochs", "1", "--registration-epochs", "1", "--adapt-epochs", "1",
-        "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu"]
+        "--handedness-epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu"]
 
 
 def run_trainer(*arguments, **kwargs) -> subprocess.CompletedProcess:
@@ -34,13 +34,13 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
-    assert [e["stage"] for e in lines if e["event"] == "stage"] == ["localiser", "atlas", "pretrain",
-                                                                      "registration", "adapt"]
+    stages = ["localiser", "atlas", "pretrain", "registration", "adapt", "handedness"]
+    assert [e["stage"] for e in lines if e["event"] == "stage"] == stages
     progress = [e for e in lines if e["event"] == "progress"]
     assert progress and {"epoch", "step", "loss", "eta_s"} <= set(progress[0])
     assert lines[-1]["event"] == "done"
     model, metadata = load_model(out, lines[-1]["sha256"])
-    assert metadata["stages"] == ["localiser", "atlas", "pretrain", "registration", "adapt"]
+    assert metadata["stages"] == stages and model.handedness is not None
     # the atlas was built from the phantom labels: the LV is likely in the middle of the crop
     assert float(model.atlas[2, 1, 64, 64]) > 0.5
     # the same seed gives the same weights

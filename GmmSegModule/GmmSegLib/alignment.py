@@ -1,13 +1,16 @@
 """Canonical alignment of short-axis slices and its exact inverse.
 
 The network sees every slice in one canonical frame: 128 x 128 pixels of 1.5 mm, centred on the LV,
-rotated so that the LV-to-RV direction points to the left (-x). A :class:`CanonicalFrame` records the
-in-plane transform of one volume (LV centre in native pixels, rotation, native pixel size), so that
+rotated so that the LV-to-RV direction points to the left (-x), and mirrored when the stack is stored
+with the other handedness than the training images (see :mod:`GmmSegLib.handedness`). A
+:class:`CanonicalFrame` records the in-plane transform of one volume (LV centre in native pixels, rotation,
+mirroring, native pixel size), so that
 ``to_canonical`` and ``to_native`` are each other's inverse up to interpolation: outputs computed in
 the canonical frame land on the input's native grid exactly.
 
 Coordinates: native pixel (x = column, y = row); canonical pixel (u, v). With p the canonical offset
-from the crop centre in mm and R the rotation by ``angle``, the native position is centre + R p / spacing.
+from the crop centre in mm, R the rotation by ``angle`` and M = diag(1, -1) if ``mirrored`` (else the identity),
+the native position is centre + R M p / spacing.
 """
 
 from __future__ import annotations
@@ -36,19 +39,21 @@ class CanonicalFrame:
     native_columns: int
     size: int = CANONICAL_SIZE
     spacing: float = CANONICAL_SPACING_MM
+    mirrored: bool = False  # canonical v runs against the native handedness (a mirrored stack)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def _rotation(self) -> np.ndarray:
+    def linear(self) -> np.ndarray:
+        """R M: the 2 x 2 map from a canonical offset in mm to a native offset in mm."""
         c, s = math.cos(self.angle), math.sin(self.angle)
-        return np.array([[c, -s], [s, c]])
+        return np.array([[c, -s], [s, c]]) @ np.diag([1.0, -1.0 if self.mirrored else 1.0])
 
     def canonical_to_native_points(self, uv: np.ndarray) -> np.ndarray:
         """Map canonical pixel coordinates (..., 2) as (u, v) to native (x, y) pixel coordinates."""
         half = (self.size - 1) / 2.0
         offset_mm = (np.asarray(uv, dtype=np.float64) - half) * self.spacing
-        rotated = offset_mm @ self._rotation().T
+        rotated = offset_mm @ self.linear().T
         return np.stack([self.centre_x + rotated[..., 0] / self.spacing_x,
                          self.centre_y + rotated[..., 1] / self.spacing_y], axis=-1)
 
@@ -57,7 +62,7 @@ class CanonicalFrame:
         xy = np.asarray(xy, dtype=np.float64)
         offset_mm = np.stack([(xy[..., 0] - self.centre_x) * self.spacing_x,
                               (xy[..., 1] - self.centre_y) * self.spacing_y], axis=-1)
-        unrotated = offset_mm @ self._rotation()
+        unrotated = offset_mm @ self.linear()  # R M is orthogonal: its inverse is its transpose
         return unrotated / self.spacing + (self.size - 1) / 2.0
 
 

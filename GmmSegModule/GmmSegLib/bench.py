@@ -18,8 +18,9 @@ import torch
 from .alignment import to_canonical, zscore
 from .atlas import prior_at
 from .device import resolve_device
+from .handedness import locate_and_orient
 from .inference import forward_canonical, segment
-from .localisation import localiser_view, locate_heart
+from .localisation import localiser_view
 from .phantom import make_cine_phantom
 from .registry import load_registered
 from .sampling import Perturbation, Volume, draw_batch
@@ -44,15 +45,21 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
     phantom = make_cine_phantom(frames=20, slices=10)
     cine = phantom.image
     volume = cine.frame_volume(0)
-    location = locate_heart(model.localiser, volume.frames[0], volume.spacing_xyz, device)
+    location = locate_and_orient(model, volume.frames[0], volume.spacing_xyz, device)
     frame = location.frame(*volume.spacing_xyz[:2], *volume.frames.shape[-2:])
     native = torch.from_numpy(volume.frames[0]).to(device)
     prior = prior_at(model.atlas, location.positions).to(device)
 
     @torch.no_grad()
     def bare_forward() -> None:
+        """The networks segment() runs: localiser, handedness net (each twice: as stored and reversed), GmmSeg."""
         canonical = torch.stack([zscore(s) for s in to_canonical(native, frame)])[:, None]
-        model.localiser(localiser_view(native, *volume.spacing_xyz[:2]))
+        view = localiser_view(native, *volume.spacing_xyz[:2])
+        model.localiser(view)
+        if model.handedness is not None:
+            model.localiser(view.flip(-1))
+            model.handedness(canonical)
+            model.handedness(canonical.flip(-2))
         forward_canonical(model, canonical, prior)
 
     volume_s = _median_seconds(lambda: segment(volume, model, device), repeats)

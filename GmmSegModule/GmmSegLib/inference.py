@@ -1,11 +1,12 @@
 """Segmenting a short-axis stack or cine with GmmSeg (DESIGN section 3.7).
 
-Per volume: locate the heart (localiser), resample every slice into the canonical frame, run the
-feature U-Net and the heads, register the atlas to the responsibilities (phi, no gradients), predict the
-Dirichlet concentrations d_hat from the features and the registered prior, and form the label posterior
-by one variational update of the responsibilities with the Dirichlet: q(z_ik) ~ pi_ik exp(E[log w_ik]).
-Everything is mapped back onto the native grid. A given ``phi`` replaces the registration net's, which
-is how the clinician's re-registration of the atlas changes the result through the model.
+Per volume: locate the heart (localiser), recognise a mirrored stack (handedness net), resample every slice
+into the canonical frame, run the feature U-Net and the heads, register the atlas to the responsibilities
+(phi, no gradients), predict the Dirichlet concentrations d_hat from the features and the registered prior,
+and form the label posterior by one variational update of the responsibilities with the Dirichlet: q(z_ik) ~
+pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid. A given ``phi`` replaces the
+registration net's, which is how the clinician's re-registration of the atlas changes the result through the
+model.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from .checks import check_short_axis
 from .clinical import structure_volumes_ml
 from .elbo import expected_log_weights
 from .errors import GmmSegError
+from .handedness import locate_and_orient
 from .io import CardiacImage
 from .labels import NUM_CLASSES
-from .localisation import HeartLocation, locate_heart
+from .localisation import HeartLocation
 from .model import GmmSegModel
 from .review import slice_mean_uncertainty
 from .uncertainty import dirichlet_uncertainty, posterior_dirichlet
@@ -125,7 +127,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     sx, sy, sz = image.spacing_xyz
     frames, slices, rows, columns = image.frames.shape
     if location is None:
-        location = locate_heart(model.localiser, image.frames[0], (sx, sy, sz), device, image.source)
+        location = locate_and_orient(model, image.frames[0], (sx, sy, sz), device, image.source)
     frame = location.frame(sx, sy, rows, columns)
     prior = prior_at(model.atlas, location.positions).to(device)
     timings["localise_s"] = time.perf_counter() - start

@@ -29,10 +29,11 @@ class HeartLocation:
     rv_centre_xy: np.ndarray | None
     angle: float
     positions: np.ndarray  # per slice, base 0 .. apex 1
+    mirrored: bool = False  # stored with the other handedness than the training images (GmmSegLib.handedness)
 
     def frame(self, spacing_x: float, spacing_y: float, rows: int, columns: int) -> CanonicalFrame:
         return CanonicalFrame(float(self.lv_centre_xy[0]), float(self.lv_centre_xy[1]), float(self.angle),
-                              spacing_x, spacing_y, rows, columns)
+                              spacing_x, spacing_y, rows, columns, mirrored=self.mirrored)
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:

@@ -20,21 +20,26 @@ from .alignment import CANONICAL_SIZE
 from .atlas import POSITION_BINS, PRIOR_FLOOR
 from .errors import ModelError
 from .labels import NUM_CLASSES
-from .networks import FeatureUNet, GmmHeads, Localiser, RegistrationNet
+from .networks import FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
 
 CHECKPOINT_FORMAT = "gmmseg-checkpoint-1"
 
 
 class GmmSegModel(nn.Module):
-    """All networks of GmmSeg plus the atlas (a buffer, so it moves with ``.to(device)``)."""
+    """All networks of GmmSeg plus the atlas (a buffer, so it moves with ``.to(device)``).
 
-    def __init__(self, feature_base: int = 16):
+    ``handedness`` adds the net that recognises mirrored stacks; checkpoints written before it existed
+    load without it (their config lacks the key), and inference then takes every stack as stored.
+    """
+
+    def __init__(self, feature_base: int = 16, handedness: bool = True):
         super().__init__()
-        self.config = {"feature_base": feature_base}
+        self.config = {"feature_base": feature_base, "handedness": handedness}
         self.localiser = Localiser()
         self.features = FeatureUNet(base=feature_base)
         self.heads = GmmHeads()
         self.registration = RegistrationNet()
+        self.handedness = HandednessNet() if handedness else None
         uniform = torch.full((POSITION_BINS, NUM_CLASSES, CANONICAL_SIZE, CANONICAL_SIZE), 1.0 / NUM_CLASSES)
         self.register_buffer("atlas", uniform.clamp_min(PRIOR_FLOOR))
 
@@ -93,7 +98,10 @@ def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None)
 def load_model(path: str | os.PathLike, expected_sha256: str | None = None) -> tuple[GmmSegModel, dict]:
     """A ready model (eval mode, CPU) and the checkpoint's metadata."""
     payload = load_checkpoint(path, expected_sha256)
-    model = GmmSegModel(**payload["config"])
+    try:
+        model = GmmSegModel(**{"handedness": False, **payload["config"]})
+    except TypeError:
+        raise ModelError(f"{path}: the model configuration does not fit this version of GmmSeg") from None
     try:
         model.load_state_dict(payload["state"])
     except RuntimeError:

@@ -10,6 +10,8 @@ Sizes are chosen for a 2-core CPU (about a million parameters in all); every mod
   and the registered prior, which is how the anatomical prior acts at inference.
 - ``RegistrationNet``: [responsibilities, prior] -> phi = (log scale, tx, ty, rotation) that moves the
   prior onto the current image.
+- ``HandednessNet``: a canonical slice -> the logit that it is mirrored with respect to the training
+  images (a stack stored with the other handedness), so that inference can mirror it back.
 """
 
 from __future__ import annotations
@@ -120,6 +122,17 @@ class Localiser(UNet):
         super().__init__(1, NUM_CLASSES, base=base, depth=4, max_channels=64)
 
 
+def strided_encoder(in_channels: int, base: int) -> nn.Sequential:
+    """Five stride-2 3x3 convolutions (base, 2 base, 4 base, 4 base, 4 base channels), each normalised."""
+    layers: list[nn.Module] = []
+    previous = in_channels
+    for width in (base, 2 * base, 4 * base, 4 * base, 4 * base):
+        layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1), nn.InstanceNorm2d(width, affine=True),
+                   nn.LeakyReLU(0.01, inplace=True)]
+        previous = width
+    return nn.Sequential(*layers)
+
+
 class RegistrationNet(nn.Module):
     """[responsibilities, prior] at 64 x 64 -> phi = (log s, tx, ty, rotation), bounded.
 
@@ -133,14 +146,8 @@ class RegistrationNet(nn.Module):
 
     def __init__(self, classes: int = NUM_CLASSES, base: int = 16):
         super().__init__()
-        layers: list[nn.Module] = []
-        previous = 2 * classes
-        for width in (base, 2 * base, 4 * base, 4 * base, 4 * base):
-            layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1), nn.InstanceNorm2d(width, affine=True),
-                       nn.LeakyReLU(0.01, inplace=True)]
-            previous = width
-        self.encoder = nn.Sequential(*layers)
-        self.head = nn.Linear(previous * 4, 4)
+        self.encoder = strided_encoder(2 * classes, base)
+        self.head = nn.Linear(4 * base * 4, 4)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
@@ -152,3 +159,20 @@ class RegistrationNet(nn.Module):
         bounds = torch.tensor([self.MAX_LOG_SCALE, self.MAX_SHIFT_MM, self.MAX_SHIFT_MM, self.MAX_ROTATION],
                               device=raw.device, dtype=raw.dtype)
         return raw * bounds
+
+
+class HandednessNet(nn.Module):
+    """A canonical slice (B, 1, 128, 128) -> the logit that it is mirrored (B,).
+
+    In the canonical frame the LV-to-RV direction is fixed, so a mirrored stack differs from the training
+    images by which side is anterior (chest wall, RV outflow) and which posterior (spine, descending aorta,
+    liver). The encoder keeps a 2 x 2 layout before the linear read-out, so that up and down stay apart.
+    """
+
+    def __init__(self, base: int = 8):
+        super().__init__()
+        self.encoder = strided_encoder(1, base)
+        self.head = nn.Linear(4 * base * 4, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(F.adaptive_avg_pool2d(self.encoder(images), 2).flatten(1))[:, 0]

@@ -50,11 +50,9 @@ def phi_of_matrix(matrix: np.ndarray) -> np.ndarray:
 
 def canonical_to_ras(frame: CanonicalFrame, ijk_to_ras: np.ndarray) -> np.ndarray:
     """4 x 4 matrix from (canonical mm x, canonical mm y, slice index k) to RAS."""
-    cos, sin = math.cos(frame.angle), math.sin(frame.angle)
-    to_native = np.array([[cos / frame.spacing_x, -sin / frame.spacing_x, 0.0, frame.centre_x],
-                          [sin / frame.spacing_y, cos / frame.spacing_y, 0.0, frame.centre_y],
-                          [0.0, 0.0, 1.0, 0.0],
-                          [0.0, 0.0, 0.0, 1.0]])
+    to_native = np.eye(4)
+    to_native[:2, :2] = frame.linear() / np.array([[frame.spacing_x], [frame.spacing_y]])
+    to_native[:2, 3] = frame.centre_x, frame.centre_y
     return np.asarray(ijk_to_ras, np.float64) @ to_native
 
 

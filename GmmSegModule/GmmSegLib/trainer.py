@@ -6,9 +6,11 @@ Stages (DESIGN section 3.6), each resumable at epoch granularity:
 2. ``atlas``: class-frequency maps of the aligned labelled slices (no training);
 3. ``pretrain``: feature U-Net, z_net and o_net, supervised on the labelled auxiliary set;
 4. ``registration``: the registration net, on the pretrained responsibilities of randomly moved crops;
-5. ``adapt``: the negative ELBO on unlabelled target images (x_net, z_net, o_net and the features), anchored
-   either by the labelled auxiliary set (full training) or by the starting model's own predictions
-   (``gmmseg adapt`` on a user's images, where no labels exist).
+5. ``adapt``: the negative ELBO on unlabelled target images (x_net and the feature U-Net's normalisation
+   parameters; z_net and o_net too when labels anchor them), anchored either by the labelled auxiliary set
+   (full training) or by the starting model's own predictions (``gmmseg adapt`` on a user's images,
+   where no labels exist);
+6. ``handedness``: the net that recognises mirrored stacks, self-supervised on the labelled set's crops.
 
 Progress goes to stdout as JSON lines (``event``: progress / stage / saved / done / stopped / error) for the
 Slicer module and the CLI. The training state is saved atomically after every epoch; a killed run resumes
@@ -41,14 +43,16 @@ from .checks import check_short_axis
 from .device import resolve_device
 from .elbo import ElboWeights, assignment_term, negative_elbo, prior_term, prior_weight
 from .errors import GmmSegError
+from .handedness import locate_and_orient, mirror_every_other
 from .inference import forward_canonical
 from .io import read_cardiac_image
 from .labels import NUM_CLASSES
-from .localisation import locate_from_ground_truth, locate_heart
+from .localisation import locate_from_ground_truth
 from .model import GmmSegModel, atomic_torch_save, load_checkpoint, load_model, save_model
 from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame
 
-STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt")
+# the order of a full run; "handedness" is last so that the other stages keep their random streams
+STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt", "handedness")
 STOPPED_EXIT_CODE = 143
 
 
@@ -67,6 +71,7 @@ class TrainConfig:
     pretrain_epochs: int = 40
     registration_epochs: int = 10
     adapt_epochs: int = 10
+    handedness_epochs: int = 10
     steps_per_epoch: int = 50
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -183,13 +188,24 @@ class Trainer:
         self.state_path = self.work / "state.pt"
         self.stop_requested = False
         torch.manual_seed(config.seed)  # identical initial weights on every rank and every run
-        self.model = GmmSegModel().to(self.device)
+        self.model = GmmSegModel(handedness=self._with_handedness()).to(self.device)
         self.completed: list[str] = []
         self.resume_epoch = 0
         self.labelled: list[Volume] = []
         self.unlabelled: list[Volume] = []
         self.teacher: GmmSegModel | None = None
         self.optimizer_state: dict | None = None
+
+    def _with_handedness(self) -> bool:
+        """Whether the model gets a handedness net: when this run trains one or its starting model has one.
+
+        A model with an untrained handedness net would mirror stacks at random, so none is added otherwise.
+        """
+        if "handedness" in self.config.stages:
+            return True
+        if not self.config.init_model:
+            return False
+        return bool(load_checkpoint(self.config.init_model)["config"].get("handedness", False))
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _request_stop(self, signum, _frame) -> None:
@@ -235,7 +251,8 @@ class Trainer:
     def _total_steps(self) -> int:
         c = self.config
         epochs = {"localiser": c.localiser_epochs, "pretrain": c.pretrain_epochs,
-                  "registration": c.registration_epochs, "adapt": c.adapt_epochs}
+                  "registration": c.registration_epochs, "adapt": c.adapt_epochs,
+                  "handedness": c.handedness_epochs}
         remaining = [s for s in c.stages if s not in self.completed and s in epochs]
         return sum(epochs[s] for s in remaining) * self._steps() - self.resume_epoch * self._steps()
 
@@ -245,7 +262,10 @@ class Trainer:
     def _load_starting_point(self) -> None:
         if self.config.init_model:
             model, _ = load_model(self.config.init_model)
-            self.model.load_state_dict(model.state_dict())
+            # a model from before the handedness net starts this run with a fresh one
+            missing = self.model.load_state_dict(model.state_dict(), strict=False).missing_keys
+            if any(not key.startswith("handedness.") for key in missing):
+                raise GmmSegError(f"{self.config.init_model}: the weights do not fit this version of GmmSeg")
         if ("adapt" in self.config.stages and "pretrain" not in self.config.stages and not self.config.init_model
                 and not self.state_path.exists()):
             raise GmmSegError("adaptation without the pretrain stage starts from a trained model: give --init-model")
@@ -319,8 +339,8 @@ class Trainer:
                 image = read_cardiac_image(path)
                 check_short_axis(image)
                 for frame in range(image.num_frames):
-                    location = locate_heart(self.model.localiser, image.frames[frame], image.spacing_xyz,
-                                            self.device, str(path))
+                    location = locate_and_orient(self.model, image.frames[frame], image.spacing_xyz,
+                                                 self.device, str(path))
                     self.unlabelled.append(Volume.from_image(image, location, frame=frame))
         return self.unlabelled
 
@@ -479,6 +499,18 @@ class Trainer:
             trainable += [heads.z_net, heads.o_net]
         return self._train("adapt", trainable, loss, c.adapt_epochs, c.adapt_learning_rate, batches)
 
+    def _stage_handedness(self) -> bool:
+        """The handedness net (GmmSegLib.handedness): is a canonical training crop mirrored?"""
+        volumes = self._labelled_volumes()
+        c = self.config
+
+        def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
+            images, mirrored = mirror_every_other(batch.images)
+            return {"total": F.binary_cross_entropy_with_logits(model.handedness(images), mirrored)}
+
+        return self._train("handedness", [self.model.handedness], loss, c.handedness_epochs, c.learning_rate,
+                           lambda g: draw_batch(volumes, c.batch_size, Perturbation(rotation_deg=30.0), g))
+
 
 def train(config: TrainConfig) -> int:
     """Run a configured training; returns the process exit code."""
@@ -499,7 +531,7 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--labelled-anchor", action="store_true",
                         help="with --init-model: keep the adaptation anchored to the labelled ACDC split too")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
-    for name in ("localiser_epochs", "pretrain_epochs", "registration_epochs", "adapt_epochs",
+    for name in ("localiser_epochs", "pretrain_epochs", "registration_epochs", "adapt_epochs", "handedness_epochs",
                  "steps_per_epoch", "batch_size", "seed", "max_cases"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
     for name in ("learning_rate", "adapt_learning_rate", "l3_start", "l3_end", "anchor_weight"):

@@ -1,0 +1,85 @@
+"""Recognising short-axis stacks stored mirrored with respect to the training images, and undoing it.
+
+Canonical alignment puts the LV centre in the middle and the LV-to-RV direction to the left; a rotation
+cannot undo a mirror, so a stack whose voxel grid has the other handedness than ACDC's (another
+scanner's or converter's storage order, a flipped export) still reaches the networks mirrored: anterior
+and posterior swapped. Seen that way, the shipped v4 model lost 7 points of mean Dice (RV 0.82 -> 0.66)
+on 20 validation volumes. ACDC's NIfTI headers carry no orientation (identity direction), so the
+handedness cannot be read from the header and is recognised from the image instead: the
+:class:`~GmmSegLib.networks.HandednessNet` scores the canonical slices of the first frame under both
+hypotheses (:func:`locate_and_orient`), and the decision holds for the whole stack (and every frame of a
+cine).
+
+Training is self-supervised: canonical crops of the training images, half of them mirrored, labelled by
+whether they were.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from .alignment import to_canonical, zscore
+from .errors import GmmSegError
+from .localisation import HeartLocation, locate_heart
+from .model import GmmSegModel
+
+
+def mirror_logit(model: GmmSegModel, slices: np.ndarray, location: HeartLocation, spacing_xy: tuple[float, float],
+                 device: torch.device | str = "cpu") -> float:
+    """Mean over the canonical slices (as ``location`` crops them) of the logit that they are mirrored."""
+    frame = location.frame(*spacing_xy, *slices.shape[-2:])
+    canonical = to_canonical(torch.from_numpy(np.ascontiguousarray(slices)).to(device), frame)
+    canonical = torch.stack([zscore(s) for s in canonical])[:, None]
+    with torch.no_grad():
+        return float(model.handedness(canonical).mean())
+
+
+def unmirror(location: HeartLocation, columns: int) -> HeartLocation:
+    """A location found on the column-reversed stack, expressed on the stack as stored (and mirrored).
+
+    Reversing columns maps x to (columns - 1 - x); a direction at angle a to one at pi - a; and the
+    canonical crop of the reversed stack is the mirrored canonical crop of the stored one.
+    """
+    def flip(xy: np.ndarray | None) -> np.ndarray | None:
+        return None if xy is None else np.array([columns - 1 - xy[0], xy[1]], dtype=np.float64)
+
+    return replace(location, lv_centre_xy=flip(location.lv_centre_xy), rv_centre_xy=flip(location.rv_centre_xy),
+                   angle=math.pi - location.angle, mirrored=not location.mirrored)
+
+
+@torch.no_grad()
+def locate_and_orient(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
+                      device: torch.device | str = "cpu", source: str = "input") -> HeartLocation:
+    """Locate the heart in native slices (Z, Y, X) of the first frame, recognising a mirrored stack.
+
+    Two hypotheses: the stack is stored like the training images, or mirrored. For each, the heart is
+    located in the stack as that hypothesis would have it look (as stored, or with its columns reversed,
+    since the localiser only knows the training handedness) and the handedness net scores the canonical
+    crops; the hypothesis whose crops look less mirrored wins. Models without a handedness net take the
+    stack as stored.
+    """
+    as_stored = locate_heart(model.localiser, slices, spacing, device, source)
+    if model.handedness is None:
+        return as_stored
+    reversed_slices = np.ascontiguousarray(slices[..., ::-1])
+    spacing_xy = spacing[:2]
+    try:
+        reversed_location = locate_heart(model.localiser, reversed_slices, spacing, device, source)
+    except GmmSegError:  # no heart found that way: the stack is as stored
+        return as_stored
+    if mirror_logit(model, reversed_slices, reversed_location, spacing_xy, device) < \
+            mirror_logit(model, slices, as_stored, spacing_xy, device):
+        return unmirror(reversed_location, slices.shape[-1])
+    return as_stored
+
+
+def mirror_every_other(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training pairs: canonical crops (B, 1, N, N) with every second one mirrored (canonical v reversed),
+    and the targets, 1.0 where mirrored. The crops are random draws and the net sees each one alone, so
+    the fixed pattern tells it nothing."""
+    mirrored = (torch.arange(images.shape[0], device=images.device) % 2 == 1)
+    return torch.where(mirrored.view(-1, 1, 1, 1), images.flip(-2), images), mirrored.float()

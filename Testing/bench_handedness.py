@@ -1,0 +1,79 @@
+"""Mirrored stacks: how often the handedness net recognises them, and the accuracy with and without it.
+
+    python Testing/bench_handedness.py --out runs/handedness [--model PATH] [--split validation|auxiliary]
+
+Every volume of the split is segmented three times: as stored; mirrored (its columns reversed, as a stack
+stored with the other handedness reaches the pipeline); and transposed (rows and columns swapped: a
+mirror about the diagonal, as when a converter swaps the in-plane axes). Reported per orientation: how
+often the stack was taken as mirrored, and Dice and HD95 (mm) per structure, per volume then averaged,
+against the expert labels reoriented the same way. A model without a handedness net (such as gmmseg-acdc-v4) gives the
+"before" figures. Results go to ``<out>/handedness.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "GmmSegModule"))
+
+from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
+
+from GmmSegLib import acdc  # noqa: E402
+from GmmSegLib.evaluation import evaluate_pair  # noqa: E402
+from GmmSegLib.inference import segment  # noqa: E402
+from GmmSegLib.io import CardiacImage  # noqa: E402
+
+STRUCTURES = ("LV", "MYO", "RV")
+ORIENTATIONS = ("as stored", "mirrored", "transposed")
+
+
+def reoriented(image: CardiacImage, truth: np.ndarray, orientation: str) -> tuple[CardiacImage, np.ndarray]:
+    """The image and its labels (Z, Y, X) stored in ``orientation``."""
+    if orientation == "mirrored":
+        return (replace(image, frames=np.ascontiguousarray(image.frames[..., ::-1])),
+                np.ascontiguousarray(truth[..., ::-1]))
+    if orientation == "transposed":
+        sx, sy, *rest = image.geometry.spacing
+        geometry = replace(image.geometry, spacing=(sy, sx, *rest))
+        return (replace(image, frames=np.ascontiguousarray(image.frames.swapaxes(-1, -2)), geometry=geometry),
+                np.ascontiguousarray(truth.swapaxes(-1, -2)))
+    return image, truth
+
+
+def summary(rows: list[dict]) -> dict[str, float]:
+    """Per-structure means over volumes (HD95 over the volumes where it is defined) and the mean Dice."""
+    result = {}
+    for name in STRUCTURES:
+        result[f"{name}_dice"] = float(np.mean([row[f"{name}_dice"] for row in rows]))
+        result[f"{name}_hd95"] = float(np.nanmean([row[f"{name}_hd95"] for row in rows]))
+    result["mean_dice"] = float(np.mean([result[f"{name}_dice"] for name in STRUCTURES]))
+    return result
+
+
+def main() -> int:
+    arguments = bench_parser(__doc__, "runs/handedness", selection_split="auxiliary").parse_args()
+    model, entry, root, cases = model_and_cases(arguments)
+    rows: dict[str, list[dict]] = {orientation: [] for orientation in ORIENTATIONS}
+    taken_as_mirrored = {orientation: 0 for orientation in ORIENTATIONS}
+    for case in cases:
+        stored = acdc.load_case(root, case)
+        for orientation in ORIENTATIONS:
+            image, truth = reoriented(*stored, orientation)
+            result = segment(image, model, "cpu")
+            taken_as_mirrored[orientation] += int(result.location.mirrored)
+            rows[orientation].append(evaluate_pair(result.labels[0], truth, image.spacing_xyz))
+        print(case.patient, case.phase, {o: round(rows[o][-1]["RV_dice"], 3) for o in ORIENTATIONS}, flush=True)
+    report = {"model": entry.id, "split": getattr(arguments, "split", "validation"), "volumes": len(cases),
+              "taken_as_mirrored": taken_as_mirrored,
+              "accuracy": {orientation: summary(rows[orientation]) for orientation in ORIENTATIONS}}
+    write_report(arguments.out, "handedness", report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
