@@ -10,8 +10,8 @@ handedness cannot be read from the header and is recognised from the image inste
 hypotheses (:func:`locate_and_orient`), and the decision holds for the whole stack (and every frame of a
 cine).
 
-Training is self-supervised: canonical crops of the training images, half of them mirrored, labelled by
-whether they were.
+Training is self-supervised: canonical crops of the training stacks in storage orders that keep or
+mirror their handedness (:func:`storage_orders`), each located by the localiser as at inference.
 """
 
 from __future__ import annotations
@@ -77,9 +77,18 @@ def locate_and_orient(model: GmmSegModel, slices: np.ndarray, spacing: tuple[flo
     return as_stored
 
 
-def mirror_every_other(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training pairs: canonical crops (B, 1, N, N) with every second one mirrored (canonical v reversed),
-    and the targets, 1.0 where mirrored. The crops are random draws and the net sees each one alone, so
-    the fixed pattern tells it nothing."""
-    mirrored = (torch.arange(images.shape[0], device=images.device) % 2 == 1)
-    return torch.where(mirrored.view(-1, 1, 1, 1), images.flip(-2), images), mirrored.float()
+def storage_orders(slices: np.ndarray, spacing: tuple[float, float, float]
+                   ) -> list[tuple[np.ndarray, tuple[float, float, float], bool]]:
+    """A stack (Z, Y, X) in the eight in-plane storage orders, with their spacing and whether each is mirrored.
+
+    The four quarter turns keep the handedness; the same turns of the column-reversed stack (which
+    include the transposed stack) mirror it. The handedness net learns from all eight, each located by
+    the localiser, which is what it sees at inference.
+    """
+    sx, sy, sz = spacing
+    orders = []
+    for is_mirrored, stack in ((False, slices), (True, slices[..., ::-1])):
+        for turns in range(4):
+            turned = np.ascontiguousarray(np.rot90(stack, turns, axes=(-2, -1)))
+            orders.append((turned, (sy, sx, sz) if turns % 2 else spacing, is_mirrored))
+    return orders

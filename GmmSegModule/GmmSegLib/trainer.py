@@ -10,7 +10,7 @@ Stages (DESIGN section 3.6), each resumable at epoch granularity:
    parameters; z_net and o_net too when labels anchor them), anchored either by the labelled auxiliary set
    (full training) or by the starting model's own predictions (``gmmseg adapt`` on a user's images,
    where no labels exist);
-6. ``handedness``: the net that recognises mirrored stacks, self-supervised on the labelled set's crops.
+6. ``handedness``: the net that recognises mirrored stacks, self-supervised on the labelled stacks.
 
 Progress goes to stdout as JSON lines (``event``: progress / stage / saved / done / stopped / error) for the
 Slicer module and the CLI. The training state is saved atomically after every epoch; a killed run resumes
@@ -42,12 +42,12 @@ from .atlas import PRIOR_STRENGTH, build_atlas, prior_at, warp_prior
 from .checks import check_short_axis
 from .device import resolve_device
 from .elbo import ElboWeights, assignment_term, negative_elbo, prior_term, prior_weight
-from .errors import GmmSegError
-from .handedness import locate_and_orient, mirror_every_other
+from .errors import GmmSegError, InputError
+from .handedness import locate_and_orient, storage_orders
 from .inference import forward_canonical
 from .io import read_cardiac_image
 from .labels import NUM_CLASSES
-from .localisation import locate_from_ground_truth
+from .localisation import locate_from_ground_truth, locate_heart
 from .model import GmmSegModel, atomic_torch_save, load_checkpoint, load_model, save_model
 from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame
 
@@ -500,16 +500,39 @@ class Trainer:
         return self._train("adapt", trainable, loss, c.adapt_epochs, c.adapt_learning_rate, batches)
 
     def _stage_handedness(self) -> bool:
-        """The handedness net (GmmSegLib.handedness): is a canonical training crop mirrored?"""
-        volumes = self._labelled_volumes()
+        """The handedness net (GmmSegLib.handedness): half of every batch from stacks in the training
+        handedness, half from mirrored ones, all located by the localiser as at inference."""
+        kept, mirrored = self._handedness_volumes()
         c = self.config
 
         def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
-            images, mirrored = mirror_every_other(batch.images)
-            return {"total": F.binary_cross_entropy_with_logits(model.handedness(images), mirrored)}
+            targets = torch.zeros(batch.images.shape[0], device=batch.images.device)
+            targets[c.batch_size // 2:] = 1.0
+            return {"total": F.binary_cross_entropy_with_logits(model.handedness(batch.images), targets)}
+
+        def batches(generator: torch.Generator) -> Batch:
+            first = draw_batch(kept, c.batch_size // 2, Perturbation(), generator)
+            second = draw_batch(mirrored, c.batch_size - c.batch_size // 2, Perturbation(), generator)
+            return Batch(torch.cat([first.images, second.images]), None,
+                         torch.cat([first.positions, second.positions]))
 
         return self._train("handedness", [self.model.handedness], loss, c.handedness_epochs, c.learning_rate,
-                           lambda g: draw_batch(volumes, c.batch_size, Perturbation(rotation_deg=30.0), g))
+                           batches)
+
+    def _handedness_volumes(self) -> tuple[list[Volume], list[Volume]]:
+        """The labelled stacks in every storage order, located by the trained localiser: (kept, mirrored)."""
+        kept: list[Volume] = []
+        mirrored: list[Volume] = []
+        self.model.eval()
+        for volume in self._labelled_volumes():
+            for slices, spacing, is_mirrored in storage_orders(volume.slices.numpy(), volume.spacing):
+                try:
+                    location = locate_heart(self.model.localiser, slices, spacing, self.device, volume.name)
+                except InputError:  # the localiser misses this view of the heart: nothing to learn from it
+                    continue
+                (mirrored if is_mirrored else kept).append(
+                    Volume(torch.from_numpy(slices), None, spacing, location, volume.name))
+        return kept, mirrored
 
 
 def train(config: TrainConfig) -> int:
