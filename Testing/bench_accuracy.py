@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from bench_report import write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.augment import domain_shift  # noqa: E402
+from GmmSegLib.augment import VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
 from GmmSegLib.evaluation import evaluate_folders, evaluate_pair  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
 from GmmSegLib.io import read_cardiac_image, to_sitk  # noqa: E402
@@ -109,10 +108,8 @@ def shifted_copies(images: list[Path], out: Path) -> list[Path]:
         target = folder / path.name
         if not target.exists():
             image = read_cardiac_image(path)
-            generator = torch.Generator().manual_seed(1000 + index)
-            frames = torch.from_numpy(image.frames[0])
-            shifted = torch.stack([domain_shift(s, generator) for s in frames]).numpy() * 1000.0
-            sitk.WriteImage(to_sitk(shifted[None].astype(np.float32), image.geometry), str(target))
+            shifted = shifted_stack(image.frames[0], VALIDATION_SHIFT_SEED + index)
+            sitk.WriteImage(to_sitk(shifted[None], image.geometry), str(target))
         paths.append(target)
     return paths
 

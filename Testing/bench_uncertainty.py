@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.augment import domain_shift  # noqa: E402
+from GmmSegLib.augment import SELECTION_SHIFT_SEED, shifted_stack  # noqa: E402
 from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
 
@@ -48,9 +47,7 @@ def main() -> int:
     for index, case in enumerate(cases):
         image, truth = acdc.load_case(root, case)
         if arguments.split == "auxiliary-shifted":
-            generator = torch.Generator().manual_seed(2000 + index)
-            frames = torch.from_numpy(image.frames[0])
-            image.frames = torch.stack([domain_shift(s, generator) for s in frames]).numpy()[None] * 1000.0
+            image.frames = shifted_stack(image.frames[0], SELECTION_SHIFT_SEED + index)[None]
         result = segment(image, model, "cpu")
         as_predicted = segment(image, model, "cpu", location=result.location, uncertainty_source="concentrations")
         pi = segment(image, model, "cpu", location=result.location, head="pi").probabilities[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -75,3 +76,18 @@ def domain_shift(image: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     shifted = bias_field(shifted, 0.4, generator)
     shifted = coarser_resolution(shifted, 1.5)
     return rician_noise(_unit_range(shifted), 0.04, generator)
+
+
+# Seeds of the benchmarks' shifted copies (plus the volume's index in its split): the validation images
+# (bench_accuracy), and the labelled training patients where design choices are made (the selection split).
+VALIDATION_SHIFT_SEED = 1000
+SELECTION_SHIFT_SEED = 2000
+
+
+def shifted_stack(slices: np.ndarray, seed: int) -> np.ndarray:
+    """A stack (Z, Y, X) seen through the benchmarks' synthetic new scanner (:func:`domain_shift`, one
+    generator seeded with ``seed`` for the whole stack), as non-negative float32 of about 0..1000 (Rician noise
+    goes a little beyond), like a scanner's values."""
+    generator = torch.Generator().manual_seed(seed)
+    frames = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32))
+    return (torch.stack([domain_shift(s, generator) for s in frames]) * 1000.0).numpy()
