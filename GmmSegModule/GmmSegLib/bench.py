@@ -20,7 +20,7 @@ from .atlas import prior_at
 from .device import resolve_device
 from .handedness import locate_and_orient
 from .inference import forward_canonical, segment
-from .localisation import localiser_view
+from .localisation import localiser_view, quarter_turn_probabilities
 from .phantom import make_cine_phantom
 from .registry import load_registered
 from .sampling import Perturbation, Volume, draw_batch
@@ -52,12 +52,13 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
 
     @torch.no_grad()
     def bare_forward() -> None:
-        """The networks segment() runs: localiser, handedness net (each twice: as stored and reversed), GmmSeg."""
+        """The networks segment() runs: localiser (on four quarter turns) and handedness net, each twice (as stored
+        and reversed), then GmmSeg."""
         canonical = torch.stack([zscore(s) for s in to_canonical(native, frame)])[:, None]
         view = localiser_view(native, *volume.spacing_xyz[:2])
-        model.localiser(view)
+        quarter_turn_probabilities(model.localiser, view)
         if model.handedness is not None:
-            model.localiser(view.flip(-1))
+            quarter_turn_probabilities(model.localiser, view.flip(-1))
             model.handedness(canonical)
             model.handedness(canonical.flip(-2))
         forward_canonical(model, canonical, prior)
