@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from GmmSegLib.handedness import locate_and_orient, storage_orders, unmirror
 from GmmSegLib.inference import segment
+from GmmSegLib.io import to_sitk
 from GmmSegLib.localisation import HeartLocation, locate_heart
 from GmmSegLib.model import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_model
 from GmmSegLib.trainer import TrainConfig, Trainer
+from test_cli import gmmseg
 
 
 def mirrored(image):
@@ -93,3 +97,13 @@ def test_training_from_an_old_model_adds_the_net_only_when_it_trains_it(tmp_path
     config = TrainConfig(out=str(tmp_path / "new.pt"), work=str(tmp_path / "work"), init_model=str(path),
                          stages=stages, device="cpu")
     assert (Trainer(config).model.handedness is not None) is expected
+
+
+def test_the_command_line_says_when_a_stack_was_taken_as_mirrored(tmp_path, phantom_volume):
+    flipped = mirrored(phantom_volume)
+    path = tmp_path / "flipped.nii.gz"
+    sitk.WriteImage(to_sitk(flipped.frames, flipped.geometry), str(path))
+    result = gmmseg("segment", path, "--out", tmp_path / "out", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["mirrored_storage"] is True
+    assert json.loads((tmp_path / "out" / "flipped.json").read_text())["mirrored_storage"] is True

@@ -46,6 +46,7 @@ def _segment(arguments: argparse.Namespace) -> int:
                              probabilities=arguments.probabilities)
         print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
                           "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
+                          "mirrored_storage": bool(result.location.mirrored),
                           "seconds": round(result.timings["total_s"], 3)}))
     return 0
 

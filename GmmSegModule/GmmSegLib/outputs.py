@@ -43,6 +43,9 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "frames": image.num_frames,
         "spacing_mm": list(image.spacing_xyz),
         "model": None if entry is None else {"id": entry.id, "sha256": entry.sha256, "file": entry.path.name},
+        # stored with the other in-plane handedness than the training images (GmmSegLib.handedness), and
+        # segmented as such: worth a look when the scanner's storage order is known
+        "mirrored_storage": bool(result.location.mirrored),
         "phi": [phi_record(p) for p in result.phi],
         "canonical_frame": result.frame.to_dict(),
         "slice_positions": [round(float(p), 4) for p in result.location.positions],

@@ -71,7 +71,7 @@ class TrainConfig:
     pretrain_epochs: int = 40
     registration_epochs: int = 10
     adapt_epochs: int = 10
-    handedness_epochs: int = 10
+    handedness_epochs: int = 40
     steps_per_epoch: int = 50
     batch_size: int = 16
     learning_rate: float = 1e-3
