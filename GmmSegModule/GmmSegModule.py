@@ -386,6 +386,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.onShowLayers()
         self._checkCanApply()
         self._log(f"Done: {self._result.segmentation.GetName()}")
+        if outputs.summary.get("mirrored_storage"):
+            self._log("Note: this stack is stored mirrored with respect to the training images (rows and columns "
+                      "in the other handedness); it was segmented as such. Check the result if your scanner's "
+                      "storage order is known to be the usual one.")
 
     def onCancel(self) -> None:
         if self._job is not None:

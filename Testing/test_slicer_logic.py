@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import vtk
@@ -10,7 +12,12 @@ slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-c
 
 from GmmSegLib.errors import InputError  # noqa: E402
 from GmmSegLib.selftest import run_logic_self_test  # noqa: E402
-from GmmSegLib.slicer_logic import GmmSegLogic, add_volume_nodes, cardiac_image_from_node  # noqa: E402
+from GmmSegLib.slicer_logic import (  # noqa: E402
+    MIRRORED_STORAGE,
+    GmmSegLogic,
+    add_volume_nodes,
+    cardiac_image_from_node,
+)
 
 
 @pytest.fixture
@@ -114,3 +121,12 @@ def test_refinement_errors_change_nothing(scene, phantom_volume, shipped_model):
     with pytest.raises(GmmSegError, match="unknown structure"):
         logic.refine(result, "aorta", [ras(80, 80, 3)], [])
     assert np.array_equal(logic.current_labels(result), before)
+
+
+def test_a_stack_stored_mirrored_is_marked_on_its_segmentation(scene, phantom_volume, shipped_model):
+    logic = GmmSegLogic(scene)
+    stored = logic.process(add_volume_nodes(scene, phantom_volume, "as stored"), device="cpu")
+    flipped = replace(phantom_volume, frames=np.ascontiguousarray(phantom_volume.frames[..., ::-1]))
+    mirrored = logic.process(add_volume_nodes(scene, flipped, "mirrored"), device="cpu")
+    assert stored.segmentation.GetAttribute(MIRRORED_STORAGE) is None
+    assert mirrored.segmentation.GetAttribute(MIRRORED_STORAGE) == "true"
