@@ -9,7 +9,8 @@ often the stack was taken as mirrored, and Dice and HD95 (mm) per structure, per
 against the expert labels reoriented the same way. ``--shifted`` first passes every volume through the benchmarks'
 synthetic new scanner (``GmmSegLib.augment.shifted_stack``, the seeds of bench_accuracy and bench_uncertainty),
 where a wrong "mirrored" call on a stack stored the usual way would cost most. A model without a handedness net
-(such as gmmseg-acdc-v4, in the history at commit 79f4d28) gives the "before" figures. Results go to ``<out>/handedness.json``.
+(such as gmmseg-acdc-v4, in the history at commit 79f4d28) gives the "before" figures. Results go to
+``<out>/handedness.json``.
 """
 
 from __future__ import annotations
