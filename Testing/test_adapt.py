@@ -8,7 +8,7 @@ import torch
 
 from GmmSegLib.model import load_model, sha256_of
 from GmmSegLib.registry import load_registered
-from GmmSegLib.trainer import normalisation_parameters
+from GmmSegLib.trainer import TrainConfig, Trainer, normalisation_parameters
 from test_cli import gmmseg
 
 
@@ -43,3 +43,15 @@ def test_adapt_refuses_bad_images(tmp_path):
     result = gmmseg("adapt", tmp_path / "junk.nii.gz", "--out", tmp_path / "a.pt", "--epochs", "1")
     assert result.returncode == 2 and "not a readable image" in result.stderr
     assert not (tmp_path / "a.pt").exists()
+
+
+def test_a_cine_is_located_once_for_adaptation_as_at_inference(tmp_path, phantom_files, small_phantom):
+    """Every frame of a cine is cropped where its first frame puts the heart, with one handedness decision."""
+    config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
+                         adapt_images=[str(phantom_files["cine"])], device="cpu",
+                         init_model=str(load_registered()[1].path))
+    volumes = Trainer(config)._unlabelled_volumes()
+    assert len(volumes) == small_phantom.image.num_frames
+    assert all(volume.location is volumes[0].location for volume in volumes)
+    assert [torch.equal(volume.slices, torch.from_numpy(small_phantom.image.frames[t]))
+            for t, volume in enumerate(volumes)] == [True] * len(volumes)

@@ -325,7 +325,11 @@ class Trainer:
         return self.labelled
 
     def _unlabelled_volumes(self) -> list[Volume]:
-        """Target images for adaptation, located by the trained localiser (labels are never read)."""
+        """Target images for adaptation, located by the trained localiser (labels are never read).
+
+        As at inference, a cine is located (and its handedness decided) once, on its first frame, and every
+        frame is cropped there.
+        """
         if not self.unlabelled:
             paths = [Path(p) for p in self.config.adapt_images]
             if not paths:
@@ -338,10 +342,9 @@ class Trainer:
             for path in paths:
                 image = read_cardiac_image(path)
                 check_short_axis(image)
-                for frame in range(image.num_frames):
-                    location = locate_and_orient(self.model, image.frames[frame], image.spacing_xyz,
-                                                 self.device, str(path))
-                    self.unlabelled.append(Volume.from_image(image, location, frame=frame))
+                location = locate_and_orient(self.model, image.frames[0], image.spacing_xyz, self.device, str(path))
+                self.unlabelled.extend(Volume.from_image(image, location, frame=frame)
+                                       for frame in range(image.num_frames))
         return self.unlabelled
 
     def _generator(self, stage: str, epoch: int) -> torch.Generator:
