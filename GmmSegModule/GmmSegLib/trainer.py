@@ -507,15 +507,16 @@ class Trainer:
         handedness, half from mirrored ones, all located by the localiser as at inference."""
         kept, mirrored = self._handedness_volumes()
         c = self.config
+        kept_per_batch = c.batch_size // 2  # the first crops of a batch; the rest are mirrored
 
         def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
             targets = torch.zeros(batch.images.shape[0], device=batch.images.device)
-            targets[c.batch_size // 2:] = 1.0
+            targets[kept_per_batch:] = 1.0
             return {"total": F.binary_cross_entropy_with_logits(model.handedness(batch.images), targets)}
 
         def batches(generator: torch.Generator) -> Batch:
-            first = draw_batch(kept, c.batch_size // 2, Perturbation(), generator)
-            second = draw_batch(mirrored, c.batch_size - c.batch_size // 2, Perturbation(), generator)
+            first = draw_batch(kept, kept_per_batch, Perturbation(), generator)
+            second = draw_batch(mirrored, c.batch_size - kept_per_batch, Perturbation(), generator)
             return Batch(torch.cat([first.images, second.images]), None,
                          torch.cat([first.positions, second.positions]))
 
