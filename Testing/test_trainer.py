@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 
@@ -101,11 +102,18 @@ def test_user_errors_exit_2_with_a_json_line(tmp_path):
 
 
 @pytest.mark.skipif(not shutil.which("torchrun"), reason="torchrun not on PATH")
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it), so that runs sharing a machine do not collide."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
     out = tmp_path / "ddp.pt"
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(["torchrun", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-                             "29581", str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
+                             str(free_port()), str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
                              "--stages", "localiser", "atlas", "pretrain", "--localiser-epochs", "1",
                              "--pretrain-epochs", "1", "--steps-per-epoch", "4", "--batch-size", "2",
                              "--device", "cpu"], capture_output=True, text=True, timeout=900, env=environment)
