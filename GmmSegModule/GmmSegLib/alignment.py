@@ -127,6 +127,11 @@ def zscore(volume: torch.Tensor, low: float = 0.5, high: float = 99.5) -> torch.
     return (clipped - clipped.mean()) / clipped.std().clamp_min(1e-6)
 
 
+def canonical_input(native: torch.Tensor, frame: CanonicalFrame) -> torch.Tensor:
+    """Native slices (Z, Y, X) as the networks take them: the canonical crops, each z-scored, (Z, 1, N, N)."""
+    return torch.stack([zscore(s) for s in to_canonical(native, frame)])[:, None]
+
+
 def relative_slice_positions(heart_area: np.ndarray, base_area: np.ndarray | None = None) -> np.ndarray:
     """Position of each slice between base (0) and apex (1) from per-slice heart areas.
 

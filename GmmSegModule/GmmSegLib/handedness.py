@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from .alignment import to_canonical, zscore
+from .alignment import canonical_input
 from .errors import GmmSegError
 from .localisation import HeartLocation, locate_heart
 from .model import GmmSegModel
@@ -33,8 +33,7 @@ def mirror_logit(model: GmmSegModel, slices: np.ndarray, location: HeartLocation
                  device: torch.device | str = "cpu") -> float:
     """Mean over the canonical slices (as ``location`` crops them) of the logit that they are mirrored."""
     frame = location.frame(*spacing_xy, *slices.shape[-2:])
-    canonical = to_canonical(torch.from_numpy(np.ascontiguousarray(slices)).to(device), frame)
-    canonical = torch.stack([zscore(s) for s in canonical])[:, None]
+    canonical = canonical_input(torch.from_numpy(np.ascontiguousarray(slices)).to(device), frame)
     with torch.no_grad():
         return float(model.handedness(canonical).mean())
 

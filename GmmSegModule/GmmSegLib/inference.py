@@ -1,10 +1,11 @@
 """Segmenting a short-axis stack or cine with GmmSeg (DESIGN section 3.7).
 
-Per volume: locate the heart (localiser), recognise a mirrored stack (handedness net), resample every slice
-into the canonical frame, run the feature U-Net and the heads, register the atlas to the responsibilities
-(phi, no gradients), predict the Dirichlet concentrations d_hat from the features and the registered prior,
-and form the label posterior by one variational update of the responsibilities with the Dirichlet: q(z_ik) ~
-pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid. A given ``phi`` replaces the
+Per volume: locate the heart (localiser), recognise a mirrored stack (handedness net), centre the crop on
+GmmSeg's own segmentation of the first frame (GmmSegLib.centring), resample every slice into the canonical
+frame, run the feature U-Net and the heads, register the atlas to the responsibilities (phi, no gradients),
+predict the Dirichlet concentrations d_hat from the features and the registered prior, and form the label
+posterior by one variational update of the responsibilities with the Dirichlet:
+q(z_ik) ~ pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid. A given ``phi`` replaces the
 registration net's, which is how the clinician's re-registration of the atlas changes the result through the
 model.
 """
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .alignment import CanonicalFrame, to_canonical, to_native, zscore
+from .alignment import CanonicalFrame, canonical_input, to_native
 from .atlas import PRIOR_STRENGTH, prior_at, warp_prior
+from .centring import MAX_RECENTRINGS, recentred
 from .checks import check_short_axis
 from .clinical import structure_volumes_ml
 from .elbo import expected_log_weights
@@ -90,6 +92,35 @@ def forward_canonical(model: GmmSegModel, images: torch.Tensor, prior: torch.Ten
                             torch.softmax(log_posterior, dim=1), phi)
 
 
+def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLocation,
+                     spacing: tuple[float, float, float], prior: torch.Tensor
+                     ) -> tuple[HeartLocation, CanonicalOutputs | None]:
+    """The localiser's ``location`` re-centred on GmmSeg's segmentation of the first frame's slices ``native``.
+
+    Returns the location and, when its crop was the last one segmented, that segmentation's outputs
+    (the first frame's result, which need not be computed again); None when the last re-centring
+    has not been segmented yet.
+    """
+    for _ in range(MAX_RECENTRINGS):
+        frame = location.frame(spacing[0], spacing[1], *native.shape[-2:])
+        outputs = forward_canonical(model, canonical_input(native, frame), prior)
+        moved = recentred(location, outputs.posterior.argmax(1).cpu().numpy(), frame, spacing[2])
+        if moved is None:
+            return location, outputs
+        location = moved
+    return location, None
+
+
+def locate_stack(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
+                 device: torch.device | str = "cpu", source: str = "input") -> HeartLocation:
+    """Where :func:`segment` puts the canonical crop of a stack whose first frame is ``slices`` (Z, Y, X)."""
+    location = locate_and_orient(model, slices, spacing, device, source)
+    native = torch.from_numpy(np.ascontiguousarray(slices)).to(device)
+    prior = prior_at(model.atlas, location.positions).to(device)
+    with torch.no_grad():
+        return centred_location(model, native, location, spacing, prior)[0]
+
+
 @dataclass
 class SegmentationResult:
     """Native-grid outputs for every frame: arrays are (T, Z, Y, X), probabilities (T, K, Z, Y, X)."""
@@ -126,11 +157,16 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     start = time.perf_counter()
     sx, sy, sz = image.spacing_xyz
     frames, slices, rows, columns = image.frames.shape
+    first_outputs = None
     if location is None:
         location = locate_and_orient(model, image.frames[0], (sx, sy, sz), device, image.source)
+        prior = prior_at(model.atlas, location.positions).to(device)
+        first = torch.from_numpy(np.ascontiguousarray(image.frames[0])).to(device)
+        location, first_outputs = centred_location(model, first, location, (sx, sy, sz), prior)
+    else:
+        prior = prior_at(model.atlas, location.positions).to(device)
     frame = location.frame(sx, sy, rows, columns)
-    prior = prior_at(model.atlas, location.positions).to(device)
-    timings["localise_s"] = time.perf_counter() - start
+    timings["localise_s"] = time.perf_counter() - start  # with the centring, which segments the first frame
     phi_override = _phi_per_frame(phi, frames)
     outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
 
@@ -141,12 +177,13 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     phis = np.empty((frames, 4), np.float32)
     network_s = 0.0
     for t in range(frames):
-        native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
-        canonical = to_canonical(native, frame)
-        canonical = torch.stack([zscore(s) for s in canonical])[:, None]
-        tick = time.perf_counter()
         override = None if phi_override is None else phi_override[t]
-        outputs = forward_canonical(model, canonical, prior, override)
+        tick = time.perf_counter()
+        if t == 0 and first_outputs is not None and override is None:
+            outputs = first_outputs  # the centring's last pass segmented this frame in this crop already
+        else:
+            native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
+            outputs = forward_canonical(model, canonical_input(native, frame), prior, override)
         network_s += time.perf_counter() - tick
         dirichlet = outputs.concentrations if uncertainty_source == "concentrations" else \
             posterior_dirichlet(outputs.concentrations, outputs.posterior)

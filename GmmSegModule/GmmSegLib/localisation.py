@@ -30,6 +30,7 @@ class HeartLocation:
     angle: float
     positions: np.ndarray  # per slice, base 0 .. apex 1
     mirrored: bool = False  # stored with the other handedness than the training images (GmmSegLib.handedness)
+    recentrings: int = 0  # times the centre and direction were re-read from GmmSeg's segmentation (GmmSegLib.centring)
 
     def frame(self, spacing_x: float, spacing_y: float, rows: int, columns: int) -> CanonicalFrame:
         return CanonicalFrame(float(self.lv_centre_xy[0]), float(self.lv_centre_xy[1]), float(self.angle),

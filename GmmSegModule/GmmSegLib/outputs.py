@@ -46,6 +46,8 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         # stored with the other in-plane handedness than the training images (GmmSegLib.handedness), and
         # segmented as such: worth a look when the scanner's storage order is known
         "mirrored_storage": bool(result.location.mirrored),
+        # times the crop was re-centred on the segmentation of the first frame (GmmSegLib.centring)
+        "crop_recentrings": int(result.location.recentrings),
         "phi": [phi_record(p) for p in result.phi],
         "canonical_frame": result.frame.to_dict(),
         "slice_positions": [round(float(p), 4) for p in result.location.positions],

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .alignment import to_canonical, zscore
+from .alignment import canonical_input
 from .atlas import prior_at, warp_prior
 from .clinical import structure_volumes_ml
 from .errors import GmmSegError
@@ -109,7 +109,7 @@ def registration_residual(model: GmmSegModel, image: CardiacImage, result: Segme
     quarter = max(slices.size // 4, 0)
     heart = slices[quarter: slices.size - quarter] if slices.size > 2 else slices
     native = torch.from_numpy(np.ascontiguousarray(image.frames[0]))
-    canonical = torch.stack([zscore(s) for s in to_canonical(native, result.frame)])[heart][:, None]
+    canonical = canonical_input(native, result.frame)[heart]
     prior = prior_at(model.atlas, result.location.positions)[heart]
     moved_phi = torch.as_tensor(np.asarray(applied, np.float32)).expand(len(heart), -1)
     with torch.no_grad():

@@ -1,0 +1,89 @@
+"""Centring the crop on GmmSeg's segmentation: geometry on known labels, then the shipped model end to end."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from GmmSegLib.alignment import to_canonical
+from GmmSegLib.atlas import prior_at
+from GmmSegLib.centring import CENTRING_SHIFT_MM, CENTRING_TURN_DEG, MAX_RECENTRINGS, recentred
+from GmmSegLib.inference import centred_location, locate_stack, segment
+from GmmSegLib.localisation import HeartLocation, locate_from_ground_truth
+
+
+def _crop_labels(labels: np.ndarray, location: HeartLocation, spacing) -> tuple[np.ndarray, object]:
+    """The expert labels (Z, Y, X) as ``location``'s crop shows them, and that crop's frame."""
+    frame = location.frame(spacing[0], spacing[1], *labels.shape[-2:])
+    crop = to_canonical(torch.from_numpy(labels.astype(np.float32)), frame, mode="nearest")
+    return crop.round().to(torch.uint8).numpy(), frame
+
+
+def _turn_deg(a: float, b: float) -> float:
+    return abs(math.degrees(math.remainder(a - b, 2 * math.pi)))
+
+
+@pytest.fixture(scope="module")
+def truth(small_phantom, phantom_volume) -> tuple[np.ndarray, HeartLocation, tuple[float, float, float]]:
+    spacing = phantom_volume.spacing_xyz
+    labels = small_phantom.labels[0]
+    return labels, locate_from_ground_truth(labels, spacing), spacing
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_crop_turned_and_shifted_is_brought_back_by_its_own_labels(truth, mirrored):
+    labels, exact, spacing = truth
+    exact = replace(exact, mirrored=mirrored)
+    off = replace(exact, lv_centre_xy=exact.lv_centre_xy + np.array([5.0, -3.0]), angle=exact.angle + math.radians(25))
+    crop, frame = _crop_labels(labels, off, spacing)
+    back = recentred(off, crop, frame, spacing[2])
+    assert back is not None and back.recentrings == 1
+    assert back.mirrored is mirrored and back.positions is off.positions
+    assert np.hypot(*((back.lv_centre_xy - exact.lv_centre_xy) * spacing[:2])) < 1.0
+    assert _turn_deg(back.angle, exact.angle) < 2.0
+
+
+def test_a_crop_within_the_tolerances_is_kept(truth):
+    labels, exact, spacing = truth
+    near = replace(exact, angle=exact.angle + math.radians(CENTRING_TURN_DEG / 2),
+                   lv_centre_xy=exact.lv_centre_xy + np.array([CENTRING_SHIFT_MM / 2 / spacing[0], 0.0]))
+    crop, frame = _crop_labels(labels, near, spacing)
+    assert recentred(near, crop, frame, spacing[2]) is None
+
+
+def test_labels_without_an_lv_or_an_rv_keep_the_crop(truth):
+    labels, exact, spacing = truth
+    off = replace(exact, angle=exact.angle + math.radians(40))
+    crop, frame = _crop_labels(labels, off, spacing)
+    assert recentred(off, np.zeros_like(crop), frame, spacing[2]) is None
+    assert recentred(off, np.where(crop == 3, 0, crop).astype(np.uint8), frame, spacing[2]) is None
+
+
+def test_the_shipped_model_recentres_a_crop_turned_away(shipped_model, phantom_volume, truth):
+    model, _ = shipped_model
+    labels, exact, spacing = truth
+    turned = replace(exact, angle=exact.angle + math.radians(35))
+    native = torch.from_numpy(phantom_volume.frames[0])
+    with torch.no_grad():
+        location, outputs = centred_location(model, native, turned, spacing, prior_at(model.atlas, exact.positions))
+    assert 1 <= location.recentrings <= MAX_RECENTRINGS
+    assert _turn_deg(location.angle, exact.angle) < CENTRING_TURN_DEG
+    # outputs are handed back only when they belong to the returned location's crop
+    assert outputs is None or location.recentrings < MAX_RECENTRINGS
+
+
+def test_the_first_frame_reused_from_the_centring_equals_a_fresh_pass(shipped_model, small_phantom):
+    model, _ = shipped_model
+    cine = small_phantom.image
+    automatic = segment(cine, model, "cpu")
+    located = locate_stack(model, cine.frames[0], cine.spacing_xyz)  # what the trainer's adapt stage crops by
+    np.testing.assert_allclose(located.lv_centre_xy, automatic.location.lv_centre_xy)
+    assert located.angle == pytest.approx(automatic.location.angle)
+    again = segment(cine, model, "cpu", location=automatic.location)  # a given location is not re-centred
+    assert again.location.recentrings == automatic.location.recentrings
+    np.testing.assert_array_equal(again.labels, automatic.labels)
+    np.testing.assert_allclose(again.probabilities, automatic.probabilities, atol=1e-5)
