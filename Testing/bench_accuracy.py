@@ -35,7 +35,7 @@ from bench_report import write_report  # noqa: E402
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.augment import VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
 from GmmSegLib.evaluation import evaluate_folders, evaluate_pair  # noqa: E402
-from GmmSegLib.inference import locate_stack, segment  # noqa: E402
+from GmmSegLib.inference import locate_and_centre, segment  # noqa: E402
 from GmmSegLib.io import read_cardiac_image, to_sitk  # noqa: E402
 from GmmSegLib.localisation import locate_from_ground_truth, locate_heart  # noqa: E402
 from GmmSegLib.phantom import make_cine_phantom  # noqa: E402
@@ -100,7 +100,7 @@ def localisation_errors(root: Path, model_path: str | None) -> dict:
         image, labels = acdc.load_case(root, case)
         truth = locate_from_ground_truth(labels, image.spacing_xyz)
         for kind, found in (("localiser", locate_heart(model.localiser, image.frames[0], image.spacing_xyz)),
-                            ("centred", locate_stack(model, image.frames[0], image.spacing_xyz))):
+                            ("centred", locate_and_centre(model, image.frames[0], image.spacing_xyz)[0])):
             delta = (found.lv_centre_xy - truth.lv_centre_xy) * np.array(image.spacing_xyz[:2])
             errors[kind]["centre_mm"].append(float(np.hypot(*delta)))
             errors[kind]["direction_deg"].append(abs(math.degrees(math.remainder(found.angle - truth.angle,

@@ -12,7 +12,7 @@ import torch
 from GmmSegLib.alignment import to_canonical
 from GmmSegLib.atlas import prior_at
 from GmmSegLib.centring import CENTRING_SHIFT_MM, CENTRING_TURN_DEG, MAX_RECENTRINGS, recentred
-from GmmSegLib.inference import centred_location, locate_stack, segment
+from GmmSegLib.inference import centred_location, locate_and_centre, segment
 from GmmSegLib.localisation import HeartLocation, locate_from_ground_truth
 
 
@@ -80,7 +80,7 @@ def test_the_first_frame_reused_from_the_centring_equals_a_fresh_pass(shipped_mo
     model, _ = shipped_model
     cine = small_phantom.image
     automatic = segment(cine, model, "cpu")
-    located = locate_stack(model, cine.frames[0], cine.spacing_xyz)  # what the trainer's adapt stage crops by
+    located, _ = locate_and_centre(model, cine.frames[0], cine.spacing_xyz)  # what the trainer's adapt stage crops by
     np.testing.assert_allclose(located.lv_centre_xy, automatic.location.lv_centre_xy)
     assert located.angle == pytest.approx(automatic.location.angle)
     again = segment(cine, model, "cpu", location=automatic.location)  # a given location is not re-centred

@@ -111,14 +111,18 @@ def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLo
     return location, None
 
 
-def locate_stack(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
-                 device: torch.device | str = "cpu", source: str = "input") -> HeartLocation:
-    """Where :func:`segment` puts the canonical crop of a stack whose first frame is ``slices`` (Z, Y, X)."""
+@torch.no_grad()
+def locate_and_centre(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
+                      device: torch.device | str = "cpu", source: str = "input"
+                      ) -> tuple[HeartLocation, CanonicalOutputs | None]:
+    """Where :func:`segment` puts the canonical crop of a stack whose first frame is ``slices`` (Z, Y, X).
+
+    The localiser and handedness net place it (:func:`~GmmSegLib.handedness.locate_and_orient`), then it is
+    re-centred on GmmSeg's segmentation (:func:`centred_location`, whose outputs come along).
+    """
     location = locate_and_orient(model, slices, spacing, device, source)
     native = torch.from_numpy(np.ascontiguousarray(slices)).to(device)
-    prior = prior_at(model.atlas, location.positions).to(device)
-    with torch.no_grad():
-        return centred_location(model, native, location, spacing, prior)[0]
+    return centred_location(model, native, location, spacing, prior_at(model.atlas, location.positions).to(device))
 
 
 @dataclass
@@ -159,13 +163,9 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     frames, slices, rows, columns = image.frames.shape
     first_outputs = None
     if location is None:
-        location = locate_and_orient(model, image.frames[0], (sx, sy, sz), device, image.source)
-        prior = prior_at(model.atlas, location.positions).to(device)
-        first = torch.from_numpy(np.ascontiguousarray(image.frames[0])).to(device)
-        location, first_outputs = centred_location(model, first, location, (sx, sy, sz), prior)
-    else:
-        prior = prior_at(model.atlas, location.positions).to(device)
+        location, first_outputs = locate_and_centre(model, image.frames[0], (sx, sy, sz), device, image.source)
     frame = location.frame(sx, sy, rows, columns)
+    prior = prior_at(model.atlas, location.positions).to(device)
     timings["localise_s"] = time.perf_counter() - start  # with the centring, which segments the first frame
     phi_override = _phi_per_frame(phi, frames)
     outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])

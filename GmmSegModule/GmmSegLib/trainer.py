@@ -44,7 +44,7 @@ from .device import resolve_device
 from .elbo import ElboWeights, assignment_term, negative_elbo, prior_term, prior_weight
 from .errors import GmmSegError, InputError
 from .handedness import storage_orders
-from .inference import forward_canonical, locate_stack
+from .inference import forward_canonical, locate_and_centre
 from .io import read_cardiac_image
 from .labels import NUM_CLASSES
 from .localisation import locate_from_ground_truth, locate_heart
@@ -342,7 +342,7 @@ class Trainer:
             for path in paths:
                 image = read_cardiac_image(path)
                 check_short_axis(image)
-                location = locate_stack(self.model, image.frames[0], image.spacing_xyz, self.device, str(path))
+                location = locate_and_centre(self.model, image.frames[0], image.spacing_xyz, self.device, str(path))[0]
                 self.unlabelled.extend(Volume.from_image(image, location, frame=frame)
                                        for frame in range(image.num_frames))
         return self.unlabelled
