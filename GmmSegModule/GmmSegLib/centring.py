@@ -1,14 +1,14 @@
 """Centring the canonical crop on GmmSeg's own segmentation: the LV centre and the LV-to-RV direction refined.
 
-The localiser finds the heart on a 4 mm grid, and the direction from its LV to its RV centroid is the
-coarsest part of canonical alignment: on the selection split (the labelled training patients seen through
-the synthetic new scanner, ``augment.shifted_stack``) it was off the expert's by a median 5.1 and a 90th
-percentile 24 degrees, where the same direction taken from GmmSeg's 1.5 mm segmentation of the crop was
-off by 0.8 and 7.0. A crop turned 20 degrees from the training convention costs the prior and the
-networks most on the RV. So the first frame is segmented in the localiser's crop, the centre and
-direction are re-read from that segmentation (:func:`recentred`), and the crop is made again when they
-moved by more than :data:`CENTRING_SHIFT_MM` or :data:`CENTRING_TURN_DEG`; at most
-:data:`MAX_RECENTRINGS` times. BENCHMARKS.md has how this was chosen and what it gives on the validation
+The localiser finds the heart on a 4 mm grid, and the direction from its LV to its RV centroid is the coarsest
+part of canonical alignment: on the selection split (the labelled training patients seen through the synthetic
+new scanner, ``augment.shifted_stack``) it was off the expert's by a median 5.1 and a 90th percentile 24
+degrees, where the same direction taken from GmmSeg's 1.5 mm segmentation of the crop was off by 0.8 and 7.0.
+Training crops stray at most 20 degrees and 8 mm from the expert's frame (``sampling.Perturbation``); the
+localiser's crops went beyond that (on validation up to 48 degrees and 28 mm). So the first frame is segmented
+in the localiser's crop, the centre and direction are re-read from that segmentation (:func:`recentred`), and
+the crop is made again when they moved by more than :data:`CENTRING_SHIFT_MM` or :data:`CENTRING_TURN_DEG`; at
+most :data:`MAX_RECENTRINGS` times. BENCHMARKS.md has how this was chosen and what it gives on the validation
 split. The slice positions (base to apex) stay the localiser's: re-reading them changed nothing there.
 """
 
