@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from bench_report import write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
+from GmmSegLib.alignment import turn_between_deg  # noqa: E402
 from GmmSegLib.augment import VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
 from GmmSegLib.evaluation import evaluate_folders, evaluate_pair  # noqa: E402
 from GmmSegLib.inference import locate_and_centre, segment  # noqa: E402
@@ -103,8 +103,7 @@ def localisation_errors(root: Path, model_path: str | None) -> dict:
                             ("centred", locate_and_centre(model, image.frames[0], image.spacing_xyz)[0])):
             delta = (found.lv_centre_xy - truth.lv_centre_xy) * np.array(image.spacing_xyz[:2])
             errors[kind]["centre_mm"].append(float(np.hypot(*delta)))
-            errors[kind]["direction_deg"].append(abs(math.degrees(math.remainder(found.angle - truth.angle,
-                                                                                 2 * math.pi))))
+            errors[kind]["direction_deg"].append(turn_between_deg(found.angle, truth.angle))
     return {kind: {name: {"median": float(np.median(v)), "mean": float(np.mean(v)),
                           "p90": float(np.percentile(v, 90)), "max": float(np.max(v))}
                    for name, v in measures.items()} | {"volumes": len(validation)}

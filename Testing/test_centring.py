@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from GmmSegLib.alignment import to_canonical
+from GmmSegLib.alignment import to_canonical, turn_between_deg
 from GmmSegLib.atlas import prior_at
 from GmmSegLib.centring import CENTRING_SHIFT_MM, CENTRING_TURN_DEG, MAX_RECENTRINGS, recentred
 from GmmSegLib.inference import centred_location, locate_and_centre, segment
@@ -21,10 +21,6 @@ def _crop_labels(labels: np.ndarray, location: HeartLocation, spacing) -> tuple[
     frame = location.frame(spacing[0], spacing[1], *labels.shape[-2:])
     crop = to_canonical(torch.from_numpy(labels.astype(np.float32)), frame, mode="nearest")
     return crop.round().to(torch.uint8).numpy(), frame
-
-
-def _turn_deg(a: float, b: float) -> float:
-    return abs(math.degrees(math.remainder(a - b, 2 * math.pi)))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +40,7 @@ def test_a_crop_turned_and_shifted_is_brought_back_by_its_own_labels(truth, mirr
     assert back is not None and back.recentrings == 1
     assert back.mirrored is mirrored and back.positions is off.positions
     assert np.hypot(*((back.lv_centre_xy - exact.lv_centre_xy) * spacing[:2])) < 1.0
-    assert _turn_deg(back.angle, exact.angle) < 2.0
+    assert turn_between_deg(back.angle, exact.angle) < 2.0
 
 
 def test_a_crop_within_the_tolerances_is_kept(truth):
@@ -71,7 +67,7 @@ def test_the_shipped_model_recentres_a_crop_turned_away(shipped_model, phantom_v
     with torch.no_grad():
         location, outputs = centred_location(model, native, turned, spacing, prior_at(model.atlas, exact.positions))
     assert 1 <= location.recentrings <= MAX_RECENTRINGS
-    assert _turn_deg(location.angle, exact.angle) < CENTRING_TURN_DEG
+    assert turn_between_deg(location.angle, exact.angle) < CENTRING_TURN_DEG
     # outputs are handed back only when they belong to the returned location's crop
     assert outputs is None or location.recentrings < MAX_RECENTRINGS
 

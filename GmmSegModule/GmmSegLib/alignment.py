@@ -158,6 +158,11 @@ def relative_slice_positions(heart_area: np.ndarray, base_area: np.ndarray | Non
     return np.clip(positions, 0.0, 1.0)
 
 
+def turn_between_deg(angle_a: float, angle_b: float) -> float:
+    """The smaller angle (degrees, 0..180) between two in-plane directions given in radians."""
+    return abs(math.degrees(math.remainder(angle_a - angle_b, 2 * math.pi)))
+
+
 def lv_to_rv_angle(lv_centre_mm: np.ndarray, rv_centre_mm: np.ndarray) -> float:
     """Rotation that maps the canonical -x axis onto the LV->RV direction (both points in native mm)."""
     direction = np.asarray(rv_centre_mm, dtype=np.float64) - np.asarray(lv_centre_mm, dtype=np.float64)

@@ -14,12 +14,11 @@ split. The slice positions (base to apex) stay the localiser's: re-reading them 
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
 
-from .alignment import CanonicalFrame
+from .alignment import CanonicalFrame, turn_between_deg
 from .localisation import HeartLocation, locate_from_labels
 
 # Chosen on the selection split: re-centring only the crops that moved by more than this gained as much
@@ -48,7 +47,7 @@ def recentred(location: HeartLocation, labels: np.ndarray, frame: CanonicalFrame
     if seen is None or seen.rv_centre_xy is None:
         return None
     shift_mm = float(np.hypot(*((seen.lv_centre_xy - location.lv_centre_xy) * (frame.spacing_x, frame.spacing_y))))
-    turn_deg = abs(math.degrees(math.remainder(seen.angle - location.angle, 2 * math.pi)))
+    turn_deg = turn_between_deg(seen.angle, location.angle)
     if shift_mm <= CENTRING_SHIFT_MM and turn_deg <= CENTRING_TURN_DEG:
         return None
     return replace(location, lv_centre_xy=seen.lv_centre_xy, rv_centre_xy=seen.rv_centre_xy, angle=seen.angle,
