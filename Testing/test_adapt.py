@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 
+from conftest import write_image
 from GmmSegLib.model import load_model, sha256_of
 from GmmSegLib.registry import load_registered
 from GmmSegLib.trainer import TrainConfig, Trainer, normalisation_parameters
@@ -55,3 +57,14 @@ def test_a_cine_is_located_once_for_adaptation_as_at_inference(tmp_path, phantom
     assert all(volume.location is volumes[0].location for volume in volumes)
     assert [torch.equal(volume.slices, torch.from_numpy(small_phantom.image.frames[t]))
             for t, volume in enumerate(volumes)] == [True] * len(volumes)
+
+
+def test_blank_slices_are_left_out_of_adaptation_as_at_inference(tmp_path, phantom_volume):
+    frames = phantom_volume.frames[0]
+    padded = np.concatenate([np.zeros_like(frames[:1]), frames, np.zeros_like(frames[:1])])
+    config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
+                         adapt_images=[str(write_image(tmp_path / "padded.nii.gz", padded))], device="cpu",
+                         init_model=str(load_registered()[1].path))
+    [volume] = Trainer(config)._unlabelled_volumes()
+    assert torch.equal(volume.slices, torch.from_numpy(frames))
+    assert len(volume.location.positions) == frames.shape[0]

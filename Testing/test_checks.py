@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from GmmSegLib.checks import check_short_axis
+from GmmSegLib.checks import blank_slices, check_short_axis
 from GmmSegLib.errors import InputError
 from GmmSegLib.io import CardiacImage, Geometry
 
@@ -53,3 +53,21 @@ def test_empty_and_huge_are_refused():
     image = CardiacImage(huge, Geometry((1.5, 1.5, 8.0, 1.0), (0.0,) * 4, tuple(np.eye(4).ravel())), "huge")
     with pytest.raises(InputError, match="too large"):
         check_short_axis(image)
+
+
+def test_blank_slices_are_the_ones_without_an_image(phantom_volume):
+    frames = phantom_volume.frames.copy()
+    frames[:, 0] = 0.0  # zero-filled, as converters write a slice missing from a series
+    frames[:, 3] = 250.0  # constant
+    frames[:, 5] = frames[:, 5] * 1e-2 + 40.0  # faint, but an image: a hundredth of the stack's range
+    expected = np.zeros(frames.shape[1], bool)
+    expected[[0, 3]] = True
+    np.testing.assert_array_equal(blank_slices(frames), expected)
+    check_short_axis(_image(frames))  # some blank slices: still a stack to segment
+
+
+def test_a_stack_of_only_constant_slices_is_refused(phantom_volume):
+    levels = np.arange(phantom_volume.frames.shape[1], dtype=np.float32) * 10.0
+    frames = np.broadcast_to(levels[None, :, None, None], phantom_volume.frames.shape)
+    with pytest.raises(InputError, match="every slice is constant"):
+        check_short_axis(_image(np.ascontiguousarray(frames)))

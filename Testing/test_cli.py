@@ -61,6 +61,7 @@ def test_segment_writes_every_output_on_the_input_grid(segmented_volume, phantom
     assert summary["model"]["sha256"] and len(summary["phi"]) == 1
     assert set(summary["phi"][0]) >= {"scale", "tx_mm", "ty_mm", "rotation_deg"}
     assert len(summary["slice_uncertainty"][0]) == labels.shape[0]
+    assert summary["blank_slices"] == []  # every phantom slice holds an image
     voxel_ml = np.prod(source.GetSpacing()) / 1000
     assert summary["volumes_ml"][0]["LV"] == pytest.approx((labels == 1).sum() * voxel_ml)
     assert printed["volumes_ml"] == summary["volumes_ml"][0]

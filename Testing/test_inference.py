@@ -9,6 +9,7 @@ import pytest
 
 from GmmSegLib.errors import GmmSegError
 from GmmSegLib.inference import segment
+from GmmSegLib.io import CardiacImage
 from GmmSegLib.localisation import locate_from_ground_truth, locate_heart
 
 
@@ -62,3 +63,28 @@ def test_localiser_finds_the_phantom_heart(shipped_model, phantom_volume, small_
     error_mm = np.hypot(*((found.lv_centre_xy - truth.lv_centre_xy) * 1.5))
     assert error_mm < 6.0
     assert abs(math.remainder(found.angle - truth.angle, 2 * math.pi)) < math.radians(20)
+
+
+def test_blank_slices_are_left_out_and_labelled_background(shipped_model, phantom_volume, automatic):
+    """Zero-filled and constant slices around the stack change nothing on the others and get no heart.
+
+    Without this the networks draw a heart into a flat crop (hundreds of pixels of each structure).
+    """
+    model, _ = shipped_model
+    frames = phantom_volume.frames
+    padded = np.concatenate([np.zeros_like(frames[:, :1]), frames, np.full_like(frames[:, :1], frames.mean())], 1)
+    image = CardiacImage(padded, phantom_volume.geometry, "padded")
+    result = segment(image, model, "cpu")
+    assert result.blank_slices == [0, padded.shape[1] - 1]
+    np.testing.assert_array_equal(result.labels[:, 1:-1], automatic.labels)
+    np.testing.assert_allclose(result.probabilities[:, :, 1:-1], automatic.probabilities, atol=1e-6)
+    assert not result.labels[:, [0, -1]].any()
+    np.testing.assert_array_equal(result.probabilities[:, 0, [0, -1]], 1.0)
+    for maps in result.uncertainty.values():
+        assert not maps[:, [0, -1]].any()
+    assert result.slice_uncertainty.shape == (1, padded.shape[1])
+    assert len(result.location.positions) == padded.shape[1]
+    np.testing.assert_allclose(result.location.positions[1:-1], automatic.location.positions)
+    # the returned location re-runs the same segmentation (as re-registration does)
+    again = segment(image, model, "cpu", location=result.location, phi=result.phi)
+    np.testing.assert_array_equal(again.labels, result.labels)

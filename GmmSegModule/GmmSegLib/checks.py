@@ -18,6 +18,9 @@ MAX_SLICES = 40
 IN_PLANE_SIZE = (32, 1024)
 MAX_FRAMES = 100
 MAX_VOXELS = 200_000_000
+# A slice whose intensities span at most this share of the whole stack's range holds no image: converters
+# write such zero-filled or constant slices for positions missing from a series, and wide stacks have them.
+BLANK_RANGE_FRACTION = 1e-3
 
 
 def check_short_axis(image: CardiacImage, require_3d: bool = False) -> None:
@@ -54,7 +57,19 @@ def check_short_axis(image: CardiacImage, require_3d: bool = False) -> None:
         if float(frame.max()) == float(frame.min()):
             raise InputError(f"{name}: frame {frame_index} is constant ({float(frame.min()):g}); "
                              "there is no image to segment")
+    if blank_slices(image.frames).all():
+        raise InputError(f"{name}: every slice is constant; there is no image to segment")
     values = np.unique(image.frames[0, :, ::4, ::4])
     if values.size <= 5 and np.all(values == np.round(values)):
         raise InputError(f"{name}: has only {values.size} distinct values; this looks like a label map, "
                          "not an MR image")
+
+
+def blank_slices(frames: np.ndarray) -> np.ndarray:
+    """Which slices of a stack or cine (T, Z, Y, X) hold no image in any frame, as a boolean (Z,).
+
+    The networks would draw a heart into such a slice (its normalised crop is flat), so they are left out
+    of localisation and segmentation and labelled background.
+    """
+    low, high = frames.min(axis=(0, 2, 3)), frames.max(axis=(0, 2, 3))
+    return (high - low) <= BLANK_RANGE_FRACTION * float(high.max() - low.min())

@@ -13,7 +13,7 @@ model.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ import torch
 from .alignment import CanonicalFrame, canonical_input, to_native
 from .atlas import PRIOR_STRENGTH, prior_at, warp_prior
 from .centring import MAX_RECENTRINGS, recentred
-from .checks import check_short_axis
+from .checks import blank_slices, check_short_axis
 from .clinical import structure_volumes_ml
 from .elbo import expected_log_weights
 from .errors import GmmSegError
@@ -139,6 +139,7 @@ class SegmentationResult:
     slice_uncertainty: np.ndarray  # (T, Z): mean total uncertainty of each slice's heart, 0..1 (review score)
     volumes_ml: list[dict[str, float]]  # per frame
     timings: dict[str, float] = field(default_factory=dict)
+    blank_slices: list[int] = field(default_factory=list)  # slices with no image, labelled background
 
 
 @torch.no_grad()
@@ -155,6 +156,9 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     if uncertainty_source not in UNCERTAINTY_SOURCES:
         raise GmmSegError(f"unknown uncertainty source {uncertainty_source!r}")
     check_short_axis(image)
+    blank = blank_slices(image.frames)
+    if blank.any():
+        return _around_blank_slices(image, blank, model, device, phi, location, head, uncertainty_source)
     device = torch.device(device)
     model = model.to(device).eval()
     timings: dict[str, float] = {}
@@ -204,6 +208,38 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     scores = slice_mean_uncertainty(uncertainty["total"], labels)
     return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, frame, scores,
                               [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
+
+
+def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegModel, device: torch.device | str,
+                         phi: np.ndarray | torch.Tensor | None, location: HeartLocation | None, head: str,
+                         uncertainty_source: str) -> SegmentationResult:
+    """:func:`segment` of the slices that hold an image; the ``blank`` ones (Z,) come back as certain background.
+
+    The networks never see a blank slice: it would be drawn a heart, and it would move the heart's centre,
+    the slice positions and phi of the real slices. A given ``location`` covers every slice, as returned.
+    """
+    keep = ~blank
+    slices = blank.size
+    if location is not None:
+        location = replace(location, positions=location.positions[keep])
+    inner = segment(image.kept_slices(keep), model, device, phi, location, head, uncertainty_source)
+
+    def spread(values: np.ndarray, slice_axis: int, fill: np.ndarray | float) -> np.ndarray:
+        shape = list(values.shape)
+        shape[slice_axis] = slices
+        full = np.empty(shape, values.dtype)
+        full[...] = fill
+        full[(slice(None),) * slice_axis + (keep,)] = values
+        return full
+
+    background = BACKGROUND_ONLY.numpy().reshape(1, -1, 1, 1, 1)
+    index = np.arange(slices)
+    positions = np.interp(index, index[keep], inner.location.positions)  # blank slices: between their neighbours
+    return replace(inner, labels=spread(inner.labels, 1, 0), probabilities=spread(inner.probabilities, 2, background),
+                   uncertainty={kind: spread(maps, 1, 0.0) for kind, maps in inner.uncertainty.items()},
+                   prior=spread(inner.prior, 2, background), location=replace(inner.location, positions=positions),
+                   slice_uncertainty=spread(inner.slice_uncertainty, 1, 0.0),
+                   blank_slices=[int(i) for i in np.flatnonzero(blank)])
 
 
 def _phi_per_frame(phi: np.ndarray | torch.Tensor | None, frames: int) -> torch.Tensor | None:

@@ -68,6 +68,13 @@ class CardiacImage:
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
 
+    def kept_slices(self, keep: np.ndarray) -> CardiacImage:
+        """The slices marked in ``keep`` (Z,) as a stack of their own, for the networks.
+
+        Only its arrays and spacing are meant to be read: its geometry is the input's, so it is never written.
+        """
+        return CardiacImage(np.ascontiguousarray(self.frames[:, keep]), self.geometry, self.source)
+
     def frame_volume(self, frame: int) -> CardiacImage:
         """One frame as a 3D stack with the spatial part of the geometry."""
         geometry = self.geometry

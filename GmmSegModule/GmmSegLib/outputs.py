@@ -51,6 +51,8 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "phi": [phi_record(p) for p in result.phi],
         "canonical_frame": result.frame.to_dict(),
         "slice_positions": [round(float(p), 4) for p in result.location.positions],
+        # slices with no image (zero-filled or constant), left out of the segmentation and labelled background
+        "blank_slices": result.blank_slices,
         "slice_uncertainty": [[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
         "volumes_ml": result.volumes_ml,
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
