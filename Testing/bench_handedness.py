@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
+from bench_report import bench_parser, model_and_cases, structure_summary, write_report  # noqa: E402
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.augment import SELECTION_SHIFT_SEED, VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
@@ -32,7 +32,6 @@ from GmmSegLib.evaluation import evaluate_pair  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
 from GmmSegLib.io import CardiacImage  # noqa: E402
 
-STRUCTURES = ("LV", "MYO", "RV")
 ORIENTATIONS = ("as stored", "mirrored", "transposed")
 
 
@@ -47,16 +46,6 @@ def reoriented(image: CardiacImage, truth: np.ndarray, orientation: str) -> tupl
         return (replace(image, frames=np.ascontiguousarray(image.frames.swapaxes(-1, -2)), geometry=geometry),
                 np.ascontiguousarray(truth.swapaxes(-1, -2)))
     return image, truth
-
-
-def summary(rows: list[dict]) -> dict[str, float]:
-    """Per-structure means over volumes (HD95 over the volumes where it is defined) and the mean Dice."""
-    result = {}
-    for name in STRUCTURES:
-        result[f"{name}_dice"] = float(np.mean([row[f"{name}_dice"] for row in rows]))
-        result[f"{name}_hd95"] = float(np.nanmean([row[f"{name}_hd95"] for row in rows]))
-    result["mean_dice"] = float(np.mean([result[f"{name}_dice"] for name in STRUCTURES]))
-    return result
 
 
 def main() -> int:
@@ -79,7 +68,7 @@ def main() -> int:
         print(case.patient, case.phase, {o: round(rows[o][-1]["RV_dice"], 3) for o in ORIENTATIONS}, flush=True)
     report = {"model": entry.id, "split": arguments.split, "shifted": arguments.shifted, "volumes": len(cases),
               "taken_as_mirrored": taken_as_mirrored,
-              "accuracy": {orientation: summary(rows[orientation]) for orientation in ORIENTATIONS}}
+              "accuracy": {orientation: structure_summary(rows[orientation]) for orientation in ORIENTATIONS}}
     write_report(arguments.out, "handedness", report)
     return 0
 

@@ -6,6 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
+STRUCTURES = ("LV", "MYO", "RV")
+
 
 def bench_parser(doc: str, default_out: str, selection_split: str | None = None) -> argparse.ArgumentParser:
     """``--out`` (results folder) and ``--model`` (default: the shipped model), described by the script's docstring.
@@ -40,3 +44,13 @@ def write_report(out: str | Path, name: str, report: dict) -> Path:
     path.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return path
+
+
+def structure_summary(rows: list[dict]) -> dict[str, float]:
+    """Per-structure means of evaluate_pair rows over volumes (HD95 over the volumes where it is defined), mean Dice."""
+    result = {}
+    for name in STRUCTURES:
+        result[f"{name}_dice"] = float(np.mean([row[f"{name}_dice"] for row in rows]))
+        result[f"{name}_hd95"] = float(np.nanmean([row[f"{name}_hd95"] for row in rows]))
+    result["mean_dice"] = float(np.mean([result[f"{name}_dice"] for name in STRUCTURES]))
+    return result
