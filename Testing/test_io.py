@@ -46,24 +46,28 @@ def test_4d_cine_round_trip(tmp_path, small_phantom):
     assert vector.GetNumberOfComponentsPerPixel() == 4 and vector.GetDimension() == 4
 
 
-def _write_dicom_series(folder, array, spacing, phases=1):
-    """A minimal DICOM series (one file per slice and phase) with positions and trigger times."""
-    folder.mkdir()
+def _write_dicom_series(folder, array, spacing, phases=1, series=lambda z: "1.2.826.0.1.3680043.2.1125.1",
+                        orientation="1\\0\\0\\0\\1\\0", description="sa cine", prefix="im"):
+    """A minimal DICOM series (one file per slice and phase) with positions and trigger times.
+
+    ``series`` gives each slice position's series UID: one for all (a single series), or one per position
+    (the way some scanners store a short-axis cine).
+    """
+    folder.mkdir(exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
-    series = "1.2.826.0.1.3680043.2.1125.1"
     index = 0
     for phase in range(phases):
         for z in range(array.shape[1]):
             slice_image = sitk.GetImageFromArray(array[phase, z][None])
             slice_image.SetSpacing(spacing)
             position = (0.0, 0.0, z * spacing[2])
-            for tag, value in (("0020|000e", series), ("0020|0032", "\\".join(f"{p:g}" for p in position)),
-                               ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0018|0050", f"{spacing[2]:g}"),
+            for tag, value in (("0020|000e", series(z)), ("0020|0032", "\\".join(f"{p:g}" for p in position)),
+                               ("0020|0037", orientation), ("0018|0050", f"{spacing[2]:g}"),
                                ("0018|1060", str(40.0 * phase)), ("0020|0013", str(index + 1)),
-                               ("0008|0060", "MR")):
+                               ("0008|0060", "MR"), ("0008|103e", description)):
                 slice_image.SetMetaData(tag, value)
-            writer.SetFileName(str(folder / f"{index:04d}.dcm"))
+            writer.SetFileName(str(folder / f"{prefix}{index:04d}.dcm"))
             writer.Execute(slice_image)
             index += 1
 
@@ -79,6 +83,36 @@ def test_dicom_series_3d_and_cine(tmp_path):
     cine = read_cardiac_image(tmp_path / "cine")
     assert cine.frames.shape == (2, 5, 40, 48)
     np.testing.assert_array_equal(cine.frames, array.astype(np.float32))
+
+
+def test_a_study_folder_gives_its_short_axis_stack(tmp_path):
+    """One series per slice position (as some scanners store a cine) and a localiser in the same folder."""
+    array = _volume((2, 5, 40, 48))
+    _write_dicom_series(tmp_path / "study", array, (1.4, 1.4, 8.0), phases=2,
+                        series=lambda z: f"1.2.826.0.1.3680043.2.1125.{10 + z}")
+    localiser = _volume((1, 1, 40, 48))
+    _write_dicom_series(tmp_path / "study", localiser, (1.4, 1.4, 8.0),
+                        series=lambda z: "1.2.826.0.1.3680043.2.1125.99", orientation="1\\0\\0\\0\\0\\-1",
+                        description="localiser", prefix="loc")
+    cine = read_cardiac_image(tmp_path / "study")
+    assert cine.frames.shape == (2, 5, 40, 48)
+    assert cine.spacing_xyz == pytest.approx((1.4, 1.4, 8.0))
+    np.testing.assert_array_equal(cine.frames, array.astype(np.float32))
+
+
+def test_a_folder_with_two_acquisitions_of_the_same_slices_is_refused(tmp_path):
+    array = _volume((1, 4, 40, 48))
+    _write_dicom_series(tmp_path / "two", array, (1.4, 1.4, 8.0), description="sa cine")
+    _write_dicom_series(tmp_path / "two", array, (1.4, 1.4, 8.0), series=lambda z: "1.2.826.0.1.3680043.2.1125.7",
+                        description="sa cine post contrast", prefix="post")
+    with pytest.raises(InputError, match="same slice positions.*post contrast"):
+        read_cardiac_image(tmp_path / "two")
+    other = _volume((1, 4, 40, 48))
+    _write_dicom_series(tmp_path / "tie", array, (1.4, 1.4, 8.0))
+    _write_dicom_series(tmp_path / "tie", other, (1.4, 1.4, 8.0), series=lambda z: "1.2.826.0.1.3680043.2.1125.8",
+                        orientation="1\\0\\0\\0\\0\\-1", description="long axis stack", prefix="lax")
+    with pytest.raises(InputError, match="no single short-axis stack"):
+        read_cardiac_image(tmp_path / "tie")
 
 
 def test_unreadable_and_missing_files_are_input_errors(tmp_path):

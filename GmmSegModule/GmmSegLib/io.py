@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .dicom import read_dicom_folder
 from .errors import InputError
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -93,52 +94,6 @@ def image_stem(path: str | os.PathLike) -> str:
     return name
 
 
-def _read_dicom_series(folder: Path) -> sitk.Image:
-    """Read the first DICOM series of ``folder``; a cine series (repeated slice positions) becomes 4D."""
-    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
-    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's "No Series were found" would bypass our one-line error
-    try:
-        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    finally:
-        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
-    if not series_ids:
-        raise InputError(f"{folder}: no DICOM series found in this folder")
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0])
-    by_position: dict[tuple[float, ...], list[tuple[float, str]]] = {}
-    for file_name in files:
-        header = sitk.ImageFileReader()
-        header.SetFileName(file_name)
-        header.LoadPrivateTagsOff()
-        header.ReadImageInformation()
-        position = tuple(round(float(v), 3) for v in header.GetMetaData("0020|0032").split("\\"))
-        trigger = header.GetMetaData("0018|1060") if header.HasMetaDataKey("0018|1060") else "0"
-        by_position.setdefault(position, []).append((float(trigger or 0), file_name))
-    counts = {len(v) for v in by_position.values()}
-    if len(counts) != 1:
-        raise InputError(f"{folder}: DICOM cine has a different number of phases per slice position")
-    num_frames = counts.pop()
-    reader = sitk.ImageSeriesReader()
-    if num_frames == 1:
-        reader.SetFileNames(list(files))
-        return reader.Execute()
-    # GDCM orders the files along the stack normal; keep that slice order and sort phases by trigger time.
-    ordered_positions = list(dict.fromkeys(
-        tuple(round(float(v), 3) for v in _position_of(f)) for f in files))
-    volumes = []
-    for frame in range(num_frames):
-        frame_files = [sorted(by_position[p])[frame][1] for p in ordered_positions]
-        reader.SetFileNames(frame_files)
-        volumes.append(reader.Execute())
-    return sitk.JoinSeries(volumes)
-
-
-def _position_of(file_name: str) -> list[str]:
-    header = sitk.ImageFileReader()
-    header.SetFileName(file_name)
-    header.ReadImageInformation()
-    return header.GetMetaData("0020|0032").split("\\")
-
-
 def read_sitk(path: str | os.PathLike) -> sitk.Image:
     """Read an image file or a DICOM series folder, turning every failure into an ``InputError``."""
     path = Path(path)
@@ -146,7 +101,7 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
         raise InputError(f"{path}: no such file or folder")
     try:
         if path.is_dir():
-            return _read_dicom_series(path)
+            return read_dicom_folder(path)
         return sitk.ReadImage(str(path))
     except InputError:
         raise
