@@ -74,6 +74,8 @@ class CardiacImage:
 
         Only its arrays and spacing are meant to be read: its geometry is the input's, so it is never written.
         """
+        if keep.all():
+            return self
         return CardiacImage(np.ascontiguousarray(self.frames[:, keep]), self.geometry, self.source)
 
     def frame_volume(self, frame: int) -> CardiacImage:
