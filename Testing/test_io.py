@@ -115,6 +115,20 @@ def test_a_folder_with_two_acquisitions_of_the_same_slices_is_refused(tmp_path):
         read_cardiac_image(tmp_path / "tie")
 
 
+def test_a_dicom_header_that_cannot_be_read_is_an_input_error(tmp_path):
+    image = sitk.GetImageFromArray(_volume((1, 40, 48)))
+    image.SetMetaData("0020|000e", "1.2.826.0.1.3680043.2.1125.5")
+    image.SetMetaData("0008|0060", "MR")
+    image.SetMetaData("0018|1060", "twelve")  # trigger time
+    (tmp_path / "bad").mkdir()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    writer.SetFileName(str(tmp_path / "bad" / "im.dcm"))
+    writer.Execute(image)
+    with pytest.raises(InputError, match="unreadable position, orientation, trigger time"):
+        read_cardiac_image(tmp_path / "bad")
+
+
 def test_unreadable_and_missing_files_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         read_cardiac_image(tmp_path / "missing.nii.gz")

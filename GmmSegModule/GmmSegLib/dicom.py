@@ -24,7 +24,7 @@ POSITION_DECIMALS = 3  # mm: slice positions equal to this precision are one pos
 class _Slice:
     file: str
     position: tuple[float, ...]
-    trigger_ms: float
+    phase_order: tuple[float, int]  # trigger time (ms), then instance number: a cine's phases at one position
 
 
 @dataclass
@@ -40,8 +40,14 @@ class _Series:
         return {s.position for s in self.slices}
 
 
-def _tag(header: sitk.ImageFileReader, tag: str, default: str = "") -> str:
-    return header.GetMetaData(tag).strip() if header.HasMetaDataKey(tag) else default
+def _tag(header: sitk.ImageFileReader, tag: str, default: str | None = None) -> str:
+    """A header value; a missing tag without a ``default`` is an error (a file that cannot be placed)."""
+    if header.HasMetaDataKey(tag):
+        return header.GetMetaData(tag).strip()
+    if default is None:
+        raise InputError(f"{header.GetFileName()}: DICOM file without ({tag.replace('|', ',')}); "
+                         "it cannot be placed in a stack")
+    return default
 
 
 def _numbers(text: str, decimals: int) -> tuple[float, ...]:
@@ -55,12 +61,16 @@ def _series(folder: Path, uid: str) -> _Series:
         header.SetFileName(file_name)
         header.LoadPrivateTagsOff()
         header.ReadImageInformation()
-        if series is None:
-            size = header.GetSize()
-            series = _Series(uid, _tag(header, "0008|103e", "no description"),
-                             _numbers(_tag(header, "0020|0037", "1\\0\\0\\0\\1\\0"), 3), (size[0], size[1]))
-        series.slices.append(_Slice(file_name, _numbers(_tag(header, "0020|0032", "0\\0\\0"), POSITION_DECIMALS),
-                                    float(_tag(header, "0018|1060", "0") or 0)))
+        try:
+            if series is None:
+                size = header.GetSize()
+                series = _Series(uid, _tag(header, "0008|103e", "no description"),
+                                 _numbers(_tag(header, "0020|0037"), 3), (size[0], size[1]))
+            order = (float(_tag(header, "0018|1060", "0") or 0), int(_tag(header, "0020|0013", "0") or 0))
+            series.slices.append(_Slice(file_name, _numbers(_tag(header, "0020|0032"), POSITION_DECIMALS), order))
+        except ValueError:
+            raise InputError(f"{file_name}: DICOM header with an unreadable position, orientation, trigger time "
+                             "or instance number") from None
     return series
 
 
@@ -112,6 +122,6 @@ def read_dicom_folder(folder: Path) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     volumes = []
     for phase in range(phases):  # each position's phases in trigger-time order
-        reader.SetFileNames([sorted(by_position[p], key=lambda s: s.trigger_ms)[phase].file for p in ordered])
+        reader.SetFileNames([sorted(by_position[p], key=lambda s: s.phase_order)[phase].file for p in ordered])
         volumes.append(reader.Execute())
     return volumes[0] if phases == 1 else sitk.JoinSeries(volumes)
