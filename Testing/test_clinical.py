@@ -35,6 +35,9 @@ def test_given_frames_and_errors(small_phantom):
         clinical_indices(small_phantom.labels[:1], spacing)
     with pytest.raises(GmmSegError, match="no LV"):
         clinical_indices(np.zeros_like(small_phantom.labels), spacing)
+    middle = small_phantom.labels.shape[1] // 2
+    with pytest.raises(GmmSegError, match="LV is in 1 slice"):  # a single-slice cine: an area, not a volume
+        clinical_indices(small_phantom.labels[:, middle:middle + 1], spacing)
 
 
 def test_report_from_a_cine_and_from_two_phases(tmp_path, small_phantom):

@@ -130,3 +130,13 @@ def test_a_stack_stored_mirrored_is_marked_on_its_segmentation(scene, phantom_vo
     mirrored = logic.process(add_volume_nodes(scene, flipped, "mirrored"), device="cpu")
     assert stored.segmentation.GetAttribute(MIRRORED_STORAGE) is None
     assert mirrored.segmentation.GetAttribute(MIRRORED_STORAGE) == "true"
+
+
+def test_indices_that_cannot_be_computed_say_why_in_the_table(scene, phantom_volume, shipped_model):
+    """Two frames with no LV left (as after erasing it): the table holds the reason, nothing is raised."""
+    logic = GmmSegLogic(scene)
+    result = logic.process(add_volume_nodes(scene, phantom_volume, "ED"), device="cpu")
+    indices = logic.update_indices(result, np.zeros((2, *phantom_volume.frames.shape[1:]), np.uint8))
+    assert "no LV" in indices["error"]
+    table = result.indices_table.GetTable()
+    assert table.GetNumberOfRows() == 1 and "no LV" in table.GetColumnByName("Value").GetValue(0)

@@ -17,6 +17,9 @@ from .errors import GmmSegError
 from .labels import STRUCTURES
 
 MYOCARDIUM_DENSITY_G_PER_ML = 1.05
+# Volumes summed over slices mean something only for a stack through the ventricle (base, mid, apex): a
+# single slice or two give an area, not a volume, and an "EF" of the slice's area change.
+MIN_LV_SLICES = 3
 
 
 @dataclass
@@ -81,6 +84,10 @@ def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float]
     for name, frame in (("ED", ed), ("ES", es)):
         if not 0 <= frame < labels.shape[0]:
             raise GmmSegError(f"{name} frame {frame} does not exist (the cine has {labels.shape[0]} frames)")
+    lv_slices = int((labels[ed] == STRUCTURES["LV"]).any(axis=(1, 2)).sum())
+    if lv_slices < MIN_LV_SLICES:
+        raise GmmSegError(f"the LV is in {lv_slices} slice(s) at ED; volumes, EF and LV mass need a short-axis stack "
+                          f"through the ventricle (at least {MIN_LV_SLICES} slices with LV)")
     pixel_mm2 = spacing_xyz[0] * spacing_xyz[1]
     areas = {name: (labels == value).sum(axis=(2, 3)).astype(float) * pixel_mm2 for name, value in STRUCTURES.items()}
     rv = volumes["RV"]

@@ -445,7 +445,12 @@ class GmmSegLogic:
         table = result.indices_table
         table.RemoveAllColumns()
         if len(frames) >= 2:
-            indices = clinical_indices(np.stack(frames), spacing).to_dict()
+            try:
+                indices = clinical_indices(np.stack(frames), spacing).to_dict()
+            except GmmSegError as error:  # no LV left after editing, or too few slices for volumes: say why
+                indices = {"error": str(error)}
+                self._fill_table(table, indices)
+                return indices
             self._fill_table(table, {k: v for k, v in indices.items() if np.isscalar(v)})
             result.plot_chart = self._volume_plot(result, indices)
         else:
