@@ -23,8 +23,11 @@ MAX_VOXELS = 200_000_000
 BLANK_RANGE_FRACTION = 1e-3
 
 
-def check_short_axis(image: CardiacImage, require_3d: bool = False) -> None:
-    """Raise ``InputError`` unless ``image`` looks like a short-axis cardiac MR stack or cine."""
+def check_short_axis(image: CardiacImage, require_3d: bool = False) -> np.ndarray:
+    """Raise ``InputError`` unless ``image`` looks like a short-axis cardiac MR stack or cine.
+
+    Returns which slices are blank (:func:`blank_slices`), found on the way, for the caller to leave out.
+    """
     name = image.source
     frames, slices, rows, columns = image.frames.shape
     if require_3d and image.is_cine:
@@ -57,12 +60,14 @@ def check_short_axis(image: CardiacImage, require_3d: bool = False) -> None:
         if float(frame.max()) == float(frame.min()):
             raise InputError(f"{name}: frame {frame_index} is constant ({float(frame.min()):g}); "
                              "there is no image to segment")
-    if blank_slices(image.frames).all():
+    blank = blank_slices(image.frames)
+    if blank.all():
         raise InputError(f"{name}: every slice is constant; there is no image to segment")
     values = np.unique(image.frames[0, :, ::4, ::4])
     if values.size <= 5 and np.all(values == np.round(values)):
         raise InputError(f"{name}: has only {values.size} distinct values; this looks like a label map, "
                          "not an MR image")
+    return blank
 
 
 def blank_slices(frames: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import torch
 from .alignment import CanonicalFrame, canonical_input, to_native
 from .atlas import PRIOR_STRENGTH, prior_at, warp_prior
 from .centring import MAX_RECENTRINGS, recentred
-from .checks import blank_slices, check_short_axis
+from .checks import check_short_axis
 from .clinical import structure_volumes_ml
 from .elbo import expected_log_weights
 from .errors import GmmSegError
@@ -155,8 +155,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         raise GmmSegError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
     if uncertainty_source not in UNCERTAINTY_SOURCES:
         raise GmmSegError(f"unknown uncertainty source {uncertainty_source!r}")
-    check_short_axis(image)
-    blank = blank_slices(image.frames)
+    blank = check_short_axis(image)
     if blank.any():
         return _around_blank_slices(image, blank, model, device, phi, location, head, uncertainty_source)
     device = torch.device(device)

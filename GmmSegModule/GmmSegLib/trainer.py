@@ -39,7 +39,7 @@ from torch import nn
 from . import acdc
 from .alignment import CANONICAL_SPACING_MM, to_canonical
 from .atlas import PRIOR_STRENGTH, build_atlas, prior_at, warp_prior
-from .checks import blank_slices, check_short_axis
+from .checks import check_short_axis
 from .device import resolve_device
 from .elbo import ElboWeights, assignment_term, negative_elbo, prior_term, prior_weight
 from .errors import GmmSegError, InputError
@@ -341,8 +341,7 @@ class Trainer:
             self.model.eval()
             for path in paths:
                 image = read_cardiac_image(path)
-                check_short_axis(image)
-                image = image.kept_slices(~blank_slices(image.frames))  # as segment() sees it
+                image = image.kept_slices(~check_short_axis(image))  # without blank slices, as segment() sees it
                 location = locate_and_centre(self.model, image.frames[0], image.spacing_xyz, self.device, str(path))[0]
                 self.unlabelled.extend(Volume.from_image(image, location, frame=frame)
                                        for frame in range(image.num_frames))
