@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from GmmSegLib.class_prior import OFFSET_GRID, left_ventricle_offsets
 from GmmSegLib.model import load_checkpoint, load_model
 
 TRAINER = ROOT / "scripted_training" / "train.py"
@@ -35,13 +36,16 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
-    stages = ["localiser", "atlas", "pretrain", "registration", "adapt", "handedness"]
+    stages = ["localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration"]
     assert [e["stage"] for e in lines if e["event"] == "stage"] == stages
+    calibration = next(e for e in lines if e["event"] == "calibration")
+    assert calibration["delta"] in OFFSET_GRID and list(calibration["mean_dice"]) == [str(d) for d in OFFSET_GRID]
     progress = [e for e in lines if e["event"] == "progress"]
     assert progress and {"epoch", "step", "loss", "eta_s"} <= set(progress[0])
     assert lines[-1]["event"] == "done"
     model, metadata = load_model(out, lines[-1]["sha256"])
     assert metadata["stages"] == stages and model.handedness is not None
+    assert torch.equal(model.class_log_offsets, left_ventricle_offsets(calibration["delta"]))
     # the atlas was built from the phantom labels: the LV is likely in the middle of the crop
     assert float(model.atlas[2, 1, 64, 64]) > 0.5
     # the same seed gives the same weights

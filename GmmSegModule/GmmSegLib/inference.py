@@ -5,9 +5,9 @@ GmmSeg's own segmentation of the first frame (GmmSegLib.centring), resample ever
 frame, run the feature U-Net and the heads, register the atlas to the responsibilities (phi, no gradients),
 predict the Dirichlet concentrations d_hat from the features and the registered prior, and form the label
 posterior by one variational update of the responsibilities with the Dirichlet:
-q(z_ik) ~ pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid. A given ``phi`` replaces the
-registration net's, which is how the clinician's re-registration of the atlas changes the result through the
-model.
+q(z_ik) ~ pi_ik exp(E[log w_ik] + b_k), b the model's class-prior correction (GmmSegLib.class_prior).
+Everything is mapped back onto the native grid. A given ``phi`` replaces the registration net's, which is how
+the clinician's re-registration of the atlas changes the result through the model.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def forward_canonical(model: GmmSegModel, images: torch.Tensor, prior: torch.Ten
         phi = phi.expand(images.shape[0], -1)
     registered = warp_prior(prior, phi)
     concentrations = model.heads.concentrations(features, registered)
-    log_posterior = torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
+    log_posterior = (torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
+                     + model.class_log_offsets[:, None, None])
     return CanonicalOutputs(features, responsibilities, registered, concentrations,
                             torch.softmax(log_posterior, dim=1), phi)
 

@@ -30,6 +30,8 @@ class GmmSegModel(nn.Module):
 
     ``handedness`` adds the net that recognises mirrored stacks; checkpoints written before it existed
     load without it (their config lacks the key), and inference then takes every stack as stored.
+    ``class_log_offsets`` (K,) is the class-prior correction of the label posterior (GmmSegLib.class_prior),
+    zero until the trainer's calibration stage sets it; checkpoints from before it load with zeros.
     """
 
     def __init__(self, feature_base: int = 16, handedness: bool = True):
@@ -42,6 +44,20 @@ class GmmSegModel(nn.Module):
         self.handedness = HandednessNet() if handedness else None
         uniform = torch.full((POSITION_BINS, NUM_CLASSES, CANONICAL_SIZE, CANONICAL_SIZE), 1.0 / NUM_CLASSES)
         self.register_buffer("atlas", uniform.clamp_min(PRIOR_FLOOR))
+        self.register_buffer("class_log_offsets", torch.zeros(NUM_CLASSES))
+
+    def load_weights(self, state: dict[str, torch.Tensor], optional_prefixes: tuple[str, ...] = ()) -> None:
+        """Load ``state``; besides ``class_log_offsets``, only keys under ``optional_prefixes`` may be missing.
+
+        Raises ModelError when the weights do not fit this version of GmmSeg.
+        """
+        try:
+            missing, unexpected = self.load_state_dict(state, strict=False)
+        except RuntimeError:  # a tensor of the wrong shape
+            raise ModelError("the weights do not fit this version of GmmSeg") from None
+        optional = ("class_log_offsets", *optional_prefixes)
+        if unexpected or any(not key.startswith(optional) for key in missing):
+            raise ModelError("the weights do not fit this version of GmmSeg")
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -103,8 +119,8 @@ def load_model(path: str | os.PathLike, expected_sha256: str | None = None) -> t
     except TypeError:
         raise ModelError(f"{path}: the model configuration does not fit this version of GmmSeg") from None
     try:
-        model.load_state_dict(payload["state"])
-    except RuntimeError:
-        raise ModelError(f"{path}: the weights do not fit this version of GmmSeg") from None
+        model.load_weights(payload["state"])
+    except ModelError as error:
+        raise ModelError(f"{path}: {error}") from None
     model.eval()
     return model, payload.get("metadata", {})

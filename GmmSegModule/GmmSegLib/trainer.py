@@ -10,7 +10,9 @@ Stages (DESIGN section 3.6), each resumable at epoch granularity:
    parameters; z_net and o_net too when labels anchor them), anchored either by the labelled auxiliary set
    (full training) or by the starting model's own predictions (``gmmseg adapt`` on a user's images,
    where no labels exist);
-6. ``handedness``: the net that recognises mirrored stacks, self-supervised on the labelled stacks.
+6. ``handedness``: the net that recognises mirrored stacks, self-supervised on the labelled stacks;
+7. ``calibration``: the class-prior correction of the label posterior, chosen on the labelled stacks
+   (GmmSegLib.class_prior; no training).
 
 Progress goes to stdout as JSON lines (``event``: progress / stage / saved / done / stopped / error) for the
 Slicer module and the CLI. The training state is saved atomically after every epoch; a killed run resumes
@@ -28,9 +30,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -39,20 +42,23 @@ from torch import nn
 from . import acdc
 from .alignment import CANONICAL_SPACING_MM, to_canonical
 from .atlas import PRIOR_STRENGTH, build_atlas, prior_at, warp_prior
+from .augment import SELECTION_SHIFT_SEED, shifted_stack
 from .checks import check_short_axis
+from .class_prior import OFFSET_GRID, choose_delta, left_ventricle_offsets, offset_scores
 from .device import resolve_device
 from .elbo import ElboWeights, assignment_term, negative_elbo, prior_term, prior_weight
-from .errors import GmmSegError, InputError
+from .errors import GmmSegError, InputError, ModelError
 from .handedness import storage_orders
-from .inference import forward_canonical, locate_and_centre
+from .inference import forward_canonical, locate_and_centre, segment
 from .io import read_cardiac_image
 from .labels import NUM_CLASSES
 from .localisation import locate_from_ground_truth, locate_heart
 from .model import GmmSegModel, atomic_torch_save, load_checkpoint, load_model, save_model
 from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame
 
-# the order of a full run; "handedness" is last so that the other stages keep their random streams
-STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt", "handedness")
+# the order of a full run; "handedness" and "calibration" come last so that the other stages keep their random
+# streams, and the calibration judges the finished networks
+STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration")
 STOPPED_EXIT_CODE = 143
 
 
@@ -263,9 +269,10 @@ class Trainer:
         if self.config.init_model:
             model, _ = load_model(self.config.init_model)
             # a model from before the handedness net starts this run with a fresh one
-            missing = self.model.load_state_dict(model.state_dict(), strict=False).missing_keys
-            if any(not key.startswith("handedness.") for key in missing):
-                raise GmmSegError(f"{self.config.init_model}: the weights do not fit this version of GmmSeg")
+            try:
+                self.model.load_weights(model.state_dict(), optional_prefixes=("handedness.",))
+            except ModelError as error:
+                raise ModelError(f"{self.config.init_model}: {error}") from None
         if ("adapt" in self.config.stages and "pretrain" not in self.config.stages and not self.config.init_model
                 and not self.state_path.exists()):
             raise GmmSegError("adaptation without the pretrain stage starts from a trained model: give --init-model")
@@ -311,12 +318,15 @@ class Trainer:
         self.progress.emit("saved", state=str(self.state_path), stage_epoch=metadata["epoch"])
 
     # ---- data --------------------------------------------------------------------------------
+    def _labelled_split(self) -> tuple[Path, list[acdc.AcdcCase]]:
+        """The ACDC folder and its labelled auxiliary cases (the first ``max_cases`` when given)."""
+        root = Path(self.config.data) if self.config.data else acdc.default_acdc_dir()
+        labelled, _ = acdc.split(acdc.list_cases(root))
+        return root, labelled[: self.config.max_cases] if self.config.max_cases else labelled
+
     def _labelled_volumes(self) -> list[Volume]:
         if not self.labelled:
-            root = Path(self.config.data) if self.config.data else acdc.default_acdc_dir()
-            labelled, _ = acdc.split(acdc.list_cases(root))
-            if self.config.max_cases:
-                labelled = labelled[: self.config.max_cases]
+            root, labelled = self._labelled_split()
             for case in labelled:
                 image, labels = acdc.load_case(root, case)
                 location = locate_from_ground_truth(labels, image.spacing_xyz)
@@ -522,6 +532,40 @@ class Trainer:
 
         return self._train("handedness", [self.model.handedness], loss, c.handedness_epochs, c.learning_rate,
                            batches)
+
+    def _stage_calibration(self) -> bool:
+        """The class-prior correction of the label posterior (GmmSegLib.class_prior), chosen by the mean Dice
+        of the labelled stacks segmented as stored and through the synthetic new scanner.
+
+        Each stack is segmented once without a correction and every candidate is applied to its native-grid
+        probabilities (inference adds it before the softmax in the canonical frame: the same decision up to the
+        interpolation between the two grids).
+        """
+        self.model.class_log_offsets.zero_()
+        self.model.eval()
+        root, cases = self._labelled_split()
+        scores, start, steps = [], time.perf_counter(), 2 * len(cases)
+        for index, case in enumerate(cases):
+            image, truth = acdc.load_case(root, case)
+            for view, frames in enumerate((image.frames,
+                                           shifted_stack(image.frames[0], SELECTION_SHIFT_SEED + index)[None])):
+                if self.stop_requested:
+                    return False
+                try:
+                    result = segment(replace(image, frames=frames), self.model, self.device)
+                    scores.append(offset_scores(result.probabilities[0], truth))
+                except InputError:  # the localiser misses this heart: it says nothing about the decision
+                    pass
+                step = 2 * index + view + 1
+                elapsed = time.perf_counter() - start
+                self.progress.emit("progress", stage="calibration", epoch=1, epochs=1, step=step, steps=steps,
+                                   eta_s=round(elapsed / step * (steps - step), 1), elapsed_s=round(elapsed, 1))
+        delta = choose_delta(np.array(scores))
+        self.model.class_log_offsets.copy_(left_ventricle_offsets(delta))
+        means = np.array(scores).mean(axis=0) if scores else np.full(len(OFFSET_GRID), np.nan)
+        self.progress.emit("calibration", volumes=len(scores), delta=delta,
+                           mean_dice={str(d): round(float(m), 5) for d, m in zip(OFFSET_GRID, means, strict=True)})
+        return True
 
     def _handedness_volumes(self) -> tuple[list[Volume], list[Volume]]:
         """The labelled stacks in every storage order, located by the trained localiser: (kept, mirrored)."""
