@@ -46,18 +46,23 @@ def test_the_scores_and_the_choice_of_delta():
     assert choose_delta(np.empty((0, len(OFFSET_GRID)))) == 0.0
 
 
-def test_the_model_applies_its_offsets_to_the_posterior(shipped_model, phantom_volume):
+def test_inference_decides_as_the_calibration_stage_measured(shipped_model, phantom_volume):
+    """The labels under a correction are those the calibration stage scores for it on the uncorrected output."""
     model, _ = shipped_model
     stored = model.class_log_offsets.clone()
-    before = segment(phantom_volume, model, "cpu")
     try:
-        model.class_log_offsets.copy_(stored + left_ventricle_offsets(1.5))
-        after = segment(phantom_volume, model, "cpu", location=before.location)
+        model.class_log_offsets.zero_()
+        uncorrected = segment(phantom_volume, model, "cpu")
+        model.class_log_offsets.copy_(left_ventricle_offsets(1.5))
+        corrected = segment(phantom_volume, model, "cpu", location=uncorrected.location)
     finally:
         model.class_log_offsets.copy_(stored)
-    assert (after.labels == MYO).sum() < (before.labels == MYO).sum()
-    np.testing.assert_allclose(after.probabilities.sum(axis=1), 1.0, atol=1e-4)
-    np.testing.assert_array_equal(after.labels, after.probabilities.argmax(axis=1))
+    np.testing.assert_array_equal(corrected.labels[0], offset_labels(uncorrected.probabilities[0], 1.5))
+    assert (corrected.labels == MYO).sum() < (uncorrected.labels == MYO).sum()
+    np.testing.assert_allclose(corrected.probabilities.sum(axis=1), 1.0, atol=1e-4)
+    np.testing.assert_array_equal(corrected.labels, corrected.probabilities.argmax(axis=1))
+    # the uncertainty maps come from the model's own posterior: the correction only decides the labels
+    np.testing.assert_array_equal(corrected.uncertainty["total"], uncorrected.uncertainty["total"])
 
 
 def test_checkpoints_from_before_the_correction_load_with_none(tmp_path):

@@ -5,9 +5,9 @@ GmmSeg's own segmentation of the first frame (GmmSegLib.centring), resample ever
 frame, run the feature U-Net and the heads, register the atlas to the responsibilities (phi, no gradients),
 predict the Dirichlet concentrations d_hat from the features and the registered prior, and form the label
 posterior by one variational update of the responsibilities with the Dirichlet:
-q(z_ik) ~ pi_ik exp(E[log w_ik] + b_k), b the model's class-prior correction (GmmSegLib.class_prior).
-Everything is mapped back onto the native grid. A given ``phi`` replaces the registration net's, which is how
-the clinician's re-registration of the atlas changes the result through the model.
+q(z_ik) ~ pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid, where the labels are decided
+after the model's class-prior correction (GmmSegLib.class_prior). A given ``phi`` replaces the registration
+net's, which is how the clinician's re-registration of the atlas changes the result through the model.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .alignment import CanonicalFrame, canonical_input, to_native
 from .atlas import PRIOR_STRENGTH, prior_at, warp_prior
 from .centring import MAX_RECENTRINGS, recentred
 from .checks import check_short_axis
+from .class_prior import corrected_probabilities
 from .clinical import structure_volumes_ml
 from .elbo import expected_log_weights
 from .errors import GmmSegError
@@ -36,7 +37,8 @@ from .uncertainty import dirichlet_uncertainty, posterior_dirichlet
 BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
 UNCERTAINTY_KINDS = ("total", "aleatoric", "epistemic")
 # Which class probabilities become the labels: the GmmSeg posterior (pi updated with the registered
-# Dirichlet), z_net's pi alone, or the supervised feature U-Net alone (the plain baseline, no prior).
+# Dirichlet, with the class-prior correction), z_net's pi alone, or the supervised feature U-Net alone (the
+# plain baseline, no prior).
 HEADS = ("gmmseg", "pi", "baseline")
 # Which Dirichlet the uncertainty maps come from (see GmmSegLib.uncertainty): d_hat's strength centred on
 # the posterior (the product's maps), or d_hat as predicted (kept for the benchmark's comparison).
@@ -87,8 +89,7 @@ def forward_canonical(model: GmmSegModel, images: torch.Tensor, prior: torch.Ten
         phi = phi.expand(images.shape[0], -1)
     registered = warp_prior(prior, phi)
     concentrations = model.heads.concentrations(features, registered)
-    log_posterior = (torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
-                     + model.class_log_offsets[:, None, None])
+    log_posterior = torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
     return CanonicalOutputs(features, responsibilities, registered, concentrations,
                             torch.softmax(log_posterior, dim=1), phi)
 
@@ -197,8 +198,11 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         stacked = torch.cat([probabilities_t] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
                             + [outputs.registered_prior], dim=1)
         back = to_native(stacked, frame, outside).cpu()
-        probabilities[t] = back[:, :NUM_CLASSES].permute(1, 0, 2, 3).numpy()
-        labels[t] = back[:, :NUM_CLASSES].argmax(1).numpy().astype(np.uint8)
+        native_probabilities = back[:, :NUM_CLASSES]
+        if head == "gmmseg":
+            native_probabilities = corrected_probabilities(native_probabilities, model.class_log_offsets.cpu())
+        probabilities[t] = native_probabilities.permute(1, 0, 2, 3).numpy()
+        labels[t] = native_probabilities.argmax(1).numpy().astype(np.uint8)
         for index, kind in enumerate(UNCERTAINTY_KINDS):
             uncertainty[kind][t] = back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
         registered[t] = back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS):].permute(1, 0, 2, 3).numpy()

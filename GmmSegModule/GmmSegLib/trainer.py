@@ -538,8 +538,7 @@ class Trainer:
         of the labelled stacks segmented as stored and through the synthetic new scanner.
 
         Each stack is segmented once without a correction and every candidate is applied to its native-grid
-        probabilities (inference adds it before the softmax in the canonical frame: the same decision up to the
-        interpolation between the two grids).
+        probabilities, as inference applies the chosen one.
         """
         self.model.class_log_offsets.zero_()
         self.model.eval()
