@@ -543,7 +543,8 @@ class Trainer:
         self.model.class_log_offsets.zero_()
         self.model.eval()
         root, cases = self._labelled_split()
-        scores, start, steps = [], time.perf_counter(), 2 * len(cases)
+        scores, steps = [], 2 * len(cases)
+        progress = Progress(steps, self.rank == 0)  # one step per stack; the stage has no epochs
         for index, case in enumerate(cases):
             image, truth = acdc.load_case(root, case)
             for view, frames in enumerate((image.frames,
@@ -552,13 +553,11 @@ class Trainer:
                     return False
                 try:
                     result = segment(replace(image, frames=frames), self.model, self.device)
-                    scores.append(offset_scores(result.probabilities[0], truth))
                 except InputError:  # the localiser misses this heart: it says nothing about the decision
                     pass
-                step = 2 * index + view + 1
-                elapsed = time.perf_counter() - start
-                self.progress.emit("progress", stage="calibration", epoch=1, epochs=1, step=step, steps=steps,
-                                   eta_s=round(elapsed / step * (steps - step), 1), elapsed_s=round(elapsed, 1))
+                else:
+                    scores.append(offset_scores(result.probabilities[0], truth))
+                progress.step(stage="calibration", epoch=1, epochs=1, step=2 * index + view + 1, steps=steps)
         delta = choose_delta(np.array(scores))
         self.model.class_log_offsets.copy_(left_ventricle_offsets(delta))
         means = np.array(scores).mean(axis=0) if scores else np.full(len(OFFSET_GRID), np.nan)
