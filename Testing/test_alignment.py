@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from GmmSegLib.alignment import (
     CanonicalFrame,
     lv_to_rv_angle,
+    percentile,
     relative_slice_positions,
     to_canonical,
     to_native,
@@ -93,3 +94,11 @@ def test_zscore_is_robust_to_outliers():
     normalised = zscore(image)
     assert abs(float(normalised.mean())) < 1e-4 and abs(float(normalised.std()) - 1) < 1e-3
     assert float(normalised.max()) < 10
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 16384, 200_001])
+def test_percentile_is_torch_quantile(count):
+    # in float64: for large tensors torch.quantile's own float32 rank is off by a fraction of an order statistic
+    values = torch.randn(count, dtype=torch.float64)
+    for q in (0.0, 0.5, 37.3, 50.0, 99.5, 100.0):
+        assert float(percentile(values, q)) == pytest.approx(float(torch.quantile(values, q / 100.0)), abs=1e-12)

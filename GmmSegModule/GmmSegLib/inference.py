@@ -28,7 +28,7 @@ from .elbo import expected_log_weights
 from .errors import GmmSegError
 from .handedness import locate_and_orient
 from .io import CardiacImage
-from .labels import NUM_CLASSES
+from .labels import NUM_CLASSES, most_probable_class
 from .localisation import HeartLocation
 from .model import GmmSegModel
 from .review import slice_mean_uncertainty
@@ -106,7 +106,7 @@ def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLo
     for _ in range(MAX_RECENTRINGS):
         frame = location.frame(spacing[0], spacing[1], *native.shape[-2:])
         outputs = forward_canonical(model, canonical_input(native, frame), prior)
-        moved = recentred(location, outputs.posterior.argmax(1).cpu().numpy(), frame, spacing[2])
+        moved = recentred(location, most_probable_class(outputs.posterior).cpu().numpy(), frame, spacing[2])
         if moved is None:
             return location, outputs
         location = moved
@@ -202,7 +202,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         if head == "gmmseg":
             native_probabilities = corrected_probabilities(native_probabilities, model.class_log_offsets.cpu())
         probabilities[t] = native_probabilities.permute(1, 0, 2, 3).numpy()
-        labels[t] = native_probabilities.argmax(1).numpy().astype(np.uint8)
+        labels[t] = most_probable_class(native_probabilities).numpy().astype(np.uint8)
         for index, kind in enumerate(UNCERTAINTY_KINDS):
             uncertainty[kind][t] = back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
         registered[t] = back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS):].permute(1, 0, 2, 3).numpy()

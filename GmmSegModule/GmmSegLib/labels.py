@@ -8,6 +8,7 @@ implicitly.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .errors import InputError
 
@@ -20,6 +21,15 @@ CONVENTIONS: dict[str, dict[int, int]] = {
     "product": {0: BACKGROUND, 1: LV, 2: MYO, 3: RV},
     "acdc": {0: BACKGROUND, 1: RV, 2: MYO, 3: LV},
 }
+
+
+def most_probable_class(probabilities: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """The index of the largest class probability along ``dim`` (the first one on ties, as ``argmax``).
+
+    ``max(dim).indices`` rather than ``argmax(dim)``: on CPU, torch's argmax over a dimension that is not
+    the last one is about ten times slower (50 ms for one native-grid volume's labels).
+    """
+    return probabilities.max(dim).indices
 
 
 def to_product_labels(labels: np.ndarray, convention: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from .alignment import CanonicalFrame, lv_to_rv_angle, relative_slice_positions, resample_square, zscore
 from .errors import InputError
-from .labels import LV, MYO, RV
+from .labels import LV, MYO, RV, most_probable_class
 from .networks import Localiser
 
 MIN_LV_VOLUME_ML = 2.0
@@ -111,7 +111,7 @@ def locate_heart(localiser: Localiser, slices: np.ndarray, spacing: tuple[float,
     sx, sy, sz = spacing
     rows, columns = slices.shape[-2:]
     view = localiser_view(torch.from_numpy(np.ascontiguousarray(slices)), sx, sy).to(device)
-    labels = quarter_turn_probabilities(localiser, view).argmax(1).cpu().numpy()
+    labels = most_probable_class(quarter_turn_probabilities(localiser, view)).cpu().numpy()
     grid = CanonicalFrame((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, sx, sy, rows, columns,
                           size=Localiser.SIZE, spacing=Localiser.SPACING_MM)
     step = Localiser.SPACING_MM

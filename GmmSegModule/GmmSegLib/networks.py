@@ -30,16 +30,28 @@ MEAN_BOUND = 5.0
 LOG_VARIANCE_RANGE = (-4.0, 1.0)
 
 
+class InstanceNorm(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` (no running statistics) computed as a group norm with one channel per group.
+
+    The two are the same normalisation (to float rounding, ~1e-6) with the same parameters and state-dict
+    keys, but on CPU torch's instance norm goes through batch norm on a reshaped tensor and takes about five
+    times as long as its group norm: with it, instance norm was a fifth of the inference time.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
+
 class ConvBlock(nn.Sequential):
     """Two 3x3 convolutions, each followed by instance norm and leaky ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-            nn.InstanceNorm2d(out_channels, affine=True),
+            InstanceNorm(out_channels, affine=True),
             nn.LeakyReLU(0.01, inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-            nn.InstanceNorm2d(out_channels, affine=True),
+            InstanceNorm(out_channels, affine=True),
             nn.LeakyReLU(0.01, inplace=True),
         )
 
@@ -88,7 +100,7 @@ class GmmHeads(nn.Module):
     def __init__(self, channels: int = FEATURE_CHANNELS, classes: int = NUM_CLASSES, base: int = 8):
         super().__init__()
         self.channels, self.classes = channels, classes
-        self.normalise = nn.InstanceNorm2d(channels, affine=False)
+        self.normalise = InstanceNorm(channels, affine=False)
         self.x_net = UNet(channels, 2 * classes * channels, base=base, depth=2, max_channels=32)
         self.z_net = UNet(channels, classes, base=base, depth=2, max_channels=32)
         self.o_net = UNet(channels + classes, classes, base=base, depth=3, max_channels=64)
@@ -127,7 +139,7 @@ def strided_encoder(in_channels: int, base: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     previous = in_channels
     for width in (base, 2 * base, 4 * base, 4 * base, 4 * base):
-        layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1), nn.InstanceNorm2d(width, affine=True),
+        layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1), InstanceNorm(width, affine=True),
                    nn.LeakyReLU(0.01, inplace=True)]
         previous = width
     return nn.Sequential(*layers)

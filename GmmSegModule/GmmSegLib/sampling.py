@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .alignment import CanonicalFrame, to_canonical, zscore
 from .augment import random_appearance
 from .io import CardiacImage
-from .labels import NUM_CLASSES
+from .labels import NUM_CLASSES, most_probable_class
 from .localisation import HeartLocation
 from .networks import Localiser
 
@@ -87,7 +87,7 @@ def crop(volume: Volume, slice_index: int, frame: CanonicalFrame) -> tuple[torch
     if volume.labels is None:
         return image, None
     one_hot = F.one_hot(volume.labels[slice_index], NUM_CLASSES).permute(2, 0, 1)[None].float()
-    return image, to_canonical(one_hot, frame)[0].argmax(0)
+    return image, most_probable_class(to_canonical(one_hot, frame)[0], 0)
 
 
 def localiser_frame(volume: Volume) -> CanonicalFrame:

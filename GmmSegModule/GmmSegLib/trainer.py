@@ -51,7 +51,7 @@ from .errors import GmmSegError, InputError, ModelError
 from .handedness import storage_orders
 from .inference import forward_canonical, locate_and_centre, segment
 from .io import read_cardiac_image
-from .labels import NUM_CLASSES
+from .labels import NUM_CLASSES, most_probable_class
 from .localisation import locate_from_ground_truth, locate_heart
 from .model import GmmSegModel, atomic_torch_save, load_checkpoint, load_model, save_model
 from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame
@@ -421,7 +421,7 @@ class Trainer:
         labels, positions = [], []
         for volume in self._labelled_volumes():
             one_hot = F.one_hot(volume.labels, NUM_CLASSES).permute(0, 3, 1, 2).float()
-            labels.append(to_canonical(one_hot, volume.frame()).argmax(1))
+            labels.append(most_probable_class(to_canonical(one_hot, volume.frame())))
             positions.append(torch.as_tensor(volume.location.positions))
         atlas = build_atlas(torch.cat(labels).numpy(), torch.cat(positions).numpy())
         self.model.atlas.copy_(atlas.to(self.device))
