@@ -7,10 +7,14 @@ implicitly.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # the conventions stay torch-free for the modules that only map labels (evaluate, report)
+    import torch
 
 BACKGROUND, LV, MYO, RV = 0, 1, 2, 3
 NUM_CLASSES = 4
