@@ -1,11 +1,12 @@
-"""Training crops: a clean view of every augmented crop for the adaptation teacher."""
+"""Training crops: a clean view of every augmented crop for the adaptation teacher; tight fields of view."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from GmmSegLib.localisation import locate_from_ground_truth
-from GmmSegLib.sampling import Perturbation, Volume, draw_batch
+from GmmSegLib.sampling import Perturbation, Volume, draw_batch, tight_fields_of_view
 
 
 def test_a_clean_view_is_the_same_crop_before_appearance_augmentation(small_phantom):
@@ -21,3 +22,35 @@ def test_a_clean_view_is_the_same_crop_before_appearance_augmentation(small_phan
     torch.testing.assert_close(augmented.labels, plain.labels)
     assert not torch.allclose(augmented.images, augmented.clean_images, atol=1e-3)  # the student's view differs
     assert draw_batch(volumes, 2, Perturbation(), torch.Generator().manual_seed(3)).clean_images is None
+
+
+def test_tight_fields_of_view_cut_slices_labels_and_location_alike(small_phantom):
+    image = small_phantom.image.frame_volume(0)
+    labels = small_phantom.labels[0]
+    location = locate_from_ground_truth(labels, image.spacing_xyz)
+    volume = Volume.from_image(image, location, labels)
+    rows, columns = volume.slices.shape[-2:]
+
+    views = tight_fields_of_view(volume, 6, torch.Generator().manual_seed(0))
+
+    assert len(views) == 6
+    sides = set()
+    for view in views:
+        side = view.slices.shape[-1]
+        sides.add(side)
+        assert view.slices.shape == (volume.slices.shape[0], side, side) == view.labels.shape
+        assert 0.55 * min(rows, columns) - 1 <= side <= 0.8 * min(rows, columns)
+        # the cut is a window of the stack: find it by its offset and compare pixel for pixel
+        x0, y0 = (location.lv_centre_xy - view.location.lv_centre_xy).round().astype(int)
+        torch.testing.assert_close(view.slices, volume.slices[:, y0:y0 + side, x0:x0 + side])
+        torch.testing.assert_close(view.labels, volume.labels[:, y0:y0 + side, x0:x0 + side])
+        # the heart stays in view, where the cut location says it is
+        assert located_lv_centre(view) == pytest.approx(tuple(view.location.lv_centre_xy), abs=0.5)
+        assert view.location.positions is location.positions
+    assert len(sides) > 1  # random sizes
+    again = tight_fields_of_view(volume, 6, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a.slices, b.slices) for a, b in zip(views, again, strict=True))
+
+
+def located_lv_centre(volume: Volume) -> tuple[float, float]:
+    return tuple(locate_from_ground_truth(volume.labels.numpy(), volume.spacing).lv_centre_xy)

@@ -145,3 +145,33 @@ def test_adapting_an_init_model_can_stay_anchored_to_the_labelled_split(tmp_path
         anchors[name] = first["loss"]["anchor"]
     # the same seed draws the same target batch, before any update: only the supervised term differs
     assert anchors["with labels"] > anchors["teacher only"] + 0.1
+
+
+def test_localiser_and_handedness_stages_start_from_fresh_weights(tmp_path):
+    """A run that trains the localiser or the handedness net does so from scratch, whatever --init-model held,
+    and a resumed stage keeps the weights it had reached."""
+    from GmmSegLib.registry import default_entry
+    from GmmSegLib.trainer import TrainConfig, Trainer
+
+    shipped, _ = load_model(default_entry().path)
+
+    def trainer(init_model: str) -> Trainer:
+        run = Trainer(TrainConfig(out=str(tmp_path / "m.pt"), work=str(tmp_path / "w"), init_model=init_model,
+                                  stages=["localiser", "handedness"], device="cpu"))
+        run._load_starting_point()
+        return run
+
+    from_shipped, from_nothing = trainer(str(default_entry().path)), trainer("")
+    for name in ("localiser", "handedness"):
+        started = getattr(from_shipped.model, name)
+        torch.testing.assert_close(started.state_dict(), getattr(shipped, name).state_dict())
+        from_shipped._start_fresh(started)
+        from_nothing._start_fresh(getattr(from_nothing.model, name))
+        torch.testing.assert_close(started.state_dict(), getattr(from_nothing.model, name).state_dict())
+        first = next(iter(started.state_dict().values()))
+        assert not torch.equal(first, next(iter(getattr(shipped, name).state_dict().values())))
+
+    from_shipped.resume_epoch = 3
+    before = {k: v.clone() for k, v in from_shipped.model.localiser.state_dict().items()}
+    from_shipped._start_fresh(from_shipped.model.localiser)
+    torch.testing.assert_close(from_shipped.model.localiser.state_dict(), before)

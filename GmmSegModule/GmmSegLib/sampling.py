@@ -90,6 +90,34 @@ def crop(volume: Volume, slice_index: int, frame: CanonicalFrame) -> tuple[torch
     return image, most_probable_class(to_canonical(one_hot, frame)[0], 0)
 
 
+def tight_fields_of_view(volume: Volume, count: int, generator: torch.Generator,
+                         side_range: tuple[float, float] = (0.55, 0.8)) -> list[Volume]:
+    """``count`` copies of ``volume`` cut to a random square field of view around its heart.
+
+    The side is a random fraction (``side_range``) of the shorter image side and the square's centre is
+    the LV centre moved by up to 15 % of the side, kept inside the image. Scanners and sites frame the
+    chest differently; a localiser that has only seen ACDC's wide fields of view takes its bearings from
+    the body outline, which a tight one cuts away. Slices, labels and location are cut alike.
+    """
+    rows, columns = volume.slices.shape[-2:]
+    views = []
+    for _ in range(count):
+        r = torch.rand(3, generator=generator)
+        side = max(2, int((side_range[0] + float(r[0]) * (side_range[1] - side_range[0])) * min(rows, columns)))
+        centre_x, centre_y = volume.location.lv_centre_xy + (r[1:].numpy() * 2 - 1) * 0.15 * side
+        x0 = int(np.clip(round(centre_x - side / 2), 0, columns - side))
+        y0 = int(np.clip(round(centre_y - side / 2), 0, rows - side))
+        cut = (slice(None), slice(y0, y0 + side), slice(x0, x0 + side))
+        offset = np.array([x0, y0], dtype=float)
+        location = replace(volume.location, lv_centre_xy=volume.location.lv_centre_xy - offset,
+                           rv_centre_xy=None if volume.location.rv_centre_xy is None
+                           else volume.location.rv_centre_xy - offset)
+        views.append(Volume(volume.slices[cut].contiguous(),
+                            None if volume.labels is None else volume.labels[cut].contiguous(),
+                            volume.spacing, location, f"{volume.name} (field of view {side} px)"))
+    return views
+
+
 def localiser_frame(volume: Volume) -> CanonicalFrame:
     """The localiser's unrotated whole-slice view (96 x 96 pixels of 4 mm around the image centre)."""
     sx, sy, _ = volume.spacing

@@ -54,7 +54,7 @@ from .io import read_cardiac_image
 from .labels import NUM_CLASSES, most_probable_class
 from .localisation import locate_from_ground_truth, locate_heart
 from .model import GmmSegModel, atomic_torch_save, load_checkpoint, load_model, save_model
-from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame
+from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame, tight_fields_of_view
 
 # the order of a full run; "handedness" and "calibration" come last so that the other stages keep their random
 # streams, and the calibration judges the finished networks
@@ -73,7 +73,8 @@ class TrainConfig:
     init_model: str = ""
     labelled_anchor: bool = False  # adapting an --init-model: also anchor it to the labelled split
     stages: list[str] = field(default_factory=lambda: list(STAGES))
-    localiser_epochs: int = 20
+    localiser_epochs: int = 40
+    localiser_tight_views: int = 2  # extra copies of each labelled stack in a random tight field of view
     pretrain_epochs: int = 40
     registration_epochs: int = 10
     adapt_epochs: int = 10
@@ -405,8 +406,27 @@ class Trainer:
         return True
 
     # ---- stages ------------------------------------------------------------------------------------
+    def _start_fresh(self, net: nn.Module) -> None:
+        """Give ``net`` new seeded initial weights when its stage begins (not when it resumes).
+
+        The localiser and the handedness net learn their task from the labels alone, so a run that trains
+        them does so from scratch: what it produces depends on its data and settings, not on which
+        ``--init-model`` happened to hold an older net.
+        """
+        if self.resume_epoch or self.optimizer_state is not None:
+            return
+        torch.manual_seed(self.config.seed)
+        for layer in net.modules():
+            if layer is not net and hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+
     def _stage_localiser(self) -> bool:
-        volumes = self._labelled_volumes()
+        """The localiser on whole slices at 4 mm, turned any way, with each stack also in tight fields of view."""
+        self._start_fresh(self.model.localiser)
+        volumes = list(self._labelled_volumes())
+        views = torch.Generator().manual_seed(self.config.seed)
+        for volume in self._labelled_volumes():
+            volumes += tight_fields_of_view(volume, self.config.localiser_tight_views, views)
         perturbation = Perturbation(shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25))
 
         def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
@@ -515,6 +535,7 @@ class Trainer:
     def _stage_handedness(self) -> bool:
         """The handedness net (GmmSegLib.handedness): half of every batch from stacks in the training
         handedness, half from mirrored ones, all located by the localiser as at inference."""
+        self._start_fresh(self.model.handedness)
         kept, mirrored = self._handedness_volumes()
         c = self.config
         kept_per_batch = c.batch_size // 2  # the first crops of a batch; the rest are mirrored
@@ -600,8 +621,8 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--labelled-anchor", action="store_true",
                         help="with --init-model: keep the adaptation anchored to the labelled ACDC split too")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
-    for name in ("localiser_epochs", "pretrain_epochs", "registration_epochs", "adapt_epochs", "handedness_epochs",
-                 "steps_per_epoch", "batch_size", "seed", "max_cases"):
+    for name in ("localiser_epochs", "localiser_tight_views", "pretrain_epochs", "registration_epochs",
+                 "adapt_epochs", "handedness_epochs", "steps_per_epoch", "batch_size", "seed", "max_cases"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
     for name in ("learning_rate", "adapt_learning_rate", "l3_start", "l3_end", "anchor_weight"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
