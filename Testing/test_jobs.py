@@ -49,8 +49,8 @@ def test_cancel_stops_training_cleanly_with_its_state_saved(tmp_path, phantom_ac
 
     lines, code = _wait(job, pretraining_saved)
     assert code is None, f"training ended before it could be cancelled: {lines[-3:]}"
-    job.cancel()
+    job.cancel(grace_seconds=120)  # a loaded CI machine may take a while to finish the step; no kill wanted here
     lines, code = _wait(job)
-    assert job.cancelled and code == 143
+    assert job.cancelled and code == 143, f"exit code {code}; last output: {lines[-3:]}"
     assert not out.exists()
     assert (tmp_path / "model.work" / "state.pt").is_file()
