@@ -423,10 +423,10 @@ class Trainer:
     def _stage_localiser(self) -> bool:
         """The localiser on whole slices at 4 mm, turned any way, with each stack also in tight fields of view."""
         self._start_fresh(self.model.localiser)
-        volumes = list(self._labelled_volumes())
+        labelled = self._labelled_volumes()
         cuts = torch.Generator().manual_seed(self.config.seed)  # the same fields of view on every rank and run
-        for volume in self._labelled_volumes():
-            volumes += tight_fields_of_view(volume, self.config.localiser_tight_views, cuts)
+        volumes = labelled + [view for volume in labelled
+                              for view in tight_fields_of_view(volume, self.config.localiser_tight_views, cuts)]
         perturbation = Perturbation(shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25))
 
         def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
