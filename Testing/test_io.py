@@ -188,3 +188,16 @@ def test_label_conventions_are_mapped_explicitly(tmp_path):
 def test_image_stem():
     assert image_stem("/a/patient001_frame01.nii.gz") == "patient001_frame01"
     assert image_stem("b.nrrd") == "b"
+
+
+def test_a_multi_frame_dicom_file_is_refused_with_what_to_do(tmp_path):
+    image = sitk.GetImageFromArray(_volume((6, 40, 48)).astype(np.int16))
+    image.SetSpacing((1.4, 1.4, 8.0))
+    image.SetMetaData("0008|0060", "MR")
+    (tmp_path / "enhanced").mkdir()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    writer.SetFileName(str(tmp_path / "enhanced" / "cine.dcm"))
+    writer.Execute(image)  # GDCM writes a 3D image as one Enhanced MR file of 6 frames
+    with pytest.raises(InputError, match="multi-frame .*dcm2niix"):
+        read_cardiac_image(tmp_path / "enhanced")

@@ -4,7 +4,9 @@ Scanners store a short-axis cine as one series (every slice and phase) or as one
 position (common on Siemens), and a study folder may hold other series too (localisers, long-axis
 views). The slices that share one orientation and matrix form the stack; series that image the same
 slice positions again (a repeated or post-contrast acquisition) make the choice ambiguous, and the
-folder is refused with the series it holds, rather than guessed.
+folder is refused with the series it holds, rather than guessed. Multi-frame (enhanced) DICOM, one file
+holding every slice and phase with their positions in per-frame sequences, is refused with what to do
+instead: GDCM reads such a file as one 3D block of frames, which for a cine mixes positions and phases.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def _series(folder: Path, uid: str) -> _Series:
         header.SetFileName(file_name)
         header.LoadPrivateTagsOff()
         header.ReadImageInformation()
+        if int(_tag(header, "0028|0008", "1") or 1) > 1:
+            raise InputError(f"{file_name}: a multi-frame (enhanced) DICOM file, whose slice positions and phases are "
+                             "stored per frame; export the series as classic single-frame DICOM, or convert it to "
+                             "NIfTI (for example with dcm2niix), and segment that")
         try:
             if series is None:
                 size = header.GetSize()
