@@ -63,7 +63,8 @@ def _series(folder: Path, uid: str) -> _Series:
         header.SetFileName(file_name)
         header.LoadPrivateTagsOff()
         header.ReadImageInformation()
-        if int(_tag(header, "0028|0008", "1") or 1) > 1:
+        frames = _tag(header, "0028|0008", "1")  # NumberOfFrames
+        if frames.isdigit() and int(frames) > 1:
             raise InputError(f"{file_name}: a multi-frame (enhanced) DICOM file, whose slice positions and phases are "
                              "stored per frame; export the series as classic single-frame DICOM, or convert it to "
                              "NIfTI (for example with dcm2niix), and segment that")
