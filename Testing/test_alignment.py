@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from GmmSegLib.alignment import (
     CanonicalFrame,
+    canonical_input,
+    context_indices,
     lv_to_rv_angle,
     percentile,
     relative_slice_positions,
@@ -102,3 +104,25 @@ def test_percentile_is_torch_quantile(count):
     values = torch.randn(count, dtype=torch.float64)
     for q in (0.0, 0.5, 37.3, 50.0, 99.5, 100.0):
         assert float(percentile(values, q)) == pytest.approx(float(torch.quantile(values, q / 100.0)), abs=1e-12)
+
+
+def test_context_indices_order_neighbours_from_base_to_apex_and_repeat_the_end_slices():
+    assert context_indices(4, 0).tolist() == [[0], [1], [2], [3]]
+    # column 0 the slice, then the neighbour towards the base, then the one towards the apex
+    assert context_indices(4, 1).tolist() == [[0, 0, 1], [1, 0, 2], [2, 1, 3], [3, 2, 3]]
+    assert context_indices(4, 1, base_first=False).tolist() == [[0, 1, 0], [1, 2, 0], [2, 3, 1], [3, 3, 2]]
+    assert context_indices(3, 2)[1].tolist() == [1, 0, 2, 0, 2]
+    assert context_indices(1, 1).tolist() == [[0, 0, 0]]
+
+
+def test_canonical_input_with_context_stacks_each_slice_with_its_neighbours(phantom_volume, small_phantom):
+    location = locate_from_ground_truth(small_phantom.labels[0], phantom_volume.spacing_xyz)
+    frame = location.frame(*phantom_volume.spacing_xyz[:2], *phantom_volume.frames.shape[-2:])
+    native = torch.from_numpy(phantom_volume.frames[0])
+    alone = canonical_input(native, frame)
+    with_neighbours = canonical_input(native, frame, context=1)
+    assert alone.shape == (8, 1, 128, 128) and with_neighbours.shape == (8, 3, 128, 128)
+    torch.testing.assert_close(with_neighbours[:, 0], alone[:, 0])
+    torch.testing.assert_close(with_neighbours[1:, 1], alone[:-1, 0])  # the slice before, towards the base
+    torch.testing.assert_close(with_neighbours[:-1, 2], alone[1:, 0])  # the slice after, towards the apex
+    torch.testing.assert_close(with_neighbours[0, 1], alone[0, 0])  # the base slice has none before it

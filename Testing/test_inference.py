@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from GmmSegLib.errors import GmmSegError
 from GmmSegLib.inference import segment
 from GmmSegLib.io import CardiacImage
 from GmmSegLib.localisation import locate_from_ground_truth, locate_heart
+from GmmSegLib.model import GmmSegModel
 
 
 def test_reapplying_the_automatic_phi_reproduces_the_output(shipped_model, phantom_volume, automatic):
@@ -88,3 +91,24 @@ def test_blank_slices_are_left_out_and_labelled_background(shipped_model, phanto
     # the returned location re-runs the same segmentation (as re-registration does)
     again = segment(image, model, "cpu", location=result.location, phi=result.phi)
     np.testing.assert_array_equal(again.labels, result.labels)
+
+
+def test_a_model_with_slice_context_reads_a_stack_the_same_way_in_either_storage_order(shipped_model,
+                                                                                          phantom_volume):
+    """Neighbouring slices reach the feature U-Net in base-to-apex order: the stack stored the other way
+    round gets the same outputs, slice for slice (a context model with fresh, untrained feature weights,
+    whose input channels are anything but interchangeable)."""
+    shipped, _ = shipped_model
+    torch.manual_seed(0)
+    model = GmmSegModel(context_slices=1)
+    model.load_weights({k: v for k, v in shipped.state_dict().items() if not k.startswith(("features.", "heads."))},
+                       optional_prefixes=("features.", "heads."))
+    model.eval()
+    stored = segment(phantom_volume, model, "cpu")
+    reversed_stack = CardiacImage(np.ascontiguousarray(phantom_volume.frames[:, ::-1]), phantom_volume.geometry,
+                                  "reversed")
+    location = replace(stored.location, positions=stored.location.positions[::-1].copy())
+    assert stored.location.base_first != location.base_first
+    turned = segment(reversed_stack, model, "cpu", phi=stored.phi, location=location)
+    np.testing.assert_allclose(turned.probabilities[:, :, ::-1], stored.probabilities, atol=1e-5)
+    np.testing.assert_allclose(turned.uncertainty["total"][:, ::-1], stored.uncertainty["total"], atol=1e-5)

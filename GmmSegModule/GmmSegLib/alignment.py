@@ -141,9 +141,35 @@ def zscore(volume: torch.Tensor, low: float = 0.5, high: float = 99.5) -> torch.
     return (clipped - clipped.mean()) / clipped.std().clamp_min(1e-6)
 
 
-def canonical_input(native: torch.Tensor, frame: CanonicalFrame) -> torch.Tensor:
-    """Native slices (Z, Y, X) as the networks take them: the canonical crops, each z-scored, (Z, 1, N, N)."""
-    return torch.stack([zscore(s) for s in to_canonical(native, frame)])[:, None]
+def zscore_slices(slices: torch.Tensor) -> torch.Tensor:
+    """:func:`zscore` of every slice (..., N, N) on its own, as the networks see each one."""
+    return torch.stack([zscore(s) for s in slices.reshape(-1, *slices.shape[-2:])]).reshape(slices.shape)
+
+
+def context_indices(slices: int, context: int, base_first: bool = True) -> torch.Tensor:
+    """Each slice of a stack and its ``context`` neighbours on either side, as indices (Z, 1 + 2 context).
+
+    Column 0 is the slice itself, then for k = 1 .. context the slice k steps towards the base and the one
+    k steps towards the apex; past an end of the stack the end slice stands in. ``base_first`` says that
+    index 0 is the base: the order of the columns is anatomical, whichever way a stack is stored.
+    """
+    index = torch.arange(slices)
+    towards_apex = 1 if base_first else -1
+    columns = [index]
+    for k in range(1, context + 1):
+        columns += [index - k * towards_apex, index + k * towards_apex]
+    return torch.stack(columns, dim=1).clamp(0, slices - 1)
+
+
+def canonical_input(native: torch.Tensor, frame: CanonicalFrame, context: int = 0,
+                    base_first: bool = True) -> torch.Tensor:
+    """Native slices (Z, Y, X) as the networks take them: the canonical crops, each z-scored, (Z, 1, N, N).
+
+    With ``context`` > 0, each slice comes with its neighbours as further channels (Z, 1 + 2 context, N, N),
+    ordered as :func:`context_indices` orders them.
+    """
+    crops = zscore_slices(to_canonical(native, frame))
+    return crops[context_indices(crops.shape[0], context, base_first)]
 
 
 def relative_slice_positions(heart_area: np.ndarray, base_area: np.ndarray | None = None) -> np.ndarray:

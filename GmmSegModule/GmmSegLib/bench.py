@@ -15,10 +15,9 @@ import time
 
 import torch
 
-from .alignment import canonical_input
 from .atlas import prior_at
 from .device import resolve_device
-from .inference import forward_canonical, segment
+from .inference import forward_canonical, network_input, segment
 from .localisation import localiser_view, quarter_turn_probabilities
 from .phantom import make_cine_phantom
 from .registry import load_registered
@@ -53,7 +52,8 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
     def bare_forward() -> None:
         """The networks segment() runs: localiser (on four quarter turns) and handedness net, each twice (as stored
         and reversed), then GmmSeg once per crop the centring tried (GmmSegLib.centring)."""
-        canonical = canonical_input(native, frame)
+        slices_in_context = network_input(model, native, frame, location)
+        canonical = slices_in_context[:, :1]  # channel 0: each slice itself
         view = localiser_view(native, *volume.spacing_xyz[:2])
         quarter_turn_probabilities(model.localiser, view)
         if model.handedness is not None:
@@ -61,7 +61,7 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
             model.handedness(canonical)
             model.handedness(canonical.flip(-2))
         for _ in range(1 + location.recentrings):
-            forward_canonical(model, canonical, prior)
+            forward_canonical(model, slices_in_context, prior)
 
     volume_s = _median_seconds(lambda: segment(volume, model, device), repeats)
     forward_s = _median_seconds(bare_forward, repeats)

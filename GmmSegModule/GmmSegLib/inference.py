@@ -57,6 +57,13 @@ class CanonicalOutputs:
     phi: torch.Tensor  # (B, 4)
 
 
+def network_input(model: GmmSegModel, native: torch.Tensor, frame: CanonicalFrame,
+                  location: HeartLocation) -> torch.Tensor:
+    """Native slices (Z, Y, X) of one stack as the feature U-Net takes them: canonical crops, with the
+    model's neighbouring slices as channels (Z, 1 + 2 context, N, N) in the stack's base-to-apex order."""
+    return canonical_input(native, frame, model.context_slices, location.base_first)
+
+
 def register_prior(model: GmmSegModel, responsibilities: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     """phi per slice from the registration net (no gradients: phi is updated outside back-propagation)."""
     with torch.no_grad():
@@ -73,7 +80,7 @@ def volume_phi(phi_per_slice: torch.Tensor, responsibilities: torch.Tensor) -> t
 
 def forward_canonical(model: GmmSegModel, images: torch.Tensor, prior: torch.Tensor,
                       phi: torch.Tensor | None = None, per_volume_phi: bool = True) -> CanonicalOutputs:
-    """Run GmmSeg on canonical slices (B, 1, N, N) of one volume with atlas priors (B, K, N, N).
+    """Run GmmSeg on canonical slices (B, 1 + 2 context, N, N) of one volume with atlas priors (B, K, N, N).
 
     ``phi`` (4,) or (B, 4) overrides the registration net; otherwise the net's phi is used, pooled to
     one phi per volume when ``per_volume_phi``.
@@ -105,7 +112,7 @@ def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLo
     """
     for _ in range(MAX_RECENTRINGS):
         frame = location.frame(spacing[0], spacing[1], *native.shape[-2:])
-        outputs = forward_canonical(model, canonical_input(native, frame), prior)
+        outputs = forward_canonical(model, network_input(model, native, frame, location), prior)
         moved = recentred(location, most_probable_class(outputs.posterior).cpu().numpy(), frame, spacing[2])
         if moved is None:
             return location, outputs
@@ -188,7 +195,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
             outputs = first_outputs  # the centring's last pass segmented this frame in this crop already
         else:
             native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
-            outputs = forward_canonical(model, canonical_input(native, frame), prior, override)
+            outputs = forward_canonical(model, network_input(model, native, frame, location), prior, override)
         network_s += time.perf_counter() - tick
         dirichlet = outputs.concentrations if uncertainty_source == "concentrations" else \
             posterior_dirichlet(outputs.concentrations, outputs.posterior)

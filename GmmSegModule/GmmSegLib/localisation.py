@@ -32,6 +32,11 @@ class HeartLocation:
     mirrored: bool = False  # stored with the other handedness than the training images (GmmSegLib.handedness)
     recentrings: int = 0  # times the centre and direction were re-read from GmmSeg's segmentation (GmmSegLib.centring)
 
+    @property
+    def base_first(self) -> bool:
+        """Whether the stack runs from the base (slice 0) towards the apex, as ACDC's do."""
+        return bool(self.positions[-1] >= self.positions[0])
+
     def frame(self, spacing_x: float, spacing_y: float, rows: int, columns: int) -> CanonicalFrame:
         return CanonicalFrame(float(self.lv_centre_xy[0]), float(self.lv_centre_xy[1]), float(self.angle),
                               spacing_x, spacing_y, rows, columns, mirrored=self.mirrored)

@@ -32,13 +32,16 @@ class GmmSegModel(nn.Module):
     load without it (their config lacks the key), and inference then takes every stack as stored.
     ``class_log_offsets`` (K,) is the class-prior correction of the label posterior (GmmSegLib.class_prior),
     zero until the trainer's calibration stage sets it; checkpoints from before it load with zeros.
+    ``context_slices`` neighbours on each side of a slice are the feature U-Net's further input channels
+    (0: one slice at a time, as every model before it, whose config lacks the key).
     """
 
-    def __init__(self, feature_base: int = 16, handedness: bool = True):
+    def __init__(self, feature_base: int = 16, handedness: bool = True, context_slices: int = 0):
         super().__init__()
-        self.config = {"feature_base": feature_base, "handedness": handedness}
+        self.config = {"feature_base": feature_base, "handedness": handedness, "context_slices": context_slices}
+        self.context_slices = context_slices
         self.localiser = Localiser()
-        self.features = FeatureUNet(base=feature_base)
+        self.features = FeatureUNet(base=feature_base, context=context_slices)
         self.heads = GmmHeads()
         self.registration = RegistrationNet()
         self.handedness = HandednessNet() if handedness else None

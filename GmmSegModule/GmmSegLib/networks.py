@@ -88,10 +88,14 @@ class UNet(nn.Module):
 
 
 class FeatureUNet(UNet):
-    """Image (B, 1, H, W) -> features (B, C, H, W); H and W must be multiples of 16."""
+    """Image (B, 1 + 2 context, H, W) -> features (B, C, H, W); H and W must be multiples of 16.
 
-    def __init__(self, base: int = 16):
-        super().__init__(1, FEATURE_CHANNELS, base=base, depth=4)
+    ``context`` neighbouring slices on each side come in as further channels (GmmSegLib.alignment.
+    context_indices); with none, the network sees one slice at a time.
+    """
+
+    def __init__(self, base: int = 16, context: int = 0):
+        super().__init__(1 + 2 * context, FEATURE_CHANNELS, base=base, depth=4)
 
 
 class GmmHeads(nn.Module):

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .alignment import canonical_input
 from .atlas import prior_at, warp_prior
 from .clinical import structure_volumes_ml
 from .errors import GmmSegError
-from .inference import SegmentationResult, register_prior, segment
+from .inference import SegmentationResult, network_input, register_prior, segment
 from .io import CardiacImage
 from .labels import STRUCTURES
 from .model import GmmSegModel
@@ -109,7 +108,7 @@ def registration_residual(model: GmmSegModel, image: CardiacImage, result: Segme
     quarter = max(slices.size // 4, 0)
     heart = slices[quarter: slices.size - quarter] if slices.size > 2 else slices
     native = torch.from_numpy(np.ascontiguousarray(image.frames[0]))
-    canonical = canonical_input(native, result.frame)[heart]
+    canonical = network_input(model, native, result.frame, result.location)[heart]
     prior = prior_at(model.atlas, result.location.positions)[heart]
     moved_phi = torch.as_tensor(np.asarray(applied, np.float32)).expand(len(heart), -1)
     with torch.no_grad():
