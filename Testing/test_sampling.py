@@ -24,6 +24,23 @@ def test_a_clean_view_is_the_same_crop_before_appearance_augmentation(small_phan
     assert draw_batch(volumes, 2, Perturbation(), torch.Generator().manual_seed(3)).clean_images is None
 
 
+def test_crops_with_slice_context_carry_the_neighbours_through_the_same_frame(small_phantom):
+    image = small_phantom.image.frame_volume(0)
+    location = locate_from_ground_truth(small_phantom.labels[0], image.spacing_xyz)
+    volumes = [Volume.from_image(image, location, small_phantom.labels[0])]
+    plain = Perturbation(appearance=False)
+
+    alone = draw_batch(volumes, 4, plain, torch.Generator().manual_seed(5))
+    in_context = draw_batch(volumes, 4, plain, torch.Generator().manual_seed(5), context=1)
+
+    assert in_context.images.shape == (4, 3, 128, 128)
+    torch.testing.assert_close(in_context.images[:, :1], alone.images)  # the same slices, places and zooms
+    torch.testing.assert_close(in_context.labels, alone.labels)  # labels are the middle slice's
+    assert not torch.allclose(in_context.images[:, 1], in_context.images[:, 0])  # a neighbour, not a copy
+    augmented = draw_batch(volumes, 2, Perturbation(), torch.Generator().manual_seed(5), keep_clean=True, context=1)
+    assert augmented.images.shape == augmented.clean_images.shape == (2, 3, 128, 128)
+
+
 def test_tight_fields_of_view_cut_slices_labels_and_location_alike(small_phantom):
     image = small_phantom.image.frame_volume(0)
     labels = small_phantom.labels[0]

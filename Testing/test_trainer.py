@@ -105,7 +105,6 @@ def test_user_errors_exit_2_with_a_json_line(tmp_path):
     assert not (tmp_path / "m.work").exists() and not (tmp_path / "m.pt").exists()  # nothing left behind
 
 
-@pytest.mark.skipif(not shutil.which("torchrun"), reason="torchrun not on PATH")
 def free_port() -> int:
     """A port nothing listens on now (the OS picks it), so that runs sharing a machine do not collide."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -113,6 +112,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.skipif(not shutil.which("torchrun"), reason="torchrun not on PATH")
 def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
     out = tmp_path / "ddp.pt"
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -175,3 +175,27 @@ def test_localiser_and_handedness_stages_start_from_fresh_weights(tmp_path):
     before = {k: v.clone() for k, v in from_shipped.model.localiser.state_dict().items()}
     from_shipped._start_fresh(from_shipped.model.localiser)
     torch.testing.assert_close(from_shipped.model.localiser.state_dict(), before)
+
+
+def test_a_new_slice_context_trains_a_new_feature_unet_on_the_init_models_other_networks(tmp_path, phantom_acdc_dir):
+    """--context-slices other than the --init-model's: the feature U-Net (three input channels) and heads start
+    fresh, the localiser, handedness and registration nets come from the init model; without the pretrain stage
+    such a run is refused."""
+    from GmmSegLib.registry import default_entry
+
+    shipped_path = default_entry().path
+    shipped, _ = load_model(shipped_path)
+    assert shipped.context_slices == 0  # a checkpoint from before the option loads as one slice at a time
+    common = ["--data", phantom_acdc_dir, "--init-model", shipped_path, "--context-slices", "1",
+              "--steps-per-epoch", "1", "--batch-size", "2", "--device", "cpu", "--max-cases", "2"]
+    result = run_trainer("--out", tmp_path / "context.pt", *common, "--stages", "atlas", "pretrain",
+                         "--pretrain-epochs", "1")
+    assert result.returncode == 0, result.stderr
+    model, _ = load_model(tmp_path / "context.pt")
+    assert model.context_slices == 1 and model.features.down[0][0].in_channels == 3
+    for name in ("localiser", "handedness", "registration"):
+        torch.testing.assert_close(getattr(model, name).state_dict(), getattr(shipped, name).state_dict())
+
+    refused = run_trainer("--out", tmp_path / "adapted.pt", *common, "--stages", "adapt")
+    assert refused.returncode == 2 and "pretrain stage" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "adapted.pt").exists() and not (tmp_path / "adapted.work").exists()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .alignment import CanonicalFrame, to_canonical, zscore
+from .alignment import CanonicalFrame, context_indices, to_canonical, zscore_slices
 from .augment import random_appearance
 from .io import CardiacImage
 from .labels import NUM_CLASSES, most_probable_class
@@ -58,10 +58,11 @@ class Perturbation:
 
 @dataclass
 class Batch:
-    images: torch.Tensor  # (B, 1, N, N)
+    images: torch.Tensor  # (B, 1 + 2 context, N, N): each crop, then its neighbouring slices
     labels: torch.Tensor | None  # (B, N, N)
     positions: torch.Tensor  # (B,)
-    # the first crops again without appearance augmentation (C <= B, 1, N, N): the adaptation teacher's view
+    # the first crops again without appearance augmentation (A <= B, 1 + 2 context, N, N): the adaptation
+    # teacher's view
     clean_images: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
@@ -81,9 +82,12 @@ def perturbed_frame(frame: CanonicalFrame, perturbation: Perturbation, generator
                    spacing=frame.spacing * math.exp(float(r[3]) * perturbation.log_scale))
 
 
-def crop(volume: Volume, slice_index: int, frame: CanonicalFrame) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One canonical image (N, N) and its labels (N, N) or None."""
-    image = to_canonical(volume.slices[slice_index: slice_index + 1], frame)[0]
+def crop(volume: Volume, slice_index: int, frame: CanonicalFrame,
+         context: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One canonical slice with its ``context`` neighbours on each side (1 + 2 context, N, N), as
+    GmmSegLib.alignment.canonical_input orders them, and the slice's labels (N, N) or None."""
+    neighbours = context_indices(volume.slices.shape[0], context, volume.location.base_first)[slice_index]
+    image = to_canonical(volume.slices[neighbours], frame)
     if volume.labels is None:
         return image, None
     one_hot = F.one_hot(volume.labels[slice_index], NUM_CLASSES).permute(2, 0, 1)[None].float()
@@ -127,23 +131,27 @@ def localiser_frame(volume: Volume) -> CanonicalFrame:
 
 
 def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, generator: torch.Generator,
-               frame_of: Callable[[Volume], CanonicalFrame] = Volume.frame, keep_clean: bool = False) -> Batch:
+               frame_of: Callable[[Volume], CanonicalFrame] = Volume.frame, keep_clean: bool = False,
+               context: int = 0) -> Batch:
     """``size`` random (volume, slice) crops through ``frame_of`` perturbed and augmented, each z-scored.
 
-    ``keep_clean`` also returns every crop before the appearance augmentation (a teacher's view of it).
+    Each crop comes with its ``context`` neighbouring slices on either side, cut through the same frame
+    and augmented alike (one scanner). ``keep_clean`` also returns every crop before the appearance
+    augmentation (a teacher's view of it).
     """
     images, labels, positions, clean = [], [], [], []
     for _ in range(size):
         volume = volumes[int(torch.randint(len(volumes), (1,), generator=generator))]
         slice_index = int(torch.randint(volume.slices.shape[0], (1,), generator=generator))
-        image, label = crop(volume, slice_index, perturbed_frame(frame_of(volume), perturbation, generator))
+        image, label = crop(volume, slice_index, perturbed_frame(frame_of(volume), perturbation, generator),
+                            context)
         if keep_clean:
-            clean.append(zscore(image))
+            clean.append(zscore_slices(image))
         if perturbation.appearance:
             image = random_appearance(image, generator)
-        images.append(zscore(image))
+        images.append(zscore_slices(image))
         labels.append(label)
         positions.append(float(volume.location.positions[slice_index]))
     has_labels = all(label is not None for label in labels)
-    return Batch(torch.stack(images)[:, None], torch.stack(labels) if has_labels else None,
-                 torch.tensor(positions), torch.stack(clean)[:, None] if keep_clean else None)
+    return Batch(torch.stack(images), torch.stack(labels) if has_labels else None,
+                 torch.tensor(positions), torch.stack(clean) if keep_clean else None)

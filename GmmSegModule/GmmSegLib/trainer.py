@@ -72,6 +72,7 @@ class TrainConfig:
     adapt_images: list[str] = field(default_factory=list)
     init_model: str = ""
     labelled_anchor: bool = False  # adapting an --init-model: also anchor it to the labelled split
+    context_slices: int | None = None  # neighbours per side the feature U-Net sees; None: the --init-model's, or 0
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     localiser_epochs: int = 40
     localiser_tight_views: int = 2  # extra copies of each labelled stack in a random tight field of view
@@ -195,7 +196,8 @@ class Trainer:
         self.state_path = self.work / "state.pt"
         self.stop_requested = False
         torch.manual_seed(config.seed)  # identical initial weights on every rank and every run
-        self.model = GmmSegModel(handedness=self._with_handedness()).to(self.device)
+        self.model = GmmSegModel(handedness=self._with_handedness(),
+                                 context_slices=self._context_slices()).to(self.device)
         self.completed: list[str] = []
         self.resume_epoch = 0
         self.labelled: list[Volume] = []
@@ -213,6 +215,25 @@ class Trainer:
         if not self.config.init_model:
             return False
         return bool(load_checkpoint(self.config.init_model)["config"].get("handedness", False))
+
+    def _init_context_slices(self) -> int | None:
+        """The slice context of ``--init-model`` (None without one)."""
+        if not self.config.init_model:
+            return None
+        return int(load_checkpoint(self.config.init_model)["config"].get("context_slices", 0))
+
+    def _context_slices(self) -> int:
+        """The feature U-Net's slice context: as configured, else as the starting model's, else none."""
+        if self.config.context_slices is not None:
+            if self.config.context_slices < 0:
+                raise GmmSegError("--context-slices must be 0 or more")
+            return self.config.context_slices
+        return self._init_context_slices() or 0
+
+    def _feature_networks_from_init(self) -> bool:
+        """Whether the feature U-Net and heads start as ``--init-model``'s: not when the slice context changes,
+        since a U-Net that sees other input channels is a new network, trained by this run's pretrain stage."""
+        return bool(self.config.init_model) and self._init_context_slices() == self.model.context_slices
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _request_stop(self, signum, _frame) -> None:
@@ -269,9 +290,15 @@ class Trainer:
     def _load_starting_point(self) -> None:
         if self.config.init_model:
             model, _ = load_model(self.config.init_model)
-            # a model from before the handedness net starts this run with a fresh one
+            state, optional = model.state_dict(), ("handedness.",)  # a model from before the handedness net
+            if not self._feature_networks_from_init():
+                if "pretrain" not in self.config.stages:
+                    raise GmmSegError("another --context-slices than the --init-model's makes a new feature U-Net: "
+                                      "the run needs the pretrain stage")
+                fresh = ("features.", "heads.")
+                state, optional = {k: v for k, v in state.items() if not k.startswith(fresh)}, optional + fresh
             try:
-                self.model.load_weights(model.state_dict(), optional_prefixes=("handedness.",))
+                self.model.load_weights(state, optional_prefixes=optional)
             except ModelError as error:
                 raise ModelError(f"{self.config.init_model}: {error}") from None
         if ("adapt" in self.config.stages and "pretrain" not in self.config.stages and not self.config.init_model
@@ -293,7 +320,7 @@ class Trainer:
 
         The latter is saved beside the training state so that a resumed run is anchored to the same one.
         """
-        if self.config.init_model:
+        if self._feature_networks_from_init():
             teacher, _ = load_model(self.config.init_model)
         else:
             snapshot = self.work / "adapt_teacher.pt"
@@ -406,6 +433,11 @@ class Trainer:
         return True
 
     # ---- stages ------------------------------------------------------------------------------------
+    def _feature_batches(self, volumes: list[Volume]) -> Callable[[torch.Generator], Batch]:
+        """Random training crops of ``volumes`` as the feature U-Net takes them (with the model's slice context)."""
+        return lambda g: draw_batch(volumes, self.config.batch_size, Perturbation(), g,
+                                    context=self.model.context_slices)
+
     def _start_fresh(self, net: nn.Module) -> None:
         """Give ``net`` new seeded initial weights when its stage begins (not when it resumes).
 
@@ -456,7 +488,7 @@ class Trainer:
 
         heads = self.model.heads
         return self._train("pretrain", [self.model.features, heads.z_net, heads.o_net], loss, c.pretrain_epochs,
-                           c.learning_rate, lambda g: draw_batch(volumes, c.batch_size, Perturbation(), g))
+                           c.learning_rate, self._feature_batches(volumes))
 
     def _stage_registration(self) -> bool:
         volumes = self._labelled_volumes()
@@ -478,7 +510,7 @@ class Trainer:
             return {"total": total}
 
         return self._train("registration", [self.model.registration], loss, c.registration_epochs,
-                           c.learning_rate, lambda g: draw_batch(volumes, c.batch_size, Perturbation(), g))
+                           c.learning_rate, self._feature_batches(volumes))
 
     def _stage_adapt(self) -> bool:
         """Label-free ELBO adaptation, kept from drifting away from what the model already does well.
@@ -494,7 +526,7 @@ class Trainer:
         """
         c = self.config
         targets = self._unlabelled_volumes()
-        labelled = self._labelled_volumes() if not c.init_model or c.labelled_anchor else []
+        labelled = self._labelled_volumes() if not self._feature_networks_from_init() or c.labelled_anchor else []
         self.teacher = self._adaptation_teacher()
 
         def loss(model: GmmSegModel, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
@@ -519,10 +551,11 @@ class Trainer:
             return losses
 
         def batches(generator: torch.Generator) -> Batch:
-            unlabelled = draw_batch(targets, c.batch_size, Perturbation(), generator, keep_clean=True)
+            context = self.model.context_slices
+            unlabelled = draw_batch(targets, c.batch_size, Perturbation(), generator, keep_clean=True, context=context)
             if not labelled:
                 return unlabelled
-            supervised = draw_batch(labelled, c.batch_size // 2, Perturbation(), generator)
+            supervised = draw_batch(labelled, c.batch_size // 2, Perturbation(), generator, context=context)
             return Batch(torch.cat([unlabelled.images, supervised.images]), supervised.labels,
                          torch.cat([unlabelled.positions, supervised.positions]), unlabelled.clean_images)
 
@@ -621,6 +654,9 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--labelled-anchor", action="store_true",
                         help="with --init-model: keep the adaptation anchored to the labelled ACDC split too")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--context-slices", type=int, default=None,
+                        help="neighbouring slices on each side the feature U-Net sees (default: the --init-model's, "
+                             "or 0); another value than the --init-model's trains a new feature U-Net and heads")
     for name in ("localiser_epochs", "localiser_tight_views", "pretrain_epochs", "registration_epochs",
                  "adapt_epochs", "handedness_epochs", "steps_per_epoch", "batch_size", "seed", "max_cases"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
