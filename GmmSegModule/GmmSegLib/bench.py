@@ -73,7 +73,7 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
     generator = torch.Generator().manual_seed(0)
 
     def train_step() -> None:
-        batch = draw_batch(volumes, 16, Perturbation(), generator)
+        batch = draw_batch(volumes, 16, Perturbation(), generator, context=model.context_slices)
         losses = supervised_losses(model, batch.to(device), 0.1)
         optimiser.zero_grad()
         losses["total"].backward()
