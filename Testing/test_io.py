@@ -142,6 +142,38 @@ def test_unreadable_and_missing_files_are_input_errors(tmp_path):
         read_cardiac_image(tmp_path / "empty_folder")
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_a_nifti_file_cut_short_is_refused_rather_than_read_with_missing_slices(tmp_path, phantom_volume, suffix):
+    """ITK alone reads such a file without an error, the missing voxels as zeros."""
+    whole = tmp_path / f"whole{suffix}"
+    sitk.WriteImage(to_sitk(phantom_volume.frames[0], phantom_volume.geometry), str(whole))
+    np.testing.assert_array_equal(read_cardiac_image(whole).frames, phantom_volume.frames)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.7)])
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(cut))).shape == phantom_volume.frames[0].shape  # ITK: no error
+    with pytest.raises(InputError, match="incomplete|ends after"):
+        read_cardiac_image(cut)
+    with pytest.raises(InputError, match="incomplete|ends after"):
+        read_label_volume(cut)
+
+
+def test_a_damaged_byte_inside_a_compressed_nifti_is_refused(tmp_path, phantom_volume):
+    path = tmp_path / "damaged.nii.gz"
+    sitk.WriteImage(to_sitk(phantom_volume.frames[0], phantom_volume.geometry), str(path))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="damaged or incomplete"):
+        read_cardiac_image(path)
+
+
+def test_a_complex_valued_image_is_refused(tmp_path):
+    path = tmp_path / "complex.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray((_volume((4, 40, 48)) * (1 + 1j)).astype(np.complex64)), str(path))
+    with pytest.raises(InputError, match="complex-valued"):
+        read_cardiac_image(path)
+
+
 def test_2d_image_is_refused(tmp_path):
     path = tmp_path / "slice.nii.gz"
     sitk.WriteImage(sitk.GetImageFromArray(_volume((40, 48))), str(path))

@@ -21,6 +21,7 @@ import SimpleITK as sitk
 
 from .dicom import read_dicom_folder
 from .errors import InputError
+from .file_integrity import check_nifti_complete
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -104,6 +105,7 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
     try:
         if path.is_dir():
             return read_dicom_folder(path)
+        check_nifti_complete(path)
         return sitk.ReadImage(str(path))
     except InputError:
         raise
@@ -118,6 +120,8 @@ def read_cardiac_image(path: str | os.PathLike) -> CardiacImage:
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
                          "a greyscale MR image is required")
+    if image.GetPixelID() in (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64):
+        raise InputError(f"{path}: has complex-valued voxels; a magnitude MR image is required")
     dimension = image.GetDimension()
     if dimension == 2:
         raise InputError(f"{path}: is a 2D image; a 3D short-axis stack or a 4D cine is required")
