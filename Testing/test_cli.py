@@ -139,6 +139,18 @@ def test_a_bad_input_among_good_ones_writes_nothing(tmp_path, phantom_files):
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, phantom_files):
+    occupied = tmp_path / "results"
+    occupied.write_text("a file where the output folder should go")
+    for command in (["segment", phantom_files["volume"], "--out", occupied],
+                    ["segment", phantom_files["volume"], "--out", occupied / "case1"],
+                    ["adapt", phantom_files["volume"], "--out", occupied / "adapted.pt"]):
+        result = gmmseg(*command)
+        assert result.returncode == 2 and "not a folder" in result.stderr, command
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert occupied.read_text() == "a file where the output folder should go"
+
+
 def test_unknown_or_absent_device_is_refused(tmp_path, phantom_files):
     result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--device", "tpu")
     assert result.returncode == 2 and "unknown device" in result.stderr

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import GmmSegError
-from .io import AtomicOutputs
+from .io import AtomicOutputs, check_output_folder
 from .model import sha256_of
 from .registry import default_entry, entry_for_path, sidecar_path
 from .trainer import TrainConfig, train
@@ -27,6 +27,7 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
         raise GmmSegError(f"{base.path}: sha256 does not match its registry entry; the file was modified")
     if out.suffix != ".pt":
         raise GmmSegError(f"{out}: the adapted model must be a .pt file")
+    check_output_folder(out.parent)  # before the training, not after it
     config = TrainConfig(out=str(out), work=work or str(out.with_suffix(".work")), adapt_images=list(images),
                          init_model=str(base.path), stages=["adapt"], adapt_epochs=epochs,
                          steps_per_epoch=steps_per_epoch, device=device)

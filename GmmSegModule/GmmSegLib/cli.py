@@ -2,6 +2,7 @@
 
 User mistakes (missing or unreadable files, implausible images, bad devices, tampered models) end with
 one line ``gmmseg: error: ...`` on stderr and exit code 2, never a traceback, and leave no partial outputs.
+A file that cannot be read or written for another reason (a full disk) ends the same way with exit code 1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .errors import GmmSegError
 
+EXIT_SYSTEM_ERROR = 1  # a file could not be read or written although the command was right (disk full, ...)
 EXIT_USER_ERROR = 2
 EXIT_OUT_OF_MEMORY = 3
 
@@ -23,7 +25,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     from .checks import check_short_axis
     from .device import resolve_device
     from .inference import HEADS, segment
-    from .io import image_stem, read_cardiac_image
+    from .io import check_output_folder, image_stem, read_cardiac_image
     from .outputs import summary_record, write_case
     from .registry import load_registered
 
@@ -39,6 +41,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     if len(set(stems)) != len(stems):
         raise GmmSegError("two inputs have the same file name; their outputs would overwrite each other")
     phi = _parse_phi(arguments.phi) if arguments.phi else None
+    check_output_folder(arguments.out)
     model, entry = load_registered(arguments.model)
     for image, stem in zip(images, stems, strict=True):
         result = segment(image, model, device, head=arguments.head, phi=phi)
@@ -222,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     except GmmSegError as error:
         print(f"gmmseg: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as error:  # outputs are written atomically, so none is left half-written
+        print(f"gmmseg: error: {error}", file=sys.stderr)
+        return EXIT_SYSTEM_ERROR
     except MemoryError:
         print("gmmseg: error: out of memory; segment fewer frames at once or use a machine with more memory",
               file=sys.stderr)

@@ -166,6 +166,20 @@ def _umask() -> int:
     return mask
 
 
+def check_output_folder(folder: str | os.PathLike) -> None:
+    """Raise ``InputError`` unless ``folder`` is a writable folder or can be created as one (creates nothing).
+
+    Called before the work that fills it, so that a wrong ``--out`` fails at once, not after the segmentation.
+    """
+    existing = Path(folder).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{existing}: is a file, not a folder; give another output folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{existing}: the output folder is not writable")
+
+
 class AtomicOutputs:
     """Collects a case's output files and publishes them all together, or none of them.
 
@@ -180,6 +194,7 @@ class AtomicOutputs:
         self.paths: list[Path] = []  # final paths, in the order they were added
 
     def __enter__(self) -> AtomicOutputs:
+        check_output_folder(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         return self
 
