@@ -195,6 +195,8 @@ class Trainer:
         self.work = Path(config.work)
         self.state_path = self.work / "state.pt"
         self.stop_requested = False
+        # the starting model's configuration (handedness net, slice context), read once
+        self.init_config: dict = load_checkpoint(config.init_model)["config"] if config.init_model else {}
         torch.manual_seed(config.seed)  # identical initial weights on every rank and every run
         self.model = GmmSegModel(handedness=self._with_handedness(),
                                  context_slices=self._context_slices()).to(self.device)
@@ -210,17 +212,7 @@ class Trainer:
 
         A model with an untrained handedness net would mirror stacks at random, so none is added otherwise.
         """
-        if "handedness" in self.config.stages:
-            return True
-        if not self.config.init_model:
-            return False
-        return bool(load_checkpoint(self.config.init_model)["config"].get("handedness", False))
-
-    def _init_context_slices(self) -> int | None:
-        """The slice context of ``--init-model`` (None without one)."""
-        if not self.config.init_model:
-            return None
-        return int(load_checkpoint(self.config.init_model)["config"].get("context_slices", 0))
+        return "handedness" in self.config.stages or bool(self.init_config.get("handedness", False))
 
     def _context_slices(self) -> int:
         """The feature U-Net's slice context: as configured, else as the starting model's, else none."""
@@ -228,12 +220,13 @@ class Trainer:
             if self.config.context_slices < 0:
                 raise GmmSegError("--context-slices must be 0 or more")
             return self.config.context_slices
-        return self._init_context_slices() or 0
+        return int(self.init_config.get("context_slices", 0))
 
     def _feature_networks_from_init(self) -> bool:
         """Whether the feature U-Net and heads start as ``--init-model``'s: not when the slice context changes,
         since a U-Net that sees other input channels is a new network, trained by this run's pretrain stage."""
-        return bool(self.config.init_model) and self._init_context_slices() == self.model.context_slices
+        init_context = int(self.init_config.get("context_slices", 0))
+        return bool(self.config.init_model) and init_context == self.model.context_slices
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _request_stop(self, signum, _frame) -> None:
