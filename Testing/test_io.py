@@ -207,8 +207,10 @@ def test_label_conventions_are_mapped_explicitly(tmp_path):
     acdc_labels = np.array([0, 1, 2, 3])
     assert to_product_labels(acdc_labels, "acdc").tolist() == [0, 3, 2, 1]
     assert to_product_labels(acdc_labels, "product").tolist() == [0, 1, 2, 3]
-    with pytest.raises(InputError, match="not part of"):
+    with pytest.raises(InputError, match="label values 5 are not part of"):
         to_product_labels(np.array([0, 5]), "acdc")
+    with pytest.raises(InputError, match=r"4, 5, .*, 11, \.\.\. \(996 values\).*image rather than a label map"):
+        to_product_labels(np.arange(1000), "acdc")  # an image given where labels belong: a short message
     with pytest.raises(InputError, match="unknown label convention"):
         to_product_labels(acdc_labels, "mnms")
     path = tmp_path / "labels.nii.gz"

@@ -43,7 +43,9 @@ def to_product_labels(labels: np.ndarray, convention: str) -> np.ndarray:
     values = np.unique(labels)
     unknown = sorted(set(values.tolist()) - set(CONVENTIONS[convention]))
     if unknown:
-        raise InputError(f"label values {unknown} are not part of the {convention!r} convention")
+        shown = ", ".join(map(str, unknown[:8])) + (f", ... ({len(unknown)} values)" if len(unknown) > 8 else "")
+        hint = "; is this an image rather than a label map?" if len(unknown) > 8 else ""
+        raise InputError(f"label values {shown} are not part of the {convention!r} convention{hint}")
     lookup = np.zeros(max(CONVENTIONS[convention]) + 1, dtype=np.uint8)
     for source, target in CONVENTIONS[convention].items():
         lookup[source] = target
