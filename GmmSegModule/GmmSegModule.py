@@ -390,6 +390,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._log("Note: this stack is stored mirrored with respect to the training images (rows and columns "
                       "in the other handedness); it was segmented as such. Check the result if your scanner's "
                       "storage order is known to be the usual one.")
+        if outputs.summary.get("review_advised"):
+            self._log("Warning: the model is unsure about this whole stack (median slice uncertainty "
+                      f"{max(outputs.summary['stack_uncertainty']):.2f}, usually below 0.07). Check that it is a "
+                      "short-axis cine and review the result slice by slice.")
 
     def onCancel(self) -> None:
         if self._job is not None:

@@ -67,6 +67,13 @@ def test_segment_writes_every_output_on_the_input_grid(segmented_volume, phantom
     assert printed["volumes_ml"] == summary["volumes_ml"][0]
 
 
+def test_segment_says_whether_the_result_needs_a_review_as_a_whole(segmented_volume):
+    out, printed = segmented_volume
+    summary = json.loads((out / "phantom_ed.json").read_text())
+    assert printed["review_advised"] is False and summary["review_advised"] is False
+    assert len(summary["stack_uncertainty"]) == 1 and 0 < summary["stack_uncertainty"][0] < 0.09
+
+
 def test_shipped_model_segments_the_phantom(segmented_volume, small_phantom, phantom_volume):
     out, _ = segmented_volume
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "phantom_ed_seg.nii.gz")))

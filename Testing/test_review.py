@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff
-from GmmSegLib.review import review_queue, slice_mean_uncertainty
+from GmmSegLib.outputs import summary_record
+from GmmSegLib.review import UNSURE_STACK_SCORE, review_queue, slice_mean_uncertainty, stack_uncertainty
 
 
 def test_auroc_known_values():
@@ -55,3 +58,17 @@ def test_review_queue_puts_the_most_uncertain_slice_first():
     assert scores[0, 2] == pytest.approx(4 * 0.9 / 400)
     labels[0, 2] = 0
     assert slice_mean_uncertainty(uncertainty, labels)[0, 2] == 0.0  # no heart, no score
+
+
+def test_stack_uncertainty_is_the_median_over_the_slices_with_heart():
+    labels = np.zeros((2, 4, 3, 3), np.uint8)
+    labels[0, 1:, 1, 1] = 1  # frame 0: heart on slices 1-3; frame 1: none
+    scores = np.array([[0.9, 0.05, 0.2, 0.06], [0.5, 0.5, 0.5, 0.5]])
+    np.testing.assert_allclose(stack_uncertainty(scores, labels), [0.06, 0.0])
+
+
+def test_a_segmentation_the_model_is_unsure_about_throughout_is_flagged_for_review(automatic, phantom_volume):
+    calm = summary_record(automatic, phantom_volume, None)
+    assert not calm["review_advised"] and max(calm["stack_uncertainty"]) < UNSURE_STACK_SCORE
+    unsure = replace(automatic, slice_uncertainty=np.full_like(automatic.slice_uncertainty, 0.15))
+    assert summary_record(unsure, phantom_volume, None)["review_advised"]

@@ -14,6 +14,7 @@ from GmmSegLib.errors import InputError  # noqa: E402
 from GmmSegLib.selftest import run_logic_self_test  # noqa: E402
 from GmmSegLib.slicer_logic import (  # noqa: E402
     MIRRORED_STORAGE,
+    REVIEW_ADVISED,
     GmmSegLogic,
     add_volume_nodes,
     cardiac_image_from_node,
@@ -129,7 +130,18 @@ def test_a_stack_stored_mirrored_is_marked_on_its_segmentation(scene, phantom_vo
     flipped = replace(phantom_volume, frames=np.ascontiguousarray(phantom_volume.frames[..., ::-1]))
     mirrored = logic.process(add_volume_nodes(scene, flipped, "mirrored"), device="cpu")
     assert stored.segmentation.GetAttribute(MIRRORED_STORAGE) is None
+    assert stored.segmentation.GetAttribute(REVIEW_ADVISED) is None  # the model is sure about the phantom
     assert mirrored.segmentation.GetAttribute(MIRRORED_STORAGE) == "true"
+
+
+def test_a_stack_the_model_is_unsure_about_throughout_is_marked_for_review(scene, phantom_volume, shipped_model):
+    """Smoothed noise with the phantom's geometry: the localiser finds a 'heart', the model is unsure of all of it."""
+    from scipy import ndimage
+
+    noise = np.random.default_rng(0).random(phantom_volume.frames.shape) * 500
+    smoothed = replace(phantom_volume, frames=ndimage.gaussian_filter(noise, (0, 0, 3, 3)).astype(np.float32))
+    result = GmmSegLogic(scene).process(add_volume_nodes(scene, smoothed, "noise"), device="cpu")
+    assert result.segmentation.GetAttribute(REVIEW_ADVISED) == "true"
 
 
 def test_indices_that_cannot_be_computed_say_why_in_the_table(scene, phantom_volume, shipped_model):

@@ -45,12 +45,17 @@ def _segment(arguments: argparse.Namespace) -> int:
     model, entry = load_registered(arguments.model)
     for image, stem in zip(images, stems, strict=True):
         result = segment(image, model, device, head=arguments.head, phi=phi)
-        written = write_case(arguments.out, stem, image, result, summary_record(result, image, entry),
-                             probabilities=arguments.probabilities)
+        summary = summary_record(result, image, entry)
+        written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
         print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
                           "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
                           "mirrored_storage": bool(result.location.mirrored),
+                          "review_advised": summary["review_advised"],
                           "seconds": round(result.timings["total_s"], 3)}))
+        if summary["review_advised"]:
+            print(f"gmmseg: warning: {image.source}: the model is unsure about the whole stack (median slice "
+                  f"uncertainty {max(summary['stack_uncertainty']):.2f}, usually below 0.07); check that it is a "
+                  "short-axis cine and review the result slice by slice", file=sys.stderr)
     return 0
 
 

@@ -20,6 +20,7 @@ from .errors import GmmSegError
 from .inference import SegmentationResult
 from .io import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from .registry import ModelEntry
+from .review import UNSURE_STACK_SCORE, stack_uncertainty
 
 UNCERTAINTY_FILES = {"total": "uncertainty", "aleatoric": "aleatoric", "epistemic": "epistemic"}  # <stem>_<name>
 
@@ -40,6 +41,7 @@ def phi_record(phi: np.ndarray) -> dict[str, float]:
 
 def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
     """The JSON summary of one segmented input (with clinical indices for a cine)."""
+    stack = stack_uncertainty(result.slice_uncertainty, result.labels)
     record = {
         "input": image.source,
         "frames": image.num_frames,
@@ -56,6 +58,9 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         # slices with no image (zero-filled or constant), left out of the segmentation and labelled background
         "blank_slices": result.blank_slices,
         "slice_uncertainty": [[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
+        # the median slice score per frame, and whether the model is unsure about a whole frame (review.py)
+        "stack_uncertainty": [round(float(v), 4) for v in stack],
+        "review_advised": bool((stack > UNSURE_STACK_SCORE).any()),
         "volumes_ml": result.volumes_ml,
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
     }

@@ -41,6 +41,7 @@ from .review import review_queue
 ROLE = "GmmSeg.Role"
 INPUT = "GmmSeg.Input"
 MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # set to "true" on a segmentation of a stack stored mirrored
+REVIEW_ADVISED = "GmmSeg.ReviewAdvised"  # "true" when the model is unsure about a whole frame (review.py)
 SEGMENT_NAMES = {"LV": "LV cavity", "MYO": "Myocardium", "RV": "RV cavity"}
 SEGMENT_COLOURS = {"LV": (0.85, 0.26, 0.21), "MYO": (0.40, 0.73, 0.33), "RV": (0.26, 0.47, 0.85)}
 # Slicer's terminology entry string: context~category~type~type modifier~region context~region~region modifier.
@@ -306,6 +307,8 @@ class GmmSegLogic:
                                    added, "segmentation", input_node)
         if outputs.summary.get("mirrored_storage"):  # recognised as stored mirrored (GmmSegLib.handedness)
             segmentation.SetAttribute(MIRRORED_STORAGE, "true")
+        if outputs.summary.get("review_advised"):
+            segmentation.SetAttribute(REVIEW_ADVISED, "true")
         uncertainty = {}
         for kind, maps in outputs.uncertainty.items():
             node = self._scalar_volume(f"{name} GmmSeg {kind} uncertainty", reference, maps[shown], added, input_node,
