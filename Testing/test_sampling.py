@@ -41,6 +41,22 @@ def test_crops_with_slice_context_carry_the_neighbours_through_the_same_frame(sm
     assert augmented.images.shape == augmented.clean_images.shape == (2, 3, 128, 128)
 
 
+def test_neighbour_jitter_moves_only_the_neighbouring_slices_of_a_crop(small_phantom):
+    image = small_phantom.image.frame_volume(0)
+    location = locate_from_ground_truth(small_phantom.labels[0], image.spacing_xyz)
+    volumes = [Volume.from_image(image, location, small_phantom.labels[0])]
+
+    aligned = draw_batch(volumes, 1, Perturbation(appearance=False), torch.Generator().manual_seed(5), context=1)
+    jittered = draw_batch(volumes, 1, Perturbation(appearance=False, neighbour_shift_mm=3.0),
+                          torch.Generator().manual_seed(5), context=1)
+
+    torch.testing.assert_close(jittered.images[:, 0], aligned.images[:, 0])  # the crop itself stays where it was
+    torch.testing.assert_close(jittered.labels, aligned.labels)
+    for channel in (1, 2):  # each neighbour moved, by at most 3 mm (2 pixels of 1.5 mm): still mostly alike
+        difference = (jittered.images[:, channel] - aligned.images[:, channel]).abs().mean()
+        assert 0.01 < float(difference) < 0.5 * float(aligned.images[:, channel].abs().mean())
+
+
 def test_tight_fields_of_view_cut_slices_labels_and_location_alike(small_phantom):
     image = small_phantom.image.frame_volume(0)
     labels = small_phantom.labels[0]

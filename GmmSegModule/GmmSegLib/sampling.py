@@ -54,6 +54,9 @@ class Perturbation:
     rotation_deg: float = 20.0
     log_scale: float = math.log(1.2)
     appearance: bool = True
+    # each neighbouring slice of a crop with slice context is cut up to this far (mm) from the crop's own
+    # place: the slices of a cine stack come from separate breath-holds and do not line up exactly
+    neighbour_shift_mm: float = 0.0
 
 
 @dataclass
@@ -82,12 +85,19 @@ def perturbed_frame(frame: CanonicalFrame, perturbation: Perturbation, generator
                    spacing=frame.spacing * math.exp(float(r[3]) * perturbation.log_scale))
 
 
-def crop(volume: Volume, slice_index: int, frame: CanonicalFrame,
-         context: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+def crop(volume: Volume, slice_index: int, frame: CanonicalFrame, context: int = 0,
+         neighbour_frames: list[CanonicalFrame] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One canonical slice with its ``context`` neighbours on each side (1 + 2 context, N, N), as
-    GmmSegLib.alignment.canonical_input orders them, and the slice's labels (N, N) or None."""
+    GmmSegLib.alignment.canonical_input orders them, and the slice's labels (N, N) or None.
+
+    The neighbours are cut through ``frame`` too, or each through its own of ``neighbour_frames`` (2 context).
+    """
     neighbours = context_indices(volume.slices.shape[0], context, volume.location.base_first)[slice_index]
-    image = to_canonical(volume.slices[neighbours], frame)
+    if neighbour_frames is None:
+        image = to_canonical(volume.slices[neighbours], frame)
+    else:
+        image = torch.cat([to_canonical(volume.slices[int(i): int(i) + 1], f)
+                           for i, f in zip(neighbours, [frame, *neighbour_frames], strict=True)])
     if volume.labels is None:
         return image, None
     one_hot = F.one_hot(volume.labels[slice_index], NUM_CLASSES).permute(2, 0, 1)[None].float()
@@ -143,8 +153,12 @@ def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, gen
     for _ in range(size):
         volume = volumes[int(torch.randint(len(volumes), (1,), generator=generator))]
         slice_index = int(torch.randint(volume.slices.shape[0], (1,), generator=generator))
-        image, label = crop(volume, slice_index, perturbed_frame(frame_of(volume), perturbation, generator),
-                            context)
+        frame = perturbed_frame(frame_of(volume), perturbation, generator)
+        neighbour_frames = None
+        if context and perturbation.neighbour_shift_mm > 0:
+            jitter = Perturbation(shift_mm=perturbation.neighbour_shift_mm, rotation_deg=0.0, log_scale=0.0)
+            neighbour_frames = [perturbed_frame(frame, jitter, generator) for _ in range(2 * context)]
+        image, label = crop(volume, slice_index, frame, context, neighbour_frames)
         if keep_clean:
             clean.append(zscore_slices(image))
         if perturbation.appearance:

@@ -73,6 +73,7 @@ class TrainConfig:
     init_model: str = ""
     labelled_anchor: bool = False  # adapting an --init-model: also anchor it to the labelled split
     context_slices: int | None = None  # neighbours per side the feature U-Net sees; None: the --init-model's, or 0
+    neighbour_jitter_mm: float = 0.0  # with slice context: how far each neighbour of a training crop may be moved
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     localiser_epochs: int = 40
     localiser_tight_views: int = 2  # extra copies of each labelled stack in a random tight field of view
@@ -428,8 +429,12 @@ class Trainer:
     # ---- stages ------------------------------------------------------------------------------------
     def _feature_batches(self, volumes: list[Volume]) -> Callable[[torch.Generator], Batch]:
         """Random training crops of ``volumes`` as the feature U-Net takes them (with the model's slice context)."""
-        return lambda g: draw_batch(volumes, self.config.batch_size, Perturbation(), g,
+        return lambda g: draw_batch(volumes, self.config.batch_size, self._perturbation(), g,
                                     context=self.model.context_slices)
+
+    def _perturbation(self) -> Perturbation:
+        """How training crops for the feature U-Net are perturbed (with the configured neighbour jitter)."""
+        return Perturbation(neighbour_shift_mm=self.config.neighbour_jitter_mm)
 
     def _start_fresh(self, net: nn.Module) -> None:
         """Give ``net`` new seeded initial weights when its stage begins (not when it resumes).
@@ -545,10 +550,11 @@ class Trainer:
 
         def batches(generator: torch.Generator) -> Batch:
             context = self.model.context_slices
-            unlabelled = draw_batch(targets, c.batch_size, Perturbation(), generator, keep_clean=True, context=context)
+            unlabelled = draw_batch(targets, c.batch_size, self._perturbation(), generator, keep_clean=True,
+                                    context=context)
             if not labelled:
                 return unlabelled
-            supervised = draw_batch(labelled, c.batch_size // 2, Perturbation(), generator, context=context)
+            supervised = draw_batch(labelled, c.batch_size // 2, self._perturbation(), generator, context=context)
             return Batch(torch.cat([unlabelled.images, supervised.images]), supervised.labels,
                          torch.cat([unlabelled.positions, supervised.positions]), unlabelled.clean_images)
 
@@ -653,7 +659,7 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     for name in ("localiser_epochs", "localiser_tight_views", "pretrain_epochs", "registration_epochs",
                  "adapt_epochs", "handedness_epochs", "steps_per_epoch", "batch_size", "seed", "max_cases"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    for name in ("learning_rate", "adapt_learning_rate", "l3_start", "l3_end", "anchor_weight"):
+    for name in ("learning_rate", "adapt_learning_rate", "l3_start", "l3_end", "anchor_weight", "neighbour_jitter_mm"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
     parser.add_argument("--device", default="auto")
     arguments = parser.parse_args(argv)
