@@ -371,6 +371,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._runCli(arguments, self._importResults, f"Segmenting {self._parameterNode.inputNode.GetName()}...")
 
     def _importResults(self) -> None:
+        from GmmSegLib.review import whole_stack_warning
         from GmmSegLib.slicer_logic import CaseOutputs
 
         logic = self.logic.sceneLogic()
@@ -390,10 +391,9 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._log("Note: this stack is stored mirrored with respect to the training images (rows and columns "
                       "in the other handedness); it was segmented as such. Check the result if your scanner's "
                       "storage order is known to be the usual one.")
-        if outputs.summary.get("review_advised"):
-            self._log("Warning: the model is unsure about this whole stack (median slice uncertainty "
-                      f"{max(outputs.summary['stack_uncertainty']):.2f}, usually below 0.07). Check that it is a "
-                      "short-axis cine and review the result slice by slice.")
+        warning = whole_stack_warning(outputs.summary.get("stack_uncertainty", []))
+        if warning:
+            self._log(f"Warning: {warning}.")
 
     def onCancel(self) -> None:
         if self._job is not None:

@@ -9,7 +9,13 @@ import pytest
 
 from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff
 from GmmSegLib.outputs import summary_record
-from GmmSegLib.review import UNSURE_STACK_SCORE, review_queue, slice_mean_uncertainty, stack_uncertainty
+from GmmSegLib.review import (
+    UNSURE_STACK_SCORE,
+    review_queue,
+    slice_mean_uncertainty,
+    stack_uncertainty,
+    whole_stack_warning,
+)
 
 
 def test_auroc_known_values():
@@ -72,3 +78,5 @@ def test_a_segmentation_the_model_is_unsure_about_throughout_is_flagged_for_revi
     assert not calm["review_advised"] and max(calm["stack_uncertainty"]) < UNSURE_STACK_SCORE
     unsure = replace(automatic, slice_uncertainty=np.full_like(automatic.slice_uncertainty, 0.15))
     assert summary_record(unsure, phantom_volume, None)["review_advised"]
+    assert whole_stack_warning(calm["stack_uncertainty"]) is None
+    assert "unsure about the whole stack (median slice uncertainty 0.15" in whole_stack_warning([0.05, 0.15])

@@ -28,6 +28,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     from .io import check_output_folder, image_stem, read_cardiac_image
     from .outputs import summary_record, write_case
     from .registry import load_registered
+    from .review import whole_stack_warning
 
     if arguments.head not in HEADS:
         raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")
@@ -52,10 +53,9 @@ def _segment(arguments: argparse.Namespace) -> int:
                           "mirrored_storage": bool(result.location.mirrored),
                           "review_advised": summary["review_advised"],
                           "seconds": round(result.timings["total_s"], 3)}))
-        if summary["review_advised"]:
-            print(f"gmmseg: warning: {image.source}: the model is unsure about the whole stack (median slice "
-                  f"uncertainty {max(summary['stack_uncertainty']):.2f}, usually below 0.07); check that it is a "
-                  "short-axis cine and review the result slice by slice", file=sys.stderr)
+        warning = whole_stack_warning(summary["stack_uncertainty"])
+        if warning:
+            print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
     return 0
 
 

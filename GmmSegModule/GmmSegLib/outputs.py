@@ -20,7 +20,7 @@ from .errors import GmmSegError
 from .inference import SegmentationResult
 from .io import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from .registry import ModelEntry
-from .review import UNSURE_STACK_SCORE, stack_uncertainty
+from .review import stack_uncertainty, whole_stack_warning
 
 UNCERTAINTY_FILES = {"total": "uncertainty", "aleatoric": "aleatoric", "epistemic": "epistemic"}  # <stem>_<name>
 
@@ -60,7 +60,7 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "slice_uncertainty": [[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
         # the median slice score per frame, and whether the model is unsure about a whole frame (review.py)
         "stack_uncertainty": [round(float(v), 4) for v in stack],
-        "review_advised": bool((stack > UNSURE_STACK_SCORE).any()),
+        "review_advised": whole_stack_warning(stack) is not None,
         "volumes_ml": result.volumes_ml,
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
     }

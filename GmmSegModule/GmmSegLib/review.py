@@ -66,6 +66,15 @@ def stack_uncertainty(slice_scores: np.ndarray, labels: np.ndarray) -> np.ndarra
                      for scores, present in zip(slice_scores, heart, strict=True)])
 
 
+def whole_stack_warning(stack_scores: list[float] | np.ndarray) -> str | None:
+    """What to tell the clinician when some frame's stack score exceeds ``UNSURE_STACK_SCORE``; None otherwise."""
+    worst = max(stack_scores, default=0.0)
+    if worst <= UNSURE_STACK_SCORE:
+        return None
+    return (f"the model is unsure about the whole stack (median slice uncertainty {worst:.2f}, typically about "
+            "0.05); check that it is a short-axis cine and review the result slice by slice")
+
+
 def _dominant_structure(labels: np.ndarray, region: np.ndarray) -> str:
     grown = ndimage.binary_dilation(region, iterations=2)
     counts = {name: int((labels[grown] == value).sum()) for name, value in STRUCTURES.items()}
