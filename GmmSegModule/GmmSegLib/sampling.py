@@ -146,8 +146,8 @@ def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, gen
     """``size`` random (volume, slice) crops through ``frame_of`` perturbed and augmented, each z-scored.
 
     Each crop comes with its ``context`` neighbouring slices on either side, cut through the same frame
-    (each moved by up to ``perturbation.neighbour_shift_mm``) and augmented alike (one scanner). ``keep_clean`` also returns every crop before the appearance
-    augmentation (a teacher's view of it).
+    (each moved by up to ``perturbation.neighbour_shift_mm``) and augmented alike (one scanner).
+    ``keep_clean`` also returns every crop before the appearance augmentation (a teacher's view of it).
     """
     images, labels, positions, clean = [], [], [], []
     for _ in range(size):
