@@ -56,10 +56,8 @@ def check_nifti_complete(path: Path) -> None:
     if not path.name.lower().endswith((".nii", ".nii.gz")):
         return
     with open(path, "rb") as raw:
-        compressed = raw.read(2) == GZIP_MAGIC
-    if not compressed:
-        with open(path, "rb") as plain:
-            header = plain.read(NIFTI2_HEADER_BYTES)
+        header = raw.read(NIFTI2_HEADER_BYTES)
+    if not header.startswith(GZIP_MAGIC):
         length = path.stat().st_size
     else:
         try:
