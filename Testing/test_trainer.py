@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -92,9 +93,29 @@ def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
     first = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "localiser",
                         "--localiser-epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2")
     assert first.returncode == 0, first.stderr
-    shutil.copy(work / "state.pt", tmp_path / "kept.pt")
+    kept = (work / "state.pt").read_bytes()
     second = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "atlas")
-    assert second.returncode == 2 and "other stages" in second.stderr
+    assert second.returncode == 2 and "--stages ['localiser'] (now ['atlas'])" in second.stderr
+    third = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "localiser",
+                        "--localiser-epochs", "2", "--steps-per-epoch", "1", "--batch-size", "2")
+    assert third.returncode == 2 and "--localiser-epochs 1 (now 2)" in third.stderr
+    assert "Traceback" not in second.stderr + third.stderr
+    assert (work / "state.pt").read_bytes() == kept  # the refused runs left the state as it was
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--batch-size", "0"], "--batch-size must be 1 or more"),
+    (["--neighbour-jitter-mm", "-3"], "--neighbour-jitter-mm must be a number of 0 or more"),
+    (["--neighbour-jitter-mm", "nan"], "--neighbour-jitter-mm must be a number of 0 or more"),
+    (["--learning-rate", "0"], "--learning-rate must be a number above 0"),
+    (["--pretrain-epochs", "-1", "--context-slices", "-1"], "--context-slices must be 0 or more; --pretrain-epochs"),
+])
+def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, message):
+    from GmmSegLib.errors import GmmSegError
+    from GmmSegLib.trainer import check_config, parse_arguments
+
+    with pytest.raises(GmmSegError, match=re.escape(message)):
+        check_config(parse_arguments(["--out", str(tmp_path / "m.pt"), *arguments]))
 
 
 def test_user_errors_exit_2_with_a_json_line(tmp_path):

@@ -93,6 +93,47 @@ class TrainConfig:
     max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
 
 
+# options that may change between a run and its resumption: where the model goes and where it computes
+RESUMABLE_WITH_OTHER = ("out", "work", "device")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse settings no training can run with, before anything is read or written."""
+    counts = {"context_slices": config.context_slices or 0, "localiser_tight_views": config.localiser_tight_views,
+              "max_cases": config.max_cases, "seed": config.seed,
+              **{f"{stage}_epochs": getattr(config, f"{stage}_epochs")
+                 for stage in ("localiser", "pretrain", "registration", "adapt", "handedness")}}
+    rates = {"learning_rate": config.learning_rate, "adapt_learning_rate": config.adapt_learning_rate}
+    weights = {"l3_start": config.l3_start, "l3_end": config.l3_end, "anchor_weight": config.anchor_weight,
+               "neighbour_jitter_mm": config.neighbour_jitter_mm}
+    problems = [f"{option(name)} must be 0 or more" for name, value in counts.items() if value < 0]
+    problems += [f"{option(name)} must be 1 or more" for name in ("steps_per_epoch", "batch_size")
+                 if getattr(config, name) < 1]
+    problems += [f"{option(name)} must be a number above 0" for name, value in rates.items()
+                 if not (math.isfinite(value) and value > 0)]
+    problems += [f"{option(name)} must be a number of 0 or more" for name, value in weights.items()
+                 if not (math.isfinite(value) and value >= 0)]
+    if problems:
+        raise GmmSegError("; ".join(problems))
+
+
+def option(name: str) -> str:
+    """The command-line spelling of a TrainConfig field."""
+    return "--" + name.replace("_", "-")
+
+
+def resume_conflicts(saved: dict, config: TrainConfig) -> list[str]:
+    """The options of ``config`` that differ from those a saved training state was made with.
+
+    A state resumed under other settings would give a model that neither command describes (or, for another
+    slice context, no model at all), so any difference beyond :data:`RESUMABLE_WITH_OTHER` refuses to resume.
+    Fields the saved state does not know (it predates them) are not compared.
+    """
+    current = asdict(config)
+    return [f"{option(name)} {saved[name]!r} (now {current[name]!r})" for name in current
+            if name in saved and name not in RESUMABLE_WITH_OTHER and saved[name] != current[name]]
+
+
 class Progress:
     """JSON-lines progress on stdout (rank 0 only), with an ETA over all remaining steps."""
 
@@ -186,6 +227,7 @@ class Trainer:
     """Runs the configured stages with resume, progress, SIGTERM handling and optional DDP."""
 
     def __init__(self, config: TrainConfig):
+        check_config(config)
         self.config = config
         self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
         self.device = resolve_device(config.device)
@@ -218,8 +260,6 @@ class Trainer:
     def _context_slices(self) -> int:
         """The feature U-Net's slice context: as configured, else as the starting model's, else none."""
         if self.config.context_slices is not None:
-            if self.config.context_slices < 0:
-                raise GmmSegError("--context-slices must be 0 or more")
             return self.config.context_slices
         return int(self.init_config.get("context_slices", 0))
 
@@ -300,10 +340,11 @@ class Trainer:
             raise GmmSegError("adaptation without the pretrain stage starts from a trained model: give --init-model")
         if self.state_path.exists():
             state = load_checkpoint(self.state_path)
-            saved_config = state["metadata"].get("config", {})
-            if saved_config.get("stages") != self.config.stages:
-                raise GmmSegError(f"{self.state_path}: belongs to a run with other stages; "
-                                  "use a fresh --work folder")
+            conflicts = resume_conflicts(state["metadata"].get("config", {}), self.config)
+            if conflicts:
+                raise GmmSegError(f"{self.work} holds a run made with other options: {'; '.join(conflicts)}. "
+                                  "Repeat that run's command to resume it, or remove the folder (or give another "
+                                  "--work) to start afresh")
             self.model.load_state_dict(state["state"])
             self.completed = list(state["metadata"]["completed"])
             self.resume_epoch = int(state["metadata"]["epoch"])
