@@ -22,6 +22,7 @@ def test_adapt_writes_a_verified_checkpoint_that_segments(tmp_path, phantom_file
     assert [json.loads(line)["event"] for line in result.stdout.splitlines()][-1] == "done"
     description = json.loads((tmp_path / "adapted.pt.json").read_text())
     assert description["sha256"] == sha256_of(out) and description["base_sha256"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapted.pt", "adapted.pt.json"]  # no state left over
     # without labels only the features' normalisation layers and x_net move; z_net and o_net stay as shipped
     adapted, shipped = load_model(out)[0], load_registered()[0]
     before = shipped.state_dict()

@@ -224,3 +224,16 @@ def test_impossible_prior_placements_are_refused(tmp_path, phantom_files, phi, m
     result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--phi", phi)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command, message", [
+    (["bench", "--repeats", "0"], "--repeats: must be 1 or more"),
+    (["bench", "--train-steps", "-1"], "--train-steps: must be 1 or more"),
+    (["adapt", "{tmp}/x.nii.gz", "--out", "{tmp}/a.pt", "--epochs", "0"], "--epochs: must be 1 or more"),
+    (["adapt", "{tmp}/x.nii.gz", "--out", "{tmp}/a.pt", "--steps-per-epoch", "many"], "invalid count value"),
+    (["bench-interactive", "--images", "{tmp}", "--labels", "{tmp}", "--geodesic-length-mm", "nan"], "above 0 mm"),
+])
+def test_impossible_counts_and_lengths_are_refused(tmp_path, command, message):
+    result = gmmseg(*(part.format(tmp=tmp_path) for part in command))
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())  # refused before anything was written

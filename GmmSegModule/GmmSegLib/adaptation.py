@@ -16,7 +16,7 @@ from .errors import GmmSegError
 from .io import AtomicOutputs, check_output_folder
 from .model import sha256_of
 from .registry import default_entry, entry_for_path, sidecar_path
-from .trainer import TrainConfig, train
+from .trainer import TrainConfig, discard_training_state, train
 
 
 def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 5, steps_per_epoch: int = 40,
@@ -42,4 +42,5 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
     sidecar = sidecar_path(out)
     with AtomicOutputs(sidecar.parent) as outputs:
         outputs.add_bytes(sidecar.name, json.dumps(record, indent=2).encode())
+    discard_training_state(config.work)  # the model is complete; a stopped run keeps its state to resume
     return 0

@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -145,6 +146,22 @@ def _train(arguments: argparse.Namespace) -> int:
     return train_main(trainer_arguments[1:] if trainer_arguments[:1] == ["--"] else trainer_arguments)
 
 
+def count(text: str) -> int:
+    """An option counting epochs, steps or repeats: a whole number of 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def length(text: str) -> float:
+    """An option giving a length in mm: a finite number above 0."""
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a length above 0 mm, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gmmseg", description="GmmSeg cardiac MRI segmentation (LV, MYO, RV) "
                                      "with Dirichlet uncertainty.")
@@ -168,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("images", nargs="+", help="unlabelled images of the new site/scanner")
     adapt.add_argument("--out", required=True, help="new checkpoint (.pt); a .json description is written beside")
     adapt.add_argument("--model", default=None, help="starting model (default: the shipped model)")
-    adapt.add_argument("--epochs", type=int, default=5)
-    adapt.add_argument("--steps-per-epoch", type=int, default=40)
+    adapt.add_argument("--epochs", type=count, default=5)
+    adapt.add_argument("--steps-per-epoch", type=count, default=40)
     adapt.add_argument("--work", default=None, help="resumable state folder (default: <out>.work)")
     adapt.add_argument("--device", default="auto")
     adapt.set_defaults(run=_adapt)
@@ -188,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     bench = commands.add_parser("bench", help="speed and memory on this machine")
-    bench.add_argument("--repeats", type=int, default=7)
-    bench.add_argument("--train-steps", type=int, default=5)
+    bench.add_argument("--repeats", type=count, default=7)
+    bench.add_argument("--train-steps", type=count, default=5)
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--model", default=None)
     bench.set_defaults(run=_bench)
@@ -201,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     interactive.add_argument("--gt-labels", default="product", help="label convention: product or acdc")
     interactive.add_argument("--device", default="cpu")
     interactive.add_argument("--model", default=None)
-    interactive.add_argument("--geodesic-length-mm", type=float,
+    interactive.add_argument("--geodesic-length-mm", type=length,
                              help="how far a click reaches through flat tissue (default: the product's; choose it "
                                   "on training data)")
     interactive.set_defaults(run=_bench_interactive)

@@ -60,6 +60,8 @@ from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame, 
 # streams, and the calibration judges the finished networks
 STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration")
 STOPPED_EXIT_CODE = 143
+STATE_FILE = "state.pt"  # in the work folder: the resumable training state
+TEACHER_FILE = "adapt_teacher.pt"  # in the work folder: the frozen model an adaptation is anchored to
 
 
 @dataclass
@@ -236,7 +238,7 @@ class Trainer:
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.work = Path(config.work)
-        self.state_path = self.work / "state.pt"
+        self.state_path = self.work / STATE_FILE
         self.stop_requested = False
         # the starting model's configuration (handedness net, slice context), read once
         self.init_config: dict = load_checkpoint(config.init_model)["config"] if config.init_model else {}
@@ -358,7 +360,7 @@ class Trainer:
         if self._feature_networks_from_init():
             teacher, _ = load_model(self.config.init_model)
         else:
-            snapshot = self.work / "adapt_teacher.pt"
+            snapshot = self.work / TEACHER_FILE
             if self.rank == 0 and not snapshot.exists():
                 save_model(self.model, snapshot, {"role": "adaptation teacher"})
             if self.world > 1:
@@ -673,6 +675,16 @@ class Trainer:
                 (mirrored if is_mirrored else kept).append(
                     Volume(torch.from_numpy(slices), None, spacing, location, volume.name))
         return kept, mirrored
+
+
+def discard_training_state(work: str | Path) -> None:
+    """Remove a finished run's resumable state (what the trainer wrote in ``work``, and the folder if that
+    leaves it empty), for callers whose product is the model alone (``gmmseg adapt``)."""
+    work = Path(work)
+    for name in (STATE_FILE, TEACHER_FILE):
+        (work / name).unlink(missing_ok=True)
+    if work.is_dir() and not any(work.iterdir()):
+        work.rmdir()
 
 
 def train(config: TrainConfig) -> int:
