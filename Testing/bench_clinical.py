@@ -26,16 +26,23 @@ from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.clinical import clinical_indices  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
 from GmmSegLib.labels import BACKGROUND, LV  # noqa: E402
+from GmmSegLib.report import percent  # noqa: E402
 
 INDICES = ("lv_ef", "rv_ef", "lv_edv", "lv_esv", "lv_mass", "rv_edv", "rv_esv")
 
 
-def agreement(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+def agreement(predicted: list[float | None], reference: list[float | None]) -> dict[str, float]:
+    """Correlation, bias and limits of agreement over the patients where both values exist (an EF is None
+    when a segmentation has no cavity at ED or ES); ``missing`` counts the others."""
+    pairs = np.array([(p, r) for p, r in zip(predicted, reference, strict=True) if p is not None and r is not None],
+                     dtype=float).reshape(-1, 2)
+    missing = len(reference) - len(pairs)
+    predicted, reference = pairs[:, 0], pairs[:, 1]
     difference = predicted - reference
     bias, spread = float(difference.mean()), float(difference.std(ddof=1))
     return {"pearson_r": float(np.corrcoef(predicted, reference)[0, 1]), "bias": bias,
             "loa_low": bias - 1.96 * spread, "loa_high": bias + 1.96 * spread,
-            "mean_abs_error": float(np.abs(difference).mean())}
+            "mean_abs_error": float(np.abs(difference).mean()), "missing": missing}
 
 
 def within_expert_lv_slices(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -75,13 +82,13 @@ def main() -> int:
             reference[key].append(getattr(theirs, key))
         rows.append({"patient": patient, **{f"{k}_model": getattr(ours, k) for k in INDICES},
                      **{f"{k}_reference": getattr(theirs, k) for k in INDICES}})
-        print(patient, f"LVEF {ours.lv_ef:.1f} vs {theirs.lv_ef:.1f}", flush=True)
-    lv_ef_errors = np.array(predicted["lv_ef"]) - np.array(reference["lv_ef"])
+        print(patient, f"LVEF {percent(ours.lv_ef)} vs {percent(theirs.lv_ef)}", flush=True)
+    lv_ef_errors = [p - r for p, r in zip(predicted["lv_ef"], reference["lv_ef"], strict=True)
+                    if p is not None and r is not None]
     report = {"model": entry.id, "patients": len(patients),
-              "agreement": {k: agreement(np.array(predicted[k]), np.array(reference[k])) for k in INDICES},
+              "agreement": {k: agreement(predicted[k], reference[k]) for k in INDICES},
               "lv_ef_median_error": float(np.median(lv_ef_errors)),
-              "lv_ef_within_expert_lv_slices": agreement(np.array(lv_ef_within_expert_slices),
-                                                         np.array(reference["lv_ef"])),
+              "lv_ef_within_expert_lv_slices": agreement(lv_ef_within_expert_slices, reference["lv_ef"]),
               "per_patient": rows,
               "units": {"ef": "percentage points", "volumes": "ml", "mass": "g"}}
     write_report(arguments.out, "clinical", report)

@@ -70,3 +70,38 @@ def test_report_from_a_cine_and_from_two_phases(tmp_path, small_phantom):
         report_case(None, cine, es, None)
     with pytest.raises(InputError, match="4D cine"):
         report_case(ed, None, None, None)
+
+
+def test_a_ventricle_missing_at_a_phase_has_no_ejection_fraction(tmp_path, small_phantom):
+    import json
+
+    import SimpleITK as sitk
+
+    from GmmSegLib.io import to_sitk
+    from GmmSegLib.labels import LV, RV
+    from GmmSegLib.report import report_case
+    from test_cli import gmmseg
+
+    labels = small_phantom.labels[[0, small_phantom.es_frame]].copy()
+    labels[1][labels[1] == LV] = 0  # an LV erased at ES: not an EF of 100 %
+    labels[labels == RV] = 0  # no RV at all: no RVEF rather than NaN
+    indices = clinical_indices(labels, small_phantom.image.spacing_xyz, ed_frame=0, es_frame=1)
+    assert indices.lv_ef is None and indices.rv_ef is None and indices.lv_esv == 0 and indices.lv_edv > 0
+    assert indices.warnings == ["no LV cavity at ES (frame 1): LVEF not computed",
+                                "no RV cavity at ED (frame 0) and ES (frame 1): RVEF not computed"]
+    assert ",lv_ef," in indices.summary_csv().splitlines()[0] and ",," in indices.summary_csv().splitlines()[1]
+
+    volume = small_phantom.image.frame_volume(0)
+    ed, es = tmp_path / "ed_seg.nii.gz", tmp_path / "es_seg.nii.gz"
+    for path, frame in ((ed, labels[0]), (es, labels[1])):
+        sitk.WriteImage(to_sitk(frame, volume.geometry), str(path))
+    report_case(None, ed, es, tmp_path / "report")
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} written: not valid JSON")
+
+    written = json.loads((tmp_path / "report" / "ed_indices.json").read_text(), parse_constant=refuse)
+    assert written["indices"]["lv_ef"] is None and len(written["indices"]["warnings"]) == 2
+    command = gmmseg("report", "--ed", ed, "--es", es, "--out", tmp_path / "cli")
+    assert command.returncode == 0 and "gmmseg: warning: no LV cavity at ES" in command.stderr
+    assert json.loads(command.stdout, parse_constant=refuse)["warnings"] == indices.warnings

@@ -135,7 +135,10 @@ def _report(arguments: argparse.Namespace) -> int:
     optional = {k: Path(v) if v else None for k, v in (("segmentation", arguments.segmentation),
                                                         ("ed", arguments.ed), ("es", arguments.es),
                                                         ("out", arguments.out))}
-    print(json.dumps(report_case(**optional), indent=2))
+    report = report_case(**optional)
+    print(json.dumps(report, indent=2))
+    for warning in report["warnings"]:
+        print(f"gmmseg: warning: {warning}", file=sys.stderr)
     return 0
 
 

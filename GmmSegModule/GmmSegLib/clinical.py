@@ -2,7 +2,9 @@
 
 Volumes are voxel counts times the voxel volume (ml). For a cine, ED is the frame with the largest and
 ES the frame with the smallest LV cavity volume, in the frame order of the file. LV mass is the
-myocardial volume at ED times 1.05 g/ml.
+myocardial volume at ED times 1.05 g/ml. A ventricle with no cavity at ED or ES has no ejection fraction
+(None, with a warning): a heart's cavity never vanishes, so an empty frame is a failed or unfinished
+segmentation, and the 100 % or undefined EF it would give is no measurement.
 """
 
 from __future__ import annotations
@@ -31,21 +33,22 @@ class ClinicalIndices:
     lv_edv: float
     lv_esv: float
     lv_sv: float
-    lv_ef: float
+    lv_ef: float | None
     rv_edv: float
     rv_esv: float
     rv_sv: float
-    rv_ef: float
+    rv_ef: float | None
     lv_mass: float
     volumes_ml: dict[str, list[float]]
     slice_areas_mm2: dict[str, list[list[float]]]
+    warnings: list[str]  # what makes an index missing or doubtful, for the reader of the report
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary_csv(self) -> str:
         """One row of the scalar indices."""
-        scalars = {k: v for k, v in asdict(self).items() if not isinstance(v, dict)}
+        scalars = {k: v for k, v in asdict(self).items() if not isinstance(v, (dict, list))}
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(scalars))
         writer.writeheader()
@@ -53,8 +56,19 @@ class ClinicalIndices:
         return buffer.getvalue()
 
 
-def _ejection_fraction(edv: float, esv: float) -> float:
-    return 100.0 * (edv - esv) / edv if edv > 0 else float("nan")
+def ejection_fraction(edv: float, esv: float) -> float | None:
+    """EF in percent, or None when the cavity is missing at ED or ES (see the module's docstring)."""
+    return 100.0 * (edv - esv) / edv if edv > 0 and esv > 0 else None
+
+
+def missing_cavity_warnings(volumes: dict[str, list[float]], ed: int, es: int) -> list[str]:
+    """One warning per ventricle whose cavity is empty at ED or ES: its EF is not computed."""
+    warnings = []
+    for name in ("LV", "RV"):
+        empty = [f"{phase} (frame {frame})" for phase, frame in (("ED", ed), ("ES", es)) if volumes[name][frame] <= 0]
+        if empty:
+            warnings.append(f"no {name} cavity at {' and '.join(empty)}: {name}EF not computed")
+    return warnings
 
 
 def structure_volumes_ml(labels: np.ndarray, spacing_xyz: tuple[float, float, float]) -> dict[str, float]:
@@ -94,10 +108,11 @@ def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float]
     return ClinicalIndices(
         ed_frame=ed, es_frame=es,
         lv_edv=float(lv[ed]), lv_esv=float(lv[es]), lv_sv=float(lv[ed] - lv[es]),
-        lv_ef=_ejection_fraction(float(lv[ed]), float(lv[es])),
-        rv_edv=rv[ed], rv_esv=rv[es], rv_sv=rv[ed] - rv[es], rv_ef=_ejection_fraction(rv[ed], rv[es]),
+        lv_ef=ejection_fraction(float(lv[ed]), float(lv[es])),
+        rv_edv=rv[ed], rv_esv=rv[es], rv_sv=rv[ed] - rv[es], rv_ef=ejection_fraction(rv[ed], rv[es]),
         lv_mass=volumes["MYO"][ed] * MYOCARDIUM_DENSITY_G_PER_ML,
         volumes_ml=volumes,
         slice_areas_mm2={name: value.round(2).tolist() for name, value in areas.items()},
+        warnings=missing_cavity_warnings(volumes, ed, es),
     )
 

@@ -40,6 +40,11 @@ def indices_from_phases(ed: Path, es: Path) -> ClinicalIndices:
     return clinical_indices(np.stack([ed_labels, es_labels]), spacing, ed_frame=0, es_frame=1)
 
 
+def percent(value: float | None) -> str:
+    """An ejection fraction for a caption: one decimal, or n/a when it was not computed."""
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
 def volume_curve_png(indices: ClinicalIndices, title: str) -> bytes:
     import matplotlib
 
@@ -54,8 +59,8 @@ def volume_curve_png(indices: ClinicalIndices, title: str) -> bytes:
         axis.text(frame, axis.get_ylim()[1], f" {label}", va="top")
     axis.set_xlabel("frame")
     axis.set_ylabel("volume (ml)")
-    axis.set_title(f"{title}: LVEF {indices.lv_ef:.1f}%, RVEF {indices.rv_ef:.1f}%, LV mass {indices.lv_mass:.0f} g",
-                   fontsize=9)
+    axis.set_title(f"{title}: LVEF {percent(indices.lv_ef)}, RVEF {percent(indices.rv_ef)}, "
+                   f"LV mass {indices.lv_mass:.0f} g", fontsize=9)
     axis.legend()
     figure.tight_layout()
     return figure_png(figure)
@@ -95,5 +100,6 @@ def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out
     else:
         raise InputError("give a 4D cine segmentation, or both --ed and --es 3D segmentations")
     written = write_report(indices, folder, name, uncertainty)
-    scalars = {k: v for k, v in indices.to_dict().items() if not isinstance(v, dict)}
-    return {"indices": scalars, "uncertainty": uncertainty, "outputs": [str(p) for p in written]}
+    scalars = {k: v for k, v in indices.to_dict().items() if not isinstance(v, (dict, list))}
+    return {"indices": scalars, "warnings": indices.warnings, "uncertainty": uncertainty,
+            "outputs": [str(p) for p in written]}

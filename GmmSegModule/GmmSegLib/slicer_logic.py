@@ -454,7 +454,9 @@ class GmmSegLogic:
                 indices = {"error": str(error)}
                 self._fill_table(table, indices)
                 return indices
-            self._fill_table(table, {k: v for k, v in indices.items() if np.isscalar(v)})
+            scalars = {k: v for k, v in indices.items() if not isinstance(v, (dict, list))}
+            warnings = {f"warning {n}": text for n, text in enumerate(indices["warnings"], 1)}
+            self._fill_table(table, {**scalars, **warnings})
             result.plot_chart = self._volume_plot(result, indices)
         else:
             indices = {f"{k} volume (ml)": v for k, v in structure_volumes_ml(frames[0], spacing).items()}
@@ -469,7 +471,8 @@ class GmmSegLogic:
         numbers.SetName("Value")
         for key, value in values.items():
             names.InsertNextValue(str(key))
-            numbers.InsertNextValue(f"{value:.4g}" if isinstance(value, float) else str(value))
+            text = "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+            numbers.InsertNextValue(text)
         table.AddColumn(names)
         table.AddColumn(numbers)
 
