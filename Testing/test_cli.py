@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from conftest import ROOT, write_image
 from GmmSegLib.evaluation import evaluate_pair
+from GmmSegLib.model import sha256_of
 from GmmSegLib.registry import MODELS_ENV, models_dir
 
 
@@ -58,7 +59,7 @@ def test_segment_writes_every_output_on_the_input_grid(segmented_volume, phantom
     assert prior.shape[-1] == 4
     np.testing.assert_allclose(prior.sum(-1), 1.0, atol=1e-3)
     summary = json.loads((out / f"{stem}.json").read_text())
-    assert summary["model"]["sha256"] and len(summary["phi"]) == 1
+    assert summary["model"]["sha256"] and summary["model"]["verified"] and len(summary["phi"]) == 1
     assert set(summary["phi"][0]) >= {"scale", "tx_mm", "ty_mm", "rotation_deg"}
     assert len(summary["slice_uncertainty"][0]) == labels.shape[0]
     assert summary["blank_slices"] == []  # every phantom slice holds an image
@@ -179,6 +180,16 @@ def test_tampered_model_is_refused(tmp_path, phantom_files):
     result = gmmseg("segment", phantom_files["volume"], "--out", out, env={MODELS_ENV: str(models)})
     assert result.returncode == 2 and "sha256" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_a_model_no_registry_describes_is_used_with_a_warning_and_its_own_hash(tmp_path, phantom_files):
+    loose = tmp_path / "colleague.pt"  # e.g. a checkpoint passed on by hand, with neither Models.json nor sidecar
+    shutil.copy(next(models_dir().glob("*.pt")), loose)
+    result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--model", loose)
+    assert result.returncode == 0, result.stderr
+    assert "gmmseg: warning:" in result.stderr and "cannot be checked" in result.stderr
+    model = json.loads((tmp_path / "o" / "phantom_ed.json").read_text())["model"]
+    assert model == {"id": "colleague", "sha256": sha256_of(loose), "file": "colleague.pt", "verified": False}
 
 
 def test_corrupt_model_file_is_refused(tmp_path, phantom_files):

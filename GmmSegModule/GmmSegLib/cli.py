@@ -28,7 +28,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     from .inference import HEADS, segment
     from .io import check_output_folder, image_stem, read_cardiac_image
     from .outputs import summary_record, write_case
-    from .registry import load_registered
+    from .registry import load_registered, unverified_warning
     from .review import whole_stack_warning
 
     if arguments.head not in HEADS:
@@ -45,6 +45,9 @@ def _segment(arguments: argparse.Namespace) -> int:
     phi = _parse_phi(arguments.phi) if arguments.phi else None
     check_output_folder(arguments.out)
     model, entry = load_registered(arguments.model)
+    model_warning = unverified_warning(entry)
+    if model_warning:
+        print(f"gmmseg: warning: {model_warning}", file=sys.stderr)
     for image, stem in zip(images, stems, strict=True):
         result = segment(image, model, device, head=arguments.head, phi=phi)
         summary = summary_record(result, image, entry)

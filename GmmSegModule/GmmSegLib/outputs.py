@@ -46,7 +46,8 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "input": image.source,
         "frames": image.num_frames,
         "spacing_mm": list(image.spacing_xyz),
-        "model": None if entry is None else {"id": entry.id, "sha256": entry.sha256, "file": entry.path.name},
+        "model": None if entry is None else {"id": entry.id, "sha256": entry.sha256, "file": entry.path.name,
+                                             "verified": entry.verified},
         # stored with the other in-plane handedness than the training images (GmmSegLib.handedness), and
         # segmented as such: worth a look when the scanner's storage order is known
         "mirrored_storage": bool(result.location.mirrored),

@@ -44,6 +44,9 @@ class ModelEntry:
     path: Path
     sha256: str | None
     record: dict
+    # False for a file named by path that no registry or sidecar describes: its sha256 is then the file's own,
+    # taken when it was found, which records what was used but cannot tell a damaged file from a sound one
+    verified: bool = True
 
 
 def read_registry(folder: Path | None = None) -> dict:
@@ -84,7 +87,17 @@ def entry_for_path(path: str | os.PathLike) -> ModelEntry:
         except json.JSONDecodeError:
             raise ModelError(f"{sidecar}: corrupt model description") from None
         return ModelEntry(record.get("id", path.stem), path, record.get("sha256"), record)
-    return ModelEntry(path.stem, path, None, {})
+    from .model import sha256_of  # here only: listing the registered models must not need torch
+
+    return ModelEntry(path.stem, path, sha256_of(path), {}, verified=False)
+
+
+def unverified_warning(entry: ModelEntry) -> str | None:
+    """What to tell the user when a model's integrity could not be checked, else None."""
+    if entry.verified:
+        return None
+    return (f"{entry.path} is listed in no {REGISTRY_NAME} and has no description beside it, so whether it is "
+            f"intact cannot be checked; its sha256 {entry.sha256[:12]}... is recorded with the results")
 
 
 def sidecar_path(model_path: str | os.PathLike) -> Path:

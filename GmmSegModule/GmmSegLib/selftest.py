@@ -82,6 +82,8 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     # accept: the model output is kept for audit
     original = logic.accept(result)
     _check(result.segmentation.GetAttribute("GmmSeg.Accepted") is not None, "accepted result must be stamped")
+    _check(result.segmentation.GetAttribute("GmmSeg.Model").endswith(result.outputs.summary["model"]["sha256"]),
+           "the stamp must name the model's sha256")
     _check(original.GetAttribute(ROLE) == "original", "the audit copy must be tagged")
 
     # re-register the prior: the transform round-trips phi, a far-off phi changes the result

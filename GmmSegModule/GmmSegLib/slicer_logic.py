@@ -566,7 +566,8 @@ class GmmSegLogic:
             original.SetHideFromEditors(True)
         model = result.outputs.summary.get("model") or {}
         result.segmentation.SetAttribute("GmmSeg.Accepted", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        result.segmentation.SetAttribute("GmmSeg.Model", f"{model.get('id')} sha256:{model.get('sha256')}")
+        unverified = "" if model.get("verified", True) else " (unverified: in no model registry)"
+        result.segmentation.SetAttribute("GmmSeg.Model", f"{model.get('id')} sha256:{model.get('sha256')}{unverified}")
         self.update_indices(result)
         return original
 
