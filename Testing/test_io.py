@@ -167,6 +167,27 @@ def test_a_damaged_byte_inside_a_compressed_nifti_is_refused(tmp_path, phantom_v
         read_cardiac_image(path)
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nan_or_infinite_voxels_of_a_nifti_are_refused_rather_than_read_as_zeros(tmp_path, phantom_volume, suffix,
+                                                                                   value):
+    import gzip
+    import struct
+
+    plain = tmp_path / "float.nii"
+    sitk.WriteImage(to_sitk(phantom_volume.frames[0].astype(np.float32), phantom_volume.geometry), str(plain))
+    data = bytearray(plain.read_bytes())
+    (offset,) = struct.unpack("<f", data[108:112])
+    middle = int(offset) + 4 * (phantom_volume.frames[0].size // 2 + 7)  # a voxel inside the stack, not the first
+    data[middle: middle + 4] = struct.pack("<f", value)
+    path = tmp_path / f"masked{suffix}"
+    path.write_bytes(gzip.compress(bytes(data)) if suffix == ".nii.gz" else bytes(data))
+    assert np.isfinite(sitk.GetArrayFromImage(sitk.ReadImage(str(path)))).all()  # ITK alone: a zero, no error
+    with pytest.raises(InputError, match="NaN or infinite voxels"):
+        read_cardiac_image(path)
+    np.testing.assert_array_equal(read_cardiac_image(plain).frames, phantom_volume.frames)  # the intact file reads
+
+
 def test_a_complex_valued_image_is_refused(tmp_path):
     path = tmp_path / "complex.nii.gz"
     sitk.WriteImage(sitk.GetImageFromArray((_volume((4, 40, 48)) * (1 + 1j)).astype(np.complex64)), str(path))

@@ -55,7 +55,7 @@ def check_short_axis(image: CardiacImage, require_3d: bool = False) -> np.ndarra
         raise InputError(f"{name}: in-plane pixels are not square ({sx:g} x {sy:g} mm); "
                          "is the stack stored in another orientation?")
     if not np.all(np.isfinite(image.frames)):
-        raise InputError(f"{name}: contains NaN or infinite values")
+        raise InputError(f"{name}: contains NaN or infinite values (or values beyond the 32-bit float range)")
     for frame_index, frame in enumerate(image.frames):
         if float(frame.max()) == float(frame.min()):
             raise InputError(f"{name}: frame {frame_index} is constant ({float(frame.min()):g}); "

@@ -21,7 +21,7 @@ import SimpleITK as sitk
 
 from .dicom import read_dicom_folder
 from .errors import InputError
-from .file_integrity import check_nifti_complete
+from .file_integrity import check_nifti_file
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -105,7 +105,7 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
     try:
         if path.is_dir():
             return read_dicom_folder(path)
-        check_nifti_complete(path)
+        check_nifti_file(path)
         return sitk.ReadImage(str(path))
     except InputError:
         raise
