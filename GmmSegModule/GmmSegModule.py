@@ -394,10 +394,6 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         warning = whole_stack_warning(outputs.summary.get("stack_uncertainty", []))
         if warning:
             self._log(f"Warning: {warning}.")
-        model = outputs.summary.get("model") or {}
-        if not model.get("verified", True):
-            self._log(f"Warning: the model file {model.get('file')} is in no model registry and has no description, "
-                      "so whether it is intact could not be checked.")
 
     def onCancel(self) -> None:
         if self._job is not None:
