@@ -97,31 +97,27 @@ def check_nifti_file(path: Path) -> None:
     if not path.name.lower().endswith((".nii", ".nii.gz")):
         return
     with open(path, "rb") as raw:
-        header = raw.read(NIFTI2_HEADER_BYTES)
-    compressed = header.startswith(GZIP_MAGIC)
-    layout = None if compressed else nifti_layout(header)
-    if not compressed and (layout is None or layout.float_dtype is None):
-        length = path.stat().st_size  # nothing in the voxels to check: the size says whether they are all there
-    else:
-        try:
-            with (gzip.open if compressed else open)(path, "rb") as stream:
-                header = stream.read(NIFTI2_HEADER_BYTES)
-                layout = nifti_layout(header)
-                scan = NonFiniteScan(layout) if layout is not None and layout.float_dtype is not None else None
-                length = 0
-                block = header
+        compressed = raw.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+    try:
+        with (gzip.open if compressed else open)(path, "rb") as stream:
+            header = stream.read(NIFTI2_HEADER_BYTES)
+            layout = nifti_layout(header)
+            scan = NonFiniteScan(layout) if layout is not None and layout.float_dtype is not None else None
+            if not compressed and scan is None:
+                length = path.stat().st_size  # nothing in the voxels to check: the size says if they are all there
+            else:  # read to the end: the gzip CRC and length are checked there, and the float voxels scanned
+                length, block = 0, header
                 while block:
                     length += len(block)
                     if scan is not None:
                         scan.feed(block)
                     block = stream.read(BLOCK_BYTES)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
-            raise InputError(f"{path}: the compressed file is damaged or incomplete ({error}); "
-                             "copy or export it again") from None
-        if scan is not None and scan.found:
-            raise InputError(f"{path}: contains NaN or infinite voxels, which the NIfTI reader would turn into "
-                             "zeros; replace them (for example by 0 outside the heart) and save the image again")
-    end = None if layout is None else layout.end
-    if end is not None and length < end:
-        raise InputError(f"{path}: the file ends after {length:,} of its {end:,} bytes (an interrupted copy or "
-                         "export?); copy or export it again")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise InputError(f"{path}: the compressed file is damaged or incomplete ({error}); "
+                         "copy or export it again") from None
+    if scan is not None and scan.found:
+        raise InputError(f"{path}: contains NaN or infinite voxels, which the NIfTI reader would turn into "
+                         "zeros; replace them (for example by 0 outside the heart) and save the image again")
+    if layout is not None and length < layout.end:
+        raise InputError(f"{path}: the file ends after {length:,} of its {layout.end:,} bytes (an interrupted copy "
+                         "or export?); copy or export it again")
