@@ -72,6 +72,18 @@ def test_bad_inputs_give_clear_errors_and_leave_the_scene_unchanged(scene, phant
     assert scene.GetNumberOfNodes() == before
 
 
+def test_a_file_segmented_through_the_scene_leaves_no_node_behind(scene, tmp_path, phantom_files, shipped_model):
+    """A batch over many cines must not keep each one's volumes, maps and segmentations in memory."""
+    logic = GmmSegLogic(scene)
+    logic.segment_file(phantom_files["volume"], tmp_path / "warm-up")  # singletons (colour tables...) made once
+    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    written = logic.segment_file(phantom_files["cine"], tmp_path / "out", device="cpu")
+    assert {p.name for p in written} >= {"phantom_cine_seg.nii.gz", "phantom_cine_indices.json"}
+    assert {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())} == before
+    with pytest.raises(InputError, match="no such file"):
+        logic.segment_file(tmp_path / "missing.nii.gz", tmp_path / "out")
+
+
 def test_batch_segmentation_script_runs_headless(tmp_path, phantom_files, shipped_model):
     """scripted_training/batch_segment.py (Slicer's Python or plain python with slicer-core) segments and exports."""
     import subprocess
@@ -97,6 +109,14 @@ def test_batch_segmentation_script_runs_headless(tmp_path, phantom_files, shippe
     missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nothing.nii.gz"), "--out", str(out)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+    twins = tmp_path / "other"
+    twins.mkdir()
+    (twins / "phantom_ed.nii.gz").write_bytes(phantom_files["volume"].read_bytes())
+    same_name = subprocess.run([sys.executable, str(script), str(phantom_files["volume"]),
+                                str(twins / "phantom_ed.nii.gz"), "--out", str(tmp_path / "twins_out")],
+                               capture_output=True, text=True)
+    assert same_name.returncode == 2 and "same file name" in same_name.stderr
+    assert not (tmp_path / "twins_out").exists()
 
 
 def test_refinement_errors_change_nothing(scene, phantom_volume, shipped_model):

@@ -30,9 +30,17 @@ def main(argv: list[str]) -> int:
     import slicer
 
     from GmmSegLib.errors import GmmSegError
-    from GmmSegLib.io import image_stem, read_cardiac_image
-    from GmmSegLib.slicer_logic import GmmSegLogic, add_volume_nodes
+    from GmmSegLib.io import check_output_folder, image_stem
+    from GmmSegLib.slicer_logic import GmmSegLogic
 
+    stems = [image_stem(Path(path)) for path in arguments.images]
+    try:
+        if len(set(stems)) != len(stems):
+            raise GmmSegError("two images have the same file name; their outputs would overwrite each other")
+        check_output_folder(arguments.out)
+    except GmmSegError as error:
+        print(f"batch_segment: error: {error}", file=sys.stderr, flush=True)
+        return 2
     scene = getattr(slicer, "mrmlScene", None) or slicer.vtkMRMLScene()
     if not hasattr(slicer, "app"):  # bare MRML (slicer-core): register what the Sequences module would
         slicer.vtkSlicerSequencesLogic().SetMRMLScene(scene)
@@ -41,10 +49,7 @@ def main(argv: list[str]) -> int:
     user_errors = 0
     for path in arguments.images:
         try:
-            image = read_cardiac_image(path)
-            node = add_volume_nodes(scene, image, image_stem(path))
-            result = logic.process(node, model=arguments.model, device=arguments.device)
-            written = logic.export(result, arguments.out)
+            written = logic.segment_file(path, arguments.out, model=arguments.model, device=arguments.device)
             print(f"{path}: " + ", ".join(p.name for p in written), flush=True)
         except GmmSegError as error:
             print(f"batch_segment: error: {error}", file=sys.stderr, flush=True)

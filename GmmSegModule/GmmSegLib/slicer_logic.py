@@ -597,6 +597,24 @@ class GmmSegLogic:
     def _canonical_frame(result: SceneResult) -> CanonicalFrame:
         return CanonicalFrame(**result.outputs.summary["canonical_frame"])
 
+    # -- files in, files out (batch) -----------------------------------------------------------------------------
+    def segment_file(self, path: str | Path, folder: str | Path, model: str | None = None,
+                     device: str = "auto") -> list[Path]:
+        """Segment an image file through the scene as the module does, export the results to ``folder``, and
+        take every node this added out of the scene again, so that a batch of cines does not pile up in memory."""
+        from .io import image_stem
+
+        before = _node_ids(self.scene)
+        try:
+            image = read_cardiac_image(path)
+            node = add_volume_nodes(self.scene, image, image_stem(Path(path)))
+            return self.export(self.process(node, model=model, device=device), folder)
+        finally:
+            for node_id in _node_ids(self.scene) - before:
+                node = self.scene.GetNodeByID(node_id)  # None once removed with the node that owned it
+                if node is not None and not node.GetSingletonTag():
+                    self.scene.RemoveNode(node)
+
     # -- export -------------------------------------------------------------------------------------------------
     def export(self, result: SceneResult, folder: str | Path, extension: str = ".nii.gz") -> list[Path]:
         """Write the current segmentation (all frames) and the uncertainty maps on the input's grid."""
@@ -616,6 +634,10 @@ class GmmSegLogic:
             indices = self.update_indices(result, labels)
             outputs.add_bytes(f"{stem}_indices.json", json.dumps(indices, indent=2).encode())
         return outputs.paths
+
+
+def _node_ids(scene) -> set[str]:
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
 
 
 def _segment_ids() -> vtk.vtkStringArray:
