@@ -604,15 +604,19 @@ class GmmSegLogic:
         take every node this added out of the scene again, so that a batch of cines does not pile up in memory."""
         from .io import image_stem
 
-        before = _node_ids(self.scene)
+        before = {node.GetID() for node in _nodes(self.scene)}
         try:
             image = read_cardiac_image(path)
             node = add_volume_nodes(self.scene, image, image_stem(Path(path)))
             return self.export(self.process(node, model=model, device=device), folder)
         finally:
-            for node_id in _node_ids(self.scene) - before:
-                node = self.scene.GetNodeByID(node_id)  # None once removed with the node that owned it
-                if node is not None and not node.GetSingletonTag():
+            def added() -> list:
+                return [n for n in reversed(_nodes(self.scene)) if n.GetID() not in before and not n.GetSingletonTag()]
+
+            # the sequence browsers first: while one exists, it gives its sequences new proxy nodes as they go
+            browsers = [n for n in added() if isinstance(n, slicer.vtkMRMLSequenceBrowserNode)]
+            for node in browsers + added():
+                if self.scene.IsNodePresent(node):
                     self.scene.RemoveNode(node)
 
     # -- export -------------------------------------------------------------------------------------------------
@@ -636,8 +640,9 @@ class GmmSegLogic:
         return outputs.paths
 
 
-def _node_ids(scene) -> set[str]:
-    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+def _nodes(scene) -> list:
+    """The scene's nodes in the order they were added."""
+    return [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
 
 
 def _segment_ids() -> vtk.vtkStringArray:
