@@ -34,11 +34,8 @@ def _segment(arguments: argparse.Namespace) -> int:
     if arguments.head not in HEADS:
         raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")
     device = resolve_device(arguments.device)
-    images = []
-    for path in arguments.inputs:  # validate every input before writing anything
-        image = read_cardiac_image(path)
-        check_short_axis(image)
-        images.append(image)
+    for path in arguments.inputs:  # validate every input before writing anything, holding one image at a time
+        check_short_axis(read_cardiac_image(path))
     stems = [image_stem(path) for path in arguments.inputs]
     if len(set(stems)) != len(stems):
         raise GmmSegError("two inputs have the same file name; their outputs would overwrite each other")
@@ -48,7 +45,8 @@ def _segment(arguments: argparse.Namespace) -> int:
     model_warning = unverified_warning(entry)
     if model_warning:
         print(f"gmmseg: warning: {model_warning}", file=sys.stderr)
-    for image, stem in zip(images, stems, strict=True):
+    for path, stem in zip(arguments.inputs, stems, strict=True):
+        image = read_cardiac_image(path)  # read again rather than kept: a batch of cines need not fit in memory
         result = segment(image, model, device, head=arguments.head, phi=phi)
         summary = summary_record(result, image, entry)
         written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
