@@ -343,25 +343,27 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         cancelled = self._job.cancelled
         self._job = None
         self._setRunning(False)
-        if code == 0:
-            with slicer.util.tryWithErrorDisplay("Could not show the results.", waitCursor=True):
-                on_done()
-        elif cancelled:
-            self._log("Cancelled.")
-        else:
-            slicer.util.errorDisplay(f"The job failed (exit code {code}); see the log below.")
+        try:
+            if code == 0:
+                with slicer.util.tryWithErrorDisplay("Could not show the results.", waitCursor=True):
+                    on_done()
+            elif cancelled:
+                self._log("Cancelled.")
+            else:
+                slicer.util.errorDisplay(f"The job failed (exit code {code}); see the log below.")
+        finally:  # the copy of the patient's images and the job's outputs are not left in the temporary folder
+            if self._workFolder is not None:
+                shutil.rmtree(self._workFolder, ignore_errors=True)
+                self._workFolder = None
 
     def onSegment(self, _checked=False, phi: str | None = None) -> None:
         if not ensure_dependencies():
             return
         self._deviceNote()
         with slicer.util.tryWithErrorDisplay("Cannot segment this input.", waitCursor=True):
-            from GmmSegLib.slicer_logic import temporary_folder
-
-            logic = self.logic.sceneLogic()
-            self._workFolder = temporary_folder()
             self._jobInput = self._parameterNode.inputNode  # results belong to this input even if the choice changes
-            inputPath = logic.write_input(self._jobInput, self._workFolder)
+            inputPath = self.logic.sceneLogic().write_input(self._jobInput)
+            self._workFolder = inputPath.parent
             arguments = ["segment", str(inputPath), "--out", str(self._workFolder / "out"), "--probabilities",
                          "--device", self._parameterNode.device]
             if self._parameterNode.modelPath:
@@ -381,7 +383,6 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 and previous.segmentation.GetAttribute("GmmSeg.Accepted") is None):
             logic.remove_outputs(previous)  # a re-run replaces the result that was not accepted
         self._result = logic.add_outputs(self._jobInput, outputs)
-        shutil.rmtree(self._workFolder, ignore_errors=True)
         self._fillReviewTable()
         self._fillIndices()
         self.onShowLayers()

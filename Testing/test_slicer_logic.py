@@ -72,6 +72,22 @@ def test_bad_inputs_give_clear_errors_and_leave_the_scene_unchanged(scene, phant
     assert scene.GetNumberOfNodes() == before
 
 
+def test_the_input_for_the_separate_process_is_written_only_when_usable(scene, phantom_volume, tmp_path,
+                                                                      monkeypatch):
+    import tempfile
+
+    import SimpleITK as sitk
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp makes the job's folder
+    node = add_volume_nodes(scene, phantom_volume, "stack")
+    written = GmmSegLogic.write_input(node)
+    assert written.parent.parent == tmp_path and written.parent.name.startswith("gmmseg-")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(written))), phantom_volume.frames[0])
+    with pytest.raises(InputError, match="label map"):
+        GmmSegLogic.write_input(_bad_input(scene, "label map", phantom_volume))
+    assert list(tmp_path.iterdir()) == [written.parent]  # no folder for the refused input
+
+
 def test_a_file_segmented_through_the_scene_leaves_no_node_behind(scene, tmp_path, phantom_files, shipped_model):
     """A batch over many cines must not keep each one's volumes, maps and segmentations in memory."""
     logic = GmmSegLogic(scene)

@@ -18,6 +18,7 @@ while adding removes what was added.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -267,16 +268,21 @@ class GmmSegLogic:
         return self.add_outputs(input_node, CaseOutputs.from_result(result, summary))
 
     @staticmethod
-    def write_input(input_node, folder: str | Path) -> Path:
-        """Write the input as a NIfTI file for the separate-process run (a cine as one 4D file)."""
+    def write_input(input_node) -> Path:
+        """Write the input as a NIfTI file (a cine as one 4D file) for the separate-process run, in a private
+        temporary folder made for it once the input is known to be usable; the caller removes the folder."""
         from .io import AtomicOutputs, to_sitk
 
         image = cardiac_image_from_node(input_node)
+        folder = Path(tempfile.mkdtemp(prefix="gmmseg-"))
         name = "gmmseg_input.nii.gz"
-        array = image.frames if image.is_cine else image.frames[0]
-        with AtomicOutputs(folder) as outputs:
-            outputs.add_image(name, to_sitk(array, image.geometry))
-        return Path(folder) / name
+        try:
+            with AtomicOutputs(folder) as outputs:
+                outputs.add_image(name, to_sitk(image.frames if image.is_cine else image.frames[0], image.geometry))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a copy of the patient's images is never left behind
+            raise
+        return folder / name
 
     # -- adding results to the scene ----------------------------------------------------------------------
     def add_outputs(self, input_node, outputs: CaseOutputs) -> SceneResult:
@@ -660,7 +666,3 @@ def _vtk_matrix(array: np.ndarray) -> vtk.vtkMatrix4x4:
             matrix.SetElement(r, c, float(array[r, c]))
     return matrix
 
-
-def temporary_folder() -> Path:
-    """A private working folder for one separate-process run."""
-    return Path(tempfile.mkdtemp(prefix="gmmseg-"))
