@@ -147,6 +147,15 @@ def test_a_bad_input_among_good_ones_writes_nothing(tmp_path, phantom_files):
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phantom_files):
+    other = tmp_path / "other_folder"
+    other.mkdir()
+    shutil.copy(phantom_files["volume"], other / phantom_files["volume"].name)
+    result = gmmseg("segment", phantom_files["volume"], other / phantom_files["volume"].name, "--out", tmp_path / "o")
+    assert result.returncode == 2 and "same file name (phantom_ed)" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, phantom_files):
     occupied = tmp_path / "results"
     occupied.write_text("a file where the output folder should go")

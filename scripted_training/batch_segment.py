@@ -30,13 +30,11 @@ def main(argv: list[str]) -> int:
     import slicer
 
     from GmmSegLib.errors import GmmSegError
-    from GmmSegLib.io import check_output_folder, image_stem
+    from GmmSegLib.io import check_output_folder, distinct_stems
     from GmmSegLib.slicer_logic import GmmSegLogic
 
-    stems = [image_stem(Path(path)) for path in arguments.images]
     try:
-        if len(set(stems)) != len(stems):
-            raise GmmSegError("two images have the same file name; their outputs would overwrite each other")
+        distinct_stems(arguments.images)
         check_output_folder(arguments.out)
     except GmmSegError as error:
         print(f"batch_segment: error: {error}", file=sys.stderr, flush=True)

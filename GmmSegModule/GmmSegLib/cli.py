@@ -26,7 +26,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     from .checks import check_short_axis
     from .device import resolve_device
     from .inference import HEADS, segment
-    from .io import check_output_folder, image_stem, read_cardiac_image
+    from .io import check_output_folder, distinct_stems, read_cardiac_image
     from .outputs import summary_record, write_case
     from .registry import load_registered, unverified_warning
     from .review import whole_stack_warning
@@ -36,9 +36,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     device = resolve_device(arguments.device)
     for path in arguments.inputs:  # validate every input before writing anything, holding one image at a time
         check_short_axis(read_cardiac_image(path))
-    stems = [image_stem(path) for path in arguments.inputs]
-    if len(set(stems)) != len(stems):
-        raise GmmSegError("two inputs have the same file name; their outputs would overwrite each other")
+    stems = distinct_stems(arguments.inputs)
     phi = _parse_phi(arguments.phi) if arguments.phi else None
     check_output_folder(arguments.out)
     model, entry = load_registered(arguments.model)

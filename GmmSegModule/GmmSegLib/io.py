@@ -97,6 +97,16 @@ def image_stem(path: str | os.PathLike) -> str:
     return name
 
 
+def distinct_stems(paths: list[str | os.PathLike]) -> list[str]:
+    """The stems that name each input's outputs; ``InputError`` if two coincide, as their outputs would then
+    overwrite each other (the same file name in two folders)."""
+    stems = [image_stem(path) for path in paths]
+    if len(set(stems)) != len(stems):
+        twin = next(stem for stem in stems if stems.count(stem) > 1)
+        raise InputError(f"two inputs have the same file name ({twin}); their outputs would overwrite each other")
+    return stems
+
+
 def read_sitk(path: str | os.PathLike) -> sitk.Image:
     """Read an image file or a DICOM series folder, turning every failure into an ``InputError``."""
     path = Path(path)

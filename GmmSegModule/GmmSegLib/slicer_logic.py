@@ -616,14 +616,7 @@ class GmmSegLogic:
             node = add_volume_nodes(self.scene, image, image_stem(Path(path)))
             return self.export(self.process(node, model=model, device=device), folder)
         finally:
-            def added() -> list:
-                return [n for n in reversed(_nodes(self.scene)) if n.GetID() not in before and not n.GetSingletonTag()]
-
-            # the sequence browsers first: while one exists, it gives its sequences new proxy nodes as they go
-            browsers = [n for n in added() if isinstance(n, slicer.vtkMRMLSequenceBrowserNode)]
-            for node in browsers + added():
-                if self.scene.IsNodePresent(node):
-                    self.scene.RemoveNode(node)
+            _remove_nodes_added_since(self.scene, before)
 
     # -- export -------------------------------------------------------------------------------------------------
     def export(self, result: SceneResult, folder: str | Path, extension: str = ".nii.gz") -> list[Path]:
@@ -649,6 +642,16 @@ class GmmSegLogic:
 def _nodes(scene) -> list:
     """The scene's nodes in the order they were added."""
     return [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+
+
+def _remove_nodes_added_since(scene, before: set[str]) -> None:
+    """Remove the nodes whose IDs are not in ``before`` (singletons stay), newest first."""
+    added = [n for n in reversed(_nodes(scene)) if n.GetID() not in before and not n.GetSingletonTag()]
+    # the sequence browsers first: while one exists, it gives its sequences new proxy nodes as they go
+    browsers = [n for n in added if isinstance(n, slicer.vtkMRMLSequenceBrowserNode)]
+    for node in browsers + added:
+        if scene.IsNodePresent(node):
+            scene.RemoveNode(node)
 
 
 def _segment_ids() -> vtk.vtkStringArray:
