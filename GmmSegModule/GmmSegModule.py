@@ -351,7 +351,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._log("Cancelled.")
             else:
                 slicer.util.errorDisplay(f"The job failed (exit code {code}); see the log below.")
-        finally:  # the copy of the patient's images and the job's outputs are not left in the temporary folder
+        finally:  # the job's scratch folder (a copy of the patient's images, an adaptation's state) is not kept
             if self._workFolder is not None:
                 shutil.rmtree(self._workFolder, ignore_errors=True)
                 self._workFolder = None
@@ -512,6 +512,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         out = user_models_dir() / f"adapted_{datetime.now():%Y%m%d_%H%M%S}.pt"
         out.parent.mkdir(parents=True, exist_ok=True)
+        self._workFolder = out.with_suffix(".work")  # gmmseg adapt's default; a cancelled run is not resumed here
         arguments = ["adapt", *images, "--out", str(out), "--device", self._parameterNode.device]
         if self._parameterNode.modelPath:
             arguments += ["--model", self._parameterNode.modelPath]
