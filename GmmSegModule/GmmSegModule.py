@@ -373,7 +373,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._runCli(arguments, self._importResults, f"Segmenting {self._parameterNode.inputNode.GetName()}...")
 
     def _importResults(self) -> None:
-        from GmmSegLib.review import whole_stack_warning
+        # the command's warnings (a stack the model is unsure about, an unverified model) are in the log already:
+        # launchConsoleProcess merges its stderr into the output _onJobLine logs
         from GmmSegLib.slicer_logic import CaseOutputs
 
         logic = self.logic.sceneLogic()
@@ -392,9 +393,6 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._log("Note: this stack is stored mirrored with respect to the training images (rows and columns "
                       "in the other handedness); it was segmented as such. Check the result if your scanner's "
                       "storage order is known to be the usual one.")
-        warning = whole_stack_warning(outputs.summary.get("stack_uncertainty", []))
-        if warning:
-            self._log(f"Warning: {warning}.")
 
     def onCancel(self) -> None:
         if self._job is not None:

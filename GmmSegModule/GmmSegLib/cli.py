@@ -34,9 +34,9 @@ def _segment(arguments: argparse.Namespace) -> int:
     if arguments.head not in HEADS:
         raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")
     device = resolve_device(arguments.device)
+    stems = distinct_stems(arguments.inputs)  # before reading any image: it needs the names only
     for path in arguments.inputs:  # validate every input before writing anything, holding one image at a time
         check_short_axis(read_cardiac_image(path))
-    stems = distinct_stems(arguments.inputs)
     phi = _parse_phi(arguments.phi) if arguments.phi else None
     check_output_folder(arguments.out)
     model, entry = load_registered(arguments.model)
