@@ -26,7 +26,8 @@ from bench_report import bench_parser, model_and_cases, write_report  # noqa: E4
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.inference import segment  # noqa: E402
 from GmmSegLib.io import read_cardiac_image  # noqa: E402
-from GmmSegLib.reregistration import phi_from_parameters, registration_residual  # noqa: E402
+from GmmSegLib.prior_transform import phi_from_parameters  # noqa: E402
+from GmmSegLib.reregistration import registration_residual  # noqa: E402
 
 DISPLACEMENTS = {  # scale, tx mm, ty mm, rotation deg
     "shift 10 mm right": (1.0, 10.0, 0.0, 0.0),

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from conftest import write_image
-from GmmSegLib.model import load_model, sha256_of
-from GmmSegLib.registry import load_registered
+from GmmSegLib.model import load_model
+from GmmSegLib.registry import load_registered, sha256_of
 from GmmSegLib.trainer import TrainConfig, Trainer, normalisation_parameters
 from test_cli import gmmseg
 

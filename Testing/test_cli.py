@@ -14,8 +14,7 @@ import SimpleITK as sitk
 
 from conftest import ROOT, write_image
 from GmmSegLib.evaluation import evaluate_pair
-from GmmSegLib.model import sha256_of
-from GmmSegLib.registry import MODELS_ENV, models_dir
+from GmmSegLib.registry import MODELS_ENV, models_dir, sha256_of
 
 
 def gmmseg(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ import json
 import re
 
 from conftest import ROOT
-from GmmSegLib.model import sha256_of
+from GmmSegLib.registry import sha256_of
 
 
 def test_cmake_lists_every_library_file():

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from GmmSegLib.alignment import CANONICAL_SIZE, CANONICAL_SPACING_MM, CanonicalFrame
 from GmmSegLib.atlas import warp_prior
+from GmmSegLib.canonical_frame import CANONICAL_SIZE, CANONICAL_SPACING_MM, CanonicalFrame
 from GmmSegLib.errors import GmmSegError
 from GmmSegLib.prior_transform import canonical_to_ras, phi_from_ras_transform, phi_matrix, ras_transform_for_phi
 

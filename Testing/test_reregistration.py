@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from GmmSegLib.errors import GmmSegError
-from GmmSegLib.reregistration import phi_from_parameters, registration_residual, reinfer
+from GmmSegLib.prior_transform import phi_from_parameters
+from GmmSegLib.reregistration import registration_residual, reinfer
 
 
 def test_registration_net_brings_a_displaced_prior_back(shipped_model, phantom_volume, automatic):

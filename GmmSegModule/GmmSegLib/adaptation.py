@@ -14,8 +14,7 @@ from pathlib import Path
 
 from .errors import GmmSegError
 from .io import AtomicOutputs, check_output_folder
-from .model import sha256_of
-from .registry import default_entry, entry_for_path, sidecar_path
+from .registry import default_entry, entry_for_path, sha256_of, sidecar_path
 from .trainer import TrainConfig, discard_training_state, train
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .alignment import CANONICAL_SIZE, CANONICAL_SPACING_MM
+from .canonical_frame import CANONICAL_SIZE, CANONICAL_SPACING_MM
 from .labels import NUM_CLASSES
 
 POSITION_BINS = 5

@@ -60,7 +60,7 @@ def _segment(arguments: argparse.Namespace) -> int:
 
 
 def _parse_phi(text: str):
-    from .reregistration import phi_from_parameters
+    from .prior_transform import phi_from_parameters
 
     try:
         scale, tx, ty, rotation = (float(v) for v in text.split(","))

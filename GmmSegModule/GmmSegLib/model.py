@@ -8,7 +8,6 @@ process never leaves a half-written file under the final name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -16,11 +15,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .alignment import CANONICAL_SIZE
 from .atlas import POSITION_BINS, PRIOR_FLOOR
+from .canonical_frame import CANONICAL_SIZE
 from .errors import ModelError
 from .labels import NUM_CLASSES
 from .networks import FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
+from .registry import sha256_of
 
 CHECKPOINT_FORMAT = "gmmseg-checkpoint-1"
 
@@ -61,14 +61,6 @@ class GmmSegModel(nn.Module):
         optional = ("class_log_offsets", *optional_prefixes)
         if unexpected or any(not key.startswith(optional) for key in missing):
             raise ModelError("the weights do not fit this version of GmmSeg")
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def atomic_torch_save(payload: dict, path: str | os.PathLike) -> None:

@@ -8,6 +8,7 @@ shipped model segments offline.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -87,7 +88,6 @@ def entry_for_path(path: str | os.PathLike) -> ModelEntry:
         except json.JSONDecodeError:
             raise ModelError(f"{sidecar}: corrupt model description") from None
         return ModelEntry(record.get("id", path.stem), path, record.get("sha256"), record)
-    from .model import sha256_of  # here only: listing the registered models must not need torch
 
     return ModelEntry(path.stem, path, sha256_of(path), {}, verified=False)
 
@@ -100,6 +100,15 @@ def unverified_warning(entry: ModelEntry) -> str | None:
             f"intact cannot be checked; its sha256 {entry.sha256[:12]}... is recorded with the results")
 
 
+def sha256_of(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def sidecar_path(model_path: str | os.PathLike) -> Path:
     return Path(str(model_path) + ".json")
 
@@ -107,6 +116,35 @@ def sidecar_path(model_path: str | os.PathLike) -> Path:
 def user_models_dir() -> Path:
     """Where adapted models go, outside the Slicer install: ``$GMMSEG_USER_MODELS_DIR`` or ``~/.GmmSeg/models``."""
     return Path(os.environ.get(USER_MODELS_ENV) or Path.home() / ".GmmSeg" / "models")
+
+
+def publish_adapted_model(model: Path, folder: Path | None = None) -> Path:
+    """Copy a finished adaptation (``model`` and its sidecar description) into the user's models folder.
+
+    Both are copied under temporary names first and then renamed into place, the description last, so that the
+    folder never lists a model whose file is incomplete (:func:`available_models` lists described models only).
+    """
+    import shutil
+    import tempfile
+
+    folder = user_models_dir() if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = (model, sidecar_path(model))
+    if any((folder / source.name).exists() for source in sources):
+        raise ModelError(f"{folder / model.name} exists already; nothing was replaced")
+    copies = []
+    try:
+        for source in sources:
+            handle, temporary = tempfile.mkstemp(prefix=".partial-", dir=folder)
+            os.close(handle)
+            copies.append(Path(temporary))
+            shutil.copyfile(source, temporary)
+        for source, temporary in zip(sources, copies, strict=True):
+            os.replace(temporary, folder / source.name)
+    finally:
+        for temporary in copies:
+            temporary.unlink(missing_ok=True)
+    return folder / model.name
 
 
 def available_models() -> list[ModelEntry]:

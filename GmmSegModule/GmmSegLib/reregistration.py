@@ -23,16 +23,6 @@ from .labels import STRUCTURES
 from .model import GmmSegModel
 
 
-def phi_from_parameters(scale: float, tx_mm: float, ty_mm: float, rotation_deg: float) -> np.ndarray:
-    """phi (log scale, tx, ty, rotation rad) from the values a person sets; refuses impossible ones."""
-    values = (scale, tx_mm, ty_mm, rotation_deg)
-    if not all(math.isfinite(v) for v in values):
-        raise GmmSegError("phi values must be finite numbers")
-    if scale <= 0:
-        raise GmmSegError(f"prior scale must be positive, got {scale:g}")
-    return np.array([math.log(scale), tx_mm, ty_mm, math.radians(rotation_deg)], np.float32)
-
-
 @dataclass
 class Reinference:
     """The new result and how it differs from the previous one."""

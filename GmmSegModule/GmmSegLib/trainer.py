@@ -40,9 +40,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import acdc
-from .alignment import CANONICAL_SPACING_MM, to_canonical
+from .alignment import to_canonical
 from .atlas import PRIOR_STRENGTH, build_atlas, prior_at, warp_prior
 from .augment import SELECTION_SHIFT_SEED, shifted_stack
+from .canonical_frame import CANONICAL_SPACING_MM
 from .checks import check_short_axis
 from .class_prior import OFFSET_GRID, choose_delta, left_ventricle_offsets, offset_scores
 from .device import resolve_device
