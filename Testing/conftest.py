@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -12,6 +13,26 @@ import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
+
+
+def _install_slicer_harness() -> str | None:
+    """Make ``slicer`` what it is inside the application (slicer-core's MRML, Slicer 5.12.3's own Python layer, the
+    harness's Qt/CTK/qMRML stand-ins) before anything imports it; the reason when that cannot be done."""
+    import slicer_harness
+
+    try:
+        slicer_harness.install()
+    except ImportError as missing:
+        return f"{missing.name} is not installed (pip install -e '.[test]')"
+    except FileNotFoundError as missing:
+        return str(missing)
+    return None
+
+
+HARNESS_MISSING = _install_slicer_harness()  # None when the module's GUI can be run
+# the model, the command line and click refinement run torch; the harness, the MRML glue and packaging do not
+# (Slicer's own Python 3.12 has no torch until the PyTorch extension installs it)
+requires_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
 
 from GmmSegLib import acdc  # noqa: E402
 from GmmSegLib.io import CardiacImage, to_sitk  # noqa: E402
@@ -80,9 +101,39 @@ def phantom_acdc_dir(tmp_path_factory) -> Path:
     return root
 
 
+def known_outputs(phantom: Phantom, frames: list[int] | None = None):
+    """What a perfect model would hand the scene for ``phantom`` (its own labels, uncertainty on the structures'
+    borders, the prior as blurred labels), built without torch: for tests of the MRML glue and the GUI, where the
+    model is not the point."""
+    from scipy import ndimage
+
+    from GmmSegLib.canonical_frame import CanonicalFrame
+    from GmmSegLib.case_outputs import UNCERTAINTY_FILES, CaseOutputs
+    from GmmSegLib.clinical import clinical_indices
+
+    frames = list(range(phantom.image.num_frames)) if frames is None else frames
+    labels = phantom.labels[frames]
+    one_hot = np.stack([labels == k for k in range(4)], axis=1).astype(np.float32)  # (T, K, Z, Y, X)
+    probabilities = ndimage.gaussian_filter(one_hot, (0, 0, 0, 1.5, 1.5))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    border = 1.0 - probabilities.max(axis=1)
+    uncertainty = {kind: border * share for kind, share in zip(UNCERTAINTY_FILES, (1.0, 0.6, 0.4), strict=True)}
+    sx, sy, _ = phantom.image.spacing_xyz
+    rows, columns = labels.shape[-2:]
+    frame = CanonicalFrame((columns - 1) / 2, (rows - 1) / 2, 0.0, sx, sy, rows, columns)
+    summary = {"input": "phantom", "frames": len(frames), "spacing_mm": list(phantom.image.spacing_xyz),
+               "model": {"id": "known answer", "sha256": "0" * 64, "file": "none", "verified": True},
+               "mirrored_storage": False, "review_advised": False, "canonical_frame": frame.to_dict(),
+               "phi": [{"log_scale": 0.0, "tx_mm": 0.0, "ty_mm": 0.0, "rotation_rad": 0.0}] * len(frames)}
+    if len(frames) >= 2:
+        summary["clinical_indices"] = clinical_indices(labels, phantom.image.spacing_xyz).to_dict()
+    return CaseOutputs(labels.astype(np.uint8), uncertainty, probabilities, summary, probabilities)
+
+
 @pytest.fixture(scope="session")
 def shipped_model():
     """The shipped model and its registry entry (loaded through the hash check)."""
+    pytest.importorskip("torch", reason="the model needs torch")
     from GmmSegLib.registry import load_registered
 
     return load_registered()
@@ -104,3 +155,26 @@ def acdc_dir() -> Path:
     if not (root / "manifest.csv").is_file():
         pytest.skip(f"ACDC data not found at {root} (set {acdc.DATA_ENV} to its folder)")
     return root
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """The Slicer application stand-in (Testing/slicer_harness); skips with the reason when it cannot run."""
+    if HARNESS_MISSING:
+        pytest.skip(f"the Slicer harness cannot run: {HARNESS_MISSING}")
+    import slicer
+
+    return slicer
+
+
+@pytest.fixture
+def pythonslicer(tmp_path_factory, monkeypatch):
+    """A ``PythonSlicer`` launcher on PATH that, like Slicer's, runs the interpreter as its child and forwards no
+    signal (Testing/launcher.py)."""
+    import os
+
+    from launcher import install_launcher
+
+    launcher = install_launcher(tmp_path_factory.mktemp("slicer_bin"))
+    monkeypatch.setenv("PATH", f"{launcher.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return launcher

@@ -1,0 +1,251 @@
+"""``slicer.app`` and ``slicer.mrmlScene``: what the Slicer application provides at start-up.
+
+The real ``slicer.app`` is the qSlicerApplication, a QApplication. Here the QApplication is PySide6's (created
+offscreen unless one exists) and ``slicer.app`` is a QObject that gives what Slicer's Python layer and a module
+call on it, delegating anything else (``clipboard()``, ``keyboardModifiers()``, ...) to that QApplication.
+
+The scene is set up as the application sets up its own (qSlicerCoreApplication::setMRMLScene, the layout
+manager, the slice widgets, the module logics), with slicer-core's real logics: a vtkSlicerApplicationLogic
+(which adds the Selection and Interaction singletons and the slice orientation presets), a vtkMRMLLayoutLogic in
+the Conventional layout (which adds the layout node, the 3D view node and the Red, Yellow and Green slice nodes
+with their orientations Axial, Sagittal and Coronal), a vtkMRMLSliceLogic per slice view (which adds its slice
+composite node, as each slice widget's logic does), and the logics of the Markups and Sequences modules (which
+register their node classes and observe the scene).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import slicer_core
+import vtk
+from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6.QtCore import Property, Signal
+
+from .qt_adapter import qt
+
+SLICE_VIEWS = ("Red", "Yellow", "Green")
+DEFAULT_VERSION = (5, 12, 3)
+
+
+def ensure_qapplication() -> QtWidgets.QApplication:
+    """The process's QApplication, created (offscreen unless QT_QPA_PLATFORM says otherwise) if there is none."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QtWidgets.QApplication([sys.argv[0] if sys.argv else "slicer_harness"])
+    elif not isinstance(app, QtWidgets.QApplication):
+        raise RuntimeError("a QCoreApplication without widgets exists already; the harness needs a QApplication")
+    return app
+
+
+def use_temporary_settings() -> Path:
+    """Send every default-constructed QSettings (``qt.QSettings()``, ``slicer.app.settings()``) to a fresh ini file
+    in a temporary folder, for the user and the system scope: the user's real settings are never read or
+    written. Where the process has set no organization, it is Slicer's (NA-MIC, application Slicer), as
+    qSlicerCoreApplication sets them, so the file is ``<folder>/NA-MIC/Slicer.ini``."""
+    if not QtCore.QCoreApplication.organizationName():
+        QtCore.QCoreApplication.setOrganizationName("NA-MIC")
+        QtCore.QCoreApplication.setOrganizationDomain("www.na-mic.org")
+        QtCore.QCoreApplication.setApplicationName("Slicer")
+    folder = Path(tempfile.mkdtemp(prefix="slicer_harness_settings_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
+    QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, str(folder))
+    QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.SystemScope,
+                             str(folder / "system"))
+    return folder
+
+
+@dataclass
+class StartupScene:
+    """The scene of a freshly started application and the logics that work on it (kept alive together)."""
+
+    scene: Any
+    application_logic: Any
+    layout_logic: Any
+    slice_logics: Any
+    module_logics: dict[str, Any] = field(default_factory=dict)
+
+
+def create_application_scene() -> StartupScene:
+    """A real scene as the application has it at start-up (see the module's docstring)."""
+    scene = slicer_core.vtkMRMLScene()
+    app_logic = slicer_core.vtkSlicerApplicationLogic()
+    app_logic.SetMRMLScene(scene)
+    layout_logic = slicer_core.vtkMRMLLayoutLogic()
+    layout_logic.SetMRMLScene(scene)
+    layout_node = layout_logic.GetLayoutNode()
+    layout_node.SetViewArrangement(layout_node.SlicerLayoutConventionalView)
+    slice_logics = vtk.vtkCollection()
+    for name in SLICE_VIEWS:
+        slice_logic = slicer_core.vtkMRMLSliceLogic()
+        slice_logic.SetMRMLApplicationLogic(app_logic)
+        slice_logic.SetMRMLScene(scene)
+        slice_logic.SetSliceNode(scene.GetNodeByID(f"vtkMRMLSliceNode{name}"))
+        slice_logics.AddItem(slice_logic)
+    app_logic.SetSliceLogics(slice_logics)
+    module_logics = {"Markups": slicer_core.vtkSlicerMarkupsLogic(), "Sequences": slicer_core.vtkSlicerSequencesLogic()}
+    for logic in module_logics.values():
+        logic.SetMRMLApplicationLogic(app_logic)
+        logic.SetMRMLScene(scene)
+    return StartupScene(scene, app_logic, layout_logic, slice_logics, module_logics)
+
+
+class qSlicerModuleManager(qt.QObject):
+    """Base/QTCore/qSlicerModuleManager.h: ``module(name)``, ``modulesNames()`` and the signals
+    ``moduleLoaded(QString)`` and ``moduleAboutToBeUnloaded(QString)``. The application emits the latter for each
+    module on exit (and Slicer's ScriptedLoadableModuleWidget calls its ``cleanup()`` then); a test emits it
+    with ``slicer.app.moduleManager().moduleAboutToBeUnloaded.emit("Name")``."""
+
+    moduleLoaded = Signal(str)
+    moduleAboutToBeUnloaded = Signal(str)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._modules: dict[str, Any] = {}
+
+    def registerModule(self, name: str, module: Any) -> None:
+        """Harness only: what the module factory manager does when it has loaded a module."""
+        self._modules[name] = module
+        self.moduleLoaded.emit(name)
+
+    def module(self, name: str) -> Any:
+        return self._modules.get(name)
+
+    def modulesNames(self) -> list[str]:
+        return sorted(self._modules)
+
+
+class qSlicerCommandOptions(qt.QObject):
+    """Base/QTGUI/qSlicerCommandOptions.h (and qSlicerCoreCommandOptions.h): the command line the harness's
+    application was "started" with: no main window, testing as ``slicer.app.testingEnabled()``."""
+
+    def __init__(self, application: qSlicerApplication) -> None:
+        super().__init__(application)
+        self._application = application
+
+    noMainWindow = Property(bool, lambda self: True, constant=True)
+    testingEnabled = Property(bool, lambda self: self._application.testingEnabled(), constant=True)
+
+
+class qSlicerApplication(qt.QObject):
+    """Base/QTGUI/qSlicerApplication.h and Base/QTCore/qSlicerCoreApplication.h, as seen from Python.
+
+    ``testingEnabled()`` (True by default, as a self-test run with ``--testing``: slicer.util's message
+    functions then only log), ``applicationName``, ``applicationVersion``, ``majorVersion``, ``minorVersion``,
+    ``mainApplicationMajorVersion``/``MinorVersion``/``PatchVersion`` (5.12.3 by default; qSlicerCoreApplication
+    has no ``patchVersion``), ``documentationBaseUrl``, ``moduleDocumentationUrl()``, ``moduleManager()``,
+    ``commandOptions()``, ``mrmlScene()``, ``applicationLogic()``, ``moduleLogic(name)``, ``settings()`` and
+    ``userSettings()`` (a QSettings in a temporary folder), ``topLevelWidgets()``, ``processEvents()``,
+    ``setOverrideCursor()``/``restoreOverrideCursor()``, ``translate()``, ``startupEnvironment()`` (the process's
+environment when the harness was installed: slicer.util.launchConsoleProcess uses it), the ``aboutToQuit`` signal.
+    ``mainWindow()`` and ``layoutManager()`` return None: there are no views (Slicer's Python layer treats a
+    missing main window as "log only"; code that uses the layout manager needs a guard or its own stand-in).
+    ``setTestingEnabled()`` and ``setVersion()`` are the harness's, to try the other mode or an older Slicer.
+    """
+
+    aboutToQuit = Signal()
+
+    def __init__(self, qapp: QtWidgets.QApplication, startup: StartupScene, settings_folder: Path) -> None:
+        super().__init__()
+        self._qapp = qapp
+        self._startup = startup  # holds the scene and its logics for as long as the application lives
+        self._scene = startup.scene
+        self._appLogic = startup.application_logic
+        self._moduleLogics = startup.module_logics
+        self._settingsFolder = settings_folder
+        self._testing = True
+        self._version = DEFAULT_VERSION
+        self._moduleManager = qSlicerModuleManager(self)
+        self._commandOptions = qSlicerCommandOptions(self)
+        self._settings: QtCore.QSettings | None = None
+        self._startupEnvironment = QtCore.QProcessEnvironment.systemEnvironment()
+        qapp.aboutToQuit.connect(self.aboutToQuit)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._qapp, name)  # a QApplication's own API
+
+    # -- harness only ----------------------------------------------------------------------------------------
+    def setTestingEnabled(self, enabled: bool) -> None:
+        self._testing = bool(enabled)
+
+    def setVersion(self, major: int, minor: int, patch: int) -> None:
+        self._version = (int(major), int(minor), int(patch))
+
+    # -- qSlicerCoreApplication / qSlicerApplication ----------------------------------------------------------
+    def testingEnabled(self) -> bool:
+        return self._testing
+
+    applicationName = Property(str, lambda self: "Slicer", constant=True)
+    applicationVersion = Property(str, lambda self: ".".join(map(str, self._version)), constant=True)
+    majorVersion = Property(int, lambda self: self._version[0], constant=True)
+    minorVersion = Property(int, lambda self: self._version[1], constant=True)
+    mainApplicationMajorVersion = Property(int, lambda self: self._version[0], constant=True)
+    mainApplicationMinorVersion = Property(int, lambda self: self._version[1], constant=True)
+    mainApplicationPatchVersion = Property(int, lambda self: self._version[2], constant=True)
+    documentationBaseUrl = Property(
+        str, lambda self: f"https://slicer.readthedocs.io/en/{self._version[0]}.{self._version[1]}", constant=True)
+
+    def moduleDocumentationUrl(self, moduleName: str) -> str:
+        return f"{self.documentationBaseUrl}/user_guide/modules/{moduleName.lower()}.html"
+
+    def moduleManager(self) -> qSlicerModuleManager:
+        return self._moduleManager
+
+    def commandOptions(self) -> qSlicerCommandOptions:
+        return self._commandOptions
+
+    def mrmlScene(self) -> Any:
+        return self._scene
+
+    def applicationLogic(self) -> Any:
+        return self._appLogic
+
+    def moduleLogic(self, moduleName: str) -> Any:
+        return self._moduleLogics.get(moduleName)
+
+    def settings(self) -> QtCore.QSettings:
+        if self._settings is None:
+            self._settings = qt.QSettings()
+        return self._settings
+
+    def userSettings(self) -> QtCore.QSettings:
+        return self.settings()
+
+    def settingsFolder(self) -> Path:
+        """Harness only: where the temporary settings are."""
+        return self._settingsFolder
+
+    def mainWindow(self) -> None:
+        return None
+
+    def layoutManager(self) -> None:
+        return None
+
+    def topLevelWidgets(self) -> list[QtWidgets.QWidget]:
+        return QtWidgets.QApplication.topLevelWidgets()
+
+    def processEvents(self) -> None:
+        QtWidgets.QApplication.processEvents()
+
+    def setOverrideCursor(self, cursor: Any) -> None:
+        QtWidgets.QApplication.setOverrideCursor(QtGui.QCursor(cursor))
+
+    def restoreOverrideCursor(self) -> None:
+        QtWidgets.QApplication.restoreOverrideCursor()
+
+    def startupEnvironment(self) -> QtCore.QProcessEnvironment:
+        return QtCore.QProcessEnvironment(self._startupEnvironment)
+
+    def translate(self, context: str, text: str) -> str:
+        return QtCore.QCoreApplication.translate(context, text)
