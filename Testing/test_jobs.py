@@ -1,56 +1,113 @@
-"""Separate-process jobs as the Slicer module runs them (slicer.util.launchConsoleProcess from slicer-core)."""
+"""Separate-process jobs as the Slicer module runs them: through a launcher like PythonSlicer, with Slicer
+5.12.3's own launchConsoleProcess, reported on the Qt event loop; Cancel kills the whole process tree."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import subprocess
 import time
 
 import pytest
+from launcher import alive
 
-pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides slicer.util")
+from conftest import requires_torch
 
-from GmmSegLib.jobs import ConsoleJob  # noqa: E402
-
-
-def _wait(job: ConsoleJob, until=lambda lines: False, timeout_s: float = 600) -> tuple[list[str], int | None]:
-    """Poll like the widget's QTimer does, until the job ends or ``until(lines)`` holds."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        lines, code = job.poll()
-        seen += lines
-        if code is not None or until(seen):
-            return seen, code
-        time.sleep(0.1)
-    job.cancel()
-    raise AssertionError(f"job did not finish in {timeout_s} s; output: {seen[-5:]}")
+pytestmark = pytest.mark.usefixtures("harness")
 
 
-def test_segment_job_reports_its_outputs(tmp_path, phantom_files, shipped_model):
-    job = ConsoleJob(["segment", str(phantom_files["volume"]), "--out", str(tmp_path), "--device", "cpu",
-                      "--probabilities"])
-    lines, code = _wait(job)
-    assert code == 0, lines
+def _run(job_class, arguments, timeout_s: float = 300):
+    from slicer_harness import wait_until
+
+    lines, ends = [], []
+    job = job_class(arguments, lines.append, lambda code, cancelled: ends.append((code, cancelled)))
+    wait_until(lambda: ends, timeout=timeout_s)
+    return job, lines, ends[0]
+
+
+def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, pythonslicer, phantom_files,
+                                                                 shipped_model):
+    from GmmSegLib.jobs import ConsoleJob, python_executable
+
+    assert python_executable() == str(pythonslicer)
+    job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(phantom_files["volume"]), "--out",
+                                                      str(tmp_path), "--device", "cpu", "--probabilities"])
+    assert code == 0 and not cancelled, lines[-5:]
     report = json.loads(lines[-1])
     assert any(path.endswith("phantom_ed_probabilities.nii.gz") for path in report["outputs"])
-    assert not job.cancelled
 
 
-def test_cancel_stops_training_cleanly_with_its_state_saved(tmp_path, phantom_acdc_dir):
+@requires_torch
+def test_a_user_error_of_the_command_is_reported_as_its_one_line(tmp_path, pythonslicer):
+    from GmmSegLib.jobs import ConsoleJob
+
+    job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(tmp_path / "missing.nii.gz"), "--out",
+                                                      str(tmp_path / "out")])
+    assert code == 2 and not cancelled
+    assert any(line.startswith("gmmseg: error:") and "no such file" in line for line in lines), lines
+    assert not any("Traceback" in line for line in lines)
+
+
+@requires_torch
+def test_cancel_kills_the_launchers_child_too_and_writes_nothing(tmp_path, pythonslicer, phantom_acdc_dir):
+    from slicer_harness import wait_until
+
+    from GmmSegLib.jobs import ConsoleJob
+    from GmmSegLib.process_tree import descendants
+
     out = tmp_path / "model.pt"
-    job = ConsoleJob(["train", "--out", str(out), "--data", str(phantom_acdc_dir), "--stages", "localiser", "atlas",
-                      "pretrain", "--localiser-epochs", "1", "--pretrain-epochs", "200", "--steps-per-epoch", "2",
-                      "--batch-size", "2", "--device", "cpu"])
-
-    def pretraining_saved(lines: list[str]) -> bool:
-        events = [json.loads(line) for line in lines if line.startswith("{")]
-        return any(e["event"] == "saved" and e.get("stage_epoch", 0) >= 1 for e in events) and any(
-            e["event"] == "stage" and e["stage"] == "pretrain" for e in events)
-
-    lines, code = _wait(job, pretraining_saved)
-    assert code is None, f"training ended before it could be cancelled: {lines[-3:]}"
-    job.cancel(grace_seconds=120)  # a loaded CI machine may take a while to finish the step; no kill wanted here
-    lines, code = _wait(job)
-    assert job.cancelled and code == 143, f"exit code {code}; last output: {lines[-3:]}"
+    lines, ends = [], []
+    job = ConsoleJob(["train", "--out", str(out), "--data", str(phantom_acdc_dir), "--stages", "localiser",
+                      "--localiser-epochs", "200", "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu"],
+                     lines.append, lambda code, cancelled: ends.append((code, cancelled)))
+    wait_until(lambda: any('"epoch"' in line for line in lines), timeout=300)  # training, not starting up
+    children = descendants(job.process.pid)
+    assert children, "the launcher has no child: it is not like PythonSlicer"
+    started = time.perf_counter()
+    job.cancel()
+    blocked = time.perf_counter() - started
+    wait_until(lambda: not any(alive(pid) for pid in [job.process.pid, *children]), timeout=2.0)
+    wait_until(lambda: ends, timeout=5.0)
+    assert ends == [(ends[0][0], True)] and blocked < 1.0
     assert not out.exists()
-    assert (tmp_path / "model.work" / "state.pt").is_file()
+
+
+@requires_torch
+def test_slicer_510_without_non_blocking_launches_is_served_the_same(tmp_path, pythonslicer, monkeypatch):
+    """Slicer 5.10's launchConsoleProcess(args, useStartupEnvironment, updateEnvironment, cwd) has no ``blocking``:
+    the job then reads the output itself and reports it on the event loop the same way."""
+    import slicer.util
+
+    from GmmSegLib.jobs import ConsoleJob
+
+    def launch_510(args, useStartupEnvironment=True, updateEnvironment=None, cwd=None):
+        import os
+
+        environment = {**os.environ, **(updateEnvironment or {})}
+        return subprocess.Popen(args, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, cwd=cwd)
+
+    monkeypatch.setattr(slicer.util, "launchConsoleProcess", launch_510)
+    assert "blocking" not in inspect.signature(slicer.util.launchConsoleProcess).parameters
+    job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(tmp_path / "missing.nii.gz"), "--out",
+                                                      str(tmp_path / "out")])
+    assert code == 2 and any("no such file" in line for line in lines)
+
+
+def test_process_tree_kill_reaches_grandchildren(pythonslicer):
+    from slicer_harness import wait_until
+
+    from GmmSegLib.process_tree import descendants, kill_process_tree
+
+    sleeper = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);" \
+              " time.sleep(60)"
+    launcher = subprocess.Popen([str(pythonslicer), "-c", sleeper])
+    try:
+        wait_until(lambda: len(descendants(launcher.pid)) >= 2, timeout=10)
+        tree = [launcher.pid, *descendants(launcher.pid)]
+        kill_process_tree(launcher.pid)
+        launcher.wait(timeout=5)
+        wait_until(lambda: not any(alive(pid) for pid in tree), timeout=2.0)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()

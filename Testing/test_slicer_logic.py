@@ -10,15 +10,12 @@ import vtk
 
 slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
 
+from conftest import known_outputs  # noqa: E402
 from GmmSegLib.errors import InputError  # noqa: E402
+from GmmSegLib.mrml_input import add_volume_nodes, cardiac_image_from_node  # noqa: E402
+from GmmSegLib.mrml_outputs import MIRRORED_STORAGE, REVIEW_ADVISED  # noqa: E402
 from GmmSegLib.selftest import run_logic_self_test  # noqa: E402
-from GmmSegLib.slicer_logic import (  # noqa: E402
-    MIRRORED_STORAGE,
-    REVIEW_ADVISED,
-    GmmSegLogic,
-    add_volume_nodes,
-    cardiac_image_from_node,
-)
+from GmmSegLib.slicer_logic import GmmSegLogic  # noqa: E402
 
 
 @pytest.fixture
@@ -57,13 +54,15 @@ def _bad_input(scene, case: str, phantom_volume):
         node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "labels")
         slicer.util.updateVolumeFromArray(node, (phantom_volume.frames[0] > 300).astype(np.uint8))
         return node
-    if case == "empty sequence":
-        return scene.AddNewNodeByClass("vtkMRMLSequenceNode", "nothing")
+    if case == "empty cine":
+        browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", "nothing")
+        browser.SetAndObserveMasterSequenceNodeID(scene.AddNewNodeByClass("vtkMRMLSequenceNode", "no frames").GetID())
+        return browser
     raise ValueError(case)
 
 
 @pytest.mark.parametrize("case,message", [("no volume", "no input"), ("2D", "2D"), ("label map", "label map"),
-                                          ("empty sequence", "empty")])
+                                          ("empty cine", "empty")])
 def test_bad_inputs_give_clear_errors_and_leave_the_scene_unchanged(scene, phantom_volume, case, message):
     node = _bad_input(scene, case, phantom_volume)
     before = scene.GetNumberOfNodes()
@@ -180,10 +179,10 @@ def test_a_stack_the_model_is_unsure_about_throughout_is_marked_for_review(scene
     assert result.segmentation.GetAttribute(REVIEW_ADVISED) == "true"
 
 
-def test_indices_that_cannot_be_computed_say_why_in_the_table(scene, phantom_volume, shipped_model):
+def test_indices_that_cannot_be_computed_say_why_in_the_table(scene, small_phantom, phantom_volume):
     """Two frames with no LV left (as after erasing it): the table holds the reason, nothing is raised."""
     logic = GmmSegLogic(scene)
-    result = logic.process(add_volume_nodes(scene, phantom_volume, "ED"), device="cpu")
+    result = logic.add_outputs(add_volume_nodes(scene, phantom_volume, "ED"), known_outputs(small_phantom, [0]))
     indices = logic.update_indices(result, np.zeros((2, *phantom_volume.frames.shape[1:]), np.uint8))
     assert "no LV" in indices["error"]
     table = result.indices_table.GetTable()

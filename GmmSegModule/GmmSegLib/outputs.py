@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .case_outputs import UNCERTAINTY_FILES
 from .clinical import clinical_indices
 from .errors import GmmSegError
 from .inference import SegmentationResult
 from .io import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from .registry import ModelEntry
 from .review import stack_uncertainty, whole_stack_warning
-
-UNCERTAINTY_FILES = {"total": "uncertainty", "aleatoric": "aleatoric", "epistemic": "epistemic"}  # <stem>_<name>
 
 
 def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:

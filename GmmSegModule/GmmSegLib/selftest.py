@@ -29,11 +29,11 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     import vtk
 
     from .evaluation import evaluate_pair
-    from .slicer_logic import ROLE, GmmSegLogic, add_volume_nodes
+    from .mrml_input import ROLE, add_volume_nodes
+    from .slicer_logic import ACCEPTED, MODEL_STAMP, GmmSegLogic
 
     phantom = make_cine_phantom(frames=4, slices=8, es_frame=2, seed=1)
     logic = GmmSegLogic(scene)
-    scene.SetUndoOn()
 
     # a 3D stack
     volume_node = add_volume_nodes(scene, phantom.image.frame_volume(0), "phantom ED")
@@ -76,15 +76,20 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     _check(changed > 0 and after[z, centre[1], centre[0]] != 1, "a background click must remove LV under it")
     _check(np.array_equal(after[np.arange(after.shape[0]) != z], labels[np.arange(labels.shape[0]) != z]),
            "refinement must leave other slices alone")
-    scene.Undo()
+    logic.undo(result)
     _check(np.array_equal(logic.current_labels(result), labels), "undo must restore the labels")
+    logic.redo(result)
+    _check(np.array_equal(logic.current_labels(result), after), "redo must repeat the refinement")
+    logic.undo(result)
 
     # accept: the model output is kept for audit
     original = logic.accept(result)
-    _check(result.segmentation.GetAttribute("GmmSeg.Accepted") is not None, "accepted result must be stamped")
-    _check(result.segmentation.GetAttribute("GmmSeg.Model").endswith(result.outputs.summary["model"]["sha256"]),
+    _check(result.segmentation.GetAttribute(ACCEPTED) is not None, "accepted result must be stamped")
+    _check(result.segmentation.GetAttribute(MODEL_STAMP).endswith(result.outputs.summary["model"]["sha256"]),
            "the stamp must name the model's sha256")
     _check(original.GetAttribute(ROLE) == "original", "the audit copy must be tagged")
+    _check(not original.GetDisplayNode().GetVisibility() and not original.GetHideFromEditors(),
+           "the audit copy must be hidden from the views and listed in the data tree")
 
     # re-register the prior: the transform round-trips phi, a far-off phi changes the result
     automatic = logic.phi_from_transform(result)
@@ -106,10 +111,14 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     # a cine in a sequence browser: a segmentation sequence, ED and ES found
     browser = add_volume_nodes(scene, phantom.image, "phantom cine")
     cine = logic.process(browser, device=device)
-    _check(cine.segmentation_sequence.GetNumberOfDataNodes() == phantom.image.num_frames,
+    sequence = cine.sequences["segmentation"]
+    _check(sequence.GetNumberOfDataNodes() == phantom.image.num_frames,
            "the segmentation sequence needs one item per frame")
-    _check(browser.IsSynchronizedSequenceNodeID(cine.segmentation_sequence.GetID(), True),
-           "the segmentation sequence must be synchronised in the input's browser")
+    _check(browser.IsSynchronizedSequenceNodeID(sequence.GetID(), False) and browser.GetProxyNode(sequence)
+           is cine.segmentation, "the shown segmentation must be the browser's proxy of the segmentation sequence")
+    _check(scene.IsNodePresent(cine.shown_volume) and cine.segmentation.GetNodeReference(
+        cine.segmentation.GetReferenceImageGeometryReferenceRole()) is cine.shown_volume,
+           "the cine's segmentation must refer to the input's proxy volume of the main scene")
     indices = logic.update_indices(cine)
     _check(indices["ed_frame"] == 0 and indices["es_frame"] == phantom.es_frame,
            f"ED/ES found as {indices['ed_frame']}/{indices['es_frame']}")

@@ -1,0 +1,201 @@
+"""A result in the scene as a clinician meets it: cine proxies, edits kept, undo, Accept, clean removal, transforms.
+
+On a real MRML scene from slicer-core with the Sequences logic observing it, as the application has it.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+import vtk
+
+slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
+
+from conftest import known_outputs  # noqa: E402
+from GmmSegLib.errors import GmmSegError  # noqa: E402
+from GmmSegLib.mrml_input import add_volume_nodes, cine_of, default_input  # noqa: E402
+from GmmSegLib.mrml_nodes import read_labels, write_labels  # noqa: E402
+from GmmSegLib.slicer_logic import ACCEPTED, GmmSegLogic  # noqa: E402
+
+# what one segmented cine adds to a scene (README, "In 3D Slicer"): 5 sequences (segmentation, 3 uncertainty
+# kinds, prior) and the browser's proxies of them with their display and storage nodes, the prior transform,
+# the indices and volume-curve tables, the volume plot and its two series, and the shared colour table
+CINE_OUTPUTS = {"vtkMRMLSequenceNode": 5, "vtkMRMLSegmentationNode": 1, "vtkMRMLSegmentationDisplayNode": 1,
+                "vtkMRMLSegmentationStorageNode": 1, "vtkMRMLScalarVolumeNode": 4, "vtkMRMLScalarVolumeDisplayNode": 4,
+                "vtkMRMLVolumeArchetypeStorageNode": 4, "vtkMRMLLinearTransformNode": 1, "vtkMRMLTableNode": 2,
+                "vtkMRMLPlotChartNode": 1, "vtkMRMLPlotSeriesNode": 2, "vtkMRMLColorTableNode": 1}
+
+
+@pytest.fixture
+def scene():
+    scene = slicer.vtkMRMLScene()
+    sequences = slicer.vtkSlicerSequencesLogic()  # the Sequences module's logic, which updates the proxies
+    sequences.SetMRMLScene(scene)
+    slicer.vtkMRMLSubjectHierarchyNode.ResolveSubjectHierarchy(scene)
+    yield scene
+    scene.Clear(True)
+
+
+@pytest.fixture(scope="module")
+def cine_outputs(small_phantom):
+    return known_outputs(small_phantom)
+
+
+@pytest.fixture
+def refinement():
+    """Click refinement runs torch (the geodesic distance) in Slicer's process."""
+    pytest.importorskip("torch", reason="click refinement needs torch")
+
+
+def _ids(scene) -> set[str]:
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+def _added_classes(scene, before: set[str]) -> dict[str, int]:
+    return dict(collections.Counter(scene.GetNthNode(i).GetClassName() for i in range(scene.GetNumberOfNodes())
+                                    if scene.GetNthNode(i).GetID() not in before))
+
+
+def test_a_cine_is_shown_and_edited_through_main_scene_nodes(scene, small_phantom, cine_outputs):
+    browser = add_volume_nodes(scene, small_phantom.image, "cine")
+    result = GmmSegLogic(scene).add_outputs(browser, cine_outputs)
+    master_proxy = browser.GetProxyNode(browser.GetMasterSequenceNode())
+    assert result.shown_volume is master_proxy and scene.IsNodePresent(master_proxy)
+    for node in (result.segmentation, result.prior, *result.uncertainty.values()):
+        assert scene.IsNodePresent(node) and browser.IsProxyNodeID(node.GetID()), node.GetName()
+    reference = result.segmentation.GetNodeReference(result.segmentation.GetReferenceImageGeometryReferenceRole())
+    assert reference is master_proxy
+    assert browser.GetSelectedItemNumber() == cine_outputs.frame_of_interest
+
+
+def test_edits_on_the_shown_frame_are_kept_when_browsing(scene, small_phantom, cine_outputs):
+    """What the Segment Editor does: it edits the proxy segmentation of the frame shown."""
+    browser = add_volume_nodes(scene, small_phantom.image, "cine")
+    result = GmmSegLogic(scene).add_outputs(browser, cine_outputs)
+    edited = cine_outputs.labels[0].copy()
+    edited[2] = 0
+    write_labels(result.segmentation, result.shown_volume, edited)
+    browser.SetSelectedItemNumber(1)
+    assert np.array_equal(read_labels(result.segmentation, result.shown_volume), cine_outputs.labels[1])
+    browser.SetSelectedItemNumber(0)
+    assert np.array_equal(read_labels(result.segmentation, result.shown_volume), edited)
+    assert np.array_equal(GmmSegLogic(scene).all_labels(result)[0], edited)
+
+
+def test_refine_on_another_frame_undo_redo_and_accept(scene, small_phantom, cine_outputs, refinement):
+    logic = GmmSegLogic(scene)
+    browser = add_volume_nodes(scene, small_phantom.image, "cine")
+    result = logic.add_outputs(browser, cine_outputs)
+    frame = small_phantom.es_frame
+    logic.show_frame(result, frame)
+    labels = logic.current_labels(result)
+    z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 1)
+    click = logic.world_position(result, (float(np.median(xs)), float(np.median(ys)), float(z)), frame)
+    changed = logic.refine(result, "LV", [], [click])
+    refined = logic.current_labels(result)
+    assert changed > 0 and not np.array_equal(refined, labels)
+    logic.show_frame(result, 0)
+    assert np.array_equal(logic.current_labels(result, frame), refined)  # kept in the item while another is shown
+    assert logic.undo(result) == "Refine LV"
+    assert browser.GetSelectedItemNumber() == frame  # undo shows the frame it changes
+    assert np.array_equal(logic.current_labels(result), labels)
+    logic.redo(result)
+    assert np.array_equal(logic.current_labels(result), refined)
+    logic.accept(result)
+    assert result.segmentation.GetAttribute(ACCEPTED) is not None
+    logic.show_frame(result, 1)  # the stamp is on every frame's item, so the proxy keeps it when browsing
+    assert result.segmentation.GetAttribute(ACCEPTED) is not None
+    audit = result.node_of("original")
+    assert isinstance(audit, slicer.vtkMRMLSequenceNode)
+    assert audit.GetNumberOfDataNodes() == small_phantom.image.num_frames
+    assert not browser.IsSynchronizedSequenceNodeID(audit.GetID(), True)  # never drawn
+    assert logic.undo(result) == "Accept"
+    assert result.segmentation.GetAttribute(ACCEPTED) is None and not scene.IsNodePresent(audit)
+    assert logic.undo(result) == "Refine LV"
+    with pytest.raises(GmmSegError, match="nothing to undo"):
+        logic.undo(result)
+    assert np.array_equal(logic.current_labels(result, frame), labels)
+
+
+def test_undo_keeps_edits_made_elsewhere_since(scene, small_phantom, phantom_volume, refinement):
+    """A Segment Editor edit after a refinement survives undoing the refinement."""
+    logic = GmmSegLogic(scene)
+    node = add_volume_nodes(scene, phantom_volume, "ED")
+    result = logic.add_outputs(node, known_outputs(small_phantom, [0]))
+    labels = logic.current_labels(result)
+    z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 1)
+    logic.refine(result, "LV", [], [logic.world_position(result, (float(np.median(xs)), float(np.median(ys)), z))])
+    elsewhere = logic.current_labels(result)
+    other = (z + 2) % labels.shape[0]
+    elsewhere[other] = 0  # an edit on another slice, as the Segment Editor's eraser would make
+    write_labels(result.segmentation, result.shown_volume, elsewhere)
+    logic.undo(result)
+    after = logic.current_labels(result)
+    assert np.array_equal(after[z], labels[z]) and not after[other].any()
+
+
+def test_a_rerun_and_a_full_cycle_leave_only_the_documented_outputs(scene, small_phantom, cine_outputs, tmp_path,
+                                                                     refinement):
+    logic = GmmSegLogic(scene)
+    browser = add_volume_nodes(scene, small_phantom.image, "cine")
+    before = _ids(scene)
+    first = logic.add_outputs(browser, cine_outputs)
+    assert _added_classes(scene, before) == CINE_OUTPUTS
+    logic.remove_outputs(first)
+    second = logic.add_outputs(browser, cine_outputs)
+    assert _added_classes(scene, before) == CINE_OUTPUTS  # the re-run replaced the first result cleanly
+    assert browser.GetNumberOfSynchronizedSequenceNodes() == len(second.sequences)
+    labels = logic.current_labels(second)
+    z = int(np.argmax((labels == 2).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 2)
+    logic.refine(second, "MYO", [logic.world_position(second, (float(xs[0]), float(ys[0]), z), second.current_frame)],
+                 [])
+    logic.accept(second)
+    logic.export(second, tmp_path)
+    expected = dict(CINE_OUTPUTS, vtkMRMLSequenceNode=CINE_OUTPUTS["vtkMRMLSequenceNode"] + 1)  # + the audit copy
+    assert _added_classes(scene, before) == expected
+    logic.remove_outputs(second)
+    assert _added_classes(scene, before) == {"vtkMRMLColorTableNode": 1}  # shared by every result
+
+
+def test_outputs_and_clicks_follow_the_inputs_parent_transform(scene, small_phantom, phantom_volume, refinement):
+    logic = GmmSegLogic(scene)
+    node = add_volume_nodes(scene, phantom_volume, "ED")
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "table shift")
+    shift = vtk.vtkMatrix4x4()
+    shift.SetElement(0, 3, 40.0)
+    shift.SetElement(1, 3, -25.0)
+    transform.SetMatrixTransformToParent(shift)
+    node.SetAndObserveTransformNodeID(transform.GetID())
+    result = logic.add_outputs(node, known_outputs(small_phantom, [0]))
+    for output in (result.segmentation, *result.uncertainty.values()):
+        assert output.GetParentTransformNode() is transform, output.GetName()
+    assert result.prior_transform.GetParentTransformNode() is transform
+    labels = logic.current_labels(result)
+    z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 1)
+    centre = (int(np.median(xs)), int(np.median(ys)))
+    world = logic.world_position(result, (*centre, z))
+    local = slicer.util.arrayFromVTKMatrix(_ijk_to_ras(node)) @ np.array([*centre, z, 1.0])
+    assert np.allclose(world[:3], local[:3] + [40.0, -25.0, 0.0])
+    logic.refine(result, "LV", [], [world])
+    assert logic.current_labels(result)[z, centre[1], centre[0]] != 1  # the click landed where it was placed
+
+
+def test_a_cines_proxy_stands_for_the_cine_and_is_the_default_input(scene, small_phantom, phantom_volume):
+    volume = add_volume_nodes(scene, phantom_volume, "ED")
+    assert default_input(scene) is volume
+    browser = add_volume_nodes(scene, small_phantom.image, "cine")
+    proxy = browser.GetProxyNode(browser.GetMasterSequenceNode())
+    assert cine_of(proxy) is browser and cine_of(volume) is None
+    assert default_input(scene) is browser
+
+
+def _ijk_to_ras(node) -> vtk.vtkMatrix4x4:
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    return matrix
