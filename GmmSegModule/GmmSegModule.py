@@ -1,19 +1,23 @@
-"""GmmSeg: segmentation of short-axis cine cardiac MRI with uncertainty, in 3D Slicer.
+"""GmmSeg: segmentation of short-axis cine cardiac MRI with uncertainty, in 3D Slicer 5.10 and 5.12.
 
-Slicer classes only (Module, Widget, Test); everything else is in GmmSegLib. The widget binds the GUI to
-a parameter node and calls :class:`GmmSegLib.slicer_logic.GmmSegLogic`; long work (segmenting, re-running
-with a moved prior, adapting to a site's images) runs in a separate ``PythonSlicer`` process through the
-``gmmseg`` command line, polled by a QTimer, so the GUI never freezes and Cancel really stops it.
-torch is never imported when the module loads: it is installed (PyTorch extension) on first use.
+Slicer classes only (Module, Widget, Test); everything else is in GmmSegLib. The widget binds the GUI to a
+parameter node and calls :class:`GmmSegLib.slicer_logic.GmmSegLogic`; long work (segmenting, re-running with
+a moved prior, adapting to a site's images) runs in a separate ``PythonSlicer`` process through the ``gmmseg``
+command line (:mod:`GmmSegLib.jobs`), so the GUI never freezes and Cancel stops the whole process tree.
+torch is never imported in Slicer's own process: the PyTorch extension installs it on first use, for the job.
+
+This file is kept readable by older Pythons (no syntax newer than 3.9), so that an older Slicer shows the
+release it needs instead of failing inside.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional, Union
 
 import qt
 import slicer
@@ -31,8 +35,17 @@ MODULE_DIR = Path(__file__).resolve().parent
 if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
-POLL_MS = 200
-REQUIRED_PACKAGES = {"scipy": "scipy>=1.10"}  # numpy, SimpleITK and vtk come with Slicer
+SUPPORTED_RELEASES = ((5, 10), (5, 12))  # both embed Python 3.12.10 (Slicer's CMakeLists.txt)
+
+
+def unsupported_release_message() -> str | None:
+    """Why this Slicer cannot run the module, or None when it can."""
+    release = (int(slicer.app.majorVersion), int(slicer.app.minorVersion))
+    if release < SUPPORTED_RELEASES[0] or sys.version_info < (3, 10):
+        return (f"GmmSeg needs 3D Slicer {SUPPORTED_RELEASES[0][0]}.{SUPPORTED_RELEASES[0][1]} or later "
+                f"(this is Slicer {release[0]}.{release[1]} with Python {sys.version_info[0]}.{sys.version_info[1]}). "
+                "Install a current Slicer from download.slicer.org.")
+    return None
 
 
 def resource_path(*parts: str) -> Path:
@@ -51,14 +64,16 @@ class GmmSegModule(ScriptedLoadableModule):
         self.parent.categories = ["Segmentation"]
         self.parent.contributors = ["GmmSeg developers"]
         self.parent.helpText = """
-Segments the LV cavity, myocardium and RV cavity in short-axis cine MRI (a volume or a volume sequence)
-and shows per-pixel uncertainty from the model's Dirichlet concentrations.<br>
+Segments the LV cavity, myocardium and RV cavity in short-axis cine MRI (a volume or a cine loaded as a
+volume sequence) and shows per-pixel uncertainty from the model's Dirichlet concentrations. For 3D Slicer 5.10
+and 5.12.<br>
 Workflow: 1. choose the input and press <b>Segment</b>. 2. Review the most uncertain slices first (table;
-select a row to jump there). 3. Correct with foreground/background clicks (<b>Refine</b>, undo with Ctrl+Z)
-or the Segment Editor. 4. If the prior is misplaced, move it (sliders or drag its transform) and
-<b>Re-run with this prior</b>. 5. <b>Accept</b>: the model's output is kept for audit and the clinical
-indices (volumes, EF, LV mass) are updated. 6. Export. <b>Adapt</b> fits the model to your site's images
-without labels.<br>Research software: not a medical device; check every result.
+select a row to jump to its slice and frame). 3. Correct with foreground/background clicks (<b>Refine</b>;
+<b>Undo</b>/<b>Redo</b>, or the Undo and Redo keys while this module is shown) or with the Segment Editor. 4. If the
+prior is misplaced, move it (sliders or drag its transform) and <b>Re-run with this prior</b>.
+5. <b>Accept</b>: the model's output is kept for audit (hidden) and the clinical indices (volumes, EF, LV mass)
+are updated. 6. Export. <b>Adapt</b> fits the model to your site's images without labels.<br>
+Research software: not a medical device; check every result.
 """
         self.parent.acknowledgementText = """
 GmmSeg: deep features with a per-pixel Gaussian mixture and an anatomical Dirichlet prior trained by
@@ -73,9 +88,10 @@ information fusion of interactive segmentation with limited annotation.
 class GmmSegParameterNode:
     """Everything the GUI edits; each field is bound to a widget by ``SlicerParameterName`` in the .ui."""
 
-    inputNode: slicer.vtkMRMLNode
-    device: Annotated[str, Choice(["auto", "cuda", "cpu"])] = "auto"
-    modelPath: str = ""
+    # typing.Union, not "|": Slicer 5.8 (Python 3.9) must get as far as saying which release is needed
+    inputNode: Optional[Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSequenceBrowserNode]]  # noqa: UP007, UP045
+    device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
+    modelPath: Path = Path()
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
     uncertaintyKind: Annotated[str, Choice(["total", "aleatoric", "epistemic"])] = "total"
     showPrior: bool = False
@@ -86,8 +102,13 @@ class GmmSegParameterNode:
     priorShiftX: Annotated[float, WithinRange(-40.0, 40.0)] = 0.0
     priorShiftY: Annotated[float, WithinRange(-40.0, 40.0)] = 0.0
     priorRotation: Annotated[float, WithinRange(-45.0, 45.0)] = 0.0
-    exportFolder: str = ""
-    adaptFolder: str = ""
+    exportFolder: Path = Path()
+    adaptFolder: Path = Path()
+
+
+def chosen(path: Path) -> Path | None:
+    """A path field's value, or None when nothing was chosen (an empty path line edit reads as '.')."""
+    return None if str(path) in ("", ".") else path
 
 
 class GmmSegModuleLogic(ScriptedLoadableModuleLogic):
@@ -103,8 +124,9 @@ class GmmSegModuleLogic(ScriptedLoadableModuleLogic):
         return GmmSegLogic(slicer.mrmlScene)
 
 
-def ensure_dependencies() -> bool:
-    """Install torch (PyTorch extension, for this computer's GPU) and the other packages on first use."""
+def ensure_pytorch() -> bool:
+    """torch for the job's process, installed by the PyTorch extension for this computer's GPU on first use.
+    numpy, scipy and SimpleITK come with Slicer (SuperBuild/External_python-scipy.cmake and others)."""
     try:
         import PyTorchUtils
     except ImportError:
@@ -112,32 +134,33 @@ def ensure_dependencies() -> bool:
                                  "Manager, restart Slicer and try again.")
         return False
     torch_logic = PyTorchUtils.PyTorchUtilsLogic()
-    if not torch_logic.torchInstalled():
-        if not slicer.util.confirmOkCancelDisplay("GmmSeg needs PyTorch, which is not installed yet. Download and "
-                                                  "install it now (about 1-3 GB; a restart may be needed)?"):
-            return False
-        try:
-            if torch_logic.installTorch(askConfirmation=False) is None:
-                raise RuntimeError("PyTorch installation did not complete")
-        except Exception as error:  # the installer reports network / pip failures this way
-            slicer.util.errorDisplay(f"Installing PyTorch failed: {error}\nRestart Slicer and try again, or "
-                                     "install it from the PyTorch Utils module.")
-            return False
-    missing = []
-    for module, requirement in REQUIRED_PACKAGES.items():
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(requirement)
-    if missing and not slicer.util.confirmOkCancelDisplay(f"GmmSeg needs {', '.join(missing)}. Install now?"):
+    if torch_logic.torchInstalled():
+        return True
+    if not slicer.util.confirmOkCancelDisplay("GmmSeg needs PyTorch, which is not installed yet. Download and "
+                                              "install it now (about 1-3 GB; a restart may be needed)?"):
         return False
-    if missing:
-        try:
-            slicer.util.pip_install(" ".join(missing))
-        except Exception as error:
-            slicer.util.errorDisplay(f"Installing {', '.join(missing)} failed: {error}\nRestart Slicer and retry.")
-            return False
+    try:
+        if torch_logic.installTorch(askConfirmation=False) is None:
+            raise RuntimeError("PyTorch installation did not complete")
+    except Exception as error:  # the installer reports network / pip failures this way
+        slicer.util.errorDisplay(f"Installing PyTorch failed: {error}\nRestart Slicer and try again, or install it "
+                                 "from the PyTorch Utils module.")
+        return False
     return True
+
+
+@dataclass
+class _Job:
+    """A job in flight and what its results belong to."""
+
+    kind: str  # "segment" or "adapt"
+    console: object  # GmmSegLib.jobs.ConsoleJob
+    work_folder: Path  # the job's private folder (the patient's images, the results, a model); always removed
+    input_node: object = None  # the input a segmentation belongs to
+    input_copy: Path | None = None  # the job's copy of the input's images, in work_folder
+    scene_generation: int = 0  # scene closes so far when the job started
+    adapted_model: Path | None = None
+    last_error: str = ""
 
 
 class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -145,19 +168,24 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.ui = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._job = None  # GmmSegLib.jobs.ConsoleJob while a separate-process job runs
-        self._jobTimer = None
-        self._onJobDone = None
-        self._workFolder: Path | None = None
-        self._jobInput = None
-        self._result = None
-        self._reviewItems: list[dict] = []
+        self._job: _Job | None = None
+        self._sceneGeneration = 0
+        self._result = None  # GmmSegLib.mrml_outputs.SceneResult shown in the panel
+        self._reviewItems: list = []
+        self._shortcuts: list = []
 
     # ---- set-up -----------------------------------------------------------------------------------------
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
+        refusal = unsupported_release_message()
+        if refusal is not None:
+            label = qt.QLabel(refusal)
+            label.wordWrap = True
+            self.layout.addWidget(label)
+            return
         uiWidget = slicer.util.loadUI(str(resource_path("UI", "GmmSegModule.ui")))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
@@ -166,74 +194,94 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
-        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
-        self.ui.acceptButton.connect("clicked(bool)", self.onAccept)
-        self.ui.refineButton.connect("clicked(bool)", self.onRefine)
-        self.ui.applyPriorSlidersButton.connect("clicked(bool)", self.onPriorSliders)
-        self.ui.rerunPriorButton.connect("clicked(bool)", self.onRerunWithPrior)
-        self.ui.exportButton.connect("clicked(bool)", self.onExport)
-        self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicom)
-        self.ui.adaptButton.connect("clicked(bool)", self.onAdapt)
-        self.ui.openModelsFolderButton.connect("clicked(bool)", self.onOpenModelsFolder)
-        self.ui.markReviewedButton.connect("clicked(bool)", self.onMarkReviewed)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
+        for button, slot in ((self.ui.segmentButton, self.onSegment), (self.ui.cancelButton, self.onCancel),
+                             (self.ui.acceptButton, self.onAccept), (self.ui.refineButton, self.onRefine),
+                             (self.ui.undoButton, self.onUndo), (self.ui.redoButton, self.onRedo),
+                             (self.ui.applyPriorSlidersButton, self.onPriorSliders),
+                             (self.ui.rerunPriorButton, self.onRerunWithPrior), (self.ui.exportButton, self.onExport),
+                             (self.ui.exportDicomButton, self.onExportDicom), (self.ui.adaptButton, self.onAdapt),
+                             (self.ui.openModelsFolderButton, self.onOpenModelsFolder),
+                             (self.ui.markReviewedButton, self.onMarkReviewed)):
+            button.connect("clicked(bool)", lambda _checked=False, slot=slot: slot())
         self.ui.reviewTable.connect("itemSelectionChanged()", self.onReviewSelection)
-        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
-        self.ui.exportDicomButton.enabled = hasattr(slicer.modules, "quantitativereporting")
-        self.ui.exportDicomButton.toolTip = ("Export as DICOM SEG" if self.ui.exportDicomButton.enabled
-                                             else "Install the QuantitativeReporting extension for DICOM SEG")
-        self._loadTerminology()
         self._fillModelCombo()
         self._setRunning(False)
         self.initializeParameterNode()
 
-    @staticmethod
-    def _loadTerminology() -> None:
-        """Make the segments' SNOMED codes known to Slicer's terminology browser."""
-        terminologies = getattr(slicer.modules, "terminologies", None)
-        if terminologies is not None:
-            terminologies.logic().LoadTerminologyFromFile(str(resource_path("Terminology", "GmmSegCardiac.term.json")))
-
     def cleanup(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
+        """Module reload and Slicer exit (qSlicerCoreApplication::onAboutToQuit unloads every module, which
+        calls this through ScriptedLoadableModuleWidget): no job outlives the panel."""
+        self._stopJob("the module was closed")
+        self._uninstallShortcuts()
         self.removeObservers()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
 
     def enter(self) -> None:
+        if self.ui is None:
+            return
         self.initializeParameterNode()
+        self._installShortcuts()
 
     def exit(self) -> None:
+        self._uninstallShortcuts()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
+    def _installShortcuts(self) -> None:
+        """The platform's Undo and Redo keys (Ctrl+Z; Ctrl+Y or Ctrl+Shift+Z) for the module's undo while it is shown,
+        as the Segment Editor installs its own on the main window in enter()
+        (qMRMLSegmentEditorWidget::installKeyboardShortcuts: QKeySequence::Undo and QKeySequence::Redo)."""
+        self._uninstallShortcuts()
+        parent = slicer.util.mainWindow() or self.parent
+        for keys, slot in ((qt.QKeySequence.Undo, self.onUndo), (qt.QKeySequence.Redo, self.onRedo)):
+            shortcut = qt.QShortcut(qt.QKeySequence(keys), parent)
+            shortcut.connect("activated()", slot)
+            self._shortcuts.append(shortcut)
+
+    def _uninstallShortcuts(self) -> None:
+        for shortcut in self._shortcuts:
+            shortcut.setParent(None)
+            shortcut.deleteLater()
+        self._shortcuts = []
+
+    # ---- the scene and the parameter node ---------------------------------------------------------------
     def onSceneStartClose(self, caller, event) -> None:
+        """A closed scene takes the patient with it: the job is stopped and nothing of it reaches the next scene."""
+        self._sceneGeneration += 1
+        self._stopJob("the scene was closed")
         self.setParameterNode(None)
-        self._result = None
+        self._setResult(None)
+        self.ui.logTextEdit.clear()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    @vtk.calldata_type(vtk.VTK_OBJECT)
+    def onNodeRemoved(self, caller, event, node) -> None:
+        if self._job is not None and node is self._job.input_node:
+            self._stopJob(f"its input {node.GetName()} was deleted")
+        if self._result is not None and not self._result.present_in(slicer.mrmlScene):
+            self._setResult(None)
+
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputNode:
-            volume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if volume is not None and not volume.IsA("vtkMRMLLabelMapVolumeNode"):
-                self._parameterNode.inputNode = volume
-        for field, name in (("foregroundPoints", "GmmSeg foreground clicks"),
-                            ("backgroundPoints", "GmmSeg background clicks")):
+            from GmmSegLib.mrml_input import default_input
+
+            self._parameterNode.inputNode = default_input(slicer.mrmlScene)
+        for field, name, colour in (("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2)),
+                                    ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9))):
             if not getattr(self._parameterNode, field):
                 points = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
                 points.CreateDefaultDisplayNodes()
-                points.GetDisplayNode().SetSelectedColor((0.2, 0.9, 0.2) if field == "foregroundPoints"
-                                                         else (0.9, 0.2, 0.9))
+                points.GetDisplayNode().SetSelectedColor(colour)
                 setattr(self._parameterNode, field, points)
-        self.ui.foregroundPlaceWidget.setCurrentNode(self._parameterNode.foregroundPoints)
-        self.ui.backgroundPlaceWidget.setCurrentNode(self._parameterNode.backgroundPoints)
+        self._followParameterNode()
 
     def setParameterNode(self, parameterNode) -> None:
         if self._parameterNode:
@@ -246,30 +294,60 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._checkCanApply()
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
-        """Buttons follow the inputs; the slice views follow the display choices (map, opacity, prior)."""
+        self._followParameterNode()
+
+    def _followParameterNode(self) -> None:
+        """The widgets that are not bound follow the parameters: a cine's proxy volume chosen as input stands for
+        the cine, the click placers follow their markups nodes, the views follow the display choices."""
+        from GmmSegLib.mrml_input import cine_of
+
+        parameters = self._parameterNode
+        browser = cine_of(parameters.inputNode)
+        if browser is not None:
+            self._log(f"{parameters.inputNode.GetName()} is one frame of the cine {browser.GetName()}; "
+                      "the whole cine is segmented.")
+            parameters.inputNode = browser  # modifies the node again: this runs once more with the browser
+            return
+        self.ui.foregroundPlaceWidget.setCurrentNode(parameters.foregroundPoints)
+        self.ui.backgroundPlaceWidget.setCurrentNode(parameters.backgroundPoints)
         self._checkCanApply()
         self.onShowLayers()
 
     def _checkCanApply(self) -> None:
-        running = self._job is not None
-        has_input = bool(self._parameterNode and self._parameterNode.inputNode)
-        self.ui.segmentButton.enabled = has_input and not running
-        self.ui.segmentButton.toolTip = "Segment the input" if has_input else "Choose an input volume or cine"
+        """One job at a time: every button that starts work is disabled while a job runs."""
+        if self.ui is None:
+            return
+        idle = self._job is None
+        hasInput = bool(self._parameterNode and self._parameterNode.inputNode)
+        hasResult = self._result is not None
+        self.ui.segmentButton.enabled = hasInput and idle
+        self.ui.segmentButton.toolTip = "Segment the input" if hasInput else "Choose an input volume or cine"
         for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.rerunPriorButton,
                        self.ui.applyPriorSlidersButton, self.ui.exportButton, self.ui.markReviewedButton):
-            button.enabled = self._result is not None and not running
+            button.enabled = hasResult and idle
+        self.ui.undoButton.enabled = hasResult and idle and self._result.history.can_undo
+        self.ui.redoButton.enabled = hasResult and idle and self._result.history.can_redo
+        self.ui.exportDicomButton.enabled = hasResult and idle and hasattr(slicer.modules, "quantitativereporting")
+        self.ui.exportDicomButton.toolTip = ("Export as DICOM SEG" if hasattr(slicer.modules, "quantitativereporting")
+                                             else "Install the QuantitativeReporting extension for DICOM SEG")
+        self.ui.adaptButton.enabled = idle
 
     def _setRunning(self, running: bool, message: str = "") -> None:
         self.ui.cancelButton.enabled = running
         self.ui.progressBar.visible = running
         if running:
             self.ui.progressBar.setRange(0, 0)  # busy until the job reports progress
-            self._log(message)
+        self._log(message)
         self._checkCanApply()
 
     def _log(self, text: str) -> None:
-        if text:
+        if text and self.ui is not None:
             self.ui.logTextEdit.appendPlainText(text)
+
+    def _userAction(self, what: str):
+        """Errors of a user action: a GmmSegError (bad input, a clicked slice outside the image...) is shown as a
+        message; anything else is shown with its details and also raised, as slicer.util.tryWithErrorDisplay does."""
+        return _UserAction(what, self._log)
 
     # ---- models and devices ----------------------------------------------------------------------------------
     def _fillModelCombo(self) -> None:
@@ -282,9 +360,12 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         except Exception as error:  # a broken registry must not stop the module from loading
             self._log(f"Model list unavailable: {error}")
 
-    def onModelChosen(self, index: int) -> None:
-        if self._parameterNode and index >= 0:
-            self._parameterNode.modelPath = self.ui.modelComboBox.itemData(index) or ""
+    def _chosenModel(self) -> str | None:
+        """The model file for a job: the file override when one is chosen, else the model list's choice."""
+        override = chosen(self._parameterNode.modelPath)
+        if override is not None:
+            return str(override)
+        return self.ui.modelComboBox.currentData or None
 
     def onOpenModelsFolder(self) -> None:
         from GmmSegLib.registry import user_models_dir
@@ -293,133 +374,160 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         folder.mkdir(parents=True, exist_ok=True)
         qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(folder)))
 
-    def _deviceNote(self) -> None:
-        from GmmSegLib.device import resolve_device
+    def _deviceArguments(self) -> list:
+        device = self._parameterNode.device
+        if device in ("auto", "cpu"):
+            self.ui.deviceNoteLabel.text = ("Device auto: a GPU if the job finds one, else the CPU (about a second "
+                                            "per volume, longer for a cine)." if device == "auto" else
+                                            "Running on the CPU: about a second per volume, longer for a cine.")
+        else:
+            self.ui.deviceNoteLabel.text = f"Running on {device}; the job stops with a message if it is not there."
+        return ["--device", device]
 
-        try:
-            device = resolve_device(self._parameterNode.device)
-        except Exception as error:
-            self.ui.deviceNoteLabel.text = str(error)
-            return
-        self.ui.deviceNoteLabel.text = ("Running on CPU: about a second per volume, longer for a cine."
-                                        if device.type == "cpu" else f"Running on {device}.")
-
-    # ---- segmenting in a separate process ---------------------------------------------------------------------
-    def _runCli(self, arguments: list[str], on_done, message: str) -> None:
+    # ---- jobs in a separate process -----------------------------------------------------------------------------
+    def _startJob(self, kind: str, arguments: list, workFolder: Path, message: str, **context) -> None:
         from GmmSegLib.jobs import ConsoleJob
 
-        self._job = ConsoleJob(arguments)
-        self._onJobDone = on_done
-        self._jobTimer = qt.QTimer()
-        self._jobTimer.setInterval(POLL_MS)
-        self._jobTimer.connect("timeout()", self._pollJob)
-        self._jobTimer.start()
+        if self._job is not None:
+            raise RuntimeError("a job is running already")
+        job = _Job(kind, None, workFolder, scene_generation=self._sceneGeneration, **context)
+        self._job = job
+        try:
+            job.console = ConsoleJob(arguments, lambda line: self._onJobLine(job, line),
+                                     lambda code, cancelled: self._onJobFinished(job, code, cancelled))
+        except Exception:
+            self._job = None
+            shutil.rmtree(workFolder, ignore_errors=True)
+            raise
         self._setRunning(True, message)
 
-    def _pollJob(self) -> None:
-        lines, code = self._job.poll()
-        for line in lines:
-            self._onJobLine(line)
-        if code is not None:
-            self._jobTimer.stop()
-            self._onJobFinished(code, self._onJobDone)
+    def _onJobLine(self, job: _Job, line: str) -> None:
+        import json
 
-    def _onJobLine(self, line: str) -> None:
+        if job is not self._job:
+            return  # a stopped job's last words
         try:
             event = json.loads(line)
-        except json.JSONDecodeError:
+        except ValueError:
+            if line.startswith("gmmseg: error:"):
+                job.last_error = line[len("gmmseg: error:"):].strip()
             self._log(line)
             return
-        if event.get("event") == "progress":
+        if isinstance(event, dict) and event.get("event") == "progress":
             done = (event["epoch"] - 1) * event["steps"] + event["step"]
             self.ui.progressBar.setRange(0, event["epochs"] * event["steps"])
             self.ui.progressBar.setValue(done)
             self.ui.progressBar.setFormat(f"{event['stage']} epoch {event['epoch']}/{event['epochs']}, "
                                           f"about {int(event.get('eta_s', 0))} s left")
-        elif event.get("event") != "progress":
+        elif not (isinstance(event, dict) and "outputs" in event):  # the list of written files is not news
             self._log(line)
 
-    def _onJobFinished(self, code: int, on_done) -> None:
-        cancelled = self._job.cancelled
-        self._job = None
-        self._setRunning(False)
-        try:
-            if code == 0:
-                with slicer.util.tryWithErrorDisplay("Could not show the results.", waitCursor=True):
-                    on_done()
-            elif cancelled:
-                self._log("Cancelled.")
-            else:
-                slicer.util.errorDisplay(f"The job failed (exit code {code}); see the log below.")
-        finally:  # the job's scratch folder (a copy of the patient's images, an adaptation's state) is not kept
-            if self._workFolder is not None:
-                shutil.rmtree(self._workFolder, ignore_errors=True)
-                self._workFolder = None
-
-    def onSegment(self, _checked=False, phi: str | None = None) -> None:
-        if not ensure_dependencies():
+    def _onJobFinished(self, job: _Job, code: int, cancelled: bool) -> None:
+        if job is not self._job:
+            shutil.rmtree(job.work_folder, ignore_errors=True)  # stopped before it ended: its results are no one's
             return
-        self._deviceNote()
-        with slicer.util.tryWithErrorDisplay("Cannot segment this input.", waitCursor=True):
-            self._jobInput = self._parameterNode.inputNode  # results belong to this input even if the choice changes
-            inputPath = self.logic.sceneLogic().write_input(self._jobInput)
-            self._workFolder = inputPath.parent
-            arguments = ["segment", str(inputPath), "--out", str(self._workFolder / "out"), "--probabilities",
-                         "--device", self._parameterNode.device]
-            if self._parameterNode.modelPath:
-                arguments += ["--model", self._parameterNode.modelPath]
+        if cancelled or code != 0 or job.kind == "adapt":
+            self._finishJob(job, code, cancelled)
+            return
+        from GmmSegLib.case_outputs import CaseOutputs
+        from GmmSegLib.io import image_stem
+        from GmmSegLib.jobs import BackgroundTask
+        from GmmSegLib.slicer_logic import review_items
+
+        def read():  # the files and the review queue off the GUI thread: a cine's take a second or more
+            outputs = CaseOutputs.read(job.work_folder / "out", image_stem(job.input_copy))
+            return outputs, review_items(outputs)
+
+        self._log("Reading the results...")
+        BackgroundTask(read, lambda value, error: self._finishJob(job, code, False, value, error))
+
+    def _finishJob(self, job: _Job, code: int, cancelled: bool, read=None, error=None) -> None:
+        """The end of a job: its results into the scene if they still belong there, its folder removed."""
+        try:
+            if job is not self._job:
+                return  # stopped while its results were read
+            self._job = None
+            self._setRunning(False)
+            if cancelled:
+                self._log("Cancelled; nothing was written.")
+            elif code != 0:
+                slicer.util.errorDisplay(job.last_error or f"The job failed (exit code {code}); see the log.")
+            elif job.scene_generation != self._sceneGeneration or (
+                    job.input_node is not None and not slicer.mrmlScene.IsNodePresent(job.input_node)):
+                self._log("The results were dropped: their scene or input is gone.")
+            else:
+                with self._userAction("Could not show the results."):
+                    if error is not None:
+                        raise error
+                    if job.kind == "adapt":
+                        self._publishAdaptedModel(job.adapted_model)
+                    else:
+                        self._importResults(job, *read)
+        finally:
+            shutil.rmtree(job.work_folder, ignore_errors=True)  # a copy of the patient's images is never kept
+
+    def _stopJob(self, reason: str) -> None:
+        """Cancel the running job for ``reason``; its process tree is killed and its end ignored."""
+        job, self._job = self._job, None
+        if job is None:
+            return
+        if job.console is not None:
+            job.console.cancel()
+        shutil.rmtree(job.work_folder, ignore_errors=True)
+        self._log(f"The job was cancelled: {reason}.")
+        if self.ui is not None:
+            self._setRunning(False)
+
+    def onCancel(self) -> None:
+        if self._job is not None:
+            self._job.console.cancel()
+            self._log("Cancelling...")
+
+    # ---- segmenting -------------------------------------------------------------------------------------------
+    def onSegment(self, inputNode=None, phi: str | None = None) -> None:
+        inputNode = inputNode or self._parameterNode.inputNode
+        if self._job is not None:
+            return
+        with self._userAction("Cannot segment this input."):
+            inputPath = self.logic.sceneLogic().write_input(inputNode)  # refuses a bad input before anything else
+            if not ensure_pytorch():
+                shutil.rmtree(inputPath.parent, ignore_errors=True)
+                return
+            arguments = ["segment", str(inputPath), "--out", str(inputPath.parent / "out"), "--probabilities",
+                         *self._deviceArguments()]
+            model = self._chosenModel()
+            if model:
+                arguments += ["--model", model]
             if phi:
                 arguments += ["--phi", phi]
-            self._runCli(arguments, self._importResults, f"Segmenting {self._parameterNode.inputNode.GetName()}...")
+            self._startJob("segment", arguments, inputPath.parent, f"Segmenting {inputNode.GetName()}...",
+                           input_node=inputNode, input_copy=inputPath)
 
-    def _importResults(self) -> None:
+    def _importResults(self, job: _Job, outputs, reviewItems: list) -> None:
         # the command's warnings (a stack the model is unsure about, an unverified model) are in the log already:
-        # launchConsoleProcess merges its stderr into the output _onJobLine logs
-        from GmmSegLib.slicer_logic import CaseOutputs
+        # launchConsoleProcess merges its stderr into the output that _onJobLine logs
+        from GmmSegLib.slicer_logic import ACCEPTED
 
         logic = self.logic.sceneLogic()
-        outputs = CaseOutputs.read(self._workFolder / "out", "gmmseg_input")
         previous = self._result
-        if (previous is not None and previous.input_node is self._jobInput
-                and previous.segmentation.GetAttribute("GmmSeg.Accepted") is None):
+        if (previous is not None and previous.input_node is job.input_node
+                and previous.segmentation.GetAttribute(ACCEPTED) is None):
             logic.remove_outputs(previous)  # a re-run replaces the result that was not accepted
-        self._result = logic.add_outputs(self._jobInput, outputs)
-        self._fillReviewTable()
-        self._fillIndices()
-        self.onShowLayers()
-        self._checkCanApply()
+        self._setResult(logic.add_outputs(job.input_node, outputs), reviewItems)
         self._log(f"Done: {self._result.segmentation.GetName()}")
         if outputs.summary.get("mirrored_storage"):
             self._log("Note: this stack is stored mirrored with respect to the training images (rows and columns "
                       "in the other handedness); it was segmented as such. Check the result if your scanner's "
                       "storage order is known to be the usual one.")
+        if self._result.plot_chart is not None and not slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"):
+            self._log(f"The volume curves are in '{self._result.plot_chart.GetName()}': choose a layout with a plot "
+                      "view (e.g. Four-Up Plot) to see them.")
 
-    def onCancel(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-
-    # ---- showing results --------------------------------------------------------------------------------------
-    def onShowLayers(self) -> None:
-        if self._result is None or self._parameterNode is None:
-            return
-        result = self._result
-        background = result.volumes[result.frame_of_interest]
-        foreground = result.prior if self._parameterNode.showPrior else \
-            result.uncertainty[self._parameterNode.uncertaintyKind]
-        slicer.util.setSliceViewerLayers(background=background, foreground=foreground,
-                                         foregroundOpacity=self._parameterNode.uncertaintyOpacity)
-
-    def _fillIndices(self) -> None:
-        result = self._result
-        self.ui.indicesTableView.setMRMLTableNode(result.indices_table)
-        if result.plot_chart is not None:
-            layoutManager = slicer.app.layoutManager()
-            layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotView)
-            plotWidget = layoutManager.plotWidget(0)
-            plotWidget.mrmlPlotViewNode().SetPlotChartNodeID(result.plot_chart.GetID())
-
-    def _fillReviewTable(self) -> None:
-        self._reviewItems = self.logic.sceneLogic().review_items(self._result)
+    def _setResult(self, result, reviewItems: list | None = None) -> None:
+        """Show ``result`` (or nothing) in the panel: review table, indices, views."""
+        self._result = result
+        self._reviewItems = reviewItems if reviewItems is not None else (
+            self.logic.sceneLogic().review_items(result) if result is not None else [])
         table = self.ui.reviewTable
         table.clearContents()
         table.setRowCount(len(self._reviewItems))
@@ -427,21 +535,36 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             for column, text in enumerate((str(item["frame"]), str(item["slice"]), item["structure"],
                                            f"{item['slice_score']:.2f}", "")):
                 table.setItem(row, column, qt.QTableWidgetItem(text))
+        self.ui.indicesTableView.setMRMLTableNode(result.indices_table if result is not None else None)
+        self.onShowLayers()
+        self._checkCanApply()
+
+    def onShowLayers(self) -> None:
+        if self._result is None or self._parameterNode is None:
+            return
+        result = self._result
+        foreground = result.prior if self._parameterNode.showPrior else \
+            result.uncertainty[self._parameterNode.uncertaintyKind]
+        slicer.util.setSliceViewerLayers(background=result.shown_volume, foreground=foreground,
+                                         foregroundOpacity=self._parameterNode.uncertaintyOpacity)
+
+    # ---- review ------------------------------------------------------------------------------------------------
+    def _selectedRows(self) -> list:
+        return sorted({item.row() for item in self.ui.reviewTable.selectedItems()})
 
     def onReviewSelection(self) -> None:
-        rows = {index.row() for index in self.ui.reviewTable.selectedIndexes()}
+        rows = self._selectedRows()
         if not rows or self._result is None:
             return
-        item = self._reviewItems[min(rows)]
-        volume = self._result.volumes[item["frame"]]
+        item = self._reviewItems[rows[0]]
+        logic = self.logic.sceneLogic()
+        logic.show_frame(self._result, item["frame"])
         x0, y0, x1, y1 = item["bbox"]
-        ijkToRas = vtk.vtkMatrix4x4()
-        volume.GetIJKToRASMatrix(ijkToRas)
-        ras = ijkToRas.MultiplyPoint(((x0 + x1) / 2, (y0 + y1) / 2, item["slice"], 1.0))[:3]
-        slicer.modules.markups.logic().JumpSlicesToLocation(*ras, True)
+        world = logic.world_position(self._result, ((x0 + x1) / 2, (y0 + y1) / 2, item["slice"]), item["frame"])
+        slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *world, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
 
     def onMarkReviewed(self) -> None:
-        for row in {index.row() for index in self.ui.reviewTable.selectedIndexes()}:
+        for row in self._selectedRows():
             self.ui.reviewTable.setItem(row, 4, qt.QTableWidgetItem("reviewed"))
 
     # ---- editing ------------------------------------------------------------------------------------------------
@@ -449,25 +572,41 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         def points(node) -> list:
             return [node.GetNthControlPointPositionWorld(i) for i in range(node.GetNumberOfControlPoints())]
 
-        with slicer.util.tryWithErrorDisplay("Refinement failed.", waitCursor=True):
-            foreground, background = self._parameterNode.foregroundPoints, self._parameterNode.backgroundPoints
-            changed = self.logic.sceneLogic().refine(self._result, self._parameterNode.refineStructure,
-                                                     points(foreground), points(background))
+        with self._userAction("Refinement failed."):
+            parameters = self._parameterNode
+            foreground, background = parameters.foregroundPoints, parameters.backgroundPoints
+            changed = self.logic.sceneLogic().refine(self._result, parameters.refineStructure, points(foreground),
+                                                     points(background))
             foreground.RemoveAllControlPoints()
             background.RemoveAllControlPoints()
-            self._log(f"Refined {self._parameterNode.refineStructure}: {changed} pixels changed (Ctrl+Z undoes).")
+            self._log(f"Refined {parameters.refineStructure}: {changed} pixels changed.")
+        self._checkCanApply()
+
+    def onUndo(self) -> None:
+        if self._result is None or self._job is not None or not self._result.history.can_undo:
+            return
+        with self._userAction("Undo failed."):
+            self._log(f"Undone: {self.logic.sceneLogic().undo(self._result)}.")
+        self._checkCanApply()
+
+    def onRedo(self) -> None:
+        if self._result is None or self._job is not None or not self._result.history.can_redo:
+            return
+        with self._userAction("Redo failed."):
+            self._log(f"Redone: {self.logic.sceneLogic().redo(self._result)}.")
+        self._checkCanApply()
 
     def onAccept(self) -> None:
-        with slicer.util.tryWithErrorDisplay("Accepting failed.", waitCursor=True):
+        with self._userAction("Accepting failed."):
             original = self.logic.sceneLogic().accept(self._result)
-            self._fillIndices()
-            self._log(f"Accepted; the model's output is kept as '{original.GetName()}'.")
+            self._log(f"Accepted; the model's output is kept (hidden) as '{original.GetName()}'.")
+        self._checkCanApply()
 
     # ---- re-registering the prior ----------------------------------------------------------------------------------
     def onPriorSliders(self) -> None:
-        from GmmSegLib.reregistration import phi_from_parameters
+        from GmmSegLib.prior_transform import phi_from_parameters
 
-        with slicer.util.tryWithErrorDisplay("Cannot place the prior there."):
+        with self._userAction("Cannot place the prior there."):
             p = self._parameterNode
             phi = phi_from_parameters(p.priorScale, p.priorShiftX, p.priorShiftY, p.priorRotation)
             self.logic.sceneLogic().set_transform_from_phi(self._result, phi)
@@ -475,70 +614,105 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._result.prior_transform.GetDisplayNode().SetEditorVisibility(True)
 
     def onRerunWithPrior(self) -> None:
+        """Segment the result's own input again with the prior where the clinician put it."""
         import math
 
-        with slicer.util.tryWithErrorDisplay("Cannot use this prior placement."):
+        with self._userAction("Cannot use this prior placement."):
             log_scale, tx, ty, rotation = self.logic.sceneLogic().phi_from_transform(self._result)
-            self.onSegment(phi=f"{math.exp(log_scale):.6f},{tx:.4f},{ty:.4f},{math.degrees(rotation):.4f}")
+            phi = f"{math.exp(log_scale):.6f},{tx:.4f},{ty:.4f},{math.degrees(rotation):.4f}"
+        self.onSegment(inputNode=self._result.input_node, phi=phi)
 
     # ---- export and adaptation ----------------------------------------------------------------------------------
     def onExport(self) -> None:
-        with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
-            folder = self._parameterNode.exportFolder or str(Path.home())
+        with self._userAction("Export failed."):
+            folder = chosen(self._parameterNode.exportFolder) or Path.home()
             written = self.logic.sceneLogic().export(self._result, folder, self.ui.exportFormatComboBox.currentText)
             self._log("Exported: " + ", ".join(str(p) for p in written))
 
     def onExportDicom(self) -> None:
+        if self._result is None:
+            return
         shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
         dialog = slicer.qSlicerDICOMExportDialog()
         dialog.setMRMLScene(slicer.mrmlScene)
         dialog.execDialog(shNode.GetItemByDataNode(self._result.segmentation))
 
     def onAdapt(self) -> None:
-        if not ensure_dependencies():
+        if self._job is not None or not ensure_pytorch():
             return
         from datetime import datetime
 
         from GmmSegLib.io import IMAGE_SUFFIXES
-        from GmmSegLib.registry import user_models_dir
 
-        folder = Path(self._parameterNode.adaptFolder)
+        folder = chosen(self._parameterNode.adaptFolder)
         images = sorted(str(p) for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES)) \
-            if folder.is_dir() else []
+            if folder is not None and folder.is_dir() else []
         if not images:
-            slicer.util.errorDisplay(f"No NIfTI/NRRD images found in '{folder}'.")
+            slicer.util.errorDisplay(f"No NIfTI/NRRD images found in '{folder or ''}'.")
             return
-        out = user_models_dir() / f"adapted_{datetime.now():%Y%m%d_%H%M%S}.pt"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self._workFolder = out.with_suffix(".work")  # gmmseg adapt's default; a cancelled run is not resumed here
-        arguments = ["adapt", *images, "--out", str(out), "--device", self._parameterNode.device]
-        if self._parameterNode.modelPath:
-            arguments += ["--model", self._parameterNode.modelPath]
+        workFolder = Path(tempfile.mkdtemp(prefix="gmmseg-adapt-"))
+        model = workFolder / f"adapted_{datetime.now():%Y%m%d_%H%M%S}.pt"  # moved to the models folder when done
+        arguments = ["adapt", *images, "--out", str(model), *self._deviceArguments()]
+        base = self._chosenModel()
+        if base:
+            arguments += ["--model", base]
+        with self._userAction("Cannot adapt."):
+            self._startJob("adapt", arguments, workFolder, f"Adapting to {len(images)} images (label-free)...",
+                           adapted_model=model)
 
-        def done() -> None:
-            self._fillModelCombo()
-            self.ui.modelComboBox.setCurrentIndex(self.ui.modelComboBox.findData(str(out)))
-            self._log(f"Adapted model saved as {out} and selected.")
+    def _publishAdaptedModel(self, model: Path) -> None:
+        from GmmSegLib.registry import publish_adapted_model
 
-        self._runCli(arguments, done, f"Adapting to {len(images)} images (label-free)...")
+        published = publish_adapted_model(model)
+        self._fillModelCombo()
+        self.ui.modelComboBox.setCurrentIndex(self.ui.modelComboBox.findData(str(published)))
+        self._log(f"Adapted model saved as {published} and selected.")
+
+
+class _UserAction:
+    """Context manager behind GmmSegModuleWidget._userAction."""
+
+    def __init__(self, what: str, log):
+        self.what, self.log = what, log
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace) -> bool:
+        from GmmSegLib.errors import GmmSegError
+
+        if error is None:
+            return False
+        if isinstance(error, GmmSegError):
+            self.log(f"{self.what} {error}")
+            slicer.util.errorDisplay(f"{self.what}\n\n{error}")
+            return True  # a user's mistake: a message, no traceback
+        import traceback
+
+        slicer.util.errorDisplay(f"{self.what}\n\n{error}", detailedText="".join(traceback.format_exception(
+            kind, error, trace)))
+        return False
 
 
 class GmmSegModuleTest(ScriptedLoadableModuleTest):
-    """Runs the same logic test body as the pytest suite (Testing/test_slicer_logic.py)."""
-
-    def setUp(self) -> None:
-        slicer.mrmlScene.Clear()
+    """Runs the same logic test body as the pytest suite (Testing/test_slicer_logic.py), on a scene of its own so
+    that the user's scene is neither cleared nor left with undo switched on."""
 
     def runTest(self) -> None:
-        self.setUp()
         self.test_workflow_on_phantom()
 
     def test_workflow_on_phantom(self) -> None:
-        import tempfile
-
         from GmmSegLib.selftest import run_logic_self_test
 
         self.delayDisplay("Segmenting, reviewing, refining and re-registering a phantom")
-        with tempfile.TemporaryDirectory() as folder:
-            measured = run_logic_self_test(slicer.mrmlScene, folder)
+        scene = slicer.vtkMRMLScene()
+        sequences = slicer.vtkSlicerSequencesLogic()
+        sequences.SetMRMLScene(scene)
+        folder = tempfile.mkdtemp(prefix="gmmseg-selftest-")
+        try:
+            measured = run_logic_self_test(scene, folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            scene.Clear(True)
         self.delayDisplay(f"Passed: {measured}")
+

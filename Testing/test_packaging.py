@@ -1,11 +1,13 @@
-"""Static checks of the packaging: CMake installs every library file, the registry is consistent."""
+"""Static checks of the packaging: CMake installs every file, the registry is consistent, the Extensions Index
+entry is what the index accepts."""
 
 from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit
 
-from conftest import ROOT
+from conftest import ROOT, requires_torch
 from GmmSegLib.registry import sha256_of
 
 
@@ -38,6 +40,7 @@ def test_registry_entries_are_complete_and_match_the_files():
         assert sha256_of(path) == entry["sha256"]
 
 
+@requires_torch
 def test_library_imports_without_slicer_or_qt():
     import subprocess
     import sys
@@ -47,3 +50,36 @@ def test_library_imports_without_slicer_or_qt():
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "GmmSegModule", capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_cmake_installs_every_resource_and_the_extension_has_its_metadata():
+    cmake = (ROOT / "GmmSegModule" / "CMakeLists.txt").read_text()
+    assert "${MODULE_NAME}.py" in cmake and "set(MODULE_NAME GmmSegModule)" in cmake
+    for folder in ("UI", "Icons", "Terminology"):
+        for path in (ROOT / "Resources" / folder).iterdir():
+            assert f"{folder}/{path.name}" in cmake, f"Resources/{folder}/{path.name} is not installed"
+    top = (ROOT / "CMakeLists.txt").read_text()
+    for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
+        assert re.search(rf'set\(EXTENSION_{key} "[^"]+"\)', top), f"EXTENSION_{key} is empty"
+
+
+def test_extensions_index_entry_passes_the_index_checks():
+    """What ExtensionsIndex/scripts/check_description_files.py checks without a network: the catalogue entry
+    follows slicer-extension-catalog-entry-schema-v1.0.1 (Slicer's Schemas/), its file name is the CMake project
+    name, the repository name starts with 'Slicer', the icon is in the repository, a licence file is at the root."""
+    entry_path = ROOT / "GmmSegExtension" / "GmmSegExtension.json"
+    entry = json.loads(entry_path.read_text())
+    allowed = {"$schema", "category", "scm_url", "scm_revision", "scm_type", "build_dependencies",
+               "build_subdirectory", "enabled", "tier"}
+    assert {"$schema", "category", "scm_url"} <= set(entry) <= allowed
+    assert entry["$schema"].split("/")[-1].startswith("slicer-extension-catalog-entry-schema-v1.0.1.json")
+    assert isinstance(entry["tier"], int) and 1 <= entry["tier"] <= 5
+    top = (ROOT / "CMakeLists.txt").read_text()
+    assert re.search(r"project\(\s*([^\s)]+)", top).group(1) == entry_path.stem
+    assert 'set(EXTENSION_DEPENDS "' + " ".join(entry["build_dependencies"]) + '")' in top
+    assert urlsplit(entry["scm_url"]).path.split("/")[-1].removesuffix(".git").startswith("Slicer")
+    icon = re.search(r'set\(EXTENSION_ICONURL "([^"]+)"\)', top).group(1)
+    assert (ROOT / icon.split("/main/", 1)[1]).is_file()
+    licence = (ROOT / "LICENSE").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'license = { text = "Apache-2.0" }' in pyproject and "Apache License" in licence

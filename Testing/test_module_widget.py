@@ -1,0 +1,320 @@
+"""The module's panel driven along the clinician's path, in the Slicer harness (Testing/slicer_harness).
+
+The widget is GmmSegModule.py's own, built from the real .ui and bound by Slicer 5.12.3's parameterNodeWrapper;
+jobs run as separate processes through a launcher that, like PythonSlicer, runs the interpreter as its child;
+their results come back by the route the GUI uses (files -> CaseOutputs.read -> the scene).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import types
+
+import numpy as np
+import pytest
+from launcher import alive
+
+from conftest import ROOT, requires_torch
+
+MODULE_FILE = ROOT / "GmmSegModule" / "GmmSegModule.py"
+
+
+class _PyTorchUtilsLogic:
+    """Stands for SlicerPyTorch's PyTorchUtils.PyTorchUtilsLogic (PyTorchUtils/PyTorchUtils.py): torchInstalled()
+    tells whether torch can be imported; installTorch() would download it, which a test must not do."""
+
+    @staticmethod
+    def torchInstalled() -> bool:
+        return importlib.util.find_spec("torch") is not None
+
+    def installTorch(self, askConfirmation=False, **_options):
+        raise AssertionError("a test must not install PyTorch")
+
+
+@pytest.fixture
+def module(harness, pythonslicer, monkeypatch, tmp_path):
+    """The module loaded and shown in an empty scene, with the PyTorch extension present and the user's models
+    folder in tmp_path; unloaded afterwards as at Slicer exit."""
+    from slicer_harness import load_module
+
+    harness.mrmlScene.Clear()
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=_PyTorchUtilsLogic))
+    monkeypatch.setenv("GMMSEG_USER_MODELS_DIR", str(tmp_path / "user models"))
+    loaded = load_module(MODULE_FILE)
+    yield loaded
+    harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
+    harness.mrmlScene.Clear()
+
+
+def _volume(harness, phantom, name="ED"):
+    from GmmSegLib.mrml_input import add_volume_nodes
+
+    return add_volume_nodes(harness.mrmlScene, phantom.image.frame_volume(0), name)
+
+
+def _cine(harness, phantom, name="cine"):
+    from GmmSegLib.mrml_input import add_volume_nodes
+
+    return add_volume_nodes(harness.mrmlScene, phantom.image, name)
+
+
+def _start_buttons(ui) -> list:
+    return [ui.segmentButton, ui.adaptButton, ui.rerunPriorButton, ui.refineButton, ui.acceptButton,
+            ui.exportButton, ui.undoButton, ui.redoButton, ui.applyPriorSlidersButton]
+
+
+def _wait_for_job(widget, timeout: float = 300.0) -> None:
+    from slicer_harness import wait_until
+
+    wait_until(lambda: widget._job is None, timeout=timeout)
+
+
+def _running_children(widget) -> list[int]:
+    """The launcher and what it started, once the interpreter runs under it."""
+    from slicer_harness import wait_until
+
+    from GmmSegLib.process_tree import descendants
+
+    pid = widget._job.console.process.pid
+    wait_until(lambda: descendants(pid), timeout=30)
+    return [pid, *descendants(pid)]
+
+
+def _log(widget) -> str:
+    return widget.ui.logTextEdit.toPlainText()
+
+
+# ---- the panel --------------------------------------------------------------------------------------------
+def test_the_panel_sets_up_with_every_parameter_bound(module, harness, small_phantom):
+    widget = module.widget
+    ui = widget.ui
+    parameters = widget._parameterNode
+    assert ui is not None and parameters is not None
+    assert tuple(ui.inputSelector.nodeTypes) == ("vtkMRMLScalarVolumeNode", "vtkMRMLSequenceBrowserNode")
+    assert not ui.segmentButton.enabled  # nothing to segment in an empty scene
+    volume = _volume(harness, small_phantom)
+    ui.inputSelector.setCurrentNode(volume)
+    assert parameters.inputNode is volume and ui.segmentButton.enabled
+    ui.uncertaintyKindComboBox.currentIndex = 2
+    assert parameters.uncertaintyKind == "epistemic"
+    parameters.priorScale = 1.5
+    assert ui.priorScaleSlider.value == 1.5
+    assert not any(button.enabled for button in _start_buttons(ui)[2:])  # no result yet
+    assert "5.10" in module.instance.parent.helpText and "5.12" in module.instance.parent.helpText
+
+
+def test_an_older_slicer_is_told_which_release_it_needs(harness, monkeypatch):
+    from slicer_harness import load_module
+
+    harness.app.setVersion(5, 8, 1)
+    try:
+        loaded = load_module(MODULE_FILE)
+    finally:
+        harness.app.setVersion(5, 12, 3)
+    assert loaded.widget.ui is None
+    labels = [child.text for child in loaded.panel.findChildren(__import__("qt").QLabel)]
+    assert any("needs 3D Slicer 5.10 or later" in text and "5.8" in text for text in labels), labels
+    harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
+
+
+def test_a_cines_frame_chosen_as_input_stands_for_the_whole_cine(module, harness, small_phantom):
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    browser = _cine(harness, small_phantom)
+    widget.ui.inputSelector.setCurrentNode(volume)
+    proxy = browser.GetProxyNode(browser.GetMasterSequenceNode())
+    widget.ui.inputSelector.setCurrentNode(proxy)
+    assert widget._parameterNode.inputNode is browser
+    assert widget.ui.inputSelector.currentNode() is browser
+    assert "the whole cine is segmented" in _log(widget)
+
+
+# ---- the clinician's path -----------------------------------------------------------------------------------
+@requires_torch
+def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, harness, small_phantom, tmp_path):
+    from PySide6 import QtGui
+    from PySide6.QtTest import QTest
+    from slicer_harness import pump
+
+    from GmmSegLib.slicer_logic import ACCEPTED
+
+    widget, ui = module.widget, module.widget.ui
+    logic = widget.logic.sceneLogic()
+    volume = _volume(harness, small_phantom)
+    ui.inputSelector.setCurrentNode(volume)
+    ui.segmentButton.click()
+    assert widget._job is not None and not any(button.enabled for button in _start_buttons(ui))
+    widget.onSegment()  # a second job is refused while one runs
+    widget.onAdapt()
+    first_job = widget._job
+    _wait_for_job(widget)
+    assert widget._result is not None and widget._result.input_node is volume and first_job.console.finished
+
+    browser = _cine(harness, small_phantom)
+    ui.inputSelector.setCurrentNode(browser)
+    ui.segmentButton.click()
+    _wait_for_job(widget)
+    result = widget._result
+    assert result.input_node is browser and result.segmentation is browser.GetProxyNode(result.sequences[
+        "segmentation"])
+    red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
+    assert red.GetBackgroundVolumeID() == result.shown_volume.GetID()
+    assert red.GetForegroundVolumeID() == result.uncertainty["total"].GetID()
+
+    # a review row shows its frame and slice
+    row = next(i for i, item in enumerate(widget._reviewItems) if item["frame"] != browser.GetSelectedItemNumber())
+    item = widget._reviewItems[row]
+    ui.reviewTable.selectRow(row)
+    pump(0.05)
+    assert browser.GetSelectedItemNumber() == item["frame"]
+    world = logic.world_position(result, (0, 0, item["slice"]), item["frame"])
+    assert harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed").GetSliceOffset() == pytest.approx(world[2], abs=1e-3)
+
+    # clicks -> Refine -> Undo -> Redo (buttons and the platform's Undo / Redo keys) -> Accept
+    before = logic.current_labels(result)
+    z = int(np.argmax((before == 1).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(before[z] == 1)
+    click = logic.world_position(result, (float(np.median(xs)), float(np.median(ys)), z), result.current_frame)
+    widget._parameterNode.backgroundPoints.AddControlPoint(*click)
+    ui.refineButton.click()
+    refined = logic.current_labels(result)
+    assert not np.array_equal(refined, before)
+    assert widget._parameterNode.backgroundPoints.GetNumberOfControlPoints() == 0  # the clicks are used up
+    assert ui.undoButton.enabled and not ui.redoButton.enabled
+    ui.undoButton.click()
+    assert np.array_equal(logic.current_labels(result), before) and ui.redoButton.enabled
+    QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Redo))
+    pump(0.05)
+    assert np.array_equal(logic.current_labels(result), refined)
+    QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Undo))
+    pump(0.05)
+    assert np.array_equal(logic.current_labels(result), before)
+    ui.redoButton.click()
+    ui.acceptButton.click()
+    assert result.segmentation.GetAttribute(ACCEPTED) is not None
+    audit = result.node_of("original")
+    assert audit is not None and not browser.IsSynchronizedSequenceNodeID(audit.GetID(), True)
+
+    # Export reads the edited frames
+    widget._parameterNode.exportFolder = tmp_path / "export"
+    (tmp_path / "export").mkdir()
+    ui.exportButton.click()
+    import SimpleITK as sitk
+
+    exported = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "export" / "cine_seg.nii.gz")))
+    assert np.array_equal(exported[result.current_frame], refined)
+
+    # the prior moved -> Re-run segments the result's own input, whatever the selector shows now
+    widget._parameterNode.priorShiftX = 20.0
+    ui.applyPriorSlidersButton.click()
+    ui.inputSelector.setCurrentNode(volume)
+    ui.rerunPriorButton.click()
+    assert widget._job.input_node is browser and "--phi" in widget._job.console.process.args
+    _wait_for_job(widget)
+    assert widget._result.input_node is browser and widget._result is not result
+    assert harness.mrmlScene.IsNodePresent(result.segmentation)  # the accepted result is kept
+
+
+@requires_torch
+def test_a_rerun_replaces_a_result_that_was_not_accepted(module, harness, small_phantom):
+    widget = module.widget
+    browser = _cine(harness, small_phantom)
+    widget.ui.inputSelector.setCurrentNode(browser)
+    widget.ui.segmentButton.click()
+    _wait_for_job(widget)
+    nodes = harness.mrmlScene.GetNumberOfNodes()
+    first = widget._result
+    widget.ui.segmentButton.click()
+    _wait_for_job(widget)
+    assert widget._result is not first and not harness.mrmlScene.IsNodePresent(first.segmentation)
+    assert harness.mrmlScene.GetNumberOfNodes() == nodes
+    assert browser.GetNumberOfSynchronizedSequenceNodes() == len(widget._result.sequences)
+
+
+# ---- stopping jobs -----------------------------------------------------------------------------------------
+@requires_torch
+def test_cancel_of_an_adaptation_stops_every_process_and_writes_no_model(module, harness, small_phantom,
+                                                                        phantom_files, tmp_path):
+    from slicer_harness import wait_until
+
+    widget = module.widget
+    images = tmp_path / "site images"
+    images.mkdir()
+    (images / "a.nii.gz").write_bytes(phantom_files["volume"].read_bytes())
+    widget._parameterNode.adaptFolder = images
+    widget.ui.adaptButton.click()
+    work_folder = widget._job.work_folder
+    tree = _running_children(widget)
+    widget.ui.cancelButton.click()
+    wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
+    _wait_for_job(widget, timeout=10)
+    assert "Cancelled" in _log(widget)
+    assert not (tmp_path / "user models").exists() or not any((tmp_path / "user models").iterdir())
+    assert not work_folder.exists()
+
+
+@requires_torch
+@pytest.mark.parametrize("event", ["scene closed", "input deleted", "module reloaded", "Slicer exits"])
+def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(module, harness, small_phantom,
+                                                                            event):
+    from slicer_harness import pump, wait_until
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom, "patient A")
+    widget.ui.inputSelector.setCurrentNode(volume)
+    widget.ui.segmentButton.click()
+    job = widget._job
+    tree = _running_children(widget)
+    if event == "scene closed":
+        harness.mrmlScene.Clear()
+    elif event == "input deleted":
+        harness.mrmlScene.RemoveNode(volume)
+    elif event == "module reloaded":
+        harness.util.reloadScriptedModule(module.name)
+    else:
+        harness.app.moduleManager().moduleAboutToBeUnloaded.emit(module.name)
+    wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
+    assert widget._job is None and not job.work_folder.exists()
+    if event == "scene closed":
+        _volume(harness, small_phantom, "patient B")  # the next patient, in the new scene
+    pump(1.0)  # let any late report of the killed job arrive
+    segmentations = harness.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
+    assert segmentations == 0 and widget._result is None
+
+
+@requires_torch
+def test_a_failing_job_gives_its_one_line_and_no_traceback(module, harness, small_phantom, tmp_path, caplog):
+    widget = module.widget
+    tampered = tmp_path / "model.pt"
+    tampered.write_bytes(b"not a model")
+    widget._parameterNode.modelPath = tampered
+    widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
+    with caplog.at_level(logging.ERROR):
+        widget.ui.segmentButton.click()
+        _wait_for_job(widget)
+    shown = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert shown and "model.pt" in shown[-1] and "Traceback" not in shown[-1]
+    assert widget._result is None and widget.ui.segmentButton.enabled
+
+
+def test_an_unusable_input_is_refused_with_a_message_and_starts_no_job(module, harness, small_phantom, caplog):
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    harness.util.updateVolumeFromArray(volume, small_phantom.image.frames[0, :1])  # a single slice
+    widget.ui.inputSelector.setCurrentNode(volume)
+    with caplog.at_level(logging.ERROR):
+        widget.ui.segmentButton.click()
+    assert widget._job is None
+    assert any("2D" in record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR)
+
+
+@requires_torch
+def test_the_slicer_self_test_runs_the_pytest_body_on_a_scene_of_its_own(module, harness, small_phantom):
+    """What Slicer's Reload & Test runs: GmmSegModuleTest, whose body is run_logic_self_test (also in pytest)."""
+    volume = _volume(harness, small_phantom)
+    nodes = harness.mrmlScene.GetNumberOfNodes()
+    harness.selfTests[module.name](msec=0)
+    assert harness.mrmlScene.GetNumberOfNodes() == nodes and harness.mrmlScene.IsNodePresent(volume)
+    assert not harness.mrmlScene.GetUndoFlag()  # the user's scene never gets undo switched on
