@@ -318,3 +318,26 @@ def test_the_slicer_self_test_runs_the_pytest_body_on_a_scene_of_its_own(module,
     harness.selfTests[module.name](msec=0)
     assert harness.mrmlScene.GetNumberOfNodes() == nodes and harness.mrmlScene.IsNodePresent(volume)
     assert not harness.mrmlScene.GetUndoFlag()  # the user's scene never gets undo switched on
+
+
+def test_the_click_placers_follow_the_chosen_markups_nodes(module, harness):
+    widget = module.widget
+    other = harness.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "my own clicks")
+    widget.ui.foregroundPointsSelector.setCurrentNode(other)
+    assert widget._parameterNode.foregroundPoints is other
+    assert widget.ui.foregroundPlaceWidget.currentNode() is other
+
+
+def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(module, harness, small_phantom):
+    from conftest import known_outputs
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    outputs = known_outputs(small_phantom, [0])
+    widget._setResult(widget.logic.sceneLogic().add_outputs(volume, outputs))
+    assert widget.ui.reviewTable.rowCount > 0 and widget.ui.indicesTableView.mrmlTableNode() is not None
+    widget._log("patient A's log")
+    harness.mrmlScene.Clear()
+    assert widget._result is None and widget.ui.reviewTable.rowCount == 0
+    assert widget.ui.indicesTableView.mrmlTableNode() is None and "patient A" not in _log(widget)
+    assert not widget.ui.refineButton.enabled and not widget.ui.exportButton.enabled
