@@ -4,7 +4,8 @@ Slicer classes only (Module, Widget, Test); everything else is in GmmSegLib. The
 parameter node and calls :class:`GmmSegLib.slicer_logic.GmmSegLogic`; long work (segmenting, re-running with
 a moved prior, adapting to a site's images) runs in a separate ``PythonSlicer`` process through the ``gmmseg``
 command line (:mod:`GmmSegLib.jobs`), so the GUI never freezes and Cancel stops the whole process tree.
-torch is never imported in Slicer's own process: the PyTorch extension installs it on first use, for the job.
+torch is not imported when the module loads; the PyTorch extension installs it on first use (for the jobs, and
+for click refinement, which runs in Slicer's process because it must answer at once).
 
 This file is kept readable by older Pythons (no syntax newer than 3.9), so that an older Slicer shows the
 release it needs instead of failing inside.
@@ -205,9 +206,18 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                              (self.ui.markReviewedButton, self.onMarkReviewed)):
             button.connect("clicked(bool)", lambda _checked=False, slot=slot: slot())
         self.ui.reviewTable.connect("itemSelectionChanged()", self.onReviewSelection)
+        self._loadTerminology()
         self._fillModelCombo()
         self._setRunning(False)
         self.initializeParameterNode()
+
+    @staticmethod
+    def _loadTerminology() -> None:
+        """Make the segments' SNOMED codes known to Slicer's terminology browser
+        (vtkSlicerTerminologiesModuleLogic::LoadTerminologyFromFile, in 5.10 and 5.12)."""
+        terminologies = getattr(slicer.modules, "terminologies", None)
+        if terminologies is not None:
+            terminologies.logic().LoadTerminologyFromFile(str(resource_path("Terminology", "GmmSegCardiac.term.json")))
 
     def cleanup(self) -> None:
         """Module reload and Slicer exit (qSlicerCoreApplication::onAboutToQuit unloads every module, which
@@ -572,6 +582,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         def points(node) -> list:
             return [node.GetNthControlPointPositionWorld(i) for i in range(node.GetNumberOfControlPoints())]
 
+        if not ensure_pytorch():
+            return
         with self._userAction("Refinement failed."):
             parameters = self._parameterNode
             foreground, background = parameters.foregroundPoints, parameters.backgroundPoints

@@ -66,7 +66,7 @@ def test_cancel_kills_the_launchers_child_too_and_writes_nothing(tmp_path, pytho
     started = time.perf_counter()
     job.cancel()
     blocked = time.perf_counter() - started
-    wait_until(lambda: not any(alive(pid) for pid in [job.process.pid, *children]), timeout=2.0)
+    wait_until(lambda: not any(alive(pid) for pid in [job.process.pid, *children]), timeout=10.0)
     wait_until(lambda: ends, timeout=5.0)
     assert ends == [(ends[0][0], True)] and blocked < 1.0
     assert not out.exists()
@@ -94,10 +94,15 @@ def test_slicer_510_without_non_blocking_launches_is_served_the_same(tmp_path, p
     assert code == 2 and any("no such file" in line for line in lines)
 
 
-def test_process_tree_kill_reaches_grandchildren(pythonslicer):
+@pytest.mark.parametrize("process_table", ["/proc (Linux)", "ps (macOS)"])
+def test_process_tree_kill_reaches_grandchildren(pythonslicer, process_table, monkeypatch, tmp_path):
     from slicer_harness import wait_until
 
+    from GmmSegLib import process_tree
     from GmmSegLib.process_tree import descendants, kill_process_tree
+
+    if process_table.startswith("ps"):
+        monkeypatch.setattr(process_tree, "PROC", tmp_path / "no proc")
 
     sleeper = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);" \
               " time.sleep(60)"
@@ -107,7 +112,7 @@ def test_process_tree_kill_reaches_grandchildren(pythonslicer):
         tree = [launcher.pid, *descendants(launcher.pid)]
         kill_process_tree(launcher.pid)
         launcher.wait(timeout=5)
-        wait_until(lambda: not any(alive(pid) for pid in tree), timeout=2.0)
+        wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10.0)
     finally:
         if launcher.poll() is None:
             launcher.kill()

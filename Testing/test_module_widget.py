@@ -103,6 +103,9 @@ def test_the_panel_sets_up_with_every_parameter_bound(module, harness, small_pha
     assert ui.priorScaleSlider.value == 1.5
     assert not any(button.enabled for button in _start_buttons(ui)[2:])  # no result yet
     assert "5.10" in module.instance.parent.helpText and "5.12" in module.instance.parent.helpText
+    loaded = __import__("vtk").vtkStringArray()
+    harness.modules.terminologies.logic().GetLoadedTerminologyNames(loaded)
+    assert "GmmSeg cardiac short-axis" in [loaded.GetValue(i) for i in range(loaded.GetNumberOfValues())]
 
 
 def test_an_older_slicer_is_told_which_release_it_needs(harness, monkeypatch):

@@ -199,3 +199,32 @@ def _ijk_to_ras(node) -> vtk.vtkMatrix4x4:
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
     return matrix
+
+
+def test_the_segment_editors_own_undo_works_beside_the_modules(scene, small_phantom, phantom_volume, refinement):
+    """Slicer's Segment Editor logic (vtkSlicerSegmentEditorLogic, the undo behind the Segment Editor's Undo button)
+    saves its state before an edit of its own; a Refine and the module's undo of it in between leave that undo
+    working."""
+    logic = GmmSegLogic(scene)
+    node = add_volume_nodes(scene, phantom_volume, "ED")
+    result = logic.add_outputs(node, known_outputs(small_phantom, [0]))
+    scene.RegisterNodeClass(slicer.vtkMRMLSegmentEditorNode())  # what the Segmentations module registers
+    editor = slicer.vtkSlicerSegmentEditorLogic()
+    editor.SetMRMLScene(scene)
+    editor.SetSegmentEditorNode(scene.AddNewNodeByClass("vtkMRMLSegmentEditorNode"))
+    editor.SetSegmentationNode(result.segmentation)
+    editor.SetSourceVolumeNode(node)
+    original = logic.current_labels(result)
+    assert editor.SaveStateForUndo()
+    edited = original.copy()
+    edited[1] = 0  # the Segment Editor's eraser on slice 1
+    write_labels(result.segmentation, result.shown_volume, edited)
+    z = int(np.argmax((edited == 1).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(edited[z] == 1)
+    assert logic.refine(result, "LV", [], [logic.world_position(result, (float(np.median(xs)),
+                                                                          float(np.median(ys)), z))]) > 0
+    logic.undo(result)
+    assert np.array_equal(logic.current_labels(result), edited)
+    assert editor.CanUndo()
+    editor.Undo()
+    assert np.array_equal(logic.current_labels(result), original)

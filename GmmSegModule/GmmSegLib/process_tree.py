@@ -44,19 +44,22 @@ def kill_process_tree(pid: int) -> None:
             pass  # already gone
 
 
+PROC = Path("/proc")  # Linux's process table; absent on macOS, where ps reads it
+
+
 def _parent_links() -> list[tuple[int, int]]:
     """(pid, parent pid) of every process this user can see (POSIX)."""
-    proc = Path("/proc")
-    if (proc / "self" / "stat").is_file():
-        links = []
-        for entry in proc.iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue  # ended while the table was read
-                # the command name (2nd field) may hold spaces and parentheses: the fields after it are safe
-                links.append((int(entry.name), int(stat.rsplit(")", 1)[1].split()[1])))
-        return links
-    table = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True, check=False)
-    return [(int(pid), int(ppid)) for pid, ppid in (line.split() for line in table.stdout.splitlines() if line.strip())]
+    if not (PROC / "self" / "stat").is_file():
+        table = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True, check=False)
+        return [(int(pid), int(ppid)) for pid, ppid in (line.split() for line in table.stdout.splitlines()
+                                                         if line.strip())]
+    links = []
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended while the table was read
+            # the command name (2nd field) may hold spaces and parentheses: the fields after it are safe
+            links.append((int(entry.name), int(stat.rsplit(")", 1)[1].split()[1])))
+    return links

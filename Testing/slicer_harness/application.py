@@ -9,8 +9,8 @@ manager, the slice widgets, the module logics), with slicer-core's real logics: 
 (which adds the Selection and Interaction singletons and the slice orientation presets), a vtkMRMLLayoutLogic in
 the Conventional layout (which adds the layout node, the 3D view node and the Red, Yellow and Green slice nodes
 with their orientations Axial, Sagittal and Coronal), a vtkMRMLSliceLogic per slice view (which adds its slice
-composite node, as each slice widget's logic does), and the logics of the Markups and Sequences modules (which
-register their node classes and observe the scene).
+composite node, as each slice widget's logic does), and the logics of the Markups, Sequences and Terminologies
+modules (which register their node classes and observe the scene; Slicer's default terminologies are not loaded).
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def create_application_scene() -> StartupScene:
         slice_logic.SetSliceNode(scene.GetNodeByID(f"vtkMRMLSliceNode{name}"))
         slice_logics.AddItem(slice_logic)
     app_logic.SetSliceLogics(slice_logics)
-    module_logics = {"Markups": slicer_core.vtkSlicerMarkupsLogic(), "Sequences": slicer_core.vtkSlicerSequencesLogic()}
+    module_logics = {"Markups": slicer_core.vtkSlicerMarkupsLogic(), "Sequences": slicer_core.vtkSlicerSequencesLogic(),
+                     "Terminologies": slicer_core.vtkSlicerTerminologiesModuleLogic()}
     for logic in module_logics.values():
         logic.SetMRMLApplicationLogic(app_logic)
         logic.SetMRMLScene(scene)
