@@ -595,17 +595,20 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._checkCanApply()
 
     def onUndo(self) -> None:
-        if self._result is None or self._job is not None or not self._result.history.can_undo:
-            return
-        with self._userAction("Undo failed."):
-            self._log(f"Undone: {self.logic.sceneLogic().undo(self._result)}.")
-        self._checkCanApply()
+        self._replay(undoing=True)
 
     def onRedo(self) -> None:
-        if self._result is None or self._job is not None or not self._result.history.can_redo:
+        self._replay(undoing=False)
+
+    def _replay(self, undoing: bool) -> None:
+        """Undo or redo the module's last Refine or Accept (the buttons and the Undo/Redo keys)."""
+        history = self._result.history if self._result is not None else None
+        if history is None or self._job is not None or not (history.can_undo if undoing else history.can_redo):
             return
-        with self._userAction("Redo failed."):
-            self._log(f"Redone: {self.logic.sceneLogic().redo(self._result)}.")
+        with self._userAction("Undo failed." if undoing else "Redo failed."):
+            logic = self.logic.sceneLogic()
+            done = logic.undo(self._result) if undoing else logic.redo(self._result)
+            self._log(f"{'Undone' if undoing else 'Redone'}: {done}.")
         self._checkCanApply()
 
     def onAccept(self) -> None:

@@ -227,28 +227,24 @@ class GmmSegLogic:
 
     def undo(self, result: SceneResult) -> str:
         """Undo the last refinement or Accept; returns what was undone."""
-        step = result.history.next_undo()
-        if step is None:
-            raise GmmSegError("nothing to undo")
-        if isinstance(step, LabelEdit):
-            self.show_frame(result, step.frame)
-            result.write_frame(step.frame, step.revert(result.read_frame(step.frame))[0])
-        else:
-            step.undo()
-        result.history.mark_undone()
-        return step.description
+        return self._replay(result, undoing=True)
 
     def redo(self, result: SceneResult) -> str:
         """Do again the last step that was undone; returns what was redone."""
-        step = result.history.next_redo()
+        return self._replay(result, undoing=False)
+
+    def _replay(self, result: SceneResult, undoing: bool) -> str:
+        history = result.history
+        step = history.next_undo() if undoing else history.next_redo()
         if step is None:
-            raise GmmSegError("nothing to redo")
+            raise GmmSegError(f"nothing to {'undo' if undoing else 'redo'}")
         if isinstance(step, LabelEdit):
-            self.show_frame(result, step.frame)
-            result.write_frame(step.frame, step.reapply(result.read_frame(step.frame))[0])
+            self.show_frame(result, step.frame)  # the clinician sees what changes
+            labels = result.read_frame(step.frame)
+            result.write_frame(step.frame, (step.revert(labels) if undoing else step.reapply(labels))[0])
         else:
-            step.redo()
-        result.history.mark_redone()
+            (step.undo if undoing else step.redo)()
+        (history.mark_undone if undoing else history.mark_redone)()
         return step.description
 
     def accept(self, result: SceneResult):
