@@ -256,3 +256,77 @@ def test_a_multi_frame_dicom_file_is_refused_with_what_to_do(tmp_path):
     writer.Execute(image)  # GDCM writes a 3D image as one Enhanced MR file of 6 frames
     with pytest.raises(InputError, match="multi-frame .*dcm2niix"):
         read_cardiac_image(tmp_path / "enhanced")
+
+
+# ---- NIfTI headers: what is read is what the user named, on the geometry the header defines -------------------
+# field offsets of a NIfTI-1 header (nifti1.h), written here independently of the product's reader
+PIXDIM, QFORM_CODE, SFORM_CODE, SROW = (76, "<8f"), (252, "<h"), (254, "<h"), (280, "<12f")
+
+
+def _nifti(path, array=None, spacing=(1.4, 1.4, 8.0), **fields):
+    """An uncompressed NIfTI-1 file written by ITK, then with header ``fields`` = ((offset, format), values)."""
+    import struct
+
+    array = _volume((4, 5, 6)) if array is None else array
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    sitk.WriteImage(image, str(path))
+    data = bytearray(path.read_bytes())
+    for (offset, fmt), values in fields.values():
+        struct.pack_into(fmt, data, offset, *values)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_the_file_named_is_read_even_with_a_twin_of_the_other_nifti_suffix_beside_it(tmp_path):
+    """ITK given scan.nii.gz with a scan.nii beside it took the header of one and the voxels of the other."""
+    ed, es = _volume((4, 5, 6)), _volume((4, 5, 6)) * 0 + 7
+    named = tmp_path / "scan.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(ed), str(named))
+    sitk.WriteImage(sitk.GetImageFromArray(es), str(tmp_path / "scan.nii"))
+    assert np.array_equal(read_cardiac_image(named).frames[0], ed)
+    assert np.array_equal(read_cardiac_image(tmp_path / "scan.nii").frames[0], es)
+
+
+@pytest.mark.parametrize("pixdim", [(1, 0.0, 1.4, 8), (1, -1.4, 1.4, 8), (1, 1.4, float("nan"), 8)])
+def test_a_voxel_size_that_is_not_real_is_refused(tmp_path, pixdim):
+    path = _nifti(tmp_path / "scan.nii", pixdim=(PIXDIM, (*pixdim, 0, 0, 0, 0)))
+    with pytest.raises(InputError, match="not a real spacing"):
+        read_cardiac_image(path)
+
+
+def test_a_header_with_two_voxel_sizes_is_refused(tmp_path):
+    srow = (-2.0, 0, 0, 10, 0, -2.0, 0, 20, 0, 0, 8, 30)  # the sform ITK would use says 2 mm, pixdim 1.4 mm
+    path = _nifti(tmp_path / "scan.nii", q=(QFORM_CODE, (0,)), s=(SFORM_CODE, (1,)), srow=(SROW, srow))
+    with pytest.raises(InputError, match="two voxel sizes"):
+        read_cardiac_image(path)
+
+
+def test_a_sform_orthonormal_to_rounding_is_read_orthonormalised_with_a_note(tmp_path, caplog):
+    """As GE exports: no qform, an sform orthonormal to about 1e-4 (float32 rounding), which ITK refuses alone."""
+    srow = (-1.4, 0.0002, 0, 10, 0, -1.4, 0, 20, 0, 0, 8, 30)
+    path = _nifti(tmp_path / "scan.nii", q=(QFORM_CODE, (0,)), s=(SFORM_CODE, (1,)), srow=(SROW, srow))
+    with caplog.at_level("WARNING", logger="gmmseg"):
+        image = read_cardiac_image(path)
+    direction = np.reshape(image.geometry.direction, (3, 3))
+    assert np.allclose(direction @ direction.T, np.eye(3), atol=1e-6)  # orthonormal now
+    assert np.allclose(image.geometry.spacing, (1.4, 1.4, 8.0), atol=1e-5)
+    assert np.allclose(image.geometry.origin, (-10.0, -20.0, 30.0), atol=1e-4)  # RAS to ITK's LPS
+    assert any("made orthonormal" in record.getMessage() for record in caplog.records)
+
+
+def test_a_sheared_grid_is_refused(tmp_path):
+    srow = (-1.4, 0.3, 0, 10, 0, -1.4, 0, 20, 0, 0, 8, 30)
+    path = _nifti(tmp_path / "scan.nii", q=(QFORM_CODE, (0,)), s=(SFORM_CODE, (1,)), srow=(SROW, srow))
+    with pytest.raises(InputError, match="sheared"):
+        read_cardiac_image(path)
+
+
+def test_a_sform_and_qform_that_disagree_are_reported_in_one_line(tmp_path, caplog):
+    srow = (-1.4, 0, 0, 50, 0, -1.4, 0, 20, 0, 0, 8, 30)  # 50 mm away from the qform's origin
+    path = _nifti(tmp_path / "scan.nii", q=(QFORM_CODE, (1,)), s=(SFORM_CODE, (2,)), srow=(SROW, srow))
+    with caplog.at_level("WARNING", logger="gmmseg"):
+        image = read_cardiac_image(path)
+    notes = [record.getMessage() for record in caplog.records if "disagree" in record.getMessage()]
+    assert len(notes) == 1 and "the qform is used" in notes[0]
+    assert np.allclose(image.geometry.origin, (0.0, 0.0, 0.0))  # the qform's, as ITK (and Slicer) read it

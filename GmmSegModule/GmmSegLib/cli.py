@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -239,7 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _WarningLine(logging.Handler):
+    """The library's warnings (logger ``gmmseg``) as one ``gmmseg: warning: ...`` line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"gmmseg: warning: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("gmmseg")
+    if not any(isinstance(handler, _WarningLine) for handler in logger.handlers):
+        logger.addHandler(_WarningLine(logging.WARNING))
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
+    _show_warnings()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # argparse's REMAINDER drops options that follow a sub-command; pass them whole
         argv = ["train", "--", *argv[1:]]

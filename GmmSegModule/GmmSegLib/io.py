@@ -11,6 +11,7 @@ into place only once all of them were written.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,8 +23,11 @@ import SimpleITK as sitk
 from .dicom import read_dicom_folder
 from .errors import InputError
 from .file_integrity import check_nifti_file
+from .nifti_geometry import check_read_geometry, plan_reading
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+SFORM_PERMISSIVE = "ITK_NIFTI_SFORM_PERMISSIVE"
+LOGGER = logging.getLogger("gmmseg")
 
 
 @dataclass(frozen=True)
@@ -115,13 +119,55 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
     try:
         if path.is_dir():
             return read_dicom_folder(path)
-        check_nifti_file(path)
+        header = check_nifti_file(path)
+        if header is not None:
+            return _read_nifti(path, header)
         return sitk.ReadImage(str(path))
     except InputError:
         raise
     except RuntimeError as error:  # SimpleITK reports unreadable / corrupt files this way
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
         raise InputError(f"{path}: not a readable image ({first_line[:160]})") from None
+
+
+def _read_nifti(path: Path, header) -> sitk.Image:
+    """Read a NIfTI file exactly as named, on the geometry its header defines (:mod:`.nifti_geometry`).
+
+    ITK's NIfTI library looks for ``scan.nii`` and ``scan.nii.gz`` alike when given either name and may take the
+    header of one and the voxels of the other; so the file is read through a link of its own name in a private
+    folder, where it is the only candidate. ITK's own warnings give way to the one-line notes logged here.
+    """
+    plan = plan_reading(header, path)
+    with tempfile.TemporaryDirectory(prefix="gmmseg-read-") as folder:
+        alias = Path(folder) / path.name
+        try:
+            os.symlink(path.resolve(), alias)
+        except OSError:  # no symbolic links here (Windows without the privilege): a copy is as exact
+            import shutil
+
+            shutil.copyfile(path, alias)
+        warnings_shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+        previous = os.environ.get(SFORM_PERMISSIVE)
+        sitk.ProcessObject.SetGlobalWarningDisplay(False)
+        if plan.permissive:  # read by NiftiImageIO's constructor (itkNiftiImageIO.cxx)
+            os.environ[SFORM_PERMISSIVE] = "1"
+        try:
+            image = sitk.ReadImage(str(alias), imageIO="NiftiImageIO")
+        except RuntimeError as error:  # ITK's message names the private link: name the user's file instead
+            raise RuntimeError(str(error).replace(str(alias), str(path))) from None
+        finally:
+            sitk.ProcessObject.SetGlobalWarningDisplay(warnings_shown)
+            if plan.permissive and previous is None:
+                del os.environ[SFORM_PERMISSIVE]
+            elif plan.permissive:
+                os.environ[SFORM_PERMISSIVE] = previous
+    size = min(3, image.GetDimension())
+    direction = np.reshape(image.GetDirection(), (image.GetDimension(),) * 2)[:size, :size]
+    notes = plan.notes + check_read_geometry(header, image.GetSpacing()[:size], direction, image.GetOrigin()[:size],
+                                             path)
+    for note in notes:
+        LOGGER.warning(note)
+    return image
 
 
 def read_cardiac_image(path: str | os.PathLike) -> CardiacImage:
