@@ -256,3 +256,42 @@ def test_impossible_counts_and_lengths_are_refused(tmp_path, command, message):
     result = gmmseg(*(part.format(tmp=tmp_path) for part in command))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def _acdc(labels: np.ndarray) -> np.ndarray:
+    """Product labels (1 LV, 2 MYO, 3 RV) written in ACDC's convention (1 RV, 2 MYO, 3 LV)."""
+    return np.choose(labels, [0, 3, 2, 1]).astype(np.uint8)
+
+
+def test_report_reads_the_convention_it_is_told_and_warns_when_labels_look_like_another(tmp_path, small_phantom):
+    from GmmSegLib.clinical import clinical_indices
+    from GmmSegLib.io import to_sitk
+
+    image = small_phantom.image
+    path = tmp_path / "cine_seg.nii.gz"
+    sitk.WriteImage(to_sitk(_acdc(small_phantom.labels), image.geometry), str(path))
+    truth = clinical_indices(small_phantom.labels, image.spacing_xyz).to_dict()
+    guessed = gmmseg("report", path, "--out", tmp_path / "guessed")
+    assert guessed.returncode == 0 and "look like another convention" in guessed.stderr
+    told = gmmseg("report", path, "--labels", "acdc", "--out", tmp_path / "told")
+    assert told.returncode == 0 and "convention" not in told.stderr, told.stderr
+    reported = json.loads(told.stdout)["indices"]
+    assert reported["lv_edv"] == pytest.approx(truth["lv_edv"], rel=1e-6)
+    assert reported["rv_edv"] == pytest.approx(truth["rv_edv"], rel=1e-6)
+
+
+def test_evaluate_warns_when_the_ground_truth_looks_like_another_convention(tmp_path, segmented_volume,
+                                                                            small_phantom, phantom_volume):
+    from GmmSegLib.io import to_sitk
+
+    out, _ = segmented_volume
+    truth = tmp_path / "gt"
+    truth.mkdir()
+    sitk.WriteImage(to_sitk(_acdc(small_phantom.labels[0]), phantom_volume.geometry),
+                    str(truth / "phantom_ed_gt.nii.gz"))
+    unsaid = gmmseg("evaluate", "--pred", out, "--gt", truth)
+    assert unsaid.returncode == 0 and "look like another convention" in unsaid.stderr and "--gt-labels" in \
+        unsaid.stderr
+    said = gmmseg("evaluate", "--pred", out, "--gt", truth, "--gt-labels", "acdc")
+    assert said.returncode == 0 and "convention" not in said.stderr
+    assert json.loads(said.stdout[said.stdout.index("{"):])["summary"]["LV_dice"] > 0.8

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from .errors import GmmSegError
+from .labels import CONVENTIONS
 
 EXIT_SYSTEM_ERROR = 1  # a file could not be read or written although the command was right (disk full, ...)
 EXIT_USER_ERROR = 2
@@ -135,7 +136,7 @@ def _report(arguments: argparse.Namespace) -> int:
     optional = {k: Path(v) if v else None for k, v in (("segmentation", arguments.segmentation),
                                                         ("ed", arguments.ed), ("es", arguments.es),
                                                         ("out", arguments.out))}
-    report = report_case(**optional)
+    report = report_case(**optional, convention=arguments.labels)
     print(json.dumps(report, indent=2))
     for warning in report["warnings"]:
         print(f"gmmseg: warning: {warning}", file=sys.stderr)
@@ -197,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="Dice and HD95 per structure against ground truth")
     evaluate.add_argument("--pred", required=True, help="folder of <stem>_seg.nii.gz predictions")
     evaluate.add_argument("--gt", required=True, help="folder of ground-truth label maps")
-    evaluate.add_argument("--gt-labels", default="product", help="ground-truth convention: product or acdc")
+    evaluate.add_argument("--gt-labels", default="product", choices=sorted(CONVENTIONS),
+                          help="ground-truth convention: product (1 LV, 2 MYO, 3 RV) or acdc (1 RV, 2 MYO, 3 LV)")
     evaluate.add_argument("--csv", default=None, help="write the per-volume table here instead of stdout")
     evaluate.set_defaults(run=_evaluate)
 
@@ -218,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "clicks to Dice 0.90/0.95, GmmSeg refinement against GrowCut")
     interactive.add_argument("--images", required=True, help="folder of images")
     interactive.add_argument("--labels", required=True, help="folder of their ground-truth label maps")
-    interactive.add_argument("--gt-labels", default="product", help="label convention: product or acdc")
+    interactive.add_argument("--gt-labels", default="product", choices=sorted(CONVENTIONS),
+                             help="label convention: product (1 LV, 2 MYO, 3 RV) or acdc (1 RV, 2 MYO, 3 LV)")
     interactive.add_argument("--device", default="cpu")
     interactive.add_argument("--model", default=None)
     interactive.add_argument("--geodesic-length-mm", type=length,
@@ -231,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--ed", help="3D segmentation at end-diastole (with --es)")
     report.add_argument("--es", help="3D segmentation at end-systole (with --ed)")
     report.add_argument("--out", help="output folder (default: next to the segmentation)")
+    report.add_argument("--labels", default="product", choices=sorted(CONVENTIONS),
+                        help="label convention of the segmentation(s): product (1 LV, 2 MYO, 3 RV; what segment "
+                             "writes) or acdc (1 RV, 2 MYO, 3 LV)")
     report.set_defaults(run=_report)
 
     train = commands.add_parser("train", help="the headless trainer (same as scripted_training/train.py)",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
 from .io import IMAGE_SUFFIXES, image_stem, read_label_volume
-from .labels import to_product_labels
+from .labels import convention_warning, to_product_labels
 from .metrics import structure_metrics, summarise
+
+LOGGER = logging.getLogger("gmmseg")
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -53,6 +56,10 @@ def evaluate_folders(prediction_dir: Path, truth_dir: Path, convention: str = "p
             raise InputError(f"{stem}: prediction and ground truth have different voxel spacing")
         truth = to_product_labels(truth, convention)
         prediction = to_product_labels(prediction, "product")
+        for path, labels, named in ((truth_path, truth, convention), (prediction_path, prediction, "product")):
+            warning = convention_warning(labels, named)
+            if warning:
+                LOGGER.warning(f"{path}: {warning}")
         spacing = tuple(float(s) for s in truth_geometry.spacing[:3])
         frames = [(None, prediction, truth)] if truth.ndim == 3 else [
             (t, prediction[t], truth[t]) for t in range(truth.shape[0])]

@@ -50,3 +50,32 @@ def to_product_labels(labels: np.ndarray, convention: str) -> np.ndarray:
     for source, target in CONVENTIONS[convention].items():
         lookup[source] = target
     return lookup[labels.astype(np.int64)]
+
+
+def enclosure_by_myocardium(labels: np.ndarray, structure: int) -> float | None:
+    """The share of the voxels just outside ``structure`` (in-plane, slice by slice) that are myocardium; None when
+    the structure is absent. An LV cavity is ringed by its wall (typically above 0.6); the RV cavity touches the
+    myocardium only along the septum (typically below 0.4)."""
+    from scipy import ndimage
+
+    planes = labels.reshape((-1,) + labels.shape[-2:])
+    touching = ringed = 0
+    for plane in planes:
+        inside = plane == structure
+        if inside.any():
+            ring = ndimage.binary_dilation(inside, iterations=1) & ~inside
+            touching += int(ring.sum())
+            ringed += int((plane[ring] == MYO).sum())
+    return ringed / touching if touching else None
+
+
+def convention_warning(labels: np.ndarray, convention: str) -> str | None:
+    """A one-line warning when labels read in ``convention`` look like another convention's: the structure called
+    LV is not ringed by the one called MYO while the one called RV is (ACDC's 1 RV / 3 LV read as the product's)."""
+    lv, rv = enclosure_by_myocardium(labels, LV), enclosure_by_myocardium(labels, RV)
+    if lv is None or rv is None or not (lv < 0.5 < rv):
+        return None
+    others = [name for name in CONVENTIONS if name != convention]
+    return (f"these labels look like another convention than {convention!r}: the structure labelled LV is ringed by "
+            f"myocardium along {lv:.0%} of its border, the one labelled RV along {rv:.0%}; if they follow "
+            f"{' or '.join(repr(o) for o in others)}, say so (--labels / --gt-labels)")

@@ -8,6 +8,7 @@ from two 3D segmentations (``--ed`` and ``--es``) they are given. Writes ``<name
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,26 +16,33 @@ import numpy as np
 from .clinical import ClinicalIndices, clinical_indices
 from .errors import InputError
 from .io import AtomicOutputs, image_stem, read_label_volume
-from .labels import to_product_labels
+from .labels import convention_warning, to_product_labels
 from .visualise import figure_png
 
+LOGGER = logging.getLogger("gmmseg")
 
-def _labels(path: Path, require: int | None = None) -> tuple[np.ndarray, tuple[float, float, float]]:
+
+def _labels(path: Path, require: int | None = None, convention: str = "product",
+            ) -> tuple[np.ndarray, tuple[float, float, float]]:
     labels, geometry = read_label_volume(path)
     if require is not None and labels.ndim != require:
         kind = "a 4D cine segmentation" if require == 4 else "a 3D (single-phase) segmentation"
         raise InputError(f"{path}: {labels.ndim}D labels where {kind} is required")
-    return to_product_labels(labels, "product"), tuple(float(s) for s in geometry.spacing[:3])
+    labels = to_product_labels(labels, convention)
+    warning = convention_warning(labels, convention)
+    if warning:
+        LOGGER.warning(f"{path}: {warning}")
+    return labels, tuple(float(s) for s in geometry.spacing[:3])
 
 
-def indices_from_cine(segmentation: Path) -> ClinicalIndices:
-    labels, spacing = _labels(segmentation, require=4)
+def indices_from_cine(segmentation: Path, convention: str = "product") -> ClinicalIndices:
+    labels, spacing = _labels(segmentation, require=4, convention=convention)
     return clinical_indices(labels, spacing)
 
 
-def indices_from_phases(ed: Path, es: Path) -> ClinicalIndices:
-    ed_labels, spacing = _labels(ed, require=3)
-    es_labels, es_spacing = _labels(es, require=3)
+def indices_from_phases(ed: Path, es: Path, convention: str = "product") -> ClinicalIndices:
+    ed_labels, spacing = _labels(ed, require=3, convention=convention)
+    es_labels, es_spacing = _labels(es, require=3, convention=convention)
     if ed_labels.shape != es_labels.shape or not np.allclose(spacing, es_spacing, rtol=1e-3):
         raise InputError(f"{ed} and {es} are not on the same grid")
     return clinical_indices(np.stack([ed_labels, es_labels]), spacing, ed_frame=0, es_frame=1)
@@ -86,14 +94,16 @@ def uncertainty_summary(case_json: Path) -> dict | None:
                                for t, z in order]}
 
 
-def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out: Path | None) -> dict:
+def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out: Path | None,
+                convention: str = "product") -> dict:
+    """The indices of a segmented case (labels in ``convention``), written beside it or to ``out``."""
     if segmentation is not None:
-        indices = indices_from_cine(segmentation)
+        indices = indices_from_cine(segmentation, convention)
         name = image_stem(segmentation).removesuffix("_seg")
         folder = out or segmentation.parent
         uncertainty = uncertainty_summary(segmentation.parent / f"{name}.json")
     elif ed is not None and es is not None:
-        indices = indices_from_phases(ed, es)
+        indices = indices_from_phases(ed, es, convention)
         name = image_stem(ed).removesuffix("_seg")
         folder = out or ed.parent
         uncertainty = None
