@@ -525,6 +525,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             logic.remove_outputs(previous)  # a re-run replaces the result that was not accepted
         self._setResult(logic.add_outputs(job.input_node, outputs), reviewItems)
         self._log(f"Done: {self._result.segmentation.GetName()}")
+        findings = outputs.summary.get("implausible") or []
+        if findings:  # an empty or impossible result has no uncertainty to show: say it aloud
+            slicer.util.warningDisplay("Review this result before using it:\n- " + "\n- ".join(findings),
+                                       windowTitle="GmmSeg: implausible result")
         if outputs.summary.get("mirrored_storage"):
             self._log("Note: this stack is stored mirrored with respect to the training images (rows and columns "
                       "in the other handedness); it was segmented as such. Check the result if your scanner's "

@@ -295,3 +295,17 @@ def test_evaluate_warns_when_the_ground_truth_looks_like_another_convention(tmp_
     said = gmmseg("evaluate", "--pred", out, "--gt", truth, "--gt-labels", "acdc")
     assert said.returncode == 0 and "convention" not in said.stderr
     assert json.loads(said.stdout[said.stdout.index("{"):])["summary"]["LV_dice"] > 0.8
+
+
+def test_an_image_with_no_heart_is_flagged_not_passed_silently(tmp_path, phantom_volume):
+    """Pure noise on the phantom's grid passes the input checks; nothing comes out, and the user is told."""
+    from GmmSegLib.io import to_sitk
+
+    noise = np.random.default_rng(2).random(phantom_volume.frames.shape[1:]) * 500
+    path = tmp_path / "noise.nii.gz"
+    sitk.WriteImage(to_sitk(noise.astype(np.float32), phantom_volume.geometry), str(path))
+    result = gmmseg("segment", path, "--out", tmp_path / "out", "--device", "cpu")
+    summary = json.loads((tmp_path / "out" / "noise.json").read_text())
+    assert result.returncode == 0 and summary["review_advised"] and json.loads(result.stdout)["review_advised"]
+    assert summary["implausible"] == ["nothing was segmented: no heart was found in the image"]
+    assert f"gmmseg: warning: {path}: nothing was segmented" in result.stderr

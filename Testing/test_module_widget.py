@@ -344,3 +344,20 @@ def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(m
     assert widget._result is None and widget.ui.reviewTable.rowCount == 0
     assert widget.ui.indicesTableView.mrmlTableNode() is None and "patient A" not in _log(widget)
     assert not widget.ui.refineButton.enabled and not widget.ui.exportButton.enabled
+
+
+def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_phantom, caplog):
+    from conftest import known_outputs
+
+    from GmmSegLib.mrml_outputs import IMPLAUSIBLE, REVIEW_ADVISED
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    outputs = known_outputs(small_phantom, [0])
+    outputs.summary.update(implausible=["no LV cavity was segmented"], review_advised=True)
+    with caplog.at_level(logging.WARNING):
+        widget._importResults(types.SimpleNamespace(input_node=volume), outputs, [])
+    assert any("no LV cavity was segmented" in record.getMessage() for record in caplog.records)
+    segmentation = widget._result.segmentation
+    assert segmentation.GetAttribute(IMPLAUSIBLE) == "no LV cavity was segmented"
+    assert segmentation.GetAttribute(REVIEW_ADVISED) == "true"

@@ -29,10 +29,12 @@ def main(argv: list[str]) -> int:
 
     import slicer
 
+    from GmmSegLib.cli import show_warnings_on_stderr
     from GmmSegLib.errors import GmmSegError
     from GmmSegLib.io import check_output_folder, distinct_stems
     from GmmSegLib.slicer_logic import GmmSegLogic
 
+    show_warnings_on_stderr()
     try:
         distinct_stems(arguments.images)
         check_output_folder(arguments.out)

@@ -55,9 +55,9 @@ def _segment(arguments: argparse.Namespace) -> int:
                           "mirrored_storage": bool(result.location.mirrored),
                           "review_advised": summary["review_advised"],
                           "seconds": round(result.timings["total_s"], 3)}))
-        warning = whole_stack_warning(summary["stack_uncertainty"])
-        if warning:
-            print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
+        for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"]]:
+            if warning:
+                print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
     return 0
 
 
@@ -253,7 +253,8 @@ class _WarningLine(logging.Handler):
         print(f"gmmseg: warning: {record.getMessage()}", file=sys.stderr)
 
 
-def _show_warnings() -> None:
+def show_warnings_on_stderr() -> None:
+    """Print the library's warnings (logger ``gmmseg``) as ``gmmseg: warning:`` lines, once per process."""
     logger = logging.getLogger("gmmseg")
     if not any(isinstance(handler, _WarningLine) for handler in logger.handlers):
         logger.addHandler(_WarningLine(logging.WARNING))
@@ -261,7 +262,7 @@ def _show_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _show_warnings()
+    show_warnings_on_stderr()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # argparse's REMAINDER drops options that follow a sub-command; pass them whole
         argv = ["train", "--", *argv[1:]]

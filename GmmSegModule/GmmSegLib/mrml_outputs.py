@@ -32,7 +32,8 @@ from .mrml_nodes import new_segmentation, read_labels, remove_with_dependents, w
 
 INPUT = "GmmSeg.Input"
 MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a stack stored mirrored
-REVIEW_ADVISED = "GmmSeg.ReviewAdvised"  # "true" when the model is unsure about a whole frame (review.py)
+REVIEW_ADVISED = "GmmSeg.ReviewAdvised"  # "true" when the model is unsure of a whole frame or the result implausible
+IMPLAUSIBLE = "GmmSeg.Implausible"  # the findings that make the result implausible as a heart
 UNCERTAINTY_COLOURS = "GmmSeg uncertainty"
 
 
@@ -252,6 +253,8 @@ class _Builder:
             segmentation.SetAttribute(MIRRORED_STORAGE, "true")
         if self.outputs.summary.get("review_advised"):
             segmentation.SetAttribute(REVIEW_ADVISED, "true")
+        if self.outputs.summary.get("implausible"):  # what makes it implausible as a heart (plausibility.py)
+            segmentation.SetAttribute(IMPLAUSIBLE, "; ".join(self.outputs.summary["implausible"]))
 
     def _map(self, role: str, name: str, maps: np.ndarray):
         """A scalar map (uncertainty or prior), a volume for a 3D input or a synchronised sequence for a cine."""

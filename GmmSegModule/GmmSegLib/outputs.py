@@ -20,6 +20,7 @@ from .clinical import clinical_indices
 from .errors import GmmSegError
 from .inference import SegmentationResult
 from .io import AtomicOutputs, CardiacImage, Geometry, to_sitk
+from .plausibility import implausible_findings
 from .registry import ModelEntry
 from .review import stack_uncertainty, whole_stack_warning
 
@@ -60,10 +61,12 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "slice_uncertainty": [[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
         # the median slice score per frame, and whether the model is unsure about a whole frame (review.py)
         "stack_uncertainty": [round(float(v), 4) for v in stack],
-        "review_advised": whole_stack_warning(stack) is not None,
+        # what makes the labels implausible as a heart, however sure the model is (plausibility.py)
+        "implausible": implausible_findings(result.labels, image.spacing_xyz),
         "volumes_ml": result.volumes_ml,
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
     }
+    record["review_advised"] = whole_stack_warning(stack) is not None or bool(record["implausible"])
     if image.num_frames >= 2:
         try:
             record["clinical_indices"] = clinical_indices(result.labels, image.spacing_xyz).to_dict()

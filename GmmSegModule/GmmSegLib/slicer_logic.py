@@ -10,6 +10,7 @@ adding removes what was added. The nodes of a result are described in :mod:`GmmS
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -38,6 +39,7 @@ from .mrml_outputs import SceneResult, add_result_nodes, place_in_study, remove_
 from .prior_transform import phi_from_ras_transform, ras_transform_for_phi
 from .review import review_queue
 
+LOGGER = logging.getLogger("gmmseg")
 ACCEPTED = "GmmSeg.Accepted"  # ISO time of Accept, on the segmentation (and each frame's item of a cine)
 MODEL_STAMP = "GmmSeg.Model"  # model id and sha256 behind an accepted segmentation
 
@@ -339,7 +341,10 @@ class GmmSegLogic:
         try:
             image = read_cardiac_image(path)
             node = add_volume_nodes(self.scene, image, image_stem(Path(path)))
-            return self.export(self.process(node, model=model, device=device), folder)
+            result = self.process(node, model=model, device=device)
+            for finding in result.outputs.summary["implausible"]:
+                LOGGER.warning(f"{path}: {finding}")
+            return self.export(result, folder)
         finally:
             _remove_nodes_added_since(self.scene, before)
 
