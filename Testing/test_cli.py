@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -139,11 +140,64 @@ def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_a_bad_input_among_good_ones_writes_nothing(tmp_path, phantom_files):
+def test_a_batch_does_every_input_it_can_and_reports_each_failure(tmp_path, phantom_files, phantom_volume):
+    """segment a b c with b unusable: a and c are written, b is named in one line and in the summary, exit 2."""
+    from GmmSegLib.io import to_sitk
+
+    flat = tmp_path / "flat.nii.gz"  # a constant image: no heart, refused by the input checks
+    sitk.WriteImage(to_sitk(np.full(phantom_volume.frames.shape[1:], 100.0, np.float32), phantom_volume.geometry),
+                    str(flat))
+    second = tmp_path / "second.nii.gz"
+    shutil.copy(phantom_files["volume"], second)
     out = tmp_path / "out"
-    result = gmmseg("segment", phantom_files["volume"], tmp_path / "missing.nii.gz", "--out", out)
-    assert result.returncode == 2 and "missing.nii.gz" in result.stderr
+    result = gmmseg("segment", phantom_files["volume"], flat, tmp_path / "missing.nii.gz", second, "--out", out)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gmmseg: error:")]
+    assert len(errors) == 2 and "flat.nii.gz" in errors[0] and "missing.nii.gz" in errors[1]
+    assert "gmmseg: 2 of 4 inputs failed" in result.stderr and "Traceback" not in result.stderr
+    written = {p.name for p in out.iterdir()}
+    assert {"phantom_ed_seg.nii.gz", "second_seg.nii.gz", "phantom_ed.json", "second.json"} <= written
+    assert not any(name.startswith(("flat", "missing", ".")) for name in written)
+
+
+def test_sigterm_while_a_case_is_written_drops_it_whole(tmp_path, phantom_files):
+    """As timeout and schedulers stop a job: the case in flight leaves no file (hidden or not); exit 143."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "GmmSegLib.cli", "segment", str(phantom_files["cine"]), "--out", str(out),
+               "--device", "cpu", "--probabilities"]
+    process = subprocess.Popen(command, cwd=ROOT / "GmmSegModule", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    seen_partial = False
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if out.is_dir() and any(p.name.startswith(".partial-") for p in out.iterdir()):
+            seen_partial = True
+            break
+        time.sleep(0.001)
+    os.kill(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert seen_partial, "the case was written before it could be stopped"
+    assert process.returncode == 143 and "stopped (SIGTERM)" in stderr and "Traceback" not in stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_files_left_by_a_killed_writer_are_removed_by_the_next_one(tmp_path, phantom_files):
+    import subprocess as sp
+
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = sp.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process id that no longer runs
+    abandoned = out / f".partial-{gone.pid}-x1y2-phantom_ed_seg.nii.gz"
+    abandoned.write_bytes(b"half a file")
+    alive = out / f".partial-{os.getpid()}-x1y2-other.nii.gz"  # a writer that still runs: left alone
+    alive.write_bytes(b"being written")
+    result = gmmseg("segment", phantom_files["volume"], "--out", out, "--device", "cpu")
+    assert result.returncode == 0 and not abandoned.exists() and alive.exists()
 
 
 def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phantom_files):

@@ -348,7 +348,6 @@ def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(m
 
 def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_phantom, caplog):
     from conftest import known_outputs
-
     from GmmSegLib.mrml_outputs import IMPLAUSIBLE, REVIEW_ADVISED
 
     widget = module.widget

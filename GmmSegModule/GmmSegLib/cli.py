@@ -1,8 +1,10 @@
 """The ``gmmseg`` command: segment, adapt, evaluate, demo, bench and train.
 
 User mistakes (missing or unreadable files, implausible images, bad devices, tampered models) end with
-one line ``gmmseg: error: ...`` on stderr and exit code 2, never a traceback, and leave no partial outputs.
-A file that cannot be read or written for another reason (a full disk) ends the same way with exit code 1.
+one line ``gmmseg: error: ...`` on stderr and exit code 2, never a traceback, and leave no partial outputs;
+``segment`` does every input it can and exits 2 when some were refused. A file that cannot be read or written
+for another reason (a full disk) ends the same way with exit code 1; out of memory with 3; SIGTERM (as
+``timeout`` and schedulers send it) and Ctrl+C drop the case in progress whole and exit with 143 and 130.
 """
 
 from __future__ import annotations
@@ -13,52 +15,83 @@ import io
 import json
 import logging
 import math
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .errors import GmmSegError
 from .labels import CONVENTIONS
 
 EXIT_SYSTEM_ERROR = 1  # a file could not be read or written although the command was right (disk full, ...)
-EXIT_USER_ERROR = 2
+EXIT_USER_ERROR = 2  # a mistake of the user's (for segment: some input was refused; the others were written)
 EXIT_OUT_OF_MEMORY = 3
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), as timeout and cluster schedulers send it: the case in flight dropped
+OUT_OF_MEMORY = "out of memory; segment fewer frames at once or use a machine with more memory"
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl+C, so that files being written are removed on the way out."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
 
 
 def _segment(arguments: argparse.Namespace) -> int:
-    from .checks import check_short_axis
+    """Every input it can; each failure in one line, and a summary line when some of several failed."""
     from .device import resolve_device
-    from .inference import HEADS, segment
-    from .io import check_output_folder, distinct_stems, read_cardiac_image
-    from .outputs import summary_record, write_case
+    from .inference import HEADS
+    from .io import check_output_folder, distinct_stems
     from .registry import load_registered, unverified_warning
-    from .review import whole_stack_warning
 
     if arguments.head not in HEADS:
         raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")
     device = resolve_device(arguments.device)
     stems = distinct_stems(arguments.inputs)  # before reading any image: it needs the names only
-    for path in arguments.inputs:  # validate every input before writing anything, holding one image at a time
-        check_short_axis(read_cardiac_image(path))
     phi = _parse_phi(arguments.phi) if arguments.phi else None
     check_output_folder(arguments.out)
     model, entry = load_registered(arguments.model)
     model_warning = unverified_warning(entry)
     if model_warning:
         print(f"gmmseg: warning: {model_warning}", file=sys.stderr)
+    failed: list[tuple[str, int]] = []
     for path, stem in zip(arguments.inputs, stems, strict=True):
-        image = read_cardiac_image(path)  # read again rather than kept: a batch of cines need not fit in memory
-        result = segment(image, model, device, head=arguments.head, phi=phi)
-        summary = summary_record(result, image, entry)
-        written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
-        print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
-                          "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
-                          "mirrored_storage": bool(result.location.mirrored),
-                          "review_advised": summary["review_advised"],
-                          "seconds": round(result.timings["total_s"], 3)}))
-        for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"]]:
-            if warning:
-                print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
-    return 0
+        try:
+            _segment_one(path, stem, arguments, model, entry, device, phi)
+        except GmmSegError as error:
+            print(f"gmmseg: error: {error}", file=sys.stderr)
+            failed.append((path, EXIT_USER_ERROR))
+        except MemoryError:
+            print(f"gmmseg: error: {path}: {OUT_OF_MEMORY}", file=sys.stderr)
+            failed.append((path, EXIT_OUT_OF_MEMORY))
+    if failed and len(arguments.inputs) > 1:
+        print(f"gmmseg: {len(failed)} of {len(arguments.inputs)} inputs failed and have no outputs: "
+              f"{', '.join(path for path, _ in failed)}", file=sys.stderr)
+    return max((code for _, code in failed), default=0)
+
+
+def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi) -> None:
+    """Read, check, segment and write one input (all its files or none)."""
+    from .checks import check_short_axis
+    from .inference import segment
+    from .io import read_cardiac_image
+    from .outputs import summary_record, write_case
+    from .review import whole_stack_warning
+
+    image = read_cardiac_image(path)
+    check_short_axis(image)
+    result = segment(image, model, device, head=arguments.head, phi=phi)
+    summary = summary_record(result, image, entry)
+    written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
+    print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
+                      "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
+                      "mirrored_storage": bool(result.location.mirrored),
+                      "review_advised": summary["review_advised"],
+                      "seconds": round(result.timings["total_s"], 3)}), flush=True)
+    for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"]]:
+        if warning:
+            print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
 
 
 def _parse_phi(text: str):
@@ -267,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["train"]:  # argparse's REMAINDER drops options that follow a sub-command; pass them whole
         argv = ["train", "--", *argv[1:]]
     arguments = build_parser().parse_args(argv)
+    if arguments.command != "train" and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)  # the trainer handles SIGTERM itself (stops at the next step)
     try:
         return arguments.run(arguments)
     except GmmSegError as error:
@@ -276,12 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gmmseg: error: {error}", file=sys.stderr)
         return EXIT_SYSTEM_ERROR
     except MemoryError:
-        print("gmmseg: error: out of memory; segment fewer frames at once or use a machine with more memory",
-              file=sys.stderr)
+        print(f"gmmseg: error: {OUT_OF_MEMORY}", file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
     except KeyboardInterrupt:
-        print("gmmseg: interrupted", file=sys.stderr)
+        print("gmmseg: interrupted; the case in progress was not written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("gmmseg: stopped (SIGTERM); the case in progress was not written", file=sys.stderr)
+        return EXIT_TERMINATED
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from .nifti_geometry import check_read_geometry, plan_reading
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 SFORM_PERMISSIVE = "ITK_NIFTI_SFORM_PERMISSIVE"
+PARTIAL_PREFIX = ".partial-"  # AtomicOutputs' temporary files
 LOGGER = logging.getLogger("gmmseg")
 
 
@@ -222,6 +223,27 @@ def _umask() -> int:
     return mask
 
 
+def remove_abandoned_partials(folder: Path) -> None:
+    """Remove the temporary files (``.partial-<pid>-...``) of writers that no longer run (POSIX; on Windows a
+    process cannot be probed safely, and such files, hidden, are left)."""
+    if os.name == "nt":
+        return
+    for partial in folder.glob(f"{PARTIAL_PREFIX}*"):
+        writer = partial.name[len(PARTIAL_PREFIX):].split("-", 1)[0]
+        if writer.isdigit() and not _process_runs(int(writer)):
+            partial.unlink(missing_ok=True)
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def check_output_folder(folder: str | os.PathLike) -> None:
     """Raise ``InputError`` unless ``folder`` is a writable folder or can be created as one (creates nothing).
 
@@ -239,9 +261,11 @@ def check_output_folder(folder: str | os.PathLike) -> None:
 class AtomicOutputs:
     """Collects a case's output files and publishes them all together, or none of them.
 
-    Each ``add_*`` writes to a hidden temporary file in the output folder; ``commit`` renames them all to
-    their final names. If the ``with`` block fails, every temporary file is removed and no final file is
-    created, so a failed case never leaves half of its outputs behind.
+    Each ``add_*`` writes to a hidden temporary file in the output folder, named after the writing process
+    (``.partial-<pid>-...``); ``commit`` renames them all to their final names. If the ``with`` block fails
+    (an error, Ctrl+C, SIGTERM), every temporary file is removed and no final file is created, so a failed case
+    never leaves half of its outputs behind. Temporary files of a writer that was killed outright (SIGKILL, a
+    power cut) are removed by the next writer into the same folder.
     """
 
     def __init__(self, folder: str | os.PathLike):
@@ -252,10 +276,12 @@ class AtomicOutputs:
     def __enter__(self) -> AtomicOutputs:
         check_output_folder(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_partials(self.folder)
         return self
 
     def _temporary(self, name: str) -> Path:
-        descriptor, temporary = tempfile.mkstemp(prefix=".partial-", suffix=f"-{name}", dir=self.folder)
+        descriptor, temporary = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", suffix=f"-{name}",
+                                                 dir=self.folder)
         os.close(descriptor)
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
         temporary_path = Path(temporary)
