@@ -363,3 +363,40 @@ def test_an_image_with_no_heart_is_flagged_not_passed_silently(tmp_path, phantom
     assert result.returncode == 0 and summary["review_advised"] and json.loads(result.stdout)["review_advised"]
     assert summary["implausible"] == ["nothing was segmented: no heart was found in the image"]
     assert f"gmmseg: warning: {path}: nothing was segmented" in result.stderr
+
+
+def test_a_cine_that_cannot_fit_in_memory_is_refused_before_the_work(tmp_path, phantom_files, monkeypatch,
+                                                                     capsys):
+    from GmmSegLib import cli, memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 300 * 2**20)  # 300 MB free
+    code = cli.main(["segment", str(phantom_files["cine"]), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    stderr = capsys.readouterr().err
+    assert code == 2 and "needs about" in stderr and "0.3 GB are free" in stderr and "split the cine" in stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_memory_estimate_bounds_the_measured_peaks():
+    """BENCHMARKS.md (gmmseg segment under /usr/bin/time -v): 1.06 GB at 6.2 M voxels, 1.67 GB at 11.1 M,
+    6.8 GB at 78.6 M."""
+    from GmmSegLib.memory import segmentation_bytes
+
+    for voxels, measured in ((6.2e6, 1.06e9), (11.06e6, 1.67e9), (78.6e6, 6.8e9)):
+        assert measured <= segmentation_bytes(int(voxels)) <= 1.3 * measured
+
+
+def test_a_one_frame_cine_gives_one_frame_cine_outputs(tmp_path, small_phantom):
+    """4D in, 4D out: ITK reads a 4D NIfTI with one frame as 3D; the outputs keep the time axis all the same."""
+    import gzip
+    import struct
+
+    from GmmSegLib.io import to_sitk
+
+    path = tmp_path / "one.nii.gz"
+    sitk.WriteImage(to_sitk(small_phantom.image.frames[:1], small_phantom.image.geometry), str(path))
+    result = gmmseg("segment", path, "--out", tmp_path / "out", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    for name in ("one_seg.nii.gz", "one_uncertainty.nii.gz"):
+        with gzip.open(tmp_path / "out" / name) as stream:
+            dims = struct.unpack("<8h", stream.read(56)[40:56])  # nifti1.h: dim[8] at byte 40
+        assert dims[0] == 4 and dims[4] == 1, (name, dims)

@@ -56,7 +56,8 @@ def test_outputs_are_consistent(automatic, phantom_volume):
     assert np.array_equal(automatic.labels, automatic.probabilities.argmax(1))
     assert automatic.slice_uncertainty.shape == (1, phantom_volume.frames.shape[1])
     assert np.all((automatic.slice_uncertainty >= 0) & (automatic.slice_uncertainty <= 1))
-    assert automatic.timings["network_s"] <= automatic.timings["total_s"]
+    timings = automatic.timings  # a 3D volume's one frame is segmented by the centring passes: they count
+    assert 0 < timings["network_s"] and timings["localise_s"] + timings["network_s"] <= timings["total_s"]
 
 
 def test_localiser_finds_the_phantom_heart(shipped_model, phantom_volume, small_phantom):

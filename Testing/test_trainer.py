@@ -88,6 +88,34 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
     assert out.is_file()
 
 
+def test_sigterm_before_anything_was_saved_names_no_state_and_leaves_no_folder(tmp_path, phantom_acdc_dir):
+    out = tmp_path / "model.pt"
+    arguments = [sys.executable, str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
+                 "--stages", "localiser", "--localiser-epochs", "5", "--steps-per-epoch", "500", "--batch-size", "2",
+                 "--device", "cpu"]
+    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == "progress":  # training, first epoch, nothing saved yet
+            process.send_signal(signal.SIGTERM)
+            break
+    remaining, _ = process.communicate(timeout=300)
+    seen += events(remaining)
+    assert process.returncode == 143 and not any(e["event"] == "saved" for e in seen)
+    stopped = seen[-1]
+    assert stopped["event"] == "stopped" and stopped["state"] is None and "from the beginning" in stopped["message"]
+    assert not (tmp_path / "model.work").exists() and not out.exists()
+
+
+def test_the_trainers_help_gives_every_options_meaning_and_default():
+    shown = subprocess.run([sys.executable, str(TRAINER), "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0
+    text = " ".join(shown.stdout.split())
+    assert "--max-cases MAX_CASES use only the first N labelled volumes" in text and "(default: 0)" in text
+    assert "--pretrain-epochs PRETRAIN_EPOCHS epochs of supervised pretraining" in text and "(default: 40)" in text
+
+
 def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
     work = tmp_path / "model.work"
     first = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "localiser",

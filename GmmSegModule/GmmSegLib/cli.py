@@ -76,11 +76,13 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
     from .checks import check_short_axis
     from .inference import segment
     from .io import read_cardiac_image
+    from .memory import check_fits
     from .outputs import summary_record, write_case
     from .review import whole_stack_warning
 
     image = read_cardiac_image(path)
     check_short_axis(image)
+    check_fits(image.frames.shape, image.source, arguments.probabilities)
     result = segment(image, model, device, head=arguments.head, phi=phi)
     summary = summary_record(result, image, entry)
     written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)

@@ -122,16 +122,23 @@ def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLo
 
 @torch.no_grad()
 def locate_and_centre(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
-                      device: torch.device | str = "cpu", source: str = "input"
+                      device: torch.device | str = "cpu", source: str = "input", timings: dict | None = None,
                       ) -> tuple[HeartLocation, CanonicalOutputs | None]:
     """Where :func:`segment` puts the canonical crop of a stack whose first frame is ``slices`` (Z, Y, X).
 
     The localiser and handedness net place it (:func:`~GmmSegLib.handedness.locate_and_orient`), then it is
-    re-centred on GmmSeg's segmentation (:func:`centred_location`, whose outputs come along).
+    re-centred on GmmSeg's segmentation (:func:`centred_location`, whose outputs come along). ``timings`` gets
+    the seconds of each part (``localise_s``, ``centring_s``).
     """
+    timings = {} if timings is None else timings
+    tick = time.perf_counter()
     location = locate_and_orient(model, slices, spacing, device, source)
+    timings["localise_s"] = time.perf_counter() - tick
+    tick = time.perf_counter()
     native = torch.from_numpy(np.ascontiguousarray(slices)).to(device)
-    return centred_location(model, native, location, spacing, prior_at(model.atlas, location.positions).to(device))
+    centred = centred_location(model, native, location, spacing, prior_at(model.atlas, location.positions).to(device))
+    timings["centring_s"] = time.perf_counter() - tick
+    return centred
 
 
 @dataclass
@@ -174,11 +181,13 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     sx, sy, sz = image.spacing_xyz
     frames, slices, rows, columns = image.frames.shape
     first_outputs = None
+    network_s = 0.0  # in GmmSeg's networks: the centring passes (which segment the first frame) and every frame
     if location is None:
-        location, first_outputs = locate_and_centre(model, image.frames[0], (sx, sy, sz), device, image.source)
+        location, first_outputs = locate_and_centre(model, image.frames[0], (sx, sy, sz), device, image.source,
+                                                    timings)
+        network_s += timings.pop("centring_s")
     frame = location.frame(sx, sy, rows, columns)
     prior = prior_at(model.atlas, location.positions).to(device)
-    timings["localise_s"] = time.perf_counter() - start  # with the centring, which segments the first frame
     phi_override = _phi_per_frame(phi, frames)
     outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
 
@@ -187,7 +196,6 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     registered = np.empty_like(probabilities)
     uncertainty = {kind: np.empty((frames, slices, rows, columns), np.float32) for kind in UNCERTAINTY_KINDS}
     phis = np.empty((frames, 4), np.float32)
-    network_s = 0.0
     for t in range(frames):
         override = None if phi_override is None else phi_override[t]
         tick = time.perf_counter()

@@ -12,6 +12,7 @@ into place only once all of them were written.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -162,6 +163,9 @@ def _read_nifti(path: Path, header) -> sitk.Image:
                 del os.environ[SFORM_PERMISSIVE]
             elif plan.permissive:
                 os.environ[SFORM_PERMISSIVE] = previous
+    if header.rank == 4 and image.GetDimension() == 3:  # ITK drops a time axis of one frame: a cine stays a cine
+        frame_seconds = float(header.pixdim[4]) if math.isfinite(header.pixdim[4]) and header.pixdim[4] > 0 else 1.0
+        image = sitk.JoinSeries([image], 0.0, frame_seconds)
     size = min(3, image.GetDimension())
     direction = np.reshape(image.GetDirection(), (image.GetDimension(),) * 2)[:size, :size]
     notes = plan.notes + check_read_geometry(header, image.GetSpacing()[:size], direction, image.GetOrigin()[:size],

@@ -283,11 +283,18 @@ class Trainer:
             for leftover in self.work.glob(".*.partial"):  # a save interrupted by a hard kill
                 leftover.unlink(missing_ok=True)
         try:
-            return self._run_stages()
+            code = self._run_stages()
         except BaseException:
-            if created_work and not any(self.work.iterdir()):  # a run that failed before saving leaves no trace
-                self.work.rmdir()
+            self._forget_empty_work(created_work)
             raise
+        if code == STOPPED_EXIT_CODE:
+            self._forget_empty_work(created_work)
+        return code
+
+    def _forget_empty_work(self, created_work: bool) -> None:
+        """A run that failed or was stopped before saving anything leaves no folder behind."""
+        if created_work and self.work.is_dir() and not any(self.work.iterdir()):
+            self.work.rmdir()
 
     def _run_stages(self) -> int:
         signal.signal(signal.SIGTERM, self._request_stop)
@@ -300,7 +307,10 @@ class Trainer:
                 continue
             self.progress.emit("stage", stage=stage)
             if not getattr(self, f"_stage_{stage}")():
-                self.progress.emit("stopped", stage=stage, state=str(self.state_path))
+                saved = self.state_path.is_file()
+                self.progress.emit("stopped", stage=stage, state=str(self.state_path) if saved else None,
+                                   message="run the same command again to resume" if saved else
+                                   "stopped before anything was saved: the same command starts from the beginning")
                 return STOPPED_EXIT_CODE
             self.completed.append(stage)
             self.resume_epoch, self.optimizer_state = 0, None
@@ -693,29 +703,48 @@ def train(config: TrainConfig) -> int:
     return Trainer(config).run()
 
 
+OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
+    ("localiser_epochs", int, "epochs of the localiser stage"),
+    ("localiser_tight_views", int, "extra copies of each labelled stack in a random tight field of view"),
+    ("pretrain_epochs", int, "epochs of supervised pretraining of the feature U-Net and heads"),
+    ("registration_epochs", int, "epochs of the prior registration net"),
+    ("adapt_epochs", int, "epochs of label-free adaptation (the negative ELBO)"),
+    ("handedness_epochs", int, "epochs of the net that recognises stacks stored mirrored"),
+    ("steps_per_epoch", int, "optimisation steps per epoch"),
+    ("batch_size", int, "slices per step"),
+    ("seed", int, "random seed (a resumed run continues the same sequence)"),
+    ("max_cases", int, "use only the first N labelled volumes, 0 for all: a short run to try the trainer"),
+    ("learning_rate", float, "learning rate of the supervised stages"),
+    ("adapt_learning_rate", float, "learning rate of the adaptation"),
+    ("l3_start", float, "weight of the KL term against the prior at the first adaptation epoch"),
+    ("l3_end", float, "its weight at the last epoch (cosine decay between)"),
+    ("anchor_weight", float, "weight keeping the adaptation near the starting model's predictions"),
+    ("neighbour_jitter_mm", float, "with --context-slices: how far each neighbouring slice of a crop may move"),
+)
+
+
 def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     """Command-line arguments of ``scripted_training/train.py`` and ``gmmseg train``."""
     import argparse
 
     defaults = TrainConfig(out="", work="")
-    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="final model checkpoint (.pt)")
-    parser.add_argument("--work", help="folder for the resumable training state (default: <out>.work)")
-    parser.add_argument("--data", default="", help=f"ACDC folder (default: ${acdc.DATA_ENV} or ../shared/data/acdc)")
+    parser.add_argument("--work", default="", help="folder for the resumable training state ('': <out>.work)")
+    parser.add_argument("--data", default="", help=f"ACDC folder ('': ${acdc.DATA_ENV}, else ../shared/data/acdc)")
     parser.add_argument("--adapt-images", nargs="*", default=[], help="unlabelled images to adapt to")
     parser.add_argument("--init-model", default="", help="start from this checkpoint (adaptation)")
     parser.add_argument("--labelled-anchor", action="store_true",
                         help="with --init-model: keep the adaptation anchored to the labelled ACDC split too")
-    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES,
+                        help="the stages to run, in this order (README: The trainer)")
     parser.add_argument("--context-slices", type=int, default=None,
-                        help="neighbouring slices on each side the feature U-Net sees (default: the --init-model's, "
+                        help="neighbouring slices on each side the feature U-Net sees (None: the --init-model's, "
                              "or 0); another value than the --init-model's trains a new feature U-Net and heads")
-    for name in ("localiser_epochs", "localiser_tight_views", "pretrain_epochs", "registration_epochs",
-                 "adapt_epochs", "handedness_epochs", "steps_per_epoch", "batch_size", "seed", "max_cases"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    for name in ("learning_rate", "adapt_learning_rate", "l3_start", "l3_end", "anchor_weight", "neighbour_jitter_mm"):
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
-    parser.add_argument("--device", default="auto")
+    for name, kind, text in OPTION_HELP:
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(defaults, name), help=text)
+    parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or mps")
     arguments = parser.parse_args(argv)
     values = vars(arguments)
     values["work"] = values["work"] or str(Path(values["out"]).with_suffix(".work"))
