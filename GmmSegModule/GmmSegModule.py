@@ -1,9 +1,9 @@
 """GmmSeg: segmentation of short-axis cine cardiac MRI with uncertainty, in 3D Slicer 5.10 and 5.12.
 
 Slicer classes only (Module, Widget, Test); everything else is in GmmSegLib. The widget binds the GUI to a
-parameter node and calls :class:`GmmSegLib.slicer_logic.GmmSegLogic`; long work (segmenting, re-running with
+parameter node and calls :class:`GmmSegLib.mrml.logic.GmmSegLogic`; long work (segmenting, re-running with
 a moved prior, adapting to a site's images) runs in a separate ``PythonSlicer`` process through the ``gmmseg``
-command line (:mod:`GmmSegLib.jobs`), so the GUI never freezes and Cancel stops the whole process tree.
+command line (:mod:`GmmSegLib.mrml.jobs`), so the GUI never freezes and Cancel stops the whole process tree.
 torch is not imported when the module loads; the PyTorch extension installs it on first use (for the jobs, and
 for click refinement, which runs in Slicer's process because it must answer at once).
 
@@ -36,6 +36,8 @@ MODULE_DIR = Path(__file__).resolve().parent
 if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
+from GmmSegLib.core.paths import resource  # noqa: E402  (torch-free, as everything the module loads)
+
 SUPPORTED_RELEASES = ((5, 10), (5, 12))  # both embed Python 3.12.10 (Slicer's CMakeLists.txt)
 
 
@@ -47,15 +49,6 @@ def unsupported_release_message() -> str | None:
                 f"(this is Slicer {release[0]}.{release[1]} with Python {sys.version_info[0]}.{sys.version_info[1]}). "
                 "Install a current Slicer from download.slicer.org.")
     return None
-
-
-def resource_path(*parts: str) -> Path:
-    """A resource installed next to the module, or at the top of the source tree when run from a checkout."""
-    for root in (MODULE_DIR / "Resources", MODULE_DIR.parent / "Resources"):
-        candidate = root.joinpath(*parts)
-        if candidate.exists():
-            return candidate
-    return MODULE_DIR / "Resources" / Path(*parts)
 
 
 class GmmSegModule(ScriptedLoadableModule):
@@ -82,7 +75,7 @@ variational inference. The shipped model was trained on the ACDC challenge data 
 2018, doi:10.1109/TMI.2018.2837502). Interactive correction follows the geodesic click encoding and
 information fusion of interactive segmentation with limited annotation.
 """
-        self.parent.icon = qt.QIcon(str(resource_path("Icons", "GmmSegModule.png")))
+        self.parent.icon = qt.QIcon(str(resource("Icons", "GmmSegModule.png")))
 
 
 @parameterNodeWrapper
@@ -120,7 +113,7 @@ class GmmSegModuleLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def sceneLogic():
-        from GmmSegLib.slicer_logic import GmmSegLogic
+        from GmmSegLib.mrml.logic import GmmSegLogic
 
         return GmmSegLogic(slicer.mrmlScene)
 
@@ -155,7 +148,7 @@ class _Job:
     """A job in flight and what its results belong to."""
 
     kind: str  # "segment" or "adapt"
-    console: object  # GmmSegLib.jobs.ConsoleJob
+    console: object  # GmmSegLib.mrml.jobs.ConsoleJob
     work_folder: Path  # the job's private folder (the patient's images, the results, a model); always removed
     input_node: object = None  # the input a segmentation belongs to
     input_copy: Path | None = None  # the job's copy of the input's images, in work_folder
@@ -174,7 +167,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._job: _Job | None = None
         self._sceneGeneration = 0
-        self._result = None  # GmmSegLib.mrml_outputs.SceneResult shown in the panel
+        self._result = None  # GmmSegLib.mrml.scene_outputs.SceneResult shown in the panel
         self._reviewItems: list = []
         self._shortcuts: list = []
 
@@ -187,7 +180,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             label.wordWrap = True
             self.layout.addWidget(label)
             return
-        uiWidget = slicer.util.loadUI(str(resource_path("UI", "GmmSegModule.ui")))
+        uiWidget = slicer.util.loadUI(str(resource("UI", "GmmSegModule.ui")))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
@@ -217,7 +210,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         (vtkSlicerTerminologiesModuleLogic::LoadTerminologyFromFile, in 5.10 and 5.12)."""
         terminologies = getattr(slicer.modules, "terminologies", None)
         if terminologies is not None:
-            terminologies.logic().LoadTerminologyFromFile(str(resource_path("Terminology", "GmmSegCardiac.term.json")))
+            terminologies.logic().LoadTerminologyFromFile(str(resource("Terminology", "GmmSegCardiac.term.json")))
 
     def cleanup(self) -> None:
         """Module reload and Slicer exit (qSlicerCoreApplication::onAboutToQuit unloads every module, which
@@ -281,7 +274,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputNode:
-            from GmmSegLib.mrml_input import default_input
+            from GmmSegLib.mrml.inputs import default_input
 
             self._parameterNode.inputNode = default_input(slicer.mrmlScene)
         for field, name, colour in (("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2)),
@@ -309,7 +302,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _followParameterNode(self) -> None:
         """The widgets that are not bound follow the parameters: a cine's proxy volume chosen as input stands for
         the cine, the click placers follow their markups nodes, the views follow the display choices."""
-        from GmmSegLib.mrml_input import cine_of
+        from GmmSegLib.mrml.inputs import cine_of
 
         parameters = self._parameterNode
         browser = cine_of(parameters.inputNode)
@@ -361,7 +354,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ---- models and devices ----------------------------------------------------------------------------------
     def _fillModelCombo(self) -> None:
-        from GmmSegLib.registry import available_models  # torch-free
+        from GmmSegLib.model.registry import available_models  # torch-free
 
         self.ui.modelComboBox.clear()
         try:
@@ -378,7 +371,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return self.ui.modelComboBox.currentData or None
 
     def onOpenModelsFolder(self) -> None:
-        from GmmSegLib.registry import user_models_dir
+        from GmmSegLib.core.paths import user_models_dir
 
         folder = user_models_dir()
         folder.mkdir(parents=True, exist_ok=True)
@@ -396,7 +389,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ---- jobs in a separate process -----------------------------------------------------------------------------
     def _startJob(self, kind: str, arguments: list, workFolder: Path, message: str, **context) -> None:
-        from GmmSegLib.jobs import ConsoleJob
+        from GmmSegLib.mrml.jobs import ConsoleJob
 
         if self._job is not None:
             raise RuntimeError("a job is running already")
@@ -439,10 +432,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if cancelled or code != 0 or job.kind == "adapt":
             self._finishJob(job, code, cancelled)
             return
-        from GmmSegLib.case_outputs import CaseOutputs
-        from GmmSegLib.io import image_stem
-        from GmmSegLib.jobs import BackgroundTask
-        from GmmSegLib.slicer_logic import review_items
+        from GmmSegLib.inference.case_outputs import CaseOutputs
+        from GmmSegLib.io.images import image_stem
+        from GmmSegLib.mrml.jobs import BackgroundTask
+        from GmmSegLib.mrml.logic import review_items
 
         def read():  # the files and the review queue off the GUI thread: a cine's take a second or more
             outputs = CaseOutputs.read(job.work_folder / "out", image_stem(job.input_copy))
@@ -516,7 +509,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _importResults(self, job: _Job, outputs, reviewItems: list) -> None:
         # the command's warnings (a stack the model is unsure about, an unverified model) are in the log already:
         # launchConsoleProcess merges its stderr into the output that _onJobLine logs
-        from GmmSegLib.slicer_logic import ACCEPTED
+        from GmmSegLib.mrml.logic import ACCEPTED
 
         logic = self.logic.sceneLogic()
         previous = self._result
@@ -623,7 +616,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ---- re-registering the prior ----------------------------------------------------------------------------------
     def onPriorSliders(self) -> None:
-        from GmmSegLib.prior_transform import phi_from_parameters
+        from GmmSegLib.model.phi import phi_from_parameters
 
         with self._userAction("Cannot place the prior there."):
             p = self._parameterNode
@@ -661,7 +654,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         from datetime import datetime
 
-        from GmmSegLib.io import IMAGE_SUFFIXES
+        from GmmSegLib.io.images import IMAGE_SUFFIXES
 
         folder = chosen(self._parameterNode.adaptFolder)
         images = sorted(str(p) for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES)) \
@@ -680,7 +673,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                            adapted_model=model)
 
     def _publishAdaptedModel(self, model: Path) -> None:
-        from GmmSegLib.registry import publish_adapted_model
+        from GmmSegLib.model.registry import publish_adapted_model
 
         published = publish_adapted_model(model)
         self._fillModelCombo()
@@ -698,7 +691,7 @@ class _UserAction:
         return self
 
     def __exit__(self, kind, error, trace) -> bool:
-        from GmmSegLib.errors import GmmSegError
+        from GmmSegLib.core.errors import GmmSegError
 
         if error is None:
             return False
@@ -721,7 +714,7 @@ class GmmSegModuleTest(ScriptedLoadableModuleTest):
         self.test_workflow_on_phantom()
 
     def test_workflow_on_phantom(self) -> None:
-        from GmmSegLib.selftest import run_logic_self_test
+        from GmmSegLib.mrml.selftest import run_logic_self_test
 
         self.delayDisplay("Segmenting, reviewing, refining and re-registering a phantom")
         scene = slicer.vtkMRMLScene()

@@ -31,15 +31,15 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import write_report  # noqa: E402
 
-from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.alignment import turn_between_deg  # noqa: E402
-from GmmSegLib.augment import VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
-from GmmSegLib.evaluation import evaluate_folders, evaluate_pair  # noqa: E402
-from GmmSegLib.inference import locate_and_centre, segment  # noqa: E402
-from GmmSegLib.io import read_cardiac_image, to_sitk  # noqa: E402
-from GmmSegLib.localisation import locate_from_ground_truth, locate_heart  # noqa: E402
-from GmmSegLib.phantom import make_cine_phantom  # noqa: E402
-from GmmSegLib.registry import load_registered  # noqa: E402
+from GmmSegLib.evaluation.folders import evaluate_folders, evaluate_pair  # noqa: E402
+from GmmSegLib.inference.localisation import locate_from_ground_truth, locate_heart  # noqa: E402
+from GmmSegLib.inference.segmentation import locate_and_centre, segment  # noqa: E402
+from GmmSegLib.io import acdc  # noqa: E402
+from GmmSegLib.io.images import read_cardiac_image, to_sitk  # noqa: E402
+from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
+from GmmSegLib.model.alignment import turn_between_deg  # noqa: E402
+from GmmSegLib.model.registry import load_registered  # noqa: E402
+from GmmSegLib.training.augment import VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
 
 
 def gmmseg(*arguments: str) -> None:
@@ -90,7 +90,7 @@ def localisation_errors(root: Path, model_path: str | None) -> dict:
     """How far the crop's LV centre (mm, in plane) and LV-to-RV direction (degrees) lie from the expert's.
 
     Given for the localiser's location alone and for the crop :func:`segment` uses (the localiser's, re-centred
-    on GmmSeg's segmentation of the stack: ``GmmSegLib.centring``).
+    on GmmSeg's segmentation of the stack: ``GmmSegLib.inference.centring``).
     """
     model, _ = load_registered(model_path)
     _, validation = acdc.split(acdc.list_cases(root))

@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import STRUCTURES, bench_parser, model_and_cases, structure_summary, write_report  # noqa: E402
 
-from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.evaluation import evaluate_pair  # noqa: E402
-from GmmSegLib.inference import segment  # noqa: E402
-from GmmSegLib.io import CardiacImage  # noqa: E402
+from GmmSegLib.evaluation.folders import evaluate_pair  # noqa: E402
+from GmmSegLib.inference.segmentation import segment  # noqa: E402
+from GmmSegLib.io import acdc  # noqa: E402
+from GmmSegLib.io.images import CardiacImage  # noqa: E402
 
 Variation = Callable[[CardiacImage, np.ndarray], tuple[CardiacImage, np.ndarray]]
 

@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
 
-from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.clinical import clinical_indices  # noqa: E402
-from GmmSegLib.inference import segment  # noqa: E402
-from GmmSegLib.labels import BACKGROUND, LV  # noqa: E402
-from GmmSegLib.report import percent  # noqa: E402
+from GmmSegLib.clinical.indices import clinical_indices  # noqa: E402
+from GmmSegLib.clinical.report import percent  # noqa: E402
+from GmmSegLib.core.labels import BACKGROUND, LV  # noqa: E402
+from GmmSegLib.inference.segmentation import segment  # noqa: E402
+from GmmSegLib.io import acdc  # noqa: E402
 
 INDICES = ("lv_ef", "rv_ef", "lv_edv", "lv_esv", "lv_mass", "rv_edv", "rv_esv")
 

@@ -39,9 +39,9 @@ import numpy as np  # noqa: E402
 from launcher import alive, install_launcher  # noqa: E402
 from slicer_harness import load_module, pump, wait_until  # noqa: E402
 
-from GmmSegLib.mrml_input import add_volume_nodes  # noqa: E402
-from GmmSegLib.phantom import make_cine_phantom  # noqa: E402
-from GmmSegLib.process_tree import descendants  # noqa: E402
+from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
+from GmmSegLib.mrml.inputs import add_volume_nodes  # noqa: E402
+from GmmSegLib.mrml.process_tree import descendants  # noqa: E402
 
 
 class _PyTorchUtilsLogic:

@@ -7,7 +7,7 @@ stored with the other handedness reaches the pipeline); and transposed (rows and
 mirror about the diagonal, as when a converter swaps the in-plane axes). Reported per orientation: how
 often the stack was taken as mirrored, and Dice and HD95 (mm) per structure, per volume then averaged,
 against the expert labels reoriented the same way. ``--shifted`` first passes every volume through the benchmarks'
-synthetic new scanner (``GmmSegLib.augment.shifted_stack``, the seeds of bench_accuracy and bench_uncertainty),
+synthetic new scanner (``GmmSegLib.training.augment.shifted_stack``, the seeds of bench_accuracy and bench_uncertainty),
 where a wrong "mirrored" call on a stack stored the usual way would cost most. A model without a handedness net
 (such as gmmseg-acdc-v4, in the history at commit 79f4d28) gives the "before" figures. Results go to
 ``<out>/handedness.json``.
@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import bench_parser, model_and_cases, structure_summary, write_report  # noqa: E402
 
-from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.augment import SELECTION_SHIFT_SEED, VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
-from GmmSegLib.evaluation import evaluate_pair  # noqa: E402
-from GmmSegLib.inference import segment  # noqa: E402
-from GmmSegLib.io import CardiacImage  # noqa: E402
+from GmmSegLib.evaluation.folders import evaluate_pair  # noqa: E402
+from GmmSegLib.inference.segmentation import segment  # noqa: E402
+from GmmSegLib.io import acdc  # noqa: E402
+from GmmSegLib.io.images import CardiacImage  # noqa: E402
+from GmmSegLib.training.augment import SELECTION_SHIFT_SEED, VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
 
 ORIENTATIONS = ("as stored", "mirrored", "transposed")
 

@@ -27,8 +27,8 @@ def bench_parser(doc: str, default_out: str, selection_split: str | None = None)
 
 def model_and_cases(arguments: argparse.Namespace):
     """The model to measure (with its registry entry), the ACDC folder, and the cases of the chosen split."""
-    from GmmSegLib import acdc
-    from GmmSegLib.registry import load_registered
+    from GmmSegLib.io import acdc
+    from GmmSegLib.model.registry import load_registered
 
     model, entry = load_registered(arguments.model)
     root = acdc.default_acdc_dir()

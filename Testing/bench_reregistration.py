@@ -13,21 +13,53 @@ registration net's training are made, never on the validation images.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
 
-from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.inference import segment  # noqa: E402
-from GmmSegLib.io import read_cardiac_image  # noqa: E402
-from GmmSegLib.prior_transform import phi_from_parameters  # noqa: E402
-from GmmSegLib.reregistration import registration_residual  # noqa: E402
+from GmmSegLib.core.errors import GmmSegError  # noqa: E402
+from GmmSegLib.inference.segmentation import SegmentationResult, network_input, register_prior, segment  # noqa: E402
+from GmmSegLib.io import acdc  # noqa: E402
+from GmmSegLib.io.images import CardiacImage, read_cardiac_image  # noqa: E402
+from GmmSegLib.model.atlas import prior_at, warp_prior  # noqa: E402
+from GmmSegLib.model.bundle import GmmSegModel  # noqa: E402
+from GmmSegLib.model.phi import phi_from_parameters  # noqa: E402
+
+
+def registration_residual(model: GmmSegModel, image: CardiacImage, result: SegmentationResult,
+                          applied: np.ndarray) -> dict[str, float]:
+    """How well the registration net follows a known displacement of the anatomy.
+
+    The model's responsibilities of the heart slices (the middle half of the heart) are moved by
+    ``applied`` (phi, 4 values); the net's phi for the moved maps should differ from its phi for the
+    original ones by ``applied``. Returns the residual shift (mm), scale error (log) and rotation error (deg).
+    """
+    slices = np.flatnonzero((result.labels[0] > 0).any(axis=(1, 2)))
+    if slices.size == 0:
+        raise GmmSegError("no heart found to register")
+    quarter = max(slices.size // 4, 0)
+    heart = slices[quarter: slices.size - quarter] if slices.size > 2 else slices
+    native = torch.from_numpy(np.ascontiguousarray(image.frames[0]))
+    canonical = network_input(model, native, result.frame, result.location)[heart]
+    prior = prior_at(model.atlas, result.location.positions)[heart]
+    moved_phi = torch.as_tensor(np.asarray(applied, np.float32)).expand(len(heart), -1)
+    with torch.no_grad():
+        pi = torch.softmax(model.heads.responsibilities_logits(model.features(canonical)), 1)
+        before = register_prior(model, pi, prior).median(0).values
+        after = register_prior(model, warp_prior(pi, moved_phi), prior).median(0).values
+    change = (after - before).numpy()
+    return {"shift_residual_mm": float(math.hypot(change[1] - applied[1], change[2] - applied[2])),
+            "log_scale_error": float(change[0] - applied[0]),
+            "rotation_error_deg": float(math.degrees(change[3] - applied[3]))}
+
 
 DISPLACEMENTS = {  # scale, tx mm, ty mm, rotation deg
     "shift 10 mm right": (1.0, 10.0, 0.0, 0.0),

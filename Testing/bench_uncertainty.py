@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
+from uncertainty_calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
 
-from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.augment import SELECTION_SHIFT_SEED, shifted_stack  # noqa: E402
-from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
-from GmmSegLib.inference import segment  # noqa: E402
+from GmmSegLib.inference.segmentation import segment  # noqa: E402
+from GmmSegLib.io import acdc  # noqa: E402
+from GmmSegLib.training.augment import SELECTION_SHIFT_SEED, shifted_stack  # noqa: E402
 
 KINDS = ("total", "aleatoric", "epistemic")
 MAPS = (*KINDS, *(f"{kind} (d_hat as predicted)" for kind in KINDS), "pi_entropy")

@@ -34,10 +34,10 @@ HARNESS_MISSING = _install_slicer_harness()  # None when the module's GUI can be
 # (Slicer's own Python 3.12 has no torch until the PyTorch extension installs it)
 requires_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
 
-from GmmSegLib import acdc  # noqa: E402
-from GmmSegLib.io import CardiacImage, to_sitk  # noqa: E402
-from GmmSegLib.labels import CONVENTIONS  # noqa: E402
-from GmmSegLib.phantom import Phantom, make_cine_phantom  # noqa: E402
+from GmmSegLib.core.labels import CONVENTIONS  # noqa: E402
+from GmmSegLib.io import acdc  # noqa: E402
+from GmmSegLib.io.images import CardiacImage, to_sitk  # noqa: E402
+from GmmSegLib.io.phantom import Phantom, make_cine_phantom  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -107,9 +107,9 @@ def known_outputs(phantom: Phantom, frames: list[int] | None = None):
     model is not the point."""
     from scipy import ndimage
 
-    from GmmSegLib.canonical_frame import CanonicalFrame
-    from GmmSegLib.case_outputs import UNCERTAINTY_FILES, CaseOutputs
-    from GmmSegLib.clinical import clinical_indices
+    from GmmSegLib.clinical.indices import clinical_indices
+    from GmmSegLib.inference.case_outputs import UNCERTAINTY_FILES, CaseOutputs
+    from GmmSegLib.model.canonical_frame import CanonicalFrame
 
     frames = list(range(phantom.image.num_frames)) if frames is None else frames
     labels = phantom.labels[frames]
@@ -134,7 +134,7 @@ def known_outputs(phantom: Phantom, frames: list[int] | None = None):
 def shipped_model():
     """The shipped model and its registry entry (loaded through the hash check)."""
     pytest.importorskip("torch", reason="the model needs torch")
-    from GmmSegLib.registry import load_registered
+    from GmmSegLib.model.registry import load_registered
 
     return load_registered()
 
@@ -142,7 +142,7 @@ def shipped_model():
 @pytest.fixture(scope="session")
 def automatic(shipped_model, phantom_volume):
     """The shipped model's automatic segmentation of the phantom volume (registration net's phi)."""
-    from GmmSegLib.inference import segment
+    from GmmSegLib.inference.segmentation import segment
 
     model, _ = shipped_model
     return segment(phantom_volume, model, "cpu")

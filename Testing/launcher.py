@@ -4,7 +4,7 @@
 Slicer 5.12.3 pins it): it sets up the environment, starts ``python-real`` with ``QProcess::start``, forwards
 stdout, stderr and stdin, waits, and exits with the child's code. It installs no signal handler, so a SIGTERM or
 SIGKILL ends the launcher alone and the child runs on. This one behaves the same, and
-:func:`install_launcher` puts it on PATH as ``PythonSlicer``, where :func:`GmmSegLib.jobs.python_executable`
+:func:`install_launcher` puts it on PATH as ``PythonSlicer``, where :func:`GmmSegLib.mrml.jobs.python_executable`
 looks for Slicer's.
 """
 

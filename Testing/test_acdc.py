@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from GmmSegLib import acdc
-from GmmSegLib.evaluation import evaluate_pair
-from GmmSegLib.inference import segment
-from GmmSegLib.localisation import locate_from_ground_truth
+from GmmSegLib.evaluation.folders import evaluate_pair
+from GmmSegLib.inference.localisation import locate_from_ground_truth
+from GmmSegLib.inference.segmentation import segment
+from GmmSegLib.io import acdc
 
 
 def test_split_is_the_documented_one(acdc_dir):

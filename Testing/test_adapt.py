@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from conftest import write_image
-from GmmSegLib.model import load_model
-from GmmSegLib.registry import load_registered, sha256_of
-from GmmSegLib.trainer import TrainConfig, Trainer, normalisation_parameters
+from GmmSegLib.model.bundle import load_model
+from GmmSegLib.model.registry import load_registered, sha256_of
+from GmmSegLib.training.trainer import TrainConfig, Trainer, normalisation_parameters
 from test_cli import gmmseg
 
 

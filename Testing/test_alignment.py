@@ -8,7 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from GmmSegLib.alignment import (
+from GmmSegLib.core.labels import LV, RV
+from GmmSegLib.inference.localisation import locate_from_ground_truth
+from GmmSegLib.model.alignment import (
     CanonicalFrame,
     canonical_input,
     context_indices,
@@ -19,8 +21,6 @@ from GmmSegLib.alignment import (
     to_native,
     zscore,
 )
-from GmmSegLib.labels import LV, RV
-from GmmSegLib.localisation import locate_from_ground_truth
 
 
 @pytest.mark.parametrize("mirrored", [False, True])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from GmmSegLib.augment import random_appearance, shifted_stack
+from GmmSegLib.training.augment import random_appearance, shifted_stack
 
 
 def test_the_shifted_stack_is_reproducible_bounded_and_changes_the_image(phantom_volume):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from GmmSegLib.alignment import to_canonical, turn_between_deg
-from GmmSegLib.atlas import prior_at
-from GmmSegLib.centring import CENTRING_SHIFT_MM, CENTRING_TURN_DEG, MAX_RECENTRINGS, recentred
-from GmmSegLib.inference import centred_location, locate_and_centre, segment
-from GmmSegLib.localisation import HeartLocation, locate_from_ground_truth
+from GmmSegLib.inference.centring import CENTRING_SHIFT_MM, CENTRING_TURN_DEG, MAX_RECENTRINGS, recentred
+from GmmSegLib.inference.localisation import HeartLocation, locate_from_ground_truth
+from GmmSegLib.inference.segmentation import centred_location, locate_and_centre, segment
+from GmmSegLib.model.alignment import to_canonical, turn_between_deg
+from GmmSegLib.model.atlas import prior_at
 
 
 def _crop_labels(labels: np.ndarray, location: HeartLocation, spacing) -> tuple[np.ndarray, object]:

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from GmmSegLib.checks import blank_slices, check_short_axis
-from GmmSegLib.errors import InputError
-from GmmSegLib.io import CardiacImage, Geometry
+from GmmSegLib.core.errors import InputError
+from GmmSegLib.io.checks import blank_slices, check_short_axis
+from GmmSegLib.io.images import CardiacImage, Geometry
 
 
 def _image(frames: np.ndarray, spacing=(1.5, 1.5, 8.0)) -> CardiacImage:

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from GmmSegLib.class_prior import OFFSET_GRID, choose_delta, left_ventricle_offsets, offset_labels, offset_scores
-from GmmSegLib.errors import ModelError
-from GmmSegLib.inference import segment
-from GmmSegLib.labels import LV, MYO, RV
-from GmmSegLib.model import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_model
+from GmmSegLib.core.errors import ModelError
+from GmmSegLib.core.labels import LV, MYO, RV
+from GmmSegLib.inference.segmentation import segment
+from GmmSegLib.model.bundle import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_model
+from GmmSegLib.model.class_prior import OFFSET_GRID, left_ventricle_offsets, offset_labels
+from GmmSegLib.training.calibration import choose_delta, offset_scores
 
 
 def pixel(*probabilities: float) -> np.ndarray:

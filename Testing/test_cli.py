@@ -14,8 +14,8 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import ROOT, write_image
-from GmmSegLib.evaluation import evaluate_pair
-from GmmSegLib.registry import MODELS_ENV, models_dir, sha256_of
+from GmmSegLib.evaluation.folders import evaluate_pair
+from GmmSegLib.model.registry import MODELS_ENV, models_dir, sha256_of
 
 
 def gmmseg(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -142,7 +142,7 @@ def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume
 
 def test_a_batch_does_every_input_it_can_and_reports_each_failure(tmp_path, phantom_files, phantom_volume):
     """segment a b c with b unusable: a and c are written, b is named in one line and in the summary, exit 2."""
-    from GmmSegLib.io import to_sitk
+    from GmmSegLib.io.images import to_sitk
 
     flat = tmp_path / "flat.nii.gz"  # a constant image: no heart, refused by the input checks
     sitk.WriteImage(to_sitk(np.full(phantom_volume.frames.shape[1:], 100.0, np.float32), phantom_volume.geometry),
@@ -304,7 +304,6 @@ def test_impossible_prior_placements_are_refused(tmp_path, phantom_files, phi, m
     (["bench", "--train-steps", "-1"], "--train-steps: must be 1 or more"),
     (["adapt", "{tmp}/x.nii.gz", "--out", "{tmp}/a.pt", "--epochs", "0"], "--epochs: must be 1 or more"),
     (["adapt", "{tmp}/x.nii.gz", "--out", "{tmp}/a.pt", "--steps-per-epoch", "many"], "invalid count value"),
-    (["bench-interactive", "--images", "{tmp}", "--labels", "{tmp}", "--geodesic-length-mm", "nan"], "above 0 mm"),
 ])
 def test_impossible_counts_and_lengths_are_refused(tmp_path, command, message):
     result = gmmseg(*(part.format(tmp=tmp_path) for part in command))
@@ -318,8 +317,8 @@ def _acdc(labels: np.ndarray) -> np.ndarray:
 
 
 def test_report_reads_the_convention_it_is_told_and_warns_when_labels_look_like_another(tmp_path, small_phantom):
-    from GmmSegLib.clinical import clinical_indices
-    from GmmSegLib.io import to_sitk
+    from GmmSegLib.clinical.indices import clinical_indices
+    from GmmSegLib.io.images import to_sitk
 
     image = small_phantom.image
     path = tmp_path / "cine_seg.nii.gz"
@@ -336,7 +335,7 @@ def test_report_reads_the_convention_it_is_told_and_warns_when_labels_look_like_
 
 def test_evaluate_warns_when_the_ground_truth_looks_like_another_convention(tmp_path, segmented_volume,
                                                                             small_phantom, phantom_volume):
-    from GmmSegLib.io import to_sitk
+    from GmmSegLib.io.images import to_sitk
 
     out, _ = segmented_volume
     truth = tmp_path / "gt"
@@ -353,7 +352,7 @@ def test_evaluate_warns_when_the_ground_truth_looks_like_another_convention(tmp_
 
 def test_an_image_with_no_heart_is_flagged_not_passed_silently(tmp_path, phantom_volume):
     """Pure noise on the phantom's grid passes the input checks; nothing comes out, and the user is told."""
-    from GmmSegLib.io import to_sitk
+    from GmmSegLib.io.images import to_sitk
 
     noise = np.random.default_rng(2).random(phantom_volume.frames.shape[1:]) * 500
     path = tmp_path / "noise.nii.gz"
@@ -367,7 +366,8 @@ def test_an_image_with_no_heart_is_flagged_not_passed_silently(tmp_path, phantom
 
 def test_a_cine_that_cannot_fit_in_memory_is_refused_before_the_work(tmp_path, phantom_files, monkeypatch,
                                                                      capsys):
-    from GmmSegLib import cli, memory
+    from GmmSegLib import cli
+    from GmmSegLib.inference import memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 300 * 2**20)  # 300 MB free
     code = cli.main(["segment", str(phantom_files["cine"]), "--out", str(tmp_path / "out"), "--device", "cpu"])
@@ -379,7 +379,7 @@ def test_a_cine_that_cannot_fit_in_memory_is_refused_before_the_work(tmp_path, p
 def test_the_memory_estimate_bounds_the_measured_peaks():
     """BENCHMARKS.md (gmmseg segment under /usr/bin/time -v): 1.06 GB at 6.2 M voxels, 1.67 GB at 11.1 M,
     6.8 GB at 78.6 M."""
-    from GmmSegLib.memory import segmentation_bytes
+    from GmmSegLib.inference.memory import segmentation_bytes
 
     for voxels, measured in ((6.2e6, 1.06e9), (11.06e6, 1.67e9), (78.6e6, 6.8e9)):
         assert measured <= segmentation_bytes(int(voxels)) <= 1.3 * measured
@@ -390,7 +390,7 @@ def test_a_one_frame_cine_gives_one_frame_cine_outputs(tmp_path, small_phantom):
     import gzip
     import struct
 
-    from GmmSegLib.io import to_sitk
+    from GmmSegLib.io.images import to_sitk
 
     path = tmp_path / "one.nii.gz"
     sitk.WriteImage(to_sitk(small_phantom.image.frames[:1], small_phantom.image.geometry), str(path))

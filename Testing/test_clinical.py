@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from GmmSegLib.clinical import clinical_indices
-from GmmSegLib.errors import GmmSegError
+from GmmSegLib.clinical.indices import clinical_indices
+from GmmSegLib.core.errors import GmmSegError
 
 
 def test_phantom_indices_are_exact(small_phantom):
@@ -45,9 +45,9 @@ def test_report_from_a_cine_and_from_two_phases(tmp_path, small_phantom):
 
     import SimpleITK as sitk
 
-    from GmmSegLib.errors import InputError
-    from GmmSegLib.io import to_sitk
-    from GmmSegLib.report import report_case
+    from GmmSegLib.clinical.report import report_case
+    from GmmSegLib.core.errors import InputError
+    from GmmSegLib.io.images import to_sitk
 
     image = small_phantom.image
     cine = tmp_path / "case_seg.nii.gz"
@@ -77,9 +77,9 @@ def test_a_ventricle_missing_at_a_phase_has_no_ejection_fraction(tmp_path, small
 
     import SimpleITK as sitk
 
-    from GmmSegLib.io import to_sitk
-    from GmmSegLib.labels import LV, RV
-    from GmmSegLib.report import report_case
+    from GmmSegLib.clinical.report import report_case
+    from GmmSegLib.core.labels import LV, RV
+    from GmmSegLib.io.images import to_sitk
     from test_cli import gmmseg
 
     labels = small_phantom.labels[[0, small_phantom.es_frame]].copy()

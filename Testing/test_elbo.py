@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import Dirichlet, Normal, kl_divergence
 
-from GmmSegLib.elbo import (
+from GmmSegLib.model.elbo import (
     ElboWeights,
     assignment_term,
     dirichlet_kl,

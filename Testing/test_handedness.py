@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from GmmSegLib.handedness import locate_and_orient, storage_orders, unmirror
-from GmmSegLib.inference import segment
-from GmmSegLib.io import to_sitk
-from GmmSegLib.localisation import HeartLocation, locate_heart
-from GmmSegLib.model import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_model
-from GmmSegLib.trainer import TrainConfig, Trainer
+from GmmSegLib.inference.handedness import locate_and_orient, storage_orders, unmirror
+from GmmSegLib.inference.localisation import HeartLocation, locate_heart
+from GmmSegLib.inference.segmentation import segment
+from GmmSegLib.io.images import to_sitk
+from GmmSegLib.model.bundle import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_model
+from GmmSegLib.training.trainer import TrainConfig, Trainer
 from test_cli import gmmseg
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from GmmSegLib.errors import GmmSegError
-from GmmSegLib.inference import segment
-from GmmSegLib.io import CardiacImage
-from GmmSegLib.localisation import locate_from_ground_truth, locate_heart
-from GmmSegLib.model import GmmSegModel
+from GmmSegLib.core.errors import GmmSegError
+from GmmSegLib.inference.localisation import locate_from_ground_truth, locate_heart
+from GmmSegLib.inference.segmentation import segment
+from GmmSegLib.io.images import CardiacImage
+from GmmSegLib.model.bundle import GmmSegModel
 
 
 def test_reapplying_the_automatic_phi_reproduces_the_output(shipped_model, phantom_volume, automatic):

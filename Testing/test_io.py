@@ -5,9 +5,9 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from GmmSegLib.errors import InputError
-from GmmSegLib.io import AtomicOutputs, Geometry, image_stem, read_cardiac_image, read_label_volume, to_sitk
-from GmmSegLib.labels import most_probable_class, to_product_labels
+from GmmSegLib.core.errors import InputError
+from GmmSegLib.core.labels import most_probable_class, to_product_labels
+from GmmSegLib.io.images import AtomicOutputs, Geometry, image_stem, read_cardiac_image, read_label_volume, to_sitk
 
 DIRECTION = (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
 

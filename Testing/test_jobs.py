@@ -27,7 +27,7 @@ def _run(job_class, arguments, timeout_s: float = 300):
 
 def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, pythonslicer, phantom_files,
                                                                  shipped_model):
-    from GmmSegLib.jobs import ConsoleJob, python_executable
+    from GmmSegLib.mrml.jobs import ConsoleJob, python_executable
 
     assert python_executable() == str(pythonslicer)
     job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(phantom_files["volume"]), "--out",
@@ -39,7 +39,7 @@ def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, pytho
 
 @requires_torch
 def test_a_user_error_of_the_command_is_reported_as_its_one_line(tmp_path, pythonslicer):
-    from GmmSegLib.jobs import ConsoleJob
+    from GmmSegLib.mrml.jobs import ConsoleJob
 
     job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(tmp_path / "missing.nii.gz"), "--out",
                                                       str(tmp_path / "out")])
@@ -52,8 +52,8 @@ def test_a_user_error_of_the_command_is_reported_as_its_one_line(tmp_path, pytho
 def test_cancel_kills_the_launchers_child_too_and_writes_nothing(tmp_path, pythonslicer, phantom_acdc_dir):
     from slicer_harness import wait_until
 
-    from GmmSegLib.jobs import ConsoleJob
-    from GmmSegLib.process_tree import descendants
+    from GmmSegLib.mrml.jobs import ConsoleJob
+    from GmmSegLib.mrml.process_tree import descendants
 
     out = tmp_path / "model.pt"
     lines, ends = [], []
@@ -78,7 +78,7 @@ def test_slicer_510_without_non_blocking_launches_is_served_the_same(tmp_path, p
     the job then reads the output itself and reports it on the event loop the same way."""
     import slicer.util
 
-    from GmmSegLib.jobs import ConsoleJob
+    from GmmSegLib.mrml.jobs import ConsoleJob
 
     def launch_510(args, useStartupEnvironment=True, updateEnvironment=None, cwd=None):
         import os
@@ -98,8 +98,8 @@ def test_slicer_510_without_non_blocking_launches_is_served_the_same(tmp_path, p
 def test_process_tree_kill_reaches_grandchildren(pythonslicer, process_table, monkeypatch, tmp_path):
     from slicer_harness import wait_until
 
-    from GmmSegLib import process_tree
-    from GmmSegLib.process_tree import descendants, kill_process_tree
+    from GmmSegLib.mrml import process_tree
+    from GmmSegLib.mrml.process_tree import descendants, kill_process_tree
 
     if process_table.startswith("ps"):
         monkeypatch.setattr(process_tree, "PROC", tmp_path / "no proc")

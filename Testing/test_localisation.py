@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from GmmSegLib.handedness import storage_orders
-from GmmSegLib.localisation import locate_heart
+from GmmSegLib.inference.handedness import storage_orders
+from GmmSegLib.inference.localisation import locate_heart
 
 
 def test_a_stack_stored_a_quarter_turn_round_gives_the_same_heart(shipped_model, phantom_volume):

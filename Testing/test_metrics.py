@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from GmmSegLib.metrics import dice, hd95, structure_metrics, summarise
+from GmmSegLib.evaluation.metrics import dice, hd95, structure_metrics, summarise
 
 
 def test_dice_known_values():

@@ -49,13 +49,13 @@ def module(harness, pythonslicer, monkeypatch, tmp_path):
 
 
 def _volume(harness, phantom, name="ED"):
-    from GmmSegLib.mrml_input import add_volume_nodes
+    from GmmSegLib.mrml.inputs import add_volume_nodes
 
     return add_volume_nodes(harness.mrmlScene, phantom.image.frame_volume(0), name)
 
 
 def _cine(harness, phantom, name="cine"):
-    from GmmSegLib.mrml_input import add_volume_nodes
+    from GmmSegLib.mrml.inputs import add_volume_nodes
 
     return add_volume_nodes(harness.mrmlScene, phantom.image, name)
 
@@ -75,7 +75,7 @@ def _running_children(widget) -> list[int]:
     """The launcher and what it started, once the interpreter runs under it."""
     from slicer_harness import wait_until
 
-    from GmmSegLib.process_tree import descendants
+    from GmmSegLib.mrml.process_tree import descendants
 
     pid = widget._job.console.process.pid
     wait_until(lambda: descendants(pid), timeout=30)
@@ -141,7 +141,7 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     from PySide6.QtTest import QTest
     from slicer_harness import pump
 
-    from GmmSegLib.slicer_logic import ACCEPTED
+    from GmmSegLib.mrml.logic import ACCEPTED
 
     widget, ui = module.widget, module.widget.ui
     logic = widget.logic.sceneLogic()
@@ -348,7 +348,7 @@ def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(m
 
 def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_phantom, caplog):
     from conftest import known_outputs
-    from GmmSegLib.mrml_outputs import IMPLAUSIBLE, REVIEW_ADVISED
+    from GmmSegLib.mrml.scene_outputs import IMPLAUSIBLE, REVIEW_ADVISED
 
     widget = module.widget
     volume = _volume(harness, small_phantom)

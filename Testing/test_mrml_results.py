@@ -14,10 +14,10 @@ import vtk
 slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
 
 from conftest import known_outputs  # noqa: E402
-from GmmSegLib.errors import GmmSegError  # noqa: E402
-from GmmSegLib.mrml_input import add_volume_nodes, cine_of, default_input  # noqa: E402
-from GmmSegLib.mrml_nodes import read_labels, write_labels  # noqa: E402
-from GmmSegLib.slicer_logic import ACCEPTED, GmmSegLogic  # noqa: E402
+from GmmSegLib.core.errors import GmmSegError  # noqa: E402
+from GmmSegLib.mrml.inputs import add_volume_nodes, cine_of, default_input  # noqa: E402
+from GmmSegLib.mrml.logic import ACCEPTED, GmmSegLogic  # noqa: E402
+from GmmSegLib.mrml.nodes import read_labels, write_labels  # noqa: E402
 
 # what one segmented cine adds to a scene (README, "In 3D Slicer"): 5 sequences (segmentation, 3 uncertainty
 # kinds, prior) and the browser's proxies of them with their display and storage nodes, the prior transform,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from GmmSegLib.networks import InstanceNorm
+from GmmSegLib.model.networks import InstanceNorm
 
 
 @pytest.mark.parametrize("affine", [True, False])

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from GmmSegLib.errors import InputError
-from GmmSegLib.io import read_cardiac_image
+from GmmSegLib.core.errors import InputError
+from GmmSegLib.io.images import read_cardiac_image
 
 CASES = 1000
 LPS = np.diag([-1.0, -1.0, 1.0])

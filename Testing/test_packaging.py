@@ -8,13 +8,13 @@ import re
 from urllib.parse import urlsplit
 
 from conftest import ROOT, requires_torch
-from GmmSegLib.registry import sha256_of
+from GmmSegLib.model.registry import sha256_of
 
 
 def test_cmake_lists_every_library_file():
     cmake = (ROOT / "GmmSegModule" / "CMakeLists.txt").read_text()
-    listed = set(re.findall(r"GmmSegLib/\w+\.py", cmake))
-    present = {f"GmmSegLib/{p.name}" for p in (ROOT / "GmmSegModule" / "GmmSegLib").glob("*.py")}
+    listed = set(re.findall(r"GmmSegLib/(?:\w+/)*\w+\.py", cmake))
+    present = {str(p.relative_to(ROOT / "GmmSegModule")) for p in (ROOT / "GmmSegModule" / "GmmSegLib").rglob("*.py")}
     assert listed == present
 
 
@@ -45,7 +45,7 @@ def test_library_imports_without_slicer_or_qt():
     import subprocess
     import sys
 
-    code = ("import sys, GmmSegLib.cli, GmmSegLib.inference, GmmSegLib.trainer; "
+    code = ("import sys, GmmSegLib.cli, GmmSegLib.inference.segmentation, GmmSegLib.training.trainer; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('slicer', 'qt', 'ctk', 'PythonQt')]; "
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "GmmSegModule", capture_output=True, text=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from GmmSegLib.labels import LV, MYO
-from GmmSegLib.plausibility import implausible_findings
+from GmmSegLib.clinical.plausibility import implausible_findings
+from GmmSegLib.core.labels import LV, MYO
 
 
 def test_a_phantom_heart_is_plausible(small_phantom):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from GmmSegLib.atlas import warp_prior
-from GmmSegLib.canonical_frame import CANONICAL_SIZE, CANONICAL_SPACING_MM, CanonicalFrame
-from GmmSegLib.errors import GmmSegError
-from GmmSegLib.prior_transform import canonical_to_ras, phi_from_ras_transform, phi_matrix, ras_transform_for_phi
+from GmmSegLib.core.errors import GmmSegError
+from GmmSegLib.model.atlas import warp_prior
+from GmmSegLib.model.canonical_frame import CANONICAL_SIZE, CANONICAL_SPACING_MM, CanonicalFrame
+from GmmSegLib.model.phi import canonical_to_ras, phi_from_ras_transform, phi_matrix, ras_transform_for_phi
 
 FRAME = CanonicalFrame(centre_x=90.3, centre_y=80.7, angle=0.6, spacing_x=1.4, spacing_y=1.4, native_rows=176,
                        native_columns=190)

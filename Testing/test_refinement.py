@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from GmmSegLib.errors import GmmSegError
-from GmmSegLib.metrics import dice
-from GmmSegLib.refinement import fused_probability, geodesic_distance, refine
+from GmmSegLib.clinical.refinement import fused_probability, geodesic_distance, refine
+from GmmSegLib.core.errors import GmmSegError
+from GmmSegLib.evaluation.metrics import dice
 
 
 def test_geodesic_distance_is_blocked_by_edges():
@@ -80,7 +80,7 @@ def test_a_structure_the_model_missed_entirely_can_be_clicked_in(small_phantom):
 def test_growcut_baseline_segments_from_clicks(small_phantom):
     """The benchmark's GrowCut (Slicer's vtkImageGrowCutSegment) grows the clicked structure, not the whole box."""
     pytest.importorskip("slicer", reason="slicer-core provides vtkImageGrowCutSegment")
-    from GmmSegLib.interactive_bench import SliceCase, growcut_refiner
+    from bench_interactive import SliceCase, growcut_refiner
 
     image, truth, wrong, probabilities = _corrupted_slice(small_phantom)
     case = SliceCase(image, probabilities, wrong, truth, 1.5)

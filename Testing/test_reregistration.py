@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from bench_reregistration import registration_residual
 
-from GmmSegLib.errors import GmmSegError
-from GmmSegLib.prior_transform import phi_from_parameters
-from GmmSegLib.reregistration import registration_residual, reinfer
+from GmmSegLib.core.errors import GmmSegError
+from GmmSegLib.inference.reregistration import reinfer
+from GmmSegLib.model.phi import phi_from_parameters
 
 
 def test_registration_net_brings_a_displaced_prior_back(shipped_model, phantom_volume, automatic):

@@ -6,16 +6,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from uncertainty_calibration import auroc, expected_calibration_error, review_payoff
 
-from GmmSegLib.calibration import auroc, expected_calibration_error, review_payoff
-from GmmSegLib.outputs import summary_record
-from GmmSegLib.review import (
+from GmmSegLib.clinical.review import (
     UNSURE_STACK_SCORE,
     review_queue,
     slice_mean_uncertainty,
     stack_uncertainty,
     whole_stack_warning,
 )
+from GmmSegLib.inference.case_files import summary_record
 
 
 def test_auroc_known_values():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from GmmSegLib.localisation import locate_from_ground_truth
-from GmmSegLib.sampling import Perturbation, Volume, draw_batch, tight_fields_of_view
+from GmmSegLib.inference.localisation import locate_from_ground_truth
+from GmmSegLib.training.sampling import Perturbation, Volume, draw_batch, tight_fields_of_view
 
 
 def test_a_clean_view_is_the_same_crop_before_appearance_augmentation(small_phantom):

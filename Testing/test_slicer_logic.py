@@ -11,11 +11,11 @@ import vtk
 slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
 
 from conftest import known_outputs  # noqa: E402
-from GmmSegLib.errors import InputError  # noqa: E402
-from GmmSegLib.mrml_input import add_volume_nodes, cardiac_image_from_node  # noqa: E402
-from GmmSegLib.mrml_outputs import MIRRORED_STORAGE, REVIEW_ADVISED  # noqa: E402
-from GmmSegLib.selftest import run_logic_self_test  # noqa: E402
-from GmmSegLib.slicer_logic import GmmSegLogic  # noqa: E402
+from GmmSegLib.core.errors import InputError  # noqa: E402
+from GmmSegLib.mrml.inputs import add_volume_nodes, cardiac_image_from_node  # noqa: E402
+from GmmSegLib.mrml.logic import GmmSegLogic  # noqa: E402
+from GmmSegLib.mrml.scene_outputs import MIRRORED_STORAGE, REVIEW_ADVISED  # noqa: E402
+from GmmSegLib.mrml.selftest import run_logic_self_test  # noqa: E402
 
 
 @pytest.fixture
@@ -107,8 +107,8 @@ def test_batch_segmentation_script_runs_headless(tmp_path, phantom_files, shippe
     import SimpleITK as sitk
 
     from conftest import ROOT
-    from GmmSegLib.inference import segment
-    from GmmSegLib.io import read_cardiac_image
+    from GmmSegLib.inference.segmentation import segment
+    from GmmSegLib.io.images import read_cardiac_image
 
     script = ROOT / "scripted_training" / "batch_segment.py"
     out = tmp_path / "out"
@@ -135,7 +135,7 @@ def test_batch_segmentation_script_runs_headless(tmp_path, phantom_files, shippe
 
 
 def test_refinement_errors_change_nothing(scene, phantom_volume, shipped_model):
-    from GmmSegLib.errors import GmmSegError
+    from GmmSegLib.core.errors import GmmSegError
 
     logic = GmmSegLogic(scene)
     node = add_volume_nodes(scene, phantom_volume, "ED")

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from conftest import ROOT
-from GmmSegLib.class_prior import OFFSET_GRID, left_ventricle_offsets
-from GmmSegLib.model import load_checkpoint, load_model
+from GmmSegLib.model.bundle import load_checkpoint, load_model
+from GmmSegLib.model.class_prior import OFFSET_GRID, left_ventricle_offsets
 
 TRAINER = ROOT / "scripted_training" / "train.py"
 TINY = ["--localiser-epochs", "1", "--pretrain-epochs", "1", "--registration-epochs", "1", "--adapt-epochs", "1",
@@ -139,8 +139,8 @@ def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
     (["--pretrain-epochs", "-1", "--context-slices", "-1"], "--context-slices must be 0 or more; --pretrain-epochs"),
 ])
 def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, message):
-    from GmmSegLib.errors import GmmSegError
-    from GmmSegLib.trainer import check_config, parse_arguments
+    from GmmSegLib.core.errors import GmmSegError
+    from GmmSegLib.training.trainer import check_config, parse_arguments
 
     with pytest.raises(GmmSegError, match=re.escape(message)):
         check_config(parse_arguments(["--out", str(tmp_path / "m.pt"), *arguments]))
@@ -181,7 +181,7 @@ def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
 
 def test_adapting_an_init_model_can_stay_anchored_to_the_labelled_split(tmp_path, phantom_acdc_dir):
     """With --labelled-anchor the first step's anchor adds the supervised loss on the same target batch."""
-    from GmmSegLib.registry import default_entry
+    from GmmSegLib.model.registry import default_entry
 
     shipped = default_entry().path
     common = ["--data", phantom_acdc_dir, "--init-model", shipped, "--stages", "adapt", "--adapt-epochs", "1",
@@ -199,8 +199,8 @@ def test_adapting_an_init_model_can_stay_anchored_to_the_labelled_split(tmp_path
 def test_localiser_and_handedness_stages_start_from_fresh_weights(tmp_path):
     """A run that trains the localiser or the handedness net does so from scratch, whatever --init-model held,
     and a resumed stage keeps the weights it had reached."""
-    from GmmSegLib.registry import default_entry
-    from GmmSegLib.trainer import TrainConfig, Trainer
+    from GmmSegLib.model.registry import default_entry
+    from GmmSegLib.training.trainer import TrainConfig, Trainer
 
     shipped, _ = load_model(default_entry().path)
 
@@ -230,7 +230,7 @@ def test_a_new_slice_context_trains_a_new_feature_unet_on_the_init_models_other_
     """--context-slices other than the --init-model's: the feature U-Net (three input channels) and heads start
     fresh, the localiser, handedness and registration nets come from the init model; without the pretrain stage
     such a run is refused."""
-    from GmmSegLib.registry import default_entry
+    from GmmSegLib.model.registry import default_entry
 
     shipped_path = default_entry().path
     shipped, _ = load_model(shipped_path)

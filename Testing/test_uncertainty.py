@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from GmmSegLib.uncertainty import dirichlet_uncertainty
+from GmmSegLib.model.uncertainty import dirichlet_uncertainty
 
 
 def test_total_is_aleatoric_plus_epistemic_and_bounded():

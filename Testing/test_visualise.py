@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from GmmSegLib.io import Geometry
-from GmmSegLib.visualise import mid_ventricular_slice, orientation_letters
+from GmmSegLib.clinical.pictures import mid_ventricular_slice, orientation_letters
+from GmmSegLib.io.images import Geometry
 
 
 def _turned(image, direction: np.ndarray):

@@ -4,7 +4,7 @@
 
 Also runs with plain ``python`` where ``slicer-core`` is installed. Each image (NIfTI/NRRD 3D stack or 4D
 cine) is read with the product's reader, put into a scene as a volume (or a sequence in a browser for a
-cine), segmented by :class:`GmmSegLib.slicer_logic.GmmSegLogic`, and its segmentation, uncertainty maps and
+cine), segmented by :class:`GmmSegLib.mrml.logic.GmmSegLogic`, and its segmentation, uncertainty maps and
 indices are exported to ``DIR`` (written atomically per image). Exit code 0 when all succeeded, 2 on a user
 error (nothing written for that image), 1 if some images failed.
 """
@@ -30,9 +30,9 @@ def main(argv: list[str]) -> int:
     import slicer
 
     from GmmSegLib.cli import show_warnings_on_stderr
-    from GmmSegLib.errors import GmmSegError
-    from GmmSegLib.io import check_output_folder, distinct_stems
-    from GmmSegLib.slicer_logic import GmmSegLogic
+    from GmmSegLib.core.errors import GmmSegError
+    from GmmSegLib.io.images import check_output_folder, distinct_stems
+    from GmmSegLib.mrml.logic import GmmSegLogic
 
     show_warnings_on_stderr()
     try:

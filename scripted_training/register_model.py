@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from GmmSegLib.model import load_model  # noqa: E402
-from GmmSegLib.registry import REGISTRY_NAME, sha256_of  # noqa: E402
+from GmmSegLib.model.bundle import load_model  # noqa: E402
+from GmmSegLib.model.registry import REGISTRY_NAME, sha256_of  # noqa: E402
 
 SPLIT = ("labelled auxiliary set (supervised pretraining, atlas, registration net): ACDC patients 001-005, "
          "021-025, 041-045, 061-065, 081-085 (ED+ES labels); label-free ELBO adaptation: images of all 50 "

@@ -15,7 +15,7 @@ for _candidate in (_HERE.parent / "GmmSegModule", _HERE.parent):
     if (_candidate / "GmmSegLib").is_dir() and str(_candidate) not in sys.path:
         sys.path.insert(0, str(_candidate))
 
-from GmmSegLib.trainer import main  # noqa: E402
+from GmmSegLib.training.trainer import main  # noqa: E402
 
 if __name__ == "__main__":
     arguments = sys.argv[1:]

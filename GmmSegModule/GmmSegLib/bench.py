@@ -15,14 +15,14 @@ import time
 
 import torch
 
-from .atlas import prior_at
-from .device import resolve_device
-from .inference import forward_canonical, network_input, segment
-from .localisation import localiser_view, quarter_turn_probabilities
-from .phantom import make_cine_phantom
-from .registry import load_registered
-from .sampling import Perturbation, Volume, draw_batch
-from .trainer import supervised_losses
+from .core.device import resolve_device
+from .inference.localisation import localiser_view, quarter_turn_probabilities
+from .inference.segmentation import forward_canonical, network_input, segment
+from .io.phantom import make_cine_phantom
+from .model.atlas import prior_at
+from .model.registry import load_registered
+from .training.sampling import Perturbation, Volume, draw_batch
+from .training.trainer import supervised_losses
 
 
 def _median_seconds(action, repeats: int) -> float:
@@ -51,7 +51,7 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
     @torch.no_grad()
     def bare_forward() -> None:
         """The networks segment() runs: localiser (on four quarter turns) and handedness net, each twice (as stored
-        and reversed), then GmmSeg once per crop the centring tried (GmmSegLib.centring)."""
+        and reversed), then GmmSeg once per crop the centring tried (GmmSegLib.inference.centring)."""
         slices_in_context = network_input(model, native, frame, location)
         canonical = slices_in_context[:, :1]  # channel 0: each slice itself
         view = localiser_view(native, *volume.spacing_xyz[:2])

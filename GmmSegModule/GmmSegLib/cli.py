@@ -14,14 +14,13 @@ import csv
 import io
 import json
 import logging
-import math
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from .errors import GmmSegError
-from .labels import CONVENTIONS
+from .core.errors import GmmSegError
+from .core.labels import CONVENTIONS
 
 EXIT_SYSTEM_ERROR = 1  # a file could not be read or written although the command was right (disk full, ...)
 EXIT_USER_ERROR = 2  # a mistake of the user's (for segment: some input was refused; the others were written)
@@ -40,10 +39,10 @@ def _terminate(signum, frame) -> None:
 
 def _segment(arguments: argparse.Namespace) -> int:
     """Every input it can; each failure in one line, and a summary line when some of several failed."""
-    from .device import resolve_device
-    from .inference import HEADS
-    from .io import check_output_folder, distinct_stems
-    from .registry import load_registered, unverified_warning
+    from .core.device import resolve_device
+    from .inference.segmentation import HEADS
+    from .io.images import check_output_folder, distinct_stems
+    from .model.registry import load_registered, unverified_warning
 
     if arguments.head not in HEADS:
         raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")
@@ -73,12 +72,12 @@ def _segment(arguments: argparse.Namespace) -> int:
 
 def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi) -> None:
     """Read, check, segment and write one input (all its files or none)."""
-    from .checks import check_short_axis
-    from .inference import segment
-    from .io import read_cardiac_image
-    from .memory import check_fits
-    from .outputs import summary_record, write_case
-    from .review import whole_stack_warning
+    from .clinical.review import whole_stack_warning
+    from .inference.case_files import summary_record, write_case
+    from .inference.memory import check_fits
+    from .inference.segmentation import segment
+    from .io.checks import check_short_axis
+    from .io.images import read_cardiac_image
 
     image = read_cardiac_image(path)
     check_short_axis(image)
@@ -97,7 +96,7 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
 
 
 def _parse_phi(text: str):
-    from .prior_transform import phi_from_parameters
+    from .model.phi import phi_from_parameters
 
     try:
         scale, tx, ty, rotation = (float(v) for v in text.split(","))
@@ -107,7 +106,7 @@ def _parse_phi(text: str):
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
-    from .evaluation import evaluate_folders
+    from .evaluation.folders import evaluate_folders
 
     rows, summary = evaluate_folders(Path(arguments.pred), Path(arguments.gt), arguments.gt_labels)
     table = io.StringIO()
@@ -115,7 +114,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     writer.writeheader()
     writer.writerows(rows)
     if arguments.csv:
-        from .io import AtomicOutputs
+        from .io.images import AtomicOutputs
 
         target = Path(arguments.csv)
         with AtomicOutputs(target.parent) as outputs:
@@ -135,7 +134,7 @@ def _demo(arguments: argparse.Namespace) -> int:
 
 
 def _adapt(arguments: argparse.Namespace) -> int:
-    from .adaptation import adapt
+    from .training.adaptation import adapt
 
     return adapt(arguments.images, Path(arguments.out), arguments.model, arguments.epochs,
                  arguments.steps_per_epoch, arguments.device, arguments.work)
@@ -149,24 +148,8 @@ def _bench(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_interactive(arguments: argparse.Namespace) -> int:
-    from .device import resolve_device
-    from .interactive_bench import load_slices, run_interactive_benchmark
-    from .registry import load_registered
-
-    device = resolve_device(arguments.device)
-    model, entry = load_registered(arguments.model)
-    cases = load_slices(Path(arguments.images), Path(arguments.labels), arguments.gt_labels, model, str(device))
-    if not cases:
-        raise GmmSegError(f"no image in {arguments.images} has a label file in {arguments.labels}")
-    length = {} if arguments.geodesic_length_mm is None else {"geodesic_length_mm": arguments.geodesic_length_mm}
-    report = run_interactive_benchmark(cases, **length)
-    print(json.dumps({"model": entry.id, **report}, indent=2))
-    return 0
-
-
 def _report(arguments: argparse.Namespace) -> int:
-    from .report import report_case
+    from .clinical.report import report_case
 
     optional = {k: Path(v) if v else None for k, v in (("segmentation", arguments.segmentation),
                                                         ("ed", arguments.ed), ("es", arguments.es),
@@ -179,7 +162,7 @@ def _report(arguments: argparse.Namespace) -> int:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    from .trainer import main as train_main
+    from .training.trainer import main as train_main
 
     trainer_arguments = arguments.trainer_arguments
     return train_main(trainer_arguments[1:] if trainer_arguments[:1] == ["--"] else trainer_arguments)
@@ -190,14 +173,6 @@ def count(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
-def length(text: str) -> float:
-    """An option giving a length in mm: a finite number above 0."""
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a length above 0 mm, not {text}")
     return value
 
 
@@ -250,19 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--model", default=None)
     bench.set_defaults(run=_bench)
-
-    interactive = commands.add_parser("bench-interactive", help="simulated clicks on the worst slices: "
-                                      "clicks to Dice 0.90/0.95, GmmSeg refinement against GrowCut")
-    interactive.add_argument("--images", required=True, help="folder of images")
-    interactive.add_argument("--labels", required=True, help="folder of their ground-truth label maps")
-    interactive.add_argument("--gt-labels", default="product", choices=sorted(CONVENTIONS),
-                             help="label convention: product (1 LV, 2 MYO, 3 RV) or acdc (1 RV, 2 MYO, 3 LV)")
-    interactive.add_argument("--device", default="cpu")
-    interactive.add_argument("--model", default=None)
-    interactive.add_argument("--geodesic-length-mm", type=length,
-                             help="how far a click reaches through flat tissue (default: the product's; choose it "
-                                  "on training data)")
-    interactive.set_defaults(run=_bench_interactive)
 
     report = commands.add_parser("report", help="clinical indices (EDV, ESV, SV, EF, LV mass) and volume curves")
     report.add_argument("segmentation", nargs="?", help="<stem>_seg.nii.gz of a 4D cine")

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .device import resolve_device
-from .evaluation import evaluate_pair
-from .inference import segment
-from .io import to_sitk
-from .labels import STRUCTURES
-from .outputs import summary_record, write_case
-from .phantom import make_cine_phantom
-from .registry import load_registered
-from .visualise import overlay_png
+from .clinical.pictures import overlay_png
+from .core.device import resolve_device
+from .core.labels import STRUCTURES
+from .evaluation.folders import evaluate_pair
+from .inference.case_files import summary_record, write_case
+from .inference.segmentation import segment
+from .io.images import to_sitk
+from .io.phantom import make_cine_phantom
+from .model.registry import load_registered
 
 STEM = "phantom_cine"
 

@@ -1,0 +1,1 @@
+"""What the labels and maps mean clinically: indices, review queue, click refinement, report, pictures."""

@@ -1,0 +1,118 @@
+"""A picture of a cine result a clinician reads at a glance: ED and ES of one mid-ventricular slice.
+
+For each phase, the image with the labels, and the image with the total uncertainty; patient orientation
+letters at the edges (from the image's direction cosines), a 20 mm scale bar, the uncertainty on a scale set by
+what the slices hold (so that its variation shows), and the clinical indices in a corner.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.labels import LV, MYO, RV
+from ..io.images import CardiacImage
+
+STRUCTURE_COLOURS = {LV: (0.95, 0.25, 0.2), MYO: (0.3, 0.8, 0.3), RV: (0.25, 0.45, 0.95)}
+SCALE_BAR_MM = 20.0
+_LPS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # the letter for -axis and +axis of LPS x, y, z
+
+
+def mid_ventricular_slice(labels: np.ndarray) -> int:
+    """The middle one of the slices (of a (Z, Y, X) label map) that hold LV cavity, else the middle slice."""
+    holding = np.flatnonzero((labels == LV).any(axis=(1, 2)))
+    return int(holding[len(holding) // 2]) if holding.size else labels.shape[0] // 2
+
+
+def orientation_letters(image: CardiacImage) -> dict[str, str]:
+    """The patient direction at each edge of a displayed slice (columns to the right, rows down), from the
+    direction cosines: e.g. {"right": "L", "left": "R", "down": "P", "up": "A"}; two letters when oblique."""
+    direction = np.reshape(image.geometry.direction, (image.geometry.dimension,) * 2)[:3, :3]
+    column, row = direction[:, 0], direction[:, 1]
+    return {"right": _letters(column), "left": _letters(-column), "down": _letters(row), "up": _letters(-row)}
+
+
+def _letters(vector: np.ndarray) -> str:
+    order = np.argsort(-np.abs(vector))
+    chosen = [order[0]] + [axis for axis in order[1:] if abs(vector[axis]) > 0.35 * abs(vector[order[0]])]
+    return "".join(_LPS_LETTERS[axis][int(vector[axis] > 0)] for axis in chosen[:2])
+
+
+def overlay_png(image: CardiacImage, labels: np.ndarray, uncertainty: np.ndarray, frames: dict[str, int],
+                indices: dict | None = None, title: str = "") -> bytes:
+    """PNG bytes: for each named frame (e.g. ED and ES), the labels and the total uncertainty over the image on
+    the ED frame's mid-ventricular slice."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(frames.values()))
+    z = mid_ventricular_slice(labels[first])
+    heart = labels[list(frames.values()), z] > 0
+    shown_values = uncertainty[list(frames.values()), z][heart]
+    top = float(np.percentile(shown_values, 99)) if shown_values.size else 1.0
+    top = max(top, 0.05)
+    letters = orientation_letters(image)
+    figure, axes = plt.subplots(len(frames), 2, figsize=(7.4, 3.5 * len(frames)), squeeze=False)
+    for row, (name, t) in enumerate(frames.items()):
+        picture = image.frames[t, z]
+        low, high = np.percentile(picture, (1, 99))
+        colour = np.zeros(picture.shape + (4,))
+        for value, rgb in STRUCTURE_COLOURS.items():
+            colour[labels[t, z] == value] = (*rgb, 0.45)
+        # the uncertainty panel dims the image so that bright blood cannot be read as high uncertainty
+        for column, brightest in ((0, high), (1, low + 2.5 * (high - low))):
+            axis = axes[row, column]
+            axis.imshow(picture, cmap="gray", vmin=low, vmax=brightest)
+            axis.axis("off")
+            _annotate(axis, picture.shape, image.spacing_xyz, letters)
+        axes[row, 0].imshow(colour)
+        axes[row, 0].set_title(f"{name} (frame {t}, slice {z}): LV red, MYO green, RV blue", fontsize=8)
+        shown = axes[row, 1].imshow(np.ma.masked_less(uncertainty[t, z], 0.01 * top), cmap="inferno", vmin=0,
+                                    vmax=top, alpha=0.85)
+        axes[row, 1].set_title(f"total uncertainty (0 to {top:.2f} shown; full scale 0..1)", fontsize=8)
+        figure.colorbar(shown, ax=axes[row, 1], fraction=0.046)
+    if indices:  # in the bottom left corner, clear of the images
+        figure.text(0.02, 0.01, _indices_text(indices), va="bottom", ha="left", fontsize=8, family="monospace")
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout(rect=(0, 0.07 if indices else 0, 1, 1))
+    return figure_png(figure)
+
+
+def _annotate(axis, shape: tuple[int, int], spacing_xyz: tuple[float, float, float],
+              letters: dict[str, str]) -> None:
+    """Orientation letters at the edges, and a scale bar at the bottom left."""
+    rows, columns = shape
+    style = {"color": "yellow", "fontsize": 8, "fontweight": "bold"}
+    axis.text(columns - 2, rows / 2, letters["right"], ha="right", va="center", **style)
+    axis.text(1, rows / 2, letters["left"], ha="left", va="center", **style)
+    axis.text(columns / 2, rows - 2, letters["down"], ha="center", va="bottom", **style)
+    axis.text(columns / 2, 1, letters["up"], ha="center", va="top", **style)
+    length = SCALE_BAR_MM / spacing_xyz[0]
+    x0, y0 = 0.05 * columns, 0.94 * rows
+    axis.plot([x0, x0 + length], [y0, y0], color="white", linewidth=2)
+    axis.text(x0 + length / 2, y0 - 0.02 * rows, f"{SCALE_BAR_MM:g} mm", color="white", fontsize=7, ha="center",
+              va="bottom")
+
+
+def _indices_text(indices: dict) -> str:
+    def value(key: str, unit: str, digits: int = 0) -> str:
+        number = indices.get(key)
+        return "n/a" if number is None else f"{number:.{digits}f}{unit}"
+
+    return "\n".join([f"LV  EDV {value('lv_edv', ' ml')}  ESV {value('lv_esv', ' ml')}  EF {value('lv_ef', '%', 1)}"
+                      f"  mass {value('lv_mass', ' g')}",
+                      f"RV  EDV {value('rv_edv', ' ml')}  ESV {value('rv_esv', ' ml')}  EF {value('rv_ef', '%', 1)}"])
+
+
+def figure_png(figure) -> bytes:
+    """PNG bytes of a matplotlib figure, which is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,158 @@
+"""Click refinement of one structure on one slice (thesis chapter 3: EGD + information fusion + CRF).
+
+Given the slice, the model's class probabilities and the current labels, foreground and background clicks
+for one structure (LV, MYO or RV) correct that structure near the clicks only:
+
+1. the clicks are encoded by geodesic distances on the image (paths that cross edges are long) and
+   their exponential, EGD = exp(-D);
+2. information fusion: with E_f = e^-Df / (e^-Df + e^-Db) and alpha = e^-min(Df, Db), the corrected
+   foreground probability is R_f = (1 - alpha) P_f + alpha E_f, so the clicks dominate near themselves
+   and the model's probability elsewhere;
+3. a CRF with unary -log R and an edge-aware Potts pairwise term (weights exp(-dI^2 / 2 sigma^2) / dist),
+   clicks clamped, solved by mean-field iterations, restricted to a box around the clicks.
+
+The result is merged back into the label map without overlaps: pixels the structure gains are taken from
+the others; pixels it loses get their most probable other class. Nothing outside the box changes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from ..core.errors import GmmSegError
+from ..core.labels import STRUCTURES
+
+REGION_RADIUS_MM = 30.0
+GEODESIC_LENGTH_MM = 15.0  # a straight path of this length through a flat region costs 1 (e^-1)
+GEODESIC_SMOOTHING_PX = 1.0  # Gaussian sigma of the image the clicks' geodesic distances are measured on
+EDGE_SIGMA = 0.5  # intensity difference (in image standard deviations) at which an edge starts to cut
+PAIRWISE_WEIGHT = 1.5
+MEAN_FIELD_STEPS = 10
+
+_OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+
+
+@dataclass
+class Refinement:
+    """Refined labels of the slice, the box that may have changed (x0, y0, x1, y1 inclusive), pixels changed."""
+
+    labels: np.ndarray
+    box: tuple[int, int, int, int]
+    changed_pixels: int
+
+
+def _shift(tensor: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
+    """tensor[y + dy, x + dx] at (y, x), ``fill`` outside."""
+    padded = F.pad(tensor[None, None], (1, 1, 1, 1), value=fill)[0, 0]
+    h, w = tensor.shape
+    return padded[1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w]
+
+
+def geodesic_distance(image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float,
+                      length_mm: float = GEODESIC_LENGTH_MM) -> torch.Tensor:
+    """Geodesic distance from ``seeds`` over an 8-connected grid; step cost sqrt((d / L)^2 + dI^2).
+
+    ``image`` is normalised (unit standard deviation); L = ``length_mm`` sets how far a click reaches
+    through a flat region. Solved by repeated vectorised relaxation until nothing changes.
+    """
+    distance = torch.where(seeds, 0.0, math.inf).float()
+    steps = []
+    for dy, dx in _OFFSETS:
+        spatial = math.hypot(dy, dx) * pixel_mm / length_mm
+        cost = torch.sqrt(spatial**2 + (image - _shift(image, dy, dx, 0.0)) ** 2)
+        steps.append((dy, dx, cost))
+    for _ in range(sum(image.shape) * 2):
+        previous = distance
+        for dy, dx, cost in steps:
+            distance = torch.minimum(distance, _shift(distance, dy, dx, math.inf) + cost)
+        if torch.equal(previous, distance):
+            break
+    return distance
+
+
+def fused_probability(probability: torch.Tensor, foreground_distance: torch.Tensor,
+                      background_distance: torch.Tensor) -> torch.Tensor:
+    """R_f = (1 - alpha) P_f + alpha E_f (thesis eqs. 3-3 to 3-7)."""
+    e_f, e_b = torch.exp(-foreground_distance), torch.exp(-background_distance)
+    click_belief = e_f / (e_f + e_b).clamp_min(1e-12)
+    alpha = torch.exp(-torch.minimum(foreground_distance, background_distance))
+    return (1 - alpha) * probability + alpha * click_belief
+
+
+def mean_field_crf(image: torch.Tensor, probability: torch.Tensor, foreground: torch.Tensor,
+                   background: torch.Tensor, weight: float = PAIRWISE_WEIGHT, sigma: float = EDGE_SIGMA,
+                   steps: int = MEAN_FIELD_STEPS) -> torch.Tensor:
+    """Foreground marginals of the binary CRF with unary -log R and edge-aware Potts pairwise terms."""
+    p = probability.clamp(1e-4, 1 - 1e-4)
+    unary = torch.log(p) - torch.log1p(-p)
+    affinities = [(dy, dx, torch.exp(-((image - _shift(image, dy, dx, 0.0)) ** 2) / (2 * sigma**2))
+                   / math.hypot(dy, dx)) for dy, dx in _OFFSETS]
+    total = sum(_shift(torch.ones_like(image), dy, dx, 0.0) * a for dy, dx, a in affinities)
+    q = p.clone()
+    for _ in range(steps):
+        agreeing = sum(a * _shift(q, dy, dx, 0.0) for dy, dx, a in affinities)
+        q = torch.sigmoid(unary + weight * (2 * agreeing - total))
+        q = torch.where(foreground, 1.0, torch.where(background, 0.0, q))
+    return q
+
+
+def _check_clicks(clicks: list[tuple[int, int]], shape: tuple[int, int], kind: str) -> None:
+    for x, y in clicks:
+        if not (0 <= x < shape[1] and 0 <= y < shape[0]):
+            raise GmmSegError(f"{kind} click ({x}, {y}) is outside the slice ({shape[1]} x {shape[0]} pixels)")
+
+
+def refine(image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, structure: str,
+           foreground_clicks: list[tuple[int, int]], background_clicks: list[tuple[int, int]],
+           pixel_mm: float, radius_mm: float = REGION_RADIUS_MM,
+           geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refinement:
+    """Refine ``structure`` on one slice: image (Y, X), probabilities (K, Y, X), labels (Y, X); clicks (x, y).
+
+    ``geodesic_length_mm`` sets how far a click reaches through flat tissue (see ``geodesic_distance``).
+    """
+    if structure not in STRUCTURES:
+        raise GmmSegError(f"unknown structure {structure!r}; choose one of {', '.join(STRUCTURES)}")
+    if not foreground_clicks and not background_clicks:
+        raise GmmSegError("no clicks given: place at least one foreground or background click")
+    if image.shape != labels.shape or probabilities.shape[1:] != image.shape:
+        raise GmmSegError("image, probabilities and labels of the slice differ in shape")
+    _check_clicks(foreground_clicks, image.shape, "foreground")
+    _check_clicks(background_clicks, image.shape, "background")
+    value = STRUCTURES[structure]
+    clicks = np.array(list(foreground_clicks) + list(background_clicks))
+    radius = int(math.ceil(radius_mm / pixel_mm))
+    x0, y0 = np.maximum(clicks.min(0) - radius, 0)
+    x1, y1 = np.minimum(clicks.max(0) + radius, np.array(image.shape[::-1]) - 1)
+    window = (slice(y0, y1 + 1), slice(x0, x1 + 1))
+
+    local = torch.from_numpy(np.ascontiguousarray(image[window], dtype=np.float32))
+    local = (local - local.mean()) / local.std().clamp_min(1e-6)
+    # clicks travel over a lightly smoothed image, so that pixel noise does not read as edges
+    smooth = torch.from_numpy(ndimage.gaussian_filter(local.numpy(), GEODESIC_SMOOTHING_PX))
+    foreground = torch.zeros_like(local, dtype=torch.bool)
+    background = torch.zeros_like(local, dtype=torch.bool)
+    for x, y in foreground_clicks:
+        foreground[y - y0, x - x0] = True
+    for x, y in background_clicks:
+        background[y - y0, x - x0] = True
+    far = torch.full_like(local, math.inf)
+    distance_f = geodesic_distance(smooth, foreground, pixel_mm, geodesic_length_mm) if foreground.any() else far
+    distance_b = geodesic_distance(smooth, background, pixel_mm, geodesic_length_mm) if background.any() else far
+    probability = torch.from_numpy(np.ascontiguousarray(probabilities[value][window], dtype=np.float32))
+    fused = fused_probability(probability, distance_f, distance_b)
+    selected = (mean_field_crf(local, fused, foreground, background) > 0.5).numpy()
+
+    refined = labels.copy()
+    region = refined[window]
+    others = probabilities[:, window[0], window[1]].copy()
+    others[value] = -1.0
+    lost = (region == value) & ~selected
+    region[lost] = others.argmax(0)[lost]
+    region[selected] = value
+    return Refinement(refined, (int(x0), int(y0), int(x1), int(y1)), int((refined != labels).sum()))

@@ -1,0 +1,115 @@
+"""``gmmseg report``: clinical indices and the uncertainty summary of a segmented case.
+
+From a 4D segmentation (``<stem>_seg.nii.gz`` of a cine) ED and ES are found on the LV volume curve;
+from two 3D segmentations (``--ed`` and ``--es``) they are given. Writes ``<name>_indices.json``,
+``<name>_indices.csv`` and ``<name>_volumes.png`` (LV and RV volume over the cycle, ED and ES marked).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.labels import convention_warning, to_product_labels
+from ..io.images import AtomicOutputs, image_stem, read_label_volume
+from .indices import ClinicalIndices, clinical_indices
+from .pictures import figure_png
+
+LOGGER = logging.getLogger("gmmseg")
+
+
+def _labels(path: Path, require: int | None = None, convention: str = "product",
+            ) -> tuple[np.ndarray, tuple[float, float, float]]:
+    labels, geometry = read_label_volume(path)
+    if require is not None and labels.ndim != require:
+        kind = "a 4D cine segmentation" if require == 4 else "a 3D (single-phase) segmentation"
+        raise InputError(f"{path}: {labels.ndim}D labels where {kind} is required")
+    labels = to_product_labels(labels, convention)
+    warning = convention_warning(labels, convention)
+    if warning:
+        LOGGER.warning(f"{path}: {warning}")
+    return labels, tuple(float(s) for s in geometry.spacing[:3])
+
+
+def indices_from_cine(segmentation: Path, convention: str = "product") -> ClinicalIndices:
+    labels, spacing = _labels(segmentation, require=4, convention=convention)
+    return clinical_indices(labels, spacing)
+
+
+def indices_from_phases(ed: Path, es: Path, convention: str = "product") -> ClinicalIndices:
+    ed_labels, spacing = _labels(ed, require=3, convention=convention)
+    es_labels, es_spacing = _labels(es, require=3, convention=convention)
+    if ed_labels.shape != es_labels.shape or not np.allclose(spacing, es_spacing, rtol=1e-3):
+        raise InputError(f"{ed} and {es} are not on the same grid")
+    return clinical_indices(np.stack([ed_labels, es_labels]), spacing, ed_frame=0, es_frame=1)
+
+
+def percent(value: float | None) -> str:
+    """An ejection fraction for a caption: one decimal, or n/a when it was not computed."""
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def volume_curve_png(indices: ClinicalIndices, title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for name, colour in (("LV", "tab:red"), ("RV", "tab:blue")):
+        axis.plot(indices.volumes_ml[name], marker="o", color=colour, label=f"{name} cavity")
+    for frame, label in ((indices.ed_frame, "ED"), (indices.es_frame, "ES")):
+        axis.axvline(frame, color="grey", linestyle="--")
+        axis.text(frame, axis.get_ylim()[1], f" {label}", va="top")
+    axis.set_xlabel("frame")
+    axis.set_ylabel("volume (ml)")
+    axis.set_title(f"{title}: LVEF {percent(indices.lv_ef)}, RVEF {percent(indices.rv_ef)}, "
+                   f"LV mass {indices.lv_mass:.0f} g", fontsize=9)
+    axis.legend()
+    figure.tight_layout()
+    return figure_png(figure)
+
+
+def write_report(indices: ClinicalIndices, out: Path, name: str, uncertainty: dict | None = None) -> list[Path]:
+    record = {"indices": indices.to_dict(), "uncertainty": uncertainty}
+    with AtomicOutputs(out) as outputs:
+        outputs.add_bytes(f"{name}_indices.json", json.dumps(record, indent=2).encode())
+        outputs.add_bytes(f"{name}_indices.csv", indices.summary_csv().encode())
+        outputs.add_bytes(f"{name}_volumes.png", volume_curve_png(indices, name))
+    return outputs.paths
+
+
+def uncertainty_summary(case_json: Path) -> dict | None:
+    """The most uncertain slices from ``<stem>.json`` written by ``gmmseg segment``, if it is there."""
+    if not case_json.is_file():
+        return None
+    scores = np.array(json.loads(case_json.read_text())["slice_uncertainty"])
+    order = np.dstack(np.unravel_index(np.argsort(-scores, axis=None), scores.shape))[0][:5]
+    return {"mean_slice_uncertainty": float(scores[scores > 0].mean()) if (scores > 0).any() else 0.0,
+            "most_uncertain": [{"frame": int(t), "slice": int(z), "mean_uncertainty": float(scores[t, z])}
+                               for t, z in order]}
+
+
+def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out: Path | None,
+                convention: str = "product") -> dict:
+    """The indices of a segmented case (labels in ``convention``), written beside it or to ``out``."""
+    if segmentation is not None:
+        indices = indices_from_cine(segmentation, convention)
+        name = image_stem(segmentation).removesuffix("_seg")
+        folder = out or segmentation.parent
+        uncertainty = uncertainty_summary(segmentation.parent / f"{name}.json")
+    elif ed is not None and es is not None:
+        indices = indices_from_phases(ed, es, convention)
+        name = image_stem(ed).removesuffix("_seg")
+        folder = out or ed.parent
+        uncertainty = None
+    else:
+        raise InputError("give a 4D cine segmentation, or both --ed and --es 3D segmentations")
+    written = write_report(indices, folder, name, uncertainty)
+    scalars = {k: v for k, v in indices.to_dict().items() if not isinstance(v, (dict, list))}
+    return {"indices": scalars, "warnings": indices.warnings, "uncertainty": uncertainty,
+            "outputs": [str(p) for p in written]}

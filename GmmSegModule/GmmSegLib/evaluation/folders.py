@@ -1,0 +1,74 @@
+"""``gmmseg evaluate``: per-volume Dice and HD95 (mm) of predicted label maps against ground truth."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.labels import convention_warning, to_product_labels
+from ..io.images import IMAGE_SUFFIXES, image_stem, read_label_volume
+from .metrics import structure_metrics, summarise
+
+LOGGER = logging.getLogger("gmmseg")
+
+
+def image_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    return sorted(p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES) and not p.name.startswith("."))
+
+
+def _prediction_for(stem: str, prediction_dir: Path) -> Path | None:
+    for name in (f"{stem}_seg.nii.gz", f"{stem}_seg.nrrd", f"{stem}.nii.gz", f"{stem}.nrrd"):
+        if (prediction_dir / name).is_file():
+            return prediction_dir / name
+    return None
+
+
+def evaluate_pair(prediction: np.ndarray, truth: np.ndarray,
+                  spacing_xyz: tuple[float, float, float]) -> dict[str, float]:
+    """Metrics of one (Z, Y, X) product-convention pair."""
+    sx, sy, sz = spacing_xyz
+    return structure_metrics(prediction, truth, (sz, sy, sx))
+
+
+def evaluate_folders(prediction_dir: Path, truth_dir: Path, convention: str = "product") -> tuple[list[dict], dict]:
+    """Rows per volume (per frame for 4D) and their summary; every ground-truth file needs a prediction."""
+    truth_files = image_files(truth_dir)
+    if not truth_files:
+        raise InputError(f"{truth_dir}: no label images found")
+    rows = []
+    missing = []
+    for truth_path in truth_files:
+        stem = image_stem(truth_path).removesuffix("_gt")
+        prediction_path = _prediction_for(stem, prediction_dir)
+        if prediction_path is None:
+            missing.append(stem)
+            continue
+        truth, truth_geometry = read_label_volume(truth_path)
+        prediction, prediction_geometry = read_label_volume(prediction_path)
+        if truth.shape != prediction.shape:
+            raise InputError(f"{stem}: prediction shape {prediction.shape} differs from ground truth {truth.shape}")
+        if not np.allclose(truth_geometry.spacing, prediction_geometry.spacing, rtol=1e-3):
+            raise InputError(f"{stem}: prediction and ground truth have different voxel spacing")
+        truth = to_product_labels(truth, convention)
+        prediction = to_product_labels(prediction, "product")
+        for path, labels, named in ((truth_path, truth, convention), (prediction_path, prediction, "product")):
+            warning = convention_warning(labels, named)
+            if warning:
+                LOGGER.warning(f"{path}: {warning}")
+        spacing = tuple(float(s) for s in truth_geometry.spacing[:3])
+        frames = [(None, prediction, truth)] if truth.ndim == 3 else [
+            (t, prediction[t], truth[t]) for t in range(truth.shape[0])]
+        for frame, p, g in frames:
+            row = {"case": stem, "frame": "" if frame is None else frame,
+                   "spacing_mm": "x".join(f"{s:g}" for s in spacing)}
+            row.update({k: round(v, 5) for k, v in evaluate_pair(p, g, spacing).items()})
+            rows.append(row)
+    if missing:
+        raise InputError(f"{prediction_dir}: no prediction for {len(missing)} ground-truth file(s), e.g. {missing[0]}")
+    metric_rows = [{k: v for k, v in row.items() if k.endswith(("_dice", "_hd95"))} for row in rows]
+    return rows, summarise(metric_rows)

@@ -1,0 +1,99 @@
+"""Writing a segmentation result for one input: images on the input's grid plus a JSON summary.
+
+For input ``<stem>`` the files are ``<stem>_seg.nii.gz`` (labels 0 bg, 1 LV, 2 MYO, 3 RV),
+``<stem>_uncertainty.nii.gz`` (total, 0..1), ``<stem>_aleatoric.nii.gz``, ``<stem>_epistemic.nii.gz``,
+``<stem>_prior.nii.gz`` (registered prior, one vector component per class) and ``<stem>.json``. They are
+published together or not at all (:class:`~GmmSegLib.io.images.AtomicOutputs`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..clinical.indices import clinical_indices
+from ..clinical.plausibility import implausible_findings
+from ..clinical.review import stack_uncertainty, whole_stack_warning
+from ..core.errors import GmmSegError
+from ..io.images import AtomicOutputs, CardiacImage, Geometry, to_sitk
+from ..model.registry import ModelEntry
+from .case_outputs import UNCERTAINTY_FILES
+from .segmentation import SegmentationResult
+
+
+def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:
+    """(T, K, Z, Y, X) class probabilities -> an image with K components per voxel on ``geometry``."""
+    # one contiguous copy with the classes last (astype of the moved view would make a second one: 1.3 GB for
+    # a 30-frame 512 x 512 x 10 cine)
+    return to_sitk(np.ascontiguousarray(np.moveaxis(probabilities, 1, -1), dtype=np.float32), geometry, components=True)
+
+
+def phi_record(phi: np.ndarray) -> dict[str, float]:
+    """phi as a person reads it: scale, shift in mm, rotation in degrees (and the raw log scale)."""
+    log_scale, tx, ty, rotation = (float(v) for v in phi)
+    return {"scale": math.exp(log_scale), "tx_mm": tx, "ty_mm": ty, "rotation_deg": math.degrees(rotation),
+            "log_scale": log_scale, "rotation_rad": rotation}
+
+
+def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
+    """The JSON summary of one segmented input (with clinical indices for a cine)."""
+    stack = stack_uncertainty(result.slice_uncertainty, result.labels)
+    record = {
+        "input": image.source,
+        "frames": image.num_frames,
+        "spacing_mm": list(image.spacing_xyz),
+        "model": None if entry is None else {"id": entry.id, "sha256": entry.sha256, "file": entry.path.name,
+                                             "verified": entry.verified},
+        # stored with the other in-plane handedness than the training images (GmmSegLib.inference.handedness), and
+        # segmented as such: worth a look when the scanner's storage order is known
+        "mirrored_storage": bool(result.location.mirrored),
+        # times the crop was re-centred on the segmentation of the first frame (GmmSegLib.inference.centring)
+        "crop_recentrings": int(result.location.recentrings),
+        "phi": [phi_record(p) for p in result.phi],
+        "canonical_frame": result.frame.to_dict(),
+        "slice_positions": [round(float(p), 4) for p in result.location.positions],
+        # slices with no image (zero-filled or constant), left out of the segmentation and labelled background
+        "blank_slices": result.blank_slices,
+        "slice_uncertainty": [[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
+        # the median slice score per frame, and whether the model is unsure about a whole frame (review.py)
+        "stack_uncertainty": [round(float(v), 4) for v in stack],
+        # what makes the labels implausible as a heart, however sure the model is (plausibility.py)
+        "implausible": implausible_findings(result.labels, image.spacing_xyz),
+        "volumes_ml": result.volumes_ml,
+        "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
+    }
+    record["review_advised"] = whole_stack_warning(stack) is not None or bool(record["implausible"])
+    if image.num_frames >= 2:
+        try:
+            record["clinical_indices"] = clinical_indices(result.labels, image.spacing_xyz).to_dict()
+        except GmmSegError as error:
+            record["clinical_indices"] = {"error": str(error)}
+    return record
+
+
+def write_case(folder: str | Path, stem: str, image: CardiacImage, result: SegmentationResult,
+               summary: dict, extra_files: dict[str, bytes] | None = None,
+               extra_images: dict[str, sitk.Image] | None = None, probabilities: bool = False) -> list[Path]:
+    """Write every output of one input (and any extra files) atomically; returns the published paths.
+
+    ``probabilities`` adds ``<stem>_probabilities.nii.gz`` (one component per class), which click
+    refinement in the Slicer module needs.
+    """
+    geometry = image.geometry
+    with AtomicOutputs(folder) as outputs:
+        for name, extra in (extra_images or {}).items():
+            outputs.add_image(name, extra)
+        outputs.add_image(f"{stem}_seg.nii.gz", to_sitk(result.labels, geometry))
+        for kind, suffix in UNCERTAINTY_FILES.items():
+            outputs.add_image(f"{stem}_{suffix}.nii.gz", to_sitk(result.uncertainty[kind], geometry))
+        outputs.add_image(f"{stem}_prior.nii.gz", _vector_image(result.prior, geometry))
+        if probabilities:
+            outputs.add_image(f"{stem}_probabilities.nii.gz", _vector_image(result.probabilities, geometry))
+        outputs.add_bytes(f"{stem}.json", json.dumps(summary, indent=2).encode())
+        for name, data in (extra_files or {}).items():
+            outputs.add_bytes(name, data)
+    return outputs.paths

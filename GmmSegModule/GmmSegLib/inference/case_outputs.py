@@ -1,0 +1,76 @@
+"""What the model produced for one input, in memory: the hand-over between ``gmmseg segment`` and the scene.
+
+The Slicer module runs the model in a separate process, which writes the case's files
+(:func:`GmmSegLib.inference.case_files.write_case`); :meth:`CaseOutputs.read` takes them back. Batch runs and tests that
+run the model in-process build the same object with :meth:`CaseOutputs.from_result`. No torch here: the
+Slicer GUI process reads results without loading the model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import GmmSegError
+
+# uncertainty kind -> file name part: <stem>_<part>.nii.gz
+UNCERTAINTY_FILES = {"total": "uncertainty", "aleatoric": "aleatoric", "epistemic": "epistemic"}
+
+
+@dataclass
+class CaseOutputs:
+    """Arrays on the input's native grid: labels (T, Z, Y, X), maps (T, Z, Y, X), prior and probabilities
+    (T, K, Z, Y, X); ``summary`` is the case's JSON record."""
+
+    labels: np.ndarray
+    uncertainty: dict[str, np.ndarray]
+    prior: np.ndarray
+    summary: dict
+    probabilities: np.ndarray | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def frame_of_interest(self) -> int:
+        """The frame shown first: ED for a cine (found from the LV volume curve), else the only one."""
+        indices = self.summary.get("clinical_indices") or {}
+        return int(indices.get("ed_frame", 0))
+
+    @classmethod
+    def from_result(cls, result, summary: dict) -> CaseOutputs:
+        """From an in-process :class:`GmmSegLib.inference.segmentation.SegmentationResult`."""
+        return cls(result.labels, result.uncertainty, result.prior, summary, result.probabilities)
+
+    @classmethod
+    def read(cls, folder: str | Path, stem: str) -> CaseOutputs:
+        """Read what ``gmmseg segment`` wrote for ``stem`` into ``folder``."""
+        from ..io.images import read_cardiac_image, read_label_volume
+
+        folder = Path(folder)
+        summary_path = folder / f"{stem}.json"
+        if not summary_path.is_file():
+            raise GmmSegError(f"the segmentation of {stem} produced no results in {folder}")
+        summary = json.loads(summary_path.read_text())
+        maps = {kind: read_cardiac_image(folder / f"{stem}_{part}.nii.gz").frames
+                for kind, part in UNCERTAINTY_FILES.items()}
+        frames = next(iter(maps.values())).shape[0]
+        labels, _ = read_label_volume(folder / f"{stem}_seg.nii.gz")
+        labels = labels.reshape((frames,) + labels.shape[-3:]).astype(np.uint8)
+        prior = _read_vector(folder / f"{stem}_prior.nii.gz", frames)
+        probabilities_path = folder / f"{stem}_probabilities.nii.gz"
+        probabilities = _read_vector(probabilities_path, frames) if probabilities_path.exists() else None
+        return cls(labels, maps, prior, summary, probabilities)
+
+
+def _read_vector(path: Path, frames: int) -> np.ndarray:
+    """A vector image ([T,] Z, Y, X, K) as (T, K, Z, Y, X) float32."""
+    import SimpleITK as sitk
+
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32)
+    array = array.reshape((frames,) + array.shape[-4:])
+    return np.moveaxis(array, -1, 1)

@@ -1,0 +1,279 @@
+"""Segmenting a short-axis stack or cine with GmmSeg (DESIGN section 3.7).
+
+Per volume: locate the heart (localiser), recognise a mirrored stack (handedness net), centre the crop on
+GmmSeg's own segmentation of the first frame (GmmSegLib.inference.centring), resample every slice into the canonical
+frame, run the feature U-Net and the heads, register the atlas to the responsibilities (phi, no gradients),
+predict the Dirichlet concentrations d_hat from the features and the registered prior, and form the label
+posterior by one variational update of the responsibilities with the Dirichlet:
+q(z_ik) ~ pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid, where the labels are decided
+after the model's class-prior correction (GmmSegLib.model.class_prior). A given ``phi`` replaces the registration
+net's, which is how the clinician's re-registration of the atlas changes the result through the model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ..clinical.indices import structure_volumes_ml
+from ..clinical.review import slice_mean_uncertainty
+from ..core.errors import GmmSegError
+from ..core.labels import NUM_CLASSES, most_probable_class
+from ..io.checks import check_short_axis
+from ..io.images import CardiacImage
+from ..model.alignment import CanonicalFrame, canonical_input, to_native
+from ..model.atlas import PRIOR_STRENGTH, prior_at, warp_prior
+from ..model.bundle import GmmSegModel
+from ..model.class_prior import corrected_probabilities
+from ..model.elbo import expected_log_weights
+from ..model.uncertainty import dirichlet_uncertainty, posterior_dirichlet
+from .centring import MAX_RECENTRINGS, recentred
+from .handedness import locate_and_orient
+from .localisation import HeartLocation
+
+BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
+UNCERTAINTY_KINDS = ("total", "aleatoric", "epistemic")
+# Which class probabilities become the labels: the GmmSeg posterior (pi updated with the registered
+# Dirichlet, with the class-prior correction), z_net's pi alone, or the supervised feature U-Net alone (the
+# plain baseline, no prior).
+HEADS = ("gmmseg", "pi", "baseline")
+# Which Dirichlet the uncertainty maps come from (see GmmSegLib.model.uncertainty): d_hat's strength centred on
+# the posterior (the product's maps), or d_hat as predicted (kept for the benchmark's comparison).
+UNCERTAINTY_SOURCES = ("posterior", "concentrations")
+
+
+@dataclass
+class CanonicalOutputs:
+    """Network outputs for a batch of canonical slices (B, ., N, N)."""
+
+    features: torch.Tensor
+    responsibilities: torch.Tensor  # pi from z_net
+    registered_prior: torch.Tensor  # T_phi(p~)
+    concentrations: torch.Tensor  # d_hat from o_net
+    posterior: torch.Tensor  # pi updated with the Dirichlet
+    phi: torch.Tensor  # (B, 4)
+
+
+def network_input(model: GmmSegModel, native: torch.Tensor, frame: CanonicalFrame,
+                  location: HeartLocation) -> torch.Tensor:
+    """Native slices (Z, Y, X) of one stack as the feature U-Net takes them: canonical crops, with the
+    model's neighbouring slices as channels (Z, 1 + 2 context, N, N) in the stack's base-to-apex order."""
+    return canonical_input(native, frame, model.context_slices, location.base_first)
+
+
+def register_prior(model: GmmSegModel, responsibilities: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """phi per slice from the registration net (no gradients: phi is updated outside back-propagation)."""
+    with torch.no_grad():
+        return model.registration(responsibilities.detach(), prior)
+
+
+def volume_phi(phi_per_slice: torch.Tensor, responsibilities: torch.Tensor) -> torch.Tensor:
+    """One phi for a whole volume: the median over slices that contain heart (all slices if none do)."""
+    heart_mass = 1.0 - responsibilities[:, 0].mean(dim=(-2, -1))
+    with_heart = heart_mass > 0.02
+    chosen = phi_per_slice[with_heart] if with_heart.any() else phi_per_slice
+    return chosen.median(dim=0).values
+
+
+def forward_canonical(model: GmmSegModel, images: torch.Tensor, prior: torch.Tensor,
+                      phi: torch.Tensor | None = None, per_volume_phi: bool = True) -> CanonicalOutputs:
+    """Run GmmSeg on canonical slices (B, 1 + 2 context, N, N) of one volume with atlas priors (B, K, N, N).
+
+    ``phi`` (4,) or (B, 4) overrides the registration net; otherwise the net's phi is used, pooled to
+    one phi per volume when ``per_volume_phi``.
+    """
+    features = model.features(images)
+    responsibilities = torch.softmax(model.heads.responsibilities_logits(features), dim=1)
+    if phi is None:
+        phi = register_prior(model, responsibilities, prior)
+        if per_volume_phi:
+            phi = volume_phi(phi, responsibilities)
+    phi = phi.to(images.device, torch.float32)
+    if phi.dim() == 1:
+        phi = phi.expand(images.shape[0], -1)
+    registered = warp_prior(prior, phi)
+    concentrations = model.heads.concentrations(features, registered)
+    log_posterior = torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
+    return CanonicalOutputs(features, responsibilities, registered, concentrations,
+                            torch.softmax(log_posterior, dim=1), phi)
+
+
+def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLocation,
+                     spacing: tuple[float, float, float], prior: torch.Tensor
+                     ) -> tuple[HeartLocation, CanonicalOutputs | None]:
+    """The localiser's ``location`` re-centred on GmmSeg's segmentation of the first frame's slices ``native``.
+
+    Returns the location and, when its crop was the last one segmented, that segmentation's outputs
+    (the first frame's result, which need not be computed again); None when the last re-centring
+    has not been segmented yet.
+    """
+    for _ in range(MAX_RECENTRINGS):
+        frame = location.frame(spacing[0], spacing[1], *native.shape[-2:])
+        outputs = forward_canonical(model, network_input(model, native, frame, location), prior)
+        moved = recentred(location, most_probable_class(outputs.posterior).cpu().numpy(), frame, spacing[2])
+        if moved is None:
+            return location, outputs
+        location = moved
+    return location, None
+
+
+@torch.no_grad()
+def locate_and_centre(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
+                      device: torch.device | str = "cpu", source: str = "input", timings: dict | None = None,
+                      ) -> tuple[HeartLocation, CanonicalOutputs | None]:
+    """Where :func:`segment` puts the canonical crop of a stack whose first frame is ``slices`` (Z, Y, X).
+
+    The localiser and handedness net place it (:func:`~GmmSegLib.inference.handedness.locate_and_orient`), then it is
+    re-centred on GmmSeg's segmentation (:func:`centred_location`, whose outputs come along). ``timings`` gets
+    the seconds of each part (``localise_s``, ``centring_s``).
+    """
+    timings = {} if timings is None else timings
+    tick = time.perf_counter()
+    location = locate_and_orient(model, slices, spacing, device, source)
+    timings["localise_s"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    native = torch.from_numpy(np.ascontiguousarray(slices)).to(device)
+    centred = centred_location(model, native, location, spacing, prior_at(model.atlas, location.positions).to(device))
+    timings["centring_s"] = time.perf_counter() - tick
+    return centred
+
+
+@dataclass
+class SegmentationResult:
+    """Native-grid outputs for every frame: arrays are (T, Z, Y, X), probabilities (T, K, Z, Y, X)."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    uncertainty: dict[str, np.ndarray]
+    prior: np.ndarray  # registered prior probabilities (T, K, Z, Y, X)
+    phi: np.ndarray  # (T, 4): log scale, tx mm, ty mm, rotation rad
+    location: HeartLocation
+    frame: CanonicalFrame
+    slice_uncertainty: np.ndarray  # (T, Z): mean total uncertainty of each slice's heart, 0..1 (review score)
+    volumes_ml: list[dict[str, float]]  # per frame
+    timings: dict[str, float] = field(default_factory=dict)
+    blank_slices: list[int] = field(default_factory=list)  # slices with no image, labelled background
+
+
+@torch.no_grad()
+def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
+            phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None,
+            head: str = "gmmseg", uncertainty_source: str = "posterior") -> SegmentationResult:
+    """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration.
+
+    ``head`` chooses the class probabilities behind the labels (see ``HEADS``); the uncertainty maps
+    always come from the Dirichlet concentrations.
+    """
+    if head not in HEADS:
+        raise GmmSegError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
+    if uncertainty_source not in UNCERTAINTY_SOURCES:
+        raise GmmSegError(f"unknown uncertainty source {uncertainty_source!r}")
+    blank = check_short_axis(image)
+    if blank.any():
+        return _around_blank_slices(image, blank, model, device, phi, location, head, uncertainty_source)
+    device = torch.device(device)
+    model = model.to(device).eval()
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    sx, sy, sz = image.spacing_xyz
+    frames, slices, rows, columns = image.frames.shape
+    first_outputs = None
+    network_s = 0.0  # in GmmSeg's networks: the centring passes (which segment the first frame) and every frame
+    if location is None:
+        location, first_outputs = locate_and_centre(model, image.frames[0], (sx, sy, sz), device, image.source,
+                                                    timings)
+        network_s += timings.pop("centring_s")
+    frame = location.frame(sx, sy, rows, columns)
+    prior = prior_at(model.atlas, location.positions).to(device)
+    phi_override = _phi_per_frame(phi, frames)
+    outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
+
+    labels = np.empty((frames, slices, rows, columns), np.uint8)
+    probabilities = np.empty((frames, NUM_CLASSES, slices, rows, columns), np.float32)
+    registered = np.empty_like(probabilities)
+    uncertainty = {kind: np.empty((frames, slices, rows, columns), np.float32) for kind in UNCERTAINTY_KINDS}
+    phis = np.empty((frames, 4), np.float32)
+    for t in range(frames):
+        override = None if phi_override is None else phi_override[t]
+        tick = time.perf_counter()
+        if t == 0 and first_outputs is not None and override is None:
+            outputs = first_outputs  # the centring's last pass segmented this frame in this crop already
+        else:
+            native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
+            outputs = forward_canonical(model, network_input(model, native, frame, location), prior, override)
+        network_s += time.perf_counter() - tick
+        dirichlet = outputs.concentrations if uncertainty_source == "concentrations" else \
+            posterior_dirichlet(outputs.concentrations, outputs.posterior)
+        maps = dirichlet_uncertainty(dirichlet)
+        probabilities_t = {"gmmseg": outputs.posterior, "pi": outputs.responsibilities,
+                           "baseline": torch.softmax(outputs.features, dim=1)}[head]
+        stacked = torch.cat([probabilities_t] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
+                            + [outputs.registered_prior], dim=1)
+        back = to_native(stacked, frame, outside).cpu()
+        native_probabilities = back[:, :NUM_CLASSES]
+        if head == "gmmseg":
+            native_probabilities = corrected_probabilities(native_probabilities, model.class_log_offsets.cpu())
+        probabilities[t] = native_probabilities.permute(1, 0, 2, 3).numpy()
+        labels[t] = most_probable_class(native_probabilities).numpy().astype(np.uint8)
+        for index, kind in enumerate(UNCERTAINTY_KINDS):
+            uncertainty[kind][t] = back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
+        registered[t] = back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS):].permute(1, 0, 2, 3).numpy()
+        phis[t] = outputs.phi[0].cpu().numpy()
+    timings["network_s"] = network_s
+    timings["total_s"] = time.perf_counter() - start
+    scores = slice_mean_uncertainty(uncertainty["total"], labels)
+    return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, frame, scores,
+                              [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
+
+
+def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegModel, device: torch.device | str,
+                         phi: np.ndarray | torch.Tensor | None, location: HeartLocation | None, head: str,
+                         uncertainty_source: str) -> SegmentationResult:
+    """:func:`segment` of the slices that hold an image; the ``blank`` ones (Z,) come back as certain background.
+
+    The networks never see a blank slice: it would be drawn a heart, and it would move the heart's centre,
+    the slice positions and phi of the real slices. A given ``location`` covers every slice, as returned.
+    """
+    keep = ~blank
+    slices = blank.size
+    if location is not None:
+        location = replace(location, positions=location.positions[keep])
+    inner = segment(image.kept_slices(keep), model, device, phi, location, head, uncertainty_source)
+
+    def spread(values: np.ndarray, slice_axis: int, fill: np.ndarray | float) -> np.ndarray:
+        shape = list(values.shape)
+        shape[slice_axis] = slices
+        full = np.empty(shape, values.dtype)
+        full[...] = fill
+        full[(slice(None),) * slice_axis + (keep,)] = values
+        return full
+
+    background = BACKGROUND_ONLY.numpy().reshape(1, -1, 1, 1, 1)
+    index = np.arange(slices)
+    positions = np.interp(index, index[keep], inner.location.positions)  # blank slices: between their neighbours
+    return replace(inner, labels=spread(inner.labels, 1, 0), probabilities=spread(inner.probabilities, 2, background),
+                   uncertainty={kind: spread(maps, 1, 0.0) for kind, maps in inner.uncertainty.items()},
+                   prior=spread(inner.prior, 2, background), location=replace(inner.location, positions=positions),
+                   slice_uncertainty=spread(inner.slice_uncertainty, 1, 0.0),
+                   blank_slices=[int(i) for i in np.flatnonzero(blank)])
+
+
+def _phi_per_frame(phi: np.ndarray | torch.Tensor | None, frames: int) -> torch.Tensor | None:
+    if phi is None:
+        return None
+    phi = torch.as_tensor(np.asarray(phi, dtype=np.float32))
+    if phi.dim() == 1:
+        phi = phi.expand(frames, -1)
+    if phi.shape != (frames, 4):
+        raise GmmSegError(f"phi must have 4 values (log scale, tx, ty, rotation) per frame, got {tuple(phi.shape)}")
+    if not torch.isfinite(phi).all():
+        raise GmmSegError("phi contains NaN or infinite values")
+    return phi
+
+
+def prior_concentrations(registered_prior: torch.Tensor) -> torch.Tensor:
+    """d = lambda * T_phi(p~)."""
+    return PRIOR_STRENGTH * registered_prior

@@ -1,0 +1,73 @@
+"""The ACDC subset in ``../shared/data/acdc``: case listing, the project's split and loading.
+
+Split (DESIGN section 6): the labelled auxiliary set is the first five patients of each pathology group
+(001-005, 021-025, 041-045, 061-065, 081-085); the development-validation set is the other 25. The
+validation patients' labels are never used for training or tuning. The data is read in place: never
+copied into the repository (CC BY-NC-SA 4.0; cite Bernard et al., IEEE TMI 2018).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.labels import to_product_labels
+from ..core.paths import ACDC_ENV, acdc_dir
+from .images import CardiacImage, read_cardiac_image, read_label_volume
+
+DATA_ENV = ACDC_ENV
+
+
+def default_acdc_dir() -> Path:
+    """``$GMMSEG_ACDC_DIR`` or ``../shared/data/acdc`` beside the repository (:mod:`GmmSegLib.core.paths`)."""
+    return acdc_dir()
+
+
+@dataclass(frozen=True)
+class AcdcCase:
+    case: str  # e.g. patient001_frame01
+    patient: str
+    phase: str  # ED or ES
+    group: str
+
+    @property
+    def patient_number(self) -> int:
+        return int(self.patient.removeprefix("patient"))
+
+    @property
+    def labelled_split(self) -> bool:
+        """True for the labelled auxiliary set (first five patients of each group of ten)."""
+        return (self.patient_number - 1) % 20 < 5
+
+
+def list_cases(root: Path | None = None) -> list[AcdcCase]:
+    root = Path(root) if root else default_acdc_dir()
+    manifest = root / "manifest.csv"
+    if not manifest.exists():
+        raise InputError(f"{root}: no ACDC manifest.csv here (set {DATA_ENV})")
+    with manifest.open(newline="") as handle:
+        return [AcdcCase(row["case"], row["patient"], row["phase"], row["group"]) for row in csv.DictReader(handle)]
+
+
+def split(cases: list[AcdcCase]) -> tuple[list[AcdcCase], list[AcdcCase]]:
+    """(labelled auxiliary cases, development-validation cases)."""
+    return [c for c in cases if c.labelled_split], [c for c in cases if not c.labelled_split]
+
+
+def image_path(root: Path, case: AcdcCase) -> Path:
+    return Path(root) / "images" / f"{case.case}.nii.gz"
+
+
+def label_path(root: Path, case: AcdcCase) -> Path:
+    return Path(root) / "labels" / f"{case.case}_gt.nii.gz"
+
+
+def load_case(root: Path, case: AcdcCase) -> tuple[CardiacImage, np.ndarray]:
+    """Image and its labels mapped to the product convention (Z, Y, X)."""
+    image = read_cardiac_image(image_path(root, case))
+    labels, _ = read_label_volume(label_path(root, case))
+    return image, to_product_labels(labels, "acdc")

@@ -1,0 +1,121 @@
+"""The GmmSeg model bundle and its checkpoint file.
+
+One checkpoint holds every network (localiser, feature U-Net, x/z/o heads, registration net), the atlas
+and a small JSON-able config, saved with ``torch.save`` and loaded with ``weights_only=True`` after its
+sha256 was checked (when an expected hash is known). Checkpoints are written atomically: a killed
+process never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..core.digest import sha256_of
+from ..core.errors import ModelError
+from ..core.labels import NUM_CLASSES
+from .atlas import POSITION_BINS, PRIOR_FLOOR
+from .canonical_frame import CANONICAL_SIZE
+from .networks import FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
+
+CHECKPOINT_FORMAT = "gmmseg-checkpoint-1"
+
+
+class GmmSegModel(nn.Module):
+    """All networks of GmmSeg plus the atlas (a buffer, so it moves with ``.to(device)``).
+
+    ``handedness`` adds the net that recognises mirrored stacks; checkpoints written before it existed
+    load without it (their config lacks the key), and inference then takes every stack as stored.
+    ``class_log_offsets`` (K,) is the class-prior correction of the label posterior (GmmSegLib.model.class_prior),
+    zero until the trainer's calibration stage sets it; checkpoints from before it load with zeros.
+    ``context_slices`` neighbours on each side of a slice are the feature U-Net's further input channels
+    (0: one slice at a time, as every model before it, whose config lacks the key).
+    """
+
+    def __init__(self, feature_base: int = 16, handedness: bool = True, context_slices: int = 0):
+        super().__init__()
+        self.config = {"feature_base": feature_base, "handedness": handedness, "context_slices": context_slices}
+        self.context_slices = context_slices
+        self.localiser = Localiser()
+        self.features = FeatureUNet(base=feature_base, context=context_slices)
+        self.heads = GmmHeads()
+        self.registration = RegistrationNet()
+        self.handedness = HandednessNet() if handedness else None
+        uniform = torch.full((POSITION_BINS, NUM_CLASSES, CANONICAL_SIZE, CANONICAL_SIZE), 1.0 / NUM_CLASSES)
+        self.register_buffer("atlas", uniform.clamp_min(PRIOR_FLOOR))
+        self.register_buffer("class_log_offsets", torch.zeros(NUM_CLASSES))
+
+    def load_weights(self, state: dict[str, torch.Tensor], optional_prefixes: tuple[str, ...] = ()) -> None:
+        """Load ``state``; besides ``class_log_offsets``, only keys under ``optional_prefixes`` may be missing.
+
+        Raises ModelError when the weights do not fit this version of GmmSeg.
+        """
+        try:
+            missing, unexpected = self.load_state_dict(state, strict=False)
+        except RuntimeError:  # a tensor of the wrong shape
+            raise ModelError("the weights do not fit this version of GmmSeg") from None
+        optional = ("class_log_offsets", *optional_prefixes)
+        if unexpected or any(not key.startswith(optional) for key in missing):
+            raise ModelError("the weights do not fit this version of GmmSeg")
+
+
+def atomic_torch_save(payload: dict, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the target folder, fsync, then rename into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: GmmSegModel, path: str | os.PathLike, metadata: dict | None = None) -> str:
+    """Write a model checkpoint atomically and return its sha256."""
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": model.config, "state": state,
+                       "metadata": metadata or {}}, path)
+    return sha256_of(path)
+
+
+def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None) -> dict:
+    """Load a checkpoint dict safely: hash check first, then ``torch.load(weights_only=True)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    if expected_sha256 is not None:
+        actual = sha256_of(path)
+        if actual != expected_sha256:
+            raise ModelError(f"{path}: sha256 {actual[:12]}... does not match the registry's "
+                             f"{expected_sha256[:12]}...; the file is corrupt or was modified")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for corrupt or non-torch files
+        raise ModelError(f"{path}: not a readable GmmSeg model ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: not a GmmSeg model checkpoint")
+    return payload
+
+
+def load_model(path: str | os.PathLike, expected_sha256: str | None = None) -> tuple[GmmSegModel, dict]:
+    """A ready model (eval mode, CPU) and the checkpoint's metadata."""
+    payload = load_checkpoint(path, expected_sha256)
+    try:
+        model = GmmSegModel(**{"handedness": False, **payload["config"]})
+    except TypeError:
+        raise ModelError(f"{path}: the model configuration does not fit this version of GmmSeg") from None
+    try:
+        model.load_weights(payload["state"])
+    except ModelError as error:
+        raise ModelError(f"{path}: {error}") from None
+    model.eval()
+    return model, payload.get("metadata", {})

@@ -1,0 +1,177 @@
+"""MRML building blocks of the module's outputs: geometry, segmentation nodes, labels in and out, removal.
+
+Only MRML and ``vtkSlicer*Logic`` classes, so this runs on a bare scene (``slicer-core``) as inside the
+application. Nothing here leaves a node in the scene that the caller did not ask for: labels are read with
+``GenerateMergedLabelmapInReferenceGeometry`` into an image that is not a node (``ExportSegmentsToLabelmapNode``
+would leave a colour table and a display node per call, ``vtkSlicerSegmentationsModuleLogic.cxx``), and
+written as an oriented image in the segmentation's own coordinates, so a parent transform of the input is
+neither applied twice nor lost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import slicer
+import vtk
+
+from ..core.errors import GmmSegError
+from ..core.labels import STRUCTURES
+from ..io.images import Geometry
+
+SEGMENT_NAMES = {"LV": "LV cavity", "MYO": "Myocardium", "RV": "RV cavity"}
+SEGMENT_COLOURS = {"LV": (0.85, 0.26, 0.21), "MYO": (0.40, 0.73, 0.33), "RV": (0.26, 0.47, 0.85)}
+# Slicer's terminology entry string: context~category~type~type modifier~region context~region~region modifier.
+# Codes are SNOMED CT structures; Resources/Terminology/GmmSegCardiac.term.json lists them for Slicer's browser.
+TERMINOLOGY_CONTEXT = "GmmSeg cardiac short-axis"
+SEGMENT_CODES = {"LV": ("87878005", "Left ventricle"), "MYO": ("74281007", "Myocardium"),
+                 "RV": ("53085002", "Right ventricle")}
+_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def terminology_tag(segment_id: str) -> str:
+    """The ``TerminologyEntry`` tag of one segment (category: anatomical structure)."""
+    code, meaning = SEGMENT_CODES[segment_id]
+    return (f"{TERMINOLOGY_CONTEXT}~SCT^123037004^Anatomical Structure~SCT^{code}^{meaning}~^^~"
+            "Anatomic codes - DICOM master list~^^~^^")
+
+
+def register_segmentation_converters() -> None:
+    """Register the segmentation conversion rules (the Segmentations module does this at application start)."""
+    factory = slicer.vtkSegmentationConverterFactory.GetInstance()
+    present = {rule.GetName() for rule in factory.GetConverterRules()}
+    for rule in (slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule(),
+                 slicer.vtkClosedSurfaceToBinaryLabelmapConversionRule()):
+        if rule.GetName() not in present:
+            factory.RegisterConverterRule(rule)
+
+
+# ---- geometry ------------------------------------------------------------------------------------------
+def ijk_to_ras(volume) -> np.ndarray:
+    """The 4 x 4 IJK-to-RAS matrix of a volume node, in its own (parent-transform-local) coordinates."""
+    matrix = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASMatrix(matrix)
+    return slicer.util.arrayFromVTKMatrix(matrix)
+
+
+def lps_geometry(volume) -> Geometry:
+    """SimpleITK-style geometry (LPS) of a volume node (Slicer works in RAS)."""
+    matrix = ijk_to_ras(volume)
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    direction = _LPS_TO_RAS @ (matrix[:3, :3] / spacing)
+    origin = _LPS_TO_RAS @ matrix[:3, 3]
+    return Geometry(tuple(float(v) for v in spacing), tuple(float(v) for v in origin),
+                    tuple(float(v) for v in direction.ravel()))
+
+
+def ras_matrix_of(geometry: Geometry) -> np.ndarray:
+    """IJK-to-RAS 4 x 4 of the spatial part of an (LPS) geometry."""
+    dimension = geometry.dimension
+    direction = np.reshape(geometry.direction, (dimension, dimension))[:3, :3]
+    matrix = np.eye(4)
+    matrix[:3, :3] = _LPS_TO_RAS @ direction * np.array(geometry.spacing[:3])
+    matrix[:3, 3] = _LPS_TO_RAS @ np.array(geometry.origin[:3])
+    return matrix
+
+
+def transform_points(points: list, source_transform, target_transform) -> list[np.ndarray]:
+    """Points from the coordinates under ``source_transform`` to those under ``target_transform`` (either may be
+    None: world), through whatever transforms, linear or not, lie between them."""
+    if source_transform is target_transform:
+        return [np.asarray(p, float)[:3] for p in points]
+    between = vtk.vtkGeneralTransform()
+    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(source_transform, target_transform, between)
+    return [np.array(between.TransformPoint([float(v) for v in p[:3]])) for p in points]
+
+
+# ---- segmentation nodes -----------------------------------------------------------------------------------
+def segment_ids() -> vtk.vtkStringArray:
+    """LV, MYO, RV: the segment of label value i is the i-th."""
+    ids = vtk.vtkStringArray()
+    for segment_id in STRUCTURES:
+        ids.InsertNextValue(segment_id)
+    return ids
+
+
+def new_segmentation(name: str, reference, labels: np.ndarray):
+    """A segmentation node outside any scene with segments LV, MYO, RV (names, colours, terminology) holding
+    ``labels`` (Z, Y, X) on ``reference``'s grid: a sequence item, or a node the caller adds to a scene."""
+    segmentation = slicer.vtkMRMLSegmentationNode()
+    segmentation.SetName(name)
+    for segment_id in STRUCTURES:
+        segmentation.GetSegmentation().AddEmptySegment(segment_id, SEGMENT_NAMES[segment_id],
+                                                       SEGMENT_COLOURS[segment_id])
+        segment = segmentation.GetSegmentation().GetSegment(segment_id)
+        segment.SetTag(segment.GetTerminologyEntryTagName(), terminology_tag(segment_id))
+    set_reference_geometry(segmentation, reference)
+    write_labels(segmentation, reference, labels)
+    return segmentation
+
+
+def set_reference_geometry(segmentation, reference) -> None:
+    """The segmentation's reference grid from ``reference``'s, as a geometry only: a node reference would name a
+    node ID of another scene when either node is a sequence item."""
+    geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(_vtk_ijk_to_ras(reference),
+                                                                      reference.GetImageData())
+    segmentation.GetSegmentation().SetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry)
+
+
+def read_labels(segmentation, reference) -> np.ndarray:
+    """The labels (Z, Y, X) uint8 that ``segmentation`` holds now, on ``reference``'s grid."""
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    merged = slicer.vtkOrientedImageData()
+    slicer.vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry(
+        segmentation, reference, segment_ids(), slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, merged, None)
+    shape = reference.GetImageData().GetDimensions()[::-1]
+    scalars = merged.GetPointData().GetScalars()
+    if scalars is None or merged.GetDimensions()[::-1] != shape:
+        raise GmmSegError("could not read the segmentation's labels on the image's grid")
+    return vtk_to_numpy(scalars).reshape(shape).astype(np.uint8)
+
+
+def write_labels(segmentation, reference, labels: np.ndarray) -> None:
+    """Replace the segments' content by ``labels`` (Z, Y, X), given on ``reference``'s grid, in the segmentation's
+    own coordinates: one shared labelmap layer, the segment of label value i being the i-th (how Slicer itself
+    stores segments that do not overlap). Written through ``vtkSegment`` rather than
+    ``ImportLabelmapToSegmentationNode``, which needs the node in a scene (it makes display nodes) and so fails
+    for a sequence item."""
+    from vtk.util.numpy_support import numpy_to_vtk
+
+    if labels.shape != reference.GetImageData().GetDimensions()[::-1]:
+        raise GmmSegError(f"labels of shape {labels.shape} do not fit the image's grid")
+    image = slicer.vtkOrientedImageData()
+    image.SetDimensions(*labels.shape[::-1])
+    image.SetImageToWorldMatrix(_vtk_ijk_to_ras(reference))
+    image.GetPointData().SetScalars(numpy_to_vtk(np.ascontiguousarray(labels, np.uint8).ravel(), deep=True,
+                                                 array_type=vtk.VTK_UNSIGNED_CHAR))
+    representation = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+    content = segmentation.GetSegmentation()
+    for value, segment_id in enumerate(STRUCTURES, start=1):
+        segment = content.GetSegment(segment_id)
+        if segment is None:
+            raise GmmSegError(f"the segmentation {segmentation.GetName()} has no segment {segment_id}")
+        segment.AddRepresentation(representation, image)
+        segment.SetLabelValue(value)
+
+
+def _vtk_ijk_to_ras(volume) -> vtk.vtkMatrix4x4:
+    matrix = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASMatrix(matrix)
+    return matrix
+
+
+# ---- removal ----------------------------------------------------------------------------------------------
+def remove_with_dependents(scene, node) -> None:
+    """Remove ``node`` with its display and storage nodes, which ``vtkMRMLScene::RemoveNode`` leaves behind."""
+    if node is None or not scene.IsNodePresent(node):
+        return
+    dependents = []
+    if isinstance(node, slicer.vtkMRMLDisplayableNode):
+        dependents += [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+    if isinstance(node, slicer.vtkMRMLStorableNode):
+        dependents += [node.GetNthStorageNode(i) for i in range(node.GetNumberOfStorageNodes())]
+    scene.RemoveNode(node)
+    for dependent in dependents:
+        if dependent is not None and scene.IsNodePresent(dependent):
+            scene.RemoveNode(dependent)

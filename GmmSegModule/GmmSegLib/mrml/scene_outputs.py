@@ -1,0 +1,300 @@
+"""The nodes one segmented input gets in the scene, made all at once and removed all at once.
+
+For a 3D volume: a segmentation node (segments LV, MYO, RV with names, colours and SNOMED terminology;
+reference geometry of the input), total / aleatoric / epistemic uncertainty volumes (0..1, one shared colour
+table, transparent where the model is sure), the registered prior of the heart under a linear transform the
+clinician can move, and a table of clinical indices.
+
+For a cine (a sequence browser): the same outputs as sequences synchronised in the input's browser, one item
+per time frame, so that browsing the cine browses its results. The views, the Segment Editor and node
+references use the browser's proxy nodes, which live in the main scene; the segmentation's sequence saves
+edits made on its proxy (``SetSaveChanges``), so an edit is kept when the clinician browses on. A cine also
+gets its volume curves (a table and a plot chart).
+
+Every node is tagged with ``GmmSeg.Role`` and ``GmmSeg.Input``. Proxies take their attributes from the item
+they show (``vtkMRMLNode::CopyContent`` copies attributes, ``vtkSlicerSequencesLogic.cxx``), so the items carry
+the tags too. All outputs are placed under the input's parent transform, beside the input in the subject
+hierarchy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import slicer
+
+from ..core.errors import GmmSegError
+from ..inference.case_outputs import CaseOutputs
+from .edit_history import EditHistory
+from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
+from .nodes import new_segmentation, read_labels, remove_with_dependents, write_labels
+
+INPUT = "GmmSeg.Input"
+MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a stack stored mirrored
+REVIEW_ADVISED = "GmmSeg.ReviewAdvised"  # "true" when the model is unsure of a whole frame or the result implausible
+IMPLAUSIBLE = "GmmSeg.Implausible"  # the findings that make the result implausible as a heart
+UNCERTAINTY_COLOURS = "GmmSeg uncertainty"
+
+
+@dataclass
+class SceneResult:
+    """The nodes made for one input. ``segmentation``, ``uncertainty`` and ``prior`` are main-scene nodes (for a
+    cine, the browser's proxies); ``frame_volumes`` are read for arrays and geometry only."""
+
+    input_node: object
+    frame_volumes: list
+    shown_volume: object
+    segmentation: object
+    uncertainty: dict[str, object]
+    prior: object
+    prior_transform: object
+    indices_table: object
+    outputs: CaseOutputs
+    sequences: dict[str, object] = field(default_factory=dict)  # cine: role -> synchronised sequence
+    plot_chart: object | None = None
+    added: list = field(default_factory=list)
+    history: EditHistory = field(default_factory=EditHistory)
+
+    @property
+    def browser(self):
+        return self.input_node if self.sequences else None
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_volumes)
+
+    @property
+    def current_frame(self) -> int:
+        """The time frame the views show (the browser's selected item), 0 for a 3D volume."""
+        return max(0, self.browser.GetSelectedItemNumber()) if self.browser is not None else 0
+
+    @property
+    def parent_transform(self):
+        return self.shown_volume.GetParentTransformNode()
+
+    def present_in(self, scene) -> bool:
+        """Whether the result still stands: its input and segmentation are in ``scene``."""
+        return all(node is not None and scene.IsNodePresent(node) for node in (self.input_node, self.segmentation))
+
+    def node_of(self, role: str):
+        return next((n for n in self.added if n.GetAttribute(ROLE) == role), None)
+
+    # -- labels of one frame, wherever they are held --------------------------------------------------------
+    def labels_node(self, frame: int):
+        """The segmentation node holding ``frame``, with the volume whose grid it is read on."""
+        if self.browser is None:
+            return self.segmentation, self.shown_volume
+        if frame == self.current_frame:
+            return self.segmentation, self.shown_volume
+        return self.sequence_item("segmentation", frame), self.frame_volumes[frame]
+
+    def sequence_item(self, role: str, frame: int):
+        master = self.browser.GetMasterSequenceNode()
+        return self.sequences[role].GetDataNodeAtValue(master.GetNthIndexValue(frame))
+
+    def read_frame(self, frame: int) -> np.ndarray:
+        self.check_frame(frame)
+        return read_labels(*self.labels_node(frame))
+
+    def write_frame(self, frame: int, labels: np.ndarray) -> None:
+        """Put ``labels`` into ``frame``: into its sequence item, and into the proxy too when it is shown."""
+        self.check_frame(frame)
+        if self.browser is not None:
+            write_labels(self.sequence_item("segmentation", frame), self.frame_volumes[frame], labels)
+        if self.browser is None or frame == self.current_frame:
+            write_labels(self.segmentation, self.shown_volume, labels)
+
+    def check_frame(self, frame: int) -> None:
+        if not 0 <= frame < self.num_frames:
+            raise GmmSegError(f"frame {frame} does not exist (the input has {self.num_frames} frames)")
+
+
+def add_result_nodes(scene, input_node, outputs: CaseOutputs) -> SceneResult:
+    """Create every output node for ``input_node``; on any failure remove what was added and re-raise."""
+    volumes = frame_volumes(input_node)
+    shape = slicer.util.arrayFromVolume(volumes[0]).shape
+    if outputs.labels.shape[0] != len(volumes) or outputs.labels.shape[1:] != shape:
+        raise GmmSegError("the results do not match the input's grid (another image?); segment this input again")
+    builder = _Builder(scene, input_node, volumes, outputs)
+    try:
+        return builder.build()
+    except Exception:
+        remove_result_nodes(scene, builder.result_so_far())
+        raise
+
+
+def remove_result_nodes(scene, result: SceneResult) -> None:
+    """Take a result's nodes (proxies, display and storage nodes included) out of the scene."""
+    browser = result.browser
+    for sequence in result.sequences.values():
+        if browser is not None and scene.IsNodePresent(browser) and browser.IsSynchronizedSequenceNodeID(
+                sequence.GetID()):
+            proxy = browser.GetProxyNode(sequence)
+            # the browser forgets the proxy but leaves it in the scene: its copy marker is one of the attributes
+            # that the first update overwrote (vtkMRMLSequenceBrowserNode::RemoveProxyNode)
+            browser.RemoveSynchronizedSequenceNode(sequence.GetID())
+            remove_with_dependents(scene, proxy)
+    for node in reversed(result.added):
+        remove_with_dependents(scene, node)
+    result.added.clear()
+    result.sequences.clear()
+
+
+def tag(node, role: str, input_node) -> None:
+    node.SetAttribute(ROLE, role)
+    node.SetAttribute(INPUT, input_node.GetID())
+
+
+def place_in_study(scene, input_node, nodes: list) -> None:
+    """Put nodes beside the input in the subject hierarchy (in the input's study, when it has one)."""
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    if hierarchy is None:
+        return
+    parent = hierarchy.GetItemParent(hierarchy.GetItemByDataNode(input_node))
+    for node in nodes:
+        item = hierarchy.GetItemByDataNode(node)
+        if item and parent:
+            hierarchy.SetItemParent(item, parent)
+
+
+def uncertainty_colours(scene):
+    """A colour table from transparent (certain) through yellow to red (uncertain), shared by all maps."""
+    existing = scene.GetFirstNodeByName(UNCERTAINTY_COLOURS)
+    if existing is not None:
+        return existing
+    table = slicer.vtkMRMLColorTableNode()
+    table.SetName(UNCERTAINTY_COLOURS)
+    table.SetTypeToUser()
+    table.SetNumberOfColors(256)
+    for i in range(256):
+        level = i / 255.0
+        table.SetColor(i, f"{level:.2f}", 1.0, 1.0 - 0.8 * level, 0.2 * (1 - level), min(1.0, 2.0 * level))
+    scene.AddNode(table)
+    return table
+
+
+def new_scalar_volume(name: str, reference, array: np.ndarray):
+    """A scalar volume outside any scene, on ``reference``'s grid."""
+    node = slicer.vtkMRMLScalarVolumeNode()
+    node.SetName(name)
+    node.SetIJKToRASMatrix(_matrix(reference))
+    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(array, np.float32))
+    return node
+
+
+def _matrix(volume):
+    import vtk
+
+    matrix = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASMatrix(matrix)
+    return matrix
+
+
+class _Builder:
+    """Makes the nodes of one result; :meth:`result_so_far` lets a failure remove exactly what was made."""
+
+    def __init__(self, scene, input_node, volumes: list, outputs: CaseOutputs):
+        self.scene, self.input_node, self.volumes, self.outputs = scene, input_node, volumes, outputs
+        self.name = input_node.GetName()
+        self.is_cine = isinstance(input_node, slicer.vtkMRMLSequenceBrowserNode)
+        self.shown = shown_volume(input_node)
+        self.added: list = []
+        self.sequences: dict[str, object] = {}
+
+    def result_so_far(self) -> SceneResult:
+        return SceneResult(self.input_node, self.volumes, self.shown, None, {}, None, None, None, self.outputs,
+                           sequences=self.sequences, added=self.added)
+
+    def build(self) -> SceneResult:
+        shown = self.outputs.frame_of_interest if self.is_cine else 0
+        if self.is_cine:
+            self.input_node.SetSelectedItemNumber(shown)
+        segmentation = self._segmentation()
+        uncertainty = {kind: self._map(f"uncertainty:{kind}", f"{self.name} GmmSeg {kind} uncertainty", maps)
+                       for kind, maps in self.outputs.uncertainty.items()}
+        transform = self._add(self.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode",
+                                                           f"{self.name} GmmSeg prior transform"), "prior transform")
+        transform.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
+        prior = self._map("prior", f"{self.name} GmmSeg prior (heart)", 1.0 - self.outputs.prior[:, 0])
+        prior.SetAndObserveTransformNodeID(transform.GetID())
+        table = self._add(self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{self.name} GmmSeg clinical indices"),
+                          "indices")
+        place_in_study(self.scene, self.input_node, self.added)
+        return SceneResult(self.input_node, self.volumes, self.shown, segmentation, uncertainty, prior, transform,
+                           table, self.outputs, sequences=self.sequences, added=self.added)
+
+    def _add(self, node, role: str):
+        tag(node, role, self.input_node)
+        self.added.append(node)
+        return node
+
+    def _segmentation(self):
+        name = f"{self.name} GmmSeg"
+        labels = self.outputs.labels
+        if not self.is_cine:
+            node = self._add(new_segmentation(name, self.volumes[0], labels[0]), "segmentation")
+            self._mark(node)
+            self.scene.AddNode(node)
+            node.CreateDefaultDisplayNodes()
+            node.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
+            node.SetReferenceImageGeometryParameterFromVolumeNode(self.shown)
+            return node
+        items = [new_segmentation(f"{name} frame {t}", volume, labels[t]) for t, volume in enumerate(self.volumes)]
+        for item in items:
+            tag(item, "segmentation", self.input_node)
+            self._mark(item)
+        proxy = self._synchronise("segmentation", name, items, save_changes=True)
+        proxy.SetReferenceImageGeometryParameterFromVolumeNode(self.shown)  # the main-scene proxy of the input
+        return proxy
+
+    def _mark(self, segmentation) -> None:
+        if self.outputs.summary.get("mirrored_storage"):  # recognised as stored mirrored (inference.handedness)
+            segmentation.SetAttribute(MIRRORED_STORAGE, "true")
+        if self.outputs.summary.get("review_advised"):
+            segmentation.SetAttribute(REVIEW_ADVISED, "true")
+        if self.outputs.summary.get("implausible"):  # what makes it implausible as a heart (plausibility.py)
+            segmentation.SetAttribute(IMPLAUSIBLE, "; ".join(self.outputs.summary["implausible"]))
+
+    def _map(self, role: str, name: str, maps: np.ndarray):
+        """A scalar map (uncertainty or prior), a volume for a 3D input or a synchronised sequence for a cine."""
+        if self.is_cine:
+            items = [new_scalar_volume(f"{name} frame {t}", volume, maps[t]) for t, volume in enumerate(self.volumes)]
+            for item in items:
+                tag(item, role, self.input_node)
+            node = self._synchronise(role, name, items, save_changes=False)
+        else:
+            node = self._add(new_scalar_volume(name, self.volumes[0], maps[0]), role)
+            self.scene.AddNode(node)
+            node.CreateDefaultDisplayNodes()
+            node.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
+        display = node.GetDisplayNode()
+        display.SetAndObserveColorNodeID(uncertainty_colours(self.scene).GetID())
+        display.SetAutoWindowLevel(False)
+        display.SetWindowLevelMinMax(0.0, 1.0)
+        return node
+
+    def _synchronise(self, role: str, name: str, items: list, save_changes: bool):
+        """A sequence of ``items`` (one per frame, at the master's index values) synchronised in the input's
+        browser; returns the browser's proxy node for it, in the main scene."""
+        browser = self.input_node
+        master = browser.GetMasterSequenceNode()
+        sequence = self._add(self.scene.AddNewNodeByClass("vtkMRMLSequenceNode", name), f"{role} sequence")
+        sequence.SetIndexName(master.GetIndexName())
+        sequence.SetIndexUnit(master.GetIndexUnit())
+        sequence.SetIndexType(master.GetIndexType())
+        for t, item in enumerate(items):
+            sequence.SetDataNodeAtValue(item, master.GetNthIndexValue(t))  # the sequence keeps its own copy
+        self.sequences[role] = sequence
+        browser.AddSynchronizedSequenceNode(sequence)
+        browser.SetSaveChanges(sequence, save_changes)
+        update_proxies(browser)
+        proxy = browser.GetProxyNode(sequence)
+        if proxy is None:
+            raise GmmSegError(f"{browser.GetName()}: the sequence browser made no node to show the {role}")
+        self.added.append(proxy)
+        if proxy.GetDisplayNode() is None:
+            proxy.CreateDefaultDisplayNodes()
+        proxy.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
+        return proxy
+

@@ -1,0 +1,130 @@
+"""The module's end-to-end logic test, one body for pytest (bare MRML scene) and Slicer's self-test.
+
+It segments a generated phantom volume and a phantom cine through :class:`GmmSegLogic` with the
+shipped model and checks what a clinician would see: the segmentation node and its segments, geometry
+equal to the input, uncertainty and prior nodes, the clinical indices (the phantom's ED and ES are
+known), the review queue, an undoable click refinement, accepting, re-registering the prior, and export.
+Failures raise ``AssertionError`` with what was wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from ..core.labels import STRUCTURES
+from ..io.phantom import make_cine_phantom
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> dict:
+    """Run the whole workflow on ``scene``; returns a few measured values for the caller to report."""
+    import vtk
+
+    from ..evaluation.folders import evaluate_pair
+    from .inputs import ROLE, add_volume_nodes
+    from .logic import ACCEPTED, MODEL_STAMP, GmmSegLogic
+
+    phantom = make_cine_phantom(frames=4, slices=8, es_frame=2, seed=1)
+    logic = GmmSegLogic(scene)
+
+    # a 3D stack
+    volume_node = add_volume_nodes(scene, phantom.image.frame_volume(0), "phantom ED")
+    result = logic.process(volume_node, device=device)
+    segmentation = result.segmentation.GetSegmentation()
+    _check([segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())] == list(STRUCTURES),
+           "segment IDs must be LV, MYO, RV in that order")
+    tag = vtk.reference("")
+    segmentation.GetSegment("MYO").GetTag(segmentation.GetSegment("MYO").GetTerminologyEntryTagName(), tag)
+    _check("74281007" in str(tag), f"myocardium terminology tag missing: {tag}")
+    labels = logic.current_labels(result)
+    spacing = phantom.image.spacing_xyz
+    dice = evaluate_pair(labels, phantom.labels[0], spacing)
+    _check(dice["LV_dice"] > 0.8, f"LV Dice on the phantom is {dice['LV_dice']:.3f}")
+    for node in list(result.uncertainty.values()) + [result.prior]:
+        matrix_in, matrix_out = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+        volume_node.GetIJKToRASMatrix(matrix_in)
+        node.GetIJKToRASMatrix(matrix_out)
+        _check(all(abs(matrix_in.GetElement(r, c) - matrix_out.GetElement(r, c)) < 1e-6
+                   for r in range(4) for c in range(4)), f"{node.GetName()} is not on the input's grid")
+    _check(result.prior.GetParentTransformNode() is result.prior_transform, "the prior must sit under its transform")
+    table = result.indices_table
+    _check(table.GetNumberOfRows() >= 4, "the indices table is empty")
+
+    # review queue: most uncertain first
+    items = logic.review_items(result)
+    order = [(item["slice_score"], item["score"]) for item in items]
+    _check(len(items) > 0 and all(a >= b for a, b in pairwise(order)),
+           "review items must be sorted by slice uncertainty, then by region mass")
+
+    # click refinement with undo: a background click in the middle of the LV removes LV there
+    z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 1)
+    centre = (int(np.median(xs)), int(np.median(ys)))
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(ijk_to_ras)
+    click = list(ijk_to_ras.MultiplyPoint((centre[0], centre[1], z, 1.0))[:3])
+    changed = logic.refine(result, "LV", [], [click])
+    after = logic.current_labels(result)
+    _check(changed > 0 and after[z, centre[1], centre[0]] != 1, "a background click must remove LV under it")
+    _check(np.array_equal(after[np.arange(after.shape[0]) != z], labels[np.arange(labels.shape[0]) != z]),
+           "refinement must leave other slices alone")
+    logic.undo(result)
+    _check(np.array_equal(logic.current_labels(result), labels), "undo must restore the labels")
+    logic.redo(result)
+    _check(np.array_equal(logic.current_labels(result), after), "redo must repeat the refinement")
+    logic.undo(result)
+
+    # accept: the model output is kept for audit
+    original = logic.accept(result)
+    _check(result.segmentation.GetAttribute(ACCEPTED) is not None, "accepted result must be stamped")
+    _check(result.segmentation.GetAttribute(MODEL_STAMP).endswith(result.outputs.summary["model"]["sha256"]),
+           "the stamp must name the model's sha256")
+    _check(original.GetAttribute(ROLE) == "original", "the audit copy must be tagged")
+    _check(not original.GetDisplayNode().GetVisibility() and not original.GetHideFromEditors(),
+           "the audit copy must be hidden from the views and listed in the data tree")
+
+    # re-register the prior: the transform round-trips phi, a far-off phi changes the result
+    automatic = logic.phi_from_transform(result)
+    far = automatic + np.array([math.log(1.4), 25.0, -20.0, 0.0], np.float32)
+    logic.set_transform_from_phi(result, far)
+    _check(np.allclose(logic.phi_from_transform(result), far, atol=1e-3), "phi must round-trip through the transform")
+    moved = logic.process(volume_node, device=device, phi=logic.phi_from_transform(result))
+    changed_fraction = float((moved.outputs.labels != result.outputs.labels).mean())
+    _check(changed_fraction > 0.001, "a far-off prior must change the result through the model")
+    again = logic.process(volume_node, device=device, phi=automatic)
+    _check(np.array_equal(again.outputs.labels, result.outputs.labels),
+           "re-applying the automatic phi must reproduce the output")
+    nodes_before = scene.GetNumberOfNodes()
+    logic.remove_outputs(moved)
+    logic.remove_outputs(again)
+    _check(scene.GetNumberOfNodes() < nodes_before and not scene.IsNodePresent(moved.segmentation),
+           "a replaced re-run's nodes must leave the scene")
+
+    # a cine in a sequence browser: a segmentation sequence, ED and ES found
+    browser = add_volume_nodes(scene, phantom.image, "phantom cine")
+    cine = logic.process(browser, device=device)
+    sequence = cine.sequences["segmentation"]
+    _check(sequence.GetNumberOfDataNodes() == phantom.image.num_frames,
+           "the segmentation sequence needs one item per frame")
+    _check(browser.IsSynchronizedSequenceNodeID(sequence.GetID(), False) and browser.GetProxyNode(sequence)
+           is cine.segmentation, "the shown segmentation must be the browser's proxy of the segmentation sequence")
+    _check(scene.IsNodePresent(cine.shown_volume) and cine.segmentation.GetNodeReference(
+        cine.segmentation.GetReferenceImageGeometryReferenceRole()) is cine.shown_volume,
+           "the cine's segmentation must refer to the input's proxy volume of the main scene")
+    indices = logic.update_indices(cine)
+    _check(indices["ed_frame"] == 0 and indices["es_frame"] == phantom.es_frame,
+           f"ED/ES found as {indices['ed_frame']}/{indices['es_frame']}")
+    _check(cine.plot_chart is not None and cine.plot_chart.GetNumberOfPlotSeriesNodes() == 2, "volume plot missing")
+
+    written = logic.export(cine, work_folder)
+    _check(any(p.name.endswith("_seg.nii.gz") for p in written), "export must write the segmentation")
+    return {"phantom_dice": dice, "changed_voxels": changed, "far_prior_changed_fraction": changed_fraction,
+            "lv_ef": indices["lv_ef"]}

@@ -1,0 +1,1 @@
+"""The headless trainer, its stages and data, label-free adaptation."""
