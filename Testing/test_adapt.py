@@ -10,7 +10,9 @@ import torch
 from conftest import write_image
 from GmmSegLib.model.bundle import load_model
 from GmmSegLib.model.registry import load_registered, sha256_of
-from GmmSegLib.training.trainer import TrainConfig, Trainer, normalisation_parameters
+from GmmSegLib.training.config import TrainConfig
+from GmmSegLib.training.losses import normalisation_parameters
+from GmmSegLib.training.trainer import Trainer
 from test_cli import gmmseg
 
 
@@ -53,7 +55,7 @@ def test_a_cine_is_located_once_for_adaptation_as_at_inference(tmp_path, phantom
     config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
                          adapt_images=[str(phantom_files["cine"])], device="cpu",
                          init_model=str(load_registered()[1].path))
-    volumes = Trainer(config)._unlabelled_volumes()
+    volumes = Trainer(config).data.unlabelled()
     assert len(volumes) == small_phantom.image.num_frames
     assert all(volume.location is volumes[0].location for volume in volumes)
     assert [torch.equal(volume.slices, torch.from_numpy(small_phantom.image.frames[t]))
@@ -66,6 +68,6 @@ def test_blank_slices_are_left_out_of_adaptation_as_at_inference(tmp_path, phant
     config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
                          adapt_images=[str(write_image(tmp_path / "padded.nii.gz", padded))], device="cpu",
                          init_model=str(load_registered()[1].path))
-    [volume] = Trainer(config)._unlabelled_volumes()
+    [volume] = Trainer(config).data.unlabelled()
     assert torch.equal(volume.slices, torch.from_numpy(frames))
     assert len(volume.location.positions) == frames.shape[0]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from GmmSegLib.model.atlas import PRIOR_FLOOR, build_atlas, identity_phi, prior_at, warp_prior
-from GmmSegLib.training.trainer import registration_target
+from GmmSegLib.training.losses import registration_target
 
 
 def _disc_labels(radius: float, centre=(64.0, 64.0), size=128) -> np.ndarray:

@@ -14,7 +14,8 @@ from GmmSegLib.inference.localisation import HeartLocation, locate_heart
 from GmmSegLib.inference.segmentation import segment
 from GmmSegLib.io.images import to_sitk
 from GmmSegLib.model.bundle import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_model
-from GmmSegLib.training.trainer import TrainConfig, Trainer
+from GmmSegLib.training.config import TrainConfig
+from GmmSegLib.training.trainer import Trainer
 from test_cli import gmmseg
 
 

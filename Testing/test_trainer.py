@@ -140,7 +140,7 @@ def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
 ])
 def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, message):
     from GmmSegLib.core.errors import GmmSegError
-    from GmmSegLib.training.trainer import check_config, parse_arguments
+    from GmmSegLib.training.config import check_config, parse_arguments
 
     with pytest.raises(GmmSegError, match=re.escape(message)):
         check_config(parse_arguments(["--out", str(tmp_path / "m.pt"), *arguments]))
@@ -200,7 +200,9 @@ def test_localiser_and_handedness_stages_start_from_fresh_weights(tmp_path):
     """A run that trains the localiser or the handedness net does so from scratch, whatever --init-model held,
     and a resumed stage keeps the weights it had reached."""
     from GmmSegLib.model.registry import default_entry
-    from GmmSegLib.training.trainer import TrainConfig, Trainer
+    from GmmSegLib.training.config import TrainConfig
+    from GmmSegLib.training.stages import Stage
+    from GmmSegLib.training.trainer import Trainer
 
     shipped, _ = load_model(default_entry().path)
 
@@ -214,16 +216,18 @@ def test_localiser_and_handedness_stages_start_from_fresh_weights(tmp_path):
     for name in ("localiser", "handedness"):
         started = getattr(from_shipped.model, name)
         torch.testing.assert_close(started.state_dict(), getattr(shipped, name).state_dict())
-        from_shipped._start_fresh(started)
-        from_nothing._start_fresh(getattr(from_nothing.model, name))
+        for run in (from_shipped, from_nothing):  # a stage of no epochs: only its fresh start happens
+            net = getattr(run.model, name)
+            run.optimise(Stage(name, [net], lambda *_: {}, lambda _: None, 0, 1e-3, fresh=[net]))
         torch.testing.assert_close(started.state_dict(), getattr(from_nothing.model, name).state_dict())
         first = next(iter(started.state_dict().values()))
         assert not torch.equal(first, next(iter(getattr(shipped, name).state_dict().values())))
 
-    from_shipped.resume_epoch = 3
-    before = {k: v.clone() for k, v in from_shipped.model.localiser.state_dict().items()}
-    from_shipped._start_fresh(from_shipped.model.localiser)
-    torch.testing.assert_close(from_shipped.model.localiser.state_dict(), before)
+    localiser = from_shipped.model.localiser
+    from_shipped.saved.epoch = 3  # resuming the stage at its fourth epoch: the weights reached are kept
+    before = {k: v.clone() for k, v in localiser.state_dict().items()}
+    from_shipped.optimise(Stage("localiser", [localiser], lambda *_: {}, lambda _: None, 3, 1e-3, fresh=[localiser]))
+    torch.testing.assert_close(localiser.state_dict(), before)
 
 
 def test_a_new_slice_context_trains_a_new_feature_unet_on_the_init_models_other_networks(tmp_path, phantom_acdc_dir):

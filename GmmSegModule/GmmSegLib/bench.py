@@ -21,8 +21,8 @@ from .inference.segmentation import forward_canonical, network_input, segment
 from .io.phantom import make_cine_phantom
 from .model.atlas import prior_at
 from .model.registry import load_registered
+from .training.losses import supervised_losses
 from .training.sampling import Perturbation, Volume, draw_batch
-from .training.trainer import supervised_losses
 
 
 def _median_seconds(action, repeats: int) -> float:

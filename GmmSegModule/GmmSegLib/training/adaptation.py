@@ -15,7 +15,9 @@ from pathlib import Path
 from ..core.errors import GmmSegError
 from ..io.images import AtomicOutputs, check_output_folder
 from ..model.registry import default_entry, entry_for_path, sha256_of, sidecar_path
-from .trainer import TrainConfig, discard_training_state, train
+from .config import TrainConfig
+from .state import discard_training_state
+from .trainer import train
 
 
 def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 5, steps_per_epoch: int = 40,

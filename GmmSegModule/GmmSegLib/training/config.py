@@ -1,0 +1,134 @@
+"""A training run's settings: what determines it, what may change when it resumes, and its command line."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..core.errors import GmmSegError
+from ..io import acdc
+
+# the order of a full run; "handedness" and "calibration" come last so that the other stages keep their random
+# streams, and the calibration judges the finished networks
+STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (stored in the state file and the model metadata)."""
+
+    out: str
+    work: str
+    data: str = ""
+    adapt_images: list[str] = field(default_factory=list)
+    init_model: str = ""
+    labelled_anchor: bool = False  # adapting an --init-model: also anchor it to the labelled split
+    context_slices: int | None = None  # neighbours per side the feature U-Net sees; None: the --init-model's, or 0
+    neighbour_jitter_mm: float = 0.0  # with slice context: how far each neighbour of a training crop may be moved
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    localiser_epochs: int = 40
+    localiser_tight_views: int = 2  # extra copies of each labelled stack in a random tight field of view
+    pretrain_epochs: int = 40
+    registration_epochs: int = 10
+    adapt_epochs: int = 10
+    handedness_epochs: int = 40
+    steps_per_epoch: int = 50
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    adapt_learning_rate: float = 2e-4
+    l3_start: float = 1.0
+    l3_end: float = 0.01
+    anchor_weight: float = 1.0
+    seed: int = 42
+    device: str = "auto"
+    max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
+
+
+# options that may change between a run and its resumption: where the model goes and where it computes
+RESUMABLE_WITH_OTHER = ("out", "work", "device")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Refuse settings no training can run with, before anything is read or written."""
+    counts = {"context_slices": config.context_slices or 0, "localiser_tight_views": config.localiser_tight_views,
+              "max_cases": config.max_cases, "seed": config.seed,
+              **{f"{stage}_epochs": getattr(config, f"{stage}_epochs")
+                 for stage in ("localiser", "pretrain", "registration", "adapt", "handedness")}}
+    rates = {"learning_rate": config.learning_rate, "adapt_learning_rate": config.adapt_learning_rate}
+    weights = {"l3_start": config.l3_start, "l3_end": config.l3_end, "anchor_weight": config.anchor_weight,
+               "neighbour_jitter_mm": config.neighbour_jitter_mm}
+    problems = [f"{option(name)} must be 0 or more" for name, value in counts.items() if value < 0]
+    problems += [f"{option(name)} must be 1 or more" for name in ("steps_per_epoch", "batch_size")
+                 if getattr(config, name) < 1]
+    problems += [f"{option(name)} must be a number above 0" for name, value in rates.items()
+                 if not (math.isfinite(value) and value > 0)]
+    problems += [f"{option(name)} must be a number of 0 or more" for name, value in weights.items()
+                 if not (math.isfinite(value) and value >= 0)]
+    if problems:
+        raise GmmSegError("; ".join(problems))
+
+
+def option(name: str) -> str:
+    """The command-line spelling of a TrainConfig field."""
+    return "--" + name.replace("_", "-")
+
+
+def resume_conflicts(saved: dict, config: TrainConfig) -> list[str]:
+    """The options of ``config`` that differ from those a saved training state was made with.
+
+    A state resumed under other settings would give a model that neither command describes (or, for another
+    slice context, no model at all), so any difference beyond :data:`RESUMABLE_WITH_OTHER` refuses to resume.
+    Fields the saved state does not know (it predates them) are not compared.
+    """
+    current = asdict(config)
+    return [f"{option(name)} {saved[name]!r} (now {current[name]!r})" for name in current
+            if name in saved and name not in RESUMABLE_WITH_OTHER and saved[name] != current[name]]
+
+
+OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
+    ("localiser_epochs", int, "epochs of the localiser stage"),
+    ("localiser_tight_views", int, "extra copies of each labelled stack in a random tight field of view"),
+    ("pretrain_epochs", int, "epochs of supervised pretraining of the feature U-Net and heads"),
+    ("registration_epochs", int, "epochs of the prior registration net"),
+    ("adapt_epochs", int, "epochs of label-free adaptation (the negative ELBO)"),
+    ("handedness_epochs", int, "epochs of the net that recognises stacks stored mirrored"),
+    ("steps_per_epoch", int, "optimisation steps per epoch"),
+    ("batch_size", int, "slices per step"),
+    ("seed", int, "random seed (a resumed run continues the same sequence)"),
+    ("max_cases", int, "use only the first N labelled volumes, 0 for all: a short run to try the trainer"),
+    ("learning_rate", float, "learning rate of the supervised stages"),
+    ("adapt_learning_rate", float, "learning rate of the adaptation"),
+    ("l3_start", float, "weight of the KL term against the prior at the first adaptation epoch"),
+    ("l3_end", float, "its weight at the last epoch (cosine decay between)"),
+    ("anchor_weight", float, "weight keeping the adaptation near the starting model's predictions"),
+    ("neighbour_jitter_mm", float, "with --context-slices: how far each neighbouring slice of a crop may move"),
+)
+
+
+def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
+    """Command-line arguments of ``scripted_training/train.py`` and ``gmmseg train``."""
+    import argparse
+
+    defaults = TrainConfig(out="", work="")
+    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", required=True, help="final model checkpoint (.pt)")
+    parser.add_argument("--work", default="", help="folder for the resumable training state ('': <out>.work)")
+    parser.add_argument("--data", default="", help=f"ACDC folder ('': ${acdc.DATA_ENV}, else ../shared/data/acdc)")
+    parser.add_argument("--adapt-images", nargs="*", default=[], help="unlabelled images to adapt to")
+    parser.add_argument("--init-model", default="", help="start from this checkpoint (adaptation)")
+    parser.add_argument("--labelled-anchor", action="store_true",
+                        help="with --init-model: keep the adaptation anchored to the labelled ACDC split too")
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES,
+                        help="the stages to run, in this order (README: The trainer)")
+    parser.add_argument("--context-slices", type=int, default=None,
+                        help="neighbouring slices on each side the feature U-Net sees (None: the --init-model's, "
+                             "or 0); another value than the --init-model's trains a new feature U-Net and heads")
+    for name, kind, text in OPTION_HELP:
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(defaults, name), help=text)
+    parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or mps")
+    arguments = parser.parse_args(argv)
+    values = vars(arguments)
+    values["work"] = values["work"] or str(Path(values["out"]).with_suffix(".work"))
+    return TrainConfig(**values)
