@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
 
 from GmmSegLib.core.errors import GmmSegError  # noqa: E402
-from GmmSegLib.inference.segmentation import SegmentationResult, network_input, register_prior, segment  # noqa: E402
+from GmmSegLib.inference.segmentation import SegmentationResult, network_input, segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
 from GmmSegLib.io.images import CardiacImage, read_cardiac_image  # noqa: E402
 from GmmSegLib.model.atlas import prior_at, warp_prior  # noqa: E402
@@ -52,9 +52,9 @@ def registration_residual(model: GmmSegModel, image: CardiacImage, result: Segme
     prior = prior_at(model.atlas, result.location.positions)[heart]
     moved_phi = torch.as_tensor(np.asarray(applied, np.float32)).expand(len(heart), -1)
     with torch.no_grad():
-        pi = torch.softmax(model.heads.responsibilities_logits(model.features(canonical)), 1)
-        before = register_prior(model, pi, prior).median(0).values
-        after = register_prior(model, warp_prior(pi, moved_phi), prior).median(0).values
+        pi = model.responsibilities(model.features(canonical))
+        before = model.place_prior(pi, prior).median(0).values
+        after = model.place_prior(warp_prior(pi, moved_phi), prior).median(0).values
     change = (after - before).numpy()
     return {"shift_residual_mm": float(math.hypot(change[1] - applied[1], change[2] - applied[2])),
             "log_scale_error": float(change[0] - applied[0]),

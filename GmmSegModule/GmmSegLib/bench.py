@@ -17,7 +17,7 @@ import torch
 
 from .core.device import resolve_device
 from .inference.localisation import localiser_view, quarter_turn_probabilities
-from .inference.segmentation import forward_canonical, network_input, segment
+from .inference.segmentation import network_input, segment
 from .io.phantom import make_cine_phantom
 from .model.atlas import prior_at
 from .model.registry import load_registered
@@ -61,7 +61,7 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
             model.handedness(canonical)
             model.handedness(canonical.flip(-2))
         for _ in range(1 + location.recentrings):
-            forward_canonical(model, slices_in_context, prior)
+            model(slices_in_context, prior)
 
     volume_s = _median_seconds(lambda: segment(volume, model, device), repeats)
     forward_s = _median_seconds(bare_forward, repeats)

@@ -25,10 +25,9 @@ from ..core.labels import NUM_CLASSES, most_probable_class
 from ..io.checks import check_short_axis
 from ..io.images import CardiacImage
 from ..model.alignment import CanonicalFrame, canonical_input, to_native
-from ..model.atlas import PRIOR_STRENGTH, prior_at, warp_prior
-from ..model.bundle import GmmSegModel
+from ..model.atlas import PRIOR_STRENGTH, prior_at
+from ..model.bundle import CanonicalOutputs, GmmSegModel
 from ..model.class_prior import corrected_probabilities
-from ..model.elbo import expected_log_weights
 from ..model.uncertainty import dirichlet_uncertainty, posterior_dirichlet
 from .centring import MAX_RECENTRINGS, recentred
 from .handedness import locate_and_orient
@@ -45,60 +44,11 @@ HEADS = ("gmmseg", "pi", "baseline")
 UNCERTAINTY_SOURCES = ("posterior", "concentrations")
 
 
-@dataclass
-class CanonicalOutputs:
-    """Network outputs for a batch of canonical slices (B, ., N, N)."""
-
-    features: torch.Tensor
-    responsibilities: torch.Tensor  # pi from z_net
-    registered_prior: torch.Tensor  # T_phi(p~)
-    concentrations: torch.Tensor  # d_hat from o_net
-    posterior: torch.Tensor  # pi updated with the Dirichlet
-    phi: torch.Tensor  # (B, 4)
-
-
 def network_input(model: GmmSegModel, native: torch.Tensor, frame: CanonicalFrame,
                   location: HeartLocation) -> torch.Tensor:
     """Native slices (Z, Y, X) of one stack as the feature U-Net takes them: canonical crops, with the
     model's neighbouring slices as channels (Z, 1 + 2 context, N, N) in the stack's base-to-apex order."""
     return canonical_input(native, frame, model.context_slices, location.base_first)
-
-
-def register_prior(model: GmmSegModel, responsibilities: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-    """phi per slice from the registration net (no gradients: phi is updated outside back-propagation)."""
-    with torch.no_grad():
-        return model.registration(responsibilities.detach(), prior)
-
-
-def volume_phi(phi_per_slice: torch.Tensor, responsibilities: torch.Tensor) -> torch.Tensor:
-    """One phi for a whole volume: the median over slices that contain heart (all slices if none do)."""
-    heart_mass = 1.0 - responsibilities[:, 0].mean(dim=(-2, -1))
-    with_heart = heart_mass > 0.02
-    chosen = phi_per_slice[with_heart] if with_heart.any() else phi_per_slice
-    return chosen.median(dim=0).values
-
-
-def forward_canonical(model: GmmSegModel, images: torch.Tensor, prior: torch.Tensor,
-                      phi: torch.Tensor | None = None, per_volume_phi: bool = True) -> CanonicalOutputs:
-    """Run GmmSeg on canonical slices (B, 1 + 2 context, N, N) of one volume with atlas priors (B, K, N, N).
-
-    ``phi`` (4,) or (B, 4) overrides the registration net; otherwise the net's phi is used, pooled to
-    one phi per volume when ``per_volume_phi``.
-    """
-    features = model.features(images)
-    responsibilities = torch.softmax(model.heads.responsibilities_logits(features), dim=1)
-    if phi is None:
-        phi = register_prior(model, responsibilities, prior)
-        if per_volume_phi:
-            phi = volume_phi(phi, responsibilities)
-    phi = phi.to(images.device, torch.float32)
-    if phi.dim() == 1:
-        phi = phi.expand(images.shape[0], -1)
-    registered = warp_prior(prior, phi)
-    concentrations = model.heads.concentrations(features, registered)
-    log_posterior = torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
-    return CanonicalOutputs(features, responsibilities, registered, concentrations,
-                            torch.softmax(log_posterior, dim=1), phi)
 
 
 def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLocation,
@@ -112,7 +62,7 @@ def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLo
     """
     for _ in range(MAX_RECENTRINGS):
         frame = location.frame(spacing[0], spacing[1], *native.shape[-2:])
-        outputs = forward_canonical(model, network_input(model, native, frame, location), prior)
+        outputs = model(network_input(model, native, frame, location), prior)
         moved = recentred(location, most_probable_class(outputs.posterior).cpu().numpy(), frame, spacing[2])
         if moved is None:
             return location, outputs
@@ -203,7 +153,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
             outputs = first_outputs  # the centring's last pass segmented this frame in this crop already
         else:
             native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
-            outputs = forward_canonical(model, network_input(model, native, frame, location), prior, override)
+            outputs = model(network_input(model, native, frame, location), prior, override)
         network_s += time.perf_counter() - tick
         dirichlet = outputs.concentrations if uncertainty_source == "concentrations" else \
             posterior_dirichlet(outputs.concentrations, outputs.posterior)

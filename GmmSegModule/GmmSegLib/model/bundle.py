@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,11 +19,32 @@ from torch import nn
 from ..core.digest import sha256_of
 from ..core.errors import ModelError
 from ..core.labels import NUM_CLASSES
-from .atlas import POSITION_BINS, PRIOR_FLOOR
+from .atlas import POSITION_BINS, PRIOR_FLOOR, warp_prior
 from .canonical_frame import CANONICAL_SIZE
+from .elbo import expected_log_weights
 from .networks import FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
 
 CHECKPOINT_FORMAT = "gmmseg-checkpoint-1"
+
+
+@dataclass
+class CanonicalOutputs:
+    """Network outputs for a batch of canonical slices (B, ., N, N)."""
+
+    features: torch.Tensor
+    responsibilities: torch.Tensor  # pi from z_net
+    registered_prior: torch.Tensor  # T_phi(p~)
+    concentrations: torch.Tensor  # d_hat from o_net
+    posterior: torch.Tensor  # pi updated with the Dirichlet
+    phi: torch.Tensor  # (B, 4)
+
+
+def volume_phi(phi_per_slice: torch.Tensor, responsibilities: torch.Tensor) -> torch.Tensor:
+    """One phi for a whole volume: the median over slices that contain heart (all slices if none do)."""
+    heart_mass = 1.0 - responsibilities[:, 0].mean(dim=(-2, -1))
+    with_heart = heart_mass > 0.02
+    chosen = phi_per_slice[with_heart] if with_heart.any() else phi_per_slice
+    return chosen.median(dim=0).values
 
 
 class GmmSegModel(nn.Module):
@@ -48,6 +70,39 @@ class GmmSegModel(nn.Module):
         uniform = torch.full((POSITION_BINS, NUM_CLASSES, CANONICAL_SIZE, CANONICAL_SIZE), 1.0 / NUM_CLASSES)
         self.register_buffer("atlas", uniform.clamp_min(PRIOR_FLOOR))
         self.register_buffer("class_log_offsets", torch.zeros(NUM_CLASSES))
+
+    def forward(self, images: torch.Tensor, prior: torch.Tensor, phi: torch.Tensor | None = None,
+                per_volume_phi: bool = True) -> CanonicalOutputs:
+        """GmmSeg on canonical slices (B, 1 + 2 context, N, N) of one volume with atlas priors (B, K, N, N).
+
+        The feature U-Net's features give pi (z_net); the registration net places the prior (phi, without
+        gradients: it is updated outside back-propagation), pooled to one phi per volume when ``per_volume_phi``,
+        unless ``phi`` (4,) or (B, 4) is given; o_net gives d_hat from the features and the registered prior; the
+        posterior is pi updated with the Dirichlet's expected log weights.
+        """
+        features = self.features(images)
+        responsibilities = self.responsibilities(features)
+        if phi is None:
+            phi = self.place_prior(responsibilities, prior)
+            if per_volume_phi:
+                phi = volume_phi(phi, responsibilities)
+        phi = phi.to(images.device, torch.float32)
+        if phi.dim() == 1:
+            phi = phi.expand(images.shape[0], -1)
+        registered = warp_prior(prior, phi)
+        concentrations = self.heads.concentrations(features, registered)
+        log_posterior = torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
+        return CanonicalOutputs(features, responsibilities, registered, concentrations,
+                                torch.softmax(log_posterior, dim=1), phi)
+
+    def responsibilities(self, features: torch.Tensor) -> torch.Tensor:
+        """pi: z_net's class responsibilities (softmax over the classes) of the feature U-Net's ``features``."""
+        return torch.softmax(self.heads.responsibilities_logits(features), dim=1)
+
+    def place_prior(self, responsibilities: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """phi per slice from the registration net, without gradients."""
+        with torch.no_grad():
+            return self.registration(responsibilities.detach(), prior)
 
     def load_weights(self, state: dict[str, torch.Tensor], optional_prefixes: tuple[str, ...] = ()) -> None:
         """Load ``state``; besides ``class_log_offsets``, only keys under ``optional_prefixes`` may be missing.

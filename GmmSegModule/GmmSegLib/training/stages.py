@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.labels import NUM_CLASSES, most_probable_class
-from ..inference.segmentation import forward_canonical
 from ..model.alignment import to_canonical
 from ..model.atlas import PRIOR_STRENGTH, build_atlas, prior_at, warp_prior
 from ..model.bundle import GmmSegModel
@@ -88,7 +87,7 @@ def registration_stage(model: GmmSegModel, config: TrainConfig, data: TrainingDa
     def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             features = model.features(batch.images)
-            responsibilities = torch.softmax(model.heads.responsibilities_logits(features), 1)
+            responsibilities = model.responsibilities(features)
             prior = prior_at(model.atlas, batch.positions)
             bounds = torch.tensor([0.3, 15.0, 15.0, 0.35], device=batch.images.device)
             applied = (torch.rand(batch.images.shape[0], 4, device=batch.images.device) * 2 - 1) * bounds
@@ -119,7 +118,7 @@ def adapt_stage(model: GmmSegModel, config: TrainConfig, targets: list[Volume], 
     def loss(model: GmmSegModel, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
         target_batch = Batch(batch.images[:size], None, batch.positions[:size])
         prior = prior_at(model.atlas, target_batch.positions)
-        outputs = forward_canonical(model, target_batch.images, prior, per_volume_phi=False)
+        outputs = model(target_batch.images, prior, per_volume_phi=False)
         means, log_variances = model.heads.gaussians(outputs.features)
         weights = ElboWeights(prior=prior_weight(epoch, config.adapt_epochs, config.l3_start, config.l3_end))
         # the Gaussians live in the space the heads see: the instance-normalised features
@@ -127,7 +126,7 @@ def adapt_stage(model: GmmSegModel, config: TrainConfig, targets: list[Volume], 
                                log_variances, outputs.concentrations, PRIOR_STRENGTH * outputs.registered_prior,
                                weights)
         with torch.no_grad():
-            reference = forward_canonical(teacher, batch.clean_images, prior, outputs.phi).posterior
+            reference = teacher(batch.clean_images, prior, outputs.phi).posterior
         anchor = -(reference * torch.log(outputs.posterior.clamp_min(1e-8))).sum(1).mean()
         if labelled:
             labelled_batch = Batch(batch.images[size:], batch.labels, batch.positions[size:])
