@@ -487,7 +487,11 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._log("Cancelling...")
 
     # ---- segmenting -------------------------------------------------------------------------------------------
-    def onSegment(self, inputNode=None, phi: str | None = None) -> None:
+    def onSegment(self, inputNode=None, phi: str | None = None, location: dict | None = None) -> None:
+        """Segment the input (or ``inputNode``) in a job; ``phi`` places the prior (``--phi``) and ``location``, the
+        JSON record of an earlier result of the same input, keeps its heart location (a re-run)."""
+        import json
+
         inputNode = inputNode or self._parameterNode.inputNode
         if self._job is not None:
             return
@@ -503,6 +507,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 arguments += ["--model", model]
             if phi:
                 arguments += ["--phi", phi]
+            if location is not None:
+                located = inputPath.parent / "location.json"
+                located.write_text(json.dumps(location))
+                arguments += ["--location", str(located)]
             self._startJob("segment", arguments, inputPath.parent, f"Segmenting {inputNode.GetName()}...",
                            input_node=inputNode, input_copy=inputPath)
 
@@ -616,23 +624,20 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ---- re-registering the prior ----------------------------------------------------------------------------------
     def onPriorSliders(self) -> None:
-        from GmmSegLib.model.phi import phi_from_parameters
+        from GmmSegLib.model.phi import Phi
 
         with self._userAction("Cannot place the prior there."):
             p = self._parameterNode
-            phi = phi_from_parameters(p.priorScale, p.priorShiftX, p.priorShiftY, p.priorRotation)
+            phi = Phi.from_parameters(p.priorScale, p.priorShiftX, p.priorShiftY, p.priorRotation)
             self.logic.sceneLogic().set_transform_from_phi(self._result, phi)
             self._result.prior_transform.CreateDefaultDisplayNodes()
             self._result.prior_transform.GetDisplayNode().SetEditorVisibility(True)
 
     def onRerunWithPrior(self) -> None:
         """Segment the result's own input again with the prior where the clinician put it."""
-        import math
-
         with self._userAction("Cannot use this prior placement."):
-            log_scale, tx, ty, rotation = self.logic.sceneLogic().phi_from_transform(self._result)
-            phi = f"{math.exp(log_scale):.6f},{tx:.4f},{ty:.4f},{math.degrees(rotation):.4f}"
-        self.onSegment(inputNode=self._result.input_node, phi=phi)
+            phi = self.logic.sceneLogic().phi_from_transform(self._result).argument()
+        self.onSegment(inputNode=self._result.input_node, phi=phi, location=self._result.outputs.summary)
 
     # ---- export and adaptation ----------------------------------------------------------------------------------
     def onExport(self) -> None:

@@ -31,7 +31,7 @@ from GmmSegLib.io import acdc  # noqa: E402
 from GmmSegLib.io.images import CardiacImage, read_cardiac_image  # noqa: E402
 from GmmSegLib.model.atlas import prior_at, warp_prior  # noqa: E402
 from GmmSegLib.model.bundle import GmmSegModel  # noqa: E402
-from GmmSegLib.model.phi import phi_from_parameters  # noqa: E402
+from GmmSegLib.model.phi import Phi  # noqa: E402
 
 
 def registration_residual(model: GmmSegModel, image: CardiacImage, result: SegmentationResult,
@@ -79,7 +79,7 @@ def main() -> int:
         image = read_cardiac_image(acdc.image_path(root, case))
         result = segment(image, model, "cpu")
         for name, values in DISPLACEMENTS.items():
-            residuals[name].append(registration_residual(model, image, result, phi_from_parameters(*values)))
+            residuals[name].append(registration_residual(model, image, result, Phi.from_parameters(*values).array()))
         print(case.case, f"{residuals['all at once'][-1]['shift_residual_mm']:.1f} mm", flush=True)
 
     def summary(rows: list[dict]) -> dict[str, float]:

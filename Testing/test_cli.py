@@ -400,3 +400,23 @@ def test_a_one_frame_cine_gives_one_frame_cine_outputs(tmp_path, small_phantom):
         with gzip.open(tmp_path / "out" / name) as stream:
             dims = struct.unpack("<8h", stream.read(56)[40:56])  # nifti1.h: dim[8] at byte 40
         assert dims[0] == 4 and dims[4] == 1, (name, dims)
+
+
+def test_a_rerun_with_a_moved_prior_keeps_the_heart_where_the_first_run_found_it(tmp_path, segmented_volume,
+                                                                                phantom_files, small_phantom):
+    out, _ = segmented_volume
+    first = json.loads((out / "phantom_ed.json").read_text())
+    rerun = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "rerun", "--device", "cpu",
+                   "--phi", "1.3,12,-8,10", "--location", out / "phantom_ed.json")
+    assert rerun.returncode == 0, rerun.stderr
+    second = json.loads((tmp_path / "rerun" / "phantom_ed.json").read_text())
+    assert second["canonical_frame"] == first["canonical_frame"]
+    assert second["slice_positions"] == first["slice_positions"]
+    assert second["phi"][0]["scale"] == pytest.approx(1.3, rel=1e-5)
+    from GmmSegLib.io.images import to_sitk
+
+    volume = small_phantom.image.frame_volume(0)
+    fewer = tmp_path / "fewer_slices.nii.gz"  # another image: two slices fewer
+    sitk.WriteImage(to_sitk(volume.frames[0, 1:-1], volume.geometry), str(fewer))
+    other = gmmseg("segment", fewer, "--out", tmp_path / "other", "--location", out / "phantom_ed.json")
+    assert other.returncode == 2 and "not this one" in other.stderr

@@ -214,7 +214,8 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     ui.applyPriorSlidersButton.click()
     ui.inputSelector.setCurrentNode(volume)
     ui.rerunPriorButton.click()
-    assert widget._job.input_node is browser and "--phi" in widget._job.console.process.args
+    arguments = widget._job.console.process.args
+    assert widget._job.input_node is browser and "--phi" in arguments and "--location" in arguments
     _wait_for_job(widget)
     assert widget._result.input_node is browser and widget._result is not result
     assert harness.mrmlScene.IsNodePresent(result.segmentation)  # the accepted result is kept

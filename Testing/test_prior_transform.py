@@ -12,7 +12,7 @@ import torch
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.model.atlas import warp_prior
 from GmmSegLib.model.canonical_frame import CANONICAL_SIZE, CANONICAL_SPACING_MM, CanonicalFrame
-from GmmSegLib.model.phi import canonical_to_ras, phi_from_ras_transform, phi_matrix, ras_transform_for_phi
+from GmmSegLib.model.phi import Phi, canonical_to_ras, phi_from_ras_transform, ras_transform_for_phi
 
 FRAME = CanonicalFrame(centre_x=90.3, centre_y=80.7, angle=0.6, spacing_x=1.4, spacing_y=1.4, native_rows=176,
                        native_columns=190)
@@ -31,36 +31,37 @@ def test_phi_matrix_matches_how_the_prior_is_warped():
     yy, xx = np.meshgrid(coordinates, coordinates, indexing="ij")
     blob = np.exp(-((xx - centre_mm[0]) ** 2 + (yy - centre_mm[1]) ** 2) / (2 * 5.0**2))
     prior = torch.from_numpy(np.stack([1 - blob, blob, 0 * blob, 0 * blob])[None].astype(np.float32))
-    phi = np.array([math.log(1.2), 6.0, -4.0, math.radians(20)], np.float32)
-    moved = warp_prior(prior, torch.from_numpy(phi)[None])[0, 1].numpy()
+    phi = Phi.from_parameters(1.2, 6.0, -4.0, 20.0)
+    moved = warp_prior(prior, torch.from_numpy(phi.array())[None])[0, 1].numpy()
     weights = np.where(moved > 0.5, moved, 0.0)  # leave out the prior's floor everywhere else
     weights /= weights.sum()
     found = np.array([(weights * xx).sum(), (weights * yy).sum()])
-    expected = (phi_matrix(phi) @ np.append(centre_mm, 1.0))[:2]
+    expected = (phi.matrix() @ np.append(centre_mm, 1.0))[:2]
     assert np.allclose(found, expected, atol=0.3)
 
 
 @pytest.mark.parametrize("frame", [FRAME, replace(FRAME, mirrored=True)], ids=["as stored", "mirrored stack"])
 def test_transform_and_phi_round_trip(frame):
-    reference = np.array([math.log(1.1), 3.0, -2.0, math.radians(5)], np.float32)
-    wanted = np.array([math.log(0.9), -7.5, 4.0, math.radians(-12)], np.float32)
+    reference = Phi.from_parameters(1.1, 3.0, -2.0, 5.0)
+    wanted = Phi.from_parameters(0.9, -7.5, 4.0, -12.0)
     matrix = ras_transform_for_phi(wanted, reference, frame, IJK_TO_RAS)
-    assert np.allclose(phi_from_ras_transform(matrix, reference, frame, IJK_TO_RAS), wanted, atol=1e-4)
+    assert np.allclose(phi_from_ras_transform(matrix, reference, frame, IJK_TO_RAS).array(), wanted.array(), atol=1e-4)
     assert np.allclose(ras_transform_for_phi(reference, reference, frame, IJK_TO_RAS), np.eye(4), atol=1e-9)
-    assert np.allclose(phi_from_ras_transform(np.eye(4), reference, frame, IJK_TO_RAS), reference, atol=1e-5)
+    assert np.allclose(phi_from_ras_transform(np.eye(4), reference, frame, IJK_TO_RAS).array(), reference.array(),
+                       atol=1e-5)
     # the transform is a rigid motion with scale in patient space, never a mirror
     assert np.linalg.det(matrix[:3, :3]) > 0
 
 
 def test_a_pure_shift_in_patient_space_is_a_shift_of_phi_in_mm():
     """Dragging the prior 10 mm within the slice plane moves phi's translation by 10 mm."""
-    reference = np.zeros(4, np.float32)
+    reference = Phi()
     shift = np.eye(4)
     in_plane = IJK_TO_RAS[:3, 0] / np.linalg.norm(IJK_TO_RAS[:3, 0])
     shift[:3, 3] = 10.0 * in_plane
     phi = phi_from_ras_transform(shift, reference, FRAME, IJK_TO_RAS)
-    assert math.hypot(phi[1], phi[2]) == pytest.approx(10.0, abs=1e-4)
-    assert phi[0] == pytest.approx(0.0, abs=1e-6) and phi[3] == pytest.approx(0.0, abs=1e-6)
+    assert math.hypot(phi.tx_mm, phi.ty_mm) == pytest.approx(10.0, abs=1e-4)
+    assert phi.log_scale == pytest.approx(0.0, abs=1e-6) and phi.rotation_rad == pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("case", ["across slices", "tilt", "shear", "mirror", "not finite"])
@@ -82,4 +83,13 @@ def test_transforms_the_prior_cannot_follow_are_refused(case):
     else:
         matrix[0, 3] = np.nan
     with pytest.raises(GmmSegError):
-        phi_from_ras_transform(matrix, np.zeros(4, np.float32), FRAME, IJK_TO_RAS)
+        phi_from_ras_transform(matrix, Phi(), FRAME, IJK_TO_RAS)
+
+
+def test_phi_reads_and_writes_as_the_json_and_the_command_line_have_it():
+    phi = Phi.from_parameters(1.25, 3.5, -2.0, 10.0)
+    assert Phi.from_record(phi.record()) == phi and Phi.parse(phi.argument()).array() == pytest.approx(phi.array())
+    assert phi.record()["scale"] == pytest.approx(1.25) and phi.record()["rotation_deg"] == pytest.approx(10.0)
+    for text in ("1,2,3", "a,b,c,d"):
+        with pytest.raises(GmmSegError, match="four numbers"):
+            Phi.parse(text)

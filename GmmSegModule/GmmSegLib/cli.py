@@ -42,13 +42,14 @@ def _segment(arguments: argparse.Namespace) -> int:
     from .core.device import resolve_device
     from .inference.segmentation import HEADS
     from .io.images import check_output_folder, distinct_stems
+    from .model.phi import Phi
     from .model.registry import load_registered, unverified_warning
 
     if arguments.head not in HEADS:
         raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")
     device = resolve_device(arguments.device)
     stems = distinct_stems(arguments.inputs)  # before reading any image: it needs the names only
-    phi = _parse_phi(arguments.phi) if arguments.phi else None
+    phi = Phi.parse(arguments.phi).array() if arguments.phi else None
     check_output_folder(arguments.out)
     model, entry = load_registered(arguments.model)
     model_warning = unverified_warning(entry)
@@ -82,7 +83,8 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
     image = read_cardiac_image(path)
     check_short_axis(image)
     check_fits(image.frames.shape, image.source, arguments.probabilities)
-    result = segment(image, model, device, head=arguments.head, phi=phi)
+    location = _earlier_location(arguments.location, image.frames.shape) if arguments.location else None
+    result = segment(image, model, device, head=arguments.head, phi=phi, location=location)
     summary = summary_record(result, image, entry)
     written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
     print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
@@ -95,14 +97,15 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
             print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
 
 
-def _parse_phi(text: str):
-    from .model.phi import phi_from_parameters
+def _earlier_location(path: str, shape: tuple[int, ...]):
+    """The heart where an earlier ``segment`` run found it (its JSON): a re-run with a moved prior keeps the crop."""
+    from .inference.localisation import HeartLocation
 
     try:
-        scale, tx, ty, rotation = (float(v) for v in text.split(","))
-    except ValueError:
-        raise GmmSegError(f"--phi {text!r}: give four numbers SCALE,TX_MM,TY_MM,ROTATION_DEG") from None
-    return phi_from_parameters(scale, tx, ty, rotation)
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise GmmSegError(f"--location {path}: cannot be read ({error})") from None
+    return HeartLocation.from_record(record, shape, path)
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
@@ -191,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "(pi), or the supervised feature U-Net alone (baseline, for comparison)")
     segment.add_argument("--phi", help="place the prior yourself instead of the registration net: "
                                        "SCALE,TX_MM,TY_MM,ROTATION_DEG (canonical frame, as in the JSON's phi)")
+    segment.add_argument("--location", help="the <stem>.json of an earlier segment run of the same image: keep the "
+                                            "heart where that run found it (a re-run with --phi)")
     segment.add_argument("--probabilities", action="store_true",
                          help="also write <stem>_probabilities.nii.gz (class probabilities, for click refinement)")
     segment.set_defaults(run=_segment)

@@ -9,7 +9,6 @@ published together or not at all (:class:`~GmmSegLib.io.images.AtomicOutputs`).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from ..clinical.plausibility import implausible_findings
 from ..clinical.review import stack_uncertainty, whole_stack_warning
 from ..core.errors import GmmSegError
 from ..io.images import AtomicOutputs, CardiacImage, Geometry, to_sitk
+from ..model.phi import Phi
 from ..model.registry import ModelEntry
 from .case_outputs import UNCERTAINTY_FILES
 from .segmentation import SegmentationResult
@@ -30,13 +30,6 @@ def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:
     # one contiguous copy with the classes last (astype of the moved view would make a second one: 1.3 GB for
     # a 30-frame 512 x 512 x 10 cine)
     return to_sitk(np.ascontiguousarray(np.moveaxis(probabilities, 1, -1), dtype=np.float32), geometry, components=True)
-
-
-def phi_record(phi: np.ndarray) -> dict[str, float]:
-    """phi as a person reads it: scale, shift in mm, rotation in degrees (and the raw log scale)."""
-    log_scale, tx, ty, rotation = (float(v) for v in phi)
-    return {"scale": math.exp(log_scale), "tx_mm": tx, "ty_mm": ty, "rotation_deg": math.degrees(rotation),
-            "log_scale": log_scale, "rotation_rad": rotation}
 
 
 def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
@@ -53,7 +46,7 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "mirrored_storage": bool(result.location.mirrored),
         # times the crop was re-centred on the segmentation of the first frame (GmmSegLib.inference.centring)
         "crop_recentrings": int(result.location.recentrings),
-        "phi": [phi_record(p) for p in result.phi],
+        "phi": [Phi.from_array(p).record() for p in result.phi],
         "canonical_frame": result.frame.to_dict(),
         "slice_positions": [round(float(p), 4) for p in result.location.positions],
         # slices with no image (zero-filled or constant), left out of the segmentation and labelled background

@@ -37,6 +37,24 @@ class HeartLocation:
         """Whether the stack runs from the base (slice 0) towards the apex, as ACDC's do."""
         return bool(self.positions[-1] >= self.positions[0])
 
+    @classmethod
+    def from_record(cls, record: dict, image_shape: tuple[int, ...], source: str) -> HeartLocation:
+        """The location an earlier ``gmmseg segment`` recorded in its JSON (``canonical_frame``,
+        ``slice_positions``), for an image of ``image_shape`` (T, Z, Y, X); refused for another grid."""
+        try:
+            frame, positions = record["canonical_frame"], np.asarray(record["slice_positions"], np.float64)
+            centre = np.array([frame["centre_x"], frame["centre_y"]], np.float64)
+            grid = (int(frame["native_rows"]), int(frame["native_columns"]))
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"{source}: not the JSON of a gmmseg segment run (no canonical_frame, "
+                             "slice_positions)") from None
+        if grid != tuple(image_shape[-2:]) or positions.shape != (image_shape[1],):
+            _, slices, rows, columns = image_shape
+            raise InputError(f"{source}: was recorded for an image of {positions.size} slices of {grid[0]} x "
+                             f"{grid[1]}, not this one ({slices} slices of {rows} x {columns})")
+        return cls(centre, None, float(frame["angle"]), positions, bool(frame.get("mirrored", False)),
+                   int(record.get("crop_recentrings", 0)))
+
     def frame(self, spacing_x: float, spacing_y: float, rows: int, columns: int) -> CanonicalFrame:
         return CanonicalFrame(float(self.lv_centre_xy[0]), float(self.lv_centre_xy[1]), float(self.angle),
                               spacing_x, spacing_y, rows, columns, mirrored=self.mirrored)

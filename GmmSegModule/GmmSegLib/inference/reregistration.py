@@ -17,6 +17,7 @@ from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURES
 from ..io.images import CardiacImage
 from ..model.bundle import GmmSegModel
+from ..model.phi import Phi
 from .segmentation import SegmentationResult, segment
 
 
@@ -30,9 +31,10 @@ class Reinference:
     volume_change_ml: dict[str, list[float]] = field(default_factory=dict)  # per structure, per frame
 
 
-def reinfer(image: CardiacImage, model: GmmSegModel, previous: SegmentationResult, phi: np.ndarray,
+def reinfer(image: CardiacImage, model: GmmSegModel, previous: SegmentationResult, phi: Phi,
             device: str = "cpu", frame: int | None = None, slice_index: int | None = None) -> Reinference:
-    """Re-infer with ``phi`` (4,) for all frames, or only ``frame`` / ``slice_index`` (the rest is kept)."""
+    """Re-infer with ``phi`` for all frames, or only ``frame`` / ``slice_index`` (the rest is kept), in the
+    previous result's heart location (the heart is not located again)."""
     frames, slices = previous.labels.shape[:2]
     if frame is not None and not 0 <= frame < frames:
         raise GmmSegError(f"frame {frame} does not exist (the image has {frames} frames)")
@@ -41,7 +43,7 @@ def reinfer(image: CardiacImage, model: GmmSegModel, previous: SegmentationResul
     phi_per_frame = previous.phi.copy()
     chosen = range(frames) if frame is None else [frame]
     for t in chosen:
-        phi_per_frame[t] = phi
+        phi_per_frame[t] = phi.array()
     fresh = segment(image, model, device, phi=phi_per_frame, location=previous.location)
     keep = np.ones((frames, slices), bool)
     for t in chosen:

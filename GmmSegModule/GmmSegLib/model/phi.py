@@ -1,4 +1,7 @@
-"""phi as a transform in patient space, so that a clinician can move the prior in Slicer's slice views.
+"""phi, the atlas prior's placement, as one value type and as a transform in patient space.
+
+:class:`Phi` is what the registration net gives, the JSON records, ``gmmseg segment --phi`` takes, the Slicer
+module's sliders set and its prior transform holds: a uniform scale, an in-plane shift (mm) and a rotation.
 
 phi moves the atlas in the canonical frame (mm about the crop centre): x -> s R(r) x + t. The canonical
 frame itself is an in-plane similarity of the native slices (:class:`~GmmSegLib.model.alignment.CanonicalFrame`),
@@ -16,6 +19,7 @@ Pure numpy: runs in the widget, the logic and the tests alike.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,37 +29,88 @@ from .canonical_frame import CanonicalFrame
 PLANE_TOLERANCE = 1e-3
 
 
-def phi_from_parameters(scale: float, tx_mm: float, ty_mm: float, rotation_deg: float) -> np.ndarray:
-    """phi (log scale, tx, ty, rotation rad) from the values a person sets; refuses impossible ones."""
-    values = (scale, tx_mm, ty_mm, rotation_deg)
-    if not all(math.isfinite(v) for v in values):
-        raise GmmSegError("phi values must be finite numbers")
-    if scale <= 0:
-        raise GmmSegError(f"prior scale must be positive, got {scale:g}")
-    return np.array([math.log(scale), tx_mm, ty_mm, math.radians(rotation_deg)], np.float32)
+@dataclass(frozen=True)
+class Phi:
+    """x -> s R(r) x + t in canonical mm: ``log_scale`` (log s), ``tx_mm``, ``ty_mm`` and ``rotation_rad`` (r)."""
 
+    log_scale: float = 0.0
+    tx_mm: float = 0.0
+    ty_mm: float = 0.0
+    rotation_rad: float = 0.0
 
-def phi_matrix(phi: np.ndarray) -> np.ndarray:
-    """The 3 x 3 homogeneous similarity x -> s R x + t of phi (log s, tx, ty, rotation) in canonical mm."""
-    log_scale, tx, ty, rotation = (float(v) for v in phi)
-    scale, cos, sin = math.exp(log_scale), math.cos(rotation), math.sin(rotation)
-    return np.array([[scale * cos, -scale * sin, tx], [scale * sin, scale * cos, ty], [0.0, 0.0, 1.0]])
+    @classmethod
+    def from_parameters(cls, scale: float, tx_mm: float, ty_mm: float, rotation_deg: float) -> Phi:
+        """From the values a person sets (a scale, not its log; degrees); refuses impossible ones."""
+        values = (scale, tx_mm, ty_mm, rotation_deg)
+        if not all(math.isfinite(v) for v in values):
+            raise GmmSegError("phi values must be finite numbers")
+        if scale <= 0:
+            raise GmmSegError(f"prior scale must be positive, got {scale:g}")
+        return cls.from_array(np.array([math.log(scale), tx_mm, ty_mm, math.radians(rotation_deg)], np.float32))
 
+    @classmethod
+    def parse(cls, text: str) -> Phi:
+        """``SCALE,TX_MM,TY_MM,ROTATION_DEG`` as ``gmmseg segment --phi`` takes it (:meth:`argument`)."""
+        try:
+            scale, tx, ty, rotation = (float(v) for v in text.split(","))
+        except ValueError:
+            raise GmmSegError(f"--phi {text!r}: give four numbers SCALE,TX_MM,TY_MM,ROTATION_DEG") from None
+        return cls.from_parameters(scale, tx, ty, rotation)
 
-def phi_of_matrix(matrix: np.ndarray) -> np.ndarray:
-    """phi of a 3 x 3 similarity; refuses shears, reflections and unequal scales."""
-    linear = matrix[:2, :2]
-    determinant = float(np.linalg.det(linear))
-    if determinant <= 0:
-        raise GmmSegError("the prior transform mirrors or collapses the prior; only scale, shift and rotation "
-                          "are allowed")
-    scale = math.sqrt(determinant)
-    rotation_part = linear / scale
-    if not np.allclose(rotation_part @ rotation_part.T, np.eye(2), atol=1e-3):
-        raise GmmSegError("the prior transform shears or stretches the prior; only a uniform scale, a shift and "
-                          "a rotation are allowed")
-    rotation = math.atan2(rotation_part[1, 0], rotation_part[0, 0])
-    return np.array([math.log(scale), matrix[0, 2], matrix[1, 2], rotation], np.float32)
+    @classmethod
+    def from_array(cls, values) -> Phi:
+        """From (log scale, tx, ty, rotation rad), as the networks give it."""
+        return cls(*(float(v) for v in values))
+
+    @classmethod
+    def from_record(cls, record: dict) -> Phi:
+        """From the JSON record of :meth:`record`."""
+        return cls.from_array(np.array([record["log_scale"], record["tx_mm"], record["ty_mm"],
+                                        record["rotation_rad"]], np.float32))
+
+    @property
+    def scale(self) -> float:
+        return math.exp(self.log_scale)
+
+    @property
+    def rotation_deg(self) -> float:
+        return math.degrees(self.rotation_rad)
+
+    def array(self) -> np.ndarray:
+        """(log scale, tx, ty, rotation rad) as the networks take it (float32)."""
+        return np.array([self.log_scale, self.tx_mm, self.ty_mm, self.rotation_rad], np.float32)
+
+    def record(self) -> dict[str, float]:
+        """As a person reads it: scale, shift in mm, rotation in degrees (and the raw log scale and radians)."""
+        return {"scale": self.scale, "tx_mm": self.tx_mm, "ty_mm": self.ty_mm, "rotation_deg": self.rotation_deg,
+                "log_scale": self.log_scale, "rotation_rad": self.rotation_rad}
+
+    def argument(self) -> str:
+        """The value of ``gmmseg segment --phi`` that asks for this phi."""
+        return f"{self.scale:.6f},{self.tx_mm:.4f},{self.ty_mm:.4f},{self.rotation_deg:.4f}"
+
+    def matrix(self) -> np.ndarray:
+        """The 3 x 3 homogeneous similarity x -> s R x + t in canonical mm."""
+        cos, sin = math.cos(self.rotation_rad), math.sin(self.rotation_rad)
+        scale = self.scale
+        return np.array([[scale * cos, -scale * sin, self.tx_mm], [scale * sin, scale * cos, self.ty_mm],
+                         [0.0, 0.0, 1.0]])
+
+    @classmethod
+    def of_matrix(cls, matrix: np.ndarray) -> Phi:
+        """The phi of a 3 x 3 similarity; refuses shears, reflections and unequal scales."""
+        linear = matrix[:2, :2]
+        determinant = float(np.linalg.det(linear))
+        if determinant <= 0:
+            raise GmmSegError("the prior transform mirrors or collapses the prior; only scale, shift and rotation "
+                              "are allowed")
+        scale = math.sqrt(determinant)
+        rotation_part = linear / scale
+        if not np.allclose(rotation_part @ rotation_part.T, np.eye(2), atol=1e-3):
+            raise GmmSegError("the prior transform shears or stretches the prior; only a uniform scale, a shift "
+                              "and a rotation are allowed")
+        rotation = math.atan2(rotation_part[1, 0], rotation_part[0, 0])
+        return cls.from_array(np.array([math.log(scale), matrix[0, 2], matrix[1, 2], rotation], np.float32))
 
 
 def canonical_to_ras(frame: CanonicalFrame, ijk_to_ras: np.ndarray) -> np.ndarray:
@@ -74,16 +129,15 @@ def _in_plane(matrix3: np.ndarray) -> np.ndarray:
     return embedded
 
 
-def ras_transform_for_phi(phi: np.ndarray, phi_reference: np.ndarray, frame: CanonicalFrame,
-                          ijk_to_ras: np.ndarray) -> np.ndarray:
+def ras_transform_for_phi(phi: Phi, phi_reference: Phi, frame: CanonicalFrame, ijk_to_ras: np.ndarray) -> np.ndarray:
     """RAS 4 x 4 matrix moving the prior registered by ``phi_reference`` to where ``phi`` puts it."""
-    change = phi_matrix(phi) @ np.linalg.inv(phi_matrix(phi_reference))
+    change = phi.matrix() @ np.linalg.inv(phi_reference.matrix())
     to_ras = canonical_to_ras(frame, ijk_to_ras)
     return to_ras @ _in_plane(change) @ np.linalg.inv(to_ras)
 
 
-def phi_from_ras_transform(ras_matrix: np.ndarray, phi_reference: np.ndarray, frame: CanonicalFrame,
-                           ijk_to_ras: np.ndarray) -> np.ndarray:
+def phi_from_ras_transform(ras_matrix: np.ndarray, phi_reference: Phi, frame: CanonicalFrame,
+                           ijk_to_ras: np.ndarray) -> Phi:
     """The phi that the RAS transform ``ras_matrix`` (applied to the prior of ``phi_reference``) asks for."""
     ras_matrix = np.asarray(ras_matrix, np.float64)
     if ras_matrix.shape != (4, 4) or not np.all(np.isfinite(ras_matrix)):
@@ -98,4 +152,4 @@ def phi_from_ras_transform(ras_matrix: np.ndarray, phi_reference: np.ndarray, fr
     change3 = np.array([[change[0, 0], change[0, 1], change[0, 3]],
                         [change[1, 0], change[1, 1], change[1, 3]],
                         [0.0, 0.0, 1.0]])
-    return phi_of_matrix(change3 @ phi_matrix(phi_reference))
+    return Phi.of_matrix(change3 @ phi_reference.matrix())

@@ -26,7 +26,7 @@ from ..core.errors import GmmSegError
 from ..inference.case_outputs import CaseOutputs
 from ..io.images import read_cardiac_image
 from ..model.canonical_frame import CanonicalFrame
-from ..model.phi import phi_from_ras_transform, ras_transform_for_phi
+from ..model.phi import Phi, phi_from_ras_transform, ras_transform_for_phi
 from .edit_history import ActionStep, LabelEdit
 from .inputs import add_volume_nodes, cardiac_image_from_node, input_geometry, update_proxies
 from .nodes import (
@@ -53,7 +53,7 @@ class GmmSegLogic:
 
     # -- running the model in this process ---------------------------------------------------------------
     def process(self, input_node, model: str | None = None, device: str = "auto",
-                phi: np.ndarray | None = None) -> SceneResult:
+                phi: Phi | None = None) -> SceneResult:
         """Segment ``input_node`` with the model and put the results into the scene (waits for completion)."""
         image = cardiac_image_from_node(input_node)  # a bad input is refused before the model is loaded
 
@@ -63,7 +63,7 @@ class GmmSegLogic:
         from ..model.registry import load_registered
 
         network, entry = load_registered(model)
-        result = segment(image, network, resolve_device(device), phi=phi)
+        result = segment(image, network, resolve_device(device), phi=None if phi is None else phi.array())
         summary = summary_record(result, image, entry)
         return self.add_outputs(input_node, CaseOutputs.from_result(result, summary))
 
@@ -315,7 +315,7 @@ class GmmSegLogic:
                     node.SetAttribute(key, value)
 
     # -- the prior's phi as a transform ----------------------------------------------------------------------
-    def phi_from_transform(self, result: SceneResult, frame: int | None = None) -> np.ndarray:
+    def phi_from_transform(self, result: SceneResult, frame: int | None = None) -> Phi:
         """The phi that the (possibly moved) prior transform asks for, relative to ``frame``'s automatic phi."""
         frame = result.current_frame if frame is None else frame
         matrix = vtk.vtkMatrix4x4()
@@ -323,7 +323,7 @@ class GmmSegLogic:
         return phi_from_ras_transform(slicer.util.arrayFromVTKMatrix(matrix), _automatic_phi(result, frame),
                                       _canonical_frame(result), ijk_to_ras(result.frame_volumes[frame]))
 
-    def set_transform_from_phi(self, result: SceneResult, phi: np.ndarray, frame: int | None = None) -> None:
+    def set_transform_from_phi(self, result: SceneResult, phi: Phi, frame: int | None = None) -> None:
         """Move the prior transform to where ``phi`` puts the prior (the sliders' path)."""
         frame = result.current_frame if frame is None else frame
         ras = ras_transform_for_phi(phi, _automatic_phi(result, frame), _canonical_frame(result),
@@ -375,9 +375,8 @@ def review_items(outputs: CaseOutputs, limit: int = 20) -> list[dict]:
     return [item.to_dict() for item in review_queue(outputs.uncertainty["total"], outputs.labels, spacing)[:limit]]
 
 
-def _automatic_phi(result: SceneResult, frame: int) -> np.ndarray:
-    record = result.outputs.summary["phi"][frame]
-    return np.array([record["log_scale"], record["tx_mm"], record["ty_mm"], record["rotation_rad"]], np.float32)
+def _automatic_phi(result: SceneResult, frame: int) -> Phi:
+    return Phi.from_record(result.outputs.summary["phi"][frame])
 
 
 def _canonical_frame(result: SceneResult) -> CanonicalFrame:

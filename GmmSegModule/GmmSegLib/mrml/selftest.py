@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.labels import STRUCTURES
 from ..io.phantom import make_cine_phantom
+from ..model.phi import Phi
 
 
 def _check(condition: bool, message: str) -> None:
@@ -93,9 +94,11 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
 
     # re-register the prior: the transform round-trips phi, a far-off phi changes the result
     automatic = logic.phi_from_transform(result)
-    far = automatic + np.array([math.log(1.4), 25.0, -20.0, 0.0], np.float32)
+    far = Phi(automatic.log_scale + math.log(1.4), automatic.tx_mm + 25.0, automatic.ty_mm - 20.0,
+              automatic.rotation_rad)
     logic.set_transform_from_phi(result, far)
-    _check(np.allclose(logic.phi_from_transform(result), far, atol=1e-3), "phi must round-trip through the transform")
+    _check(np.allclose(logic.phi_from_transform(result).array(), far.array(), atol=1e-3),
+           "phi must round-trip through the transform")
     moved = logic.process(volume_node, device=device, phi=logic.phi_from_transform(result))
     changed_fraction = float((moved.outputs.labels != result.outputs.labels).mean())
     _check(changed_fraction > 0.001, "a far-off prior must change the result through the model")
