@@ -36,7 +36,9 @@ MODULE_DIR = Path(__file__).resolve().parent
 if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
-from GmmSegLib.core.paths import resource  # noqa: E402  (torch-free, as everything the module loads)
+# torch-free, as everything the module loads
+from GmmSegLib.core.labels import STRUCTURES, UNCERTAINTY_KINDS  # noqa: E402
+from GmmSegLib.core.paths import resource  # noqa: E402
 
 SUPPORTED_RELEASES = ((5, 10), (5, 12))  # both embed Python 3.12.10 (Slicer's CMakeLists.txt)
 
@@ -87,9 +89,9 @@ class GmmSegParameterNode:
     device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
     modelPath: Path = Path()
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
-    uncertaintyKind: Annotated[str, Choice(["total", "aleatoric", "epistemic"])] = "total"
+    uncertaintyKind: Annotated[str, Choice(list(UNCERTAINTY_KINDS))] = "total"
     showPrior: bool = False
-    refineStructure: Annotated[str, Choice(["LV", "MYO", "RV"])] = "LV"
+    refineStructure: Annotated[str, Choice(list(STRUCTURES))] = "LV"
     foregroundPoints: slicer.vtkMRMLMarkupsFiducialNode
     backgroundPoints: slicer.vtkMRMLMarkupsFiducialNode
     priorScale: Annotated[float, WithinRange(0.5, 2.0)] = 1.0
@@ -167,7 +169,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._job: _Job | None = None
         self._sceneGeneration = 0
-        self._result = None  # GmmSegLib.mrml.scene_outputs.SceneResult shown in the panel
+        self._outputs = None  # GmmSegLib.mrml.scene_outputs.SceneOutputs shown in the panel
         self._reviewItems: list = []
         self._shortcuts: list = []
 
@@ -257,7 +259,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._sceneGeneration += 1
         self._stopJob("the scene was closed")
         self.setParameterNode(None)
-        self._setResult(None)
+        self._showOutputs(None)
         self.ui.logTextEdit.clear()
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -268,8 +270,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onNodeRemoved(self, caller, event, node) -> None:
         if self._job is not None and node is self._job.input_node:
             self._stopJob(f"its input {node.GetName()} was deleted")
-        if self._result is not None and not self._result.present_in(slicer.mrmlScene):
-            self._setResult(None)
+        if self._outputs is not None and not self._outputs.present_in(slicer.mrmlScene):
+            self._showOutputs(None)
 
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
@@ -322,15 +324,15 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         idle = self._job is None
         hasInput = bool(self._parameterNode and self._parameterNode.inputNode)
-        hasResult = self._result is not None
+        hasOutputs = self._outputs is not None
         self.ui.segmentButton.enabled = hasInput and idle
         self.ui.segmentButton.toolTip = "Segment the input" if hasInput else "Choose an input volume or cine"
         for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.rerunPriorButton,
                        self.ui.applyPriorSlidersButton, self.ui.exportButton, self.ui.markReviewedButton):
-            button.enabled = hasResult and idle
-        self.ui.undoButton.enabled = hasResult and idle and self._result.history.can_undo
-        self.ui.redoButton.enabled = hasResult and idle and self._result.history.can_redo
-        self.ui.exportDicomButton.enabled = hasResult and idle and hasattr(slicer.modules, "quantitativereporting")
+            button.enabled = hasOutputs and idle
+        self.ui.undoButton.enabled = hasOutputs and idle and self._outputs.history.can_undo
+        self.ui.redoButton.enabled = hasOutputs and idle and self._outputs.history.can_redo
+        self.ui.exportDicomButton.enabled = hasOutputs and idle and hasattr(slicer.modules, "quantitativereporting")
         self.ui.exportDicomButton.toolTip = ("Export as DICOM SEG" if hasattr(slicer.modules, "quantitativereporting")
                                              else "Install the QuantitativeReporting extension for DICOM SEG")
         self.ui.adaptButton.enabled = idle
@@ -432,14 +434,14 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if cancelled or code != 0 or job.kind == "adapt":
             self._finishJob(job, code, cancelled)
             return
-        from GmmSegLib.inference.case_outputs import CaseOutputs
+        from GmmSegLib.inference.case_result import CaseResult
         from GmmSegLib.io.images import image_stem
         from GmmSegLib.mrml.jobs import BackgroundTask
         from GmmSegLib.mrml.logic import review_items
 
         def read():  # the files and the review queue off the GUI thread: a cine's take a second or more
-            outputs = CaseOutputs.read(job.work_folder / "out", image_stem(job.input_copy))
-            return outputs, review_items(outputs)
+            result = CaseResult.read(job.work_folder / "out", image_stem(job.input_copy))
+            return result, review_items(result)
 
         self._log("Reading the results...")
         BackgroundTask(read, lambda value, error: self._finishJob(job, code, False, value, error))
@@ -514,35 +516,35 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._startJob("segment", arguments, inputPath.parent, f"Segmenting {inputNode.GetName()}...",
                            input_node=inputNode, input_copy=inputPath)
 
-    def _importResults(self, job: _Job, outputs, reviewItems: list) -> None:
+    def _importResults(self, job: _Job, result, reviewItems: list) -> None:
         # the command's warnings (a stack the model is unsure about, an unverified model) are in the log already:
         # launchConsoleProcess merges its stderr into the output that _onJobLine logs
         from GmmSegLib.mrml.logic import ACCEPTED
 
         logic = self.logic.sceneLogic()
-        previous = self._result
+        previous = self._outputs
         if (previous is not None and previous.input_node is job.input_node
                 and previous.segmentation.GetAttribute(ACCEPTED) is None):
             logic.remove_outputs(previous)  # a re-run replaces the result that was not accepted
-        self._setResult(logic.add_outputs(job.input_node, outputs), reviewItems)
-        self._log(f"Done: {self._result.segmentation.GetName()}")
-        findings = outputs.summary.get("implausible") or []
+        self._showOutputs(logic.add_outputs(job.input_node, result), reviewItems)
+        self._log(f"Done: {self._outputs.segmentation.GetName()}")
+        findings = result.summary.get("implausible") or []
         if findings:  # an empty or impossible result has no uncertainty to show: say it aloud
             slicer.util.warningDisplay("Review this result before using it:\n- " + "\n- ".join(findings),
                                        windowTitle="GmmSeg: implausible result")
-        if outputs.summary.get("mirrored_storage"):
+        if result.summary.get("mirrored_storage"):
             self._log("Note: this stack is stored mirrored with respect to the training images (rows and columns "
                       "in the other handedness); it was segmented as such. Check the result if your scanner's "
                       "storage order is known to be the usual one.")
-        if self._result.plot_chart is not None and not slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"):
-            self._log(f"The volume curves are in '{self._result.plot_chart.GetName()}': choose a layout with a plot "
+        if self._outputs.plot_chart is not None and not slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"):
+            self._log(f"The volume curves are in '{self._outputs.plot_chart.GetName()}': choose a layout with a plot "
                       "view (e.g. Four-Up Plot) to see them.")
 
-    def _setResult(self, result, reviewItems: list | None = None) -> None:
-        """Show ``result`` (or nothing) in the panel: review table, indices, views."""
-        self._result = result
+    def _showOutputs(self, outputs, reviewItems: list | None = None) -> None:
+        """Show ``outputs`` (or nothing) in the panel: review table, indices, views."""
+        self._outputs = outputs
         self._reviewItems = reviewItems if reviewItems is not None else (
-            self.logic.sceneLogic().review_items(result) if result is not None else [])
+            self.logic.sceneLogic().review_items(outputs) if outputs is not None else [])
         table = self.ui.reviewTable
         table.clearContents()
         table.setRowCount(len(self._reviewItems))
@@ -550,17 +552,17 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             for column, text in enumerate((str(item["frame"]), str(item["slice"]), item["structure"],
                                            f"{item['slice_score']:.2f}", "")):
                 table.setItem(row, column, qt.QTableWidgetItem(text))
-        self.ui.indicesTableView.setMRMLTableNode(result.indices_table if result is not None else None)
+        self.ui.indicesTableView.setMRMLTableNode(outputs.indices_table if outputs is not None else None)
         self.onShowLayers()
         self._checkCanApply()
 
     def onShowLayers(self) -> None:
-        if self._result is None or self._parameterNode is None:
+        if self._outputs is None or self._parameterNode is None:
             return
-        result = self._result
-        foreground = result.prior if self._parameterNode.showPrior else \
-            result.uncertainty[self._parameterNode.uncertaintyKind]
-        slicer.util.setSliceViewerLayers(background=result.shown_volume, foreground=foreground,
+        outputs = self._outputs
+        foreground = outputs.prior if self._parameterNode.showPrior else \
+            outputs.uncertainty[self._parameterNode.uncertaintyKind]
+        slicer.util.setSliceViewerLayers(background=outputs.shown_volume, foreground=foreground,
                                          foregroundOpacity=self._parameterNode.uncertaintyOpacity)
 
     # ---- review ------------------------------------------------------------------------------------------------
@@ -569,13 +571,13 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onReviewSelection(self) -> None:
         rows = self._selectedRows()
-        if not rows or self._result is None:
+        if not rows or self._outputs is None:
             return
         item = self._reviewItems[rows[0]]
         logic = self.logic.sceneLogic()
-        logic.show_frame(self._result, item["frame"])
+        logic.show_frame(self._outputs, item["frame"])
         x0, y0, x1, y1 = item["bbox"]
-        world = logic.world_position(self._result, ((x0 + x1) / 2, (y0 + y1) / 2, item["slice"]), item["frame"])
+        world = logic.world_position(self._outputs, ((x0 + x1) / 2, (y0 + y1) / 2, item["slice"]), item["frame"])
         slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *world, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
 
     def onMarkReviewed(self) -> None:
@@ -592,7 +594,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with self._userAction("Refinement failed."):
             parameters = self._parameterNode
             foreground, background = parameters.foregroundPoints, parameters.backgroundPoints
-            changed = self.logic.sceneLogic().refine(self._result, parameters.refineStructure, points(foreground),
+            changed = self.logic.sceneLogic().refine(self._outputs, parameters.refineStructure, points(foreground),
                                                      points(background))
             foreground.RemoveAllControlPoints()
             background.RemoveAllControlPoints()
@@ -607,18 +609,18 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _replay(self, undoing: bool) -> None:
         """Undo or redo the module's last Refine or Accept (the buttons and the Undo/Redo keys)."""
-        history = self._result.history if self._result is not None else None
+        history = self._outputs.history if self._outputs is not None else None
         if history is None or self._job is not None or not (history.can_undo if undoing else history.can_redo):
             return
         with self._userAction("Undo failed." if undoing else "Redo failed."):
             logic = self.logic.sceneLogic()
-            done = logic.undo(self._result) if undoing else logic.redo(self._result)
+            done = logic.undo(self._outputs) if undoing else logic.redo(self._outputs)
             self._log(f"{'Undone' if undoing else 'Redone'}: {done}.")
         self._checkCanApply()
 
     def onAccept(self) -> None:
         with self._userAction("Accepting failed."):
-            original = self.logic.sceneLogic().accept(self._result)
+            original = self.logic.sceneLogic().accept(self._outputs)
             self._log(f"Accepted; the model's output is kept (hidden) as '{original.GetName()}'.")
         self._checkCanApply()
 
@@ -629,30 +631,30 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with self._userAction("Cannot place the prior there."):
             p = self._parameterNode
             phi = Phi.from_parameters(p.priorScale, p.priorShiftX, p.priorShiftY, p.priorRotation)
-            self.logic.sceneLogic().set_transform_from_phi(self._result, phi)
-            self._result.prior_transform.CreateDefaultDisplayNodes()
-            self._result.prior_transform.GetDisplayNode().SetEditorVisibility(True)
+            self.logic.sceneLogic().set_transform_from_phi(self._outputs, phi)
+            self._outputs.prior_transform.CreateDefaultDisplayNodes()
+            self._outputs.prior_transform.GetDisplayNode().SetEditorVisibility(True)
 
     def onRerunWithPrior(self) -> None:
         """Segment the result's own input again with the prior where the clinician put it."""
         with self._userAction("Cannot use this prior placement."):
-            phi = self.logic.sceneLogic().phi_from_transform(self._result).argument()
-        self.onSegment(inputNode=self._result.input_node, phi=phi, location=self._result.outputs.summary)
+            phi = self.logic.sceneLogic().phi_from_transform(self._outputs).argument()
+        self.onSegment(inputNode=self._outputs.input_node, phi=phi, location=self._outputs.result.summary)
 
     # ---- export and adaptation ----------------------------------------------------------------------------------
     def onExport(self) -> None:
         with self._userAction("Export failed."):
             folder = chosen(self._parameterNode.exportFolder) or Path.home()
-            written = self.logic.sceneLogic().export(self._result, folder, self.ui.exportFormatComboBox.currentText)
+            written = self.logic.sceneLogic().export(self._outputs, folder, self.ui.exportFormatComboBox.currentText)
             self._log("Exported: " + ", ".join(str(p) for p in written))
 
     def onExportDicom(self) -> None:
-        if self._result is None:
+        if self._outputs is None:
             return
         shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
         dialog = slicer.qSlicerDICOMExportDialog()
         dialog.setMRMLScene(slicer.mrmlScene)
-        dialog.execDialog(shNode.GetItemByDataNode(self._result.segmentation))
+        dialog.execDialog(shNode.GetItemByDataNode(self._outputs.segmentation))
 
     def onAdapt(self) -> None:
         if self._job is not None or not ensure_pytorch():

@@ -48,7 +48,7 @@ def registration_residual(model: GmmSegModel, image: CardiacImage, result: Segme
     quarter = max(slices.size // 4, 0)
     heart = slices[quarter: slices.size - quarter] if slices.size > 2 else slices
     native = torch.from_numpy(np.ascontiguousarray(image.frames[0]))
-    canonical = network_input(model, native, result.frame, result.location)[heart]
+    canonical = network_input(model, native, result.crop, result.location)[heart]
     prior = prior_at(model.atlas, result.location.positions)[heart]
     moved_phi = torch.as_tensor(np.asarray(applied, np.float32)).expand(len(heart), -1)
     with torch.no_grad():

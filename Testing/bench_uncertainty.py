@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
 from uncertainty_calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
 
+from GmmSegLib.core.labels import UNCERTAINTY_KINDS  # noqa: E402
 from GmmSegLib.inference.segmentation import segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
 from GmmSegLib.training.augment import SELECTION_SHIFT_SEED, shifted_stack  # noqa: E402
 
-KINDS = ("total", "aleatoric", "epistemic")
-MAPS = (*KINDS, *(f"{kind} (d_hat as predicted)" for kind in KINDS), "pi_entropy")
+MAPS = (*UNCERTAINTY_KINDS, *(f"{kind} (d_hat as predicted)" for kind in UNCERTAINTY_KINDS), "pi_entropy")
 
 
 def main() -> int:
@@ -55,8 +55,9 @@ def main() -> int:
         wrong = labels != truth
         heart = ndimage.binary_dilation((truth > 0) | (labels > 0), structure=np.ones((1, 11, 11), bool))
         entropy = -(pi * np.log(np.clip(pi, 1e-8, 1))).sum(0) / np.log(pi.shape[0])
-        maps = {**{k: result.uncertainty[k][0] for k in KINDS},
-                **{f"{k} (d_hat as predicted)": as_predicted.uncertainty[k][0] for k in KINDS}, "pi_entropy": entropy}
+        maps = {**{k: result.uncertainty[k][0] for k in UNCERTAINTY_KINDS},
+                **{f"{k} (d_hat as predicted)": as_predicted.uncertainty[k][0] for k in UNCERTAINTY_KINDS},
+                "pi_entropy": entropy}
         for name in MAPS:
             scores[name].append(maps[name][heart])
         wrong_pixels.append(wrong[heart])

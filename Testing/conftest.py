@@ -101,15 +101,15 @@ def phantom_acdc_dir(tmp_path_factory) -> Path:
     return root
 
 
-def known_outputs(phantom: Phantom, frames: list[int] | None = None):
+def known_result(phantom: Phantom, frames: list[int] | None = None):
     """What a perfect model would hand the scene for ``phantom`` (its own labels, uncertainty on the structures'
     borders, the prior as blurred labels), built without torch: for tests of the MRML glue and the GUI, where the
     model is not the point."""
     from scipy import ndimage
 
     from GmmSegLib.clinical.indices import clinical_indices
-    from GmmSegLib.inference.case_outputs import UNCERTAINTY_FILES, CaseOutputs
-    from GmmSegLib.model.canonical_frame import CanonicalFrame
+    from GmmSegLib.inference.case_result import UNCERTAINTY_FILES, CaseResult
+    from GmmSegLib.model.canonical_crop import CanonicalCrop
 
     frames = list(range(phantom.image.num_frames)) if frames is None else frames
     labels = phantom.labels[frames]
@@ -120,14 +120,14 @@ def known_outputs(phantom: Phantom, frames: list[int] | None = None):
     uncertainty = {kind: border * share for kind, share in zip(UNCERTAINTY_FILES, (1.0, 0.6, 0.4), strict=True)}
     sx, sy, _ = phantom.image.spacing_xyz
     rows, columns = labels.shape[-2:]
-    frame = CanonicalFrame((columns - 1) / 2, (rows - 1) / 2, 0.0, sx, sy, rows, columns)
+    crop = CanonicalCrop((columns - 1) / 2, (rows - 1) / 2, 0.0, sx, sy, rows, columns)
     summary = {"input": "phantom", "frames": len(frames), "spacing_mm": list(phantom.image.spacing_xyz),
                "model": {"id": "known answer", "sha256": "0" * 64, "file": "none", "verified": True},
-               "mirrored_storage": False, "review_advised": False, "canonical_frame": frame.to_dict(),
+               "mirrored_storage": False, "review_advised": False, "canonical_frame": crop.to_dict(),
                "phi": [{"log_scale": 0.0, "tx_mm": 0.0, "ty_mm": 0.0, "rotation_rad": 0.0}] * len(frames)}
     if len(frames) >= 2:
         summary["clinical_indices"] = clinical_indices(labels, phantom.image.spacing_xyz).to_dict()
-    return CaseOutputs(labels.astype(np.uint8), uncertainty, probabilities, summary, probabilities)
+    return CaseResult(labels.astype(np.uint8), uncertainty, probabilities, summary, probabilities)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from GmmSegLib.core.labels import LV, RV
 from GmmSegLib.inference.localisation import locate_from_ground_truth
 from GmmSegLib.model.alignment import (
-    CanonicalFrame,
+    CanonicalCrop,
     canonical_input,
     context_indices,
     lv_to_rv_angle,
@@ -25,9 +25,9 @@ from GmmSegLib.model.alignment import (
 
 @pytest.mark.parametrize("mirrored", [False, True])
 def test_point_maps_are_inverse(mirrored):
-    frame = CanonicalFrame(100.3, 80.7, 0.7, 1.3, 1.4, 200, 220, mirrored=mirrored)
+    crop = CanonicalCrop(100.3, 80.7, 0.7, 1.3, 1.4, 200, 220, mirrored=mirrored)
     points = np.random.default_rng(0).uniform(0, 127, size=(50, 2))
-    back = frame.native_to_canonical_points(frame.canonical_to_native_points(points))
+    back = crop.native_to_canonical_points(crop.canonical_to_native_points(points))
     np.testing.assert_allclose(back, points, atol=1e-9)
 
 
@@ -35,30 +35,30 @@ def test_a_mirrored_frame_reverses_canonical_v_and_keeps_lv_to_rv(phantom_volume
     """Mirroring swaps anterior and posterior in the crop; the LV stays centred and the RV left."""
     labels = small_phantom.labels[0]
     location = locate_from_ground_truth(labels, phantom_volume.spacing_xyz)
-    frame = location.frame(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
+    crop = location.canonical_crop(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
     one_hot = F.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float()
-    plain = to_canonical(one_hot, frame)
-    mirrored = to_canonical(one_hot, replace(frame, mirrored=True))
+    plain = to_canonical(one_hot, crop)
+    mirrored = to_canonical(one_hot, replace(crop, mirrored=True))
     torch.testing.assert_close(mirrored, plain.flip(-2), atol=1e-5, rtol=0)
-    back = to_native(mirrored, replace(frame, mirrored=True), torch.tensor([1.0, 0, 0, 0])).argmax(1).numpy()
+    back = to_native(mirrored, replace(crop, mirrored=True), torch.tensor([1.0, 0, 0, 0])).argmax(1).numpy()
     assert (back != labels).sum() <= 0.002 * (labels > 0).sum()
 
 
 def test_label_round_trip_is_exact_for_the_heart(phantom_volume, small_phantom):
     labels = small_phantom.labels[0]
     location = locate_from_ground_truth(labels, phantom_volume.spacing_xyz)
-    frame = location.frame(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
+    crop = location.canonical_crop(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
     one_hot = F.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float()
-    back = to_native(to_canonical(one_hot, frame), frame, torch.tensor([1.0, 0, 0, 0])).argmax(1).numpy()
+    back = to_native(to_canonical(one_hot, crop), crop, torch.tensor([1.0, 0, 0, 0])).argmax(1).numpy()
     assert (back != labels).sum() <= 0.002 * (labels > 0).sum()
 
 
 def test_canonical_frame_puts_lv_at_centre_and_rv_left(phantom_volume, small_phantom):
     labels = small_phantom.labels[0]
     location = locate_from_ground_truth(labels, phantom_volume.spacing_xyz)
-    frame = location.frame(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
+    crop = location.canonical_crop(*phantom_volume.spacing_xyz[:2], *labels.shape[-2:])
     one_hot = F.one_hot(torch.from_numpy(labels).long(), 4).permute(0, 3, 1, 2).float()
-    canonical = to_canonical(one_hot, frame).argmax(1).numpy()
+    canonical = to_canonical(one_hot, crop).argmax(1).numpy()
     z = 2
     lv_y, lv_x = np.argwhere(np.isin(canonical[z], (LV, 2))).mean(0)
     rv_y, rv_x = np.argwhere(canonical[z] == RV).mean(0)
@@ -67,10 +67,10 @@ def test_canonical_frame_puts_lv_at_centre_and_rv_left(phantom_volume, small_pha
 
 
 def test_outside_the_crop_is_background():
-    frame = CanonicalFrame(50.0, 50.0, 0.0, 1.0, 1.0, 400, 400)
+    crop = CanonicalCrop(50.0, 50.0, 0.0, 1.0, 1.0, 400, 400)
     maps = torch.zeros(1, 4, 128, 128)
     maps[:, 1] = 1.0
-    back = to_native(maps, frame, torch.tensor([1.0, 0, 0, 0]))
+    back = to_native(maps, crop, torch.tensor([1.0, 0, 0, 0]))
     assert torch.allclose(back[0, :, 390, 390], torch.tensor([1.0, 0, 0, 0]))
     assert torch.allclose(back[0, :, 50, 50], torch.tensor([0.0, 1, 0, 0]))
 
@@ -117,10 +117,10 @@ def test_context_indices_order_neighbours_from_base_to_apex_and_repeat_the_end_s
 
 def test_canonical_input_with_context_stacks_each_slice_with_its_neighbours(phantom_volume, small_phantom):
     location = locate_from_ground_truth(small_phantom.labels[0], phantom_volume.spacing_xyz)
-    frame = location.frame(*phantom_volume.spacing_xyz[:2], *phantom_volume.frames.shape[-2:])
+    crop = location.canonical_crop(*phantom_volume.spacing_xyz[:2], *phantom_volume.frames.shape[-2:])
     native = torch.from_numpy(phantom_volume.frames[0])
-    alone = canonical_input(native, frame)
-    with_neighbours = canonical_input(native, frame, context=1)
+    alone = canonical_input(native, crop)
+    with_neighbours = canonical_input(native, crop, context=1)
     assert alone.shape == (8, 1, 128, 128) and with_neighbours.shape == (8, 3, 128, 128)
     torch.testing.assert_close(with_neighbours[:, 0], alone[:, 0])
     torch.testing.assert_close(with_neighbours[1:, 1], alone[:-1, 0])  # the slice before, towards the base

@@ -17,10 +17,10 @@ from GmmSegLib.model.atlas import prior_at
 
 
 def _crop_labels(labels: np.ndarray, location: HeartLocation, spacing) -> tuple[np.ndarray, object]:
-    """The expert labels (Z, Y, X) as ``location``'s crop shows them, and that crop's frame."""
-    frame = location.frame(spacing[0], spacing[1], *labels.shape[-2:])
-    crop = to_canonical(torch.from_numpy(labels.astype(np.float32)), frame, mode="nearest")
-    return crop.round().to(torch.uint8).numpy(), frame
+    """The expert labels (Z, Y, X) as ``location``'s crop shows them, and that crop."""
+    crop = location.canonical_crop(spacing[0], spacing[1], *labels.shape[-2:])
+    cropped = to_canonical(torch.from_numpy(labels.astype(np.float32)), crop, mode="nearest")
+    return cropped.round().to(torch.uint8).numpy(), crop
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,8 @@ def test_a_crop_turned_and_shifted_is_brought_back_by_its_own_labels(truth, mirr
     labels, exact, spacing = truth
     exact = replace(exact, mirrored=mirrored)
     off = replace(exact, lv_centre_xy=exact.lv_centre_xy + np.array([5.0, -3.0]), angle=exact.angle + math.radians(25))
-    crop, frame = _crop_labels(labels, off, spacing)
-    back = recentred(off, crop, frame, spacing[2])
+    cropped, crop = _crop_labels(labels, off, spacing)
+    back = recentred(off, cropped, crop, spacing[2])
     assert back is not None and back.recentrings == 1
     assert back.mirrored is mirrored and back.positions is off.positions
     assert np.hypot(*((back.lv_centre_xy - exact.lv_centre_xy) * spacing[:2])) < 1.0
@@ -47,16 +47,16 @@ def test_a_crop_within_the_tolerances_is_kept(truth):
     labels, exact, spacing = truth
     near = replace(exact, angle=exact.angle + math.radians(CENTRING_TURN_DEG / 2),
                    lv_centre_xy=exact.lv_centre_xy + np.array([CENTRING_SHIFT_MM / 2 / spacing[0], 0.0]))
-    crop, frame = _crop_labels(labels, near, spacing)
-    assert recentred(near, crop, frame, spacing[2]) is None
+    cropped, crop = _crop_labels(labels, near, spacing)
+    assert recentred(near, cropped, crop, spacing[2]) is None
 
 
 def test_labels_without_an_lv_or_an_rv_keep_the_crop(truth):
     labels, exact, spacing = truth
     off = replace(exact, angle=exact.angle + math.radians(40))
-    crop, frame = _crop_labels(labels, off, spacing)
-    assert recentred(off, np.zeros_like(crop), frame, spacing[2]) is None
-    assert recentred(off, np.where(crop == 3, 0, crop).astype(np.uint8), frame, spacing[2]) is None
+    cropped, crop = _crop_labels(labels, off, spacing)
+    assert recentred(off, np.zeros_like(cropped), crop, spacing[2]) is None
+    assert recentred(off, np.where(cropped == 3, 0, cropped).astype(np.uint8), crop, spacing[2]) is None
 
 
 def test_the_shipped_model_recentres_a_crop_turned_away(shipped_model, phantom_volume, truth):
@@ -65,11 +65,11 @@ def test_the_shipped_model_recentres_a_crop_turned_away(shipped_model, phantom_v
     turned = replace(exact, angle=exact.angle + math.radians(35))
     native = torch.from_numpy(phantom_volume.frames[0])
     with torch.no_grad():
-        location, outputs = centred_location(model, native, turned, spacing, prior_at(model.atlas, exact.positions))
+        location, prediction = centred_location(model, native, turned, spacing, prior_at(model.atlas, exact.positions))
     assert 1 <= location.recentrings <= MAX_RECENTRINGS
     assert turn_between_deg(location.angle, exact.angle) < CENTRING_TURN_DEG
     # outputs are handed back only when they belong to the returned location's crop
-    assert outputs is None or location.recentrings < MAX_RECENTRINGS
+    assert prediction is None or location.recentrings < MAX_RECENTRINGS
 
 
 def test_the_first_frame_reused_from_the_centring_equals_a_fresh_pass(shipped_model, small_phantom):

@@ -58,7 +58,7 @@ def test_the_shipped_model_recognises_a_mirrored_stack(shipped_model, phantom_vo
 def test_a_mirrored_stack_is_segmented_like_the_stack_as_stored(shipped_model, phantom_volume, automatic):
     model, _ = shipped_model
     result = segment(mirrored(phantom_volume), model, "cpu")
-    assert result.location.mirrored and result.frame.mirrored
+    assert result.location.mirrored and result.crop.mirrored
     back = result.labels[..., ::-1]
     for structure in (1, 2, 3):
         assert dice(back == structure, automatic.labels == structure) > 0.9

@@ -2,7 +2,7 @@
 
 The widget is GmmSegModule.py's own, built from the real .ui and bound by Slicer 5.12.3's parameterNodeWrapper;
 jobs run as separate processes through a launcher that, like PythonSlicer, runs the interpreter as its child;
-their results come back by the route the GUI uses (files -> CaseOutputs.read -> the scene).
+their results come back by the route the GUI uses (files -> CaseResult.read -> the scene).
 """
 
 from __future__ import annotations
@@ -153,18 +153,18 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     widget.onAdapt()
     first_job = widget._job
     _wait_for_job(widget)
-    assert widget._result is not None and widget._result.input_node is volume and first_job.console.finished
+    assert widget._outputs is not None and widget._outputs.input_node is volume and first_job.console.finished
 
     browser = _cine(harness, small_phantom)
     ui.inputSelector.setCurrentNode(browser)
     ui.segmentButton.click()
     _wait_for_job(widget)
-    result = widget._result
-    assert result.input_node is browser and result.segmentation is browser.GetProxyNode(result.sequences[
+    outputs = widget._outputs
+    assert outputs.input_node is browser and outputs.segmentation is browser.GetProxyNode(outputs.sequences[
         "segmentation"])
     red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
-    assert red.GetBackgroundVolumeID() == result.shown_volume.GetID()
-    assert red.GetForegroundVolumeID() == result.uncertainty["total"].GetID()
+    assert red.GetBackgroundVolumeID() == outputs.shown_volume.GetID()
+    assert red.GetForegroundVolumeID() == outputs.uncertainty["total"].GetID()
 
     # a review row shows its frame and slice
     row = next(i for i, item in enumerate(widget._reviewItems) if item["frame"] != browser.GetSelectedItemNumber())
@@ -172,32 +172,32 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     ui.reviewTable.selectRow(row)
     pump(0.05)
     assert browser.GetSelectedItemNumber() == item["frame"]
-    world = logic.world_position(result, (0, 0, item["slice"]), item["frame"])
+    world = logic.world_position(outputs, (0, 0, item["slice"]), item["frame"])
     assert harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed").GetSliceOffset() == pytest.approx(world[2], abs=1e-3)
 
     # clicks -> Refine -> Undo -> Redo (buttons and the platform's Undo / Redo keys) -> Accept
-    before = logic.current_labels(result)
+    before = logic.current_labels(outputs)
     z = int(np.argmax((before == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(before[z] == 1)
-    click = logic.world_position(result, (float(np.median(xs)), float(np.median(ys)), z), result.current_frame)
+    click = logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z), outputs.current_frame)
     widget._parameterNode.backgroundPoints.AddControlPoint(*click)
     ui.refineButton.click()
-    refined = logic.current_labels(result)
+    refined = logic.current_labels(outputs)
     assert not np.array_equal(refined, before)
     assert widget._parameterNode.backgroundPoints.GetNumberOfControlPoints() == 0  # the clicks are used up
     assert ui.undoButton.enabled and not ui.redoButton.enabled
     ui.undoButton.click()
-    assert np.array_equal(logic.current_labels(result), before) and ui.redoButton.enabled
+    assert np.array_equal(logic.current_labels(outputs), before) and ui.redoButton.enabled
     QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Redo))
     pump(0.05)
-    assert np.array_equal(logic.current_labels(result), refined)
+    assert np.array_equal(logic.current_labels(outputs), refined)
     QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Undo))
     pump(0.05)
-    assert np.array_equal(logic.current_labels(result), before)
+    assert np.array_equal(logic.current_labels(outputs), before)
     ui.redoButton.click()
     ui.acceptButton.click()
-    assert result.segmentation.GetAttribute(ACCEPTED) is not None
-    audit = result.node_of("original")
+    assert outputs.segmentation.GetAttribute(ACCEPTED) is not None
+    audit = outputs.node_of("original")
     assert audit is not None and not browser.IsSynchronizedSequenceNodeID(audit.GetID(), True)
 
     # Export reads the edited frames
@@ -207,7 +207,7 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     import SimpleITK as sitk
 
     exported = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "export" / "cine_seg.nii.gz")))
-    assert np.array_equal(exported[result.current_frame], refined)
+    assert np.array_equal(exported[outputs.current_frame], refined)
 
     # the prior moved -> Re-run segments the result's own input, whatever the selector shows now
     widget._parameterNode.priorShiftX = 20.0
@@ -217,8 +217,8 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     arguments = widget._job.console.process.args
     assert widget._job.input_node is browser and "--phi" in arguments and "--location" in arguments
     _wait_for_job(widget)
-    assert widget._result.input_node is browser and widget._result is not result
-    assert harness.mrmlScene.IsNodePresent(result.segmentation)  # the accepted result is kept
+    assert widget._outputs.input_node is browser and widget._outputs is not outputs
+    assert harness.mrmlScene.IsNodePresent(outputs.segmentation)  # the accepted result is kept
 
 
 @requires_torch
@@ -229,12 +229,12 @@ def test_a_rerun_replaces_a_result_that_was_not_accepted(module, harness, small_
     widget.ui.segmentButton.click()
     _wait_for_job(widget)
     nodes = harness.mrmlScene.GetNumberOfNodes()
-    first = widget._result
+    first = widget._outputs
     widget.ui.segmentButton.click()
     _wait_for_job(widget)
-    assert widget._result is not first and not harness.mrmlScene.IsNodePresent(first.segmentation)
+    assert widget._outputs is not first and not harness.mrmlScene.IsNodePresent(first.segmentation)
     assert harness.mrmlScene.GetNumberOfNodes() == nodes
-    assert browser.GetNumberOfSynchronizedSequenceNodes() == len(widget._result.sequences)
+    assert browser.GetNumberOfSynchronizedSequenceNodes() == len(widget._outputs.sequences)
 
 
 # ---- stopping jobs -----------------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(modu
         _volume(harness, small_phantom, "patient B")  # the next patient, in the new scene
     pump(1.0)  # let any late report of the killed job arrive
     segmentations = harness.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
-    assert segmentations == 0 and widget._result is None
+    assert segmentations == 0 and widget._outputs is None
 
 
 @requires_torch
@@ -300,7 +300,7 @@ def test_a_failing_job_gives_its_one_line_and_no_traceback(module, harness, smal
         _wait_for_job(widget)
     shown = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert shown and "model.pt" in shown[-1] and "Traceback" not in shown[-1]
-    assert widget._result is None and widget.ui.segmentButton.enabled
+    assert widget._outputs is None and widget.ui.segmentButton.enabled
 
 
 def test_an_unusable_input_is_refused_with_a_message_and_starts_no_job(module, harness, small_phantom, caplog):
@@ -333,31 +333,31 @@ def test_the_click_placers_follow_the_chosen_markups_nodes(module, harness):
 
 
 def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(module, harness, small_phantom):
-    from conftest import known_outputs
+    from conftest import known_result
 
     widget = module.widget
     volume = _volume(harness, small_phantom)
-    outputs = known_outputs(small_phantom, [0])
-    widget._setResult(widget.logic.sceneLogic().add_outputs(volume, outputs))
+    result = known_result(small_phantom, [0])
+    widget._showOutputs(widget.logic.sceneLogic().add_outputs(volume, result))
     assert widget.ui.reviewTable.rowCount > 0 and widget.ui.indicesTableView.mrmlTableNode() is not None
     widget._log("patient A's log")
     harness.mrmlScene.Clear()
-    assert widget._result is None and widget.ui.reviewTable.rowCount == 0
+    assert widget._outputs is None and widget.ui.reviewTable.rowCount == 0
     assert widget.ui.indicesTableView.mrmlTableNode() is None and "patient A" not in _log(widget)
     assert not widget.ui.refineButton.enabled and not widget.ui.exportButton.enabled
 
 
 def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_phantom, caplog):
-    from conftest import known_outputs
+    from conftest import known_result
     from GmmSegLib.mrml.scene_outputs import IMPLAUSIBLE, REVIEW_ADVISED
 
     widget = module.widget
     volume = _volume(harness, small_phantom)
-    outputs = known_outputs(small_phantom, [0])
-    outputs.summary.update(implausible=["no LV cavity was segmented"], review_advised=True)
+    result = known_result(small_phantom, [0])
+    result.summary.update(implausible=["no LV cavity was segmented"], review_advised=True)
     with caplog.at_level(logging.WARNING):
-        widget._importResults(types.SimpleNamespace(input_node=volume), outputs, [])
+        widget._importResults(types.SimpleNamespace(input_node=volume), result, [])
     assert any("no LV cavity was segmented" in record.getMessage() for record in caplog.records)
-    segmentation = widget._result.segmentation
+    segmentation = widget._outputs.segmentation
     assert segmentation.GetAttribute(IMPLAUSIBLE) == "no LV cavity was segmented"
     assert segmentation.GetAttribute(REVIEW_ADVISED) == "true"

@@ -13,7 +13,7 @@ import vtk
 
 slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
 
-from conftest import known_outputs  # noqa: E402
+from conftest import known_result  # noqa: E402
 from GmmSegLib.core.errors import GmmSegError  # noqa: E402
 from GmmSegLib.mrml.inputs import add_volume_nodes, cine_of, default_input  # noqa: E402
 from GmmSegLib.mrml.logic import ACCEPTED, GmmSegLogic  # noqa: E402
@@ -39,8 +39,8 @@ def scene():
 
 
 @pytest.fixture(scope="module")
-def cine_outputs(small_phantom):
-    return known_outputs(small_phantom)
+def cine_result(small_phantom):
+    return known_result(small_phantom)
 
 
 @pytest.fixture
@@ -58,95 +58,95 @@ def _added_classes(scene, before: set[str]) -> dict[str, int]:
                                     if scene.GetNthNode(i).GetID() not in before))
 
 
-def test_a_cine_is_shown_and_edited_through_main_scene_nodes(scene, small_phantom, cine_outputs):
+def test_a_cine_is_shown_and_edited_through_main_scene_nodes(scene, small_phantom, cine_result):
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
-    result = GmmSegLogic(scene).add_outputs(browser, cine_outputs)
+    outputs = GmmSegLogic(scene).add_outputs(browser, cine_result)
     master_proxy = browser.GetProxyNode(browser.GetMasterSequenceNode())
-    assert result.shown_volume is master_proxy and scene.IsNodePresent(master_proxy)
-    for node in (result.segmentation, result.prior, *result.uncertainty.values()):
+    assert outputs.shown_volume is master_proxy and scene.IsNodePresent(master_proxy)
+    for node in (outputs.segmentation, outputs.prior, *outputs.uncertainty.values()):
         assert scene.IsNodePresent(node) and browser.IsProxyNodeID(node.GetID()), node.GetName()
-    reference = result.segmentation.GetNodeReference(result.segmentation.GetReferenceImageGeometryReferenceRole())
+    reference = outputs.segmentation.GetNodeReference(outputs.segmentation.GetReferenceImageGeometryReferenceRole())
     assert reference is master_proxy
-    assert browser.GetSelectedItemNumber() == cine_outputs.frame_of_interest
+    assert browser.GetSelectedItemNumber() == cine_result.frame_of_interest
 
 
-def test_edits_on_the_shown_frame_are_kept_when_browsing(scene, small_phantom, cine_outputs):
+def test_edits_on_the_shown_frame_are_kept_when_browsing(scene, small_phantom, cine_result):
     """What the Segment Editor does: it edits the proxy segmentation of the frame shown."""
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
-    result = GmmSegLogic(scene).add_outputs(browser, cine_outputs)
-    edited = cine_outputs.labels[0].copy()
+    outputs = GmmSegLogic(scene).add_outputs(browser, cine_result)
+    edited = cine_result.labels[0].copy()
     edited[2] = 0
-    write_labels(result.segmentation, result.shown_volume, edited)
+    write_labels(outputs.segmentation, outputs.shown_volume, edited)
     browser.SetSelectedItemNumber(1)
-    assert np.array_equal(read_labels(result.segmentation, result.shown_volume), cine_outputs.labels[1])
+    assert np.array_equal(read_labels(outputs.segmentation, outputs.shown_volume), cine_result.labels[1])
     browser.SetSelectedItemNumber(0)
-    assert np.array_equal(read_labels(result.segmentation, result.shown_volume), edited)
-    assert np.array_equal(GmmSegLogic(scene).all_labels(result)[0], edited)
+    assert np.array_equal(read_labels(outputs.segmentation, outputs.shown_volume), edited)
+    assert np.array_equal(GmmSegLogic(scene).all_labels(outputs)[0], edited)
 
 
-def test_refine_on_another_frame_undo_redo_and_accept(scene, small_phantom, cine_outputs, refinement):
+def test_refine_on_another_frame_undo_redo_and_accept(scene, small_phantom, cine_result, refinement):
     logic = GmmSegLogic(scene)
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
-    result = logic.add_outputs(browser, cine_outputs)
+    outputs = logic.add_outputs(browser, cine_result)
     frame = small_phantom.es_frame
-    logic.show_frame(result, frame)
-    labels = logic.current_labels(result)
+    logic.show_frame(outputs, frame)
+    labels = logic.current_labels(outputs)
     z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(labels[z] == 1)
-    click = logic.world_position(result, (float(np.median(xs)), float(np.median(ys)), float(z)), frame)
-    changed = logic.refine(result, "LV", [], [click])
-    refined = logic.current_labels(result)
+    click = logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), float(z)), frame)
+    changed = logic.refine(outputs, "LV", [], [click])
+    refined = logic.current_labels(outputs)
     assert changed > 0 and not np.array_equal(refined, labels)
-    logic.show_frame(result, 0)
-    assert np.array_equal(logic.current_labels(result, frame), refined)  # kept in the item while another is shown
-    assert logic.undo(result) == "Refine LV"
+    logic.show_frame(outputs, 0)
+    assert np.array_equal(logic.current_labels(outputs, frame), refined)  # kept in the item while another is shown
+    assert logic.undo(outputs) == "Refine LV"
     assert browser.GetSelectedItemNumber() == frame  # undo shows the frame it changes
-    assert np.array_equal(logic.current_labels(result), labels)
-    logic.redo(result)
-    assert np.array_equal(logic.current_labels(result), refined)
-    logic.accept(result)
-    assert result.segmentation.GetAttribute(ACCEPTED) is not None
-    logic.show_frame(result, 1)  # the stamp is on every frame's item, so the proxy keeps it when browsing
-    assert result.segmentation.GetAttribute(ACCEPTED) is not None
-    audit = result.node_of("original")
+    assert np.array_equal(logic.current_labels(outputs), labels)
+    logic.redo(outputs)
+    assert np.array_equal(logic.current_labels(outputs), refined)
+    logic.accept(outputs)
+    assert outputs.segmentation.GetAttribute(ACCEPTED) is not None
+    logic.show_frame(outputs, 1)  # the stamp is on every frame's item, so the proxy keeps it when browsing
+    assert outputs.segmentation.GetAttribute(ACCEPTED) is not None
+    audit = outputs.node_of("original")
     assert isinstance(audit, slicer.vtkMRMLSequenceNode)
     assert audit.GetNumberOfDataNodes() == small_phantom.image.num_frames
     assert not browser.IsSynchronizedSequenceNodeID(audit.GetID(), True)  # never drawn
-    assert logic.undo(result) == "Accept"
-    assert result.segmentation.GetAttribute(ACCEPTED) is None and not scene.IsNodePresent(audit)
-    assert logic.undo(result) == "Refine LV"
+    assert logic.undo(outputs) == "Accept"
+    assert outputs.segmentation.GetAttribute(ACCEPTED) is None and not scene.IsNodePresent(audit)
+    assert logic.undo(outputs) == "Refine LV"
     with pytest.raises(GmmSegError, match="nothing to undo"):
-        logic.undo(result)
-    assert np.array_equal(logic.current_labels(result, frame), labels)
+        logic.undo(outputs)
+    assert np.array_equal(logic.current_labels(outputs, frame), labels)
 
 
 def test_undo_keeps_edits_made_elsewhere_since(scene, small_phantom, phantom_volume, refinement):
     """A Segment Editor edit after a refinement survives undoing the refinement."""
     logic = GmmSegLogic(scene)
     node = add_volume_nodes(scene, phantom_volume, "ED")
-    result = logic.add_outputs(node, known_outputs(small_phantom, [0]))
-    labels = logic.current_labels(result)
+    outputs = logic.add_outputs(node, known_result(small_phantom, [0]))
+    labels = logic.current_labels(outputs)
     z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(labels[z] == 1)
-    logic.refine(result, "LV", [], [logic.world_position(result, (float(np.median(xs)), float(np.median(ys)), z))])
-    elsewhere = logic.current_labels(result)
+    logic.refine(outputs, "LV", [], [logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z))])
+    elsewhere = logic.current_labels(outputs)
     other = (z + 2) % labels.shape[0]
     elsewhere[other] = 0  # an edit on another slice, as the Segment Editor's eraser would make
-    write_labels(result.segmentation, result.shown_volume, elsewhere)
-    logic.undo(result)
-    after = logic.current_labels(result)
+    write_labels(outputs.segmentation, outputs.shown_volume, elsewhere)
+    logic.undo(outputs)
+    after = logic.current_labels(outputs)
     assert np.array_equal(after[z], labels[z]) and not after[other].any()
 
 
-def test_a_rerun_and_a_full_cycle_leave_only_the_documented_outputs(scene, small_phantom, cine_outputs, tmp_path,
+def test_a_rerun_and_a_full_cycle_leave_only_the_documented_outputs(scene, small_phantom, cine_result, tmp_path,
                                                                      refinement):
     logic = GmmSegLogic(scene)
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
     before = _ids(scene)
-    first = logic.add_outputs(browser, cine_outputs)
+    first = logic.add_outputs(browser, cine_result)
     assert _added_classes(scene, before) == CINE_OUTPUTS
     logic.remove_outputs(first)
-    second = logic.add_outputs(browser, cine_outputs)
+    second = logic.add_outputs(browser, cine_result)
     assert _added_classes(scene, before) == CINE_OUTPUTS  # the re-run replaced the first result cleanly
     assert browser.GetNumberOfSynchronizedSequenceNodes() == len(second.sequences)
     labels = logic.current_labels(second)
@@ -171,19 +171,19 @@ def test_outputs_and_clicks_follow_the_inputs_parent_transform(scene, small_phan
     shift.SetElement(1, 3, -25.0)
     transform.SetMatrixTransformToParent(shift)
     node.SetAndObserveTransformNodeID(transform.GetID())
-    result = logic.add_outputs(node, known_outputs(small_phantom, [0]))
-    for output in (result.segmentation, *result.uncertainty.values()):
+    outputs = logic.add_outputs(node, known_result(small_phantom, [0]))
+    for output in (outputs.segmentation, *outputs.uncertainty.values()):
         assert output.GetParentTransformNode() is transform, output.GetName()
-    assert result.prior_transform.GetParentTransformNode() is transform
-    labels = logic.current_labels(result)
+    assert outputs.prior_transform.GetParentTransformNode() is transform
+    labels = logic.current_labels(outputs)
     z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(labels[z] == 1)
     centre = (int(np.median(xs)), int(np.median(ys)))
-    world = logic.world_position(result, (*centre, z))
+    world = logic.world_position(outputs, (*centre, z))
     local = slicer.util.arrayFromVTKMatrix(_ijk_to_ras(node)) @ np.array([*centre, z, 1.0])
     assert np.allclose(world[:3], local[:3] + [40.0, -25.0, 0.0])
-    logic.refine(result, "LV", [], [world])
-    assert logic.current_labels(result)[z, centre[1], centre[0]] != 1  # the click landed where it was placed
+    logic.refine(outputs, "LV", [], [world])
+    assert logic.current_labels(outputs)[z, centre[1], centre[0]] != 1  # the click landed where it was placed
 
 
 def test_a_cines_proxy_stands_for_the_cine_and_is_the_default_input(scene, small_phantom, phantom_volume):
@@ -207,24 +207,46 @@ def test_the_segment_editors_own_undo_works_beside_the_modules(scene, small_phan
     working."""
     logic = GmmSegLogic(scene)
     node = add_volume_nodes(scene, phantom_volume, "ED")
-    result = logic.add_outputs(node, known_outputs(small_phantom, [0]))
+    outputs = logic.add_outputs(node, known_result(small_phantom, [0]))
     scene.RegisterNodeClass(slicer.vtkMRMLSegmentEditorNode())  # what the Segmentations module registers
     editor = slicer.vtkSlicerSegmentEditorLogic()
     editor.SetMRMLScene(scene)
     editor.SetSegmentEditorNode(scene.AddNewNodeByClass("vtkMRMLSegmentEditorNode"))
-    editor.SetSegmentationNode(result.segmentation)
+    editor.SetSegmentationNode(outputs.segmentation)
     editor.SetSourceVolumeNode(node)
-    original = logic.current_labels(result)
+    original = logic.current_labels(outputs)
     assert editor.SaveStateForUndo()
     edited = original.copy()
     edited[1] = 0  # the Segment Editor's eraser on slice 1
-    write_labels(result.segmentation, result.shown_volume, edited)
+    write_labels(outputs.segmentation, outputs.shown_volume, edited)
     z = int(np.argmax((edited == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(edited[z] == 1)
-    assert logic.refine(result, "LV", [], [logic.world_position(result, (float(np.median(xs)),
+    assert logic.refine(outputs, "LV", [], [logic.world_position(outputs, (float(np.median(xs)),
                                                                           float(np.median(ys)), z))]) > 0
-    logic.undo(result)
-    assert np.array_equal(logic.current_labels(result), edited)
+    logic.undo(outputs)
+    assert np.array_equal(logic.current_labels(outputs), edited)
     assert editor.CanUndo()
     editor.Undo()
-    assert np.array_equal(logic.current_labels(result), original)
+    assert np.array_equal(logic.current_labels(outputs), original)
+
+
+def test_segments_carry_the_names_colours_and_codes_of_the_terminology_file(scene, phantom_volume):
+    """The segments a result makes and the terminology file Slicer's browser lists describe each structure alike."""
+    import json
+
+    from conftest import ROOT
+    from GmmSegLib.mrml.nodes import new_segmentation, register_segmentation_converters
+
+    register_segmentation_converters()
+    volume = add_volume_nodes(scene, phantom_volume, "volume")
+    segmentation = new_segmentation("check", volume, np.zeros(phantom_volume.frames.shape[1:], np.uint8))
+    terms = json.loads((ROOT / "Resources" / "Terminology" / "GmmSegCardiac.term.json").read_text())
+    by_code = {entry["CodeValue"]: entry for entry in terms["SegmentationCodes"]["Category"][0]["Type"]}
+    for segment_id in ("LV", "MYO", "RV"):
+        segment = segmentation.GetSegmentation().GetSegment(segment_id)
+        tag = vtk.reference("")
+        assert segment.GetTag(segment.GetTerminologyEntryTagName(), tag)
+        code = str(tag).split("~")[2].split("^")[1]
+        entry = by_code[code]
+        assert segment.GetName() == entry["3dSlicerLabel"]
+        assert [round(255 * c) for c in segment.GetColor()] == entry["recommendedDisplayRGBValue"]

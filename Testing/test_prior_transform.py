@@ -11,10 +11,10 @@ import torch
 
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.model.atlas import warp_prior
-from GmmSegLib.model.canonical_frame import CANONICAL_SIZE, CANONICAL_SPACING_MM, CanonicalFrame
+from GmmSegLib.model.canonical_crop import CANONICAL_SIZE, CANONICAL_SPACING_MM, CanonicalCrop
 from GmmSegLib.model.phi import Phi, canonical_to_ras, phi_from_ras_transform, ras_transform_for_phi
 
-FRAME = CanonicalFrame(centre_x=90.3, centre_y=80.7, angle=0.6, spacing_x=1.4, spacing_y=1.4, native_rows=176,
+CROP = CanonicalCrop(centre_x=90.3, centre_y=80.7, angle=0.6, spacing_x=1.4, spacing_y=1.4, native_rows=176,
                        native_columns=190)
 # an oblique short-axis stack: rotated directions, 8 mm slices, some origin
 IJK_TO_RAS = np.array([[-1.4 * 0.8, 1.4 * 0.6, 0.0, 40.0],
@@ -40,14 +40,14 @@ def test_phi_matrix_matches_how_the_prior_is_warped():
     assert np.allclose(found, expected, atol=0.3)
 
 
-@pytest.mark.parametrize("frame", [FRAME, replace(FRAME, mirrored=True)], ids=["as stored", "mirrored stack"])
-def test_transform_and_phi_round_trip(frame):
+@pytest.mark.parametrize("crop", [CROP, replace(CROP, mirrored=True)], ids=["as stored", "mirrored stack"])
+def test_transform_and_phi_round_trip(crop):
     reference = Phi.from_parameters(1.1, 3.0, -2.0, 5.0)
     wanted = Phi.from_parameters(0.9, -7.5, 4.0, -12.0)
-    matrix = ras_transform_for_phi(wanted, reference, frame, IJK_TO_RAS)
-    assert np.allclose(phi_from_ras_transform(matrix, reference, frame, IJK_TO_RAS).array(), wanted.array(), atol=1e-4)
-    assert np.allclose(ras_transform_for_phi(reference, reference, frame, IJK_TO_RAS), np.eye(4), atol=1e-9)
-    assert np.allclose(phi_from_ras_transform(np.eye(4), reference, frame, IJK_TO_RAS).array(), reference.array(),
+    matrix = ras_transform_for_phi(wanted, reference, crop, IJK_TO_RAS)
+    assert np.allclose(phi_from_ras_transform(matrix, reference, crop, IJK_TO_RAS).array(), wanted.array(), atol=1e-4)
+    assert np.allclose(ras_transform_for_phi(reference, reference, crop, IJK_TO_RAS), np.eye(4), atol=1e-9)
+    assert np.allclose(phi_from_ras_transform(np.eye(4), reference, crop, IJK_TO_RAS).array(), reference.array(),
                        atol=1e-5)
     # the transform is a rigid motion with scale in patient space, never a mirror
     assert np.linalg.det(matrix[:3, :3]) > 0
@@ -59,7 +59,7 @@ def test_a_pure_shift_in_patient_space_is_a_shift_of_phi_in_mm():
     shift = np.eye(4)
     in_plane = IJK_TO_RAS[:3, 0] / np.linalg.norm(IJK_TO_RAS[:3, 0])
     shift[:3, 3] = 10.0 * in_plane
-    phi = phi_from_ras_transform(shift, reference, FRAME, IJK_TO_RAS)
+    phi = phi_from_ras_transform(shift, reference, CROP, IJK_TO_RAS)
     assert math.hypot(phi.tx_mm, phi.ty_mm) == pytest.approx(10.0, abs=1e-4)
     assert phi.log_scale == pytest.approx(0.0, abs=1e-6) and phi.rotation_rad == pytest.approx(0.0, abs=1e-6)
 
@@ -73,17 +73,17 @@ def test_transforms_the_prior_cannot_follow_are_refused(case):
         c, s = math.cos(0.3), math.sin(0.3)
         matrix[1:3, 1:3] = [[c, -s], [s, c]]
     elif case == "shear":
-        to_ras = canonical_to_ras(FRAME, IJK_TO_RAS)
+        to_ras = canonical_to_ras(CROP, IJK_TO_RAS)
         shear = np.eye(4)
         shear[0, 1] = 0.4
         matrix = to_ras @ shear @ np.linalg.inv(to_ras)
     elif case == "mirror":
-        to_ras = canonical_to_ras(FRAME, IJK_TO_RAS)
+        to_ras = canonical_to_ras(CROP, IJK_TO_RAS)
         matrix = to_ras @ np.diag([-1.0, 1.0, 1.0, 1.0]) @ np.linalg.inv(to_ras)
     else:
         matrix[0, 3] = np.nan
     with pytest.raises(GmmSegError):
-        phi_from_ras_transform(matrix, Phi(), FRAME, IJK_TO_RAS)
+        phi_from_ras_transform(matrix, Phi(), CROP, IJK_TO_RAS)
 
 
 def test_phi_reads_and_writes_as_the_json_and_the_command_line_have_it():

@@ -10,7 +10,7 @@ import vtk
 
 slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
 
-from conftest import known_outputs  # noqa: E402
+from conftest import known_result  # noqa: E402
 from GmmSegLib.core.errors import InputError  # noqa: E402
 from GmmSegLib.mrml.inputs import add_volume_nodes, cardiac_image_from_node  # noqa: E402
 from GmmSegLib.mrml.logic import GmmSegLogic  # noqa: E402
@@ -139,8 +139,8 @@ def test_refinement_errors_change_nothing(scene, phantom_volume, shipped_model):
 
     logic = GmmSegLogic(scene)
     node = add_volume_nodes(scene, phantom_volume, "ED")
-    result = logic.process(node, device="cpu")
-    before = logic.current_labels(result)
+    outputs = logic.process(node, device="cpu")
+    before = logic.current_labels(outputs)
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
     ijk_to_ras = slicer.util.arrayFromVTKMatrix(matrix)
@@ -149,14 +149,14 @@ def test_refinement_errors_change_nothing(scene, phantom_volume, shipped_model):
         return list((ijk_to_ras @ np.array([i, j, k, 1.0]))[:3])
 
     with pytest.raises(GmmSegError, match="does not exist"):
-        logic.refine(result, "LV", [ras(80, 80, 3)], [], frame=5)
+        logic.refine(outputs, "LV", [ras(80, 80, 3)], [], frame=5)
     with pytest.raises(GmmSegError, match="same slice"):
-        logic.refine(result, "LV", [ras(80, 80, 3)], [ras(90, 90, 4)])
+        logic.refine(outputs, "LV", [ras(80, 80, 3)], [ras(90, 90, 4)])
     with pytest.raises(GmmSegError, match="outside"):
-        logic.refine(result, "LV", [ras(900, 80, 3)], [])
+        logic.refine(outputs, "LV", [ras(900, 80, 3)], [])
     with pytest.raises(GmmSegError, match="unknown structure"):
-        logic.refine(result, "aorta", [ras(80, 80, 3)], [])
-    assert np.array_equal(logic.current_labels(result), before)
+        logic.refine(outputs, "aorta", [ras(80, 80, 3)], [])
+    assert np.array_equal(logic.current_labels(outputs), before)
 
 
 def test_a_stack_stored_mirrored_is_marked_on_its_segmentation(scene, phantom_volume, shipped_model):
@@ -175,15 +175,15 @@ def test_a_stack_the_model_is_unsure_about_throughout_is_marked_for_review(scene
 
     noise = np.random.default_rng(0).random(phantom_volume.frames.shape) * 500
     smoothed = replace(phantom_volume, frames=ndimage.gaussian_filter(noise, (0, 0, 3, 3)).astype(np.float32))
-    result = GmmSegLogic(scene).process(add_volume_nodes(scene, smoothed, "noise"), device="cpu")
-    assert result.segmentation.GetAttribute(REVIEW_ADVISED) == "true"
+    outputs = GmmSegLogic(scene).process(add_volume_nodes(scene, smoothed, "noise"), device="cpu")
+    assert outputs.segmentation.GetAttribute(REVIEW_ADVISED) == "true"
 
 
 def test_indices_that_cannot_be_computed_say_why_in_the_table(scene, small_phantom, phantom_volume):
     """Two frames with no LV left (as after erasing it): the table holds the reason, nothing is raised."""
     logic = GmmSegLogic(scene)
-    result = logic.add_outputs(add_volume_nodes(scene, phantom_volume, "ED"), known_outputs(small_phantom, [0]))
-    indices = logic.update_indices(result, np.zeros((2, *phantom_volume.frames.shape[1:]), np.uint8))
+    outputs = logic.add_outputs(add_volume_nodes(scene, phantom_volume, "ED"), known_result(small_phantom, [0]))
+    indices = logic.update_indices(outputs, np.zeros((2, *phantom_volume.frames.shape[1:]), np.uint8))
     assert "no LV" in indices["error"]
-    table = result.indices_table.GetTable()
+    table = outputs.indices_table.GetTable()
     assert table.GetNumberOfRows() == 1 and "no LV" in table.GetColumnByName("Value").GetValue(0)

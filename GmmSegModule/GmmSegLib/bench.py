@@ -44,7 +44,7 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
     cine = phantom.image
     volume = cine.frame_volume(0)
     location = segment(volume, model, device).location
-    frame = location.frame(*volume.spacing_xyz[:2], *volume.frames.shape[-2:])
+    crop = location.canonical_crop(*volume.spacing_xyz[:2], *volume.frames.shape[-2:])
     native = torch.from_numpy(volume.frames[0]).to(device)
     prior = prior_at(model.atlas, location.positions).to(device)
 
@@ -52,7 +52,7 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
     def bare_forward() -> None:
         """The networks segment() runs: localiser (on four quarter turns) and handedness net, each twice (as stored
         and reversed), then GmmSeg once per crop the centring tried (GmmSegLib.inference.centring)."""
-        slices_in_context = network_input(model, native, frame, location)
+        slices_in_context = network_input(model, native, crop, location)
         canonical = slices_in_context[:, :1]  # channel 0: each slice itself
         view = localiser_view(native, *volume.spacing_xyz[:2])
         quarter_turn_probabilities(model.localiser, view)

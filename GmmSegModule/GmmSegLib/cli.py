@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="labels from the GmmSeg posterior (gmmseg, default), z_net's responsibilities alone "
                               "(pi), or the supervised feature U-Net alone (baseline, for comparison)")
     segment.add_argument("--phi", help="place the prior yourself instead of the registration net: "
-                                       "SCALE,TX_MM,TY_MM,ROTATION_DEG (canonical frame, as in the JSON's phi)")
+                                       "SCALE,TX_MM,TY_MM,ROTATION_DEG (canonical crop, as in the JSON's phi)")
     segment.add_argument("--location", help="the <stem>.json of an earlier segment run of the same image: keep the "
                                             "heart where that run found it (a re-run with --phi)")
     segment.add_argument("--probabilities", action="store_true",

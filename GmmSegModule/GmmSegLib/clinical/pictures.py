@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.labels import LV, MYO, RV
+from ..core.labels import LV, STRUCTURE_COLOURS, STRUCTURES
 from ..io.images import CardiacImage
 
-STRUCTURE_COLOURS = {LV: (0.95, 0.25, 0.2), MYO: (0.3, 0.8, 0.3), RV: (0.25, 0.45, 0.95)}
 SCALE_BAR_MM = 20.0
 _LPS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # the letter for -axis and +axis of LPS x, y, z
 
@@ -58,8 +57,8 @@ def overlay_png(image: CardiacImage, labels: np.ndarray, uncertainty: np.ndarray
         picture = image.frames[t, z]
         low, high = np.percentile(picture, (1, 99))
         colour = np.zeros(picture.shape + (4,))
-        for value, rgb in STRUCTURE_COLOURS.items():
-            colour[labels[t, z] == value] = (*rgb, 0.45)
+        for structure, rgb in STRUCTURE_COLOURS.items():
+            colour[labels[t, z] == STRUCTURES[structure]] = (*rgb, 0.45)
         # the uncertainty panel dims the image so that bright blood cannot be read as high uncertainty
         for column, brightest in ((0, high), (1, low + 2.5 * (high - low))):
             axis = axes[row, column]

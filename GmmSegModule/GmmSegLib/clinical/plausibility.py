@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.labels import LV, enclosure_by_myocardium
+from ..core.labels import LV, STRUCTURE_NAMES, enclosure_by_myocardium
 from .indices import structure_volumes_ml
 
 HUMAN_VOLUME_ML = {"LV": (3.0, 700.0), "MYO": (10.0, 600.0), "RV": (3.0, 700.0)}
 MINIMUM_LV_RING = 0.5  # share of the LV cavity's border that is myocardium (labels.enclosure_by_myocardium)
-NAMES = {"LV": "LV cavity", "MYO": "myocardium", "RV": "RV cavity"}
 
 
 def implausible_findings(labels: np.ndarray, spacing_xyz: tuple[float, float, float]) -> list[str]:
@@ -45,7 +44,7 @@ def _frame_findings(frame: np.ndarray, spacing_xyz: tuple[float, float, float]) 
     for name, (low, high) in HUMAN_VOLUME_ML.items():
         volume = volumes[name]
         if volume and not low <= volume <= high:
-            findings.append(f"a {NAMES[name]} of {volume:.3g} ml, outside the range of human hearts "
+            findings.append(f"a {STRUCTURE_NAMES[name]} of {volume:.3g} ml, outside the range of human hearts "
                             f"({low:g} to {high:g} ml)")
     return findings
 

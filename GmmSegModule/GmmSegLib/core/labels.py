@@ -1,4 +1,4 @@
-"""Label conventions.
+"""Label conventions, and the names every floor uses for the structures and the uncertainty maps.
 
 The product convention is 0 background, 1 LV cavity, 2 myocardium (MYO), 3 RV cavity. Other datasets
 number the structures differently (ACDC: 1 RV, 2 MYO, 3 LV); readers map them explicitly here, never
@@ -19,6 +19,15 @@ if TYPE_CHECKING:  # the conventions stay torch-free for the modules that only m
 BACKGROUND, LV, MYO, RV = 0, 1, 2, 3
 NUM_CLASSES = 4
 STRUCTURES: dict[str, int] = {"LV": LV, "MYO": MYO, "RV": RV}
+# as written in a sentence ("the LV cavity is not ringed by myocardium"); a segment's name is capitalised
+STRUCTURE_NAMES: dict[str, str] = {"LV": "LV cavity", "MYO": "myocardium", "RV": "RV cavity"}
+# RGB in [0, 1], the same in Slicer's views, in the pictures gmmseg writes and (as 0-255) in the Slicer
+# terminology file Resources/Terminology/GmmSegCardiac.term.json
+STRUCTURE_COLOURS: dict[str, tuple[float, float, float]] = {
+    "LV": (0.85, 0.26, 0.21), "MYO": (0.40, 0.73, 0.33), "RV": (0.26, 0.47, 0.85)}
+# the per-voxel uncertainty maps that come with the labels (GmmSegLib.model.uncertainty: total = aleatoric +
+# epistemic)
+UNCERTAINTY_KINDS: tuple[str, ...] = ("total", "aleatoric", "epistemic")
 
 # convention name -> mapping from that convention's value to the product value
 CONVENTIONS: dict[str, dict[int, int]] = {

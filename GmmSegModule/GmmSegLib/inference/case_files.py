@@ -21,7 +21,7 @@ from ..core.errors import GmmSegError
 from ..io.images import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from ..model.phi import Phi
 from ..model.registry import ModelEntry
-from .case_outputs import UNCERTAINTY_FILES
+from .case_result import UNCERTAINTY_FILES
 from .segmentation import SegmentationResult
 
 
@@ -47,7 +47,9 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         # times the crop was re-centred on the segmentation of the first frame (GmmSegLib.inference.centring)
         "crop_recentrings": int(result.location.recentrings),
         "phi": [Phi.from_array(p).record() for p in result.phi],
-        "canonical_frame": result.frame.to_dict(),
+        # the canonical crop (GmmSegLib.model.canonical_crop); the key keeps its first name, which results of
+        # earlier releases carry and ``gmmseg segment --location`` reads
+        "canonical_frame": result.crop.to_dict(),
         "slice_positions": [round(float(p), 4) for p in result.location.positions],
         # slices with no image (zero-filled or constant), left out of the segmentation and labelled background
         "blank_slices": result.blank_slices,

@@ -4,7 +4,7 @@ The localiser finds the heart on a 4 mm grid, and the direction from its LV to i
 part of canonical alignment: on the selection split (the labelled training patients seen through the synthetic
 new scanner, ``augment.shifted_stack``) it was off the expert's by a median 5.1 and a 90th percentile 24
 degrees, where the same direction taken from GmmSeg's 1.5 mm segmentation of the crop was off by 0.8 and 7.0.
-Training crops stray at most 20 degrees and 8 mm from the expert's frame (``sampling.Perturbation``); the
+Training crops stray at most 20 degrees and 8 mm from the expert's crop (``sampling.Perturbation``); the
 localiser's crops went beyond that (on validation up to 48 degrees and 28 mm). So the first frame is segmented
 in the localiser's crop, the centre and direction are re-read from that segmentation (:func:`recentred`), and
 the crop is made again when they moved by more than :data:`CENTRING_SHIFT_MM` or :data:`CENTRING_TURN_DEG`; at
@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..model.alignment import CanonicalFrame, turn_between_deg
+from ..model.alignment import CanonicalCrop, turn_between_deg
 from .localisation import HeartLocation, locate_from_labels
 
 # Chosen on the selection split: re-centring only the crops that moved by more than this gained as much
@@ -29,24 +29,24 @@ CENTRING_TURN_DEG = 10.0
 MAX_RECENTRINGS = 2
 
 
-def location_in_crop(labels: np.ndarray, frame: CanonicalFrame, spacing_z: float) -> HeartLocation | None:
-    """The heart location (native pixels) that canonical labels (Z, N, N) of ``frame``'s crop show, or None."""
-    pixel_mm2 = frame.spacing * frame.spacing
-    return locate_from_labels(labels, frame.canonical_to_native_points, frame.spacing_x, frame.spacing_y,
+def location_in_crop(labels: np.ndarray, crop: CanonicalCrop, spacing_z: float) -> HeartLocation | None:
+    """The heart location (native pixels) that canonical labels (Z, N, N) of ``crop``'s crop show, or None."""
+    pixel_mm2 = crop.spacing * crop.spacing
+    return locate_from_labels(labels, crop.canonical_to_native_points, crop.spacing_x, crop.spacing_y,
                               pixel_mm2, pixel_mm2 * spacing_z / 1000.0)
 
 
-def recentred(location: HeartLocation, labels: np.ndarray, frame: CanonicalFrame,
+def recentred(location: HeartLocation, labels: np.ndarray, crop: CanonicalCrop,
               spacing_z: float) -> HeartLocation | None:
     """``location`` with the LV centre and LV-to-RV direction the segmentation ``labels`` of its crop show.
 
     None when the crop need not be made again: the segmentation shows no LV or no RV to read them from,
     or they lie within the tolerances of the current ones. Handedness and slice positions are kept.
     """
-    seen = location_in_crop(labels, frame, spacing_z)
+    seen = location_in_crop(labels, crop, spacing_z)
     if seen is None or seen.rv_centre_xy is None:
         return None
-    shift_mm = float(np.hypot(*((seen.lv_centre_xy - location.lv_centre_xy) * (frame.spacing_x, frame.spacing_y))))
+    shift_mm = float(np.hypot(*((seen.lv_centre_xy - location.lv_centre_xy) * (crop.spacing_x, crop.spacing_y))))
     turn_deg = turn_between_deg(seen.angle, location.angle)
     if shift_mm <= CENTRING_SHIFT_MM and turn_deg <= CENTRING_TURN_DEG:
         return None

@@ -32,8 +32,8 @@ from .localisation import HeartLocation, locate_heart
 def mirror_logit(model: GmmSegModel, slices: np.ndarray, location: HeartLocation, spacing_xy: tuple[float, float],
                  device: torch.device | str = "cpu") -> float:
     """Mean over the canonical slices (as ``location`` crops them) of the logit that they are mirrored."""
-    frame = location.frame(*spacing_xy, *slices.shape[-2:])
-    canonical = canonical_input(torch.from_numpy(np.ascontiguousarray(slices)).to(device), frame)
+    crop = location.canonical_crop(*spacing_xy, *slices.shape[-2:])
+    canonical = canonical_input(torch.from_numpy(np.ascontiguousarray(slices)).to(device), crop)
     with torch.no_grad():
         return float(model.handedness(canonical).mean())
 

@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from ..core.errors import InputError
 from ..core.labels import LV, MYO, RV, most_probable_class
-from ..model.alignment import CanonicalFrame, lv_to_rv_angle, relative_slice_positions, resample_square, zscore
+from ..model.alignment import CanonicalCrop, lv_to_rv_angle, relative_slice_positions, resample_square, zscore
 from ..model.networks import Localiser
 
 MIN_LV_VOLUME_ML = 2.0
@@ -42,9 +42,9 @@ class HeartLocation:
         """The location an earlier ``gmmseg segment`` recorded in its JSON (``canonical_frame``,
         ``slice_positions``), for an image of ``image_shape`` (T, Z, Y, X); refused for another grid."""
         try:
-            frame, positions = record["canonical_frame"], np.asarray(record["slice_positions"], np.float64)
-            centre = np.array([frame["centre_x"], frame["centre_y"]], np.float64)
-            grid = (int(frame["native_rows"]), int(frame["native_columns"]))
+            crop, positions = record["canonical_frame"], np.asarray(record["slice_positions"], np.float64)
+            centre = np.array([crop["centre_x"], crop["centre_y"]], np.float64)
+            grid = (int(crop["native_rows"]), int(crop["native_columns"]))
         except (KeyError, TypeError, ValueError):
             raise InputError(f"{source}: not the JSON of a gmmseg segment run (no canonical_frame, "
                              "slice_positions)") from None
@@ -52,11 +52,11 @@ class HeartLocation:
             _, slices, rows, columns = image_shape
             raise InputError(f"{source}: was recorded for an image of {positions.size} slices of {grid[0]} x "
                              f"{grid[1]}, not this one ({slices} slices of {rows} x {columns})")
-        return cls(centre, None, float(frame["angle"]), positions, bool(frame.get("mirrored", False)),
+        return cls(centre, None, float(crop["angle"]), positions, bool(crop.get("mirrored", False)),
                    int(record.get("crop_recentrings", 0)))
 
-    def frame(self, spacing_x: float, spacing_y: float, rows: int, columns: int) -> CanonicalFrame:
-        return CanonicalFrame(float(self.lv_centre_xy[0]), float(self.lv_centre_xy[1]), float(self.angle),
+    def canonical_crop(self, spacing_x: float, spacing_y: float, rows: int, columns: int) -> CanonicalCrop:
+        return CanonicalCrop(float(self.lv_centre_xy[0]), float(self.lv_centre_xy[1]), float(self.angle),
                               spacing_x, spacing_y, rows, columns, mirrored=self.mirrored)
 
 
@@ -135,7 +135,7 @@ def locate_heart(localiser: Localiser, slices: np.ndarray, spacing: tuple[float,
     rows, columns = slices.shape[-2:]
     view = localiser_view(torch.from_numpy(np.ascontiguousarray(slices)), sx, sy).to(device)
     labels = most_probable_class(quarter_turn_probabilities(localiser, view)).cpu().numpy()
-    grid = CanonicalFrame((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, sx, sy, rows, columns,
+    grid = CanonicalCrop((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, sx, sy, rows, columns,
                           size=Localiser.SIZE, spacing=Localiser.SPACING_MM)
     step = Localiser.SPACING_MM
     location = locate_from_labels(labels, grid.canonical_to_native_points, sx, sy, step * step,

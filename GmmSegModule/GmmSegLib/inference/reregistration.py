@@ -62,7 +62,7 @@ def reinfer(image: CardiacImage, model: GmmSegModel, previous: SegmentationResul
 
 def _merge(previous: SegmentationResult, fresh: SegmentationResult, keep: np.ndarray,
            spacing_xyz: tuple[float, float, float]) -> SegmentationResult:
-    """Fresh outputs where ``keep`` (T, Z) is False, previous ones elsewhere; volumes recomputed."""
+    """Fresh results where ``keep`` (T, Z) is False, previous ones elsewhere; volumes recomputed."""
 
     def pick(old: np.ndarray, new: np.ndarray, class_axis: bool = False) -> np.ndarray:
         mask = keep[:, None] if class_axis else keep
@@ -76,7 +76,7 @@ def _merge(previous: SegmentationResult, fresh: SegmentationResult, keep: np.nda
         prior=pick(previous.prior, fresh.prior, class_axis=True),
         phi=fresh.phi,
         location=previous.location,
-        frame=previous.frame,
+        crop=previous.crop,
         slice_uncertainty=np.where(keep, previous.slice_uncertainty, fresh.slice_uncertainty),
         volumes_ml=[structure_volumes_ml(labels[t], spacing_xyz) for t in range(labels.shape[0])],
         timings=fresh.timings,

@@ -21,12 +21,12 @@ import torch
 from ..clinical.indices import structure_volumes_ml
 from ..clinical.review import slice_mean_uncertainty
 from ..core.errors import GmmSegError
-from ..core.labels import NUM_CLASSES, most_probable_class
+from ..core.labels import NUM_CLASSES, UNCERTAINTY_KINDS, most_probable_class
 from ..io.checks import check_short_axis
 from ..io.images import CardiacImage
-from ..model.alignment import CanonicalFrame, canonical_input, to_native
+from ..model.alignment import CanonicalCrop, canonical_input, to_native
 from ..model.atlas import PRIOR_STRENGTH, prior_at
-from ..model.bundle import CanonicalOutputs, GmmSegModel
+from ..model.bundle import CanonicalPrediction, GmmSegModel
 from ..model.class_prior import corrected_probabilities
 from ..model.uncertainty import dirichlet_uncertainty, posterior_dirichlet
 from .centring import MAX_RECENTRINGS, recentred
@@ -34,7 +34,6 @@ from .handedness import locate_and_orient
 from .localisation import HeartLocation
 
 BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
-UNCERTAINTY_KINDS = ("total", "aleatoric", "epistemic")
 # Which class probabilities become the labels: the GmmSeg posterior (pi updated with the registered
 # Dirichlet, with the class-prior correction), z_net's pi alone, or the supervised feature U-Net alone (the
 # plain baseline, no prior).
@@ -44,28 +43,28 @@ HEADS = ("gmmseg", "pi", "baseline")
 UNCERTAINTY_SOURCES = ("posterior", "concentrations")
 
 
-def network_input(model: GmmSegModel, native: torch.Tensor, frame: CanonicalFrame,
+def network_input(model: GmmSegModel, native: torch.Tensor, crop: CanonicalCrop,
                   location: HeartLocation) -> torch.Tensor:
     """Native slices (Z, Y, X) of one stack as the feature U-Net takes them: canonical crops, with the
     model's neighbouring slices as channels (Z, 1 + 2 context, N, N) in the stack's base-to-apex order."""
-    return canonical_input(native, frame, model.context_slices, location.base_first)
+    return canonical_input(native, crop, model.context_slices, location.base_first)
 
 
 def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLocation,
                      spacing: tuple[float, float, float], prior: torch.Tensor
-                     ) -> tuple[HeartLocation, CanonicalOutputs | None]:
+                     ) -> tuple[HeartLocation, CanonicalPrediction | None]:
     """The localiser's ``location`` re-centred on GmmSeg's segmentation of the first frame's slices ``native``.
 
-    Returns the location and, when its crop was the last one segmented, that segmentation's outputs
+    Returns the location and, when its crop was the last one segmented, that pass's prediction
     (the first frame's result, which need not be computed again); None when the last re-centring
     has not been segmented yet.
     """
     for _ in range(MAX_RECENTRINGS):
-        frame = location.frame(spacing[0], spacing[1], *native.shape[-2:])
-        outputs = model(network_input(model, native, frame, location), prior)
-        moved = recentred(location, most_probable_class(outputs.posterior).cpu().numpy(), frame, spacing[2])
+        crop = location.canonical_crop(spacing[0], spacing[1], *native.shape[-2:])
+        prediction = model(network_input(model, native, crop, location), prior)
+        moved = recentred(location, most_probable_class(prediction.posterior).cpu().numpy(), crop, spacing[2])
         if moved is None:
-            return location, outputs
+            return location, prediction
         location = moved
     return location, None
 
@@ -73,11 +72,11 @@ def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLo
 @torch.no_grad()
 def locate_and_centre(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
                       device: torch.device | str = "cpu", source: str = "input", timings: dict | None = None,
-                      ) -> tuple[HeartLocation, CanonicalOutputs | None]:
+                      ) -> tuple[HeartLocation, CanonicalPrediction | None]:
     """Where :func:`segment` puts the canonical crop of a stack whose first frame is ``slices`` (Z, Y, X).
 
     The localiser and handedness net place it (:func:`~GmmSegLib.inference.handedness.locate_and_orient`), then it is
-    re-centred on GmmSeg's segmentation (:func:`centred_location`, whose outputs come along). ``timings`` gets
+    re-centred on GmmSeg's segmentation (:func:`centred_location`, whose prediction comes along). ``timings`` gets
     the seconds of each part (``localise_s``, ``centring_s``).
     """
     timings = {} if timings is None else timings
@@ -93,7 +92,7 @@ def locate_and_centre(model: GmmSegModel, slices: np.ndarray, spacing: tuple[flo
 
 @dataclass
 class SegmentationResult:
-    """Native-grid outputs for every frame: arrays are (T, Z, Y, X), probabilities (T, K, Z, Y, X)."""
+    """The result on the native grid for every frame: arrays are (T, Z, Y, X), probabilities (T, K, Z, Y, X)."""
 
     labels: np.ndarray
     probabilities: np.ndarray
@@ -101,7 +100,7 @@ class SegmentationResult:
     prior: np.ndarray  # registered prior probabilities (T, K, Z, Y, X)
     phi: np.ndarray  # (T, 4): log scale, tx mm, ty mm, rotation rad
     location: HeartLocation
-    frame: CanonicalFrame
+    crop: CanonicalCrop
     slice_uncertainty: np.ndarray  # (T, Z): mean total uncertainty of each slice's heart, 0..1 (review score)
     volumes_ml: list[dict[str, float]]  # per frame
     timings: dict[str, float] = field(default_factory=dict)
@@ -130,13 +129,13 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     start = time.perf_counter()
     sx, sy, sz = image.spacing_xyz
     frames, slices, rows, columns = image.frames.shape
-    first_outputs = None
+    first_prediction = None
     network_s = 0.0  # in GmmSeg's networks: the centring passes (which segment the first frame) and every frame
     if location is None:
-        location, first_outputs = locate_and_centre(model, image.frames[0], (sx, sy, sz), device, image.source,
+        location, first_prediction = locate_and_centre(model, image.frames[0], (sx, sy, sz), device, image.source,
                                                     timings)
         network_s += timings.pop("centring_s")
-    frame = location.frame(sx, sy, rows, columns)
+    crop = location.canonical_crop(sx, sy, rows, columns)
     prior = prior_at(model.atlas, location.positions).to(device)
     phi_override = _phi_per_frame(phi, frames)
     outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
@@ -149,20 +148,20 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     for t in range(frames):
         override = None if phi_override is None else phi_override[t]
         tick = time.perf_counter()
-        if t == 0 and first_outputs is not None and override is None:
-            outputs = first_outputs  # the centring's last pass segmented this frame in this crop already
+        if t == 0 and first_prediction is not None and override is None:
+            prediction = first_prediction  # the centring's last pass segmented this frame in this crop already
         else:
             native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
-            outputs = model(network_input(model, native, frame, location), prior, override)
+            prediction = model(network_input(model, native, crop, location), prior, override)
         network_s += time.perf_counter() - tick
-        dirichlet = outputs.concentrations if uncertainty_source == "concentrations" else \
-            posterior_dirichlet(outputs.concentrations, outputs.posterior)
+        dirichlet = prediction.concentrations if uncertainty_source == "concentrations" else \
+            posterior_dirichlet(prediction.concentrations, prediction.posterior)
         maps = dirichlet_uncertainty(dirichlet)
-        probabilities_t = {"gmmseg": outputs.posterior, "pi": outputs.responsibilities,
-                           "baseline": torch.softmax(outputs.features, dim=1)}[head]
+        probabilities_t = {"gmmseg": prediction.posterior, "pi": prediction.responsibilities,
+                           "baseline": torch.softmax(prediction.features, dim=1)}[head]
         stacked = torch.cat([probabilities_t] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
-                            + [outputs.registered_prior], dim=1)
-        back = to_native(stacked, frame, outside).cpu()
+                            + [prediction.registered_prior], dim=1)
+        back = to_native(stacked, crop, outside).cpu()
         native_probabilities = back[:, :NUM_CLASSES]
         if head == "gmmseg":
             native_probabilities = corrected_probabilities(native_probabilities, model.class_log_offsets.cpu())
@@ -171,11 +170,11 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         for index, kind in enumerate(UNCERTAINTY_KINDS):
             uncertainty[kind][t] = back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
         registered[t] = back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS):].permute(1, 0, 2, 3).numpy()
-        phis[t] = outputs.phi[0].cpu().numpy()
+        phis[t] = prediction.phi[0].cpu().numpy()
     timings["network_s"] = network_s
     timings["total_s"] = time.perf_counter() - start
     scores = slice_mean_uncertainty(uncertainty["total"], labels)
-    return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, frame, scores,
+    return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, crop, scores,
                               [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
 
 

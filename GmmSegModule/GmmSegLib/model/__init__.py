@@ -1,1 +1,1 @@
-"""The GmmSeg model: canonical frame, networks, atlas prior, ELBO terms, uncertainty, phi, the registry."""
+"""The GmmSeg model: canonical crop, networks, atlas prior, ELBO terms, uncertainty, phi, the registry."""

@@ -1,16 +1,12 @@
 """Canonical alignment of short-axis slices and its exact inverse.
 
-The network sees every slice in one canonical frame: 128 x 128 pixels of 1.5 mm, centred on the LV,
+The network sees every slice in one canonical crop: 128 x 128 pixels of 1.5 mm, centred on the LV,
 rotated so that the LV-to-RV direction points to the left (-x), and mirrored when the stack is stored
-with the other handedness than the training images (see :mod:`GmmSegLib.inference.handedness`). A
-:class:`CanonicalFrame` records the in-plane transform of one volume (LV centre in native pixels, rotation,
-mirroring, native pixel size), so that
+with the other handedness than the training images (see :mod:`GmmSegLib.inference.handedness`). The crop
+of one volume is a :class:`~GmmSegLib.model.canonical_crop.CanonicalCrop` (its coordinates are described
+there), so that
 ``to_canonical`` and ``to_native`` are each other's inverse up to interpolation: outputs computed in
-the canonical frame land on the input's native grid exactly.
-
-Coordinates: native pixel (x = column, y = row); canonical pixel (u, v). With p the canonical offset
-from the crop centre in mm, R the rotation by ``angle`` and M = diag(1, -1) if ``mirrored`` (else the identity),
-the native position is centre + R M p / spacing.
+the canonical crop land on the input's native grid exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .canonical_frame import CanonicalFrame
+from .canonical_crop import CanonicalCrop
 
 
 def _normalised(points: np.ndarray, width: int, height: int) -> torch.Tensor:
@@ -37,26 +33,26 @@ def _pixel_grid(rows: int, columns: int) -> np.ndarray:
     return np.stack([u, v], axis=-1)
 
 
-def to_canonical(slices: torch.Tensor, frame: CanonicalFrame, mode: str = "bilinear") -> torch.Tensor:
-    """Resample native slices (Z, C, Y, X) or (Z, Y, X) into the canonical frame (Z, [C,] N, N)."""
+def to_canonical(slices: torch.Tensor, crop: CanonicalCrop, mode: str = "bilinear") -> torch.Tensor:
+    """Resample native slices (Z, C, Y, X) or (Z, Y, X) into the canonical crop (Z, [C,] N, N)."""
     squeeze = slices.dim() == 3
     batch = slices[:, None] if squeeze else slices
-    native_xy = frame.canonical_to_native_points(_pixel_grid(frame.size, frame.size))
-    grid = _normalised(native_xy, frame.native_columns, frame.native_rows).to(batch.device)
+    native_xy = crop.canonical_to_native_points(_pixel_grid(crop.size, crop.size))
+    grid = _normalised(native_xy, crop.native_columns, crop.native_rows).to(batch.device)
     grid = grid[None].expand(batch.shape[0], -1, -1, -1)
     out = F.grid_sample(batch.float(), grid, mode=mode, padding_mode="border", align_corners=True)
     return out[:, 0] if squeeze else out
 
 
-def to_native(maps: torch.Tensor, frame: CanonicalFrame, outside: torch.Tensor | None = None,
+def to_native(maps: torch.Tensor, crop: CanonicalCrop, outside: torch.Tensor | None = None,
               mode: str = "bilinear") -> torch.Tensor:
     """Resample canonical maps (Z, C, N, N) back onto the native grid (Z, C, Y, X).
 
     Native pixels outside the canonical crop take ``outside`` (a value per channel, default 0), e.g.
     probability 1 for background and 0 for the heart structures.
     """
-    canonical_uv = frame.native_to_canonical_points(_pixel_grid(frame.native_rows, frame.native_columns))
-    grid = _normalised(canonical_uv, frame.size, frame.size).to(maps.device)
+    canonical_uv = crop.native_to_canonical_points(_pixel_grid(crop.native_rows, crop.native_columns))
+    grid = _normalised(canonical_uv, crop.size, crop.size).to(maps.device)
     grid = grid[None].expand(maps.shape[0], -1, -1, -1)
     sampled = F.grid_sample(maps.float(), grid, mode=mode, padding_mode="zeros", align_corners=True)
     if outside is None:
@@ -71,9 +67,9 @@ def resample_square(slices: torch.Tensor, spacing_x: float, spacing_y: float, si
                     spacing: float) -> torch.Tensor:
     """A centred, unrotated square view of native slices (Z, Y, X) at ``spacing`` mm: the localiser's input."""
     rows, columns = slices.shape[-2:]
-    frame = CanonicalFrame((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, spacing_x, spacing_y, rows, columns,
+    crop = CanonicalCrop((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, spacing_x, spacing_y, rows, columns,
                            size=size, spacing=spacing)
-    return to_canonical(slices, frame)
+    return to_canonical(slices, crop)
 
 
 def percentile(values: torch.Tensor, q: float) -> torch.Tensor:
@@ -119,14 +115,14 @@ def context_indices(slices: int, context: int, base_first: bool = True) -> torch
     return torch.stack(columns, dim=1).clamp(0, slices - 1)
 
 
-def canonical_input(native: torch.Tensor, frame: CanonicalFrame, context: int = 0,
+def canonical_input(native: torch.Tensor, crop: CanonicalCrop, context: int = 0,
                     base_first: bool = True) -> torch.Tensor:
     """Native slices (Z, Y, X) as the networks take them: the canonical crops, each z-scored, (Z, 1, N, N).
 
     With ``context`` > 0, each slice comes with its neighbours as further channels (Z, 1 + 2 context, N, N),
     ordered as :func:`context_indices` orders them.
     """
-    crops = zscore_slices(to_canonical(native, frame))
+    crops = zscore_slices(to_canonical(native, crop))
     return crops[context_indices(crops.shape[0], context, base_first)]
 
 

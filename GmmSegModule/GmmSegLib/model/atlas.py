@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.labels import NUM_CLASSES
-from .canonical_frame import CANONICAL_SIZE, CANONICAL_SPACING_MM
+from .canonical_crop import CANONICAL_SIZE, CANONICAL_SPACING_MM
 
 POSITION_BINS = 5
 PRIOR_FLOOR = 0.01

@@ -20,7 +20,7 @@ from ..core.digest import sha256_of
 from ..core.errors import ModelError
 from ..core.labels import NUM_CLASSES
 from .atlas import POSITION_BINS, PRIOR_FLOOR, warp_prior
-from .canonical_frame import CANONICAL_SIZE
+from .canonical_crop import CANONICAL_SIZE
 from .elbo import expected_log_weights
 from .networks import FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
 
@@ -28,8 +28,8 @@ CHECKPOINT_FORMAT = "gmmseg-checkpoint-1"
 
 
 @dataclass
-class CanonicalOutputs:
-    """Network outputs for a batch of canonical slices (B, ., N, N)."""
+class CanonicalPrediction:
+    """The networks' prediction for a batch of canonical slices (B, ., N, N)."""
 
     features: torch.Tensor
     responsibilities: torch.Tensor  # pi from z_net
@@ -72,7 +72,7 @@ class GmmSegModel(nn.Module):
         self.register_buffer("class_log_offsets", torch.zeros(NUM_CLASSES))
 
     def forward(self, images: torch.Tensor, prior: torch.Tensor, phi: torch.Tensor | None = None,
-                per_volume_phi: bool = True) -> CanonicalOutputs:
+                per_volume_phi: bool = True) -> CanonicalPrediction:
         """GmmSeg on canonical slices (B, 1 + 2 context, N, N) of one volume with atlas priors (B, K, N, N).
 
         The feature U-Net's features give pi (z_net); the registration net places the prior (phi, without
@@ -92,7 +92,7 @@ class GmmSegModel(nn.Module):
         registered = warp_prior(prior, phi)
         concentrations = self.heads.concentrations(features, registered)
         log_posterior = torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
-        return CanonicalOutputs(features, responsibilities, registered, concentrations,
+        return CanonicalPrediction(features, responsibilities, registered, concentrations,
                                 torch.softmax(log_posterior, dim=1), phi)
 
     def responsibilities(self, features: torch.Tensor) -> torch.Tensor:

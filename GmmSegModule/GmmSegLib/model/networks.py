@@ -152,7 +152,7 @@ def strided_encoder(in_channels: int, base: int) -> nn.Sequential:
 class RegistrationNet(nn.Module):
     """[responsibilities, prior] at 64 x 64 -> phi = (log s, tx, ty, rotation), bounded.
 
-    Translations are in mm of the canonical frame, rotation in radians. The bounds (scale 0.6..1.6,
+    Translations are in mm of the canonical crop, rotation in radians. The bounds (scale 0.6..1.6,
     +-30 mm, +-30 degrees) cover the residual misalignment left by the automatic canonical alignment.
     """
 
@@ -180,7 +180,7 @@ class RegistrationNet(nn.Module):
 class HandednessNet(nn.Module):
     """A canonical slice (B, 1, 128, 128) -> the logit that it is mirrored (B,).
 
-    In the canonical frame the LV-to-RV direction is fixed, so a mirrored stack differs from the training
+    In the canonical crop the LV-to-RV direction is fixed, so a mirrored stack differs from the training
     images by which side is anterior (chest wall, RV outflow) and which posterior (spine, descending aorta,
     liver). The encoder keeps a 2 x 2 layout before the linear read-out, so that up and down stay apart.
     """

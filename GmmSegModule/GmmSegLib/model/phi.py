@@ -3,8 +3,8 @@
 :class:`Phi` is what the registration net gives, the JSON records, ``gmmseg segment --phi`` takes, the Slicer
 module's sliders set and its prior transform holds: a uniform scale, an in-plane shift (mm) and a rotation.
 
-phi moves the atlas in the canonical frame (mm about the crop centre): x -> s R(r) x + t. The canonical
-frame itself is an in-plane similarity of the native slices (:class:`~GmmSegLib.model.alignment.CanonicalFrame`),
+phi moves the atlas in the canonical crop (mm about the crop centre): x -> s R(r) x + t. The canonical
+crop itself is an in-plane similarity of the native slices (:class:`~GmmSegLib.model.alignment.CanonicalCrop`),
 and the native voxel grid sits in patient space through the volume's IJK-to-RAS matrix. Chaining them
 gives the 4 x 4 RAS matrix of a change of phi, which is what a linear transform node holds:
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import GmmSegError
-from .canonical_frame import CanonicalFrame
+from .canonical_crop import CanonicalCrop
 
 PLANE_TOLERANCE = 1e-3
 
@@ -113,11 +113,11 @@ class Phi:
         return cls.from_array(np.array([math.log(scale), matrix[0, 2], matrix[1, 2], rotation], np.float32))
 
 
-def canonical_to_ras(frame: CanonicalFrame, ijk_to_ras: np.ndarray) -> np.ndarray:
+def canonical_to_ras(crop: CanonicalCrop, ijk_to_ras: np.ndarray) -> np.ndarray:
     """4 x 4 matrix from (canonical mm x, canonical mm y, slice index k) to RAS."""
     to_native = np.eye(4)
-    to_native[:2, :2] = frame.linear() / np.array([[frame.spacing_x], [frame.spacing_y]])
-    to_native[:2, 3] = frame.centre_x, frame.centre_y
+    to_native[:2, :2] = crop.linear() / np.array([[crop.spacing_x], [crop.spacing_y]])
+    to_native[:2, 3] = crop.centre_x, crop.centre_y
     return np.asarray(ijk_to_ras, np.float64) @ to_native
 
 
@@ -129,20 +129,20 @@ def _in_plane(matrix3: np.ndarray) -> np.ndarray:
     return embedded
 
 
-def ras_transform_for_phi(phi: Phi, phi_reference: Phi, frame: CanonicalFrame, ijk_to_ras: np.ndarray) -> np.ndarray:
+def ras_transform_for_phi(phi: Phi, phi_reference: Phi, crop: CanonicalCrop, ijk_to_ras: np.ndarray) -> np.ndarray:
     """RAS 4 x 4 matrix moving the prior registered by ``phi_reference`` to where ``phi`` puts it."""
     change = phi.matrix() @ np.linalg.inv(phi_reference.matrix())
-    to_ras = canonical_to_ras(frame, ijk_to_ras)
+    to_ras = canonical_to_ras(crop, ijk_to_ras)
     return to_ras @ _in_plane(change) @ np.linalg.inv(to_ras)
 
 
-def phi_from_ras_transform(ras_matrix: np.ndarray, phi_reference: Phi, frame: CanonicalFrame,
+def phi_from_ras_transform(ras_matrix: np.ndarray, phi_reference: Phi, crop: CanonicalCrop,
                            ijk_to_ras: np.ndarray) -> Phi:
     """The phi that the RAS transform ``ras_matrix`` (applied to the prior of ``phi_reference``) asks for."""
     ras_matrix = np.asarray(ras_matrix, np.float64)
     if ras_matrix.shape != (4, 4) or not np.all(np.isfinite(ras_matrix)):
         raise GmmSegError("the prior transform must be a finite 4 x 4 matrix")
-    to_ras = canonical_to_ras(frame, ijk_to_ras)
+    to_ras = canonical_to_ras(crop, ijk_to_ras)
     change = np.linalg.inv(to_ras) @ ras_matrix @ to_ras
     # the slice index row must stay (0, 0, 1, 0) and x, y (mm) must not depend on the slice index
     out_of_plane = max(np.abs(change[2] - np.array([0.0, 0.0, 1.0, 0.0])).max(), np.abs(change[:2, 2]).max())

@@ -19,6 +19,8 @@ import math
 
 import torch
 
+from ..core.labels import UNCERTAINTY_KINDS
+
 
 def dirichlet_uncertainty(concentrations: torch.Tensor, dim: int = 1) -> dict[str, torch.Tensor]:
     """Total, aleatoric and epistemic uncertainty maps (normalised to [0, 1]) from d_hat."""
@@ -31,8 +33,8 @@ def dirichlet_uncertainty(concentrations: torch.Tensor, dim: int = 1) -> dict[st
     norm = math.log(classes)
     total, aleatoric = total / norm, aleatoric / norm
     epistemic = (total - aleatoric).clamp_min(0.0)
-    return {"total": total.float().clamp(0, 1), "aleatoric": aleatoric.float().clamp(0, 1),
-            "epistemic": epistemic.float().clamp(0, 1)}
+    maps = dict(zip(UNCERTAINTY_KINDS, (total, aleatoric, epistemic), strict=True))
+    return {kind: value.float().clamp(0, 1) for kind, value in maps.items()}
 
 
 def posterior_dirichlet(concentrations: torch.Tensor, posterior: torch.Tensor, dim: int = 1) -> torch.Tensor:

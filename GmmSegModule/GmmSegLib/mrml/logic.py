@@ -23,21 +23,21 @@ import vtk
 from ..clinical.indices import MYOCARDIUM_DENSITY_G_PER_ML, clinical_indices, structure_volumes_ml
 from ..clinical.review import review_queue
 from ..core.errors import GmmSegError
-from ..inference.case_outputs import CaseOutputs
+from ..core.labels import STRUCTURE_COLOURS
+from ..inference.case_result import CaseResult
 from ..io.images import read_cardiac_image
-from ..model.canonical_frame import CanonicalFrame
+from ..model.canonical_crop import CanonicalCrop
 from ..model.phi import Phi, phi_from_ras_transform, ras_transform_for_phi
 from .edit_history import ActionStep, LabelEdit
 from .inputs import add_volume_nodes, cardiac_image_from_node, input_geometry, update_proxies
 from .nodes import (
-    SEGMENT_COLOURS,
     ijk_to_ras,
     new_segmentation,
     register_segmentation_converters,
     remove_with_dependents,
     transform_points,
 )
-from .scene_outputs import SceneResult, add_result_nodes, place_in_study, remove_result_nodes, tag
+from .scene_outputs import SceneOutputs, add_output_nodes, place_in_study, remove_output_nodes, tag
 
 LOGGER = logging.getLogger("gmmseg")
 ACCEPTED = "GmmSeg.Accepted"  # ISO time of Accept, on the segmentation (and each frame's item of a cine)
@@ -53,7 +53,7 @@ class GmmSegLogic:
 
     # -- running the model in this process ---------------------------------------------------------------
     def process(self, input_node, model: str | None = None, device: str = "auto",
-                phi: Phi | None = None) -> SceneResult:
+                phi: Phi | None = None) -> SceneOutputs:
         """Segment ``input_node`` with the model and put the results into the scene (waits for completion)."""
         image = cardiac_image_from_node(input_node)  # a bad input is refused before the model is loaded
 
@@ -63,9 +63,9 @@ class GmmSegLogic:
         from ..model.registry import load_registered
 
         network, entry = load_registered(model)
-        result = segment(image, network, resolve_device(device), phi=None if phi is None else phi.array())
-        summary = summary_record(result, image, entry)
-        return self.add_outputs(input_node, CaseOutputs.from_result(result, summary))
+        segmented = segment(image, network, resolve_device(device), phi=None if phi is None else phi.array())
+        summary = summary_record(segmented, image, entry)
+        return self.add_outputs(input_node, CaseResult.from_segmentation(segmented, summary))
 
     @staticmethod
     def write_input(input_node) -> Path:
@@ -77,76 +77,76 @@ class GmmSegLogic:
         folder = Path(tempfile.mkdtemp(prefix="gmmseg-"))
         name = "gmmseg_input.nii"  # uncompressed: written in milliseconds on the GUI thread, read once, removed
         try:
-            with AtomicOutputs(folder) as outputs:
-                outputs.add_image(name, to_sitk(image.frames if image.is_cine else image.frames[0], image.geometry))
+            with AtomicOutputs(folder) as files:
+                files.add_image(name, to_sitk(image.frames if image.is_cine else image.frames[0], image.geometry))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # a copy of the patient's images is never left behind
             raise
         return folder / name
 
     # -- results in the scene --------------------------------------------------------------------------------
-    def add_outputs(self, input_node, outputs: CaseOutputs) -> SceneResult:
+    def add_outputs(self, input_node, result: CaseResult) -> SceneOutputs:
         """Create the result's nodes (:mod:`GmmSegLib.mrml.scene_outputs`) and fill its indices table."""
-        result = add_result_nodes(self.scene, input_node, outputs)
+        outputs = add_output_nodes(self.scene, input_node, result)
         try:
-            self.update_indices(result, outputs.labels)
+            self.update_indices(outputs, result.labels)
         except Exception:
-            remove_result_nodes(self.scene, result)
+            remove_output_nodes(self.scene, outputs)
             raise
-        return result
+        return outputs
 
-    def remove_outputs(self, result: SceneResult) -> None:
+    def remove_outputs(self, outputs: SceneOutputs) -> None:
         """Take a result's nodes out of the scene (a re-run replaces a result that was not accepted)."""
-        remove_result_nodes(self.scene, result)
-        result.history.clear()
+        remove_output_nodes(self.scene, outputs)
+        outputs.history.clear()
 
-    def current_labels(self, result: SceneResult, frame: int | None = None) -> np.ndarray:
+    def current_labels(self, outputs: SceneOutputs, frame: int | None = None) -> np.ndarray:
         """The (possibly edited) labels (Z, Y, X) of ``frame`` (default: the frame shown)."""
-        return result.read_frame(result.current_frame if frame is None else frame)
+        return outputs.read_frame(outputs.current_frame if frame is None else frame)
 
-    def all_labels(self, result: SceneResult) -> np.ndarray:
+    def all_labels(self, outputs: SceneOutputs) -> np.ndarray:
         """The (possibly edited) labels of every frame (T, Z, Y, X)."""
-        return np.stack([result.read_frame(t) for t in range(result.num_frames)])
+        return np.stack([outputs.read_frame(t) for t in range(outputs.num_frames)])
 
-    def show_frame(self, result: SceneResult, frame: int) -> None:
+    def show_frame(self, outputs: SceneOutputs, frame: int) -> None:
         """Make the views show ``frame`` of a cine (the browser's selected item); nothing for a 3D volume."""
-        result.check_frame(frame)
-        if result.browser is not None and frame != result.current_frame:
-            result.browser.SetSelectedItemNumber(frame)
-            update_proxies(result.browser)
+        outputs.check_frame(frame)
+        if outputs.browser is not None and frame != outputs.current_frame:
+            outputs.browser.SetSelectedItemNumber(frame)
+            update_proxies(outputs.browser)
 
-    def world_position(self, result: SceneResult, ijk: tuple[float, float, float], frame: int = 0) -> np.ndarray:
+    def world_position(self, outputs: SceneOutputs, ijk: tuple[float, float, float], frame: int = 0) -> np.ndarray:
         """The world (RAS) position of a voxel of ``frame``, through the input's parent transform."""
-        local = ijk_to_ras(result.frame_volumes[frame]) @ np.array([*ijk, 1.0])
-        return transform_points([local[:3]], result.parent_transform, None)[0]
+        local = ijk_to_ras(outputs.frame_volumes[frame]) @ np.array([*ijk, 1.0])
+        return transform_points([local[:3]], outputs.parent_transform, None)[0]
 
     # -- indices ----------------------------------------------------------------------------------------------
-    def update_indices(self, result: SceneResult, labels: np.ndarray | None = None) -> dict:
+    def update_indices(self, outputs: SceneOutputs, labels: np.ndarray | None = None) -> dict:
         """Refill the indices table (and a cine's volume curves) from ``labels`` (T, Z, Y, X); default: the
         segmentation as it is now."""
-        spacing = tuple(result.outputs.summary["spacing_mm"])
-        frames = list(self.all_labels(result) if labels is None else labels)
+        spacing = tuple(outputs.result.summary["spacing_mm"])
+        frames = list(self.all_labels(outputs) if labels is None else labels)
         if len(frames) < 2:
             indices = {f"{k} volume (ml)": v for k, v in structure_volumes_ml(frames[0], spacing).items()}
             indices["LV mass (g)"] = indices["MYO volume (ml)"] * MYOCARDIUM_DENSITY_G_PER_ML
-            _fill_table(result.indices_table, indices)
+            _fill_table(outputs.indices_table, indices)
             return indices
         try:
             indices = clinical_indices(np.stack(frames), spacing).to_dict()
         except GmmSegError as error:  # no LV left after editing, or too few slices for volumes: say why
             indices = {"error": str(error)}
-            _fill_table(result.indices_table, indices)
+            _fill_table(outputs.indices_table, indices)
             return indices
         scalars = {k: v for k, v in indices.items() if not isinstance(v, (dict, list))}
         warnings = {f"warning {n}": text for n, text in enumerate(indices["warnings"], 1)}
-        _fill_table(result.indices_table, {**scalars, **warnings})
-        result.plot_chart = self._volume_plot(result, indices)
+        _fill_table(outputs.indices_table, {**scalars, **warnings})
+        outputs.plot_chart = self._volume_plot(outputs, indices)
         return indices
 
-    def _volume_plot(self, result: SceneResult, indices: dict):
+    def _volume_plot(self, outputs: SceneOutputs, indices: dict):
         """LV and RV volume over the cine in a plot chart, shown in every plot view without changing the layout."""
-        name = result.input_node.GetName()
-        table = self._output_node(result, "vtkMRMLTableNode", f"{name} GmmSeg volume curves", "volume curves")
+        name = outputs.input_node.GetName()
+        table = self._output_node(outputs, "vtkMRMLTableNode", f"{name} GmmSeg volume curves", "volume curves")
         table.RemoveAllColumns()
         columns = {"frame": [float(t) for t in range(len(indices["volumes_ml"]["LV"]))]}
         for structure in ("LV", "RV"):
@@ -157,54 +157,54 @@ class GmmSegLogic:
             for value in values:
                 array.InsertNextValue(value)
             table.AddColumn(array)
-        chart = self._output_node(result, "vtkMRMLPlotChartNode", f"{name} GmmSeg volume curves", "volume plot")
+        chart = self._output_node(outputs, "vtkMRMLPlotChartNode", f"{name} GmmSeg volume curves", "volume plot")
         chart.SetTitle(f"Volumes (ED frame {indices.get('ed_frame')}, ES frame {indices.get('es_frame')})")
         chart.SetXAxisTitle("frame")
         chart.SetYAxisTitle("ml")
         chart.RemoveAllPlotSeriesNodeIDs()
         for structure in ("LV", "RV"):
-            series = self._output_node(result, "vtkMRMLPlotSeriesNode", f"{name} {structure} volume",
+            series = self._output_node(outputs, "vtkMRMLPlotSeriesNode", f"{name} {structure} volume",
                                        f"volume series:{structure}")
             series.SetAndObserveTableNodeID(table.GetID())
             series.SetXColumnName("frame")
             series.SetYColumnName(f"{structure} (ml)")
             series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
-            series.SetColor(*SEGMENT_COLOURS[structure])
+            series.SetColor(*STRUCTURE_COLOURS[structure])
             chart.AddAndObservePlotSeriesNodeID(series.GetID())
         for index in range(self.scene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode")):
             self.scene.GetNthNodeByClass(index, "vtkMRMLPlotViewNode").SetPlotChartNodeID(chart.GetID())
         return chart
 
-    def _output_node(self, result: SceneResult, class_name: str, name: str, role: str):
+    def _output_node(self, outputs: SceneOutputs, class_name: str, name: str, role: str):
         """The node of ``role`` for this result, created once."""
-        node = result.node_of(role)
+        node = outputs.node_of(role)
         if node is not None and self.scene.IsNodePresent(node):
             return node
         node = self.scene.AddNewNodeByClass(class_name, name)
-        tag(node, role, result.input_node)
-        result.added.append(node)
+        tag(node, role, outputs.input_node)
+        outputs.added.append(node)
         return node
 
     # -- review, refinement, undo, accept -----------------------------------------------------------------------
-    def review_items(self, result: SceneResult, limit: int = 20) -> list[dict]:
+    def review_items(self, outputs: SceneOutputs, limit: int = 20) -> list[dict]:
         """The most uncertain slices/regions first, for the review table."""
-        return review_items(result.outputs, limit)
+        return review_items(outputs.result, limit)
 
-    def refine(self, result: SceneResult, structure: str, foreground_world: list, background_world: list,
+    def refine(self, outputs: SceneOutputs, structure: str, foreground_world: list, background_world: list,
                frame: int | None = None) -> int:
         """Click refinement of ``structure`` on the slice of the clicks (world RAS positions) in ``frame`` (default:
         the frame shown); recorded for undo; returns the number of voxels changed."""
         from ..clinical.refinement import refine
 
-        frame = result.current_frame if frame is None else frame
-        result.check_frame(frame)
-        if result.outputs.probabilities is None:
+        frame = outputs.current_frame if frame is None else frame
+        outputs.check_frame(frame)
+        if outputs.result.probabilities is None:
             raise GmmSegError("these results carry no class probabilities; segment again to refine")
-        reference = result.frame_volumes[frame]
+        reference = outputs.frame_volumes[frame]
         ras_to_ijk = np.linalg.inv(ijk_to_ras(reference))
 
         def voxels(points: list) -> list[np.ndarray]:
-            local = transform_points(points, None, result.parent_transform)
+            local = transform_points(points, None, outputs.parent_transform)
             return [np.rint(ras_to_ijk @ np.append(p, 1.0))[:3].astype(int) for p in local]
 
         clicks = {"foreground": voxels(foreground_world), "background": voxels(background_world)}
@@ -212,100 +212,100 @@ class GmmSegLogic:
         if len(slices) != 1:
             raise GmmSegError("place all clicks of one refinement on the same slice")
         (slice_index,) = slices
-        labels = result.read_frame(frame)
+        labels = outputs.read_frame(frame)
         if not 0 <= slice_index < labels.shape[0]:
             raise GmmSegError(f"the clicks are outside the image (slice {slice_index})")
         image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
         spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
-        refined = refine(image, result.outputs.probabilities[frame, :, slice_index], labels[slice_index], structure,
+        refined = refine(image, outputs.result.probabilities[frame, :, slice_index], labels[slice_index], structure,
                          [(int(i), int(j)) for i, j, _ in clicks["foreground"]],
                          [(int(i), int(j)) for i, j, _ in clicks["background"]], float(spacing.mean()))
         if refined.changed_pixels:
             edited = labels.copy()
             edited[slice_index] = refined.labels
-            result.write_frame(frame, edited)
-            result.history.record(LabelEdit.between(f"Refine {structure}", frame, labels, edited))
+            outputs.write_frame(frame, edited)
+            outputs.history.record(LabelEdit.between(f"Refine {structure}", frame, labels, edited))
         return refined.changed_pixels
 
-    def undo(self, result: SceneResult) -> str:
+    def undo(self, outputs: SceneOutputs) -> str:
         """Undo the last refinement or Accept; returns what was undone."""
-        return self._replay(result, undoing=True)
+        return self._replay(outputs, undoing=True)
 
-    def redo(self, result: SceneResult) -> str:
+    def redo(self, outputs: SceneOutputs) -> str:
         """Do again the last step that was undone; returns what was redone."""
-        return self._replay(result, undoing=False)
+        return self._replay(outputs, undoing=False)
 
-    def _replay(self, result: SceneResult, undoing: bool) -> str:
-        history = result.history
+    def _replay(self, outputs: SceneOutputs, undoing: bool) -> str:
+        history = outputs.history
         step = history.next_undo() if undoing else history.next_redo()
         if step is None:
             raise GmmSegError(f"nothing to {'undo' if undoing else 'redo'}")
         if isinstance(step, LabelEdit):
-            self.show_frame(result, step.frame)  # the clinician sees what changes
-            labels = result.read_frame(step.frame)
-            result.write_frame(step.frame, (step.revert(labels) if undoing else step.reapply(labels))[0])
+            self.show_frame(outputs, step.frame)  # the clinician sees what changes
+            labels = outputs.read_frame(step.frame)
+            outputs.write_frame(step.frame, (step.revert(labels) if undoing else step.reapply(labels))[0])
         else:
             (step.undo if undoing else step.redo)()
         (history.mark_undone if undoing else history.mark_redone)()
         return step.description
 
-    def accept(self, result: SceneResult):
+    def accept(self, outputs: SceneOutputs):
         """Freeze the result: keep the model's own output for audit (hidden from the views, listed in the data
         tree), stamp the segmentation with the time and the model, update the indices. Undoable; accepting
         again after more edits renews the stamp."""
-        model = result.outputs.summary.get("model") or {}
+        model = outputs.result.summary.get("model") or {}
         unverified = "" if model.get("verified", True) else " (unverified: in no model registry)"
         stamps = {ACCEPTED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   MODEL_STAMP: f"{model.get('id')} sha256:{model.get('sha256')}{unverified}"}
-        previous = {key: result.segmentation.GetAttribute(key) for key in stamps}
-        first = result.node_of("original") is None
+        previous = {key: outputs.segmentation.GetAttribute(key) for key in stamps}
+        first = outputs.node_of("original") is None
 
         def do() -> None:
             if first:
-                self._add_audit_copy(result)
-            self._stamp(result, stamps)
-            self.update_indices(result)
+                self._add_audit_copy(outputs)
+            self._stamp(outputs, stamps)
+            self.update_indices(outputs)
 
         def undo() -> None:
             if first:
-                audit = result.node_of("original")
-                result.added.remove(audit)
+                audit = outputs.node_of("original")
+                outputs.added.remove(audit)
                 remove_with_dependents(self.scene, audit)
-            self._stamp(result, previous)
-            self.update_indices(result)
+            self._stamp(outputs, previous)
+            self.update_indices(outputs)
 
         do()
-        result.history.record(ActionStep("Accept", undo, do))
-        return result.node_of("original")
+        outputs.history.record(ActionStep("Accept", undo, do))
+        return outputs.node_of("original")
 
-    def _add_audit_copy(self, result: SceneResult) -> None:
+    def _add_audit_copy(self, outputs: SceneOutputs) -> None:
         """The model's output as it came, before any edit: a hidden segmentation, for a cine a sequence of them."""
-        name = f"{result.input_node.GetName()} GmmSeg model output (audit)"
-        labels = result.outputs.labels
-        if result.browser is None:
-            audit = new_segmentation(name, result.frame_volumes[0], labels[0])
+        name = f"{outputs.input_node.GetName()} GmmSeg model output (audit)"
+        labels = outputs.result.labels
+        if outputs.browser is None:
+            audit = new_segmentation(name, outputs.frame_volumes[0], labels[0])
             self.scene.AddNode(audit)
             audit.CreateDefaultDisplayNodes()
             audit.GetDisplayNode().SetVisibility(False)
-            audit.SetAndObserveTransformNodeID(result.shown_volume.GetTransformNodeID())
+            audit.SetAndObserveTransformNodeID(outputs.shown_volume.GetTransformNodeID())
         else:  # a sequence that no browser shows: listed, never drawn
             audit = self.scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
-            master = result.browser.GetMasterSequenceNode()
+            master = outputs.browser.GetMasterSequenceNode()
             audit.SetIndexName(master.GetIndexName())
             audit.SetIndexType(master.GetIndexType())
-            for t, volume in enumerate(result.frame_volumes):
+            for t, volume in enumerate(outputs.frame_volumes):
                 audit.SetDataNodeAtValue(new_segmentation(f"{name} frame {t}", volume, labels[t]),
                                          master.GetNthIndexValue(t))
-        tag(audit, "original", result.input_node)
-        result.added.append(audit)
-        place_in_study(self.scene, result.input_node, [audit])
+        tag(audit, "original", outputs.input_node)
+        outputs.added.append(audit)
+        place_in_study(self.scene, outputs.input_node, [audit])
 
     @staticmethod
-    def _stamp(result: SceneResult, values: dict) -> None:
+    def _stamp(outputs: SceneOutputs, values: dict) -> None:
         """Set (or, for None, remove) attributes on the segmentation and, for a cine, every frame's item."""
-        nodes = [result.segmentation]
-        if result.browser is not None:
-            sequence = result.sequences["segmentation"]
+        nodes = [outputs.segmentation]
+        if outputs.browser is not None:
+            sequence = outputs.sequences["segmentation"]
             nodes += [sequence] + [sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())]
         for node in nodes:
             for key, value in values.items():
@@ -315,20 +315,20 @@ class GmmSegLogic:
                     node.SetAttribute(key, value)
 
     # -- the prior's phi as a transform ----------------------------------------------------------------------
-    def phi_from_transform(self, result: SceneResult, frame: int | None = None) -> Phi:
+    def phi_from_transform(self, outputs: SceneOutputs, frame: int | None = None) -> Phi:
         """The phi that the (possibly moved) prior transform asks for, relative to ``frame``'s automatic phi."""
-        frame = result.current_frame if frame is None else frame
+        frame = outputs.current_frame if frame is None else frame
         matrix = vtk.vtkMatrix4x4()
-        result.prior_transform.GetMatrixTransformToParent(matrix)
-        return phi_from_ras_transform(slicer.util.arrayFromVTKMatrix(matrix), _automatic_phi(result, frame),
-                                      _canonical_frame(result), ijk_to_ras(result.frame_volumes[frame]))
+        outputs.prior_transform.GetMatrixTransformToParent(matrix)
+        return phi_from_ras_transform(slicer.util.arrayFromVTKMatrix(matrix), _automatic_phi(outputs, frame),
+                                      _canonical_crop(outputs), ijk_to_ras(outputs.frame_volumes[frame]))
 
-    def set_transform_from_phi(self, result: SceneResult, phi: Phi, frame: int | None = None) -> None:
+    def set_transform_from_phi(self, outputs: SceneOutputs, phi: Phi, frame: int | None = None) -> None:
         """Move the prior transform to where ``phi`` puts the prior (the sliders' path)."""
-        frame = result.current_frame if frame is None else frame
-        ras = ras_transform_for_phi(phi, _automatic_phi(result, frame), _canonical_frame(result),
-                                    ijk_to_ras(result.frame_volumes[frame]))
-        result.prior_transform.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(ras))
+        frame = outputs.current_frame if frame is None else frame
+        ras = ras_transform_for_phi(phi, _automatic_phi(outputs, frame), _canonical_crop(outputs),
+                                    ijk_to_ras(outputs.frame_volumes[frame]))
+        outputs.prior_transform.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(ras))
 
     # -- files in, files out (batch) -----------------------------------------------------------------------------
     def segment_file(self, path: str | Path, folder: str | Path, model: str | None = None,
@@ -341,46 +341,46 @@ class GmmSegLogic:
         try:
             image = read_cardiac_image(path)
             node = add_volume_nodes(self.scene, image, image_stem(Path(path)))
-            result = self.process(node, model=model, device=device)
-            for finding in result.outputs.summary["implausible"]:
+            outputs = self.process(node, model=model, device=device)
+            for finding in outputs.result.summary["implausible"]:
                 LOGGER.warning(f"{path}: {finding}")
-            return self.export(result, folder)
+            return self.export(outputs, folder)
         finally:
             _remove_nodes_added_since(self.scene, before)
 
-    def export(self, result: SceneResult, folder: str | Path, extension: str = ".nii.gz") -> list[Path]:
+    def export(self, outputs: SceneOutputs, folder: str | Path, extension: str = ".nii.gz") -> list[Path]:
         """Write the current segmentation (all frames, edits included) and the uncertainty maps on the input's
         grid, with the clinical indices."""
         from ..io.images import AtomicOutputs, to_sitk
 
         if extension not in (".nii.gz", ".nrrd"):
             raise GmmSegError(f"unsupported export format {extension!r}; use .nii.gz or .nrrd")
-        geometry = input_geometry(result.frame_volumes)
-        labels = self.all_labels(result)
-        stem = result.input_node.GetName().replace(" ", "_")
+        geometry = input_geometry(outputs.frame_volumes)
+        labels = self.all_labels(outputs)
+        stem = outputs.input_node.GetName().replace(" ", "_")
         squeeze = labels.shape[0] == 1
-        with AtomicOutputs(folder) as outputs:
-            outputs.add_image(f"{stem}_seg{extension}", to_sitk(labels[0] if squeeze else labels, geometry))
-            for kind, maps in result.outputs.uncertainty.items():
-                outputs.add_image(f"{stem}_{kind}_uncertainty{extension}",
+        with AtomicOutputs(folder) as files:
+            files.add_image(f"{stem}_seg{extension}", to_sitk(labels[0] if squeeze else labels, geometry))
+            for kind, maps in outputs.result.uncertainty.items():
+                files.add_image(f"{stem}_{kind}_uncertainty{extension}",
                                   to_sitk(maps[0] if squeeze else maps, geometry))
-            indices = self.update_indices(result, labels)
-            outputs.add_bytes(f"{stem}_indices.json", json.dumps(indices, indent=2).encode())
-        return outputs.paths
+            indices = self.update_indices(outputs, labels)
+            files.add_bytes(f"{stem}_indices.json", json.dumps(indices, indent=2).encode())
+        return files.paths
 
 
-def review_items(outputs: CaseOutputs, limit: int = 20) -> list[dict]:
+def review_items(result: CaseResult, limit: int = 20) -> list[dict]:
     """The review queue of a case's outputs (no MRML: may run off the GUI thread)."""
-    spacing = tuple(outputs.summary["spacing_mm"])
-    return [item.to_dict() for item in review_queue(outputs.uncertainty["total"], outputs.labels, spacing)[:limit]]
+    spacing = tuple(result.summary["spacing_mm"])
+    return [item.to_dict() for item in review_queue(result.uncertainty["total"], result.labels, spacing)[:limit]]
 
 
-def _automatic_phi(result: SceneResult, frame: int) -> Phi:
-    return Phi.from_record(result.outputs.summary["phi"][frame])
+def _automatic_phi(outputs: SceneOutputs, frame: int) -> Phi:
+    return Phi.from_record(outputs.result.summary["phi"][frame])
 
 
-def _canonical_frame(result: SceneResult) -> CanonicalFrame:
-    return CanonicalFrame(**result.outputs.summary["canonical_frame"])
+def _canonical_crop(outputs: SceneOutputs) -> CanonicalCrop:
+    return CanonicalCrop(**outputs.result.summary["canonical_frame"])
 
 
 def _fill_table(table, values: dict) -> None:

@@ -15,17 +15,21 @@ import slicer
 import vtk
 
 from ..core.errors import GmmSegError
-from ..core.labels import STRUCTURES
+from ..core.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES, STRUCTURES
 from ..io.images import Geometry
 
-SEGMENT_NAMES = {"LV": "LV cavity", "MYO": "Myocardium", "RV": "RV cavity"}
-SEGMENT_COLOURS = {"LV": (0.85, 0.26, 0.21), "MYO": (0.40, 0.73, 0.33), "RV": (0.26, 0.47, 0.85)}
 # Slicer's terminology entry string: context~category~type~type modifier~region context~region~region modifier.
 # Codes are SNOMED CT structures; Resources/Terminology/GmmSegCardiac.term.json lists them for Slicer's browser.
 TERMINOLOGY_CONTEXT = "GmmSeg cardiac short-axis"
 SEGMENT_CODES = {"LV": ("87878005", "Left ventricle"), "MYO": ("74281007", "Myocardium"),
                  "RV": ("53085002", "Right ventricle")}
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+
+def segment_name(segment_id: str) -> str:
+    """The name a segment shows in Slicer: the structure's name, capitalised ("Myocardium", "LV cavity")."""
+    name = STRUCTURE_NAMES[segment_id]
+    return name[:1].upper() + name[1:]
 
 
 def terminology_tag(segment_id: str) -> str:
@@ -98,8 +102,8 @@ def new_segmentation(name: str, reference, labels: np.ndarray):
     segmentation = slicer.vtkMRMLSegmentationNode()
     segmentation.SetName(name)
     for segment_id in STRUCTURES:
-        segmentation.GetSegmentation().AddEmptySegment(segment_id, SEGMENT_NAMES[segment_id],
-                                                       SEGMENT_COLOURS[segment_id])
+        segmentation.GetSegmentation().AddEmptySegment(segment_id, segment_name(segment_id),
+                                                       STRUCTURE_COLOURS[segment_id])
         segment = segmentation.GetSegmentation().GetSegment(segment_id)
         segment.SetTag(segment.GetTerminologyEntryTagName(), terminology_tag(segment_id))
     set_reference_geometry(segmentation, reference)

@@ -25,7 +25,7 @@ import numpy as np
 import slicer
 
 from ..core.errors import GmmSegError
-from ..inference.case_outputs import CaseOutputs
+from ..inference.case_result import CaseResult
 from .edit_history import EditHistory
 from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
 from .nodes import new_segmentation, read_labels, remove_with_dependents, write_labels
@@ -38,7 +38,7 @@ UNCERTAINTY_COLOURS = "GmmSeg uncertainty"
 
 
 @dataclass
-class SceneResult:
+class SceneOutputs:
     """The nodes made for one input. ``segmentation``, ``uncertainty`` and ``prior`` are main-scene nodes (for a
     cine, the browser's proxies); ``frame_volumes`` are read for arrays and geometry only."""
 
@@ -50,7 +50,7 @@ class SceneResult:
     prior: object
     prior_transform: object
     indices_table: object
-    outputs: CaseOutputs
+    result: CaseResult
     sequences: dict[str, object] = field(default_factory=dict)  # cine: role -> synchronised sequence
     plot_chart: object | None = None
     added: list = field(default_factory=list)
@@ -110,24 +110,24 @@ class SceneResult:
             raise GmmSegError(f"frame {frame} does not exist (the input has {self.num_frames} frames)")
 
 
-def add_result_nodes(scene, input_node, outputs: CaseOutputs) -> SceneResult:
+def add_output_nodes(scene, input_node, result: CaseResult) -> SceneOutputs:
     """Create every output node for ``input_node``; on any failure remove what was added and re-raise."""
     volumes = frame_volumes(input_node)
     shape = slicer.util.arrayFromVolume(volumes[0]).shape
-    if outputs.labels.shape[0] != len(volumes) or outputs.labels.shape[1:] != shape:
+    if result.labels.shape[0] != len(volumes) or result.labels.shape[1:] != shape:
         raise GmmSegError("the results do not match the input's grid (another image?); segment this input again")
-    builder = _Builder(scene, input_node, volumes, outputs)
+    builder = _Builder(scene, input_node, volumes, result)
     try:
         return builder.build()
     except Exception:
-        remove_result_nodes(scene, builder.result_so_far())
+        remove_output_nodes(scene, builder.outputs_so_far())
         raise
 
 
-def remove_result_nodes(scene, result: SceneResult) -> None:
+def remove_output_nodes(scene, outputs: SceneOutputs) -> None:
     """Take a result's nodes (proxies, display and storage nodes included) out of the scene."""
-    browser = result.browser
-    for sequence in result.sequences.values():
+    browser = outputs.browser
+    for sequence in outputs.sequences.values():
         if browser is not None and scene.IsNodePresent(browser) and browser.IsSynchronizedSequenceNodeID(
                 sequence.GetID()):
             proxy = browser.GetProxyNode(sequence)
@@ -135,10 +135,10 @@ def remove_result_nodes(scene, result: SceneResult) -> None:
             # that the first update overwrote (vtkMRMLSequenceBrowserNode::RemoveProxyNode)
             browser.RemoveSynchronizedSequenceNode(sequence.GetID())
             remove_with_dependents(scene, proxy)
-    for node in reversed(result.added):
+    for node in reversed(outputs.added):
         remove_with_dependents(scene, node)
-    result.added.clear()
-    result.sequences.clear()
+    outputs.added.clear()
+    outputs.sequences.clear()
 
 
 def tag(node, role: str, input_node) -> None:
@@ -192,37 +192,37 @@ def _matrix(volume):
 
 
 class _Builder:
-    """Makes the nodes of one result; :meth:`result_so_far` lets a failure remove exactly what was made."""
+    """Makes the nodes of one result; :meth:`outputs_so_far` lets a failure remove exactly what was made."""
 
-    def __init__(self, scene, input_node, volumes: list, outputs: CaseOutputs):
-        self.scene, self.input_node, self.volumes, self.outputs = scene, input_node, volumes, outputs
+    def __init__(self, scene, input_node, volumes: list, result: CaseResult):
+        self.scene, self.input_node, self.volumes, self.result = scene, input_node, volumes, result
         self.name = input_node.GetName()
         self.is_cine = isinstance(input_node, slicer.vtkMRMLSequenceBrowserNode)
         self.shown = shown_volume(input_node)
         self.added: list = []
         self.sequences: dict[str, object] = {}
 
-    def result_so_far(self) -> SceneResult:
-        return SceneResult(self.input_node, self.volumes, self.shown, None, {}, None, None, None, self.outputs,
+    def outputs_so_far(self) -> SceneOutputs:
+        return SceneOutputs(self.input_node, self.volumes, self.shown, None, {}, None, None, None, self.result,
                            sequences=self.sequences, added=self.added)
 
-    def build(self) -> SceneResult:
-        shown = self.outputs.frame_of_interest if self.is_cine else 0
+    def build(self) -> SceneOutputs:
+        shown = self.result.frame_of_interest if self.is_cine else 0
         if self.is_cine:
             self.input_node.SetSelectedItemNumber(shown)
         segmentation = self._segmentation()
         uncertainty = {kind: self._map(f"uncertainty:{kind}", f"{self.name} GmmSeg {kind} uncertainty", maps)
-                       for kind, maps in self.outputs.uncertainty.items()}
+                       for kind, maps in self.result.uncertainty.items()}
         transform = self._add(self.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode",
                                                            f"{self.name} GmmSeg prior transform"), "prior transform")
         transform.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
-        prior = self._map("prior", f"{self.name} GmmSeg prior (heart)", 1.0 - self.outputs.prior[:, 0])
+        prior = self._map("prior", f"{self.name} GmmSeg prior (heart)", 1.0 - self.result.prior[:, 0])
         prior.SetAndObserveTransformNodeID(transform.GetID())
         table = self._add(self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{self.name} GmmSeg clinical indices"),
                           "indices")
         place_in_study(self.scene, self.input_node, self.added)
-        return SceneResult(self.input_node, self.volumes, self.shown, segmentation, uncertainty, prior, transform,
-                           table, self.outputs, sequences=self.sequences, added=self.added)
+        return SceneOutputs(self.input_node, self.volumes, self.shown, segmentation, uncertainty, prior, transform,
+                           table, self.result, sequences=self.sequences, added=self.added)
 
     def _add(self, node, role: str):
         tag(node, role, self.input_node)
@@ -231,7 +231,7 @@ class _Builder:
 
     def _segmentation(self):
         name = f"{self.name} GmmSeg"
-        labels = self.outputs.labels
+        labels = self.result.labels
         if not self.is_cine:
             node = self._add(new_segmentation(name, self.volumes[0], labels[0]), "segmentation")
             self._mark(node)
@@ -249,12 +249,12 @@ class _Builder:
         return proxy
 
     def _mark(self, segmentation) -> None:
-        if self.outputs.summary.get("mirrored_storage"):  # recognised as stored mirrored (inference.handedness)
+        if self.result.summary.get("mirrored_storage"):  # recognised as stored mirrored (inference.handedness)
             segmentation.SetAttribute(MIRRORED_STORAGE, "true")
-        if self.outputs.summary.get("review_advised"):
+        if self.result.summary.get("review_advised"):
             segmentation.SetAttribute(REVIEW_ADVISED, "true")
-        if self.outputs.summary.get("implausible"):  # what makes it implausible as a heart (plausibility.py)
-            segmentation.SetAttribute(IMPLAUSIBLE, "; ".join(self.outputs.summary["implausible"]))
+        if self.result.summary.get("implausible"):  # what makes it implausible as a heart (plausibility.py)
+            segmentation.SetAttribute(IMPLAUSIBLE, "; ".join(self.result.summary["implausible"]))
 
     def _map(self, role: str, name: str, maps: np.ndarray):
         """A scalar map (uncertainty or prior), a volume for a 3D input or a synchronised sequence for a cine."""

@@ -38,29 +38,29 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
 
     # a 3D stack
     volume_node = add_volume_nodes(scene, phantom.image.frame_volume(0), "phantom ED")
-    result = logic.process(volume_node, device=device)
-    segmentation = result.segmentation.GetSegmentation()
+    outputs = logic.process(volume_node, device=device)
+    segmentation = outputs.segmentation.GetSegmentation()
     _check([segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())] == list(STRUCTURES),
            "segment IDs must be LV, MYO, RV in that order")
     tag = vtk.reference("")
     segmentation.GetSegment("MYO").GetTag(segmentation.GetSegment("MYO").GetTerminologyEntryTagName(), tag)
     _check("74281007" in str(tag), f"myocardium terminology tag missing: {tag}")
-    labels = logic.current_labels(result)
+    labels = logic.current_labels(outputs)
     spacing = phantom.image.spacing_xyz
     dice = evaluate_pair(labels, phantom.labels[0], spacing)
     _check(dice["LV_dice"] > 0.8, f"LV Dice on the phantom is {dice['LV_dice']:.3f}")
-    for node in list(result.uncertainty.values()) + [result.prior]:
+    for node in list(outputs.uncertainty.values()) + [outputs.prior]:
         matrix_in, matrix_out = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
         volume_node.GetIJKToRASMatrix(matrix_in)
         node.GetIJKToRASMatrix(matrix_out)
         _check(all(abs(matrix_in.GetElement(r, c) - matrix_out.GetElement(r, c)) < 1e-6
                    for r in range(4) for c in range(4)), f"{node.GetName()} is not on the input's grid")
-    _check(result.prior.GetParentTransformNode() is result.prior_transform, "the prior must sit under its transform")
-    table = result.indices_table
+    _check(outputs.prior.GetParentTransformNode() is outputs.prior_transform, "the prior must sit under its transform")
+    table = outputs.indices_table
     _check(table.GetNumberOfRows() >= 4, "the indices table is empty")
 
     # review queue: most uncertain first
-    items = logic.review_items(result)
+    items = logic.review_items(outputs)
     order = [(item["slice_score"], item["score"]) for item in items]
     _check(len(items) > 0 and all(a >= b for a, b in pairwise(order)),
            "review items must be sorted by slice uncertainty, then by region mass")
@@ -72,38 +72,38 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     ijk_to_ras = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(ijk_to_ras)
     click = list(ijk_to_ras.MultiplyPoint((centre[0], centre[1], z, 1.0))[:3])
-    changed = logic.refine(result, "LV", [], [click])
-    after = logic.current_labels(result)
+    changed = logic.refine(outputs, "LV", [], [click])
+    after = logic.current_labels(outputs)
     _check(changed > 0 and after[z, centre[1], centre[0]] != 1, "a background click must remove LV under it")
     _check(np.array_equal(after[np.arange(after.shape[0]) != z], labels[np.arange(labels.shape[0]) != z]),
            "refinement must leave other slices alone")
-    logic.undo(result)
-    _check(np.array_equal(logic.current_labels(result), labels), "undo must restore the labels")
-    logic.redo(result)
-    _check(np.array_equal(logic.current_labels(result), after), "redo must repeat the refinement")
-    logic.undo(result)
+    logic.undo(outputs)
+    _check(np.array_equal(logic.current_labels(outputs), labels), "undo must restore the labels")
+    logic.redo(outputs)
+    _check(np.array_equal(logic.current_labels(outputs), after), "redo must repeat the refinement")
+    logic.undo(outputs)
 
     # accept: the model output is kept for audit
-    original = logic.accept(result)
-    _check(result.segmentation.GetAttribute(ACCEPTED) is not None, "accepted result must be stamped")
-    _check(result.segmentation.GetAttribute(MODEL_STAMP).endswith(result.outputs.summary["model"]["sha256"]),
+    original = logic.accept(outputs)
+    _check(outputs.segmentation.GetAttribute(ACCEPTED) is not None, "accepted result must be stamped")
+    _check(outputs.segmentation.GetAttribute(MODEL_STAMP).endswith(outputs.result.summary["model"]["sha256"]),
            "the stamp must name the model's sha256")
     _check(original.GetAttribute(ROLE) == "original", "the audit copy must be tagged")
     _check(not original.GetDisplayNode().GetVisibility() and not original.GetHideFromEditors(),
            "the audit copy must be hidden from the views and listed in the data tree")
 
     # re-register the prior: the transform round-trips phi, a far-off phi changes the result
-    automatic = logic.phi_from_transform(result)
+    automatic = logic.phi_from_transform(outputs)
     far = Phi(automatic.log_scale + math.log(1.4), automatic.tx_mm + 25.0, automatic.ty_mm - 20.0,
               automatic.rotation_rad)
-    logic.set_transform_from_phi(result, far)
-    _check(np.allclose(logic.phi_from_transform(result).array(), far.array(), atol=1e-3),
+    logic.set_transform_from_phi(outputs, far)
+    _check(np.allclose(logic.phi_from_transform(outputs).array(), far.array(), atol=1e-3),
            "phi must round-trip through the transform")
-    moved = logic.process(volume_node, device=device, phi=logic.phi_from_transform(result))
-    changed_fraction = float((moved.outputs.labels != result.outputs.labels).mean())
+    moved = logic.process(volume_node, device=device, phi=logic.phi_from_transform(outputs))
+    changed_fraction = float((moved.result.labels != outputs.result.labels).mean())
     _check(changed_fraction > 0.001, "a far-off prior must change the result through the model")
     again = logic.process(volume_node, device=device, phi=automatic)
-    _check(np.array_equal(again.outputs.labels, result.outputs.labels),
+    _check(np.array_equal(again.result.labels, outputs.result.labels),
            "re-applying the automatic phi must reproduce the output")
     nodes_before = scene.GetNumberOfNodes()
     logic.remove_outputs(moved)

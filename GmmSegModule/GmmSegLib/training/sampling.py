@@ -1,6 +1,6 @@
 """Training crops: canonical slices drawn at random with geometric and appearance augmentation.
 
-Every sample is resampled once from the native slice through a randomly perturbed canonical frame
+Every sample is resampled once from the native slice through a randomly perturbed canonical crop
 (shift, rotation, scale of the heart), so augmentation never pads or crops twice. Labels are resampled
 as one-hot maps (bilinear) and re-binarised by argmax.
 """
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ..core.labels import NUM_CLASSES, most_probable_class
 from ..inference.localisation import HeartLocation
 from ..io.images import CardiacImage
-from ..model.alignment import CanonicalFrame, context_indices, to_canonical, zscore_slices
+from ..model.alignment import CanonicalCrop, context_indices, to_canonical, zscore_slices
 from ..model.networks import Localiser
 from .augment import random_appearance
 
@@ -40,15 +40,15 @@ class Volume:
                    None if labels is None else torch.from_numpy(labels.astype(np.int64)),
                    image.spacing_xyz, location, image.source)
 
-    def frame(self) -> CanonicalFrame:
+    def canonical_crop(self) -> CanonicalCrop:
         sx, sy, _ = self.spacing
         rows, columns = self.slices.shape[-2:]
-        return self.location.frame(sx, sy, rows, columns)
+        return self.location.canonical_crop(sx, sy, rows, columns)
 
 
 @dataclass
 class Perturbation:
-    """How far a training crop may stray from the volume's canonical frame."""
+    """How far a training crop may stray from the volume's canonical crop."""
 
     shift_mm: float = 8.0
     rotation_deg: float = 20.0
@@ -74,34 +74,34 @@ class Batch:
         return Batch(self.images.to(device), labels, self.positions.to(device), clean)
 
 
-def perturbed_frame(frame: CanonicalFrame, perturbation: Perturbation, generator: torch.Generator) -> CanonicalFrame:
-    """The canonical frame moved by a random shift (mm), rotation and zoom."""
+def perturbed_crop(crop: CanonicalCrop, perturbation: Perturbation, generator: torch.Generator) -> CanonicalCrop:
+    """The canonical crop moved by a random shift (mm), rotation and zoom."""
     r = torch.rand(4, generator=generator) * 2 - 1
     shift_x_mm, shift_y_mm = float(r[0]) * perturbation.shift_mm, float(r[1]) * perturbation.shift_mm
-    return replace(frame,
-                   centre_x=frame.centre_x + shift_x_mm / frame.spacing_x,
-                   centre_y=frame.centre_y + shift_y_mm / frame.spacing_y,
-                   angle=frame.angle + math.radians(float(r[2]) * perturbation.rotation_deg),
-                   spacing=frame.spacing * math.exp(float(r[3]) * perturbation.log_scale))
+    return replace(crop,
+                   centre_x=crop.centre_x + shift_x_mm / crop.spacing_x,
+                   centre_y=crop.centre_y + shift_y_mm / crop.spacing_y,
+                   angle=crop.angle + math.radians(float(r[2]) * perturbation.rotation_deg),
+                   spacing=crop.spacing * math.exp(float(r[3]) * perturbation.log_scale))
 
 
-def crop(volume: Volume, slice_index: int, frame: CanonicalFrame, context: int = 0,
-         neighbour_frames: list[CanonicalFrame] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def cut_sample(volume: Volume, slice_index: int, crop: CanonicalCrop, context: int = 0,
+         neighbour_crops: list[CanonicalCrop] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One canonical slice with its ``context`` neighbours on each side (1 + 2 context, N, N), as
     GmmSegLib.model.alignment.canonical_input orders them, and the slice's labels (N, N) or None.
 
-    The neighbours are cut through ``frame`` too, or each through its own of ``neighbour_frames`` (2 context).
+    The neighbours are cut through ``crop`` too, or each through its own of ``neighbour_crops`` (2 context).
     """
     neighbours = context_indices(volume.slices.shape[0], context, volume.location.base_first)[slice_index]
-    if neighbour_frames is None:
-        image = to_canonical(volume.slices[neighbours], frame)
+    if neighbour_crops is None:
+        image = to_canonical(volume.slices[neighbours], crop)
     else:
         image = torch.cat([to_canonical(volume.slices[int(i): int(i) + 1], f)
-                           for i, f in zip(neighbours, [frame, *neighbour_frames], strict=True)])
+                           for i, f in zip(neighbours, [crop, *neighbour_crops], strict=True)])
     if volume.labels is None:
         return image, None
     one_hot = F.one_hot(volume.labels[slice_index], NUM_CLASSES).permute(2, 0, 1)[None].float()
-    return image, most_probable_class(to_canonical(one_hot, frame)[0], 0)
+    return image, most_probable_class(to_canonical(one_hot, crop)[0], 0)
 
 
 def tight_fields_of_view(volume: Volume, count: int, generator: torch.Generator,
@@ -132,18 +132,18 @@ def tight_fields_of_view(volume: Volume, count: int, generator: torch.Generator,
     return views
 
 
-def localiser_frame(volume: Volume) -> CanonicalFrame:
+def localiser_crop(volume: Volume) -> CanonicalCrop:
     """The localiser's unrotated whole-slice view (96 x 96 pixels of 4 mm around the image centre)."""
     sx, sy, _ = volume.spacing
     rows, columns = volume.slices.shape[-2:]
-    return CanonicalFrame((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, sx, sy, rows, columns,
+    return CanonicalCrop((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, sx, sy, rows, columns,
                           size=Localiser.SIZE, spacing=Localiser.SPACING_MM)
 
 
 def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, generator: torch.Generator,
-               frame_of: Callable[[Volume], CanonicalFrame] = Volume.frame, keep_clean: bool = False,
+               crop_of: Callable[[Volume], CanonicalCrop] = Volume.canonical_crop, keep_clean: bool = False,
                context: int = 0) -> Batch:
-    """``size`` random (volume, slice) crops through ``frame_of`` perturbed and augmented, each z-scored.
+    """``size`` random (volume, slice) crops through ``crop_of`` perturbed and augmented, each z-scored.
 
     Each crop comes with its ``context`` neighbouring slices on either side, cut through the same frame
     (each moved by up to ``perturbation.neighbour_shift_mm``) and augmented alike (one scanner).
@@ -153,12 +153,12 @@ def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, gen
     for _ in range(size):
         volume = volumes[int(torch.randint(len(volumes), (1,), generator=generator))]
         slice_index = int(torch.randint(volume.slices.shape[0], (1,), generator=generator))
-        frame = perturbed_frame(frame_of(volume), perturbation, generator)
-        neighbour_frames = None
+        crop = perturbed_crop(crop_of(volume), perturbation, generator)
+        neighbour_crops = None
         if context and perturbation.neighbour_shift_mm > 0:
             jitter = Perturbation(shift_mm=perturbation.neighbour_shift_mm, rotation_deg=0.0, log_scale=0.0)
-            neighbour_frames = [perturbed_frame(frame, jitter, generator) for _ in range(2 * context)]
-        image, label = crop(volume, slice_index, frame, context, neighbour_frames)
+            neighbour_crops = [perturbed_crop(crop, jitter, generator) for _ in range(2 * context)]
+        image, label = cut_sample(volume, slice_index, crop, context, neighbour_crops)
         if keep_clean:
             clean.append(zscore_slices(image))
         if perturbation.appearance:

@@ -20,12 +20,12 @@ from ..core.labels import NUM_CLASSES, most_probable_class
 from ..model.alignment import to_canonical
 from ..model.atlas import PRIOR_STRENGTH, build_atlas, prior_at, warp_prior
 from ..model.bundle import GmmSegModel
-from ..model.canonical_frame import CANONICAL_SPACING_MM
+from ..model.canonical_crop import CANONICAL_SPACING_MM
 from ..model.elbo import ElboWeights, negative_elbo, prior_weight
 from .config import TrainConfig
 from .data import TrainingData
 from .losses import normalisation_parameters, registration_target, segmentation_loss, supervised_losses
-from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_frame, tight_fields_of_view
+from .sampling import Batch, Perturbation, Volume, draw_batch, localiser_crop, tight_fields_of_view
 
 Loss = Callable[[GmmSegModel, Batch, int], dict[str, torch.Tensor]]
 
@@ -67,7 +67,7 @@ def localiser_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData)
         return {"total": segmentation_loss(model.localiser(batch.images), batch.labels)}
 
     return Stage("localiser", [model.localiser], loss,
-                 lambda g: draw_batch(volumes, config.batch_size, perturbation, g, localiser_frame),
+                 lambda g: draw_batch(volumes, config.batch_size, perturbation, g, localiser_crop),
                  config.localiser_epochs, config.learning_rate, fresh=[model.localiser])
 
 
@@ -118,16 +118,16 @@ def adapt_stage(model: GmmSegModel, config: TrainConfig, targets: list[Volume], 
     def loss(model: GmmSegModel, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
         target_batch = Batch(batch.images[:size], None, batch.positions[:size])
         prior = prior_at(model.atlas, target_batch.positions)
-        outputs = model(target_batch.images, prior, per_volume_phi=False)
-        means, log_variances = model.heads.gaussians(outputs.features)
+        prediction = model(target_batch.images, prior, per_volume_phi=False)
+        means, log_variances = model.heads.gaussians(prediction.features)
         weights = ElboWeights(prior=prior_weight(epoch, config.adapt_epochs, config.l3_start, config.l3_end))
         # the Gaussians live in the space the heads see: the instance-normalised features
-        losses = negative_elbo(model.heads.normalise(outputs.features), outputs.responsibilities, means,
-                               log_variances, outputs.concentrations, PRIOR_STRENGTH * outputs.registered_prior,
+        losses = negative_elbo(model.heads.normalise(prediction.features), prediction.responsibilities, means,
+                               log_variances, prediction.concentrations, PRIOR_STRENGTH * prediction.registered_prior,
                                weights)
         with torch.no_grad():
-            reference = teacher(batch.clean_images, prior, outputs.phi).posterior
-        anchor = -(reference * torch.log(outputs.posterior.clamp_min(1e-8))).sum(1).mean()
+            reference = teacher(batch.clean_images, prior, prediction.phi).posterior
+        anchor = -(reference * torch.log(prediction.posterior.clamp_min(1e-8))).sum(1).mean()
         if labelled:
             labelled_batch = Batch(batch.images[size:], batch.labels, batch.positions[size:])
             anchor = anchor + supervised_losses(model, labelled_batch, weights.prior)["total"]
@@ -174,11 +174,11 @@ def handedness_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData
 
 
 def build_atlas_stage(model: GmmSegModel, data: TrainingData) -> None:
-    """The atlas stage: class-frequency maps of the labelled slices in the canonical frame (no training)."""
+    """The atlas stage: class-frequency maps of the labelled slices in the canonical crop (no training)."""
     labels, positions = [], []
     for volume in data.labelled():
         one_hot = F.one_hot(volume.labels, NUM_CLASSES).permute(0, 3, 1, 2).float()
-        labels.append(most_probable_class(to_canonical(one_hot, volume.frame())))
+        labels.append(most_probable_class(to_canonical(one_hot, volume.canonical_crop())))
         positions.append(torch.as_tensor(volume.location.positions))
     atlas = build_atlas(torch.cat(labels).numpy(), torch.cat(positions).numpy())
     model.atlas.copy_(atlas.to(model.atlas.device))

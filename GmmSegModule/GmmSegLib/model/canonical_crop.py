@@ -1,6 +1,6 @@
-"""The canonical frame of a short-axis volume: the in-plane transform between native slices and the crop.
+"""The canonical crop of a short-axis volume: the in-plane transform between native slices and the crop.
 
-A :class:`CanonicalFrame` records where the network's 128 x 128 crop of 1.5 mm pixels lies in a volume's
+A :class:`CanonicalCrop` records where the network's 128 x 128 crop of 1.5 mm pixels lies in a volume's
 native slices (LV centre in native pixels, rotation, mirroring, native pixel size). Plain numbers and numpy,
 no torch: the Slicer module places the prior transform with it without loading the model (resampling with it
 is :mod:`GmmSegLib.model.alignment`).
@@ -22,7 +22,7 @@ CANONICAL_SPACING_MM = 1.5
 
 
 @dataclass(frozen=True)
-class CanonicalFrame:
+class CanonicalCrop:
     """In-plane transform from a volume's native slices to the canonical crop."""
 
     centre_x: float

@@ -1,8 +1,8 @@
 """What the model produced for one input, in memory: the hand-over between ``gmmseg segment`` and the scene.
 
 The Slicer module runs the model in a separate process, which writes the case's files
-(:func:`GmmSegLib.inference.case_files.write_case`); :meth:`CaseOutputs.read` takes them back. Batch runs and tests that
-run the model in-process build the same object with :meth:`CaseOutputs.from_result`. No torch here: the
+(:func:`GmmSegLib.inference.case_files.write_case`); :meth:`CaseResult.read` takes them back. Batch runs and tests that
+run the model in-process build the same object with :meth:`CaseResult.from_segmentation`. No torch here: the
 Slicer GUI process reads results without loading the model.
 """
 
@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import GmmSegError
+from ..core.labels import UNCERTAINTY_KINDS
 
-# uncertainty kind -> file name part: <stem>_<part>.nii.gz
-UNCERTAINTY_FILES = {"total": "uncertainty", "aleatoric": "aleatoric", "epistemic": "epistemic"}
+# uncertainty kind -> file name part: <stem>_<part>.nii.gz (the total map is the "uncertainty" file)
+UNCERTAINTY_FILES = {kind: "uncertainty" if kind == "total" else kind for kind in UNCERTAINTY_KINDS}
 
 
 @dataclass
-class CaseOutputs:
+class CaseResult:
     """Arrays on the input's native grid: labels (T, Z, Y, X), maps (T, Z, Y, X), prior and probabilities
     (T, K, Z, Y, X); ``summary`` is the case's JSON record."""
 
@@ -42,12 +43,12 @@ class CaseOutputs:
         return int(indices.get("ed_frame", 0))
 
     @classmethod
-    def from_result(cls, result, summary: dict) -> CaseOutputs:
+    def from_segmentation(cls, result, summary: dict) -> CaseResult:
         """From an in-process :class:`GmmSegLib.inference.segmentation.SegmentationResult`."""
         return cls(result.labels, result.uncertainty, result.prior, summary, result.probabilities)
 
     @classmethod
-    def read(cls, folder: str | Path, stem: str) -> CaseOutputs:
+    def read(cls, folder: str | Path, stem: str) -> CaseResult:
         """Read what ``gmmseg segment`` wrote for ``stem`` into ``folder``."""
         from ..io.images import read_cardiac_image, read_label_volume
 
