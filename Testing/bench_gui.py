@@ -61,9 +61,9 @@ def _segment(widget, browser) -> dict:
     started = time.perf_counter()
     widget.ui.segmentButton.click()
     click_s = time.perf_counter() - started
-    job = widget._job
-    running_gap = wait_until(lambda: widget._job is not job or job.console.finished, timeout=600)
-    import_gap = wait_until(lambda: widget._job is None, timeout=600)
+    job = widget._jobs.job
+    running_gap = wait_until(lambda: widget._jobs.job is not job or job.console.finished, timeout=600)
+    import_gap = wait_until(lambda: widget._jobs.job is None, timeout=600)
     return {"segment_click_s": click_s, "blocked_while_running_s": running_gap,
             "blocked_while_importing_s": import_gap, "job_s": time.perf_counter() - started}
 
@@ -71,7 +71,7 @@ def _segment(widget, browser) -> dict:
 def _cancel(widget, browser) -> dict:
     widget.ui.inputSelector.setCurrentNode(browser)
     widget.ui.segmentButton.click()
-    pid = widget._job.console.process.pid
+    pid = widget._jobs.job.console.process.pid
     wait_until(lambda: descendants(pid), timeout=60)
     pump(2.0)  # the child loads the model and starts segmenting
     tree = [pid, *descendants(pid)]
@@ -81,7 +81,7 @@ def _cancel(widget, browser) -> dict:
     while any(alive(p) for p in tree):
         time.sleep(0.005)
     gone_s = time.perf_counter() - started
-    gap = wait_until(lambda: widget._job is None, timeout=30)
+    gap = wait_until(lambda: widget._jobs.job is None, timeout=30)
     return {"cancel_click_s": click_s, "cancel_to_processes_gone_s": gone_s, "blocked_after_cancel_s": gap}
 
 
@@ -90,7 +90,7 @@ def _cycle(widget, browser, folder: Path) -> dict:
     scene = slicer.mrmlScene
     before = _classes(scene)
     _segment(widget, browser)
-    result = widget._result
+    result = widget._results.outputs
     logic = widget.logic.sceneLogic()
     labels = logic.current_labels(result)
     z = int(np.argmax((labels == 1).sum(axis=(1, 2))))

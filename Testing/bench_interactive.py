@@ -31,10 +31,14 @@ sys.path.insert(0, str(HERE.parent / "GmmSegModule"))
 
 from GmmSegLib.clinical.refinement import GEODESIC_LENGTH_MM, REGION_RADIUS_MM, refine  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES, to_product_labels  # noqa: E402
-from GmmSegLib.evaluation.folders import image_files  # noqa: E402
 from GmmSegLib.evaluation.metrics import dice  # noqa: E402
 from GmmSegLib.inference.segmentation import segment  # noqa: E402
-from GmmSegLib.io.images import image_stem, read_cardiac_image, read_label_volume  # noqa: E402
+from GmmSegLib.io.images import (  # noqa: E402
+    image_files,  # noqa: E402
+    image_stem,
+    read_cardiac_image,
+    read_label_volume,
+)
 from GmmSegLib.model.bundle import GmmSegModel  # noqa: E402
 
 MAX_CLICKS = 10

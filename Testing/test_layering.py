@@ -12,7 +12,8 @@ from pathlib import Path
 from conftest import ROOT
 
 LIBRARY = ROOT / "GmmSegModule" / "GmmSegLib"
-FLOORS = ("core", "io", "model", "clinical", "inference", "evaluation", "training", "mrml", "")  # "": cli, demo, bench
+# "": cli, demo and bench, on top
+FLOORS = ("core", "io", "model", "clinical", "inference", "evaluation", "training", "mrml", "gui", "")
 APPLICATION = {"slicer", "vtk", "qt", "ctk", "PythonQt", "vtkmodules"}
 
 

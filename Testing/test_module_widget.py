@@ -68,7 +68,7 @@ def _start_buttons(ui) -> list:
 def _wait_for_job(widget, timeout: float = 300.0) -> None:
     from slicer_harness import wait_until
 
-    wait_until(lambda: widget._job is None, timeout=timeout)
+    wait_until(lambda: widget._jobs.job is None, timeout=timeout)
 
 
 def _running_children(widget) -> list[int]:
@@ -77,7 +77,7 @@ def _running_children(widget) -> list[int]:
 
     from GmmSegLib.mrml.process_tree import descendants
 
-    pid = widget._job.console.process.pid
+    pid = widget._jobs.job.console.process.pid
     wait_until(lambda: descendants(pid), timeout=30)
     return [pid, *descendants(pid)]
 
@@ -148,18 +148,19 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     volume = _volume(harness, small_phantom)
     ui.inputSelector.setCurrentNode(volume)
     ui.segmentButton.click()
-    assert widget._job is not None and not any(button.enabled for button in _start_buttons(ui))
+    assert widget._jobs.job is not None and not any(button.enabled for button in _start_buttons(ui))
     widget.onSegment()  # a second job is refused while one runs
     widget.onAdapt()
-    first_job = widget._job
+    first_job = widget._jobs.job
     _wait_for_job(widget)
-    assert widget._outputs is not None and widget._outputs.input_node is volume and first_job.console.finished
+    shown = widget._results.outputs
+    assert shown is not None and shown.input_node is volume and first_job.console.finished
 
     browser = _cine(harness, small_phantom)
     ui.inputSelector.setCurrentNode(browser)
     ui.segmentButton.click()
     _wait_for_job(widget)
-    outputs = widget._outputs
+    outputs = widget._results.outputs
     assert outputs.input_node is browser and outputs.segmentation is browser.GetProxyNode(outputs.sequences[
         "segmentation"])
     red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
@@ -167,8 +168,9 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     assert red.GetForegroundVolumeID() == outputs.uncertainty["total"].GetID()
 
     # a review row shows its frame and slice
-    row = next(i for i, item in enumerate(widget._reviewItems) if item["frame"] != browser.GetSelectedItemNumber())
-    item = widget._reviewItems[row]
+    items = widget._results.review.items
+    row = next(i for i, item in enumerate(items) if item["frame"] != browser.GetSelectedItemNumber())
+    item = widget._results.review.items[row]
     ui.reviewTable.selectRow(row)
     pump(0.05)
     assert browser.GetSelectedItemNumber() == item["frame"]
@@ -214,10 +216,10 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     ui.applyPriorSlidersButton.click()
     ui.inputSelector.setCurrentNode(volume)
     ui.rerunPriorButton.click()
-    arguments = widget._job.console.process.args
-    assert widget._job.input_node is browser and "--phi" in arguments and "--location" in arguments
+    arguments = widget._jobs.job.console.process.args
+    assert widget._jobs.job.input_node is browser and "--phi" in arguments and "--location" in arguments
     _wait_for_job(widget)
-    assert widget._outputs.input_node is browser and widget._outputs is not outputs
+    assert widget._results.outputs.input_node is browser and widget._results.outputs is not outputs
     assert harness.mrmlScene.IsNodePresent(outputs.segmentation)  # the accepted result is kept
 
 
@@ -229,12 +231,12 @@ def test_a_rerun_replaces_a_result_that_was_not_accepted(module, harness, small_
     widget.ui.segmentButton.click()
     _wait_for_job(widget)
     nodes = harness.mrmlScene.GetNumberOfNodes()
-    first = widget._outputs
+    first = widget._results.outputs
     widget.ui.segmentButton.click()
     _wait_for_job(widget)
-    assert widget._outputs is not first and not harness.mrmlScene.IsNodePresent(first.segmentation)
+    assert widget._results.outputs is not first and not harness.mrmlScene.IsNodePresent(first.segmentation)
     assert harness.mrmlScene.GetNumberOfNodes() == nodes
-    assert browser.GetNumberOfSynchronizedSequenceNodes() == len(widget._outputs.sequences)
+    assert browser.GetNumberOfSynchronizedSequenceNodes() == len(widget._results.outputs.sequences)
 
 
 # ---- stopping jobs -----------------------------------------------------------------------------------------
@@ -249,7 +251,7 @@ def test_cancel_of_an_adaptation_stops_every_process_and_writes_no_model(module,
     (images / "a.nii.gz").write_bytes(phantom_files["volume"].read_bytes())
     widget._parameterNode.adaptFolder = images
     widget.ui.adaptButton.click()
-    work_folder = widget._job.work_folder
+    work_folder = widget._jobs.job.work_folder
     tree = _running_children(widget)
     widget.ui.cancelButton.click()
     wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
@@ -269,7 +271,7 @@ def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(modu
     volume = _volume(harness, small_phantom, "patient A")
     widget.ui.inputSelector.setCurrentNode(volume)
     widget.ui.segmentButton.click()
-    job = widget._job
+    job = widget._jobs.job
     tree = _running_children(widget)
     if event == "scene closed":
         harness.mrmlScene.Clear()
@@ -280,12 +282,12 @@ def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(modu
     else:
         harness.app.moduleManager().moduleAboutToBeUnloaded.emit(module.name)
     wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
-    assert widget._job is None and not job.work_folder.exists()
+    assert widget._jobs.job is None and not job.work_folder.exists()
     if event == "scene closed":
         _volume(harness, small_phantom, "patient B")  # the next patient, in the new scene
     pump(1.0)  # let any late report of the killed job arrive
     segmentations = harness.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
-    assert segmentations == 0 and widget._outputs is None
+    assert segmentations == 0 and widget._results.outputs is None
 
 
 @requires_torch
@@ -300,7 +302,7 @@ def test_a_failing_job_gives_its_one_line_and_no_traceback(module, harness, smal
         _wait_for_job(widget)
     shown = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert shown and "model.pt" in shown[-1] and "Traceback" not in shown[-1]
-    assert widget._outputs is None and widget.ui.segmentButton.enabled
+    assert widget._results.outputs is None and widget.ui.segmentButton.enabled
 
 
 def test_an_unusable_input_is_refused_with_a_message_and_starts_no_job(module, harness, small_phantom, caplog):
@@ -310,7 +312,7 @@ def test_an_unusable_input_is_refused_with_a_message_and_starts_no_job(module, h
     widget.ui.inputSelector.setCurrentNode(volume)
     with caplog.at_level(logging.ERROR):
         widget.ui.segmentButton.click()
-    assert widget._job is None
+    assert widget._jobs.job is None
     assert any("2D" in record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR)
 
 
@@ -338,11 +340,11 @@ def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(m
     widget = module.widget
     volume = _volume(harness, small_phantom)
     result = known_result(small_phantom, [0])
-    widget._showOutputs(widget.logic.sceneLogic().add_outputs(volume, result))
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, result))
     assert widget.ui.reviewTable.rowCount > 0 and widget.ui.indicesTableView.mrmlTableNode() is not None
     widget._log("patient A's log")
     harness.mrmlScene.Clear()
-    assert widget._outputs is None and widget.ui.reviewTable.rowCount == 0
+    assert widget._results.outputs is None and widget.ui.reviewTable.rowCount == 0
     assert widget.ui.indicesTableView.mrmlTableNode() is None and "patient A" not in _log(widget)
     assert not widget.ui.refineButton.enabled and not widget.ui.exportButton.enabled
 
@@ -356,8 +358,8 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
     result = known_result(small_phantom, [0])
     result.summary.update(implausible=["no LV cavity was segmented"], review_advised=True)
     with caplog.at_level(logging.WARNING):
-        widget._importResults(types.SimpleNamespace(input_node=volume), result, [])
+        widget._results.take(volume, result, [])
     assert any("no LV cavity was segmented" in record.getMessage() for record in caplog.records)
-    segmentation = widget._outputs.segmentation
+    segmentation = widget._results.outputs.segmentation
     assert segmentation.GetAttribute(IMPLAUSIBLE) == "no LV cavity was segmented"
     assert segmentation.GetAttribute(REVIEW_ADVISED) == "true"

@@ -9,16 +9,10 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.labels import convention_warning, to_product_labels
-from ..io.images import IMAGE_SUFFIXES, image_stem, read_label_volume
+from ..io.images import image_files, image_stem, read_label_volume
 from .metrics import structure_metrics, summarise
 
 LOGGER = logging.getLogger("gmmseg")
-
-
-def image_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder")
-    return sorted(p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES) and not p.name.startswith("."))
 
 
 def _prediction_for(stem: str, prediction_dir: Path) -> Path | None:

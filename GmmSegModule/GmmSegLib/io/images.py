@@ -94,6 +94,13 @@ class CardiacImage:
         return CardiacImage(self.frames[frame: frame + 1], geometry, f"{self.source}[frame {frame}]")
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files (by their suffix) in ``folder``, sorted, hidden files left out."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    return sorted(p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES) and not p.name.startswith("."))
+
+
 def image_stem(path: str | os.PathLike) -> str:
     """File name without its image suffix (``patient001_frame01.nii.gz`` -> ``patient001_frame01``)."""
     name = Path(path).name

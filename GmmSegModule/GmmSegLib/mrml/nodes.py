@@ -166,6 +166,14 @@ def _vtk_ijk_to_ras(volume) -> vtk.vtkMatrix4x4:
 
 
 # ---- removal ----------------------------------------------------------------------------------------------
+def new_click_points(scene, name: str, colour: tuple[float, float, float]):
+    """A markups point list in ``scene`` for the clinician's clicks, drawn in ``colour``."""
+    points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
+    points.CreateDefaultDisplayNodes()
+    points.GetDisplayNode().SetSelectedColor(colour)
+    return points
+
+
 def remove_with_dependents(scene, node) -> None:
     """Remove ``node`` with its display and storage nodes, which ``vtkMRMLScene::RemoveNode`` leaves behind."""
     if node is None or not scene.IsNodePresent(node):

@@ -80,6 +80,19 @@ class SceneOutputs:
     def node_of(self, role: str):
         return next((n for n in self.added if n.GetAttribute(ROLE) == role), None)
 
+    def notes(self, plot_view: bool) -> list[str]:
+        """What the clinician should know of these outputs beside the images, one line each; ``plot_view``: whether
+        the layout has a plot view, where a cine's volume curves show."""
+        notes = []
+        if self.result.summary.get("mirrored_storage"):
+            notes.append("Note: this stack is stored mirrored with respect to the training images (rows and columns "
+                         "in the other handedness); it was segmented as such. Check the result if your scanner's "
+                         "storage order is known to be the usual one.")
+        if self.plot_chart is not None and not plot_view:
+            notes.append(f"The volume curves are in '{self.plot_chart.GetName()}': choose a layout with a plot view "
+                         "(e.g. Four-Up Plot) to see them.")
+        return notes
+
     # -- labels of one frame, wherever they are held --------------------------------------------------------
     def labels_node(self, frame: int):
         """The segmentation node holding ``frame``, with the volume whose grid it is read on."""

@@ -1,0 +1,147 @@
+"""The panel's result section: the outputs shown, the review table, the views, and what the clinician does to them.
+
+Click refinement, Undo and Redo, and Accept go through :class:`GmmSegLib.mrml.logic.GmmSegLogic`, which records
+each for undo; placing the prior with the sliders moves its transform; export writes the edited labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import slicer
+
+from .model_choice import chosen
+from .pytorch_install import ensure_pytorch
+from .review_table import ReviewTable
+from .user_action import user_action
+
+
+class ResultPanel:
+    """What the panel shows of one input's outputs and the edits on them.
+
+    ``parameters()`` gives the parameter node, ``logic()`` a :class:`GmmSegLogic` on the application's scene,
+    ``idle()`` whether no job runs (edits wait for it), and ``on_change()`` is called after every change that may
+    enable or disable a button.
+    """
+
+    def __init__(self, ui, parameters: Callable[[], object], logic: Callable[[], object], idle: Callable[[], bool],
+                 log: Callable[[str], None], on_change: Callable[[], None]):
+        self.ui, self.parameters, self.logic, self.idle, self.log, self.on_change = (
+            ui, parameters, logic, idle, log, on_change)
+        self.review = ReviewTable(ui.reviewTable)
+        self.outputs = None  # GmmSegLib.mrml.scene_outputs.SceneOutputs
+
+    # ---- showing and reviewing -----------------------------------------------------------------------------------
+    def show(self, outputs, review_items: list[dict] | None = None) -> None:
+        """Show ``outputs`` (or nothing): review table, indices, views."""
+        self.outputs = outputs
+        self.review.show(review_items if review_items is not None else (
+            self.logic().review_items(outputs) if outputs is not None else []))
+        self.ui.indicesTableView.setMRMLTableNode(outputs.indices_table if outputs is not None else None)
+        self.show_layers()
+        self.on_change()
+
+    def take(self, input_node, result, review_items: list[dict]) -> None:
+        """A finished segmentation of ``input_node`` into the scene and the panel, in place of the input's earlier
+        outputs unless those were accepted. The command's warnings are in the log already
+        (``launchConsoleProcess`` merges its stderr into the output the job runner logs)."""
+        from ..mrml.logic import ACCEPTED
+
+        logic, previous = self.logic(), self.outputs
+        if (previous is not None and previous.input_node is input_node
+                and previous.segmentation.GetAttribute(ACCEPTED) is None):
+            logic.remove_outputs(previous)
+        self.show(logic.add_outputs(input_node, result), review_items)
+        self.log(f"Done: {self.outputs.segmentation.GetName()}")
+        findings = result.summary.get("implausible") or []
+        if findings:  # an empty or impossible result has no uncertainty to show: say it aloud
+            slicer.util.warningDisplay("Review this result before using it:\n- " + "\n- ".join(findings),
+                                       windowTitle="GmmSeg: implausible result")
+        plot_view = bool(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"))
+        for note in self.outputs.notes(plot_view=plot_view):
+            self.log(note)
+
+    def show_layers(self) -> None:
+        """The views show the input with the uncertainty map chosen, or the prior, on top."""
+        parameters = self.parameters()
+        if self.outputs is None or parameters is None:
+            return
+        outputs = self.outputs
+        foreground = outputs.prior if parameters.showPrior else outputs.uncertainty[parameters.uncertaintyKind]
+        slicer.util.setSliceViewerLayers(background=outputs.shown_volume, foreground=foreground,
+                                         foregroundOpacity=parameters.uncertaintyOpacity)
+
+    def show_selected_review_item(self) -> None:
+        """Show the selected row's frame and centre the views on its place."""
+        item = self.review.selected_item()
+        if item is None or self.outputs is None:
+            return
+        logic = self.logic()
+        logic.show_frame(self.outputs, item["frame"])
+        x0, y0, x1, y1 = item["bbox"]
+        world = logic.world_position(self.outputs, ((x0 + x1) / 2, (y0 + y1) / 2, item["slice"]), item["frame"])
+        slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *world, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
+
+    # ---- editing ------------------------------------------------------------------------------------------------
+    def refine(self) -> None:
+        """Click refinement of the chosen structure with the foreground and background clicks, which are then
+        cleared."""
+        def world(points) -> list:
+            return list(slicer.util.arrayFromMarkupsControlPoints(points, world=True))
+
+        if not ensure_pytorch():  # the geodesic distance of the refinement runs torch in Slicer's process
+            return
+        with user_action("Refinement failed.", self.log):
+            parameters = self.parameters()
+            foreground, background = parameters.foregroundPoints, parameters.backgroundPoints
+            changed = self.logic().refine(self.outputs, parameters.refineStructure, world(foreground),
+                                          world(background))
+            foreground.RemoveAllControlPoints()
+            background.RemoveAllControlPoints()
+            self.log(f"Refined {parameters.refineStructure}: {changed} pixels changed.")
+        self.on_change()
+
+    def replay(self, undoing: bool) -> None:
+        """Undo or redo the module's last Refine or Accept (the buttons and the Undo/Redo keys)."""
+        history = self.outputs.history if self.outputs is not None else None
+        if history is None or not self.idle() or not (history.can_undo if undoing else history.can_redo):
+            return
+        with user_action("Undo failed." if undoing else "Redo failed.", self.log):
+            logic = self.logic()
+            done = logic.undo(self.outputs) if undoing else logic.redo(self.outputs)
+            self.log(f"{'Undone' if undoing else 'Redone'}: {done}.")
+        self.on_change()
+
+    def accept(self) -> None:
+        with user_action("Accepting failed.", self.log):
+            original = self.logic().accept(self.outputs)
+            self.log(f"Accepted; the model's output is kept (hidden) as '{original.GetName()}'.")
+        self.on_change()
+
+    def place_prior(self) -> None:
+        """Move the prior to where the sliders say, and let the clinician move it on in the views."""
+        from ..model.phi import Phi
+
+        with user_action("Cannot place the prior there.", self.log):
+            p = self.parameters()
+            phi = Phi.from_parameters(p.priorScale, p.priorShiftX, p.priorShiftY, p.priorRotation)
+            self.logic().set_transform_from_phi(self.outputs, phi)
+            self.outputs.prior_transform.CreateDefaultDisplayNodes()
+            self.outputs.prior_transform.GetDisplayNode().SetEditorVisibility(True)
+
+    # ---- export ---------------------------------------------------------------------------------------------------
+    def export(self) -> None:
+        with user_action("Export failed.", self.log):
+            folder = chosen(self.parameters().exportFolder) or Path.home()
+            written = self.logic().export(self.outputs, folder, self.ui.exportFormatComboBox.currentText)
+            self.log("Exported: " + ", ".join(str(p) for p in written))
+
+    def export_dicom(self) -> None:
+        """Slicer's DICOM export dialog (QuantitativeReporting writes the DICOM SEG) on the segmentation."""
+        if self.outputs is None:
+            return
+        hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+        dialog = slicer.qSlicerDICOMExportDialog()
+        dialog.setMRMLScene(slicer.mrmlScene)
+        dialog.execDialog(hierarchy.GetItemByDataNode(self.outputs.segmentation))
