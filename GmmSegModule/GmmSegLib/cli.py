@@ -183,12 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gmmseg", description="GmmSeg cardiac MRI segmentation (LV, MYO, RV) "
                                      "with Dirichlet uncertainty.")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add_command in (_segment_command, _adapt_command, _evaluate_command, _demo_command, _bench_command,
+                        _report_command, _train_command):
+        add_command(commands)
+    return parser
 
+
+def _model_and_device(command: argparse.ArgumentParser, model: str, device: str = "auto") -> None:
+    command.add_argument("--model", default=None, help=f"{model} (default: the shipped model)")
+    command.add_argument("--device", default=device, help=f"auto, cpu, cuda or mps (default: {device})")
+
+
+def _segment_command(commands) -> None:
     segment = commands.add_parser("segment", help="segment 3D stacks or 4D cines")
     segment.add_argument("inputs", nargs="+", help="NIfTI / NRRD files or DICOM series folders")
     segment.add_argument("--out", required=True, help="output folder")
-    segment.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    segment.add_argument("--model", default=None, help="model checkpoint (default: the shipped model)")
+    _model_and_device(segment, "model checkpoint")
     segment.add_argument("--head", default="gmmseg",
                          help="labels from the GmmSeg posterior (gmmseg, default), z_net's responsibilities alone "
                               "(pi), or the supervised feature U-Net alone (baseline, for comparison)")
@@ -200,16 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write <stem>_probabilities.nii.gz (class probabilities, for click refinement)")
     segment.set_defaults(run=_segment)
 
+
+def _adapt_command(commands) -> None:
     adapt = commands.add_parser("adapt", help="label-free adaptation of the model to your images")
     adapt.add_argument("images", nargs="+", help="unlabelled images of the new site/scanner")
     adapt.add_argument("--out", required=True, help="new checkpoint (.pt); a .json description is written beside")
-    adapt.add_argument("--model", default=None, help="starting model (default: the shipped model)")
+    _model_and_device(adapt, "starting model")
     adapt.add_argument("--epochs", type=count, default=5)
     adapt.add_argument("--steps-per-epoch", type=count, default=40)
     adapt.add_argument("--work", default=None, help="resumable state folder (default: <out>.work)")
-    adapt.add_argument("--device", default="auto")
     adapt.set_defaults(run=_adapt)
 
+
+def _evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="Dice and HD95 per structure against ground truth")
     evaluate.add_argument("--pred", required=True, help="folder of <stem>_seg.nii.gz predictions")
     evaluate.add_argument("--gt", required=True, help="folder of ground-truth label maps")
@@ -218,19 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--csv", default=None, help="write the per-volume table here instead of stdout")
     evaluate.set_defaults(run=_evaluate)
 
+
+def _demo_command(commands) -> None:
     demo = commands.add_parser("demo", help="segment a generated beating-heart phantom and draw the result")
     demo.add_argument("--out", default="gmmseg_demo", help="output folder (default: ./gmmseg_demo)")
-    demo.add_argument("--device", default="auto")
-    demo.add_argument("--model", default=None)
+    _model_and_device(demo, "model checkpoint")
     demo.set_defaults(run=_demo)
 
+
+def _bench_command(commands) -> None:
     bench = commands.add_parser("bench", help="speed and memory on this machine")
     bench.add_argument("--repeats", type=count, default=7)
     bench.add_argument("--train-steps", type=count, default=5)
-    bench.add_argument("--device", default="cpu")
-    bench.add_argument("--model", default=None)
+    _model_and_device(bench, "model checkpoint", device="cpu")
     bench.set_defaults(run=_bench)
 
+
+def _report_command(commands) -> None:
     report = commands.add_parser("report", help="clinical indices (EDV, ESV, SV, EF, LV mass) and volume curves")
     report.add_argument("segmentation", nargs="?", help="<stem>_seg.nii.gz of a 4D cine")
     report.add_argument("--ed", help="3D segmentation at end-diastole (with --es)")
@@ -241,11 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "writes) or acdc (1 RV, 2 MYO, 3 LV)")
     report.set_defaults(run=_report)
 
+
+def _train_command(commands) -> None:
     train = commands.add_parser("train", help="the headless trainer (same as scripted_training/train.py)",
                                 add_help=False)
     train.add_argument("trainer_arguments", nargs=argparse.REMAINDER)
     train.set_defaults(run=_train)
-    return parser
 
 
 class _WarningLine(logging.Handler):

@@ -138,7 +138,6 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     crop = location.canonical_crop(sx, sy, rows, columns)
     prior = prior_at(model.atlas, location.positions).to(device)
     phi_override = _phi_per_frame(phi, frames)
-    outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
 
     labels = np.empty((frames, slices, rows, columns), np.uint8)
     probabilities = np.empty((frames, NUM_CLASSES, slices, rows, columns), np.float32)
@@ -154,28 +153,38 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
             native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
             prediction = model(network_input(model, native, crop, location), prior, override)
         network_s += time.perf_counter() - tick
-        dirichlet = prediction.concentrations if uncertainty_source == "concentrations" else \
-            posterior_dirichlet(prediction.concentrations, prediction.posterior)
-        maps = dirichlet_uncertainty(dirichlet)
-        probabilities_t = {"gmmseg": prediction.posterior, "pi": prediction.responsibilities,
-                           "baseline": torch.softmax(prediction.features, dim=1)}[head]
-        stacked = torch.cat([probabilities_t] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
-                            + [prediction.registered_prior], dim=1)
-        back = to_native(stacked, crop, outside).cpu()
-        native_probabilities = back[:, :NUM_CLASSES]
-        if head == "gmmseg":
-            native_probabilities = corrected_probabilities(native_probabilities, model.class_log_offsets.cpu())
-        probabilities[t] = native_probabilities.permute(1, 0, 2, 3).numpy()
-        labels[t] = most_probable_class(native_probabilities).numpy().astype(np.uint8)
-        for index, kind in enumerate(UNCERTAINTY_KINDS):
-            uncertainty[kind][t] = back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
-        registered[t] = back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS):].permute(1, 0, 2, 3).numpy()
+        probabilities[t], labels[t], maps, registered[t] = _on_native_grid(model, prediction, crop, head,
+                                                                           uncertainty_source)
+        for kind in UNCERTAINTY_KINDS:
+            uncertainty[kind][t] = maps[kind]
         phis[t] = prediction.phi[0].cpu().numpy()
     timings["network_s"] = network_s
     timings["total_s"] = time.perf_counter() - start
     scores = slice_mean_uncertainty(uncertainty["total"], labels)
     return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, crop, scores,
                               [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
+
+
+def _on_native_grid(model: GmmSegModel, prediction, crop, head: str, uncertainty_source: str) -> tuple:
+    """One frame's prediction on the canonical crops taken back to the native grid: the class probabilities of
+    ``head`` (K, Z, Y, X), the labels (Z, Y, X), the uncertainty maps by kind, the registered prior (K, Z, Y, X).
+    Everything is resampled in one pass; outside the crop is certain background."""
+    dirichlet = prediction.concentrations if uncertainty_source == "concentrations" else \
+        posterior_dirichlet(prediction.concentrations, prediction.posterior)
+    maps = dirichlet_uncertainty(dirichlet)
+    head_probabilities = {"gmmseg": prediction.posterior, "pi": prediction.responsibilities,
+                          "baseline": torch.softmax(prediction.features, dim=1)}[head]
+    stacked = torch.cat([head_probabilities] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
+                        + [prediction.registered_prior], dim=1)
+    outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
+    back = to_native(stacked, crop, outside).cpu()
+    probabilities = back[:, :NUM_CLASSES]
+    if head == "gmmseg":
+        probabilities = corrected_probabilities(probabilities, model.class_log_offsets.cpu())
+    native_maps = {kind: back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
+                   for index, kind in enumerate(UNCERTAINTY_KINDS)}
+    return (probabilities.permute(1, 0, 2, 3).numpy(), most_probable_class(probabilities).numpy().astype(np.uint8),
+            native_maps, back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS):].permute(1, 0, 2, 3).numpy())
 
 
 def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegModel, device: torch.device | str,

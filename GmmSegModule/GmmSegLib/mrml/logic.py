@@ -20,24 +20,22 @@ import numpy as np
 import slicer
 import vtk
 
-from ..clinical.indices import MYOCARDIUM_DENSITY_G_PER_ML, clinical_indices, structure_volumes_ml
 from ..clinical.review import review_queue
 from ..core.errors import GmmSegError
-from ..core.labels import STRUCTURE_COLOURS
 from ..inference.case_result import CaseResult
 from ..io.images import read_cardiac_image
 from ..model.canonical_crop import CanonicalCrop
 from ..model.phi import Phi, phi_from_ras_transform, ras_transform_for_phi
 from .edit_history import ActionStep, LabelEdit
+from .indices_nodes import show_indices
 from .inputs import add_volume_nodes, cardiac_image_from_node, input_geometry, update_proxies
 from .nodes import (
     ijk_to_ras,
-    new_segmentation,
     register_segmentation_converters,
     remove_with_dependents,
     transform_points,
 )
-from .scene_outputs import SceneOutputs, add_output_nodes, place_in_study, remove_output_nodes, tag
+from .scene_outputs import SceneOutputs, add_audit_copy, add_output_nodes, remove_output_nodes
 
 LOGGER = logging.getLogger("gmmseg")
 ACCEPTED = "GmmSeg.Accepted"  # ISO time of Accept, on the segmentation (and each frame's item of a cine)
@@ -124,66 +122,7 @@ class GmmSegLogic:
     def update_indices(self, outputs: SceneOutputs, labels: np.ndarray | None = None) -> dict:
         """Refill the indices table (and a cine's volume curves) from ``labels`` (T, Z, Y, X); default: the
         segmentation as it is now."""
-        spacing = tuple(outputs.result.summary["spacing_mm"])
-        frames = list(self.all_labels(outputs) if labels is None else labels)
-        if len(frames) < 2:
-            indices = {f"{k} volume (ml)": v for k, v in structure_volumes_ml(frames[0], spacing).items()}
-            indices["LV mass (g)"] = indices["MYO volume (ml)"] * MYOCARDIUM_DENSITY_G_PER_ML
-            _fill_table(outputs.indices_table, indices)
-            return indices
-        try:
-            indices = clinical_indices(np.stack(frames), spacing).to_dict()
-        except GmmSegError as error:  # no LV left after editing, or too few slices for volumes: say why
-            indices = {"error": str(error)}
-            _fill_table(outputs.indices_table, indices)
-            return indices
-        scalars = {k: v for k, v in indices.items() if not isinstance(v, (dict, list))}
-        warnings = {f"warning {n}": text for n, text in enumerate(indices["warnings"], 1)}
-        _fill_table(outputs.indices_table, {**scalars, **warnings})
-        outputs.plot_chart = self._volume_plot(outputs, indices)
-        return indices
-
-    def _volume_plot(self, outputs: SceneOutputs, indices: dict):
-        """LV and RV volume over the cine in a plot chart, shown in every plot view without changing the layout."""
-        name = outputs.input_node.GetName()
-        table = self._output_node(outputs, "vtkMRMLTableNode", f"{name} GmmSeg volume curves", "volume curves")
-        table.RemoveAllColumns()
-        columns = {"frame": [float(t) for t in range(len(indices["volumes_ml"]["LV"]))]}
-        for structure in ("LV", "RV"):
-            columns[f"{structure} (ml)"] = indices["volumes_ml"][structure]
-        for column_name, values in columns.items():
-            array = vtk.vtkDoubleArray()
-            array.SetName(column_name)
-            for value in values:
-                array.InsertNextValue(value)
-            table.AddColumn(array)
-        chart = self._output_node(outputs, "vtkMRMLPlotChartNode", f"{name} GmmSeg volume curves", "volume plot")
-        chart.SetTitle(f"Volumes (ED frame {indices.get('ed_frame')}, ES frame {indices.get('es_frame')})")
-        chart.SetXAxisTitle("frame")
-        chart.SetYAxisTitle("ml")
-        chart.RemoveAllPlotSeriesNodeIDs()
-        for structure in ("LV", "RV"):
-            series = self._output_node(outputs, "vtkMRMLPlotSeriesNode", f"{name} {structure} volume",
-                                       f"volume series:{structure}")
-            series.SetAndObserveTableNodeID(table.GetID())
-            series.SetXColumnName("frame")
-            series.SetYColumnName(f"{structure} (ml)")
-            series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
-            series.SetColor(*STRUCTURE_COLOURS[structure])
-            chart.AddAndObservePlotSeriesNodeID(series.GetID())
-        for index in range(self.scene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode")):
-            self.scene.GetNthNodeByClass(index, "vtkMRMLPlotViewNode").SetPlotChartNodeID(chart.GetID())
-        return chart
-
-    def _output_node(self, outputs: SceneOutputs, class_name: str, name: str, role: str):
-        """The node of ``role`` for this result, created once."""
-        node = outputs.node_of(role)
-        if node is not None and self.scene.IsNodePresent(node):
-            return node
-        node = self.scene.AddNewNodeByClass(class_name, name)
-        tag(node, role, outputs.input_node)
-        outputs.added.append(node)
-        return node
+        return show_indices(self.scene, outputs, self.all_labels(outputs) if labels is None else labels)
 
     # -- review, refinement, undo, accept -----------------------------------------------------------------------
     def review_items(self, outputs: SceneOutputs, limit: int = 20) -> list[dict]:
@@ -262,8 +201,8 @@ class GmmSegLogic:
 
         def do() -> None:
             if first:
-                self._add_audit_copy(outputs)
-            self._stamp(outputs, stamps)
+                add_audit_copy(self.scene, outputs)
+            outputs.set_attributes(stamps)
             self.update_indices(outputs)
 
         def undo() -> None:
@@ -271,48 +210,12 @@ class GmmSegLogic:
                 audit = outputs.node_of("original")
                 outputs.added.remove(audit)
                 remove_with_dependents(self.scene, audit)
-            self._stamp(outputs, previous)
+            outputs.set_attributes(previous)
             self.update_indices(outputs)
 
         do()
         outputs.history.record(ActionStep("Accept", undo, do))
         return outputs.node_of("original")
-
-    def _add_audit_copy(self, outputs: SceneOutputs) -> None:
-        """The model's output as it came, before any edit: a hidden segmentation, for a cine a sequence of them."""
-        name = f"{outputs.input_node.GetName()} GmmSeg model output (audit)"
-        labels = outputs.result.labels
-        if outputs.browser is None:
-            audit = new_segmentation(name, outputs.frame_volumes[0], labels[0])
-            self.scene.AddNode(audit)
-            audit.CreateDefaultDisplayNodes()
-            audit.GetDisplayNode().SetVisibility(False)
-            audit.SetAndObserveTransformNodeID(outputs.shown_volume.GetTransformNodeID())
-        else:  # a sequence that no browser shows: listed, never drawn
-            audit = self.scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
-            master = outputs.browser.GetMasterSequenceNode()
-            audit.SetIndexName(master.GetIndexName())
-            audit.SetIndexType(master.GetIndexType())
-            for t, volume in enumerate(outputs.frame_volumes):
-                audit.SetDataNodeAtValue(new_segmentation(f"{name} frame {t}", volume, labels[t]),
-                                         master.GetNthIndexValue(t))
-        tag(audit, "original", outputs.input_node)
-        outputs.added.append(audit)
-        place_in_study(self.scene, outputs.input_node, [audit])
-
-    @staticmethod
-    def _stamp(outputs: SceneOutputs, values: dict) -> None:
-        """Set (or, for None, remove) attributes on the segmentation and, for a cine, every frame's item."""
-        nodes = [outputs.segmentation]
-        if outputs.browser is not None:
-            sequence = outputs.sequences["segmentation"]
-            nodes += [sequence] + [sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())]
-        for node in nodes:
-            for key, value in values.items():
-                if value is None:
-                    node.RemoveAttribute(key)
-                else:
-                    node.SetAttribute(key, value)
 
     # -- the prior's phi as a transform ----------------------------------------------------------------------
     def phi_from_transform(self, outputs: SceneOutputs, frame: int | None = None) -> Phi:
@@ -381,19 +284,6 @@ def _automatic_phi(outputs: SceneOutputs, frame: int) -> Phi:
 
 def _canonical_crop(outputs: SceneOutputs) -> CanonicalCrop:
     return CanonicalCrop(**outputs.result.summary["canonical_frame"])
-
-
-def _fill_table(table, values: dict) -> None:
-    table.RemoveAllColumns()
-    names, numbers = vtk.vtkStringArray(), vtk.vtkStringArray()
-    names.SetName("Index")
-    numbers.SetName("Value")
-    for key, value in values.items():
-        names.InsertNextValue(str(key))
-        text = "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
-        numbers.InsertNextValue(text)
-    table.AddColumn(names)
-    table.AddColumn(numbers)
 
 
 def _nodes(scene) -> list:

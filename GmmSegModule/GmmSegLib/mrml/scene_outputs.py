@@ -93,6 +93,19 @@ class SceneOutputs:
                          "(e.g. Four-Up Plot) to see them.")
         return notes
 
+    def set_attributes(self, values: dict) -> None:
+        """Set (or, for None, remove) attributes on the segmentation and, for a cine, every frame's item."""
+        nodes = [self.segmentation]
+        if self.browser is not None:
+            sequence = self.sequences["segmentation"]
+            nodes += [sequence] + [sequence.GetNthDataNode(i) for i in range(sequence.GetNumberOfDataNodes())]
+        for node in nodes:
+            for key, value in values.items():
+                if value is None:
+                    node.RemoveAttribute(key)
+                else:
+                    node.SetAttribute(key, value)
+
     # -- labels of one frame, wherever they are held --------------------------------------------------------
     def labels_node(self, frame: int):
         """The segmentation node holding ``frame``, with the volume whose grid it is read on."""
@@ -135,6 +148,29 @@ def add_output_nodes(scene, input_node, result: CaseResult) -> SceneOutputs:
     except Exception:
         remove_output_nodes(scene, builder.outputs_so_far())
         raise
+
+
+def add_audit_copy(scene, outputs: SceneOutputs) -> None:
+    """The model's output as it came, before any edit: a hidden segmentation, for a cine a sequence of them."""
+    name = f"{outputs.input_node.GetName()} GmmSeg model output (audit)"
+    labels = outputs.result.labels
+    if outputs.browser is None:
+        audit = new_segmentation(name, outputs.frame_volumes[0], labels[0])
+        scene.AddNode(audit)
+        audit.CreateDefaultDisplayNodes()
+        audit.GetDisplayNode().SetVisibility(False)
+        audit.SetAndObserveTransformNodeID(outputs.shown_volume.GetTransformNodeID())
+    else:  # a sequence that no browser shows: listed, never drawn
+        audit = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
+        master = outputs.browser.GetMasterSequenceNode()
+        audit.SetIndexName(master.GetIndexName())
+        audit.SetIndexType(master.GetIndexType())
+        for t, volume in enumerate(outputs.frame_volumes):
+            audit.SetDataNodeAtValue(new_segmentation(f"{name} frame {t}", volume, labels[t]),
+                                     master.GetNthIndexValue(t))
+    tag(audit, "original", outputs.input_node)
+    outputs.added.append(audit)
+    place_in_study(scene, outputs.input_node, [audit])
 
 
 def remove_output_nodes(scene, outputs: SceneOutputs) -> None:

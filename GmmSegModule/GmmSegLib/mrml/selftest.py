@@ -27,27 +27,36 @@ def _check(condition: bool, message: str) -> None:
 
 def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> dict:
     """Run the whole workflow on ``scene``; returns a few measured values for the caller to report."""
-    import vtk
-
-    from ..evaluation.folders import evaluate_pair
-    from .inputs import ROLE, add_volume_nodes
-    from .logic import ACCEPTED, MODEL_STAMP, GmmSegLogic
+    from .inputs import add_volume_nodes
+    from .logic import GmmSegLogic
 
     phantom = make_cine_phantom(frames=4, slices=8, es_frame=2, seed=1)
     logic = GmmSegLogic(scene)
-
-    # a 3D stack
     volume_node = add_volume_nodes(scene, phantom.image.frame_volume(0), "phantom ED")
     outputs = logic.process(volume_node, device=device)
+    dice = _check_volume_outputs(logic, outputs, volume_node, phantom)
+    changed = _check_refinement_and_undo(logic, outputs, volume_node)
+    _check_accept(logic, outputs)
+    changed_fraction = _check_reregistration(logic, outputs, volume_node, device)
+    indices = _check_cine(logic, add_volume_nodes(scene, phantom.image, "phantom cine"), phantom, device, work_folder)
+    return {"phantom_dice": dice, "changed_voxels": changed, "far_prior_changed_fraction": changed_fraction,
+            "lv_ef": indices["lv_ef"]}
+
+
+def _check_volume_outputs(logic, outputs, volume_node, phantom) -> dict:
+    """A 3D stack's outputs: segments and terminology, accuracy on the phantom, every map on the input's grid,
+    the prior under its transform, the indices, the review queue most uncertain first."""
+    import vtk
+
+    from ..evaluation.folders import evaluate_pair
+
     segmentation = outputs.segmentation.GetSegmentation()
     _check([segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())] == list(STRUCTURES),
            "segment IDs must be LV, MYO, RV in that order")
     tag = vtk.reference("")
     segmentation.GetSegment("MYO").GetTag(segmentation.GetSegment("MYO").GetTerminologyEntryTagName(), tag)
     _check("74281007" in str(tag), f"myocardium terminology tag missing: {tag}")
-    labels = logic.current_labels(outputs)
-    spacing = phantom.image.spacing_xyz
-    dice = evaluate_pair(labels, phantom.labels[0], spacing)
+    dice = evaluate_pair(logic.current_labels(outputs), phantom.labels[0], phantom.image.spacing_xyz)
     _check(dice["LV_dice"] > 0.8, f"LV Dice on the phantom is {dice['LV_dice']:.3f}")
     for node in list(outputs.uncertainty.values()) + [outputs.prior]:
         matrix_in, matrix_out = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
@@ -56,16 +65,19 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
         _check(all(abs(matrix_in.GetElement(r, c) - matrix_out.GetElement(r, c)) < 1e-6
                    for r in range(4) for c in range(4)), f"{node.GetName()} is not on the input's grid")
     _check(outputs.prior.GetParentTransformNode() is outputs.prior_transform, "the prior must sit under its transform")
-    table = outputs.indices_table
-    _check(table.GetNumberOfRows() >= 4, "the indices table is empty")
-
-    # review queue: most uncertain first
+    _check(outputs.indices_table.GetNumberOfRows() >= 4, "the indices table is empty")
     items = logic.review_items(outputs)
     order = [(item["slice_score"], item["score"]) for item in items]
     _check(len(items) > 0 and all(a >= b for a, b in pairwise(order)),
            "review items must be sorted by slice uncertainty, then by region mass")
+    return dice
 
-    # click refinement with undo: a background click in the middle of the LV removes LV there
+
+def _check_refinement_and_undo(logic, outputs, volume_node) -> int:
+    """A background click in the middle of the LV removes LV there, on that slice only; undo, redo, undo."""
+    import vtk
+
+    labels = logic.current_labels(outputs)
     z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(labels[z] == 1)
     centre = (int(np.median(xs)), int(np.median(ys)))
@@ -82,8 +94,14 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     logic.redo(outputs)
     _check(np.array_equal(logic.current_labels(outputs), after), "redo must repeat the refinement")
     logic.undo(outputs)
+    return changed
 
-    # accept: the model output is kept for audit
+
+def _check_accept(logic, outputs) -> None:
+    """Accept stamps the segmentation with time and model and keeps the model's output, hidden, for audit."""
+    from .inputs import ROLE
+    from .logic import ACCEPTED, MODEL_STAMP
+
     original = logic.accept(outputs)
     _check(outputs.segmentation.GetAttribute(ACCEPTED) is not None, "accepted result must be stamped")
     _check(outputs.segmentation.GetAttribute(MODEL_STAMP).endswith(outputs.result.summary["model"]["sha256"]),
@@ -92,7 +110,11 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     _check(not original.GetDisplayNode().GetVisibility() and not original.GetHideFromEditors(),
            "the audit copy must be hidden from the views and listed in the data tree")
 
-    # re-register the prior: the transform round-trips phi, a far-off phi changes the result
+
+def _check_reregistration(logic, outputs, volume_node, device: str) -> float:
+    """The transform round-trips phi, a far-off phi changes the result, the automatic one reproduces it, and the
+    re-runs' nodes can be removed; returns the share of voxels the far-off prior changed."""
+    scene = logic.scene
     automatic = logic.phi_from_transform(outputs)
     far = Phi(automatic.log_scale + math.log(1.4), automatic.tx_mm + 25.0, automatic.ty_mm - 20.0,
               automatic.rotation_rad)
@@ -110,24 +132,25 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     logic.remove_outputs(again)
     _check(scene.GetNumberOfNodes() < nodes_before and not scene.IsNodePresent(moved.segmentation),
            "a replaced re-run's nodes must leave the scene")
+    return changed_fraction
 
-    # a cine in a sequence browser: a segmentation sequence, ED and ES found
-    browser = add_volume_nodes(scene, phantom.image, "phantom cine")
+
+def _check_cine(logic, browser, phantom, device: str, work_folder: str | Path) -> dict:
+    """A cine in a sequence browser: one segmentation sequence shown through the browser's proxy, ED and ES
+    found, the volume plot, the export; returns the indices."""
     cine = logic.process(browser, device=device)
     sequence = cine.sequences["segmentation"]
     _check(sequence.GetNumberOfDataNodes() == phantom.image.num_frames,
            "the segmentation sequence needs one item per frame")
     _check(browser.IsSynchronizedSequenceNodeID(sequence.GetID(), False) and browser.GetProxyNode(sequence)
            is cine.segmentation, "the shown segmentation must be the browser's proxy of the segmentation sequence")
-    _check(scene.IsNodePresent(cine.shown_volume) and cine.segmentation.GetNodeReference(
+    _check(logic.scene.IsNodePresent(cine.shown_volume) and cine.segmentation.GetNodeReference(
         cine.segmentation.GetReferenceImageGeometryReferenceRole()) is cine.shown_volume,
            "the cine's segmentation must refer to the input's proxy volume of the main scene")
     indices = logic.update_indices(cine)
     _check(indices["ed_frame"] == 0 and indices["es_frame"] == phantom.es_frame,
            f"ED/ES found as {indices['ed_frame']}/{indices['es_frame']}")
     _check(cine.plot_chart is not None and cine.plot_chart.GetNumberOfPlotSeriesNodes() == 2, "volume plot missing")
-
     written = logic.export(cine, work_folder)
     _check(any(p.name.endswith("_seg.nii.gz") for p in written), "export must write the segmentation")
-    return {"phantom_dice": dice, "changed_voxels": changed, "far_prior_changed_fraction": changed_fraction,
-            "lv_ef": indices["lv_ef"]}
+    return indices

@@ -1,0 +1,94 @@
+"""The clinical indices of a result in the scene: a table node, and for a cine the LV and RV volume curves.
+
+Refilled from the labels as they are (edits included) after every change: the indices on screen are always those
+of the segmentation on screen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import slicer
+import vtk
+
+from ..clinical.indices import MYOCARDIUM_DENSITY_G_PER_ML, clinical_indices, structure_volumes_ml
+from ..core.errors import GmmSegError
+from ..core.labels import STRUCTURE_COLOURS
+from .scene_outputs import SceneOutputs, tag
+
+
+def show_indices(scene, outputs: SceneOutputs, labels: np.ndarray) -> dict:
+    """Fill the indices table (and a cine's volume curves) of ``outputs`` from ``labels`` (T, Z, Y, X); the
+    indices as a dict."""
+    spacing = tuple(outputs.result.summary["spacing_mm"])
+    frames = list(labels)
+    if len(frames) < 2:
+        indices = {f"{k} volume (ml)": v for k, v in structure_volumes_ml(frames[0], spacing).items()}
+        indices["LV mass (g)"] = indices["MYO volume (ml)"] * MYOCARDIUM_DENSITY_G_PER_ML
+        _fill_table(outputs.indices_table, indices)
+        return indices
+    try:
+        indices = clinical_indices(np.stack(frames), spacing).to_dict()
+    except GmmSegError as error:  # no LV left after editing, or too few slices for volumes: say why
+        indices = {"error": str(error)}
+        _fill_table(outputs.indices_table, indices)
+        return indices
+    scalars = {k: v for k, v in indices.items() if not isinstance(v, (dict, list))}
+    warnings = {f"warning {n}": text for n, text in enumerate(indices["warnings"], 1)}
+    _fill_table(outputs.indices_table, {**scalars, **warnings})
+    outputs.plot_chart = _volume_plot(scene, outputs, indices)
+    return indices
+
+def _volume_plot(scene, outputs: SceneOutputs, indices: dict):
+    """LV and RV volume over the cine in a plot chart, shown in every plot view without changing the layout."""
+    name = outputs.input_node.GetName()
+    table = _output_node(scene, outputs, "vtkMRMLTableNode", f"{name} GmmSeg volume curves", "volume curves")
+    table.RemoveAllColumns()
+    columns = {"frame": [float(t) for t in range(len(indices["volumes_ml"]["LV"]))]}
+    for structure in ("LV", "RV"):
+        columns[f"{structure} (ml)"] = indices["volumes_ml"][structure]
+    for column_name, values in columns.items():
+        array = vtk.vtkDoubleArray()
+        array.SetName(column_name)
+        for value in values:
+            array.InsertNextValue(value)
+        table.AddColumn(array)
+    chart = _output_node(scene, outputs, "vtkMRMLPlotChartNode", f"{name} GmmSeg volume curves", "volume plot")
+    chart.SetTitle(f"Volumes (ED frame {indices.get('ed_frame')}, ES frame {indices.get('es_frame')})")
+    chart.SetXAxisTitle("frame")
+    chart.SetYAxisTitle("ml")
+    chart.RemoveAllPlotSeriesNodeIDs()
+    for structure in ("LV", "RV"):
+        series = _output_node(scene, outputs, "vtkMRMLPlotSeriesNode", f"{name} {structure} volume",
+                                   f"volume series:{structure}")
+        series.SetAndObserveTableNodeID(table.GetID())
+        series.SetXColumnName("frame")
+        series.SetYColumnName(f"{structure} (ml)")
+        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
+        series.SetColor(*STRUCTURE_COLOURS[structure])
+        chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode")):
+        scene.GetNthNodeByClass(index, "vtkMRMLPlotViewNode").SetPlotChartNodeID(chart.GetID())
+    return chart
+
+def _output_node(scene, outputs: SceneOutputs, class_name: str, name: str, role: str):
+    """The node of ``role`` for this result, created once."""
+    node = outputs.node_of(role)
+    if node is not None and scene.IsNodePresent(node):
+        return node
+    node = scene.AddNewNodeByClass(class_name, name)
+    tag(node, role, outputs.input_node)
+    outputs.added.append(node)
+    return node
+
+
+def _fill_table(table, values: dict) -> None:
+    table.RemoveAllColumns()
+    names, numbers = vtk.vtkStringArray(), vtk.vtkStringArray()
+    names.SetName("Index")
+    numbers.SetName("Value")
+    for key, value in values.items():
+        names.InsertNextValue(str(key))
+        text = "n/a" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+        numbers.InsertNextValue(text)
+    table.AddColumn(names)
+    table.AddColumn(numbers)
