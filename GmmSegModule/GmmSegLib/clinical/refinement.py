@@ -1,4 +1,5 @@
-"""Click refinement of one structure on one slice (thesis chapter 3: EGD + information fusion + CRF).
+"""Click refinement of one structure on one slice, as MIDeepSeg does it (Luo et al., Medical Image Analysis 72,
+102102, 2021: exponentialised geodesic distance, information fusion, CRF).
 
 Given the slice, the model's class probabilities and the current labels, foreground and background clicks
 for one structure (LV, MYO or RV) correct that structure near the clicks only:
@@ -78,7 +79,7 @@ def geodesic_distance(image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float,
 
 def fused_probability(probability: torch.Tensor, foreground_distance: torch.Tensor,
                       background_distance: torch.Tensor) -> torch.Tensor:
-    """R_f = (1 - alpha) P_f + alpha E_f (thesis eqs. 3-3 to 3-7)."""
+    """R_f = (1 - alpha) P_f + alpha E_f: the clicks' belief near the clicks, the model's probability far from them."""
     e_f, e_b = torch.exp(-foreground_distance), torch.exp(-background_distance)
     click_belief = e_f / (e_f + e_b).clamp_min(1e-12)
     alpha = torch.exp(-torch.minimum(foreground_distance, background_distance))

@@ -23,11 +23,9 @@ from ..core.labels import STRUCTURES
 
 REGION_THRESHOLD = 0.3
 MIN_REGION_AREA_MM2 = 10.0
-# A whole stack is flagged for review when the median score of its heart slices exceeds this. Chosen on the
-# labelled training patients as stored and through the synthetic new scanner (100 stacks, /tmp script): the
-# two stacks the model failed on (patient021 shifted, mean Dice 0.13 and 0.28, the localiser lost the heart)
-# scored 0.150 and 0.112, every other stack at most 0.065 (median 0.046); smoothed noise with a heart's
-# geometry, which is segmented all the same, scored 0.107.
+# A whole stack is flagged for review when the median score of its heart slices exceeds this: chosen on the
+# labelled training patients, as stored and through the synthetic new scanner, between the stacks the model
+# segmented well and those it failed on (BENCHMARKS.md, "Uncertainty").
 UNSURE_STACK_SCORE = 0.09
 
 

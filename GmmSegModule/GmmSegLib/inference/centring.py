@@ -1,11 +1,9 @@
 """Centring the canonical crop on GmmSeg's own segmentation: the LV centre and the LV-to-RV direction refined.
 
 The localiser finds the heart on a 4 mm grid, and the direction from its LV to its RV centroid is the coarsest
-part of canonical alignment: on the selection split (the labelled training patients seen through the synthetic
-new scanner, ``augment.shifted_stack``) it was off the expert's by a median 5.1 and a 90th percentile 24
-degrees, where the same direction taken from GmmSeg's 1.5 mm segmentation of the crop was off by 0.8 and 7.0.
-Training crops stray at most 20 degrees and 8 mm from the expert's crop (``sampling.Perturbation``); the
-localiser's crops went beyond that (on validation up to 48 degrees and 28 mm). So the first frame is segmented
+part of canonical alignment: far coarser than the same direction read from GmmSeg's 1.5 mm segmentation of the
+crop, and at times beyond what training crops stray from the expert's (at most 20 degrees and 8 mm,
+``sampling.Perturbation``; BENCHMARKS.md, "Accuracy", has the localisation errors). So the first frame is segmented
 in the localiser's crop, the centre and direction are re-read from that segmentation (:func:`recentred`), and
 the crop is made again when they moved by more than :data:`CENTRING_SHIFT_MM` or :data:`CENTRING_TURN_DEG`; at
 most :data:`MAX_RECENTRINGS` times. BENCHMARKS.md has how this was chosen and what it gives on the validation
@@ -21,11 +19,12 @@ import numpy as np
 from ..model.alignment import CanonicalCrop, turn_between_deg
 from .localisation import HeartLocation, locate_from_labels
 
-# Chosen on the selection split: re-centring only the crops that moved by more than this gained as much
-# as re-centring every crop (+1.4 against +1.3 Dice points), for a second pass on 19 of 50 volumes.
+# Chosen on the selection split (the labelled training patients through the synthetic new scanner): re-centring
+# only the crops that moved by more than this gains as much as re-centring every crop (BENCHMARKS.md, "Accuracy",
+# centring the crop).
 CENTRING_SHIFT_MM = 5.0
 CENTRING_TURN_DEG = 10.0
-# A second re-centring, from the segmentation of the re-centred crop, added another 0.6 points there.
+# A second re-centring, from the segmentation of the re-centred crop, gained further there.
 MAX_RECENTRINGS = 2
 
 

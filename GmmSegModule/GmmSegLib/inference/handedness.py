@@ -3,9 +3,8 @@
 Canonical alignment puts the LV centre in the middle and the LV-to-RV direction to the left; a rotation
 cannot undo a mirror, so a stack whose voxel grid has the other handedness than ACDC's (another
 scanner's or converter's storage order, a flipped export) still reaches the networks mirrored: anterior
-and posterior swapped. Seen that way, model v4 (which had no handedness net) lost 9 points of mean Dice on the
-50 validation volumes stored mirrored (0.885 -> 0.791; transposed, 0.766); BENCHMARKS.md has the figures with
-the net. ACDC's NIfTI headers carry no orientation (identity direction), so the
+and posterior swapped, which a model without this net segments markedly worse (BENCHMARKS.md, "Stacks stored
+in other in-plane orders"). ACDC's NIfTI headers carry no orientation (identity direction), so the
 handedness cannot be read from the header and is recognised from the image instead: the
 :class:`~GmmSegLib.model.networks.HandednessNet` scores the canonical slices of the first frame under both
 hypotheses (:func:`locate_and_orient`), and the decision holds for the whole stack (and every frame of a

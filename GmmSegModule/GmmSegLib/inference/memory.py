@@ -1,10 +1,9 @@
 """Whether segmenting an image can fit in this computer's memory, decided before the work starts.
 
 Segmenting holds, per voxel of the input, the image, the class probabilities, the registered prior, the three
-uncertainty maps and the labels, plus what torch needs while mapping them back to the native grid. Measured
-peaks (``/usr/bin/time -v gmmseg segment``; BENCHMARKS.md, speed and memory): 1.06 GB for a phantom cine of
-6.2 M voxels, 1.67 GB for 11 M (a 20-frame ACDC cine), 6.8 GB for 79 M (30 frames of 10 slices of 512 x 512).
-A fixed 0.6 GB (Python, torch, the model) and 100 bytes per voxel bound them all, by at most a quarter.
+uncertainty maps and the labels, plus what torch needs while mapping them back to the native grid. A fixed
+0.6 GB (Python, torch, the model) and 100 bytes per voxel bound every peak measured (``/usr/bin/time -v gmmseg
+segment`` from 6 M to 79 M voxels; BENCHMARKS.md, "Speed and memory"), by at most a quarter.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Segmenting a short-axis stack or cine with GmmSeg (DESIGN section 3.7).
+"""Segmenting a short-axis stack or cine with GmmSeg (README, "Method", items 1, 5 and 6).
 
 Per volume: locate the heart (localiser), recognise a mirrored stack (handedness net), centre the crop on
 GmmSeg's own segmentation of the first frame (GmmSegLib.inference.centring), resample every slice into the canonical
-frame, run the feature U-Net and the heads, register the atlas to the responsibilities (phi, no gradients),
+crop, run the feature U-Net and the heads, register the atlas to the responsibilities (phi, no gradients),
 predict the Dirichlet concentrations d_hat from the features and the registered prior, and form the label
 posterior by one variational update of the responsibilities with the Dirichlet:
 q(z_ik) ~ pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid, where the labels are decided

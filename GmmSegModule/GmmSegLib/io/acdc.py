@@ -1,6 +1,6 @@
 """The ACDC subset in ``../shared/data/acdc``: case listing, the project's split and loading.
 
-Split (DESIGN section 6): the labelled auxiliary set is the first five patients of each pathology group
+Split (README, "Data and licences"): the labelled auxiliary set is the first five patients of each pathology group
 (001-005, 021-025, 041-045, 061-065, 081-085); the development-validation set is the other 25. The
 validation patients' labels are never used for training or tuning. The data is read in place: never
 copied into the repository (CC BY-NC-SA 4.0; cite Bernard et al., IEEE TMI 2018).

@@ -1,4 +1,4 @@
-"""The negative ELBO of GmmSeg and its three terms (DESIGN section 3.5).
+"""The negative ELBO of GmmSeg and its three terms (README, "Method", item 4).
 
 All terms are averaged over pixels (not summed) so that their balance does not depend on image size.
 Dirichlet quantities are computed in float32 with autocast off: the closed-form KL is a difference of

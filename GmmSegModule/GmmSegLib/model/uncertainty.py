@@ -1,4 +1,4 @@
-"""Per-pixel uncertainty from the predicted Dirichlet concentrations d_hat (DESIGN section 3.7).
+"""Per-pixel uncertainty from the predicted Dirichlet concentrations d_hat (README, "Method", item 6).
 
 With S = sum_k d_k and expected class probabilities p = d / S:
 - total     = H[p], the entropy of the expected categorical;

@@ -60,9 +60,8 @@ def coarser_resolution(image: torch.Tensor, factor: float) -> torch.Tensor:
 def random_appearance(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Training-time augmentation: random gamma, bias field, resolution and noise, each with its own chance.
 
-    All four together come in 7 % of the crops (0.8 x 0.6 x 0.3 x 0.5). Higher chances (0.8, 0.7, 0.5, 0.7: a
-    fifth of the crops) were tried for v7's networks and did not make them more robust on validation
-    (BENCHMARKS.md, accuracy section), so these stay the ones the shipped model was trained with.
+    All four together come in 7 % of the crops (0.8 x 0.6 x 0.3 x 0.5): the chances the shipped model was trained
+    with (higher ones made the networks no more robust; BENCHMARKS.md, "Accuracy").
     """
     if torch.rand((), generator=generator) < 0.8:
         image = gamma(image, math.exp(_uniform(generator, math.log(0.6), math.log(1.7))))
