@@ -16,8 +16,7 @@ def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
     n_pos, n_neg = int(positives.sum()), int((~positives).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    ranks = stats.rankdata(scores)
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(stats.mannwhitneyu(scores[positives], scores[~positives]).statistic / (n_pos * n_neg))
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
