@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -38,6 +39,17 @@ from GmmSegLib.core.labels import CONVENTIONS  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
 from GmmSegLib.io.images import CardiacImage, to_sitk  # noqa: E402
 from GmmSegLib.io.phantom import Phantom, make_cine_phantom  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def library_logger_as_found():
+    """Give each test the ``gmmseg`` logger as it found it: ``cli.main`` run in-process routes the library's warnings
+    to stderr lines and stops their propagation (right for the command line's process, wrong for pytest's caplog)."""
+    logger = logging.getLogger("gmmseg")
+    handlers, propagate = list(logger.handlers), logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")
