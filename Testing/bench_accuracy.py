@@ -2,10 +2,11 @@
 
     python Testing/bench_accuracy.py --out runs/eval [--model PATH] [--adapt-epochs 3]
 
-Steps, each through the product's own commands:
-1. ``gmmseg segment --head baseline`` and ``--head gmmseg`` on the 50 validation volumes, then
-   ``gmmseg evaluate --gt-labels acdc``: Dice and HD95 per structure, per volume then averaged, and the
-   paired per-volume difference of mean Dice between the two heads (bootstrap 95 % CI).
+Steps, through the product's own commands where it has them:
+1. ``gmmseg segment`` on the 50 validation volumes, and the same steps in-process with the plain baseline's
+   readout (``readouts.BASELINE``: the supervised feature U-Net alone), then ``gmmseg evaluate --gt-labels
+   acdc``: Dice and HD95 per structure, per volume then averaged, and the paired per-volume difference of mean
+   Dice between the two (bootstrap 95 % CI).
 2. The error of the automatic localisation against the expert's: LV centre (mm, in plane) and LV-to-RV
    direction (degrees), for the localiser alone and for the crop segmentation uses (re-centred).
 3. Synthetic domain shift of the validation images (gamma, bias field, noise, 1.5x coarser), the same
@@ -32,14 +33,16 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from bench_report import write_report  # noqa: E402
 
 from GmmSegLib.evaluation.folders import evaluate_folders, evaluate_pair  # noqa: E402
+from GmmSegLib.inference.case_files import summary_record, write_case  # noqa: E402
 from GmmSegLib.inference.localisation import locate_from_ground_truth, locate_heart  # noqa: E402
 from GmmSegLib.inference.segmentation import locate_and_centre, segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
-from GmmSegLib.io.images import read_cardiac_image, to_sitk  # noqa: E402
+from GmmSegLib.io.images import image_stem, read_cardiac_image, to_sitk  # noqa: E402
 from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
 from GmmSegLib.model.alignment import turn_between_deg  # noqa: E402
 from GmmSegLib.model.registry import load_registered  # noqa: E402
 from GmmSegLib.training.augment import VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
+from readouts import BASELINE  # noqa: E402
 
 
 def gmmseg(*arguments: str) -> None:
@@ -63,9 +66,15 @@ def validation_folders(root: Path, out: Path) -> tuple[list[Path], Path]:
 def evaluate(images: list[Path], labels: Path, out: Path, head: str, model: str | None) -> tuple[dict, list[dict]]:
     """Segment with one head and evaluate: (summary, per-volume rows); the rows also go to ``<out>/<head>.csv``."""
     predictions = out / head
-    model_arguments = ["--model", model] if model else []
-    gmmseg("segment", *map(str, images), "--out", str(predictions), "--device", "cpu", "--head", head,
-           *model_arguments)
+    if head == "gmmseg":  # the product, as a user runs it
+        model_arguments = ["--model", model] if model else []
+        gmmseg("segment", *map(str, images), "--out", str(predictions), "--device", "cpu", *model_arguments)
+    else:  # what `gmmseg segment` does, with the baseline's readout, which the command does not offer
+        network, entry = load_registered(model)
+        for path in images:
+            image = read_cardiac_image(path)
+            result = segment(image, network, "cpu", readout=BASELINE)
+            write_case(predictions, image_stem(path), image, result, summary_record(result, image, entry))
     rows, summary = evaluate_folders(predictions, labels, "acdc")
     with (out / f"{head}.csv").open("w", newline="") as table:
         writer = csv.DictWriter(table, fieldnames=list(rows[0]))

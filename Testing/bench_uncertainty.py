@@ -35,6 +35,7 @@ from GmmSegLib.core.labels import UNCERTAINTY_KINDS  # noqa: E402
 from GmmSegLib.inference.segmentation import segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
 from GmmSegLib.training.augment import SELECTION_SHIFT_SEED, shifted_stack  # noqa: E402
+from readouts import CONCENTRATIONS, RESPONSIBILITIES  # noqa: E402
 
 MAPS = (*UNCERTAINTY_KINDS, *(f"{kind} (d_hat as predicted)" for kind in UNCERTAINTY_KINDS), "pi_entropy")
 
@@ -49,8 +50,8 @@ def main() -> int:
         if arguments.split == "auxiliary-shifted":
             image.frames = shifted_stack(image.frames[0], SELECTION_SHIFT_SEED + index)[None]
         result = segment(image, model, "cpu")
-        as_predicted = segment(image, model, "cpu", location=result.location, uncertainty_source="concentrations")
-        pi = segment(image, model, "cpu", location=result.location, head="pi").probabilities[0]
+        as_predicted = segment(image, model, "cpu", location=result.location, readout=CONCENTRATIONS)
+        pi = segment(image, model, "cpu", location=result.location, readout=RESPONSIBILITIES).probabilities[0]
         labels = result.labels[0]
         wrong = labels != truth
         heart = ndimage.binary_dilation((truth > 0) | (labels > 0), structure=np.ones((1, 11, 11), bool))

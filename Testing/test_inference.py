@@ -34,12 +34,15 @@ def test_a_far_off_phi_changes_the_result_through_the_model(shipped_model, phant
     assert np.abs(moved.uncertainty["total"] - automatic.uncertainty["total"]).max() > 0.05
 
 
-def test_heads_share_uncertainty_but_not_labels(shipped_model, phantom_volume, automatic):
+def test_readouts_share_uncertainty_but_not_labels(shipped_model, phantom_volume, automatic):
+    """The baseline's readout takes other class probabilities from the same prediction: the uncertainty maps are
+    the product's, the labels are not."""
+    from readouts import BASELINE
+
     model, _ = shipped_model
-    baseline = segment(phantom_volume, model, "cpu", head="baseline")
+    baseline = segment(phantom_volume, model, "cpu", readout=BASELINE)
     np.testing.assert_allclose(baseline.uncertainty["total"], automatic.uncertainty["total"], atol=1e-6)
-    with pytest.raises(GmmSegError, match="unknown head"):
-        segment(phantom_volume, model, "cpu", head="magic")
+    assert (baseline.labels != automatic.labels).any()
 
 
 def test_invalid_phi_is_refused(shipped_model, phantom_volume):

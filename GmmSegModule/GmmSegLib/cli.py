@@ -40,13 +40,10 @@ def _terminate(signum, frame) -> None:
 def _segment(arguments: argparse.Namespace) -> int:
     """Every input it can; each failure in one line, and a summary line when some of several failed."""
     from .core.device import resolve_device
-    from .inference.segmentation import HEADS
     from .io.images import check_output_folder, distinct_stems
     from .model.phi import Phi
     from .model.registry import load_registered, unverified_warning
 
-    if arguments.head not in HEADS:
-        raise GmmSegError(f"unknown --head {arguments.head!r}; choose one of {', '.join(HEADS)}")
     device = resolve_device(arguments.device)
     stems = distinct_stems(arguments.inputs)  # before reading any image: it needs the names only
     phi = Phi.parse(arguments.phi).array() if arguments.phi else None
@@ -84,7 +81,7 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
     check_short_axis(image)
     check_fits(image.frames.shape, image.source, arguments.probabilities)
     location = _earlier_location(arguments.location, image.frames.shape) if arguments.location else None
-    result = segment(image, model, device, head=arguments.head, phi=phi, location=location)
+    result = segment(image, model, device, phi=phi, location=location)
     summary = summary_record(result, image, entry)
     written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
     print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
@@ -199,9 +196,6 @@ def _segment_command(commands) -> None:
     segment.add_argument("inputs", nargs="+", help="NIfTI / NRRD files or DICOM series folders")
     segment.add_argument("--out", required=True, help="output folder")
     _model_and_device(segment, "model checkpoint")
-    segment.add_argument("--head", default="gmmseg",
-                         help="labels from the GmmSeg posterior (gmmseg, default), z_net's responsibilities alone "
-                              "(pi), or the supervised feature U-Net alone (baseline, for comparison)")
     segment.add_argument("--phi", help="place the prior yourself instead of the registration net: "
                                        "SCALE,TX_MM,TY_MM,ROTATION_DEG (canonical crop, as in the JSON's phi)")
     segment.add_argument("--location", help="the <stem>.json of an earlier segment run of the same image: keep the "

@@ -13,6 +13,7 @@ net's, which is how the clinician's re-registration of the atlas changes the res
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -34,13 +35,23 @@ from .handedness import locate_and_orient
 from .localisation import HeartLocation
 
 BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
-# Which class probabilities become the labels: the GmmSeg posterior (pi updated with the registered
-# Dirichlet, with the class-prior correction), z_net's pi alone, or the supervised feature U-Net alone (the
-# plain baseline, no prior).
-HEADS = ("gmmseg", "pi", "baseline")
-# Which Dirichlet the uncertainty maps come from (see GmmSegLib.model.uncertainty): d_hat's strength centred on
-# the posterior (the product's maps), or d_hat as predicted (kept for the benchmark's comparison).
-UNCERTAINTY_SOURCES = ("posterior", "concentrations")
+
+
+@dataclass(frozen=True)
+class Readout:
+    """What a segmentation takes from the networks' prediction on the canonical crops: the class probabilities
+    behind the labels, the Dirichlet the uncertainty maps come from (:mod:`GmmSegLib.model.uncertainty`), and
+    whether the class-prior correction (:mod:`GmmSegLib.model.class_prior`) applies on the native grid."""
+
+    probabilities: Callable[[CanonicalPrediction], torch.Tensor]
+    dirichlet: Callable[[CanonicalPrediction], torch.Tensor]
+    class_prior_correction: bool = True
+
+
+# The product's: the GmmSeg posterior (pi updated with the registered Dirichlet), corrected; maps from the
+# Dirichlet with d_hat's strength centred on that posterior.
+GMMSEG_READOUT = Readout(lambda prediction: prediction.posterior,
+                         lambda prediction: posterior_dirichlet(prediction.concentrations, prediction.posterior))
 
 
 def network_input(model: GmmSegModel, native: torch.Tensor, crop: CanonicalCrop,
@@ -110,19 +121,13 @@ class SegmentationResult:
 @torch.no_grad()
 def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
             phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None,
-            head: str = "gmmseg", uncertainty_source: str = "posterior") -> SegmentationResult:
-    """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration.
-
-    ``head`` chooses the class probabilities behind the labels (see ``HEADS``); the uncertainty maps
-    always come from the Dirichlet concentrations.
-    """
-    if head not in HEADS:
-        raise GmmSegError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}")
-    if uncertainty_source not in UNCERTAINTY_SOURCES:
-        raise GmmSegError(f"unknown uncertainty source {uncertainty_source!r}")
+            readout: Readout = GMMSEG_READOUT) -> SegmentationResult:
+    """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration, ``location``
+    (an earlier run's) the localisation; ``readout`` is what is taken from the prediction (benchmarks compare
+    other readouts with the product's)."""
     blank = check_short_axis(image)
     if blank.any():
-        return _around_blank_slices(image, blank, model, device, phi, location, head, uncertainty_source)
+        return _around_blank_slices(image, blank, model, device, phi, location, readout)
     device = torch.device(device)
     model = model.to(device).eval()
     timings: dict[str, float] = {}
@@ -153,8 +158,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
             native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
             prediction = model(network_input(model, native, crop, location), prior, override)
         network_s += time.perf_counter() - tick
-        probabilities[t], labels[t], maps, registered[t] = _on_native_grid(model, prediction, crop, head,
-                                                                           uncertainty_source)
+        probabilities[t], labels[t], maps, registered[t] = _on_native_grid(model, prediction, crop, readout)
         for kind in UNCERTAINTY_KINDS:
             uncertainty[kind][t] = maps[kind]
         phis[t] = prediction.phi[0].cpu().numpy()
@@ -165,21 +169,19 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
                               [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
 
 
-def _on_native_grid(model: GmmSegModel, prediction, crop, head: str, uncertainty_source: str) -> tuple:
-    """One frame's prediction on the canonical crops taken back to the native grid: the class probabilities of
-    ``head`` (K, Z, Y, X), the labels (Z, Y, X), the uncertainty maps by kind, the registered prior (K, Z, Y, X).
+def _on_native_grid(model: GmmSegModel, prediction: CanonicalPrediction, crop: CanonicalCrop,
+                    readout: Readout) -> tuple:
+    """One frame's prediction on the canonical crops taken back to the native grid: the class probabilities
+    (K, Z, Y, X), the labels (Z, Y, X), the uncertainty maps by kind, the registered prior (K, Z, Y, X).
     Everything is resampled in one pass; outside the crop is certain background."""
-    dirichlet = prediction.concentrations if uncertainty_source == "concentrations" else \
-        posterior_dirichlet(prediction.concentrations, prediction.posterior)
-    maps = dirichlet_uncertainty(dirichlet)
-    head_probabilities = {"gmmseg": prediction.posterior, "pi": prediction.responsibilities,
-                          "baseline": torch.softmax(prediction.features, dim=1)}[head]
+    maps = dirichlet_uncertainty(readout.dirichlet(prediction))
+    head_probabilities = readout.probabilities(prediction)
     stacked = torch.cat([head_probabilities] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
                         + [prediction.registered_prior], dim=1)
     outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
     back = to_native(stacked, crop, outside).cpu()
     probabilities = back[:, :NUM_CLASSES]
-    if head == "gmmseg":
+    if readout.class_prior_correction:
         probabilities = corrected_probabilities(probabilities, model.class_log_offsets.cpu())
     native_maps = {kind: back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
                    for index, kind in enumerate(UNCERTAINTY_KINDS)}
@@ -188,8 +190,8 @@ def _on_native_grid(model: GmmSegModel, prediction, crop, head: str, uncertainty
 
 
 def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegModel, device: torch.device | str,
-                         phi: np.ndarray | torch.Tensor | None, location: HeartLocation | None, head: str,
-                         uncertainty_source: str) -> SegmentationResult:
+                         phi: np.ndarray | torch.Tensor | None, location: HeartLocation | None,
+                         readout: Readout) -> SegmentationResult:
     """:func:`segment` of the slices that hold an image; the ``blank`` ones (Z,) come back as certain background.
 
     The networks never see a blank slice: it would be drawn a heart, and it would move the heart's centre,
@@ -199,7 +201,7 @@ def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegMo
     slices = blank.size
     if location is not None:
         location = replace(location, positions=location.positions[keep])
-    inner = segment(image.kept_slices(keep), model, device, phi, location, head, uncertainty_source)
+    inner = segment(image.kept_slices(keep), model, device, phi, location, readout)
 
     def spread(values: np.ndarray, slice_axis: int, fill: np.ndarray | float) -> np.ndarray:
         shape = list(values.shape)
