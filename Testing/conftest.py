@@ -41,6 +41,14 @@ from GmmSegLib.io.images import CardiacImage, to_sitk  # noqa: E402
 from GmmSegLib.io.phantom import Phantom, make_cine_phantom  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the real ACDC data are ``acdc`` and ``slow`` (``pytest -m "not slow"`` is the quick loop)."""
+    for item in items:
+        if "acdc_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.acdc)
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def library_logger_as_found():
     """Give each test the ``gmmseg`` logger as it found it: ``cli.main`` run in-process routes the library's warnings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import write_image
@@ -16,6 +17,7 @@ from GmmSegLib.training.trainer import Trainer
 from test_cli import gmmseg
 
 
+@pytest.mark.slow
 def test_adapt_writes_a_verified_checkpoint_that_segments(tmp_path, phantom_files):
     out = tmp_path / "adapted.pt"
     result = gmmseg("adapt", phantom_files["volume"], phantom_files["cine"], "--out", out, "--epochs", "1",

@@ -84,6 +84,7 @@ def test_shipped_model_segments_the_phantom(segmented_volume, small_phantom, pha
     assert metrics["RV_dice"] > 0.7
 
 
+@pytest.mark.slow
 def test_segment_cine_gives_4d_outputs(tmp_path, phantom_files, small_phantom):
     result = gmmseg("segment", phantom_files["cine"], "--out", tmp_path, "--device", "cpu")
     assert result.returncode == 0, result.stderr
@@ -140,6 +141,7 @@ def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.slow
 def test_a_batch_does_every_input_it_can_and_reports_each_failure(tmp_path, phantom_files, phantom_volume):
     """segment a b c with b unusable: a and c are written, b is named in one line and in the summary, exit 2."""
     from GmmSegLib.io.images import to_sitk
@@ -160,6 +162,7 @@ def test_a_batch_does_every_input_it_can_and_reports_each_failure(tmp_path, phan
     assert not any(name.startswith(("flat", "missing", ".")) for name in written)
 
 
+@pytest.mark.slow
 def test_sigterm_while_a_case_is_written_drops_it_whole(tmp_path, phantom_files):
     """As timeout and schedulers stop a job: the case in flight leaves no file (hidden or not); exit 143."""
     import os
@@ -209,6 +212,7 @@ def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phant
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, phantom_files):
     occupied = tmp_path / "results"
     occupied.write_text("a file where the output folder should go")
@@ -221,6 +225,7 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, ph
     assert occupied.read_text() == "a file where the output folder should go"
 
 
+@pytest.mark.slow
 def test_unknown_or_absent_device_is_refused(tmp_path, phantom_files):
     result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--device", "tpu")
     assert result.returncode == 2 and "unknown device" in result.stderr
@@ -261,6 +266,7 @@ def test_corrupt_model_file_is_refused(tmp_path, phantom_files):
     assert result.returncode == 2 and "not a readable GmmSeg model" in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_writes_outputs_and_a_picture(tmp_path):
     result = gmmseg("demo", "--out", tmp_path / "demo", "--device", "cpu")
     assert result.returncode == 0, result.stderr
@@ -350,6 +356,7 @@ def test_evaluate_warns_when_the_ground_truth_looks_like_another_convention(tmp_
     assert json.loads(said.stdout[said.stdout.index("{"):])["summary"]["LV_dice"] > 0.8
 
 
+@pytest.mark.slow
 def test_an_image_with_no_heart_is_flagged_not_passed_silently(tmp_path, phantom_volume):
     """Pure noise on the phantom's grid passes the input checks; nothing comes out, and the user is told."""
     from GmmSegLib.io.images import to_sitk
@@ -402,6 +409,7 @@ def test_a_one_frame_cine_gives_one_frame_cine_outputs(tmp_path, small_phantom):
         assert dims[0] == 4 and dims[4] == 1, (name, dims)
 
 
+@pytest.mark.slow
 def test_a_rerun_with_a_moved_prior_keeps_the_heart_where_the_first_run_found_it(tmp_path, segmented_volume,
                                                                                 phantom_files, small_phantom):
     out, _ = segmented_volume

@@ -48,6 +48,7 @@ def test_a_user_error_of_the_command_is_reported_as_its_one_line(tmp_path, pytho
     assert not any("Traceback" in line for line in lines)
 
 
+@pytest.mark.slow
 @requires_torch
 def test_cancel_kills_the_launchers_child_too_and_writes_nothing(tmp_path, pythonslicer, phantom_acdc_dir):
     from slicer_harness import wait_until

@@ -135,6 +135,7 @@ def test_a_cines_frame_chosen_as_input_stands_for_the_whole_cine(module, harness
 
 
 # ---- the clinician's path -----------------------------------------------------------------------------------
+@pytest.mark.slow
 @requires_torch
 def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, harness, small_phantom, tmp_path):
     from PySide6 import QtGui
@@ -223,6 +224,7 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     assert harness.mrmlScene.IsNodePresent(outputs.segmentation)  # the accepted result is kept
 
 
+@pytest.mark.slow
 @requires_torch
 def test_a_rerun_replaces_a_result_that_was_not_accepted(module, harness, small_phantom):
     widget = module.widget
@@ -316,6 +318,7 @@ def test_an_unusable_input_is_refused_with_a_message_and_starts_no_job(module, h
     assert any("2D" in record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR)
 
 
+@pytest.mark.slow
 @requires_torch
 def test_the_slicer_self_test_runs_the_pytest_body_on_a_scene_of_its_own(module, harness, small_phantom):
     """What Slicer's Reload & Test runs: GmmSegModuleTest, whose body is run_logic_self_test (also in pytest)."""

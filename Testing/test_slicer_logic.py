@@ -28,6 +28,7 @@ def scene():
     scene.Clear(True)
 
 
+@pytest.mark.slow
 def test_module_workflow_on_a_real_scene(scene, tmp_path, shipped_model):
     """The same body as the Slicer self-test (GmmSegModuleTest)."""
     measured = run_logic_self_test(scene, tmp_path)
@@ -99,6 +100,7 @@ def test_a_file_segmented_through_the_scene_leaves_no_node_behind(scene, tmp_pat
         logic.segment_file(tmp_path / "missing.nii.gz", tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_batch_segmentation_script_runs_headless(tmp_path, phantom_files, shipped_model):
     """scripted_training/batch_segment.py (Slicer's Python or plain python with slicer-core) segments and exports."""
     import subprocess

@@ -32,6 +32,7 @@ def events(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     out = tmp_path / "model.pt"
     result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY)
@@ -57,6 +58,7 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
         torch.testing.assert_close(tensor, other.state_dict()[name], msg=name)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
     out = tmp_path / "model.pt"
     arguments = [sys.executable, str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
@@ -88,6 +90,7 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
     assert out.is_file()
 
 
+@pytest.mark.slow
 def test_sigterm_before_anything_was_saved_names_no_state_and_leaves_no_folder(tmp_path, phantom_acdc_dir):
     out = tmp_path / "model.pt"
     arguments = [sys.executable, str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
@@ -116,6 +119,7 @@ def test_the_trainers_help_gives_every_options_meaning_and_default():
     assert "--pretrain-epochs PRETRAIN_EPOCHS epochs of supervised pretraining" in text and "(default: 40)" in text
 
 
+@pytest.mark.slow
 def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
     work = tmp_path / "model.work"
     first = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "localiser",
@@ -161,6 +165,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not shutil.which("torchrun"), reason="torchrun not on PATH")
 def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
     out = tmp_path / "ddp.pt"
@@ -179,6 +184,7 @@ def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
     load_model(out)
 
 
+@pytest.mark.slow
 def test_adapting_an_init_model_can_stay_anchored_to_the_labelled_split(tmp_path, phantom_acdc_dir):
     """With --labelled-anchor the first step's anchor adds the supervised loss on the same target batch."""
     from GmmSegLib.model.registry import default_entry
@@ -230,6 +236,7 @@ def test_localiser_and_handedness_stages_start_from_fresh_weights(tmp_path):
     torch.testing.assert_close(localiser.state_dict(), before)
 
 
+@pytest.mark.slow
 def test_a_new_slice_context_trains_a_new_feature_unet_on_the_init_models_other_networks(tmp_path, phantom_acdc_dir):
     """--context-slices other than the --init-model's: the feature U-Net (three input channels) and heads start
     fresh, the localiser, handedness and registration nets come from the init model; without the pretrain stage
