@@ -135,9 +135,23 @@ def test_a_cines_frame_chosen_as_input_stands_for_the_whole_cine(module, harness
 
 
 # ---- the clinician's path -----------------------------------------------------------------------------------
-@pytest.mark.slow
-@requires_torch
-def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, harness, small_phantom, tmp_path):
+def _review_row_shows_its_frame_and_slice(widget, harness, browser, outputs) -> None:
+    """Selecting a review row of another frame than the shown one brings that frame and slice into view."""
+    from slicer_harness import pump
+
+    logic = widget.logic.sceneLogic()
+    items = widget._results.review.items
+    row = next(i for i, item in enumerate(items) if item["frame"] != browser.GetSelectedItemNumber())
+    item = widget._results.review.items[row]
+    widget.ui.reviewTable.selectRow(row)
+    pump(0.05)
+    assert browser.GetSelectedItemNumber() == item["frame"]
+    world = logic.world_position(outputs, (0, 0, item["slice"]), item["frame"])
+    assert harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed").GetSliceOffset() == pytest.approx(world[2], abs=1e-3)
+
+
+def _refine_undo_redo_and_accept(module, browser, outputs) -> np.ndarray:
+    """A click, Refine, Undo and Redo by the buttons and by the platform's keys, then Accept; the refined labels."""
     from PySide6 import QtGui
     from PySide6.QtTest import QTest
     from slicer_harness import pump
@@ -146,39 +160,6 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
 
     widget, ui = module.widget, module.widget.ui
     logic = widget.logic.sceneLogic()
-    volume = _volume(harness, small_phantom)
-    ui.inputSelector.setCurrentNode(volume)
-    ui.segmentButton.click()
-    assert widget._jobs.job is not None and not any(button.enabled for button in _start_buttons(ui))
-    widget.onSegment()  # a second job is refused while one runs
-    widget.onAdapt()
-    first_job = widget._jobs.job
-    _wait_for_job(widget)
-    shown = widget._results.outputs
-    assert shown is not None and shown.input_node is volume and first_job.console.finished
-
-    browser = _cine(harness, small_phantom)
-    ui.inputSelector.setCurrentNode(browser)
-    ui.segmentButton.click()
-    _wait_for_job(widget)
-    outputs = widget._results.outputs
-    assert outputs.input_node is browser and outputs.segmentation is browser.GetProxyNode(outputs.sequences[
-        "segmentation"])
-    red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
-    assert red.GetBackgroundVolumeID() == outputs.shown_volume.GetID()
-    assert red.GetForegroundVolumeID() == outputs.uncertainty["total"].GetID()
-
-    # a review row shows its frame and slice
-    items = widget._results.review.items
-    row = next(i for i, item in enumerate(items) if item["frame"] != browser.GetSelectedItemNumber())
-    item = widget._results.review.items[row]
-    ui.reviewTable.selectRow(row)
-    pump(0.05)
-    assert browser.GetSelectedItemNumber() == item["frame"]
-    world = logic.world_position(outputs, (0, 0, item["slice"]), item["frame"])
-    assert harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed").GetSliceOffset() == pytest.approx(world[2], abs=1e-3)
-
-    # clicks -> Refine -> Undo -> Redo (buttons and the platform's Undo / Redo keys) -> Accept
     before = logic.current_labels(outputs)
     z = int(np.argmax((before == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(before[z] == 1)
@@ -202,6 +183,37 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     assert outputs.segmentation.GetAttribute(ACCEPTED) is not None
     audit = outputs.node_of("original")
     assert audit is not None and not browser.IsSynchronizedSequenceNodeID(audit.GetID(), True)
+    return refined
+
+
+@pytest.mark.slow
+@requires_torch
+def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, harness, small_phantom, tmp_path):
+    widget, ui = module.widget, module.widget.ui
+    volume = _volume(harness, small_phantom)
+    ui.inputSelector.setCurrentNode(volume)
+    ui.segmentButton.click()
+    assert widget._jobs.job is not None and not any(button.enabled for button in _start_buttons(ui))
+    widget.onSegment()  # a second job is refused while one runs
+    widget.onAdapt()
+    first_job = widget._jobs.job
+    _wait_for_job(widget)
+    shown = widget._results.outputs
+    assert shown is not None and shown.input_node is volume and first_job.console.finished
+
+    browser = _cine(harness, small_phantom)
+    ui.inputSelector.setCurrentNode(browser)
+    ui.segmentButton.click()
+    _wait_for_job(widget)
+    outputs = widget._results.outputs
+    assert outputs.input_node is browser and outputs.segmentation is browser.GetProxyNode(outputs.sequences[
+        "segmentation"])
+    red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
+    assert red.GetBackgroundVolumeID() == outputs.shown_volume.GetID()
+    assert red.GetForegroundVolumeID() == outputs.uncertainty["total"].GetID()
+
+    _review_row_shows_its_frame_and_slice(widget, harness, browser, outputs)
+    refined = _refine_undo_redo_and_accept(module, browser, outputs)
 
     # Export reads the edited frames
     widget._parameterNode.exportFolder = tmp_path / "export"

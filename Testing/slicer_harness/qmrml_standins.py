@@ -70,6 +70,38 @@ class _SceneFilter:
         return (self.showHidden or not node.GetHideFromEditors()) and self.of_type(node)
 
 
+def _filter_property(name: str, kind: Any) -> Property:
+    """A qMRMLNodeComboBox property kept in its scene filter; setting it lists the scene again."""
+
+    def getter(self: qMRMLNodeComboBox) -> Any:
+        value = getattr(self._filter, name)
+        return list(value) if isinstance(value, list) else value
+
+    def setter(self: qMRMLNodeComboBox, value: Any) -> None:
+        if isinstance(getattr(self._filter, name), list):
+            value = [str(v) for v in value if str(v)]  # empty names are removed, as setNodeTypes does
+        setattr(self._filter, name, value)
+        if self._scene is not None:
+            for index in range(self._scene.GetNumberOfNodes()):
+                self._watchNode(self._scene.GetNthNode(index))
+        self._update()
+
+    return Property(kind, getter, setter)
+
+
+def _flag_property(name: str) -> Property:
+    """A qMRMLNodeComboBox item flag (noneEnabled, addEnabled, ...); setting it lists the scene again."""
+
+    def getter(self: qMRMLNodeComboBox) -> bool:
+        return self._flags[name]
+
+    def setter(self: qMRMLNodeComboBox, value: bool) -> None:
+        self._flags[name] = bool(value)
+        self._update()
+
+    return Property(bool, getter, setter)
+
+
 class qMRMLNodeComboBox(qt.QWidget):
     """Libs/MRML/Widgets/qMRMLNodeComboBox.h: a combo box of the scene's nodes of ``nodeTypes``.
 
@@ -298,42 +330,15 @@ class qMRMLNodeComboBox(qt.QWidget):
         return self._scene.GetNodeByID(listed[index]) if 0 <= index < len(listed) else None
 
     # -- filter and item properties -------------------------------------------------------------------------------
-    def _filterProperty(name: str, kind: Any) -> Property:
-        def getter(self: qMRMLNodeComboBox) -> Any:
-            value = getattr(self._filter, name)
-            return list(value) if isinstance(value, list) else value
-
-        def setter(self: qMRMLNodeComboBox, value: Any) -> None:
-            if isinstance(getattr(self._filter, name), list):
-                value = [str(v) for v in value if str(v)]  # empty names are removed, as setNodeTypes does
-            setattr(self._filter, name, value)
-            if self._scene is not None:
-                for index in range(self._scene.GetNumberOfNodes()):
-                    self._watchNode(self._scene.GetNthNode(index))
-            self._update()
-
-        return Property(kind, getter, setter)
-
-    def _flagProperty(name: str) -> Property:
-        def getter(self: qMRMLNodeComboBox) -> bool:
-            return self._flags[name]
-
-        def setter(self: qMRMLNodeComboBox, value: bool) -> None:
-            self._flags[name] = bool(value)
-            self._update()
-
-        return Property(bool, getter, setter)
-
-    nodeTypes = _filterProperty("nodeTypes", "QStringList")
-    hideChildNodeTypes = _filterProperty("hideChildNodeTypes", "QStringList")
-    showHidden = _filterProperty("showHidden", bool)
-    showChildNodeTypes = _filterProperty("showChildNodeTypes", bool)
-    noneEnabled = _flagProperty("noneEnabled")
-    addEnabled = _flagProperty("addEnabled")
-    removeEnabled = _flagProperty("removeEnabled")
-    editEnabled = _flagProperty("editEnabled")
-    renameEnabled = _flagProperty("renameEnabled")
-    del _filterProperty, _flagProperty
+    nodeTypes = _filter_property("nodeTypes", "QStringList")
+    hideChildNodeTypes = _filter_property("hideChildNodeTypes", "QStringList")
+    showHidden = _filter_property("showHidden", bool)
+    showChildNodeTypes = _filter_property("showChildNodeTypes", bool)
+    noneEnabled = _flag_property("noneEnabled")
+    addEnabled = _flag_property("addEnabled")
+    removeEnabled = _flag_property("removeEnabled")
+    editEnabled = _flag_property("editEnabled")
+    renameEnabled = _flag_property("renameEnabled")
 
 
 class qMRMLTableView(qt.QTableView):
