@@ -35,8 +35,8 @@ import slicer_harness  # noqa: E402
 
 slicer = slicer_harness.install()
 
-import numpy as np  # noqa: E402
 from launcher import alive, install_launcher  # noqa: E402
+from panel_steps import click_background_in_the_lv  # noqa: E402
 from slicer_harness import load_module, pump, wait_until  # noqa: E402
 
 from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
@@ -91,12 +91,7 @@ def _cycle(widget, browser, folder: Path) -> dict:
     before = _classes(scene)
     _segment(widget, browser)
     result = widget._results.outputs
-    logic = widget.logic.sceneLogic()
-    labels = logic.current_labels(result)
-    z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
-    ys, xs = np.nonzero(labels[z] == 1)
-    click = logic.world_position(result, (float(np.median(xs)), float(np.median(ys)), z), result.current_frame)
-    widget._parameterNode.backgroundPoints.AddControlPoint(*click)
+    click_background_in_the_lv(widget, result)
     widget.ui.refineButton.click()
     widget.ui.acceptButton.click()
     widget._parameterNode.exportFolder = folder

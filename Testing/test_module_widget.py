@@ -15,6 +15,7 @@ import types
 import numpy as np
 import pytest
 from launcher import alive
+from panel_steps import click_background_in_the_lv
 
 from conftest import ROOT, requires_torch
 
@@ -160,11 +161,7 @@ def _refine_undo_redo_and_accept(module, browser, outputs) -> np.ndarray:
 
     widget, ui = module.widget, module.widget.ui
     logic = widget.logic.sceneLogic()
-    before = logic.current_labels(outputs)
-    z = int(np.argmax((before == 1).sum(axis=(1, 2))))
-    ys, xs = np.nonzero(before[z] == 1)
-    click = logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z), outputs.current_frame)
-    widget._parameterNode.backgroundPoints.AddControlPoint(*click)
+    before = click_background_in_the_lv(widget, outputs)
     ui.refineButton.click()
     refined = logic.current_labels(outputs)
     assert not np.array_equal(refined, before)
