@@ -1,7 +1,8 @@
-"""GmmSegLib: the Slicer-independent core of GmmSeg.
+"""GmmSegLib: the GmmSeg library, in floors (README, Architecture).
 
-Everything here imports without Slicer and without Qt. Torch is imported only by the modules that
-need it (networks, training, inference), never by this package's ``__init__``.
+Every floor below ``mrml`` imports without Slicer, VTK and Qt; ``mrml`` needs MRML and VTK, ``gui`` Qt as
+well. Torch is imported only by the modules that need it (networks, training, inference), never by this
+package's ``__init__``.
 """
 
 __version__ = "0.1.0"

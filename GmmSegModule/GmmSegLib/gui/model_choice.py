@@ -46,7 +46,7 @@ class ModelChoice:
         return device
 
     def publish(self, adapted_model: Path) -> Path:
-        """Move an adapted model into the user's models folder, list it and select it."""
+        """Copy an adapted model into the user's models folder, list it and select it."""
         published = publish_adapted_model(adapted_model)
         self.fill()
         self.combo.setCurrentIndex(self.combo.findData(str(published)))

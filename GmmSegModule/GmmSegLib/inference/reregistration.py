@@ -1,7 +1,7 @@
 """Atlas re-registration: re-infer with a clinician's phi instead of the registration net's.
 
 phi moves the anatomical prior (scale about the crop centre, rotation, then shift in mm, in the canonical
-frame). Re-inference runs the whole model again with that phi, so the prior changes the concentrations
+crop). Re-inference runs the whole model again with that phi, so the prior changes the concentrations
 d_hat, the posterior and the uncertainty, and reports what changed. Re-applying the automatic phi
 reproduces the original output.
 """

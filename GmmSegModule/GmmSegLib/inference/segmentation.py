@@ -175,8 +175,7 @@ def _on_native_grid(model: GmmSegModel, prediction: CanonicalPrediction, crop: C
     (K, Z, Y, X), the labels (Z, Y, X), the uncertainty maps by kind, the registered prior (K, Z, Y, X).
     Everything is resampled in one pass; outside the crop is certain background."""
     maps = dirichlet_uncertainty(readout.dirichlet(prediction))
-    head_probabilities = readout.probabilities(prediction)
-    stacked = torch.cat([head_probabilities] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
+    stacked = torch.cat([readout.probabilities(prediction)] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
                         + [prediction.registered_prior], dim=1)
     outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
     back = to_native(stacked, crop, outside).cpu()

@@ -4,7 +4,7 @@
 module's sliders set and its prior transform holds: a uniform scale, an in-plane shift (mm) and a rotation.
 
 phi moves the atlas in the canonical crop (mm about the crop centre): x -> s R(r) x + t. The canonical
-crop itself is an in-plane similarity of the native slices (:class:`~GmmSegLib.model.alignment.CanonicalCrop`),
+crop itself is an in-plane similarity of the native slices (:class:`~GmmSegLib.model.canonical_crop.CanonicalCrop`),
 and the native voxel grid sits in patient space through the volume's IJK-to-RAS matrix. Chaining them
 gives the 4 x 4 RAS matrix of a change of phi, which is what a linear transform node holds:
 

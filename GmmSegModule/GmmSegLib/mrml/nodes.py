@@ -165,7 +165,7 @@ def _vtk_ijk_to_ras(volume) -> vtk.vtkMatrix4x4:
     return matrix
 
 
-# ---- removal ----------------------------------------------------------------------------------------------
+# ---- click points and removal ------------------------------------------------------------------------------
 def new_click_points(scene, name: str, colour: tuple[float, float, float]):
     """A markups point list in ``scene`` for the clinician's clicks, drawn in ``colour``."""
     points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)

@@ -145,7 +145,7 @@ def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, gen
                context: int = 0) -> Batch:
     """``size`` random (volume, slice) crops through ``crop_of`` perturbed and augmented, each z-scored.
 
-    Each crop comes with its ``context`` neighbouring slices on either side, cut through the same frame
+    Each crop comes with its ``context`` neighbouring slices on either side, cut through the same crop
     (each moved by up to ``perturbation.neighbour_shift_mm``) and augmented alike (one scanner).
     ``keep_clean`` also returns every crop before the appearance augmentation (a teacher's view of it).
     """
