@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import write_report  # noqa: E402
 
+from GmmSegLib.core.paths import acdc_dir  # noqa: E402
 from GmmSegLib.evaluation.folders import evaluate_folders, evaluate_pair  # noqa: E402
 from GmmSegLib.inference.case_files import summary_record, write_case  # noqa: E402
 from GmmSegLib.inference.localisation import locate_from_ground_truth, locate_heart  # noqa: E402
@@ -154,7 +155,7 @@ def main() -> int:
     out = Path(arguments.out).resolve()
     if arguments.model:  # the gmmseg subprocesses run in another folder
         arguments.model = str(Path(arguments.model).resolve())
-    root = Path(arguments.data).resolve() if arguments.data else acdc.default_acdc_dir()
+    root = Path(arguments.data).resolve() if arguments.data else acdc_dir()
     images, labels = validation_folders(root, out)
     report: dict = {"model": arguments.model or "shipped default", "validation_volumes": len(images)}
     rows = {}

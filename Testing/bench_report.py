@@ -27,11 +27,12 @@ def bench_parser(doc: str, default_out: str, selection_split: str | None = None)
 
 def model_and_cases(arguments: argparse.Namespace):
     """The model to measure (with its registry entry), the ACDC folder, and the cases of the chosen split."""
+    from GmmSegLib.core.paths import acdc_dir
     from GmmSegLib.io import acdc
     from GmmSegLib.model.registry import load_registered
 
     model, entry = load_registered(arguments.model)
-    root = acdc.default_acdc_dir()
+    root = acdc_dir()
     auxiliary, validation = acdc.split(acdc.list_cases(root))
     return model, entry, root, validation if getattr(arguments, "split", "validation") == "validation" else auxiliary
 

@@ -35,8 +35,8 @@ HARNESS_MISSING = _install_slicer_harness()  # None when the module's GUI can be
 # (Slicer's own Python 3.12 has no torch until the PyTorch extension installs it)
 requires_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
 
+from GmmSegLib.core import paths  # noqa: E402
 from GmmSegLib.core.labels import CONVENTIONS  # noqa: E402
-from GmmSegLib.io import acdc  # noqa: E402
 from GmmSegLib.io.images import CardiacImage, to_sitk  # noqa: E402
 from GmmSegLib.io.phantom import Phantom, make_cine_phantom  # noqa: E402
 
@@ -171,9 +171,9 @@ def automatic(shipped_model, phantom_volume):
 @pytest.fixture(scope="session")
 def acdc_dir() -> Path:
     """The real ACDC subset; skips the test with the reason when it is not there."""
-    root = acdc.default_acdc_dir()
+    root = paths.acdc_dir()
     if not (root / "manifest.csv").is_file():
-        pytest.skip(f"ACDC data not found at {root} (set {acdc.DATA_ENV} to its folder)")
+        pytest.skip(f"ACDC data not found at {root} (set {paths.ACDC_ENV} to its folder)")
     return root
 
 

@@ -33,10 +33,6 @@ class CaseResult:
     probabilities: np.ndarray | None = None
 
     @property
-    def num_frames(self) -> int:
-        return int(self.labels.shape[0])
-
-    @property
     def frame_of_interest(self) -> int:
         """The frame shown first: ED for a cine (found from the LV volume curve), else the only one."""
         indices = self.summary.get("clinical_indices") or {}

@@ -26,7 +26,7 @@ from ..core.labels import NUM_CLASSES, UNCERTAINTY_KINDS, most_probable_class
 from ..io.checks import check_short_axis
 from ..io.images import CardiacImage
 from ..model.alignment import CanonicalCrop, canonical_input, to_native
-from ..model.atlas import PRIOR_STRENGTH, prior_at
+from ..model.atlas import prior_at
 from ..model.bundle import CanonicalPrediction, GmmSegModel
 from ..model.class_prior import corrected_probabilities
 from ..model.uncertainty import dirichlet_uncertainty, posterior_dirichlet
@@ -231,8 +231,3 @@ def _phi_per_frame(phi: np.ndarray | torch.Tensor | None, frames: int) -> torch.
     if not torch.isfinite(phi).all():
         raise GmmSegError("phi contains NaN or infinite values")
     return phi
-
-
-def prior_concentrations(registered_prior: torch.Tensor) -> torch.Tensor:
-    """d = lambda * T_phi(p~)."""
-    return PRIOR_STRENGTH * registered_prior

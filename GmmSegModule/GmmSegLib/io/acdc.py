@@ -19,13 +19,6 @@ from ..core.labels import to_product_labels
 from ..core.paths import ACDC_ENV, acdc_dir
 from .images import CardiacImage, read_cardiac_image, read_label_volume
 
-DATA_ENV = ACDC_ENV
-
-
-def default_acdc_dir() -> Path:
-    """``$GMMSEG_ACDC_DIR`` or ``../shared/data/acdc`` beside the repository (:mod:`GmmSegLib.core.paths`)."""
-    return acdc_dir()
-
 
 @dataclass(frozen=True)
 class AcdcCase:
@@ -45,10 +38,10 @@ class AcdcCase:
 
 
 def list_cases(root: Path | None = None) -> list[AcdcCase]:
-    root = Path(root) if root else default_acdc_dir()
+    root = Path(root) if root else acdc_dir()
     manifest = root / "manifest.csv"
     if not manifest.exists():
-        raise InputError(f"{root}: no ACDC manifest.csv here (set {DATA_ENV})")
+        raise InputError(f"{root}: no ACDC manifest.csv here (set {ACDC_ENV})")
     with manifest.open(newline="") as handle:
         return [AcdcCase(row["case"], row["patient"], row["phase"], row["group"]) for row in csv.DictReader(handle)]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 NIFTI1_HEADER_BYTES = 348
 NIFTI2_HEADER_BYTES = 540
-XFORM_UNKNOWN, XFORM_SCANNER_ANAT = 0, 1
+XFORM_UNKNOWN = 0
 # NIfTI datatype codes of real floating-point voxels, which can hold NaN or infinity
 FLOAT_DATATYPES = {16: "f4", 64: "f8"}
 # every NIfTI datatype code (nifti1.h DT_*) and its bits per voxel

@@ -114,7 +114,7 @@ def new_segmentation(name: str, reference, labels: np.ndarray):
 def set_reference_geometry(segmentation, reference) -> None:
     """The segmentation's reference grid from ``reference``'s, as a geometry only: a node reference would name a
     node ID of another scene when either node is a sequence item."""
-    geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(_vtk_ijk_to_ras(reference),
+    geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(ijk_to_ras_matrix(reference),
                                                                       reference.GetImageData())
     segmentation.GetSegmentation().SetConversionParameter(
         slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry)
@@ -146,7 +146,7 @@ def write_labels(segmentation, reference, labels: np.ndarray) -> None:
         raise GmmSegError(f"labels of shape {labels.shape} do not fit the image's grid")
     image = slicer.vtkOrientedImageData()
     image.SetDimensions(*labels.shape[::-1])
-    image.SetImageToWorldMatrix(_vtk_ijk_to_ras(reference))
+    image.SetImageToWorldMatrix(ijk_to_ras_matrix(reference))
     image.GetPointData().SetScalars(numpy_to_vtk(np.ascontiguousarray(labels, np.uint8).ravel(), deep=True,
                                                  array_type=vtk.VTK_UNSIGNED_CHAR))
     representation = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
@@ -159,7 +159,8 @@ def write_labels(segmentation, reference, labels: np.ndarray) -> None:
         segment.SetLabelValue(value)
 
 
-def _vtk_ijk_to_ras(volume) -> vtk.vtkMatrix4x4:
+def ijk_to_ras_matrix(volume) -> vtk.vtkMatrix4x4:
+    """``volume``'s IJK-to-RAS matrix, as a new VTK matrix."""
     matrix = vtk.vtkMatrix4x4()
     volume.GetIJKToRASMatrix(matrix)
     return matrix

@@ -28,7 +28,7 @@ from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
 from .edit_history import EditHistory
 from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
-from .nodes import new_segmentation, read_labels, remove_with_dependents, write_labels
+from .nodes import ijk_to_ras_matrix, new_segmentation, read_labels, remove_with_dependents, write_labels
 
 INPUT = "GmmSeg.Input"
 MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a stack stored mirrored
@@ -227,17 +227,9 @@ def new_scalar_volume(name: str, reference, array: np.ndarray):
     """A scalar volume outside any scene, on ``reference``'s grid."""
     node = slicer.vtkMRMLScalarVolumeNode()
     node.SetName(name)
-    node.SetIJKToRASMatrix(_matrix(reference))
+    node.SetIJKToRASMatrix(ijk_to_ras_matrix(reference))
     slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(array, np.float32))
     return node
-
-
-def _matrix(volume):
-    import vtk
-
-    matrix = vtk.vtkMatrix4x4()
-    volume.GetIJKToRASMatrix(matrix)
-    return matrix
 
 
 class _Builder:
@@ -346,4 +338,3 @@ class _Builder:
             proxy.CreateDefaultDisplayNodes()
         proxy.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
         return proxy
-

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.errors import GmmSegError
-from ..io import acdc
+from ..core.paths import ACDC_ENV
 
 # the order of a full run; "handedness" and "calibration" come last so that the other stages keep their random
 # streams, and the calibration judges the finished networks
@@ -115,7 +115,7 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="final model checkpoint (.pt)")
     parser.add_argument("--work", default="", help="folder for the resumable training state ('': <out>.work)")
-    parser.add_argument("--data", default="", help=f"ACDC folder ('': ${acdc.DATA_ENV}, else ../shared/data/acdc)")
+    parser.add_argument("--data", default="", help=f"ACDC folder ('': ${ACDC_ENV}, else ../shared/data/acdc)")
     parser.add_argument("--adapt-images", nargs="*", default=[], help="unlabelled images to adapt to")
     parser.add_argument("--init-model", default="", help="start from this checkpoint (adaptation)")
     parser.add_argument("--labelled-anchor", action="store_true",

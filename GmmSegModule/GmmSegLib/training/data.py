@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..core.errors import InputError
+from ..core.paths import acdc_dir
 from ..inference.handedness import storage_orders
 from ..inference.localisation import locate_from_ground_truth, locate_heart
 from ..inference.segmentation import locate_and_centre
@@ -32,7 +33,7 @@ class TrainingData:
         self._unlabelled: list[Volume] = []
 
     def root(self) -> Path:
-        return Path(self.config.data) if self.config.data else acdc.default_acdc_dir()
+        return Path(self.config.data) if self.config.data else acdc_dir()
 
     def labelled_split(self) -> tuple[Path, list[acdc.AcdcCase]]:
         """The ACDC folder and its labelled auxiliary cases (the first ``max_cases`` when given)."""
