@@ -15,7 +15,7 @@ from scipy import ndimage
 
 from ..core.errors import InputError
 from ..core.labels import LV, MYO, RV, most_probable_class
-from ..model.alignment import CanonicalCrop, lv_to_rv_angle, relative_slice_positions, resample_square, zscore
+from ..model.alignment import CanonicalCrop, lv_to_rv_angle, relative_slice_positions, resample_square, zscore_slices
 from ..model.networks import Localiser
 
 MIN_LV_VOLUME_ML = 2.0
@@ -110,7 +110,7 @@ def locate_from_ground_truth(labels: np.ndarray, spacing: tuple[float, float, fl
 def localiser_view(slices: torch.Tensor, spacing_x: float, spacing_y: float) -> torch.Tensor:
     """The localiser's input (Z, 1, 96, 96): a centred 384 mm square at 4 mm, z-scored per slice."""
     view = resample_square(slices, spacing_x, spacing_y, Localiser.SIZE, Localiser.SPACING_MM)
-    return torch.stack([zscore(s) for s in view])[:, None]
+    return zscore_slices(view)[:, None]
 
 
 def quarter_turn_probabilities(localiser: Localiser, view: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # the registry itself is read without torch (the Slicer modul
     from .bundle import GmmSegModel
 
 
-
 @dataclass
 class ModelEntry:
     """One registered model: where it is, its expected hash, and everything recorded about it."""

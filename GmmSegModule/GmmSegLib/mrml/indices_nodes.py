@@ -38,6 +38,7 @@ def show_indices(scene, outputs: SceneOutputs, labels: np.ndarray) -> dict:
     outputs.plot_chart = _volume_plot(scene, outputs, indices)
     return indices
 
+
 def _volume_plot(scene, outputs: SceneOutputs, indices: dict):
     """LV and RV volume over the cine in a plot chart, shown in every plot view without changing the layout."""
     name = outputs.input_node.GetName()
@@ -69,6 +70,7 @@ def _volume_plot(scene, outputs: SceneOutputs, indices: dict):
     for index in range(scene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode")):
         scene.GetNthNodeByClass(index, "vtkMRMLPlotViewNode").SetPlotChartNodeID(chart.GetID())
     return chart
+
 
 def _output_node(scene, outputs: SceneOutputs, class_name: str, name: str, role: str):
     """The node of ``role`` for this result, created once."""

@@ -126,7 +126,7 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
                         help="neighbouring slices on each side the feature U-Net sees (None: the --init-model's, "
                              "or 0); another value than the --init-model's trains a new feature U-Net and heads")
     for name, kind, text in OPTION_HELP:
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=getattr(defaults, name), help=text)
+        parser.add_argument(option(name), type=kind, default=getattr(defaults, name), help=text)
     parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or mps")
     arguments = parser.parse_args(argv)
     values = vars(arguments)

@@ -86,7 +86,7 @@ def perturbed_crop(crop: CanonicalCrop, perturbation: Perturbation, generator: t
 
 
 def cut_sample(volume: Volume, slice_index: int, crop: CanonicalCrop, context: int = 0,
-         neighbour_crops: list[CanonicalCrop] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+               neighbour_crops: list[CanonicalCrop] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One canonical slice with its ``context`` neighbours on each side (1 + 2 context, N, N), as
     GmmSegLib.model.alignment.canonical_input orders them, and the slice's labels (N, N) or None.
 
