@@ -14,6 +14,7 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import ROOT, write_image
+from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.evaluation.folders import evaluate_pair
 from GmmSegLib.model.registry import MODELS_ENV, models_dir, sha256_of
 
@@ -73,6 +74,26 @@ def test_segment_says_whether_the_result_needs_a_review_as_a_whole(segmented_vol
     summary = json.loads((out / "phantom_ed.json").read_text())
     assert printed["review_advised"] is False and summary["review_advised"] is False
     assert len(summary["stack_uncertainty"]) == 1 and 0 < summary["stack_uncertainty"][0] < 0.09
+
+
+def test_the_files_written_read_back_as_the_result_the_module_shows(segmented_volume, tmp_path):
+    """The module's route: ``gmmseg segment``'s files -> ``CaseResult.read``, on the input's grid, frame axis first;
+    a file missing from them is named."""
+    from GmmSegLib.inference.case_result import CaseResult
+
+    out, _ = segmented_volume
+    result = CaseResult.read(out, "phantom_ed")
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "phantom_ed_seg.nii.gz")))
+    np.testing.assert_array_equal(result.labels, labels[None])
+    assert result.labels.dtype == np.uint8 and set(result.uncertainty) == {"total", "aleatoric", "epistemic"}
+    assert all(values.shape == labels[None].shape and values.dtype == np.float32
+               for values in result.uncertainty.values())
+    assert result.prior.shape == (1, 4, *labels.shape) and result.summary["frames"] == 1
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(out, incomplete)
+    (incomplete / "phantom_ed_epistemic.nii.gz").unlink()
+    with pytest.raises(GmmSegError, match="phantom_ed_epistemic.nii.gz is missing"):
+        CaseResult.read(incomplete, "phantom_ed")
 
 
 def test_shipped_model_segments_the_phantom(segmented_volume, small_phantom, phantom_volume):

@@ -45,29 +45,41 @@ class CaseResult:
 
     @classmethod
     def read(cls, folder: str | Path, stem: str) -> CaseResult:
-        """Read what ``gmmseg segment`` wrote for ``stem`` into ``folder``."""
-        from ..io.images import read_cardiac_image, read_label_volume
+        """Read what ``gmmseg segment`` wrote for ``stem`` into ``folder``.
 
+        These are the product's own files, just written whole (``AtomicOutputs``) on the input's grid, which the
+        caller already has: only their arrays are read, without the checks and geometry decisions that a user's
+        image gets (:func:`GmmSegLib.io.images.read_cardiac_image`)."""
         folder = Path(folder)
         summary_path = folder / f"{stem}.json"
         if not summary_path.is_file():
             raise GmmSegError(f"the segmentation of {stem} produced no results in {folder}")
         summary = json.loads(summary_path.read_text())
-        maps = {kind: read_cardiac_image(folder / f"{stem}_{part}.nii.gz").frames
+        frames = int(summary["frames"])
+        maps = {kind: _read_array(folder / f"{stem}_{part}.nii.gz", frames).astype(np.float32)
                 for kind, part in UNCERTAINTY_FILES.items()}
-        frames = next(iter(maps.values())).shape[0]
-        labels, _ = read_label_volume(folder / f"{stem}_seg.nii.gz")
-        labels = labels.reshape((frames,) + labels.shape[-3:]).astype(np.uint8)
+        labels = _read_array(folder / f"{stem}_seg.nii.gz", frames).astype(np.uint8)
         prior = _read_vector(folder / f"{stem}_prior.nii.gz", frames)
         probabilities_path = folder / f"{stem}_probabilities.nii.gz"
         probabilities = _read_vector(probabilities_path, frames) if probabilities_path.exists() else None
         return cls(labels, maps, prior, summary, probabilities)
 
 
+def _read_array(path: Path, frames: int) -> np.ndarray:
+    """A scalar image ([T,] Z, Y, X) as (T, Z, Y, X)."""
+    array = _voxels(path)
+    return array.reshape((frames,) + array.shape[-3:])
+
+
 def _read_vector(path: Path, frames: int) -> np.ndarray:
     """A vector image ([T,] Z, Y, X, K) as (T, K, Z, Y, X) float32."""
+    array = _voxels(path).astype(np.float32)
+    return np.moveaxis(array.reshape((frames,) + array.shape[-4:]), -1, 1)
+
+
+def _voxels(path: Path) -> np.ndarray:
     import SimpleITK as sitk
 
-    array = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float32)
-    array = array.reshape((frames,) + array.shape[-4:])
-    return np.moveaxis(array, -1, 1)
+    if not path.is_file():
+        raise GmmSegError(f"{path.name} is missing from the segmentation's results in {path.parent}")
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
