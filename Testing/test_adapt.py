@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import write_image
+from GmmSegLib.core.errors import InputError
 from GmmSegLib.model.bundle import load_model
 from GmmSegLib.model.registry import load_registered, sha256_of
 from GmmSegLib.training.config import TrainConfig
@@ -20,13 +21,18 @@ from test_cli import gmmseg
 @pytest.mark.slow
 def test_adapt_writes_a_verified_checkpoint_that_segments(tmp_path, phantom_files):
     out = tmp_path / "adapted.pt"
-    result = gmmseg("adapt", phantom_files["volume"], phantom_files["cine"], "--out", out, "--epochs", "1",
+    broken = _truncated_copy(phantom_files["volume"], tmp_path / "inputs" / "broken.nii.gz")
+    result = gmmseg("adapt", phantom_files["volume"], broken, phantom_files["cine"], "--out", out, "--epochs", "1",
                     "--steps-per-epoch", "2", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["event"] for line in result.stdout.splitlines()][-1] == "done"
+    [line] = result.stderr.splitlines()  # the broken file, named once; the others adapted on
+    assert line.startswith(f"gmmseg: warning: {broken}: ") and line.endswith("left out of the adaptation")
     description = json.loads((tmp_path / "adapted.pt.json").read_text())
     assert description["sha256"] == sha256_of(out) and description["base_sha256"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapted.pt", "adapted.pt.json"]  # no state left over
+    assert description["left_out"] == [str(broken)] and str(broken) not in description["adapted_on"]
+    assert len(description["adapted_on"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapted.pt", "adapted.pt.json", "inputs"]  # no state
     # without labels only the features' normalisation layers and x_net move; z_net and o_net stay as shipped
     adapted, shipped = load_model(out)[0], load_registered()[0]
     before = shipped.state_dict()
@@ -73,3 +79,35 @@ def test_blank_slices_are_left_out_of_adaptation_as_at_inference(tmp_path, phant
     [volume] = Trainer(config).data.unlabelled()
     assert torch.equal(volume.slices, torch.from_numpy(frames))
     assert len(volume.location.positions) == frames.shape[0]
+
+
+def _truncated_copy(source, path):
+    """A real image file cut short, as an interrupted copy leaves it: unreadable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _targets(tmp_path, images) -> Trainer:
+    config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
+                         adapt_images=[str(image) for image in images], device="cpu",
+                         init_model=str(load_registered()[1].path))
+    return Trainer(config)
+
+
+def test_an_unreadable_adaptation_image_is_left_out_and_named(tmp_path, phantom_files, caplog):
+    broken = _truncated_copy(phantom_files["volume"], tmp_path / "broken.nii.gz")
+    trainer = _targets(tmp_path, [phantom_files["volume"], broken, phantom_files["cine"]])
+    with caplog.at_level("WARNING", logger="gmmseg"):
+        volumes = trainer.data.unlabelled()
+    assert len(volumes) == 1 + 4  # the stack and the cine's four frames
+    assert trainer.data.left_out == [str(broken)]
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith(str(broken)) and "left out of the adaptation" in warnings[0]
+
+
+def test_adaptation_is_refused_when_no_image_can_be_used(tmp_path, phantom_files):
+    broken = [_truncated_copy(phantom_files["volume"], tmp_path / f"broken{n}.nii.gz") for n in (1, 2)]
+    with pytest.raises(InputError, match="none of the 2 images can be used"):
+        _targets(tmp_path, broken).data.unlabelled()

@@ -2,7 +2,8 @@
 
 Runs the trainer's ``adapt`` stage from the shipped (or given) model on the user's unlabelled images,
 anchored by the starting model's own predictions, and writes the new checkpoint with a sidecar
-``<checkpoint>.json`` (sha256, base model, images, settings) that ``--model`` later verifies.
+``<checkpoint>.json`` (sha256, base model, the images adapted on and those left out as unusable, settings) that
+``--model`` later verifies.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..io.images import AtomicOutputs, check_output_folder
 from ..model.registry import default_entry, entry_for_path, sha256_of, sidecar_path
 from .config import TrainConfig
 from .state import discard_training_state
-from .trainer import train
+from .trainer import Trainer
 
 
 def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 5, steps_per_epoch: int = 40,
@@ -32,11 +33,15 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
     config = TrainConfig(out=str(out), work=work or str(out.with_suffix(".work")), adapt_images=list(images),
                          init_model=str(base.path), stages=["adapt"], adapt_epochs=epochs,
                          steps_per_epoch=steps_per_epoch, device=device)
-    code = train(config)
+    trainer = Trainer(config)
+    code = trainer.run()
     if code != 0:
         return code
+    left_out = set(trainer.data.left_out)
     record = {"id": out.stem, "sha256": sha256_of(out), "file": out.name, "base_model": base.id,
-              "base_sha256": base.sha256, "adapted_on": [str(Path(p).resolve()) for p in images],
+              "base_sha256": base.sha256,
+              "adapted_on": [str(Path(p).resolve()) for p in images if str(Path(p)) not in left_out],
+              "left_out": [str(Path(p).resolve()) for p in images if str(Path(p)) in left_out],
               "epochs": epochs, "steps_per_epoch": steps_per_epoch,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join(["gmmseg", "adapt", *sys.argv[2:]])}
