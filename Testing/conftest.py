@@ -83,6 +83,29 @@ def write_image(path: Path, array: np.ndarray, spacing=(1.5, 1.5, 8.0), origin=N
     return path
 
 
+# A GE scanner's NIfTI export as found at a hospital: no qform, an sform whose directions are orthonormal only to about
+# 1e-4 (the scanner's direction cosines rounded), which ITK refuses by default; the header's values exactly as read
+GE_PIXDIM = (1.0, 1.4844, 1.4844, 10.0, 1.0, 1.0, 1.0, 1.0)
+GE_SROW = (-0.55267179, 1.04542279, 6.04373026, -150.75, -1.25592411, 0.01504009, -5.32976246, 216.12199,
+           -0.56626147, -1.05371177, 5.92173576, 203.75101)
+
+
+def write_ge_sform_nifti(path: Path, array: np.ndarray) -> Path:
+    """``array`` (Z, Y, X) or a cine (T, Z, Y, X) as an uncompressed NIfTI-1 file (written by ITK) whose header is then
+    made the GE one: pixdim, qform_code 0, sform_code 2 and the srow above (field offsets of nifti1.h, little-endian
+    as ITK writes)."""
+    import struct
+
+    frames = [sitk.GetImageFromArray(frame) for frame in array] if array.ndim == 4 else []
+    sitk.WriteImage(sitk.JoinSeries(frames) if frames else sitk.GetImageFromArray(array), str(path))
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<8f", data, 76, *GE_PIXDIM)
+    struct.pack_into("<hh", data, 252, 0, 2)  # qform_code, sform_code
+    struct.pack_into("<12f", data, 280, *GE_SROW)
+    path.write_bytes(bytes(data))
+    return path
+
+
 @pytest.fixture(scope="session")
 def phantom_files(tmp_path_factory, small_phantom: Phantom) -> dict[str, Path]:
     """The small phantom on disk: a 3D frame, its labels, and the 4D cine."""

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import write_image
+from GmmSegLib.core.errors import InputError
 from GmmSegLib.model.bundle import load_model
 from GmmSegLib.model.registry import load_registered, sha256_of
 from GmmSegLib.training.adaptation import adapt
@@ -24,11 +25,17 @@ from test_cli import gmmseg
 def test_adapt_hands_over_the_model_its_check_prefers_as_a_verified_checkpoint(tmp_path, phantom_files, small_phantom,
                                                                               caplog):
     out, candidate = tmp_path / "site" / "adapted.pt", tmp_path / "candidate.pt"
-    last_frame = write_image(tmp_path / "phantom_last.nii.gz", small_phantom.image.frames[-1])
-    images = [str(phantom_files["volume"]), str(phantom_files["cine"]), str(last_frame)]
+    broken = _truncated_copy(phantom_files["volume"], tmp_path / "inputs" / "broken.nii.gz")
+    last_frame = write_image(tmp_path / "inputs" / "phantom_last.nii.gz", small_phantom.image.frames[-1])
+    images = [str(phantom_files["volume"]), str(broken), str(phantom_files["cine"]), str(last_frame)]
     assert adapt(images, out, epochs=1, steps_per_epoch=2, device="cpu", candidate_copy=candidate) == 0
     description = json.loads((out.parent / "adapted.pt.json").read_text())
     assert sorted(p.name for p in out.parent.iterdir()) == ["adapted.pt", "adapted.pt.json"]  # no state left over
+    # the broken file is named once and left out; the others are adapted on or kept for the check
+    [named] = [record.getMessage() for record in caplog.records if str(broken) in record.getMessage()]
+    assert named.endswith("left out of the adaptation")
+    assert description["left_out"] == [str(broken.resolve())]
+    assert len(description["adapted_on"]) == 2 and str(broken.resolve()) not in description["adapted_on"]
     # the check saw an image the adaptation did not train on, and its verdict decided which model was handed over
     assert description["checked_on"] and not set(description["checked_on"]) & set(description["adapted_on"])
     criterion, kept = description["criterion"], description["kept_starting_model"]
@@ -104,3 +111,35 @@ def test_blank_slices_are_left_out_of_adaptation_as_at_inference(tmp_path, phant
     [volume] = Trainer(config).data.unlabelled()
     assert torch.equal(volume.slices, torch.from_numpy(frames))
     assert len(volume.location.positions) == frames.shape[0]
+
+
+def _truncated_copy(source, path):
+    """A real image file cut short, as an interrupted copy leaves it: unreadable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _targets(tmp_path, images) -> Trainer:
+    config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
+                         adapt_images=[str(image) for image in images], device="cpu",
+                         init_model=str(load_registered()[1].path))
+    return Trainer(config)
+
+
+def test_an_unreadable_adaptation_image_is_left_out_and_named(tmp_path, phantom_files, caplog):
+    broken = _truncated_copy(phantom_files["volume"], tmp_path / "broken.nii.gz")
+    trainer = _targets(tmp_path, [phantom_files["volume"], broken, phantom_files["cine"]])
+    with caplog.at_level("WARNING", logger="gmmseg"):
+        volumes = trainer.data.unlabelled()
+    assert len(volumes) == 1 + 4  # the stack and the cine's four frames
+    assert trainer.data.left_out == [str(broken)]
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith(str(broken)) and "left out of the adaptation" in warnings[0]
+
+
+def test_adaptation_is_refused_when_no_image_can_be_used(tmp_path, phantom_files):
+    broken = [_truncated_copy(phantom_files["volume"], tmp_path / f"broken{n}.nii.gz") for n in (1, 2)]
+    with pytest.raises(InputError, match="none of the 2 images can be used"):
+        _targets(tmp_path, broken).data.unlabelled()

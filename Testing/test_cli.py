@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import ROOT, write_image
+from conftest import ROOT, write_ge_sform_nifti, write_image
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.evaluation.folders import evaluate_pair
 from GmmSegLib.model.registry import MODELS_ENV, models_dir, sha256_of
@@ -165,22 +165,32 @@ def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume
 @pytest.mark.slow
 def test_a_batch_does_every_input_it_can_and_reports_each_failure(tmp_path, phantom_files, phantom_volume):
     """segment a b c with b unusable: a and c are written, b is named in one line and in the summary, exit 2."""
-    from GmmSegLib.io.images import to_sitk
+    from GmmSegLib.io.images import read_cardiac_image, to_sitk
 
     flat = tmp_path / "flat.nii.gz"  # a constant image: no heart, refused by the input checks
     sitk.WriteImage(to_sitk(np.full(phantom_volume.frames.shape[1:], 100.0, np.float32), phantom_volume.geometry),
                     str(flat))
     second = tmp_path / "second.nii.gz"
     shutil.copy(phantom_files["volume"], second)
+    broken = tmp_path / "broken.nii.gz"  # a real file cut short: unreadable
+    broken.write_bytes(second.read_bytes()[:2000])
+    ge = write_ge_sform_nifti(tmp_path / "ge.nii", phantom_volume.frames[0])  # readable, with one warning
     out = tmp_path / "out"
-    result = gmmseg("segment", phantom_files["volume"], flat, tmp_path / "missing.nii.gz", second, "--out", out)
+    result = gmmseg("segment", phantom_files["volume"], flat, tmp_path / "missing.nii.gz", broken, ge, second,
+                    "--out", out)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("gmmseg: error:")]
-    assert len(errors) == 2 and "flat.nii.gz" in errors[0] and "missing.nii.gz" in errors[1]
-    assert "gmmseg: 2 of 4 inputs failed" in result.stderr and "Traceback" not in result.stderr
+    assert [line.split(": ")[2].split("/")[-1] for line in errors] == ["flat.nii.gz", "missing.nii.gz", "broken.nii.gz"]
+    [ge_line] = [line for line in result.stderr.splitlines() if "sform" in line]
+    assert ge_line.startswith(f"gmmseg: warning: {ge}: ") and "sform made orthonormal" in ge_line
+    assert "gmmseg: 3 of 6 inputs failed" in result.stderr and "Traceback" not in result.stderr
     written = {p.name for p in out.iterdir()}
-    assert {"phantom_ed_seg.nii.gz", "second_seg.nii.gz", "phantom_ed.json", "second.json"} <= written
-    assert not any(name.startswith(("flat", "missing", ".")) for name in written)
+    assert {"phantom_ed_seg.nii.gz", "second_seg.nii.gz", "ge_seg.nii.gz", "phantom_ed.json", "second.json"} <= written
+    assert not any(name.startswith(("flat", "missing", "broken", ".")) for name in written)
+    labels = sitk.ReadImage(str(out / "ge_seg.nii.gz"))  # on the grid the sform defines, as read
+    read = read_cardiac_image(ge).geometry
+    assert np.allclose(labels.GetDirection(), read.direction, atol=1e-6)
+    assert np.allclose(labels.GetOrigin(), read.origin, atol=1e-3)
 
 
 @pytest.mark.slow

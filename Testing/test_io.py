@@ -5,6 +5,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from conftest import GE_PIXDIM, GE_SROW, write_ge_sform_nifti
 from GmmSegLib.core.errors import InputError
 from GmmSegLib.core.labels import most_probable_class, to_product_labels
 from GmmSegLib.io.images import AtomicOutputs, Geometry, image_stem, read_cardiac_image, read_label_volume, to_sitk
@@ -313,6 +314,28 @@ def test_a_sform_orthonormal_to_rounding_is_read_orthonormalised_with_a_note(tmp
     assert np.allclose(image.geometry.spacing, (1.4, 1.4, 8.0), atol=1e-5)
     assert np.allclose(image.geometry.origin, (-10.0, -20.0, 30.0), atol=1e-4)  # RAS to ITK's LPS
     assert any("made orthonormal" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("shape", [(10, 12, 14), (3, 10, 12, 14)], ids=["stack", "cine"])
+def test_a_ge_sform_without_qform_is_read_where_its_sform_puts_every_voxel(tmp_path, caplog, shape):
+    """A real GE export (conftest's header, exactly): ITK refuses it, and ITK 5.4's permissive reading turns its
+    rotation into the transposed one; it is read by the sform made orthonormal, with one warning line."""
+    path = write_ge_sform_nifti(tmp_path / "ge.nii", _volume(shape))
+    with caplog.at_level("WARNING", logger="gmmseg"):
+        image = read_cardiac_image(path)
+    assert image.frames.shape == (shape[0] if len(shape) == 4 else 1, 10, 12, 14)
+    geometry = image.frame_volume(0).geometry
+    spacing, origin = np.array(geometry.spacing), np.array(geometry.origin)
+    direction = np.reshape(geometry.direction, (3, 3))
+    assert np.allclose(direction @ direction.T, np.eye(3), atol=1e-6)
+    assert np.allclose(spacing, GE_PIXDIM[1:4], atol=1e-5)
+    sform = np.reshape(np.array(GE_SROW, np.float32).astype(float), (3, 4))
+    corners = np.array([[i, j, k] for i in (0, 13) for j in (0, 11) for k in (0, 9)], float)
+    where_read = origin + corners * spacing @ direction.T  # ITK's index to physical point (LPS)
+    where_the_sform_says = (corners @ sform[:, :3].T + sform[:, 3]) * (-1, -1, 1)  # RAS to LPS
+    assert np.abs(where_read - where_the_sform_says).max() < 0.05  # mm: no more than the rounding moves them
+    notes = [record.getMessage() for record in caplog.records]
+    assert len(notes) == 1 and str(path) in notes[0] and "sform" in notes[0] and "orthonormal" in notes[0]
 
 
 def test_a_sheared_grid_is_refused(tmp_path):

@@ -144,7 +144,8 @@ def _read_nifti(path: Path, header) -> sitk.Image:
 
     ITK's NIfTI library looks for ``scan.nii`` and ``scan.nii.gz`` alike when given either name and may take the
     header of one and the voxels of the other; so the file is read through a link of its own name in a private
-    folder, where it is the only candidate. ITK's own warnings give way to the one-line notes logged here.
+    folder, where it is the only candidate. ITK's own warnings give way to the one-line notes logged here. A file ITK
+    reads only permissively is placed here, on the grid its sform defines.
     """
     plan = plan_reading(header, path)
     with tempfile.TemporaryDirectory(prefix="gmmseg-read-") as folder:
@@ -170,6 +171,8 @@ def _read_nifti(path: Path, header) -> sitk.Image:
                 del os.environ[SFORM_PERMISSIVE]
             elif plan.permissive:
                 os.environ[SFORM_PERMISSIVE] = previous
+    if plan.sform_geometry is not None:
+        _place_spatially(image, *plan.sform_geometry)
     if header.rank == 4 and image.GetDimension() == 3:  # ITK drops a time axis of one frame: a cine stays a cine
         frame_seconds = float(header.pixdim[4]) if math.isfinite(header.pixdim[4]) and header.pixdim[4] > 0 else 1.0
         image = sitk.JoinSeries([image], 0.0, frame_seconds)
@@ -180,6 +183,18 @@ def _read_nifti(path: Path, header) -> sitk.Image:
     for note in notes:
         LOGGER.warning(note)
     return image
+
+
+def _place_spatially(image: sitk.Image, spacing: np.ndarray, direction: np.ndarray, origin: np.ndarray) -> None:
+    """Give ``image`` this spacing, direction and origin over its first (up to three) axes; a time axis keeps its
+    own."""
+    dimension = image.GetDimension()
+    size = min(3, dimension)
+    matrix = np.reshape(image.GetDirection(), (dimension, dimension))
+    matrix[:size, :size] = direction[:size, :size]
+    image.SetDirection(matrix.ravel().tolist())
+    image.SetSpacing([*spacing[:size], *image.GetSpacing()[size:]])
+    image.SetOrigin([*origin[:size], *image.GetOrigin()[size:]])
 
 
 def read_cardiac_image(path: str | os.PathLike) -> CardiacImage:

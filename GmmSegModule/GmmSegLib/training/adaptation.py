@@ -4,7 +4,8 @@ Runs the trainer's ``adapt`` stage from the shipped (or given) model on the user
 the starting model's own predictions, then lets a label-free check on images it did not adapt on
 (:mod:`GmmSegLib.training.site_check`) decide which model the site gets: the adapted one when it reads the site's
 images better, else the starting model, said in one warning line. Either way ``<checkpoint>`` and its sidecar
-``<checkpoint>.json`` (sha256, base model, images, settings, the check and its decision) are written together;
+``<checkpoint>.json`` (sha256, base model, the images adapted on, checked on and left out as unusable, settings,
+the check and its decision) are written together;
 ``--model`` later verifies them.
 """
 
@@ -25,7 +26,7 @@ from ..model.registry import ModelEntry, default_entry, entry_for_path, sha256_o
 from .config import TrainConfig
 from .site_check import SiteCheck, check_adaptation, held_out
 from .state import discard_training_state
-from .trainer import train
+from .trainer import Trainer
 
 LOGGER = logging.getLogger("gmmseg")
 CANDIDATE_FILE = "adapted_candidate.pt"  # in the work folder until the check has decided
@@ -48,22 +49,27 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
     candidate = Path(work) / CANDIDATE_FILE
     config = TrainConfig(out=str(candidate), work=work, adapt_images=adapt_on, init_model=str(base.path),
                          stages=["adapt"], adapt_epochs=epochs, steps_per_epoch=steps_per_epoch, device=device)
-    code = train(config)
+    trainer = Trainer(config)
+    code = trainer.run()
     if code != 0:
         return code
     if candidate_copy is not None:
         shutil.copyfile(candidate, candidate_copy)
-    check = _check(base, candidate, check_on, device)
+    check, unreadable = _check(base, candidate, check_on, device)
     chosen = candidate if check.adapted_is_better else base.path
     if not check.adapted_is_better:
         LOGGER.warning(f"the adapted model does not read these images better than {base.id} (view agreement "
                        f"{check.adapted:.3f} against {check.starting:.3f} on {check.images} image(s) it did not "
                        f"adapt on): {out.name} is {base.id} unchanged")
+    left_out = set(trainer.data.left_out) | set(unreadable)
     record = {"id": out.stem, "sha256": sha256_of(chosen), "file": out.name, "base_model": base.id,
               "base_sha256": base.sha256, "kept_starting_model": not check.adapted_is_better,
-              "criterion": check.record(), "adapted_on": [str(Path(p).resolve()) for p in adapt_on],
-              "checked_on": [str(Path(p).resolve()) for p in check_on], "epochs": epochs,
-              "steps_per_epoch": steps_per_epoch, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "criterion": check.record(),
+              "adapted_on": [str(Path(p).resolve()) for p in adapt_on if str(Path(p)) not in left_out],
+              "checked_on": [str(Path(p).resolve()) for p in check_on if str(Path(p)) not in left_out],
+              "left_out": [str(Path(p).resolve()) for p in images if str(Path(p)) in left_out],
+              "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join(["gmmseg", "adapt", *sys.argv[2:]])}
     with AtomicOutputs(out.parent) as outputs:
         outputs.add_bytes(out.name, chosen.read_bytes())
@@ -73,16 +79,19 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
     return 0
 
 
-def _check(base: ModelEntry, candidate: Path, paths: list[str], device: str) -> SiteCheck:
-    """The site check of the candidate against the starting model on ``paths`` (unreadable ones left out)."""
+def _check(base: ModelEntry, candidate: Path, paths: list[str], device: str) -> tuple[SiteCheck, list[str]]:
+    """The site check of the candidate against the starting model on ``paths``, and those that could not be read
+    (left out, each named in a warning)."""
     starting, _ = load_model(base.path, base.sha256)
     adapted, _ = load_model(candidate)
     images: list[CardiacImage] = []
+    unreadable = []
     for path in paths:
         try:
             images.append(read_cardiac_image(path))
         except GmmSegError as error:
-            LOGGER.warning(f"{path}: left out of the check: {error}")
+            LOGGER.warning(f"{error}; left out of the check of the adaptation")
+            unreadable.append(str(Path(path)))
     if not images:
         raise GmmSegError("none of the images kept for checking the adaptation could be read")
-    return check_adaptation(starting, adapted, images, resolve_device(device))
+    return check_adaptation(starting, adapted, images, resolve_device(device)), unreadable
