@@ -106,6 +106,38 @@ def write_ge_sform_nifti(path: Path, array: np.ndarray) -> Path:
     return path
 
 
+AXIAL = "1\\0\\0\\0\\1\\0"  # ImageOrientationPatient: rows along x, columns along y, slices along z
+
+
+def write_dicom_series(folder: Path, array: np.ndarray, spacing=(1.4, 1.4, 8.0), phases: int = 1,
+                       series=lambda z: "1.2.826.0.1.3680043.2.1125.1", orientation=lambda z: AXIAL,
+                       position=None, description: str = "sa cine", prefix: str = "im") -> list[Path]:
+    """A minimal DICOM series, one file per slice and phase, from ``array`` (phases, slices, rows, columns).
+
+    Per slice index z: ``series`` gives the series UID (one for all, or one per position as some scanners store a
+    cine), ``orientation`` the ImageOrientationPatient text, ``position`` the ImagePositionPatient (mm; by default
+    ``z * spacing[2]`` along z). Phases get trigger times 0, 40, 80 ... ms. Returns the files, phase by phase.
+    """
+    position = position or (lambda z: (0.0, 0.0, z * spacing[2]))
+    folder.mkdir(exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    files = []
+    for phase in range(phases):
+        for z in range(array.shape[1]):
+            slice_image = sitk.GetImageFromArray(array[phase, z][None])
+            slice_image.SetSpacing(spacing)
+            for tag, value in (("0020|000e", series(z)), ("0020|0032", "\\".join(f"{p:.6f}" for p in position(z))),
+                               ("0020|0037", orientation(z)), ("0018|0050", f"{spacing[2]:g}"),
+                               ("0018|1060", str(40.0 * phase)), ("0020|0013", str(len(files) + 1)),
+                               ("0008|0060", "MR"), ("0008|103e", description)):
+                slice_image.SetMetaData(tag, value)
+            files.append(folder / f"{prefix}{len(files):04d}.dcm")
+            writer.SetFileName(str(files[-1]))
+            writer.Execute(slice_image)
+    return files
+
+
 @pytest.fixture(scope="session")
 def phantom_files(tmp_path_factory, small_phantom: Phantom) -> dict[str, Path]:
     """The small phantom on disk: a 3D frame, its labels, and the 4D cine."""

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import ROOT, write_ge_sform_nifti, write_image
+from conftest import ROOT, write_dicom_series, write_ge_sform_nifti, write_image
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.evaluation.folders import evaluate_pair
 from GmmSegLib.model.registry import MODELS_ENV, models_dir, sha256_of
@@ -146,11 +146,19 @@ def _bad_inputs(folder: Path, phantom_volume) -> dict[str, tuple[list[str], str]
         "spacing": ([str(write_image(folder / "thin.nii.gz", frames, spacing=(1.5, 1.5, 0.2)))], "slice spacing"),
         "not an image": ([str(folder / "notes.nii.gz")], "not a readable image"),
         "folder without DICOM": ([str(folder)], "no DICOM series"),
+        "DICOM with a missing slice": ([str(_dicom_without_a_slice(folder / "gap"))], "a slice is missing at"),
     }
 
 
+def _dicom_without_a_slice(folder: Path) -> Path:
+    """A DICOM stack one middle slice short: ITK alone prints a raw multi-line warning and reads it at one spacing."""
+    files = write_dicom_series(folder, np.zeros((1, 6, 40, 48), np.int16))
+    files[3].unlink()
+    return folder
+
+
 @pytest.mark.parametrize("case", ["missing", "2d", "nan", "constant", "label map", "spacing", "not an image",
-                                  "folder without DICOM"])
+                                  "folder without DICOM", "DICOM with a missing slice"])
 def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume, case):
     (tmp_path / "notes.nii.gz").write_text("this is not an image")
     inputs, message = _bad_inputs(tmp_path, phantom_volume)[case]

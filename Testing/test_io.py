@@ -1,4 +1,4 @@
-"""Reading NIfTI / NRRD / DICOM with exact geometry, writing on the input grid, atomic outputs."""
+"""Reading NIfTI / NRRD with exact geometry, writing on the input grid, atomic outputs."""
 
 import numpy as np
 import pytest
@@ -46,89 +46,6 @@ def test_4d_cine_round_trip(tmp_path, small_phantom):
     probabilities = np.random.rand(*image.frames.shape, 4).astype(np.float32)
     vector = to_sitk(probabilities, read.geometry, components=True)
     assert vector.GetNumberOfComponentsPerPixel() == 4 and vector.GetDimension() == 4
-
-
-def _write_dicom_series(folder, array, spacing, phases=1, series=lambda z: "1.2.826.0.1.3680043.2.1125.1",
-                        orientation="1\\0\\0\\0\\1\\0", description="sa cine", prefix="im"):
-    """A minimal DICOM series (one file per slice and phase) with positions and trigger times.
-
-    ``series`` gives each slice position's series UID: one for all (a single series), or one per position
-    (the way some scanners store a short-axis cine).
-    """
-    folder.mkdir(exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    index = 0
-    for phase in range(phases):
-        for z in range(array.shape[1]):
-            slice_image = sitk.GetImageFromArray(array[phase, z][None])
-            slice_image.SetSpacing(spacing)
-            position = (0.0, 0.0, z * spacing[2])
-            for tag, value in (("0020|000e", series(z)), ("0020|0032", "\\".join(f"{p:g}" for p in position)),
-                               ("0020|0037", orientation), ("0018|0050", f"{spacing[2]:g}"),
-                               ("0018|1060", str(40.0 * phase)), ("0020|0013", str(index + 1)),
-                               ("0008|0060", "MR"), ("0008|103e", description)):
-                slice_image.SetMetaData(tag, value)
-            writer.SetFileName(str(folder / f"{prefix}{index:04d}.dcm"))
-            writer.Execute(slice_image)
-            index += 1
-
-
-def test_dicom_series_3d_and_cine(tmp_path):
-    array = _volume((2, 5, 40, 48))
-    _write_dicom_series(tmp_path / "stack", array[:1], (1.4, 1.4, 8.0))
-    stack = read_cardiac_image(tmp_path / "stack")
-    assert stack.frames.shape == (1, 5, 40, 48)
-    assert stack.spacing_xyz == pytest.approx((1.4, 1.4, 8.0))
-    np.testing.assert_array_equal(stack.frames[0], array[0])
-    _write_dicom_series(tmp_path / "cine", array, (1.4, 1.4, 8.0), phases=2)
-    cine = read_cardiac_image(tmp_path / "cine")
-    assert cine.frames.shape == (2, 5, 40, 48)
-    np.testing.assert_array_equal(cine.frames, array.astype(np.float32))
-
-
-def test_a_study_folder_gives_its_short_axis_stack(tmp_path):
-    """One series per slice position (as some scanners store a cine) and a localiser in the same folder."""
-    array = _volume((2, 5, 40, 48))
-    _write_dicom_series(tmp_path / "study", array, (1.4, 1.4, 8.0), phases=2,
-                        series=lambda z: f"1.2.826.0.1.3680043.2.1125.{10 + z}")
-    localiser = _volume((1, 1, 40, 48))
-    _write_dicom_series(tmp_path / "study", localiser, (1.4, 1.4, 8.0),
-                        series=lambda z: "1.2.826.0.1.3680043.2.1125.99", orientation="1\\0\\0\\0\\0\\-1",
-                        description="localiser", prefix="loc")
-    cine = read_cardiac_image(tmp_path / "study")
-    assert cine.frames.shape == (2, 5, 40, 48)
-    assert cine.spacing_xyz == pytest.approx((1.4, 1.4, 8.0))
-    np.testing.assert_array_equal(cine.frames, array.astype(np.float32))
-
-
-def test_a_folder_with_two_acquisitions_of_the_same_slices_is_refused(tmp_path):
-    array = _volume((1, 4, 40, 48))
-    _write_dicom_series(tmp_path / "two", array, (1.4, 1.4, 8.0), description="sa cine")
-    _write_dicom_series(tmp_path / "two", array, (1.4, 1.4, 8.0), series=lambda z: "1.2.826.0.1.3680043.2.1125.7",
-                        description="sa cine post contrast", prefix="post")
-    with pytest.raises(InputError, match="same slice positions.*post contrast"):
-        read_cardiac_image(tmp_path / "two")
-    other = _volume((1, 4, 40, 48))
-    _write_dicom_series(tmp_path / "tie", array, (1.4, 1.4, 8.0))
-    _write_dicom_series(tmp_path / "tie", other, (1.4, 1.4, 8.0), series=lambda z: "1.2.826.0.1.3680043.2.1125.8",
-                        orientation="1\\0\\0\\0\\0\\-1", description="long axis stack", prefix="lax")
-    with pytest.raises(InputError, match="no single short-axis stack"):
-        read_cardiac_image(tmp_path / "tie")
-
-
-def test_a_dicom_header_that_cannot_be_read_is_an_input_error(tmp_path):
-    image = sitk.GetImageFromArray(_volume((1, 40, 48)))
-    image.SetMetaData("0020|000e", "1.2.826.0.1.3680043.2.1125.5")
-    image.SetMetaData("0008|0060", "MR")
-    image.SetMetaData("0018|1060", "twelve")  # trigger time
-    (tmp_path / "bad").mkdir()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    writer.SetFileName(str(tmp_path / "bad" / "im.dcm"))
-    writer.Execute(image)
-    with pytest.raises(InputError, match="unreadable position, orientation, trigger time"):
-        read_cardiac_image(tmp_path / "bad")
 
 
 def test_unreadable_and_missing_files_are_input_errors(tmp_path):
@@ -244,19 +161,6 @@ def test_label_conventions_are_mapped_explicitly(tmp_path):
 def test_image_stem():
     assert image_stem("/a/patient001_frame01.nii.gz") == "patient001_frame01"
     assert image_stem("b.nrrd") == "b"
-
-
-def test_a_multi_frame_dicom_file_is_refused_with_what_to_do(tmp_path):
-    image = sitk.GetImageFromArray(_volume((6, 40, 48)).astype(np.int16))
-    image.SetSpacing((1.4, 1.4, 8.0))
-    image.SetMetaData("0008|0060", "MR")
-    (tmp_path / "enhanced").mkdir()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    writer.SetFileName(str(tmp_path / "enhanced" / "cine.dcm"))
-    writer.Execute(image)  # GDCM writes a 3D image as one Enhanced MR file of 6 frames
-    with pytest.raises(InputError, match="multi-frame .*dcm2niix"):
-        read_cardiac_image(tmp_path / "enhanced")
 
 
 # ---- NIfTI headers: what is read is what the user named, on the geometry the header defines -------------------

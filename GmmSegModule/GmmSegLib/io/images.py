@@ -22,11 +22,15 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.errors import InputError
-from .dicom import read_dicom_folder
+from .dicom import NoDicomSeries, read_dicom_folder
+from .dicom_grid import names
 from .file_integrity import check_nifti_file
+from .itk_messages import itk_warnings_off
 from .nifti_geometry import check_read_geometry, plan_reading
 
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+FORMATS = {".nii.gz": "NIfTI", ".nii": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
+           ".mhd": "MetaImage"}
+IMAGE_SUFFIXES = tuple(FORMATS)
 SFORM_PERMISSIVE = "ITK_NIFTI_SFORM_PERMISSIVE"
 PARTIAL_PREFIX = ".partial-"  # AtomicOutputs' temporary files
 LOGGER = logging.getLogger("gmmseg")
@@ -127,7 +131,7 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
         raise InputError(f"{path}: no such file or folder")
     try:
         if path.is_dir():
-            return read_dicom_folder(path)
+            return _read_folder(path)
         header = check_nifti_file(path)
         if header is not None:
             return _read_nifti(path, header)
@@ -137,6 +141,23 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
     except RuntimeError as error:  # SimpleITK reports unreadable / corrupt files this way
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
         raise InputError(f"{path}: not a readable image ({first_line[:160]})") from None
+
+
+def _read_folder(folder: Path) -> sitk.Image:
+    """A folder's DICOM series; a folder of image files instead is refused saying so, as each is an input of its own."""
+    try:
+        return read_dicom_folder(folder)
+    except NoDicomSeries as error:
+        files = image_files(folder)
+        if not files:
+            raise
+        kinds = "/".join(sorted({FORMATS[_suffix(file)] for file in files}))
+        raise InputError(f"{error}; it holds {len(files)} {kinds} files ({names([str(f) for f in files])}): pass them "
+                         f"as files, for example {folder / ('*' + _suffix(files[0]))}") from None
+
+
+def _suffix(path: Path) -> str:
+    return next(suffix for suffix in IMAGE_SUFFIXES if path.name.lower().endswith(suffix))
 
 
 def _read_nifti(path: Path, header) -> sitk.Image:
@@ -156,17 +177,15 @@ def _read_nifti(path: Path, header) -> sitk.Image:
             import shutil
 
             shutil.copyfile(path, alias)
-        warnings_shown = sitk.ProcessObject.GetGlobalWarningDisplay()
         previous = os.environ.get(SFORM_PERMISSIVE)
-        sitk.ProcessObject.SetGlobalWarningDisplay(False)
         if plan.permissive:  # read by NiftiImageIO's constructor (itkNiftiImageIO.cxx)
             os.environ[SFORM_PERMISSIVE] = "1"
         try:
-            image = sitk.ReadImage(str(alias), imageIO="NiftiImageIO")
+            with itk_warnings_off():
+                image = sitk.ReadImage(str(alias), imageIO="NiftiImageIO")
         except RuntimeError as error:  # ITK's message names the private link: name the user's file instead
             raise RuntimeError(str(error).replace(str(alias), str(path))) from None
         finally:
-            sitk.ProcessObject.SetGlobalWarningDisplay(warnings_shown)
             if plan.permissive and previous is None:
                 del os.environ[SFORM_PERMISSIVE]
             elif plan.permissive:
