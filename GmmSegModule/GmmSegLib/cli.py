@@ -62,6 +62,9 @@ def _segment(arguments: argparse.Namespace) -> int:
         except MemoryError:
             print(f"gmmseg: error: {path}: {OUT_OF_MEMORY}", file=sys.stderr)
             failed.append((path, EXIT_OUT_OF_MEMORY))
+        except OSError as error:  # an output not written whole (io.images.OutputError names it), a file unreadable
+            print(f"gmmseg: error: {error}", file=sys.stderr)
+            failed.append((path, EXIT_SYSTEM_ERROR))
     if failed and len(arguments.inputs) > 1:
         print(f"gmmseg: {len(failed)} of {len(arguments.inputs)} inputs failed and have no outputs: "
               f"{', '.join(path for path, _ in failed)}", file=sys.stderr)
