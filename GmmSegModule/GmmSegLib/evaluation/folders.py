@@ -1,4 +1,8 @@
-"""``gmmseg evaluate``: per-volume Dice and HD95 (mm) of predicted label maps against ground truth."""
+"""``gmmseg evaluate``: per-volume Dice and HD95 (mm) of predicted label maps against ground truth.
+
+Voxels are compared at the same place in the body: a prediction is taken onto the ground truth's voxels when
+both sample the same points (a file stored mirrored or transposed), and refused on any other grid.
+"""
 
 from __future__ import annotations
 
@@ -74,8 +78,7 @@ def on_truth_grid(prediction: np.ndarray, axes: np.ndarray) -> np.ndarray:
     return np.flip(moved, flipped) if flipped else moved
 
 
-def _pair(stem: str, truth_path: Path, prediction_path: Path, convention: str) -> tuple[np.ndarray, np.ndarray,
-                                                                                         Geometry]:
+def _pair(truth_path: Path, prediction_path: Path, convention: str) -> tuple[np.ndarray, np.ndarray, Geometry]:
     """Ground truth and prediction in product labels on the ground truth's voxels, and its grid."""
     truth, truth_geometry = read_label_volume(truth_path)
     prediction, prediction_geometry = read_label_volume(prediction_path)
@@ -105,7 +108,7 @@ def evaluate_folders(prediction_dir: Path, truth_dir: Path, convention: str = "p
         if prediction_path is None:
             missing.append(stem)
             continue
-        truth, prediction, grid = _pair(stem, truth_path, prediction_path, convention)
+        truth, prediction, grid = _pair(truth_path, prediction_path, convention)
         spacing = tuple(float(s) for s in grid.spacing[:3])
         frames = [(None, prediction, truth)] if truth.ndim == 3 else [
             (t, prediction[t], truth[t]) for t in range(truth.shape[0])]
