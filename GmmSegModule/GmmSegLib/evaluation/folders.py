@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.labels import convention_warning, to_product_labels
+from ..io.grids import grid_difference, on_reference_grid
 from ..io.images import Geometry, image_files, image_stem, read_label_volume
 from .metrics import structure_metrics, summarise
 
@@ -33,51 +34,6 @@ def evaluate_pair(prediction: np.ndarray, truth: np.ndarray,
     return structure_metrics(prediction, truth, (sz, sy, sx))
 
 
-def _spatial(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """The (x, y, z) part of a grid: index-to-physical matrix (direction times spacing) and origin."""
-    size = geometry.dimension
-    direction = np.reshape(geometry.direction, (size, size))[:3, :3]
-    return direction @ np.diag(geometry.spacing[:3]), np.asarray(geometry.origin[:3], dtype=float)
-
-
-def grid_difference(prediction: tuple[int, ...], prediction_grid: Geometry, truth: tuple[int, ...],
-                    truth_grid: Geometry) -> tuple[np.ndarray | None, str]:
-    """The ground truth's voxel axes (x, y, z) as signed prediction axes (+-1 .. +-3) when both arrays sample the
-    same points in space (another storage order or direction: a mirrored or transposed file), else None and how
-    the grids differ. Shapes are (T,) Z, Y, X."""
-    truth_matrix, truth_origin = _spatial(truth_grid)
-    matrix, origin = _spatial(prediction_grid)
-    to_prediction = np.linalg.solve(matrix, truth_matrix)  # truth index steps in prediction index steps
-    signed = np.round(to_prediction)
-    span = max(truth[-3:])
-    if np.abs(to_prediction - signed).max() * span > 0.05 or not np.array_equal(np.abs(signed) @ np.abs(signed).T,
-                                                                                 np.eye(3)):
-        sizes = [" x ".join(f"{v:g}" for v in sorted(grid.spacing[:3])) for grid in (prediction_grid, truth_grid)]
-        if sizes[0] != sizes[1]:
-            return None, f"voxels of {sizes[0]} mm where the ground truth's are {sizes[1]} mm"
-        return None, "its axes turned against the ground truth's by other than quarter turns"
-    truth_size = np.array(truth[::-1][:3])
-    if prediction[:-3] != truth[:-3] or not np.array_equal(np.abs(signed) @ truth_size, prediction[::-1][:3]):
-        return None, f"shape {prediction} where the ground truth's is {truth}"
-    centres = [m @ (np.array(shape[::-1][:3]) - 1) / 2 + o
-               for m, o, shape in ((matrix, origin, prediction), (truth_matrix, truth_origin, truth))]
-    shift = float(np.linalg.norm(centres[0] - centres[1]))
-    if shift > 0.05 * min(prediction_grid.spacing[:3]):
-        return None, f"its field of view {shift:.1f} mm away from the ground truth's"
-    rows = np.argmax(np.abs(signed), axis=0)
-    return (rows + 1) * signed[rows, np.arange(3)].astype(int), ""
-
-
-def on_truth_grid(prediction: np.ndarray, axes: np.ndarray) -> np.ndarray:
-    """The prediction's array reordered onto the ground truth's voxels (``axes`` from :func:`grid_difference`)."""
-    lead = prediction.ndim - 3
-    # array axis of index axis a is lead + 2 - a; the truth's array axes (z, y, x) are its index axes 2, 1, 0
-    source = [lead + 2 - (abs(int(axes[axis])) - 1) for axis in (2, 1, 0)]
-    moved = np.transpose(prediction, list(range(lead)) + source)
-    flipped = [lead + position for position, axis in enumerate((2, 1, 0)) if axes[axis] < 0]
-    return np.flip(moved, flipped) if flipped else moved
-
-
 def _pair(truth_path: Path, prediction_path: Path, convention: str) -> tuple[np.ndarray, np.ndarray, Geometry]:
     """Ground truth and prediction in product labels on the ground truth's voxels, and its grid."""
     truth, truth_geometry = read_label_volume(truth_path)
@@ -87,7 +43,7 @@ def _pair(truth_path: Path, prediction_path: Path, convention: str) -> tuple[np.
         raise InputError(f"{prediction_path}: not on the grid of {truth_path} ({difference}); evaluate compares "
                          "voxels at the same place in the body: resample the prediction onto the ground truth")
     truth = to_product_labels(truth, convention)
-    prediction = to_product_labels(on_truth_grid(prediction, axes), "product")
+    prediction = to_product_labels(on_reference_grid(prediction, axes), "product")
     for path, labels, named in ((truth_path, truth, convention), (prediction_path, prediction, "product")):
         warning = convention_warning(labels, named)
         if warning:
