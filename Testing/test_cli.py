@@ -278,6 +278,20 @@ def test_an_output_folder_removed_mid_batch_is_named_and_the_batch_goes_on(tmp_p
     assert not any(p.name.startswith(("phantom_ed", ".")) for p in out.iterdir())
 
 
+def test_a_stack_of_two_slices_gets_its_volumes_with_the_caveat_report_refuses_for(tmp_path, phantom_volume,
+                                                                                    segmented_volume):
+    """segment gave the volumes of 1- and 2-slice stacks as a heart's while report refuses them."""
+    middle = phantom_volume.frames.shape[1] // 2
+    write_image(tmp_path / "two.nii.gz", phantom_volume.frames[0, middle - 1: middle + 1],
+                spacing=phantom_volume.spacing_xyz)
+    result = gmmseg("segment", tmp_path / "two.nii.gz", "--out", tmp_path / "out", "--device", "cpu")
+    caveat = json.loads((tmp_path / "out" / "two.json").read_text())["volume_caveat"]
+    assert result.returncode == 0 and caveat.startswith("the LV is in 2 slice(s): the volumes are those of the slices")
+    assert f"gmmseg: warning: {tmp_path / 'two.nii.gz'}: {caveat}" in result.stderr.splitlines()
+    out, _ = segmented_volume
+    assert json.loads((out / "phantom_ed.json").read_text())["volume_caveat"] is None
+
+
 def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phantom_files):
     other = tmp_path / "other_folder"
     other.mkdir()

@@ -92,7 +92,8 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
                       "mirrored_storage": bool(result.location.mirrored),
                       "review_advised": summary["review_advised"],
                       "seconds": round(result.timings["total_s"], 3)}), flush=True)
-    for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"]]:
+    for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"],
+                    summary["volume_caveat"]]:
         if warning:
             print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
 
