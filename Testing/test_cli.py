@@ -242,6 +242,74 @@ def test_files_left_by_a_killed_writer_are_removed_by_the_next_one(tmp_path, pha
     assert result.returncode == 0 and not abandoned.exists() and alive.exists()
 
 
+def _with_file_size_limit(limit_bytes: int):
+    """A child process as under ``ulimit -f``: writes past the limit fail with EFBIG (SIGXFSZ ignored, as
+    Python has it)."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return limit
+
+
+@pytest.mark.skipif(os.name == "nt", reason="file-size limits are POSIX")
+def test_outputs_cut_short_by_a_file_size_limit_are_not_published(tmp_path, phantom_files):
+    """ITK's NIfTI writer prints a short write and returns: the case must fail whole, exit 1, in one line."""
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "GmmSegLib.cli", "segment", str(phantom_files["volume"]), "--out", str(out),
+               "--device", "cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT / "GmmSegModule", timeout=900,
+                            preexec_fn=_with_file_size_limit(100 * 1024))  # the labels fit, the maps do not
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gmmseg: error:")]
+    assert result.returncode == 1, result.stderr
+    assert len(errors) == 1 and "could not be written" in errors[0] and "ulimit -f" in errors[0], result.stderr
+    assert '"outputs"' not in result.stdout and not any(out.iterdir())
+
+
+def test_an_output_folder_removed_mid_batch_is_named_and_the_batch_goes_on(tmp_path, phantom_files, monkeypatch,
+                                                                           capsys):
+    from GmmSegLib import cli
+    from GmmSegLib.io.images import AtomicOutputs
+
+    out = tmp_path / "out"
+    second = tmp_path / "second.nii.gz"
+    shutil.copy(phantom_files["volume"], second)
+    add_image, removed = AtomicOutputs.add_image, []
+
+    def removed_while_writing(outputs, name, image):
+        if not removed:  # the user deletes the folder while the first case is being written
+            shutil.rmtree(outputs.folder)
+            removed.append(name)
+        return add_image(outputs, name, image)
+
+    monkeypatch.setattr(AtomicOutputs, "add_image", removed_while_writing)
+    code = cli.main(["segment", str(phantom_files["volume"]), str(second), "--out", str(out), "--device", "cpu"])
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("gmmseg: error:")]
+    assert code == 1 and len(errors) == 1, stderr
+    assert f"{out}: the output folder was removed" in errors[0] and ".partial" not in errors[0]
+    assert "gmmseg: 1 of 2 inputs failed" in stderr and "phantom_ed.nii.gz" in stderr.splitlines()[-1]
+    assert {p.name for p in out.iterdir()} >= {"second_seg.nii.gz", "second.json"}
+    assert not any(p.name.startswith(("phantom_ed", ".")) for p in out.iterdir())
+
+
+def test_a_stack_of_two_slices_gets_its_volumes_with_the_caveat_report_refuses_for(tmp_path, phantom_volume,
+                                                                                    segmented_volume):
+    """segment gave the volumes of 1- and 2-slice stacks as a heart's while report refuses them."""
+    middle = phantom_volume.frames.shape[1] // 2
+    write_image(tmp_path / "two.nii.gz", phantom_volume.frames[0, middle - 1: middle + 1],
+                spacing=phantom_volume.spacing_xyz)
+    result = gmmseg("segment", tmp_path / "two.nii.gz", "--out", tmp_path / "out", "--device", "cpu")
+    caveat = json.loads((tmp_path / "out" / "two.json").read_text())["volume_caveat"]
+    assert result.returncode == 0 and caveat.startswith("the LV is in 2 slice(s): the volumes are those of the slices")
+    assert f"gmmseg: warning: {tmp_path / 'two.nii.gz'}: {caveat}" in result.stderr.splitlines()
+    out, _ = segmented_volume
+    assert json.loads((out / "phantom_ed.json").read_text())["volume_caveat"] is None
+
+
 def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phantom_files):
     other = tmp_path / "other_folder"
     other.mkdir()

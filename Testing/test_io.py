@@ -133,6 +133,38 @@ def test_atomic_outputs_publish_all_or_nothing(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_seg.nii.gz"]
 
 
+_WRITE_UNDER_LIMIT = """
+import resource, signal, sys
+import numpy as np
+from GmmSegLib.core.errors import OutputError
+from GmmSegLib.io.images import AtomicOutputs, Geometry, to_sitk
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+noise = np.random.default_rng(0).random((8, 64, 64)).astype(np.float32)  # 131 kB that gzip cannot shrink
+try:
+    with AtomicOutputs(sys.argv[1]) as outputs:
+        outputs.add_image(sys.argv[2], to_sitk(noise, Geometry((1.0,) * 3, (0.0,) * 3, tuple(np.eye(3).ravel()))))
+except OutputError as error:
+    print(error)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="file-size limits are POSIX")
+@pytest.mark.parametrize("name", ["map.nii.gz", "map.nii", "map.nrrd"])
+def test_an_image_cut_short_by_the_system_is_an_output_error_and_not_published(tmp_path, name):
+    """ITK's NIfTI writer returns after a short write; the NRRD writer raises ITK's own report: both must become
+    one ``OutputError`` naming the file, with nothing published."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _WRITE_UNDER_LIMIT, str(tmp_path), name], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"{tmp_path / name}: could not be written") and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_most_probable_class_is_argmax_with_first_on_ties():
     probabilities = torch.rand(3, 4, 9, 11)
     assert torch.equal(most_probable_class(probabilities), probabilities.argmax(1))

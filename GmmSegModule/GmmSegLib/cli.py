@@ -62,6 +62,9 @@ def _segment(arguments: argparse.Namespace) -> int:
         except MemoryError:
             print(f"gmmseg: error: {path}: {OUT_OF_MEMORY}", file=sys.stderr)
             failed.append((path, EXIT_OUT_OF_MEMORY))
+        except OSError as error:  # an output not written whole (io.images.OutputError names it), a file unreadable
+            print(f"gmmseg: error: {error}", file=sys.stderr)
+            failed.append((path, EXIT_SYSTEM_ERROR))
     if failed and len(arguments.inputs) > 1:
         print(f"gmmseg: {len(failed)} of {len(arguments.inputs)} inputs failed and have no outputs: "
               f"{', '.join(path for path, _ in failed)}", file=sys.stderr)
@@ -89,7 +92,8 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
                       "mirrored_storage": bool(result.location.mirrored),
                       "review_advised": summary["review_advised"],
                       "seconds": round(result.timings["total_s"], 3)}), flush=True)
-    for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"]]:
+    for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"],
+                    summary["volume_caveat"]]:
         if warning:
             print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
 

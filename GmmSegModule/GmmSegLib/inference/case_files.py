@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..clinical.indices import clinical_indices
+from ..clinical.indices import clinical_indices, volume_caveat
 from ..clinical.plausibility import implausible_findings
 from ..clinical.review import stack_uncertainty, whole_stack_warning
 from ..core.errors import GmmSegError
@@ -59,6 +59,8 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         # what makes the labels implausible as a heart, however sure the model is (plausibility.py)
         "implausible": implausible_findings(result.labels, image.spacing_xyz),
         "volumes_ml": result.volumes_ml,
+        # the LV in fewer slices than a volume needs (1- or 2-slice stacks): what the volumes then are (indices.py)
+        "volume_caveat": volume_caveat(result.labels),
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
     }
     record["review_advised"] = whole_stack_warning(stack) is not None or bool(record["implausible"])
