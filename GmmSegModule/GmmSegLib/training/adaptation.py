@@ -55,7 +55,10 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
         return code
     if candidate_copy is not None:
         shutil.copyfile(candidate, candidate_copy)
+    print(json.dumps({"event": "check", "images": len(check_on), "measure": "view agreement"}), flush=True)
     check, unreadable = _check(base, candidate, check_on, device)
+    print(json.dumps({"event": "checked", **check.record(), "adapted_is_better": check.adapted_is_better}),
+          flush=True)
     chosen = candidate if check.adapted_is_better else base.path
     if not check.adapted_is_better:
         LOGGER.warning(f"the adapted model does not read these images better than {base.id} (view agreement "
