@@ -73,7 +73,6 @@ def _segment(arguments: argparse.Namespace) -> int:
 
 def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi) -> None:
     """Read, check, segment and write one input (all its files or none)."""
-    from .clinical.review import whole_stack_warning
     from .inference.case_files import summary_record, write_case
     from .inference.memory import check_fits
     from .inference.segmentation import segment
@@ -92,8 +91,7 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
                       "mirrored_storage": bool(result.location.mirrored),
                       "review_advised": summary["review_advised"],
                       "seconds": round(result.timings["total_s"], 3)}), flush=True)
-    for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"],
-                    summary["volume_caveat"]]:
+    for warning in [*summary["review_reasons"], summary["volume_caveat"]]:
         if warning:
             print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
 

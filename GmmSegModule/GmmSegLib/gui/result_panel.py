@@ -11,6 +11,7 @@ from pathlib import Path
 
 import slicer
 
+from ..clinical.quality import review_reasons
 from .model_choice import chosen
 from .pytorch_install import ensure_pytorch
 from .review_table import ReviewTable
@@ -54,10 +55,10 @@ class ResultPanel:
             logic.remove_outputs(previous)
         self.show(logic.add_outputs(input_node, result), review_items)
         self.log(f"Done: {self.outputs.segmentation.GetName()}")
-        findings = result.summary.get("implausible") or []
-        if findings:  # an empty or impossible result has no uncertainty to show: say it aloud
-            slicer.util.warningDisplay("Review this result before using it:\n- " + "\n- ".join(findings),
-                                       windowTitle="GmmSeg: implausible result")
+        reasons = review_reasons(result.summary)
+        if reasons:  # an unreliable, gapped or impossible result need not look wrong: say it aloud
+            slicer.util.warningDisplay("Review this result before using it:\n- " + "\n- ".join(reasons),
+                                       windowTitle="GmmSeg: review advised")
         plot_view = bool(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"))
         for note in self.outputs.notes(plot_view=plot_view):
             self.log(note)

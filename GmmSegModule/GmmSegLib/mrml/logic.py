@@ -20,6 +20,7 @@ import numpy as np
 import slicer
 import vtk
 
+from ..clinical.quality import review_reasons
 from ..clinical.review import review_queue
 from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
@@ -245,8 +246,8 @@ class GmmSegLogic:
             image = read_cardiac_image(path)
             node = add_volume_nodes(self.scene, image, image_stem(Path(path)))
             outputs = self.process(node, model=model, device=device)
-            for finding in outputs.result.summary["implausible"]:
-                LOGGER.warning(f"{path}: {finding}")
+            for reason in review_reasons(outputs.result.summary):
+                LOGGER.warning(f"{path}: {reason}")
             return self.export(outputs, folder)
         finally:
             _remove_nodes_added_since(self.scene, before)
