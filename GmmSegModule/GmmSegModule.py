@@ -86,7 +86,7 @@ class GmmSegParameterNode:
     # typing.Union, not "|": Slicer 5.8 (Python 3.9) must get as far as saying which release is needed
     inputNode: Optional[Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSequenceBrowserNode]]  # noqa: UP007, UP045
     device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
-    modelPath: Path = Path()
+    modelPath: Path = Path()  # the model file override; kept by GmmSegLib.gui.model_choice, not by the .ui
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
     uncertaintyKind: Annotated[str, Choice(list(UNCERTAINTY_KINDS))] = "total"
     showPrior: bool = False
@@ -143,7 +143,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = GmmSegModuleLogic()
         self._jobs = JobRunner(self.ui.progressBar, self._log, self._checkCanApply, self._onJobDone)
-        self._models = ModelChoice(self.ui.modelComboBox, self.ui.deviceNoteLabel, self._log)
+        self._models = ModelChoice(self.ui, lambda: self._parameterNode, self._log)
         self._results = ResultPanel(self.ui, lambda: self._parameterNode, self.logic.sceneLogic,
                                     lambda: self._jobs.idle, self._log, self._checkCanApply)
         self._keys = UndoRedoKeys(lambda: self._results.replay(undoing=True),
@@ -220,12 +220,16 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._results.show(None)
 
     def initializeParameterNode(self) -> None:
+        from GmmSegLib.gui.model_choice import chosen
         from GmmSegLib.mrml.inputs import default_input
         from GmmSegLib.mrml.nodes import new_click_points
 
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputNode:
             self._parameterNode.inputNode = default_input(slicer.mrmlScene)
+        for field in ("exportFolder", "adaptFolder"):  # the folder buttons show the folder used, not Slicer's "."
+            if chosen(getattr(self._parameterNode, field)) is None:
+                setattr(self._parameterNode, field, Path.home())
         for field, name, colour in (("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2)),
                                     ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9))):
             if not getattr(self._parameterNode, field):
@@ -257,6 +261,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         self.ui.foregroundPlaceWidget.setCurrentNode(parameters.foregroundPoints)
         self.ui.backgroundPlaceWidget.setCurrentNode(parameters.backgroundPoints)
+        self._models.follow()
         self._checkCanApply()
         self._results.show_layers()
 

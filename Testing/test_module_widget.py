@@ -375,3 +375,61 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
     segmentation = widget._results.outputs.segmentation
     assert segmentation.GetAttribute(IMPLAUSIBLE) == "no LV cavity was segmented"
     assert segmentation.GetAttribute(REVIEW_ADVISED) == "true"
+
+
+# ---- which model the next job uses --------------------------------------------------------------------------
+def _adapted_model(folder, name: str):
+    """A model file with its sidecar description, as an adaptation leaves it (the content is not read here)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / f"{name}.pt"
+    model.write_bytes(b"weights")
+    (folder / f"{name}.pt.json").write_text(json.dumps({"id": name, "sha256": "0" * 64}))
+    return model
+
+
+def test_the_model_file_override_can_be_cleared_and_the_panel_says_which_model_is_used(module, tmp_path):
+    widget, ui = module.widget, module.widget.ui
+    parameters = widget._parameterNode
+    listed = ui.modelComboBox.currentData
+    assert listed and ui.modelComboBox.currentText in ui.modelInUseLabel.text and ui.modelPathLineEdit.currentPath == ""
+    override = _adapted_model(tmp_path / "elsewhere", "my_model")
+    ui.modelPathLineEdit.currentPath = str(override)
+    assert widget._models.model(parameters.modelPath) == str(override) and str(override) in ui.modelInUseLabel.text
+    ui.modelPathLineEdit.currentPath = ""  # CTK emits nothing for an emptied field: the override stays ...
+    assert widget._models.model(parameters.modelPath) == str(override) and str(override) in ui.modelInUseLabel.text
+    ui.clearModelPathButton.click()  # ... until the clinician asks for the list's model
+    assert widget._models.model(parameters.modelPath) == listed
+    assert ui.modelComboBox.currentText in ui.modelInUseLabel.text and str(override) not in ui.modelInUseLabel.text
+    ui.modelPathLineEdit.currentPath = str(override)
+    published = widget._models.publish(_adapted_model(tmp_path / "adapted", "adapted_site"))  # what Adapt does
+    assert widget._models.model(parameters.modelPath) == str(published) and ui.modelPathLineEdit.currentPath == ""
+    assert "adapted_site" in ui.modelInUseLabel.text
+    ui.modelComboBox.setCurrentIndex(ui.modelComboBox.findData(listed))  # a model chosen in the list is used
+    assert widget._models.model(parameters.modelPath) == listed
+
+
+def test_a_model_override_set_in_the_parameter_node_shows_in_the_field(module, tmp_path):
+    widget, ui = module.widget, module.widget.ui
+    override = _adapted_model(tmp_path, "saved_override")
+    widget._parameterNode.modelPath = override  # as a saved scene brings it back
+    assert ui.modelPathLineEdit.currentPath == str(override) and str(override) in ui.modelInUseLabel.text
+    widget._parameterNode.modelPath = __import__("pathlib").Path()
+    assert ui.modelPathLineEdit.currentPath == "" and ui.modelComboBox.currentText in ui.modelInUseLabel.text
+
+
+def test_the_export_folder_shown_is_the_folder_written(module, harness, small_phantom, tmp_path, monkeypatch):
+    from conftest import known_result
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    harness.mrmlScene.Clear()  # a new scene: a new parameter node, made with this HOME
+    widget, ui = module.widget, module.widget.ui
+    shown = ui.exportFolderButton.findChild(__import__("qt").QPushButton).text
+    assert shown == str(tmp_path / "home") and ui.exportFolderButton.directory == shown
+    assert ui.adaptFolderButton.directory == shown
+    volume = _volume(harness, small_phantom)
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    ui.exportButton.click()
+    assert (tmp_path / "home" / "ED_seg.nii.gz").is_file()

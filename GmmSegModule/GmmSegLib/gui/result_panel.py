@@ -7,10 +7,10 @@ each for undo; placing the prior with the sliders moves its transform; export wr
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import slicer
 
+from ..core.errors import GmmSegError
 from .model_choice import chosen
 from .pytorch_install import ensure_pytorch
 from .review_table import ReviewTable
@@ -133,7 +133,9 @@ class ResultPanel:
     # ---- export ---------------------------------------------------------------------------------------------------
     def export(self) -> None:
         with user_action("Export failed.", self.log):
-            folder = chosen(self.parameters().exportFolder) or Path.home()
+            folder = chosen(self.parameters().exportFolder)
+            if folder is None:
+                raise GmmSegError("choose an export folder")
             written = self.logic().export(self.outputs, folder, self.ui.exportFormatComboBox.currentText)
             self.log("Exported: " + ", ".join(str(p) for p in written))
 
