@@ -433,3 +433,60 @@ def test_the_export_folder_shown_is_the_folder_written(module, harness, small_ph
     widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
     ui.exportButton.click()
     assert (tmp_path / "home" / "ED_seg.nii.gz").is_file()
+
+
+# ---- what the views show -------------------------------------------------------------------------------------
+def _red_view_rgb(harness) -> np.ndarray:
+    """The Red slice view's composited image (Y, X, RGB) as slicer-core's vtkMRMLSliceLogic makes it."""
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    logic = harness.app.applicationLogic().GetSliceLogicByLayoutName("Red")
+    producer = logic.GetImageDataConnection().GetProducer()
+    producer.Update()
+    image = producer.GetOutputDataObject(0)
+    width, height, _ = image.GetDimensions()
+    return vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[..., :3].astype(int)
+
+
+def _map_under_red_view(harness, volume) -> np.ndarray:
+    """``volume``'s value (nearest voxel) under each pixel of the Red slice view (Y, X); NaN outside it."""
+    import vtk
+
+    slice_node = harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed")
+    width, height, _ = slice_node.GetDimensions()
+    xy_to_ras = harness.util.arrayFromVTKMatrix(slice_node.GetXYToRAS())
+    ras_to_ijk = vtk.vtkMatrix4x4()
+    volume.GetRASToIJKMatrix(ras_to_ijk)
+    ras_to_ijk = harness.util.arrayFromVTKMatrix(ras_to_ijk)
+    ys, xs = np.mgrid[0:height, 0:width]
+    xy = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size), np.ones(xs.size)])
+    ijk = np.rint(ras_to_ijk @ xy_to_ras @ xy)[:3].astype(int)
+    array = harness.util.arrayFromVolume(volume)
+    inside = np.all((ijk >= 0) & (ijk < np.array(array.shape[::-1])[:, None]), axis=0)
+    values = np.full(xs.size, np.nan)
+    values[inside] = array[ijk[2, inside], ijk[1, inside], ijk[0, inside]]
+    return values.reshape(height, width)
+
+
+def test_the_uncertainty_overlay_tints_the_image_in_proportion_to_the_uncertainty(module, harness, small_phantom):
+    """A scalar volume's colour-table alpha is drawn as 0 or 255 (vtkMRMLScalarVolumeDisplayNode's AlphaLogic): the
+    overlay must still leave a sure pixel as it is and tint a slightly unsure one far less than a very unsure one."""
+    from conftest import known_result
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    uncertainty = widget._results.outputs.uncertainty["total"]
+    ramp = np.zeros(harness.util.arrayFromVolume(uncertainty).shape, np.float32)
+    ramp[..., :] = np.repeat([0.0, 0.05, 0.3, 1.0], -(-ramp.shape[-1] // 4))[:ramp.shape[-1]]
+    harness.util.updateVolumeFromArray(uncertainty, ramp)
+    slice_node = harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed")
+    slice_node.SetDimensions(64, 64, 1)
+    harness.app.applicationLogic().GetSliceLogicByLayoutName("Red").FitSliceToAll()
+    under = _map_under_red_view(harness, uncertainty)
+    shown = _red_view_rgb(harness)
+    widget._parameterNode.uncertaintyOpacity = 0.0
+    image_alone = _red_view_rgb(harness)
+    tint = np.abs(shown - image_alone).sum(axis=-1)
+    level = {u: tint[under == np.float32(u)].mean() for u in (0.0, 0.05, 0.3, 1.0)}
+    assert level[0.0] == 0 and 0 < level[0.05] < 0.2 * level[1.0] and level[0.05] < level[0.3] < level[1.0], level

@@ -63,7 +63,10 @@ class ResultPanel:
             self.log(note)
 
     def show_layers(self) -> None:
-        """The views show the input with the uncertainty map chosen, or the prior, on top."""
+        """The views show the input with the uncertainty map chosen, or the prior, added to it (graded: black where
+        the model is sure, a stronger tint the more uncertain)."""
+        from ..mrml.scene_outputs import add_overlay_to_image
+
         parameters = self.parameters()
         if self.outputs is None or parameters is None:
             return
@@ -71,6 +74,7 @@ class ResultPanel:
         foreground = outputs.prior if parameters.showPrior else outputs.uncertainty[parameters.uncertaintyKind]
         slicer.util.setSliceViewerLayers(background=outputs.shown_volume, foreground=foreground,
                                          foregroundOpacity=parameters.uncertaintyOpacity)
+        add_overlay_to_image(slicer.mrmlScene)
 
     def show_selected_review_item(self) -> None:
         """Show the selected row's frame and centre the views on its place."""

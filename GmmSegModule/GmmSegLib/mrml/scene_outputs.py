@@ -2,8 +2,8 @@
 
 For a 3D volume: a segmentation node (segments LV, MYO, RV with names, colours and SNOMED terminology;
 reference geometry of the input), total / aleatoric / epistemic uncertainty volumes (0..1, one shared colour
-table, transparent where the model is sure), the registered prior of the heart under a linear transform the
-clinician can move, and a table of clinical indices.
+table, black where the model is sure: the views add it to the image, see :func:`add_overlay_to_image`), the
+registered prior of the heart under a linear transform the clinician can move, and a table of clinical indices.
 
 For a cine (a sequence browser): the same outputs as sequences synchronised in the input's browser, one item
 per time frame, so that browsing the cine browses its results. The views, the Segment Editor and node
@@ -34,7 +34,7 @@ INPUT = "GmmSeg.Input"
 MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a stack stored mirrored
 REVIEW_ADVISED = "GmmSeg.ReviewAdvised"  # "true" when the model is unsure of a whole frame or the result implausible
 IMPLAUSIBLE = "GmmSeg.Implausible"  # the findings that make the result implausible as a heart
-UNCERTAINTY_COLOURS = "GmmSeg uncertainty"
+UNCERTAINTY_COLOURS = "GmmSeg uncertainty (black: certain)"
 
 
 @dataclass
@@ -208,7 +208,8 @@ def place_in_study(scene, input_node, nodes: list) -> None:
 
 
 def uncertainty_colours(scene):
-    """A colour table from transparent (certain) through yellow to red (uncertain), shared by all maps."""
+    """A colour table from black (certain) through red to yellow (uncertain), opaque, shared by all maps: added to
+    the image (:func:`add_overlay_to_image`), black leaves the image as it is and the tint grows with uncertainty."""
     existing = scene.GetFirstNodeByName(UNCERTAINTY_COLOURS)
     if existing is not None:
         return existing
@@ -218,9 +219,20 @@ def uncertainty_colours(scene):
     table.SetNumberOfColors(256)
     for i in range(256):
         level = i / 255.0
-        table.SetColor(i, f"{level:.2f}", 1.0, 1.0 - 0.8 * level, 0.2 * (1 - level), min(1.0, 2.0 * level))
+        table.SetColor(i, f"{level:.2f}", min(1.0, 2.0 * level), max(0.0, 2.0 * level - 1.0), 0.0, 1.0)
     scene.AddNode(table)
     return table
+
+
+def add_overlay_to_image(scene) -> None:
+    """Make every slice view add its foreground (an uncertainty map or the prior) to the image, so that the overlay
+    is graded: a scalar volume's colour-table alpha is drawn as 0 or 255 only (vtkMRMLScalarVolumeDisplayNode's
+    pipeline ANDs it with a threshold, ``AlphaLogic`` with true value 255), so alpha blending would paint every
+    uncertain pixel at the full foreground opacity. With ``vtkMRMLSliceCompositeNode::Add`` (vtkMRMLSliceLogic, 5.10
+    and 5.12) the foreground's colour, scaled by the foreground opacity, is added to the background."""
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
+        scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode").SetCompositing(
+            slicer.vtkMRMLSliceCompositeNode.Add)
 
 
 def new_scalar_volume(name: str, reference, array: np.ndarray):
