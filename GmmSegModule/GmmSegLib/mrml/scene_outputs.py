@@ -288,6 +288,7 @@ class _Builder:
         if not self.is_cine:
             node = self._add(new_segmentation(name, self.volumes[0], labels[0]), "segmentation")
             self._mark(node)
+            node.CreateClosedSurfaceRepresentation()  # the heart in 3D, as MONAIAuto3DSeg and TotalSegmentator show it
             self.scene.AddNode(node)
             node.CreateDefaultDisplayNodes()
             node.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
@@ -297,6 +298,7 @@ class _Builder:
         for item in items:
             tag(item, "segmentation", self.input_node)
             self._mark(item)
+            item.CreateClosedSurfaceRepresentation()  # on each frame: the proxy shows the item's own representations
         proxy = self._synchronise("segmentation", name, items, save_changes=True)
         proxy.SetReferenceImageGeometryParameterFromVolumeNode(self.shown)  # the main-scene proxy of the input
         return proxy
