@@ -181,6 +181,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._jobs is not None:
             self._jobs.stop("the module was closed")
             self._keys.uninstall()
+            self._results.indices.follow(None)
         self.removeObservers()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)

@@ -490,3 +490,30 @@ def test_the_uncertainty_overlay_tints_the_image_in_proportion_to_the_uncertaint
     tint = np.abs(shown - image_alone).sum(axis=-1)
     level = {u: tint[under == np.float32(u)].mean() for u in (0.0, 0.05, 0.3, 1.0)}
     assert level[0.0] == 0 and 0 < level[0.05] < 0.2 * level[1.0] and level[0.05] < level[0.3] < level[1.0], level
+
+
+def test_the_indices_follow_an_edit_made_in_the_segment_editor(module, harness, small_phantom):
+    """The Segment Editor paints into the segmentation's labelmap in place; the table is refilled shortly after."""
+    from slicer_harness import pump, wait_until
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    from conftest import known_result
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    table = widget.ui.indicesTableView.mrmlTableNode()
+
+    def lv_volume() -> str:
+        return next(table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())
+                    if table.GetCellText(row, 0) == "LV volume (ml)")
+
+    before = lv_volume()
+    segmentation = widget._results.outputs.segmentation
+    labelmap = segmentation.GetBinaryLabelmapInternalRepresentation("LV")  # shared by the three segments
+    scalars = vtk_to_numpy(labelmap.GetPointData().GetScalars())
+    scalars[scalars == 1] = 0  # the LV erased everywhere, as the eraser would
+    labelmap.Modified()
+    pump(0.05)
+    wait_until(lambda: lv_volume() != before, timeout=5)
+    assert float(lv_volume()) == 0.0

@@ -286,3 +286,27 @@ def test_the_heart_shows_in_3d_and_its_surface_follows_edits_undo_and_redo(scene
     assert shown > 0  # every frame's item has its surface: browsing keeps the heart in 3D
     outputs.write_frame(other, np.zeros_like(logic.current_labels(outputs)))
     assert _surface_points(outputs.segmentation) == 0
+
+
+def _index_shown(outputs, name: str) -> str:
+    """The value the indices table shows for ``name``."""
+    table = outputs.indices_table
+    rows = {table.GetCellText(row, 0): table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())}
+    return rows[name]
+
+
+def test_the_indices_table_follows_refine_undo_and_redo(scene, small_phantom, phantom_volume, refinement):
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, phantom_volume, "ED"), known_result(small_phantom, [0]))
+    before = _index_shown(outputs, "LV volume (ml)")
+    labels = logic.current_labels(outputs)
+    z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 1)
+    click = logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z))
+    assert logic.refine(outputs, "LV", [], [click]) > 0
+    refined = _index_shown(outputs, "LV volume (ml)")
+    assert refined != before
+    logic.undo(outputs)
+    assert _index_shown(outputs, "LV volume (ml)") == before
+    logic.redo(outputs)
+    assert _index_shown(outputs, "LV volume (ml)") == refined

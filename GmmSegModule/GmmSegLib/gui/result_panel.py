@@ -11,6 +11,7 @@ from collections.abc import Callable
 import slicer
 
 from ..core.errors import GmmSegError
+from .indices_follower import IndicesFollower
 from .model_choice import chosen
 from .pytorch_install import ensure_pytorch
 from .review_table import ReviewTable
@@ -31,11 +32,13 @@ class ResultPanel:
             ui, parameters, logic, idle, log, on_change)
         self.review = ReviewTable(ui.reviewTable)
         self.outputs = None  # GmmSegLib.mrml.scene_outputs.SceneOutputs
+        self.indices = IndicesFollower(self._refresh_indices)
 
     # ---- showing and reviewing -----------------------------------------------------------------------------------
     def show(self, outputs, review_items: list[dict] | None = None) -> None:
         """Show ``outputs`` (or nothing): review table, indices, views."""
         self.outputs = outputs
+        self.indices.follow(outputs.segmentation if outputs is not None else None)
         self.review.show(review_items if review_items is not None else (
             self.logic().review_items(outputs) if outputs is not None else []))
         self.ui.indicesTableView.setMRMLTableNode(outputs.indices_table if outputs is not None else None)
@@ -61,6 +64,12 @@ class ResultPanel:
         plot_view = bool(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"))
         for note in self.outputs.notes(plot_view=plot_view):
             self.log(note)
+
+    def _refresh_indices(self) -> None:
+        """The indices of the segmentation as it is now (after a Segment Editor edit)."""
+        if self.outputs is not None and self.outputs.present_in(slicer.mrmlScene):
+            with user_action("Could not update the clinical indices.", self.log):
+                self.logic().update_indices(self.outputs)
 
     def show_layers(self) -> None:
         """The views show the input with the uncertainty map chosen, or the prior, added to it (graded: black where

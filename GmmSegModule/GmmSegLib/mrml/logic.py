@@ -164,6 +164,7 @@ class GmmSegLogic:
             edited[slice_index] = refined.labels
             outputs.write_frame(frame, edited)
             outputs.history.record(LabelEdit.between(f"Refine {structure}", frame, labels, edited))
+            self.update_indices(outputs)
         return refined.changed_pixels
 
     def undo(self, outputs: SceneOutputs) -> str:
@@ -183,6 +184,7 @@ class GmmSegLogic:
             self.show_frame(outputs, step.frame)  # the clinician sees what changes
             labels = outputs.read_frame(step.frame)
             outputs.write_frame(step.frame, (step.revert(labels) if undoing else step.reapply(labels))[0])
+            self.update_indices(outputs)
         else:
             (step.undo if undoing else step.redo)()
         (history.mark_undone if undoing else history.mark_redone)()
