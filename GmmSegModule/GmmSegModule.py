@@ -235,6 +235,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                     ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9))):
             if not getattr(self._parameterNode, field):
                 setattr(self._parameterNode, field, new_click_points(slicer.mrmlScene, name, colour))
+        self._results.hide_outputs_from_inputs()
         self._followParameterNode()
 
     def setParameterNode(self, parameterNode) -> None:

@@ -517,3 +517,19 @@ def test_the_indices_follow_an_edit_made_in_the_segment_editor(module, harness, 
     pump(0.05)
     wait_until(lambda: lv_volume() != before, timeout=5)
     assert float(lv_volume()) == 0.0
+
+
+def test_the_input_selector_offers_inputs_but_not_the_modules_outputs(module, harness, small_phantom):
+    from conftest import known_result
+
+    widget, selector = module.widget, module.widget.ui.inputSelector
+    volume = _volume(harness, small_phantom)
+    browser = _cine(harness, small_phantom)
+    offered_before = {selector.nodeFromIndex(i).GetID() for i in range(selector.nodeCount())}
+    widget._results.take(browser, known_result(small_phantom), [])
+    outputs = widget._results.outputs
+    offered = {selector.nodeFromIndex(i) for i in range(selector.nodeCount())}
+    made = {outputs.prior, *outputs.uncertainty.values()}  # the browser's proxies of the maps
+    assert made and not made & offered
+    assert {volume, browser} <= offered and {node.GetID() for node in offered} == offered_before
+    assert harness.mrmlScene.IsNodePresent(outputs.prior) and not outputs.prior.GetHideFromEditors()  # still saved

@@ -39,6 +39,7 @@ class ResultPanel:
         """Show ``outputs`` (or nothing): review table, indices, views."""
         self.outputs = outputs
         self.indices.follow(outputs.segmentation if outputs is not None else None)
+        self.hide_outputs_from_inputs()
         self.review.show(review_items if review_items is not None else (
             self.logic().review_items(outputs) if outputs is not None else []))
         self.ui.indicesTableView.setMRMLTableNode(outputs.indices_table if outputs is not None else None)
@@ -64,6 +65,14 @@ class ResultPanel:
         plot_view = bool(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"))
         for note in self.outputs.notes(plot_view=plot_view):
             self.log(note)
+
+    def hide_outputs_from_inputs(self) -> None:
+        """The input selector offers inputs only: the uncertainty and prior volumes the module made are hidden from
+        it (qMRMLSortFilterProxyModel's ``hiddenNodeIDs``; HideFromEditors would also drop them from the data tree
+        and from Save, qSlicerSaveDataDialog.cxx)."""
+        from ..mrml.inputs import output_volume_ids
+
+        self.ui.inputSelector.sortFilterProxyModel().hiddenNodeIDs = output_volume_ids(slicer.mrmlScene)
 
     def _refresh_indices(self) -> None:
         """The indices of the segmentation as it is now (after a Segment Editor edit)."""
