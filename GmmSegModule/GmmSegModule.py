@@ -36,6 +36,7 @@ if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
 # torch-free, as everything the module loads
+from GmmSegLib.core.device import offered_devices  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES, UNCERTAINTY_KINDS  # noqa: E402
 from GmmSegLib.core.paths import resource  # noqa: E402
 
@@ -85,7 +86,7 @@ class GmmSegParameterNode:
 
     # typing.Union, not "|": Slicer 5.8 (Python 3.9) must get as far as saying which release is needed
     inputNode: Optional[Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSequenceBrowserNode]]  # noqa: UP007, UP045
-    device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
+    device: Annotated[str, Choice(list(offered_devices()))] = "auto"  # "cpu" forces the CPU
     modelPath: Path = Path()  # the model file override; kept by GmmSegLib.gui.model_choice, not by the .ui
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
     uncertaintyKind: Annotated[str, Choice(list(UNCERTAINTY_KINDS))] = "total"
@@ -343,9 +344,9 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         workFolder = Path(tempfile.mkdtemp(prefix="gmmseg-adapt-"))
         model = workFolder / f"adapted_{datetime.now():%Y%m%d_%H%M%S}.pt"  # moved to the models folder when done
-        arguments = adapt_arguments(images, model, self._models.device(self._parameterNode.device),
-                                    self._models.model(self._parameterNode.modelPath))
         with self._userAction("Cannot adapt."):
+            arguments = adapt_arguments(images, model, self._models.device(self._parameterNode.device),
+                                        self._models.model(self._parameterNode.modelPath))
             self._jobs.start(Job("adapt", workFolder, adapted_model=model), arguments,
                              f"Adapting to {len(images)} images (label-free)...")
 

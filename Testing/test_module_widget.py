@@ -533,3 +533,28 @@ def test_the_input_selector_offers_inputs_but_not_the_modules_outputs(module, ha
     assert made and not made & offered
     assert {volume, browser} <= offered and {node.GetID() for node in offered} == offered_before
     assert harness.mrmlScene.IsNodePresent(outputs.prior) and not outputs.prior.GetHideFromEditors()  # still saved
+
+
+def test_the_device_list_offers_what_this_platform_can_have(module):
+    from GmmSegLib.core.device import offered_devices
+
+    combo = module.widget.ui.deviceComboBox
+    offered = [combo.itemText(i) for i in range(combo.count)]
+    assert offered == list(offered_devices()) and "cpu" in offered
+    assert ("mps" in offered) == (sys.platform == "darwin") and ("cuda" in offered) != (sys.platform == "darwin")
+    assert "cuda" not in offered_devices("darwin") and "mps" not in offered_devices("win32")
+
+
+@requires_torch
+def test_a_gpu_that_pytorch_does_not_find_is_refused_before_a_job_starts(module, harness, small_phantom, caplog):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this computer has a CUDA GPU")
+    widget = module.widget
+    widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
+    widget._parameterNode.device = "cuda"
+    with caplog.at_level(logging.ERROR):
+        widget.ui.segmentButton.click()
+    assert widget._jobs.job is None
+    assert any("no cuda device" in record.getMessage() for record in caplog.records), caplog.text

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import qt
 
+from ..core.errors import GmmSegError
 from ..core.paths import user_models_dir
 from ..model.registry import available_models, publish_adapted_model
 
@@ -102,9 +103,12 @@ class ModelChoice:
             self.show_model_in_use()
 
     def device(self, device: str) -> str:
-        """``device`` for a job, with the note under the device choice saying what it means."""
-        self.device_note.text = DEVICE_NOTES.get(
-            device, f"Running on {device}; the job stops with a message if it is not there.")
+        """``device`` for a job, with the note under the device choice saying what it means; a GPU that PyTorch
+        (installed by then: :func:`GmmSegLib.gui.pytorch_install.ensure_pytorch`) does not find is refused."""
+        if device not in DEVICE_NOTES and not _torch_finds(device):
+            self.device_note.text = f"PyTorch finds no {device} device on this computer."
+            raise GmmSegError(f"PyTorch finds no {device} device on this computer; choose auto or cpu")
+        self.device_note.text = DEVICE_NOTES.get(device, f"Running on {device}.")
         return device
 
     def publish(self, adapted_model: Path) -> Path:
@@ -125,3 +129,12 @@ def _acceptable(field) -> bool:
     """Whether a ctkPathLineEdit holds a path its name filters accept (what CTK emits ``currentPathChanged`` for)."""
     line_edit = field.findChild(qt.QLineEdit)
     return line_edit is None or line_edit.hasAcceptableInput()
+
+
+def _torch_finds(device: str) -> bool:
+    """Whether PyTorch in this process can use ``device`` ("cuda" or "mps")."""
+    import torch
+
+    if device == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return torch.cuda.is_available()
