@@ -558,3 +558,40 @@ def test_a_gpu_that_pytorch_does_not_find_is_refused_before_a_job_starts(module,
         widget.ui.segmentButton.click()
     assert widget._jobs.job is None
     assert any("no cuda device" in record.getMessage() for record in caplog.records), caplog.text
+
+
+# ---- PyTorch ---------------------------------------------------------------------------------------------------
+def test_pytorch_is_installed_within_the_products_range(module, monkeypatch):
+    import tomllib
+
+    from GmmSegLib.gui.pytorch_install import TORCH_REQUIREMENT, ensure_pytorch
+
+    asked = []
+
+    class Missing(_PyTorchUtilsLogic):
+        @staticmethod
+        def torchInstalled() -> bool:
+            return False
+
+        def installTorch(self, askConfirmation=False, **options):
+            asked.append(options)
+            return object()
+
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=Missing))
+    # the user consents (in testing mode 5.12.3's confirmOkCancelDisplay compares True with QMessageBox.Ok: False)
+    monkeypatch.setattr(__import__("slicer").util, "confirmOkCancelDisplay", lambda *args, **kwargs: True)
+    assert ensure_pytorch()
+    assert asked == [{"torchVersionRequirement": TORCH_REQUIREMENT}]
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch" + TORCH_REQUIREMENT in dependencies
+
+
+def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small_phantom, monkeypatch, caplog):
+    from GmmSegLib.gui import pytorch_install
+
+    monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "1.13.1+cu117")
+    module.widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
+    with caplog.at_level(logging.ERROR):
+        module.widget.ui.segmentButton.click()
+    assert module.widget._jobs.job is None
+    assert any("1.13.1+cu117" in r.getMessage() and ">=2.2,<3" in r.getMessage() for r in caplog.records), caplog.text
