@@ -167,6 +167,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._models.fill()
         self.ui.progressBar.visible = False
         self.initializeParameterNode()
+        if self.parent.isEntered:  # a Reload while the module is shown calls setup() but not enter() again
+            self._keys.install()
 
     @staticmethod
     def _loadTerminology() -> None:

@@ -595,3 +595,24 @@ def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small
         module.widget.ui.segmentButton.click()
     assert module.widget._jobs.job is None
     assert any("1.13.1+cu117" in r.getMessage() and ">=2.2,<3" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_the_undo_keys_work_after_a_reload_of_the_shown_module(module, harness, small_phantom):
+    from PySide6 import QtGui
+    from PySide6.QtTest import QTest
+    from slicer_harness import pump
+
+    from conftest import known_result
+    from GmmSegLib.mrml.logic import ACCEPTED
+
+    harness.util.reloadScriptedModule(module.name)  # Reload, while the module is shown
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    widget._results.take(volume, known_result(small_phantom, [0]), [])
+    widget.ui.acceptButton.click()
+    segmentation = widget._results.outputs.segmentation
+    assert segmentation.GetAttribute(ACCEPTED) is not None
+    pump(0.05)  # the clinician presses the key later: the event loop has run since
+    QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Undo))
+    pump(0.05)
+    assert segmentation.GetAttribute(ACCEPTED) is None
