@@ -230,7 +230,7 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     assert widget._jobs.job.input_node is browser and "--phi" in arguments and "--location" in arguments
     _wait_for_job(widget)
     assert widget._results.outputs.input_node is browser and widget._results.outputs is not outputs
-    assert harness.mrmlScene.IsNodePresent(outputs.segmentation)  # the accepted result is kept
+    assert harness.mrmlScene.IsNodePresent(outputs.node_of("segmentation sequence"))  # the accepted result is kept
 
 
 @pytest.mark.slow
@@ -616,3 +616,29 @@ def test_the_undo_keys_work_after_a_reload_of_the_shown_module(module, harness, 
     QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Undo))
     pump(0.05)
     assert segmentation.GetAttribute(ACCEPTED) is None
+
+
+def test_a_rerun_of_an_accepted_cine_leaves_one_overlay_and_keeps_the_accepted_result(module, harness, small_phantom):
+    from conftest import known_result
+    from GmmSegLib.mrml.logic import ACCEPTED
+    from GmmSegLib.mrml.scene_outputs import SUPERSEDED
+
+    widget, scene = module.widget, harness.mrmlScene
+    browser = _cine(harness, small_phantom)
+    result = known_result(small_phantom)
+    widget._results.take(browser, result, [])
+    widget.ui.acceptButton.click()
+    accepted = widget._results.outputs.sequences["segmentation"]
+    widget._results.take(browser, result, [])  # what a re-run delivers
+    nodes = scene.GetNumberOfNodes()
+    outputs = widget._results.outputs
+    assert not browser.IsSynchronizedSequenceNodeID(accepted.GetID(), True)
+    assert browser.IsSynchronizedSequenceNodeID(outputs.sequences["segmentation"].GetID(), True)
+    assert browser.GetNumberOfSynchronizedSequenceNodes() == len(outputs.sequences)  # the new result's only
+    shown = [scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
+             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))]
+    assert shown == [outputs.segmentation]  # one segmentation in the views
+    assert scene.IsNodePresent(accepted) and accepted.GetAttribute(SUPERSEDED) == "true"
+    assert accepted.GetNthDataNode(0).GetAttribute(ACCEPTED) is not None  # kept, frame by frame, with its stamp
+    widget._results.take(browser, result, [])  # and a re-run of the new, not accepted, result adds nothing
+    assert scene.GetNumberOfNodes() == nodes

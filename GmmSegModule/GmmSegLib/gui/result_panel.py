@@ -48,14 +48,17 @@ class ResultPanel:
 
     def take(self, input_node, result, review_items: list[dict]) -> None:
         """A finished segmentation of ``input_node`` into the scene and the panel, in place of the input's earlier
-        outputs unless those were accepted. The command's warnings are in the log already
-        (``launchConsoleProcess`` merges its stderr into the output the job runner logs)."""
+        outputs: those are removed, or, when accepted, kept out of the views. The command's warnings are in the log
+        already (``launchConsoleProcess`` merges its stderr into the output the job runner logs)."""
         from ..mrml.logic import ACCEPTED
 
         logic, previous = self.logic(), self.outputs
-        if (previous is not None and previous.input_node is input_node
-                and previous.segmentation.GetAttribute(ACCEPTED) is None):
-            logic.remove_outputs(previous)
+        if previous is not None and previous.input_node is input_node:
+            if previous.segmentation.GetAttribute(ACCEPTED) is None:
+                logic.remove_outputs(previous)
+            else:
+                logic.supersede_outputs(previous)
+                self.log(f"The accepted result {previous.segmentation.GetName()} is kept, out of the views.")
         self.show(logic.add_outputs(input_node, result), review_items)
         self.log(f"Done: {self.outputs.segmentation.GetName()}")
         findings = result.summary.get("implausible") or []

@@ -35,7 +35,7 @@ from .nodes import (
     remove_with_dependents,
     transform_points,
 )
-from .scene_outputs import SceneOutputs, add_audit_copy, add_output_nodes, remove_output_nodes
+from .scene_outputs import SceneOutputs, add_audit_copy, add_output_nodes, remove_output_nodes, retire_output_nodes
 
 LOGGER = logging.getLogger("gmmseg")
 ACCEPTED = "GmmSeg.Accepted"  # ISO time of Accept, on the segmentation (and each frame's item of a cine)
@@ -96,6 +96,11 @@ class GmmSegLogic:
     def remove_outputs(self, outputs: SceneOutputs) -> None:
         """Take a result's nodes out of the scene (a re-run replaces a result that was not accepted)."""
         remove_output_nodes(self.scene, outputs)
+        outputs.history.clear()
+
+    def supersede_outputs(self, outputs: SceneOutputs) -> None:
+        """A re-run replaces an accepted result in the views; its nodes are kept (see ``retire_output_nodes``)."""
+        retire_output_nodes(self.scene, outputs)
         outputs.history.clear()
 
     def current_labels(self, outputs: SceneOutputs, frame: int | None = None) -> np.ndarray:

@@ -34,6 +34,7 @@ INPUT = "GmmSeg.Input"
 MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a stack stored mirrored
 REVIEW_ADVISED = "GmmSeg.ReviewAdvised"  # "true" when the model is unsure of a whole frame or the result implausible
 IMPLAUSIBLE = "GmmSeg.Implausible"  # the findings that make the result implausible as a heart
+SUPERSEDED = "GmmSeg.Superseded"  # "true" on an accepted result that a re-run of its input replaced in the views
 UNCERTAINTY_COLOURS = "GmmSeg uncertainty (black: certain)"
 
 
@@ -175,6 +176,28 @@ def add_audit_copy(scene, outputs: SceneOutputs) -> None:
 
 def remove_output_nodes(scene, outputs: SceneOutputs) -> None:
     """Take a result's nodes (proxies, display and storage nodes included) out of the scene."""
+    _stop_browsing(scene, outputs)
+    for node in reversed(outputs.added):
+        remove_with_dependents(scene, node)
+    outputs.added.clear()
+    outputs.sequences.clear()
+
+
+def retire_output_nodes(scene, outputs: SceneOutputs) -> None:
+    """Keep an accepted result that a new one of the same input replaces, out of the views: its nodes stay in the
+    scene (listed, saved) marked ``GmmSeg.Superseded``, its segmentation is hidden, and a cine's sequences leave the
+    browser, so that browsing the cine shows the new result only and no proxies pile up per re-run."""
+    superseded = [outputs.segmentation] if outputs.browser is None else list(outputs.sequences.values())
+    _stop_browsing(scene, outputs)
+    for node in superseded:
+        node.SetAttribute(SUPERSEDED, "true")
+    if outputs.browser is None and outputs.segmentation.GetDisplayNode() is not None:
+        outputs.segmentation.GetDisplayNode().SetVisibility(False)
+    outputs.sequences.clear()
+
+
+def _stop_browsing(scene, outputs: SceneOutputs) -> None:
+    """Take a cine result's sequences out of its browser, and their proxies out of the scene."""
     browser = outputs.browser
     for sequence in outputs.sequences.values():
         if browser is not None and scene.IsNodePresent(browser) and browser.IsSynchronizedSequenceNodeID(
@@ -183,11 +206,9 @@ def remove_output_nodes(scene, outputs: SceneOutputs) -> None:
             # the browser forgets the proxy but leaves it in the scene: its copy marker is one of the attributes
             # that the first update overwrote (vtkMRMLSequenceBrowserNode::RemoveProxyNode)
             browser.RemoveSynchronizedSequenceNode(sequence.GetID())
+            if proxy in outputs.added:
+                outputs.added.remove(proxy)
             remove_with_dependents(scene, proxy)
-    for node in reversed(outputs.added):
-        remove_with_dependents(scene, node)
-    outputs.added.clear()
-    outputs.sequences.clear()
 
 
 def tag(node, role: str, input_node) -> None:
