@@ -206,11 +206,12 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ---- the scene and the parameter node ---------------------------------------------------------------
     def onSceneStartClose(self, caller, event) -> None:
-        """A closed scene takes the patient with it: the job is stopped and nothing of it reaches the next scene."""
+        """A closed scene takes the patient with it: the job is stopped and nothing of it reaches the next scene.
+        The log is cleared first, so that it keeps why a running job was cancelled."""
+        self.ui.logTextEdit.clear()
         self._jobs.scene_closed()
         self.setParameterNode(None)
         self._results.show(None)
-        self.ui.logTextEdit.clear()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:

@@ -295,6 +295,7 @@ def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(modu
     wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
     assert widget._jobs.job is None and not job.work_folder.exists()
     if event == "scene closed":
+        assert "The job was cancelled: the scene was closed." in _log(widget)  # the log says why
         _volume(harness, small_phantom, "patient B")  # the next patient, in the new scene
     pump(1.0)  # let any late report of the killed job arrive
     segmentations = harness.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
