@@ -196,13 +196,11 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._keys.install()
 
     def exit(self) -> None:
-        """The panel is hidden: the undo keys go and the GUI stops following the parameter node, which stays."""
+        """The panel is hidden: the undo keys go. The GUI stays bound to the parameter node: in Slicer 5.10
+        ``disconnectGui`` leaves the VTK observer that ``connectGui`` added (parameterNodeWrapper/wrapper.py), so a
+        binding made again on every enter() would leave one more observer on the node each time."""
         if self._keys is not None:
             self._keys.uninstall()
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._followParameterNode)
 
     # ---- the scene and the parameter node ---------------------------------------------------------------
     def onSceneStartClose(self, caller, event) -> None:
@@ -243,6 +241,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._followParameterNode()
 
     def setParameterNode(self, parameterNode) -> None:
+        if (parameterNode and self._parameterNode and self._parameterNodeGuiTag is not None
+                and parameterNode.parameterNode is self._parameterNode.parameterNode):
+            self._checkCanApply()
+            return  # bound already (see exit())
         if self._parameterNode and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None

@@ -643,3 +643,21 @@ def test_a_rerun_of_an_accepted_cine_leaves_one_overlay_and_keeps_the_accepted_r
     assert accepted.GetNthDataNode(0).GetAttribute(ACCEPTED) is not None  # kept, frame by frame, with its stamp
     widget._results.take(browser, result, [])  # and a re-run of the new, not accepted, result adds nothing
     assert scene.GetNumberOfNodes() == nodes
+
+
+def test_leaving_and_entering_the_module_binds_the_gui_once(module, monkeypatch):
+    """Slicer 5.10's disconnectGui leaves connectGui's VTK observer on the parameter node: one binding per enter()
+    would leave one more observer each time."""
+    widget = module.widget
+    wrapper_class = type(widget._parameterNode)
+    bindings = []
+    connect = wrapper_class.connectGui
+    monkeypatch.setattr(wrapper_class, "connectGui", lambda self, gui: bindings.append(gui) or connect(self, gui))
+    for _ in range(3):
+        module.panel.exit()
+        module.panel.enter()
+    assert bindings == []
+    widget._parameterNode.priorScale = 1.5  # and the GUI follows the parameter node still
+    assert widget.ui.priorScaleSlider.value == 1.5
+    widget.ui.priorShiftXSlider.value = 12.0
+    assert widget._parameterNode.priorShiftX == 12.0
