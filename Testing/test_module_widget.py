@@ -661,3 +661,12 @@ def test_leaving_and_entering_the_module_binds_the_gui_once(module, monkeypatch)
     assert widget.ui.priorScaleSlider.value == 1.5
     widget.ui.priorShiftXSlider.value = 12.0
     assert widget._parameterNode.priorShiftX == 12.0
+
+
+def test_the_progress_bar_names_the_step_the_frame_and_the_time_left(module):
+    from GmmSegLib.gui.job_runner import progress_display
+
+    segmenting = {"event": "progress", "stage": "Segmenting", "frame": 7, "frames": 20, "eta_s": 12.6}
+    assert progress_display(segmenting) == (7, 20, "Segmenting: frame 7 of 20, about 12 s left")
+    adapting = {"event": "progress", "stage": "adapt", "epoch": 2, "epochs": 5, "step": 3, "steps": 10, "eta_s": 80}
+    assert progress_display(adapting) == (13, 50, "adapt epoch 2/5, about 80 s left")
