@@ -312,12 +312,18 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         from GmmSegLib.gui.job_runner import Job
         from GmmSegLib.gui.pytorch_install import ensure_pytorch
+        from GmmSegLib.gui.user_action import confirmed
+        from GmmSegLib.mrml.inputs import frame_volumes
         from GmmSegLib.mrml.jobs import segment_arguments
 
         inputNode = inputNode or self._parameterNode.inputNode
         if not self._jobs.idle:
             return
         with self._userAction("Cannot segment this input."):
+            frames = len(frame_volumes(inputNode))
+            if location is None and frames > 1 and not confirmed(f"Segment all {frames} frames of "
+                                                                 f"{inputNode.GetName()}?"):
+                return
             inputPath = self.logic.sceneLogic().write_input(inputNode)  # refuses a bad input before anything else
             if not ensure_pytorch():
                 shutil.rmtree(inputPath.parent, ignore_errors=True)

@@ -670,3 +670,15 @@ def test_the_progress_bar_names_the_step_the_frame_and_the_time_left(module):
     assert progress_display(segmenting) == (7, 20, "Segmenting: frame 7 of 20, about 12 s left")
     adapting = {"event": "progress", "stage": "adapt", "epoch": 2, "epochs": 5, "step": 3, "steps": 10, "eta_s": 80}
     assert progress_display(adapting) == (13, 50, "adapt epoch 2/5, about 80 s left")
+
+
+def test_a_cine_is_segmented_only_once_the_clinician_confirms_all_its_frames(module, harness, small_phantom,
+                                                                            monkeypatch):
+    questions = []
+    monkeypatch.setattr(harness.app, "testingEnabled", lambda: False)  # a clinician at the screen
+    monkeypatch.setattr(harness.util, "confirmOkCancelDisplay", lambda text, *a, **k: questions.append(text) or False)
+    widget = module.widget
+    widget.ui.inputSelector.setCurrentNode(_cine(harness, small_phantom, "patient cine"))
+    widget.ui.segmentButton.click()
+    assert questions == [f"Segment all {small_phantom.image.num_frames} frames of patient cine?"]
+    assert widget._jobs.job is None  # Cancel: nothing starts
