@@ -682,3 +682,30 @@ def test_a_cine_is_segmented_only_once_the_clinician_confirms_all_its_frames(mod
     widget.ui.segmentButton.click()
     assert questions == [f"Segment all {small_phantom.image.num_frames} frames of patient cine?"]
     assert widget._jobs.job is None  # Cancel: nothing starts
+
+
+def test_a_review_row_turns_the_views_to_the_planes_of_an_oblique_stack(module, harness, small_phantom):
+    import vtk
+    from slicer_harness import pump
+
+    from conftest import known_result
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    angle = np.radians(30.0)  # a double-oblique short-axis stack, as scanners acquire it
+    tilt = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    turn = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    directions = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASDirectionMatrix(directions)
+    directions.DeepCopy(harness.util.vtkMatrixFromArray(np.block([
+        [turn @ tilt @ harness.util.arrayFromVTKMatrix(directions)[:3, :3], np.zeros((3, 1))], [np.zeros(3), 1]])))
+    volume.SetIJKToRASDirectionMatrix(directions)
+    volume.GetIJKToRASDirectionMatrix(directions)
+    rotated = harness.util.arrayFromVTKMatrix(directions)[:3, :3]  # the stack's I, J, K axes as the columns
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    widget.ui.reviewTable.selectRow(0)
+    pump(0.05)
+    for view, axis in (("Red", 2), ("Yellow", 0), ("Green", 1)):
+        slice_to_ras = harness.util.arrayFromVTKMatrix(
+            harness.mrmlScene.GetNodeByID(f"vtkMRMLSliceNode{view}").GetSliceToRAS())
+        assert abs(slice_to_ras[:3, 2] @ rotated[:, axis]) == pytest.approx(1.0, abs=1e-6), view

@@ -98,12 +98,13 @@ class ResultPanel:
         add_overlay_to_image(slicer.mrmlScene)
 
     def show_selected_review_item(self) -> None:
-        """Show the selected row's frame and centre the views on its place."""
+        """Show the selected row's frame, turn the views to the stack's planes and centre them on its place."""
         item = self.review.selected_item()
         if item is None or self.outputs is None:
             return
         logic = self.logic()
         logic.show_frame(self.outputs, item["frame"])
+        logic.show_stack_planes(self.outputs)
         x0, y0, x1, y1 = item["bbox"]
         world = logic.world_position(self.outputs, ((x0 + x1) / 2, (y0 + y1) / 2, item["slice"]), item["frame"])
         slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *world, slicer.vtkMRMLSliceNode.CenteredJumpSlice)

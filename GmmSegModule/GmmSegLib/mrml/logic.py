@@ -40,6 +40,7 @@ from .scene_outputs import SceneOutputs, add_audit_copy, add_output_nodes, remov
 LOGGER = logging.getLogger("gmmseg")
 ACCEPTED = "GmmSeg.Accepted"  # ISO time of Accept, on the segmentation (and each frame's item of a cine)
 MODEL_STAMP = "GmmSeg.Model"  # model id and sha256 behind an accepted segmentation
+STACK_PLANE_NORMALS = {"Red": 2, "Yellow": 0, "Green": 1}  # slice view -> the volume axis (I, J, K) of its normal
 
 
 class GmmSegLogic:
@@ -117,6 +118,24 @@ class GmmSegLogic:
         if outputs.browser is not None and frame != outputs.current_frame:
             outputs.browser.SetSelectedItemNumber(frame)
             update_proxies(outputs.browser)
+
+    def show_stack_planes(self, outputs: SceneOutputs) -> None:
+        """Turn the slice views to the stack's own planes, so that no view cuts the short-axis slices obliquely: Red
+        shows the slices (its normal the stack's K axis), Yellow and Green the planes across them (normals I and J).
+        ``vtkMRMLSliceNode::RotateToAxes`` with the normal's axis, which ``RotateToVolumePlane`` calls with the
+        axis of a single-slice volume only (vtkMRMLSliceNode.cxx, 5.10 and 5.12); here with the world matrix,
+        through the input's (linear) parent transform."""
+        matrix = vtk.vtkMatrix4x4()
+        outputs.shown_volume.GetIJKToRASMatrix(matrix)
+        if outputs.parent_transform is not None and outputs.parent_transform.IsTransformToWorldLinear():
+            to_world = vtk.vtkMatrix4x4()
+            outputs.parent_transform.GetMatrixTransformToWorld(to_world)
+            vtk.vtkMatrix4x4.Multiply4x4(to_world, matrix, matrix)
+        for index in range(self.scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
+            slice_node = self.scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
+            normal_axis = STACK_PLANE_NORMALS.get(slice_node.GetLayoutName())
+            if normal_axis is not None:
+                slice_node.RotateToAxes(matrix, normal_axis)
 
     def world_position(self, outputs: SceneOutputs, ijk: tuple[float, float, float], frame: int = 0) -> np.ndarray:
         """The world (RAS) position of a voxel of ``frame``, through the input's parent transform."""
