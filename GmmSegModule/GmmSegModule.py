@@ -153,7 +153,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
         results = self._results
-        for button, slot in ((self.ui.segmentButton, self.onSegment), (self.ui.cancelButton, self._jobs.cancel),
+        for button, slot in ((self.ui.segmentButton, self.onSegmentOrCancel), (self.ui.cancelButton, self._jobs.cancel),
                              (self.ui.acceptButton, results.accept), (self.ui.refineButton, results.refine),
                              (self.ui.undoButton, self._keys.on_undo), (self.ui.redoButton, self._keys.on_redo),
                              (self.ui.applyPriorSlidersButton, results.place_prior),
@@ -282,8 +282,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         outputs = self._results.outputs
         editable = outputs is not None and idle
         self.ui.cancelButton.enabled = not idle
-        self.ui.segmentButton.enabled = hasInput and idle
-        self.ui.segmentButton.toolTip = "Segment the input" if hasInput else "Choose an input volume or cine"
+        self.ui.segmentButton.enabled = hasInput or not idle  # while a job runs it is its Cancel button
+        self.ui.segmentButton.text = "Segment" if idle else "Cancel"
+        self.ui.segmentButton.toolTip = ("Stop the running job" if not idle else "Segment the input" if hasInput
+                                         else "Choose an input volume or cine")
         for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.rerunPriorButton,
                        self.ui.applyPriorSlidersButton, self.ui.exportButton, self.ui.markReviewedButton):
             button.enabled = editable
@@ -305,6 +307,13 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return user_action(what, self._log)
 
     # ---- jobs: segmenting and adapting in a separate process --------------------------------------------------
+    def onSegmentOrCancel(self) -> None:
+        """The Segment button, which reads Cancel while a job runs (as MONAIAuto3DSeg's Apply button)."""
+        if self._jobs.idle:
+            self.onSegment()
+        else:
+            self._jobs.cancel()
+
     def onSegment(self, inputNode=None, phi: str | None = None, location: dict | None = None) -> None:
         """Segment the input (or ``inputNode``) in a job; ``phi`` places the prior (``--phi``) and ``location``, the
         JSON record of an earlier result of the same input, keeps its heart location (a re-run)."""

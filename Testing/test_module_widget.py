@@ -190,7 +190,8 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     volume = _volume(harness, small_phantom)
     ui.inputSelector.setCurrentNode(volume)
     ui.segmentButton.click()
-    assert widget._jobs.job is not None and not any(button.enabled for button in _start_buttons(ui))
+    assert widget._jobs.job is not None and not any(button.enabled for button in _start_buttons(ui)[1:])
+    assert ui.segmentButton.text == "Cancel"
     widget.onSegment()  # a second job is refused while one runs
     widget.onAdapt()
     first_job = widget._jobs.job
@@ -300,6 +301,23 @@ def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(modu
     pump(1.0)  # let any late report of the killed job arrive
     segmentations = harness.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
     assert segmentations == 0 and widget._results.outputs is None
+
+
+@requires_torch
+def test_the_segment_button_is_the_cancel_button_while_a_job_runs(module, harness, small_phantom):
+    from slicer_harness import wait_until
+
+    widget, ui = module.widget, module.widget.ui
+    ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
+    assert ui.segmentButton.text == "Segment"
+    ui.segmentButton.click()
+    tree = _running_children(widget)
+    assert ui.segmentButton.text == "Cancel" and ui.segmentButton.enabled
+    ui.segmentButton.click()
+    wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
+    _wait_for_job(widget, timeout=10)
+    assert "Cancelled" in _log(widget) and widget._results.outputs is None
+    assert ui.segmentButton.text == "Segment" and ui.segmentButton.enabled
 
 
 @requires_torch
