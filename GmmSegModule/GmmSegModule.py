@@ -22,6 +22,8 @@ from typing import Annotated, Optional, Union
 import qt
 import slicer
 import vtk
+from slicer.i18n import tr as _
+from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -56,10 +58,11 @@ def unsupported_release_message() -> str | None:
 class GmmSegModule(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "GmmSeg Cardiac"
-        self.parent.categories = ["Segmentation"]
+        # _() and translate() mark the text for Slicer's translations (slicer/i18n.py; the module template's way)
+        self.parent.title = _("GmmSeg Cardiac")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.contributors = ["GmmSeg developers"]
-        self.parent.helpText = """
+        self.parent.helpText = _("""
 Segments the LV cavity, myocardium and RV cavity in short-axis cine MRI (a volume or a cine loaded as a
 volume sequence) and shows per-pixel uncertainty from the model's Dirichlet concentrations. For 3D Slicer 5.10
 and 5.12.<br>
@@ -70,13 +73,13 @@ prior is misplaced, move it (sliders or drag its transform) and <b>Re-run with t
 5. <b>Accept</b>: the model's output is kept for audit (hidden) and the clinical indices (volumes, EF, LV mass)
 are updated. 6. Export. <b>Adapt</b> fits the model to your site's images without labels.<br>
 Research software: not a medical device; check every result.
-"""
-        self.parent.acknowledgementText = """
+""")
+        self.parent.acknowledgementText = _("""
 GmmSeg: deep features with a per-pixel Gaussian mixture and an anatomical Dirichlet prior trained by
 variational inference. The shipped model was trained on the ACDC challenge data (Bernard et al., IEEE TMI
 2018, doi:10.1109/TMI.2018.2837502). Interactive correction follows the geodesic click encoding and
 information fusion of interactive segmentation with limited annotation.
-"""
+""")
         self.parent.icon = qt.QIcon(str(resource("Icons", "GmmSegModule.png")))
 
 

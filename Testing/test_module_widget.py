@@ -727,3 +727,17 @@ def test_a_review_row_turns_the_views_to_the_planes_of_an_oblique_stack(module, 
         slice_to_ras = harness.util.arrayFromVTKMatrix(
             harness.mrmlScene.GetNodeByID(f"vtkMRMLSliceNode{view}").GetSliceToRAS())
         assert abs(slice_to_ras[:3, 2] @ rotated[:, axis]) == pytest.approx(1.0, abs=1e-6), view
+
+
+def test_the_modules_title_and_help_go_through_slicers_translation(harness, monkeypatch):
+    from slicer_harness import load_module
+
+    monkeypatch.setattr(harness.app, "translate", lambda context, text: f"[{context}] {text}")
+    loaded = load_module(MODULE_FILE)
+    try:
+        parent = loaded.instance.parent
+        assert parent.title == "[GmmSegModule] GmmSeg Cardiac"
+        assert parent.categories == ["[qSlicerAbstractCoreModule] Segmentation"]
+        assert parent.helpText.startswith("[GmmSegModule] ") and parent.acknowledgementText.startswith("[GmmSegModule]")
+    finally:
+        harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
