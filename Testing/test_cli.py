@@ -107,8 +107,13 @@ def test_shipped_model_segments_the_phantom(segmented_volume, small_phantom, pha
 
 @pytest.mark.slow
 def test_segment_cine_gives_4d_outputs(tmp_path, phantom_files, small_phantom):
-    result = gmmseg("segment", phantom_files["cine"], "--out", tmp_path, "--device", "cpu")
+    result = gmmseg("segment", phantom_files["cine"], "--out", tmp_path, "--device", "cpu", "--progress")
     assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    progress = [event for event in events if event.get("event") == "progress"]
+    frames = small_phantom.image.num_frames
+    assert [event["frame"] for event in progress] == list(range(1, frames + 1))  # one line per frame (--progress)
+    assert all(event["frames"] == frames and event["eta_s"] >= 0 for event in progress) and "outputs" in events[-1]
     labels = sitk.ReadImage(str(tmp_path / "phantom_cine_seg.nii.gz"))
     assert labels.GetDimension() == 4 and labels.GetSize() == sitk.ReadImage(str(phantom_files["cine"])).GetSize()
     summary = json.loads((tmp_path / "phantom_cine.json").read_text())

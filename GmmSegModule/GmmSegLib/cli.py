@@ -78,12 +78,15 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
     from .inference.segmentation import segment
     from .io.checks import check_short_axis
     from .io.images import read_cardiac_image
+    from .training.events import Progress
 
     image = read_cardiac_image(path)
     check_short_axis(image)
     check_fits(image.frames.shape, image.source, arguments.probabilities)
     location = _earlier_location(arguments.location, image.frames.shape) if arguments.location else None
-    result = segment(image, model, device, phi=phi, location=location)
+    progress = Progress(image.num_frames, enabled=arguments.progress)
+    result = segment(image, model, device, phi=phi, location=location,
+                     on_frame=lambda done, frames: progress.step(stage="Segmenting", frame=done, frames=frames))
     summary = summary_record(result, image, entry)
     written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
     print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
@@ -204,6 +207,9 @@ def _segment_command(commands) -> None:
                                             "heart where that run found it (a re-run with --phi)")
     segment.add_argument("--probabilities", action="store_true",
                          help="also write <stem>_probabilities.nii.gz (class probabilities, for click refinement)")
+    segment.add_argument("--progress", action="store_true",
+                         help='a JSON line per frame segmented on stdout ({"event": "progress", "frame": 7, '
+                              '"frames": 20, "eta_s": ...}), for the Slicer module')
     segment.set_defaults(run=_segment)
 
 

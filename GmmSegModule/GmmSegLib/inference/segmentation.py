@@ -127,13 +127,14 @@ class SegmentationResult:
 @torch.no_grad()
 def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
             phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None,
-            readout: Readout = GMMSEG_READOUT) -> SegmentationResult:
+            readout: Readout = GMMSEG_READOUT,
+            on_frame: Callable[[int, int], None] | None = None) -> SegmentationResult:
     """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration, ``location``
     (an earlier run's) the localisation; ``readout`` is what is taken from the prediction (benchmarks compare
-    other readouts with the product's)."""
+    other readouts with the product's); ``on_frame(done, frames)`` is called after each frame (progress)."""
     blank = check_short_axis(image)
     if blank.any():
-        return _around_blank_slices(image, blank, model, device, phi, location, readout)
+        return _around_blank_slices(image, blank, model, device, phi, location, readout, on_frame)
     device = torch.device(device)
     model = model.to(device).eval()
     timings: dict[str, float] = {}
@@ -168,6 +169,8 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         for kind in UNCERTAINTY_KINDS:
             uncertainty[kind][t] = maps[kind]
         phis[t] = prediction.phi[0].cpu().numpy()
+        if on_frame is not None:
+            on_frame(t + 1, frames)
     timings["network_s"] = network_s
     volumes = [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)]
     tick = time.perf_counter()
@@ -219,7 +222,7 @@ def _on_native_grid(model: GmmSegModel, prediction: CanonicalPrediction, crop: C
 
 def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegModel, device: torch.device | str,
                          phi: np.ndarray | torch.Tensor | None, location: HeartLocation | None,
-                         readout: Readout) -> SegmentationResult:
+                         readout: Readout, on_frame: Callable[[int, int], None] | None) -> SegmentationResult:
     """:func:`segment` of the slices that hold an image; the ``blank`` ones (Z,) come back as certain background.
 
     The networks never see a blank slice: it would be drawn a heart, and it would move the heart's centre,
@@ -229,7 +232,7 @@ def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegMo
     slices = blank.size
     if location is not None:
         location = replace(location, positions=location.positions[keep])
-    inner = segment(image.kept_slices(keep), model, device, phi, location, readout)
+    inner = segment(image.kept_slices(keep), model, device, phi, location, readout, on_frame)
 
     def spread(values: np.ndarray, slice_axis: int, fill: np.ndarray | float) -> np.ndarray:
         shape = list(values.shape)
