@@ -7,15 +7,15 @@ Every volume of the split is segmented as stored and as each site of ``Testing/s
 (labels moved alike where the site moves the anatomy); Dice and HD95 (mm) per structure, per volume then
 averaged, and each site's drop against the clean images. With ``--adapt``, for every site whose mean Dice drops
 by more than 2 points, ``gmmseg adapt`` (the product's command, its defaults) runs on the site's first
-``--adapt-volumes`` images without labels, and the site's volumes are segmented again with what it hands over:
-the adaptation time, its label-free decision (adapted model kept or starting model kept) and whether the
-decision was right (the labels say which model is better on the site). Results go to ``<out>/sites.json``.
+``--adapt-volumes`` images without labels, and the site's volumes are segmented again with the adapted candidate
+and with what adapt hands over: the adaptation time, its label-free decision (adapted model or starting model) and
+whether the decision was right (the labels say whether the candidate is better on the site). Per-volume results are
+kept under ``<out>/per_volume`` as they are measured, so a stopped run resumes. Results go to ``<out>/sites.json``.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,48 +34,55 @@ from GmmSegLib.evaluation.folders import evaluate_pair  # noqa: E402
 from GmmSegLib.inference.segmentation import segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
 from GmmSegLib.io.images import to_sitk  # noqa: E402
-from GmmSegLib.model.registry import load_registered  # noqa: E402
+from GmmSegLib.model.bundle import load_model  # noqa: E402
+from GmmSegLib.training.adaptation import adapt  # noqa: E402
 
 SITE_SEED = 3000  # + 100 x site index + volume index
 
 
-def site_volumes(site_index: int, site: Site, root: Path, cases: list) -> list:
-    """(image, truth) of every case as ``site`` gives it; the clean ones for ``site`` None."""
-    volumes = []
-    for index, case in enumerate(cases):
-        image, truth = acdc.load_case(root, case)
-        volumes.append((image, truth) if site is None
-                       else site.image(image, truth, SITE_SEED + 100 * site_index + index))
-    return volumes
+def site_volume(site_index: int, site: Site | None, root: Path, case, index: int) -> tuple:
+    """(image, truth) of ``case`` as ``site`` gives it; as stored for ``site`` None."""
+    image, truth = acdc.load_case(root, case)
+    return (image, truth) if site is None else site.image(image, truth, SITE_SEED + 100 * site_index + index)
 
 
-def scores(model, volumes: list) -> list[dict]:
-    return [evaluate_pair(segment(image, model, "cpu").labels[0], truth, image.spacing_xyz)
-            for image, truth in volumes]
+def scores(model, condition: str, volumes, cache: Path) -> list[dict]:
+    """Metrics of every (case, image, truth) of ``volumes`` under ``condition``, each kept in ``cache`` as it is
+    measured so that a stopped run resumes where it was (the cache folder is per model and split)."""
+    rows = []
+    for case, (image, truth) in volumes:
+        stored = cache / condition.replace(" ", "_") / f"{case.case}.json"
+        if stored.exists():
+            rows.append(json.loads(stored.read_text()))
+            continue
+        rows.append(evaluate_pair(segment(image, model, "cpu").labels[0], truth, image.spacing_xyz))
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_text(json.dumps(rows[-1]))
+    return rows
 
 
 def mean_dice(summary: dict) -> float:
     return float(np.mean([summary[f"{name}_dice"] for name in STRUCTURES]))
 
 
-def adapt_to(site: Site, volumes: list, count: int, out: Path, model: str | None) -> tuple[Path, dict]:
-    """Run ``gmmseg adapt`` on the site's first ``count`` images; (model handed over, its description)."""
+def adapt_to(volumes: list, count: int, out: Path, model: str | None) -> dict:
+    """``gmmseg adapt`` (its defaults, in-process) on the site's first ``count`` images: its time, its decision, and
+    where the model it handed over and the adapted candidate it judged are."""
     folder = out / "images"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for index, (image, _truth) in enumerate(volumes[:count]):
+    for index, (_case, (image, _truth)) in enumerate(volumes[:count]):
         path = folder / f"site_{index:03d}.nii.gz"
         sitk.WriteImage(to_sitk(image.frames, image.geometry), str(path))
         paths.append(str(path))
-    adapted = out / "adapted.pt"
-    command = [sys.executable, "-m", "GmmSegLib.cli", "adapt", *paths, "--out", str(adapted), "--device", "cpu"]
-    command += ["--model", model] if model else []
+    handed_over, candidate = out / "adapted.pt", out / "candidate.pt"
     start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT / "GmmSegModule")
-    elapsed = time.perf_counter() - start
-    description = json.loads(Path(f"{adapted}.json").read_text())
-    return adapted, {"seconds": round(elapsed, 1), "images": len(paths), "kept_starting_model":
-                     description.get("kept_starting_model", False), "criterion": description.get("criterion")}
+    if adapt(paths, handed_over, model, device="cpu", candidate_copy=candidate) != 0:
+        raise RuntimeError("gmmseg adapt failed")
+    description = json.loads(Path(f"{handed_over}.json").read_text())
+    return {"seconds": round(time.perf_counter() - start, 1), "images": len(paths),
+            "kept_starting_model": description["kept_starting_model"], "criterion": description["criterion"],
+            "handed_over": str(handed_over), "candidate": str(candidate)}
 
 
 def main() -> int:
@@ -88,29 +95,32 @@ def main() -> int:
     model, entry, root, cases = model_and_cases(arguments)
     cases = cases[: arguments.max_volumes or None]
     out = Path(arguments.out).resolve()
-    clean = structure_summary(scores(model, site_volumes(0, None, root, cases)))
+    arguments.model = str(Path(arguments.model).resolve()) if arguments.model else None
+    cache = out / "per_volume"
+    clean = structure_summary(scores(model, "clean", ((c, site_volume(0, None, root, c, i))
+                                                      for i, c in enumerate(cases)), cache))
     report: dict = {"model": entry.id, "model_sha256": entry.sha256, "split": arguments.split,
                     "volumes": len(cases), "clean": clean, "sites": {}}
     print("clean", json.dumps(clean), flush=True)
     for site_index, site in enumerate(SITES):
         if arguments.sites and site.name not in arguments.sites:
             continue
-        volumes = site_volumes(site_index, site, root, cases)
-        shifted = structure_summary(scores(model, volumes))
+        volumes = [(c, site_volume(site_index, site, root, c, i)) for i, c in enumerate(cases)]
+        shifted = structure_summary(scores(model, site.name, volumes, cache))
         record = {"description": site.description, "shifted": shifted,
                   "drop_mean_dice": mean_dice(clean) - mean_dice(shifted),
                   "drop": {name: clean[f"{name}_dice"] - shifted[f"{name}_dice"] for name in STRUCTURES}}
         if arguments.adapt and record["drop_mean_dice"] > 0.02:
-            adapted_path, record["adaptation"] = adapt_to(site, volumes, arguments.adapt_volumes,
-                                                          out / "adapt" / site.name.replace(" ", "_"),
-                                                          str(Path(arguments.model).resolve()) if arguments.model
-                                                          else None)
-            adapted, _ = load_registered(str(adapted_path))
-            record["adapted"] = structure_summary(scores(adapted, volumes))
-            gain = mean_dice(record["adapted"]) - mean_dice(shifted)
-            record["adaptation"]["gain_mean_dice"] = gain
-            record["adaptation"]["decision_right"] = (gain > 0) != record["adaptation"]["kept_starting_model"] \
-                or abs(gain) < 1e-9
+            adaptation = adapt_to(volumes, arguments.adapt_volumes, out / "adapt" / site.name.replace(" ", "_"),
+                                  arguments.model)
+            candidate, _ = load_model(adaptation["candidate"])
+            record["candidate"] = structure_summary(scores(candidate, f"{site.name} candidate", volumes, cache))
+            candidate_gain = mean_dice(record["candidate"]) - mean_dice(shifted)
+            kept = adaptation["kept_starting_model"]
+            record["adapted"] = shifted if kept else record["candidate"]  # what the site gets
+            adaptation.update(gain_mean_dice=0.0 if kept else candidate_gain, candidate_gain_mean_dice=candidate_gain,
+                              decision_right=(candidate_gain > 0) != kept)
+            record["adaptation"] = adaptation
         report["sites"][site.name] = record
         print(site.name, json.dumps(record), flush=True)
     write_report(out, "sites", report)
