@@ -62,13 +62,37 @@ class ResultPanel:
         for note in self.outputs.notes(plot_view=plot_view):
             self.log(note)
 
+    def resume(self) -> None:
+        """Take up the newest GmmSeg result in the scene (a saved scene opened, the module reloaded), preferring one of
+        the chosen input, unless a result is shown."""
+        if self.outputs is not None and self.outputs.present_in(slicer.mrmlScene):
+            return
+        with user_action("Cannot take up the GmmSeg result of this scene.", self.log):
+            parameters = self.parameters()
+            self._show_taken_up(self.logic().resume(parameters.inputNode if parameters is not None else None))
+
+    def review_segmentation(self) -> None:
+        """Take up the chosen segmentation: a GmmSeg result as it was left, or one brought from elsewhere."""
+        with user_action("Cannot review this segmentation.", self.log):
+            parameters = self.parameters()
+            self._show_taken_up(self.logic().take_up(parameters.reviewSegmentation, parameters.inputNode))
+
+    def _show_taken_up(self, outputs) -> None:
+        from ..mrml.resume import taken_up_notes
+
+        if outputs is not None:
+            self.show(outputs)
+            for note in taken_up_notes(outputs):
+                self.log(note)
+
     def show_layers(self) -> None:
-        """The views show the input with the uncertainty map chosen, or the prior, on top."""
+        """The views show the input with the uncertainty map chosen, or the prior, on top (nothing on top when the
+        result has none)."""
         parameters = self.parameters()
         if self.outputs is None or parameters is None:
             return
         outputs = self.outputs
-        foreground = outputs.prior if parameters.showPrior else outputs.uncertainty[parameters.uncertaintyKind]
+        foreground = outputs.prior if parameters.showPrior else outputs.uncertainty.get(parameters.uncertaintyKind)
         slicer.util.setSliceViewerLayers(background=outputs.shown_volume, foreground=foreground,
                                          foregroundOpacity=parameters.uncertaintyOpacity)
 
