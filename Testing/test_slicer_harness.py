@@ -455,6 +455,29 @@ def test_scene_has_the_start_up_singletons_and_slicer_util_sets_the_slice_views(
     assert scene.GetNodeByID("vtkMRMLSliceNodeRed").GetSliceToRAS().GetElement(2, 3) == pytest.approx(3.0)
 
 
+def test_slicer_util_saves_and_loads_a_scene_through_the_storage_nodes(scene, tmp_path):
+    """slicer.util.saveScene / loadScene reach the application's IO manager: a bundle (.mrb) or a folder is written
+    by each node's storage node and read back by it, firing the import events a module observes."""
+    import numpy as np
+
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "stack")
+    voxels = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    slicer.util.updateVolumeFromArray(volume, voxels)
+    volume.SetAttribute("note", "kept")
+    slicer.util.saveScene(str(tmp_path / "scene.mrb"))
+    slicer.util.saveScene(str(tmp_path / "folder"))
+    assert (tmp_path / "scene.mrb").stat().st_size > 0 and (tmp_path / "folder" / "folder.mrml").is_file()
+    for opened in (tmp_path / "scene.mrb", tmp_path / "folder" / "folder.mrml"):
+        scene.Clear(0)
+        imported = []
+        tag = scene.AddObserver(scene.EndImportEvent, lambda *_: imported.append(True))
+        slicer.util.loadScene(str(opened))
+        scene.RemoveObserver(tag)
+        back = scene.GetFirstNodeByName("stack")
+        assert imported and back.GetAttribute("note") == "kept"
+        assert np.array_equal(slicer.util.arrayFromVolume(back), voxels)
+
+
 def test_application_testing_mode_settings_and_version(caplog):
     assert slicer.app.testingEnabled() and slicer.app.commandOptions().noMainWindow
     assert slicer.util.mainWindow() is None and slicer.app.layoutManager() is None
