@@ -467,15 +467,16 @@ def test_slicer_util_saves_and_loads_a_scene_through_the_storage_nodes(scene, tm
     slicer.util.saveScene(str(tmp_path / "scene.mrb"))
     slicer.util.saveScene(str(tmp_path / "folder"))
     assert (tmp_path / "scene.mrb").stat().st_size > 0 and (tmp_path / "folder" / "folder.mrml").is_file()
+    imported = []
+    tag = scene.AddObserver(scene.EndImportEvent, lambda *_: imported.append(True))
     for opened in (tmp_path / "scene.mrb", tmp_path / "folder" / "folder.mrml"):
         scene.Clear(0)
-        imported = []
-        tag = scene.AddObserver(scene.EndImportEvent, lambda *_: imported.append(True))
+        imported.clear()
         slicer.util.loadScene(str(opened))
-        scene.RemoveObserver(tag)
         back = scene.GetFirstNodeByName("stack")
         assert imported and back.GetAttribute("note") == "kept"
         assert np.array_equal(slicer.util.arrayFromVolume(back), voxels)
+    scene.RemoveObserver(tag)
 
 
 def test_application_testing_mode_settings_and_version(caplog):
