@@ -1,7 +1,10 @@
 """What a result keeps in the scene beside what the views show, so that it can be taken up again after the scene
 was saved and opened, or the module reloaded (:mod:`GmmSegLib.mrml.resume`).
 
-Three nodes, hidden from the editors and never drawn, all saved with the scene by their ordinary storage nodes:
+Three nodes, never drawn, listed in the data tree like the audit copy, and saved with the scene by their ordinary
+storage nodes. They are not hidden from the editors, so that every way of saving writes them as it writes the
+segmentation: Slicer saves hidden storable nodes apart, in a private folder, and 5.10 and 5.12 do it differently
+(vtkMRMLScene::SaveSceneToSlicerDataBundleDirectory, ``SavePrivateStorableNodes`` new in 5.12; qSlicerSaveDataDialog).
 
 - ``summary``: a text node with the case's JSON record (spacing, phi and canonical crop of the prior, model id and
   sha256, plausibility findings), which the prior's re-run, Accept's stamp and the indices read;
@@ -27,10 +30,9 @@ SUMMARY, MODEL_LABELS, PROBABILITIES = "summary", "model labels", "probabilities
 
 
 def new_summary_node(scene, name: str, summary: dict):
-    """A hidden text node holding ``summary`` as JSON."""
+    """A text node holding ``summary`` as JSON."""
     node = scene.AddNewNodeByClass("vtkMRMLTextNode", name)
     node.SetText(json.dumps(summary))
-    node.SetHideFromEditors(True)
     return node
 
 
@@ -39,13 +41,12 @@ def read_summary(node) -> dict:
 
 
 def new_frame_sequence(scene, name: str, volumes: list, index_values: list[str], arrays, vector: bool, like=None):
-    """A hidden sequence of volumes on the frames' grids, one per index value: ``arrays`` (T, Z, Y, X), or with
+    """A sequence of volumes on the frames' grids, one per index value: ``arrays`` (T, Z, Y, X), or with
     ``vector`` (T, K, Z, Y, X), one component per class; indexed as the sequence ``like`` (a cine's master)."""
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
     sequence.SetIndexName(like.GetIndexName() if like is not None else "frame")
     sequence.SetIndexUnit(like.GetIndexUnit() if like is not None else "")
     sequence.SetIndexType(like.GetIndexType() if like is not None else slicer.vtkMRMLSequenceNode.NumericIndex)
-    sequence.SetHideFromEditors(True)
     for volume, value, array in zip(volumes, index_values, arrays, strict=True):
         item = slicer.vtkMRMLVectorVolumeNode() if vector else slicer.vtkMRMLLabelMapVolumeNode()
         item.SetName(f"{name} frame {value}")

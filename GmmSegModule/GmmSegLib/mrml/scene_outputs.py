@@ -304,7 +304,7 @@ class _Builder:
         return prior, transform
 
     def _record(self) -> None:
-        """The hidden record of the result (:mod:`GmmSegLib.mrml.result_record`); the probabilities live only there."""
+        """The record of the result (:mod:`GmmSegLib.mrml.result_record`); the probabilities live only there."""
         master = self.input_node.GetMasterSequenceNode() if self.is_cine else None
         values = [master.GetNthIndexValue(t) for t in range(len(self.volumes))] if self.is_cine else ["0"]
         self._add(new_summary_node(self.scene, f"{self.name} GmmSeg summary", self.result.summary), SUMMARY)
