@@ -22,6 +22,8 @@ from typing import Annotated, Optional, Union
 import qt
 import slicer
 import vtk
+from slicer.i18n import tr as _
+from slicer.i18n import translate
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -36,6 +38,7 @@ if str(MODULE_DIR) not in sys.path:
     sys.path.insert(0, str(MODULE_DIR))
 
 # torch-free, as everything the module loads
+from GmmSegLib.core.device import offered_devices  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES, UNCERTAINTY_KINDS  # noqa: E402
 from GmmSegLib.core.paths import resource  # noqa: E402
 
@@ -55,10 +58,11 @@ def unsupported_release_message() -> str | None:
 class GmmSegModule(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "GmmSeg Cardiac"
-        self.parent.categories = ["Segmentation"]
+        # _() and translate() mark the text for Slicer's translations (slicer/i18n.py; the module template's way)
+        self.parent.title = _("GmmSeg Cardiac")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.contributors = ["GmmSeg developers"]
-        self.parent.helpText = """
+        self.parent.helpText = _("""
 Segments the LV cavity, myocardium and RV cavity in short-axis cine MRI (a volume or a cine loaded as a
 volume sequence) and shows per-pixel uncertainty from the model's Dirichlet concentrations. For 3D Slicer 5.10
 and 5.12.<br>
@@ -69,13 +73,13 @@ prior is misplaced, move it (sliders or drag its transform) and <b>Re-run with t
 5. <b>Accept</b>: the model's output is kept for audit (hidden) and the clinical indices (volumes, EF, LV mass)
 are updated. 6. Export. <b>Adapt</b> fits the model to your site's images without labels.<br>
 Research software: not a medical device; check every result.
-"""
-        self.parent.acknowledgementText = """
+""")
+        self.parent.acknowledgementText = _("""
 GmmSeg: deep features with a per-pixel Gaussian mixture and an anatomical Dirichlet prior trained by
 variational inference. The shipped model was trained on the ACDC challenge data (Bernard et al., IEEE TMI
 2018, doi:10.1109/TMI.2018.2837502). Interactive correction follows the geodesic click encoding and
 information fusion of interactive segmentation with limited annotation.
-"""
+""")
         self.parent.icon = qt.QIcon(str(resource("Icons", "GmmSegModule.png")))
 
 
@@ -85,8 +89,8 @@ class GmmSegParameterNode:
 
     # typing.Union, not "|": Slicer 5.8 (Python 3.9) must get as far as saying which release is needed
     inputNode: Optional[Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSequenceBrowserNode]]  # noqa: UP007, UP045
-    device: Annotated[str, Choice(["auto", "cuda", "mps", "cpu"])] = "auto"
-    modelPath: Path = Path()
+    device: Annotated[str, Choice(list(offered_devices()))] = "auto"  # "cpu" forces the CPU
+    modelPath: Path = Path()  # the model file override; kept by GmmSegLib.gui.model_choice, not by the .ui
     uncertaintyOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.6
     uncertaintyKind: Annotated[str, Choice(list(UNCERTAINTY_KINDS))] = "total"
     showPrior: bool = False
@@ -144,7 +148,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = GmmSegModuleLogic()
         self._jobs = JobRunner(self.ui.progressBar, self._log, self._checkCanApply, self._onJobDone)
-        self._models = ModelChoice(self.ui.modelComboBox, self.ui.deviceNoteLabel, self._log)
+        self._models = ModelChoice(self.ui, lambda: self._parameterNode, self._log)
         self._results = ResultPanel(self.ui, lambda: self._parameterNode, self.logic.sceneLogic,
                                     lambda: self._jobs.idle, self._log, self._checkCanApply)
         self._keys = UndoRedoKeys(lambda: self._results.replay(undoing=True),
@@ -154,7 +158,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         results = self._results
-        for button, slot in ((self.ui.segmentButton, self.onSegment), (self.ui.cancelButton, self._jobs.cancel),
+        for button, slot in ((self.ui.segmentButton, self.onSegmentOrCancel), (self.ui.cancelButton, self._jobs.cancel),
                              (self.ui.acceptButton, results.accept), (self.ui.refineButton, results.refine),
                              (self.ui.undoButton, self._keys.on_undo), (self.ui.redoButton, self._keys.on_redo),
                              (self.ui.applyPriorSlidersButton, results.place_prior),
@@ -169,6 +173,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._models.fill()
         self.ui.progressBar.visible = False
         self.initializeParameterNode()
+        if self.parent.isEntered:  # a Reload while the module is shown calls setup() but not enter() again
+            self._keys.install()
 
     @staticmethod
     def _loadTerminology() -> None:
@@ -184,6 +190,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._jobs is not None:
             self._jobs.stop("the module was closed")
             self._keys.uninstall()
+            self._results.indices.follow(None)
         self.removeObservers()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
@@ -195,21 +202,20 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._keys.install()
 
     def exit(self) -> None:
-        """The panel is hidden: the undo keys go and the GUI stops following the parameter node, which stays."""
+        """The panel is hidden: the undo keys go. The GUI stays bound to the parameter node: in Slicer 5.10
+        ``disconnectGui`` leaves the VTK observer that ``connectGui`` added (parameterNodeWrapper/wrapper.py), so a
+        binding made again on every enter() would leave one more observer on the node each time."""
         if self._keys is not None:
             self._keys.uninstall()
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._followParameterNode)
 
     # ---- the scene and the parameter node ---------------------------------------------------------------
     def onSceneStartClose(self, caller, event) -> None:
-        """A closed scene takes the patient with it: the job is stopped and nothing of it reaches the next scene."""
+        """A closed scene takes the patient with it: the job is stopped and nothing of it reaches the next scene.
+        The log is cleared first, so that it keeps why a running job was cancelled."""
+        self.ui.logTextEdit.clear()
         self._jobs.scene_closed()
         self.setParameterNode(None)
         self._results.show(None)
-        self.ui.logTextEdit.clear()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -228,20 +234,29 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._results.show(None)
 
     def initializeParameterNode(self) -> None:
+        from GmmSegLib.gui.model_choice import chosen
         from GmmSegLib.mrml.inputs import default_input
         from GmmSegLib.mrml.nodes import new_click_points
 
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputNode:
             self._parameterNode.inputNode = default_input(slicer.mrmlScene)
+        for field in ("exportFolder", "adaptFolder"):  # the folder buttons show the folder used, not Slicer's "."
+            if chosen(getattr(self._parameterNode, field)) is None:
+                setattr(self._parameterNode, field, Path.home())
         for field, name, colour in (("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2)),
                                     ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9))):
             if not getattr(self._parameterNode, field):
                 setattr(self._parameterNode, field, new_click_points(slicer.mrmlScene, name, colour))
+        self._results.hide_outputs_from_inputs()
         self._followParameterNode()
         self._results.resume()  # a result left in the scene (saved and opened, or the module reloaded)
 
     def setParameterNode(self, parameterNode) -> None:
+        if (parameterNode and self._parameterNode and self._parameterNodeGuiTag is not None
+                and parameterNode.parameterNode is self._parameterNode.parameterNode):
+            self._checkCanApply()
+            return  # bound already (see exit())
         if self._parameterNode and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -266,6 +281,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         self.ui.foregroundPlaceWidget.setCurrentNode(parameters.foregroundPoints)
         self.ui.backgroundPlaceWidget.setCurrentNode(parameters.backgroundPoints)
+        self._models.follow()
         self._checkCanApply()
         self._results.show_layers()
 
@@ -278,8 +294,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         outputs = self._results.outputs
         editable = outputs is not None and idle
         self.ui.cancelButton.enabled = not idle
-        self.ui.segmentButton.enabled = hasInput and idle
-        self.ui.segmentButton.toolTip = "Segment the input" if hasInput else "Choose an input volume or cine"
+        self.ui.segmentButton.enabled = hasInput or not idle  # while a job runs it is its Cancel button
+        self.ui.segmentButton.text = "Segment" if idle else "Cancel"
+        self.ui.segmentButton.toolTip = ("Stop the running job" if not idle else "Segment the input" if hasInput
+                                         else "Choose an input volume or cine")
         for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.exportButton, self.ui.markReviewedButton):
             button.enabled = editable
         for button in (self.ui.rerunPriorButton, self.ui.applyPriorSlidersButton):  # none for a user's segmentation
@@ -304,6 +322,13 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return user_action(what, self._log)
 
     # ---- jobs: segmenting and adapting in a separate process --------------------------------------------------
+    def onSegmentOrCancel(self) -> None:
+        """The Segment button, which reads Cancel while a job runs (as MONAIAuto3DSeg's Apply button)."""
+        if self._jobs.idle:
+            self.onSegment()
+        else:
+            self._jobs.cancel()
+
     def onSegment(self, inputNode=None, phi: str | None = None, location: dict | None = None) -> None:
         """Segment the input (or ``inputNode``) in a job; ``phi`` places the prior (``--phi``) and ``location``, the
         JSON record of an earlier result of the same input, keeps its heart location (a re-run)."""
@@ -311,12 +336,18 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         from GmmSegLib.gui.job_runner import Job
         from GmmSegLib.gui.pytorch_install import ensure_pytorch
+        from GmmSegLib.gui.user_action import confirmed
+        from GmmSegLib.mrml.inputs import frame_volumes
         from GmmSegLib.mrml.jobs import segment_arguments
 
         inputNode = inputNode or self._parameterNode.inputNode
         if not self._jobs.idle:
             return
         with self._userAction("Cannot segment this input."):
+            frames = len(frame_volumes(inputNode))
+            if location is None and frames > 1 and not confirmed(f"Segment all {frames} frames of "
+                                                                 f"{inputNode.GetName()}?"):
+                return
             inputPath = self.logic.sceneLogic().write_input(inputNode)  # refuses a bad input before anything else
             if not ensure_pytorch():
                 shutil.rmtree(inputPath.parent, ignore_errors=True)
@@ -348,9 +379,9 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         workFolder = Path(tempfile.mkdtemp(prefix="gmmseg-adapt-"))
         model = workFolder / f"adapted_{datetime.now():%Y%m%d_%H%M%S}.pt"  # moved to the models folder when done
-        arguments = adapt_arguments(images, model, self._models.device(self._parameterNode.device),
-                                    self._models.model(self._parameterNode.modelPath))
         with self._userAction("Cannot adapt."):
+            arguments = adapt_arguments(images, model, self._models.device(self._parameterNode.device),
+                                        self._models.model(self._parameterNode.modelPath))
             self._jobs.start(Job("adapt", workFolder, adapted_model=model), arguments,
                              f"Adapting to {len(images)} images (label-free)...")
 

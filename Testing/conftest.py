@@ -83,6 +83,61 @@ def write_image(path: Path, array: np.ndarray, spacing=(1.5, 1.5, 8.0), origin=N
     return path
 
 
+# A GE scanner's NIfTI export as found at a hospital: no qform, an sform whose directions are orthonormal only to about
+# 1e-4 (the scanner's direction cosines rounded), which ITK refuses by default; the header's values exactly as read
+GE_PIXDIM = (1.0, 1.4844, 1.4844, 10.0, 1.0, 1.0, 1.0, 1.0)
+GE_SROW = (-0.55267179, 1.04542279, 6.04373026, -150.75, -1.25592411, 0.01504009, -5.32976246, 216.12199,
+           -0.56626147, -1.05371177, 5.92173576, 203.75101)
+
+
+def write_ge_sform_nifti(path: Path, array: np.ndarray) -> Path:
+    """``array`` (Z, Y, X) or a cine (T, Z, Y, X) as an uncompressed NIfTI-1 file (written by ITK) whose header is then
+    made the GE one: pixdim, qform_code 0, sform_code 2 and the srow above (field offsets of nifti1.h, little-endian
+    as ITK writes)."""
+    import struct
+
+    frames = [sitk.GetImageFromArray(frame) for frame in array] if array.ndim == 4 else []
+    sitk.WriteImage(sitk.JoinSeries(frames) if frames else sitk.GetImageFromArray(array), str(path))
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<8f", data, 76, *GE_PIXDIM)
+    struct.pack_into("<hh", data, 252, 0, 2)  # qform_code, sform_code
+    struct.pack_into("<12f", data, 280, *GE_SROW)
+    path.write_bytes(bytes(data))
+    return path
+
+
+AXIAL = "1\\0\\0\\0\\1\\0"  # ImageOrientationPatient: rows along x, columns along y, slices along z
+
+
+def write_dicom_series(folder: Path, array: np.ndarray, spacing=(1.4, 1.4, 8.0), phases: int = 1,
+                       series=lambda z: "1.2.826.0.1.3680043.2.1125.1", orientation=lambda z: AXIAL,
+                       position=None, description: str = "sa cine", prefix: str = "im") -> list[Path]:
+    """A minimal DICOM series, one file per slice and phase, from ``array`` (phases, slices, rows, columns).
+
+    Per slice index z: ``series`` gives the series UID (one for all, or one per position as some scanners store a
+    cine), ``orientation`` the ImageOrientationPatient text, ``position`` the ImagePositionPatient (mm; by default
+    ``z * spacing[2]`` along z). Phases get trigger times 0, 40, 80 ... ms. Returns the files, phase by phase.
+    """
+    position = position or (lambda z: (0.0, 0.0, z * spacing[2]))
+    folder.mkdir(exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    files = []
+    for phase in range(phases):
+        for z in range(array.shape[1]):
+            slice_image = sitk.GetImageFromArray(array[phase, z][None])
+            slice_image.SetSpacing(spacing)
+            for tag, value in (("0020|000e", series(z)), ("0020|0032", "\\".join(f"{p:.6f}" for p in position(z))),
+                               ("0020|0037", orientation(z)), ("0018|0050", f"{spacing[2]:g}"),
+                               ("0018|1060", str(40.0 * phase)), ("0020|0013", str(len(files) + 1)),
+                               ("0008|0060", "MR"), ("0008|103e", description)):
+                slice_image.SetMetaData(tag, value)
+            files.append(folder / f"{prefix}{len(files):04d}.dcm")
+            writer.SetFileName(str(files[-1]))
+            writer.Execute(slice_image)
+    return files
+
+
 @pytest.fixture(scope="session")
 def phantom_files(tmp_path_factory, small_phantom: Phantom) -> dict[str, Path]:
     """The small phantom on disk: a 3D frame, its labels, and the 4D cine."""

@@ -68,6 +68,16 @@ def test_blank_slices_are_the_ones_without_an_image(phantom_volume):
     check_short_axis(_image(frames))  # some blank slices: still a stack to segment
 
 
+def test_one_hot_voxel_neither_flattens_the_other_slices_nor_unblanks_its_own(phantom_volume):
+    """Judged against the stack's range, one voxel at 1e6 made every other slice look flat (8 of 9 left out)."""
+    frames = phantom_volume.frames.copy()
+    frames[0, 2, 10, 10] = 1e6
+    assert not blank_slices(frames).any()
+    frames[0, 4] = 0.0
+    frames[0, 4, 7, 7] = 1e6  # a zero-filled slice with a glitch in it is still blank
+    np.testing.assert_array_equal(np.flatnonzero(blank_slices(frames)), [4])
+
+
 def test_a_stack_of_only_constant_slices_is_refused(phantom_volume):
     levels = np.arange(phantom_volume.frames.shape[1], dtype=np.float32) * 10.0
     frames = np.broadcast_to(levels[None, :, None, None], phantom_volume.frames.shape)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import ROOT, write_image
+from conftest import ROOT, write_dicom_series, write_ge_sform_nifti, write_image
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.evaluation.folders import evaluate_pair
 from GmmSegLib.model.registry import MODELS_ENV, models_dir, sha256_of
@@ -107,8 +107,13 @@ def test_shipped_model_segments_the_phantom(segmented_volume, small_phantom, pha
 
 @pytest.mark.slow
 def test_segment_cine_gives_4d_outputs(tmp_path, phantom_files, small_phantom):
-    result = gmmseg("segment", phantom_files["cine"], "--out", tmp_path, "--device", "cpu")
+    result = gmmseg("segment", phantom_files["cine"], "--out", tmp_path, "--device", "cpu", "--progress")
     assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    progress = [event for event in events if event.get("event") == "progress"]
+    frames = small_phantom.image.num_frames
+    assert [event["frame"] for event in progress] == list(range(1, frames + 1))  # one line per frame (--progress)
+    assert all(event["frames"] == frames and event["eta_s"] >= 0 for event in progress) and "outputs" in events[-1]
     labels = sitk.ReadImage(str(tmp_path / "phantom_cine_seg.nii.gz"))
     assert labels.GetDimension() == 4 and labels.GetSize() == sitk.ReadImage(str(phantom_files["cine"])).GetSize()
     summary = json.loads((tmp_path / "phantom_cine.json").read_text())
@@ -146,11 +151,19 @@ def _bad_inputs(folder: Path, phantom_volume) -> dict[str, tuple[list[str], str]
         "spacing": ([str(write_image(folder / "thin.nii.gz", frames, spacing=(1.5, 1.5, 0.2)))], "slice spacing"),
         "not an image": ([str(folder / "notes.nii.gz")], "not a readable image"),
         "folder without DICOM": ([str(folder)], "no DICOM series"),
+        "DICOM with a missing slice": ([str(_dicom_without_a_slice(folder / "gap"))], "a slice is missing at"),
     }
 
 
+def _dicom_without_a_slice(folder: Path) -> Path:
+    """A DICOM stack one middle slice short: ITK alone prints a raw multi-line warning and reads it at one spacing."""
+    files = write_dicom_series(folder, np.zeros((1, 6, 40, 48), np.int16))
+    files[3].unlink()
+    return folder
+
+
 @pytest.mark.parametrize("case", ["missing", "2d", "nan", "constant", "label map", "spacing", "not an image",
-                                  "folder without DICOM"])
+                                  "folder without DICOM", "DICOM with a missing slice"])
 def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume, case):
     (tmp_path / "notes.nii.gz").write_text("this is not an image")
     inputs, message = _bad_inputs(tmp_path, phantom_volume)[case]
@@ -165,22 +178,32 @@ def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume
 @pytest.mark.slow
 def test_a_batch_does_every_input_it_can_and_reports_each_failure(tmp_path, phantom_files, phantom_volume):
     """segment a b c with b unusable: a and c are written, b is named in one line and in the summary, exit 2."""
-    from GmmSegLib.io.images import to_sitk
+    from GmmSegLib.io.images import read_cardiac_image, to_sitk
 
     flat = tmp_path / "flat.nii.gz"  # a constant image: no heart, refused by the input checks
     sitk.WriteImage(to_sitk(np.full(phantom_volume.frames.shape[1:], 100.0, np.float32), phantom_volume.geometry),
                     str(flat))
     second = tmp_path / "second.nii.gz"
     shutil.copy(phantom_files["volume"], second)
+    broken = tmp_path / "broken.nii.gz"  # a real file cut short: unreadable
+    broken.write_bytes(second.read_bytes()[:2000])
+    ge = write_ge_sform_nifti(tmp_path / "ge.nii", phantom_volume.frames[0])  # readable, with one warning
     out = tmp_path / "out"
-    result = gmmseg("segment", phantom_files["volume"], flat, tmp_path / "missing.nii.gz", second, "--out", out)
+    result = gmmseg("segment", phantom_files["volume"], flat, tmp_path / "missing.nii.gz", broken, ge, second,
+                    "--out", out)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("gmmseg: error:")]
-    assert len(errors) == 2 and "flat.nii.gz" in errors[0] and "missing.nii.gz" in errors[1]
-    assert "gmmseg: 2 of 4 inputs failed" in result.stderr and "Traceback" not in result.stderr
+    assert [line.split(": ")[2].split("/")[-1] for line in errors] == ["flat.nii.gz", "missing.nii.gz", "broken.nii.gz"]
+    [ge_line] = [line for line in result.stderr.splitlines() if "sform" in line]
+    assert ge_line.startswith(f"gmmseg: warning: {ge}: ") and "sform made orthonormal" in ge_line
+    assert "gmmseg: 3 of 6 inputs failed" in result.stderr and "Traceback" not in result.stderr
     written = {p.name for p in out.iterdir()}
-    assert {"phantom_ed_seg.nii.gz", "second_seg.nii.gz", "phantom_ed.json", "second.json"} <= written
-    assert not any(name.startswith(("flat", "missing", ".")) for name in written)
+    assert {"phantom_ed_seg.nii.gz", "second_seg.nii.gz", "ge_seg.nii.gz", "phantom_ed.json", "second.json"} <= written
+    assert not any(name.startswith(("flat", "missing", "broken", ".")) for name in written)
+    labels = sitk.ReadImage(str(out / "ge_seg.nii.gz"))  # on the grid the sform defines, as read
+    read = read_cardiac_image(ge).geometry
+    assert np.allclose(labels.GetDirection(), read.direction, atol=1e-6)
+    assert np.allclose(labels.GetOrigin(), read.origin, atol=1e-3)
 
 
 @pytest.mark.slow
@@ -222,6 +245,74 @@ def test_files_left_by_a_killed_writer_are_removed_by_the_next_one(tmp_path, pha
     alive.write_bytes(b"being written")
     result = gmmseg("segment", phantom_files["volume"], "--out", out, "--device", "cpu")
     assert result.returncode == 0 and not abandoned.exists() and alive.exists()
+
+
+def _with_file_size_limit(limit_bytes: int):
+    """A child process as under ``ulimit -f``: writes past the limit fail with EFBIG (SIGXFSZ ignored, as
+    Python has it)."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return limit
+
+
+@pytest.mark.skipif(os.name == "nt", reason="file-size limits are POSIX")
+def test_outputs_cut_short_by_a_file_size_limit_are_not_published(tmp_path, phantom_files):
+    """ITK's NIfTI writer prints a short write and returns: the case must fail whole, exit 1, in one line."""
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "GmmSegLib.cli", "segment", str(phantom_files["volume"]), "--out", str(out),
+               "--device", "cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT / "GmmSegModule", timeout=900,
+                            preexec_fn=_with_file_size_limit(100 * 1024))  # the labels fit, the maps do not
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gmmseg: error:")]
+    assert result.returncode == 1, result.stderr
+    assert len(errors) == 1 and "could not be written" in errors[0] and "ulimit -f" in errors[0], result.stderr
+    assert '"outputs"' not in result.stdout and not any(out.iterdir())
+
+
+def test_an_output_folder_removed_mid_batch_is_named_and_the_batch_goes_on(tmp_path, phantom_files, monkeypatch,
+                                                                           capsys):
+    from GmmSegLib import cli
+    from GmmSegLib.io.images import AtomicOutputs
+
+    out = tmp_path / "out"
+    second = tmp_path / "second.nii.gz"
+    shutil.copy(phantom_files["volume"], second)
+    add_image, removed = AtomicOutputs.add_image, []
+
+    def removed_while_writing(outputs, name, image):
+        if not removed:  # the user deletes the folder while the first case is being written
+            shutil.rmtree(outputs.folder)
+            removed.append(name)
+        return add_image(outputs, name, image)
+
+    monkeypatch.setattr(AtomicOutputs, "add_image", removed_while_writing)
+    code = cli.main(["segment", str(phantom_files["volume"]), str(second), "--out", str(out), "--device", "cpu"])
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("gmmseg: error:")]
+    assert code == 1 and len(errors) == 1, stderr
+    assert f"{out}: the output folder was removed" in errors[0] and ".partial" not in errors[0]
+    assert "gmmseg: 1 of 2 inputs failed" in stderr and "phantom_ed.nii.gz" in stderr.splitlines()[-1]
+    assert {p.name for p in out.iterdir()} >= {"second_seg.nii.gz", "second.json"}
+    assert not any(p.name.startswith(("phantom_ed", ".")) for p in out.iterdir())
+
+
+def test_a_stack_of_two_slices_gets_its_volumes_with_the_caveat_report_refuses_for(tmp_path, phantom_volume,
+                                                                                    segmented_volume):
+    """segment gave the volumes of 1- and 2-slice stacks as a heart's while report refuses them."""
+    middle = phantom_volume.frames.shape[1] // 2
+    write_image(tmp_path / "two.nii.gz", phantom_volume.frames[0, middle - 1: middle + 1],
+                spacing=phantom_volume.spacing_xyz)
+    result = gmmseg("segment", tmp_path / "two.nii.gz", "--out", tmp_path / "out", "--device", "cpu")
+    caveat = json.loads((tmp_path / "out" / "two.json").read_text())["volume_caveat"]
+    assert result.returncode == 0 and caveat.startswith("the LV is in 2 slice(s): the volumes are those of the slices")
+    assert f"gmmseg: warning: {tmp_path / 'two.nii.gz'}: {caveat}" in result.stderr.splitlines()
+    out, _ = segmented_volume
+    assert json.loads((out / "phantom_ed.json").read_text())["volume_caveat"] is None
 
 
 def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phantom_files):

@@ -105,3 +105,48 @@ def test_a_ventricle_missing_at_a_phase_has_no_ejection_fraction(tmp_path, small
     command = gmmseg("report", "--ed", ed, "--es", es, "--out", tmp_path / "cli")
     assert command.returncode == 0 and "gmmseg: warning: no LV cavity at ES" in command.stderr
     assert json.loads(command.stdout, parse_constant=refuse)["warnings"] == indices.warnings
+
+
+def _phase_files(folder, small_phantom) -> tuple:
+    import SimpleITK as sitk
+
+    from GmmSegLib.io.images import to_sitk
+
+    volume = small_phantom.image.frame_volume(0)
+    ed, es = folder / "ed_seg.nii.gz", folder / "es_seg.nii.gz"
+    sitk.WriteImage(to_sitk(small_phantom.labels[0], volume.geometry), str(ed))
+    sitk.WriteImage(to_sitk(small_phantom.labels[small_phantom.es_frame], volume.geometry), str(es))
+    return ed, es
+
+
+def test_phases_given_the_wrong_way_round_are_taken_in_cardiac_order_with_a_warning(tmp_path, small_phantom):
+    """--ed ES --es ED gave LVEF -15 %, a negative SV and the LV mass of ES, silently."""
+    from GmmSegLib.clinical.report import report_case
+    from test_cli import gmmseg
+
+    ed, es = _phase_files(tmp_path, small_phantom)
+    truth = clinical_indices(small_phantom.labels, small_phantom.image.spacing_xyz)
+    swapped = report_case(None, es, ed, tmp_path / "swapped")
+    assert swapped["indices"]["lv_ef"] == pytest.approx(truth.lv_ef) and swapped["indices"]["lv_sv"] > 0
+    assert swapped["indices"]["lv_mass"] == pytest.approx(truth.lv_mass)
+    assert len(swapped["warnings"]) == 1 and "look swapped" in swapped["warnings"][0]
+    command = gmmseg("report", "--ed", es, "--es", ed, "--out", tmp_path / "cli")
+    warnings = [line for line in command.stderr.splitlines() if line.startswith("gmmseg: warning:")]
+    assert command.returncode == 0 and len(warnings) == 1 and "ed_seg.nii.gz was taken as ED" in warnings[0]
+    assert not report_case(None, ed, es, tmp_path / "right")["warnings"]
+
+
+def test_two_phases_report_the_uncertainty_of_the_segment_jsons_beside_them(tmp_path, small_phantom):
+    import json
+
+    from GmmSegLib.clinical.report import report_case
+
+    ed, es = _phase_files(tmp_path, small_phantom)
+    (tmp_path / "ed.json").write_text(json.dumps({"slice_uncertainty": [[0.1, 0.4, 0.0]]}))
+    assert report_case(None, ed, es, tmp_path / "one")["uncertainty"] is None  # ES's JSON is not there
+    (tmp_path / "es.json").write_text(json.dumps({"slice_uncertainty": [[0.2, 0.0, 0.3]]}))
+    summary = report_case(None, ed, es, tmp_path / "both")["uncertainty"]
+    assert summary["mean_slice_uncertainty"] == pytest.approx(0.25)
+    assert [(s["frame"], s["slice"]) for s in summary["most_uncertain"][:3]] == [(0, 1), (1, 2), (1, 0)]
+    summary = report_case(None, es, ed, tmp_path / "swapped")["uncertainty"]  # frames follow the phases taken
+    assert [(s["frame"], s["slice"]) for s in summary["most_uncertain"][:3]] == [(0, 1), (1, 2), (1, 0)]

@@ -1,10 +1,11 @@
-"""Reading NIfTI / NRRD / DICOM with exact geometry, writing on the input grid, atomic outputs."""
+"""Reading NIfTI / NRRD with exact geometry, writing on the input grid, atomic outputs."""
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
 
+from conftest import GE_PIXDIM, GE_SROW, write_ge_sform_nifti
 from GmmSegLib.core.errors import InputError
 from GmmSegLib.core.labels import most_probable_class, to_product_labels
 from GmmSegLib.io.images import AtomicOutputs, Geometry, image_stem, read_cardiac_image, read_label_volume, to_sitk
@@ -45,89 +46,6 @@ def test_4d_cine_round_trip(tmp_path, small_phantom):
     probabilities = np.random.rand(*image.frames.shape, 4).astype(np.float32)
     vector = to_sitk(probabilities, read.geometry, components=True)
     assert vector.GetNumberOfComponentsPerPixel() == 4 and vector.GetDimension() == 4
-
-
-def _write_dicom_series(folder, array, spacing, phases=1, series=lambda z: "1.2.826.0.1.3680043.2.1125.1",
-                        orientation="1\\0\\0\\0\\1\\0", description="sa cine", prefix="im"):
-    """A minimal DICOM series (one file per slice and phase) with positions and trigger times.
-
-    ``series`` gives each slice position's series UID: one for all (a single series), or one per position
-    (the way some scanners store a short-axis cine).
-    """
-    folder.mkdir(exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    index = 0
-    for phase in range(phases):
-        for z in range(array.shape[1]):
-            slice_image = sitk.GetImageFromArray(array[phase, z][None])
-            slice_image.SetSpacing(spacing)
-            position = (0.0, 0.0, z * spacing[2])
-            for tag, value in (("0020|000e", series(z)), ("0020|0032", "\\".join(f"{p:g}" for p in position)),
-                               ("0020|0037", orientation), ("0018|0050", f"{spacing[2]:g}"),
-                               ("0018|1060", str(40.0 * phase)), ("0020|0013", str(index + 1)),
-                               ("0008|0060", "MR"), ("0008|103e", description)):
-                slice_image.SetMetaData(tag, value)
-            writer.SetFileName(str(folder / f"{prefix}{index:04d}.dcm"))
-            writer.Execute(slice_image)
-            index += 1
-
-
-def test_dicom_series_3d_and_cine(tmp_path):
-    array = _volume((2, 5, 40, 48))
-    _write_dicom_series(tmp_path / "stack", array[:1], (1.4, 1.4, 8.0))
-    stack = read_cardiac_image(tmp_path / "stack")
-    assert stack.frames.shape == (1, 5, 40, 48)
-    assert stack.spacing_xyz == pytest.approx((1.4, 1.4, 8.0))
-    np.testing.assert_array_equal(stack.frames[0], array[0])
-    _write_dicom_series(tmp_path / "cine", array, (1.4, 1.4, 8.0), phases=2)
-    cine = read_cardiac_image(tmp_path / "cine")
-    assert cine.frames.shape == (2, 5, 40, 48)
-    np.testing.assert_array_equal(cine.frames, array.astype(np.float32))
-
-
-def test_a_study_folder_gives_its_short_axis_stack(tmp_path):
-    """One series per slice position (as some scanners store a cine) and a localiser in the same folder."""
-    array = _volume((2, 5, 40, 48))
-    _write_dicom_series(tmp_path / "study", array, (1.4, 1.4, 8.0), phases=2,
-                        series=lambda z: f"1.2.826.0.1.3680043.2.1125.{10 + z}")
-    localiser = _volume((1, 1, 40, 48))
-    _write_dicom_series(tmp_path / "study", localiser, (1.4, 1.4, 8.0),
-                        series=lambda z: "1.2.826.0.1.3680043.2.1125.99", orientation="1\\0\\0\\0\\0\\-1",
-                        description="localiser", prefix="loc")
-    cine = read_cardiac_image(tmp_path / "study")
-    assert cine.frames.shape == (2, 5, 40, 48)
-    assert cine.spacing_xyz == pytest.approx((1.4, 1.4, 8.0))
-    np.testing.assert_array_equal(cine.frames, array.astype(np.float32))
-
-
-def test_a_folder_with_two_acquisitions_of_the_same_slices_is_refused(tmp_path):
-    array = _volume((1, 4, 40, 48))
-    _write_dicom_series(tmp_path / "two", array, (1.4, 1.4, 8.0), description="sa cine")
-    _write_dicom_series(tmp_path / "two", array, (1.4, 1.4, 8.0), series=lambda z: "1.2.826.0.1.3680043.2.1125.7",
-                        description="sa cine post contrast", prefix="post")
-    with pytest.raises(InputError, match="same slice positions.*post contrast"):
-        read_cardiac_image(tmp_path / "two")
-    other = _volume((1, 4, 40, 48))
-    _write_dicom_series(tmp_path / "tie", array, (1.4, 1.4, 8.0))
-    _write_dicom_series(tmp_path / "tie", other, (1.4, 1.4, 8.0), series=lambda z: "1.2.826.0.1.3680043.2.1125.8",
-                        orientation="1\\0\\0\\0\\0\\-1", description="long axis stack", prefix="lax")
-    with pytest.raises(InputError, match="no single short-axis stack"):
-        read_cardiac_image(tmp_path / "tie")
-
-
-def test_a_dicom_header_that_cannot_be_read_is_an_input_error(tmp_path):
-    image = sitk.GetImageFromArray(_volume((1, 40, 48)))
-    image.SetMetaData("0020|000e", "1.2.826.0.1.3680043.2.1125.5")
-    image.SetMetaData("0008|0060", "MR")
-    image.SetMetaData("0018|1060", "twelve")  # trigger time
-    (tmp_path / "bad").mkdir()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    writer.SetFileName(str(tmp_path / "bad" / "im.dcm"))
-    writer.Execute(image)
-    with pytest.raises(InputError, match="unreadable position, orientation, trigger time"):
-        read_cardiac_image(tmp_path / "bad")
 
 
 def test_unreadable_and_missing_files_are_input_errors(tmp_path):
@@ -215,6 +133,38 @@ def test_atomic_outputs_publish_all_or_nothing(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_seg.nii.gz"]
 
 
+_WRITE_UNDER_LIMIT = """
+import resource, signal, sys
+import numpy as np
+from GmmSegLib.core.errors import OutputError
+from GmmSegLib.io.images import AtomicOutputs, Geometry, to_sitk
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+noise = np.random.default_rng(0).random((8, 64, 64)).astype(np.float32)  # 131 kB that gzip cannot shrink
+try:
+    with AtomicOutputs(sys.argv[1]) as outputs:
+        outputs.add_image(sys.argv[2], to_sitk(noise, Geometry((1.0,) * 3, (0.0,) * 3, tuple(np.eye(3).ravel()))))
+except OutputError as error:
+    print(error)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="file-size limits are POSIX")
+@pytest.mark.parametrize("name", ["map.nii.gz", "map.nii", "map.nrrd"])
+def test_an_image_cut_short_by_the_system_is_an_output_error_and_not_published(tmp_path, name):
+    """ITK's NIfTI writer returns after a short write; the NRRD writer raises ITK's own report: both must become
+    one ``OutputError`` naming the file, with nothing published."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _WRITE_UNDER_LIMIT, str(tmp_path), name], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"{tmp_path / name}: could not be written") and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_most_probable_class_is_argmax_with_first_on_ties():
     probabilities = torch.rand(3, 4, 9, 11)
     assert torch.equal(most_probable_class(probabilities), probabilities.argmax(1))
@@ -243,19 +193,6 @@ def test_label_conventions_are_mapped_explicitly(tmp_path):
 def test_image_stem():
     assert image_stem("/a/patient001_frame01.nii.gz") == "patient001_frame01"
     assert image_stem("b.nrrd") == "b"
-
-
-def test_a_multi_frame_dicom_file_is_refused_with_what_to_do(tmp_path):
-    image = sitk.GetImageFromArray(_volume((6, 40, 48)).astype(np.int16))
-    image.SetSpacing((1.4, 1.4, 8.0))
-    image.SetMetaData("0008|0060", "MR")
-    (tmp_path / "enhanced").mkdir()
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    writer.SetFileName(str(tmp_path / "enhanced" / "cine.dcm"))
-    writer.Execute(image)  # GDCM writes a 3D image as one Enhanced MR file of 6 frames
-    with pytest.raises(InputError, match="multi-frame .*dcm2niix"):
-        read_cardiac_image(tmp_path / "enhanced")
 
 
 # ---- NIfTI headers: what is read is what the user named, on the geometry the header defines -------------------
@@ -313,6 +250,28 @@ def test_a_sform_orthonormal_to_rounding_is_read_orthonormalised_with_a_note(tmp
     assert np.allclose(image.geometry.spacing, (1.4, 1.4, 8.0), atol=1e-5)
     assert np.allclose(image.geometry.origin, (-10.0, -20.0, 30.0), atol=1e-4)  # RAS to ITK's LPS
     assert any("made orthonormal" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("shape", [(10, 12, 14), (3, 10, 12, 14)], ids=["stack", "cine"])
+def test_a_ge_sform_without_qform_is_read_where_its_sform_puts_every_voxel(tmp_path, caplog, shape):
+    """A real GE export (conftest's header, exactly): ITK refuses it, and ITK 5.4's permissive reading turns its
+    rotation into the transposed one; it is read by the sform made orthonormal, with one warning line."""
+    path = write_ge_sform_nifti(tmp_path / "ge.nii", _volume(shape))
+    with caplog.at_level("WARNING", logger="gmmseg"):
+        image = read_cardiac_image(path)
+    assert image.frames.shape == (shape[0] if len(shape) == 4 else 1, 10, 12, 14)
+    geometry = image.frame_volume(0).geometry
+    spacing, origin = np.array(geometry.spacing), np.array(geometry.origin)
+    direction = np.reshape(geometry.direction, (3, 3))
+    assert np.allclose(direction @ direction.T, np.eye(3), atol=1e-6)
+    assert np.allclose(spacing, GE_PIXDIM[1:4], atol=1e-5)
+    sform = np.reshape(np.array(GE_SROW, np.float32).astype(float), (3, 4))
+    corners = np.array([[i, j, k] for i in (0, 13) for j in (0, 11) for k in (0, 9)], float)
+    where_read = origin + corners * spacing @ direction.T  # ITK's index to physical point (LPS)
+    where_the_sform_says = (corners @ sform[:, :3].T + sform[:, 3]) * (-1, -1, 1)  # RAS to LPS
+    assert np.abs(where_read - where_the_sform_says).max() < 0.05  # mm: no more than the rounding moves them
+    notes = [record.getMessage() for record in caplog.records]
+    assert len(notes) == 1 and str(path) in notes[0] and "sform" in notes[0] and "orthonormal" in notes[0]
 
 
 def test_a_sheared_grid_is_refused(tmp_path):

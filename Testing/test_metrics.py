@@ -87,3 +87,63 @@ def test_structure_metrics_and_summary():
     summary = summarise([row, structure_metrics(truth, truth, (8.0, 1.0, 1.0))])
     assert summary["RV_dice"] == 0.5 and summary["RV_hd95"] == 0.0 and summary["RV_hd95_undefined"] == 1
     assert summary["mean_dice"] == pytest.approx((1 + 1 + 0.5) / 3)
+
+
+def _label_folders(tmp_path, small_phantom, stems=("a", "b")):
+    """Ground-truth folder of the phantom's first frame (one file per stem) and an empty prediction folder."""
+    import SimpleITK as sitk
+
+    from GmmSegLib.io.images import to_sitk
+
+    volume = small_phantom.image.frame_volume(0)
+    truth, predictions = tmp_path / "gt", tmp_path / "pred"
+    truth.mkdir()
+    predictions.mkdir()
+    image = to_sitk(small_phantom.labels[0].astype(np.uint8), volume.geometry)
+    for stem in stems:
+        sitk.WriteImage(image, str(truth / f"{stem}_gt.nii.gz"))
+    return truth, predictions, image
+
+
+def test_evaluate_compares_in_physical_space(tmp_path, small_phantom):
+    """A prediction stored mirrored or transposed (the same voxels in space) scored Dice 0.03; one 100 mm away
+    scored as if it lay on the ground truth."""
+    import SimpleITK as sitk
+
+    from GmmSegLib.core.errors import InputError
+    from GmmSegLib.evaluation.folders import evaluate_folders
+
+    truth, predictions, image = _label_folders(tmp_path, small_phantom, stems=("a",))
+    for stored in (sitk.Flip(image, (True, False, False)), sitk.PermuteAxes(sitk.Flip(image, (False, True, True)),
+                                                                            (1, 0, 2))):
+        sitk.WriteImage(stored, str(predictions / "a_seg.nii.gz"))
+        rows, summary = evaluate_folders(predictions, truth)
+        assert summary["mean_dice"] == 1.0 and rows[0]["spacing_mm"] == "x".join(f"{s:g}" for s in image.GetSpacing())
+    moved = sitk.Image(image)
+    moved.SetOrigin(np.add(image.GetOrigin(), (100.0, 0.0, 0.0)).tolist())
+    sitk.WriteImage(moved, str(predictions / "a_seg.nii.gz"))
+    with pytest.raises(InputError, match=r"not on the grid of .*a_gt.nii.gz \(field of view 100.0 mm away"):
+        evaluate_folders(predictions, truth)
+    finer = sitk.Image(image)
+    finer.SetSpacing((1.0, 1.0, image.GetSpacing()[2]))
+    sitk.WriteImage(finer, str(predictions / "a_seg.nii.gz"))
+    with pytest.raises(InputError, match="voxels of 1 x 1 x 8 mm against 1.5 x 1.5 x 8 mm"):
+        evaluate_folders(predictions, truth)
+
+
+def test_evaluate_scores_the_predictions_present_and_names_the_missing(tmp_path, small_phantom, caplog):
+    """A missing prediction refused the whole evaluation; now the others are scored and the missing named."""
+    import SimpleITK as sitk
+
+    from GmmSegLib.core.errors import InputError
+    from GmmSegLib.evaluation.folders import evaluate_folders
+
+    truth, predictions, image = _label_folders(tmp_path, small_phantom, stems=("a", "b", "c"))
+    with pytest.raises(InputError, match="no prediction for any of the 3 ground-truth files"):
+        evaluate_folders(predictions, truth)
+    sitk.WriteImage(image, str(predictions / "b_seg.nii.gz"))
+    with caplog.at_level("WARNING", logger="gmmseg"):
+        rows, summary = evaluate_folders(predictions, truth)
+    assert [row["case"] for row in rows] == ["b"] and summary["mean_dice"] == 1.0
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{predictions}: no prediction for 2 of 3 ground-truth files, left out of the scores: a, c"]

@@ -190,7 +190,8 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     volume = _volume(harness, small_phantom)
     ui.inputSelector.setCurrentNode(volume)
     ui.segmentButton.click()
-    assert widget._jobs.job is not None and not any(button.enabled for button in _start_buttons(ui))
+    assert widget._jobs.job is not None and not any(button.enabled for button in _start_buttons(ui)[1:])
+    assert ui.segmentButton.text == "Cancel"
     widget.onSegment()  # a second job is refused while one runs
     widget.onAdapt()
     first_job = widget._jobs.job
@@ -230,7 +231,7 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     assert widget._jobs.job.input_node is browser and "--phi" in arguments and "--location" in arguments
     _wait_for_job(widget)
     assert widget._results.outputs.input_node is browser and widget._results.outputs is not outputs
-    assert harness.mrmlScene.IsNodePresent(outputs.segmentation)  # the accepted result is kept
+    assert harness.mrmlScene.IsNodePresent(outputs.node_of("segmentation sequence"))  # the accepted result is kept
 
 
 @pytest.mark.slow
@@ -295,10 +296,28 @@ def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(modu
     wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
     assert widget._jobs.job is None and not job.work_folder.exists()
     if event == "scene closed":
+        assert "The job was cancelled: the scene was closed." in _log(widget)  # the log says why
         _volume(harness, small_phantom, "patient B")  # the next patient, in the new scene
     pump(1.0)  # let any late report of the killed job arrive
     segmentations = harness.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
     assert segmentations == 0 and widget._results.outputs is None
+
+
+@requires_torch
+def test_the_segment_button_is_the_cancel_button_while_a_job_runs(module, harness, small_phantom):
+    from slicer_harness import wait_until
+
+    widget, ui = module.widget, module.widget.ui
+    ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
+    assert ui.segmentButton.text == "Segment"
+    ui.segmentButton.click()
+    tree = _running_children(widget)
+    assert ui.segmentButton.text == "Cancel" and ui.segmentButton.enabled
+    ui.segmentButton.click()
+    wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
+    _wait_for_job(widget, timeout=10)
+    assert "Cancelled" in _log(widget) and widget._results.outputs is None
+    assert ui.segmentButton.text == "Segment" and ui.segmentButton.enabled
 
 
 @requires_torch
@@ -481,3 +500,356 @@ def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(mod
     ui.refineButton.click()
     assert not np.array_equal(widget.logic.sceneLogic().current_labels(outputs), before)  # its labels guide it
     assert "Refined LV" in _log(widget)
+
+
+# ---- which model the next job uses --------------------------------------------------------------------------
+def _adapted_model(folder, name: str):
+    """A model file with its sidecar description, as an adaptation leaves it (the content is not read here)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / f"{name}.pt"
+    model.write_bytes(b"weights")
+    (folder / f"{name}.pt.json").write_text(json.dumps({"id": name, "sha256": "0" * 64}))
+    return model
+
+
+def test_the_model_file_override_can_be_cleared_and_the_panel_says_which_model_is_used(module, tmp_path):
+    widget, ui = module.widget, module.widget.ui
+    parameters = widget._parameterNode
+    listed = ui.modelComboBox.currentData
+    assert listed and ui.modelComboBox.currentText in ui.modelInUseLabel.text and ui.modelPathLineEdit.currentPath == ""
+    override = _adapted_model(tmp_path / "elsewhere", "my_model")
+    ui.modelPathLineEdit.currentPath = str(override)
+    assert widget._models.model(parameters.modelPath) == str(override) and str(override) in ui.modelInUseLabel.text
+    ui.modelPathLineEdit.currentPath = ""  # CTK emits nothing for an emptied field: the override stays ...
+    assert widget._models.model(parameters.modelPath) == str(override) and str(override) in ui.modelInUseLabel.text
+    ui.clearModelPathButton.click()  # ... until the clinician asks for the list's model
+    assert widget._models.model(parameters.modelPath) == listed
+    assert ui.modelComboBox.currentText in ui.modelInUseLabel.text and str(override) not in ui.modelInUseLabel.text
+    ui.modelPathLineEdit.currentPath = str(override)
+    published = widget._models.publish(_adapted_model(tmp_path / "adapted", "adapted_site"))  # what Adapt does
+    assert widget._models.model(parameters.modelPath) == str(published) and ui.modelPathLineEdit.currentPath == ""
+    assert "adapted_site" in ui.modelInUseLabel.text
+    ui.modelComboBox.setCurrentIndex(ui.modelComboBox.findData(listed))  # a model chosen in the list is used
+    assert widget._models.model(parameters.modelPath) == listed
+
+
+def test_a_model_override_set_in_the_parameter_node_shows_in_the_field(module, tmp_path):
+    widget, ui = module.widget, module.widget.ui
+    override = _adapted_model(tmp_path, "saved_override")
+    widget._parameterNode.modelPath = override  # as a saved scene brings it back
+    assert ui.modelPathLineEdit.currentPath == str(override) and str(override) in ui.modelInUseLabel.text
+    widget._parameterNode.modelPath = __import__("pathlib").Path()
+    assert ui.modelPathLineEdit.currentPath == "" and ui.modelComboBox.currentText in ui.modelInUseLabel.text
+
+
+def test_the_export_folder_shown_is_the_folder_written(module, harness, small_phantom, tmp_path, monkeypatch):
+    from conftest import known_result
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    harness.mrmlScene.Clear()  # a new scene: a new parameter node, made with this HOME
+    widget, ui = module.widget, module.widget.ui
+    shown = ui.exportFolderButton.findChild(__import__("qt").QPushButton).text
+    assert shown == str(tmp_path / "home") and ui.exportFolderButton.directory == shown
+    assert ui.adaptFolderButton.directory == shown
+    volume = _volume(harness, small_phantom)
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    ui.exportButton.click()
+    assert (tmp_path / "home" / "ED_seg.nii.gz").is_file()
+
+
+# ---- what the views show -------------------------------------------------------------------------------------
+def _red_view_rgb(harness) -> np.ndarray:
+    """The Red slice view's composited image (Y, X, RGB) as slicer-core's vtkMRMLSliceLogic makes it."""
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    logic = harness.app.applicationLogic().GetSliceLogicByLayoutName("Red")
+    producer = logic.GetImageDataConnection().GetProducer()
+    producer.Update()
+    image = producer.GetOutputDataObject(0)
+    width, height, _ = image.GetDimensions()
+    return vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[..., :3].astype(int)
+
+
+def _map_under_red_view(harness, volume) -> np.ndarray:
+    """``volume``'s value (nearest voxel) under each pixel of the Red slice view (Y, X); NaN outside it."""
+    import vtk
+
+    slice_node = harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed")
+    width, height, _ = slice_node.GetDimensions()
+    xy_to_ras = harness.util.arrayFromVTKMatrix(slice_node.GetXYToRAS())
+    ras_to_ijk = vtk.vtkMatrix4x4()
+    volume.GetRASToIJKMatrix(ras_to_ijk)
+    ras_to_ijk = harness.util.arrayFromVTKMatrix(ras_to_ijk)
+    ys, xs = np.mgrid[0:height, 0:width]
+    xy = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size), np.ones(xs.size)])
+    ijk = np.rint(ras_to_ijk @ xy_to_ras @ xy)[:3].astype(int)
+    array = harness.util.arrayFromVolume(volume)
+    inside = np.all((ijk >= 0) & (ijk < np.array(array.shape[::-1])[:, None]), axis=0)
+    values = np.full(xs.size, np.nan)
+    values[inside] = array[ijk[2, inside], ijk[1, inside], ijk[0, inside]]
+    return values.reshape(height, width)
+
+
+def test_the_uncertainty_overlay_tints_the_image_in_proportion_to_the_uncertainty(module, harness, small_phantom):
+    """A scalar volume's colour-table alpha is drawn as 0 or 255 (vtkMRMLScalarVolumeDisplayNode's AlphaLogic): the
+    overlay must still leave a sure pixel as it is and tint a slightly unsure one far less than a very unsure one."""
+    from conftest import known_result
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    uncertainty = widget._results.outputs.uncertainty["total"]
+    ramp = np.zeros(harness.util.arrayFromVolume(uncertainty).shape, np.float32)
+    ramp[..., :] = np.repeat([0.0, 0.05, 0.3, 1.0], -(-ramp.shape[-1] // 4))[:ramp.shape[-1]]
+    harness.util.updateVolumeFromArray(uncertainty, ramp)
+    slice_node = harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed")
+    slice_node.SetDimensions(64, 64, 1)
+    harness.app.applicationLogic().GetSliceLogicByLayoutName("Red").FitSliceToAll()
+    under = _map_under_red_view(harness, uncertainty)
+    shown = _red_view_rgb(harness)
+    widget._parameterNode.uncertaintyOpacity = 0.0
+    image_alone = _red_view_rgb(harness)
+    tint = np.abs(shown - image_alone).sum(axis=-1)
+    level = {u: tint[under == np.float32(u)].mean() for u in (0.0, 0.05, 0.3, 1.0)}
+    assert level[0.0] == 0 and 0 < level[0.05] < 0.2 * level[1.0] and level[0.05] < level[0.3] < level[1.0], level
+
+
+def test_the_indices_follow_an_edit_made_in_the_segment_editor(module, harness, small_phantom):
+    """The Segment Editor paints into the segmentation's labelmap in place; the table is refilled shortly after."""
+    from slicer_harness import pump, wait_until
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    from conftest import known_result
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    table = widget.ui.indicesTableView.mrmlTableNode()
+
+    def lv_volume() -> str:
+        return next(table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())
+                    if table.GetCellText(row, 0) == "LV volume (ml)")
+
+    before = lv_volume()
+    segmentation = widget._results.outputs.segmentation
+    labelmap = segmentation.GetBinaryLabelmapInternalRepresentation("LV")  # shared by the three segments
+    scalars = vtk_to_numpy(labelmap.GetPointData().GetScalars())
+    scalars[scalars == 1] = 0  # the LV erased everywhere, as the eraser would
+    labelmap.Modified()
+    pump(0.05)
+    wait_until(lambda: lv_volume() != before, timeout=5)
+    assert float(lv_volume()) == 0.0
+
+
+def test_the_input_selector_offers_inputs_but_not_the_modules_outputs(module, harness, small_phantom):
+    from conftest import known_result
+
+    widget, selector = module.widget, module.widget.ui.inputSelector
+    volume = _volume(harness, small_phantom)
+    browser = _cine(harness, small_phantom)
+    offered_before = {selector.nodeFromIndex(i).GetID() for i in range(selector.nodeCount())}
+    widget._results.take(browser, known_result(small_phantom), [])
+    outputs = widget._results.outputs
+    offered = {selector.nodeFromIndex(i) for i in range(selector.nodeCount())}
+    made = {outputs.prior, *outputs.uncertainty.values()}  # the browser's proxies of the maps
+    assert made and not made & offered
+    assert {volume, browser} <= offered and {node.GetID() for node in offered} == offered_before
+    assert harness.mrmlScene.IsNodePresent(outputs.prior) and not outputs.prior.GetHideFromEditors()  # still saved
+
+
+def test_the_device_list_offers_what_this_platform_can_have(module):
+    from GmmSegLib.core.device import offered_devices
+
+    combo = module.widget.ui.deviceComboBox
+    offered = [combo.itemText(i) for i in range(combo.count)]
+    assert offered == list(offered_devices()) and "cpu" in offered
+    assert ("mps" in offered) == (sys.platform == "darwin") and ("cuda" in offered) != (sys.platform == "darwin")
+    assert "cuda" not in offered_devices("darwin") and "mps" not in offered_devices("win32")
+
+
+@requires_torch
+def test_a_gpu_that_pytorch_does_not_find_is_refused_before_a_job_starts(module, harness, small_phantom, caplog):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this computer has a CUDA GPU")
+    widget = module.widget
+    widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
+    widget._parameterNode.device = "cuda"
+    with caplog.at_level(logging.ERROR):
+        widget.ui.segmentButton.click()
+    assert widget._jobs.job is None
+    assert any("no cuda device" in record.getMessage() for record in caplog.records), caplog.text
+
+
+# ---- PyTorch ---------------------------------------------------------------------------------------------------
+def test_pytorch_is_installed_within_the_products_range(module, monkeypatch):
+    import tomllib
+
+    from GmmSegLib.gui.pytorch_install import TORCH_REQUIREMENT, ensure_pytorch
+
+    asked = []
+
+    class Missing(_PyTorchUtilsLogic):
+        @staticmethod
+        def torchInstalled() -> bool:
+            return False
+
+        def installTorch(self, askConfirmation=False, **options):
+            asked.append(options)
+            return object()
+
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=Missing))
+    # the user consents (in testing mode 5.12.3's confirmOkCancelDisplay compares True with QMessageBox.Ok: False)
+    monkeypatch.setattr(__import__("slicer").util, "confirmOkCancelDisplay", lambda *args, **kwargs: True)
+    assert ensure_pytorch()
+    assert asked == [{"torchVersionRequirement": TORCH_REQUIREMENT}]
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch" + TORCH_REQUIREMENT in dependencies
+
+
+def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small_phantom, monkeypatch, caplog):
+    from GmmSegLib.gui import pytorch_install
+
+    monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "1.13.1+cu117")
+    module.widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
+    with caplog.at_level(logging.ERROR):
+        module.widget.ui.segmentButton.click()
+    assert module.widget._jobs.job is None
+    assert any("1.13.1+cu117" in r.getMessage() and ">=2.2,<3" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_after_a_reload_of_the_shown_module_its_result_is_taken_up_and_the_undo_keys_work(module, harness,
+                                                                                          small_phantom):
+    """F9: a Reload makes a new widget (setup() only); it takes up the result shown before (the resume of a saved
+    scene) and installs the Undo and Redo keys, so the result is not orphaned."""
+    from PySide6 import QtGui
+    from PySide6.QtTest import QTest
+    from slicer_harness import pump
+
+    from conftest import known_result
+    from GmmSegLib.mrml.logic import ACCEPTED
+
+    volume = _volume(harness, small_phantom)
+    module.widget._results.take(volume, known_result(small_phantom, [0]), [])
+    shown = module.widget._results.outputs.segmentation
+    harness.util.reloadScriptedModule(module.name)  # Reload, while the module is shown
+    widget = module.widget
+    assert widget._results.outputs is not None and widget._results.outputs.segmentation is shown
+    assert widget.ui.acceptButton.enabled and widget.ui.reviewTable.rowCount > 0
+    widget.ui.acceptButton.click()
+    segmentation = widget._results.outputs.segmentation
+    assert segmentation.GetAttribute(ACCEPTED) is not None
+    pump(0.05)  # the clinician presses the key later: the event loop has run since
+    QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Undo))
+    pump(0.05)
+    assert segmentation.GetAttribute(ACCEPTED) is None
+
+
+def test_a_rerun_of_an_accepted_cine_leaves_one_overlay_and_keeps_the_accepted_result(module, harness, small_phantom):
+    from conftest import known_result
+    from GmmSegLib.mrml.logic import ACCEPTED
+    from GmmSegLib.mrml.scene_outputs import SUPERSEDED
+
+    widget, scene = module.widget, harness.mrmlScene
+    browser = _cine(harness, small_phantom)
+    result = known_result(small_phantom)
+    widget._results.take(browser, result, [])
+    widget.ui.acceptButton.click()
+    accepted = widget._results.outputs.sequences["segmentation"]
+    widget._results.take(browser, result, [])  # what a re-run delivers
+    nodes = scene.GetNumberOfNodes()
+    outputs = widget._results.outputs
+    assert not browser.IsSynchronizedSequenceNodeID(accepted.GetID(), True)
+    assert browser.IsSynchronizedSequenceNodeID(outputs.sequences["segmentation"].GetID(), True)
+    assert browser.GetNumberOfSynchronizedSequenceNodes() == len(outputs.sequences)  # the new result's only
+    shown = [scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
+             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))]
+    assert shown == [outputs.segmentation]  # one segmentation in the views
+    assert scene.IsNodePresent(accepted) and accepted.GetAttribute(SUPERSEDED) == "true"
+    assert accepted.GetNthDataNode(0).GetAttribute(ACCEPTED) is not None  # kept, frame by frame, with its stamp
+    widget._results.take(browser, result, [])  # and a re-run of the new, not accepted, result adds nothing
+    assert scene.GetNumberOfNodes() == nodes
+
+
+def test_leaving_and_entering_the_module_binds_the_gui_once(module, monkeypatch):
+    """Slicer 5.10's disconnectGui leaves connectGui's VTK observer on the parameter node: one binding per enter()
+    would leave one more observer each time."""
+    widget = module.widget
+    wrapper_class = type(widget._parameterNode)
+    bindings = []
+    connect = wrapper_class.connectGui
+    monkeypatch.setattr(wrapper_class, "connectGui", lambda self, gui: bindings.append(gui) or connect(self, gui))
+    for _ in range(3):
+        module.panel.exit()
+        module.panel.enter()
+    assert bindings == []
+    widget._parameterNode.priorScale = 1.5  # and the GUI follows the parameter node still
+    assert widget.ui.priorScaleSlider.value == 1.5
+    widget.ui.priorShiftXSlider.value = 12.0
+    assert widget._parameterNode.priorShiftX == 12.0
+
+
+def test_the_progress_bar_names_the_step_the_frame_and_the_time_left(module):
+    from GmmSegLib.gui.job_runner import progress_display
+
+    segmenting = {"event": "progress", "stage": "Segmenting", "frame": 7, "frames": 20, "eta_s": 12.6}
+    assert progress_display(segmenting) == (7, 20, "Segmenting: frame 7 of 20, about 12 s left")
+    adapting = {"event": "progress", "stage": "adapt", "epoch": 2, "epochs": 5, "step": 3, "steps": 10, "eta_s": 80}
+    assert progress_display(adapting) == (13, 50, "adapt epoch 2/5, about 80 s left")
+
+
+def test_a_cine_is_segmented_only_once_the_clinician_confirms_all_its_frames(module, harness, small_phantom,
+                                                                            monkeypatch):
+    questions = []
+    monkeypatch.setattr(harness.app, "testingEnabled", lambda: False)  # a clinician at the screen
+    monkeypatch.setattr(harness.util, "confirmOkCancelDisplay", lambda text, *a, **k: questions.append(text) or False)
+    widget = module.widget
+    widget.ui.inputSelector.setCurrentNode(_cine(harness, small_phantom, "patient cine"))
+    widget.ui.segmentButton.click()
+    assert questions == [f"Segment all {small_phantom.image.num_frames} frames of patient cine?"]
+    assert widget._jobs.job is None  # Cancel: nothing starts
+
+
+def test_a_review_row_turns_the_views_to_the_planes_of_an_oblique_stack(module, harness, small_phantom):
+    import vtk
+    from slicer_harness import pump
+
+    from conftest import known_result
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    angle = np.radians(30.0)  # a double-oblique short-axis stack, as scanners acquire it
+    tilt = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    turn = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    directions = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASDirectionMatrix(directions)
+    directions.DeepCopy(harness.util.vtkMatrixFromArray(np.block([
+        [turn @ tilt @ harness.util.arrayFromVTKMatrix(directions)[:3, :3], np.zeros((3, 1))], [np.zeros(3), 1]])))
+    volume.SetIJKToRASDirectionMatrix(directions)
+    volume.GetIJKToRASDirectionMatrix(directions)
+    rotated = harness.util.arrayFromVTKMatrix(directions)[:3, :3]  # the stack's I, J, K axes as the columns
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    widget.ui.reviewTable.selectRow(0)
+    pump(0.05)
+    for view, axis in (("Red", 2), ("Yellow", 0), ("Green", 1)):
+        slice_to_ras = harness.util.arrayFromVTKMatrix(
+            harness.mrmlScene.GetNodeByID(f"vtkMRMLSliceNode{view}").GetSliceToRAS())
+        assert abs(slice_to_ras[:3, 2] @ rotated[:, axis]) == pytest.approx(1.0, abs=1e-6), view
+
+
+def test_the_modules_title_and_help_go_through_slicers_translation(harness, monkeypatch):
+    from slicer_harness import load_module
+
+    monkeypatch.setattr(harness.app, "translate", lambda context, text: f"[{context}] {text}")
+    loaded = load_module(MODULE_FILE)
+    try:
+        parent = loaded.instance.parent
+        assert parent.title == "[GmmSegModule] GmmSeg Cardiac"
+        assert parent.categories == ["[qSlicerAbstractCoreModule] Segmentation"]
+        assert parent.helpText.startswith("[GmmSegModule] ") and parent.acknowledgementText.startswith("[GmmSegModule]")
+    finally:
+        harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)

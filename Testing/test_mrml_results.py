@@ -252,3 +252,63 @@ def test_segments_carry_the_names_colours_and_codes_of_the_terminology_file(scen
         entry = by_code[code]
         assert segment.GetName() == entry["3dSlicerLabel"]
         assert [round(255 * c) for c in segment.GetColor()] == entry["recommendedDisplayRGBValue"]
+
+
+def _surface_points(segmentation, segment_id: str = "LV") -> int:
+    surface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
+    polydata = segmentation.GetSegmentation().GetSegment(segment_id).GetRepresentation(surface)
+    return -1 if polydata is None else polydata.GetNumberOfPoints()
+
+
+def test_the_heart_shows_in_3d_and_its_surface_follows_edits_undo_and_redo(scene, small_phantom, phantom_volume,
+                                                                         cine_result):
+    from GmmSegLib.mrml.edit_history import LabelEdit
+
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, phantom_volume, "ED"), known_result(small_phantom, [0]))
+    first = _surface_points(outputs.segmentation)
+    assert first > 0  # made with the result, as CreateClosedSurfaceRepresentation after MONAIAuto3DSeg's runs
+    labels = logic.current_labels(outputs)
+    edited = labels.copy()
+    edited[: labels.shape[0] // 2][edited[: labels.shape[0] // 2] == 1] = 0  # the LV gone from the basal half
+    outputs.write_frame(0, edited)  # how Refine, Undo and Redo write
+    outputs.history.record(LabelEdit.between("Refine LV", 0, labels, edited))
+    after_edit = _surface_points(outputs.segmentation)
+    assert 0 < after_edit < first
+    logic.undo(outputs)
+    assert _surface_points(outputs.segmentation) == first
+    logic.redo(outputs)
+    assert _surface_points(outputs.segmentation) == after_edit
+
+    browser = add_volume_nodes(scene, small_phantom.image, "cine")
+    outputs = logic.add_outputs(browser, cine_result)
+    other = (outputs.current_frame + 1) % outputs.num_frames
+    logic.show_frame(outputs, other)
+    shown = _surface_points(outputs.segmentation)
+    assert shown > 0  # every frame's item has its surface: browsing keeps the heart in 3D
+    outputs.write_frame(other, np.zeros_like(logic.current_labels(outputs)))
+    assert _surface_points(outputs.segmentation) == 0
+
+
+def _index_shown(outputs, name: str) -> str:
+    """The value the indices table shows for ``name``."""
+    table = outputs.indices_table
+    rows = {table.GetCellText(row, 0): table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())}
+    return rows[name]
+
+
+def test_the_indices_table_follows_refine_undo_and_redo(scene, small_phantom, phantom_volume, refinement):
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, phantom_volume, "ED"), known_result(small_phantom, [0]))
+    before = _index_shown(outputs, "LV volume (ml)")
+    labels = logic.current_labels(outputs)
+    z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 1)
+    click = logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z))
+    assert logic.refine(outputs, "LV", [], [click]) > 0
+    refined = _index_shown(outputs, "LV volume (ml)")
+    assert refined != before
+    logic.undo(outputs)
+    assert _index_shown(outputs, "LV volume (ml)") == before
+    logic.redo(outputs)
+    assert _index_shown(outputs, "LV volume (ml)") == refined

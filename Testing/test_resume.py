@@ -151,6 +151,46 @@ def test_the_newest_result_of_the_chosen_input_is_taken_up(scene, small_phantom,
     assert logic.resume(None) is not None and GmmSegLogic(_new_scene()).resume() is None
 
 
+@pytest.mark.parametrize("kind", ["volume", "cine"])
+def test_an_accepted_result_that_a_rerun_superseded_is_never_taken_up(scene, small_phantom, phantom_volume, kind,
+                                                                      tmp_path):
+    """A re-run keeps the accepted result out of the views (GmmSeg.Superseded): the scene opened again takes up the
+    re-run's result, and once that is gone, none; the superseded one chosen by hand is refused in one line."""
+    logic = GmmSegLogic(scene)
+    image = (add_volume_nodes(scene, phantom_volume, "ED") if kind == "volume"
+             else add_volume_nodes(scene, small_phantom.image, "cine"))
+    frames = [0] if kind == "volume" else None
+    accepted = logic.add_outputs(image, known_result(small_phantom, frames))
+    logic.accept(accepted)
+    logic.supersede_outputs(accepted)  # what the panel does to an accepted result on a re-run
+    logic.add_outputs(image, known_result(small_phantom, frames))
+    assert scene.WriteToMRB(str(tmp_path / "patient.mrb"))
+
+    opened = _new_scene()
+    assert opened.ReadFromMRB(str(tmp_path / "patient.mrb"))
+    again = GmmSegLogic(opened)
+    resumed = again.resume()
+    assert resumed is not None and resumed.segmentation.GetAttribute(ACCEPTED) is None  # the re-run's
+    again.remove_outputs(resumed)
+    assert again.resume() is None
+    if kind == "volume":
+        superseded = opened.GetFirstNodeByName(accepted.segmentation.GetName())
+        assert superseded is not None and superseded.GetAttribute(ACCEPTED) is not None
+        with pytest.raises(GmmSegError, match="a later result of its image replaced it"):
+            again.take_up(superseded)
+
+
+def test_a_result_taken_up_says_again_why_it_should_be_reviewed(scene, small_phantom, phantom_volume):
+    from GmmSegLib.mrml.resume import taken_up_notes
+
+    logic = GmmSegLogic(scene)
+    volume = add_volume_nodes(scene, phantom_volume, "ED")
+    result = known_result(small_phantom, [0])
+    result.summary.update(review_reasons=["no LV cavity was segmented"], review_advised=True)
+    logic.add_outputs(volume, result)
+    assert "Review advised: no LV cavity was segmented." in taken_up_notes(GmmSegLogic(scene).resume())
+
+
 def test_a_result_whose_image_was_deleted_is_refused_with_a_message(scene, small_phantom, phantom_volume):
     logic = GmmSegLogic(scene)
     volume = add_volume_nodes(scene, phantom_volume, "ED")

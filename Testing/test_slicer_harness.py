@@ -406,14 +406,18 @@ def test_slider_path_and_directory_widgets_behave_as_ctk(tmp_path):
     path_edit.currentPath = str(tmp_path / "notes.txt")  # not a *.pt path: not signalled
     path_edit.currentPath = str(tmp_path / "model.pt")
     assert paths == [str(tmp_path / "model.pt")] and path_edit.currentPath == str(tmp_path / "model.pt")
+    path_edit.currentPath = ""  # an emptied field is not acceptable input either (ctkPathLineEdit.cpp)
+    assert paths == [str(tmp_path / "model.pt")]
 
     directory = ctk.ctkDirectoryButton()
     directories = []
     directory.directoryChanged.connect(directories.append)
     assert directory.directory == "."
+    shown = directory.findChild(qt.QPushButton)
+    assert shown.text == qt.QDir(".").absolutePath()  # what CTK's button shows before any folder is set
     directory.directory = str(tmp_path)
     directory.directory = str(tmp_path)  # the same: not signalled again
-    assert directories == [str(tmp_path)] and directory.directory == str(tmp_path)
+    assert directories == [str(tmp_path)] and directory.directory == str(tmp_path) and shown.text == str(tmp_path)
 
 
 def test_markups_place_widget_sets_place_mode_on_the_scene(scene):

@@ -158,6 +158,31 @@ def test_user_errors_exit_2_with_a_json_line(tmp_path):
     assert not (tmp_path / "m.work").exists() and not (tmp_path / "m.pt").exists()  # nothing left behind
 
 
+@pytest.mark.parametrize("fault", ["cropped", "moved"])
+def test_a_label_map_off_its_images_grid_is_refused_before_any_training(tmp_path, phantom_acdc_dir, fault):
+    """It trained every stage on misplaced labels and died in calibration with a numpy traceback."""
+    import SimpleITK as sitk
+
+    data = tmp_path / "data"
+    shutil.copytree(phantom_acdc_dir, data)
+    label_file = data / "labels" / "patient002_frame01_gt.nii.gz"
+    labels = sitk.ReadImage(str(label_file))
+    x, y, z = labels.GetSize()
+    message = f"shape {(z, y, x - 8)} against {(z, y, x)}" if fault == "cropped" else "field of view 20.0 mm away"
+    if fault == "cropped":
+        labels = labels[:-8, :, :]
+    else:
+        labels.SetOrigin([value + shift for value, shift in zip(labels.GetOrigin(), (0.0, 20.0, 0.0), strict=True)])
+    sitk.WriteImage(labels, str(label_file))
+    result = run_trainer("--out", tmp_path / "m.pt", "--data", data, *TINY)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.splitlines() == [
+        f"gmmseg: error: {label_file}: not on the grid of its image {data / 'images' / 'patient002_frame01.nii.gz'} "
+        f"({message}); the labels must lie on the image's voxels"]
+    assert not [e for e in events(result.stdout) if e["event"] in ("stage", "progress")]
+    assert not (tmp_path / "m.work").exists() and not (tmp_path / "m.pt").exists()
+
+
 def free_port() -> int:
     """A port nothing listens on now (the OS picks it), so that runs sharing a machine do not collide."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -62,6 +62,9 @@ def _segment(arguments: argparse.Namespace) -> int:
         except MemoryError:
             print(f"gmmseg: error: {path}: {OUT_OF_MEMORY}", file=sys.stderr)
             failed.append((path, EXIT_OUT_OF_MEMORY))
+        except OSError as error:  # an output not written whole (io.images.OutputError names it), a file unreadable
+            print(f"gmmseg: error: {error}", file=sys.stderr)
+            failed.append((path, EXIT_SYSTEM_ERROR))
     if failed and len(arguments.inputs) > 1:
         print(f"gmmseg: {len(failed)} of {len(arguments.inputs)} inputs failed and have no outputs: "
               f"{', '.join(path for path, _ in failed)}", file=sys.stderr)
@@ -70,18 +73,20 @@ def _segment(arguments: argparse.Namespace) -> int:
 
 def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi) -> None:
     """Read, check, segment and write one input (all its files or none)."""
-    from .clinical.review import whole_stack_warning
     from .inference.case_files import summary_record, write_case
     from .inference.memory import check_fits
     from .inference.segmentation import segment
     from .io.checks import check_short_axis
     from .io.images import read_cardiac_image
+    from .training.events import Progress
 
     image = read_cardiac_image(path)
     check_short_axis(image)
     check_fits(image.frames.shape, image.source, arguments.probabilities)
     location = _earlier_location(arguments.location, image.frames.shape) if arguments.location else None
-    result = segment(image, model, device, phi=phi, location=location)
+    progress = Progress(image.num_frames, enabled=arguments.progress)
+    result = segment(image, model, device, phi=phi, location=location,
+                     on_frame=lambda done, frames: progress.step(stage="Segmenting", frame=done, frames=frames))
     summary = summary_record(result, image, entry)
     written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
     print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
@@ -89,7 +94,7 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
                       "mirrored_storage": bool(result.location.mirrored),
                       "review_advised": summary["review_advised"],
                       "seconds": round(result.timings["total_s"], 3)}), flush=True)
-    for warning in [whole_stack_warning(summary["stack_uncertainty"]), *summary["implausible"]]:
+    for warning in [*summary["review_reasons"], summary["volume_caveat"]]:
         if warning:
             print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
 
@@ -202,6 +207,9 @@ def _segment_command(commands) -> None:
                                             "heart where that run found it (a re-run with --phi)")
     segment.add_argument("--probabilities", action="store_true",
                          help="also write <stem>_probabilities.nii.gz (class probabilities, for click refinement)")
+    segment.add_argument("--progress", action="store_true",
+                         help='a JSON line per frame segmented on stdout ({"event": "progress", "frame": 7, '
+                              '"frames": 20, "eta_s": ...}), for the Slicer module')
     segment.set_defaults(run=_segment)
 
 

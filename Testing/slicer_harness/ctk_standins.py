@@ -293,8 +293,10 @@ class ctkDirectoryButton(qt.QWidget):
     """Libs/Widgets/ctkDirectoryButton.h: a button showing a directory.
 
     Properties ``directory`` (USER) and ``caption``; signal ``directoryChanged(QString)``. As in CTK the directory
-    is a QDir: it starts as ".", ``setDirectory`` stores the absolute path, and emits ``directoryChanged`` (with
-    the absolute path) only when the new directory differs from the current one.
+    is a QDir: it starts as "." and the button shows its absolute path (the process's working directory: in Slicer
+    the install folder on Windows, "/" on macOS; ctkDirectoryButton.cpp's constructor, DisplayAbsolutePath true);
+    ``setDirectory`` stores the absolute path, and emits ``directoryChanged`` (with the absolute path) only when
+    the new directory differs from the current one.
     """
 
     directoryChanged = Signal(str)
@@ -307,7 +309,7 @@ class ctkDirectoryButton(qt.QWidget):
         layout = qt.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._button)
-        self._button.setText(self._directory.path())
+        self._button.setText(self._directory.absolutePath())
 
     def _getDirectory(self) -> str:
         return self._directory.path()

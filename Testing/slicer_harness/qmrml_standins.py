@@ -49,11 +49,13 @@ class qSlicerWidget(qMRMLWidget):
 
 class _SceneFilter:
     """Which scene nodes a qMRMLNodeComboBox lists: qMRMLSortFilterProxyModel::filterAcceptsNode's rules (without
-    attribute filters), in scene order. With no ``nodeTypes`` every node is listed, as there."""
+    attribute filters), in scene order. With no ``nodeTypes`` every node is listed, as there; a node whose ID is in
+    ``hiddenNodeIDs`` never is."""
 
     def __init__(self) -> None:
         self.nodeTypes: list[str] = []
         self.hideChildNodeTypes: list[str] = []
+        self.hiddenNodeIDs: list[str] = []
         self.showHidden = False
         self.showChildNodeTypes = True
 
@@ -67,7 +69,29 @@ class _SceneFilter:
         return False
 
     def accepts(self, node: Any) -> bool:
+        if node.GetID() in self.hiddenNodeIDs:
+            return False
         return (self.showHidden or not node.GetHideFromEditors()) and self.of_type(node)
+
+
+class qMRMLSortFilterProxyModel(qt.QObject):
+    """Libs/MRML/Widgets/qMRMLSortFilterProxyModel.h, as a qMRMLNodeComboBox's ``sortFilterProxyModel()``: of its
+    properties only ``hiddenNodeIDs`` (the nodes never listed); setting it filters the combo box's list again."""
+
+    def __init__(self, combo: qMRMLNodeComboBox) -> None:
+        super().__init__(combo)
+        self._combo = combo
+
+    def _getHiddenNodeIDs(self) -> list[str]:
+        return list(self._combo._filter.hiddenNodeIDs)
+
+    def setHiddenNodeIDs(self, nodeIDs: list[str]) -> None:
+        nodeIDs = [str(nodeID) for nodeID in nodeIDs]
+        if nodeIDs != self._combo._filter.hiddenNodeIDs:
+            self._combo._filter.hiddenNodeIDs = nodeIDs
+            self._combo._update()
+
+    hiddenNodeIDs = Property("QStringList", _getHiddenNodeIDs, setHiddenNodeIDs)
 
 
 def _filter_property(name: str, kind: Any) -> Property:
@@ -127,6 +151,7 @@ class qMRMLNodeComboBox(qt.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self._filter = _SceneFilter()
+        self._proxyModel = qMRMLSortFilterProxyModel(self)
         self._flags = {"noneEnabled": False, "addEnabled": True, "removeEnabled": True, "editEnabled": False,
                        "renameEnabled": False}
         self._scene = None
@@ -294,6 +319,9 @@ class qMRMLNodeComboBox(qt.QWidget):
             self._update()
 
     # -- selection -----------------------------------------------------------------------------------------------
+    def sortFilterProxyModel(self) -> qMRMLSortFilterProxyModel:
+        return self._proxyModel
+
     def currentNode(self) -> Any:
         if self._scene is None or self._current is None or self._current.startswith("\x00"):
             return None
@@ -451,7 +479,7 @@ class qMRMLRangeWidget(ctkRangeWidget):
 
 
 STANDINS = (qMRMLWidget, qSlicerWidget, qMRMLNodeComboBox, qMRMLTableView, qSlicerMarkupsPlaceWidget,
-            qMRMLSliderWidget, qMRMLSpinBox, qMRMLRangeWidget)
+            qMRMLSliderWidget, qMRMLSpinBox, qMRMLRangeWidget, qMRMLSortFilterProxyModel)
 """The classes put into the ``slicer`` module."""
 
 for _cls in STANDINS:

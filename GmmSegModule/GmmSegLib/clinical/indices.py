@@ -83,6 +83,22 @@ def frame_volumes_ml(labels: np.ndarray, spacing_xyz: tuple[float, float, float]
     return {name: [volumes[name] for volumes in per_frame] for name in STRUCTURES}
 
 
+def lv_slices(labels: np.ndarray) -> int:
+    """How many slices of a (Z, Y, X) label map hold LV cavity."""
+    return int((labels == STRUCTURES["LV"]).any(axis=(1, 2)).sum())
+
+
+def volume_caveat(labels: np.ndarray) -> str | None:
+    """What the volumes of labels (T, Z, Y, X) are when the LV lies in fewer than :data:`MIN_LV_SLICES` slices
+    of every frame (but in some): those of the slices imaged, not of the ventricle; None otherwise. ``report``
+    refuses such labels; ``segment`` gives their volumes with this caveat."""
+    most = max(lv_slices(frame) for frame in labels)
+    if not 0 < most < MIN_LV_SLICES:
+        return None
+    return (f"the LV is in {most} slice(s): the volumes are those of the slices imaged, not of the ventricle "
+            f"(volumes, EF and LV mass need a short-axis stack through it, at least {MIN_LV_SLICES} slices with LV)")
+
+
 def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float],
                      ed_frame: int | None = None, es_frame: int | None = None) -> ClinicalIndices:
     """Indices from labels (T, Z, Y, X) with T >= 2; ED/ES from the LV volume curve unless given."""
@@ -98,10 +114,9 @@ def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float]
     for name, frame in (("ED", ed), ("ES", es)):
         if not 0 <= frame < labels.shape[0]:
             raise GmmSegError(f"{name} frame {frame} does not exist (the cine has {labels.shape[0]} frames)")
-    lv_slices = int((labels[ed] == STRUCTURES["LV"]).any(axis=(1, 2)).sum())
-    if lv_slices < MIN_LV_SLICES:
-        raise GmmSegError(f"the LV is in {lv_slices} slice(s) at ED; volumes, EF and LV mass need a short-axis stack "
-                          f"through the ventricle (at least {MIN_LV_SLICES} slices with LV)")
+    if lv_slices(labels[ed]) < MIN_LV_SLICES:
+        raise GmmSegError(f"the LV is in {lv_slices(labels[ed])} slice(s) at ED; volumes, EF and LV mass need a "
+                          f"short-axis stack through the ventricle (at least {MIN_LV_SLICES} slices with LV)")
     pixel_mm2 = spacing_xyz[0] * spacing_xyz[1]
     areas = {name: (labels == value).sum(axis=(2, 3)).astype(float) * pixel_mm2 for name, value in STRUCTURES.items()}
     rv = volumes["RV"]

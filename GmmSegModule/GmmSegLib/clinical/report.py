@@ -16,7 +16,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.labels import convention_warning, to_product_labels
 from ..io.images import AtomicOutputs, image_stem, read_label_volume
-from .indices import ClinicalIndices, clinical_indices
+from .indices import ClinicalIndices, clinical_indices, structure_volumes_ml
 from .pictures import figure_png
 
 LOGGER = logging.getLogger("gmmseg")
@@ -40,12 +40,30 @@ def indices_from_cine(segmentation: Path, convention: str = "product") -> Clinic
     return clinical_indices(labels, spacing)
 
 
-def indices_from_phases(ed: Path, es: Path, convention: str = "product") -> ClinicalIndices:
+def indices_from_phases(ed: Path, es: Path, convention: str = "product") -> tuple[ClinicalIndices, list[Path]]:
+    """Indices of two 3D phases, and their two files in the order taken (ED, ES). Given the wrong way round
+    (the LV larger at ES) they are swapped, with a warning, as a cine's ED and ES are the largest and the
+    smallest LV cavity: never a negative EF."""
     ed_labels, spacing = _labels(ed, require=3, convention=convention)
     es_labels, es_spacing = _labels(es, require=3, convention=convention)
     if ed_labels.shape != es_labels.shape or not np.allclose(spacing, es_spacing, rtol=1e-3):
         raise InputError(f"{ed} and {es} are not on the same grid")
-    return clinical_indices(np.stack([ed_labels, es_labels]), spacing, ed_frame=0, es_frame=1)
+    swapped = swapped_phases_warning(ed, es, ed_labels, es_labels, spacing)
+    phases = [es_labels, ed_labels] if swapped else [ed_labels, es_labels]
+    indices = clinical_indices(np.stack(phases), spacing, ed_frame=0, es_frame=1)
+    if swapped:
+        indices.warnings.insert(0, swapped)
+    return indices, [es, ed] if swapped else [ed, es]
+
+
+def swapped_phases_warning(ed: Path, es: Path, ed_labels: np.ndarray, es_labels: np.ndarray,
+                           spacing: tuple[float, float, float]) -> str | None:
+    """A warning when the LV cavity of ``--ed`` is smaller than that of ``--es`` (both present), else None."""
+    lv_ed, lv_es = (structure_volumes_ml(labels, spacing)["LV"] for labels in (ed_labels, es_labels))
+    if not 0 < lv_ed < lv_es:
+        return None
+    return (f"the LV cavity is larger in --es {es} ({lv_es:.1f} ml) than in --ed {ed} ({lv_ed:.1f} ml): the phases "
+            f"look swapped; {es} was taken as ED and {ed} as ES")
 
 
 def percent(value: float | None) -> str:
@@ -83,15 +101,27 @@ def write_report(indices: ClinicalIndices, out: Path, name: str, uncertainty: di
     return outputs.paths
 
 
-def uncertainty_summary(case_json: Path) -> dict | None:
-    """The most uncertain slices from ``<stem>.json`` written by ``gmmseg segment``, if it is there."""
-    if not case_json.is_file():
+def uncertainty_summary(case_jsons: list[Path]) -> dict | None:
+    """The most uncertain slices from the ``<stem>.json`` files written by ``gmmseg segment`` (one for a cine,
+    ED's and ES's for two phases: their frames are then 0 and 1, as in the indices), if they are all there."""
+    if not all(path.is_file() for path in case_jsons):
         return None
-    scores = np.array(json.loads(case_json.read_text())["slice_uncertainty"])
+    rows = []
+    for path in case_jsons:
+        try:
+            rows += json.loads(path.read_text())["slice_uncertainty"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise InputError(f"{path}: not the JSON of gmmseg segment ({error})") from None
+    scores = np.array(rows, dtype=float)
     order = np.dstack(np.unravel_index(np.argsort(-scores, axis=None), scores.shape))[0][:5]
     return {"mean_slice_uncertainty": float(scores[scores > 0].mean()) if (scores > 0).any() else 0.0,
             "most_uncertain": [{"frame": int(t), "slice": int(z), "mean_uncertainty": float(scores[t, z])}
                                for t, z in order]}
+
+
+def case_json(segmentation: Path) -> Path:
+    """The ``<stem>.json`` that ``gmmseg segment`` writes beside ``<stem>_seg.nii.gz``."""
+    return segmentation.parent / f"{image_stem(segmentation).removesuffix('_seg')}.json"
 
 
 def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out: Path | None,
@@ -101,12 +131,12 @@ def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out
         indices = indices_from_cine(segmentation, convention)
         name = image_stem(segmentation).removesuffix("_seg")
         folder = out or segmentation.parent
-        uncertainty = uncertainty_summary(segmentation.parent / f"{name}.json")
+        uncertainty = uncertainty_summary([case_json(segmentation)])
     elif ed is not None and es is not None:
-        indices = indices_from_phases(ed, es, convention)
+        indices, phases = indices_from_phases(ed, es, convention)
         name = image_stem(ed).removesuffix("_seg")
         folder = out or ed.parent
-        uncertainty = None
+        uncertainty = uncertainty_summary([case_json(path) for path in phases])
     else:
         raise InputError("give a 4D cine segmentation, or both --ed and --es 3D segmentations")
     written = write_report(indices, folder, name, uncertainty)

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-import torch
+import sys
+from typing import TYPE_CHECKING
 
 from .errors import GmmSegError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
+def offered_devices(platform: str = sys.platform) -> tuple[str, ...]:
+    """The devices worth offering on ``platform`` (torch-free, for the module's device list): MPS only on macOS
+    (Apple's GPUs), CUDA elsewhere (PyTorch's CUDA builds are for Linux and Windows); whether the GPU is there,
+    torch says when a job is started (:func:`resolve_device`)."""
+    return ("auto", "cpu", "mps") if platform == "darwin" else ("auto", "cpu", "cuda")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """The torch device for ``name``; a clear error if it is unknown or not present on this machine."""
+    import torch
+
     name = (name or "auto").lower()
     if name == "auto":
         if torch.cuda.is_available():

@@ -16,3 +16,9 @@ class InputError(GmmSegError):
 
 class ModelError(GmmSegError):
     """The model file is missing, corrupt, tampered with (sha256 mismatch) or incompatible."""
+
+
+class OutputError(OSError):
+    """An output file could not be written whole (a full disk, a file-size limit, its folder removed), explained in
+    one line; nothing of the case it belongs to was published. Not the user's mistake: exit code 1, as for any
+    ``OSError``."""

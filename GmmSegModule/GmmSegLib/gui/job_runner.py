@@ -39,6 +39,16 @@ class Job:
     last_error: str = ""
 
 
+def progress_display(event: dict) -> tuple[int, int, str]:
+    """What the progress bar shows of a job's progress event: steps done, steps in all, and the step's name with
+    the time left ("Segmenting: frame 7 of 20, about 12 s left"; "adapt epoch 2/5, about 80 s left")."""
+    left = f"about {int(event.get('eta_s', 0))} s left"
+    if "frame" in event:
+        return event["frame"], event["frames"], f"{event['stage']}: frame {event['frame']} of {event['frames']}, {left}"
+    return ((event["epoch"] - 1) * event["steps"] + event["step"], event["epochs"] * event["steps"],
+            f"{event['stage']} epoch {event['epoch']}/{event['epochs']}, {left}")
+
+
 class JobRunner:
     """Starts, follows and ends the panel's job; ``on_done(job, value)`` gets a finished job's results.
 
@@ -111,10 +121,10 @@ class JobRunner:
             self.log(line)
             return
         if isinstance(event, dict) and event.get("event") == "progress":
-            self.progress_bar.setRange(0, event["epochs"] * event["steps"])
-            self.progress_bar.setValue((event["epoch"] - 1) * event["steps"] + event["step"])
-            self.progress_bar.setFormat(f"{event['stage']} epoch {event['epoch']}/{event['epochs']}, "
-                                        f"about {int(event.get('eta_s', 0))} s left")
+            done, total, text = progress_display(event)
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(done)
+            self.progress_bar.setFormat(text)
         elif not (isinstance(event, dict) and "outputs" in event):  # the list of written files is not news
             self.log(line)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import qt
 
+from ..core.errors import GmmSegError
 from ..core.paths import user_models_dir
 from ..model.registry import available_models, publish_adapted_model
 
@@ -21,10 +23,22 @@ def chosen(path: Path) -> Path | None:
 
 
 class ModelChoice:
-    """The .ui's model combo box (entries of the registry and the user's models folder) and device note."""
+    """The .ui's model list (shipped and adapted models), the file override that takes its place, the label that
+    says which model the next job uses, and the device note.
 
-    def __init__(self, combo, device_note, log):
-        self.combo, self.device_note, self.log = combo, device_note, log
+    The override field (a ctkPathLineEdit) is not bound to the parameter node by the .ui: with its ``*.pt`` name
+    filter CTK emits ``currentPathChanged`` only for an acceptable path (ctkPathLineEdit::updateHasValidInput), so
+    an emptied field would never reach the parameter and the old file would stay in use. Here the field's
+    acceptable paths go to ``modelPath``; "Use the list's model" clears it, and so does choosing a model in the
+    list, Adapt's new model included. ``parameters()`` gives the parameter node (None before there is one).
+    """
+
+    def __init__(self, ui, parameters: Callable[[], object], log: Callable[[str], None]):
+        self.ui, self.parameters, self.log = ui, parameters, log
+        self.combo, self.field, self.device_note = ui.modelComboBox, ui.modelPathLineEdit, ui.deviceNoteLabel
+        self.field.connect("currentPathChanged(QString)", self._on_file_chosen)
+        ui.clearModelPathButton.connect("clicked(bool)", lambda _checked=False: self.clear_override())
+        self.combo.connect("currentIndexChanged(int)", lambda _index: self._on_list_choice())
 
     def fill(self) -> None:
         self.combo.clear()
@@ -33,16 +47,68 @@ class ModelChoice:
                 self.combo.addItem(entry.id, str(entry.path))
         except Exception as error:  # a broken registry must not stop the module from loading
             self.log(f"Model list unavailable: {error}")
+        self.show_model_in_use()
 
     def model(self, override: Path) -> str | None:
         """The model file for a job: the file override when one is chosen, else the list's choice."""
         override = chosen(override)
         return str(override) if override is not None else (self.combo.currentData or None)
 
+    def clear_override(self) -> None:
+        """Jobs use the list's model again."""
+        self.field.currentPath = ""
+        parameters = self.parameters()
+        if parameters is not None and chosen(parameters.modelPath) is not None:
+            parameters.modelPath = Path()
+        self.show_model_in_use()
+
+    def follow(self) -> None:
+        """The override field and the label follow the parameter node (a scene loaded, a parameter set by code).
+        A field that holds no acceptable path yet (being typed) is left alone."""
+        parameters = self.parameters()
+        if parameters is None:
+            return
+        override = chosen(parameters.modelPath)
+        if override is not None and self.field.currentPath != str(override):
+            self.field.currentPath = str(override)
+        elif override is None and self.field.currentPath and _acceptable(self.field):
+            self.field.currentPath = ""
+        self.show_model_in_use()
+
+    def show_model_in_use(self) -> None:
+        """Say which model file the next job uses, and whether it is the override or the list's."""
+        parameters = self.parameters()
+        override = chosen(parameters.modelPath) if parameters is not None else None
+        if override is not None:
+            missing = "" if override.is_file() else " (file not found)"
+            text = f"Next job uses the file {override}{missing} instead of the list's model."
+        elif self.combo.currentData:
+            text = f"Next job uses {self.combo.currentText}: {self.combo.currentData}"
+        else:
+            text = "No model available: choose a model file."
+        self.ui.modelInUseLabel.text = text
+
+    def _on_file_chosen(self, path: str) -> None:
+        parameters = self.parameters()
+        if parameters is not None and path and chosen(Path(path)) != chosen(parameters.modelPath):
+            parameters.modelPath = Path(path)
+        self.show_model_in_use()
+
+    def _on_list_choice(self) -> None:
+        """A model chosen in the list is the one used: the file override goes."""
+        parameters = self.parameters()
+        if parameters is not None and chosen(parameters.modelPath) is not None:
+            self.clear_override()
+        else:
+            self.show_model_in_use()
+
     def device(self, device: str) -> str:
-        """``device`` for a job, with the note under the device choice saying what it means."""
-        self.device_note.text = DEVICE_NOTES.get(
-            device, f"Running on {device}; the job stops with a message if it is not there.")
+        """``device`` for a job, with the note under the device choice saying what it means; a GPU that PyTorch
+        (installed by then: :func:`GmmSegLib.gui.pytorch_install.ensure_pytorch`) does not find is refused."""
+        if device not in DEVICE_NOTES and not _torch_finds(device):
+            self.device_note.text = f"PyTorch finds no {device} device on this computer."
+            raise GmmSegError(f"PyTorch finds no {device} device on this computer; choose auto or cpu")
+        self.device_note.text = DEVICE_NOTES.get(device, f"Running on {device}.")
         return device
 
     def publish(self, adapted_model: Path) -> Path:
@@ -57,3 +123,18 @@ class ModelChoice:
         folder = user_models_dir()
         folder.mkdir(parents=True, exist_ok=True)
         qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(folder)))
+
+
+def _acceptable(field) -> bool:
+    """Whether a ctkPathLineEdit holds a path its name filters accept (what CTK emits ``currentPathChanged`` for)."""
+    line_edit = field.findChild(qt.QLineEdit)
+    return line_edit is None or line_edit.hasAcceptableInput()
+
+
+def _torch_finds(device: str) -> bool:
+    """Whether PyTorch in this process can use ``device`` ("cuda" or "mps")."""
+    import torch
+
+    if device == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return torch.cuda.is_available()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import slicer
 
+TORCH_REQUIREMENT = ">=2.2,<3"  # the product's torch range (pyproject.toml's "torch>=2.2,<3")
+
 
 def ensure_pytorch() -> bool:
-    """Whether torch is there, installing it (with the user's consent) through the PyTorch extension's
-    ``PyTorchUtilsLogic``, which picks the build for this computer's GPU. numpy, scipy and SimpleITK come with
-    Slicer (``SuperBuild/External_python-scipy.cmake`` and others)."""
+    """Whether a usable torch is there, installing it (with the user's consent) through the PyTorch extension's
+    ``PyTorchUtilsLogic``, which picks the build for this computer's GPU, within :data:`TORCH_REQUIREMENT`
+    (``installTorch(torchVersionRequirement=...)``, as SlicerMONAIAuto3DSeg asks for its range). A torch outside the
+    range is not used: the user is told which release is needed. numpy, scipy and SimpleITK come with Slicer
+    (``SuperBuild/External_python-scipy.cmake`` and others)."""
     try:
         import PyTorchUtils
     except ImportError:
@@ -17,15 +21,36 @@ def ensure_pytorch() -> bool:
         return False
     torch_logic = PyTorchUtils.PyTorchUtilsLogic()
     if torch_logic.torchInstalled():
-        return True
+        return _usable(installed_torch_version())
     if not slicer.util.confirmOkCancelDisplay("GmmSeg needs PyTorch, which is not installed yet. Download and "
                                               "install it now (about 1-3 GB; a restart may be needed)?"):
         return False
     try:
-        if torch_logic.installTorch(askConfirmation=False) is None:
+        if torch_logic.installTorch(askConfirmation=False, torchVersionRequirement=TORCH_REQUIREMENT) is None:
             raise RuntimeError("PyTorch installation did not complete")
     except Exception as error:  # the installer reports network / pip failures this way
         slicer.util.errorDisplay(f"Installing PyTorch failed: {error}\nRestart Slicer and try again, or install it "
                                  "from the PyTorch Utils module.")
         return False
     return True
+
+
+def installed_torch_version() -> str:
+    """The version of the torch distribution installed in this Python."""
+    from importlib.metadata import version
+
+    return version("torch")
+
+
+def _usable(installed: str) -> bool:
+    """Whether torch ``installed`` is within :data:`TORCH_REQUIREMENT`; if not, the user is told what to do."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    if Version(installed).public in SpecifierSet(TORCH_REQUIREMENT):
+        return True
+    slicer.util.errorDisplay(
+        f"GmmSeg needs PyTorch {TORCH_REQUIREMENT}; this Slicer has PyTorch {installed}. In the PyTorch Utils "
+        f"module, uninstall it and install it again with the version requirement '{TORCH_REQUIREMENT}', then "
+        "restart Slicer.")
+    return False

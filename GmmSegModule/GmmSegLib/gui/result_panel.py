@@ -7,10 +7,12 @@ each for undo; placing the prior with the sliders moves its transform; export wr
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import slicer
 
+from ..clinical.quality import review_reasons
+from ..core.errors import GmmSegError
+from .indices_follower import IndicesFollower
 from .model_choice import chosen
 from .pytorch_install import ensure_pytorch
 from .review_table import ReviewTable
@@ -31,11 +33,14 @@ class ResultPanel:
             ui, parameters, logic, idle, log, on_change)
         self.review = ReviewTable(ui.reviewTable)
         self.outputs = None  # GmmSegLib.mrml.scene_outputs.SceneOutputs
+        self.indices = IndicesFollower(self._refresh_indices)
 
     # ---- showing and reviewing -----------------------------------------------------------------------------------
     def show(self, outputs, review_items: list[dict] | None = None) -> None:
         """Show ``outputs`` (or nothing): review table, indices, views."""
         self.outputs = outputs
+        self.indices.follow(outputs.segmentation if outputs is not None else None)
+        self.hide_outputs_from_inputs()
         self.review.show(review_items if review_items is not None else (
             self.logic().review_items(outputs) if outputs is not None else []))
         self.ui.indicesTableView.setMRMLTableNode(outputs.indices_table if outputs is not None else None)
@@ -44,20 +49,23 @@ class ResultPanel:
 
     def take(self, input_node, result, review_items: list[dict]) -> None:
         """A finished segmentation of ``input_node`` into the scene and the panel, in place of the input's earlier
-        outputs unless those were accepted. The command's warnings are in the log already
-        (``launchConsoleProcess`` merges its stderr into the output the job runner logs)."""
-        from ..mrml.logic import ACCEPTED
+        outputs: those are removed, or, when accepted, kept out of the views. The command's warnings are in the log
+        already (``launchConsoleProcess`` merges its stderr into the output the job runner logs)."""
+        from ..mrml.scene_outputs import ACCEPTED
 
         logic, previous = self.logic(), self.outputs
-        if (previous is not None and previous.input_node is input_node
-                and previous.segmentation.GetAttribute(ACCEPTED) is None):
-            logic.remove_outputs(previous)
+        if previous is not None and previous.input_node is input_node:
+            if previous.segmentation.GetAttribute(ACCEPTED) is None:
+                logic.remove_outputs(previous)
+            else:
+                logic.supersede_outputs(previous)
+                self.log(f"The accepted result {previous.segmentation.GetName()} is kept, out of the views.")
         self.show(logic.add_outputs(input_node, result), review_items)
         self.log(f"Done: {self.outputs.segmentation.GetName()}")
-        findings = result.summary.get("implausible") or []
-        if findings:  # an empty or impossible result has no uncertainty to show: say it aloud
-            slicer.util.warningDisplay("Review this result before using it:\n- " + "\n- ".join(findings),
-                                       windowTitle="GmmSeg: implausible result")
+        reasons = review_reasons(result.summary)
+        if reasons:  # an unreliable, gapped or impossible result need not look wrong: say it aloud
+            slicer.util.warningDisplay("Review this result before using it:\n- " + "\n- ".join(reasons),
+                                       windowTitle="GmmSeg: review advised")
         plot_view = bool(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"))
         for note in self.outputs.notes(plot_view=plot_view):
             self.log(note)
@@ -85,9 +93,25 @@ class ResultPanel:
             for note in taken_up_notes(outputs):
                 self.log(note)
 
+    def hide_outputs_from_inputs(self) -> None:
+        """The input selector offers inputs only: the uncertainty and prior volumes the module made are hidden from
+        it (qMRMLSortFilterProxyModel's ``hiddenNodeIDs``; HideFromEditors would also drop them from the data tree
+        and from Save, qSlicerSaveDataDialog.cxx)."""
+        from ..mrml.inputs import output_volume_ids
+
+        self.ui.inputSelector.sortFilterProxyModel().hiddenNodeIDs = output_volume_ids(slicer.mrmlScene)
+
+    def _refresh_indices(self) -> None:
+        """The indices of the segmentation as it is now (after a Segment Editor edit)."""
+        if self.outputs is not None and self.outputs.present_in(slicer.mrmlScene):
+            with user_action("Could not update the clinical indices.", self.log):
+                self.logic().update_indices(self.outputs)
+
     def show_layers(self) -> None:
-        """The views show the input with the uncertainty map chosen, or the prior, on top (nothing on top when the
-        result has none)."""
+        """The views show the input with the uncertainty map chosen, or the prior, added to it (graded: black where
+        the model is sure, a stronger tint the more uncertain); nothing is added when the result has none."""
+        from ..mrml.scene_outputs import add_overlay_to_image
+
         parameters = self.parameters()
         if self.outputs is None or parameters is None:
             return
@@ -95,14 +119,16 @@ class ResultPanel:
         foreground = outputs.prior if parameters.showPrior else outputs.uncertainty.get(parameters.uncertaintyKind)
         slicer.util.setSliceViewerLayers(background=outputs.shown_volume, foreground=foreground,
                                          foregroundOpacity=parameters.uncertaintyOpacity)
+        add_overlay_to_image(slicer.mrmlScene)
 
     def show_selected_review_item(self) -> None:
-        """Show the selected row's frame and centre the views on its place."""
+        """Show the selected row's frame, turn the views to the stack's planes and centre them on its place."""
         item = self.review.selected_item()
         if item is None or self.outputs is None:
             return
         logic = self.logic()
         logic.show_frame(self.outputs, item["frame"])
+        logic.show_stack_planes(self.outputs)
         x0, y0, x1, y1 = item["bbox"]
         world = logic.world_position(self.outputs, ((x0 + x1) / 2, (y0 + y1) / 2, item["slice"]), item["frame"])
         slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *world, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
@@ -157,7 +183,9 @@ class ResultPanel:
     # ---- export ---------------------------------------------------------------------------------------------------
     def export(self) -> None:
         with user_action("Export failed.", self.log):
-            folder = chosen(self.parameters().exportFolder) or Path.home()
+            folder = chosen(self.parameters().exportFolder)
+            if folder is None:
+                raise GmmSegError("choose an export folder")
             written = self.logic().export(self.outputs, folder, self.ui.exportFormatComboBox.currentText)
             self.log("Exported: " + ", ".join(str(p) for p in written))
 

@@ -24,3 +24,10 @@ def user_action(what: str, log: Callable[[str], None]) -> Iterator[None]:
         except GmmSegError as error:
             log(f"{what} {error}")
             slicer.util.errorDisplay(f"{what}\n\n{error}")
+
+
+def confirmed(question: str) -> bool:
+    """The user's yes to ``question`` (OK / Cancel). In testing mode no dialog is shown and the answer is yes, as
+    ``confirmOkCancelDisplay``'s docstring promises: 5.12.3's compares the True it gets then with QMessageBox.Ok,
+    which gives no (Base/Python/slicer/util.py)."""
+    return bool(slicer.app.testingEnabled()) or slicer.util.confirmOkCancelDisplay(question)

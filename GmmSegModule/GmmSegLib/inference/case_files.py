@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..clinical.indices import clinical_indices
+from ..clinical.indices import clinical_indices, volume_caveat
 from ..clinical.plausibility import implausible_findings
+from ..clinical.quality import UNRELIABLE_SHARE, blank_slices_inside_heart, gap_warning, unreliable_warning
 from ..clinical.review import stack_uncertainty, whole_stack_warning
 from ..core.errors import GmmSegError
 from ..io.images import AtomicOutputs, CardiacImage, Geometry, to_sitk
@@ -58,10 +59,20 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "stack_uncertainty": [round(float(v), 4) for v in stack],
         # what makes the labels implausible as a heart, however sure the model is (plausibility.py)
         "implausible": implausible_findings(result.labels, image.spacing_xyz),
+        # per checked frame, the share of the heart that a second pass with the crop moved by 1.5 mm labels
+        # otherwise or that the model is unsure of (quality.py): the result's label-free reliability
+        "unreliable_share": {str(t): round(v, 4) for t, v in result.unreliable_share.items()},
+        "unreliable_share_limit": UNRELIABLE_SHARE,
         "volumes_ml": result.volumes_ml,
+        # the LV in fewer slices than a volume needs (1- or 2-slice stacks): what the volumes then are (indices.py)
+        "volume_caveat": volume_caveat(result.labels),
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
     }
-    record["review_advised"] = whole_stack_warning(stack) is not None or bool(record["implausible"])
+    # every reason to look at the result before using it, one line each; the command prints them as warnings
+    reasons = [whole_stack_warning(stack), unreliable_warning(result.unreliable_share),
+               gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels))]
+    record["review_reasons"] = [reason for reason in reasons if reason] + record["implausible"]
+    record["review_advised"] = bool(record["review_reasons"])
     if image.num_frames >= 2:
         try:
             record["clinical_indices"] = clinical_indices(result.labels, image.spacing_xyz).to_dict()

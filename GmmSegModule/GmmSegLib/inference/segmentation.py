@@ -8,6 +8,9 @@ posterior by one variational update of the responsibilities with the Dirichlet:
 q(z_ik) ~ pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid, where the labels are decided
 after the model's class-prior correction (GmmSegLib.model.class_prior). A given ``phi`` replaces the registration
 net's, which is how the clinician's re-registration of the atlas changes the result through the model.
+The first frame of a stack (the end-diastolic and end-systolic frames of a cine) is segmented a second time with
+the crop moved by one canonical pixel: how far the two disagree is the result's unreliable share
+(GmmSegLib.clinical.quality).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 from ..clinical.indices import structure_volumes_ml
+from ..clinical.quality import checked_frames, unreliable_share
 from ..clinical.review import slice_mean_uncertainty
 from ..core.errors import GmmSegError
 from ..core.labels import NUM_CLASSES, UNCERTAINTY_KINDS, most_probable_class
@@ -116,18 +120,21 @@ class SegmentationResult:
     volumes_ml: list[dict[str, float]]  # per frame
     timings: dict[str, float] = field(default_factory=dict)
     blank_slices: list[int] = field(default_factory=list)  # slices with no image, labelled background
+    # per checked frame, the share of the heart a second pass disagrees on or the model is unsure of (quality.py)
+    unreliable_share: dict[int, float] = field(default_factory=dict)
 
 
 @torch.no_grad()
 def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
             phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None,
-            readout: Readout = GMMSEG_READOUT) -> SegmentationResult:
+            readout: Readout = GMMSEG_READOUT,
+            on_frame: Callable[[int, int], None] | None = None) -> SegmentationResult:
     """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration, ``location``
     (an earlier run's) the localisation; ``readout`` is what is taken from the prediction (benchmarks compare
-    other readouts with the product's)."""
+    other readouts with the product's); ``on_frame(done, frames)`` is called after each frame (progress)."""
     blank = check_short_axis(image)
     if blank.any():
-        return _around_blank_slices(image, blank, model, device, phi, location, readout)
+        return _around_blank_slices(image, blank, model, device, phi, location, readout, on_frame)
     device = torch.device(device)
     model = model.to(device).eval()
     timings: dict[str, float] = {}
@@ -162,11 +169,38 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         for kind in UNCERTAINTY_KINDS:
             uncertainty[kind][t] = maps[kind]
         phis[t] = prediction.phi[0].cpu().numpy()
+        if on_frame is not None:
+            on_frame(t + 1, frames)
     timings["network_s"] = network_s
+    volumes = [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)]
+    tick = time.perf_counter()
+    shares = {t: unreliable_share(labels[t], _second_pass_labels(model, image.frames[t], crop, location, prior,
+                                                                 phis[t], readout), uncertainty["total"][t])
+              for t in checked_frames([volume["LV"] for volume in volumes])}
+    timings["second_pass_s"] = time.perf_counter() - tick
     timings["total_s"] = time.perf_counter() - start
     scores = slice_mean_uncertainty(uncertainty["total"], labels)
     return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, crop, scores,
-                              [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)], timings)
+                              volumes, timings, unreliable_share=shares)
+
+
+def _second_pass_labels(model: GmmSegModel, slices: np.ndarray, crop: CanonicalCrop, location: HeartLocation,
+                        prior: torch.Tensor, phi: np.ndarray, readout: Readout) -> np.ndarray:
+    """The labels (Z, Y, X) of one frame's native ``slices`` segmented again with the crop moved by one canonical
+    pixel along both native axes, with the same prior and ``phi``: only the view of the image changes."""
+    moved = replace(crop, centre_x=crop.centre_x + crop.spacing / crop.spacing_x,
+                    centre_y=crop.centre_y + crop.spacing / crop.spacing_y)
+    native = torch.from_numpy(np.ascontiguousarray(slices)).to(prior.device)
+    prediction = model(network_input(model, native, moved, location), prior, torch.from_numpy(phi).to(prior.device))
+    probabilities = to_native(readout.probabilities(prediction), moved, BACKGROUND_ONLY).cpu()
+    return most_probable_class(_corrected(model, probabilities, readout)).numpy()
+
+
+def _corrected(model: GmmSegModel, probabilities: torch.Tensor, readout: Readout) -> torch.Tensor:
+    """Native-grid class probabilities (Z, K, Y, X) after the model's class-prior correction, if ``readout`` has it."""
+    if not readout.class_prior_correction:
+        return probabilities
+    return corrected_probabilities(probabilities, model.class_log_offsets.cpu())
 
 
 def _on_native_grid(model: GmmSegModel, prediction: CanonicalPrediction, crop: CanonicalCrop,
@@ -179,9 +213,7 @@ def _on_native_grid(model: GmmSegModel, prediction: CanonicalPrediction, crop: C
                         + [prediction.registered_prior], dim=1)
     outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
     back = to_native(stacked, crop, outside).cpu()
-    probabilities = back[:, :NUM_CLASSES]
-    if readout.class_prior_correction:
-        probabilities = corrected_probabilities(probabilities, model.class_log_offsets.cpu())
+    probabilities = _corrected(model, back[:, :NUM_CLASSES], readout)
     native_maps = {kind: back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
                    for index, kind in enumerate(UNCERTAINTY_KINDS)}
     return (probabilities.permute(1, 0, 2, 3).numpy(), most_probable_class(probabilities).numpy().astype(np.uint8),
@@ -190,7 +222,7 @@ def _on_native_grid(model: GmmSegModel, prediction: CanonicalPrediction, crop: C
 
 def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegModel, device: torch.device | str,
                          phi: np.ndarray | torch.Tensor | None, location: HeartLocation | None,
-                         readout: Readout) -> SegmentationResult:
+                         readout: Readout, on_frame: Callable[[int, int], None] | None) -> SegmentationResult:
     """:func:`segment` of the slices that hold an image; the ``blank`` ones (Z,) come back as certain background.
 
     The networks never see a blank slice: it would be drawn a heart, and it would move the heart's centre,
@@ -200,7 +232,7 @@ def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegMo
     slices = blank.size
     if location is not None:
         location = replace(location, positions=location.positions[keep])
-    inner = segment(image.kept_slices(keep), model, device, phi, location, readout)
+    inner = segment(image.kept_slices(keep), model, device, phi, location, readout, on_frame)
 
     def spread(values: np.ndarray, slice_axis: int, fill: np.ndarray | float) -> np.ndarray:
         shape = list(values.shape)

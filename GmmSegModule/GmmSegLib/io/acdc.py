@@ -17,6 +17,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.labels import to_product_labels
 from ..core.paths import ACDC_ENV, acdc_dir
+from .grids import pair_grid_problem
 from .images import CardiacImage, read_cardiac_image, read_label_volume
 
 
@@ -60,7 +61,13 @@ def label_path(root: Path, case: AcdcCase) -> Path:
 
 
 def load_case(root: Path, case: AcdcCase) -> tuple[CardiacImage, np.ndarray]:
-    """Image and its labels mapped to the product convention (Z, Y, X)."""
+    """Image and its labels mapped to the product convention (Z, Y, X); ``InputError`` naming both files when
+    the labels do not lie on the image's voxels (a trainer would learn, or score, one place by another's labels)."""
     image = read_cardiac_image(image_path(root, case))
-    labels, _ = read_label_volume(label_path(root, case))
+    labels, grid = read_label_volume(label_path(root, case))
+    shape = image.frames.shape if image.is_cine else image.frames.shape[1:]
+    problem = pair_grid_problem(labels.shape, grid, shape, image.geometry)
+    if problem:
+        raise InputError(f"{label_path(root, case)}: not on the grid of its image {image_path(root, case)} "
+                         f"({problem}); the labels must lie on the image's voxels")
     return image, to_product_labels(labels, "acdc")

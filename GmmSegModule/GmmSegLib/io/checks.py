@@ -18,9 +18,13 @@ MAX_SLICES = 40
 IN_PLANE_SIZE = (32, 1024)
 MAX_FRAMES = 100
 MAX_VOXELS = 200_000_000
-# A slice whose intensities span at most this share of the whole stack's range holds no image: converters
-# write such zero-filled or constant slices for positions missing from a series, and wide stacks have them.
-BLANK_RANGE_FRACTION = 1e-3
+# A slice whose robust intensity spread (between these percentiles of its own voxels, all frames) is at most
+# this share of the largest slice's spread holds no image: converters write such zero-filled or constant slices
+# for positions missing from a series, and wide stacks have them. Percentiles, not the range: one hot voxel
+# (a scanner or converter glitch at 1e6) would otherwise make every real slice look flat beside it.
+BLANK_PERCENTILES = (1.0, 99.0)
+BLANK_SPREAD_FRACTION = 1e-3
+BLANK_SAMPLE = 100_000  # voxels per slice the percentiles are taken from
 
 
 def check_short_axis(image: CardiacImage, require_3d: bool = False) -> np.ndarray:
@@ -62,7 +66,8 @@ def check_short_axis(image: CardiacImage, require_3d: bool = False) -> np.ndarra
                              "there is no image to segment")
     blank = blank_slices(image.frames)
     if blank.all():
-        raise InputError(f"{name}: every slice is constant; there is no image to segment")
+        raise InputError(f"{name}: every slice is constant (or holds only a few stray voxels); "
+                         "there is no image to segment")
     values = np.unique(image.frames[0, :, ::4, ::4])
     if values.size <= 5 and np.all(values == np.round(values)):
         raise InputError(f"{name}: has only {values.size} distinct values; this looks like a label map, "
@@ -73,8 +78,14 @@ def check_short_axis(image: CardiacImage, require_3d: bool = False) -> np.ndarra
 def blank_slices(frames: np.ndarray) -> np.ndarray:
     """Which slices of a stack or cine (T, Z, Y, X) hold no image in any frame, as a boolean (Z,).
 
-    The networks would draw a heart into such a slice (its normalised crop is flat), so they are left out
-    of localisation and segmentation and labelled background.
+    Each slice is judged by its own robust spread (``BLANK_PERCENTILES`` over its voxels of every frame) against
+    the largest slice's, so that a few outlying voxels neither make a blank slice look like an image nor the
+    real slices look flat. The networks would draw a heart into such a slice (its normalised crop is flat),
+    so they are left out of localisation and segmentation and labelled background.
     """
-    low, high = frames.min(axis=(0, 2, 3)), frames.max(axis=(0, 2, 3))
-    return (high - low) <= BLANK_RANGE_FRACTION * float(high.max() - low.min())
+    count, slices, rows, columns = frames.shape
+    step = max(1, int(np.sqrt(count * rows * columns / BLANK_SAMPLE)))
+    sample = np.moveaxis(frames[:, :, ::step, ::step], 1, 0).reshape(slices, -1)
+    low, high = np.percentile(sample, BLANK_PERCENTILES, axis=1)
+    spread = high - low
+    return spread <= BLANK_SPREAD_FRACTION * float(spread.max())

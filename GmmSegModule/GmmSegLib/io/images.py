@@ -15,18 +15,24 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..core.errors import InputError
-from .dicom import read_dicom_folder
-from .file_integrity import check_nifti_file
+from ..core.errors import InputError, OutputError
+from .dicom import NoDicomSeries, read_dicom_folder
+from .dicom_grid import names
+from .file_integrity import check_nifti_file, written_shortfall
+from .itk_messages import itk_warnings_off
 from .nifti_geometry import check_read_geometry, plan_reading
 
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+FORMATS = {".nii.gz": "NIfTI", ".nii": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
+           ".mhd": "MetaImage"}
+IMAGE_SUFFIXES = tuple(FORMATS)
 SFORM_PERMISSIVE = "ITK_NIFTI_SFORM_PERMISSIVE"
 PARTIAL_PREFIX = ".partial-"  # AtomicOutputs' temporary files
 LOGGER = logging.getLogger("gmmseg")
@@ -127,7 +133,7 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
         raise InputError(f"{path}: no such file or folder")
     try:
         if path.is_dir():
-            return read_dicom_folder(path)
+            return _read_folder(path)
         header = check_nifti_file(path)
         if header is not None:
             return _read_nifti(path, header)
@@ -139,12 +145,30 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
         raise InputError(f"{path}: not a readable image ({first_line[:160]})") from None
 
 
+def _read_folder(folder: Path) -> sitk.Image:
+    """A folder's DICOM series; a folder of image files instead is refused saying so, as each is an input of its own."""
+    try:
+        return read_dicom_folder(folder)
+    except NoDicomSeries as error:
+        files = image_files(folder)
+        if not files:
+            raise
+        kinds = "/".join(sorted({FORMATS[_suffix(file)] for file in files}))
+        raise InputError(f"{error}; it holds {len(files)} {kinds} files ({names([str(f) for f in files])}): pass them "
+                         f"as files, for example {folder / ('*' + _suffix(files[0]))}") from None
+
+
+def _suffix(path: Path) -> str:
+    return next(suffix for suffix in IMAGE_SUFFIXES if path.name.lower().endswith(suffix))
+
+
 def _read_nifti(path: Path, header) -> sitk.Image:
     """Read a NIfTI file exactly as named, on the geometry its header defines (:mod:`.nifti_geometry`).
 
     ITK's NIfTI library looks for ``scan.nii`` and ``scan.nii.gz`` alike when given either name and may take the
     header of one and the voxels of the other; so the file is read through a link of its own name in a private
-    folder, where it is the only candidate. ITK's own warnings give way to the one-line notes logged here.
+    folder, where it is the only candidate. ITK's own warnings give way to the one-line notes logged here. A file ITK
+    reads only permissively is placed here, on the grid its sform defines.
     """
     plan = plan_reading(header, path)
     with tempfile.TemporaryDirectory(prefix="gmmseg-read-") as folder:
@@ -155,21 +179,21 @@ def _read_nifti(path: Path, header) -> sitk.Image:
             import shutil
 
             shutil.copyfile(path, alias)
-        warnings_shown = sitk.ProcessObject.GetGlobalWarningDisplay()
         previous = os.environ.get(SFORM_PERMISSIVE)
-        sitk.ProcessObject.SetGlobalWarningDisplay(False)
         if plan.permissive:  # read by NiftiImageIO's constructor (itkNiftiImageIO.cxx)
             os.environ[SFORM_PERMISSIVE] = "1"
         try:
-            image = sitk.ReadImage(str(alias), imageIO="NiftiImageIO")
+            with itk_warnings_off():
+                image = sitk.ReadImage(str(alias), imageIO="NiftiImageIO")
         except RuntimeError as error:  # ITK's message names the private link: name the user's file instead
             raise RuntimeError(str(error).replace(str(alias), str(path))) from None
         finally:
-            sitk.ProcessObject.SetGlobalWarningDisplay(warnings_shown)
             if plan.permissive and previous is None:
                 del os.environ[SFORM_PERMISSIVE]
             elif plan.permissive:
                 os.environ[SFORM_PERMISSIVE] = previous
+    if plan.sform_geometry is not None:
+        _place_spatially(image, *plan.sform_geometry)
     if header.rank == 4 and image.GetDimension() == 3:  # ITK drops a time axis of one frame: a cine stays a cine
         frame_seconds = float(header.pixdim[4]) if math.isfinite(header.pixdim[4]) and header.pixdim[4] > 0 else 1.0
         image = sitk.JoinSeries([image], 0.0, frame_seconds)
@@ -180,6 +204,18 @@ def _read_nifti(path: Path, header) -> sitk.Image:
     for note in notes:
         LOGGER.warning(note)
     return image
+
+
+def _place_spatially(image: sitk.Image, spacing: np.ndarray, direction: np.ndarray, origin: np.ndarray) -> None:
+    """Give ``image`` this spacing, direction and origin over its first (up to three) axes; a time axis keeps its
+    own."""
+    dimension = image.GetDimension()
+    size = min(3, dimension)
+    matrix = np.reshape(image.GetDirection(), (dimension, dimension))
+    matrix[:size, :size] = direction[:size, :size]
+    image.SetDirection(matrix.ravel().tolist())
+    image.SetSpacing([*spacing[:size], *image.GetSpacing()[size:]])
+    image.SetOrigin([*origin[:size], *image.GetOrigin()[size:]])
 
 
 def read_cardiac_image(path: str | os.PathLike) -> CardiacImage:
@@ -269,14 +305,32 @@ def check_output_folder(folder: str | os.PathLike) -> None:
         raise InputError(f"{existing}: the output folder is not writable")
 
 
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1].strip() if lines else "unknown error"
+
+
+def _short_write_cause(path: Path) -> str:
+    """Why a file ended up shorter than written: a file-size limit it reached, or (most often) a full disk."""
+    size = path.stat().st_size
+    if os.name != "nt":
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and size >= limit:
+            return f"the file-size limit of {limit:,} bytes was reached (ulimit -f)"
+    return f"only {size:,} bytes reached the disk: is it full?"
+
+
 class AtomicOutputs:
     """Collects a case's output files and publishes them all together, or none of them.
 
     Each ``add_*`` writes to a hidden temporary file in the output folder, named after the writing process
     (``.partial-<pid>-...``); ``commit`` renames them all to their final names. If the ``with`` block fails
-    (an error, Ctrl+C, SIGTERM), every temporary file is removed and no final file is created, so a failed case
-    never leaves half of its outputs behind. Temporary files of a writer that was killed outright (SIGKILL, a
-    power cut) are removed by the next writer into the same folder.
+    (an error, Ctrl+C, SIGTERM, a file not written whole: ``OutputError``, naming it), every temporary file is
+    removed and no final file is created, so a failed case never leaves half of its outputs behind. Temporary
+    files of a writer that was killed outright (SIGKILL, a power cut) are removed by the next writer into the
+    same folder.
     """
 
     def __init__(self, folder: str | os.PathLike):
@@ -291,37 +345,62 @@ class AtomicOutputs:
         return self
 
     def _temporary(self, name: str) -> Path:
-        descriptor, temporary = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", suffix=f"-{name}",
-                                                 dir=self.folder)
-        os.close(descriptor)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
-        temporary_path = Path(temporary)
-        self._pending.append((temporary_path, self.folder / name))
-        self.paths.append(self.folder / name)
-        return temporary_path
+        with self._writing(name):
+            descriptor, temporary = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", suffix=f"-{name}",
+                                                     dir=self.folder)
+            os.close(descriptor)
+            self._pending.append((Path(temporary), self.folder / name))
+            self.paths.append(self.folder / name)
+            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
+        return Path(temporary)
 
     def add_image(self, name: str, image: sitk.Image) -> Path:
+        """Write ``image`` as ``name``; a NIfTI file is read back whole before it counts as written."""
         temporary = self._temporary(name)
-        file_type = "NiftiImageIO" if name.endswith((".nii", ".nii.gz")) else ""
+        nifti = name.endswith((".nii", ".nii.gz"))
         writer = sitk.ImageFileWriter()
         writer.SetFileName(str(temporary))
         writer.SetUseCompression(True)
-        if file_type:
-            writer.SetImageIO(file_type)
-        writer.Execute(image)
+        if nifti:
+            writer.SetImageIO("NiftiImageIO")
+        with self._writing(name):
+            try:
+                writer.Execute(image)
+            except RuntimeError as error:  # the other writers raise on a short write, with ITK's whole report
+                raise OSError(_last_line(str(error))) from None
+            shortfall = written_shortfall(temporary) if nifti else None
+        if shortfall is not None:
+            raise self._failure(name, f"{shortfall}, {_short_write_cause(temporary)}")
         return self.folder / name
 
     def add_bytes(self, name: str, data: bytes) -> Path:
-        self._temporary(name).write_bytes(data)
+        temporary = self._temporary(name)
+        with self._writing(name):
+            temporary.write_bytes(data)
         return self.folder / name
 
     def commit(self) -> list[Path]:
         published = []
         for temporary, final in self._pending:
-            os.replace(temporary, final)
+            with self._writing(final.name):
+                os.replace(temporary, final)
             published.append(final)
         self._pending.clear()
         return published
+
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[None]:
+        """Any ``OSError`` while ``name`` is written becomes an ``OutputError`` saying which output and why."""
+        try:
+            yield
+        except OSError as error:
+            raise self._failure(name, error.strerror or str(error)) from None
+
+    def _failure(self, name: str, reason: str) -> OutputError:
+        if not self.folder.is_dir():
+            return OutputError(f"{self.folder}: the output folder was removed while {name} was being written; "
+                               "nothing of this case was published")
+        return OutputError(f"{self.folder / name}: could not be written: {reason}; nothing of this case was published")
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         if exc_type is None:

@@ -8,9 +8,12 @@ Around that rule ITK is silent or merely warns where the result is not real, so 
 
 - a voxel size of 0, a negative or a non-finite one is refused (ITK would read 1 mm voxels: an LV of a tenth of
   its volume), and so is a header whose ``pixdim`` and the transform ITK uses give two different voxel sizes;
-- an sform that is orthonormal only to within float32 rounding of a scanner's geometry (some GE exports, with
-  no qform) is read as ITK does with ``ITK_NIFTI_SFORM_PERMISSIVE``, made orthonormal, and said so in one line;
-  a truly sheared grid is refused, as no image in Slicer can represent it;
+- an sform that is orthonormal only to within rounding of a scanner's geometry (GE exports, with no qform), which
+  ITK refuses by default, is read by that sform made orthonormal (its nearest rotation), and said so in one line.
+  ITK reads the voxels with ``ITK_NIFTI_SFORM_PERMISSIVE``, but the geometry is set here from the header: ITK 5.4's
+  permissive mode (SimpleITK 2.5, slicer-core 5.13) builds the transposed rotation (``V U^T`` for ``U V^T``; fixed
+  in ITK 6, commit c42f5004e9), which would place an oblique stack tens of mm away. A truly sheared grid is
+  refused, as no image in Slicer can represent it;
 - an sform and a qform that disagree are reported in one line naming the one used.
 """
 
@@ -34,10 +37,15 @@ _LPS = np.diag([-1.0, -1.0, 1.0])  # NIfTI world (RAS) to ITK's
 
 @dataclass
 class ReadPlan:
-    """How ITK is to read the file (``permissive``: with ITK_NIFTI_SFORM_PERMISSIVE) and what to tell the user."""
+    """How ITK is to read the file and what to tell the user. ``sform_geometry``: (spacing, direction, origin) to
+    set on what ITK read with ITK_NIFTI_SFORM_PERMISSIVE, whose own geometry is not trusted."""
 
-    permissive: bool = False
+    sform_geometry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def permissive(self) -> bool:
+        return self.sform_geometry is not None
 
 
 def plan_reading(header: NiftiHeader, path: Path) -> ReadPlan:
@@ -70,10 +78,10 @@ def plan_reading(header: NiftiHeader, path: Path) -> ReadPlan:
     if header.qform_code != XFORM_UNKNOWN or deviation <= ITK_ORTHONORMAL_TOLERANCE:
         return ReadPlan()  # ITK reads it as it is (a sheared sform beside a qform gives way to the qform)
     if deviation <= ROUNDING_TOLERANCE:
-        return ReadPlan(permissive=True, notes=[
-            f"{path}: the sform's directions are orthonormal only to within {deviation:.1e} (rounding of the "
-            f"scanner's geometry); they were made orthonormal, which moves no voxel by more than "
-            f"{_orthonormalisation_shift_mm(header):.2g} mm"])
+        return ReadPlan(sform_geometry=header_geometry(header, header.sform()), notes=[
+            f"{path}: the header has no qform and its sform's directions are orthonormal only to {deviation:.1e} "
+            f"(rounding in the scanner's export); the image is read by the sform made orthonormal, which moves no "
+            f"voxel by more than {_orthonormalisation_shift_mm(header):.2g} mm"])
     raise InputError(f"{path}: the header's sform describes a sheared grid (its directions are {deviation:.1e} from "
                      "orthonormal), which neither ITK nor 3D Slicer can represent; resample the image to an "
                      "orthogonal grid, or export it again")
@@ -112,14 +120,24 @@ def _candidates(header: NiftiHeader) -> list[tuple[str, tuple[np.ndarray, np.nda
         found.append(("qform", header.qform()))
     if not found:
         return [("none", (spacing, np.eye(3), np.zeros(3)))]
-    result = []
-    for name, affine in found:
-        if orthonormality_deviation(affine) == math.inf:
-            continue  # degenerate: ITK cannot have taken it
-        matrix = affine[:3, :3]
-        u, _, vt = np.linalg.svd(matrix / np.linalg.norm(matrix, axis=0))
-        result.append((name, (spacing, _LPS @ (u @ vt), _LPS @ affine[:3, 3] * header.mm_per_unit)))
-    return result
+    # a degenerate transform cannot be what ITK took
+    return [(name, header_geometry(header, affine)) for name, affine in found
+            if orthonormality_deviation(affine) != math.inf]
+
+
+def header_geometry(header: NiftiHeader, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grid that ``affine`` (the header's sform or qform) defines, as ITK describes one: (spacing from pixdim,
+    direction 3 x 3, origin), in mm and LPS. The direction is the transform's nearest rotation, which for an
+    orthonormal transform is its normalised columns."""
+    spacing = np.array(header.spatial_pixdim) * header.mm_per_unit
+    return spacing, _LPS @ nearest_rotation(affine), _LPS @ affine[:3, 3] * header.mm_per_unit
+
+
+def nearest_rotation(affine: np.ndarray) -> np.ndarray:
+    """The orthonormal matrix nearest to the 3 x 3 of ``affine``: the polar factor U V^T of its SVD, as ITK 6
+    orthonormalises a NIfTI sform (itkNiftiImageIO.cxx, SetImageIOOrientationFromNIfTI)."""
+    u, _, vt = np.linalg.svd(affine[:3, :3])
+    return u @ vt
 
 
 def _same_geometry(expected, spacing, direction, origin) -> bool:
@@ -127,7 +145,7 @@ def _same_geometry(expected, spacing, direction, origin) -> bool:
     size = len(spacing)
     expected_spacing, expected_direction, expected_origin = expected
     return bool(np.allclose(spacing, expected_spacing[:size], rtol=1e-5)
-                # ITK's orthonormalisation of a rounded sform differs from the nearest rotation by about the rounding
+                # ITK takes an sform orthonormal to 1e-4 as it is: its columns differ from the nearest rotation's
                 and np.allclose(direction, expected_direction[:size, :size], atol=ROUNDING_TOLERANCE)
                 and np.allclose(origin, expected_origin[:size], rtol=1e-5, atol=1e-3))
 
@@ -145,10 +163,9 @@ def orthonormality_deviation(affine: np.ndarray) -> float:
 
 def _orthonormalisation_shift_mm(header: NiftiHeader) -> float:
     """The largest displacement of a voxel centre when the sform's directions are replaced by the nearest
-    orthonormal ones (ITK: the polar factor V U^T of the SVD), over the image's corners."""
+    orthonormal ones, over the image's corners."""
     matrix = header.sform()[:3, :3]
-    u, _, vt = np.linalg.svd(matrix / np.linalg.norm(matrix, axis=0))
-    nearest = (u @ vt) * np.linalg.norm(matrix, axis=0)
+    nearest = nearest_rotation(matrix) * np.linalg.norm(matrix, axis=0)
     shape = list(header.shape[:3]) + [1] * (3 - len(header.shape[:3]))
     corners = np.array([[i, j, k] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1) for k in (0, shape[2] - 1)])
     return float(np.linalg.norm(corners @ (matrix - nearest).T, axis=1).max())

@@ -1,7 +1,8 @@
 """The clinical indices of a result in the scene: a table node, and for a cine the LV and RV volume curves.
 
-Refilled from the labels as they are (edits included) after every change: the indices on screen are always those
-of the segmentation on screen.
+Refilled from the labels as they are (edits included): by the logic after Refine, Undo, Redo, Accept and Export,
+and by the panel shortly after a Segment Editor edit (:mod:`GmmSegLib.gui.indices_follower`), so that the indices
+on screen are those of the segmentation on screen.
 """
 
 from __future__ import annotations

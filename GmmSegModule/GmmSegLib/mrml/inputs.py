@@ -43,6 +43,14 @@ def cine_of(volume):
     return None
 
 
+def output_volume_ids(scene) -> list[str]:
+    """The IDs of the volumes this module made (uncertainty maps, priors, and the proxies that show them): what the
+    input selector must not offer."""
+    volumes = (scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode")
+               for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")))
+    return [volume.GetID() for volume in volumes if volume.GetAttribute(ROLE)]
+
+
 def default_input(scene):
     """What a clinician most likely wants segmented: the first cine, else the first MR volume that is not an
     output of this module or another browser's proxy."""

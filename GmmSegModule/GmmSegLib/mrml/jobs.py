@@ -136,10 +136,10 @@ class BackgroundTask:
 def segment_arguments(input_copy: Path, device: str, model: str | None = None, phi: str | None = None,
                       location: Path | None = None) -> list[str]:
     """The panel's ``gmmseg segment``: results into ``out`` beside the job's copy of the input, with the class
-    probabilities that click refinement needs; ``phi`` places the prior, ``location`` is an earlier result's JSON
-    whose heart location a re-run keeps."""
+    probabilities that click refinement needs and a progress line per frame; ``phi`` places the prior,
+    ``location`` is an earlier result's JSON whose heart location a re-run keeps."""
     arguments = ["segment", str(input_copy), "--out", str(input_copy.parent / "out"), "--probabilities",
-                 "--device", device]
+                 "--progress", "--device", device]
     for option, value in (("--model", model), ("--phi", phi), ("--location", location)):
         if value:
             arguments += [option, str(value)]

@@ -22,6 +22,7 @@ import numpy as np
 import slicer
 import vtk
 
+from ..clinical.quality import review_reasons
 from ..clinical.review import label_review_queue, review_queue
 from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
@@ -37,10 +38,18 @@ from .nodes import (
     remove_with_dependents,
     transform_points,
 )
-from .scene_outputs import ACCEPTED, SceneOutputs, add_audit_copy, add_output_nodes, remove_output_nodes
+from .scene_outputs import (
+    ACCEPTED,
+    SceneOutputs,
+    add_audit_copy,
+    add_output_nodes,
+    remove_output_nodes,
+    retire_output_nodes,
+)
 
 LOGGER = logging.getLogger("gmmseg")
 MODEL_STAMP = "GmmSeg.Model"  # model id and sha256 behind an accepted segmentation
+STACK_PLANE_NORMALS = {"Red": 2, "Yellow": 0, "Green": 1}  # slice view -> the volume axis (I, J, K) of its normal
 
 
 class GmmSegLogic:
@@ -99,6 +108,11 @@ class GmmSegLogic:
         remove_output_nodes(self.scene, outputs)
         outputs.history.clear()
 
+    def supersede_outputs(self, outputs: SceneOutputs) -> None:
+        """A re-run replaces an accepted result in the views; its nodes are kept (see ``retire_output_nodes``)."""
+        retire_output_nodes(self.scene, outputs)
+        outputs.history.clear()
+
     def current_labels(self, outputs: SceneOutputs, frame: int | None = None) -> np.ndarray:
         """The (possibly edited) labels (Z, Y, X) of ``frame`` (default: the frame shown)."""
         return outputs.read_frame(outputs.current_frame if frame is None else frame)
@@ -113,6 +127,24 @@ class GmmSegLogic:
         if outputs.browser is not None and frame != outputs.current_frame:
             outputs.browser.SetSelectedItemNumber(frame)
             update_proxies(outputs.browser)
+
+    def show_stack_planes(self, outputs: SceneOutputs) -> None:
+        """Turn the slice views to the stack's own planes, so that no view cuts the short-axis slices obliquely: Red
+        shows the slices (its normal the stack's K axis), Yellow and Green the planes across them (normals I and J).
+        ``vtkMRMLSliceNode::RotateToAxes`` with the normal's axis, which ``RotateToVolumePlane`` calls with the
+        axis of a single-slice volume only (vtkMRMLSliceNode.cxx, 5.10 and 5.12); here with the world matrix,
+        through the input's (linear) parent transform."""
+        matrix = vtk.vtkMatrix4x4()
+        outputs.shown_volume.GetIJKToRASMatrix(matrix)
+        if outputs.parent_transform is not None and outputs.parent_transform.IsTransformToWorldLinear():
+            to_world = vtk.vtkMatrix4x4()
+            outputs.parent_transform.GetMatrixTransformToWorld(to_world)
+            vtk.vtkMatrix4x4.Multiply4x4(to_world, matrix, matrix)
+        for index in range(self.scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
+            slice_node = self.scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
+            normal_axis = STACK_PLANE_NORMALS.get(slice_node.GetLayoutName())
+            if normal_axis is not None:
+                slice_node.RotateToAxes(matrix, normal_axis)
 
     def world_position(self, outputs: SceneOutputs, ijk: tuple[float, float, float], frame: int = 0) -> np.ndarray:
         """The world (RAS) position of a voxel of ``frame``, through the input's parent transform."""
@@ -190,6 +222,7 @@ class GmmSegLogic:
             edited[slice_index] = refined.labels
             outputs.write_frame(frame, edited)
             outputs.history.record(LabelEdit.between(f"Refine {structure}", frame, labels, edited))
+            self.update_indices(outputs)
         return refined.changed_pixels
 
     def undo(self, outputs: SceneOutputs) -> str:
@@ -209,6 +242,7 @@ class GmmSegLogic:
             self.show_frame(outputs, step.frame)  # the clinician sees what changes
             labels = outputs.read_frame(step.frame)
             outputs.write_frame(step.frame, (step.revert(labels) if undoing else step.reapply(labels))[0])
+            self.update_indices(outputs)
         else:
             (step.undo if undoing else step.redo)()
         (history.mark_undone if undoing else history.mark_redone)()
@@ -269,8 +303,8 @@ class GmmSegLogic:
             image = read_cardiac_image(path)
             node = add_volume_nodes(self.scene, image, image_stem(Path(path)))
             outputs = self.process(node, model=model, device=device)
-            for finding in outputs.result.summary["implausible"]:
-                LOGGER.warning(f"{path}: {finding}")
+            for reason in review_reasons(outputs.result.summary):
+                LOGGER.warning(f"{path}: {reason}")
             return self.export(outputs, folder)
         finally:
             _remove_nodes_added_since(self.scene, before)

@@ -159,6 +159,27 @@ def write_labels(segmentation, reference, labels: np.ndarray) -> None:
             raise GmmSegError(f"the segmentation {segmentation.GetName()} has no segment {segment_id}")
         segment.AddRepresentation(representation, image)
         segment.SetLabelValue(value)
+    rebuild_derived_representations(segmentation)
+
+
+def rebuild_derived_representations(segmentation) -> None:
+    """Remake the 3D surface from the labels just written. ``vtkSegment::AddRepresentation`` replaces the labelmap
+    without the labelmap's own Modified event, which is what makes ``vtkSegmentation`` drop the representations
+    converted from it (OnSourceRepresentationModified), so a closed surface would stay as it was. As
+    ``vtkMRMLSegmentationNode::ApplyTransform`` does: invalidate them, convert the closed surface again if there
+    was one, and keep the display's preferred representations."""
+    content = segmentation.GetSegmentation()
+    surface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
+    if not content.ContainsRepresentation(surface):
+        return
+    display = segmentation.GetDisplayNode() if segmentation.GetScene() is not None else None
+    preferred = (display.GetPreferredDisplayRepresentationName2D(),
+                 display.GetPreferredDisplayRepresentationName3D()) if display is not None else None
+    content.InvalidateNonSourceRepresentations()
+    content.CreateRepresentation(surface)
+    if preferred is not None:
+        display.SetPreferredDisplayRepresentationName2D(preferred[0])
+        display.SetPreferredDisplayRepresentationName3D(preferred[1])
 
 
 def ijk_to_ras_matrix(volume) -> vtk.vtkMatrix4x4:

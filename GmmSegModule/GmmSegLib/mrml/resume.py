@@ -14,13 +14,14 @@ from __future__ import annotations
 import numpy as np
 import slicer
 
+from ..clinical.quality import review_reasons
 from ..core.errors import GmmSegError
 from ..core.labels import UNCERTAINTY_KINDS
 from ..inference.case_result import CaseResult
 from .inputs import ROLE, frame_volumes, shown_volume
 from .nodes import read_labels
 from .result_record import MODEL_LABELS, SUMMARY, frame_array, read_summary
-from .scene_outputs import ACCEPTED, INPUT_REFERENCE, OUTPUT_REFERENCE, SceneOutputs, tag
+from .scene_outputs import ACCEPTED, INPUT_REFERENCE, OUTPUT_REFERENCE, SUPERSEDED, SceneOutputs, tag
 
 
 def is_result(node) -> bool:
@@ -28,12 +29,19 @@ def is_result(node) -> bool:
     return isinstance(node, slicer.vtkMRMLSegmentationNode) and node.GetAttribute(ROLE) == "segmentation"
 
 
+def is_superseded(segmentation) -> bool:
+    """Whether a re-run of its input replaced this (accepted) result in the views: it is kept for the record only
+    (:func:`GmmSegLib.mrml.scene_outputs.retire_output_nodes`)."""
+    return segmentation.GetAttribute(SUPERSEDED) == "true"
+
+
 def result_segmentations(scene) -> list:
-    """The segmentations of the GmmSeg results in ``scene`` whose image is there, in the order they were added (the
-    newest last)."""
+    """The segmentations of the GmmSeg results in ``scene`` whose image is there and that no re-run replaced, in the
+    order they were added (the newest last)."""
     nodes = (scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
              for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")))
-    return [node for node in nodes if is_result(node) and node.GetNodeReference(INPUT_REFERENCE) is not None]
+    return [node for node in nodes if is_result(node) and not is_superseded(node)
+            and node.GetNodeReference(INPUT_REFERENCE) is not None]
 
 
 def latest_result(scene, input_node=None) -> SceneOutputs | None:
@@ -48,6 +56,9 @@ def latest_result(scene, input_node=None) -> SceneOutputs | None:
 def resume(scene, segmentation) -> SceneOutputs:
     """The result whose segmentation is ``segmentation``, read back from the scene."""
     input_node = segmentation.GetNodeReference(INPUT_REFERENCE)
+    if is_superseded(segmentation):
+        raise GmmSegError(f"{segmentation.GetName()}: a later result of its image replaced it; it is kept for the "
+                          "record, not for review")
     if input_node is None or not scene.IsNodePresent(input_node):
         raise GmmSegError(f"{segmentation.GetName()}: the image it was made from is no longer in the scene")
     added = [segmentation] + [segmentation.GetNthNodeReference(OUTPUT_REFERENCE, i)
@@ -110,4 +121,5 @@ def taken_up_notes(outputs: SceneOutputs) -> list[str]:
                      "slices of the ED and ES frames first, base and apex before the middle, without scores.")
     if outputs.prior_transform is None:
         notes.append("It has no prior to move: Re-run with this prior is not available; Segment runs the model.")
+    notes += [f"Review advised: {reason}." for reason in review_reasons(outputs.result.summary)]
     return notes

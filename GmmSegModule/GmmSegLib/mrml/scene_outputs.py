@@ -2,8 +2,8 @@
 
 For a 3D volume: a segmentation node (segments LV, MYO, RV with names, colours and SNOMED terminology;
 reference geometry of the input), total / aleatoric / epistemic uncertainty volumes (0..1, one shared colour
-table, transparent where the model is sure), the registered prior of the heart under a linear transform the
-clinician can move, and a table of clinical indices.
+table, black where the model is sure: the views add it to the image, see :func:`add_overlay_to_image`), the
+registered prior of the heart under a linear transform the clinician can move, and a table of clinical indices.
 
 For a cine (a sequence browser): the same outputs as sequences synchronised in the input's browser, one item
 per time frame, so that browsing the cine browses its results. The views, the Segment Editor and node
@@ -40,7 +40,8 @@ MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a sta
 REVIEW_ADVISED = "GmmSeg.ReviewAdvised"  # "true" when the model is unsure of a whole frame or the result implausible
 IMPLAUSIBLE = "GmmSeg.Implausible"  # the findings that make the result implausible as a heart
 ACCEPTED = "GmmSeg.Accepted"  # ISO time of Accept, on the segmentation (and each frame's item of a cine)
-UNCERTAINTY_COLOURS = "GmmSeg uncertainty"
+SUPERSEDED = "GmmSeg.Superseded"  # "true" on an accepted result that a re-run of its input replaced in the views
+UNCERTAINTY_COLOURS = "GmmSeg uncertainty (black: certain)"
 INPUT_REFERENCE = "GmmSegInput"  # from the segmentation to the input (a volume or a cine's browser)
 OUTPUT_REFERENCE = "GmmSegOutput"  # from the segmentation to every other node of its result
 
@@ -203,6 +204,28 @@ def add_audit_copy(scene, outputs: SceneOutputs) -> None:
 
 def remove_output_nodes(scene, outputs: SceneOutputs) -> None:
     """Take a result's nodes (proxies, display and storage nodes included) out of the scene."""
+    _stop_browsing(scene, outputs)
+    for node in reversed(outputs.added):
+        remove_with_dependents(scene, node)
+    outputs.added.clear()
+    outputs.sequences.clear()
+
+
+def retire_output_nodes(scene, outputs: SceneOutputs) -> None:
+    """Keep an accepted result that a new one of the same input replaces, out of the views: its nodes stay in the
+    scene (listed, saved) marked ``GmmSeg.Superseded``, its segmentation is hidden, and a cine's sequences leave the
+    browser, so that browsing the cine shows the new result only and no proxies pile up per re-run."""
+    superseded = [outputs.segmentation] if outputs.browser is None else list(outputs.sequences.values())
+    _stop_browsing(scene, outputs)
+    for node in superseded:
+        node.SetAttribute(SUPERSEDED, "true")
+    if outputs.browser is None and outputs.segmentation.GetDisplayNode() is not None:
+        outputs.segmentation.GetDisplayNode().SetVisibility(False)
+    outputs.sequences.clear()
+
+
+def _stop_browsing(scene, outputs: SceneOutputs) -> None:
+    """Take a cine result's sequences out of its browser, and their proxies out of the scene."""
     browser = outputs.browser
     for sequence in outputs.sequences.values():
         if browser is not None and scene.IsNodePresent(browser) and browser.IsSynchronizedSequenceNodeID(
@@ -211,11 +234,9 @@ def remove_output_nodes(scene, outputs: SceneOutputs) -> None:
             # the browser forgets the proxy but leaves it in the scene: its copy marker is one of the attributes
             # that the first update overwrote (vtkMRMLSequenceBrowserNode::RemoveProxyNode)
             browser.RemoveSynchronizedSequenceNode(sequence.GetID())
+            if proxy in outputs.added:
+                outputs.added.remove(proxy)
             remove_with_dependents(scene, proxy)
-    for node in reversed(outputs.added):
-        remove_with_dependents(scene, node)
-    outputs.added.clear()
-    outputs.sequences.clear()
 
 
 def tag(node, role: str, input_node) -> None:
@@ -236,7 +257,8 @@ def place_in_study(scene, input_node, nodes: list) -> None:
 
 
 def uncertainty_colours(scene):
-    """A colour table from transparent (certain) through yellow to red (uncertain), shared by all maps."""
+    """A colour table from black (certain) through red to yellow (uncertain), opaque, shared by all maps: added to
+    the image (:func:`add_overlay_to_image`), black leaves the image as it is and the tint grows with uncertainty."""
     existing = scene.GetFirstNodeByName(UNCERTAINTY_COLOURS)
     if existing is not None:
         return existing
@@ -246,9 +268,20 @@ def uncertainty_colours(scene):
     table.SetNumberOfColors(256)
     for i in range(256):
         level = i / 255.0
-        table.SetColor(i, f"{level:.2f}", 1.0, 1.0 - 0.8 * level, 0.2 * (1 - level), min(1.0, 2.0 * level))
+        table.SetColor(i, f"{level:.2f}", min(1.0, 2.0 * level), max(0.0, 2.0 * level - 1.0), 0.0, 1.0)
     scene.AddNode(table)
     return table
+
+
+def add_overlay_to_image(scene) -> None:
+    """Make every slice view add its foreground (an uncertainty map or the prior) to the image, so that the overlay
+    is graded: a scalar volume's colour-table alpha is drawn as 0 or 255 only (vtkMRMLScalarVolumeDisplayNode's
+    pipeline ANDs it with a threshold, ``AlphaLogic`` with true value 255), so alpha blending would paint every
+    uncertain pixel at the full foreground opacity. With ``vtkMRMLSliceCompositeNode::Add`` (vtkMRMLSliceLogic, 5.10
+    and 5.12) the foreground's colour, scaled by the foreground opacity, is added to the background."""
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
+        scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode").SetCompositing(
+            slicer.vtkMRMLSliceCompositeNode.Add)
 
 
 def new_scalar_volume(name: str, reference, array: np.ndarray):
@@ -325,6 +358,7 @@ class _Builder:
         if not self.is_cine:
             node = self._add(new_segmentation(name, self.volumes[0], labels[0]), "segmentation")
             self._mark(node)
+            node.CreateClosedSurfaceRepresentation()  # the heart in 3D, as MONAIAuto3DSeg and TotalSegmentator show it
             self.scene.AddNode(node)
             node.CreateDefaultDisplayNodes()
             node.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
@@ -334,6 +368,7 @@ class _Builder:
         for item in items:
             tag(item, "segmentation", self.input_node)
             self._mark(item)
+            item.CreateClosedSurfaceRepresentation()  # on each frame: the proxy shows the item's own representations
         proxy = self._synchronise("segmentation", name, items, save_changes=True)
         proxy.SetReferenceImageGeometryParameterFromVolumeNode(self.shown)  # the main-scene proxy of the input
         return proxy

@@ -2,11 +2,14 @@
 
 The labelled auxiliary stacks are located from their labels; the adaptation's target images by the model itself,
 as at inference (a cine is located once, on its first frame, and every frame is cropped there); the handedness
-net's stacks in every storage order by the trained localiser. Labels of the target images are never read.
+net's stacks in every storage order by the trained localiser. Labels of the target images are never read. A target
+image that cannot be used (unreadable, not a short-axis stack, no heart found) is left out and named in one warning
+line; the run is refused only when none of several can be used.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -23,6 +26,8 @@ from ..model.bundle import GmmSegModel
 from .config import TrainConfig
 from .sampling import Volume
 
+LOGGER = logging.getLogger("gmmseg")
+
 
 class TrainingData:
     """The labelled, target and handedness volumes of one run (each list read on first use)."""
@@ -31,6 +36,7 @@ class TrainingData:
         self.config, self.model, self.device = config, model, device
         self._labelled: list[Volume] = []
         self._unlabelled: list[Volume] = []
+        self.left_out: list[str] = []  # the target images that could not be used
 
     def root(self) -> Path:
         return Path(self.config.data) if self.config.data else acdc_dir()
@@ -52,23 +58,37 @@ class TrainingData:
         return self._labelled
 
     def unlabelled(self) -> list[Volume]:
-        """Target images for adaptation (``--adapt-images``, else every ACDC image), located by the model."""
+        """Target images for adaptation (``--adapt-images``, else every ACDC image), located by the model; those that
+        cannot be used are left out (``left_out``), each named in a warning."""
         if not self._unlabelled:
-            paths = [Path(p) for p in self.config.adapt_images]
-            if not paths:
-                root = self.root()
-                cases = acdc.list_cases(root)
-                if self.config.max_cases:
-                    cases = cases[: self.config.max_cases]
-                paths = [acdc.image_path(root, case) for case in cases]
+            paths = self._target_paths()
             self.model.eval()
             for path in paths:
-                image = read_cardiac_image(path)
-                image = image.kept_slices(~check_short_axis(image))  # without blank slices, as segment() sees it
-                location = locate_and_centre(self.model, image.frames[0], image.spacing_xyz, self.device, str(path))[0]
-                self._unlabelled.extend(Volume.from_image(image, location, frame=frame)
-                                        for frame in range(image.num_frames))
+                try:
+                    self._unlabelled.extend(self._target_volumes(path))
+                except InputError as error:
+                    if len(paths) == 1:
+                        raise
+                    LOGGER.warning(f"{error}; left out of the adaptation")
+                    self.left_out.append(str(path))
+            if paths and not self._unlabelled:
+                raise InputError(f"none of the {len(paths)} images can be used for adaptation (each is named above)")
         return self._unlabelled
+
+    def _target_paths(self) -> list[Path]:
+        paths = [Path(p) for p in self.config.adapt_images]
+        if not paths:
+            root = self.root()
+            cases = acdc.list_cases(root)
+            paths = [acdc.image_path(root, case) for case in cases[: self.config.max_cases or None]]
+        return paths
+
+    def _target_volumes(self, path: Path) -> list[Volume]:
+        """Each frame of the image at ``path``, cropped where its first frame puts the heart, as segment() sees it."""
+        image = read_cardiac_image(path)
+        image = image.kept_slices(~check_short_axis(image))  # without blank slices, as segment() sees it
+        location = locate_and_centre(self.model, image.frames[0], image.spacing_xyz, self.device, str(path))[0]
+        return [Volume.from_image(image, location, frame=frame) for frame in range(image.num_frames)]
 
     def handedness(self) -> tuple[list[Volume], list[Volume]]:
         """The labelled stacks in every storage order, located by the trained localiser: (kept, mirrored)."""

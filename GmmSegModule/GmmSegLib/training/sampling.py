@@ -21,6 +21,7 @@ from ..io.images import CardiacImage
 from ..model.alignment import CanonicalCrop, context_indices, to_canonical, zscore_slices
 from ..model.networks import Localiser
 from .augment import random_appearance
+from .scanner_effects import random_site
 
 
 @dataclass
@@ -54,6 +55,9 @@ class Perturbation:
     rotation_deg: float = 20.0
     log_scale: float = math.log(1.2)
     appearance: bool = True
+    # the chance that a crop's appearance is a random other scanner and site (scanner_effects.random_site) rather
+    # than the gamma, bias, resolution and noise of augment.random_appearance
+    site_chance: float = 0.5
     # each neighbouring slice of a crop with slice context is cut up to this far (mm) from the crop's own
     # place: the slices of a cine stack come from separate breath-holds and do not line up exactly
     neighbour_shift_mm: float = 0.0
@@ -162,7 +166,8 @@ def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, gen
         if keep_clean:
             clean.append(zscore_slices(image))
         if perturbation.appearance:
-            image = random_appearance(image, generator)
+            other_site = bool(torch.rand((), generator=generator) < perturbation.site_chance)
+            image = (random_site if other_site else random_appearance)(image, generator)
         images.append(zscore_slices(image))
         labels.append(label)
         positions.append(float(volume.location.positions[slice_index]))

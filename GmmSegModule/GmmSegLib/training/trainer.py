@@ -122,6 +122,7 @@ class Trainer:
     def _run_stages(self) -> int:
         signal.signal(signal.SIGTERM, self._request_stop)
         self._load_starting_point()
+        self._read_labelled_pairs()
         self.events = Progress(self._total_steps(), self.rank == 0)
         self.events.emit("start", config=asdict(self.config), world_size=self.world, device=str(self.device),
                          resumed_stages=self.saved.completed, resume_epoch=self.saved.epoch)
@@ -145,6 +146,14 @@ class Trainer:
             dist.barrier()
             dist.destroy_process_group()
         return 0
+
+    def _read_labelled_pairs(self) -> None:
+        """Read every labelled image with its labels before the first stage (the stages keep them), so that an
+        unreadable file or a label map off its image's grid is refused before any training, not hours later."""
+        remaining = [stage for stage in self.config.stages if stage not in self.saved.completed]
+        adapt_reads_them = not self.features_from_init() or self.config.labelled_anchor
+        if any(stage != "adapt" for stage in remaining) or ("adapt" in remaining and adapt_reads_them):
+            self.data.labelled()
 
     def _run_stage(self, stage: str) -> bool:
         """One stage; False when it was stopped."""
@@ -308,11 +317,12 @@ def train(config: TrainConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, train, and return an exit code; user errors become one JSON line and exit code 2."""
+    """Parse arguments, train, and return an exit code; a user error becomes a JSON ``error`` event, one
+    ``gmmseg: error:`` line on stderr (as every ``gmmseg`` command prints it) and exit code 2."""
     config = parse_arguments(argv)
     try:
         return train(config)
     except GmmSegError as error:
         print(json.dumps({"event": "error", "message": str(error)}), flush=True)
-        print(f"error: {error}", file=sys.stderr)
+        print(f"gmmseg: error: {error}", file=sys.stderr)
         return 2

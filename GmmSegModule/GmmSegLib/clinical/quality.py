@@ -1,0 +1,75 @@
+"""Can the result be trusted? A label-free estimate of how much of the heart the model cannot vouch for.
+
+The stack uncertainty (review.py) catches a model that is unsure everywhere, the plausibility findings a result
+that is no heart; neither catches an image the model cannot read through but still labels with confidence: a
+ghosting band over the LV wall, heavy noise, a strong bias field (issue 25). What does catch them is that such a
+result does not hold still: segmented a second time with the crop moved by one canonical pixel (1.5 mm), a
+well-read image gets the same labels back up to a thin rim, a badly read one does not. The estimate is the
+*unreliable share* of the heart: of the pixels either pass labels as heart, the share where the two passes
+disagree or the model's total uncertainty exceeds the review threshold (``review.REGION_THRESHOLD``). One number
+per checked frame, comparable across cases, so that a review queue of cases can sort on it.
+
+Calibration (``Testing/bench_quality.py``, the shipped model, the 50 ACDC development-validation volumes): clean
+volumes 0.04 to 0.084 (none above the limit); volumes broken by a ghosting band, Rician noise or a bias field (a
+structure's Dice under 0.5) 0.11 to 0.76, every one above the limit or refused. ``UNRELIABLE_SHARE`` lies between.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .review import REGION_THRESHOLD
+
+UNRELIABLE_SHARE = 0.10
+
+
+def unreliable_share(labels: np.ndarray, second_labels: np.ndarray, uncertainty: np.ndarray) -> float:
+    """Of the pixels that ``labels`` or ``second_labels`` (one frame, (Z, Y, X)) call heart, the share where they
+    disagree or ``uncertainty`` (total, 0..1) exceeds the review threshold; 0 when neither found heart."""
+    heart = (labels > 0) | (second_labels > 0)
+    if not heart.any():
+        return 0.0
+    unreliable = (labels != second_labels) | (uncertainty > REGION_THRESHOLD)
+    return float(unreliable[heart].mean())
+
+
+def unreliable_warning(shares: dict[int, float]) -> str | None:
+    """What to tell the clinician when some checked frame's unreliable share exceeds ``UNRELIABLE_SHARE``."""
+    frame, worst = max(shares.items(), key=lambda item: item[1], default=(0, 0.0))
+    if worst <= UNRELIABLE_SHARE:
+        return None
+    where = f" in frame {frame}" if len(shares) > 1 or frame else ""
+    return (f"the result is unreliable{where}: on {worst:.0%} of the heart it changes when the image moves by 1.5 mm "
+            f"or the model is unsure (typically under {UNRELIABLE_SHARE:.0%}); the image may be too noisy, "
+            "ghosted or shaded for the model to read. Review every slice before using the volumes")
+
+
+def checked_frames(lv_volumes_ml: list[float]) -> list[int]:
+    """The frames a second pass checks: a stack's one; a cine's end-diastolic and end-systolic frames (largest and
+    smallest LV cavity), whose volumes the clinical indices rest on. Two passes, not one per frame: the damage
+    this catches is the acquisition's, in every frame alike."""
+    return sorted({int(np.argmax(lv_volumes_ml)), int(np.argmin(lv_volumes_ml))})
+
+
+def blank_slices_inside_heart(blank_slices: list[int], labels: np.ndarray) -> list[int]:
+    """The blank slices (indices) that lie between slices with heart in labels (T, Z, Y, X): a gap in the heart."""
+    with_heart = np.flatnonzero((labels > 0).any(axis=(0, 2, 3)))
+    if with_heart.size == 0:
+        return []
+    return [z for z in blank_slices if with_heart[0] < z < with_heart[-1]]
+
+
+def gap_warning(gaps: list[int]) -> str | None:
+    """What to tell the clinician when blank slices lie inside the heart: its volumes lack those slices."""
+    if not gaps:
+        return None
+    which, plural = ", ".join(str(z) for z in gaps), len(gaps) > 1
+    return (f"slice{'s' if plural else ''} {which} {'hold' if plural else 'holds'} no image (zero-filled or "
+            f"constant) inside the heart's extent; the volumes and indices lack what {'they' if plural else 'it'} "
+            "would hold")
+
+
+def review_reasons(summary: dict) -> list[str]:
+    """Why a result should be reviewed before use (its JSON summary's ``review_reasons``); a summary written before
+    that key existed gives its implausibility findings."""
+    return list(summary.get("review_reasons", summary.get("implausible", [])))
