@@ -714,6 +714,7 @@ def test_pytorch_is_installed_within_the_products_range(module, monkeypatch):
 def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small_phantom, monkeypatch, caplog):
     from GmmSegLib.gui import pytorch_install
 
+    monkeypatch.setattr(_PyTorchUtilsLogic, "torchInstalled", staticmethod(lambda: True))  # also where torch is not
     monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "1.13.1+cu117")
     module.widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
     with caplog.at_level(logging.ERROR):
