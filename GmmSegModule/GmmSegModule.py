@@ -103,6 +103,7 @@ class GmmSegParameterNode:
     priorRotation: Annotated[float, WithinRange(-45.0, 45.0)] = 0.0
     exportFolder: Path = Path()
     adaptFolder: Path = Path()
+    reviewSegmentation: Optional[slicer.vtkMRMLSegmentationNode]  # noqa: UP045
 
 
 class GmmSegModuleLogic(ScriptedLoadableModuleLogic):
@@ -155,6 +156,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         results = self._results
         for button, slot in ((self.ui.segmentButton, self.onSegmentOrCancel), (self.ui.cancelButton, self._jobs.cancel),
                              (self.ui.acceptButton, results.accept), (self.ui.refineButton, results.refine),
@@ -163,7 +165,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                              (self.ui.rerunPriorButton, self.onRerunWithPrior), (self.ui.exportButton, results.export),
                              (self.ui.exportDicomButton, results.export_dicom), (self.ui.adaptButton, self.onAdapt),
                              (self.ui.openModelsFolderButton, self._models.open_models_folder),
-                             (self.ui.markReviewedButton, results.review.mark_selected_reviewed)):
+                             (self.ui.markReviewedButton, results.review.mark_selected_reviewed),
+                             (self.ui.reviewSegmentationButton, results.review_segmentation)):
             button.connect("clicked(bool)", lambda _checked=False, slot=slot: slot())
         self.ui.reviewTable.connect("itemSelectionChanged()", results.show_selected_review_item)
         self._loadTerminology()
@@ -218,6 +221,11 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    def onSceneEndImport(self, caller, event) -> None:
+        """A scene was opened (or added to this one): its GmmSeg result is taken up when the module is shown."""
+        if self.parent.isEntered:
+            self._results.resume()
+
     @vtk.calldata_type(vtk.VTK_OBJECT)
     def onNodeRemoved(self, caller, event, node) -> None:
         if self._jobs.job is not None and node is self._jobs.job.input_node:
@@ -242,6 +250,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 setattr(self._parameterNode, field, new_click_points(slicer.mrmlScene, name, colour))
         self._results.hide_outputs_from_inputs()
         self._followParameterNode()
+        self._results.resume()  # a result left in the scene (saved and opened, or the module reloaded)
 
     def setParameterNode(self, parameterNode) -> None:
         if (parameterNode and self._parameterNode and self._parameterNodeGuiTag is not None
@@ -289,9 +298,12 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.segmentButton.text = "Segment" if idle else "Cancel"
         self.ui.segmentButton.toolTip = ("Stop the running job" if not idle else "Segment the input" if hasInput
                                          else "Choose an input volume or cine")
-        for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.rerunPriorButton,
-                       self.ui.applyPriorSlidersButton, self.ui.exportButton, self.ui.markReviewedButton):
+        for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.exportButton, self.ui.markReviewedButton):
             button.enabled = editable
+        for button in (self.ui.rerunPriorButton, self.ui.applyPriorSlidersButton):  # none for a user's segmentation
+            button.enabled = editable and outputs.prior_transform is not None
+        self.ui.reviewSegmentationButton.enabled = idle and bool(self._parameterNode and
+                                                                 self._parameterNode.reviewSegmentation)
         self.ui.undoButton.enabled = editable and outputs.history.can_undo
         self.ui.redoButton.enabled = editable and outputs.history.can_redo
         dicom = hasattr(slicer.modules, "quantitativereporting")

@@ -396,6 +396,112 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
     assert segmentation.GetAttribute(REVIEW_ADVISED) == "true"
 
 
+# ---- results that survive: a saved scene opened again, a reload, a segmentation brought by the user -------------
+def _panel_state(widget) -> dict:
+    """What the clinician sees of the result: review rows, the indices table, labels, the Accept stamp."""
+    from GmmSegLib.mrml.logic import ACCEPTED
+
+    outputs = widget._results.outputs
+    table = outputs.indices_table.GetTable()
+    return {"review": [dict(item) for item in widget._results.review.items],
+            "indices": {table.GetValue(r, 0).ToString(): table.GetValue(r, 1).ToString()
+                        for r in range(table.GetNumberOfRows())},
+            "labels": widget.logic.sceneLogic().all_labels(outputs),
+            "accepted": outputs.segmentation.GetAttribute(ACCEPTED)}
+
+
+def _same_state(shown: dict, expected: dict) -> bool:
+    return (shown["review"] == expected["review"] and shown["indices"] == expected["indices"]
+            and np.array_equal(shown["labels"], expected["labels"]) and shown["accepted"] == expected["accepted"])
+
+
+@pytest.mark.slow
+@requires_torch
+def test_a_cine_segmented_edited_accepted_and_saved_goes_on_after_the_scene_is_opened_again(module, harness,
+                                                                                           tmp_path):
+    """The clinician's path over two sittings, on a 20-frame cine: segment, edit, accept, save the scene, close it,
+    open it, and go on (refine, undo, accept, export); then a module reload finds the result again too."""
+    import json
+
+    from GmmSegLib.io.phantom import make_cine_phantom
+    from GmmSegLib.mrml.inputs import add_volume_nodes
+
+    widget, ui = module.widget, module.widget.ui
+    cine = add_volume_nodes(harness.mrmlScene, make_cine_phantom(frames=20, seed=5).image, "cine")
+    ui.inputSelector.setCurrentNode(cine)
+    ui.segmentButton.click()
+    _wait_for_job(widget, timeout=600)
+    outputs = widget._results.outputs
+    assert outputs is not None and outputs.num_frames == 20
+    click_background_in_the_lv(widget, outputs)
+    ui.refineButton.click()
+    ui.acceptButton.click()
+    saved = _panel_state(widget)
+    assert saved["accepted"] is not None and saved["review"] and "lv_ef" in saved["indices"]
+    harness.util.saveScene(str(tmp_path / "patient.mrb"))
+
+    harness.mrmlScene.Clear(0)  # File > Close scene
+    assert widget._results.outputs is None and ui.reviewTable.rowCount == 0 and not ui.refineButton.enabled
+    harness.util.loadScene(str(tmp_path / "patient.mrb"))  # File > Add data: the scene bundle
+    assert widget._results.outputs is not None and ui.reviewTable.rowCount == len(saved["review"])
+    assert _same_state(_panel_state(widget), saved)
+    assert "Reviewing cine GmmSeg (accepted" in _log(widget)
+    assert ui.refineButton.enabled and ui.rerunPriorButton.enabled and not ui.undoButton.enabled
+    red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
+    assert red.GetForegroundVolumeID() == widget._results.outputs.uncertainty["total"].GetID()
+
+    outputs = widget._results.outputs
+    before = click_background_in_the_lv(widget, outputs)
+    ui.refineButton.click()
+    logic = widget.logic.sceneLogic()
+    assert not np.array_equal(logic.current_labels(outputs), before) and ui.undoButton.enabled
+    ui.undoButton.click()
+    assert np.array_equal(logic.all_labels(outputs), saved["labels"])
+    ui.acceptButton.click()
+    widget._parameterNode.exportFolder = tmp_path / "export"
+    (tmp_path / "export").mkdir()
+    ui.exportButton.click()
+    exported = json.loads((tmp_path / "export" / "cine_indices.json").read_text())
+    assert f"{exported['lv_ef']:.4g}" == saved["indices"]["lv_ef"]  # the indices are those saved
+    assert _panel_state(widget)["indices"] == saved["indices"]
+
+    harness.util.reloadScriptedModule(module.name)  # Reload: a new widget finds the same result
+    reloaded = module.widget
+    assert reloaded is not widget and reloaded._results.outputs is not None
+    assert reloaded._results.outputs.segmentation is outputs.segmentation
+    assert np.array_equal(reloaded.logic.sceneLogic().all_labels(reloaded._results.outputs), saved["labels"])
+
+
+@requires_torch
+def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(module, harness, small_phantom):
+    from GmmSegLib.mrml.nodes import new_segmentation, register_segmentation_converters
+
+    widget, ui = module.widget, module.widget.ui
+    volume = _volume(harness, small_phantom)
+    ui.inputSelector.setCurrentNode(volume)
+    register_segmentation_converters()
+    mine = new_segmentation("drawn by hand", volume, small_phantom.labels[0])  # segments LV, MYO, RV
+    harness.mrmlScene.AddNode(mine)
+    mine.CreateDefaultDisplayNodes()
+    assert not ui.reviewSegmentationButton.enabled
+    ui.reviewSegmentationSelector.setCurrentNode(mine)
+    assert widget._parameterNode.reviewSegmentation is mine and ui.reviewSegmentationButton.enabled
+    ui.reviewSegmentationButton.click()
+    outputs = widget._results.outputs
+    assert outputs is not None and outputs.segmentation is not mine and outputs.input_node is volume
+    assert "has no uncertainty maps" in _log(widget)
+    assert ui.reviewTable.rowCount > 0 and ui.reviewTable.item(0, 3).text() == "n/a"
+    assert ui.refineButton.enabled and ui.acceptButton.enabled and ui.exportButton.enabled
+    assert not ui.rerunPriorButton.enabled and not ui.applyPriorSlidersButton.enabled  # no prior to move
+    red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
+    assert red.GetBackgroundVolumeID() == volume.GetID() and red.GetForegroundVolumeID() is None
+    assert float(_panel_state(widget)["indices"]["LV volume (ml)"]) > 0
+    before = click_background_in_the_lv(widget, outputs)
+    ui.refineButton.click()
+    assert not np.array_equal(widget.logic.sceneLogic().current_labels(outputs), before)  # its labels guide it
+    assert "Refined LV" in _log(widget)
+
+
 # ---- which model the next job uses --------------------------------------------------------------------------
 def _adapted_model(folder, name: str):
     """A model file with its sidecar description, as an adaptation leaves it (the content is not read here)."""
@@ -608,6 +714,7 @@ def test_pytorch_is_installed_within_the_products_range(module, monkeypatch):
 def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small_phantom, monkeypatch, caplog):
     from GmmSegLib.gui import pytorch_install
 
+    monkeypatch.setattr(_PyTorchUtilsLogic, "torchInstalled", staticmethod(lambda: True))  # also where torch is not
     monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "1.13.1+cu117")
     module.widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
     with caplog.at_level(logging.ERROR):
@@ -616,7 +723,10 @@ def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small
     assert any("1.13.1+cu117" in r.getMessage() and ">=2.2,<3" in r.getMessage() for r in caplog.records), caplog.text
 
 
-def test_the_undo_keys_work_after_a_reload_of_the_shown_module(module, harness, small_phantom):
+def test_after_a_reload_of_the_shown_module_its_result_is_taken_up_and_the_undo_keys_work(module, harness,
+                                                                                          small_phantom):
+    """F9: a Reload makes a new widget (setup() only); it takes up the result shown before (the resume of a saved
+    scene) and installs the Undo and Redo keys, so the result is not orphaned."""
     from PySide6 import QtGui
     from PySide6.QtTest import QTest
     from slicer_harness import pump
@@ -624,10 +734,13 @@ def test_the_undo_keys_work_after_a_reload_of_the_shown_module(module, harness, 
     from conftest import known_result
     from GmmSegLib.mrml.logic import ACCEPTED
 
+    volume = _volume(harness, small_phantom)
+    module.widget._results.take(volume, known_result(small_phantom, [0]), [])
+    shown = module.widget._results.outputs.segmentation
     harness.util.reloadScriptedModule(module.name)  # Reload, while the module is shown
     widget = module.widget
-    volume = _volume(harness, small_phantom)
-    widget._results.take(volume, known_result(small_phantom, [0]), [])
+    assert widget._results.outputs is not None and widget._results.outputs.segmentation is shown
+    assert widget.ui.acceptButton.enabled and widget.ui.reviewTable.rowCount > 0
     widget.ui.acceptButton.click()
     segmentation = widget._results.outputs.segmentation
     assert segmentation.GetAttribute(ACCEPTED) is not None

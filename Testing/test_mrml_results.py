@@ -19,10 +19,12 @@ from GmmSegLib.mrml.inputs import add_volume_nodes, cine_of, default_input  # no
 from GmmSegLib.mrml.logic import ACCEPTED, GmmSegLogic  # noqa: E402
 from GmmSegLib.mrml.nodes import read_labels, write_labels  # noqa: E402
 
-# what one segmented cine adds to a scene (README, "In 3D Slicer"): 5 sequences (segmentation, 3 uncertainty
-# kinds, prior) and the browser's proxies of them with their display and storage nodes, the prior transform,
-# the indices and volume-curve tables, the volume plot and its two series, and the shared colour table
-CINE_OUTPUTS = {"vtkMRMLSequenceNode": 5, "vtkMRMLSegmentationNode": 1, "vtkMRMLSegmentationDisplayNode": 1,
+# what one segmented cine adds to a scene (README, "In 3D Slicer"): 5 synchronised sequences (segmentation,
+# 3 uncertainty kinds, prior) and the browser's proxies of them with their display and storage nodes, the prior
+# transform, the indices and volume-curve tables, the volume plot and its two series, the shared colour table,
+# and the record kept for taking the result up again (summary text, model labels and probabilities sequences)
+CINE_OUTPUTS = {"vtkMRMLSequenceNode": 7, "vtkMRMLTextNode": 1, "vtkMRMLSegmentationNode": 1,
+                "vtkMRMLSegmentationDisplayNode": 1,
                 "vtkMRMLSegmentationStorageNode": 1, "vtkMRMLScalarVolumeNode": 4, "vtkMRMLScalarVolumeDisplayNode": 4,
                 "vtkMRMLVolumeArchetypeStorageNode": 4, "vtkMRMLLinearTransformNode": 1, "vtkMRMLTableNode": 2,
                 "vtkMRMLPlotChartNode": 1, "vtkMRMLPlotSeriesNode": 2, "vtkMRMLColorTableNode": 1}

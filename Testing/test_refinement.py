@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from GmmSegLib.clinical.refinement import fused_probability, geodesic_distance, refine
+from GmmSegLib.clinical.refinement import fused_probability, geodesic_distance, label_probabilities, refine
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.evaluation.metrics import dice
 
@@ -89,3 +89,15 @@ def test_growcut_baseline_segments_from_clicks(small_phantom):
     grown = growcut_refiner()(case, "LV", [inside], [])
     assert grown[inside[1], inside[0]]
     assert dice(grown, truth == 1) > 0.8
+
+
+def test_labels_stand_for_probabilities_with_soft_boundaries():
+    labels = np.zeros((30, 30), np.uint8)
+    labels[8:22, 8:22] = 2
+    labels[12:18, 12:18] = 1
+    probabilities = label_probabilities(labels)
+    assert probabilities.shape == (4, 30, 30) and np.allclose(probabilities.sum(axis=0), 1.0, atol=1e-6)
+    assert np.array_equal(probabilities.argmax(axis=0), labels)
+    assert 0.6 < probabilities[1, 12, 15] < 0.85 < probabilities[1, 15, 15]  # less sure at the border
+    assert probabilities[0, 2, 2] > 0.99
+    assert 0.5 < probabilities[2, 8, 8] < 0.9  # a corner keeps its label

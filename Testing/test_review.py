@@ -10,6 +10,7 @@ from uncertainty_calibration import auroc, expected_calibration_error, review_pa
 
 from GmmSegLib.clinical.review import (
     UNSURE_STACK_SCORE,
+    label_review_queue,
     review_queue,
     slice_mean_uncertainty,
     stack_uncertainty,
@@ -80,3 +81,14 @@ def test_a_segmentation_the_model_is_unsure_about_throughout_is_flagged_for_revi
     assert summary_record(unsure, phantom_volume, None)["review_advised"]
     assert whole_stack_warning(calm["stack_uncertainty"]) is None
     assert "unsure about the whole stack (median slice uncertainty 0.15" in whole_stack_warning([0.05, 0.15])
+
+
+def test_without_uncertainty_the_queue_puts_the_key_frames_and_their_end_slices_first():
+    labels = np.zeros((3, 7, 20, 20), np.uint8)
+    labels[:, 1:6, 5:15, 5:15] = 1  # heart on slices 1..5 of every frame
+    labels[:, 3, 5:15, 5:15] = 2
+    queue = label_review_queue(labels, (1.5, 1.5, 8.0), key_frames=(2, 0))
+    assert [(item.frame, item.slice) for item in queue[:5]] == [(2, 1), (2, 5), (2, 2), (2, 4), (2, 3)]
+    assert [item.frame for item in queue[5:10]] == [0] * 5 and [item.frame for item in queue[10:]] == [1] * 5
+    assert queue[0].slice_score is None and queue[0].score == 1.0 and queue[4].structure == "MYO"
+    assert queue[0].bbox == (5, 5, 14, 14) and queue[0].area_mm2 == 100 * 1.5 * 1.5

@@ -11,6 +11,9 @@ the Conventional layout (which adds the layout node, the 3D view node and the Re
 with their orientations Axial, Sagittal and Coronal), a vtkMRMLSliceLogic per slice view (which adds its slice
 composite node, as each slice widget's logic does), and the logics of the Markups, Sequences and Terminologies
 modules (which register their node classes and observe the scene; Slicer's default terminologies are not loaded).
+The scene has the application's data IO (a remote IO logic with its cache folder, here a temporary one, and a data
+IO manager logic, hooked in by vtkSlicerApplicationLogic::SetMRMLSceneDataIO as qSlicerCoreApplication does), which
+reading a scene bundle (.mrb) needs; ``coreIOManager()`` saves and loads scenes (:mod:`.scene_io`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Property, Signal
 
 from .qt_adapter import qt
+from .scene_io import qSlicerCoreIOManager
 
 SLICE_VIEWS = ("Red", "Yellow", "Green")
 DEFAULT_VERSION = (5, 12, 3)
@@ -73,6 +77,7 @@ class StartupScene:
     layout_logic: Any
     slice_logics: Any
     module_logics: dict[str, Any] = field(default_factory=dict)
+    data_io: tuple = ()  # the remote IO logic and the data IO manager logic
 
 
 def create_application_scene() -> StartupScene:
@@ -92,12 +97,20 @@ def create_application_scene() -> StartupScene:
         slice_logic.SetSliceNode(scene.GetNodeByID(f"vtkMRMLSliceNode{name}"))
         slice_logics.AddItem(slice_logic)
     app_logic.SetSliceLogics(slice_logics)
+    remote_io = slicer_core.vtkMRMLRemoteIOLogic()  # qSlicerCoreApplicationPrivate::initDataIO
+    cache = Path(tempfile.mkdtemp(prefix="slicer_harness_cache_"))
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    remote_io.GetCacheManager().SetRemoteCacheDirectory(str(cache))
+    data_io_logic = slicer_core.vtkDataIOManagerLogic()
+    data_io_logic.SetMRMLApplicationLogic(app_logic)
+    data_io_logic.SetAndObserveDataIOManager(remote_io.GetDataIOManager())
+    app_logic.SetMRMLSceneDataIO(scene, remote_io, data_io_logic)
     module_logics = {"Markups": slicer_core.vtkSlicerMarkupsLogic(), "Sequences": slicer_core.vtkSlicerSequencesLogic(),
                      "Terminologies": slicer_core.vtkSlicerTerminologiesModuleLogic()}
     for logic in module_logics.values():
         logic.SetMRMLApplicationLogic(app_logic)
         logic.SetMRMLScene(scene)
-    return StartupScene(scene, app_logic, layout_logic, slice_logics, module_logics)
+    return StartupScene(scene, app_logic, layout_logic, slice_logics, module_logics, (remote_io, data_io_logic))
 
 
 class qSlicerModuleManager(qt.QObject):
@@ -144,10 +157,11 @@ class qSlicerApplication(qt.QObject):
     functions then only log), ``applicationName``, ``applicationVersion``, ``majorVersion``, ``minorVersion``,
     ``mainApplicationMajorVersion``/``MinorVersion``/``PatchVersion`` (5.12.3 by default; qSlicerCoreApplication
     has no ``patchVersion``), ``documentationBaseUrl``, ``moduleDocumentationUrl()``, ``moduleManager()``,
-    ``commandOptions()``, ``mrmlScene()``, ``applicationLogic()``, ``moduleLogic(name)``, ``settings()`` and
-    ``userSettings()`` (a QSettings in a temporary folder), ``topLevelWidgets()``, ``processEvents()``,
-    ``setOverrideCursor()``/``restoreOverrideCursor()``, ``translate()``, ``startupEnvironment()`` (the process's
-environment when the harness was installed: slicer.util.launchConsoleProcess uses it), the ``aboutToQuit`` signal.
+    ``commandOptions()``, ``coreIOManager()`` (scenes only), ``mrmlScene()``, ``applicationLogic()``,
+    ``moduleLogic(name)``, ``settings()`` and ``userSettings()`` (a QSettings in a temporary folder),
+    ``topLevelWidgets()``, ``processEvents()``, ``setOverrideCursor()``/``restoreOverrideCursor()``, ``translate()``,
+    ``startupEnvironment()`` (the process's environment when the harness was installed: slicer.util's
+    launchConsoleProcess uses it), the ``aboutToQuit`` signal.
     ``mainWindow()`` and ``layoutManager()`` return None: there are no views (Slicer's Python layer treats a
     missing main window as "log only"; code that uses the layout manager needs a guard or its own stand-in).
     ``setTestingEnabled()`` and ``setVersion()`` are the harness's, to try the other mode or an older Slicer.
@@ -166,6 +180,7 @@ environment when the harness was installed: slicer.util.launchConsoleProcess use
         self._testing = True
         self._version = DEFAULT_VERSION
         self._moduleManager = qSlicerModuleManager(self)
+        self._coreIOManager = qSlicerCoreIOManager(startup.scene, self)
         self._commandOptions = qSlicerCommandOptions(self)
         self._settings: QtCore.QSettings | None = None
         self._startupEnvironment = QtCore.QProcessEnvironment.systemEnvironment()
@@ -199,6 +214,9 @@ environment when the harness was installed: slicer.util.launchConsoleProcess use
 
     def moduleDocumentationUrl(self, moduleName: str) -> str:
         return f"{self.documentationBaseUrl}/user_guide/modules/{moduleName.lower()}.html"
+
+    def coreIOManager(self) -> qSlicerCoreIOManager:
+        return self._coreIOManager
 
     def moduleManager(self) -> qSlicerModuleManager:
         return self._moduleManager

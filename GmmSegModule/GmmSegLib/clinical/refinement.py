@@ -14,6 +14,8 @@ for one structure (LV, MYO or RV) correct that structure near the clicks only:
 
 The result is merged back into the label map without overlaps: pixels the structure gains are taken from
 the others; pixels it loses get their most probable other class. Nothing outside the box changes.
+Without the model's probabilities (a segmentation GmmSeg did not make), the labels stand for them
+(:func:`label_probabilities`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ..core.errors import GmmSegError
-from ..core.labels import STRUCTURES
+from ..core.labels import NUM_CLASSES, STRUCTURES
 
 REGION_RADIUS_MM = 30.0
 GEODESIC_LENGTH_MM = 15.0  # a straight path of this length through a flat region costs 1 (e^-1)
@@ -35,6 +37,7 @@ GEODESIC_SMOOTHING_PX = 1.0  # Gaussian sigma of the image the clicks' geodesic 
 EDGE_SIGMA = 0.5  # intensity difference (in image standard deviations) at which an edge starts to cut
 PAIRWISE_WEIGHT = 1.5
 MEAN_FIELD_STEPS = 10
+LABEL_SOFTNESS_PX = 1.5  # Gaussian sigma that softens the boundaries of labels standing for probabilities
 
 _OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
@@ -46,6 +49,15 @@ class Refinement:
     labels: np.ndarray
     box: tuple[int, int, int, int]
     changed_pixels: int
+
+
+def label_probabilities(labels: np.ndarray, softness_px: float = LABEL_SOFTNESS_PX) -> np.ndarray:
+    """Class probabilities (K, Y, X) that a slice's labels (Y, X) stand for when no model gave any: the mean of the
+    classes' masks and their blur in plane. Each pixel's label stays the most probable class (at least 1/2), so that
+    nothing moves away from the clicks, while pixels near a boundary are less sure, so that clicks there can move it.
+    They sum to 1, as the masks do, the blur being linear."""
+    masks = np.stack([labels == k for k in range(NUM_CLASSES)]).astype(np.float32)
+    return 0.5 * (masks + ndimage.gaussian_filter(masks, (0, softness_px, softness_px)))
 
 
 def _shift(tensor: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:

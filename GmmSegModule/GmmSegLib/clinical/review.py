@@ -36,7 +36,7 @@ class ReviewItem:
     frame: int
     slice: int
     bbox: tuple[int, int, int, int]
-    slice_score: float  # mean uncertainty of the slice's heart (0..1): the queue's order
+    slice_score: float | None  # mean uncertainty of the slice's heart (0..1): the queue's order; None without maps
     score: float  # uncertainty mass of the region in mm^2: the order within a slice
     structure: str  # LV, MYO or RV: the structure most of the region is labelled (or borders)
     area_mm2: float
@@ -111,3 +111,27 @@ def review_queue(uncertainty: np.ndarray, labels: np.ndarray, spacing_xyz: tuple
                                         slice_score, float(maps[heart].sum() * pixel_mm2),
                                         _dominant_structure(slice_labels, heart), float(heart.sum() * pixel_mm2)))
     return sorted(items, key=lambda item: (item.slice_score, item.score), reverse=True)
+
+
+def label_review_queue(labels: np.ndarray, spacing_xyz: tuple[float, float, float],
+                       key_frames: tuple[int, ...] = ()) -> list[ReviewItem]:
+    """Review items of labels (T, Z, Y, X) that come without uncertainty maps (a segmentation GmmSeg did not make):
+    one per slice that holds heart, the frames of ``key_frames`` first (ED and ES, on which the indices rest), and
+    within a frame the end slices first, base and apex, where whole structures are most often wrong (see the
+    module's docstring), then towards the middle. ``score`` is how far the slice lies from the heart's middle slice
+    (1 at the ends, 0 in the middle); ``slice_score`` is None, as there is no uncertainty to show."""
+    pixel_mm2 = spacing_xyz[0] * spacing_xyz[1]
+    items: list[ReviewItem] = []
+    for t, frame in enumerate(labels):
+        present = np.flatnonzero((frame > 0).any(axis=(1, 2)))
+        if not present.size:
+            continue
+        middle, half = (present[0] + present[-1]) / 2, max((present[-1] - present[0]) / 2, 1.0)
+        for z in present:
+            heart = frame[z] > 0
+            ys, xs = np.nonzero(heart)
+            items.append(ReviewItem(t, int(z), (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())), None,
+                                    float(abs(z - middle) / half), _dominant_structure(frame[z], heart),
+                                    float(heart.sum() * pixel_mm2)))
+    rank = {frame: position for position, frame in enumerate(key_frames)}
+    return sorted(items, key=lambda item: (rank.get(item.frame, len(rank)), -item.score, item.frame, item.slice))

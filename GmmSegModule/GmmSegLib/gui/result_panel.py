@@ -51,7 +51,7 @@ class ResultPanel:
         """A finished segmentation of ``input_node`` into the scene and the panel, in place of the input's earlier
         outputs: those are removed, or, when accepted, kept out of the views. The command's warnings are in the log
         already (``launchConsoleProcess`` merges its stderr into the output the job runner logs)."""
-        from ..mrml.logic import ACCEPTED
+        from ..mrml.scene_outputs import ACCEPTED
 
         logic, previous = self.logic(), self.outputs
         if previous is not None and previous.input_node is input_node:
@@ -70,6 +70,29 @@ class ResultPanel:
         for note in self.outputs.notes(plot_view=plot_view):
             self.log(note)
 
+    def resume(self) -> None:
+        """Take up the newest GmmSeg result in the scene (a saved scene opened, the module reloaded), preferring one of
+        the chosen input, unless a result is shown."""
+        if self.outputs is not None and self.outputs.present_in(slicer.mrmlScene):
+            return
+        with user_action("Cannot take up the GmmSeg result of this scene.", self.log):
+            parameters = self.parameters()
+            self._show_taken_up(self.logic().resume(parameters.inputNode if parameters is not None else None))
+
+    def review_segmentation(self) -> None:
+        """Take up the chosen segmentation: a GmmSeg result as it was left, or one brought from elsewhere."""
+        with user_action("Cannot review this segmentation.", self.log):
+            parameters = self.parameters()
+            self._show_taken_up(self.logic().take_up(parameters.reviewSegmentation, parameters.inputNode))
+
+    def _show_taken_up(self, outputs) -> None:
+        from ..mrml.resume import taken_up_notes
+
+        if outputs is not None:
+            self.show(outputs)
+            for note in taken_up_notes(outputs):
+                self.log(note)
+
     def hide_outputs_from_inputs(self) -> None:
         """The input selector offers inputs only: the uncertainty and prior volumes the module made are hidden from
         it (qMRMLSortFilterProxyModel's ``hiddenNodeIDs``; HideFromEditors would also drop them from the data tree
@@ -86,14 +109,14 @@ class ResultPanel:
 
     def show_layers(self) -> None:
         """The views show the input with the uncertainty map chosen, or the prior, added to it (graded: black where
-        the model is sure, a stronger tint the more uncertain)."""
+        the model is sure, a stronger tint the more uncertain); nothing is added when the result has none."""
         from ..mrml.scene_outputs import add_overlay_to_image
 
         parameters = self.parameters()
         if self.outputs is None or parameters is None:
             return
         outputs = self.outputs
-        foreground = outputs.prior if parameters.showPrior else outputs.uncertainty[parameters.uncertaintyKind]
+        foreground = outputs.prior if parameters.showPrior else outputs.uncertainty.get(parameters.uncertaintyKind)
         slicer.util.setSliceViewerLayers(background=outputs.shown_volume, foreground=foreground,
                                          foregroundOpacity=parameters.uncertaintyOpacity)
         add_overlay_to_image(slicer.mrmlScene)

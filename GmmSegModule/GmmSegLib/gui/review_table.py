@@ -19,7 +19,8 @@ class ReviewTable:
         self.table.clearContents()
         self.table.setRowCount(len(items))
         for row, item in enumerate(items):
-            cells = (str(item["frame"]), str(item["slice"]), item["structure"], f"{item['slice_score']:.2f}", "")
+            score = "n/a" if item["slice_score"] is None else f"{item['slice_score']:.2f}"  # no uncertainty maps
+            cells = (str(item["frame"]), str(item["slice"]), item["structure"], score, "")
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, qt.QTableWidgetItem(text))
 

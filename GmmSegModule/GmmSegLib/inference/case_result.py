@@ -24,11 +24,13 @@ UNCERTAINTY_FILES = {kind: "uncertainty" if kind == "total" else kind for kind i
 @dataclass
 class CaseResult:
     """Arrays on the input's native grid: labels (T, Z, Y, X), maps (T, Z, Y, X), prior and probabilities
-    (T, K, Z, Y, X); ``summary`` is the case's JSON record."""
+    (T, K, Z, Y, X); ``summary`` is the case's JSON record. A segmentation that GmmSeg did not make has labels only
+    (no maps, prior or probabilities); a result in the scene keeps its probabilities and prior in scene nodes
+    (:mod:`GmmSegLib.mrml.result_record`), not here."""
 
     labels: np.ndarray
     uncertainty: dict[str, np.ndarray]
-    prior: np.ndarray
+    prior: np.ndarray | None
     summary: dict
     probabilities: np.ndarray | None = None
 

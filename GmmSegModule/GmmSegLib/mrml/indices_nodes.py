@@ -80,7 +80,7 @@ def _output_node(scene, outputs: SceneOutputs, class_name: str, name: str, role:
         return node
     node = scene.AddNewNodeByClass(class_name, name)
     tag(node, role, outputs.input_node)
-    outputs.added.append(node)
+    outputs.keep(node)
     return node
 
 

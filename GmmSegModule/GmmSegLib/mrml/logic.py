@@ -3,6 +3,8 @@
 It runs on a bare scene from ``slicer-core`` (the tests, batch runs) exactly as inside the application.
 The widget runs the model in a separate process and hands its files to :meth:`GmmSegLogic.add_outputs`;
 :meth:`GmmSegLogic.process` runs it in this process (batch, tests). Torch is imported only there.
+:meth:`GmmSegLogic.resume` takes up a result already in the scene (a saved scene opened, a module reloaded), and
+:meth:`GmmSegLogic.take_up` a segmentation the clinician chooses, GmmSeg's or one brought from elsewhere.
 Bad input leaves the scene as it was: inputs are validated before any node is added, and a failure while
 adding removes what was added. The nodes of a result are described in :mod:`GmmSegLib.mrml.scene_outputs`.
 """
@@ -21,7 +23,7 @@ import slicer
 import vtk
 
 from ..clinical.quality import review_reasons
-from ..clinical.review import review_queue
+from ..clinical.review import label_review_queue, review_queue
 from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
 from ..io.images import read_cardiac_image
@@ -36,10 +38,16 @@ from .nodes import (
     remove_with_dependents,
     transform_points,
 )
-from .scene_outputs import SceneOutputs, add_audit_copy, add_output_nodes, remove_output_nodes, retire_output_nodes
+from .scene_outputs import (
+    ACCEPTED,
+    SceneOutputs,
+    add_audit_copy,
+    add_output_nodes,
+    remove_output_nodes,
+    retire_output_nodes,
+)
 
 LOGGER = logging.getLogger("gmmseg")
-ACCEPTED = "GmmSeg.Accepted"  # ISO time of Accept, on the segmentation (and each frame's item of a cine)
 MODEL_STAMP = "GmmSeg.Model"  # model id and sha256 behind an accepted segmentation
 STACK_PLANE_NORMALS = {"Red": 2, "Yellow": 0, "Green": 1}  # slice view -> the volume axis (I, J, K) of its normal
 
@@ -143,6 +151,30 @@ class GmmSegLogic:
         local = ijk_to_ras(outputs.frame_volumes[frame]) @ np.array([*ijk, 1.0])
         return transform_points([local[:3]], outputs.parent_transform, None)[0]
 
+    def resume(self, input_node=None) -> SceneOutputs | None:
+        """The newest GmmSeg result in the scene (of ``input_node``, when it has one), taken up; None if none."""
+        from .resume import latest_result
+
+        return latest_result(self.scene, input_node)
+
+    def take_up(self, segmentation, input_node=None, mapping: dict[str, str] | None = None) -> SceneOutputs:
+        """``segmentation`` in the module: a GmmSeg result as it was left, or a segmentation GmmSeg did not make with
+        segments LV, MYO and RV (or ``mapping``: structure -> segment name) on its image (else ``input_node``)."""
+        from . import adopt
+        from .resume import is_result, resume
+
+        if segmentation is None:
+            raise GmmSegError("choose a segmentation to review")
+        if is_result(segmentation):
+            return resume(self.scene, segmentation)
+        segments = adopt.structure_segments(segmentation, mapping)
+        image = adopt.image_of(segmentation, input_node)
+        segmentation.CreateBinaryLabelmapRepresentation()  # a segmentation loaded as surfaces is read as labels
+        labels = adopt.segmentation_labels(segmentation, image, segments)
+        outputs = self.add_outputs(image, adopt.adopted_result(segmentation, image, labels))
+        adopt.hide(segmentation)
+        return outputs
+
     # -- indices ----------------------------------------------------------------------------------------------
     def update_indices(self, outputs: SceneOutputs, labels: np.ndarray | None = None) -> dict:
         """Refill the indices table (and a cine's volume curves) from ``labels`` (T, Z, Y, X); default: the
@@ -158,12 +190,10 @@ class GmmSegLogic:
                frame: int | None = None) -> int:
         """Click refinement of ``structure`` on the slice of the clicks (world RAS positions) in ``frame`` (default:
         the frame shown); recorded for undo; returns the number of voxels changed."""
-        from ..clinical.refinement import refine
+        from ..clinical.refinement import label_probabilities, refine
 
         frame = outputs.current_frame if frame is None else frame
         outputs.check_frame(frame)
-        if outputs.result.probabilities is None:
-            raise GmmSegError("these results carry no class probabilities; segment again to refine")
         reference = outputs.frame_volumes[frame]
         ras_to_ijk = np.linalg.inv(ijk_to_ras(reference))
 
@@ -181,7 +211,10 @@ class GmmSegLogic:
             raise GmmSegError(f"the clicks are outside the image (slice {slice_index})")
         image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
         spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
-        refined = refine(image, outputs.result.probabilities[frame, :, slice_index], labels[slice_index], structure,
+        probabilities = outputs.class_probabilities(frame)
+        probabilities = (probabilities[:, slice_index] if probabilities is not None  # a segmentation not GmmSeg's:
+                         else label_probabilities(labels[slice_index]))  # its labels stand for the probabilities
+        refined = refine(image, probabilities, labels[slice_index], structure,
                          [(int(i), int(j)) for i, j, _ in clicks["foreground"]],
                          [(int(i), int(j)) for i, j, _ in clicks["background"]], float(spacing.mean()))
         if refined.changed_pixels:
@@ -219,10 +252,8 @@ class GmmSegLogic:
         """Freeze the result: keep the model's own output for audit (hidden from the views, listed in the data
         tree), stamp the segmentation with the time and the model, update the indices. Undoable; accepting
         again after more edits renews the stamp."""
-        model = outputs.result.summary.get("model") or {}
-        unverified = "" if model.get("verified", True) else " (unverified: in no model registry)"
         stamps = {ACCEPTED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  MODEL_STAMP: f"{model.get('id')} sha256:{model.get('sha256')}{unverified}"}
+                  MODEL_STAMP: _model_stamp(outputs.result.summary.get("model"))}
         previous = {key: outputs.segmentation.GetAttribute(key) for key in stamps}
         first = outputs.node_of("original") is None
 
@@ -300,9 +331,24 @@ class GmmSegLogic:
 
 
 def review_items(result: CaseResult, limit: int = 20) -> list[dict]:
-    """The review queue of a case's outputs (no MRML: may run off the GUI thread)."""
+    """The review queue of a case's outputs (no MRML: may run off the GUI thread): by uncertainty, or for a
+    segmentation without uncertainty maps by what its labels tell (ED and ES first, end slices first)."""
     spacing = tuple(result.summary["spacing_mm"])
-    return [item.to_dict() for item in review_queue(result.uncertainty["total"], result.labels, spacing)[:limit]]
+    if "total" in result.uncertainty:
+        queue = review_queue(result.uncertainty["total"], result.labels, spacing)
+    else:
+        indices = result.summary.get("clinical_indices") or {}
+        key_frames = tuple(indices[key] for key in ("ed_frame", "es_frame") if key in indices)
+        queue = label_review_queue(result.labels, spacing, key_frames)
+    return [item.to_dict() for item in queue[:limit]]
+
+
+def _model_stamp(model: dict | None) -> str:
+    """What Accept records of the model behind the segmentation."""
+    if not model:
+        return "none (a segmentation GmmSeg did not make)"
+    unverified = "" if model.get("verified", True) else " (unverified: in no model registry)"
+    return f"{model.get('id')} sha256:{model.get('sha256')}{unverified}"
 
 
 def _automatic_phi(outputs: SceneOutputs, frame: int) -> Phi:

@@ -88,10 +88,10 @@ def transform_points(points: list, source_transform, target_transform) -> list[n
 
 
 # ---- segmentation nodes -----------------------------------------------------------------------------------
-def segment_ids() -> vtk.vtkStringArray:
-    """LV, MYO, RV: the segment of label value i is the i-th."""
+def segment_ids(names=STRUCTURES) -> vtk.vtkStringArray:
+    """Segment IDs as VTK wants them, LV, MYO, RV by default: the segment of label value i is the i-th."""
     ids = vtk.vtkStringArray()
-    for segment_id in STRUCTURES:
+    for segment_id in names:
         ids.InsertNextValue(segment_id)
     return ids
 
@@ -120,13 +120,15 @@ def set_reference_geometry(segmentation, reference) -> None:
         slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry)
 
 
-def read_labels(segmentation, reference) -> np.ndarray:
-    """The labels (Z, Y, X) uint8 that ``segmentation`` holds now, on ``reference``'s grid."""
+def read_labels(segmentation, reference, ids: tuple[str, ...] = tuple(STRUCTURES)) -> np.ndarray:
+    """The labels (Z, Y, X) uint8 that ``segmentation`` holds now, on ``reference``'s grid: label value i for the
+    i-th of the segments ``ids`` (LV, MYO, RV), later ones drawn over earlier ones where segments overlap
+    (``vtkSegmentation::GenerateMergedLabelmap``)."""
     from vtk.util.numpy_support import vtk_to_numpy
 
     merged = slicer.vtkOrientedImageData()
     slicer.vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry(
-        segmentation, reference, segment_ids(), slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, merged, None)
+        segmentation, reference, segment_ids(ids), slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, merged, None)
     shape = reference.GetImageData().GetDimensions()[::-1]
     scalars = merged.GetPointData().GetScalars()
     if scalars is None or merged.GetDimensions()[::-1] != shape:

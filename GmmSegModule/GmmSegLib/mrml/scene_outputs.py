@@ -14,12 +14,16 @@ gets its volume curves (a table and a plot chart).
 Every node is tagged with ``GmmSeg.Role`` and ``GmmSeg.Input``. Proxies take their attributes from the item
 they show (``vtkMRMLNode::CopyContent`` copies attributes, ``vtkSlicerSequencesLogic.cxx``), so the items carry
 the tags too. All outputs are placed under the input's parent transform, beside the input in the subject
-hierarchy.
+hierarchy. The segmentation (for a cine, its proxy) is the result's root: it references the input
+(``GmmSegInput``) and every other node of the result (``GmmSegOutput``, in the order they were made). Node
+references, unlike attributes, are renumbered when a saved scene is imported (``vtkMRMLScene::Import``), which is how
+:mod:`GmmSegLib.mrml.resume` finds a result again. Beside what the views show, a result keeps the record of
+:mod:`GmmSegLib.mrml.result_record` (summary, the model's labels, the class probabilities).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import slicer
@@ -29,19 +33,25 @@ from ..inference.case_result import CaseResult
 from .edit_history import EditHistory
 from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
 from .nodes import ijk_to_ras_matrix, new_segmentation, read_labels, remove_with_dependents, write_labels
+from .result_record import MODEL_LABELS, PROBABILITIES, SUMMARY, frame_array, new_frame_sequence, new_summary_node
 
 INPUT = "GmmSeg.Input"
 MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a stack stored mirrored
 REVIEW_ADVISED = "GmmSeg.ReviewAdvised"  # "true" when the model is unsure of a whole frame or the result implausible
 IMPLAUSIBLE = "GmmSeg.Implausible"  # the findings that make the result implausible as a heart
+ACCEPTED = "GmmSeg.Accepted"  # ISO time of Accept, on the segmentation (and each frame's item of a cine)
 SUPERSEDED = "GmmSeg.Superseded"  # "true" on an accepted result that a re-run of its input replaced in the views
 UNCERTAINTY_COLOURS = "GmmSeg uncertainty (black: certain)"
+INPUT_REFERENCE = "GmmSegInput"  # from the segmentation to the input (a volume or a cine's browser)
+OUTPUT_REFERENCE = "GmmSegOutput"  # from the segmentation to every other node of its result
 
 
 @dataclass
 class SceneOutputs:
     """The nodes made for one input. ``segmentation``, ``uncertainty`` and ``prior`` are main-scene nodes (for a
-    cine, the browser's proxies); ``frame_volumes`` are read for arrays and geometry only."""
+    cine, the browser's proxies); ``frame_volumes`` are read for arrays and geometry only. A segmentation that GmmSeg
+    did not make (:mod:`GmmSegLib.mrml.adopt`) has no uncertainty maps (``uncertainty`` is empty) and no prior
+    (``prior`` and ``prior_transform`` are None)."""
 
     input_node: object
     frame_volumes: list
@@ -80,6 +90,24 @@ class SceneOutputs:
 
     def node_of(self, role: str):
         return next((n for n in self.added if n.GetAttribute(ROLE) == role), None)
+
+    def keep(self, node) -> None:
+        """Count ``node`` as one of this result's nodes: removed with it, and found again with it."""
+        self.added.append(node)
+        if self.segmentation is not None and node is not self.segmentation:
+            self.segmentation.AddNodeReferenceID(OUTPUT_REFERENCE, node.GetID())
+
+    @property
+    def index_values(self) -> list[str]:
+        """The index value of each frame: the cine's master sequence's, "0" for a 3D volume."""
+        if self.browser is None:
+            return ["0"]
+        master = self.browser.GetMasterSequenceNode()
+        return [master.GetNthIndexValue(t) for t in range(self.num_frames)]
+
+    def class_probabilities(self, frame: int) -> np.ndarray | None:
+        """The model's class probabilities (K, Z, Y, X) of ``frame``, or None when the result has none."""
+        return frame_array(self.node_of(PROBABILITIES), self.index_values[frame], vector=True)
 
     def notes(self, plot_view: bool) -> list[str]:
         """What the clinician should know of these outputs beside the images, one line each; ``plot_view``: whether
@@ -170,7 +198,7 @@ def add_audit_copy(scene, outputs: SceneOutputs) -> None:
             audit.SetDataNodeAtValue(new_segmentation(f"{name} frame {t}", volume, labels[t]),
                                      master.GetNthIndexValue(t))
     tag(audit, "original", outputs.input_node)
-    outputs.added.append(audit)
+    outputs.keep(audit)
     place_in_study(scene, outputs.input_node, [audit])
 
 
@@ -287,16 +315,37 @@ class _Builder:
         segmentation = self._segmentation()
         uncertainty = {kind: self._map(f"uncertainty:{kind}", f"{self.name} GmmSeg {kind} uncertainty", maps)
                        for kind, maps in self.result.uncertainty.items()}
+        prior, transform = self._prior() if self.result.prior is not None else (None, None)
+        table = self._add(self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{self.name} GmmSeg clinical indices"),
+                          "indices")
+        self._record()
+        place_in_study(self.scene, self.input_node, self.added)
+        outputs = SceneOutputs(self.input_node, self.volumes, self.shown, segmentation, uncertainty, prior, transform,
+                               table, replace(self.result, probabilities=None), sequences=self.sequences)
+        outputs.segmentation.SetNodeReferenceID(INPUT_REFERENCE, self.input_node.GetID())
+        for node in self.added:
+            outputs.keep(node)
+        return outputs
+
+    def _prior(self) -> tuple:
+        """The registered prior of the heart (1 - background) under a transform the clinician can move."""
         transform = self._add(self.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode",
                                                            f"{self.name} GmmSeg prior transform"), "prior transform")
         transform.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
         prior = self._map("prior", f"{self.name} GmmSeg prior (heart)", 1.0 - self.result.prior[:, 0])
         prior.SetAndObserveTransformNodeID(transform.GetID())
-        table = self._add(self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{self.name} GmmSeg clinical indices"),
-                          "indices")
-        place_in_study(self.scene, self.input_node, self.added)
-        return SceneOutputs(self.input_node, self.volumes, self.shown, segmentation, uncertainty, prior, transform,
-                           table, self.result, sequences=self.sequences, added=self.added)
+        return prior, transform
+
+    def _record(self) -> None:
+        """The record of the result (:mod:`GmmSegLib.mrml.result_record`); the probabilities live only there."""
+        master = self.input_node.GetMasterSequenceNode() if self.is_cine else None
+        values = [master.GetNthIndexValue(t) for t in range(len(self.volumes))] if self.is_cine else ["0"]
+        self._add(new_summary_node(self.scene, f"{self.name} GmmSeg summary", self.result.summary), SUMMARY)
+        self._add(new_frame_sequence(self.scene, f"{self.name} GmmSeg model labels", self.volumes, values,
+                                     self.result.labels, vector=False, like=master), MODEL_LABELS)
+        if self.result.probabilities is not None:
+            self._add(new_frame_sequence(self.scene, f"{self.name} GmmSeg class probabilities", self.volumes, values,
+                                         self.result.probabilities, vector=True, like=master), PROBABILITIES)
 
     def _add(self, node, role: str):
         tag(node, role, self.input_node)
