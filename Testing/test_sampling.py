@@ -87,3 +87,15 @@ def test_tight_fields_of_view_cut_slices_labels_and_location_alike(small_phantom
 
 def located_lv_centre(volume: Volume) -> tuple[float, float]:
     return tuple(locate_from_ground_truth(volume.labels.numpy(), volume.spacing).lv_centre_xy)
+
+
+def test_site_chance_picks_which_augmentation_a_crop_gets(small_phantom):
+    """With site chance 0 a crop gets the older appearance augmentation (the recipe of models up to v7), with 1 a
+    random other site; the two draw different images from the same random stream."""
+    image = small_phantom.image.frame_volume(0)
+    location = locate_from_ground_truth(small_phantom.labels[0], image.spacing_xyz)
+    volumes = [Volume.from_image(image, location, small_phantom.labels[0])]
+    older = draw_batch(volumes, 2, Perturbation(site_chance=0.0), torch.Generator().manual_seed(4))
+    again = draw_batch(volumes, 2, Perturbation(site_chance=0.0), torch.Generator().manual_seed(4))
+    sites = draw_batch(volumes, 2, Perturbation(site_chance=1.0), torch.Generator().manual_seed(4))
+    assert torch.equal(older.images, again.images) and not torch.allclose(older.images, sites.images)

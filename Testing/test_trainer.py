@@ -140,6 +140,7 @@ def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
     (["--neighbour-jitter-mm", "-3"], "--neighbour-jitter-mm must be a number of 0 or more"),
     (["--neighbour-jitter-mm", "nan"], "--neighbour-jitter-mm must be a number of 0 or more"),
     (["--learning-rate", "0"], "--learning-rate must be a number above 0"),
+    (["--site-chance", "1.5"], "--site-chance must be a number from 0 to 1"),
     (["--pretrain-epochs", "-1", "--context-slices", "-1"], "--context-slices must be 0 or more; --pretrain-epochs"),
 ])
 def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, message):

@@ -40,6 +40,9 @@ class TrainConfig:
     l3_start: float = 1.0
     l3_end: float = 0.01
     anchor_weight: float = 1.0
+    # the chance that a training crop looks like another scanner and site (training.scanner_effects) rather than
+    # getting the older gamma/bias/resolution/noise augmentation; 0 is the recipe models up to v7 were trained with
+    site_chance: float = 0.5
     seed: int = 42
     device: str = "auto"
     max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
@@ -65,6 +68,8 @@ def check_config(config: TrainConfig) -> None:
                  if not (math.isfinite(value) and value > 0)]
     problems += [f"{option(name)} must be a number of 0 or more" for name, value in weights.items()
                  if not (math.isfinite(value) and value >= 0)]
+    if not (math.isfinite(config.site_chance) and 0 <= config.site_chance <= 1):
+        problems.append(f"{option('site_chance')} must be a number from 0 to 1")
     if problems:
         raise GmmSegError("; ".join(problems))
 
@@ -103,6 +108,8 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ("l3_end", float, "its weight at the last epoch (cosine decay between)"),
     ("anchor_weight", float, "weight keeping the adaptation near the starting model's predictions"),
     ("neighbour_jitter_mm", float, "with --context-slices: how far each neighbouring slice of a crop may move"),
+    ("site_chance", float, "chance that a training crop is made to look like another scanner and site (0: the "
+                           "augmentation of models up to v7)"),
 )
 
 

@@ -50,7 +50,7 @@ def feature_batches(config: TrainConfig, model: GmmSegModel, volumes: list[Volum
                     ) -> Callable[[torch.Generator], Batch]:
     """Random training crops of ``volumes`` as the feature U-Net takes them (with the model's slice context and
     the configured neighbour jitter)."""
-    perturbation = Perturbation(neighbour_shift_mm=config.neighbour_jitter_mm)
+    perturbation = Perturbation(neighbour_shift_mm=config.neighbour_jitter_mm, site_chance=config.site_chance)
     return lambda g: draw_batch(volumes, config.batch_size, perturbation, g, context=model.context_slices)
 
 
@@ -61,7 +61,8 @@ def localiser_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData)
     cuts = torch.Generator().manual_seed(config.seed)  # the same fields of view on every rank and run
     volumes = labelled + [view for volume in labelled
                           for view in tight_fields_of_view(volume, config.localiser_tight_views, cuts)]
-    perturbation = Perturbation(shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25))
+    perturbation = Perturbation(shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25),
+                                site_chance=config.site_chance)
 
     def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
         return {"total": segmentation_loss(model.localiser(batch.images), batch.labels)}
@@ -135,7 +136,7 @@ def adapt_stage(model: GmmSegModel, config: TrainConfig, targets: list[Volume], 
         losses["total"] = losses["total"] + config.anchor_weight * anchor
         return losses
 
-    perturbation = Perturbation(neighbour_shift_mm=config.neighbour_jitter_mm)
+    perturbation = Perturbation(neighbour_shift_mm=config.neighbour_jitter_mm, site_chance=config.site_chance)
 
     def batches(generator: torch.Generator) -> Batch:
         context = model.context_slices
@@ -165,8 +166,9 @@ def handedness_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData
         return {"total": F.binary_cross_entropy_with_logits(model.handedness(batch.images), targets)}
 
     def batches(generator: torch.Generator) -> Batch:
-        first = draw_batch(kept, kept_per_batch, Perturbation(), generator)
-        second = draw_batch(mirrored, config.batch_size - kept_per_batch, Perturbation(), generator)
+        perturbation = Perturbation(site_chance=config.site_chance)
+        first = draw_batch(kept, kept_per_batch, perturbation, generator)
+        second = draw_batch(mirrored, config.batch_size - kept_per_batch, perturbation, generator)
         return Batch(torch.cat([first.images, second.images]), None, torch.cat([first.positions, second.positions]))
 
     return Stage("handedness", [model.handedness], loss, batches, config.handedness_epochs, config.learning_rate,
