@@ -214,12 +214,14 @@ def _segment_command(commands) -> None:
 
 
 def _adapt_command(commands) -> None:
+    from .training.config import ADAPT_EPOCHS, ADAPT_STEPS_PER_EPOCH
+
     adapt = commands.add_parser("adapt", help="label-free adaptation of the model to your images")
     adapt.add_argument("images", nargs="+", help="unlabelled images of the new site/scanner")
     adapt.add_argument("--out", required=True, help="new checkpoint (.pt); a .json description is written beside")
     _model_and_device(adapt, "starting model")
-    adapt.add_argument("--epochs", type=count, default=5)
-    adapt.add_argument("--steps-per-epoch", type=count, default=40)
+    adapt.add_argument("--epochs", type=count, default=ADAPT_EPOCHS)
+    adapt.add_argument("--steps-per-epoch", type=count, default=ADAPT_STEPS_PER_EPOCH)
     adapt.add_argument("--work", default=None, help="resumable state folder (default: <out>.work)")
     adapt.set_defaults(run=_adapt)
 

@@ -23,7 +23,7 @@ from ..core.errors import GmmSegError
 from ..io.images import AtomicOutputs, CardiacImage, check_output_folder, read_cardiac_image
 from ..model.bundle import load_model
 from ..model.registry import ModelEntry, default_entry, entry_for_path, sha256_of, sidecar_path
-from .config import TrainConfig
+from .config import ADAPT_EPOCHS, ADAPT_STEPS_PER_EPOCH, TrainConfig
 from .site_check import SiteCheck, check_adaptation, held_out
 from .state import discard_training_state
 from .trainer import Trainer
@@ -32,7 +32,8 @@ LOGGER = logging.getLogger("gmmseg")
 CANDIDATE_FILE = "adapted_candidate.pt"  # in the work folder until the check has decided
 
 
-def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 5, steps_per_epoch: int = 40,
+def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = ADAPT_EPOCHS,
+          steps_per_epoch: int = ADAPT_STEPS_PER_EPOCH,
           device: str = "auto", work: str | None = None, candidate_copy: Path | None = None) -> int:
     """Adapt, check, and write ``out`` plus its description; returns the trainer's exit code.
 

@@ -48,6 +48,11 @@ class TrainConfig:
     max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
 
 
+# what `gmmseg adapt` runs unless told otherwise: 90 steps of 16 crops, so that 12 volumes are adapted and checked
+# within 5 minutes on two cores (BENCHMARKS.md, "Simulated sites"); longer adaptation moved nothing more (3 epochs
+# and 10 gave the same Dice: BENCHMARKS.md, accuracy section)
+ADAPT_EPOCHS, ADAPT_STEPS_PER_EPOCH = 3, 30
+
 # options that may change between a run and its resumption: where the model goes and where it computes
 RESUMABLE_WITH_OTHER = ("out", "work", "device")
 
