@@ -14,8 +14,10 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import ROOT, write_dicom_series, write_ge_sform_nifti, write_image
+from GmmSegLib.clinical.indices import clinical_indices, scalar_indices
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.evaluation.folders import evaluate_pair
+from GmmSegLib.io.phantom import make_cine_phantom
 from GmmSegLib.model.registry import MODELS_ENV, models_dir, sha256_of
 
 
@@ -388,6 +390,12 @@ def test_demo_writes_outputs_and_a_picture(tmp_path):
     for path in report["outputs"]:
         assert Path(path).is_file()
     assert report["dice_ed_es"]["LV"] > 0.85
+    # the measured indices beside the phantom's truth, by the same code from its own labels at its true ED and ES
+    measured = json.loads((tmp_path / "demo" / "phantom_cine.json").read_text())["clinical_indices"]
+    phantom = make_cine_phantom()
+    truth = clinical_indices(phantom.labels, phantom.image.spacing_xyz, 0, phantom.es_frame).to_dict()
+    for shown, expected in ((report["indices"], measured), (report["true_indices"], truth)):
+        assert shown == pytest.approx(scalar_indices(expected), abs=0.005)
 
 
 def test_segment_with_a_manual_prior_placement_and_probabilities(tmp_path, segmented_volume, phantom_files):

@@ -1,4 +1,5 @@
-"""The demo picture's reading aids: orientation letters from the direction cosines, the slice shown."""
+"""The demo picture's reading aids: orientation letters from the direction cosines, the slice shown, the indices
+table (the measured indices beside the phantom's truth)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from GmmSegLib.clinical.pictures import mid_ventricular_slice, orientation_letters
+from GmmSegLib.clinical.indices import clinical_indices, scalar_indices
+from GmmSegLib.clinical.pictures import indices_table, mid_ventricular_slice, orientation_letters
 from GmmSegLib.io.images import Geometry
 
 
@@ -31,3 +33,17 @@ def test_the_slice_shown_is_the_middle_of_those_holding_the_lv(small_phantom):
     holding = np.flatnonzero((labels == 1).any(axis=(1, 2)))
     assert mid_ventricular_slice(labels) == holding[len(holding) // 2]
     assert mid_ventricular_slice(np.zeros_like(labels)) == labels.shape[0] // 2
+
+
+def test_the_indices_table_puts_each_source_in_its_own_row(small_phantom):
+    """The demo shows the model's measurement beside the phantom's truth; a source with no indices reads n/a."""
+    spacing = small_phantom.image.spacing_xyz
+    truth = scalar_indices(clinical_indices(small_phantom.labels, spacing, 0, small_phantom.es_frame).to_dict())
+    measured = {**truth, "lv_edv": truth["lv_edv"] + 20.0, "lv_ef": None}  # an over-segmentation, no LV EF
+    header, *rows = indices_table({"measured": measured, "phantom truth": truth, "failed": {"error": "x"}}).split("\n")
+    assert "LV EDV" in header and "RV EDV" in header and "mass" in header
+    assert rows[0].startswith("measured") and rows[1].startswith("phantom truth")
+    assert f"{truth['lv_edv']:.0f} ml" in rows[1] and f"{truth['lv_ef']:.1f}%" in rows[1]
+    assert f"{measured['lv_edv']:.0f} ml" in rows[0] and f"{truth['lv_edv']:.0f} ml" not in rows[0]
+    assert rows[0].count("n/a") == 1 and "n/a" not in rows[1]
+    assert rows[2].split()[1:] == ["n/a"] * 8

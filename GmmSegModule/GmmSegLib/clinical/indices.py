@@ -48,12 +48,18 @@ class ClinicalIndices:
 
     def summary_csv(self) -> str:
         """One row of the scalar indices."""
-        scalars = {k: v for k, v in asdict(self).items() if not isinstance(v, (dict, list))}
+        scalars = scalar_indices(asdict(self))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(scalars))
         writer.writeheader()
         writer.writerow({k: round(v, 3) if isinstance(v, float) else v for k, v in scalars.items()})
         return buffer.getvalue()
+
+
+def scalar_indices(record: dict) -> dict:
+    """The one-number entries of an indices record (frames, volumes, EF, mass), without the curves, per-slice
+    areas and warnings."""
+    return {key: value for key, value in record.items() if not isinstance(value, (dict, list))}
 
 
 def ejection_fraction(edv: float, esv: float) -> float | None:

@@ -37,9 +37,9 @@ def _letters(vector: np.ndarray) -> str:
 
 
 def overlay_png(image: CardiacImage, labels: np.ndarray, uncertainty: np.ndarray, frames: dict[str, int],
-                indices: dict | None = None, title: str = "") -> bytes:
+                indices: dict[str, dict] | None = None, title: str = "") -> bytes:
     """PNG bytes: for each named frame (e.g. ED and ES), the labels and the total uncertainty over the image on
-    the ED frame's mid-ventricular slice."""
+    the ED frame's mid-ventricular slice; below them the clinical indices, one table row per named source."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -72,7 +72,7 @@ def overlay_png(image: CardiacImage, labels: np.ndarray, uncertainty: np.ndarray
         axes[row, 1].set_title(f"total uncertainty (0 to {top:.2f} shown; full scale 0..1)", fontsize=8)
         figure.colorbar(shown, ax=axes[row, 1], fraction=0.046)
     if indices:  # in the bottom left corner, clear of the images
-        figure.text(0.02, 0.01, _indices_text(indices), va="bottom", ha="left", fontsize=8, family="monospace")
+        figure.text(0.02, 0.01, indices_table(indices), va="bottom", ha="left", fontsize=8, family="monospace")
     if title:
         figure.suptitle(title, fontsize=9)
     figure.tight_layout(rect=(0, 0.07 if indices else 0, 1, 1))
@@ -95,14 +95,27 @@ def _annotate(axis, shape: tuple[int, int], spacing_xyz: tuple[float, float, flo
               va="bottom")
 
 
-def _indices_text(indices: dict) -> str:
-    def value(key: str, unit: str, digits: int = 0) -> str:
-        number = indices.get(key)
+_INDEX_COLUMNS = (("ED/ES", None, "", 0), ("LV EDV", "lv_edv", " ml", 0), ("ESV", "lv_esv", " ml", 0),
+                  ("EF", "lv_ef", "%", 1), ("mass", "lv_mass", " g", 0), ("RV EDV", "rv_edv", " ml", 0),
+                  ("ESV", "rv_esv", " ml", 0), ("EF", "rv_ef", "%", 1))
+
+
+def indices_table(indices: dict[str, dict]) -> str:
+    """A fixed-width table of the scalar indices, one row per named source (e.g. the model's measurement and
+    the phantom's truth), so that the rows can be compared column by column; "n/a" where an index is missing."""
+    width = max(len(name) for name in indices) + 1
+
+    def cell(values: dict, key: str | None, unit: str, digits: int) -> str:
+        if key is None:  # the frames the volumes were taken at
+            frames = values.get("ed_frame"), values.get("es_frame")
+            return "n/a" if None in frames else f"{frames[0]}/{frames[1]}"
+        number = values.get(key)
         return "n/a" if number is None else f"{number:.{digits}f}{unit}"
 
-    return "\n".join([f"LV  EDV {value('lv_edv', ' ml')}  ESV {value('lv_esv', ' ml')}  EF {value('lv_ef', '%', 1)}"
-                      f"  mass {value('lv_mass', ' g')}",
-                      f"RV  EDV {value('rv_edv', ' ml')}  ESV {value('rv_esv', ' ml')}  EF {value('rv_ef', '%', 1)}"])
+    header = "".ljust(width) + "".join(f"{title:>9}" for title, *_ in _INDEX_COLUMNS)
+    rows = [name.ljust(width) + "".join(f"{cell(values, key, unit, digits):>9}" for _, key, unit, digits in
+                                        _INDEX_COLUMNS) for name, values in indices.items()]
+    return "\n".join([header, *rows])
 
 
 def figure_png(figure) -> bytes:

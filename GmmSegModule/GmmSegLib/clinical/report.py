@@ -16,7 +16,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.labels import convention_warning, to_product_labels
 from ..io.images import AtomicOutputs, image_stem, read_label_volume
-from .indices import ClinicalIndices, clinical_indices, structure_volumes_ml
+from .indices import ClinicalIndices, clinical_indices, scalar_indices, structure_volumes_ml
 from .pictures import figure_png
 
 LOGGER = logging.getLogger("gmmseg")
@@ -140,6 +140,5 @@ def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out
     else:
         raise InputError("give a 4D cine segmentation, or both --ed and --es 3D segmentations")
     written = write_report(indices, folder, name, uncertainty)
-    scalars = {k: v for k, v in indices.to_dict().items() if not isinstance(v, (dict, list))}
-    return {"indices": scalars, "warnings": indices.warnings, "uncertainty": uncertainty,
+    return {"indices": scalar_indices(indices.to_dict()), "warnings": indices.warnings, "uncertainty": uncertainty,
             "outputs": [str(p) for p in written]}

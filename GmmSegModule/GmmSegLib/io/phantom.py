@@ -3,11 +3,12 @@
 The chest is drawn in mm: body with subcutaneous fat and chest wall, dark lungs filling the thorax around the
 mediastinum (descending aorta, spine), liver below the apex, and the heart in a rim of bright epicardial fat:
 an LV cavity (bright blood, two papillary muscles) inside a myocardial ring of constant mass, and an RV
-crescent wrapped around the LV on its left. From base to apex the ventricles taper and the RV ends before the
-LV. Both walls are myocardium and have one intensity. Over the cycle the LV cavity shrinks (ED at frame 0, ES
-at ``es_frame``) while the wall thickens to keep its area. The outer 2 mm of the LV cavity and 3 mm of the RV
-cavity are trabeculated (muscle strands in blood) and labelled as cavity, as expert contours of cine MRI draw
-them. Intensities mimic bSSFP cine MRI (blood bright, myocardium dark), with partial-volume edges (3x3
+crescent that wraps the septum from the patient's right, its anterior and inferior horns reaching round the
+LV. From base to apex the ventricles taper and the RV ends before the LV. Both walls are myocardium and have
+one intensity. Over the cycle the LV cavity shrinks (ED at frame 0, ES at ``es_frame``) while the wall thickens
+to keep its area (the myocardial volume is the same at ED and ES). The outer 2 mm of the LV cavity and 3 mm of
+the RV cavity are trabeculated (muscle strands in blood) and labelled as cavity, as expert contours of cine MRI
+draw them. Intensities mimic bSSFP cine MRI (blood bright, myocardium dark), with partial-volume edges (3x3
 supersampling; a pixel's label is the tissue at its centre, the middle sub-sample, so labels and image share
 one grid exactly), a bias field and Rician noise.
 """
@@ -41,6 +42,17 @@ def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: 
     return ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1.0
 
 
+def _rv_ellipse(x: np.ndarray, y: np.ndarray, lv_centre: tuple[float, float], septum: float, scale: float,
+                margin: float) -> np.ndarray:
+    """The ellipse whose part outside the LV (a disk of radius ``septum``) is the RV crescent: centred towards
+    the right of the patient from the LV and taller than it, so that the crescent wraps the septum with its
+    anterior and inferior horns; ``scale`` (0..1, base to apex and ED to ES) sets how far it reaches out."""
+    offset = 0.5 * septum
+    half_width = septum - offset + 20.0 * scale + margin
+    half_height = 0.85 * math.sqrt(septum**2 - offset**2) + 8.0 * scale + margin
+    return _ellipse(x, y, lv_centre[0] - offset, lv_centre[1], half_width, half_height)
+
+
 def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Intensity and labels of one slice on the (supersampled) mm grid; level 0 base .. 1 apex."""
@@ -70,15 +82,16 @@ def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
     fat = 4.0  # epicardial fat and pericardium: a bright rim around the whole heart
     intensity[_ellipse(x, y, lv_x, lv_y, epicardium + fat, epicardium + fat)] = 0.6
     if rv_present:
-        intensity[_ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 40.0 * rv_scale + 6 + fat, 33.0 * rv_scale + 6 + fat)] = 0.6
-        rv_outer = _ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 40.0 * rv_scale + 6, 33.0 * rv_scale + 6)
-        intensity[rv_outer] = 0.22  # RV free wall, 3-7 mm: myocardium, the LV wall's signal
-        rv_cavity = _ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 36.0 * rv_scale + 3, 30.0 * rv_scale + 3)
-        rv_cavity &= ~_ellipse(x, y, lv_x, lv_y, epicardium + 2.0, epicardium + 2.0)
+        def rv(margin: float) -> np.ndarray:
+            return _rv_ellipse(x, y, (lv_x, lv_y), epicardium + 2.0, rv_scale, margin)
+
+        wall = 6.0 + 2.0 * rv_scale  # RV free wall 3-5 mm: myocardium, the LV wall's signal
+        intensity[rv(wall + fat)] = 0.6
+        intensity[rv(wall)] = 0.22
+        rv_cavity = rv(3.0) & ~_ellipse(x, y, lv_x, lv_y, epicardium + 2.0, epicardium + 2.0)
         intensity[rv_cavity] = 0.86 + 0.04 * rng.standard_normal()
         labels[rv_cavity] = RV
-        rv_trabeculae = rv_cavity & ~_ellipse(x, y, lv_x - 28.0, lv_y - 4.0, 36.0 * rv_scale, 30.0 * rv_scale)
-        intensity[rv_trabeculae & strands] = 0.3
+        intensity[rv_cavity & ~rv(0.0) & strands] = 0.3
     myocardium = _ellipse(x, y, lv_x, lv_y, epicardium, epicardium)
     intensity[myocardium] = 0.22
     labels[myocardium] = MYO

@@ -11,7 +11,7 @@ import numpy as np
 import slicer
 import vtk
 
-from ..clinical.indices import MYOCARDIUM_DENSITY_G_PER_ML, clinical_indices, structure_volumes_ml
+from ..clinical.indices import MYOCARDIUM_DENSITY_G_PER_ML, clinical_indices, scalar_indices, structure_volumes_ml
 from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURE_COLOURS
 from .scene_outputs import SceneOutputs, tag
@@ -33,9 +33,8 @@ def show_indices(scene, outputs: SceneOutputs, labels: np.ndarray) -> dict:
         indices = {"error": str(error)}
         _fill_table(outputs.indices_table, indices)
         return indices
-    scalars = {k: v for k, v in indices.items() if not isinstance(v, (dict, list))}
     warnings = {f"warning {n}": text for n, text in enumerate(indices["warnings"], 1)}
-    _fill_table(outputs.indices_table, {**scalars, **warnings})
+    _fill_table(outputs.indices_table, {**scalar_indices(indices), **warnings})
     outputs.plot_chart = _volume_plot(scene, outputs, indices)
     return indices
 
