@@ -32,6 +32,11 @@ def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
     return float(2.0 * np.logical_and(prediction, truth).sum() / total)
 
 
+def mean_structure_dice(labels: np.ndarray, truth: np.ndarray) -> float:
+    """Mean Dice of LV, MYO and RV for two product-convention label maps (a structure absent from both counts 1)."""
+    return float(np.mean([dice(labels == value, truth == value) for value in STRUCTURES.values()]))
+
+
 def surface(mask: np.ndarray) -> np.ndarray:
     """The voxels of a boolean mask that erosion with the cross structuring element removes."""
     return mask & ~ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(mask.ndim, 1))

@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..core.labels import STRUCTURES
-from ..evaluation.metrics import dice
+from ..evaluation.metrics import mean_structure_dice
 from ..inference.segmentation import segment
 from ..io import acdc
 from ..model.bundle import GmmSegModel
@@ -23,11 +22,6 @@ from ..model.class_prior import OFFSET_GRID, left_ventricle_offsets, offset_labe
 from .augment import SELECTION_SHIFT_SEED, shifted_stack
 from .data import TrainingData
 from .events import Progress
-
-
-def mean_structure_dice(labels: np.ndarray, truth: np.ndarray) -> float:
-    """Mean Dice of LV, MYO and RV for two product-convention label maps."""
-    return float(np.mean([dice(labels == value, truth == value) for value in STRUCTURES.values()]))
 
 
 def offset_scores(probabilities: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..core.labels import STRUCTURES
+from ..evaluation.metrics import mean_structure_dice
 from ..inference.localisation import HeartLocation
 from ..inference.segmentation import segment
 from ..io.images import CardiacImage
@@ -57,16 +57,6 @@ def held_out(paths: list[str]) -> tuple[list[str], list[str]]:
     return [p for p in paths if p not in check], check
 
 
-def _structure_dice(a: np.ndarray, b: np.ndarray) -> float:
-    scores = []
-    for label in STRUCTURES.values():
-        x, y = a == label, b == label
-        total = int(x.sum()) + int(y.sum())
-        if total:
-            scores.append(2.0 * int((x & y).sum()) / total)
-    return float(np.mean(scores)) if scores else 1.0
-
-
 def _moved(location: HeartLocation, spacing_xy: tuple[float, float], move: tuple[float, float, float]
            ) -> HeartLocation:
     shift_px = np.array([move[0] / spacing_xy[0], move[1] / spacing_xy[1]])
@@ -88,7 +78,7 @@ def view_agreement(model: GmmSegModel, image: CardiacImage, location: HeartLocat
     views = [segment(volume, model, device, location=_moved(location, volume.spacing_xyz[:2], move)).labels
              for move in CROP_MOVES]
     views += [segment(_windowed(volume, value), model, device, location=location).labels for value in GAMMAS]
-    return float(np.mean([_structure_dice(reference, view) for view in views]))
+    return float(np.mean([mean_structure_dice(reference, view) for view in views]))
 
 
 def check_adaptation(starting: GmmSegModel, adapted: GmmSegModel, images: list[CardiacImage],
