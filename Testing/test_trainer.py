@@ -141,6 +141,8 @@ def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
     (["--neighbour-jitter-mm", "nan"], "--neighbour-jitter-mm must be a number of 0 or more"),
     (["--learning-rate", "0"], "--learning-rate must be a number above 0"),
     (["--site-chance", "1.5"], "--site-chance must be a number from 0 to 1"),
+    (["--folds", "1"], "--folds must be from 2 to 10"),
+    (["--folds", "5", "--held-out-fold", "5"], "--held-out-fold must be from 0 to 4"),
     (["--pretrain-epochs", "-1", "--context-slices", "-1"], "--context-slices must be 0 or more; --pretrain-epochs"),
 ])
 def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, message):
@@ -149,6 +151,18 @@ def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, mess
 
     with pytest.raises(GmmSegError, match=re.escape(message)):
         check_config(parse_arguments(["--out", str(tmp_path / "m.pt"), *arguments]))
+
+
+@pytest.mark.parametrize("held_out_fold, trained_on", [(0, {"patient002"}), (1, {"patient001"})])
+def test_a_cross_validation_fold_trains_on_the_other_patients_only(tmp_path, phantom_acdc_dir, held_out_fold,
+                                                                     trained_on):
+    from GmmSegLib.training.config import parse_arguments
+    from GmmSegLib.training.data import TrainingData
+
+    config = parse_arguments(["--out", str(tmp_path / "m.pt"), "--data", str(phantom_acdc_dir), "--folds", "10",
+                              "--held-out-fold", str(held_out_fold)])
+    _, cases = TrainingData(config, model=None, device=torch.device("cpu")).labelled_split()
+    assert {case.patient for case in cases} == trained_on and {case.phase for case in cases} == {"ED", "ES"}
 
 
 def test_user_errors_exit_2_with_a_json_line(tmp_path):

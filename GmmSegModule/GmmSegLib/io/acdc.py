@@ -2,8 +2,10 @@
 
 Split (README, "Data and licences"): the labelled auxiliary set is the first five patients of each pathology group
 (001-005, 021-025, 041-045, 061-065, 081-085); the development-validation set is the other 25. The
-validation patients' labels are never used for training or tuning. The data is read in place: never
-copied into the repository (CC BY-NC-SA 4.0; cite Bernard et al., IEEE TMI 2018).
+validation patients' labels are never used for training or tuning. Cross-validation folds (:func:`fold_of`) cut
+each group of ten by position, so that every fold holds every pathology and two folds are exactly that split.
+The data is read in place: never copied into the repository (CC BY-NC-SA 4.0; cite Bernard et al., IEEE TMI
+2018).
 """
 
 from __future__ import annotations
@@ -32,11 +34,6 @@ class AcdcCase:
     def patient_number(self) -> int:
         return int(self.patient.removeprefix("patient"))
 
-    @property
-    def labelled_split(self) -> bool:
-        """True for the labelled auxiliary set (first five patients of each group of ten)."""
-        return (self.patient_number - 1) % 20 < 5
-
 
 def list_cases(root: Path | None = None) -> list[AcdcCase]:
     root = Path(root) if root else acdc_dir()
@@ -47,9 +44,30 @@ def list_cases(root: Path | None = None) -> list[AcdcCase]:
         return [AcdcCase(row["case"], row["patient"], row["phase"], row["group"]) for row in csv.DictReader(handle)]
 
 
-def split(cases: list[AcdcCase]) -> tuple[list[AcdcCase], list[AcdcCase]]:
-    """(labelled auxiliary cases, development-validation cases)."""
-    return [c for c in cases if c.labelled_split], [c for c in cases if not c.labelled_split]
+# ACDC numbers its patients in runs of 20 per pathology group (001-020 DCM, 021-040 HCM, ...); ../shared holds the
+# first ten of each run, and a fold is a share of those ten positions (a patient beyond them folds as position - 10)
+GROUP_SPAN, GROUP_SIZE = 20, 10
+# the project's split as folds: two folds, the development-validation patients (fold 1) held out
+FOLDS, HELD_OUT_FOLD = 2, 1
+
+
+def fold_of(case: AcdcCase, folds: int) -> int:
+    """The cross-validation fold (0 .. folds - 1) of a case's patient: its position within its group of ten,
+    cut into ``folds`` equal runs (both phases of a patient always in the same fold)."""
+    if not 2 <= folds <= GROUP_SIZE:
+        raise InputError(f"the ACDC patients can be cut into 2 to {GROUP_SIZE} folds, not {folds}")
+    return (case.patient_number - 1) % GROUP_SPAN % GROUP_SIZE * folds // GROUP_SIZE
+
+
+def split(cases: list[AcdcCase], folds: int = FOLDS,
+          held_out_fold: int = HELD_OUT_FOLD) -> tuple[list[AcdcCase], list[AcdcCase]]:
+    """(training cases, held-out cases) of one cross-validation fold; by default (labelled auxiliary cases,
+    development-validation cases)."""
+    if not 0 <= held_out_fold < folds:
+        raise InputError(f"fold {held_out_fold} does not exist among {folds} folds (0 to {folds - 1})")
+    held_out = [fold_of(c, folds) == held_out_fold for c in cases]
+    return ([c for c, out in zip(cases, held_out) if not out],
+            [c for c, out in zip(cases, held_out) if out])
 
 
 def image_path(root: Path, case: AcdcCase) -> Path:

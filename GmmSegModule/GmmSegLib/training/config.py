@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..core.errors import GmmSegError
 from ..core.paths import ACDC_ENV
+from ..io import acdc
 
 # the order of a full run; "handedness" and "calibration" come last so that the other stages keep their random
 # streams, and the calibration judges the finished networks
@@ -46,6 +47,10 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
+    # cross-validation: the labelled patients are cut into `folds` (io.acdc.fold_of) and `held_out_fold` is never
+    # trained on; 2 and 1 are the project's split (the development-validation patients held out)
+    folds: int = acdc.FOLDS
+    held_out_fold: int = acdc.HELD_OUT_FOLD
 
 
 # what `gmmseg adapt` runs unless told otherwise: 90 steps of 16 crops, so that 12 volumes are adapted and checked
@@ -75,6 +80,10 @@ def check_config(config: TrainConfig) -> None:
                  if not (math.isfinite(value) and value >= 0)]
     if not (math.isfinite(config.site_chance) and 0 <= config.site_chance <= 1):
         problems.append(f"{option('site_chance')} must be a number from 0 to 1")
+    if not 2 <= config.folds <= acdc.GROUP_SIZE:
+        problems.append(f"{option('folds')} must be from 2 to {acdc.GROUP_SIZE}")
+    elif not 0 <= config.held_out_fold < config.folds:
+        problems.append(f"{option('held_out_fold')} must be from 0 to {config.folds - 1}")
     if problems:
         raise GmmSegError("; ".join(problems))
 
@@ -107,6 +116,8 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ("batch_size", int, "slices per step"),
     ("seed", int, "random seed (a resumed run continues the same sequence)"),
     ("max_cases", int, "use only the first N labelled volumes, 0 for all: a short run to try the trainer"),
+    ("folds", int, "cross-validation: cut the labelled ACDC patients into this many folds (every pathology in each)"),
+    ("held_out_fold", int, "the fold never trained on (with 2 folds, 1 is the development-validation patients)"),
     ("learning_rate", float, "learning rate of the supervised stages"),
     ("adapt_learning_rate", float, "learning rate of the adaptation"),
     ("l3_start", float, "weight of the KL term against the prior at the first adaptation epoch"),

@@ -42,9 +42,9 @@ class TrainingData:
         return Path(self.config.data) if self.config.data else acdc_dir()
 
     def labelled_split(self) -> tuple[Path, list[acdc.AcdcCase]]:
-        """The ACDC folder and its labelled auxiliary cases (the first ``max_cases`` when given)."""
+        """The ACDC folder and the labelled cases of the fold trained on (the first ``max_cases`` when given)."""
         root = self.root()
-        labelled, _ = acdc.split(acdc.list_cases(root))
+        labelled, _ = acdc.split(acdc.list_cases(root), self.config.folds, self.config.held_out_fold)
         return root, labelled[: self.config.max_cases] if self.config.max_cases else labelled
 
     def labelled(self) -> list[Volume]:
