@@ -154,12 +154,15 @@ def _bench(arguments: argparse.Namespace) -> int:
 
 
 def _report(arguments: argparse.Namespace) -> int:
-    from .clinical.report import report_case
+    from .clinical.reader_choices import LIMIT_OPTIONS
+    from .clinical.report import reader_choices, report_case
 
     optional = {k: Path(v) if v else None for k, v in (("segmentation", arguments.segmentation),
                                                         ("ed", arguments.ed), ("es", arguments.es),
                                                         ("out", arguments.out))}
-    report = report_case(**optional, convention=arguments.labels)
+    limits = {key: getattr(arguments, option[2:].replace("-", "_")) for key, option in LIMIT_OPTIONS.items()}
+    choices = reader_choices(arguments.ed_frame, arguments.es_frame, limits, arguments.exclude_slice)
+    report = report_case(**optional, convention=arguments.labels, choices=choices)
     print(json.dumps(report, indent=2))
     for warning in report["warnings"]:
         print(f"gmmseg: warning: {warning}", file=sys.stderr)
@@ -260,6 +263,16 @@ def _report_command(commands) -> None:
     report.add_argument("--labels", default="product", choices=sorted(CONVENTIONS),
                         help="label convention of the segmentation(s): product (1 LV, 2 MYO, 3 RV; what segment "
                              "writes) or acdc (1 RV, 2 MYO, 3 LV)")
+    confirm = report.add_argument_group("the reader's choices (default: the model's; the record names each)")
+    confirm.add_argument("--ed-frame", type=int, help="end-diastolic frame of a cine (0 = the first)")
+    confirm.add_argument("--es-frame", type=int, help="end-systolic frame of a cine")
+    from .clinical.reader_choices import LIMIT_OPTIONS
+
+    for key, option in LIMIT_OPTIONS.items():
+        confirm.add_argument(option, metavar="FIRST-LAST",
+                             help=f"slices counted for the {key} volume, e.g. 1-9 (0 = the first slice)")
+    confirm.add_argument("--exclude-slice", action="append", default=[], metavar="PHASE:SLICE",
+                         help="a slice counted for no structure at ED or ES, e.g. ES:0 (repeat for more)")
     report.set_defaults(run=_report)
 
 

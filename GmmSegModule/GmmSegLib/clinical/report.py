@@ -1,8 +1,10 @@
 """``gmmseg report``: clinical indices and the uncertainty summary of a segmented case.
 
 From a 4D segmentation (``<stem>_seg.nii.gz`` of a cine) ED and ES are found on the LV volume curve;
-from two 3D segmentations (``--ed`` and ``--es``) they are given. Writes ``<name>_indices.json``,
-``<name>_indices.csv`` and ``<name>_volumes.png`` (LV and RV volume over the cycle, ED and ES marked).
+from two 3D segmentations (``--ed`` and ``--es``) they are given. The reader may choose ED and ES of a cine
+and bound each ventricle's slices at ED and ES (:func:`reader_choices`); the record names those choices.
+Writes ``<name>_indices.json``, ``<name>_indices.csv`` and ``<name>_volumes.png`` (LV and RV volume over the
+cycle, ED and ES marked).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
 from ..core.errors import InputError
 from ..core.labels import convention_warning, to_product_labels
 from ..io.images import AtomicOutputs, image_stem, read_label_volume
 from .indices import ClinicalIndices, clinical_indices, scalar_indices, structure_volumes_ml
 from .pictures import figure_png
+from .reader_choices import PHASES, ReaderChoices
 
 LOGGER = logging.getLogger("gmmseg")
 
@@ -35,12 +39,30 @@ def _labels(path: Path, require: int | None = None, convention: str = "product",
     return labels, tuple(float(s) for s in geometry.spacing[:3])
 
 
-def indices_from_cine(segmentation: Path, convention: str = "product") -> ClinicalIndices:
+def indices_from_cine(segmentation: Path, convention: str = "product",
+                      choices: ReaderChoices | None = None) -> ClinicalIndices:
+    """Indices of a 4D cine segmentation, with the EF ranges when ``gmmseg segment --probabilities`` wrote the
+    class probabilities beside it."""
     labels, spacing = _labels(segmentation, require=4, convention=convention)
-    return clinical_indices(labels, spacing)
+    return clinical_indices(labels, spacing, choices=choices, probabilities=_probabilities_beside(segmentation,
+                                                                                                  labels.shape))
 
 
-def indices_from_phases(ed: Path, es: Path, convention: str = "product") -> tuple[ClinicalIndices, list[Path]]:
+def _probabilities_beside(segmentation: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The (T, K, Z, Y, X) probabilities written with ``segmentation`` (None when there are none or they are
+    not of its shape: an EF range from another segmentation's probabilities would be no range of this one)."""
+    path = segmentation.parent / f"{image_stem(segmentation).removesuffix('_seg')}_probabilities.nii.gz"
+    if not path.is_file():
+        return None
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    if array.ndim != 5 or array.shape[:4] != shape:
+        LOGGER.warning(f"{path}: not the probabilities of {segmentation.name} (shape {array.shape}); no EF ranges")
+        return None
+    return np.moveaxis(array, -1, 1)
+
+
+def indices_from_phases(ed: Path, es: Path, convention: str = "product",
+                        choices: ReaderChoices | None = None) -> tuple[ClinicalIndices, list[Path]]:
     """Indices of two 3D phases, and their two files in the order taken (ED, ES). Given the wrong way round
     (the LV larger at ES) they are swapped, with a warning, as a cine's ED and ES are the largest and the
     smallest LV cavity: never a negative EF."""
@@ -50,7 +72,9 @@ def indices_from_phases(ed: Path, es: Path, convention: str = "product") -> tupl
         raise InputError(f"{ed} and {es} are not on the same grid")
     swapped = swapped_phases_warning(ed, es, ed_labels, es_labels, spacing)
     phases = [es_labels, ed_labels] if swapped else [ed_labels, es_labels]
-    indices = clinical_indices(np.stack(phases), spacing, ed_frame=0, es_frame=1)
+    if choices is not None and (choices.ed_frame is not None or choices.es_frame is not None):
+        raise InputError("--ed-frame and --es-frame choose frames of a cine; with --ed and --es the phases are given")
+    indices = clinical_indices(np.stack(phases), spacing, ed_frame=0, es_frame=1, choices=choices)
     if swapped:
         indices.warnings.insert(0, swapped)
     return indices, [es, ed] if swapped else [ed, es]
@@ -119,26 +143,51 @@ def uncertainty_summary(case_jsons: list[Path]) -> dict | None:
                                for t, z in order]}
 
 
+def reader_choices(ed_frame: int | None, es_frame: int | None, limits: dict[str, str | None],
+                   excluded: list[str]) -> ReaderChoices | None:
+    """The reader's choices from the command line (None: none): ``limits`` maps ``"LV ED"`` etc. to
+    ``"FIRST-LAST"``, ``excluded`` holds ``"ED:Z"`` / ``"ES:Z"``."""
+    choices = ReaderChoices(ed_frame, es_frame)
+    for key, text in limits.items():
+        if text:
+            choices.limits[key] = _slice_range(key, text)
+    for item in excluded:
+        phase, _, z = item.partition(":")
+        if phase not in PHASES or not z.strip().isdigit():
+            raise InputError(f"--exclude-slice {item!r}: give the phase and the slice, e.g. ES:0")
+        choices.excluded.setdefault(phase, []).append(int(z))
+    return choices if choices.manual() else None
+
+
+def _slice_range(key: str, text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    if not (first.strip().isdigit() and last.strip().isdigit()):
+        raise InputError(f"{key} slices {text!r}: give the first and last slice counted, e.g. 1-9")
+    return int(first), int(last)
+
+
 def case_json(segmentation: Path) -> Path:
     """The ``<stem>.json`` that ``gmmseg segment`` writes beside ``<stem>_seg.nii.gz``."""
     return segmentation.parent / f"{image_stem(segmentation).removesuffix('_seg')}.json"
 
 
 def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out: Path | None,
-                convention: str = "product") -> dict:
-    """The indices of a segmented case (labels in ``convention``), written beside it or to ``out``."""
+                convention: str = "product", choices: ReaderChoices | None = None) -> dict:
+    """The indices of a segmented case (labels in ``convention``), with the reader's ``choices`` of frames and
+    slice limits, written beside it or to ``out``."""
     if segmentation is not None:
-        indices = indices_from_cine(segmentation, convention)
+        indices = indices_from_cine(segmentation, convention, choices)
         name = image_stem(segmentation).removesuffix("_seg")
         folder = out or segmentation.parent
         uncertainty = uncertainty_summary([case_json(segmentation)])
     elif ed is not None and es is not None:
-        indices, phases = indices_from_phases(ed, es, convention)
+        indices, phases = indices_from_phases(ed, es, convention, choices)
         name = image_stem(ed).removesuffix("_seg")
         folder = out or ed.parent
         uncertainty = uncertainty_summary([case_json(path) for path in phases])
     else:
         raise InputError("give a 4D cine segmentation, or both --ed and --es 3D segmentations")
     written = write_report(indices, folder, name, uncertainty)
-    return {"indices": scalar_indices(indices.to_dict()), "warnings": indices.warnings, "uncertainty": uncertainty,
-            "outputs": [str(p) for p in written]}
+    return {"indices": scalar_indices(indices.to_dict()), "lv_ef_range": indices.lv_ef_range,
+            "rv_ef_range": indices.rv_ef_range, "manual_choices": indices.manual_choices,
+            "warnings": indices.warnings, "uncertainty": uncertainty, "outputs": [str(p) for p in written]}

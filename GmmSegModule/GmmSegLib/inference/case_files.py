@@ -75,7 +75,8 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
     record["review_advised"] = bool(record["review_reasons"])
     if image.num_frames >= 2:
         try:
-            record["clinical_indices"] = clinical_indices(result.labels, image.spacing_xyz).to_dict()
+            record["clinical_indices"] = clinical_indices(result.labels, image.spacing_xyz,
+                                                          probabilities=result.probabilities).to_dict()
         except GmmSegError as error:
             record["clinical_indices"] = {"error": str(error)}
     return record

@@ -66,8 +66,8 @@ def split(cases: list[AcdcCase], folds: int = FOLDS,
     if not 0 <= held_out_fold < folds:
         raise InputError(f"fold {held_out_fold} does not exist among {folds} folds (0 to {folds - 1})")
     held_out = [fold_of(c, folds) == held_out_fold for c in cases]
-    return ([c for c, out in zip(cases, held_out) if not out],
-            [c for c, out in zip(cases, held_out) if out])
+    return ([c for c, out in zip(cases, held_out, strict=True) if not out],
+            [c for c, out in zip(cases, held_out, strict=True) if out])
 
 
 def image_path(root: Path, case: AcdcCase) -> Path:

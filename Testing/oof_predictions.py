@@ -1,0 +1,98 @@
+"""Out-of-fold predictions on the 50 labelled ACDC patients, kept on disk for the clinical-index benchmarks.
+
+    python Testing/oof_predictions.py --out runs/oof --folds 2 --fold-model 0=runs/cv2/heldout0.pt \
+        --fold-model 1=Resources/Models/gmmseg_acdc_v7.pt
+
+Each model segments only the patients of the fold it never trained on (``train.py --folds K --held-out-fold F``;
+the shipped model is fold 1 of 2). Per case, ``<out>/per_case/<case>.npz`` holds the labels (Z, Y, X), the class
+probabilities (K, Z, Y, X, float16), the expert labels and the voxel spacing, with the fold and the model's
+sha256; a case already there is not segmented again, so a stopped run resumes. Rules on the indices (which
+basal slice holds LV cavity, how wide an EF range must be) are then chosen on these predictions only
+(``Testing/bench_clinical.py --predictions``), never on a model's own training patients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "GmmSegModule"))
+
+from GmmSegLib.core.paths import acdc_dir  # noqa: E402
+from GmmSegLib.io import acdc  # noqa: E402
+
+
+@dataclass(frozen=True)
+class CasePrediction:
+    """One held-out case: the model's labels and probabilities beside the expert's labels."""
+
+    case: acdc.AcdcCase
+    fold: int
+    labels: np.ndarray  # (Z, Y, X), product labels
+    probabilities: np.ndarray  # (K, Z, Y, X)
+    truth: np.ndarray  # (Z, Y, X), product labels
+    spacing_xyz: tuple[float, float, float]
+
+
+def case_file(out: Path, case: acdc.AcdcCase) -> Path:
+    return Path(out) / "per_case" / f"{case.case}.npz"
+
+
+def predict_fold(out: Path, folds: int, fold: int, model_path: str) -> None:
+    """Segment the held-out cases of ``fold`` with the model at ``model_path``, skipping those already stored."""
+    from GmmSegLib.inference.segmentation import segment
+    from GmmSegLib.model.registry import load_registered
+
+    model, _ = load_registered(model_path)
+    sha256 = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+    root = acdc_dir()
+    for case in acdc.split(acdc.list_cases(root), folds, fold)[1]:
+        path = case_file(out, case)
+        if path.exists():
+            continue
+        image, truth = acdc.load_case(root, case)
+        result = segment(image, model, "cpu")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npz")
+        np.savez_compressed(partial, labels=result.labels[0].astype(np.uint8),
+                            probabilities=result.probabilities[0].astype(np.float16), truth=truth.astype(np.uint8),
+                            spacing_xyz=np.array(image.spacing_xyz), fold=fold, folds=folds, model_sha256=sha256)
+        partial.replace(path)
+        print(case.case, "fold", fold, flush=True)
+
+
+def load_predictions(out: Path) -> list[CasePrediction]:
+    """Every stored case (in the manifest's order); an error if a patient has only one of its two phases."""
+    stored = {path.stem: path for path in (Path(out) / "per_case").glob("*.npz") if ".partial" not in path.name}
+    cases = [case for case in acdc.list_cases(acdc_dir()) if case.case in stored]
+    if not cases:
+        raise SystemExit(f"no predictions in {out}/per_case: run Testing/oof_predictions.py first")
+    predictions = []
+    for case in cases:
+        with np.load(stored[case.case]) as data:
+            predictions.append(CasePrediction(case, int(data["fold"]), data["labels"], data["probabilities"],
+                                              data["truth"], tuple(float(v) for v in data["spacing_xyz"])))
+    return predictions
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/oof")
+    parser.add_argument("--folds", type=int, default=acdc.FOLDS)
+    parser.add_argument("--fold-model", action="append", default=[], metavar="FOLD=MODEL",
+                        help="the model that never saw fold FOLD (repeat for each fold)")
+    arguments = parser.parse_args()
+    for pair in arguments.fold_model:
+        fold, model_path = pair.split("=", 1)
+        predict_fold(Path(arguments.out), arguments.folds, int(fold), model_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
