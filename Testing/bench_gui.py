@@ -4,14 +4,20 @@
 
 On a phantom cine (``--frames`` frames of 10 slices of 176 x 176 pixels), through the GUI's real route (the
 Segment button, a separate process behind a PythonSlicer-like launcher, result files read back into the
-scene), it measures:
+scene; the scene saved and opened by Slicer's own ``saveScene`` / ``loadScene``), it measures:
 
+- the time from the Segment click to the result's labels shown (its segmentation node in the scene, holding the
+  labels the job wrote);
 - how long the Qt event loop is blocked at most: by the Segment click itself, while the job runs, while its
-  results are read and put into the scene, and by the Cancel click;
+  results are read and put into the scene, by the Cancel click, and by saving, closing and opening the scene;
 - the time from Cancel to every process of the job gone;
+- the time from opening the saved scene (a .mrb bundle) to the result taken up again in the panel as it was
+  saved (review queue, clinical indices, labels);
 - the scene's nodes before and after a whole segment-refine-accept-export cycle, by class.
 
-Prints one JSON record (medians over ``--repeats``, and every run); results go to BENCHMARKS.md.
+Every run checks what it timed (the labels shown are the job's, the result opened again is the one saved) and
+stops with an error otherwise. Prints one JSON record (medians over ``--repeats``, and every run); results go to
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import time
 import types
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "GmmSegModule"))
@@ -36,7 +44,7 @@ import slicer_harness  # noqa: E402
 slicer = slicer_harness.install()
 
 from launcher import alive, install_launcher  # noqa: E402
-from panel_steps import click_background_in_the_lv  # noqa: E402
+from panel_steps import click_background_in_the_lv, panel_state, same_state  # noqa: E402
 from slicer_harness import load_module, pump, wait_until  # noqa: E402
 
 from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
@@ -57,6 +65,9 @@ def _classes(scene) -> collections.Counter:
 
 
 def _segment(widget, browser) -> dict:
+    """Segment ``browser`` by the Segment button: the GUI thread's longest blocks, and the time until the result's
+    labels are shown (the job runner ends the job and puts its result into the scene in the same slot)."""
+    previous = widget._results.outputs
     widget.ui.inputSelector.setCurrentNode(browser)
     started = time.perf_counter()
     widget.ui.segmentButton.click()
@@ -64,8 +75,20 @@ def _segment(widget, browser) -> dict:
     job = widget._jobs.job
     running_gap = wait_until(lambda: widget._jobs.job is not job or job.console.finished, timeout=600)
     import_gap = wait_until(lambda: widget._jobs.job is None, timeout=600)
-    return {"segment_click_s": click_s, "blocked_while_running_s": running_gap,
-            "blocked_while_importing_s": import_gap, "job_s": time.perf_counter() - started}
+    shown_s = time.perf_counter() - started
+    _check_labels_shown(widget, previous)
+    return {"segment_to_labels_shown_s": shown_s, "segment_click_s": click_s,
+            "blocked_while_running_s": running_gap, "blocked_while_importing_s": import_gap}
+
+
+def _check_labels_shown(widget, previous) -> None:
+    """Stop the benchmark unless a new result is shown whose segmentation holds the labels the job wrote."""
+    outputs = widget._results.outputs
+    if outputs is None or outputs is previous or not slicer.mrmlScene.IsNodePresent(outputs.segmentation):
+        raise RuntimeError("the Segment click showed no new result; the panel's log:\n"
+                           + widget.ui.logTextEdit.toPlainText())
+    if not np.array_equal(widget.logic.sceneLogic().all_labels(outputs), outputs.result.labels):
+        raise RuntimeError("the segmentation shown does not hold the labels the job wrote")
 
 
 def _cancel(widget, browser) -> dict:
@@ -83,6 +106,29 @@ def _cancel(widget, browser) -> dict:
     gone_s = time.perf_counter() - started
     gap = wait_until(lambda: widget._jobs.job is None, timeout=30)
     return {"cancel_click_s": click_s, "cancel_to_processes_gone_s": gone_s, "blocked_after_cancel_s": gap}
+
+
+def _save_and_reopen(widget, bundle: Path) -> dict:
+    """Save the scene as a bundle, close it, open the bundle (File > Add data) as Slicer's ``saveScene`` and
+    ``loadScene`` do: how long each blocks the GUI thread, and the time from opening to the result taken up in the
+    panel again as it was saved."""
+    saved = panel_state(widget)
+    started = time.perf_counter()
+    slicer.util.saveScene(str(bundle))
+    save_s = time.perf_counter() - started
+    started = time.perf_counter()
+    slicer.mrmlScene.Clear(0)
+    close_s = time.perf_counter() - started
+    started = time.perf_counter()
+    slicer.util.loadScene(str(bundle))
+    load_s = time.perf_counter() - started
+    gap = wait_until(lambda: widget._results.outputs is not None, timeout=60)
+    resumed_s = time.perf_counter() - started
+    if not same_state(panel_state(widget), saved):
+        raise RuntimeError("the scene opened again does not show the result as it was saved")
+    bundle.unlink()
+    return {"reopen_to_resumed_s": resumed_s, "blocked_saving_s": save_s, "blocked_closing_s": close_s,
+            "blocked_reopening_s": max(load_s, gap)}
 
 
 def _cycle(widget, browser, folder: Path) -> dict:
@@ -119,6 +165,7 @@ def main() -> int:
         browser = add_volume_nodes(slicer.mrmlScene, phantom.image, f"cine {repeat}")
         run = _segment(widget, browser)
         run.update(_cancel(widget, browser))
+        run.update(_save_and_reopen(widget, work / f"patient {repeat}.mrb"))
         runs.append(run)
     slicer.mrmlScene.Clear()
     folder = work / "export"

@@ -1,4 +1,4 @@
-"""What a clinician does in the module panel, shared by the GUI tests and ``bench_gui.py``."""
+"""What a clinician does in the module panel and what it shows, shared by the GUI tests and ``bench_gui.py``."""
 
 from __future__ import annotations
 
@@ -15,3 +15,22 @@ def click_background_in_the_lv(widget, outputs) -> np.ndarray:
     click = logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z), outputs.current_frame)
     widget._parameterNode.backgroundPoints.AddControlPoint(*click)
     return labels
+
+
+def panel_state(widget) -> dict:
+    """What the clinician sees of the shown result: review rows, the indices table, labels, the Accept stamp."""
+    from GmmSegLib.mrml.logic import ACCEPTED
+
+    outputs = widget._results.outputs
+    table = outputs.indices_table.GetTable()
+    return {"review": [dict(item) for item in widget._results.review.items],
+            "indices": {table.GetValue(r, 0).ToString(): table.GetValue(r, 1).ToString()
+                        for r in range(table.GetNumberOfRows())},
+            "labels": widget.logic.sceneLogic().all_labels(outputs),
+            "accepted": outputs.segmentation.GetAttribute(ACCEPTED)}
+
+
+def same_state(shown: dict, expected: dict) -> bool:
+    """Whether two :func:`panel_state` records show the same result."""
+    return (shown["review"] == expected["review"] and shown["indices"] == expected["indices"]
+            and np.array_equal(shown["labels"], expected["labels"]) and shown["accepted"] == expected["accepted"])

@@ -15,7 +15,7 @@ import types
 import numpy as np
 import pytest
 from launcher import alive
-from panel_steps import click_background_in_the_lv
+from panel_steps import click_background_in_the_lv, panel_state, same_state
 
 from conftest import ROOT, requires_torch
 
@@ -397,24 +397,6 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
 
 
 # ---- results that survive: a saved scene opened again, a reload, a segmentation brought by the user -------------
-def _panel_state(widget) -> dict:
-    """What the clinician sees of the result: review rows, the indices table, labels, the Accept stamp."""
-    from GmmSegLib.mrml.logic import ACCEPTED
-
-    outputs = widget._results.outputs
-    table = outputs.indices_table.GetTable()
-    return {"review": [dict(item) for item in widget._results.review.items],
-            "indices": {table.GetValue(r, 0).ToString(): table.GetValue(r, 1).ToString()
-                        for r in range(table.GetNumberOfRows())},
-            "labels": widget.logic.sceneLogic().all_labels(outputs),
-            "accepted": outputs.segmentation.GetAttribute(ACCEPTED)}
-
-
-def _same_state(shown: dict, expected: dict) -> bool:
-    return (shown["review"] == expected["review"] and shown["indices"] == expected["indices"]
-            and np.array_equal(shown["labels"], expected["labels"]) and shown["accepted"] == expected["accepted"])
-
-
 @pytest.mark.slow
 @requires_torch
 def test_a_cine_segmented_edited_accepted_and_saved_goes_on_after_the_scene_is_opened_again(module, harness,
@@ -436,7 +418,7 @@ def test_a_cine_segmented_edited_accepted_and_saved_goes_on_after_the_scene_is_o
     click_background_in_the_lv(widget, outputs)
     ui.refineButton.click()
     ui.acceptButton.click()
-    saved = _panel_state(widget)
+    saved = panel_state(widget)
     assert saved["accepted"] is not None and saved["review"] and "lv_ef" in saved["indices"]
     harness.util.saveScene(str(tmp_path / "patient.mrb"))
 
@@ -444,7 +426,7 @@ def test_a_cine_segmented_edited_accepted_and_saved_goes_on_after_the_scene_is_o
     assert widget._results.outputs is None and ui.reviewTable.rowCount == 0 and not ui.refineButton.enabled
     harness.util.loadScene(str(tmp_path / "patient.mrb"))  # File > Add data: the scene bundle
     assert widget._results.outputs is not None and ui.reviewTable.rowCount == len(saved["review"])
-    assert _same_state(_panel_state(widget), saved)
+    assert same_state(panel_state(widget), saved)
     assert "Reviewing cine GmmSeg (accepted" in _log(widget)
     assert ui.refineButton.enabled and ui.rerunPriorButton.enabled and not ui.undoButton.enabled
     red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
@@ -463,7 +445,7 @@ def test_a_cine_segmented_edited_accepted_and_saved_goes_on_after_the_scene_is_o
     ui.exportButton.click()
     exported = json.loads((tmp_path / "export" / "cine_indices.json").read_text())
     assert f"{exported['lv_ef']:.4g}" == saved["indices"]["lv_ef"]  # the indices are those saved
-    assert _panel_state(widget)["indices"] == saved["indices"]
+    assert panel_state(widget)["indices"] == saved["indices"]
 
     harness.util.reloadScriptedModule(module.name)  # Reload: a new widget finds the same result
     reloaded = module.widget
@@ -495,7 +477,7 @@ def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(mod
     assert not ui.rerunPriorButton.enabled and not ui.applyPriorSlidersButton.enabled  # no prior to move
     red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
     assert red.GetBackgroundVolumeID() == volume.GetID() and red.GetForegroundVolumeID() is None
-    assert float(_panel_state(widget)["indices"]["LV volume (ml)"]) > 0
+    assert float(panel_state(widget)["indices"]["LV volume (ml)"]) > 0
     before = click_background_in_the_lv(widget, outputs)
     ui.refineButton.click()
     assert not np.array_equal(widget.logic.sceneLogic().current_labels(outputs), before)  # its labels guide it
