@@ -209,6 +209,9 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
     assert red.GetBackgroundVolumeID() == outputs.shown_volume.GetID()
     assert red.GetForegroundVolumeID() == outputs.uncertainty["total"].GetID()
+    from slicer_harness import wait_until
+
+    wait_until(lambda: not outputs.frames_without_surface(), timeout=30)  # the other frames' 3D, while idle
 
     _review_row_shows_its_frame_and_slice(widget, harness, browser, outputs)
     refined = _refine_undo_redo_and_accept(module, browser, outputs)

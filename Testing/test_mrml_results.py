@@ -282,7 +282,12 @@ def test_the_heart_shows_in_3d_and_its_surface_follows_edits_undo_and_redo(scene
 
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
     outputs = logic.add_outputs(browser, cine_result)
+    assert _surface_points(outputs.segmentation) > 0  # the frame shown has its surface at once
     other = (outputs.current_frame + 1) % outputs.num_frames
+    assert other in outputs.frames_without_surface()  # the others are made while the GUI is idle (SurfaceFiller)
+    for frame in outputs.frames_without_surface():
+        outputs.make_surface(frame)
+    assert outputs.frames_without_surface() == []
     logic.show_frame(outputs, other)
     shown = _surface_points(outputs.segmentation)
     assert shown > 0  # every frame's item has its surface: browsing keeps the heart in 3D

@@ -16,6 +16,7 @@ from .indices_follower import IndicesFollower
 from .model_choice import chosen
 from .pytorch_install import ensure_pytorch
 from .review_table import ReviewTable
+from .surface_filler import SurfaceFiller
 from .user_action import user_action
 
 
@@ -34,12 +35,14 @@ class ResultPanel:
         self.review = ReviewTable(ui.reviewTable)
         self.outputs = None  # GmmSegLib.mrml.scene_outputs.SceneOutputs
         self.indices = IndicesFollower(self._refresh_indices)
+        self.surfaces = SurfaceFiller()
 
     # ---- showing and reviewing -----------------------------------------------------------------------------------
     def show(self, outputs, review_items: list[dict] | None = None) -> None:
         """Show ``outputs`` (or nothing): review table, indices, views."""
         self.outputs = outputs
         self.indices.follow(outputs.segmentation if outputs is not None else None)
+        self.surfaces.fill(outputs)
         self.hide_outputs_from_inputs()
         self.review.show(review_items if review_items is not None else (
             self.logic().review_items(outputs) if outputs is not None else []))

@@ -144,6 +144,20 @@ class SceneOutputs:
             return self.segmentation, self.shown_volume
         return self.sequence_item("segmentation", frame), self.frame_volumes[frame]
 
+    def frames_without_surface(self) -> list[int]:
+        """The frames of a cine whose segmentation has no 3D surface yet (none for a 3D input)."""
+        if self.browser is None:
+            return []
+        surface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
+        return [t for t in range(len(self.frame_volumes))
+                if not self.sequence_item("segmentation", t).GetSegmentation().ContainsRepresentation(surface)]
+
+    def make_surface(self, frame: int) -> None:
+        """Give ``frame``'s segmentation its 3D surface (the proxy's too when the frame is shown)."""
+        self.sequence_item("segmentation", frame).CreateClosedSurfaceRepresentation()
+        if frame == self.current_frame:
+            self.segmentation.CreateClosedSurfaceRepresentation()
+
     def sequence_item(self, role: str, frame: int):
         master = self.browser.GetMasterSequenceNode()
         return self.sequences[role].GetDataNodeAtValue(master.GetNthIndexValue(frame))
@@ -368,9 +382,12 @@ class _Builder:
         for item in items:
             tag(item, "segmentation", self.input_node)
             self._mark(item)
-            item.CreateClosedSurfaceRepresentation()  # on each frame: the proxy shows the item's own representations
         proxy = self._synchronise("segmentation", name, items, save_changes=True)
         proxy.SetReferenceImageGeometryParameterFromVolumeNode(self.shown)  # the main-scene proxy of the input
+        # the frame shown gets its 3D surface now (saved into its item, SaveChanges being on); the other frames'
+        # surfaces take about 0.1 s each, so they are made one at a time while the GUI is idle
+        # (GmmSegLib.gui.surface_filler), not all here, where 20 frames would freeze the GUI for 2 s
+        proxy.CreateClosedSurfaceRepresentation()
         return proxy
 
     def _mark(self, segmentation) -> None:
