@@ -541,6 +541,34 @@ def test_application_testing_mode_settings_and_version(caplog):
     assert slicer.modules.markups.logic() is slicer.app.moduleLogic("Markups")
 
 
+def test_message_boxes_outside_testing_mode_show_their_text_and_return_the_button_pressed():
+    from slicer_harness import answering, from_event_loop
+
+    slicer.app.setTestingEnabled(False)
+    slicer.app.setMainWindowEnabled(True)
+    try:
+        assert slicer.util.mainWindow() is slicer.app.mainWindow() and not slicer.app.commandOptions().noMainWindow
+        with answering("Cancel", "Ok", "Yes", "No", "Ok") as seen:
+            answers = from_event_loop(lambda: [slicer.util.confirmOkCancelDisplay("Proceed?"),
+                                               slicer.util.confirmOkCancelDisplay("Proceed?"),
+                                               slicer.util.confirmYesNoDisplay("Keep?"),
+                                               slicer.util.confirmYesNoDisplay("Keep?"),
+                                               slicer.util.errorDisplay("It broke.", detailedText="the details")])
+        assert answers == [False, True, True, False, None]
+        assert [(d.text, d.buttons, d.answer) for d in seen[:4]] == [
+            ("Proceed?", ("Ok", "Cancel"), "Cancel"), ("Proceed?", ("Ok", "Cancel"), "Ok"),
+            ("Keep?", ("Yes", "No"), "Yes"), ("Keep?", ("Yes", "No"), "No")]
+        assert (seen[4].text, seen[4].detailed_text) == ("It broke.", "the details")
+        assert seen[4].icon == qt.QMessageBox.Critical
+        with pytest.raises(AssertionError, match="unexpected message boxes"):  # closed, and the test told
+            with answering():
+                from_event_loop(lambda: slicer.util.warningDisplay("Careful.", windowTitle="Note"))
+    finally:
+        slicer.app.setMainWindowEnabled(False)
+        slicer.app.setTestingEnabled(True)
+    assert slicer.util.mainWindow() is None and slicer.app.commandOptions().noMainWindow
+
+
 def test_install_is_idempotent_and_replaces_slicer_cores_own_slicer_package(monkeypatch, tmp_path):
     assert slicer_harness.slicer_python_dir() == ROOT.parent / "shared" / "slicer-5.12.3-python" or \
         slicer_harness.ENVIRONMENT_VARIABLE in os.environ

@@ -345,7 +345,8 @@ class ctkMessageBox(qt.QMessageBox):
     """Libs/Widgets/ctkMessageBox.h: a QMessageBox; used by slicer.util.messageBox when not in testing mode.
 
     Only ``dontShowAgainSettingsKey`` is mirrored (as a plain property: the "don't show again" check box and its
-    setting are not). ``exec_`` is QMessageBox's exec, which blocks: outside testing mode a test must answer it.
+    setting are not). ``exec_`` (PythonQt's name for ``exec``) is QMessageBox's exec, which blocks: outside testing
+    mode a test answers it with :class:`slicer_harness.answering`.
     """
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
@@ -359,6 +360,9 @@ class ctkMessageBox(qt.QMessageBox):
         self._dontShowAgainSettingsKey = key
 
     dontShowAgainSettingsKey = Property(str, _getKey, setDontShowAgainSettingsKey)
+
+    def exec_(self) -> int:
+        return self.exec()
 
 
 class ctkCheckablePushButton(qt.QPushButton):
