@@ -927,5 +927,8 @@ def test_the_modules_title_and_help_go_through_slicers_translation(harness, monk
         assert parent.title == "[GmmSegModule] GmmSeg Cardiac"
         assert parent.categories == ["[qSlicerAbstractCoreModule] Segmentation"]
         assert parent.helpText.startswith("[GmmSegModule] ") and parent.acknowledgementText.startswith("[GmmSegModule]")
+        ui = loaded.widget.ui  # the panel's texts too, each in its file's context (slicer.i18n.getContext)
+        assert ui.segmentButton.text == "[GmmSegModule] Segment"
+        assert ui.modelInUseLabel.text.startswith("[gui.model_choice] ")
     finally:
         harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
