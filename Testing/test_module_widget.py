@@ -15,7 +15,7 @@ import types
 import numpy as np
 import pytest
 from launcher import alive
-from panel_steps import click_background_in_the_lv
+from panel_steps import click_background_in_the_lv, place_with
 
 from conftest import ROOT, requires_torch
 
@@ -387,6 +387,9 @@ def test_the_click_placers_follow_the_chosen_markups_nodes(module, harness):
     widget.ui.foregroundPointsSelector.setCurrentNode(other)
     assert widget._parameterNode.foregroundPoints is other
     assert widget.ui.foregroundPlaceWidget.currentNode() is other
+    place_with(widget.ui.foregroundPlaceWidget, (1.0, 2.0, 3.0))  # the clinician's click lands in the chosen node
+    assert other.GetNumberOfControlPoints() == 1
+    assert widget._parameterNode.backgroundPoints.GetNumberOfControlPoints() == 0
 
 
 def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(module, harness, small_phantom):

@@ -456,6 +456,36 @@ def test_markups_place_widget_sets_place_mode_on_the_scene(scene):
     assert interaction.GetCurrentInteractionMode() == interaction.ViewTransform
 
 
+def test_markups_place_widget_buttons_place_one_point_in_a_view_and_delete_it(scene):
+    from slicer_harness.views import click_in_view
+
+    place = slicer.qSlicerMarkupsPlaceWidget()
+    place.setMRMLScene(scene)
+    assert not place.placeButton().enabled and not place.deleteButton().enabled  # no node yet
+    points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "clicks")
+    place.setCurrentNode(points)
+    modes = []
+    place.activeMarkupsPlaceModeChanged.connect(modes.append)
+    assert place.placeButton().enabled and place.placeButton().checkable and not place.deleteButton().enabled
+    assert click_in_view(scene, (1.0, 2.0, 3.0)) is None  # not in place mode: a click places nothing
+    place.placeButton().click()
+    assert place.placeModeEnabled and place.placeButton().checked and modes == [True]
+    assert click_in_view(scene, (1.0, 2.0, 3.0)) == 0
+    assert list(points.GetNthControlPointPosition(0)) == [1.0, 2.0, 3.0]
+    assert not place.placeModeEnabled and not place.placeButton().checked and modes == [True, False]  # one time
+    assert place.deleteButton().enabled
+    place.placeModePersistency = True
+    place.placeButton().click()
+    click_in_view(scene, (4.0, 5.0, 6.0))
+    assert place.placeModeEnabled and points.GetNumberOfControlPoints() == 2  # persistent: still placing
+    place.placeButton().click()
+    assert not place.placeModeEnabled
+    place.deleteButton().click()
+    assert points.GetNumberOfControlPoints() == 1 and list(points.GetNthControlPointPosition(0)) == [1.0, 2.0, 3.0]
+    place.buttonsVisible = False
+    assert not place.buttonsVisible and place.placeButton().isHidden()
+
+
 # -- the application and its scene ---------------------------------------------------------------------------------
 def test_scene_has_the_start_up_singletons_and_slicer_util_sets_the_slice_views(scene):
     for view, orientation in (("Red", "Axial"), ("Yellow", "Sagittal"), ("Green", "Coronal")):
