@@ -8,6 +8,7 @@ Classes said to be "bare" exist only because Slicer's parameterNodeWrapper compa
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import shiboken6
@@ -419,6 +420,8 @@ class qSlicerMarkupsPlaceWidget(qSlicerWidget):
         self._interactionNode = None
         self._observations: list[tuple[Any, int]] = []
         self._lastSignaledPlaceMode = False
+        # the C++ widget's qvtk connections end with it: the observers go when it is destroyed (no self captured)
+        self.destroyed.connect(lambda _object=None, observations=self._observations: _remove_observers(observations))
         layout = qt.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self._buttons = {}
@@ -463,13 +466,13 @@ class qSlicerMarkupsPlaceWidget(qSlicerWidget):
 
     def _observe(self) -> None:
         """qvtkReconnect of the interaction, selection and current nodes' events to updateWidget()."""
-        for node, tag in self._observations:
-            node.RemoveObserver(tag)
-        self._observations = []
+        _remove_observers(self._observations)
+        widget = weakref.ref(self)
 
         def update(_caller: Any, _event: Any) -> None:
-            if shiboken6.isValid(self):  # the C++ widget disconnects in its destructor; here the callback checks
-                self.updateWidget()
+            alive = widget()
+            if alive is not None and shiboken6.isValid(alive):
+                alive.updateWidget()
 
         events = {self._interactionNode: (vtk.vtkCommand.ModifiedEvent,),
                   self._selectionNode: (vtk.vtkCommand.ModifiedEvent,),
@@ -574,6 +577,12 @@ class qSlicerMarkupsPlaceWidget(qSlicerWidget):
             if node.GetNthControlPointPositionStatus(index) == node.PositionDefined:
                 node.UnsetNthControlPointPosition(index)
                 return
+
+
+def _remove_observers(observations: list[tuple[Any, int]]) -> None:
+    for node, tag in observations:
+        node.RemoveObserver(tag)
+    observations.clear()
 
 
 class qMRMLSliderWidget(ctkSliderWidget):
