@@ -431,14 +431,21 @@ def test_slider_path_and_directory_widgets_behave_as_ctk(tmp_path):
     assert paths == [str(tmp_path / "model.pt")]
 
     directory = ctk.ctkDirectoryButton()
-    directories = []
+    directories, selected = [], []
     directory.directoryChanged.connect(directories.append)
-    assert directory.directory == "."
+    directory.directorySelected.connect(selected.append)
+    assert directory.directory == "." and directory.text == ""
     shown = directory.findChild(qt.QPushButton)
     assert shown.text == qt.QDir(".").absolutePath()  # what CTK's button shows before any folder is set
+    assert not shown.icon.isNull()  # the folder icon
+    directory.directory = shown.text  # the folder shown chosen: selected, but no change (and no parameter update)
+    assert selected == [shown.text] and directories == [] and directory.directory == "."
     directory.directory = str(tmp_path)
     directory.directory = str(tmp_path)  # the same: not signalled again
     assert directories == [str(tmp_path)] and directory.directory == str(tmp_path) and shown.text == str(tmp_path)
+    assert selected[1:] == [str(tmp_path)] * 2
+    directory.text = "Export here"  # a text set is shown instead of the path
+    assert shown.text == "Export here" and directory.directory == str(tmp_path)
 
 
 def test_markups_place_widget_sets_place_mode_on_the_scene(scene):
