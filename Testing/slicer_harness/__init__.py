@@ -93,8 +93,8 @@ def _put_back() -> None:
 
 def __getattr__(name: str) -> Any:
     """``pump``, ``wait_until``, ``from_event_loop``, ``answering``, ``load_module``, ``LoadedModule``: imported on
-    first use, so that this package
-    (and :func:`slicer_python_dir`) can be imported where PySide6 or slicer-core is missing."""
+    first use, so that this package (and :func:`slicer_python_dir`) can be imported where PySide6 or slicer-core is
+    missing."""
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
