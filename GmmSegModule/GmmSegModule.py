@@ -49,9 +49,10 @@ def unsupported_release_message() -> str | None:
     """Why this Slicer cannot run the module, or None when it can."""
     release = (int(slicer.app.majorVersion), int(slicer.app.minorVersion))
     if release < SUPPORTED_RELEASES[0] or sys.version_info < (3, 10):
-        return (f"GmmSeg needs 3D Slicer {SUPPORTED_RELEASES[0][0]}.{SUPPORTED_RELEASES[0][1]} or later "
-                f"(this is Slicer {release[0]}.{release[1]} with Python {sys.version_info[0]}.{sys.version_info[1]}). "
-                "Install a current Slicer from download.slicer.org.")
+        return _("GmmSeg needs 3D Slicer {needed} or later (this is Slicer {release} with Python {python}). Install a "
+                 "current Slicer from download.slicer.org.").format(
+            needed="{}.{}".format(*SUPPORTED_RELEASES[0]), release="{}.{}".format(*release),
+            python="{}.{}".format(*sys.version_info[:2]))
     return None
 
 
@@ -188,7 +189,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Module reload and Slicer exit (qSlicerCoreApplication::onAboutToQuit unloads every module, which
         calls this through ScriptedLoadableModuleWidget): no job outlives the panel."""
         if self._jobs is not None:
-            self._jobs.stop("the module was closed")
+            self._jobs.stop(_("the module was closed"))
             self._keys.uninstall()
             self._results.indices.follow(None)
         self.removeObservers()
@@ -229,7 +230,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     @vtk.calldata_type(vtk.VTK_OBJECT)
     def onNodeRemoved(self, caller, event, node) -> None:
         if self._jobs.job is not None and node is self._jobs.job.input_node:
-            self._jobs.stop(f"its input {node.GetName()} was deleted")
+            self._jobs.stop(_("its input {name} was deleted").format(name=node.GetName()))
         if self._results.outputs is not None and not self._results.outputs.present_in(slicer.mrmlScene):
             self._results.show(None)
 
@@ -275,8 +276,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         parameters = self._parameterNode
         browser = cine_of(parameters.inputNode)
         if browser is not None:
-            self._log(f"{parameters.inputNode.GetName()} is one frame of the cine {browser.GetName()}; "
-                      "the whole cine is segmented.")
+            self._log(_("{frame} is one frame of the cine {cine}; the whole cine is segmented.").format(
+                frame=parameters.inputNode.GetName(), cine=browser.GetName()))
             parameters.inputNode = browser  # modifies the node again: this runs once more with the browser
             return
         self.ui.foregroundPlaceWidget.setCurrentNode(parameters.foregroundPoints)
@@ -295,9 +296,9 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         editable = outputs is not None and idle
         self.ui.cancelButton.enabled = not idle
         self.ui.segmentButton.enabled = hasInput or not idle  # while a job runs it is its Cancel button
-        self.ui.segmentButton.text = "Segment" if idle else "Cancel"
-        self.ui.segmentButton.toolTip = ("Stop the running job" if not idle else "Segment the input" if hasInput
-                                         else "Choose an input volume or cine")
+        self.ui.segmentButton.text = _("Segment") if idle else _("Cancel")
+        self.ui.segmentButton.toolTip = (_("Stop the running job") if not idle else _("Segment the input") if hasInput
+                                         else _("Choose an input volume or cine"))
         for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.exportButton, self.ui.markReviewedButton):
             button.enabled = editable
         for button in (self.ui.rerunPriorButton, self.ui.applyPriorSlidersButton):  # none for a user's segmentation
@@ -308,8 +309,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.redoButton.enabled = editable and outputs.history.can_redo
         dicom = hasattr(slicer.modules, "quantitativereporting")
         self.ui.exportDicomButton.enabled = editable and dicom
-        self.ui.exportDicomButton.toolTip = "Export as DICOM SEG" if dicom else \
-            "Install the QuantitativeReporting extension for DICOM SEG"
+        self.ui.exportDicomButton.toolTip = _("Export as DICOM SEG") if dicom else \
+            _("Install the QuantitativeReporting extension for DICOM SEG")
         self.ui.adaptButton.enabled = idle
 
     def _log(self, text: str) -> None:
@@ -343,10 +344,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         inputNode = inputNode or self._parameterNode.inputNode
         if not self._jobs.idle:
             return
-        with self._userAction("Cannot segment this input."):
+        with self._userAction(_("Cannot segment this input.")):
             frames = len(frame_volumes(inputNode))
-            if location is None and frames > 1 and not confirmed(f"Segment all {frames} frames of "
-                                                                 f"{inputNode.GetName()}?"):
+            if location is None and frames > 1 and not confirmed(_("Segment all {count} frames of {name}?").format(
+                    count=frames, name=inputNode.GetName())):
                 return
             inputPath = self.logic.sceneLogic().write_input(inputNode)  # refuses a bad input before anything else
             if not ensure_pytorch():
@@ -359,7 +360,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             arguments = segment_arguments(inputPath, self._models.device(self._parameterNode.device),
                                           self._models.model(self._parameterNode.modelPath), phi, located)
             self._jobs.start(Job("segment", inputPath.parent, input_node=inputNode, input_copy=inputPath), arguments,
-                             f"Segmenting {inputNode.GetName()}...")
+                             _("Segmenting {name}...").format(name=inputNode.GetName()))
 
     def onAdapt(self) -> None:
         from datetime import datetime
@@ -375,26 +376,26 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         folder = chosen(self._parameterNode.adaptFolder)
         images = [str(p) for p in image_files(folder)] if folder is not None and folder.is_dir() else []
         if not images:
-            slicer.util.errorDisplay(f"No NIfTI/NRRD images found in '{folder or ''}'.")
+            slicer.util.errorDisplay(_("No NIfTI/NRRD images found in '{folder}'.").format(folder=folder or ""))
             return
         workFolder = Path(tempfile.mkdtemp(prefix="gmmseg-adapt-"))
         model = workFolder / f"adapted_{datetime.now():%Y%m%d_%H%M%S}.pt"  # moved to the models folder when done
-        with self._userAction("Cannot adapt."):
+        with self._userAction(_("Cannot adapt.")):
             arguments = adapt_arguments(images, model, self._models.device(self._parameterNode.device),
                                         self._models.model(self._parameterNode.modelPath))
             self._jobs.start(Job("adapt", workFolder, adapted_model=model), arguments,
-                             f"Adapting to {len(images)} images (label-free)...")
+                             _("Adapting to {count} images (label-free)...").format(count=len(images)))
 
     def _onJobDone(self, job, value) -> None:
         if job.kind == "adapt":
-            self._log(f"Adapted model saved as {self._models.publish(value)} and selected.")
+            self._log(_("Adapted model saved as {path} and selected.").format(path=self._models.publish(value)))
         else:
             self._results.take(job.input_node, *value)
 
     def onRerunWithPrior(self) -> None:
         """Segment the result's own input again with the prior where the clinician put it, in the first run's crop."""
         outputs = self._results.outputs
-        with self._userAction("Cannot use this prior placement."):
+        with self._userAction(_("Cannot use this prior placement.")):
             phi = self.logic.sceneLogic().phi_from_transform(outputs).argument()
         self.onSegment(inputNode=outputs.input_node, phi=phi, location=outputs.result.summary)
 

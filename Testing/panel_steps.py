@@ -13,7 +13,7 @@ def click_background_in_the_lv(widget, outputs) -> np.ndarray:
     z = int(np.argmax((labels == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(labels[z] == 1)
     click = logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z), outputs.current_frame)
-    widget._parameterNode.backgroundPoints.AddControlPoint(*click)
+    place_with(widget.ui.backgroundPlaceWidget, click)
     return labels
 
 
@@ -34,3 +34,13 @@ def same_state(shown: dict, expected: dict) -> bool:
     """Whether two :func:`panel_state` records show the same result."""
     return (shown["review"] == expected["review"] and shown["indices"] == expected["indices"]
             and np.array_equal(shown["labels"], expected["labels"]) and shown["accepted"] == expected["accepted"])
+
+
+def place_with(place_widget, ras) -> None:
+    """Press a click placer's place button and click at ``ras`` in a view: the point goes to the node the placer
+    holds, and the placer leaves place mode (a one-time place), as in Slicer."""
+    from slicer_harness.views import click_in_view
+
+    place_widget.placeButton().click()
+    if click_in_view(place_widget.mrmlScene(), ras) is None:
+        raise AssertionError(f"the click placer of {place_widget.currentNode()} did not place a point")

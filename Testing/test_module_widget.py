@@ -15,7 +15,7 @@ import types
 import numpy as np
 import pytest
 from launcher import alive
-from panel_steps import click_background_in_the_lv, panel_state, same_state
+from panel_steps import click_background_in_the_lv, panel_state, place_with, same_state
 
 from conftest import ROOT, requires_torch
 
@@ -47,6 +47,25 @@ def module(harness, pythonslicer, monkeypatch, tmp_path):
     yield loaded
     harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
     harness.mrmlScene.Clear()
+
+
+@pytest.fixture
+def at_the_screen(harness):
+    """A clinician at the screen: testing mode off and a main window, so that Slicer's message functions show their
+    boxes (slicer.util._messageDisplay) and a test answers them (slicer_harness.answering); testing mode after."""
+    harness.app.setTestingEnabled(False)
+    harness.app.setMainWindowEnabled(True)
+    yield harness.app
+    harness.app.setMainWindowEnabled(False)
+    harness.app.setTestingEnabled(True)
+
+
+def _torch_in_range(monkeypatch) -> None:
+    """The PyTorch extension reports a torch within the product's range, also where this Python has none."""
+    from GmmSegLib.gui import pytorch_install
+
+    monkeypatch.setattr(_PyTorchUtilsLogic, "torchInstalled", staticmethod(lambda: True))
+    monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "2.5.1")
 
 
 def _volume(harness, phantom, name="ED"):
@@ -324,29 +343,34 @@ def test_the_segment_button_is_the_cancel_button_while_a_job_runs(module, harnes
 
 
 @requires_torch
-def test_a_failing_job_gives_its_one_line_and_no_traceback(module, harness, small_phantom, tmp_path, caplog):
+def test_a_failing_job_gives_its_one_line_and_no_traceback(module, harness, small_phantom, tmp_path, at_the_screen):
+    from slicer_harness import answering, from_event_loop
+
     widget = module.widget
     tampered = tmp_path / "model.pt"
     tampered.write_bytes(b"not a model")
     widget._parameterNode.modelPath = tampered
     widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
-    with caplog.at_level(logging.ERROR):
-        widget.ui.segmentButton.click()
-        _wait_for_job(widget)
-    shown = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
-    assert shown and "model.pt" in shown[-1] and "Traceback" not in shown[-1]
+    with answering("Ok") as seen:
+        from_event_loop(widget.ui.segmentButton.click)
+        _wait_for_job(widget)  # the job's end, and its error box, come while the event loop runs
+    assert len(seen) == 1 and seen[0].icon == seen[0].icon.Critical
+    assert "model.pt" in seen[0].text and "\n" not in seen[0].text and "Traceback" not in seen[0].text
     assert widget._results.outputs is None and widget.ui.segmentButton.enabled
 
 
-def test_an_unusable_input_is_refused_with_a_message_and_starts_no_job(module, harness, small_phantom, caplog):
+def test_an_unusable_input_is_refused_with_a_message_and_starts_no_job(module, harness, small_phantom, at_the_screen):
+    from slicer_harness import answering, from_event_loop
+
     widget = module.widget
     volume = _volume(harness, small_phantom)
     harness.util.updateVolumeFromArray(volume, small_phantom.image.frames[0, :1])  # a single slice
     widget.ui.inputSelector.setCurrentNode(volume)
-    with caplog.at_level(logging.ERROR):
-        widget.ui.segmentButton.click()
+    with answering("Ok") as seen:
+        from_event_loop(widget.ui.segmentButton.click)
     assert widget._jobs.job is None
-    assert any("2D" in record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR)
+    assert len(seen) == 1 and seen[0].text.startswith("Cannot segment this input.\n\n") and "2D" in seen[0].text
+    assert seen[0].icon == seen[0].icon.Critical and "Traceback" not in seen[0].detailed_text + seen[0].text
 
 
 @pytest.mark.slow
@@ -366,6 +390,9 @@ def test_the_click_placers_follow_the_chosen_markups_nodes(module, harness):
     widget.ui.foregroundPointsSelector.setCurrentNode(other)
     assert widget._parameterNode.foregroundPoints is other
     assert widget.ui.foregroundPlaceWidget.currentNode() is other
+    place_with(widget.ui.foregroundPlaceWidget, (1.0, 2.0, 3.0))  # the clinician's click lands in the chosen node
+    assert other.GetNumberOfControlPoints() == 1
+    assert widget._parameterNode.backgroundPoints.GetNumberOfControlPoints() == 0
 
 
 def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(module, harness, small_phantom):
@@ -383,7 +410,9 @@ def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(m
     assert not widget.ui.refineButton.enabled and not widget.ui.exportButton.enabled
 
 
-def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_phantom, caplog):
+def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_phantom, at_the_screen):
+    from slicer_harness import answering, from_event_loop
+
     from conftest import known_result
     from GmmSegLib.mrml.scene_outputs import IMPLAUSIBLE, REVIEW_ADVISED
 
@@ -391,9 +420,11 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
     volume = _volume(harness, small_phantom)
     result = known_result(small_phantom, [0])
     result.summary.update(implausible=["no LV cavity was segmented"], review_advised=True)
-    with caplog.at_level(logging.WARNING):
-        widget._results.take(volume, result, [])
-    assert any("no LV cavity was segmented" in record.getMessage() for record in caplog.records)
+    with answering("Ok") as seen:
+        from_event_loop(lambda: widget._results.take(volume, result, []))
+    assert [(dialog.title, dialog.icon) for dialog in seen] == [("GmmSeg: review advised", seen[0].icon.Warning)]
+    assert seen[0].text.startswith("Review this result before using it:")
+    assert "no LV cavity was segmented" in seen[0].text
     segmentation = widget._results.outputs.segmentation
     assert segmentation.GetAttribute(IMPLAUSIBLE) == "no LV cavity was segmented"
     assert segmentation.GetAttribute(REVIEW_ADVISED) == "true"
@@ -671,29 +702,54 @@ def test_a_gpu_that_pytorch_does_not_find_is_refused_before_a_job_starts(module,
 
 
 # ---- PyTorch ---------------------------------------------------------------------------------------------------
-def test_pytorch_is_installed_within_the_products_range(module, monkeypatch):
+class _MissingTorch(_PyTorchUtilsLogic):
+    """The PyTorch extension is there but has not installed torch yet; installTorch() records what it was asked."""
+
+    asked: list = []
+    failure: Exception | None = None
+
+    @staticmethod
+    def torchInstalled() -> bool:
+        return False
+
+    def installTorch(self, askConfirmation=False, **options):
+        self.asked.append(options)
+        if self.failure is not None:
+            raise self.failure
+        return object()
+
+
+def test_pytorch_is_installed_within_the_products_range_once_the_user_agrees(module, at_the_screen, monkeypatch):
     import tomllib
+    from slicer_harness import answering, from_event_loop
 
     from GmmSegLib.gui.pytorch_install import TORCH_REQUIREMENT, ensure_pytorch
 
-    asked = []
-
-    class Missing(_PyTorchUtilsLogic):
-        @staticmethod
-        def torchInstalled() -> bool:
-            return False
-
-        def installTorch(self, askConfirmation=False, **options):
-            asked.append(options)
-            return object()
-
-    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=Missing))
-    # the user consents (in testing mode 5.12.3's confirmOkCancelDisplay compares True with QMessageBox.Ok: False)
-    monkeypatch.setattr(__import__("slicer").util, "confirmOkCancelDisplay", lambda *args, **kwargs: True)
-    assert ensure_pytorch()
-    assert asked == [{"torchVersionRequirement": TORCH_REQUIREMENT}]
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=_MissingTorch))
+    monkeypatch.setattr(_MissingTorch, "asked", [])
+    with answering("Cancel", "Ok") as seen:
+        assert from_event_loop(ensure_pytorch) is False and _MissingTorch.asked == []  # no: nothing is downloaded
+        assert from_event_loop(ensure_pytorch) is True
+    assert [dialog.text for dialog in seen] == [seen[0].text] * 2 and "Download and install it now" in seen[0].text
+    assert _MissingTorch.asked == [{"torchVersionRequirement": TORCH_REQUIREMENT}]
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert "torch" + TORCH_REQUIREMENT in dependencies
+
+
+def test_a_failed_or_impossible_pytorch_install_is_shown_in_an_error_box(module, at_the_screen, monkeypatch):
+    from slicer_harness import answering, from_event_loop
+
+    from GmmSegLib.gui.pytorch_install import ensure_pytorch
+
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=_MissingTorch))
+    monkeypatch.setattr(_MissingTorch, "failure", RuntimeError("no network"))
+    with answering("Ok", "Ok") as seen:
+        assert from_event_loop(ensure_pytorch) is False
+    assert seen[1].text.startswith("Installing PyTorch failed: no network") and seen[1].icon == seen[1].icon.Critical
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)  # the extension is not installed: import fails
+    with answering("Ok") as seen:
+        assert from_event_loop(ensure_pytorch) is False
+    assert "Install 'PyTorch' from the Extensions Manager" in seen[0].text
 
 
 def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small_phantom, monkeypatch, caplog):
@@ -789,15 +845,37 @@ def test_the_progress_bar_names_the_step_the_frame_and_the_time_left(module):
 
 
 def test_a_cine_is_segmented_only_once_the_clinician_confirms_all_its_frames(module, harness, small_phantom,
-                                                                            monkeypatch):
-    questions = []
-    monkeypatch.setattr(harness.app, "testingEnabled", lambda: False)  # a clinician at the screen
-    monkeypatch.setattr(harness.util, "confirmOkCancelDisplay", lambda text, *a, **k: questions.append(text) or False)
+                                                                            at_the_screen, monkeypatch):
+    from slicer_harness import answering, from_event_loop
+
     widget = module.widget
     widget.ui.inputSelector.setCurrentNode(_cine(harness, small_phantom, "patient cine"))
-    widget.ui.segmentButton.click()
-    assert questions == [f"Segment all {small_phantom.image.num_frames} frames of patient cine?"]
+    with answering("Cancel") as seen:
+        from_event_loop(widget.ui.segmentButton.click)
+    assert [dialog.text for dialog in seen] == [f"Segment all {small_phantom.image.num_frames} frames of patient cine?"]
     assert widget._jobs.job is None  # Cancel: nothing starts
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=_MissingTorch))
+    written = []
+    logic_class = type(widget.logic.sceneLogic())
+    write_input = logic_class.write_input
+    monkeypatch.setattr(logic_class, "write_input", staticmethod(lambda node: written.append(write_input(node))
+                                                                 or written[-1]))
+    with answering("Ok", "Cancel") as seen:  # yes to all frames, no to downloading PyTorch
+        from_event_loop(widget.ui.segmentButton.click)
+    assert "PyTorch" in seen[1].text and widget._jobs.job is None
+    assert written and not written[0].parent.exists()  # the patient's images copied for the job are removed
+
+
+def test_an_adaptation_without_images_says_so_in_an_error_box(module, at_the_screen, tmp_path, monkeypatch):
+    from slicer_harness import answering, from_event_loop
+
+    _torch_in_range(monkeypatch)
+    widget = module.widget
+    widget._parameterNode.adaptFolder = tmp_path
+    with answering("Ok") as seen:
+        from_event_loop(widget.ui.adaptButton.click)
+    assert [dialog.text for dialog in seen] == [f"No NIfTI/NRRD images found in '{tmp_path}'."]
+    assert seen[0].icon == seen[0].icon.Critical and widget._jobs.job is None
 
 
 def test_a_review_row_turns_the_views_to_the_planes_of_an_oblique_stack(module, harness, small_phantom):
@@ -837,5 +915,8 @@ def test_the_modules_title_and_help_go_through_slicers_translation(harness, monk
         assert parent.title == "[GmmSegModule] GmmSeg Cardiac"
         assert parent.categories == ["[qSlicerAbstractCoreModule] Segmentation"]
         assert parent.helpText.startswith("[GmmSegModule] ") and parent.acknowledgementText.startswith("[GmmSegModule]")
+        ui = loaded.widget.ui  # the panel's texts too, each in its file's context (slicer.i18n.getContext)
+        assert ui.segmentButton.text == "[GmmSegModule] Segment"
+        assert ui.modelInUseLabel.text.startswith("[gui.model_choice] ")
     finally:
         harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)

@@ -431,14 +431,21 @@ def test_slider_path_and_directory_widgets_behave_as_ctk(tmp_path):
     assert paths == [str(tmp_path / "model.pt")]
 
     directory = ctk.ctkDirectoryButton()
-    directories = []
+    directories, selected = [], []
     directory.directoryChanged.connect(directories.append)
-    assert directory.directory == "."
+    directory.directorySelected.connect(selected.append)
+    assert directory.directory == "." and directory.text == ""
     shown = directory.findChild(qt.QPushButton)
     assert shown.text == qt.QDir(".").absolutePath()  # what CTK's button shows before any folder is set
+    assert not shown.icon.isNull()  # the folder icon
+    directory.directory = shown.text  # the folder shown chosen: selected, but no change (and no parameter update)
+    assert selected == [shown.text] and directories == [] and directory.directory == "."
     directory.directory = str(tmp_path)
     directory.directory = str(tmp_path)  # the same: not signalled again
     assert directories == [str(tmp_path)] and directory.directory == str(tmp_path) and shown.text == str(tmp_path)
+    assert selected[1:] == [str(tmp_path)] * 2
+    directory.text = "Export here"  # a text set is shown instead of the path
+    assert shown.text == "Export here" and directory.directory == str(tmp_path)
 
 
 def test_markups_place_widget_sets_place_mode_on_the_scene(scene):
@@ -454,6 +461,36 @@ def test_markups_place_widget_sets_place_mode_on_the_scene(scene):
     assert selection.GetActivePlaceNodeID() == points.GetID() and place.placeModeEnabled is True
     place.placeModeEnabled = False
     assert interaction.GetCurrentInteractionMode() == interaction.ViewTransform
+
+
+def test_markups_place_widget_buttons_place_one_point_in_a_view_and_delete_it(scene):
+    from slicer_harness.views import click_in_view
+
+    place = slicer.qSlicerMarkupsPlaceWidget()
+    place.setMRMLScene(scene)
+    assert not place.placeButton().enabled and not place.deleteButton().enabled  # no node yet
+    points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "clicks")
+    place.setCurrentNode(points)
+    modes = []
+    place.activeMarkupsPlaceModeChanged.connect(modes.append)
+    assert place.placeButton().enabled and place.placeButton().checkable and not place.deleteButton().enabled
+    assert click_in_view(scene, (1.0, 2.0, 3.0)) is None  # not in place mode: a click places nothing
+    place.placeButton().click()
+    assert place.placeModeEnabled and place.placeButton().checked and modes == [True]
+    assert click_in_view(scene, (1.0, 2.0, 3.0)) == 0
+    assert list(points.GetNthControlPointPosition(0)) == [1.0, 2.0, 3.0]
+    assert not place.placeModeEnabled and not place.placeButton().checked and modes == [True, False]  # one time
+    assert place.deleteButton().enabled
+    place.placeModePersistency = True
+    place.placeButton().click()
+    click_in_view(scene, (4.0, 5.0, 6.0))
+    assert place.placeModeEnabled and points.GetNumberOfControlPoints() == 2  # persistent: still placing
+    place.placeButton().click()
+    assert not place.placeModeEnabled
+    place.deleteButton().click()
+    assert points.GetNumberOfControlPoints() == 1 and list(points.GetNthControlPointPosition(0)) == [1.0, 2.0, 3.0]
+    place.buttonsVisible = False
+    assert not place.buttonsVisible and place.placeButton().isHidden()
 
 
 # -- the application and its scene ---------------------------------------------------------------------------------
@@ -539,6 +576,34 @@ def test_application_testing_mode_settings_and_version(caplog):
     assert slicer.app.applicationName == "Slicer"
     assert slicer.app.moduleManager().module("Markups") is slicer.modules.markups
     assert slicer.modules.markups.logic() is slicer.app.moduleLogic("Markups")
+
+
+def test_message_boxes_outside_testing_mode_show_their_text_and_return_the_button_pressed():
+    from slicer_harness import answering, from_event_loop
+
+    slicer.app.setTestingEnabled(False)
+    slicer.app.setMainWindowEnabled(True)
+    try:
+        assert slicer.util.mainWindow() is slicer.app.mainWindow() and not slicer.app.commandOptions().noMainWindow
+        with answering("Cancel", "Ok", "Yes", "No", "Ok") as seen:
+            answers = from_event_loop(lambda: [slicer.util.confirmOkCancelDisplay("Proceed?"),
+                                               slicer.util.confirmOkCancelDisplay("Proceed?"),
+                                               slicer.util.confirmYesNoDisplay("Keep?"),
+                                               slicer.util.confirmYesNoDisplay("Keep?"),
+                                               slicer.util.errorDisplay("It broke.", detailedText="the details")])
+        assert answers == [False, True, True, False, None]
+        assert [(d.text, d.buttons, d.answer) for d in seen[:4]] == [
+            ("Proceed?", ("Ok", "Cancel"), "Cancel"), ("Proceed?", ("Ok", "Cancel"), "Ok"),
+            ("Keep?", ("Yes", "No"), "Yes"), ("Keep?", ("Yes", "No"), "No")]
+        assert (seen[4].text, seen[4].detailed_text) == ("It broke.", "the details")
+        assert seen[4].icon == qt.QMessageBox.Critical
+        with pytest.raises(AssertionError, match="unexpected message boxes"):  # closed, and the test told
+            with answering():
+                from_event_loop(lambda: slicer.util.warningDisplay("Careful.", windowTitle="Note"))
+    finally:
+        slicer.app.setMainWindowEnabled(False)
+        slicer.app.setTestingEnabled(True)
+    assert slicer.util.mainWindow() is None and slicer.app.commandOptions().noMainWindow
 
 
 def test_install_is_idempotent_and_replaces_slicer_cores_own_slicer_package(monkeypatch, tmp_path):

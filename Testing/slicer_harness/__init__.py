@@ -11,7 +11,8 @@ What Slicer's Python code needs comes from three places:
   ``slicer.app`` and the start-up scene (:mod:`.application`), and the module objects with :func:`load_module`
   (:mod:`.modules`).
 
-Call :func:`install` before importing the module under test; :func:`pump` / :func:`wait_until` run the event loop.
+Call :func:`install` before importing the module under test; :func:`pump` / :func:`wait_until` run the event loop,
+:func:`from_event_loop` calls a slot from it as the application does, and :class:`answering` answers message boxes.
 Nothing here imports torch.
 """
 
@@ -24,12 +25,14 @@ import types
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LoadedModule", "install", "load_module", "pump", "slicer_python_dir", "wait_until"]
+__all__ = ["LoadedModule", "answering", "from_event_loop", "install", "load_module", "pump", "slicer_python_dir",
+           "wait_until"]
 
 ENVIRONMENT_VARIABLE = "GMMSEG_SLICER_PYTHON"
 _REPOSITORY = Path(__file__).resolve().parents[2]
 
-_LAZY = {"pump": "events", "wait_until": "events", "load_module": "modules", "LoadedModule": "modules"}
+_LAZY = {"pump": "events", "wait_until": "events", "from_event_loop": "events", "answering": "dialogs",
+         "load_module": "modules", "LoadedModule": "modules"}
 
 _installed: dict[str, types.ModuleType] = {}
 _keep_alive: list[object] = []
@@ -89,8 +92,9 @@ def _put_back() -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """``pump``, ``wait_until``, ``load_module``, ``LoadedModule``: imported on first use, so that this package
-    (and :func:`slicer_python_dir`) can be imported where PySide6 or slicer-core is missing."""
+    """``pump``, ``wait_until``, ``from_event_loop``, ``answering``, ``load_module``, ``LoadedModule``: imported on
+    first use, so that this package (and :func:`slicer_python_dir`) can be imported where PySide6 or slicer-core is
+    missing."""
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

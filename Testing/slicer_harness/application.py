@@ -138,15 +138,28 @@ class qSlicerModuleManager(qt.QObject):
         return sorted(self._modules)
 
 
+class qSlicerMainWindow(qt.QMainWindow):
+    """Base/QTApp/qSlicerMainWindow.h (a QMainWindow): the application's window, as ``slicer.util.mainWindow()``
+    returns it. Empty here (no module panel, no views): it is there so that ``slicer.util``'s message functions,
+    which show nothing without a main window (``_messageDisplay(..., mainWindowNeeded=True)``), show their boxes,
+    parented to it, as in the application; it is never shown. ``slicer.util.mainWindow()`` finds it among the
+    top-level widgets by its object name, which qSlicerMainWindow.ui gives it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("qSlicerMainWindow")
+
+
 class qSlicerCommandOptions(qt.QObject):
     """Base/QTGUI/qSlicerCommandOptions.h (and qSlicerCoreCommandOptions.h): the command line the harness's
-    application was "started" with: no main window, testing as ``slicer.app.testingEnabled()``."""
+    application was "started" with: ``noMainWindow`` unless the harness made one, testing as
+    ``slicer.app.testingEnabled()``."""
 
     def __init__(self, application: qSlicerApplication) -> None:
         super().__init__(application)
         self._application = application
 
-    noMainWindow = Property(bool, lambda self: True, constant=True)
+    noMainWindow = Property(bool, lambda self: self._application.mainWindow() is None, constant=True)
     testingEnabled = Property(bool, lambda self: self._application.testingEnabled(), constant=True)
 
 
@@ -162,9 +175,12 @@ class qSlicerApplication(qt.QObject):
     ``topLevelWidgets()``, ``processEvents()``, ``setOverrideCursor()``/``restoreOverrideCursor()``, ``translate()``,
     ``startupEnvironment()`` (the process's environment when the harness was installed: slicer.util's
     launchConsoleProcess uses it), the ``aboutToQuit`` signal.
-    ``mainWindow()`` and ``layoutManager()`` return None: there are no views (Slicer's Python layer treats a
-    missing main window as "log only"; code that uses the layout manager needs a guard or its own stand-in).
-    ``setTestingEnabled()`` and ``setVersion()`` are the harness's, to try the other mode or an older Slicer.
+    ``mainWindow()`` returns None (as with ``--no-main-window``: Slicer's Python layer then only logs messages)
+    unless ``setMainWindowEnabled(True)`` made a :class:`qSlicerMainWindow`; ``layoutManager()`` returns None:
+    there are no views (code that uses the layout manager needs a guard or its own stand-in).
+    ``setTestingEnabled()``, ``setMainWindowEnabled()`` and ``setVersion()`` are the harness's, to try the other
+    mode (a user at the screen: testing off, a main window, message boxes answered with
+    :class:`.dialogs.answering`) or an older Slicer.
     """
 
     aboutToQuit = Signal()
@@ -178,6 +194,8 @@ class qSlicerApplication(qt.QObject):
         self._moduleLogics = startup.module_logics
         self._settingsFolder = settings_folder
         self._testing = True
+        self._mainWindow: qSlicerMainWindow | None = None
+        self._mainWindowEnabled = False
         self._version = DEFAULT_VERSION
         self._moduleManager = qSlicerModuleManager(self)
         self._coreIOManager = qSlicerCoreIOManager(startup.scene, self)
@@ -194,6 +212,15 @@ class qSlicerApplication(qt.QObject):
     # -- harness only ----------------------------------------------------------------------------------------
     def setTestingEnabled(self, enabled: bool) -> None:
         self._testing = bool(enabled)
+
+    def setMainWindowEnabled(self, enabled: bool) -> None:
+        """The one main window is made once and lives as long as the application, as Slicer's does (what a module
+        parented to it, such as a shortcut, is never left with a deleted parent); disabled, it is no longer found
+        (``mainWindow()`` and ``slicer.util.mainWindow()`` give None)."""
+        if self._mainWindow is None:
+            self._mainWindow = qSlicerMainWindow()
+        self._mainWindowEnabled = bool(enabled)
+        self._mainWindow.setObjectName("qSlicerMainWindow" if enabled else "")
 
     def setVersion(self, major: int, minor: int, patch: int) -> None:
         self._version = (int(major), int(minor), int(patch))
@@ -245,8 +272,8 @@ class qSlicerApplication(qt.QObject):
         """Harness only: where the temporary settings are."""
         return self._settingsFolder
 
-    def mainWindow(self) -> None:
-        return None
+    def mainWindow(self) -> qSlicerMainWindow | None:
+        return self._mainWindow if self._mainWindowEnabled else None
 
     def layoutManager(self) -> None:
         return None

@@ -290,39 +290,60 @@ class ctkPathLineEdit(qt.QWidget):
 
 
 class ctkDirectoryButton(qt.QWidget):
-    """Libs/Widgets/ctkDirectoryButton.h: a button showing a directory.
+    """Libs/Widgets/ctkDirectoryButton.h (ctkDirectoryButton.cpp of the CTK revision Slicer 5.12.3 builds): a button
+    showing a directory.
 
-    Properties ``directory`` (USER) and ``caption``; signal ``directoryChanged(QString)``. As in CTK the directory
-    is a QDir: it starts as "." and the button shows its absolute path (the process's working directory: in Slicer
-    the install folder on Windows, "/" on macOS; ctkDirectoryButton.cpp's constructor, DisplayAbsolutePath true);
-    ``setDirectory`` stores the absolute path, and emits ``directoryChanged`` (with the absolute path) only when
-    the new directory differs from the current one.
+    Properties ``directory`` (USER), ``caption`` and ``text``; signals ``directoryChanged(QString)`` and
+    ``directorySelected(QString)``. As in CTK the directory is a QDir: it starts as "." and the button (a push
+    button with the folder icon) shows its absolute path, the process's working directory (in Slicer the install
+    folder on Windows, "/" on macOS; the constructor, DisplayAbsolutePath true). ``setDirectory`` emits
+    ``directorySelected`` with the absolute path whenever it is called, and only when the new directory differs
+    from the current one stores its absolute path, shows it and emits ``directoryChanged`` (which is what
+    Slicer's parameterNodeWrapper connector listens to): choosing the folder shown changes nothing. ``text``, when
+    set (null by default, as CTK's QString), is shown instead of the path (``updateDisplayText``).
     """
 
     directoryChanged = Signal(str)
+    directorySelected = Signal(str)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self._directory = QtCore.QDir()
         self._caption = ""
+        self._displayText: str | None = None  # CTK's null QString: the path is shown
         self._button = qt.QPushButton(self)
         layout = qt.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._button)
         self._button.setText(self._directory.absolutePath())
+        self._button.setIcon(self.style().standardIcon(QtWidgets.QStyle.StandardPixmap.SP_DirIcon))
+
+    def _updateDisplayText(self) -> None:
+        shown = self._displayText
+        self._button.setText(self._directory.absolutePath() if shown is None else shown)
 
     def _getDirectory(self) -> str:
         return self._directory.path()
 
     def setDirectory(self, directory: str) -> None:
         newDirectory = QtCore.QDir(directory)
+        self.directorySelected.emit(newDirectory.absolutePath())
         if self._directory == newDirectory:
             return
         self._directory.setPath(newDirectory.absolutePath())
-        self._button.setText(self._directory.absolutePath())
+        self._updateDisplayText()
         self.directoryChanged.emit(self._directory.absolutePath())
 
     directory = Property(str, _getDirectory, setDirectory, notify=directoryChanged, user=True)
+
+    def _getText(self) -> str:
+        return self._displayText or ""
+
+    def setText(self, text: str) -> None:
+        self._displayText = text
+        self._updateDisplayText()
+
+    text = Property(str, _getText, setText)
 
     def _getCaption(self) -> str:
         return self._caption
@@ -345,7 +366,8 @@ class ctkMessageBox(qt.QMessageBox):
     """Libs/Widgets/ctkMessageBox.h: a QMessageBox; used by slicer.util.messageBox when not in testing mode.
 
     Only ``dontShowAgainSettingsKey`` is mirrored (as a plain property: the "don't show again" check box and its
-    setting are not). ``exec_`` is QMessageBox's exec, which blocks: outside testing mode a test must answer it.
+    setting are not). ``exec_`` (PythonQt's name for ``exec``) is QMessageBox's exec, which blocks: outside testing
+    mode a test answers it with :class:`slicer_harness.answering`.
     """
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
@@ -359,6 +381,9 @@ class ctkMessageBox(qt.QMessageBox):
         self._dontShowAgainSettingsKey = key
 
     dontShowAgainSettingsKey = Property(str, _getKey, setDontShowAgainSettingsKey)
+
+    def exec_(self) -> int:
+        return self.exec()
 
 
 class ctkCheckablePushButton(qt.QPushButton):

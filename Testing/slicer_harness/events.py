@@ -71,3 +71,30 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, heartbeat_ms
     if not met and not predicate():
         raise TimeoutError(f"still not true after {timeout} s of event loop: {predicate}")
     return worst
+
+
+def from_event_loop(function: Callable[[], object]) -> object:
+    """Call ``function()`` from a running event loop, as the application calls every slot (a button's ``clicked``),
+    and return its result or raise its exception.
+
+    This matters to modal dialogs: Slicer's ``slicer.util.messageBox`` calls the box's ``deleteLater()`` before its
+    ``exec_()``, which Qt carries out when control returns to the loop that was running at the call. Called from a
+    loop, the box is deleted after it was answered, as in the application; called with no loop running, the box's
+    own loop would delete it at once and ``exec_()`` would return before anyone could answer.
+    """
+    loop = QtCore.QEventLoop()
+    outcome: dict[str, object] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # raised again outside the loop, where the test sees it
+            outcome["error"] = error
+        finally:
+            loop.quit()
+
+    QtCore.QTimer.singleShot(0, call)
+    loop.exec()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

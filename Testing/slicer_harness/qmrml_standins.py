@@ -8,6 +8,7 @@ Classes said to be "bare" exist only because Slicer's parameterNodeWrapper compa
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import shiboken6
@@ -16,7 +17,7 @@ import vtk
 from PySide6 import QtWidgets
 from PySide6.QtCore import Property, Signal
 
-from .ctk_standins import ctkDoubleSpinBox, ctkRangeWidget, ctkSliderWidget
+from .ctk_standins import ctkColorPickerButton, ctkDoubleSpinBox, ctkRangeWidget, ctkSliderWidget
 from .qt_adapter import qt
 
 
@@ -392,13 +393,22 @@ class qMRMLTableView(qt.QTableView):
 
 
 class qSlicerMarkupsPlaceWidget(qSlicerWidget):
-    """Modules/Loadable/Markups/Widgets/qSlicerMarkupsPlaceWidget.h: the "place a point" button of a markups node.
+    """Modules/Loadable/Markups/Widgets/qSlicerMarkupsPlaceWidget.h: the buttons that place a markups node's points.
 
     ``setMRMLScene`` (takes the scene's selection and interaction singletons), ``setCurrentNode`` /
-    ``currentNode()``, and ``placeModeEnabled`` / ``currentNodeActive``, which work on those nodes and the Markups
-    module logic (``slicer.app.moduleLogic("Markups")``) exactly as the C++ widget does: enabling place mode
-    makes the node the active list and sets the interaction mode to Place.
+    ``currentNode()``, and ``placeModeEnabled`` / ``currentNodeActive`` / ``placeModePersistency``, which work on
+    those nodes and the Markups module logic (``slicer.app.moduleLogic("Markups")``) as the C++ widget does:
+    enabling place mode makes the node the active list and sets the interaction mode to Place.
+    The buttons of its .ui (Resources/UI/qSlicerMarkupsPlaceWidget.ui): ``placeButton()``, a checkable tool button
+    whose ``toggled`` sets place mode and which ``updateWidget`` checks while the node is placed (so it unchecks when
+    a single point is placed and the interaction mode returns to ViewTransform), enabled while the node takes
+    points; ``deleteButton()``, which deletes the last point (unsets it when the node has a fixed number of points),
+    enabled while there is one; the colour and "more" buttons (bare). ``buttonsVisible`` shows or hides them all.
+    The widget follows the interaction, selection and current nodes (ModifiedEvent, PointAdded/RemovedEvent) and
+    emits ``activeMarkupsPlaceModeChanged(bool)`` when its place mode changes, as ``updateWidget()`` does.
     """
+
+    activeMarkupsPlaceModeChanged = Signal(bool)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -408,24 +418,85 @@ class qSlicerMarkupsPlaceWidget(qSlicerWidget):
         self._currentNode = None
         self._selectionNode = None
         self._interactionNode = None
+        self._observations: list[tuple[Any, int]] = []
+        self._lastSignaledPlaceMode = False
+        # the C++ widget's qvtk connections end with it: the observers go when it is destroyed (no self captured)
+        self.destroyed.connect(lambda _object=None, observations=self._observations: _remove_observers(observations))
+        layout = qt.QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._buttons = {}
+        for name, tip in (("ColorButton", "Select the display color."), ("PlaceButton", "Place a control point"),
+                          ("DeleteButton", "Delete last added control point"),
+                          ("MoreButton", "Click for more options")):
+            button = ctkColorPickerButton(self) if name == "ColorButton" else qt.QToolButton(self)
+            button.setObjectName(name)
+            button.setToolTip(tip)
+            layout.addWidget(button)
+            self._buttons[name] = button
+        self._buttons["PlaceButton"].setCheckable(True)
+        self._buttons["PlaceButton"].toggled.connect(self.setPlaceModeEnabled)
+        self._buttons["DeleteButton"].clicked.connect(self.modifyLastPoint)
+        self.updateWidget()
 
     def setMRMLScene(self, scene: Any) -> None:
         super().setMRMLScene(scene)
         logicScene = self._markupsLogic.GetMRMLScene() if self._markupsLogic is not None else None
         self._selectionNode = logicScene.GetNodeByID("vtkMRMLSelectionNodeSingleton") if logicScene else None
         self._interactionNode = logicScene.GetNodeByID("vtkMRMLInteractionNodeSingleton") if logicScene else None
+        self._observe()
 
     def currentNode(self) -> Any:
         return self._currentNode
 
     def setCurrentNode(self, node: Any) -> None:
         self._currentNode = node if isinstance(node, slicer_core.vtkMRMLMarkupsNode) else None
+        self._observe()
 
     def selectionNode(self) -> Any:
         return self._selectionNode
 
     def interactionNode(self) -> Any:
         return self._interactionNode
+
+    def placeButton(self) -> Any:
+        return self._buttons["PlaceButton"]
+
+    def deleteButton(self) -> Any:
+        return self._buttons["DeleteButton"]
+
+    def _observe(self) -> None:
+        """qvtkReconnect of the interaction, selection and current nodes' events to updateWidget()."""
+        _remove_observers(self._observations)
+        widget = weakref.ref(self)
+
+        def update(_caller: Any, _event: Any) -> None:
+            alive = widget()
+            if alive is not None and shiboken6.isValid(alive):
+                alive.updateWidget()
+
+        events = {self._interactionNode: (vtk.vtkCommand.ModifiedEvent,),
+                  self._selectionNode: (vtk.vtkCommand.ModifiedEvent,),
+                  self._currentNode: (vtk.vtkCommand.ModifiedEvent, slicer_core.vtkMRMLMarkupsNode.PointAddedEvent,
+                                      slicer_core.vtkMRMLMarkupsNode.PointRemovedEvent)}
+        for node, node_events in events.items():
+            for event in node_events if node is not None else ():
+                self._observations.append((node, node.AddObserver(event, update)))
+        self.updateWidget()
+
+    def updateWidget(self) -> None:
+        """The buttons follow the nodes (qSlicerMarkupsPlaceWidget::updateWidget)."""
+        node = self._currentNode
+        ready = self._ready()
+        for name in ("ColorButton", "MoreButton"):
+            self._buttons[name].setEnabled(ready)
+        self._buttons["PlaceButton"].setEnabled(ready and not node.GetControlPointPlacementComplete())
+        self._buttons["DeleteButton"].setEnabled(ready and node.GetNumberOfControlPoints() > 0)
+        placing = self._getPlaceModeEnabled()
+        if ready:
+            self._buttons["PlaceButton"].setChecked(placing)
+        if placing != self._lastSignaledPlaceMode:
+            self._lastSignaledPlaceMode = placing
+            self.activeMarkupsPlaceModeChanged.emit(placing)
 
     def _ready(self) -> bool:
         return None not in (self._markupsLogic, self.mrmlScene(), self._interactionNode, self._currentNode)
@@ -464,6 +535,54 @@ class qSlicerMarkupsPlaceWidget(qSlicerWidget):
             self._interactionNode.SetCurrentInteractionMode(self._interactionNode.ViewTransform)
 
     placeModeEnabled = Property(bool, _getPlaceModeEnabled, setPlaceModeEnabled)
+
+    def _getPlaceModePersistency(self) -> bool:
+        return bool(self._interactionNode is not None and self._interactionNode.GetPlaceModePersistence())
+
+    def setPlaceModePersistency(self, persistent: bool) -> None:
+        if self._interactionNode is not None:
+            self._interactionNode.SetPlaceModePersistence(int(persistent))
+
+    placeModePersistency = Property(bool, _getPlaceModePersistency, setPlaceModePersistency)
+
+    def _getButtonsVisible(self) -> bool:
+        return all(not button.isHidden() for button in self._buttons.values())
+
+    def setButtonsVisible(self, visible: bool) -> None:
+        for button in self._buttons.values():
+            button.setVisible(visible)
+
+    buttonsVisible = Property(bool, _getButtonsVisible, setButtonsVisible)
+
+    def modifyLastPoint(self) -> None:
+        """The Delete button: the last point is deleted, or unset when the node has a fixed number of points."""
+        if self._currentNode is None:
+            return
+        if self._currentNode.GetFixedNumberOfControlPoints():
+            self.unsetLastDefinedPoint()
+        else:
+            self.deleteLastPoint()
+
+    def deleteLastPoint(self) -> None:
+        if self._currentNode is not None and self._currentNode.GetNumberOfControlPoints() > 0:
+            self._currentNode.RemoveNthControlPoint(self._currentNode.GetNumberOfControlPoints() - 1)
+
+    def deleteAllPoints(self) -> None:
+        if self._currentNode is not None:
+            self._currentNode.RemoveAllControlPoints()
+
+    def unsetLastDefinedPoint(self) -> None:
+        node = self._currentNode
+        for index in reversed(range(node.GetNumberOfControlPoints() if node is not None else 0)):
+            if node.GetNthControlPointPositionStatus(index) == node.PositionDefined:
+                node.UnsetNthControlPointPosition(index)
+                return
+
+
+def _remove_observers(observations: list[tuple[Any, int]]) -> None:
+    for node, tag in observations:
+        node.RemoveObserver(tag)
+    observations.clear()
 
 
 class qMRMLSliderWidget(ctkSliderWidget):

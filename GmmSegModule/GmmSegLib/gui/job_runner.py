@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import slicer
+from slicer.i18n import tr as _
 
 from ..inference.case_result import CaseResult
 from ..io.images import image_stem
@@ -42,11 +43,13 @@ class Job:
 def progress_display(event: dict) -> tuple[int, int, str]:
     """What the progress bar shows of a job's progress event: steps done, steps in all, and the step's name with
     the time left ("Segmenting: frame 7 of 20, about 12 s left"; "adapt epoch 2/5, about 80 s left")."""
-    left = f"about {int(event.get('eta_s', 0))} s left"
+    left = _("about {seconds} s left").format(seconds=int(event.get("eta_s", 0)))
     if "frame" in event:
-        return event["frame"], event["frames"], f"{event['stage']}: frame {event['frame']} of {event['frames']}, {left}"
+        return event["frame"], event["frames"], _("{stage}: frame {frame} of {frames}, {left}").format(
+            stage=event["stage"], frame=event["frame"], frames=event["frames"], left=left)
     return ((event["epoch"] - 1) * event["steps"] + event["step"], event["epochs"] * event["steps"],
-            f"{event['stage']} epoch {event['epoch']}/{event['epochs']}, {left}")
+            _("{stage} epoch {epoch}/{epochs}, {left}").format(stage=event["stage"], epoch=event["epoch"],
+                                                               epochs=event["epochs"], left=left))
 
 
 class JobRunner:
@@ -86,7 +89,7 @@ class JobRunner:
         """Cancel at the user's request; the end arrives as a cancelled finish."""
         if self.job is not None:
             self.job.console.cancel()
-            self.log("Cancelling...")
+            self.log(_("Cancelling..."))
 
     def stop(self, reason: str) -> None:
         """Cancel the job for ``reason`` and forget it at once: its end and its results are ignored."""
@@ -96,13 +99,13 @@ class JobRunner:
         if job.console is not None:
             job.console.cancel()
         shutil.rmtree(job.work_folder, ignore_errors=True)
-        self.log(f"The job was cancelled: {reason}.")
+        self.log(_("The job was cancelled: {reason}.").format(reason=reason))
         self._show_running(False)
 
     def scene_closed(self) -> None:
         """A closed scene takes the patient with it: a job started in it is stopped and never delivered."""
         self.scene_generation += 1
-        self.stop("the scene was closed")
+        self.stop(_("the scene was closed"))
 
     def _show_running(self, running: bool, message: str = "") -> None:
         self.progress_bar.visible = running
@@ -140,7 +143,7 @@ class JobRunner:
             result = CaseResult.read(job.work_folder / "out", image_stem(job.input_copy))
             return result, review_items(result)
 
-        self.log("Reading the results...")
+        self.log(_("Reading the results..."))
         BackgroundTask(read, lambda value, error: self._finish(job, code, False, value, error))
 
     def _finish(self, job: Job, code: int, cancelled: bool, value: object = None,
@@ -151,14 +154,15 @@ class JobRunner:
             self.job = None
             self._show_running(False)
             if cancelled:
-                self.log("Cancelled; nothing was written.")
+                self.log(_("Cancelled; nothing was written."))
             elif code != 0:
-                slicer.util.errorDisplay(job.last_error or f"The job failed (exit code {code}); see the log.")
+                slicer.util.errorDisplay(job.last_error or _("The job failed (exit code {code}); see the log.").format(
+                    code=code))
             elif job.scene_generation != self.scene_generation or (
                     job.input_node is not None and not slicer.mrmlScene.IsNodePresent(job.input_node)):
-                self.log("The results were dropped: their scene or input is gone.")
+                self.log(_("The results were dropped: their scene or input is gone."))
             else:
-                with user_action("Could not show the results.", self.log):
+                with user_action(_("Could not show the results."), self.log):
                     if error is not None:
                         raise error
                     self.on_done(job, value)

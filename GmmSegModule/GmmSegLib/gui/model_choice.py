@@ -6,15 +6,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import qt
+from slicer.i18n import tr as _
 
 from ..core.errors import GmmSegError
 from ..core.paths import user_models_dir
 from ..model.registry import available_models, publish_adapted_model
 
-DEVICE_NOTES = {
-    "auto": "Device auto: a GPU if the job finds one, else the CPU (about a second per volume, longer for a cine).",
-    "cpu": "Running on the CPU: about a second per volume, longer for a cine.",
-}
+PLATFORM_DEVICES = ("auto", "cpu")  # always there; a GPU only where PyTorch finds it
+
+
+def device_note(device: str) -> str:
+    """What the device choice means, under the device list."""
+    if device == "auto":
+        return _("Device auto: a GPU if the job finds one, else the CPU (about a second per volume, longer for a "
+                 "cine).")
+    if device == "cpu":
+        return _("Running on the CPU: about a second per volume, longer for a cine.")
+    return _("Running on {device}.").format(device=device)
 
 
 def chosen(path: Path) -> Path | None:
@@ -46,7 +54,7 @@ class ModelChoice:
             for entry in available_models():
                 self.combo.addItem(entry.id, str(entry.path))
         except Exception as error:  # a broken registry must not stop the module from loading
-            self.log(f"Model list unavailable: {error}")
+            self.log(_("Model list unavailable: {error}").format(error=error))
         self.show_model_in_use()
 
     def model(self, override: Path) -> str | None:
@@ -80,12 +88,13 @@ class ModelChoice:
         parameters = self.parameters()
         override = chosen(parameters.modelPath) if parameters is not None else None
         if override is not None:
-            missing = "" if override.is_file() else " (file not found)"
-            text = f"Next job uses the file {override}{missing} instead of the list's model."
+            text = (_("Next job uses the file {path} instead of the list's model.") if override.is_file() else
+                    _("Next job uses the file {path} (file not found) instead of the list's model.")).format(
+                path=override)
         elif self.combo.currentData:
-            text = f"Next job uses {self.combo.currentText}: {self.combo.currentData}"
+            text = _("Next job uses {model}: {path}").format(model=self.combo.currentText, path=self.combo.currentData)
         else:
-            text = "No model available: choose a model file."
+            text = _("No model available: choose a model file.")
         self.ui.modelInUseLabel.text = text
 
     def _on_file_chosen(self, path: str) -> None:
@@ -105,10 +114,11 @@ class ModelChoice:
     def device(self, device: str) -> str:
         """``device`` for a job, with the note under the device choice saying what it means; a GPU that PyTorch
         (installed by then: :func:`GmmSegLib.gui.pytorch_install.ensure_pytorch`) does not find is refused."""
-        if device not in DEVICE_NOTES and not _torch_finds(device):
-            self.device_note.text = f"PyTorch finds no {device} device on this computer."
-            raise GmmSegError(f"PyTorch finds no {device} device on this computer; choose auto or cpu")
-        self.device_note.text = DEVICE_NOTES.get(device, f"Running on {device}.")
+        if device not in PLATFORM_DEVICES and not _torch_finds(device):
+            self.device_note.text = _("PyTorch finds no {device} device on this computer.").format(device=device)
+            raise GmmSegError(_("PyTorch finds no {device} device on this computer; choose auto or cpu").format(
+                device=device))
+        self.device_note.text = device_note(device)
         return device
 
     def publish(self, adapted_model: Path) -> Path:

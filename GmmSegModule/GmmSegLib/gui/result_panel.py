@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import slicer
+from slicer.i18n import tr as _
 
 from ..clinical.quality import review_reasons
 from ..core.errors import GmmSegError
@@ -62,13 +63,14 @@ class ResultPanel:
                 logic.remove_outputs(previous)
             else:
                 logic.supersede_outputs(previous)
-                self.log(f"The accepted result {previous.segmentation.GetName()} is kept, out of the views.")
+                self.log(_("The accepted result {name} is kept, out of the views.").format(
+                    name=previous.segmentation.GetName()))
         self.show(logic.add_outputs(input_node, result), review_items)
-        self.log(f"Done: {self.outputs.segmentation.GetName()}")
+        self.log(_("Done: {name}").format(name=self.outputs.segmentation.GetName()))
         reasons = review_reasons(result.summary)
         if reasons:  # an unreliable, gapped or impossible result need not look wrong: say it aloud
-            slicer.util.warningDisplay("Review this result before using it:\n- " + "\n- ".join(reasons),
-                                       windowTitle="GmmSeg: review advised")
+            slicer.util.warningDisplay(_("Review this result before using it:") + "\n- " + "\n- ".join(reasons),
+                                       windowTitle=_("GmmSeg: review advised"))
         plot_view = bool(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"))
         for note in self.outputs.notes(plot_view=plot_view):
             self.log(note)
@@ -78,13 +80,13 @@ class ResultPanel:
         the chosen input, unless a result is shown."""
         if self.outputs is not None and self.outputs.present_in(slicer.mrmlScene):
             return
-        with user_action("Cannot take up the GmmSeg result of this scene.", self.log):
+        with user_action(_("Cannot take up the GmmSeg result of this scene."), self.log):
             parameters = self.parameters()
             self._show_taken_up(self.logic().resume(parameters.inputNode if parameters is not None else None))
 
     def review_segmentation(self) -> None:
         """Take up the chosen segmentation: a GmmSeg result as it was left, or one brought from elsewhere."""
-        with user_action("Cannot review this segmentation.", self.log):
+        with user_action(_("Cannot review this segmentation."), self.log):
             parameters = self.parameters()
             self._show_taken_up(self.logic().take_up(parameters.reviewSegmentation, parameters.inputNode))
 
@@ -107,7 +109,7 @@ class ResultPanel:
     def _refresh_indices(self) -> None:
         """The indices of the segmentation as it is now (after a Segment Editor edit)."""
         if self.outputs is not None and self.outputs.present_in(slicer.mrmlScene):
-            with user_action("Could not update the clinical indices.", self.log):
+            with user_action(_("Could not update the clinical indices."), self.log):
                 self.logic().update_indices(self.outputs)
 
     def show_layers(self) -> None:
@@ -145,14 +147,15 @@ class ResultPanel:
 
         if not ensure_pytorch():  # the geodesic distance of the refinement runs torch in Slicer's process
             return
-        with user_action("Refinement failed.", self.log):
+        with user_action(_("Refinement failed."), self.log):
             parameters = self.parameters()
             foreground, background = parameters.foregroundPoints, parameters.backgroundPoints
             changed = self.logic().refine(self.outputs, parameters.refineStructure, world(foreground),
                                           world(background))
             foreground.RemoveAllControlPoints()
             background.RemoveAllControlPoints()
-            self.log(f"Refined {parameters.refineStructure}: {changed} pixels changed.")
+            self.log(_("Refined {structure}: {count} pixels changed.").format(structure=parameters.refineStructure,
+                                                                               count=changed))
         self.on_change()
 
     def replay(self, undoing: bool) -> None:
@@ -160,23 +163,23 @@ class ResultPanel:
         history = self.outputs.history if self.outputs is not None else None
         if history is None or not self.idle() or not (history.can_undo if undoing else history.can_redo):
             return
-        with user_action("Undo failed." if undoing else "Redo failed.", self.log):
+        with user_action(_("Undo failed.") if undoing else _("Redo failed."), self.log):
             logic = self.logic()
             done = logic.undo(self.outputs) if undoing else logic.redo(self.outputs)
-            self.log(f"{'Undone' if undoing else 'Redone'}: {done}.")
+            self.log((_("Undone: {edit}.") if undoing else _("Redone: {edit}.")).format(edit=done))
         self.on_change()
 
     def accept(self) -> None:
-        with user_action("Accepting failed.", self.log):
+        with user_action(_("Accepting failed."), self.log):
             original = self.logic().accept(self.outputs)
-            self.log(f"Accepted; the model's output is kept (hidden) as '{original.GetName()}'.")
+            self.log(_("Accepted; the model's output is kept (hidden) as '{name}'.").format(name=original.GetName()))
         self.on_change()
 
     def place_prior(self) -> None:
         """Move the prior to where the sliders say, and let the clinician move it on in the views."""
         from ..model.phi import Phi
 
-        with user_action("Cannot place the prior there.", self.log):
+        with user_action(_("Cannot place the prior there."), self.log):
             p = self.parameters()
             phi = Phi.from_parameters(p.priorScale, p.priorShiftX, p.priorShiftY, p.priorRotation)
             self.logic().set_transform_from_phi(self.outputs, phi)
@@ -185,12 +188,12 @@ class ResultPanel:
 
     # ---- export ---------------------------------------------------------------------------------------------------
     def export(self) -> None:
-        with user_action("Export failed.", self.log):
+        with user_action(_("Export failed."), self.log):
             folder = chosen(self.parameters().exportFolder)
             if folder is None:
-                raise GmmSegError("choose an export folder")
+                raise GmmSegError(_("choose an export folder"))
             written = self.logic().export(self.outputs, folder, self.ui.exportFormatComboBox.currentText)
-            self.log("Exported: " + ", ".join(str(p) for p in written))
+            self.log(_("Exported: {files}").format(files=", ".join(str(p) for p in written)))
 
     def export_dicom(self) -> None:
         """Slicer's DICOM export dialog (QuantitativeReporting writes the DICOM SEG) on the segmentation."""

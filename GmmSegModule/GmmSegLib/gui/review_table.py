@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import qt
+from slicer.i18n import tr as _
 
 COLUMNS = ("frame", "slice", "structure", "score", "status")
 
@@ -19,7 +20,7 @@ class ReviewTable:
         self.table.clearContents()
         self.table.setRowCount(len(items))
         for row, item in enumerate(items):
-            score = "n/a" if item["slice_score"] is None else f"{item['slice_score']:.2f}"  # no uncertainty maps
+            score = _("n/a") if item["slice_score"] is None else f"{item['slice_score']:.2f}"  # no uncertainty maps
             cells = (str(item["frame"]), str(item["slice"]), item["structure"], score, "")
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, qt.QTableWidgetItem(text))
@@ -34,4 +35,4 @@ class ReviewTable:
 
     def mark_selected_reviewed(self) -> None:
         for row in self.selected_rows():
-            self.table.setItem(row, COLUMNS.index("status"), qt.QTableWidgetItem("reviewed"))
+            self.table.setItem(row, COLUMNS.index("status"), qt.QTableWidgetItem(_("reviewed")))
