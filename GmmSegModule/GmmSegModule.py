@@ -301,6 +301,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                          else _("Choose an input volume or cine"))
         for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.exportButton, self.ui.markReviewedButton):
             button.enabled = editable
+        self.ui.confirmCollapsibleButton.enabled = editable  # the reader's choices of frames and slices
         for button in (self.ui.rerunPriorButton, self.ui.applyPriorSlidersButton):  # none for a user's segmentation
             button.enabled = editable and outputs.prior_transform is not None
         self.ui.reviewSegmentationButton.enabled = idle and bool(self._parameterNode and

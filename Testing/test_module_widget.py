@@ -701,6 +701,112 @@ def test_a_gpu_that_pytorch_does_not_find_is_refused_before_a_job_starts(module,
     assert any("no cuda device" in record.getMessage() for record in caplog.records), caplog.text
 
 
+# ---- the reader's confirmation of ED/ES and slices -----------------------------------------------------------
+def _panel_with_cine_result(module, harness, phantom):
+    """The panel showing a known cine result (as a finished job hands it over), with its indices table."""
+    from conftest import known_result
+
+    widget = module.widget
+    browser = _cine(harness, phantom)
+    result = known_result(phantom)
+    widget._results.take(browser, result, [])
+    return widget, widget._results.outputs, result
+
+
+def test_the_section_shows_the_models_choices_and_each_change_recomputes_the_table(module, harness, small_phantom):
+    from test_reader_confirmation import expected_rows, shown_rows, table_rows
+
+    from GmmSegLib.clinical.indices import clinical_indices
+    from GmmSegLib.clinical.reader_choices import ReaderChoices
+    from GmmSegLib.mrml.indices_nodes import NO_READER_CHOICE
+    from GmmSegLib.mrml.logic import MANUAL_CHOICES
+
+    widget, outputs, result = _panel_with_cine_result(module, harness, small_phantom)
+    ui = widget.ui
+    model = clinical_indices(result.labels, small_phantom.image.spacing_xyz, probabilities=result.probabilities)
+    limits = model.slice_limits["LV ES"]
+    assert ui.confirmCollapsibleButton.enabled and ui.esFrameSpinBox.value == model.es_frame
+    assert ui.esFrameModelLabel.text == f"model: {model.es_frame}"
+    assert (ui.lvEsFirstSpinBox.value, ui.lvEsLastSpinBox.value) == (limits["first"], limits["last"])
+    assert ui.lvEsModelLabel.text == (f"model: {limits['first']}-{limits['last']} "
+                                      f"({limits['first_confidence']:.2f} / {limits['last_confidence']:.2f})")
+    assert table_rows(outputs)["reader's choices"] == NO_READER_CHOICE and not ui.undoButton.enabled
+
+    ui.lvEsFirstSpinBox.stepUp()  # the basal limit moved by one slice
+    moved = ReaderChoices(limits={"LV ES": (limits["first"] + 1, limits["last"])})
+    assert shown_rows(outputs, expected_rows(result, moved)) == expected_rows(result, moved)
+    assert "LV ES slices" in ui.confirmNoteLabel.text and ui.undoButton.enabled
+
+    ui.esFrameSpinBox.value = 1
+    ui.excludePhaseComboBox.currentIndex = 0
+    ui.excludeSliceSpinBox.value = 3
+    ui.excludeSliceButton.click()
+    chosen = ReaderChoices(es_frame=1, limits=moved.limits, excluded={"ED": [3]})
+    assert outputs.reader_choices() == chosen
+    assert shown_rows(outputs, expected_rows(result, chosen)) == expected_rows(result, chosen)
+    assert ui.excludedLabel.text == "Excluded slices: ED 3" and ui.excludeSliceButton.text == "Include again"
+
+    ui.acceptButton.click()
+    assert outputs.segmentation.GetAttribute(MANUAL_CHOICES) == "; ".join(chosen.manual())
+    ui.undoButton.click()  # Accept undone
+    ui.undoButton.click()  # the exclusion undone
+    assert outputs.reader_choices() == ReaderChoices(es_frame=1, limits=moved.limits)
+    assert ui.excludedLabel.text == "Excluded slices: none" and ui.excludeSliceButton.text == "Exclude"
+
+    ui.modelChoicesButton.click()
+    assert shown_rows(outputs, expected_rows(result)) == expected_rows(result)
+    assert (ui.esFrameSpinBox.value, ui.lvEsFirstSpinBox.value) == (model.es_frame, limits["first"])
+
+
+def test_a_refused_choice_is_said_and_the_section_shows_the_choices_as_they_stay(module, harness, small_phantom):
+    from test_reader_confirmation import table_rows
+
+    widget, outputs, result = _panel_with_cine_result(module, harness, small_phantom)
+    ui = widget.ui
+    before = table_rows(outputs)
+    ui.esFrameSpinBox.value = ui.edFrameSpinBox.value  # ES on the ED frame
+    assert "Cannot use this choice. ED and ES are the same frame" in ui.logTextEdit.toPlainText()
+    assert table_rows(outputs) == before and ui.esFrameSpinBox.value == int(before["es_frame"])
+
+
+def test_the_slice_shown_in_the_red_view_is_the_one_excluded(module, harness, small_phantom):
+    widget, outputs, _result = _panel_with_cine_result(module, harness, small_phantom)
+    ui, logic = widget.ui, widget.logic.sceneLogic()
+    logic.show_stack_planes(outputs)
+    harness.vtkMRMLSliceNode.JumpAllSlices(harness.mrmlScene, *logic.world_position(outputs, (5, 5, 5)),
+                                           harness.vtkMRMLSliceNode.CenteredJumpSlice)
+    ui.excludePhaseComboBox.currentIndex = 1
+    ui.sliceShownButton.click()
+    ui.excludeSliceButton.click()
+    assert outputs.reader_choices().excluded == {"ES": [5]} and ui.excludedLabel.text == "Excluded slices: ES 5"
+
+
+def test_the_section_follows_an_edit_made_in_the_segment_editor(module, harness, small_phantom):
+    """Erasing the LV on its basal slice of the shown (ED) frame moves the model's LV limit at ED and the volumes."""
+    from slicer_harness import pump, wait_until
+    from test_reader_confirmation import table_rows
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    from GmmSegLib.clinical.indices import clinical_indices
+
+    widget, outputs, result = _panel_with_cine_result(module, harness, small_phantom)
+    ui = widget.ui
+    assert outputs.current_frame == outputs.indices["ed_frame"]
+    first = ui.lvEdFirstSpinBox.value
+    labelmap = outputs.segmentation.GetBinaryLabelmapInternalRepresentation("LV")
+    extent = labelmap.GetExtent()
+    scalars = vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(
+        extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
+    scalars[first - extent[4]][scalars[first - extent[4]] == 1] = 0  # the eraser on the basal LV slice
+    labelmap.Modified()
+    pump(0.05)
+    wait_until(lambda: ui.lvEdFirstSpinBox.value != first, timeout=5)
+    labels = widget.logic.sceneLogic().all_labels(outputs)
+    edited = clinical_indices(labels, small_phantom.image.spacing_xyz, probabilities=result.probabilities)
+    assert ui.lvEdFirstSpinBox.value == edited.slice_limits["LV ED"]["first"] > first
+    assert table_rows(outputs)["lv_edv"] == f"{edited.lv_edv:.4g}"
+
+
 # ---- PyTorch ---------------------------------------------------------------------------------------------------
 class _MissingTorch(_PyTorchUtilsLogic):
     """The PyTorch extension is there but has not installed torch yet; installTorch() records what it was asked."""

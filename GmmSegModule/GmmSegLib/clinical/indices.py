@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -64,6 +65,10 @@ class ClinicalIndices:
     manual_choices: list[str] = field(default_factory=list)  # the same in words; empty: every choice the model's
     lv_ef_range: list[float] | None = None  # [low, high] in percent, from the probabilities (None without them)
     rv_ef_range: list[float] | None = None
+    # what the reader is asked to confirm: ED and ES before the reader's choice (from the LV curve unless given),
+    # and each ventricle's slice limits on the frames used, from the labels alone (no reader's limit or exclusion)
+    model_frames: dict[str, int] = field(default_factory=dict)
+    model_slice_limits: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,10 +134,13 @@ def volume_caveat(labels: np.ndarray) -> str | None:
 
 def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float],
                      ed_frame: int | None = None, es_frame: int | None = None,
-                     choices: ReaderChoices | None = None, probabilities: np.ndarray | None = None) -> ClinicalIndices:
+                     choices: ReaderChoices | None = None,
+                     probabilities: np.ndarray | Sequence[np.ndarray] | None = None) -> ClinicalIndices:
     """Indices from labels (T, Z, Y, X) with T >= 2; ED/ES from the LV volume curve unless given (``ed_frame``,
     ``es_frame``) or chosen by the reader (``choices``, which may also bound the slices counted at ED and ES).
-    ``probabilities`` (T, K, Z, Y, X) add the model's confidence in each slice limit and the EF ranges."""
+    ``probabilities`` (T, K, Z, Y, X), or a sequence of (K, Z, Y, X) frames of which only ED's and ES's are read
+    (a result in Slicer reads them from its scene nodes on demand), add the model's confidence in each slice limit
+    and the EF ranges."""
     if labels.ndim != 4 or labels.shape[0] < 2:
         raise GmmSegError("clinical indices need at least two frames (ED and ES), got "
                           f"{labels.shape[0] if labels.ndim == 4 else 'a 3D volume'}")
@@ -141,8 +149,10 @@ def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float]
     lv = np.array(frame_volumes_ml(labels, spacing_xyz)["LV"])
     if not lv.any():
         raise GmmSegError("no LV cavity in any frame; the indices cannot be computed")
-    ed = choices.ed_frame if choices.ed_frame is not None else int(np.argmax(lv)) if ed_frame is None else ed_frame
-    es = choices.es_frame if choices.es_frame is not None else int(np.argmin(lv)) if es_frame is None else es_frame
+    proposed = {"ED": int(np.argmax(lv)) if ed_frame is None else ed_frame,
+                "ES": int(np.argmin(lv)) if es_frame is None else es_frame}
+    ed = choices.ed_frame if choices.ed_frame is not None else proposed["ED"]
+    es = choices.es_frame if choices.es_frame is not None else proposed["ES"]
     for name, frame in (("ED", ed), ("ES", es)):
         if not 0 <= frame < labels.shape[0]:
             raise GmmSegError(f"{name} frame {frame} does not exist (the cine has {labels.shape[0]} frames)")
@@ -172,11 +182,12 @@ def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float]
         slice_limits=slice_limits(counted, frames, choices, probabilities),
         reader_choices=choices.to_dict(), manual_choices=choices.manual(),
         lv_ef_range=ranges.get("LV"), rv_ef_range=ranges.get("RV"),
+        model_frames=proposed, model_slice_limits=slice_limits(labels, frames, ReaderChoices(), probabilities),
     )
 
 
 def slice_limits(counted: np.ndarray, frames: dict[str, int], choices: ReaderChoices,
-                 probabilities: np.ndarray | None) -> dict[str, dict]:
+                 probabilities: np.ndarray | Sequence[np.ndarray] | None) -> dict[str, dict]:
     """The slices each ventricle is counted on at ED and ES, with the model's confidence in each end slice and
     whether the reader set them."""
     limits = {}
@@ -190,7 +201,7 @@ def slice_limits(counted: np.ndarray, frames: dict[str, int], choices: ReaderCho
     return limits
 
 
-def ef_range(probabilities: np.ndarray, frames: dict[str, int], ventricle: str,
+def ef_range(probabilities: np.ndarray | Sequence[np.ndarray], frames: dict[str, int], ventricle: str,
              spacing_xyz: tuple[float, float, float], choices: ReaderChoices) -> list[float] | None:
     """[low, high] EF in percent implied by the uncertain voxels of (T, K, Z, Y, X) ``probabilities``.
 
@@ -203,7 +214,7 @@ def ef_range(probabilities: np.ndarray, frames: dict[str, int], ventricle: str,
     voxel_ml = float(np.prod(spacing_xyz)) / 1000.0
     middle, half = {}, {}
     for phase, frame in frames.items():
-        probability = probabilities[frame, VENTRICLE_LABEL[ventricle]].astype(np.float64)
+        probability = probabilities[frame][VENTRICLE_LABEL[ventricle]].astype(np.float64)
         probability = probability * counted_slices(probability.shape[0], ventricle, phase, choices)[:, None, None]
         surely = float((probability >= 1 - EF_RANGE_PROBABILITY).sum()) * voxel_ml
         possibly = float((probability >= EF_RANGE_PROBABILITY).sum()) * voxel_ml

@@ -1,7 +1,9 @@
 """The panel's result section: the outputs shown, the review table, the views, and what the clinician does to them.
 
-Click refinement, Undo and Redo, and Accept go through :class:`GmmSegLib.mrml.logic.GmmSegLogic`, which records
-each for undo; placing the prior with the sliders moves its transform; export writes the edited labels.
+Click refinement, Undo and Redo, Accept and the reader's choices of frames and slices
+(:mod:`GmmSegLib.gui.reader_confirmation`) go through :class:`GmmSegLib.mrml.logic.GmmSegLogic`, which records each for
+undo and recomputes the indices; placing the prior with the sliders moves its transform; export writes the edited
+labels.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..core.errors import GmmSegError
 from .indices_follower import IndicesFollower
 from .model_choice import chosen
 from .pytorch_install import ensure_pytorch
+from .reader_confirmation import ReaderConfirmation
 from .review_table import ReviewTable
 from .surface_filler import SurfaceFiller
 from .user_action import user_action
@@ -37,6 +40,7 @@ class ResultPanel:
         self.outputs = None  # GmmSegLib.mrml.scene_outputs.SceneOutputs
         self.indices = IndicesFollower(self._refresh_indices)
         self.surfaces = SurfaceFiller()
+        self.confirm = ReaderConfirmation(ui, logic, idle, log, on_change)
 
     # ---- showing and reviewing -----------------------------------------------------------------------------------
     def show(self, outputs, review_items: list[dict] | None = None) -> None:
@@ -49,6 +53,12 @@ class ResultPanel:
             self.logic().review_items(outputs) if outputs is not None else []))
         self.ui.indicesTableView.setMRMLTableNode(outputs.indices_table if outputs is not None else None)
         self.show_layers()
+        self._changed()
+
+    def _changed(self) -> None:
+        """After every change of the result: the confirmation section shows the choices behind the indices, and the
+        buttons follow."""
+        self.confirm.show(self.outputs)
         self.on_change()
 
     def take(self, input_node, result, review_items: list[dict]) -> None:
@@ -111,6 +121,7 @@ class ResultPanel:
         if self.outputs is not None and self.outputs.present_in(slicer.mrmlScene):
             with user_action(_("Could not update the clinical indices."), self.log):
                 self.logic().update_indices(self.outputs)
+            self.confirm.show(self.outputs)
 
     def show_layers(self) -> None:
         """The views show the input with the uncertainty map chosen, or the prior, added to it (graded: black where
@@ -156,7 +167,7 @@ class ResultPanel:
             background.RemoveAllControlPoints()
             self.log(_("Refined {structure}: {count} pixels changed.").format(structure=parameters.refineStructure,
                                                                                count=changed))
-        self.on_change()
+        self._changed()
 
     def replay(self, undoing: bool) -> None:
         """Undo or redo the module's last Refine or Accept (the buttons and the Undo/Redo keys)."""
@@ -167,13 +178,13 @@ class ResultPanel:
             logic = self.logic()
             done = logic.undo(self.outputs) if undoing else logic.redo(self.outputs)
             self.log((_("Undone: {edit}.") if undoing else _("Redone: {edit}.")).format(edit=done))
-        self.on_change()
+        self._changed()
 
     def accept(self) -> None:
         with user_action(_("Accepting failed."), self.log):
             original = self.logic().accept(self.outputs)
             self.log(_("Accepted; the model's output is kept (hidden) as '{name}'.").format(name=original.GetName()))
-        self.on_change()
+        self._changed()
 
     def place_prior(self) -> None:
         """Move the prior to where the sliders say, and let the clinician move it on in the views."""

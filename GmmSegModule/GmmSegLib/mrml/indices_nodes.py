@@ -1,8 +1,10 @@
 """The clinical indices of a result in the scene: a table node, and for a cine the LV and RV volume curves.
 
-Refilled from the labels as they are (edits included): by the logic after Refine, Undo, Redo, Accept and Export,
-and by the panel shortly after a Segment Editor edit (:mod:`GmmSegLib.gui.indices_follower`), so that the indices
-on screen are those of the segmentation on screen.
+Refilled from the labels as they are (edits included): by the logic after Refine, Undo, Redo, Accept, Export and
+every change of the reader's choices, and by the panel shortly after a Segment Editor edit
+(:mod:`GmmSegLib.gui.indices_follower`), so that the indices on screen are those of the segmentation on screen. A
+cine's indices use the reader's choices kept with the result (frames, slice limits, excluded slices) and the model's
+class probabilities, which give each EF its range; the table says which choices were the reader's.
 """
 
 from __future__ import annotations
@@ -16,27 +18,48 @@ from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURE_COLOURS
 from .scene_outputs import SceneOutputs, tag
 
+NO_READER_CHOICE = "none: every choice is the model's"
+
 
 def show_indices(scene, outputs: SceneOutputs, labels: np.ndarray) -> dict:
     """Fill the indices table (and a cine's volume curves) of ``outputs`` from ``labels`` (T, Z, Y, X); the
-    indices as a dict."""
+    indices as a dict, also kept as ``outputs.indices``."""
+    outputs.indices = _indices(outputs, labels)
+    if "error" in outputs.indices or len(labels) < 2:
+        _fill_table(outputs.indices_table, outputs.indices)
+        return outputs.indices
+    _fill_table(outputs.indices_table, table_rows(outputs.indices, outputs.probability_frames() is not None))
+    outputs.plot_chart = _volume_plot(scene, outputs, outputs.indices)
+    return outputs.indices
+
+
+def _indices(outputs: SceneOutputs, labels: np.ndarray) -> dict:
+    """A 3D volume's structure volumes and mass; a cine's clinical indices with the reader's choices and the EF
+    ranges, or {"error": why} when they cannot be computed (no LV left after editing, too few slices)."""
     spacing = tuple(outputs.result.summary["spacing_mm"])
-    frames = list(labels)
-    if len(frames) < 2:
-        indices = {f"{k} volume (ml)": v for k, v in structure_volumes_ml(frames[0], spacing).items()}
+    if len(labels) < 2:
+        indices = {f"{k} volume (ml)": v for k, v in structure_volumes_ml(labels[0], spacing).items()}
         indices["LV mass (g)"] = indices["MYO volume (ml)"] * MYOCARDIUM_DENSITY_G_PER_ML
-        _fill_table(outputs.indices_table, indices)
         return indices
     try:
-        indices = clinical_indices(np.stack(frames), spacing).to_dict()
-    except GmmSegError as error:  # no LV left after editing, or too few slices for volumes: say why
-        indices = {"error": str(error)}
-        _fill_table(outputs.indices_table, indices)
-        return indices
-    warnings = {f"warning {n}": text for n, text in enumerate(indices["warnings"], 1)}
-    _fill_table(outputs.indices_table, {**scalar_indices(indices), **warnings})
-    outputs.plot_chart = _volume_plot(scene, outputs, indices)
-    return indices
+        return clinical_indices(np.asarray(labels), spacing, choices=outputs.reader_choices(),
+                                probabilities=outputs.probability_frames()).to_dict()
+    except GmmSegError as error:
+        return {"error": str(error)}
+
+
+def table_rows(indices: dict, with_ranges: bool) -> dict:
+    """What the table shows of a cine's indices: the scalars with each EF's range beside it (``with_ranges``: the
+    result has class probabilities; "n/a" for an EF not computed), which choices were the reader's, the warnings."""
+    rows = {}
+    for key, value in scalar_indices(indices).items():
+        rows[key] = value
+        if with_ranges and key in ("lv_ef", "rv_ef"):
+            low_high = indices[f"{key}_range"]
+            rows[f"{key[:2].upper()}EF range (%)"] = f"{low_high[0]:.1f} - {low_high[1]:.1f}" if low_high else None
+    rows["reader's choices"] = "; ".join(indices["manual_choices"]) or NO_READER_CHOICE
+    rows.update({f"warning {n}": text for n, text in enumerate(indices["warnings"], 1)})
+    return rows
 
 
 def _volume_plot(scene, outputs: SceneOutputs, indices: dict):

@@ -23,6 +23,7 @@ import slicer
 import vtk
 
 from ..clinical.quality import review_reasons
+from ..clinical.reader_choices import ReaderChoices
 from ..clinical.review import label_review_queue, review_queue
 from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
@@ -49,6 +50,9 @@ from .scene_outputs import (
 
 LOGGER = logging.getLogger("gmmseg")
 MODEL_STAMP = "GmmSeg.Model"  # model id and sha256 behind an accepted segmentation
+# the reader's choices behind an accepted cine's indices, in words ("ES frame 2; LV ES slices 3-7"); absent when every
+# choice was the model's
+MANUAL_CHOICES = "GmmSeg.ManualChoices"
 STACK_PLANE_NORMALS = {"Red": 2, "Yellow": 0, "Green": 1}  # slice view -> the volume axis (I, J, K) of its normal
 
 
@@ -151,11 +155,21 @@ class GmmSegLogic:
         local = ijk_to_ras(outputs.frame_volumes[frame]) @ np.array([*ijk, 1.0])
         return transform_points([local[:3]], outputs.parent_transform, None)[0]
 
+    def voxels_at(self, outputs: SceneOutputs, points_world: list, frame: int = 0) -> list[np.ndarray]:
+        """The (i, j, k) voxel of ``frame`` nearest each world (RAS) position, through the input's parent transform."""
+        ras_to_ijk = np.linalg.inv(ijk_to_ras(outputs.frame_volumes[frame]))
+        local = transform_points(points_world, None, outputs.parent_transform)
+        return [np.rint(ras_to_ijk @ np.append(p, 1.0))[:3].astype(int) for p in local]
+
     def resume(self, input_node=None) -> SceneOutputs | None:
-        """The newest GmmSeg result in the scene (of ``input_node``, when it has one), taken up; None if none."""
+        """The newest GmmSeg result in the scene (of ``input_node``, when it has one), taken up with its indices as
+        this module computes them; None if none."""
         from .resume import latest_result
 
-        return latest_result(self.scene, input_node)
+        outputs = latest_result(self.scene, input_node)
+        if outputs is not None:
+            self.update_indices(outputs)
+        return outputs
 
     def take_up(self, segmentation, input_node=None, mapping: dict[str, str] | None = None) -> SceneOutputs:
         """``segmentation`` in the module: a GmmSeg result as it was left, or a segmentation GmmSeg did not make with
@@ -166,7 +180,9 @@ class GmmSegLogic:
         if segmentation is None:
             raise GmmSegError("choose a segmentation to review")
         if is_result(segmentation):
-            return resume(self.scene, segmentation)
+            outputs = resume(self.scene, segmentation)
+            self.update_indices(outputs)
+            return outputs
         segments = adopt.structure_segments(segmentation, mapping)
         image = adopt.image_of(segmentation, input_node)
         segmentation.CreateBinaryLabelmapRepresentation()  # a segmentation loaded as surfaces is read as labels
@@ -180,6 +196,29 @@ class GmmSegLogic:
         """Refill the indices table (and a cine's volume curves) from ``labels`` (T, Z, Y, X); default: the
         segmentation as it is now."""
         return show_indices(self.scene, outputs, self.all_labels(outputs) if labels is None else labels)
+
+    def set_reader_choices(self, outputs: SceneOutputs, choices: ReaderChoices,
+                           description: str = "Reader's choices") -> dict:
+        """Compute a cine's indices with the reader's ``choices`` (frames, slice limits, excluded slices) and keep them
+        with the result; undoable. Choices that make the indices uncomputable (ED and ES the same frame, a limit
+        leaving the LV too few slices) are refused and change nothing."""
+        if outputs.num_frames < 2:
+            raise GmmSegError("the reader's choices need a cine (ED and ES frames); this result has one frame")
+        choices.check(outputs.num_frames, outputs.result.labels.shape[1])
+        previous = outputs.reader_choices()
+        self._use_reader_choices(outputs, choices)
+        outputs.history.record(ActionStep(description, lambda: self._use_reader_choices(outputs, previous),
+                                          lambda: self._use_reader_choices(outputs, choices)))
+        return outputs.indices
+
+    def _use_reader_choices(self, outputs: SceneOutputs, choices: ReaderChoices) -> None:
+        previous, computable = outputs.reader_choices(), "error" not in outputs.indices
+        outputs.keep_reader_choices(choices)
+        indices = self.update_indices(outputs)
+        if computable and "error" in indices:
+            outputs.keep_reader_choices(previous)
+            self.update_indices(outputs)
+            raise GmmSegError(indices["error"])
 
     # -- review, refinement, undo, accept -----------------------------------------------------------------------
     def review_items(self, outputs: SceneOutputs, limit: int = 20) -> list[dict]:
@@ -195,13 +234,8 @@ class GmmSegLogic:
         frame = outputs.current_frame if frame is None else frame
         outputs.check_frame(frame)
         reference = outputs.frame_volumes[frame]
-        ras_to_ijk = np.linalg.inv(ijk_to_ras(reference))
-
-        def voxels(points: list) -> list[np.ndarray]:
-            local = transform_points(points, None, outputs.parent_transform)
-            return [np.rint(ras_to_ijk @ np.append(p, 1.0))[:3].astype(int) for p in local]
-
-        clicks = {"foreground": voxels(foreground_world), "background": voxels(background_world)}
+        clicks = {"foreground": self.voxels_at(outputs, foreground_world, frame),
+                  "background": self.voxels_at(outputs, background_world, frame)}
         slices = {int(k) for points in clicks.values() for _, _, k in points}
         if len(slices) != 1:
             raise GmmSegError("place all clicks of one refinement on the same slice")
@@ -250,10 +284,11 @@ class GmmSegLogic:
 
     def accept(self, outputs: SceneOutputs):
         """Freeze the result: keep the model's own output for audit (hidden from the views, listed in the data
-        tree), stamp the segmentation with the time and the model, update the indices. Undoable; accepting
-        again after more edits renews the stamp."""
+        tree), stamp the segmentation with the time, the model and the reader's choices behind the indices, update
+        the indices. Undoable; accepting again after more edits renews the stamp."""
         stamps = {ACCEPTED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  MODEL_STAMP: _model_stamp(outputs.result.summary.get("model"))}
+                  MODEL_STAMP: _model_stamp(outputs.result.summary.get("model")),
+                  MANUAL_CHOICES: "; ".join(outputs.reader_choices().manual()) or None}
         previous = {key: outputs.segmentation.GetAttribute(key) for key in stamps}
         first = outputs.node_of("original") is None
 

@@ -13,6 +13,10 @@ segmentation: Slicer saves hidden storable nodes apart, in a private folder, and
 - ``probabilities``: a sequence of vector volumes (one component per class), one per frame, which click refinement
   reads. It is the only copy: the result in memory does not keep the probabilities twice.
 
+The summary node also keeps the reader's choices (ED and ES frames, slice limits, excluded slices:
+:class:`GmmSegLib.clinical.reader_choices.ReaderChoices`) as JSON in its ``GmmSeg.ReaderChoices`` attribute, which the
+indices are computed with and which is saved with the scene like the rest of the record.
+
 A 3D input gets one-item sequences, so that one code reads both. The items are sequence items, outside the main
 scene; a sequence that no browser synchronises makes no proxy node.
 """
@@ -20,13 +24,17 @@ scene; a sequence that no browser synchronises makes no proxy node.
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import slicer
 
+from ..clinical.reader_choices import ReaderChoices
 from .nodes import ijk_to_ras_matrix
 
+LOGGER = logging.getLogger("gmmseg")
 SUMMARY, MODEL_LABELS, PROBABILITIES = "summary", "model labels", "probabilities"
+READER_CHOICES = "GmmSeg.ReaderChoices"  # on the summary node: ReaderChoices.to_dict() as JSON
 
 
 def new_summary_node(scene, name: str, summary: dict):
@@ -38,6 +46,22 @@ def new_summary_node(scene, name: str, summary: dict):
 
 def read_summary(node) -> dict:
     return json.loads(node.GetText() or "{}")
+
+
+def read_reader_choices(node) -> ReaderChoices:
+    """The reader's choices kept on the summary ``node`` (none yet: every choice is the model's). Choices that cannot
+    be read (the attribute edited by hand) are set aside with a warning rather than stopping the indices."""
+    text = node.GetAttribute(READER_CHOICES) if node is not None else None
+    try:
+        return ReaderChoices.from_dict(json.loads(text) if text else None)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+        LOGGER.warning(f"{node.GetName()}: the reader's choices kept in the scene cannot be read ({error}); the "
+                       "model's choices are used until the reader chooses again")
+        return ReaderChoices()
+
+
+def write_reader_choices(node, choices: ReaderChoices) -> None:
+    node.SetAttribute(READER_CHOICES, json.dumps(choices.to_dict()))
 
 
 def new_frame_sequence(scene, name: str, volumes: list, index_values: list[str], arrays, vector: bool, like=None):

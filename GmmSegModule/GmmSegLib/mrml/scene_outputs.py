@@ -23,17 +23,28 @@ references, unlike attributes, are renumbered when a saved scene is imported (``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import slicer
 
+from ..clinical.reader_choices import ReaderChoices
 from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
 from .edit_history import EditHistory
 from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
 from .nodes import ijk_to_ras_matrix, new_segmentation, read_labels, remove_with_dependents, write_labels
-from .result_record import MODEL_LABELS, PROBABILITIES, SUMMARY, frame_array, new_frame_sequence, new_summary_node
+from .result_record import (
+    MODEL_LABELS,
+    PROBABILITIES,
+    SUMMARY,
+    frame_array,
+    new_frame_sequence,
+    new_summary_node,
+    read_reader_choices,
+    write_reader_choices,
+)
 
 INPUT = "GmmSeg.Input"
 MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a stack stored mirrored
@@ -66,6 +77,7 @@ class SceneOutputs:
     plot_chart: object | None = None
     added: list = field(default_factory=list)
     history: EditHistory = field(default_factory=EditHistory)
+    indices: dict = field(default_factory=dict)  # the indices the table shows (GmmSegLib.mrml.indices_nodes)
 
     @property
     def browser(self):
@@ -108,6 +120,18 @@ class SceneOutputs:
     def class_probabilities(self, frame: int) -> np.ndarray | None:
         """The model's class probabilities (K, Z, Y, X) of ``frame``, or None when the result has none."""
         return frame_array(self.node_of(PROBABILITIES), self.index_values[frame], vector=True)
+
+    def probability_frames(self) -> Sequence[np.ndarray] | None:
+        """Every frame's class probabilities (K, Z, Y, X), each read from the scene when first asked for (the indices
+        need ED's and ES's only); None when the result has none (a segmentation GmmSeg did not make)."""
+        return _ProbabilityFrames(self) if self.node_of(PROBABILITIES) is not None else None
+
+    def reader_choices(self) -> ReaderChoices:
+        """The reader's choices of frames and slices, kept with the result's record in the scene."""
+        return read_reader_choices(self.node_of(SUMMARY))
+
+    def keep_reader_choices(self, choices: ReaderChoices) -> None:
+        write_reader_choices(self.node_of(SUMMARY), choices)
 
     def notes(self, plot_view: bool) -> list[str]:
         """What the clinician should know of these outputs beside the images, one line each; ``plot_view``: whether
@@ -177,6 +201,21 @@ class SceneOutputs:
     def check_frame(self, frame: int) -> None:
         if not 0 <= frame < self.num_frames:
             raise GmmSegError(f"frame {frame} does not exist (the input has {self.num_frames} frames)")
+
+
+class _ProbabilityFrames(Sequence):
+    """A result's class probabilities frame by frame, read from its scene nodes on first use and kept."""
+
+    def __init__(self, outputs: SceneOutputs):
+        self.outputs, self.read = outputs, {}
+
+    def __len__(self) -> int:
+        return self.outputs.num_frames
+
+    def __getitem__(self, frame: int) -> np.ndarray:
+        if frame not in self.read:
+            self.read[frame] = self.outputs.class_probabilities(frame)
+        return self.read[frame]
 
 
 def add_output_nodes(scene, input_node, result: CaseResult) -> SceneOutputs:
