@@ -317,3 +317,19 @@ def test_the_indices_table_follows_refine_undo_and_redo(scene, small_phantom, ph
     assert _index_shown(outputs, "LV volume (ml)") == before
     logic.redo(outputs)
     assert _index_shown(outputs, "LV volume (ml)") == refined
+
+
+def test_probabilities_are_kept_in_the_scene_in_steps_of_a_255th_and_older_float_scenes_still_read(
+        scene, small_phantom, cine_result):
+    from GmmSegLib.mrml.result_record import PROBABILITIES, probabilities_as_read
+
+    browser = add_volume_nodes(scene, small_phantom.image, "cine")
+    outputs = GmmSegLogic(scene).add_outputs(browser, cine_result)
+    sequence = outputs.node_of(PROBABILITIES)
+    assert slicer.util.arrayFromVolume(sequence.GetNthDataNode(0)).dtype == np.uint8  # 4x smaller than float32
+    for frame in range(outputs.num_frames):
+        kept = outputs.class_probabilities(frame)
+        assert kept.dtype == np.float32
+        np.testing.assert_allclose(kept, cine_result.probabilities[frame], atol=0.5 / 255 + 1e-6)
+    older = cine_result.probabilities[0].astype(np.float32)  # what scenes saved before this kept
+    assert probabilities_as_read(older) is older

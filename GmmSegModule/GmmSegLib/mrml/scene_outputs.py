@@ -42,7 +42,9 @@ from .result_record import (
     frame_array,
     new_frame_sequence,
     new_summary_node,
+    probabilities_as_read,
     read_reader_choices,
+    stored_probabilities,
     write_reader_choices,
 )
 
@@ -119,7 +121,7 @@ class SceneOutputs:
 
     def class_probabilities(self, frame: int) -> np.ndarray | None:
         """The model's class probabilities (K, Z, Y, X) of ``frame``, or None when the result has none."""
-        return frame_array(self.node_of(PROBABILITIES), self.index_values[frame], vector=True)
+        return probabilities_as_read(frame_array(self.node_of(PROBABILITIES), self.index_values[frame], vector=True))
 
     def probability_frames(self) -> Sequence[np.ndarray] | None:
         """Every frame's class probabilities (K, Z, Y, X), each read from the scene when first asked for (the indices
@@ -398,7 +400,8 @@ class _Builder:
                                      self.result.labels, vector=False, like=master), MODEL_LABELS)
         if self.result.probabilities is not None:
             self._add(new_frame_sequence(self.scene, f"{self.name} GmmSeg class probabilities", self.volumes, values,
-                                         self.result.probabilities, vector=True, like=master), PROBABILITIES)
+                                         stored_probabilities(self.result.probabilities), vector=True, like=master),
+                      PROBABILITIES)
 
     def _add(self, node, role: str):
         tag(node, role, self.input_node)
