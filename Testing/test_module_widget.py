@@ -317,6 +317,36 @@ def test_the_click_placers_follow_the_chosen_markups_nodes(module, harness):
     assert widget.ui.foregroundPlaceWidget.currentNode() is other
 
 
+def _click_nodes_are_the_modules_own(widget) -> None:
+    parameters, ui = widget._parameterNode, widget.ui
+    assert parameters.foregroundPoints.GetName() == "GmmSeg foreground clicks"
+    assert parameters.backgroundPoints.GetName() == "GmmSeg background clicks"
+    assert ui.foregroundPointsSelector.currentNode() is parameters.foregroundPoints
+    assert ui.backgroundPointsSelector.currentNode() is parameters.backgroundPoints
+    assert ui.backgroundPlaceWidget.currentNode() is parameters.backgroundPoints
+
+
+def test_the_foreground_and_background_clicks_are_two_markups_nodes(module, harness, small_phantom, tmp_path):
+    """The clicks' selectors take the first markups node that appears in their empty list (and list the scene afresh
+    after an import): the background clicks must still have a node of their own, in the first scene, in the next one,
+    and in a saved scene opened again, where they are the saved scene's."""
+    from conftest import known_result
+
+    widget = module.widget
+    _click_nodes_are_the_modules_own(widget)
+    harness.mrmlScene.Clear()  # File > Close scene: a new parameter node, new click nodes
+    _click_nodes_are_the_modules_own(widget)
+    widget._results.take(_volume(harness, small_phantom), known_result(small_phantom, [0]), [])
+    saved = {field: getattr(widget._parameterNode, field).GetID() for field in ("foregroundPoints", "backgroundPoints")}
+    assert harness.util.saveScene(str(tmp_path / "patient.mrb"))
+    harness.mrmlScene.Clear()
+    harness.util.loadScene(str(tmp_path / "patient.mrb"))  # imported: the saved click nodes get new IDs
+    _click_nodes_are_the_modules_own(widget)
+    opened = {field: getattr(widget._parameterNode, field).GetID() for field in saved}
+    assert set(opened.values()).isdisjoint(saved.values())  # the opened scene's nodes, not the closed scene's
+    assert widget._parameterNode.inputNode.GetName() == "ED" and widget._results.outputs is not None
+
+
 def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(module, harness, small_phantom):
     from conftest import known_result
 
