@@ -608,6 +608,30 @@ def test_the_indices_follow_an_edit_made_in_the_segment_editor(module, harness, 
     assert float(lv_volume()) == 0.0
 
 
+def test_the_indices_follow_the_segment_editors_own_undo_and_redo(module, harness, small_phantom):
+    """The Segment Editor's Undo restores the segments (vtkSegmentationHistory), which says SegmentModified only: the
+    table must still go back to the indices of the labels on screen."""
+    from panel_steps import indices_shown, paint_in_segment_editor
+    from slicer_harness import wait_until
+
+    from conftest import known_result
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    outputs = widget._results.outputs
+    before = indices_shown(widget)
+    mask = small_phantom.labels[0] == 2  # the whole myocardium painted as LV cavity
+    editor = paint_in_segment_editor(harness.mrmlScene, outputs.segmentation, volume, "LV", mask)
+    wait_until(lambda: indices_shown(widget) != before, timeout=5)
+    painted = indices_shown(widget)
+    assert float(painted["MYO volume (ml)"]) == 0.0
+    editor.Undo()
+    wait_until(lambda: indices_shown(widget) == before, timeout=5)
+    editor.Redo()
+    wait_until(lambda: indices_shown(widget) == painted, timeout=5)
+
+
 def test_the_input_selector_offers_inputs_but_not_the_modules_outputs(module, harness, small_phantom):
     from conftest import known_result
 
