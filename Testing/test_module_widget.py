@@ -19,7 +19,6 @@ from panel_steps import (
     panel_log,
     panel_state,
     review_row_shows_its_frame_and_slice,
-    same_state,
     wait_for_job,
 )
 
@@ -379,63 +378,6 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
 
 
 # ---- results that survive: a saved scene opened again, a reload, a segmentation brought by the user -------------
-@pytest.mark.slow
-@requires_torch
-def test_a_cine_segmented_edited_accepted_and_saved_goes_on_after_the_scene_is_opened_again(module, harness,
-                                                                                           tmp_path):
-    """The clinician's path over two sittings, on a 20-frame cine: segment, edit, accept, save the scene, close it,
-    open it, and go on (refine, undo, accept, export); then a module reload finds the result again too."""
-    import json
-
-    from GmmSegLib.io.phantom import make_cine_phantom
-    from GmmSegLib.mrml.inputs import add_volume_nodes
-
-    widget, ui = module.widget, module.widget.ui
-    cine = add_volume_nodes(harness.mrmlScene, make_cine_phantom(frames=20, seed=5).image, "cine")
-    ui.inputSelector.setCurrentNode(cine)
-    ui.segmentButton.click()
-    wait_for_job(widget, timeout=600)
-    outputs = widget._results.outputs
-    assert outputs is not None and outputs.num_frames == 20
-    click_background_in_the_lv(widget, outputs)
-    ui.refineButton.click()
-    ui.acceptButton.click()
-    saved = panel_state(widget)
-    assert saved["accepted"] is not None and saved["review"] and "lv_ef" in saved["indices"]
-    harness.util.saveScene(str(tmp_path / "patient.mrb"))
-
-    harness.mrmlScene.Clear(0)  # File > Close scene
-    assert widget._results.outputs is None and ui.reviewTable.rowCount == 0 and not ui.refineButton.enabled
-    harness.util.loadScene(str(tmp_path / "patient.mrb"))  # File > Add data: the scene bundle
-    assert widget._results.outputs is not None and ui.reviewTable.rowCount == len(saved["review"])
-    assert same_state(panel_state(widget), saved)
-    assert "Reviewing cine GmmSeg (accepted" in panel_log(widget)
-    assert ui.refineButton.enabled and ui.rerunPriorButton.enabled and not ui.undoButton.enabled
-    red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
-    assert red.GetForegroundVolumeID() == widget._results.outputs.uncertainty["total"].GetID()
-
-    outputs = widget._results.outputs
-    before = click_background_in_the_lv(widget, outputs)
-    ui.refineButton.click()
-    logic = widget.logic.sceneLogic()
-    assert not np.array_equal(logic.current_labels(outputs), before) and ui.undoButton.enabled
-    ui.undoButton.click()
-    assert np.array_equal(logic.all_labels(outputs), saved["labels"])
-    ui.acceptButton.click()
-    widget._parameterNode.exportFolder = tmp_path / "export"
-    (tmp_path / "export").mkdir()
-    ui.exportButton.click()
-    exported = json.loads((tmp_path / "export" / "cine_indices.json").read_text())
-    assert f"{exported['lv_ef']:.4g}" == saved["indices"]["lv_ef"]  # the indices are those saved
-    assert panel_state(widget)["indices"] == saved["indices"]
-
-    harness.util.reloadScriptedModule(module.name)  # Reload: a new widget finds the same result
-    reloaded = module.widget
-    assert reloaded is not widget and reloaded._results.outputs is not None
-    assert reloaded._results.outputs.segmentation is outputs.segmentation
-    assert np.array_equal(reloaded.logic.sceneLogic().all_labels(reloaded._results.outputs), saved["labels"])
-
-
 @requires_torch
 def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(module, harness, small_phantom):
     from GmmSegLib.mrml.nodes import new_segmentation, register_segmentation_converters
