@@ -157,6 +157,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartImportEvent, self.onSceneStartImport)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         results = self._results
         for button, slot in ((self.ui.segmentButton, self.onSegmentOrCancel), (self.ui.cancelButton, self._jobs.cancel),
@@ -222,10 +223,20 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    def onSceneStartImport(self, caller, event) -> None:
+        """A scene is being opened (or added to this one): the GUI lets go of the parameter node until it is read.
+
+        At the end of an import the node selectors list the scene afresh and take their first row (qMRMLSceneModel
+        is rebuilt; a QComboBox takes the first row that appears in an empty list); while bound, they wrote that row
+        over the parameter node that the opened scene brought, so that its foreground click node became the
+        background one too (and Refine took each background click for a foreground click as well)."""
+        self.setParameterNode(None)
+
     def onSceneEndImport(self, caller, event) -> None:
-        """A scene was opened (or added to this one): its GmmSeg result is taken up when the module is shown."""
+        """The parameter node the scene brought is bound again, and its GmmSeg result taken up, when the module is
+        shown (else on enter())."""
         if self.parent.isEntered:
-            self._results.resume()
+            self.initializeParameterNode()
 
     @vtk.calldata_type(vtk.VTK_OBJECT)
     def onNodeRemoved(self, caller, event, node) -> None:
@@ -237,21 +248,36 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def initializeParameterNode(self) -> None:
         from GmmSegLib.gui.model_choice import chosen
         from GmmSegLib.mrml.inputs import default_input
-        from GmmSegLib.mrml.nodes import new_click_points
 
-        self.setParameterNode(self.logic.getParameterNode())
+        parameterNode = self.logic.getParameterNode()
+        self._addClickPoints(parameterNode)  # before the GUI is bound to it: see there
+        self.setParameterNode(parameterNode)
         if not self._parameterNode.inputNode:
             self._parameterNode.inputNode = default_input(slicer.mrmlScene)
         for field in ("exportFolder", "adaptFolder"):  # the folder buttons show the folder used, not Slicer's "."
             if chosen(getattr(self._parameterNode, field)) is None:
                 setattr(self._parameterNode, field, Path.home())
-        for field, name, colour in (("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2)),
-                                    ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9))):
-            if not getattr(self._parameterNode, field):
-                setattr(self._parameterNode, field, new_click_points(slicer.mrmlScene, name, colour))
         self._results.hide_outputs_from_inputs()
         self._followParameterNode()
         self._results.resume()  # a result left in the scene (saved and opened, or the module reloaded)
+
+    @staticmethod
+    def _addClickPoints(parameterNode) -> None:
+        """Give the parameter node a markups node for the foreground clicks and another for the background clicks.
+
+        Both are made before either is set (on a new parameter node, before the GUI is bound to it): the clicks'
+        selectors (qMRMLNodeComboBox, noneEnabled and every action item off) take the first markups node that appears
+        in their empty list as their current node, as a QComboBox takes its first row, and a bound selector writes its
+        choice into the parameter node. Made one by one while bound, the foreground node was taken for the background
+        clicks too, so that Refine got each background click as a foreground click as well and left the voxel clicked
+        as it was."""
+        from GmmSegLib.mrml.nodes import new_click_points
+
+        made = {field: new_click_points(slicer.mrmlScene, name, colour) for field, name, colour in (
+            ("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2)),
+            ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9))) if not getattr(parameterNode, field)}
+        for field, node in made.items():
+            setattr(parameterNode, field, node)
 
     def setParameterNode(self, parameterNode) -> None:
         if (parameterNode and self._parameterNode and self._parameterNodeGuiTag is not None

@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import logging
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[1]
+MODULE_FILE = ROOT / "GmmSegModule" / "GmmSegModule.py"  # the module the GUI tests load into the harness
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 
@@ -253,3 +255,30 @@ def pythonslicer(tmp_path_factory, monkeypatch):
     launcher = install_launcher(tmp_path_factory.mktemp("slicer_bin"))
     monkeypatch.setenv("PATH", f"{launcher.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     return launcher
+
+
+class PyTorchUtilsStandIn:
+    """Stands for SlicerPyTorch's PyTorchUtils.PyTorchUtilsLogic (PyTorchUtils/PyTorchUtils.py): torchInstalled()
+    tells whether torch can be imported; installTorch() would download it, which a test must not do."""
+
+    @staticmethod
+    def torchInstalled() -> bool:
+        return importlib.util.find_spec("torch") is not None
+
+    def installTorch(self, askConfirmation=False, **_options):
+        raise AssertionError("a test must not install PyTorch")
+
+
+@pytest.fixture
+def module(harness, pythonslicer, monkeypatch, tmp_path):
+    """The module loaded and shown in an empty scene, with the PyTorch extension present and the user's models
+    folder in tmp_path; unloaded afterwards as at Slicer exit."""
+    from slicer_harness import load_module
+
+    harness.mrmlScene.Clear()
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=PyTorchUtilsStandIn))
+    monkeypatch.setenv("GMMSEG_USER_MODELS_DIR", str(tmp_path / "user models"))
+    loaded = load_module(MODULE_FILE)
+    yield loaded
+    harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
+    harness.mrmlScene.Clear()

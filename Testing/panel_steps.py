@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def click_background_in_the_lv(widget, outputs) -> np.ndarray:
@@ -17,15 +18,57 @@ def click_background_in_the_lv(widget, outputs) -> np.ndarray:
     return labels
 
 
+def paint_in_segment_editor(scene, segmentation, source_volume, segment_id: str, mask: np.ndarray):
+    """Paint ``mask`` (Z, Y, X on ``source_volume``'s grid) into segment ``segment_id`` as the Segment Editor's Paint
+    effect does in Slicer 5.10 and 5.12: the editor logic (vtkSlicerSegmentEditorLogic, behind
+    qSlicerSegmentEditorAbstractEffect::modifySegmentByLabelmap) saves its state for its own Undo, then modifies the
+    segment in place in Add mode, taking the voxels from the other segments (the editor node's default overwrite
+    mode). Returns the editor logic, whose ``Undo()`` is the Segment Editor's Undo button."""
+    import slicer
+    from vtk.util.numpy_support import numpy_to_vtk
+
+    from GmmSegLib.mrml.nodes import ijk_to_ras_matrix
+
+    if not scene.IsNodeClassRegistered("vtkMRMLSegmentEditorNode"):
+        scene.RegisterNodeClass(slicer.vtkMRMLSegmentEditorNode())  # what the Segmentations module registers
+    editor = slicer.vtkSlicerSegmentEditorLogic()
+    editor.SetMRMLScene(scene)
+    editor.SetSegmentEditorNode(scene.AddNewNodeByClass("vtkMRMLSegmentEditorNode"))
+    editor.SetSegmentationNode(segmentation)
+    editor.SetSourceVolumeNode(source_volume)
+    modifier = slicer.vtkOrientedImageData()
+    modifier.SetDimensions(*mask.shape[::-1])
+    modifier.SetImageToWorldMatrix(ijk_to_ras_matrix(source_volume))
+    modifier.GetPointData().SetScalars(numpy_to_vtk(np.ascontiguousarray(mask, np.uint8).ravel(), deep=True))
+    assert editor.SaveStateForUndo()
+    editor.ModifySegmentByLabelmap(segmentation, segment_id, modifier, editor.ModificationModeAdd, modifier.GetExtent(),
+                                   True, False)
+    return editor
+
+
+def wait_for_job(widget, timeout: float = 300.0) -> None:
+    """Run the event loop until the panel's job has finished and its results are shown."""
+    from slicer_harness import wait_until
+
+    wait_until(lambda: widget._jobs.job is None, timeout=timeout)
+
+
+def panel_log(widget) -> str:
+    return widget.ui.logTextEdit.toPlainText()
+
+
+def indices_shown(widget) -> dict[str, str]:
+    """The indices table of the panel, as its cells read."""
+    table = widget.ui.indicesTableView.mrmlTableNode()
+    return {table.GetCellText(row, 0): table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())}
+
+
 def panel_state(widget) -> dict:
-    """What the clinician sees of the shown result: review rows, the indices table, labels, the Accept stamp."""
+    """What the clinician sees of the result: review rows, the indices table, labels, the Accept stamp."""
     from GmmSegLib.mrml.logic import ACCEPTED
 
     outputs = widget._results.outputs
-    table = outputs.indices_table.GetTable()
-    return {"review": [dict(item) for item in widget._results.review.items],
-            "indices": {table.GetValue(r, 0).ToString(): table.GetValue(r, 1).ToString()
-                        for r in range(table.GetNumberOfRows())},
+    return {"review": [dict(item) for item in widget._results.review.items], "indices": indices_shown(widget),
             "labels": widget.logic.sceneLogic().all_labels(outputs),
             "accepted": outputs.segmentation.GetAttribute(ACCEPTED)}
 
@@ -44,3 +87,20 @@ def place_with(place_widget, ras) -> None:
     place_widget.placeButton().click()
     if click_in_view(place_widget.mrmlScene(), ras) is None:
         raise AssertionError(f"the click placer of {place_widget.currentNode()} did not place a point")
+
+
+def review_row_shows_its_frame_and_slice(widget, harness, browser, outputs) -> dict:
+    """Selecting a review row of another frame than the shown one brings that frame and slice into view; the row's
+    item."""
+    from slicer_harness import pump
+
+    logic = widget.logic.sceneLogic()
+    items = widget._results.review.items
+    row = next(i for i, item in enumerate(items) if item["frame"] != browser.GetSelectedItemNumber())
+    item = widget._results.review.items[row]
+    widget.ui.reviewTable.selectRow(row)
+    pump(0.05)
+    assert browser.GetSelectedItemNumber() == item["frame"]
+    world = logic.world_position(outputs, (0, 0, item["slice"]), item["frame"])
+    assert harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed").GetSliceOffset() == pytest.approx(world[2], abs=1e-3)
+    return item

@@ -7,7 +7,6 @@ their results come back by the route the GUI uses (files -> CaseResult.read -> t
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 import types
@@ -15,38 +14,16 @@ import types
 import numpy as np
 import pytest
 from launcher import alive
-from panel_steps import click_background_in_the_lv, panel_state, place_with, same_state
+from panel_steps import (
+    click_background_in_the_lv,
+    panel_log,
+    panel_state,
+    place_with,
+    review_row_shows_its_frame_and_slice,
+    wait_for_job,
+)
 
-from conftest import ROOT, requires_torch
-
-MODULE_FILE = ROOT / "GmmSegModule" / "GmmSegModule.py"
-
-
-class _PyTorchUtilsLogic:
-    """Stands for SlicerPyTorch's PyTorchUtils.PyTorchUtilsLogic (PyTorchUtils/PyTorchUtils.py): torchInstalled()
-    tells whether torch can be imported; installTorch() would download it, which a test must not do."""
-
-    @staticmethod
-    def torchInstalled() -> bool:
-        return importlib.util.find_spec("torch") is not None
-
-    def installTorch(self, askConfirmation=False, **_options):
-        raise AssertionError("a test must not install PyTorch")
-
-
-@pytest.fixture
-def module(harness, pythonslicer, monkeypatch, tmp_path):
-    """The module loaded and shown in an empty scene, with the PyTorch extension present and the user's models
-    folder in tmp_path; unloaded afterwards as at Slicer exit."""
-    from slicer_harness import load_module
-
-    harness.mrmlScene.Clear()
-    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=_PyTorchUtilsLogic))
-    monkeypatch.setenv("GMMSEG_USER_MODELS_DIR", str(tmp_path / "user models"))
-    loaded = load_module(MODULE_FILE)
-    yield loaded
-    harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
-    harness.mrmlScene.Clear()
+from conftest import MODULE_FILE, ROOT, PyTorchUtilsStandIn, requires_torch
 
 
 @pytest.fixture
@@ -64,7 +41,7 @@ def _torch_in_range(monkeypatch) -> None:
     """The PyTorch extension reports a torch within the product's range, also where this Python has none."""
     from GmmSegLib.gui import pytorch_install
 
-    monkeypatch.setattr(_PyTorchUtilsLogic, "torchInstalled", staticmethod(lambda: True))
+    monkeypatch.setattr(PyTorchUtilsStandIn, "torchInstalled", staticmethod(lambda: True))
     monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "2.5.1")
 
 
@@ -85,12 +62,6 @@ def _start_buttons(ui) -> list:
             ui.exportButton, ui.undoButton, ui.redoButton, ui.applyPriorSlidersButton]
 
 
-def _wait_for_job(widget, timeout: float = 300.0) -> None:
-    from slicer_harness import wait_until
-
-    wait_until(lambda: widget._jobs.job is None, timeout=timeout)
-
-
 def _running_children(widget) -> list[int]:
     """The launcher and what it started, once the interpreter runs under it."""
     from slicer_harness import wait_until
@@ -100,10 +71,6 @@ def _running_children(widget) -> list[int]:
     pid = widget._jobs.job.console.process.pid
     wait_until(lambda: descendants(pid), timeout=30)
     return [pid, *descendants(pid)]
-
-
-def _log(widget) -> str:
-    return widget.ui.logTextEdit.toPlainText()
 
 
 # ---- the panel --------------------------------------------------------------------------------------------
@@ -151,25 +118,10 @@ def test_a_cines_frame_chosen_as_input_stands_for_the_whole_cine(module, harness
     widget.ui.inputSelector.setCurrentNode(proxy)
     assert widget._parameterNode.inputNode is browser
     assert widget.ui.inputSelector.currentNode() is browser
-    assert "the whole cine is segmented" in _log(widget)
+    assert "the whole cine is segmented" in panel_log(widget)
 
 
 # ---- the clinician's path -----------------------------------------------------------------------------------
-def _review_row_shows_its_frame_and_slice(widget, harness, browser, outputs) -> None:
-    """Selecting a review row of another frame than the shown one brings that frame and slice into view."""
-    from slicer_harness import pump
-
-    logic = widget.logic.sceneLogic()
-    items = widget._results.review.items
-    row = next(i for i, item in enumerate(items) if item["frame"] != browser.GetSelectedItemNumber())
-    item = widget._results.review.items[row]
-    widget.ui.reviewTable.selectRow(row)
-    pump(0.05)
-    assert browser.GetSelectedItemNumber() == item["frame"]
-    world = logic.world_position(outputs, (0, 0, item["slice"]), item["frame"])
-    assert harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed").GetSliceOffset() == pytest.approx(world[2], abs=1e-3)
-
-
 def _refine_undo_redo_and_accept(module, browser, outputs) -> np.ndarray:
     """A click, Refine, Undo and Redo by the buttons and by the platform's keys, then Accept; the refined labels."""
     from PySide6 import QtGui
@@ -214,14 +166,14 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     widget.onSegment()  # a second job is refused while one runs
     widget.onAdapt()
     first_job = widget._jobs.job
-    _wait_for_job(widget)
+    wait_for_job(widget)
     shown = widget._results.outputs
     assert shown is not None and shown.input_node is volume and first_job.console.finished
 
     browser = _cine(harness, small_phantom)
     ui.inputSelector.setCurrentNode(browser)
     ui.segmentButton.click()
-    _wait_for_job(widget)
+    wait_for_job(widget)
     outputs = widget._results.outputs
     assert outputs.input_node is browser and outputs.segmentation is browser.GetProxyNode(outputs.sequences[
         "segmentation"])
@@ -232,7 +184,7 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
 
     wait_until(lambda: not outputs.frames_without_surface(), timeout=30)  # the other frames' 3D, while idle
 
-    _review_row_shows_its_frame_and_slice(widget, harness, browser, outputs)
+    review_row_shows_its_frame_and_slice(widget, harness, browser, outputs)
     refined = _refine_undo_redo_and_accept(module, browser, outputs)
 
     # Export reads the edited frames
@@ -251,7 +203,7 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     ui.rerunPriorButton.click()
     arguments = widget._jobs.job.console.process.args
     assert widget._jobs.job.input_node is browser and "--phi" in arguments and "--location" in arguments
-    _wait_for_job(widget)
+    wait_for_job(widget)
     assert widget._results.outputs.input_node is browser and widget._results.outputs is not outputs
     assert harness.mrmlScene.IsNodePresent(outputs.node_of("segmentation sequence"))  # the accepted result is kept
 
@@ -263,11 +215,11 @@ def test_a_rerun_replaces_a_result_that_was_not_accepted(module, harness, small_
     browser = _cine(harness, small_phantom)
     widget.ui.inputSelector.setCurrentNode(browser)
     widget.ui.segmentButton.click()
-    _wait_for_job(widget)
+    wait_for_job(widget)
     nodes = harness.mrmlScene.GetNumberOfNodes()
     first = widget._results.outputs
     widget.ui.segmentButton.click()
-    _wait_for_job(widget)
+    wait_for_job(widget)
     assert widget._results.outputs is not first and not harness.mrmlScene.IsNodePresent(first.segmentation)
     assert harness.mrmlScene.GetNumberOfNodes() == nodes
     assert browser.GetNumberOfSynchronizedSequenceNodes() == len(widget._results.outputs.sequences)
@@ -289,8 +241,8 @@ def test_cancel_of_an_adaptation_stops_every_process_and_writes_no_model(module,
     tree = _running_children(widget)
     widget.ui.cancelButton.click()
     wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
-    _wait_for_job(widget, timeout=10)
-    assert "Cancelled" in _log(widget)
+    wait_for_job(widget, timeout=10)
+    assert "Cancelled" in panel_log(widget)
     assert not (tmp_path / "user models").exists() or not any((tmp_path / "user models").iterdir())
     assert not work_folder.exists()
 
@@ -318,7 +270,7 @@ def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(modu
     wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
     assert widget._jobs.job is None and not job.work_folder.exists()
     if event == "scene closed":
-        assert "The job was cancelled: the scene was closed." in _log(widget)  # the log says why
+        assert "The job was cancelled: the scene was closed." in panel_log(widget)  # the log says why
         _volume(harness, small_phantom, "patient B")  # the next patient, in the new scene
     pump(1.0)  # let any late report of the killed job arrive
     segmentations = harness.mrmlScene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
@@ -337,8 +289,8 @@ def test_the_segment_button_is_the_cancel_button_while_a_job_runs(module, harnes
     assert ui.segmentButton.text == "Cancel" and ui.segmentButton.enabled
     ui.segmentButton.click()
     wait_until(lambda: not any(alive(pid) for pid in tree), timeout=10)
-    _wait_for_job(widget, timeout=10)
-    assert "Cancelled" in _log(widget) and widget._results.outputs is None
+    wait_for_job(widget, timeout=10)
+    assert "Cancelled" in panel_log(widget) and widget._results.outputs is None
     assert ui.segmentButton.text == "Segment" and ui.segmentButton.enabled
 
 
@@ -353,7 +305,7 @@ def test_a_failing_job_gives_its_one_line_and_no_traceback(module, harness, smal
     widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
     with answering("Ok") as seen:
         from_event_loop(widget.ui.segmentButton.click)
-        _wait_for_job(widget)  # the job's end, and its error box, come while the event loop runs
+        wait_for_job(widget)  # the job's end, and its error box, come while the event loop runs
     assert len(seen) == 1 and seen[0].icon == seen[0].icon.Critical
     assert "model.pt" in seen[0].text and "\n" not in seen[0].text and "Traceback" not in seen[0].text
     assert widget._results.outputs is None and widget.ui.segmentButton.enabled
@@ -395,6 +347,36 @@ def test_the_click_placers_follow_the_chosen_markups_nodes(module, harness):
     assert widget._parameterNode.backgroundPoints.GetNumberOfControlPoints() == 0
 
 
+def _click_nodes_are_the_modules_own(widget) -> None:
+    parameters, ui = widget._parameterNode, widget.ui
+    assert parameters.foregroundPoints.GetName() == "GmmSeg foreground clicks"
+    assert parameters.backgroundPoints.GetName() == "GmmSeg background clicks"
+    assert ui.foregroundPointsSelector.currentNode() is parameters.foregroundPoints
+    assert ui.backgroundPointsSelector.currentNode() is parameters.backgroundPoints
+    assert ui.backgroundPlaceWidget.currentNode() is parameters.backgroundPoints
+
+
+def test_the_foreground_and_background_clicks_are_two_markups_nodes(module, harness, small_phantom, tmp_path):
+    """The clicks' selectors take the first markups node that appears in their empty list (and list the scene afresh
+    after an import): the background clicks must still have a node of their own, in the first scene, in the next one,
+    and in a saved scene opened again, where they are the saved scene's."""
+    from conftest import known_result
+
+    widget = module.widget
+    _click_nodes_are_the_modules_own(widget)
+    harness.mrmlScene.Clear()  # File > Close scene: a new parameter node, new click nodes
+    _click_nodes_are_the_modules_own(widget)
+    widget._results.take(_volume(harness, small_phantom), known_result(small_phantom, [0]), [])
+    saved = {field: getattr(widget._parameterNode, field).GetID() for field in ("foregroundPoints", "backgroundPoints")}
+    assert harness.util.saveScene(str(tmp_path / "patient.mrb"))
+    harness.mrmlScene.Clear()
+    harness.util.loadScene(str(tmp_path / "patient.mrb"))  # imported: the saved click nodes get new IDs
+    _click_nodes_are_the_modules_own(widget)
+    opened = {field: getattr(widget._parameterNode, field).GetID() for field in saved}
+    assert set(opened.values()).isdisjoint(saved.values())  # the opened scene's nodes, not the closed scene's
+    assert widget._parameterNode.inputNode.GetName() == "ED" and widget._results.outputs is not None
+
+
 def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(module, harness, small_phantom):
     from conftest import known_result
 
@@ -406,7 +388,7 @@ def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(m
     widget._log("patient A's log")
     harness.mrmlScene.Clear()
     assert widget._results.outputs is None and widget.ui.reviewTable.rowCount == 0
-    assert widget.ui.indicesTableView.mrmlTableNode() is None and "patient A" not in _log(widget)
+    assert widget.ui.indicesTableView.mrmlTableNode() is None and "patient A" not in panel_log(widget)
     assert not widget.ui.refineButton.enabled and not widget.ui.exportButton.enabled
 
 
@@ -431,63 +413,6 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
 
 
 # ---- results that survive: a saved scene opened again, a reload, a segmentation brought by the user -------------
-@pytest.mark.slow
-@requires_torch
-def test_a_cine_segmented_edited_accepted_and_saved_goes_on_after_the_scene_is_opened_again(module, harness,
-                                                                                           tmp_path):
-    """The clinician's path over two sittings, on a 20-frame cine: segment, edit, accept, save the scene, close it,
-    open it, and go on (refine, undo, accept, export); then a module reload finds the result again too."""
-    import json
-
-    from GmmSegLib.io.phantom import make_cine_phantom
-    from GmmSegLib.mrml.inputs import add_volume_nodes
-
-    widget, ui = module.widget, module.widget.ui
-    cine = add_volume_nodes(harness.mrmlScene, make_cine_phantom(frames=20, seed=5).image, "cine")
-    ui.inputSelector.setCurrentNode(cine)
-    ui.segmentButton.click()
-    _wait_for_job(widget, timeout=600)
-    outputs = widget._results.outputs
-    assert outputs is not None and outputs.num_frames == 20
-    click_background_in_the_lv(widget, outputs)
-    ui.refineButton.click()
-    ui.acceptButton.click()
-    saved = panel_state(widget)
-    assert saved["accepted"] is not None and saved["review"] and "lv_ef" in saved["indices"]
-    harness.util.saveScene(str(tmp_path / "patient.mrb"))
-
-    harness.mrmlScene.Clear(0)  # File > Close scene
-    assert widget._results.outputs is None and ui.reviewTable.rowCount == 0 and not ui.refineButton.enabled
-    harness.util.loadScene(str(tmp_path / "patient.mrb"))  # File > Add data: the scene bundle
-    assert widget._results.outputs is not None and ui.reviewTable.rowCount == len(saved["review"])
-    assert same_state(panel_state(widget), saved)
-    assert "Reviewing cine GmmSeg (accepted" in _log(widget)
-    assert ui.refineButton.enabled and ui.rerunPriorButton.enabled and not ui.undoButton.enabled
-    red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
-    assert red.GetForegroundVolumeID() == widget._results.outputs.uncertainty["total"].GetID()
-
-    outputs = widget._results.outputs
-    before = click_background_in_the_lv(widget, outputs)
-    ui.refineButton.click()
-    logic = widget.logic.sceneLogic()
-    assert not np.array_equal(logic.current_labels(outputs), before) and ui.undoButton.enabled
-    ui.undoButton.click()
-    assert np.array_equal(logic.all_labels(outputs), saved["labels"])
-    ui.acceptButton.click()
-    widget._parameterNode.exportFolder = tmp_path / "export"
-    (tmp_path / "export").mkdir()
-    ui.exportButton.click()
-    exported = json.loads((tmp_path / "export" / "cine_indices.json").read_text())
-    assert f"{exported['lv_ef']:.4g}" == saved["indices"]["lv_ef"]  # the indices are those saved
-    assert panel_state(widget)["indices"] == saved["indices"]
-
-    harness.util.reloadScriptedModule(module.name)  # Reload: a new widget finds the same result
-    reloaded = module.widget
-    assert reloaded is not widget and reloaded._results.outputs is not None
-    assert reloaded._results.outputs.segmentation is outputs.segmentation
-    assert np.array_equal(reloaded.logic.sceneLogic().all_labels(reloaded._results.outputs), saved["labels"])
-
-
 @requires_torch
 def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(module, harness, small_phantom):
     from GmmSegLib.mrml.nodes import new_segmentation, register_segmentation_converters
@@ -505,7 +430,7 @@ def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(mod
     ui.reviewSegmentationButton.click()
     outputs = widget._results.outputs
     assert outputs is not None and outputs.segmentation is not mine and outputs.input_node is volume
-    assert "has no uncertainty maps" in _log(widget)
+    assert "has no uncertainty maps" in panel_log(widget)
     assert ui.reviewTable.rowCount > 0 and ui.reviewTable.item(0, 3).text() == "n/a"
     assert ui.refineButton.enabled and ui.acceptButton.enabled and ui.exportButton.enabled
     assert not ui.rerunPriorButton.enabled and not ui.applyPriorSlidersButton.enabled  # no prior to move
@@ -515,7 +440,7 @@ def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(mod
     before = click_background_in_the_lv(widget, outputs)
     ui.refineButton.click()
     assert not np.array_equal(widget.logic.sceneLogic().current_labels(outputs), before)  # its labels guide it
-    assert "Refined LV" in _log(widget)
+    assert "Refined LV" in panel_log(widget)
 
 
 # ---- which model the next job uses --------------------------------------------------------------------------
@@ -658,6 +583,30 @@ def test_the_indices_follow_an_edit_made_in_the_segment_editor(module, harness, 
     pump(0.05)
     wait_until(lambda: lv_volume() != before, timeout=5)
     assert float(lv_volume()) == 0.0
+
+
+def test_the_indices_follow_the_segment_editors_own_undo_and_redo(module, harness, small_phantom):
+    """The Segment Editor's Undo restores the segments (vtkSegmentationHistory), which says SegmentModified only: the
+    table must still go back to the indices of the labels on screen."""
+    from panel_steps import indices_shown, paint_in_segment_editor
+    from slicer_harness import wait_until
+
+    from conftest import known_result
+
+    widget = module.widget
+    volume = _volume(harness, small_phantom)
+    widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
+    outputs = widget._results.outputs
+    before = indices_shown(widget)
+    mask = small_phantom.labels[0] == 2  # the whole myocardium painted as LV cavity
+    editor = paint_in_segment_editor(harness.mrmlScene, outputs.segmentation, volume, "LV", mask)
+    wait_until(lambda: indices_shown(widget) != before, timeout=5)
+    painted = indices_shown(widget)
+    assert float(painted["MYO volume (ml)"]) == 0.0
+    editor.Undo()
+    wait_until(lambda: indices_shown(widget) == before, timeout=5)
+    editor.Redo()
+    wait_until(lambda: indices_shown(widget) == painted, timeout=5)
 
 
 def test_the_input_selector_offers_inputs_but_not_the_modules_outputs(module, harness, small_phantom):
@@ -808,7 +757,7 @@ def test_the_section_follows_an_edit_made_in_the_segment_editor(module, harness,
 
 
 # ---- PyTorch ---------------------------------------------------------------------------------------------------
-class _MissingTorch(_PyTorchUtilsLogic):
+class _MissingTorch(PyTorchUtilsStandIn):
     """The PyTorch extension is there but has not installed torch yet; installTorch() records what it was asked."""
 
     asked: list = []
@@ -861,7 +810,7 @@ def test_a_failed_or_impossible_pytorch_install_is_shown_in_an_error_box(module,
 def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small_phantom, monkeypatch, caplog):
     from GmmSegLib.gui import pytorch_install
 
-    monkeypatch.setattr(_PyTorchUtilsLogic, "torchInstalled", staticmethod(lambda: True))  # also where torch is not
+    monkeypatch.setattr(PyTorchUtilsStandIn, "torchInstalled", staticmethod(lambda: True))  # also where torch is not
     monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "1.13.1+cu117")
     module.widget.ui.inputSelector.setCurrentNode(_volume(harness, small_phantom))
     with caplog.at_level(logging.ERROR):
