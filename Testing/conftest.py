@@ -253,3 +253,18 @@ def pythonslicer(tmp_path_factory, monkeypatch):
     launcher = install_launcher(tmp_path_factory.mktemp("slicer_bin"))
     monkeypatch.setenv("PATH", f"{launcher.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     return launcher
+
+
+@pytest.fixture(params=["5.12.3", "5.10.0"])
+def slicer_release(request, harness, pythonslicer, tmp_path_factory, monkeypatch):
+    """Slicer 5.12.3, then 5.10.0: the harness's Python layer (slicer_harness.releases) and the ``PythonSlicer``
+    launcher on PATH (Testing/launcher.py) as that release has them."""
+    import os
+
+    from launcher import install_launcher
+    from slicer_harness.releases import slicer_release
+
+    launcher = install_launcher(tmp_path_factory.mktemp("slicer_bin"), request.param)
+    monkeypatch.setenv("PATH", f"{launcher.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    with slicer_release(request.param) as release:
+        yield release

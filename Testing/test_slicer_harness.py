@@ -762,6 +762,32 @@ def test_start_application_refuses_a_process_where_the_harness_runs_already():
         slicer_harness.start_application([])
 
 
+def test_slicer_release_510_gives_its_launch_signature_version_and_translate_and_puts_5123_back(monkeypatch):
+    """5.10.0's launchConsoleProcess(args, useStartupEnvironment, updateEnvironment, cwd) returns the process (no
+    non-blocking mode); its translate() needs slicer.app (5.12.3's falls back to the text)."""
+    import inspect
+
+    from slicer_harness.releases import slicer_release
+
+    launch, translate = slicer.util.launchConsoleProcess, slicer.i18n.translate
+    with slicer_release("5.10.0"):
+        assert list(inspect.signature(slicer.util.launchConsoleProcess).parameters) == [
+            "args", "useStartupEnvironment", "updateEnvironment", "cwd"]
+        assert list(inspect.signature(slicer.util.logProcessOutput).parameters) == ["proc"]
+        assert slicer.app.applicationVersion == "5.10.0" and slicer.app.minorVersion == 10
+        process = slicer.util.launchConsoleProcess([sys.executable, "-c", "print('five ten')"])
+        assert process.stdout.read().strip() == "five ten" and process.wait() == 0
+        with monkeypatch.context() as without_app:
+            without_app.delattr(slicer, "app")
+            with pytest.raises(ImportError):
+                slicer.i18n.tr("Segment")
+    assert slicer.util.launchConsoleProcess is launch and slicer.i18n.translate is translate
+    assert slicer.app.applicationVersion == "5.12.3"
+    with monkeypatch.context() as without_app:
+        without_app.delattr(slicer, "app")
+        assert slicer.i18n.tr("Segment") == "Segment"
+
+
 # -- the event pump ---------------------------------------------------------------------------------------------------
 def test_slicer_util_runs_a_console_process_without_blocking_the_event_loop():
     lines, codes = [], []

@@ -15,8 +15,8 @@ Call :func:`install` before importing the module under test (then :func:`load_mo
 application), or :func:`start_application` in a fresh process to start the application with the module among its
 modules, imported and loaded where Slicer does it (:mod:`.startup`). :func:`pump` / :func:`wait_until` run the event
 loop, :func:`from_event_loop` calls a slot from it as the application does, and :class:`answering` answers message
-boxes.
-Nothing here imports torch.
+boxes. :func:`.releases.slicer_release` makes the installed harness behave as Slicer 5.10.0 where its Python layer
+differs from 5.12.3's in what the module uses. Nothing here imports torch.
 """
 
 from __future__ import annotations
