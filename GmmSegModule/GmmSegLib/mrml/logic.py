@@ -46,6 +46,7 @@ from .scene_outputs import (
     remove_output_nodes,
     retire_output_nodes,
 )
+from .texts import _
 
 LOGGER = logging.getLogger("gmmseg")
 MODEL_STAMP = "GmmSeg.Model"  # model id and sha256 behind an accepted segmentation
@@ -164,7 +165,7 @@ class GmmSegLogic:
         from .resume import is_result, resume
 
         if segmentation is None:
-            raise GmmSegError("choose a segmentation to review")
+            raise GmmSegError(_("choose a segmentation to review"))
         if is_result(segmentation):
             return resume(self.scene, segmentation)
         segments = adopt.structure_segments(segmentation, mapping)
@@ -202,21 +203,21 @@ class GmmSegLogic:
             return [np.rint(ras_to_ijk @ np.append(p, 1.0))[:3].astype(int) for p in local]
 
         clicks = {"foreground": voxels(foreground_world), "background": voxels(background_world)}
-        slices = {int(k) for points in clicks.values() for _, _, k in points}
+        slices = {int(k) for points in clicks.values() for _i, _j, k in points}
         if len(slices) != 1:
-            raise GmmSegError("place all clicks of one refinement on the same slice")
+            raise GmmSegError(_("place all clicks of one refinement on the same slice"))
         (slice_index,) = slices
         labels = outputs.read_frame(frame)
         if not 0 <= slice_index < labels.shape[0]:
-            raise GmmSegError(f"the clicks are outside the image (slice {slice_index})")
+            raise GmmSegError(_("the clicks are outside the image (slice {slice})").format(slice=slice_index))
         image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
         spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
         probabilities = outputs.class_probabilities(frame)
         probabilities = (probabilities[:, slice_index] if probabilities is not None  # a segmentation not GmmSeg's:
                          else label_probabilities(labels[slice_index]))  # its labels stand for the probabilities
         refined = refine(image, probabilities, labels[slice_index], structure,
-                         [(int(i), int(j)) for i, j, _ in clicks["foreground"]],
-                         [(int(i), int(j)) for i, j, _ in clicks["background"]], float(spacing.mean()))
+                         [(int(i), int(j)) for i, j, _k in clicks["foreground"]],
+                         [(int(i), int(j)) for i, j, _k in clicks["background"]], float(spacing.mean()))
         if refined.changed_pixels:
             edited = labels.copy()
             edited[slice_index] = refined.labels
@@ -237,7 +238,7 @@ class GmmSegLogic:
         history = outputs.history
         step = history.next_undo() if undoing else history.next_redo()
         if step is None:
-            raise GmmSegError(f"nothing to {'undo' if undoing else 'redo'}")
+            raise GmmSegError(_("nothing to undo") if undoing else _("nothing to redo"))
         if isinstance(step, LabelEdit):
             self.show_frame(outputs, step.frame)  # the clinician sees what changes
             labels = outputs.read_frame(step.frame)
@@ -315,7 +316,8 @@ class GmmSegLogic:
         from ..io.images import AtomicOutputs, to_sitk
 
         if extension not in (".nii.gz", ".nrrd"):
-            raise GmmSegError(f"unsupported export format {extension!r}; use .nii.gz or .nrrd")
+            raise GmmSegError(_("unsupported export format {extension}; use .nii.gz or .nrrd").format(
+                extension=repr(extension)))
         geometry = input_geometry(outputs.frame_volumes)
         labels = self.all_labels(outputs)
         stem = outputs.input_node.GetName().replace(" ", "_")
