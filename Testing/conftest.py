@@ -282,3 +282,18 @@ def module(harness, pythonslicer, monkeypatch, tmp_path):
     yield loaded
     harness.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
     harness.mrmlScene.Clear()
+
+
+@pytest.fixture(params=["5.12.3", "5.10.0"])
+def slicer_release(request, harness, pythonslicer, tmp_path_factory, monkeypatch):
+    """Slicer 5.12.3, then 5.10.0: the harness's Python layer (slicer_harness.releases) and the ``PythonSlicer``
+    launcher on PATH (Testing/launcher.py) as that release has them."""
+    import os
+
+    from launcher import install_launcher
+    from slicer_harness.releases import slicer_release
+
+    launcher = install_launcher(tmp_path_factory.mktemp("slicer_bin"), request.param)
+    monkeypatch.setenv("PATH", f"{launcher.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    with slicer_release(request.param) as release:
+        yield release

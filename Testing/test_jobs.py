@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import subprocess
+import sys
 import time
 
 import pytest
@@ -25,11 +26,14 @@ def _run(job_class, arguments, timeout_s: float = 300):
     return job, lines, ends[0]
 
 
-def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, pythonslicer, phantom_files,
+def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, slicer_release, phantom_files,
                                                                  shipped_model):
+    """In Slicer 5.12.3 (launchConsoleProcess reads the output) and 5.10.0 (the job reads it)."""
+    import shutil
+
     from GmmSegLib.mrml.jobs import ConsoleJob, python_executable
 
-    assert python_executable() == str(pythonslicer)
+    assert python_executable() == shutil.which("PythonSlicer") != sys.executable
     job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(phantom_files["volume"]), "--out",
                                                       str(tmp_path), "--device", "cpu", "--probabilities"])
     assert code == 0 and not cancelled, lines[-5:]
@@ -74,25 +78,28 @@ def test_cancel_kills_the_launchers_child_too_and_writes_nothing(tmp_path, pytho
 
 
 @requires_torch
-def test_slicer_510_without_non_blocking_launches_is_served_the_same(tmp_path, pythonslicer, monkeypatch):
-    """Slicer 5.10's launchConsoleProcess(args, useStartupEnvironment, updateEnvironment, cwd) has no ``blocking``:
-    the job then reads the output itself and reports it on the event loop the same way."""
+def test_a_user_error_reaches_the_log_whole_where_the_locale_is_not_utf8(tmp_path, slicer_release, monkeypatch):
+    """The job's lines arrive, none lost to a traceback, in Slicer 5.12.3 and 5.10.0 on a system whose locale is not
+    UTF-8 (Windows' code pages; here the C locale with Python's UTF-8 mode and locale coercion off). 5.12's
+    PythonSlicer runs Python in UTF-8 mode, 5.10's does not: there the command writes in the locale's encoding, which
+    the parent reads with (its error lines escape what that encoding lacks, as Python's stderr does); and 5.10's
+    launchConsoleProcess has no non-blocking mode, so the job reads the output itself."""
     import slicer.util
 
     from GmmSegLib.mrml.jobs import ConsoleJob
 
-    def launch_510(args, useStartupEnvironment=True, updateEnvironment=None, cwd=None):
-        import os
-
-        environment = {**os.environ, **(updateEnvironment or {})}
-        return subprocess.Popen(args, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                universal_newlines=True, cwd=cwd)
-
-    monkeypatch.setattr(slicer.util, "launchConsoleProcess", launch_510)
-    assert "blocking" not in inspect.signature(slicer.util.launchConsoleProcess).parameters
-    job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(tmp_path / "missing.nii.gz"), "--out",
-                                                      str(tmp_path / "out")])
-    assert code == 2 and any("no such file" in line for line in lines)
+    monkeypatch.delenv("PYTHONIOENCODING", raising=False)
+    for name, value in (("LC_ALL", "C"), ("PYTHONUTF8", "0"), ("PYTHONCOERCECLOCALE", "0")):
+        monkeypatch.setenv(name, value)
+    missing = tmp_path / "Ωmega" / "missing.nii.gz"
+    job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(missing), "--out", str(tmp_path / "out")])
+    non_blocking = "blocking" in inspect.signature(slicer.util.launchConsoleProcess).parameters
+    assert non_blocking == (slicer_release == "5.12.3")
+    assert code == 2 and not cancelled, lines
+    errors = [line for line in lines if line.startswith("gmmseg: error:") and "missing.nii.gz" in line]
+    assert errors and not any("Traceback" in line for line in lines), lines
+    if slicer_release == "5.12.3":  # UTF-8 mode: the path is read and written as it is
+        assert str(missing) in errors[0]
 
 
 @pytest.mark.parametrize("process_table", ["/proc (Linux)", "ps (macOS)"])

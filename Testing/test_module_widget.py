@@ -278,7 +278,9 @@ def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(modu
 
 
 @requires_torch
-def test_the_segment_button_is_the_cancel_button_while_a_job_runs(module, harness, small_phantom):
+def test_the_segment_button_is_the_cancel_button_while_a_job_runs(module, harness, small_phantom, slicer_release):
+    """In Slicer 5.12.3 and 5.10.0 (launchConsoleProcess without a non-blocking mode, PythonSlicer without UTF-8
+    mode)."""
     from slicer_harness import wait_until
 
     widget, ui = module.widget, module.widget.ui

@@ -102,6 +102,9 @@ def test_the_ef_range_widens_with_the_uncertain_voxels_and_holds_the_ef(small_ph
     low, high = unsure.lv_ef_range
     assert low < unsure.lv_ef < high and high - low > 2.0
     assert sure.slice_limits["LV ED"]["first_confidence"] == pytest.approx(0.999, abs=1e-3)
+    plain = clinical_indices(labels, spacing)  # the CSV has the same columns with and without probabilities
+    assert sure.summary_csv().splitlines()[0] == plain.summary_csv().splitlines()[0]
+    assert "range" not in plain.summary_csv().splitlines()[0]
 
 
 def test_gmmseg_report_takes_the_readers_choices_and_refuses_bad_ones(tmp_path, small_phantom):

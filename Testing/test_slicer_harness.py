@@ -4,6 +4,7 @@ working together on a real slicer-core scene."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pathlib
@@ -698,6 +699,93 @@ def test_load_module_and_reload_scripted_module_call_setup_and_cleanup(tmp_path)
     loaded.exit()
     slicer.app.moduleManager().moduleAboutToBeUnloaded.emit("TinyHarnessModule")  # as on application exit
     assert instance.events[4:] == [("exit", 2, id(second)), ("cleanup", 2, id(second))]
+
+
+STARTUP_MODULES = {  # file name: what the module does at import, in __init__ or in setup()
+    "AardvarkFields": "FIELD = slicer.vtkMRMLSequenceBrowserNode  # a Sequences module class, before Annotations",
+    "ZebraFields": "FIELD = slicer.vtkMRMLSequenceBrowserNode  # the same, after Annotations\n"
+                   "SETUP = 'assert not hasattr(slicer.modules, \"zebrafields\"), \"set before setup()\"'",
+    "TouchesModulesAtImport": "LOGIC = slicer.modules.markups.logic()",
+    "AsksInInit": "INIT = 'slicer.app.layoutManager(); slicer.app.moduleLogic(\"Markups\")'",
+    "BadSetupAsksTerminologies": "SETUP = 'slicer.app.moduleLogic(\"Terminologies\")'",
+    "DependsOnTerminologies": "SETUP = 'slicer.app.moduleLogic(\"Terminologies\")'\nDEPENDENCIES = ['Terminologies']",
+    "UntitledModule": "TITLE = ''",
+}
+STARTUP_MODULE = """
+import slicer
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule
+
+INIT = SETUP = ''
+DEPENDENCIES = []
+TITLE = 'Start-up test'
+{code}
+
+
+class {name}(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = TITLE
+        self.parent.dependencies = DEPENDENCIES
+        exec(INIT)
+
+    def setup(self):
+        exec(SETUP)
+"""
+
+
+def test_start_application_imports_modules_where_slicer_does_and_notes_what_they_ask_too_early(tmp_path):
+    """A fresh application started with scripted modules: each is imported and made in name order before any module
+    is loaded and before the main window exists (so slicer.modules.<name> is missing and the layout manager and
+    module logics are None), with the loadable modules' classes only from Annotations on; setup() runs at loading,
+    after the modules it depends on and before slicer.modules.<name> is set."""
+    for name, code in STARTUP_MODULES.items():
+        (tmp_path / f"{name}.py").write_text(STARTUP_MODULE.format(name=name, code=code))
+    started = subprocess.run([sys.executable, "-m", "slicer_harness.startup", *sorted(str(p) for p in
+                              tmp_path.glob("*.py"))], capture_output=True, text=True, timeout=180,
+                             cwd=Path(__file__).parent)
+    assert started.returncode == 0, started.stderr[-3000:]
+    record = json.loads(started.stdout.splitlines()[-1])
+    assert record["failed"] == {
+        "AardvarkFields": "AttributeError: module 'slicer' has no attribute 'vtkMRMLSequenceBrowserNode'",
+        "TouchesModulesAtImport": "AttributeError: module 'modules' has no attribute 'markups'",
+        "UntitledModule": "RuntimeError: Failed to retrieve module title corresponding to module name: UntitledModule"}
+    assert record["instantiated"] == ["AsksInInit", "BadSetupAsksTerminologies", "DependsOnTerminologies", "Markups",
+                                      "Sequences", "Terminologies", "UntitledModule", "ZebraFields"]
+    assert record["loaded"] == ["AsksInInit", "BadSetupAsksTerminologies", "Terminologies", "DependsOnTerminologies",
+                                "Markups", "Sequences", "ZebraFields"]
+    assert record["early"] == ["AsksInInit: layoutManager()", "AsksInInit: moduleLogic('Markups')",
+                               "BadSetupAsksTerminologies: moduleLogic('Terminologies')"]
+
+
+def test_start_application_refuses_a_process_where_the_harness_runs_already():
+    with pytest.raises(RuntimeError, match="fresh process"):
+        slicer_harness.start_application([])
+
+
+def test_slicer_release_510_gives_its_launch_signature_version_and_translate_and_puts_5123_back(monkeypatch):
+    """5.10.0's launchConsoleProcess(args, useStartupEnvironment, updateEnvironment, cwd) returns the process (no
+    non-blocking mode); its translate() needs slicer.app (5.12.3's falls back to the text)."""
+    import inspect
+
+    from slicer_harness.releases import slicer_release
+
+    launch, translate = slicer.util.launchConsoleProcess, slicer.i18n.translate
+    with slicer_release("5.10.0"):
+        assert list(inspect.signature(slicer.util.launchConsoleProcess).parameters) == [
+            "args", "useStartupEnvironment", "updateEnvironment", "cwd"]
+        assert list(inspect.signature(slicer.util.logProcessOutput).parameters) == ["proc"]
+        assert slicer.app.applicationVersion == "5.10.0" and slicer.app.minorVersion == 10
+        process = slicer.util.launchConsoleProcess([sys.executable, "-c", "print('five ten')"])
+        assert process.stdout.read().strip() == "five ten" and process.wait() == 0
+        with monkeypatch.context() as without_app:
+            without_app.delattr(slicer, "app")
+            with pytest.raises(ImportError):
+                slicer.i18n.tr("Segment")
+    assert slicer.util.launchConsoleProcess is launch and slicer.i18n.translate is translate
+    assert slicer.app.applicationVersion == "5.12.3"
+    with monkeypatch.context() as without_app:
+        without_app.delattr(slicer, "app")
+        assert slicer.i18n.tr("Segment") == "Segment"
 
 
 # -- the event pump ---------------------------------------------------------------------------------------------------

@@ -11,9 +11,12 @@ What Slicer's Python code needs comes from three places:
   ``slicer.app`` and the start-up scene (:mod:`.application`), and the module objects with :func:`load_module`
   (:mod:`.modules`).
 
-Call :func:`install` before importing the module under test; :func:`pump` / :func:`wait_until` run the event loop,
-:func:`from_event_loop` calls a slot from it as the application does, and :class:`answering` answers message boxes.
-Nothing here imports torch.
+Call :func:`install` before importing the module under test (then :func:`load_module` loads it into the running
+application), or :func:`start_application` in a fresh process to start the application with the module among its
+modules, imported and loaded where Slicer does it (:mod:`.startup`). :func:`pump` / :func:`wait_until` run the event
+loop, :func:`from_event_loop` calls a slot from it as the application does, and :class:`answering` answers message
+boxes. :func:`.releases.slicer_release` makes the installed harness behave as Slicer 5.10.0 where its Python layer
+differs from 5.12.3's in what the module uses. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ import importlib
 import os
 import sys
 import types
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .startup import StartupRecord
 
 __all__ = ["LoadedModule", "answering", "from_event_loop", "install", "load_module", "pump", "slicer_python_dir",
-           "wait_until"]
+           "start_application", "wait_until"]
 
 ENVIRONMENT_VARIABLE = "GMMSEG_SLICER_PYTHON"
 _REPOSITORY = Path(__file__).resolve().parents[2]
@@ -47,40 +54,58 @@ def slicer_python_dir() -> Path:
 
 def install() -> types.ModuleType:
     """Put ``qt``, ``ctk`` and ``slicer`` into ``sys.modules`` (once; later calls put the same objects back) and
-    return ``slicer``. Creates the QApplication (offscreen) if there is none, and points default QSettings to a
-    temporary folder. Raises FileNotFoundError if Slicer's Python folder is missing."""
+    return ``slicer``: the application started with its own loadable modules (Markups, Sequences, Terminologies).
+    Creates the QApplication (offscreen) if there is none, and points default QSettings to a temporary folder.
+    Raises FileNotFoundError if Slicer's Python folder is missing."""
+    _check_slicer_python()
+    if _installed:
+        _put_back()
+        return _installed["slicer"]
+    _start(())
+    return _installed["slicer"]
+
+
+def start_application(scripted_modules: Sequence[str | Path], main_window: bool = True) -> StartupRecord:
+    """Start the application with the scripted module files ``scripted_modules`` among its modules, in Slicer's
+    order (:mod:`.startup`: each file is imported and its module made where Slicer instantiates it, before any
+    module is loaded and before the main window exists), and return what happened. Only in a process where the
+    harness is not installed yet (a fresh one: the conftest of the test suite installs it)."""
+    _check_slicer_python()
+    if _installed:
+        raise RuntimeError("the harness's application has started already: start_application() needs a fresh "
+                           "process (load_module() loads a module into a running application)")
+    return _start(scripted_modules, main_window)
+
+
+def _check_slicer_python() -> None:
     package_dir = slicer_python_dir() / "slicer"
     if not (package_dir / "util.py").is_file():
         raise FileNotFoundError(f"Slicer 5.12.3's Python layer not found at {package_dir} (set {ENVIRONMENT_VARIABLE} "
                                 "to the folder that holds slicer/)")
-    if _installed:
-        _put_back()
-        return _installed["slicer"]
 
+
+def _start(scripted_modules: Sequence[str | Path], main_window: bool = False) -> StartupRecord:
     from . import application
     from .ctk_standins import make_ctk_module
     from .loader import qt
+    from .modules import qSlicerLoadableModule
     from .slicer_module import make_slicer_module, register
+    from .startup import follow_loaded_modules, start
 
     qapp = application.ensure_qapplication()
     settings_folder = application.use_temporary_settings()
     sys.modules["qt"] = qt
     sys.modules["ctk"] = make_ctk_module()
-    slicer = make_slicer_module(package_dir)
+    slicer = make_slicer_module(slicer_python_dir() / "slicer")
     startup = application.create_application_scene()
     slicer.mrmlScene = startup.scene
     slicer.app = application.qSlicerApplication(qapp, startup, settings_folder)
     _keep_alive.append(qapp)
-    from .modules import qSlicerLoadableModule
-
-    for name, logic in startup.module_logics.items():
-        module = qSlicerLoadableModule(name, logic, slicer.app)
-        setattr(slicer.modules, name.lower(), module)
-        setattr(slicer.moduleNames, name, name)
-        slicer.app.moduleManager().registerModule(name, module)
     _installed.update(qt=qt, ctk=sys.modules["ctk"], slicer=slicer)
     register(slicer)
-    return slicer
+    follow_loaded_modules(slicer)
+    loadable = {name: qSlicerLoadableModule(name, logic, slicer.app) for name, logic in startup.module_logics.items()}
+    return start(slicer, loadable, [Path(path) for path in scripted_modules], main_window)
 
 
 def _put_back() -> None:

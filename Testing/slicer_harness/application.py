@@ -132,6 +132,8 @@ class qSlicerModuleManager(qt.QObject):
         self.moduleLoaded.emit(name)
 
     def module(self, name: str) -> Any:
+        """The loaded module of that name (qSlicerModuleFactoryManager::loadedModule), None if there is none."""
+        self.parent().startupAsked(f"moduleManager().module({name!r})", name in self._modules)
         return self._modules.get(name)
 
     def modulesNames(self) -> list[str]:
@@ -171,16 +173,17 @@ class qSlicerApplication(qt.QObject):
     ``mainApplicationMajorVersion``/``MinorVersion``/``PatchVersion`` (5.12.3 by default; qSlicerCoreApplication
     has no ``patchVersion``), ``documentationBaseUrl``, ``moduleDocumentationUrl()``, ``moduleManager()``,
     ``commandOptions()``, ``coreIOManager()`` (scenes only), ``mrmlScene()``, ``applicationLogic()``,
-    ``moduleLogic(name)``, ``settings()`` and ``userSettings()`` (a QSettings in a temporary folder),
-    ``topLevelWidgets()``, ``processEvents()``, ``setOverrideCursor()``/``restoreOverrideCursor()``, ``translate()``,
-    ``startupEnvironment()`` (the process's environment when the harness was installed: slicer.util's
-    launchConsoleProcess uses it), the ``aboutToQuit`` signal.
+    ``moduleLogic(name)`` (a loaded module's, from the application logic), ``settings()`` and ``userSettings()`` (a
+    QSettings in a temporary folder), ``topLevelWidgets()``, ``processEvents()``,
+    ``setOverrideCursor()``/``restoreOverrideCursor()``, ``translate()``, ``startupEnvironment()`` (the process's
+    environment when the harness was installed: slicer.util's launchConsoleProcess uses it), the ``aboutToQuit`` signal.
     ``mainWindow()`` returns None (as with ``--no-main-window``: Slicer's Python layer then only logs messages)
     unless ``setMainWindowEnabled(True)`` made a :class:`qSlicerMainWindow`; ``layoutManager()`` returns None:
     there are no views (code that uses the layout manager needs a guard or its own stand-in).
     ``setTestingEnabled()``, ``setMainWindowEnabled()`` and ``setVersion()`` are the harness's, to try the other
     mode (a user at the screen: testing off, a main window, message boxes answered with
-    :class:`.dialogs.answering`) or an older Slicer.
+    :class:`.dialogs.answering`) or an older Slicer; ``setStartupRecord()`` and ``startupAsked()`` let the start-up
+    (:mod:`.startup`) note what a module asks of the application before it has it.
     """
 
     aboutToQuit = Signal()
@@ -191,7 +194,6 @@ class qSlicerApplication(qt.QObject):
         self._startup = startup  # holds the scene and its logics for as long as the application lives
         self._scene = startup.scene
         self._appLogic = startup.application_logic
-        self._moduleLogics = startup.module_logics
         self._settingsFolder = settings_folder
         self._testing = True
         self._mainWindow: qSlicerMainWindow | None = None
@@ -202,6 +204,7 @@ class qSlicerApplication(qt.QObject):
         self._commandOptions = qSlicerCommandOptions(self)
         self._settings: QtCore.QSettings | None = None
         self._startupEnvironment = QtCore.QProcessEnvironment.systemEnvironment()
+        self._startupRecord: Any = None
         qapp.aboutToQuit.connect(self.aboutToQuit)
 
     def __getattr__(self, name: str) -> Any:
@@ -224,6 +227,18 @@ class qSlicerApplication(qt.QObject):
 
     def setVersion(self, major: int, minor: int, patch: int) -> None:
         self._version = (int(major), int(minor), int(patch))
+
+    def setStartupRecord(self, record: Any) -> None:
+        """The :class:`.startup.StartupRecord` of the start-up under way, told what is asked too early."""
+        self._startupRecord = record
+
+    def startupAsked(self, what: str, available: bool) -> None:
+        """Tell the start-up record that ``what`` was asked and whether the application has it yet."""
+        if self._startupRecord is not None:
+            self._startupRecord.asked(what, available)
+
+    def _instantiating(self) -> bool:
+        return self._startupRecord is not None and self._startupRecord.phase == "instantiating"
 
     # -- qSlicerCoreApplication / qSlicerApplication ----------------------------------------------------------
     def testingEnabled(self) -> bool:
@@ -258,7 +273,10 @@ class qSlicerApplication(qt.QObject):
         return self._appLogic
 
     def moduleLogic(self, moduleName: str) -> Any:
-        return self._moduleLogics.get(moduleName)
+        """The logic the application logic has for a loaded module (set when the module is loaded), else None."""
+        logic = self._appLogic.GetModuleLogic(moduleName)
+        self.startupAsked(f"moduleLogic({moduleName!r})", logic is not None)
+        return logic
 
     def settings(self) -> QtCore.QSettings:
         if self._settings is None:
@@ -273,9 +291,11 @@ class qSlicerApplication(qt.QObject):
         return self._settingsFolder
 
     def mainWindow(self) -> qSlicerMainWindow | None:
+        self.startupAsked("mainWindow()", not self._instantiating())
         return self._mainWindow if self._mainWindowEnabled else None
 
     def layoutManager(self) -> None:
+        self.startupAsked("layoutManager()", not self._instantiating())
         return None
 
     def topLevelWidgets(self) -> list[QtWidgets.QWidget]:

@@ -239,24 +239,40 @@ class LoadedModule:
         self.panel.hide()
 
 
-def load_module(module_file: str | Path, show: bool = True) -> LoadedModule:
-    """Load the scripted module ``module_file`` as Slicer does; with ``show``, also make its widget, call
-    ``setup()``, show the panel and ``enter()`` it, as when the user selects the module."""
+def instantiate_scripted(path: Path) -> qSlicerScriptedLoadableModule:
+    """ctkFactoryScriptedItem::instanciator: the C++ module object of the file ``path``, its file imported as module
+    ``<Name>`` and ``<Name>(parent)`` made (``slicer.modules.<Name>Instance``); widget creation is turned off
+    when the file has no ``<Name>Widget``."""
     slicer = _slicer()
-    path = Path(module_file).resolve()
     name = path.stem
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))
     module_object = qSlicerScriptedLoadableModule(path, slicer.app)
     python_module = _import_source(name, path)
     instance = getattr(python_module, name)(module_object)
     setattr(slicer.modules, name + "Instance", instance)
     if not hasattr(python_module, name + "Widget"):
         module_object.setWidgetRepresentationCreationEnabled(False)
-    setattr(slicer.modules, name.lower(), module_object)
-    setattr(slicer.moduleNames, name, name)
-    slicer.app.moduleManager().registerModule(name, module_object)
-    _call_if_defined(instance, "setup")  # qSlicerScriptedLoadableModule::setup
+    return module_object
+
+
+def setup_scripted(module_object: qSlicerScriptedLoadableModule) -> None:
+    """qSlicerScriptedLoadableModule::setup: the Python module's ``setup()``, if it has one."""
+    _call_if_defined(getattr(_slicer().modules, module_object.name + "Instance"), "setup")
+
+
+def load_module(module_file: str | Path, show: bool = True) -> LoadedModule:
+    """Load the scripted module ``module_file`` into the running application, as Slicer does for a module added
+    after start-up (registered, instantiated, loaded: ``setup()``, then ``slicer.modules.<name>``); with ``show``,
+    also make its widget, call ``setup()``, show the panel and ``enter()`` it, as when the user selects the module.
+    For a module loaded at start-up, in Slicer's order, see :func:`slicer_harness.start_application`."""
+    from .startup import load_module_object
+
+    slicer = _slicer()
+    path = Path(module_file).resolve()
+    setattr(slicer.moduleNames, path.stem, path.stem)
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    module_object = instantiate_scripted(path)
+    load_module_object(slicer, path.stem, module_object)
     loaded = LoadedModule(module_object)
     if show and module_object.widgetRepresentation() is not None:
         loaded.enter()

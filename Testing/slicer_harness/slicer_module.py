@@ -4,16 +4,30 @@ Inside the application ``slicer`` is Slicer's ``Base/Python/slicer`` package, wh
 application's wrapped kits (MRML, logics, qMRML widgets, ...) into its namespace and makes ``slicer.modules``
 and ``slicer.moduleNames``; the application then sets ``slicer.app`` and ``slicer.mrmlScene``.
 
-Here that ``__init__.py`` is not run (the kits it imports do not exist). The module object is made instead with:
-every public name of slicer-core (the real vtkMRML*, vtkSlicer*Logic, vtkSegmentation* classes), the qMRML and
-qSlicer stand-ins, ``modules`` and ``moduleNames`` (as ``__init__.py`` makes them), ``app`` and ``mrmlScene``;
-its ``__path__`` is the 5.12.3 folder, so ``slicer.util``, ``slicer.parameterNodeWrapper``,
-``slicer.ScriptedLoadableModule`` and ``slicer.i18n`` are Slicer's unmodified files.
+Here that ``__init__.py`` is not run (the kits it imports do not exist). The module object is made instead, in
+the two steps in which Slicer fills it:
+
+* :func:`make_slicer_module`, what ``__init__.py`` imports (its ``kits``: MRML, vtkAddon, vtkSegmentationCore, the
+  base logic, the qMRML widgets and the qSlicer base classes): the public names of slicer-core's kits that are not
+  a module's (the real vtkMRML*, vtkSlicerApplicationLogic, vtkSegmentation* classes), the qMRML and qSlicer
+  stand-ins, ``modules`` and ``moduleNames`` (empty, as ``__init__.py`` makes them);
+* :func:`import_module_classes`, what the module factories add when the first of Slicer's loadable modules is
+  instantiated (``qSlicerScriptedUtils::importModulePythonExtensions`` imports every
+  ``vtkSlicer*Module{Logic,MRML,MRMLDisplayableManager,VTKWidgets}Python`` library of Slicer's
+  ``qt-loadable-modules`` folder into ``slicer``): the loadable modules' own classes (vtkSlicerSegmentationsModuleLogic,
+  vtkSlicerMarkupsLogic, vtkMRMLSequenceBrowserNode, ...).
+
+``app`` and ``mrmlScene`` are set by the application (slicerqt.py). The package's ``__path__`` is the 5.12.3 folder,
+so ``slicer.util``, ``slicer.parameterNodeWrapper``, ``slicer.ScriptedLoadableModule`` and ``slicer.i18n`` are
+Slicer's unmodified files.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
+import pkgutil
+import re
 import sys
 import types
 from pathlib import Path
@@ -37,8 +51,9 @@ def make_slicer_module(package_dir: Path) -> types.ModuleType:
     module.__spec__ = spec
     module.__path__ = [str(package_dir)]
     module.__package__ = "slicer"
+    module_classes = _module_class_names()
     for name in dir(slicer_core):
-        if not name.startswith("_"):
+        if not name.startswith("_") and name not in module_classes:
             setattr(module, name, getattr(slicer_core, name))
     for cls in (*qmrml_standins.STANDINS, modules.qSlicerScriptedLoadableModule,
                 modules.qSlicerScriptedLoadableModuleWidget, modules.qSlicerLoadableModule):
@@ -48,6 +63,29 @@ def make_slicer_module(package_dir: Path) -> types.ModuleType:
         submodule = types.ModuleType(name, doc)
         setattr(module, name, submodule)
     return module
+
+
+MODULE_LIBRARY = re.compile(r"vtkSlicer\w+Module(Logic|MRML|MRMLDisplayableManager|VTKWidgets)")
+"""The libraries of the loadable modules (the ``filematch`` patterns of importModulePythonExtensions)."""
+
+
+def _module_class_names() -> set[str]:
+    """The names slicer-core has from the loadable modules' libraries (the libraries themselves included)."""
+    names: set[str] = set()
+    for library in pkgutil.iter_modules(slicer_core.__path__):
+        if MODULE_LIBRARY.fullmatch(library.name):
+            names.add(library.name)
+            library_names = dir(importlib.import_module(f"slicer_core.{library.name}"))
+            names.update(name for name in library_names if not name.startswith("_"))
+    return names
+
+
+def import_module_classes(module: types.ModuleType) -> None:
+    """Add the loadable modules' classes to ``module`` (a ``slicer`` made by :func:`make_slicer_module`), as the
+    factory does when it instantiates the first of Slicer's loadable modules; nothing is replaced."""
+    for name in sorted(_module_class_names()):
+        if not hasattr(module, name) and hasattr(slicer_core, name):
+            setattr(module, name, getattr(slicer_core, name))
 
 
 _registered: dict[str, types.ModuleType] = {}  # the sys.modules entries of the registered slicer (slicer.util...)

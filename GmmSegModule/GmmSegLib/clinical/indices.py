@@ -85,8 +85,10 @@ class ClinicalIndices:
 
 def scalar_indices(record: dict) -> dict:
     """The one-number entries of an indices record (frames, volumes, EF, mass), without the curves, per-slice
-    areas and warnings."""
-    return {key: value for key, value in record.items() if not isinstance(value, (dict, list))}
+    areas, warnings, the reader's choices and the EF ranges (two numbers, or none without probabilities: a CSV's
+    columns must not depend on them)."""
+    return {key: value for key, value in record.items()
+            if not isinstance(value, (dict, list)) and not key.endswith("_range")}
 
 
 def ejection_fraction(edv: float, esv: float) -> float | None:

@@ -22,6 +22,7 @@ from ..core.labels import STRUCTURES
 from ..inference.case_result import CaseResult
 from .inputs import frame_volumes
 from .nodes import lps_geometry, read_labels
+from .texts import _
 
 # the names a segment of each structure goes by, lower case (segment names and IDs are compared in lower case)
 SEGMENT_NAMES: dict[str, tuple[str, ...]] = {
@@ -49,9 +50,9 @@ def structure_segments(segmentation, mapping: dict[str, str] | None = None) -> d
         else:
             found[structure] = segment_id
     if missing:
-        present = ", ".join(sorted({content.GetSegment(i).GetName() for i in by_name.values()})) or "none"
-        raise GmmSegError(f"{segmentation.GetName()}: no segment for {', '.join(missing)} (its segments: {present}); "
-                          "name them LV, MYO and RV")
+        present = ", ".join(sorted({content.GetSegment(i).GetName() for i in by_name.values()})) or _("none")
+        raise GmmSegError(_("{name}: no segment for {missing} (its segments: {present}); name them LV, MYO and RV")
+                          .format(name=segmentation.GetName(), missing=", ".join(missing), present=present))
     return found
 
 
@@ -66,8 +67,8 @@ def image_of(segmentation, fallback=None):
     reference = segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole())
     image = reference if isinstance(reference, slicer.vtkMRMLScalarVolumeNode) else fallback
     if image is None:
-        raise GmmSegError(f"{segmentation.GetName()}: which image does it belong to? Choose it as the input "
-                          "(or as the segmentation's source volume in the Segment Editor)")
+        raise GmmSegError(_("{name}: which image does it belong to? Choose it as the input (or as the segmentation's "
+                            "source volume in the Segment Editor)").format(name=segmentation.GetName()))
     return image
 
 
@@ -82,8 +83,9 @@ def segmentation_labels(segmentation, image, segment_ids: dict[str, str]) -> np.
     items = [sequence.GetDataNodeAtValue(master.GetNthIndexValue(t)) for t in range(len(volumes))]
     held = sum(item is not None for item in items)
     if held < len(volumes):
-        raise GmmSegError(f"{segmentation.GetName()}: holds {held} of the cine's {len(volumes)} frames; review a cine "
-                          "segmented in every frame, or one frame as a 3D volume")
+        raise GmmSegError(_("{name}: holds {held} of the cine's {frames} frames; review a cine segmented in every "
+                            "frame, or one frame as a 3D volume").format(name=segmentation.GetName(), held=held,
+                                                                         frames=len(volumes)))
     shown = image.GetSelectedItemNumber()
     return np.stack([read_labels(segmentation if t == shown else item, volume, ids)  # the shown frame's latest edits
                      for t, (item, volume) in enumerate(zip(items, volumes, strict=True))])

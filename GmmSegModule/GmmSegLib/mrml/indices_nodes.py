@@ -18,6 +18,12 @@ from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURE_COLOURS
 from .scene_outputs import SceneOutputs, tag
 
+
+def indices_problem(indices: dict) -> str | None:
+    """Why ``indices`` (as :func:`show_indices` returns them) could not be computed; None when they were."""
+    return indices.get("error")
+
+
 NO_READER_CHOICE = "none: every choice is the model's"
 
 

@@ -17,6 +17,7 @@ from ..core.errors import InputError
 from ..io.checks import check_short_axis
 from ..io.images import CardiacImage, Geometry
 from .nodes import lps_geometry, ras_matrix_of
+from .texts import _
 
 ROLE = "GmmSeg.Role"  # on every node the module makes; the input volumes never carry it
 
@@ -72,28 +73,31 @@ def frame_volumes(node) -> list:
     """The volume of every time frame of an input: the volume itself, or the master sequence's items in the
     browser's order. For arrays and geometry only: the items are not nodes of the main scene."""
     if node is None:
-        raise InputError("no input selected: choose a volume or a cine (volume sequence)")
+        raise InputError(_("no input selected: choose a volume or a cine (volume sequence)"))
     if isinstance(node, slicer.vtkMRMLSequenceNode):
-        raise InputError(f"{node.GetName()}: choose the cine's sequence browser rather than the sequence itself")
+        raise InputError(_("{name}: choose the cine's sequence browser rather than the sequence itself").format(
+            name=node.GetName()))
     if isinstance(node, slicer.vtkMRMLSequenceBrowserNode):
         master = node.GetMasterSequenceNode()
         if master is None:
-            raise InputError(f"{node.GetName()}: the sequence browser has no sequence to segment")
+            raise InputError(_("{name}: the sequence browser has no sequence to segment").format(name=node.GetName()))
         volumes = [master.GetNthDataNode(i) for i in range(master.GetNumberOfDataNodes())]
         if not volumes:
-            raise InputError(f"{node.GetName()}: the cine's sequence is empty")
+            raise InputError(_("{name}: the cine's sequence is empty").format(name=node.GetName()))
         if not all(isinstance(v, slicer.vtkMRMLScalarVolumeNode) for v in volumes):
-            raise InputError(f"{node.GetName()}: not a sequence of volumes; a cine of MR volumes is required")
+            raise InputError(_("{name}: not a sequence of volumes; a cine of MR volumes is required").format(
+                name=node.GetName()))
     else:
         volumes = [node]
     for volume in volumes:
         if isinstance(volume, slicer.vtkMRMLLabelMapVolumeNode):
-            raise InputError(f"{volume.GetName()}: is a label map; choose the MR image")
+            raise InputError(_("{name}: is a label map; choose the MR image").format(name=volume.GetName()))
         if not isinstance(volume, slicer.vtkMRMLScalarVolumeNode) or volume.GetImageData() is None:
-            raise InputError(f"{volume.GetName()}: has no image data; a greyscale MR volume is required")
+            raise InputError(_("{name}: has no image data; a greyscale MR volume is required").format(
+                name=volume.GetName()))
         if volume.GetImageData().GetNumberOfScalarComponents() != 1:
-            raise InputError(f"{volume.GetName()}: has several components per voxel; a greyscale MR image "
-                             "is required")
+            raise InputError(_("{name}: has several components per voxel; a greyscale MR image is required")
+                             .format(name=volume.GetName()))
     return volumes
 
 
@@ -123,9 +127,10 @@ def cardiac_image_from_node(node) -> CardiacImage:
     volumes = frame_volumes(node)
     arrays = [slicer.util.arrayFromVolume(v).astype(np.float32) for v in volumes]
     if any(a.ndim != 3 or a.shape[0] == 1 for a in arrays):
-        raise InputError(f"{node.GetName()}: is a 2D image; a 3D short-axis stack or a cine is required")
+        raise InputError(_("{name}: is a 2D image; a 3D short-axis stack or a cine is required").format(
+            name=node.GetName()))
     if len({a.shape for a in arrays}) != 1:
-        raise InputError(f"{node.GetName()}: the cine's frames differ in size")
+        raise InputError(_("{name}: the cine's frames differ in size").format(name=node.GetName()))
     image = CardiacImage(np.stack(arrays), input_geometry(volumes), node.GetName())
     check_short_axis(image)
     return image

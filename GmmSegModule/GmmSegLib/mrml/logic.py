@@ -31,7 +31,7 @@ from ..io.images import read_cardiac_image
 from ..model.canonical_crop import CanonicalCrop
 from ..model.phi import Phi, phi_from_ras_transform, ras_transform_for_phi
 from .edit_history import ActionStep, LabelEdit
-from .indices_nodes import show_indices
+from .indices_nodes import indices_problem, show_indices
 from .inputs import add_volume_nodes, cardiac_image_from_node, input_geometry, update_proxies
 from .nodes import (
     ijk_to_ras,
@@ -47,6 +47,7 @@ from .scene_outputs import (
     remove_output_nodes,
     retire_output_nodes,
 )
+from .texts import _
 
 LOGGER = logging.getLogger("gmmseg")
 MODEL_STAMP = "GmmSeg.Model"  # model id and sha256 behind an accepted segmentation
@@ -178,7 +179,7 @@ class GmmSegLogic:
         from .resume import is_result, resume
 
         if segmentation is None:
-            raise GmmSegError("choose a segmentation to review")
+            raise GmmSegError(_("choose a segmentation to review"))
         if is_result(segmentation):
             outputs = resume(self.scene, segmentation)
             self.update_indices(outputs)
@@ -203,7 +204,7 @@ class GmmSegLogic:
         with the result; undoable. Choices that make the indices uncomputable (ED and ES the same frame, a limit
         leaving the LV too few slices) are refused and change nothing."""
         if outputs.num_frames < 2:
-            raise GmmSegError("the reader's choices need a cine (ED and ES frames); this result has one frame")
+            raise GmmSegError(_("the reader's choices need a cine (ED and ES frames); this result has one frame"))
         choices.check(outputs.num_frames, outputs.result.labels.shape[1])
         previous = outputs.reader_choices()
         self._use_reader_choices(outputs, choices)
@@ -212,13 +213,15 @@ class GmmSegLogic:
         return outputs.indices
 
     def _use_reader_choices(self, outputs: SceneOutputs, choices: ReaderChoices) -> None:
-        previous, computable = outputs.reader_choices(), "error" not in outputs.indices
+        """Keep ``choices`` and recompute; put the previous ones back when these leave no indices, with the clinical
+        floor's reason (English, as the command line gives it)."""
+        previous, computable = outputs.reader_choices(), indices_problem(outputs.indices) is None
         outputs.keep_reader_choices(choices)
-        indices = self.update_indices(outputs)
-        if computable and "error" in indices:
+        problem = indices_problem(self.update_indices(outputs))
+        if computable and problem is not None:
             outputs.keep_reader_choices(previous)
             self.update_indices(outputs)
-            raise GmmSegError(indices["error"])
+            raise GmmSegError(problem)
 
     # -- review, refinement, undo, accept -----------------------------------------------------------------------
     def review_items(self, outputs: SceneOutputs, limit: int = 20) -> list[dict]:
@@ -236,21 +239,21 @@ class GmmSegLogic:
         reference = outputs.frame_volumes[frame]
         clicks = {"foreground": self.voxels_at(outputs, foreground_world, frame),
                   "background": self.voxels_at(outputs, background_world, frame)}
-        slices = {int(k) for points in clicks.values() for _, _, k in points}
+        slices = {int(k) for points in clicks.values() for _i, _j, k in points}
         if len(slices) != 1:
-            raise GmmSegError("place all clicks of one refinement on the same slice")
+            raise GmmSegError(_("place all clicks of one refinement on the same slice"))
         (slice_index,) = slices
         labels = outputs.read_frame(frame)
         if not 0 <= slice_index < labels.shape[0]:
-            raise GmmSegError(f"the clicks are outside the image (slice {slice_index})")
+            raise GmmSegError(_("the clicks are outside the image (slice {slice})").format(slice=slice_index))
         image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
         spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
         probabilities = outputs.class_probabilities(frame)
         probabilities = (probabilities[:, slice_index] if probabilities is not None  # a segmentation not GmmSeg's:
                          else label_probabilities(labels[slice_index]))  # its labels stand for the probabilities
         refined = refine(image, probabilities, labels[slice_index], structure,
-                         [(int(i), int(j)) for i, j, _ in clicks["foreground"]],
-                         [(int(i), int(j)) for i, j, _ in clicks["background"]], float(spacing.mean()))
+                         [(int(i), int(j)) for i, j, _k in clicks["foreground"]],
+                         [(int(i), int(j)) for i, j, _k in clicks["background"]], float(spacing.mean()))
         if refined.changed_pixels:
             edited = labels.copy()
             edited[slice_index] = refined.labels
@@ -271,7 +274,7 @@ class GmmSegLogic:
         history = outputs.history
         step = history.next_undo() if undoing else history.next_redo()
         if step is None:
-            raise GmmSegError(f"nothing to {'undo' if undoing else 'redo'}")
+            raise GmmSegError(_("nothing to undo") if undoing else _("nothing to redo"))
         if isinstance(step, LabelEdit):
             self.show_frame(outputs, step.frame)  # the clinician sees what changes
             labels = outputs.read_frame(step.frame)
@@ -350,7 +353,8 @@ class GmmSegLogic:
         from ..io.images import AtomicOutputs, to_sitk
 
         if extension not in (".nii.gz", ".nrrd"):
-            raise GmmSegError(f"unsupported export format {extension!r}; use .nii.gz or .nrrd")
+            raise GmmSegError(_("unsupported export format {extension}; use .nii.gz or .nrrd").format(
+                extension=repr(extension)))
         geometry = input_geometry(outputs.frame_volumes)
         labels = self.all_labels(outputs)
         stem = outputs.input_node.GetName().replace(" ", "_")

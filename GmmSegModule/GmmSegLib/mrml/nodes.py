@@ -17,6 +17,7 @@ import vtk
 from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURE_COLOURS, STRUCTURE_NAMES, STRUCTURES
 from ..io.images import Geometry
+from .texts import _
 
 # Slicer's terminology entry string: context~category~type~type modifier~region context~region~region modifier.
 # Codes are SNOMED CT structures; Resources/Terminology/GmmSegCardiac.term.json lists them for Slicer's browser.
@@ -132,7 +133,7 @@ def read_labels(segmentation, reference, ids: tuple[str, ...] = tuple(STRUCTURES
     shape = reference.GetImageData().GetDimensions()[::-1]
     scalars = merged.GetPointData().GetScalars()
     if scalars is None or merged.GetDimensions()[::-1] != shape:
-        raise GmmSegError("could not read the segmentation's labels on the image's grid")
+        raise GmmSegError(_("could not read the segmentation's labels on the image's grid"))
     return vtk_to_numpy(scalars).reshape(shape).astype(np.uint8)
 
 
@@ -145,7 +146,7 @@ def write_labels(segmentation, reference, labels: np.ndarray) -> None:
     from vtk.util.numpy_support import numpy_to_vtk
 
     if labels.shape != reference.GetImageData().GetDimensions()[::-1]:
-        raise GmmSegError(f"labels of shape {labels.shape} do not fit the image's grid")
+        raise GmmSegError(_("labels of shape {shape} do not fit the image's grid").format(shape=labels.shape))
     image = slicer.vtkOrientedImageData()
     image.SetDimensions(*labels.shape[::-1])
     image.SetImageToWorldMatrix(ijk_to_ras_matrix(reference))
@@ -156,7 +157,8 @@ def write_labels(segmentation, reference, labels: np.ndarray) -> None:
     for value, segment_id in enumerate(STRUCTURES, start=1):
         segment = content.GetSegment(segment_id)
         if segment is None:
-            raise GmmSegError(f"the segmentation {segmentation.GetName()} has no segment {segment_id}")
+            raise GmmSegError(_("the segmentation {name} has no segment {segment}").format(
+                name=segmentation.GetName(), segment=segment_id))
         segment.AddRepresentation(representation, image)
         segment.SetLabelValue(value)
     rebuild_derived_representations(segmentation)

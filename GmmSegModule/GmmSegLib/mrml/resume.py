@@ -22,6 +22,7 @@ from .inputs import ROLE, frame_volumes, shown_volume
 from .nodes import read_labels
 from .result_record import MODEL_LABELS, SUMMARY, frame_array, read_summary
 from .scene_outputs import ACCEPTED, INPUT_REFERENCE, OUTPUT_REFERENCE, SUPERSEDED, SceneOutputs, tag
+from .texts import _
 
 
 def is_result(node) -> bool:
@@ -57,10 +58,11 @@ def resume(scene, segmentation) -> SceneOutputs:
     """The result whose segmentation is ``segmentation``, read back from the scene."""
     input_node = segmentation.GetNodeReference(INPUT_REFERENCE)
     if is_superseded(segmentation):
-        raise GmmSegError(f"{segmentation.GetName()}: a later result of its image replaced it; it is kept for the "
-                          "record, not for review")
+        raise GmmSegError(_("{name}: a later result of its image replaced it; it is kept for the record, not for "
+                            "review").format(name=segmentation.GetName()))
     if input_node is None or not scene.IsNodePresent(input_node):
-        raise GmmSegError(f"{segmentation.GetName()}: the image it was made from is no longer in the scene")
+        raise GmmSegError(_("{name}: the image it was made from is no longer in the scene").format(
+            name=segmentation.GetName()))
     added = [segmentation] + [segmentation.GetNthNodeReference(OUTPUT_REFERENCE, i)
                               for i in range(segmentation.GetNumberOfNodeReferences(OUTPUT_REFERENCE))]
     added = [node for node in added if node is not None]
@@ -74,10 +76,11 @@ def resume(scene, segmentation) -> SceneOutputs:
                      if isinstance(node, slicer.vtkMRMLSequenceNode)
                      and input_node.IsSynchronizedSequenceNodeID(node.GetID())}
         if "segmentation" not in sequences:
-            raise GmmSegError(f"{segmentation.GetName()}: its frames are no longer in the cine {input_node.GetName()}")
+            raise GmmSegError(_("{name}: its frames are no longer in the cine {cine}").format(
+                name=segmentation.GetName(), cine=input_node.GetName()))
     if role(SUMMARY) is None:
-        raise GmmSegError(f"{segmentation.GetName()}: the result's record is missing (made by an earlier GmmSeg); "
-                          "segment the input again")
+        raise GmmSegError(_("{name}: the result's record is missing (made by an earlier GmmSeg); segment the input "
+                            "again").format(name=segmentation.GetName()))
     uncertainty = {kind: node for kind in UNCERTAINTY_KINDS if (node := role(f"uncertainty:{kind}")) is not None}
     outputs = SceneOutputs(input_node, frame_volumes(input_node), shown_volume(input_node), segmentation,
                            uncertainty, role("prior"), role("prior transform"), role("indices"), None,
@@ -114,12 +117,14 @@ def taken_up_notes(outputs: SceneOutputs) -> list[str]:
     """What the clinician should know of a result taken up from the scene, one line each."""
     name = outputs.segmentation.GetName()
     accepted = outputs.segmentation.GetAttribute(ACCEPTED)
-    notes = [f"Reviewing {name}" + (f" (accepted {accepted})." if accepted else "."),
-             "The module's Undo starts here: earlier edits are kept in the segmentation, not in the Undo history."]
+    reviewing = (_("Reviewing {name} (accepted {accepted}).").format(name=name, accepted=accepted) if accepted
+                 else _("Reviewing {name}.").format(name=name))
+    notes = [reviewing,
+             _("The module's Undo starts here: earlier edits are kept in the segmentation, not in the Undo history.")]
     if not outputs.uncertainty:
-        notes.append("This segmentation has no uncertainty maps (GmmSeg did not make it): the review table lists the "
-                     "slices of the ED and ES frames first, base and apex before the middle, without scores.")
+        notes.append(_("This segmentation has no uncertainty maps (GmmSeg did not make it): the review table lists the "
+                       "slices of the ED and ES frames first, base and apex before the middle, without scores."))
     if outputs.prior_transform is None:
-        notes.append("It has no prior to move: Re-run with this prior is not available; Segment runs the model.")
-    notes += [f"Review advised: {reason}." for reason in review_reasons(outputs.result.summary)]
+        notes.append(_("It has no prior to move: Re-run with this prior is not available; Segment runs the model."))
+    notes += [_("Review advised: {reason}.").format(reason=reason) for reason in review_reasons(outputs.result.summary)]
     return notes

@@ -47,6 +47,7 @@ from .result_record import (
     stored_probabilities,
     write_reader_choices,
 )
+from .texts import _
 
 INPUT = "GmmSeg.Input"
 MIRRORED_STORAGE = "GmmSeg.MirroredStorage"  # "true" on a segmentation of a stack stored mirrored
@@ -140,12 +141,12 @@ class SceneOutputs:
         the layout has a plot view, where a cine's volume curves show."""
         notes = []
         if self.result.summary.get("mirrored_storage"):
-            notes.append("Note: this stack is stored mirrored with respect to the training images (rows and columns "
-                         "in the other handedness); it was segmented as such. Check the result if your scanner's "
-                         "storage order is known to be the usual one.")
+            notes.append(_("Note: this stack is stored mirrored with respect to the training images (rows and columns "
+                           "in the other handedness); it was segmented as such. Check the result if your scanner's "
+                           "storage order is known to be the usual one."))
         if self.plot_chart is not None and not plot_view:
-            notes.append(f"The volume curves are in '{self.plot_chart.GetName()}': choose a layout with a plot view "
-                         "(e.g. Four-Up Plot) to see them.")
+            notes.append(_("The volume curves are in '{chart}': choose a layout with a plot view (e.g. Four-Up Plot) "
+                           "to see them.").format(chart=self.plot_chart.GetName()))
         return notes
 
     def set_attributes(self, values: dict) -> None:
@@ -202,7 +203,8 @@ class SceneOutputs:
 
     def check_frame(self, frame: int) -> None:
         if not 0 <= frame < self.num_frames:
-            raise GmmSegError(f"frame {frame} does not exist (the input has {self.num_frames} frames)")
+            raise GmmSegError(_("frame {frame} does not exist (the input has {frames} frames)").format(
+                frame=frame, frames=self.num_frames))
 
 
 class _ProbabilityFrames(Sequence):
@@ -225,7 +227,7 @@ def add_output_nodes(scene, input_node, result: CaseResult) -> SceneOutputs:
     volumes = frame_volumes(input_node)
     shape = slicer.util.arrayFromVolume(volumes[0]).shape
     if result.labels.shape[0] != len(volumes) or result.labels.shape[1:] != shape:
-        raise GmmSegError("the results do not match the input's grid (another image?); segment this input again")
+        raise GmmSegError(_("the results do not match the input's grid (another image?); segment this input again"))
     builder = _Builder(scene, input_node, volumes, result)
     try:
         return builder.build()
@@ -475,7 +477,8 @@ class _Builder:
         update_proxies(browser)
         proxy = browser.GetProxyNode(sequence)
         if proxy is None:
-            raise GmmSegError(f"{browser.GetName()}: the sequence browser made no node to show the {role}")
+            raise GmmSegError(_("{name}: the sequence browser made no node to show the {role}").format(
+                name=browser.GetName(), role=role))
         self.added.append(proxy)
         if proxy.GetDisplayNode() is None:
             proxy.CreateDefaultDisplayNodes()
