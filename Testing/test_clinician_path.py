@@ -33,10 +33,13 @@ from conftest import requires_torch
 FRAMES = 20
 
 
-def _clinical_indices(labels: np.ndarray, spacing) -> dict:
+def _clinical_indices(labels: np.ndarray, spacing, outputs=None) -> dict:
+    """What the module must report for ``labels``; with ``outputs``, also the EF ranges and the model's confidence
+    in each slice limit, from the class probabilities the scene keeps for that result."""
     from GmmSegLib.clinical.indices import clinical_indices
 
-    return clinical_indices(labels, spacing).to_dict()
+    kept = None if outputs is None else np.stack([outputs.class_probabilities(t) for t in range(outputs.num_frames)])
+    return clinical_indices(labels, spacing, probabilities=kept).to_dict()
 
 
 def _assert_table_shows(widget, indices: dict) -> None:
@@ -204,7 +207,7 @@ def _export(widget, folder, labels: np.ndarray, spacing) -> None:
     exported = sitk.ReadImage(str(folder / "cine_seg.nii.gz"))
     assert np.array_equal(sitk.GetArrayFromImage(exported), labels)
     indices = json.loads((folder / "cine_indices.json").read_text())
-    assert indices == json.loads(json.dumps(_clinical_indices(labels, spacing)))
+    assert indices == json.loads(json.dumps(_clinical_indices(labels, spacing, widget._results.outputs)))
     _assert_table_shows(widget, indices)
 
 
