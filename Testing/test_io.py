@@ -120,6 +120,40 @@ def test_2d_image_is_refused(tmp_path):
         read_cardiac_image(path)
 
 
+@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_sigmask"), reason="signals are masked on POSIX only")
+def test_a_stop_while_the_files_are_renamed_into_place_publishes_them_all(tmp_path, monkeypatch):
+    """SIGTERM between two renames of the commit (as a scheduler's stop can land) waits for the last one."""
+    import os
+    import signal
+
+    from GmmSegLib.io import images
+
+    class Stopped(BaseException):
+        pass
+
+    def stop(_signum, _frame):
+        raise Stopped()
+
+    renamed = []
+
+    def replace_then_stop(source, target):
+        os.rename(source, target)
+        renamed.append(target)
+        if len(renamed) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the second file still waits
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    monkeypatch.setattr(images.os, "replace", replace_then_stop)
+    try:
+        with pytest.raises(Stopped):
+            with AtomicOutputs(tmp_path / "out") as outputs:
+                outputs.add_bytes("a.json", b"{}")
+                outputs.add_bytes("b.json", b"{}")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json", "b.json"]
+
+
 def test_atomic_outputs_publish_all_or_nothing(tmp_path):
     geometry = Geometry((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
     with pytest.raises(RuntimeError):

@@ -102,6 +102,27 @@ def test_a_user_error_reaches_the_log_whole_where_the_locale_is_not_utf8(tmp_pat
         assert str(missing) in errors[0]
 
 
+@requires_torch
+@pytest.mark.skipif(sys.flags.utf8_mode, reason="this Python reads every pipe as UTF-8 (its UTF-8 mode is on)")
+def test_a_user_error_reaches_the_log_when_slicer_itself_reads_in_a_narrower_encoding(tmp_path, slicer_release):
+    """Slicer's launchConsoleProcess decodes the job's output in Slicer's own locale encoding, and 5.12.3's reader
+    skips a line it cannot decode: on a C locale, a UTF-8 job's error naming a path with non-ASCII letters would
+    vanish. The job writes in the encoding Slicer reads with, escaping what it lacks."""
+    import locale
+
+    from GmmSegLib.mrml.jobs import ConsoleJob
+
+    missing = tmp_path / "Ωmega" / "missing.nii.gz"
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # this process, as Slicer started on a C locale, now reads ASCII
+    try:
+        job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(missing), "--out", str(tmp_path / "out")])
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)
+    errors = [line for line in lines if line.startswith("gmmseg: error:") and "missing.nii.gz" in line]
+    assert code == 2 and errors and "\\u03a9mega" in errors[0], lines
+
+
 @pytest.mark.parametrize("process_table", ["/proc (Linux)", "ps (macOS)"])
 def test_process_tree_kill_reaches_grandchildren(pythonslicer, process_table, monkeypatch, tmp_path):
     from slicer_harness import wait_until

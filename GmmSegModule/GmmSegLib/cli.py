@@ -318,10 +318,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gmmseg: error: {OUT_OF_MEMORY}", file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
     except KeyboardInterrupt:
-        print("gmmseg: interrupted; the case in progress was not written", file=sys.stderr)
+        print("gmmseg: interrupted; a case being written was dropped whole (a case's files are published all "
+              "together or not at all)", file=sys.stderr)
         return 130
     except Terminated:
-        print("gmmseg: stopped (SIGTERM); the case in progress was not written", file=sys.stderr)
+        print("gmmseg: stopped (SIGTERM); a case being written was dropped whole (a case's files are published all "
+              "together or not at all)", file=sys.stderr)
         return EXIT_TERMINATED
 
 

@@ -322,6 +322,23 @@ def _short_write_cause(path: Path) -> str:
     return f"only {size:,} bytes reached the disk: is it full?"
 
 
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back from the main thread while the block runs (POSIX; where signals cannot be
+    masked, as on Windows, the block runs as it is)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class AtomicOutputs:
     """Collects a case's output files and publishes them all together, or none of them.
 
@@ -380,12 +397,15 @@ class AtomicOutputs:
         return self.folder / name
 
     def commit(self) -> list[Path]:
+        """Rename every file to its final name. Ctrl+C and SIGTERM wait until the last rename is done (they arrive
+        right after): a stop between two renames would publish half of the case."""
         published = []
-        for temporary, final in self._pending:
-            with self._writing(final.name):
-                os.replace(temporary, final)
-            published.append(final)
-        self._pending.clear()
+        with _signals_held():
+            for temporary, final in self._pending:
+                with self._writing(final.name):
+                    os.replace(temporary, final)
+                published.append(final)
+            self._pending.clear()
         return published
 
     @contextmanager

@@ -14,6 +14,7 @@ launcher whose child does the work. It does not wait for the process; the end is
 from __future__ import annotations
 
 import inspect
+import locale
 import os
 import queue
 import shutil
@@ -45,7 +46,11 @@ class ConsoleJob:
         self.cancel_requested = False
         self.finished = False
         environment = {"PYTHONPATH": os.pathsep.join(p for p in (str(MODULE_DIR), os.environ.get("PYTHONPATH"))
-                                                     if p)}
+                                                     if p),
+                       # launchConsoleProcess reads the output in this process's locale encoding, and 5.12.3 drops
+                       # a line it cannot decode: the job writes in that encoding, escaping what it lacks (a path's
+                       # non-ASCII letters on a C locale), whatever PythonSlicer's UTF-8 mode would choose
+                       "PYTHONIOENCODING": f"{locale.getpreferredencoding(False)}:backslashreplace"}
         command = [python_executable(), "-m", "GmmSegLib.cli", *arguments]
         options = {"useStartupEnvironment": False, "updateEnvironment": environment, "cwd": str(MODULE_DIR)}
         launch = slicer.util.launchConsoleProcess
