@@ -120,11 +120,13 @@ def test_2d_image_is_refused(tmp_path):
         read_cardiac_image(path)
 
 
-@pytest.mark.skipif(not hasattr(__import__("signal"), "pthread_sigmask"), reason="signals are masked on POSIX only")
 def test_a_stop_while_the_files_are_renamed_into_place_publishes_them_all(tmp_path, monkeypatch):
-    """SIGTERM between two renames of the commit (as a scheduler's stop can land) waits for the last one."""
+    """SIGTERM between two renames of the commit (as a scheduler's stop can land) waits for the last one, also when
+    the system hands it to another thread than the one writing (as with torch's or Qt's threads running)."""
     import os
     import signal
+    import threading
+    import time
 
     from GmmSegLib.io import images
 
@@ -139,9 +141,13 @@ def test_a_stop_while_the_files_are_renamed_into_place_publishes_them_all(tmp_pa
     def replace_then_stop(source, target):
         os.rename(source, target)
         renamed.append(target)
-        if len(renamed) == 1:
-            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the second file still waits
+        if len(renamed) == 1:  # arrives while the second file still waits, through a thread running already
+            first_renamed.set()
+            time.sleep(0.2)
 
+    first_renamed = threading.Event()
+    sender = threading.Thread(target=lambda: first_renamed.wait(30) and os.kill(os.getpid(), signal.SIGTERM))
+    sender.start()
     previous = signal.signal(signal.SIGTERM, stop)
     monkeypatch.setattr(images.os, "replace", replace_then_stop)
     try:
@@ -150,6 +156,8 @@ def test_a_stop_while_the_files_are_renamed_into_place_publishes_them_all(tmp_pa
                 outputs.add_bytes("a.json", b"{}")
                 outputs.add_bytes("b.json", b"{}")
     finally:
+        first_renamed.set()
+        sender.join()
         signal.signal(signal.SIGTERM, previous)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json", "b.json"]
 

@@ -324,19 +324,27 @@ def _short_write_cause(path: Path) -> str:
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back from the main thread while the block runs (POSIX; where signals cannot be
-    masked, as on Windows, the block runs as it is)."""
+    """Hold SIGINT and SIGTERM until the block has run, then deliver them to the handlers they would have reached.
+
+    Python runs signal handlers in the main thread whichever thread the system hands a signal to (torch's and Qt's
+    threads do not mask them), so the handlers are swapped, not the thread's signal mask. Elsewhere than in the main
+    thread no handler can be set, and none of ours would run there: the block runs as it is."""
     import signal
     import threading
 
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    arrived: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda number, _frame: arrived.append(number)) for number in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(arrived):
+            signal.raise_signal(number)  # now the case is whole: Ctrl+C or the stop goes on as it would have
 
 
 class AtomicOutputs:
@@ -397,8 +405,8 @@ class AtomicOutputs:
         return self.folder / name
 
     def commit(self) -> list[Path]:
-        """Rename every file to its final name. Ctrl+C and SIGTERM wait until the last rename is done (they arrive
-        right after): a stop between two renames would publish half of the case."""
+        """Rename every file to its final name. Ctrl+C and SIGTERM wait until the last rename is done (they take
+        effect right after): a stop between two renames would publish half of the case."""
         published = []
         with _signals_held():
             for temporary, final in self._pending:
