@@ -336,7 +336,9 @@ def _signals_held() -> Iterator[None]:
         yield
         return
     arrived: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
+    # a handler set outside Python (an embedding application's, as Slicer's) reads as None and could not be put
+    # back: such a signal is left alone
+    held = [number for number in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(number) is not None]
     previous = {number: signal.signal(number, lambda number, _frame: arrived.append(number)) for number in held}
     try:
         yield
