@@ -210,8 +210,8 @@ def ef_range(probabilities: np.ndarray | Sequence[np.ndarray], frames: dict[str,
     At ED and ES the cavity volume lies between what is surely cavity (probability >= 1 -
     :data:`EF_RANGE_PROBABILITY`) and what is possibly cavity (>= that probability), on the slices the reader
     counts; half of each band is taken as that volume's uncertainty, the two combined in quadrature through EF =
-    1 - ESV / EDV (errors at ED and ES are not the same error), and the range centred on the EF of the labels'
-    volumes at the middle of the bands. None when a cavity is empty.
+    1 - ESV / EDV (errors at ED and ES are not the same error), and the range centred on the EF of the bands'
+    middles (which may differ a little from the labels' EF). None when a cavity is empty.
     """
     voxel_ml = float(np.prod(spacing_xyz)) / 1000.0
     middle, half = {}, {}
