@@ -1,15 +1,20 @@
 """A simulated clinician correcting the worst slices with clicks (a research benchmark, not shipped).
 
-    python Testing/bench_interactive.py --images DIR --labels DIR [--gt-labels acdc] [--geodesic-length-mm L]
-
+    python Testing/bench_interactive.py --images DIR --labels DIR [--gt-labels acdc] [--model PATH]
+    python Testing/bench_interactive.py --predictions DIR [--model PATH]
 
 For each structure, the worst 20% of slices (lowest Dice after automatic segmentation) are corrected
-click by click: each click goes to the centre (the point deepest inside) of the largest error region,
-as foreground where the structure was missed and as background where it overflowed; the slice is then
-refined from all clicks so far. Reported per structure: mean number of clicks to reach Dice 0.90 and
-0.95 (NoC@90, NoC@95, capped at 10 when never reached) and the Dice after 1, 3 and 5 clicks, for
-GmmSeg's refinement and for GrowCut (Slicer's ``vtkImageGrowCutSegment``) from the same clicks without
-the network's probabilities. GrowCut is skipped, with a note, where Slicer's core libraries are absent.
+click by click: each click goes to the centre (the point deepest inside) of the largest error region of that
+structure, as foreground where the structure was missed and as background where it overflowed
+(:func:`GmmSegLib.training.simulated_clicks.simulated_click`); the slice is then refined from all clicks so far.
+Reported per structure: mean number of clicks to reach Dice 0.90 and 0.95 (NoC@90, NoC@95, capped at 10 when
+never reached) and the Dice after 1, 3 and 5 clicks, for GmmSeg's refinement (``gmmseg``: the model's click
+refiner where it has one, else the geodesic path), the geodesic path itself (``geodesic``, when the model has a
+refiner) and GrowCut (Slicer's ``vtkImageGrowCutSegment``) from the same clicks without the network's
+probabilities. GrowCut is skipped, with a note, where Slicer's core libraries are absent.
+
+``--predictions`` reads out-of-fold predictions (``Testing/oof_predictions.py``: labels and probabilities of
+ACDC patients a model never trained on) with their images from the ACDC folder instead of segmenting.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "GmmSegModule"))
 
+from GmmSegLib.clinical.network_refinement import refine_by_network  # noqa: E402
 from GmmSegLib.clinical.refinement import GEODESIC_LENGTH_MM, REGION_RADIUS_MM, refine  # noqa: E402
+from GmmSegLib.core.clicks import Click  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES, to_product_labels  # noqa: E402
 from GmmSegLib.evaluation.metrics import dice  # noqa: E402
 from GmmSegLib.inference.segmentation import segment  # noqa: E402
@@ -40,6 +46,8 @@ from GmmSegLib.io.images import (  # noqa: E402
     read_label_volume,
 )
 from GmmSegLib.model.bundle import GmmSegModel  # noqa: E402
+from GmmSegLib.model.click_refiner import ClickRefiner  # noqa: E402
+from GmmSegLib.training.simulated_clicks import simulated_click  # noqa: E402
 
 MAX_CLICKS = 10
 WORST_FRACTION = 0.2
@@ -54,28 +62,30 @@ class SliceCase:
     pixel_mm: float
 
 
-def next_click(current: np.ndarray, truth: np.ndarray) -> tuple[tuple[int, int], bool] | None:
-    """(x, y) at the deepest point of the largest error region and whether it is a foreground click."""
-    errors = current != truth
-    components, count = ndimage.label(errors)
-    if count == 0:
-        return None
-    sizes = ndimage.sum(errors, components, index=np.arange(1, count + 1))
-    largest = components == (1 + int(np.argmax(sizes)))
-    depth = ndimage.distance_transform_edt(np.pad(largest, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    return (int(x), int(y)), bool(truth[y, x])
+# (case, the slice's current labels, the structure corrected, every click so far) -> the slice's new labels
+Refiner = Callable[[SliceCase, np.ndarray, str, list[Click]], np.ndarray]
 
 
-Refiner = Callable[[SliceCase, str, list, list], np.ndarray]
+def _points(clicks: list[Click], foreground: bool) -> list[tuple[int, int]]:
+    return [(int(c.x), int(c.y)) for c in clicks if c.foreground == foreground]
 
 
-def gmmseg_refiner(geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refiner:
-    """The product's refinement (``refine``) as a refiner; the geodesic length can be varied to choose it."""
+def geodesic_refiner(geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refiner:
+    """The geodesic path (``refine``) from the automatic labels and all clicks; its length can be varied."""
 
-    def run(case: SliceCase, structure: str, foreground: list, background: list) -> np.ndarray:
-        return refine(case.image, case.probabilities, case.labels, structure, foreground, background,
-                      case.pixel_mm, geodesic_length_mm=geodesic_length_mm).labels == STRUCTURES[structure]
+    def run(case: SliceCase, _current: np.ndarray, structure: str, clicks: list[Click]) -> np.ndarray:
+        return refine(case.image, case.probabilities, case.labels, structure, _points(clicks, True),
+                      _points(clicks, False), case.pixel_mm, geodesic_length_mm=geodesic_length_mm).labels
+
+    return run
+
+
+def network_refiner(refiner: ClickRefiner) -> Refiner:
+    """The click refiner, from the current labels and all clicks, as the module runs it."""
+
+    def run(case: SliceCase, current: np.ndarray, _structure: str, clicks: list[Click]) -> np.ndarray:
+        return refine_by_network(refiner, case.image, case.probabilities, current, clicks,
+                                 (case.pixel_mm, case.pixel_mm)).labels
 
     return run
 
@@ -89,8 +99,9 @@ def growcut_refiner() -> Refiner | None:
     except ImportError:
         return None
 
-    def run(case: SliceCase, structure: str, foreground: list, background: list) -> np.ndarray:
+    def run(case: SliceCase, current: np.ndarray, structure: str, session: list[Click]) -> np.ndarray:
         value = STRUCTURES[structure]
+        foreground, background = _points(session, True), _points(session, False)
         clicks = np.array(foreground + background)
         radius = int(np.ceil(REGION_RADIUS_MM / case.pixel_mm))
         x0, y0 = np.maximum(clicks.min(0) - radius, 0)
@@ -119,27 +130,28 @@ def growcut_refiner() -> Refiner | None:
         grown = numpy_support.vtk_to_numpy(grow.GetOutput().GetPointData().GetScalars()).reshape((3,) + seeds.shape)[1]
         selected = case.labels == value
         selected[window] = grown == 1
-        return selected
+        labels = np.where(current == value, 0, current)
+        labels[selected] = value
+        return labels
 
     return run
 
 
 def simulate(case: SliceCase, structure: str, refiner: Refiner) -> list[float]:
-    """Dice after 0, 1, ..., MAX_CLICKS clicks (stays constant once no error is left)."""
+    """Dice of ``structure`` after 0, 1, ..., MAX_CLICKS clicks (stays constant once no error is left)."""
     value = STRUCTURES[structure]
-    truth = case.truth == value
-    current = case.labels == value
-    scores = [dice(current, truth)]
-    foreground: list[tuple[int, int]] = []
-    background: list[tuple[int, int]] = []
+    truth = np.where(case.truth == value, value, 0)
+    current = case.labels
+    scores = [dice(current == value, truth > 0)]
+    clicks: list[Click] = []
     for _ in range(MAX_CLICKS):
-        click = next_click(current, truth)
+        click = simulated_click(np.where(current == value, value, 0), truth)
         if click is None:
             scores.append(scores[-1])
             continue
-        (foreground if click[1] else background).append(click[0])
-        current = refiner(case, structure, foreground, background)
-        scores.append(dice(current, truth))
+        clicks.append(click)
+        current = refiner(case, current, structure, clicks)
+        scores.append(dice(current == value, truth > 0))
     return scores
 
 
@@ -167,9 +179,32 @@ def load_slices(images: Path, labels: Path, convention: str, model: GmmSegModel,
     return cases
 
 
-def run_interactive_benchmark(cases: list[SliceCase], geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> dict:
-    refiners: dict[str, Refiner | None] = {"gmmseg": gmmseg_refiner(geodesic_length_mm), "growcut": growcut_refiner()}
-    report: dict = {"slices": len(cases), "max_clicks": MAX_CLICKS, "geodesic_length_mm": geodesic_length_mm}
+def slices_from_predictions(folder: Path) -> list[SliceCase]:
+    """The heart slices of out-of-fold predictions (``Testing/oof_predictions.py``) with their ACDC images."""
+    from oof_predictions import load_predictions
+
+    from GmmSegLib.core.paths import acdc_dir
+    from GmmSegLib.io import acdc
+
+    cases = []
+    for prediction in load_predictions(folder):
+        image, _labels = acdc.load_case(acdc_dir(), prediction.case)
+        for z in np.flatnonzero((prediction.truth > 0).any(axis=(1, 2))):
+            cases.append(SliceCase(image.frames[0, z], prediction.probabilities[:, z].astype(np.float32),
+                                   prediction.labels[z], prediction.truth[z], float(prediction.spacing_xyz[0])))
+    return cases
+
+
+def refiners_of(model: GmmSegModel, geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> dict[str, Refiner | None]:
+    """The product's refinement of ``model`` (``gmmseg``), the geodesic path beside a click refiner, and GrowCut."""
+    geodesic = geodesic_refiner(geodesic_length_mm)
+    if model.refiner is None:
+        return {"gmmseg": geodesic, "growcut": growcut_refiner()}
+    return {"gmmseg": network_refiner(model.refiner), "geodesic": geodesic, "growcut": growcut_refiner()}
+
+
+def run_interactive_benchmark(cases: list[SliceCase], refiners: dict[str, Refiner | None]) -> dict:
+    report: dict = {"slices": len(cases), "max_clicks": MAX_CLICKS}
     for structure, value in STRUCTURES.items():
         present = [c for c in cases if (c.truth == value).any() or (c.labels == value).any()]
         worst = sorted(present, key=lambda c: dice(c.labels == value, c.truth == value))
@@ -204,22 +239,30 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description="simulated clicks on the worst slices: clicks to Dice 0.90/0.95, "
                                                  "GmmSeg refinement against GrowCut")
-    parser.add_argument("--images", required=True, help="folder of images")
-    parser.add_argument("--labels", required=True, help="folder of their ground-truth label maps")
+    parser.add_argument("--images", help="folder of images")
+    parser.add_argument("--labels", help="folder of their ground-truth label maps")
+    parser.add_argument("--predictions", help="folder of out-of-fold predictions (instead of --images/--labels)")
     parser.add_argument("--gt-labels", default="product", choices=("product", "acdc"), help="label convention")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default=None)
     parser.add_argument("--geodesic-length-mm", type=_length,
                         help="how far a click reaches through flat tissue (default: the product's)")
     arguments = parser.parse_args()
+    if not arguments.predictions and not (arguments.images and arguments.labels):
+        parser.error("give --predictions, or --images and --labels")
     device = resolve_device(arguments.device)
     model, entry = load_registered(arguments.model)
-    cases = load_slices(Path(arguments.images), Path(arguments.labels), arguments.gt_labels, model, str(device))
+    if arguments.predictions:
+        cases = slices_from_predictions(Path(arguments.predictions))
+    else:
+        cases = load_slices(Path(arguments.images), Path(arguments.labels), arguments.gt_labels, model, str(device))
     if not cases:
-        print(f"no image in {arguments.images} has a label file in {arguments.labels}", file=sys.stderr)
+        print("no labelled slice found", file=sys.stderr)
         return 2
     length = {} if arguments.geodesic_length_mm is None else {"geodesic_length_mm": arguments.geodesic_length_mm}
-    print(json.dumps({"model": entry.id, **run_interactive_benchmark(cases, **length)}, indent=2))
+    report = run_interactive_benchmark(cases, refiners_of(model, **length))
+    print(json.dumps({"model": entry.id, "geodesic_length_mm": length.get("geodesic_length_mm", GEODESIC_LENGTH_MM),
+                      **report}, indent=2))
     return 0
 
 

@@ -333,3 +333,40 @@ def test_probabilities_are_kept_in_the_scene_in_steps_of_a_255th_and_older_float
         np.testing.assert_allclose(kept, cine_result.probabilities[frame], atol=0.5 / 255 + 1e-6)
     older = cine_result.probabilities[0].astype(np.float32)  # what scenes saved before this kept
     assert probabilities_as_read(older) is older
+
+
+def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, small_phantom, cine_result, refinement,
+                                                                         tmp_path, monkeypatch):
+    """With a click refiner, each refinement of a slice is given that slice's earlier clicks again (so that a later
+    click does not undo what an earlier one fixed); an undone refinement's clicks are forgotten with it."""
+    import json
+
+    import torch
+
+    from GmmSegLib.core.clicks import Click
+    from GmmSegLib.model.bundle import GmmSegModel, save_model
+
+    torch.manual_seed(0)
+    models = tmp_path / "models"
+    models.mkdir()
+    sha256 = save_model(GmmSegModel(handedness=False, refiner=True), models / "with_refiner.pt")
+    (models / "Models.json").write_text(json.dumps({"schema": 1, "default": "r", "models": [
+        {"id": "r", "file": "with_refiner.pt", "sha256": sha256}]}))
+    monkeypatch.setenv("GMMSEG_MODELS_DIR", str(models))
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
+    frame = outputs.current_frame
+    labels = logic.current_labels(outputs)
+    z = int(np.argmax((labels == 2).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 2)
+    first, second = (float(xs[0]), float(ys[0])), (float(xs[-1]), float(ys[-1]))
+    logic.refine(outputs, "MYO", [], [logic.world_position(outputs, (*first, float(z)), frame)])
+    logic.refine(outputs, "LV", [logic.world_position(outputs, (*second, float(z)), frame)], [])
+    clicks = outputs.history.clicks_on(frame, z)
+    assert [(round(c.x), round(c.y), c.structure, c.foreground) for c in clicks] == [
+        (round(first[0]), round(first[1]), "MYO", False), (round(second[0]), round(second[1]), "LV", True)]
+    refined = logic.current_labels(outputs)[z]
+    assert refined[round(first[1]), round(first[0])] != 2 and refined[round(second[1]), round(second[0])] == 1
+    assert outputs.history.clicks_on(frame, z + 1) == []
+    logic.undo(outputs)
+    assert outputs.history.clicks_on(frame, z) == [clicks[0]] and isinstance(clicks[0], Click)

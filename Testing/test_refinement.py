@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from GmmSegLib.clinical.refinement import fused_probability, geodesic_distance, label_probabilities, refine
+from GmmSegLib.core.clicks import Click
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.evaluation.metrics import dice
 
@@ -86,7 +87,7 @@ def test_growcut_baseline_segments_from_clicks(small_phantom):
     case = SliceCase(image, probabilities, wrong, truth, 1.5)
     ys, xs = np.nonzero(truth == 1)
     inside = (int(np.median(xs)), int(np.median(ys)))
-    grown = growcut_refiner()(case, "LV", [inside], [])
+    grown = growcut_refiner()(case, wrong, "LV", [Click(*inside, "LV", True)]) == 1
     assert grown[inside[1], inside[0]]
     assert dice(grown, truth == 1) > 0.8
 

@@ -20,7 +20,8 @@ from GmmSegLib.model.class_prior import OFFSET_GRID, left_ventricle_offsets
 
 TRAINER = ROOT / "scripted_training" / "train.py"
 TINY = ["--localiser-epochs", "1", "--pretrain-epochs", "1", "--registration-epochs", "1", "--adapt-epochs", "1",
-        "--handedness-epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu"]
+        "--handedness-epochs", "1", "--refiner-epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2",
+        "--device", "cpu"]
 
 
 def run_trainer(*arguments, **kwargs) -> subprocess.CompletedProcess:
@@ -38,7 +39,7 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
-    stages = ["localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration"]
+    stages = ["localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration", "refiner"]
     assert [e["stage"] for e in lines if e["event"] == "stage"] == stages
     calibration = next(e for e in lines if e["event"] == "calibration")
     assert calibration["delta"] in OFFSET_GRID and list(calibration["mean_dice"]) == [str(d) for d in OFFSET_GRID]
@@ -46,7 +47,7 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     assert progress and {"epoch", "step", "loss", "eta_s"} <= set(progress[0])
     assert lines[-1]["event"] == "done"
     model, metadata = load_model(out, lines[-1]["sha256"])
-    assert metadata["stages"] == stages and model.handedness is not None
+    assert metadata["stages"] == stages and model.handedness is not None and model.refiner is not None
     assert torch.equal(model.class_log_offsets, left_ventricle_offsets(calibration["delta"]))
     # the atlas was built from the phantom labels: the LV is likely in the middle of the crop
     assert float(model.atlas[2, 1, 64, 64]) > 0.5

@@ -115,7 +115,8 @@ def mean_field_crf(image: torch.Tensor, probability: torch.Tensor, foreground: t
     return q
 
 
-def _check_clicks(clicks: list[tuple[int, int]], shape: tuple[int, int], kind: str) -> None:
+def check_clicks(clicks: list[tuple[int, int]], shape: tuple[int, int], kind: str) -> None:
+    """Refuse ``kind`` clicks (x, y) that lie outside a slice of ``shape`` (Y, X)."""
     for x, y in clicks:
         if not (0 <= x < shape[1] and 0 <= y < shape[0]):
             raise GmmSegError(f"{kind} click ({x}, {y}) is outside the slice ({shape[1]} x {shape[0]} pixels)")
@@ -135,8 +136,8 @@ def refine(image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, str
         raise GmmSegError("no clicks given: place at least one foreground or background click")
     if image.shape != labels.shape or probabilities.shape[1:] != image.shape:
         raise GmmSegError("image, probabilities and labels of the slice differ in shape")
-    _check_clicks(foreground_clicks, image.shape, "foreground")
-    _check_clicks(background_clicks, image.shape, "background")
+    check_clicks(foreground_clicks, image.shape, "foreground")
+    check_clicks(background_clicks, image.shape, "background")
     value = STRUCTURES[structure]
     clicks = np.array(list(foreground_clicks) + list(background_clicks))
     radius = int(math.ceil(radius_mm / pixel_mm))

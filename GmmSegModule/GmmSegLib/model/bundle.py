@@ -21,6 +21,7 @@ from ..core.errors import ModelError
 from ..core.labels import NUM_CLASSES
 from .atlas import POSITION_BINS, PRIOR_FLOOR, warp_prior
 from .canonical_crop import CANONICAL_SIZE
+from .click_refiner import ClickRefiner
 from .elbo import expected_log_weights
 from .networks import FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
 
@@ -56,17 +57,23 @@ class GmmSegModel(nn.Module):
     zero until the trainer's calibration stage sets it; checkpoints from before it load with zeros.
     ``context_slices`` neighbours on each side of a slice are the feature U-Net's further input channels
     (0: one slice at a time, as every model before it, whose config lacks the key).
+    ``refiner`` adds the click refiner (GmmSegLib.model.click_refiner) that corrects labels from a clinician's
+    clicks; models without it (their config lacks the key) refine clicks by the geodesic path of
+    GmmSegLib.clinical.refinement.
     """
 
-    def __init__(self, feature_base: int = 16, handedness: bool = True, context_slices: int = 0):
+    def __init__(self, feature_base: int = 16, handedness: bool = True, context_slices: int = 0,
+                 refiner: bool = False):
         super().__init__()
-        self.config = {"feature_base": feature_base, "handedness": handedness, "context_slices": context_slices}
+        self.config = {"feature_base": feature_base, "handedness": handedness, "context_slices": context_slices,
+                       "refiner": refiner}
         self.context_slices = context_slices
         self.localiser = Localiser()
         self.features = FeatureUNet(base=feature_base, context=context_slices)
         self.heads = GmmHeads()
         self.registration = RegistrationNet()
         self.handedness = HandednessNet() if handedness else None
+        self.refiner = ClickRefiner() if refiner else None
         uniform = torch.full((POSITION_BINS, NUM_CLASSES, CANONICAL_SIZE, CANONICAL_SIZE), 1.0 / NUM_CLASSES)
         self.register_buffer("atlas", uniform.clamp_min(PRIOR_FLOOR))
         self.register_buffer("class_log_offsets", torch.zeros(NUM_CLASSES))

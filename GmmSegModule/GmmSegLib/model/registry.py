@@ -20,6 +20,7 @@ from ..core.paths import MODELS_ENV, REGISTRY_NAME, models_dir, user_models_dir
 
 if TYPE_CHECKING:  # the registry itself is read without torch (the Slicer module lists models before install)
     from .bundle import GmmSegModel
+    from .click_refiner import ClickRefiner
 
 
 @dataclass
@@ -136,3 +137,13 @@ def load_registered(model: str | os.PathLike | None = None) -> tuple[GmmSegModel
     entry = default_entry() if not model else entry_for_path(model)
     network, _ = load_model(entry.path, entry.sha256)
     return network, entry
+
+
+def click_refiner_of(sha256: str | None) -> ClickRefiner | None:
+    """The click refiner of the available model with this sha256 (the model that made a result), else of the default
+    model; None when that model has none (it was trained before the refiner stage existed)."""
+    from .bundle import load_model
+
+    entry = next((e for e in available_models() if sha256 and e.sha256 == sha256), None) or default_entry()
+    model, _ = load_model(entry.path, entry.sha256)
+    return model.refiner

@@ -25,6 +25,7 @@ import vtk
 from ..clinical.quality import review_reasons
 from ..clinical.reader_choices import ReaderChoices
 from ..clinical.review import label_review_queue, review_queue
+from ..core.clicks import Click
 from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
 from ..io.images import read_cardiac_image
@@ -62,6 +63,7 @@ class GmmSegLogic:
 
     def __init__(self, scene):
         self.scene = scene
+        self._click_refiners: dict = {}  # by the sha256 of the model behind a result
         register_segmentation_converters()
 
     # -- running the model in this process ---------------------------------------------------------------
@@ -231,8 +233,12 @@ class GmmSegLogic:
     def refine(self, outputs: SceneOutputs, structure: str, foreground_world: list, background_world: list,
                frame: int | None = None) -> int:
         """Click refinement of ``structure`` on the slice of the clicks (world RAS positions) in ``frame`` (default:
-        the frame shown); recorded for undo; returns the number of voxels changed."""
-        from ..clinical.refinement import label_probabilities, refine
+        the frame shown); recorded for undo; returns the number of voxels changed.
+
+        With a click refiner in the model that made the result (else the default model), the slice is refined from
+        all the clicks placed on it so far (those of refinements not undone, then these); without one, from these
+        clicks by the geodesic path."""
+        from ..clinical.refinement import label_probabilities
 
         frame = outputs.current_frame if frame is None else frame
         outputs.check_frame(frame)
@@ -251,16 +257,41 @@ class GmmSegLogic:
         probabilities = outputs.class_probabilities(frame)
         probabilities = (probabilities[:, slice_index] if probabilities is not None  # a segmentation not GmmSeg's:
                          else label_probabilities(labels[slice_index]))  # its labels stand for the probabilities
-        refined = refine(image, probabilities, labels[slice_index], structure,
-                         [(int(i), int(j)) for i, j, _k in clicks["foreground"]],
-                         [(int(i), int(j)) for i, j, _k in clicks["background"]], float(spacing.mean()))
+        new_clicks = tuple(Click(float(i), float(j), structure, kind == "foreground")
+                           for kind, points in clicks.items() for i, j, _k in points)
+        refined = self._refined_slice(outputs, image, probabilities, labels[slice_index], new_clicks,
+                                      (float(spacing[0]), float(spacing[1])), frame, slice_index)
         if refined.changed_pixels:
             edited = labels.copy()
             edited[slice_index] = refined.labels
             outputs.write_frame(frame, edited)
-            outputs.history.record(LabelEdit.between(f"Refine {structure}", frame, labels, edited))
+            outputs.history.record(LabelEdit.between(f"Refine {structure}", frame, labels, edited, slice_index,
+                                                     new_clicks))
             self.update_indices(outputs)
         return refined.changed_pixels
+
+    def _refined_slice(self, outputs: SceneOutputs, image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+                       clicks: tuple[Click, ...], spacing_xy: tuple[float, float], frame: int, slice_index: int):
+        from ..clinical.network_refinement import refine_by_network
+        from ..clinical.refinement import refine
+
+        refiner = self.click_refiner(outputs)
+        if refiner is not None:
+            session = [*outputs.history.clicks_on(frame, slice_index), *clicks]
+            return refine_by_network(refiner, image, probabilities, labels, session, spacing_xy)
+        structure = clicks[0].structure
+        return refine(image, probabilities, labels, structure,
+                      [(int(c.x), int(c.y)) for c in clicks if c.foreground],
+                      [(int(c.x), int(c.y)) for c in clicks if not c.foreground], float(np.mean(spacing_xy)))
+
+    def click_refiner(self, outputs: SceneOutputs):
+        """The click refiner of the model behind ``outputs`` (loaded once per model, hash-checked), or None."""
+        from ..model.registry import click_refiner_of
+
+        sha256 = (outputs.result.summary.get("model") or {}).get("sha256")
+        if sha256 not in self._click_refiners:
+            self._click_refiners[sha256] = click_refiner_of(sha256)
+        return self._click_refiners[sha256]
 
     def undo(self, outputs: SceneOutputs) -> str:
         """Undo the last refinement or Accept; returns what was undone."""

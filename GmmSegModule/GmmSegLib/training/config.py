@@ -10,9 +10,9 @@ from ..core.errors import GmmSegError
 from ..core.paths import ACDC_ENV
 from ..io import acdc
 
-# the order of a full run; "handedness" and "calibration" come last so that the other stages keep their random
-# streams, and the calibration judges the finished networks
-STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration")
+# the order of a full run; "handedness", "calibration" and "refiner" come last so that the other stages keep their
+# random streams, the calibration judges the finished networks and the refiner learns the finished segmenter's errors
+STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration", "refiner")
 
 
 @dataclass
@@ -34,6 +34,7 @@ class TrainConfig:
     registration_epochs: int = 10
     adapt_epochs: int = 10
     handedness_epochs: int = 40
+    refiner_epochs: int = 30
     steps_per_epoch: int = 50
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -67,7 +68,7 @@ def check_config(config: TrainConfig) -> None:
     counts = {"context_slices": config.context_slices or 0, "localiser_tight_views": config.localiser_tight_views,
               "max_cases": config.max_cases, "seed": config.seed,
               **{f"{stage}_epochs": getattr(config, f"{stage}_epochs")
-                 for stage in ("localiser", "pretrain", "registration", "adapt", "handedness")}}
+                 for stage in ("localiser", "pretrain", "registration", "adapt", "handedness", "refiner")}}
     rates = {"learning_rate": config.learning_rate, "adapt_learning_rate": config.adapt_learning_rate}
     weights = {"l3_start": config.l3_start, "l3_end": config.l3_end, "anchor_weight": config.anchor_weight,
                "neighbour_jitter_mm": config.neighbour_jitter_mm}
@@ -112,6 +113,7 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ("registration_epochs", int, "epochs of the prior registration net"),
     ("adapt_epochs", int, "epochs of label-free adaptation (the negative ELBO)"),
     ("handedness_epochs", int, "epochs of the net that recognises stacks stored mirrored"),
+    ("refiner_epochs", int, "epochs of the click refiner, on simulated clicks on the segmenter's errors"),
     ("steps_per_epoch", int, "optimisation steps per epoch"),
     ("batch_size", int, "slices per step"),
     ("seed", int, "random seed (a resumed run continues the same sequence)"),

@@ -12,7 +12,9 @@ Stages (described in :mod:`GmmSegLib.training.stages`), each resumable at epoch 
    where no labels exist);
 6. ``handedness``: the net that recognises mirrored stacks, self-supervised on the labelled stacks;
 7. ``calibration``: the class-prior correction of the label posterior, chosen on the labelled stacks
-   (:mod:`GmmSegLib.training.calibration`; no training).
+   (:mod:`GmmSegLib.training.calibration`; no training);
+8. ``refiner``: the click refiner, on simulated clicks on the finished segmenter's errors
+   (:mod:`GmmSegLib.training.refiner_stage`).
 
 Progress goes to stdout as JSON lines (:mod:`GmmSegLib.training.events`). The training state is saved atomically
 after every epoch (:mod:`GmmSegLib.training.state`); a killed run resumes from it. SIGTERM stops at the next step
@@ -42,6 +44,7 @@ from .config import STAGES, TrainConfig, check_config, parse_arguments, resume_c
 from .data import TrainingData
 from .events import Progress
 from .losses import LossModule
+from .refiner_stage import refiner_stage
 from .stages import (
     Stage,
     adapt_stage,
@@ -55,7 +58,7 @@ from .state import STATE_FILE, TEACHER_FILE, SavedState, load_state, save_state
 
 STOPPED_EXIT_CODE = 143
 OPTIMISED = {"localiser": localiser_stage, "pretrain": pretrain_stage, "registration": registration_stage,
-             "handedness": handedness_stage}
+             "handedness": handedness_stage, "refiner": refiner_stage}
 
 
 def learning_rate_factor(epochs: int):
@@ -84,8 +87,10 @@ class Trainer:
         with_handedness = "handedness" in config.stages or bool(self.init_config.get("handedness", False))
         context = config.context_slices if config.context_slices is not None else int(
             self.init_config.get("context_slices", 0))
+        with_refiner = "refiner" in config.stages or bool(self.init_config.get("refiner", False))
         # a model with an untrained handedness net would mirror stacks at random, so none is added otherwise
-        self.model = GmmSegModel(handedness=with_handedness, context_slices=context).to(self.device)
+        self.model = GmmSegModel(handedness=with_handedness, context_slices=context,
+                                 refiner=with_refiner).to(self.device)
         self.data = TrainingData(config, self.model, self.device)
         self.saved = SavedState(asdict(config), [])
 
@@ -174,7 +179,7 @@ class Trainer:
         c = self.config
         epochs = {"localiser": c.localiser_epochs, "pretrain": c.pretrain_epochs,
                   "registration": c.registration_epochs, "adapt": c.adapt_epochs,
-                  "handedness": c.handedness_epochs}
+                  "handedness": c.handedness_epochs, "refiner": c.refiner_epochs}
         remaining = [s for s in c.stages if s not in self.saved.completed and s in epochs]
         return sum(epochs[s] for s in remaining) * self._steps() - self.saved.epoch * self._steps()
 
@@ -263,7 +268,8 @@ class Trainer:
 
     def _load_init_model(self) -> None:
         model, _ = load_model(self.config.init_model)
-        state, optional = model.state_dict(), ("handedness.",)  # a model from before the handedness net
+        # a model from before the handedness net or the click refiner
+        state, optional = model.state_dict(), ("handedness.", "refiner.")
         if not self.features_from_init():
             if "pretrain" not in self.config.stages:
                 raise GmmSegError("another --context-slices than the --init-model's makes a new feature U-Net: "

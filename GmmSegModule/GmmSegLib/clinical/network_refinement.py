@@ -1,0 +1,80 @@
+"""Click refinement by the model's click refiner (:mod:`GmmSegLib.model.click_refiner`).
+
+The refiner sees a 192 mm window around the slice's heart and the clicks, and answers with labels for all of it: a
+click on a thin stretch of myocardium can repair the whole ring, and a foreground click in a missed right ventricle
+can bring back all of it. Every click the clinician placed on the slice so far goes in, so that a later click does not
+undo what an earlier one fixed.
+
+Only pixels whose label the refiner changes are written back: where it agrees with the current labels, they stay
+exactly as they were (the round trip between the native pixels and the window's would otherwise move boundaries by a
+pixel here and there). The clicked pixels themselves always end as the clicks say.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..core.clicks import Click
+from ..core.errors import GmmSegError
+from ..core.labels import STRUCTURES
+from ..model.click_refiner import (
+    ClickRefiner,
+    SliceWindow,
+    click_maps,
+    normalised_image,
+    refiner_input,
+    window_labels,
+    window_probabilities,
+)
+from .refinement import Refinement, check_clicks
+
+
+@torch.no_grad()
+def refine_by_network(refiner: ClickRefiner, image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+                      clicks: list[Click], spacing_xy: tuple[float, float]) -> Refinement:
+    """Refined labels of one slice: image (Y, X), class probabilities (K, Y, X), labels (Y, X), clicks in its pixels."""
+    if not clicks:
+        raise GmmSegError("no clicks given: place at least one foreground or background click")
+    if image.shape != labels.shape or probabilities.shape[1:] != image.shape:
+        raise GmmSegError("image, probabilities and labels of the slice differ in shape")
+    check_clicks([(c.x, c.y) for c in clicks], image.shape, "a")
+    window = SliceWindow.around(labels, [(c.x, c.y) for c in clicks], spacing_xy)
+    current = window_labels(window, torch.from_numpy(labels))
+    inputs = refiner_input(
+        normalised_image(window.sample(torch.from_numpy(np.ascontiguousarray(image, np.float32))[None])[0])[None],
+        current[None], window_probabilities(window, torch.from_numpy(np.asarray(probabilities, np.float32)))[None],
+        click_maps([_on_window(click, window) for click in clicks])[None])
+    refiner.eval()
+    answer = torch.softmax(refiner(inputs)[0], dim=0)
+    native, box = window.back_to_native(answer, labels.shape)
+    unchanged, _ = window.back_to_native(torch.nn.functional.one_hot(current, answer.shape[0]).permute(2, 0, 1).float(),
+                                         labels.shape)
+    proposed = native.argmax(0).numpy()
+    refined = labels.copy()
+    region = refined[box]
+    moved = proposed != unchanged.argmax(0).numpy()
+    region[moved] = proposed[moved]
+    _obey_clicks(refined, clicks, native.numpy(), box)
+    rows, columns = box
+    return Refinement(refined, (columns.start, rows.start, columns.stop - 1, rows.stop - 1),
+                      int((refined != labels).sum()))
+
+
+def _on_window(click: Click, window: SliceWindow) -> Click:
+    u, v = window.to_window(np.array([click.x, click.y]))
+    return Click(float(u), float(v), click.structure, click.foreground)
+
+
+def _obey_clicks(labels: np.ndarray, clicks: list[Click], answer: np.ndarray, box: tuple[slice, slice]) -> None:
+    """Each clicked pixel as its click says: the structure, or (a background click) the refiner's best other class."""
+    rows, columns = box
+    for click in clicks:
+        x, y, value = int(round(click.x)), int(round(click.y)), STRUCTURES[click.structure]
+        if click.foreground:
+            labels[y, x] = value
+        elif labels[y, x] == value:
+            inside = rows.start <= y < rows.stop and columns.start <= x < columns.stop
+            others = answer[:, y - rows.start, x - columns.start].copy() if inside else np.ones(answer.shape[0])
+            others[value] = -1.0
+            labels[y, x] = int(others.argmax())

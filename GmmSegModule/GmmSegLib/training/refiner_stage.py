@@ -1,0 +1,202 @@
+"""The ``refiner`` stage: the click refiner learns to correct the errors the trained segmenter makes.
+
+Before the first epoch the segmenter (frozen) segments every labelled stack of the run as stored and through
+``SITE_VARIANTS`` random other scanners (:func:`GmmSegLib.training.scanner_effects.random_site`, one scanner per
+stack), so that it makes the kind of errors it makes at other hospitals; every slice that holds heart becomes an
+example: a window (:class:`GmmSegLib.model.click_refiner.SliceWindow`, cut larger so that batches can move it) of
+the image, the segmenter's class probabilities and the expert labels.
+
+A step then plays a clinician (:func:`GmmSegLib.training.simulated_clicks.simulated_click`): from the segmenter's
+labels (or, in ``CORRUPTION_CHANCE`` of the examples, expert labels damaged the way a failed segmentation or a
+careless edit damages them) one click goes to a wrong region; the refiner answers, without gradients, for up to
+``MAX_ROUNDS`` rounds, each adding a click where its answer is still wrong; the last answer is trained against the
+expert labels (cross-entropy plus soft Dice), with every click of the session in its input, as at inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from ..core.clicks import Click
+from ..core.labels import NUM_CLASSES, STRUCTURES, most_probable_class
+from ..inference.segmentation import segment
+from ..io import acdc
+from ..io.images import CardiacImage
+from ..model.bundle import GmmSegModel
+from ..model.click_refiner import (
+    WINDOW_SIZE,
+    SliceWindow,
+    click_maps,
+    normalised_image,
+    refiner_input,
+    window_labels,
+    window_probabilities,
+)
+from .config import TrainConfig
+from .data import TrainingData
+from .losses import segmentation_loss
+from .scanner_effects import random_site
+from .simulated_clicks import simulated_click
+from .stages import Stage
+
+SITE_VARIANTS = 3
+WINDOW_MARGIN = 16  # examples are cut this many pixels wider on each side: a batch moves the window by up to 24 mm
+CORRUPTION_CHANCE = 0.3
+MAX_ROUNDS = 3
+
+
+@dataclass
+class RefinementExamples:
+    """Windows (E, M, M) of the images, the segmenter's probabilities (E, K, M, M) and the expert labels (E, M, M)."""
+
+    images: torch.Tensor
+    probabilities: torch.Tensor
+    truth: torch.Tensor
+
+
+@dataclass
+class RefinementBatch:
+    """A step's windows: normalised images (B, N, N), probabilities (B, K, N, N), starting labels, truth (B, N, N)."""
+
+    images: torch.Tensor
+    probabilities: torch.Tensor
+    labels: torch.Tensor
+    truth: torch.Tensor
+
+    def to(self, device: torch.device) -> RefinementBatch:
+        return RefinementBatch(*(tensor.to(device) for tensor in (self.images, self.probabilities, self.labels,
+                                                                   self.truth)))
+
+
+def seen_at_random_site(slices: np.ndarray, seed: int) -> np.ndarray:
+    """A stack (Z, Y, X) through one random other scanner (the same for every slice), in the stack's value range."""
+    scale = float(max(np.percentile(slices, 99.5), 1e-6))
+    site = [random_site(torch.from_numpy(np.ascontiguousarray(s / scale, dtype=np.float32)),
+                        torch.Generator().manual_seed(seed)) for s in slices]
+    return (torch.stack(site).clamp_min(0) * scale).numpy()
+
+
+def _windows(image: np.ndarray, probabilities: np.ndarray, truth: np.ndarray, spacing_xy: tuple[float, float]
+             ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Example windows of one stack: image (Z, Y, X), probabilities (K, Z, Y, X), truth (Z, Y, X)."""
+    examples = []
+    for z in np.flatnonzero((truth > 0).any(axis=(1, 2))):
+        window = SliceWindow.around(truth[z], [], spacing_xy)
+        window = SliceWindow(window.centre_x, window.centre_y, *spacing_xy, size=WINDOW_SIZE + 2 * WINDOW_MARGIN)
+        examples.append((window.sample(torch.from_numpy(image[z][None]))[0],
+                         window_probabilities(window, torch.from_numpy(probabilities[:, z])).half(),
+                         window_labels(window, torch.from_numpy(truth[z])).to(torch.uint8)))
+    return examples
+
+
+def refinement_examples(model: GmmSegModel, cases: list[tuple[CardiacImage, np.ndarray]], device: torch.device,
+                        seed: int) -> RefinementExamples:
+    """Every heart slice of ``cases`` (3D stacks with expert labels) as stored and through ``SITE_VARIANTS`` other
+    scanners, segmented by ``model``."""
+    model.eval()
+    examples = []
+    for index, (image, truth) in enumerate(cases):
+        for variant in range(1 + SITE_VARIANTS):
+            frames = image.frames if variant == 0 else seen_at_random_site(image.frames[0], seed + 97 * index
+                                                                            + variant)[None]
+            seen = CardiacImage(np.ascontiguousarray(frames, dtype=np.float32), image.geometry, image.source)
+            result = segment(seen, model, device)
+            examples += _windows(seen.frames[0], result.probabilities[0], truth, image.spacing_xyz[:2])
+    images, probabilities, truth = zip(*examples, strict=True)
+    return RefinementExamples(torch.stack(images), torch.stack(probabilities), torch.stack(truth))
+
+
+def corrupted(truth: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    """Expert labels (N, N) damaged as a failed segmentation or a careless edit damages them: one structure grown or
+    shrunk by a few pixels, or cut off beyond a random line (a missed basal RV, a lost piece of ring)."""
+    labels = truth.copy()
+    present = [value for value in STRUCTURES.values() if (truth == value).any()]
+    if not present:
+        return labels
+    value = present[int(torch.randint(len(present), (), generator=generator))]
+    mask = truth == value
+    kind = int(torch.randint(3, (), generator=generator))
+    if kind == 0:  # grown over its neighbours
+        grown = ndimage.binary_dilation(mask, iterations=int(torch.randint(2, 6, (), generator=generator)))
+        labels[grown] = value
+    elif kind == 1:  # shrunk
+        kept = ndimage.binary_erosion(mask, iterations=int(torch.randint(2, 6, (), generator=generator)))
+        labels[mask & ~kept] = 0
+    else:  # cut beyond a line through the structure
+        ys, xs = np.nonzero(mask)
+        angle = float(torch.rand((), generator=generator)) * 2 * np.pi
+        side = (np.arange(truth.shape[0])[:, None] - ys.mean()) * np.sin(angle) + \
+               (np.arange(truth.shape[1])[None, :] - xs.mean()) * np.cos(angle)
+        labels[mask & (side > 0)] = 0
+    return labels
+
+
+def _moved(tensor: torch.Tensor, y0: int, x0: int, turns: int, mirror: bool) -> torch.Tensor:
+    """The window of ``tensor`` (..., M, M) at (y0, x0), turned by ``turns`` quarter turns and maybe mirrored."""
+    cut = torch.rot90(tensor[..., y0: y0 + WINDOW_SIZE, x0: x0 + WINDOW_SIZE], turns, dims=(-2, -1))
+    return cut.flip(-1) if mirror else cut
+
+
+def draw_refinement_batch(examples: RefinementExamples, size: int, generator: torch.Generator) -> RefinementBatch:
+    """``size`` examples, each window moved, turned by a multiple of 90 degrees and maybe mirrored, starting from the
+    segmenter's labels or from damaged expert labels."""
+    images, probabilities, labels, truth = [], [], [], []
+    span = examples.images.shape[-1] - WINDOW_SIZE
+    for _ in range(size):
+        e = int(torch.randint(len(examples.images), (), generator=generator))
+        y0, x0 = (int(v) for v in torch.randint(span + 1, (2,), generator=generator))
+        view = (y0, x0, int(torch.randint(4, (), generator=generator)), bool(torch.rand((), generator=generator) < .5))
+        expert = _moved(examples.truth[e], *view).long()
+        probability = _moved(examples.probabilities[e], *view).float()
+        if torch.rand((), generator=generator) < CORRUPTION_CHANCE:
+            start = torch.from_numpy(corrupted(expert.numpy(), generator))
+            probability = F.one_hot(start, NUM_CLASSES).permute(2, 0, 1).float()
+        else:
+            start = most_probable_class(probability, 0)
+        images.append(normalised_image(_moved(examples.images[e], *view)))
+        probabilities.append(probability)
+        labels.append(start)
+        truth.append(expert)
+    return RefinementBatch(torch.stack(images), torch.stack(probabilities), torch.stack(labels), torch.stack(truth))
+
+
+def _add_clicks(sessions: list[list[Click]], current: torch.Tensor, truth: torch.Tensor,
+                generator: torch.Generator) -> None:
+    for clicks, labels, expert in zip(sessions, current.cpu().numpy(), truth.cpu().numpy(), strict=True):
+        click = simulated_click(labels, expert, generator)
+        if click is not None:
+            clicks.append(click)
+
+
+def _maps(sessions: list[list[Click]], device: torch.device) -> torch.Tensor:
+    return torch.stack([click_maps(clicks) for clicks in sessions]).to(device)
+
+
+def refiner_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) -> Stage:
+    """The click refiner, on simulated clinicians' sessions (see the module's docstring); fresh weights."""
+    root, cases = data.labelled_split()
+    stacks = [acdc.load_case(root, case) for case in cases]
+    examples = refinement_examples(model, stacks, data.device, config.seed)
+
+    def loss(model: GmmSegModel, batch: RefinementBatch, _epoch: int) -> dict[str, torch.Tensor]:
+        generator = torch.default_generator  # seeded by the trainer at every epoch
+        sessions: list[list[Click]] = [[] for _ in range(batch.truth.shape[0])]
+        current = batch.labels
+        _add_clicks(sessions, current, batch.truth, generator)
+        with torch.no_grad():
+            for _ in range(int(torch.randint(MAX_ROUNDS + 1, (), generator=generator))):
+                logits = model.refiner(refiner_input(batch.images, current, batch.probabilities,
+                                                     _maps(sessions, current.device)))
+                current = logits.argmax(1)
+                _add_clicks(sessions, current, batch.truth, generator)
+        logits = model.refiner(refiner_input(batch.images, current, batch.probabilities,
+                                             _maps(sessions, current.device)))
+        return {"total": segmentation_loss(logits, batch.truth)}
+
+    return Stage("refiner", [model.refiner], loss, lambda g: draw_refinement_batch(examples, config.batch_size, g),
+                 config.refiner_epochs, config.learning_rate, fresh=[model.refiner])
