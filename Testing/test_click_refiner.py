@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from GmmSegLib.clinical.network_refinement import refine_by_network
-from GmmSegLib.core.clicks import Click
+from GmmSegLib.core.clicks import Box, Click, scribble
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.core.labels import NUM_CLASSES
 from GmmSegLib.model.bundle import GmmSegModel, load_model, save_model
@@ -16,12 +16,12 @@ from GmmSegLib.model.click_refiner import (
     WINDOW_SIZE,
     ClickRefiner,
     SliceWindow,
-    click_maps,
+    prompt_maps,
     window_labels,
     window_probabilities,
 )
 from GmmSegLib.training.refiner_stage import corrupted, draw_refinement_batch, refinement_examples
-from GmmSegLib.training.simulated_clicks import simulated_click
+from GmmSegLib.training.simulated_clicks import simulated_box, simulated_click, simulated_scribble
 
 
 def _rings(shape=(180, 200), centre=(90, 100)) -> np.ndarray:
@@ -75,12 +75,13 @@ def test_probabilities_beyond_the_slice_are_background():
     assert float(sampled[0, 0, 0]) == 1.0 and float(sampled[2, 64, 64]) == 1.0
 
 
-def test_click_maps_put_each_kind_of_click_in_its_own_channel():
-    maps = click_maps([Click(10, 20, "MYO", True), Click(100, 50, "RV", False)])
-    assert maps.shape == (6, WINDOW_SIZE, WINDOW_SIZE)
+def test_prompt_maps_put_each_kind_of_click_and_each_boxed_structure_in_its_own_channel():
+    maps = prompt_maps([Click(10, 20, "MYO", True), Click(100, 50, "RV", False)], [Box(30, 40, 60, 70, "RV")])
+    assert maps.shape == (9, WINDOW_SIZE, WINDOW_SIZE)
     assert float(maps[1, 20, 10]) == 1.0 and float(maps[5, 50, 100]) == 1.0
-    assert float(maps[[0, 2, 3, 4]].max()) == 0.0
+    assert float(maps[[0, 2, 3, 4, 6, 7]].max()) == 0.0
     assert float(maps[1, 20, 13]) < 1.0  # a Gaussian around the click
+    assert float(maps[8, 40, 30]) == float(maps[8, 70, 60]) == 1.0 and float(maps[8].sum()) == 31 * 31
 
 
 def test_the_simulated_clinician_clicks_the_largest_error_as_expected():
@@ -124,6 +125,40 @@ def test_the_refiners_answer_replaces_the_window_but_nothing_outside_it():
     outside = np.ones_like(lost, bool)
     outside[y0: y1 + 1, x0: x1 + 1] = False
     assert np.array_equal(result.labels[outside], lost[outside])
+
+
+def test_a_scribble_is_a_line_of_clicks_and_the_simulated_clinician_draws_them_inside_the_error():
+    stroke = scribble([(10.0, 10.0), (10.0, 22.0), (19.0, 22.0)], "LV", False)
+    assert len(stroke) == 8 and all(c.structure == "LV" and not c.foreground for c in stroke)
+    assert (stroke[0].x, stroke[0].y, stroke[-1].x, stroke[-1].y) == (10.0, 10.0, 19.0, 22.0)
+    truth = _rings()
+    thin = truth.copy()
+    thin[(truth == 2) & (np.arange(truth.shape[1])[None] > 105)] = 0
+    drawn = simulated_scribble(thin, truth)
+    assert len(drawn) > 3 and all(c.foreground and c.structure == "MYO" for c in drawn)
+    assert all(truth[round(c.y), round(c.x)] == 2 != thin[round(c.y), round(c.x)] for c in drawn)
+
+
+def test_the_simulated_clinician_boxes_a_missed_structure_only():
+    truth = _rings()
+    lost = truth.copy()
+    lost[truth == 3] = 0
+    box = simulated_box(lost, truth)
+    ys, xs = np.nonzero(truth == 3)
+    assert box.structure == "RV" and box.x0 < xs.min() and box.x1 > xs.max() and box.y0 < ys.min()
+    assert simulated_box(truth, truth) is None
+
+
+def test_a_boxed_structure_stays_inside_its_box():
+    labels = _rings()
+    image = labels.astype(np.float32)
+    probabilities = np.stack([(labels == k) * 1.0 for k in range(NUM_CLASSES)]).astype(np.float32)
+    ys, xs = np.nonzero(labels == 3)
+    box = Box(float(xs.min()), float(ys.min()), float(xs.max()), float((ys.min() + ys.max()) // 2), "RV")
+    result = refine_by_network(AgreeingRefiner(), image, probabilities, labels, [], (1.5, 1.5), [box])
+    ys, xs = np.nonzero(result.labels == 3)
+    assert ys.max() <= box.y1 and (result.labels == 3).sum() > 50
+    assert np.array_equal(result.labels[labels != 3], labels[labels != 3])  # the others are left alone
 
 
 def test_refinement_without_clicks_or_with_a_click_off_the_slice_is_refused():

@@ -1,14 +1,15 @@
-"""The click refiner: a small U-Net that corrects a slice's labels from the clinician's clicks.
+"""The click refiner: a small U-Net that corrects a slice's labels from the clinician's clicks, scribbles and boxes.
 
 It sees a heart-centred window of the slice (128 x 128 pixels of 1.5 mm, axis-aligned with the native pixels): the
-image, the current labels (one-hot), the model's class probabilities and the clicks, and answers with class logits
+image, the current labels (one-hot), the model's class probabilities and the prompts, and answers with class logits
 for the whole window. Trained on the errors the segmenter makes (the trainer's ``refiner`` stage,
 :mod:`GmmSegLib.training.refiner_stage`), one foreground click on a myocardium that is too thin repairs the ring
 around it rather than a blob at the click.
 
 A click says "this pixel is <structure>" (foreground) or "this pixel is not <structure>" (background); each of the
 six kinds (foreground LV, MYO, RV, background LV, MYO, RV) is one input channel, a Gaussian of ``CLICK_SIGMA_MM``
-around each click of that kind.
+around each click of that kind; a scribble is a line of such clicks. A box that holds a structure is one more channel
+per structure (1 inside the box).
 
 The window and its resampling live here so that training and inference cut it the same way.
 """
@@ -21,18 +22,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core.clicks import CLICK_KINDS, Click
-from ..core.labels import NUM_CLASSES
+from ..core.clicks import CLICK_KINDS, Box, Click
+from ..core.labels import NUM_CLASSES, STRUCTURES
 from .networks import UNet
 
 WINDOW_SIZE = 128
 WINDOW_SPACING_MM = 1.5
 CLICK_SIGMA_MM = 4.0
-INPUT_CHANNELS = 1 + 2 * NUM_CLASSES + CLICK_KINDS
+PROMPT_CHANNELS = CLICK_KINDS + len(STRUCTURES)  # the clicks' kinds, then a box per structure
+INPUT_CHANNELS = 1 + 2 * NUM_CLASSES + PROMPT_CHANNELS
 
 
 class ClickRefiner(UNet):
-    """[image, current labels one-hot, class probabilities, click maps] (B, 15, N, N) -> class logits (B, K, N, N)."""
+    """[image, current labels one-hot, class probabilities, prompt maps] (B, 18, N, N) -> class logits (B, K, N, N)."""
 
     def __init__(self, base: int = 16):
         super().__init__(INPUT_CHANNELS, NUM_CLASSES, base=base, depth=4)
@@ -117,20 +119,26 @@ def normalised_image(image: torch.Tensor) -> torch.Tensor:
     return ((image - low) / (high - low).clamp_min(1e-6)).clamp(-0.5, 1.5)
 
 
-def click_maps(clicks: list[Click], size: int = WINDOW_SIZE, spacing: float = WINDOW_SPACING_MM) -> torch.Tensor:
-    """(CLICK_KINDS, N, N): per kind of click, the largest Gaussian (peak 1, sigma ``CLICK_SIGMA_MM``) of its clicks."""
-    maps = torch.zeros(CLICK_KINDS, size, size)
+def prompt_maps(clicks: list[Click], boxes: list[Box] = (), size: int = WINDOW_SIZE,
+                spacing: float = WINDOW_SPACING_MM) -> torch.Tensor:
+    """(PROMPT_CHANNELS, N, N): per kind of click, the largest Gaussian (peak 1, sigma ``CLICK_SIGMA_MM``) of its
+    clicks; per structure, 1 inside its boxes."""
+    maps = torch.zeros(PROMPT_CHANNELS, size, size)
     grid = torch.arange(size, dtype=torch.float32)
     sigma_px = CLICK_SIGMA_MM / spacing
     for click in clicks:
         bump = torch.exp(-((grid[:, None] - click.y) ** 2 + (grid[None, :] - click.x) ** 2) / (2 * sigma_px**2))
         maps[click.channel] = torch.maximum(maps[click.channel], bump)
+    for box in boxes:
+        inside = ((grid[:, None] >= box.y0) & (grid[:, None] <= box.y1) & (grid[None, :] >= box.x0)
+                  & (grid[None, :] <= box.x1))
+        maps[CLICK_KINDS + box.channel][inside] = 1.0
     return maps
 
 
 def refiner_input(image: torch.Tensor, labels: torch.Tensor, probabilities: torch.Tensor,
-                  clicks: torch.Tensor) -> torch.Tensor:
-    """The refiner's input (B, 15, N, N) from images (B, N, N), labels (B, N, N), probabilities (B, K, N, N) and click
-    maps (B, CLICK_KINDS, N, N)."""
+                  prompts: torch.Tensor) -> torch.Tensor:
+    """The refiner's input (B, 18, N, N) from images (B, N, N), labels (B, N, N), probabilities (B, K, N, N) and prompt
+    maps (B, PROMPT_CHANNELS, N, N)."""
     one_hot = F.one_hot(labels.long(), NUM_CLASSES).permute(0, 3, 1, 2).float()
-    return torch.cat([image[:, None], one_hot, probabilities, clicks], dim=1)
+    return torch.cat([image[:, None], one_hot, probabilities, prompts], dim=1)

@@ -6,11 +6,12 @@ stack), so that it makes the kind of errors it makes at other hospitals; every s
 example: a window (:class:`GmmSegLib.model.click_refiner.SliceWindow`, cut larger so that batches can move it) of
 the image, the segmenter's class probabilities and the expert labels.
 
-A step then plays a clinician (:func:`GmmSegLib.training.simulated_clicks.simulated_click`): from the segmenter's
-labels (or, in ``CORRUPTION_CHANCE`` of the examples, expert labels damaged the way a failed segmentation or a
-careless edit damages them) one click goes to a wrong region; the refiner answers, without gradients, for up to
+A step then plays a clinician (:mod:`GmmSegLib.training.simulated_clicks`): from the segmenter's labels (or, in
+``CORRUPTION_CHANCE`` of the examples, expert labels damaged the way a failed segmentation or a careless edit damages
+them) one click, or in ``SCRIBBLE_CHANCE`` of the sessions a scribble, goes to a wrong region, with, in ``BOX_CHANCE``
+of the sessions where a structure is mostly missed, a box around it; the refiner answers, without gradients, for up to
 ``MAX_ROUNDS`` rounds, each adding a click where its answer is still wrong; the last answer is trained against the
-expert labels (cross-entropy plus soft Dice), with every click of the session in its input, as at inference.
+expert labels (cross-entropy plus soft Dice), with every prompt of the session in its input, as at inference.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ..core.clicks import Click
+from ..core.clicks import Box, Click
 from ..core.labels import NUM_CLASSES, STRUCTURES, most_probable_class
 from ..inference.segmentation import segment
 from ..io import acdc
@@ -31,8 +32,8 @@ from ..model.bundle import GmmSegModel
 from ..model.click_refiner import (
     WINDOW_SIZE,
     SliceWindow,
-    click_maps,
     normalised_image,
+    prompt_maps,
     refiner_input,
     window_labels,
     window_probabilities,
@@ -41,12 +42,14 @@ from .config import TrainConfig
 from .data import TrainingData
 from .losses import segmentation_loss
 from .scanner_effects import random_site
-from .simulated_clicks import simulated_click
+from .simulated_clicks import simulated_box, simulated_click, simulated_scribble
 from .stages import Stage
 
 SITE_VARIANTS = 3
 WINDOW_MARGIN = 16  # examples are cut this many pixels wider on each side: a batch moves the window by up to 24 mm
 CORRUPTION_CHANCE = 0.3
+SCRIBBLE_CHANCE = 0.25
+BOX_CHANCE = 0.5
 MAX_ROUNDS = 3
 
 
@@ -165,16 +168,37 @@ def draw_refinement_batch(examples: RefinementExamples, size: int, generator: to
     return RefinementBatch(torch.stack(images), torch.stack(probabilities), torch.stack(labels), torch.stack(truth))
 
 
-def _add_clicks(sessions: list[list[Click]], current: torch.Tensor, truth: torch.Tensor,
+@dataclass
+class Session:
+    """A simulated clinician's prompts on one window so far."""
+
+    clicks: list[Click]
+    boxes: list[Box]
+
+
+def _first_prompts(batch: RefinementBatch, generator: torch.Generator) -> list[Session]:
+    sessions = []
+    for labels, expert in zip(batch.labels.cpu().numpy(), batch.truth.cpu().numpy(), strict=True):
+        box = simulated_box(labels, expert) if torch.rand((), generator=generator) < BOX_CHANCE else None
+        if torch.rand((), generator=generator) < SCRIBBLE_CHANCE:
+            clicks = simulated_scribble(labels, expert, generator)
+        else:
+            click = simulated_click(labels, expert, generator)
+            clicks = [] if click is None else [click]
+        sessions.append(Session(clicks, [] if box is None else [box]))
+    return sessions
+
+
+def _add_clicks(sessions: list[Session], current: torch.Tensor, truth: torch.Tensor,
                 generator: torch.Generator) -> None:
-    for clicks, labels, expert in zip(sessions, current.cpu().numpy(), truth.cpu().numpy(), strict=True):
+    for session, labels, expert in zip(sessions, current.cpu().numpy(), truth.cpu().numpy(), strict=True):
         click = simulated_click(labels, expert, generator)
         if click is not None:
-            clicks.append(click)
+            session.clicks.append(click)
 
 
-def _maps(sessions: list[list[Click]], device: torch.device) -> torch.Tensor:
-    return torch.stack([click_maps(clicks) for clicks in sessions]).to(device)
+def _maps(sessions: list[Session], device: torch.device) -> torch.Tensor:
+    return torch.stack([prompt_maps(s.clicks, s.boxes) for s in sessions]).to(device)
 
 
 def refiner_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) -> Stage:
@@ -185,9 +209,8 @@ def refiner_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) -
 
     def loss(model: GmmSegModel, batch: RefinementBatch, _epoch: int) -> dict[str, torch.Tensor]:
         generator = torch.default_generator  # seeded by the trainer at every epoch
-        sessions: list[list[Click]] = [[] for _ in range(batch.truth.shape[0])]
+        sessions = _first_prompts(batch, generator)
         current = batch.labels
-        _add_clicks(sessions, current, batch.truth, generator)
         with torch.no_grad():
             for _ in range(int(torch.randint(MAX_ROUNDS + 1, (), generator=generator))):
                 logits = model.refiner(refiner_input(batch.images, current, batch.probabilities,
