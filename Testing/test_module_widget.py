@@ -379,6 +379,20 @@ def test_the_foreground_and_background_clicks_are_two_markups_nodes(module, harn
     assert widget._parameterNode.inputNode.GetName() == "ED" and widget._results.outputs is not None
 
 
+def test_the_review_table_shows_each_slice_s_estimated_dice_largest_error_first(module, harness, small_phantom):
+    from conftest import known_result
+
+    widget = module.widget
+    result = known_result(small_phantom, [0])
+    widget._results.show(widget.logic.sceneLogic().add_outputs(_volume(harness, small_phantom), result))
+    table, items = widget.ui.reviewTable, widget._results.review.items
+    assert table.horizontalHeaderItem(3).text() == "Est. Dice" and table.rowCount == len(items) > 0
+    assert [item["slice_score"] for item in items] == sorted((item["slice_score"] for item in items), reverse=True)
+    assert all(0.0 < item["estimated_dice"] <= 1.0 for item in items)
+    assert [table.item(row, 3).text() for row in range(table.rowCount)] == [
+        f"{item['estimated_dice']:.2f}" for item in items]
+
+
 def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(module, harness, small_phantom):
     from conftest import known_result
 

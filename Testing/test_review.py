@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from uncertainty_calibration import auroc, expected_calibration_error, review_payoff
 
+from GmmSegLib.clinical.error_estimate import REVIEW_DICE
 from GmmSegLib.clinical.review import (
-    UNSURE_STACK_SCORE,
     label_review_queue,
     review_queue,
     slice_mean_uncertainty,
-    stack_uncertainty,
+    stack_estimated_dice,
     whole_stack_warning,
 )
 from GmmSegLib.inference.case_files import summary_record
@@ -41,46 +41,57 @@ def test_review_payoff_orders():
     assert payoff["top_10%"]["random"] == pytest.approx(0.1, abs=0.05)
 
 
-def test_review_queue_puts_the_most_uncertain_slice_first():
-    uncertainty = np.zeros((1, 3, 40, 40), np.float32)
-    labels = np.zeros((1, 3, 40, 40), np.uint8)
-    labels[0, :, 10:30, 10:30] = 1
-    labels[0, :, 15:25, 15:25] = 2
-    uncertainty[0, 1, 5:12, 20:30] = 0.8  # a patch on slice 1 along the LV border
-    uncertainty[0, 2, 20:22, 20:22] = 0.9  # too small to be a region
-    uncertainty[0, 0, 12:18, 12:18] = 0.5  # slice 0: a larger but milder patch inside the heart
-    uncertainty[0, 0, 0:3, 0:3] = 0.4  # outside the heart: a region, but no weight in the slice's score
-    queue = review_queue(uncertainty, labels, (1.5, 1.5, 8.0))
+def _confident(labels: np.ndarray, certainty: float = 1.0) -> np.ndarray:
+    """Class probabilities (T, K, Z, Y, X) that give each pixel's label ``certainty``, the rest spread evenly."""
+    one_hot = np.stack([labels == k for k in range(4)], axis=1).astype(np.float32)
+    return one_hot * certainty + (1.0 - one_hot) * (1.0 - certainty) / 3
+
+
+def test_review_queue_puts_the_slice_with_the_most_expected_errors_first_not_the_most_uncertain_one():
+    """Slice 1: a small heart that the model is entirely unsure of (the highest mean uncertainty, first in the old
+    order); slice 2: a large heart, half of it labelled with probability 0.6: many more pixels are expected wrong."""
+    labels = np.zeros((1, 4, 60, 60), np.uint8)
+    labels[0, 0, 20:30, 20:30] = 1  # slice 0: the basal end (the larger end area), sure
+    labels[0, 1, 28:32, 28:33] = 1  # slice 1: 20 pixels
+    labels[0, 2, 10:50, 10:50] = 1  # slice 2: 1600 pixels
+    labels[0, 3, 25:30, 25:30] = 1  # slice 3: the apical end, sure
+    probabilities = _confident(labels)
+    probabilities[0, :, 1, 28:32, 28:33] = _confident(labels[:, 1:2, 28:32, 28:33], 0.4)[0, :, 0]
+    probabilities[0, :, 2, 10:30, 10:50] = _confident(labels[:, 2:3, 10:30, 10:50], 0.6)[0, :, 0]
+    uncertainty = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1))).sum(axis=1) / np.log(4)
+    old = slice_mean_uncertainty(uncertainty, labels)[0]
+    assert old[1] > old[2]  # the old score put the small unsure slice first
+    queue = review_queue(uncertainty, probabilities, labels, (1.5, 1.5, 8.0))
+    assert [item.slice for item in queue][:2] == [2, 1]
     first = queue[0]
-    assert (first.frame, first.slice) == (0, 0)
-    assert first.slice_score == pytest.approx(36 * 0.5 / 400)
-    assert first.bbox == (12, 12, 17, 17) and first.structure == "LV"
-    assert first.score == pytest.approx(36 * 0.5 * 2.25) and first.area_mm2 == pytest.approx(36 * 2.25)
-    assert (queue[1].slice, queue[1].bbox) == (0, (0, 0, 2, 2))  # slice 0's other region, smaller mass
-    second = queue[2]  # then slice 1
-    assert (second.frame, second.slice) == (0, 1) and second.bbox == (20, 5, 29, 11)
-    assert second.slice_score == pytest.approx(20 * 0.8 / 400)  # 2 of the patch's 7 rows lie in the heart
-    assert {(item.frame, item.slice) for item in queue} == {(0, 0), (0, 1), (0, 2)}
-    scores = slice_mean_uncertainty(uncertainty, labels)
-    assert scores[0, 2] == pytest.approx(4 * 0.9 / 400)
-    labels[0, 2] = 0
-    assert slice_mean_uncertainty(uncertainty, labels)[0, 2] == 0.0  # no heart, no score
+    assert first.slice_score > 10 * queue[-1].slice_score >= 0  # mm^2 of expected errors
+    assert 0.5 < first.estimated_dice < 1.0
+    assert {item.slice: item.estimated_dice for item in queue}[0] == pytest.approx(1.0)  # sure and right
+    assert set(first.to_dict()) >= {"slice_score", "estimated_dice", "bbox", "structure"}
 
 
-def test_stack_uncertainty_is_the_median_over_the_slices_with_heart():
-    labels = np.zeros((2, 4, 3, 3), np.uint8)
-    labels[0, 1:, 1, 1] = 1  # frame 0: heart on slices 1-3; frame 1: none
-    scores = np.array([[0.9, 0.05, 0.2, 0.06], [0.5, 0.5, 0.5, 0.5]])
-    np.testing.assert_allclose(stack_uncertainty(scores, labels), [0.06, 0.0])
+def test_review_queue_reads_the_probabilities_frame_by_frame():
+    """The scene hands the probabilities as a sequence of frames (K, Z, Y, X), read on first use."""
+    labels = np.zeros((2, 2, 20, 20), np.uint8)
+    labels[:, :, 5:15, 5:15] = 1
+    probabilities = _confident(labels, 0.9)
+    uncertainty = np.zeros(labels.shape, np.float32)
+    as_array = review_queue(uncertainty, probabilities, labels, (1.5, 1.5, 8.0))
+    as_frames = review_queue(uncertainty, list(probabilities), labels, (1.5, 1.5, 8.0))
+    assert [item.to_dict() for item in as_array] == [item.to_dict() for item in as_frames]
 
 
-def test_a_segmentation_the_model_is_unsure_about_throughout_is_flagged_for_review(automatic, phantom_volume):
+def test_a_segmentation_with_a_poor_estimated_dice_is_flagged_for_review(automatic, phantom_volume):
     calm = summary_record(automatic, phantom_volume, None)
-    assert not calm["review_advised"] and max(calm["stack_uncertainty"]) < UNSURE_STACK_SCORE
-    unsure = replace(automatic, slice_uncertainty=np.full_like(automatic.slice_uncertainty, 0.15))
-    assert summary_record(unsure, phantom_volume, None)["review_advised"]
-    assert whole_stack_warning(calm["stack_uncertainty"]) is None
-    assert "unsure about the whole stack (median slice uncertainty 0.15" in whole_stack_warning([0.05, 0.15])
+    assert not calm["review_advised"] and min(calm["estimated_dice"]) > REVIEW_DICE
+    heart = automatic.labels > 0
+    blurred = np.where(heart[:, None], 0.25, automatic.probabilities)  # the model as unsure as it can be in the heart
+    unsure = replace(automatic, probabilities=blurred)
+    record = summary_record(unsure, phantom_volume, None)
+    assert record["review_advised"] and record["estimated_dice"][0] < REVIEW_DICE
+    assert stack_estimated_dice(blurred, automatic.labels) == pytest.approx(record["estimated_dice"], abs=1e-4)
+    assert whole_stack_warning(calm["estimated_dice"]) is None
+    assert "probably poor (estimated mean Dice 0.62" in whole_stack_warning([0.91, 0.62])
 
 
 def test_without_uncertainty_the_queue_puts_the_key_frames_and_their_end_slices_first():

@@ -1,11 +1,12 @@
-"""The panel's review table: the most uncertain places first (frame, slice, structure, score), one per row."""
+"""The panel's review table: the slices with the largest estimated error first (frame, slice, structure, the slice's
+estimated Dice), one place per row."""
 
 from __future__ import annotations
 
 import qt
 from slicer.i18n import tr as _
 
-COLUMNS = ("frame", "slice", "structure", "score", "status")
+COLUMNS = ("frame", "slice", "structure", "estimated Dice", "status")
 
 
 class ReviewTable:
@@ -20,8 +21,9 @@ class ReviewTable:
         self.table.clearContents()
         self.table.setRowCount(len(items))
         for row, item in enumerate(items):
-            score = _("n/a") if item["slice_score"] is None else f"{item['slice_score']:.2f}"  # no uncertainty maps
-            cells = (str(item["frame"]), str(item["slice"]), item["structure"], score, "")
+            dice = item.get("estimated_dice")  # None for a segmentation without class probabilities
+            shown = _("n/a") if dice is None else f"{dice:.2f}"
+            cells = (str(item["frame"]), str(item["slice"]), item["structure"], shown, "")
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, qt.QTableWidgetItem(text))
 

@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from ..clinical.indices import clinical_indices, volume_caveat
 from ..clinical.plausibility import implausible_findings
 from ..clinical.quality import UNRELIABLE_SHARE, blank_slices_inside_heart, gap_warning, unreliable_warning
-from ..clinical.review import stack_uncertainty, whole_stack_warning
+from ..clinical.review import stack_estimated_dice, whole_stack_warning
 from ..core.errors import GmmSegError
 from ..io.images import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from ..model.phi import Phi
@@ -35,7 +35,7 @@ def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:
 
 def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
     """The JSON summary of one segmented input (with clinical indices for a cine)."""
-    stack = stack_uncertainty(result.slice_uncertainty, result.labels)
+    stack = stack_estimated_dice(result.probabilities, result.labels)
     record = {
         "input": image.source,
         "frames": image.num_frames,
@@ -55,8 +55,8 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         # slices with no image (zero-filled or constant), left out of the segmentation and labelled background
         "blank_slices": result.blank_slices,
         "slice_uncertainty": [[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
-        # the median slice score per frame, and whether the model is unsure about a whole frame (review.py)
-        "stack_uncertainty": [round(float(v), 4) for v in stack],
+        # per frame, the stack's mean Dice (LV, MYO, RV) estimated from the class probabilities (error_estimate.py)
+        "estimated_dice": [round(float(v), 4) for v in stack],
         # what makes the labels implausible as a heart, however sure the model is (plausibility.py)
         "implausible": implausible_findings(result.labels, image.spacing_xyz),
         # per checked frame, the share of the heart that a second pass with the crop moved by 1.5 mm labels

@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -227,8 +228,9 @@ class GmmSegLogic:
 
     # -- review, refinement, undo, accept -----------------------------------------------------------------------
     def review_items(self, outputs: SceneOutputs, limit: int = 20) -> list[dict]:
-        """The most uncertain slices/regions first, for the review table."""
-        return review_items(outputs.result, limit)
+        """The slices with the largest estimated error first, for the review table (the class probabilities are read
+        from the scene, where the result keeps them)."""
+        return review_items(outputs.result, limit, outputs.probability_frames())
 
     def refine(self, outputs: SceneOutputs, structure: str, foreground_world: list, background_world: list,
                frame: int | None = None) -> int:
@@ -400,12 +402,14 @@ class GmmSegLogic:
         return files.paths
 
 
-def review_items(result: CaseResult, limit: int = 20) -> list[dict]:
-    """The review queue of a case's outputs (no MRML: may run off the GUI thread): by uncertainty, or for a
-    segmentation without uncertainty maps by what its labels tell (ED and ES first, end slices first)."""
+def review_items(result: CaseResult, limit: int = 20, probabilities: Sequence[np.ndarray] | None = None) -> list[dict]:
+    """The review queue of a case's outputs (no MRML: may run off the GUI thread): by estimated error, from the
+    class probabilities (``result``'s own, or per frame (K, Z, Y, X) ``probabilities``), or for a segmentation
+    without them by what its labels tell (ED and ES first, end slices first)."""
     spacing = tuple(result.summary["spacing_mm"])
-    if "total" in result.uncertainty:
-        queue = review_queue(result.uncertainty["total"], result.labels, spacing)
+    probabilities = result.probabilities if probabilities is None else probabilities
+    if "total" in result.uncertainty and probabilities is not None:
+        queue = review_queue(result.uncertainty["total"], probabilities, result.labels, spacing)
     else:
         indices = result.summary.get("clinical_indices") or {}
         key_frames = tuple(indices[key] for key in ("ed_frame", "es_frame") if key in indices)

@@ -69,7 +69,7 @@ def _check_volume_outputs(logic, outputs, volume_node, phantom) -> dict:
     items = logic.review_items(outputs)
     order = [(item["slice_score"], item["score"]) for item in items]
     _check(len(items) > 0 and all(a >= b for a, b in pairwise(order)),
-           "review items must be sorted by slice uncertainty, then by region mass")
+           "review items must be sorted by estimated slice error, then by region mass")
     return dice
 
 

@@ -1,0 +1,115 @@
+"""How wrong is a segmentation, estimated from its own class probabilities: per slice and per stack.
+
+With class probabilities q and labels l, a pixel is mislabelled with probability 1 - q[l], so a slice's expected
+number of mislabelled pixels is the sum of 1 - q[l] over it, and a structure S's expected Dice is about
+2 sum(q_S [l == S]) / (sum [l == S] + sum q_S). The model's probabilities are overconfident (on the out-of-fold
+predictions the shipped model made 2.3 times as many errors as its probabilities expect), so they are first
+softened by a temperature, q ~ p ** (1 / TEMPERATURE). One kind of error no probability foresees: where the expert
+stops the ventricles at the base (the atria and outflow tracts above look like ventricles), which makes the
+basal slice of a stack the most often confidently wrong one; the review queue multiplies its expected errors
+by ``BASAL_WEIGHT`` (the Dice estimates come from the softened probabilities alone). The basal slice is the end
+of the labelled heart range with the larger heart area.
+
+The constants were chosen by cross-validation over patients on out-of-fold predictions only
+(``python Testing/bench_review_queue.py --predictions runs/oof_v7``; BENCHMARKS.md, "Review queue").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.labels import STRUCTURES
+
+# All three fitted on the out-of-fold predictions of the shipped model v7 (runs/oof_v7: its 25 validation patients,
+# ED and ES), by the rules of Testing/bench_review_queue.py; in brackets what its 5 cross-validation folds chose.
+# They belong to that model: another model's probabilities are calibrated otherwise (the model of fold 0 needs 1.1).
+# Softening of the class probabilities, q ~ p ** (1 / T): the expected number of mislabelled pixels then equals the
+# actual one (1.9 to 2.0).
+TEMPERATURE = 2.0
+# The basal slice's expected errors are multiplied by this in the queue: the weight that removes the most errors at
+# the top 20 % of slices (2.0 to 2.5).
+BASAL_WEIGHT = 2.5
+# A stack whose estimated mean Dice (LV, MYO, RV) is below this is flagged for review: the cut between the stacks
+# with a mean Dice below 0.8 and the others (0.84 to 0.87).
+REVIEW_DICE = 0.855
+# a structure expected to cover less than this many pixels of a slice and labelled in none is absent there
+_ABSENT = 0.5
+
+
+@dataclass(frozen=True)
+class ExpectedErrors:
+    """The expected errors of one stack, per slice: arrays (Z,) and, per structure (LV, MYO, RV), (3, Z)."""
+
+    wrong: np.ndarray  # expected mislabelled pixels of each slice (basal weight applied)
+    labelled: np.ndarray  # pixels labelled as the structure
+    overlap: np.ndarray  # sum of q_S over the pixels labelled S: the expected true positives
+    mass: np.ndarray  # sum of q_S over the slice: the expected size of the structure
+
+    def slice_dice(self) -> np.ndarray:
+        """(3, Z): each structure's expected Dice on each slice; NaN where it is neither labelled nor expected."""
+        return _dice(self.labelled, self.overlap, self.mass)
+
+    def mean_slice_dice(self) -> np.ndarray:
+        """(Z,): the mean expected Dice of the structures labelled on each slice; NaN on slices with no heart."""
+        dice = np.where(self.labelled > 0, self.slice_dice(), np.nan)
+        counted = (self.labelled > 0).sum(axis=0)
+        return np.where(counted > 0, np.nansum(dice, axis=0) / np.maximum(counted, 1), np.nan)
+
+    def stack_dice(self) -> float:
+        """The mean over LV, MYO and RV of each one's expected Dice over the whole stack (1 with no heart at all);
+        a structure absent from the labels and the probabilities alike does not count."""
+        dice = _dice(self.labelled.sum(axis=1), self.overlap.sum(axis=1), self.mass.sum(axis=1))
+        present = ~np.isnan(dice)
+        return float(dice[present].mean()) if present.any() else 1.0
+
+
+def softened(probabilities: np.ndarray, temperature: float = TEMPERATURE) -> np.ndarray:
+    """Class probabilities (K, ...) raised to 1 / ``temperature`` and normalised again over the classes (axis 0)."""
+    q = np.power(np.clip(np.asarray(probabilities, np.float32), 0.0, 1.0), np.float32(1.0 / temperature))
+    return q / np.maximum(q.sum(axis=0, keepdims=True), np.float32(1e-12))
+
+
+def basal_slice(labels: np.ndarray) -> int | None:
+    """The slice of labels (Z, Y, X) at the end of the heart range with the larger heart area; None without heart."""
+    area = (labels > 0).sum(axis=(1, 2))
+    present = np.flatnonzero(area)
+    if not present.size:
+        return None
+    first, last = int(present[0]), int(present[-1])
+    return first if area[first] >= area[last] else last
+
+
+def expected_errors(probabilities: np.ndarray, labels: np.ndarray, temperature: float = TEMPERATURE,
+                    basal_weight: float = BASAL_WEIGHT) -> ExpectedErrors:
+    """The expected errors of one stack from its class probabilities (K, Z, Y, X) and labels (Z, Y, X)."""
+    window = _uncertain_window(probabilities, labels)
+    q = softened(probabilities[(slice(None), slice(None), *window)], temperature)
+    labels = np.asarray(labels)[(slice(None), *window)]
+    chosen = np.take_along_axis(q, labels[None].astype(np.intp), axis=0)[0]
+    wrong = (1.0 - chosen).sum(axis=(1, 2), dtype=np.float64)
+    base = basal_slice(labels)
+    if base is not None:
+        wrong[base] *= basal_weight
+    values = list(STRUCTURES.values())
+    masks = np.stack([labels == value for value in values])
+    return ExpectedErrors(wrong, masks.sum(axis=(2, 3)).astype(np.float64),
+                          np.where(masks, q[values], 0.0).sum(axis=(2, 3), dtype=np.float64),
+                          q[values].sum(axis=(2, 3), dtype=np.float64))
+
+
+def _uncertain_window(probabilities: np.ndarray, labels: np.ndarray) -> tuple[slice, slice]:
+    """The in-plane box (rows, columns) around every pixel that is not certain background on some slice: outside
+    the model's crop the probabilities are exactly background, which adds nothing to any estimate."""
+    rows, columns = np.nonzero(((probabilities[0] < 1.0) | (labels > 0)).any(axis=0))
+    if not rows.size:
+        return slice(0, 0), slice(0, 0)
+    return slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1)
+
+
+def _dice(labelled: np.ndarray, overlap: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """2 overlap / (labelled + mass), NaN where the structure is neither labelled nor expected."""
+    total = labelled + mass
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((labelled > 0) | (mass >= _ABSENT), 2.0 * overlap / np.maximum(total, 1e-12), np.nan)
