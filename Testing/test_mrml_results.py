@@ -343,7 +343,7 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, sm
 
     import torch
 
-    from GmmSegLib.core.clicks import Click
+    from GmmSegLib.core.clicks import Box, Click
     from GmmSegLib.model.bundle import GmmSegModel, save_model
 
     torch.manual_seed(0)
@@ -362,11 +362,22 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, sm
     first, second = (float(xs[0]), float(ys[0])), (float(xs[-1]), float(ys[-1]))
     logic.refine(outputs, "MYO", [], [logic.world_position(outputs, (*first, float(z)), frame)])
     logic.refine(outputs, "LV", [logic.world_position(outputs, (*second, float(z)), frame)], [])
-    clicks = outputs.history.clicks_on(frame, z)
+    clicks, boxes = outputs.history.prompts_on(frame, z)
+    assert boxes == []
     assert [(round(c.x), round(c.y), c.structure, c.foreground) for c in clicks] == [
         (round(first[0]), round(first[1]), "MYO", False), (round(second[0]), round(second[1]), "LV", True)]
     refined = logic.current_labels(outputs)[z]
     assert refined[round(first[1]), round(first[0])] != 2 and refined[round(second[1]), round(second[0])] == 1
-    assert outputs.history.clicks_on(frame, z + 1) == []
+    assert outputs.history.prompts_on(frame, z + 1) == ([], [])
     logic.undo(outputs)
-    assert outputs.history.clicks_on(frame, z) == [clicks[0]] and isinstance(clicks[0], Click)
+    assert outputs.history.prompts_on(frame, z) == ([clicks[0]], []) and isinstance(clicks[0], Click)
+    # a scribble and a box: the stroke's clicks and the box are kept with the edit, in the image's pixels
+    ys, xs = np.nonzero(labels[z] == 3)
+    stroke = [logic.world_position(outputs, (float(x), float(y), float(z)), frame) for x, y in
+              ((xs.min(), ys.min()), (xs.max(), ys.max()))]
+    corners = [logic.world_position(outputs, (float(x), float(y), float(z)), frame) for x, y in
+               ((xs.max() + 2, ys.max() + 2), (xs.min() - 2, ys.min() - 2))]
+    logic.refine(outputs, "RV", [], [], scribbles=[(stroke, True)], boxes=[corners])
+    clicks, boxes = outputs.history.prompts_on(frame, z)
+    assert len(clicks) > 2 and all(c.structure == "RV" and c.foreground for c in clicks[1:])
+    assert boxes == [Box(float(xs.min() - 2), float(ys.min() - 2), float(xs.max() + 2), float(ys.max() + 2), "RV")]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.clicks import Click
+from ..core.clicks import Box, Click
 
 Labels = np.ndarray  # (Z, Y, X) uint8 labels of one time frame
 
@@ -23,7 +23,7 @@ Labels = np.ndarray  # (Z, Y, X) uint8 labels of one time frame
 @dataclass
 class LabelEdit:
     """The voxels of one frame that an edit changed (flat indices), with their values before and after; a click
-    refinement also keeps its slice and clicks, which the slice's next refinement sees again."""
+    refinement also keeps its slice and prompts (clicks, boxes), which the slice's next refinement sees again."""
 
     description: str
     frame: int
@@ -32,13 +32,14 @@ class LabelEdit:
     after: np.ndarray
     slice: int | None = None
     clicks: tuple[Click, ...] = ()
+    boxes: tuple[Box, ...] = ()
 
     @classmethod
     def between(cls, description: str, frame: int, old: Labels, new: Labels, slice_index: int | None = None,
-                clicks: tuple[Click, ...] = ()) -> LabelEdit:
+                clicks: tuple[Click, ...] = (), boxes: tuple[Box, ...] = ()) -> LabelEdit:
         changed = np.flatnonzero(old.ravel() != new.ravel())
         return cls(description, frame, changed, old.ravel()[changed].copy(), new.ravel()[changed].copy(),
-                   slice_index, clicks)
+                   slice_index, clicks, boxes)
 
     def revert(self, labels: Labels) -> tuple[Labels, int]:
         """``labels`` with the edit undone where it still stands, and how many voxels that restored."""
@@ -81,10 +82,11 @@ class EditHistory:
     def can_redo(self) -> bool:
         return bool(self._undone)
 
-    def clicks_on(self, frame: int, slice_index: int) -> list[Click]:
-        """The clicks of the refinements of this slice that stand (not undone), oldest first."""
-        return [click for step in self._done if isinstance(step, LabelEdit) and step.frame == frame
-                and step.slice == slice_index for click in step.clicks]
+    def prompts_on(self, frame: int, slice_index: int) -> tuple[list[Click], list[Box]]:
+        """The clicks and boxes of the refinements of this slice that stand (not undone), oldest first."""
+        steps = [step for step in self._done
+                 if isinstance(step, LabelEdit) and step.frame == frame and step.slice == slice_index]
+        return [c for step in steps for c in step.clicks], [b for step in steps for b in step.boxes]
 
     def next_undo(self) -> Step | None:
         return self._done[-1] if self._done else None

@@ -26,7 +26,7 @@ import vtk
 from ..clinical.quality import review_reasons
 from ..clinical.reader_choices import ReaderChoices
 from ..clinical.review import label_review_queue, review_queue
-from ..core.clicks import Click
+from ..core.clicks import Box, Click, scribble
 from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
 from ..io.images import read_cardiac_image
@@ -233,54 +233,67 @@ class GmmSegLogic:
         return review_items(outputs.result, limit, outputs.probability_frames())
 
     def refine(self, outputs: SceneOutputs, structure: str, foreground_world: list, background_world: list,
-               frame: int | None = None) -> int:
-        """Click refinement of ``structure`` on the slice of the clicks (world RAS positions) in ``frame`` (default:
-        the frame shown); recorded for undo; returns the number of voxels changed.
+               frame: int | None = None, scribbles: list[tuple[list, bool]] = (), boxes: list[list] = ()) -> int:
+        """Refinement of ``structure`` on the slice of the prompts (world RAS positions) in ``frame`` (default: the
+        frame shown): foreground and background clicks, ``scribbles`` (a stroke's points and whether it is
+        foreground) and ``boxes`` (two opposite corners of a box that holds the structure). Recorded for undo;
+        returns the number of voxels changed.
 
         With a click refiner in the model that made the result (else the default model), the slice is refined from
-        all the clicks placed on it so far (those of refinements not undone, then these); without one, from these
-        clicks by the geodesic path."""
+        all the prompts placed on it so far (those of refinements not undone, then these); without one, from these
+        clicks by the geodesic path, which takes no boxes."""
         from ..clinical.refinement import label_probabilities
 
         frame = outputs.current_frame if frame is None else frame
         outputs.check_frame(frame)
         reference = outputs.frame_volumes[frame]
-        clicks = {"foreground": self.voxels_at(outputs, foreground_world, frame),
-                  "background": self.voxels_at(outputs, background_world, frame)}
-        slices = {int(k) for points in clicks.values() for _i, _j, k in points}
+        points = [(self.voxels_at(outputs, foreground_world, frame), True),
+                  (self.voxels_at(outputs, background_world, frame), False)]
+        strokes = [(self.voxels_at(outputs, list(stroke), frame), foreground) for stroke, foreground in scribbles]
+        corners = [self.voxels_at(outputs, list(box), frame) for box in boxes]
+        slices = {int(k) for voxels, _ in points + strokes for _i, _j, k in voxels}
+        slices |= {int(round(np.mean([k for _i, _j, k in box]))) for box in corners}
         if len(slices) != 1:
             raise GmmSegError(_("place all clicks of one refinement on the same slice"))
         (slice_index,) = slices
         labels = outputs.read_frame(frame)
         if not 0 <= slice_index < labels.shape[0]:
             raise GmmSegError(_("the clicks are outside the image (slice {slice})").format(slice=slice_index))
+        new_clicks = tuple(Click(float(i), float(j), structure, foreground)
+                           for voxels, foreground in points for i, j, _k in voxels)
+        new_clicks += tuple(c for voxels, foreground in strokes
+                            for c in scribble([(float(i), float(j)) for i, j, _k in voxels], structure, foreground))
+        new_boxes = tuple(Box(float(min(a[0], b[0])), float(min(a[1], b[1])), float(max(a[0], b[0])),
+                              float(max(a[1], b[1])), structure) for a, b in corners)
         image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
         spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
         probabilities = outputs.class_probabilities(frame)
         probabilities = (probabilities[:, slice_index] if probabilities is not None  # a segmentation not GmmSeg's:
                          else label_probabilities(labels[slice_index]))  # its labels stand for the probabilities
-        new_clicks = tuple(Click(float(i), float(j), structure, kind == "foreground")
-                           for kind, points in clicks.items() for i, j, _k in points)
-        refined = self._refined_slice(outputs, image, probabilities, labels[slice_index], new_clicks,
+        refined = self._refined_slice(outputs, image, probabilities, labels[slice_index], new_clicks, new_boxes,
                                       (float(spacing[0]), float(spacing[1])), frame, slice_index)
         if refined.changed_pixels:
             edited = labels.copy()
             edited[slice_index] = refined.labels
             outputs.write_frame(frame, edited)
             outputs.history.record(LabelEdit.between(f"Refine {structure}", frame, labels, edited, slice_index,
-                                                     new_clicks))
+                                                     new_clicks, new_boxes))
             self.update_indices(outputs)
         return refined.changed_pixels
 
     def _refined_slice(self, outputs: SceneOutputs, image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
-                       clicks: tuple[Click, ...], spacing_xy: tuple[float, float], frame: int, slice_index: int):
+                       clicks: tuple[Click, ...], boxes: tuple[Box, ...], spacing_xy: tuple[float, float], frame: int,
+                       slice_index: int):
         from ..clinical.network_refinement import refine_by_network
         from ..clinical.refinement import refine
 
         refiner = self.click_refiner(outputs)
         if refiner is not None:
-            session = [*outputs.history.clicks_on(frame, slice_index), *clicks]
-            return refine_by_network(refiner, image, probabilities, labels, session, spacing_xy)
+            earlier_clicks, earlier_boxes = outputs.history.prompts_on(frame, slice_index)
+            return refine_by_network(refiner, image, probabilities, labels, [*earlier_clicks, *clicks], spacing_xy,
+                                     [*earlier_boxes, *boxes])
+        if boxes:
+            raise GmmSegError(_("a box needs a model with a click refiner; place clicks instead"))
         structure = clicks[0].structure
         return refine(image, probabilities, labels, structure,
                       [(int(c.x), int(c.y)) for c in clicks if c.foreground],
