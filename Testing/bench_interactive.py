@@ -11,7 +11,10 @@ Reported per structure: mean number of clicks to reach Dice 0.90 and 0.95 (NoC@9
 never reached) and the Dice after 1, 3 and 5 clicks, for GmmSeg's refinement (``gmmseg``: the model's click
 refiner where it has one, else the geodesic path), the geodesic path itself (``geodesic``, when the model has a
 refiner) and GrowCut (Slicer's ``vtkImageGrowCutSegment``) from the same clicks without the network's
-probabilities. GrowCut is skipped, with a note, where Slicer's core libraries are absent.
+probabilities. With a click refiner, two more clinicians are measured, each prompt counting as one click:
+``gmmseg_box_first`` boxes a structure it finds mostly missed (Dice under 0.5) before clicking, and
+``gmmseg_scribbles`` draws a scribble along the error instead of each click. GrowCut is skipped, with a note, where
+Slicer's core libraries are absent.
 
 ``--predictions`` reads out-of-fold predictions (``Testing/oof_predictions.py``: labels and probabilities of
 ACDC patients a model never trained on) with their images from the ACDC folder instead of segmenting.
@@ -25,7 +28,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +38,7 @@ sys.path.insert(0, str(HERE.parent / "GmmSegModule"))
 
 from GmmSegLib.clinical.network_refinement import refine_by_network  # noqa: E402
 from GmmSegLib.clinical.refinement import GEODESIC_LENGTH_MM, REGION_RADIUS_MM, refine  # noqa: E402
-from GmmSegLib.core.clicks import Click  # noqa: E402
+from GmmSegLib.core.clicks import Box, Click  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES, to_product_labels  # noqa: E402
 from GmmSegLib.evaluation.metrics import dice  # noqa: E402
 from GmmSegLib.inference.segmentation import segment  # noqa: E402
@@ -47,7 +50,7 @@ from GmmSegLib.io.images import (  # noqa: E402
 )
 from GmmSegLib.model.bundle import GmmSegModel  # noqa: E402
 from GmmSegLib.model.click_refiner import ClickRefiner  # noqa: E402
-from GmmSegLib.training.simulated_clicks import simulated_click  # noqa: E402
+from GmmSegLib.training.simulated_clicks import simulated_box, simulated_click, simulated_scribble  # noqa: E402
 
 MAX_CLICKS = 10
 WORST_FRACTION = 0.2
@@ -62,20 +65,31 @@ class SliceCase:
     pixel_mm: float
 
 
-# (case, the slice's current labels, the structure corrected, every click so far) -> the slice's new labels
-Refiner = Callable[[SliceCase, np.ndarray, str, list[Click]], np.ndarray]
+@dataclass
+class Prompts:
+    """Everything the simulated clinician placed on a slice so far."""
+
+    clicks: list[Click] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
 
 
-def _points(clicks: list[Click], foreground: bool) -> list[tuple[int, int]]:
-    return [(int(c.x), int(c.y)) for c in clicks if c.foreground == foreground]
+# (case, the slice's current labels, the structure corrected, every prompt so far) -> the slice's new labels
+Refiner = Callable[[SliceCase, np.ndarray, str, Prompts], np.ndarray]
+# how the simulated clinician prompts: a click at a time; a box first around a missed structure, then clicks; or a
+# scribble at a time (each counts as one interaction)
+CLINICIANS = ("clicks", "box_first", "scribbles")
+
+
+def _points(prompts: Prompts, foreground: bool) -> list[tuple[int, int]]:
+    return [(int(c.x), int(c.y)) for c in prompts.clicks if c.foreground == foreground]
 
 
 def geodesic_refiner(geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refiner:
     """The geodesic path (``refine``) from the automatic labels and all clicks; its length can be varied."""
 
-    def run(case: SliceCase, _current: np.ndarray, structure: str, clicks: list[Click]) -> np.ndarray:
-        return refine(case.image, case.probabilities, case.labels, structure, _points(clicks, True),
-                      _points(clicks, False), case.pixel_mm, geodesic_length_mm=geodesic_length_mm).labels
+    def run(case: SliceCase, _current: np.ndarray, structure: str, prompts: Prompts) -> np.ndarray:
+        return refine(case.image, case.probabilities, case.labels, structure, _points(prompts, True),
+                      _points(prompts, False), case.pixel_mm, geodesic_length_mm=geodesic_length_mm).labels
 
     return run
 
@@ -83,9 +97,9 @@ def geodesic_refiner(geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refiner:
 def network_refiner(refiner: ClickRefiner) -> Refiner:
     """The click refiner, from the current labels and all clicks, as the module runs it."""
 
-    def run(case: SliceCase, current: np.ndarray, _structure: str, clicks: list[Click]) -> np.ndarray:
-        return refine_by_network(refiner, case.image, case.probabilities, current, clicks,
-                                 (case.pixel_mm, case.pixel_mm)).labels
+    def run(case: SliceCase, current: np.ndarray, _structure: str, prompts: Prompts) -> np.ndarray:
+        return refine_by_network(refiner, case.image, case.probabilities, current, prompts.clicks,
+                                 (case.pixel_mm, case.pixel_mm), prompts.boxes).labels
 
     return run
 
@@ -99,9 +113,9 @@ def growcut_refiner() -> Refiner | None:
     except ImportError:
         return None
 
-    def run(case: SliceCase, current: np.ndarray, structure: str, session: list[Click]) -> np.ndarray:
+    def run(case: SliceCase, current: np.ndarray, structure: str, prompts: Prompts) -> np.ndarray:
         value = STRUCTURES[structure]
-        foreground, background = _points(session, True), _points(session, False)
+        foreground, background = _points(prompts, True), _points(prompts, False)
         clicks = np.array(foreground + background)
         radius = int(np.ceil(REGION_RADIUS_MM / case.pixel_mm))
         x0, y0 = np.maximum(clicks.min(0) - radius, 0)
@@ -137,20 +151,34 @@ def growcut_refiner() -> Refiner | None:
     return run
 
 
-def simulate(case: SliceCase, structure: str, refiner: Refiner) -> list[float]:
-    """Dice of ``structure`` after 0, 1, ..., MAX_CLICKS clicks (stays constant once no error is left)."""
+def _next_prompt(prompts: Prompts, current: np.ndarray, truth: np.ndarray, clinician: str, first: bool) -> bool:
+    """Add the simulated clinician's next prompt for binary maps (the structure's value or 0); False if none is due."""
+    box = simulated_box(current, truth) if clinician == "box_first" and first else None
+    if box is not None:
+        prompts.boxes.append(box)
+        return True
+    if clinician == "scribbles":
+        stroke = simulated_scribble(current, truth)
+        prompts.clicks.extend(stroke)
+        return bool(stroke)
+    click = simulated_click(current, truth)
+    if click is not None:
+        prompts.clicks.append(click)
+    return click is not None
+
+
+def simulate(case: SliceCase, structure: str, refiner: Refiner, clinician: str = "clicks") -> list[float]:
+    """Dice of ``structure`` after 0, 1, ..., MAX_CLICKS prompts (stays constant once no error is left)."""
     value = STRUCTURES[structure]
     truth = np.where(case.truth == value, value, 0)
     current = case.labels
     scores = [dice(current == value, truth > 0)]
-    clicks: list[Click] = []
-    for _ in range(MAX_CLICKS):
-        click = simulated_click(np.where(current == value, value, 0), truth)
-        if click is None:
+    prompts = Prompts()
+    for index in range(MAX_CLICKS):
+        if not _next_prompt(prompts, np.where(current == value, value, 0), truth, clinician, index == 0):
             scores.append(scores[-1])
             continue
-        clicks.append(click)
-        current = refiner(case, current, structure, clicks)
+        current = refiner(case, current, structure, prompts)
         scores.append(dice(current == value, truth > 0))
     return scores
 
@@ -195,27 +223,32 @@ def slices_from_predictions(folder: Path) -> list[SliceCase]:
     return cases
 
 
-def refiners_of(model: GmmSegModel, geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> dict[str, Refiner | None]:
-    """The product's refinement of ``model`` (``gmmseg``), the geodesic path beside a click refiner, and GrowCut."""
+def refiners_of(model: GmmSegModel, geodesic_length_mm: float = GEODESIC_LENGTH_MM
+                ) -> dict[str, tuple[Refiner | None, str]]:
+    """What is measured, by name: the product's refinement of ``model`` (``gmmseg``), with a click refiner also
+    prompted by a box first and by scribbles, the geodesic path beside it, and GrowCut; each with its clinician."""
     geodesic = geodesic_refiner(geodesic_length_mm)
     if model.refiner is None:
-        return {"gmmseg": geodesic, "growcut": growcut_refiner()}
-    return {"gmmseg": network_refiner(model.refiner), "geodesic": geodesic, "growcut": growcut_refiner()}
+        return {"gmmseg": (geodesic, "clicks"), "growcut": (growcut_refiner(), "clicks")}
+    network = network_refiner(model.refiner)
+    return {"gmmseg": (network, "clicks"), "gmmseg_box_first": (network, "box_first"),
+            "gmmseg_scribbles": (network, "scribbles"), "geodesic": (geodesic, "clicks"),
+            "growcut": (growcut_refiner(), "clicks")}
 
 
-def run_interactive_benchmark(cases: list[SliceCase], refiners: dict[str, Refiner | None]) -> dict:
+def run_interactive_benchmark(cases: list[SliceCase], refiners: dict[str, tuple[Refiner | None, str]]) -> dict:
     report: dict = {"slices": len(cases), "max_clicks": MAX_CLICKS}
     for structure, value in STRUCTURES.items():
         present = [c for c in cases if (c.truth == value).any() or (c.labels == value).any()]
         worst = sorted(present, key=lambda c: dice(c.labels == value, c.truth == value))
         worst = worst[: max(1, int(round(WORST_FRACTION * len(present))))]
         report[structure] = {"worst_slices": len(worst)}
-        for name, refiner in refiners.items():
+        for name, (refiner, clinician) in refiners.items():
             if refiner is None:
                 report[structure][name] = "not measured: Slicer's core libraries (slicer-core) are not installed"
                 continue
             start = time.perf_counter()
-            curves = [simulate(case, structure, refiner) for case in worst]
+            curves = [simulate(case, structure, refiner, clinician) for case in worst]
             per_click_s = (time.perf_counter() - start) / max(1, len(worst) * MAX_CLICKS)
             report[structure][name] = {
                 "NoC@90": float(np.mean([clicks_to_reach(c, 0.90) for c in curves])),

@@ -81,13 +81,13 @@ def test_a_structure_the_model_missed_entirely_can_be_clicked_in(small_phantom):
 def test_growcut_baseline_segments_from_clicks(small_phantom):
     """The benchmark's GrowCut (Slicer's vtkImageGrowCutSegment) grows the clicked structure, not the whole box."""
     pytest.importorskip("slicer", reason="slicer-core provides vtkImageGrowCutSegment")
-    from bench_interactive import SliceCase, growcut_refiner
+    from bench_interactive import Prompts, SliceCase, growcut_refiner
 
     image, truth, wrong, probabilities = _corrupted_slice(small_phantom)
     case = SliceCase(image, probabilities, wrong, truth, 1.5)
     ys, xs = np.nonzero(truth == 1)
     inside = (int(np.median(xs)), int(np.median(ys)))
-    grown = growcut_refiner()(case, wrong, "LV", [Click(*inside, "LV", True)]) == 1
+    grown = growcut_refiner()(case, wrong, "LV", Prompts([Click(*inside, "LV", True)])) == 1
     assert grown[inside[1], inside[0]]
     assert dice(grown, truth == 1) > 0.8
 
