@@ -98,6 +98,8 @@ class GmmSegParameterNode:
     refineStructure: Annotated[str, Choice(list(STRUCTURES))] = "LV"
     foregroundPoints: slicer.vtkMRMLMarkupsFiducialNode
     backgroundPoints: slicer.vtkMRMLMarkupsFiducialNode
+    scribblePoints: slicer.vtkMRMLMarkupsCurveNode  # a stroke along what the structure should cover
+    refineBox: slicer.vtkMRMLMarkupsROINode  # a box that holds all of the structure (a missed basal RV)
     priorScale: Annotated[float, WithinRange(0.5, 2.0)] = 1.0
     priorShiftX: Annotated[float, WithinRange(-40.0, 40.0)] = 0.0
     priorShiftY: Annotated[float, WithinRange(-40.0, 40.0)] = 0.0
@@ -263,7 +265,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     @staticmethod
     def _addClickPoints(parameterNode) -> None:
-        """Give the parameter node a markups node for the foreground clicks and another for the background clicks.
+        """Give the parameter node a markups node for the foreground clicks, another for the background clicks, a
+        curve for a scribble and an ROI for a box.
 
         Both are made before either is set (on a new parameter node, before the GUI is bound to it): the clicks'
         selectors (qMRMLNodeComboBox, noneEnabled and every action item off) take the first markups node that appears
@@ -273,9 +276,12 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         as it was."""
         from GmmSegLib.mrml.nodes import new_click_points
 
-        made = {field: new_click_points(slicer.mrmlScene, name, colour) for field, name, colour in (
-            ("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2)),
-            ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9))) if not getattr(parameterNode, field)}
+        made = {field: new_click_points(slicer.mrmlScene, name, colour, kind) for field, name, colour, kind in (
+            ("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2), "vtkMRMLMarkupsFiducialNode"),
+            ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9), "vtkMRMLMarkupsFiducialNode"),
+            ("scribblePoints", "GmmSeg scribble", (0.2, 0.9, 0.2), "vtkMRMLMarkupsCurveNode"),
+            ("refineBox", "GmmSeg box", (0.9, 0.8, 0.1), "vtkMRMLMarkupsROINode"))
+            if not getattr(parameterNode, field)}
         for field, node in made.items():
             setattr(parameterNode, field, node)
 
@@ -308,6 +314,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         self.ui.foregroundPlaceWidget.setCurrentNode(parameters.foregroundPoints)
         self.ui.backgroundPlaceWidget.setCurrentNode(parameters.backgroundPoints)
+        self.ui.scribblePlaceWidget.setCurrentNode(parameters.scribblePoints)
+        self.ui.boxPlaceWidget.setCurrentNode(parameters.refineBox)
         self._models.follow()
         self._checkCanApply()
         self._results.show_layers()

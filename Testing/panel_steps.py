@@ -104,3 +104,40 @@ def review_row_shows_its_frame_and_slice(widget, harness, browser, outputs) -> d
     world = logic.world_position(outputs, (0, 0, item["slice"]), item["frame"])
     assert harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed").GetSliceOffset() == pytest.approx(world[2], abs=1e-3)
     return item
+
+
+def review_brought_segmentation(widget, harness, small_phantom):
+    """A segmentation drawn elsewhere (segments LV, MYO, RV on the phantom's first frame) taken up for review through
+    the panel's selector and button; the outputs it gives."""
+    from GmmSegLib.mrml.inputs import add_volume_nodes
+    from GmmSegLib.mrml.nodes import new_segmentation, register_segmentation_converters
+
+    ui = widget.ui
+    volume = add_volume_nodes(harness.mrmlScene, small_phantom.image.frame_volume(0), "ED")
+    ui.inputSelector.setCurrentNode(volume)
+    register_segmentation_converters()
+    mine = new_segmentation("drawn by hand", volume, small_phantom.labels[0])
+    harness.mrmlScene.AddNode(mine)
+    mine.CreateDefaultDisplayNodes()
+    assert not ui.reviewSegmentationButton.enabled
+    ui.reviewSegmentationSelector.setCurrentNode(mine)
+    assert widget._parameterNode.reviewSegmentation is mine and ui.reviewSegmentationButton.enabled
+    ui.reviewSegmentationButton.click()
+    outputs = widget._results.outputs
+    assert outputs is not None and outputs.segmentation is not mine and outputs.input_node is volume
+    return outputs
+
+
+def model_with_click_refiner(folder):
+    """A models folder whose default model (untrained, seeded) has a click refiner, with its Models.json."""
+    import json
+
+    import torch
+
+    from GmmSegLib.model.bundle import GmmSegModel, save_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    sha256 = save_model(GmmSegModel(handedness=False, refiner=True), folder / "with_refiner.pt")
+    (folder / "Models.json").write_text(json.dumps({"schema": 1, "default": "r", "models": [
+        {"id": "r", "file": "with_refiner.pt", "sha256": sha256}]}))

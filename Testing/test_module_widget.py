@@ -16,9 +16,11 @@ import pytest
 from launcher import alive
 from panel_steps import (
     click_background_in_the_lv,
+    model_with_click_refiner,
     panel_log,
     panel_state,
     place_with,
+    review_brought_segmentation,
     review_row_shows_its_frame_and_slice,
     wait_for_job,
 )
@@ -431,21 +433,9 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
 # ---- results that survive: a saved scene opened again, a reload, a segmentation brought by the user -------------
 @requires_torch
 def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(module, harness, small_phantom):
-    from GmmSegLib.mrml.nodes import new_segmentation, register_segmentation_converters
-
     widget, ui = module.widget, module.widget.ui
-    volume = _volume(harness, small_phantom)
-    ui.inputSelector.setCurrentNode(volume)
-    register_segmentation_converters()
-    mine = new_segmentation("drawn by hand", volume, small_phantom.labels[0])  # segments LV, MYO, RV
-    harness.mrmlScene.AddNode(mine)
-    mine.CreateDefaultDisplayNodes()
-    assert not ui.reviewSegmentationButton.enabled
-    ui.reviewSegmentationSelector.setCurrentNode(mine)
-    assert widget._parameterNode.reviewSegmentation is mine and ui.reviewSegmentationButton.enabled
-    ui.reviewSegmentationButton.click()
-    outputs = widget._results.outputs
-    assert outputs is not None and outputs.segmentation is not mine and outputs.input_node is volume
+    outputs = review_brought_segmentation(widget, harness, small_phantom)
+    volume = outputs.input_node
     assert "has no uncertainty maps" in panel_log(widget)
     assert ui.reviewTable.rowCount > 0 and ui.reviewTable.item(0, 3).text() == "n/a"
     assert ui.refineButton.enabled and ui.acceptButton.enabled and ui.exportButton.enabled
@@ -457,6 +447,42 @@ def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(mod
     ui.refineButton.click()
     assert not np.array_equal(widget.logic.sceneLogic().current_labels(outputs), before)  # its labels guide it
     assert "Refined LV" in panel_log(widget)
+
+
+@requires_torch
+def test_a_scribble_and_a_box_refine_through_the_models_click_refiner(module, harness, small_phantom, tmp_path,
+                                                                        monkeypatch):
+    """The scribble (a curve's points) and the box (an ROI) reach the refinement with the clicks, are kept with the
+    edit in the image's pixels, and are cleared after Refine, as the clicks are."""
+    from slicer_harness.views import click_in_view
+
+    models = tmp_path / "models"
+    model_with_click_refiner(models)
+    monkeypatch.setenv("GMMSEG_MODELS_DIR", str(models))
+    widget, ui = module.widget, module.widget.ui
+    outputs = review_brought_segmentation(widget, harness, small_phantom)
+    logic = widget.logic.sceneLogic()
+    labels = logic.current_labels(outputs)
+    z = int(np.argmax((labels == 3).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(labels[z] == 3)
+    ui.refineStructureComboBox.currentText = "RV"
+    ui.scribblePlaceWidget.placeModePersistency = True  # a stroke: points placed one after another
+    ui.scribblePlaceWidget.placeButton().click()
+    for x, y in ((xs.min(), ys.min()), (xs.max(), ys.max())):
+        assert click_in_view(harness.mrmlScene, logic.world_position(outputs, (float(x), float(y), float(z)), 0)) \
+            is not None
+    ui.scribblePlaceWidget.placeButton().click()
+    box = widget._parameterNode.refineBox
+    centre = logic.world_position(outputs, ((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2, float(z)), 0)
+    box.SetXYZ(*centre)
+    box.SetRadiusXYZ(40.0, 40.0, 1.0)
+    ui.refineButton.click()
+    assert "Refined RV" in panel_log(widget)
+    clicks, boxes = outputs.history.prompts_on(0, z)
+    assert len(clicks) > 2 and all(c.structure == "RV" and c.foreground for c in clicks)
+    assert len(boxes) == 1 and boxes[0].structure == "RV" and boxes[0].x1 - boxes[0].x0 > xs.max() - xs.min()
+    for node in (widget._parameterNode.scribblePoints, box):
+        assert node.GetNumberOfControlPoints() == 0
 
 
 # ---- which model the next job uses --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from slicer.i18n import tr as _
 
 from ..clinical.quality import review_reasons
 from ..core.errors import GmmSegError
+from ..mrml.nodes import box_corners
 from .indices_follower import IndicesFollower
 from .model_choice import chosen
 from .pytorch_install import ensure_pytorch
@@ -151,20 +152,25 @@ class ResultPanel:
 
     # ---- editing ------------------------------------------------------------------------------------------------
     def refine(self) -> None:
-        """Click refinement of the chosen structure with the foreground and background clicks, which are then
-        cleared."""
+        """Refinement of the chosen structure from the foreground and background clicks, the scribble and the box,
+        which are then cleared."""
         def world(points) -> list:
             return list(slicer.util.arrayFromMarkupsControlPoints(points, world=True))
 
-        if not ensure_pytorch():  # the geodesic distance of the refinement runs torch in Slicer's process
+        if not ensure_pytorch():  # the refinement runs torch in Slicer's process
             return
         with user_action(_("Refinement failed."), self.log):
             parameters = self.parameters()
-            foreground, background = parameters.foregroundPoints, parameters.backgroundPoints
+            prompts = (parameters.foregroundPoints, parameters.backgroundPoints, parameters.scribblePoints,
+                       parameters.refineBox)
+            foreground, background, stroke, box = prompts
+            scribbles = ([(list(slicer.util.arrayFromMarkupsCurvePoints(stroke, world=True)), True)]
+                         if stroke.GetNumberOfControlPoints() else [])
+            boxes = [box_corners(box)] if box.GetNumberOfControlPoints() else []
             changed = self.logic().refine(self.outputs, parameters.refineStructure, world(foreground),
-                                          world(background))
-            foreground.RemoveAllControlPoints()
-            background.RemoveAllControlPoints()
+                                          world(background), scribbles=scribbles, boxes=boxes)
+            for node in prompts:
+                node.RemoveAllControlPoints()
             self.log(_("Refined {structure}: {count} pixels changed.").format(structure=parameters.refineStructure,
                                                                                count=changed))
         self._changed()

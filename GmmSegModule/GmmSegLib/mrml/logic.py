@@ -236,8 +236,8 @@ class GmmSegLogic:
                frame: int | None = None, scribbles: list[tuple[list, bool]] = (), boxes: list[list] = ()) -> int:
         """Refinement of ``structure`` on the slice of the prompts (world RAS positions) in ``frame`` (default: the
         frame shown): foreground and background clicks, ``scribbles`` (a stroke's points and whether it is
-        foreground) and ``boxes`` (two opposite corners of a box that holds the structure). Recorded for undo;
-        returns the number of voxels changed.
+        foreground) and ``boxes`` (world corners of a box that holds the structure, two opposite ones at least).
+        Recorded for undo; returns the number of voxels changed.
 
         With a click refiner in the model that made the result (else the default model), the slice is refined from
         all the prompts placed on it so far (those of refinements not undone, then these); without one, from these
@@ -263,8 +263,8 @@ class GmmSegLogic:
                            for voxels, foreground in points for i, j, _k in voxels)
         new_clicks += tuple(c for voxels, foreground in strokes
                             for c in scribble([(float(i), float(j)) for i, j, _k in voxels], structure, foreground))
-        new_boxes = tuple(Box(float(min(a[0], b[0])), float(min(a[1], b[1])), float(max(a[0], b[0])),
-                              float(max(a[1], b[1])), structure) for a, b in corners)
+        new_boxes = tuple(Box(*map(float, (*np.min(box, axis=0)[:2], *np.max(box, axis=0)[:2])), structure)
+                          for box in corners)
         image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
         spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
         probabilities = outputs.class_probabilities(frame)

@@ -192,12 +192,24 @@ def ijk_to_ras_matrix(volume) -> vtk.vtkMatrix4x4:
 
 
 # ---- click points and removal ------------------------------------------------------------------------------
-def new_click_points(scene, name: str, colour: tuple[float, float, float]):
-    """A markups point list in ``scene`` for the clinician's clicks, drawn in ``colour``."""
-    points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
+def new_click_points(scene, name: str, colour: tuple[float, float, float],
+                     kind: str = "vtkMRMLMarkupsFiducialNode"):
+    """A markups node of class ``kind`` in ``scene`` for the clinician's prompts (clicks, a scribble, a box), drawn in
+    ``colour``."""
+    points = scene.AddNewNodeByClass(kind, name)
     points.CreateDefaultDisplayNodes()
     points.GetDisplayNode().SetSelectedColor(colour)
     return points
+
+
+def box_corners(roi) -> list[np.ndarray]:
+    """The eight corners (world RAS) of a markups ROI: its radii along its own axes, through its object-to-world
+    matrix (vtkMRMLMarkupsROINode, 5.10 and 5.12: GetObjectToWorldMatrix, GetRadiusXYZ)."""
+    matrix = slicer.util.arrayFromVTKMatrix(roi.GetObjectToWorldMatrix())
+    radius = [0.0, 0.0, 0.0]
+    roi.GetRadiusXYZ(radius)
+    return [(matrix @ np.array([sx * radius[0], sy * radius[1], sz * radius[2], 1.0]))[:3]
+            for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]
 
 
 def remove_with_dependents(scene, node) -> None:
