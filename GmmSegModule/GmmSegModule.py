@@ -164,6 +164,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         results = self._results
         for button, slot in ((self.ui.segmentButton, self.onSegmentOrCancel), (self.ui.cancelButton, self._jobs.cancel),
                              (self.ui.acceptButton, results.accept), (self.ui.refineButton, results.refine),
+                             (self.ui.refineFramesButton, results.refine_other_frames),
                              (self.ui.undoButton, self._keys.on_undo), (self.ui.redoButton, self._keys.on_redo),
                              (self.ui.applyPriorSlidersButton, results.place_prior),
                              (self.ui.rerunPriorButton, self.onRerunWithPrior), (self.ui.exportButton, results.export),
@@ -340,6 +341,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             button.enabled = editable and outputs.prior_transform is not None
         self.ui.reviewSegmentationButton.enabled = idle and bool(self._parameterNode and
                                                                  self._parameterNode.reviewSegmentation)
+        self.ui.refineFramesButton.enabled = editable and outputs.num_frames > 1 and outputs.history.last_is_refinement
         self.ui.undoButton.enabled = editable and outputs.history.can_undo
         self.ui.redoButton.enabled = editable and outputs.history.can_redo
         dicom = hasattr(slicer.modules, "quantitativereporting")

@@ -140,7 +140,9 @@ def _refine_undo_redo_and_accept(module, browser, outputs) -> np.ndarray:
     assert not np.array_equal(refined, before)
     assert widget._parameterNode.backgroundPoints.GetNumberOfControlPoints() == 0  # the clicks are used up
     assert ui.undoButton.enabled and not ui.redoButton.enabled
+    assert ui.refineFramesButton.enabled  # a cine's refinement can be repeated on its other frames
     ui.undoButton.click()
+    assert not ui.refineFramesButton.enabled
     assert np.array_equal(logic.current_labels(outputs), before) and ui.redoButton.enabled
     QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Redo))
     pump(0.05)
@@ -483,6 +485,7 @@ def test_a_scribble_and_a_box_refine_through_the_models_click_refiner(module, ha
     assert len(boxes) == 1 and boxes[0].structure == "RV" and boxes[0].x1 - boxes[0].x0 > xs.max() - xs.min()
     for node in (widget._parameterNode.scribblePoints, box):
         assert node.GetNumberOfControlPoints() == 0
+    assert not ui.refineFramesButton.enabled  # one frame: nothing to repeat it on
 
 
 # ---- which model the next job uses --------------------------------------------------------------------------

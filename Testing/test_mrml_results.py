@@ -381,3 +381,37 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, sm
     clicks, boxes = outputs.history.prompts_on(frame, z)
     assert len(clicks) > 2 and all(c.structure == "RV" and c.foreground for c in clicks[1:])
     assert boxes == [Box(float(xs.min() - 2), float(ys.min() - 2), float(xs.max() + 2), float(ys.max() + 2), "RV")]
+
+
+def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_step(scene, small_phantom,
+                                                                                       cine_result, refinement,
+                                                                                       tmp_path, monkeypatch):
+    from panel_steps import model_with_click_refiner
+
+    model_with_click_refiner(tmp_path / "models")
+    monkeypatch.setenv("GMMSEG_MODELS_DIR", str(tmp_path / "models"))
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
+    logic.show_frame(outputs, 0)
+    truth = [logic.current_labels(outputs, t) for t in range(outputs.num_frames)]
+    z = int(np.argmax((truth[0] == 3).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(np.all([labels[z] == 3 for labels in truth], axis=0))  # RV in every frame
+    click = (float(xs[len(xs) // 2]), float(ys[len(ys) // 2]))
+    for frame in (0, 1):  # the same RV missed on slice z of frames 0 and 1
+        missed = truth[frame].copy()
+        missed[z][missed[z] == 3] = 0
+        outputs.write_frame(frame, missed)
+    logic.refine(outputs, "RV", [logic.world_position(outputs, (*click, float(z)), 0)], [])
+    refined_first = logic.current_labels(outputs, 0)
+    frames = logic.refine_other_frames(outputs)
+    assert frames == [1]  # in the other frames the clicked pixel is RV already: no such error to carry there
+    second = logic.current_labels(outputs, 1)
+    assert second[z, int(click[1]), int(click[0])] == 3
+    for t in range(2, outputs.num_frames):
+        assert np.array_equal(logic.current_labels(outputs, t), truth[t])
+    assert logic.undo(outputs) == "Refine RV on 1 other frames"
+    assert logic.current_labels(outputs, 1)[z, int(click[1]), int(click[0])] == 0
+    assert np.array_equal(logic.current_labels(outputs, 0), refined_first)
+    with pytest.raises(GmmSegError, match="refine a slice with clicks first"):
+        logic.undo(outputs)
+        logic.refine_other_frames(outputs)

@@ -175,6 +175,14 @@ class ResultPanel:
                                                                                count=changed))
         self._changed()
 
+    def refine_other_frames(self) -> None:
+        """Repeat the last refinement on its slice in the cine's other frames that share its error."""
+        with user_action(_("Refinement of the other frames failed."), self.log):
+            frames = self.logic().refine_other_frames(self.outputs)
+            self.log(_("Refined the same slice in {count} other frames: {frames}.").format(
+                count=len(frames), frames=", ".join(str(t) for t in frames) or _("none shared the error")))
+        self._changed()
+
     def replay(self, undoing: bool) -> None:
         """Undo or redo the module's last Refine or Accept (the buttons and the Undo/Redo keys)."""
         history = self.outputs.history if self.outputs is not None else None

@@ -88,6 +88,12 @@ class EditHistory:
                  if isinstance(step, LabelEdit) and step.frame == frame and step.slice == slice_index]
         return [c for step in steps for c in step.clicks], [b for step in steps for b in step.boxes]
 
+    @property
+    def last_is_refinement(self) -> bool:
+        """Whether the next step to undo is a click refinement of a slice (which other frames can repeat)."""
+        step = self.next_undo()
+        return isinstance(step, LabelEdit) and step.slice is not None and bool(step.clicks)
+
     def next_undo(self) -> Step | None:
         return self._done[-1] if self._done else None
 

@@ -242,11 +242,8 @@ class GmmSegLogic:
         With a click refiner in the model that made the result (else the default model), the slice is refined from
         all the prompts placed on it so far (those of refinements not undone, then these); without one, from these
         clicks by the geodesic path, which takes no boxes."""
-        from ..clinical.refinement import label_probabilities
-
         frame = outputs.current_frame if frame is None else frame
         outputs.check_frame(frame)
-        reference = outputs.frame_volumes[frame]
         points = [(self.voxels_at(outputs, foreground_world, frame), True),
                   (self.voxels_at(outputs, background_world, frame), False)]
         strokes = [(self.voxels_at(outputs, list(stroke), frame), foreground) for stroke, foreground in scribbles]
@@ -265,13 +262,9 @@ class GmmSegLogic:
                             for c in scribble([(float(i), float(j)) for i, j, _k in voxels], structure, foreground))
         new_boxes = tuple(Box(*map(float, (*np.min(box, axis=0)[:2], *np.max(box, axis=0)[:2])), structure)
                           for box in corners)
-        image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
-        spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
-        probabilities = outputs.class_probabilities(frame)
-        probabilities = (probabilities[:, slice_index] if probabilities is not None  # a segmentation not GmmSeg's:
-                         else label_probabilities(labels[slice_index]))  # its labels stand for the probabilities
+        image, probabilities, spacing = outputs.slice_to_refine(frame, slice_index, labels)
         refined = self._refined_slice(outputs, image, probabilities, labels[slice_index], new_clicks, new_boxes,
-                                      (float(spacing[0]), float(spacing[1])), frame, slice_index)
+                                      spacing, frame, slice_index)
         if refined.changed_pixels:
             edited = labels.copy()
             edited[slice_index] = refined.labels
@@ -298,6 +291,13 @@ class GmmSegLogic:
         return refine(image, probabilities, labels, structure,
                       [(int(c.x), int(c.y)) for c in clicks if c.foreground],
                       [(int(c.x), int(c.y)) for c in clicks if not c.foreground], float(np.mean(spacing_xy)))
+
+    def refine_other_frames(self, outputs: SceneOutputs) -> list[int]:
+        """Repeat the last refinement on its slice in the cine's other frames that share its error (one undo step);
+        the frames changed. See :mod:`GmmSegLib.mrml.frame_propagation`."""
+        from .frame_propagation import refine_other_frames
+
+        return refine_other_frames(outputs, self.click_refiner(outputs), lambda: self.update_indices(outputs))
 
     def click_refiner(self, outputs: SceneOutputs):
         """The click refiner of the model behind ``outputs`` (loaded once per model, hash-checked), or None."""

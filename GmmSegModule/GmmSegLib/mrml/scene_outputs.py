@@ -34,7 +34,7 @@ from ..core.errors import GmmSegError
 from ..inference.case_result import CaseResult
 from .edit_history import EditHistory
 from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
-from .nodes import ijk_to_ras_matrix, new_segmentation, read_labels, remove_with_dependents, write_labels
+from .nodes import ijk_to_ras, ijk_to_ras_matrix, new_segmentation, read_labels, remove_with_dependents, write_labels
 from .result_record import (
     MODEL_LABELS,
     PROBABILITIES,
@@ -123,6 +123,20 @@ class SceneOutputs:
     def class_probabilities(self, frame: int) -> np.ndarray | None:
         """The model's class probabilities (K, Z, Y, X) of ``frame``, or None when the result has none."""
         return probabilities_as_read(frame_array(self.node_of(PROBABILITIES), self.index_values[frame], vector=True))
+
+    def slice_to_refine(self, frame: int, slice_index: int, labels: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+        """What a refinement of a slice of ``frame`` reads: its image (Y, X), its class probabilities (K, Y, X) (for a
+        segmentation GmmSeg did not make, those its ``labels`` (Z, Y, X) stand for) and the pixel size (x, y) in mm."""
+        from ..clinical.refinement import label_probabilities  # torch: only once the clinician refines
+
+        reference = self.frame_volumes[frame]
+        image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
+        spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
+        probabilities = self.class_probabilities(frame)
+        probabilities = (probabilities[:, slice_index] if probabilities is not None
+                         else label_probabilities(labels[slice_index]))
+        return image, probabilities, (float(spacing[0]), float(spacing[1]))
 
     def probability_frames(self) -> Sequence[np.ndarray] | None:
         """Every frame's class probabilities (K, Z, Y, X), each read from the scene when first asked for (the indices
