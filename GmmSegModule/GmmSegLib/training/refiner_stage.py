@@ -6,6 +6,7 @@ stack), so that it makes the kind of errors it makes at other hospitals; every s
 example: a window (:class:`GmmSegLib.model.click_refiner.SliceWindow`, cut larger so that batches can move it) of
 the image, the segmenter's class probabilities and the expert labels.
 
+Examples are drawn the more often the more of their heart the segmenter got wrong (:meth:`RefinementExamples.weights`).
 A step then plays a clinician (:mod:`GmmSegLib.training.simulated_clicks`): from the segmenter's labels (or, in
 ``CORRUPTION_CHANCE`` of the examples, expert labels damaged the way a failed segmentation or a careless edit damages
 them) one click, or in ``SCRIBBLE_CHANCE`` of the sessions a scribble, goes to a wrong region, with, in ``BOX_CHANCE``
@@ -47,7 +48,8 @@ from .stages import Stage
 
 SITE_VARIANTS = 3
 WINDOW_MARGIN = 16  # examples are cut this many pixels wider on each side: a batch moves the window by up to 24 mm
-CORRUPTION_CHANCE = 0.3
+CORRUPTION_CHANCE = 0.5
+EASY_WEIGHT = 0.05
 SCRIBBLE_CHANCE = 0.25
 BOX_CHANCE = 0.5
 MAX_ROUNDS = 3
@@ -60,6 +62,15 @@ class RefinementExamples:
     images: torch.Tensor
     probabilities: torch.Tensor
     truth: torch.Tensor
+
+    def weights(self) -> torch.Tensor:
+        """How often each example is drawn: ``EASY_WEIGHT`` plus the share of its heart pixels the segmenter got
+        wrong, so that the few slices it fails on (the ones a clinician corrects) are not drowned by the many it gets
+        right."""
+        labels = self.probabilities.argmax(1)
+        heart = (self.truth > 0) | (labels > 0)
+        wrong = (labels != self.truth.long()) & heart
+        return EASY_WEIGHT + wrong.sum(dim=(1, 2)) / heart.sum(dim=(1, 2)).clamp_min(1)
 
 
 @dataclass
@@ -114,28 +125,46 @@ def refinement_examples(model: GmmSegModel, cases: list[tuple[CardiacImage, np.n
     return RefinementExamples(torch.stack(images), torch.stack(probabilities), torch.stack(truth))
 
 
+def _ellipse(shape: tuple[int, int], generator: torch.Generator, near: np.ndarray) -> np.ndarray:
+    """A random ellipse (radii 4 to 20 pixels) centred within 25 pixels of a random pixel of ``near`` (or anywhere)."""
+    ys, xs = np.nonzero(near) if near.any() else np.nonzero(np.ones(shape, bool))
+    pick = int(torch.randint(len(ys), (), generator=generator))
+    cy, cx = (float(ys[pick]), float(xs[pick])) + (torch.rand(2, generator=generator).numpy() - 0.5) * 50
+    ry, rx = 4 + 16 * torch.rand(2, generator=generator).numpy()
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    return ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1
+
+
 def corrupted(truth: np.ndarray, generator: torch.Generator) -> np.ndarray:
-    """Expert labels (N, N) damaged as a failed segmentation or a careless edit damages them: one structure grown or
-    shrunk by a few pixels, or cut off beyond a random line (a missed basal RV, a lost piece of ring)."""
+    """Expert labels (N, N) damaged as a failed segmentation or a careless edit damages them, in one of six ways for
+    one structure: grown over its neighbours or shrunk by a few pixels; cut off beyond a random line (a lost piece of
+    ring, half a basal RV); missed altogether; a spurious blob of it where the expert drew none (a ventricle drawn
+    above the base, fat or liver taken for myocardium); or a patch of it taken for a neighbouring class."""
     labels = truth.copy()
-    present = [value for value in STRUCTURES.values() if (truth == value).any()]
-    if not present:
-        return labels
-    value = present[int(torch.randint(len(present), (), generator=generator))]
+    value = list(STRUCTURES.values())[int(torch.randint(len(STRUCTURES), (), generator=generator))]
     mask = truth == value
-    kind = int(torch.randint(3, (), generator=generator))
-    if kind == 0:  # grown over its neighbours
+    kind = int(torch.randint(6, (), generator=generator))
+    if kind == 4 or not mask.any():  # a spurious blob beside the heart
+        blob = _ellipse(truth.shape, generator, ndimage.binary_dilation(truth > 0, iterations=8) & (truth == 0))
+        labels[blob & (truth == 0)] = value
+    elif kind == 0:  # grown over its neighbours
         grown = ndimage.binary_dilation(mask, iterations=int(torch.randint(2, 6, (), generator=generator)))
         labels[grown] = value
     elif kind == 1:  # shrunk
         kept = ndimage.binary_erosion(mask, iterations=int(torch.randint(2, 6, (), generator=generator)))
         labels[mask & ~kept] = 0
-    else:  # cut beyond a line through the structure
+    elif kind == 2:  # cut beyond a line through the structure
         ys, xs = np.nonzero(mask)
         angle = float(torch.rand((), generator=generator)) * 2 * np.pi
         side = (np.arange(truth.shape[0])[:, None] - ys.mean()) * np.sin(angle) + \
                (np.arange(truth.shape[1])[None, :] - xs.mean()) * np.cos(angle)
         labels[mask & (side > 0)] = 0
+    elif kind == 3:  # missed altogether
+        labels[mask] = 0
+    else:  # a patch taken for a neighbouring class
+        patch = _ellipse(truth.shape, generator, mask)
+        others = [v for v in (0, *STRUCTURES.values()) if v != value]
+        labels[patch & mask] = others[int(torch.randint(len(others), (), generator=generator))]
     return labels
 
 
@@ -146,12 +175,12 @@ def _moved(tensor: torch.Tensor, y0: int, x0: int, turns: int, mirror: bool) -> 
 
 
 def draw_refinement_batch(examples: RefinementExamples, size: int, generator: torch.Generator) -> RefinementBatch:
-    """``size`` examples, each window moved, turned by a multiple of 90 degrees and maybe mirrored, starting from the
-    segmenter's labels or from damaged expert labels."""
+    """``size`` examples (drawn by :meth:`RefinementExamples.weights`), each window moved, turned by a multiple of 90
+    degrees and maybe mirrored, starting from the segmenter's labels or from damaged expert labels."""
     images, probabilities, labels, truth = [], [], [], []
     span = examples.images.shape[-1] - WINDOW_SIZE
-    for _ in range(size):
-        e = int(torch.randint(len(examples.images), (), generator=generator))
+    drawn = torch.multinomial(examples.weights(), size, replacement=True, generator=generator)
+    for e in drawn.tolist():
         y0, x0 = (int(v) for v in torch.randint(span + 1, (2,), generator=generator))
         view = (y0, x0, int(torch.randint(4, (), generator=generator)), bool(torch.rand((), generator=generator) < .5))
         expert = _moved(examples.truth[e], *view).long()
