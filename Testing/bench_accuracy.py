@@ -30,7 +30,7 @@ import SimpleITK as sitk
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import write_report  # noqa: E402
+from bench_report import shifted_image, write_report  # noqa: E402
 
 from GmmSegLib.core.paths import acdc_dir  # noqa: E402
 from GmmSegLib.evaluation.folders import evaluate_folders, evaluate_pair  # noqa: E402
@@ -42,7 +42,7 @@ from GmmSegLib.io.images import image_stem, read_cardiac_image, to_sitk  # noqa:
 from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
 from GmmSegLib.model.alignment import turn_between_deg  # noqa: E402
 from GmmSegLib.model.registry import load_registered  # noqa: E402
-from GmmSegLib.training.augment import VALIDATION_SHIFT_SEED, shifted_stack  # noqa: E402
+from GmmSegLib.training.augment import VALIDATION_SHIFT_SEED  # noqa: E402
 from readouts import BASELINE  # noqa: E402
 
 
@@ -129,8 +129,8 @@ def shifted_copies(images: list[Path], out: Path) -> list[Path]:
         target = folder / path.name
         if not target.exists():
             image = read_cardiac_image(path)
-            shifted = shifted_stack(image.frames[0], VALIDATION_SHIFT_SEED + index)
-            sitk.WriteImage(to_sitk(shifted[None], image.geometry), str(target))
+            shifted = shifted_image(image, VALIDATION_SHIFT_SEED + index)
+            sitk.WriteImage(to_sitk(shifted.frames, image.geometry), str(target))
         paths.append(target)
     return paths
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -35,6 +36,14 @@ def model_and_cases(arguments: argparse.Namespace):
     root = acdc_dir()
     auxiliary, validation = acdc.split(acdc.list_cases(root))
     return model, entry, root, validation if getattr(arguments, "split", "validation") == "validation" else auxiliary
+
+
+def shifted_image(image, seed: int):
+    """A 3D stack (a ``CardiacImage``) seen through the benchmarks' synthetic new scanner: ``shifted_stack`` with
+    ``seed`` (a split's shift seed plus the volume's index in that split, ``GmmSegLib.training.augment``)."""
+    from GmmSegLib.training.augment import shifted_stack
+
+    return dataclasses.replace(image, frames=shifted_stack(image.frames[0], seed)[None])
 
 
 def write_report(out: str | Path, name: str, report: dict) -> Path:

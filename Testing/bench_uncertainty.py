@@ -28,13 +28,13 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
-from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402
+from bench_report import bench_parser, model_and_cases, shifted_image, write_report  # noqa: E402
 from uncertainty_calibration import auroc, expected_calibration_error, review_payoff  # noqa: E402
 
 from GmmSegLib.core.labels import UNCERTAINTY_KINDS  # noqa: E402
 from GmmSegLib.inference.segmentation import segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
-from GmmSegLib.training.augment import SELECTION_SHIFT_SEED, shifted_stack  # noqa: E402
+from GmmSegLib.training.augment import SELECTION_SHIFT_SEED  # noqa: E402
 from readouts import CONCENTRATIONS, RESPONSIBILITIES  # noqa: E402
 
 MAPS = (*UNCERTAINTY_KINDS, *(f"{kind} (d_hat as predicted)" for kind in UNCERTAINTY_KINDS), "pi_entropy")
@@ -48,7 +48,7 @@ def main() -> int:
     for index, case in enumerate(cases):
         image, truth = acdc.load_case(root, case)
         if arguments.split == "auxiliary-shifted":
-            image.frames = shifted_stack(image.frames[0], SELECTION_SHIFT_SEED + index)[None]
+            image = shifted_image(image, SELECTION_SHIFT_SEED + index)
         result = segment(image, model, "cpu")
         as_predicted = segment(image, model, "cpu", location=result.location, readout=CONCENTRATIONS)
         pi = segment(image, model, "cpu", location=result.location, readout=RESPONSIBILITIES).probabilities[0]

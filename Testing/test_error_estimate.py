@@ -27,6 +27,7 @@ def test_sure_and_right_labels_expect_no_error_and_a_dice_of_one():
     labels = _stack()
     estimate = expected_errors(_probabilities(labels, 1.0), labels)
     np.testing.assert_allclose(estimate.wrong, 0.0, atol=1e-6)
+    np.testing.assert_allclose(estimate.unsure, 0.0)
     np.testing.assert_allclose(estimate.slice_dice(), 1.0)
     assert estimate.stack_dice() == pytest.approx(1.0)
 
@@ -54,14 +55,28 @@ def test_softening_leaves_sure_pixels_and_makes_unsure_ones_less_sure():
     np.testing.assert_allclose(softened(p, 1.0), p)
 
 
-def test_the_basal_slice_is_weighted_in_the_expected_errors_but_not_in_the_dice():
+def test_the_basal_slice_is_weighted_in_the_unsure_pixels_but_not_in_the_expected_errors_or_the_dice():
     labels = _stack()
-    probabilities = _probabilities(labels, 0.9)
+    probabilities = _probabilities(labels, 0.4)
     assert basal_slice(labels) == 2 and basal_slice(np.zeros_like(labels)) is None
-    plain = expected_errors(probabilities, labels, basal_weight=1.0)
-    weighted = expected_errors(probabilities, labels, basal_weight=3.0)
-    np.testing.assert_allclose(weighted.wrong, plain.wrong * [1, 1, 3])
+    plain = expected_errors(probabilities, labels, temperature=1.0, basal_weight=1.0)
+    weighted = expected_errors(probabilities, labels, temperature=1.0, basal_weight=3.0)
+    np.testing.assert_allclose(weighted.unsure, plain.unsure * [1, 1, 3])
+    np.testing.assert_allclose(weighted.wrong, plain.wrong)
     np.testing.assert_allclose(weighted.slice_dice(), plain.slice_dice())
+
+
+def test_unsure_pixels_are_those_whose_label_is_more_likely_wrong_than_right():
+    """The queue counts pixels, not probability: a slice where a patch is held at 0.4 comes before one where every
+    pixel keeps 0.6, though the second's expected errors are larger."""
+    labels = np.zeros((2, 40, 40), np.uint8)
+    labels[:, 10:30, 10:30] = 1
+    probabilities = _probabilities(labels, 1.0)
+    probabilities[:, 0, 10:30, 10:30] = _probabilities(labels[:1, 10:30, 10:30], 0.6)[:, 0]
+    probabilities[:, 1, 10:15, 10:15] = _probabilities(labels[1:, 10:15, 10:15], 0.4)[:, 0]
+    estimate = expected_errors(probabilities, labels, temperature=1.0, basal_weight=1.0)
+    np.testing.assert_allclose(estimate.unsure, [0, 25])
+    np.testing.assert_allclose(estimate.wrong, [0.4 * 400, 0.6 * 25], rtol=1e-5)
 
 
 def test_pixels_far_from_the_labels_count_when_the_model_is_unsure_there():
