@@ -6,7 +6,7 @@ stack), so that it makes the kind of errors it makes at other hospitals; every s
 example: a window (:class:`GmmSegLib.model.click_refiner.SliceWindow`, cut larger so that batches can move it) of
 the image, the segmenter's class probabilities and the expert labels.
 
-Examples are drawn the more often the more of their heart the segmenter got wrong (:meth:`RefinementExamples.weights`).
+Examples are drawn the more often the more of their heart the segmenter got wrong (:func:`difficulty`).
 A step then plays a clinician (:mod:`GmmSegLib.training.simulated_clicks`): from the segmenter's labels (or, in
 ``CORRUPTION_CHANCE`` of the examples, expert labels damaged the way a failed segmentation or a careless edit damages
 them) one click, or in ``SCRIBBLE_CHANCE`` of the sessions a scribble, goes to a wrong region, with, in ``BOX_CHANCE``
@@ -57,20 +57,22 @@ MAX_ROUNDS = 3
 
 @dataclass
 class RefinementExamples:
-    """Windows (E, M, M) of the images, the segmenter's probabilities (E, K, M, M) and the expert labels (E, M, M)."""
+    """Windows (E, M, M) of the images, the segmenter's probabilities (E, K, M, M) and the expert labels (E, M, M),
+    with how often each is drawn (E,): see :func:`difficulty`."""
 
     images: torch.Tensor
     probabilities: torch.Tensor
     truth: torch.Tensor
+    weights: torch.Tensor
 
-    def weights(self) -> torch.Tensor:
-        """How often each example is drawn: ``EASY_WEIGHT`` plus the share of its heart pixels the segmenter got
-        wrong, so that the few slices it fails on (the ones a clinician corrects) are not drowned by the many it gets
-        right."""
-        labels = self.probabilities.argmax(1)
-        heart = (self.truth > 0) | (labels > 0)
-        wrong = (labels != self.truth.long()) & heart
-        return EASY_WEIGHT + wrong.sum(dim=(1, 2)) / heart.sum(dim=(1, 2)).clamp_min(1)
+
+def difficulty(probabilities: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """``EASY_WEIGHT`` plus the share of each example's heart pixels the segmenter got wrong, so that the few slices
+    it fails on (the ones a clinician corrects) are not drowned by the many it gets right."""
+    labels = probabilities.argmax(1)
+    heart = (truth > 0) | (labels > 0)
+    wrong = (labels != truth.long()) & heart
+    return EASY_WEIGHT + wrong.sum(dim=(1, 2)) / heart.sum(dim=(1, 2)).clamp_min(1)
 
 
 @dataclass
@@ -121,8 +123,8 @@ def refinement_examples(model: GmmSegModel, cases: list[tuple[CardiacImage, np.n
             seen = CardiacImage(np.ascontiguousarray(frames, dtype=np.float32), image.geometry, image.source)
             result = segment(seen, model, device)
             examples += _windows(seen.frames[0], result.probabilities[0], truth, image.spacing_xyz[:2])
-    images, probabilities, truth = zip(*examples, strict=True)
-    return RefinementExamples(torch.stack(images), torch.stack(probabilities), torch.stack(truth))
+    images, probabilities, truth = (torch.stack(parts) for parts in zip(*examples, strict=True))
+    return RefinementExamples(images, probabilities, truth, difficulty(probabilities.float(), truth))
 
 
 def _ellipse(shape: tuple[int, int], generator: torch.Generator, near: np.ndarray) -> np.ndarray:
@@ -175,11 +177,11 @@ def _moved(tensor: torch.Tensor, y0: int, x0: int, turns: int, mirror: bool) -> 
 
 
 def draw_refinement_batch(examples: RefinementExamples, size: int, generator: torch.Generator) -> RefinementBatch:
-    """``size`` examples (drawn by :meth:`RefinementExamples.weights`), each window moved, turned by a multiple of 90
+    """``size`` examples (drawn by their :func:`difficulty`), each window moved, turned by a multiple of 90
     degrees and maybe mirrored, starting from the segmenter's labels or from damaged expert labels."""
     images, probabilities, labels, truth = [], [], [], []
     span = examples.images.shape[-1] - WINDOW_SIZE
-    drawn = torch.multinomial(examples.weights(), size, replacement=True, generator=generator)
+    drawn = torch.multinomial(examples.weights, size, replacement=True, generator=generator)
     for e in drawn.tolist():
         y0, x0 = (int(v) for v in torch.randint(span + 1, (2,), generator=generator))
         view = (y0, x0, int(torch.randint(4, (), generator=generator)), bool(torch.rand((), generator=generator) < .5))
