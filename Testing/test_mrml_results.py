@@ -383,13 +383,17 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, sm
     assert boxes == [Box(float(xs.min() - 2), float(ys.min() - 2), float(xs.max() + 2), float(ys.max() + 2), "RV")]
 
 
+@pytest.mark.parametrize("click_refiner", [True, False], ids=["click refiner", "geodesic path"])
 def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_step(scene, small_phantom,
                                                                                        cine_result, refinement,
-                                                                                       tmp_path, monkeypatch):
+                                                                                       tmp_path, monkeypatch,
+                                                                                       click_refiner):
+    """Through the model's click refiner, or the geodesic path when the model (here the shipped one) has none."""
     from panel_steps import model_with_click_refiner
 
-    model_with_click_refiner(tmp_path / "models")
-    monkeypatch.setenv("GMMSEG_MODELS_DIR", str(tmp_path / "models"))
+    if click_refiner:
+        model_with_click_refiner(tmp_path / "models")
+        monkeypatch.setenv("GMMSEG_MODELS_DIR", str(tmp_path / "models"))
     logic = GmmSegLogic(scene)
     outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
     logic.show_frame(outputs, 0)

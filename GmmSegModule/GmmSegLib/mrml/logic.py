@@ -276,13 +276,15 @@ class GmmSegLogic:
 
     def _refined_slice(self, outputs: SceneOutputs, image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
                        clicks: tuple[Click, ...], boxes: tuple[Box, ...], spacing_xy: tuple[float, float], frame: int,
-                       slice_index: int):
+                       slice_index: int, earlier: bool = True):
+        """One slice refined by the model's click refiner (with the slice's earlier prompts when ``earlier``), or by
+        the geodesic path when the model has none."""
         from ..clinical.network_refinement import refine_by_network
         from ..clinical.refinement import refine
 
         refiner = self.click_refiner(outputs)
         if refiner is not None:
-            earlier_clicks, earlier_boxes = outputs.history.prompts_on(frame, slice_index)
+            earlier_clicks, earlier_boxes = outputs.history.prompts_on(frame, slice_index) if earlier else ([], [])
             return refine_by_network(refiner, image, probabilities, labels, [*earlier_clicks, *clicks], spacing_xy,
                                      [*earlier_boxes, *boxes])
         if boxes:
@@ -297,7 +299,12 @@ class GmmSegLogic:
         the frames changed. See :mod:`GmmSegLib.mrml.frame_propagation`."""
         from .frame_propagation import refine_other_frames
 
-        return refine_other_frames(outputs, self.click_refiner(outputs), lambda: self.update_indices(outputs))
+        def refine_slice(frame: int, slice_index: int, labels: np.ndarray, clicks: tuple, boxes: tuple):
+            image, probabilities, spacing = outputs.slice_to_refine(frame, slice_index, labels)
+            return self._refined_slice(outputs, image, probabilities, labels[slice_index], clicks, boxes, spacing,
+                                       frame, slice_index, earlier=False)
+
+        return refine_other_frames(outputs, refine_slice, lambda: self.update_indices(outputs))
 
     def click_refiner(self, outputs: SceneOutputs):
         """The click refiner of the model behind ``outputs`` (loaded once per model, hash-checked), or None."""
