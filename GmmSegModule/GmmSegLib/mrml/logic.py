@@ -41,6 +41,7 @@ from .nodes import (
     remove_with_dependents,
     transform_points,
 )
+from .result_record import probabilities_as_read, stored_probabilities
 from .scene_outputs import (
     ACCEPTED,
     SceneOutputs,
@@ -427,7 +428,10 @@ def review_items(result: CaseResult, limit: int = 20, probabilities: Sequence[np
     class probabilities (``result``'s own, or per frame (K, Z, Y, X) ``probabilities``), or for a segmentation
     without them by what its labels tell (ED and ES first, end slices first)."""
     spacing = tuple(result.summary["spacing_mm"])
-    probabilities = result.probabilities if probabilities is None else probabilities
+    if probabilities is None and result.probabilities is not None:  # as the scene will keep them, so that the queue
+        # shown when the results come back is the one a saved scene shows when opened again (the estimate softens
+        # the probabilities, which makes their smallest values count)
+        probabilities = [probabilities_as_read(stored_probabilities(p)) for p in result.probabilities]
     if "total" in result.uncertainty and probabilities is not None:
         queue = review_queue(result.uncertainty["total"], probabilities, result.labels, spacing)
     else:
