@@ -419,3 +419,16 @@ def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_
     with pytest.raises(GmmSegError, match="refine a slice with clicks first"):
         logic.undo(outputs)
         logic.refine_other_frames(outputs)
+
+
+def test_a_box_without_a_click_refiner_is_refused_and_changes_nothing(scene, small_phantom, cine_result, refinement):
+    """The shipped model has no click refiner: a box, which only the refiner can take, gets one clear reason."""
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
+    before = logic.current_labels(outputs)
+    z = int(np.argmax((before == 3).sum(axis=(1, 2))))
+    corners = [logic.world_position(outputs, (float(x), float(y), float(z)), outputs.current_frame)
+               for x, y in ((10, 10), (40, 40))]
+    with pytest.raises(GmmSegError, match="a box needs a model with a click refiner"):
+        logic.refine(outputs, "RV", [], [], boxes=[corners])
+    assert np.array_equal(logic.current_labels(outputs), before) and not outputs.history.can_undo
