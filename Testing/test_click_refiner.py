@@ -181,18 +181,22 @@ def test_damaged_labels_change_one_structure():
         assert any(np.all((damaged[changed] == value) | (truth[changed] == value)) for value in (1, 2, 3))
 
 
-def test_the_refiner_stage_learns_from_the_segmenters_own_labels(small_phantom):
+def test_the_refiner_stage_learns_from_the_segmenters_own_labels(small_phantom, shipped_model):
     """Examples are the heart slices of every stack, seen as stored and through other scanners, with the segmenter's
     probabilities; batches are windows moved and turned together with their expert labels."""
     from GmmSegLib.training import refiner_stage
 
-    model = GmmSegModel(handedness=False)
+    model, _entry = shipped_model  # a trained segmenter finds the phantom's heart whatever the tests ran before
     image, truth = small_phantom.image.frame_volume(0), small_phantom.labels[0]
     examples = refinement_examples(model, [(image, truth)], torch.device("cpu"), seed=1)
     heart_slices = int((truth > 0).any(axis=(1, 2)).sum())
     assert len(examples.images) == heart_slices * (1 + refiner_stage.SITE_VARIANTS)
     side = WINDOW_SIZE + 2 * refiner_stage.WINDOW_MARGIN
     assert examples.probabilities.shape[1:] == (NUM_CLASSES, side, side)
+    blind = GmmSegModel(handedness=False)  # a localiser that sees background everywhere finds no heart:
+    with torch.no_grad():  # the expert's labels place it, and the stage still learns from every stack
+        blind.localiser.out.bias.copy_(torch.tensor([100.0, 0.0, 0.0, 0.0]))
+    assert len(refinement_examples(blind, [(image, truth)], torch.device("cpu"), seed=1).images) == len(examples.images)
     batch = draw_refinement_batch(examples, 4, torch.Generator().manual_seed(0))
     assert batch.images.shape == (4, WINDOW_SIZE, WINDOW_SIZE) and batch.truth.shape == (4, WINDOW_SIZE, WINDOW_SIZE)
     # the expert labels came along with their image: the LV (1) lies where the phantom's bright blood pool is

@@ -26,6 +26,7 @@ from scipy import ndimage
 
 from ..core.clicks import Box, Click
 from ..core.labels import NUM_CLASSES, STRUCTURES, most_probable_class
+from ..inference.localisation import locate_from_ground_truth
 from ..inference.segmentation import segment
 from ..io import acdc
 from ..io.images import CardiacImage
@@ -113,15 +114,20 @@ def _windows(image: np.ndarray, probabilities: np.ndarray, truth: np.ndarray, sp
 def refinement_examples(model: GmmSegModel, cases: list[tuple[CardiacImage, np.ndarray]], device: torch.device,
                         seed: int) -> RefinementExamples:
     """Every heart slice of ``cases`` (3D stacks with expert labels) as stored and through ``SITE_VARIANTS`` other
-    scanners, segmented by ``model``."""
+    scanners, segmented by ``model`` with the heart located from the expert's labels (a stack without any is left
+    out)."""
     model.eval()
     examples = []
     for index, (image, truth) in enumerate(cases):
+        # the heart where the expert drew it: the refiner learns the segmenter's errors, not the localiser's
+        location = locate_from_ground_truth(truth, image.spacing_xyz)
+        if location is None:
+            continue
         for variant in range(1 + SITE_VARIANTS):
             frames = image.frames if variant == 0 else seen_at_random_site(image.frames[0], seed + 97 * index
                                                                             + variant)[None]
             seen = CardiacImage(np.ascontiguousarray(frames, dtype=np.float32), image.geometry, image.source)
-            result = segment(seen, model, device)
+            result = segment(seen, model, device, location=location)
             examples += _windows(seen.frames[0], result.probabilities[0], truth, image.spacing_xyz[:2])
     images, probabilities, truth = (torch.stack(parts) for parts in zip(*examples, strict=True))
     return RefinementExamples(images, probabilities, truth, difficulty(probabilities.float(), truth))
