@@ -55,6 +55,22 @@ def test_the_shipped_model_recognises_a_mirrored_stack(shipped_model, phantom_vo
     assert abs(np.angle(np.exp(1j * (back.angle - as_stored.angle)))) < 0.05
 
 
+def test_the_mirror_image_is_located_only_when_the_handedness_net_is_unsure(shipped_model, phantom_volume):
+    """A stack the net confidently takes as stored costs one localisation; a mirrored one still gets both."""
+    model, _ = shipped_model
+    spacing = phantom_volume.spacing_xyz
+    localisations = []
+    hook = model.localiser.register_forward_hook(lambda *_: localisations.append(1))
+    try:
+        assert not locate_and_orient(model, phantom_volume.frames[0], spacing).mirrored
+        assert len(localisations) == 1
+        localisations.clear()
+        assert locate_and_orient(model, mirrored(phantom_volume).frames[0], spacing).mirrored
+        assert len(localisations) == 2
+    finally:
+        hook.remove()
+
+
 def test_a_mirrored_stack_is_segmented_like_the_stack_as_stored(shipped_model, phantom_volume, automatic):
     model, _ = shipped_model
     result = segment(mirrored(phantom_volume), model, "cpu")

@@ -27,6 +27,10 @@ from ..model.alignment import canonical_input
 from ..model.bundle import GmmSegModel
 from .localisation import HeartLocation, locate_heart
 
+# Below this probability that a stack's canonical crops are mirrored, the stack is taken as stored without
+# locating the heart in its mirror image as well (a conventional 95 % confidence, not tuned)
+CONFIDENT_AS_STORED = 0.05
+
 
 def mirror_logit(model: GmmSegModel, slices: np.ndarray, location: HeartLocation, spacing_xy: tuple[float, float],
                  device: torch.device | str = "cpu") -> float:
@@ -60,19 +64,27 @@ def locate_and_orient(model: GmmSegModel, slices: np.ndarray, spacing: tuple[flo
     since the localiser only knows the training handedness) and the handedness net scores the canonical
     crops; the hypothesis whose crops look less mirrored wins. Models without a handedness net take the
     stack as stored.
+
+    The reversed stack is located only when the handedness net is not confident that the stored crops have the
+    training handedness (probability of a mirror of :data:`CONFIDENT_AS_STORED` or more): most stacks are stored
+    like the training images, and for them that second localisation (a third of a volume's time) would only
+    confirm it. BENCHMARKS.md ("Speed and memory") has how many stacks skip it and what it changes.
     """
     as_stored = locate_heart(model.localiser, slices, spacing, device, source)
     if model.handedness is None:
         return as_stored
-    reversed_slices = np.ascontiguousarray(slices[..., ::-1])
     spacing_xy = spacing[:2]
+    stored_logit = mirror_logit(model, slices, as_stored, spacing_xy, device)
+    if stored_logit < math.log(CONFIDENT_AS_STORED / (1.0 - CONFIDENT_AS_STORED)):
+        return as_stored
+    columns = slices.shape[-1]
+    reversed_slices = np.ascontiguousarray(slices[..., ::-1])
     try:
         reversed_location = locate_heart(model.localiser, reversed_slices, spacing, device, source)
     except GmmSegError:  # no heart found that way: the stack is as stored
         return as_stored
-    if mirror_logit(model, reversed_slices, reversed_location, spacing_xy, device) < \
-            mirror_logit(model, slices, as_stored, spacing_xy, device):
-        return unmirror(reversed_location, slices.shape[-1])
+    if mirror_logit(model, reversed_slices, reversed_location, spacing_xy, device) < stored_logit:
+        return unmirror(reversed_location, columns)
     return as_stored
 
 
