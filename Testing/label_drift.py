@@ -78,7 +78,7 @@ def main() -> None:
     action.add_argument("--compare", help="compare the labels of this code with this .npz")
     arguments = parser.parse_args()
     model, entry, root, cases = model_and_cases(arguments)
-    model.eval()
+    model.prepared_for_inference("cpu")
     orders = ORDERS[arguments.orders]
     labels = segment_all(model, root, cases, orders)
     if arguments.save:

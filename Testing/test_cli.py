@@ -555,3 +555,21 @@ def test_a_rerun_with_a_moved_prior_keeps_the_heart_where_the_first_run_found_it
     sitk.WriteImage(to_sitk(volume.frames[0, 1:-1], volume.geometry), str(fewer))
     other = gmmseg("segment", fewer, "--out", tmp_path / "other", "--location", out / "phantom_ed.json")
     assert other.returncode == 2 and "not this one" in other.stderr
+
+
+@pytest.mark.slow
+def test_bench_reports_the_networks_share_and_the_loaded_case():
+    """``gmmseg bench`` in one short run: every figure there and consistent with the others."""
+    from GmmSegLib.bench import run_benchmarks
+
+    report = run_benchmarks(repeats=1, train_steps=1)
+    end_to_end = report["volume_10_slices_end_to_end_s"]
+    assert 0 < report["volume_10_slices_one_segmentation_pass_s"] < report["volume_10_slices_network_forward_s"]
+    assert report["volume_10_slices_segmentation_passes"] >= 2  # the first frame and the quality check's second pass
+    assert report["end_to_end_over_forward"] == pytest.approx(end_to_end / report["volume_10_slices_network_forward_s"],
+                                                              rel=0.01)
+    for policy in ("all_threads", "idle_cores"):
+        assert report[f"volume_10_slices_one_core_busy_{policy}_s"] > 0
+        assert report[f"one_core_busy_over_quiet_{policy}"] == pytest.approx(
+            report[f"volume_10_slices_one_core_busy_{policy}_s"] / end_to_end, rel=0.01)
+    assert report["cine_20_frames_end_to_end_s"] > end_to_end and report["train_step_batch16_s"] > 0

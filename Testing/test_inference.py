@@ -116,3 +116,15 @@ def test_a_model_with_slice_context_reads_a_stack_the_same_way_in_either_storage
     turned = segment(reversed_stack, model, "cpu", phi=stored.phi, location=location)
     np.testing.assert_allclose(turned.probabilities[:, :, ::-1], stored.probabilities, atol=1e-5)
     np.testing.assert_allclose(turned.uncertainty["total"][:, ::-1], stored.uncertainty["total"], atol=1e-5)
+
+
+def test_a_model_prepared_for_inference_on_the_cpu_segments_as_before(phantom_volume, automatic):
+    """Channels-last weights (faster convolutions on the CPU) change the outputs by float rounding only."""
+    from GmmSegLib.model.registry import load_registered
+
+    model, _ = load_registered()
+    assert model.prepared_for_inference("cpu") is model
+    assert model.features.down[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    prepared = segment(phantom_volume, model, "cpu")
+    np.testing.assert_allclose(prepared.probabilities, automatic.probabilities, atol=1e-3)
+    assert (prepared.labels != automatic.labels).mean() < 1e-4

@@ -19,6 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .core.cpu_threads import CoreShare
 from .core.errors import GmmSegError
 from .core.labels import CONVENTIONS
 
@@ -49,13 +50,15 @@ def _segment(arguments: argparse.Namespace) -> int:
     phi = Phi.parse(arguments.phi).array() if arguments.phi else None
     check_output_folder(arguments.out)
     model, entry = load_registered(arguments.model)
+    model.prepared_for_inference(device)
     model_warning = unverified_warning(entry)
     if model_warning:
         print(f"gmmseg: warning: {model_warning}", file=sys.stderr)
     failed: list[tuple[str, int]] = []
+    cores = CoreShare() if device.type == "cpu" else None
     for path, stem in zip(arguments.inputs, stems, strict=True):
         try:
-            _segment_one(path, stem, arguments, model, entry, device, phi)
+            _segment_one(path, stem, arguments, model, entry, device, phi, cores)
         except GmmSegError as error:
             print(f"gmmseg: error: {error}", file=sys.stderr)
             failed.append((path, EXIT_USER_ERROR))
@@ -71,8 +74,10 @@ def _segment(arguments: argparse.Namespace) -> int:
     return max((code for _, code in failed), default=0)
 
 
-def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi) -> None:
-    """Read, check, segment and write one input (all its files or none)."""
+def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi,
+                 cores: CoreShare | None) -> None:
+    """Read, check, segment and write one input (all its files or none); on the CPU, torch gets the cores other
+    programs leave idle (``cores``), looked at again before each frame."""
     from .inference.case_files import summary_record, write_case
     from .inference.memory import check_fits
     from .inference.segmentation import segment
@@ -85,8 +90,15 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
     check_fits(image.frames.shape, image.source, arguments.probabilities)
     location = _earlier_location(arguments.location, image.frames.shape) if arguments.location else None
     progress = Progress(image.num_frames, enabled=arguments.progress)
-    result = segment(image, model, device, phi=phi, location=location,
-                     on_frame=lambda done, frames: progress.step(stage="Segmenting", frame=done, frames=frames))
+
+    def frame_done(done: int, frames: int) -> None:
+        progress.step(stage="Segmenting", frame=done, frames=frames)
+        if cores is not None:
+            cores.give_torch_the_idle_cores()
+
+    if cores is not None:
+        cores.give_torch_the_idle_cores()
+    result = segment(image, model, device, phi=phi, location=location, on_frame=frame_done)
     summary = summary_record(result, image, entry)
     written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
     print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],

@@ -31,6 +31,7 @@ STEM = "phantom_cine"
 def run_demo(out: Path, device_name: str = "auto", model_path: str | None = None) -> dict:
     device = resolve_device(device_name)
     model, entry = load_registered(model_path)
+    model.prepared_for_inference(device)
     phantom = make_cine_phantom()
     image = phantom.image
     result = segment(image, model, device)

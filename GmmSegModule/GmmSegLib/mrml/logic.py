@@ -80,7 +80,9 @@ class GmmSegLogic:
         from ..model.registry import load_registered
 
         network, entry = load_registered(model)
-        segmented = segment(image, network, resolve_device(device), phi=None if phi is None else phi.array())
+        device = resolve_device(device)
+        segmented = segment(image, network.prepared_for_inference(device), device,
+                            phi=None if phi is None else phi.array())
         summary = summary_record(segmented, image, entry)
         return self.add_outputs(input_node, CaseResult.from_segmentation(segmented, summary))
 
