@@ -248,12 +248,21 @@ def test_files_left_by_a_killed_writer_are_removed_by_the_next_one(tmp_path, pha
     out.mkdir()
     gone = sp.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a process id that no longer runs
-    abandoned = out / f".partial-{gone.pid}-x1y2-phantom_ed_seg.nii.gz"
-    abandoned.write_bytes(b"half a file")
-    alive = out / f".partial-{os.getpid()}-x1y2-other.nii.gz"  # a writer that still runs: left alone
-    alive.write_bytes(b"being written")
+    from GmmSegLib.io.images import writer_tag
+
+    host = writer_tag().split(".", 1)[1]
+    abandoned = out / f".partial-{gone.pid}.{host}-x1y2-phantom_ed_seg.nii.gz"
+    from_before_hosts = out / f".partial-{gone.pid}-x1y2-phantom_ed_prior.nii.gz"  # older versions' names
+    for partial in (abandoned, from_before_hosts):
+        partial.write_bytes(b"half a file")
+    alive = out / f".partial-{os.getpid()}.{host}-x1y2-other.nii.gz"  # a writer that still runs: left alone
+    # another machine writing into the same shared folder (a cohort's ranks): its pid means nothing here
+    elsewhere = out / f".partial-{gone.pid}.0000beef-x1y2-other.nii.gz"
+    for partial in (alive, elsewhere):
+        partial.write_bytes(b"being written")
     result = gmmseg("segment", phantom_files["volume"], "--out", out, "--device", "cpu")
-    assert result.returncode == 0 and not abandoned.exists() and alive.exists()
+    assert result.returncode == 0 and not abandoned.exists() and not from_before_hosts.exists()
+    assert alive.exists() and elsewhere.exists()
 
 
 def _with_file_size_limit(limit_bytes: int):

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 from .core.cpu_threads import CoreShare
 from .core.errors import GmmSegError
 from .core.labels import CONVENTIONS
+from .inference.shards import Shard
 
 EXIT_SYSTEM_ERROR = 1  # a file could not be read or written although the command was right (disk full, ...)
 EXIT_USER_ERROR = 2  # a mistake of the user's (for segment: some input was refused; the others were written)
@@ -39,16 +41,26 @@ def _terminate(signum, frame) -> None:
 
 
 def _segment(arguments: argparse.Namespace) -> int:
-    """Every input it can; each failure in one line, and a summary line when some of several failed."""
-    from .core.device import resolve_device
+    """Every input of this process's shard it can; each failure in one line, and a summary line when some of
+    several failed."""
     from .io.images import check_output_folder, distinct_stems
     from .model.phi import Phi
     from .model.registry import load_registered, unverified_warning
 
-    device = resolve_device(arguments.device)
-    stems = distinct_stems(arguments.inputs)  # before reading any image: it needs the names only
+    shard = Shard.parse(arguments.shard)
+    device = _device_of_this_rank(arguments.device)
+    stems = distinct_stems(arguments.inputs)  # before reading any image: it needs the names only (of every shard)
     phi = Phi.parse(arguments.phi).array() if arguments.phi else None
     check_output_folder(arguments.out)
+    cases = shard.mine(list(zip(arguments.inputs, stems, strict=True)))
+    if shard.count > 1 or arguments.skip_done:
+        todo = [(path, stem) for path, stem in cases
+                if not (arguments.skip_done and (Path(arguments.out) / f"{stem}.json").is_file())]
+        print(json.dumps({"shard": str(shard), "inputs": len(cases), "done_already": len(cases) - len(todo)}),
+              flush=True)
+        cases = todo
+    if not cases:
+        return 0
     model, entry = load_registered(arguments.model)
     model.prepared_for_inference(device)
     model_warning = unverified_warning(entry)
@@ -56,7 +68,7 @@ def _segment(arguments: argparse.Namespace) -> int:
         print(f"gmmseg: warning: {model_warning}", file=sys.stderr)
     failed: list[tuple[str, int]] = []
     cores = CoreShare() if device.type == "cpu" else None
-    for path, stem in zip(arguments.inputs, stems, strict=True):
+    for path, stem in cases:
         try:
             _segment_one(path, stem, arguments, model, entry, device, phi, cores)
         except GmmSegError as error:
@@ -68,10 +80,25 @@ def _segment(arguments: argparse.Namespace) -> int:
         except OSError as error:  # an output not written whole (io.images.OutputError names it), a file unreadable
             print(f"gmmseg: error: {error}", file=sys.stderr)
             failed.append((path, EXIT_SYSTEM_ERROR))
-    if failed and len(arguments.inputs) > 1:
-        print(f"gmmseg: {len(failed)} of {len(arguments.inputs)} inputs failed and have no outputs: "
+    if failed and len(cases) > 1:
+        print(f"gmmseg: {len(failed)} of {len(cases)} inputs failed and have no outputs: "
               f"{', '.join(path for path, _ in failed)}", file=sys.stderr)
     return max((code for _, code in failed), default=0)
+
+
+def _device_of_this_rank(name: str):
+    """The torch device for ``--device``; under a launcher with several processes on the machine (torchrun), each
+    its own GPU, or on the CPU its own cores (GmmSegLib.inference.shards)."""
+    import torch
+
+    from .core.cpu_threads import usable_cpus
+    from .core.device import resolve_device
+    from .inference.shards import cores_of_local_rank, device_of_local_rank, local_rank
+
+    device = resolve_device(device_of_local_rank(name, os.environ, torch.cuda.device_count()))
+    if device.type == "cpu" and local_rank(os.environ)[1] > 1 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores_of_local_rank(sorted(usable_cpus()), os.environ))
+    return device
 
 
 def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi,
@@ -212,7 +239,7 @@ def _model_and_device(command: argparse.ArgumentParser, model: str, device: str 
 
 
 def _segment_command(commands) -> None:
-    segment = commands.add_parser("segment", help="segment 3D stacks or 4D cines")
+    segment = commands.add_parser("segment", help="segment 3D stacks or 4D cines", fromfile_prefix_chars="@")
     segment.add_argument("inputs", nargs="+", help="NIfTI / NRRD files or DICOM series folders")
     segment.add_argument("--out", required=True, help="output folder")
     _model_and_device(segment, "model checkpoint")
@@ -222,6 +249,13 @@ def _segment_command(commands) -> None:
                                             "heart where that run found it (a re-run with --phi)")
     segment.add_argument("--probabilities", action="store_true",
                          help="also write <stem>_probabilities.nii.gz (class probabilities, for click refinement)")
+    segment.add_argument("--shard", default="auto",
+                         help="segment only every COUNT-th input from INDEX on (INDEX/COUNT, e.g. 0/4), to share a "
+                              "cohort among processes; auto (default): torchrun's RANK/WORLD_SIZE or a Slurm job "
+                              "array's task when there is one, else every input. @FILE reads the inputs (one per "
+                              "line) from FILE")
+    segment.add_argument("--skip-done", action="store_true",
+                         help="leave out the inputs whose <stem>.json is in --out already (a re-run of a cohort)")
     segment.add_argument("--progress", action="store_true",
                          help='a JSON line per frame segmented on stdout ({"event": "progress", "frame": 7, '
                               '"frames": 20, "eta_s": ...}), for the Slicer module')

@@ -11,9 +11,11 @@ into place only once all of them were written.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -270,14 +272,23 @@ def _umask() -> int:
     return mask
 
 
+def writer_tag() -> str:
+    """This process as its temporary files name it: ``<pid>.<host>``, the host as a short hash of its name, since
+    a cohort's processes on several machines may write into one shared folder, where a pid says nothing."""
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    return f"{os.getpid()}.{host}"
+
+
 def remove_abandoned_partials(folder: Path) -> None:
-    """Remove the temporary files (``.partial-<pid>-...``) of writers that no longer run (POSIX; on Windows a
-    process cannot be probed safely, and such files, hidden, are left)."""
+    """Remove the temporary files (``.partial-<pid>.<host>-...``) of writers on this machine that no longer run
+    (POSIX; on Windows a process cannot be probed safely, and such files, hidden, are left). Another machine's
+    writers are left alone: whether they run cannot be told from here."""
     if os.name == "nt":
         return
+    this_host = writer_tag().split(".", 1)[1]
     for partial in folder.glob(f"{PARTIAL_PREFIX}*"):
-        writer = partial.name[len(PARTIAL_PREFIX):].split("-", 1)[0]
-        if writer.isdigit() and not _process_runs(int(writer)):
+        pid, _, host = partial.name[len(PARTIAL_PREFIX):].split("-", 1)[0].partition(".")
+        if pid.isdigit() and host in ("", this_host) and not _process_runs(int(pid)):
             partial.unlink(missing_ok=True)
 
 
@@ -353,9 +364,10 @@ class AtomicOutputs:
     """Collects a case's output files and publishes them all together, or none of them.
 
     Each ``add_*`` writes to a hidden temporary file in the output folder, named after the writing process
-    (``.partial-<pid>-...``); ``commit`` renames them all to their final names. If the ``with`` block fails
-    (an error, Ctrl+C, SIGTERM, a file not written whole: ``OutputError``, naming it), every temporary file is
-    removed and no final file is created, so a failed case never leaves half of its outputs behind. Temporary
+    (``.partial-<pid>.<host>-...``, :func:`writer_tag`); ``commit`` renames them all to their final names. If the
+    ``with`` block fails (an error, Ctrl+C, SIGTERM, a file not written whole: ``OutputError``, naming it), every
+    temporary file is removed and no final file is created, so a failed case never leaves half of its outputs
+    behind. Temporary
     files of a writer that was killed outright (SIGKILL, a power cut) are removed by the next writer into the
     same folder.
     """
@@ -373,7 +385,7 @@ class AtomicOutputs:
 
     def _temporary(self, name: str) -> Path:
         with self._writing(name):
-            descriptor, temporary = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", suffix=f"-{name}",
+            descriptor, temporary = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{writer_tag()}-", suffix=f"-{name}",
                                                      dir=self.folder)
             os.close(descriptor)
             self._pending.append((Path(temporary), self.folder / name))
