@@ -61,6 +61,7 @@ def test_adapt_hands_over_the_model_its_check_prefers_as_a_verified_checkpoint(t
     assert refused.returncode == 2 and "sha256" in refused.stderr
 
 
+@pytest.mark.slow
 def test_the_site_check_prefers_the_model_that_reads_the_images(small_phantom):
     """A feature net with noise in its convolutions frames and windows the same heart less consistently than the
     shipped one: the check prefers the shipped model whichever of the two adaptation started from."""
@@ -83,6 +84,7 @@ def test_every_third_image_is_kept_for_the_check():
     assert held_out(paths[:2]) == (paths[:2], paths[:2])  # too few to hold one out: the check sees them all
 
 
+@pytest.mark.slow
 def test_adapt_refuses_bad_images(tmp_path):
     (tmp_path / "junk.nii.gz").write_text("junk")
     result = gmmseg("adapt", tmp_path / "junk.nii.gz", "--out", tmp_path / "a.pt", "--epochs", "1")
@@ -128,6 +130,7 @@ def _targets(tmp_path, images) -> Trainer:
     return Trainer(config)
 
 
+@pytest.mark.slow
 def test_an_unreadable_adaptation_image_is_left_out_and_named(tmp_path, phantom_files, caplog):
     broken = _truncated_copy(phantom_files["volume"], tmp_path / "broken.nii.gz")
     trainer = _targets(tmp_path, [phantom_files["volume"], broken, phantom_files["cine"]])

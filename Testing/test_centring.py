@@ -72,6 +72,7 @@ def test_the_shipped_model_recentres_a_crop_turned_away(shipped_model, phantom_v
     assert prediction is None or location.recentrings < MAX_RECENTRINGS
 
 
+@pytest.mark.slow
 def test_the_first_frame_reused_from_the_centring_equals_a_fresh_pass(shipped_model, small_phantom):
     model, _ = shipped_model
     cine = small_phantom.image

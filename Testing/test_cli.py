@@ -30,6 +30,26 @@ def gmmseg(*arguments: str, env: dict | None = None) -> subprocess.CompletedProc
                           text=True, cwd=ROOT / "GmmSegModule", env=environment, timeout=900)
 
 
+def gmmseg_here(capsys, *arguments: str) -> subprocess.CompletedProcess:
+    """``gmmseg`` run by ``cli.main`` in this process: what it prints and returns for a user error is what the
+    command does (its own process is tested through the launcher, test_jobs.py), without two seconds of Python and
+    torch starting up per call. An exception main() lets out fails the test as a traceback would; the SIGTERM
+    handler main() installs is put back."""
+    import signal
+
+    from GmmSegLib import cli
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = cli.main([str(argument) for argument in arguments])
+    except SystemExit as stop:  # argparse's refusals
+        code = stop.code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    printed = capsys.readouterr()
+    return subprocess.CompletedProcess(arguments, code, printed.out, printed.err)
+
+
 @pytest.fixture(scope="module")
 def segmented_volume(tmp_path_factory, phantom_files):
     out = tmp_path_factory.mktemp("segment_3d")
@@ -167,11 +187,11 @@ def _dicom_without_a_slice(folder: Path) -> Path:
 
 @pytest.mark.parametrize("case", ["missing", "2d", "nan", "constant", "label map", "spacing", "not an image",
                                   "folder without DICOM", "DICOM with a missing slice"])
-def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume, case):
+def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume, case, capsys):
     (tmp_path / "notes.nii.gz").write_text("this is not an image")
     inputs, message = _bad_inputs(tmp_path, phantom_volume)[case]
     out = tmp_path / "out"
-    result = gmmseg("segment", *inputs, "--out", out, "--device", "cpu")
+    result = gmmseg_here(capsys, "segment", *inputs, "--out", out, "--device", "cpu")
     assert result.returncode == 2
     assert result.stderr.startswith("gmmseg: error:") and message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -241,6 +261,7 @@ def test_sigterm_while_a_case_is_written_drops_it_whole(tmp_path, phantom_files)
         assert done.returncode == 0 and left == sorted(p.name for p in whole.iterdir())
 
 
+@pytest.mark.slow
 def test_files_left_by_a_killed_writer_are_removed_by_the_next_one(tmp_path, phantom_files):
     import subprocess as sp
 
@@ -278,6 +299,7 @@ def _with_file_size_limit(limit_bytes: int):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="file-size limits are POSIX")
+@pytest.mark.slow
 def test_outputs_cut_short_by_a_file_size_limit_are_not_published(tmp_path, phantom_files):
     """ITK's NIfTI writer prints a short write and returns: the case must fail whole, exit 1, in one line."""
     out = tmp_path / "out"
@@ -319,6 +341,7 @@ def test_an_output_folder_removed_mid_batch_is_named_and_the_batch_goes_on(tmp_p
     assert not any(p.name.startswith(("phantom_ed", ".")) for p in out.iterdir())
 
 
+@pytest.mark.slow
 def test_a_stack_of_two_slices_gets_its_volumes_with_the_caveat_report_refuses_for(tmp_path, phantom_volume,
                                                                                     segmented_volume):
     """segment gave the volumes of 1- and 2-slice stacks as a heart's while report refuses them."""
@@ -333,11 +356,12 @@ def test_a_stack_of_two_slices_gets_its_volumes_with_the_caveat_report_refuses_f
     assert json.loads((out / "phantom_ed.json").read_text())["volume_caveat"] is None
 
 
-def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phantom_files):
+def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phantom_files, capsys):
     other = tmp_path / "other_folder"
     other.mkdir()
     shutil.copy(phantom_files["volume"], other / phantom_files["volume"].name)
-    result = gmmseg("segment", phantom_files["volume"], other / phantom_files["volume"].name, "--out", tmp_path / "o")
+    result = gmmseg_here(capsys, "segment", phantom_files["volume"], other / phantom_files["volume"].name, "--out",
+                         tmp_path / "o")
     assert result.returncode == 2 and "same file name (phantom_ed)" in result.stderr
     assert not (tmp_path / "o").exists()
 
@@ -366,7 +390,7 @@ def test_unknown_or_absent_device_is_refused(tmp_path, phantom_files):
         assert result.returncode == 2 and "CUDA is not available" in result.stderr
 
 
-def test_tampered_model_is_refused(tmp_path, phantom_files):
+def test_tampered_model_is_refused(tmp_path, phantom_files, capsys, monkeypatch):
     models = tmp_path / "models"
     shutil.copytree(models_dir(), models)
     weights = next(models.glob("*.pt"))
@@ -374,11 +398,13 @@ def test_tampered_model_is_refused(tmp_path, phantom_files):
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
     out = tmp_path / "out"
-    result = gmmseg("segment", phantom_files["volume"], "--out", out, env={MODELS_ENV: str(models)})
+    monkeypatch.setenv(MODELS_ENV, str(models))
+    result = gmmseg_here(capsys, "segment", phantom_files["volume"], "--out", out)
     assert result.returncode == 2 and "sha256" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_model_no_registry_describes_is_used_with_a_warning_and_its_own_hash(tmp_path, phantom_files):
     loose = tmp_path / "colleague.pt"  # e.g. a checkpoint passed on by hand, with neither Models.json nor sidecar
     shutil.copy(next(models_dir().glob("*.pt")), loose)
@@ -389,10 +415,10 @@ def test_a_model_no_registry_describes_is_used_with_a_warning_and_its_own_hash(t
     assert model == {"id": "colleague", "sha256": sha256_of(loose), "file": "colleague.pt", "verified": False}
 
 
-def test_corrupt_model_file_is_refused(tmp_path, phantom_files):
+def test_corrupt_model_file_is_refused(tmp_path, phantom_files, capsys):
     fake = tmp_path / "fake.pt"
     fake.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
-    result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--model", fake)
+    result = gmmseg_here(capsys, "segment", phantom_files["volume"], "--out", tmp_path / "o", "--model", fake)
     assert result.returncode == 2 and "not a readable GmmSeg model" in result.stderr
 
 
@@ -414,6 +440,7 @@ def test_demo_writes_outputs_and_a_picture(tmp_path):
         assert shown == pytest.approx(scalar_indices(expected), abs=0.005)
 
 
+@pytest.mark.slow
 def test_segment_with_a_manual_prior_placement_and_probabilities(tmp_path, segmented_volume, phantom_files):
     """--phi re-runs the model with the clinician's prior; --probabilities adds what refinement needs."""
     out, _ = segmented_volume
@@ -435,8 +462,8 @@ def test_segment_with_a_manual_prior_placement_and_probabilities(tmp_path, segme
 
 @pytest.mark.parametrize("phi,message", [("0,0,0,0", "scale must be positive"), ("1,2,3", "four numbers"),
                                          ("1,nan,0,0", "finite")])
-def test_impossible_prior_placements_are_refused(tmp_path, phantom_files, phi, message):
-    result = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "o", "--phi", phi)
+def test_impossible_prior_placements_are_refused(tmp_path, phantom_files, phi, message, capsys):
+    result = gmmseg_here(capsys, "segment", phantom_files["volume"], "--out", tmp_path / "o", "--phi", phi)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
 
@@ -458,6 +485,7 @@ def _acdc(labels: np.ndarray) -> np.ndarray:
     return np.choose(labels, [0, 3, 2, 1]).astype(np.uint8)
 
 
+@pytest.mark.slow
 def test_report_reads_the_convention_it_is_told_and_warns_when_labels_look_like_another(tmp_path, small_phantom):
     from GmmSegLib.clinical.indices import clinical_indices
     from GmmSegLib.io.images import to_sitk
@@ -528,6 +556,7 @@ def test_the_memory_estimate_bounds_the_measured_peaks():
         assert measured <= segmentation_bytes(int(voxels)) <= 1.3 * measured
 
 
+@pytest.mark.slow
 def test_a_one_frame_cine_gives_one_frame_cine_outputs(tmp_path, small_phantom):
     """4D in, 4D out: ITK reads a 4D NIfTI with one frame as 3D; the outputs keep the time axis all the same."""
     import gzip

@@ -181,6 +181,7 @@ def test_damaged_labels_change_one_structure():
         assert any(np.all((damaged[changed] == value) | (truth[changed] == value)) for value in (1, 2, 3))
 
 
+@pytest.mark.slow
 def test_the_refiner_stage_learns_from_the_segmenters_own_labels(small_phantom, shipped_model):
     """Examples are the heart slices of every stack, seen as stored and through other scanners, with the segmenter's
     probabilities; batches are windows moved and turned together with their expert labels."""

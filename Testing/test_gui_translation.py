@@ -217,6 +217,7 @@ ENGLISH_WITHOUT_THE_APPLICATION = {
 
 
 @pytest.mark.parametrize("setting", ENGLISH_WITHOUT_THE_APPLICATION.values(), ids=ENGLISH_WITHOUT_THE_APPLICATION)
+@pytest.mark.slow
 def test_the_mrml_floor_speaks_english_where_slicer_has_no_application(setting):
     """scripted_training/batch_segment.py runs the MRML floor under PythonSlicer and plain python: its refusals are
     the English text there, not an ImportError (Slicer 5.10's translate needs slicer.app) nor a missing module."""

@@ -116,6 +116,7 @@ def test_training_from_an_old_model_adds_the_net_only_when_it_trains_it(tmp_path
     assert (Trainer(config).model.handedness is not None) is expected
 
 
+@pytest.mark.slow
 def test_the_command_line_says_when_a_stack_was_taken_as_mirrored(tmp_path, phantom_volume):
     flipped = mirrored(phantom_volume)
     path = tmp_path / "flipped.nii.gz"

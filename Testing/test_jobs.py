@@ -26,6 +26,7 @@ def _run(job_class, arguments, timeout_s: float = 300):
     return job, lines, ends[0]
 
 
+@pytest.mark.slow
 def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, slicer_release, phantom_files,
                                                                  shipped_model):
     """In Slicer 5.12.3 (launchConsoleProcess reads the output) and 5.10.0 (the job reads it)."""

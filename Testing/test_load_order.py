@@ -22,6 +22,7 @@ from conftest import HARNESS_MISSING, ROOT
 MODULE_FILE = ROOT / "GmmSegModule" / "GmmSegModule.py"
 
 
+@pytest.mark.slow
 def test_the_module_loads_at_application_start_asking_nothing_slicer_does_not_have_yet(tmp_path):
     """Its import and ``GmmSegModule(parent)`` run where Slicer instantiates it, ask nothing before Slicer has it,
     and its panel is then made and shown."""

@@ -891,6 +891,7 @@ def test_after_a_reload_of_the_shown_module_its_result_is_taken_up_and_the_undo_
     assert segmentation.GetAttribute(ACCEPTED) is None
 
 
+@pytest.mark.slow
 def test_a_rerun_of_an_accepted_cine_leaves_one_overlay_and_keeps_the_accepted_result(module, harness, small_phantom):
     from conftest import known_result
     from GmmSegLib.mrml.logic import ACCEPTED

@@ -7,6 +7,8 @@ import json
 import re
 from urllib.parse import urlsplit
 
+import pytest
+
 from conftest import ROOT, requires_torch
 from GmmSegLib.model.registry import sha256_of
 
@@ -41,6 +43,7 @@ def test_registry_entries_are_complete_and_match_the_files():
 
 
 @requires_torch
+@pytest.mark.slow
 def test_library_imports_without_slicer_or_qt():
     import subprocess
     import sys

@@ -80,6 +80,7 @@ def test_one_hot_voxel_changes_no_label(shipped_model, phantom_volume, automatic
 
 
 @requires_torch
+@pytest.mark.slow
 def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are_not(shipped_model, phantom_volume,
                                                                                       tmp_path):
     from GmmSegLib.inference.case_files import summary_record

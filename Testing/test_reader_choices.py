@@ -107,6 +107,7 @@ def test_the_ef_range_widens_with_the_uncertain_voxels_and_holds_the_ef(small_ph
     assert "range" not in plain.summary_csv().splitlines()[0]
 
 
+@pytest.mark.slow
 def test_gmmseg_report_takes_the_readers_choices_and_refuses_bad_ones(tmp_path, small_phantom):
     import SimpleITK as sitk
 

@@ -630,6 +630,7 @@ def test_install_is_idempotent_and_replaces_slicer_cores_own_slicer_package(monk
     assert slicer.vtkMRMLScene is slicer_core.vtkMRMLScene
 
 
+@pytest.mark.slow
 def test_the_harness_imports_no_torch():
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import slicer_harness; slicer_harness.install(); "
             "import slicer.util, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule; "
@@ -733,6 +734,7 @@ class {name}(ScriptedLoadableModule):
 """
 
 
+@pytest.mark.slow
 def test_start_application_imports_modules_where_slicer_does_and_notes_what_they_ask_too_early(tmp_path):
     """A fresh application started with scripted modules: each is imported and made in name order before any module
     is loaded and before the main window exists (so slicer.modules.<name> is missing and the layout manager and

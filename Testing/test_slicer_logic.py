@@ -88,6 +88,7 @@ def test_the_input_for_the_separate_process_is_written_only_when_usable(scene, p
     assert list(tmp_path.iterdir()) == [written.parent]  # no folder for the refused input
 
 
+@pytest.mark.slow
 def test_a_file_segmented_through_the_scene_leaves_no_node_behind(scene, tmp_path, phantom_files, shipped_model):
     """A batch over many cines must not keep each one's volumes, maps and segmentations in memory."""
     logic = GmmSegLogic(scene)

@@ -112,6 +112,7 @@ def test_sigterm_before_anything_was_saved_names_no_state_and_leaves_no_folder(t
     assert not (tmp_path / "model.work").exists() and not out.exists()
 
 
+@pytest.mark.slow
 def test_the_trainers_help_gives_every_options_meaning_and_default():
     shown = subprocess.run([sys.executable, str(TRAINER), "--help"], capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0
@@ -166,6 +167,7 @@ def test_a_cross_validation_fold_trains_on_the_other_patients_only(tmp_path, pha
     assert {case.patient for case in cases} == trained_on and {case.phase for case in cases} == {"ED", "ES"}
 
 
+@pytest.mark.slow
 def test_user_errors_exit_2_with_a_json_line(tmp_path):
     result = run_trainer("--out", tmp_path / "m.pt", "--data", tmp_path / "nowhere")
     assert result.returncode == 2
@@ -175,6 +177,7 @@ def test_user_errors_exit_2_with_a_json_line(tmp_path):
 
 
 @pytest.mark.parametrize("fault", ["cropped", "moved"])
+@pytest.mark.slow
 def test_a_label_map_off_its_images_grid_is_refused_before_any_training(tmp_path, phantom_acdc_dir, fault):
     """It trained every stage on misplaced labels and died in calibration with a numpy traceback."""
     import SimpleITK as sitk
