@@ -599,6 +599,7 @@ def test_a_rerun_with_a_moved_prior_keeps_the_heart_where_the_first_run_found_it
 def test_bench_reports_the_networks_share_and_the_loaded_case():
     """``gmmseg bench`` in one short run: every figure there and consistent with the others."""
     from GmmSegLib.bench import run_benchmarks
+    from GmmSegLib.inference.stage_clock import STAGES
 
     report = run_benchmarks(repeats=1, train_steps=1)
     end_to_end = report["volume_10_slices_end_to_end_s"]
@@ -611,3 +612,6 @@ def test_bench_reports_the_networks_share_and_the_loaded_case():
         assert report[f"one_core_busy_over_quiet_{policy}"] == pytest.approx(
             report[f"volume_10_slices_one_core_busy_{policy}_s"] / end_to_end, rel=0.01)
     assert report["cine_20_frames_end_to_end_s"] > end_to_end and report["train_step_batch16_s"] > 0
+    for measured in ("volume_10_slices", "cine_20_frames"):
+        stages = report[f"{measured}_stages_s"]
+        assert list(stages) == list(STAGES) and 0 < sum(stages.values()) <= report[f"{measured}_end_to_end_s"] * 1.5

@@ -12,6 +12,7 @@ import torch
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.inference.localisation import locate_from_ground_truth, locate_heart
 from GmmSegLib.inference.segmentation import segment
+from GmmSegLib.inference.stage_clock import STAGES, StageClock
 from GmmSegLib.io.images import CardiacImage
 from GmmSegLib.model.bundle import GmmSegModel
 
@@ -59,8 +60,24 @@ def test_outputs_are_consistent(automatic, phantom_volume):
     assert np.array_equal(automatic.labels, automatic.probabilities.argmax(1))
     assert automatic.slice_uncertainty.shape == (1, phantom_volume.frames.shape[1])
     assert np.all((automatic.slice_uncertainty >= 0) & (automatic.slice_uncertainty <= 1))
-    timings = automatic.timings  # a 3D volume's one frame is segmented by the centring passes: they count
-    assert 0 < timings["network_s"] and timings["localise_s"] + timings["network_s"] <= timings["total_s"]
+    timings = automatic.timings  # every stage of a segmentation, in order, then the total
+    assert list(timings) == [f"{stage}_s" for stage in STAGES] + ["total_s"]
+    # a 3D volume's one frame is segmented by the centring's pass: none is left for the predict stage
+    assert timings["predict_s"] == 0 and all(timings[f"{stage}_s"] > 0 for stage in STAGES if stage != "predict")
+    assert sum(timings[f"{stage}_s"] for stage in STAGES) <= timings["total_s"]
+
+
+def test_a_cine_is_timed_by_stage_its_frames_predicted_one_by_one(shipped_model, small_phantom):
+    model, _ = shipped_model
+    timings = segment(small_phantom.image, model, "cpu").timings
+    assert timings["predict_s"] > 0 and timings["native_grid_s"] > 0
+    assert sum(timings[f"{stage}_s"] for stage in STAGES) <= timings["total_s"]
+
+
+def test_a_stage_a_segmentation_does_not_have_is_refused():
+    with pytest.raises(ValueError, match="not a stage"):
+        with StageClock().stage("localise"):
+            pass
 
 
 def test_localiser_finds_the_phantom_heart(shipped_model, phantom_volume, small_phantom):

@@ -1,7 +1,8 @@
 """``gmmseg bench``: speed and memory of segmentation and training on this machine.
 
 Medians over repeats in one warm process: end-to-end seconds for a 3D volume of 10 slices and for a
-20-frame cine (from the in-memory image to native-grid outputs); for the same volume the seconds inside the
+20-frame cine (from the in-memory image to native-grid outputs), and of each stage of their segmentation
+(GmmSegLib.inference.stage_clock); for the same volume the seconds inside the
 networks (all of them, and one pass of GmmSeg's own: feature U-Net, heads, registration) and the end to end's
 ratio to each; the volume again while another process keeps one core busy, with torch's own thread count and
 with the threads a job gets (GmmSegLib.core.cpu_threads); the process's peak resident memory, and seconds
@@ -22,6 +23,7 @@ import torch
 from .core.cpu_threads import CoreShare
 from .core.device import resolve_device
 from .inference.segmentation import segment
+from .inference.stage_clock import STAGES
 from .io.phantom import make_cine_phantom
 from .model.registry import load_registered
 from .training.losses import supervised_losses
@@ -36,6 +38,11 @@ def _median_seconds(action, repeats: int) -> float:
         action()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _stage_medians(timings: list[dict[str, float]]) -> dict[str, float]:
+    """Median seconds of each stage of a segmentation (GmmSegLib.inference.stage_clock) over the timed runs."""
+    return {stage: round(statistics.median(run[f"{stage}_s"] for run in timings), 4) for stage in STAGES}
 
 
 class _NetworkClock:
@@ -107,7 +114,8 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
     phantom = make_cine_phantom(frames=20, slices=10)
     cine = phantom.image
     volume = cine.frame_volume(0)
-    volume_s = _median_seconds(lambda: segment(volume, model, device), repeats)
+    volume_timings: list[dict[str, float]] = []
+    volume_s = _median_seconds(lambda: volume_timings.append(segment(volume, model, device).timings), repeats)
     clocks = []
     for _ in range(repeats):
         with _NetworkClock(model) as clock:
@@ -115,7 +123,8 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
         clocks.append(clock)
     forward_s = statistics.median(clock.all_s for clock in clocks)
     segmentation_pass_s = statistics.median(clock.one_segmentation_pass_s for clock in clocks)
-    cine_s = _median_seconds(lambda: segment(cine, model, device), max(1, repeats // 3))
+    cine_timings: list[dict[str, float]] = []
+    cine_s = _median_seconds(lambda: cine_timings.append(segment(cine, model, device).timings), max(1, repeats // 3))
     loaded = _one_core_busy(lambda: segment(volume, model, device), repeats) if device.type == "cpu" else {}
 
     volumes = [Volume.from_image(cine, result.location, phantom.labels[0], frame=0)]
@@ -144,7 +153,9 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
         "volume_10_slices_one_segmentation_pass_s": round(segmentation_pass_s, 4),
         "end_to_end_over_one_segmentation_pass": round(volume_s / segmentation_pass_s, 3),
         "volume_10_slices_recentrings": result.location.recentrings,
+        "volume_10_slices_stages_s": _stage_medians(volume_timings[1:]),
         "cine_20_frames_end_to_end_s": round(cine_s, 4),
+        "cine_20_frames_stages_s": _stage_medians(cine_timings[1:]),
         **{f"volume_10_slices_one_core_busy_{name}_s": round(seconds, 4) for name, seconds in loaded.items()},
         **{f"one_core_busy_over_quiet_{name}": round(seconds / volume_s, 3) for name, seconds in loaded.items()},
         "peak_resident_memory_mb": round(peak_mb, 1),

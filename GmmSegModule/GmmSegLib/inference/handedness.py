@@ -26,6 +26,7 @@ from ..core.errors import GmmSegError
 from ..model.alignment import canonical_input
 from ..model.bundle import GmmSegModel
 from .localisation import HeartLocation, locate_heart
+from .stage_clock import StageClock
 
 # Below this probability that a stack's canonical crops are mirrored, the stack is taken as stored without
 # locating the heart in its mirror image as well (a conventional 95 % confidence, not tuned)
@@ -56,7 +57,8 @@ def unmirror(location: HeartLocation, columns: int) -> HeartLocation:
 
 @torch.no_grad()
 def locate_and_orient(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
-                      device: torch.device | str = "cpu", source: str = "input") -> HeartLocation:
+                      device: torch.device | str = "cpu", source: str = "input",
+                      clock: StageClock | None = None) -> HeartLocation:
     """Locate the heart in native slices (Z, Y, X) of the first frame, recognising a mirrored stack.
 
     Two hypotheses: the stack is stored like the training images, or mirrored. For each, the heart is
@@ -68,11 +70,21 @@ def locate_and_orient(model: GmmSegModel, slices: np.ndarray, spacing: tuple[flo
     The reversed stack is located only when the handedness net is not confident that the stored crops have the
     training handedness (probability of a mirror of :data:`CONFIDENT_AS_STORED` or more): most stacks are stored
     like the training images, and for them that second localisation (a third of a volume's time) would only
-    confirm it. BENCHMARKS.md ("Speed and memory") has how many stacks skip it and what it changes.
+    confirm it. BENCHMARKS.md ("Speed and memory") has how many stacks skip it and what it changes. ``clock`` gets
+    the seconds of the ``locate`` and ``orient`` stages.
     """
-    as_stored = locate_heart(model.localiser, slices, spacing, device, source)
+    clock = StageClock() if clock is None else clock
+    with clock.stage("locate"):
+        as_stored = locate_heart(model.localiser, slices, spacing, device, source)
     if model.handedness is None:
         return as_stored
+    with clock.stage("orient"):
+        return _oriented(model, slices, spacing, device, source, as_stored)
+
+
+def _oriented(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
+              device: torch.device | str, source: str, as_stored: HeartLocation) -> HeartLocation:
+    """:func:`locate_and_orient`'s choice between ``as_stored`` and the mirrored hypothesis."""
     spacing_xy = spacing[:2]
     stored_logit = mirror_logit(model, slices, as_stored, spacing_xy, device)
     if stored_logit < math.log(CONFIDENT_AS_STORED / (1.0 - CONFIDENT_AS_STORED)):

@@ -37,6 +37,7 @@ from ..model.uncertainty import dirichlet_uncertainty, posterior_dirichlet
 from .centring import MAX_RECENTRINGS, recentred
 from .handedness import locate_and_orient
 from .localisation import HeartLocation
+from .stage_clock import StageClock
 
 BACKGROUND_ONLY = torch.tensor([1.0, 0.0, 0.0, 0.0])
 
@@ -86,23 +87,20 @@ def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLo
 
 @torch.no_grad()
 def locate_and_centre(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
-                      device: torch.device | str = "cpu", source: str = "input", timings: dict | None = None,
+                      device: torch.device | str = "cpu", source: str = "input", clock: StageClock | None = None,
                       ) -> tuple[HeartLocation, CanonicalPrediction | None]:
     """Where :func:`segment` puts the canonical crop of a stack whose first frame is ``slices`` (Z, Y, X).
 
     The localiser and handedness net place it (:func:`~GmmSegLib.inference.handedness.locate_and_orient`), then it is
-    re-centred on GmmSeg's segmentation (:func:`centred_location`, whose prediction comes along). ``timings`` gets
-    the seconds of each part (``localise_s``, ``centring_s``).
+    re-centred on GmmSeg's segmentation (:func:`centred_location`, whose prediction comes along). ``clock`` gets
+    the seconds of the ``locate``, ``orient`` and ``centre`` stages.
     """
-    timings = {} if timings is None else timings
-    tick = time.perf_counter()
-    location = locate_and_orient(model, slices, spacing, device, source)
-    timings["localise_s"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    native = torch.from_numpy(np.ascontiguousarray(slices)).to(device)
-    centred = centred_location(model, native, location, spacing, prior_at(model.atlas, location.positions).to(device))
-    timings["centring_s"] = time.perf_counter() - tick
-    return centred
+    clock = StageClock() if clock is None else clock
+    location = locate_and_orient(model, slices, spacing, device, source, clock)
+    with clock.stage("centre"):
+        native = torch.from_numpy(np.ascontiguousarray(slices)).to(device)
+        prior = prior_at(model.atlas, location.positions).to(device)
+        return centred_location(model, native, location, spacing, prior)
 
 
 @dataclass
@@ -137,16 +135,14 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         return _around_blank_slices(image, blank, model, device, phi, location, readout, on_frame)
     device = torch.device(device)
     model = model.to(device).eval()
-    timings: dict[str, float] = {}
+    clock = StageClock()
     start = time.perf_counter()
     sx, sy, sz = image.spacing_xyz
     frames, slices, rows, columns = image.frames.shape
     first_prediction = None
-    network_s = 0.0  # in GmmSeg's networks: the centring passes (which segment the first frame) and every frame
     if location is None:
         location, first_prediction = locate_and_centre(model, image.frames[0], (sx, sy, sz), device, image.source,
-                                                    timings)
-        network_s += timings.pop("centring_s")
+                                                       clock)
     crop = location.canonical_crop(sx, sy, rows, columns)
     prior = prior_at(model.atlas, location.positions).to(device)
     phi_override = _phi_per_frame(phi, frames)
@@ -158,30 +154,28 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     phis = np.empty((frames, 4), np.float32)
     for t in range(frames):
         override = None if phi_override is None else phi_override[t]
-        tick = time.perf_counter()
         if t == 0 and first_prediction is not None and override is None:
             prediction = first_prediction  # the centring's last pass segmented this frame in this crop already
         else:
-            native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
-            prediction = model(network_input(model, native, crop, location), prior, override)
-        network_s += time.perf_counter() - tick
-        probabilities[t], labels[t], maps, registered[t] = _on_native_grid(model, prediction, crop, readout)
-        for kind in UNCERTAINTY_KINDS:
-            uncertainty[kind][t] = maps[kind]
-        phis[t] = prediction.phi[0].cpu().numpy()
+            with clock.stage("predict"):
+                native = torch.from_numpy(np.ascontiguousarray(image.frames[t])).to(device)
+                prediction = model(network_input(model, native, crop, location), prior, override)
+        with clock.stage("native_grid"):
+            probabilities[t], labels[t], maps, registered[t] = _on_native_grid(model, prediction, crop, readout)
+            for kind in UNCERTAINTY_KINDS:
+                uncertainty[kind][t] = maps[kind]
+            phis[t] = prediction.phi[0].cpu().numpy()
         if on_frame is not None:
             on_frame(t + 1, frames)
-    timings["network_s"] = network_s
-    volumes = [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)]
-    tick = time.perf_counter()
-    shares = {t: unreliable_share(labels[t], _second_pass_labels(model, image.frames[t], crop, location, prior,
-                                                                 phis[t], readout), uncertainty["total"][t])
-              for t in checked_frames([volume["LV"] for volume in volumes])}
-    timings["second_pass_s"] = time.perf_counter() - tick
-    timings["total_s"] = time.perf_counter() - start
-    scores = slice_mean_uncertainty(uncertainty["total"], labels)
+    with clock.stage("summarise"):
+        volumes = [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)]
+        scores = slice_mean_uncertainty(uncertainty["total"], labels)
+    with clock.stage("check"):
+        shares = {t: unreliable_share(labels[t], _second_pass_labels(model, image.frames[t], crop, location, prior,
+                                                                     phis[t], readout), uncertainty["total"][t])
+                  for t in checked_frames([volume["LV"] for volume in volumes])}
     return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, crop, scores,
-                              volumes, timings, unreliable_share=shares)
+                              volumes, clock.timings(time.perf_counter() - start), unreliable_share=shares)
 
 
 def _second_pass_labels(model: GmmSegModel, slices: np.ndarray, crop: CanonicalCrop, location: HeartLocation,
