@@ -24,6 +24,7 @@ from .canonical_crop import CANONICAL_SIZE
 from .click_refiner import ClickRefiner
 from .elbo import expected_log_weights
 from .networks import FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
+from .plans import current_plans, plan_differences
 
 CHECKPOINT_FORMAT = "gmmseg-checkpoint-1"
 
@@ -153,11 +154,17 @@ def atomic_torch_save(payload: dict, path: str | os.PathLike) -> None:
         raise
 
 
+def checkpoint_payload(model: GmmSegModel, metadata: dict | None = None) -> dict:
+    """What a checkpoint file holds: format, config, weights (CPU, torch's default layout), the plans it was made
+    with (GmmSegLib.model.plans) and ``metadata``."""
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    return {"format": CHECKPOINT_FORMAT, "config": model.config, "state": state, "plans": current_plans(),
+            "metadata": metadata or {}}
+
+
 def save_model(model: GmmSegModel, path: str | os.PathLike, metadata: dict | None = None) -> str:
     """Write a model checkpoint atomically and return its sha256."""
-    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-    atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": model.config, "state": state,
-                       "metadata": metadata or {}}, path)
+    atomic_torch_save(checkpoint_payload(model, metadata), path)
     return sha256_of(path)
 
 
@@ -177,6 +184,10 @@ def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None)
         raise ModelError(f"{path}: not a readable GmmSeg model ({type(error).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: not a GmmSeg model checkpoint")
+    differences = plan_differences(payload.get("plans") or current_plans())
+    if differences:
+        raise ModelError(f"{path}: made with other settings than this version of GmmSeg reads models with: "
+                         f"{'; '.join(differences)}; use the GmmSeg release the model was made with")
     return payload
 
 

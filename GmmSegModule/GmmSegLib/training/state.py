@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model.bundle import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_checkpoint
+from ..model.bundle import GmmSegModel, atomic_torch_save, checkpoint_payload, load_checkpoint
 
 STATE_FILE = "state.pt"  # in the work folder: the resumable training state
 TEACHER_FILE = "adapt_teacher.pt"  # in the work folder: the frozen model an adaptation is anchored to
@@ -29,11 +29,9 @@ class SavedState:
 
 
 def save_state(path: Path, model: GmmSegModel, saved: SavedState) -> None:
-    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     metadata = {"config": saved.config, "completed": saved.completed, "epoch": saved.epoch,
                 "optimizer": saved.optimizer, "scheduler": saved.scheduler}
-    atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": model.config, "state": state, "metadata": metadata},
-                      path)
+    atomic_torch_save(checkpoint_payload(model, metadata), path)
 
 
 def load_state(path: Path) -> tuple[dict, SavedState]:
