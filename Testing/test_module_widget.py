@@ -500,6 +500,23 @@ def _adapted_model(folder, name: str):
     return model
 
 
+def test_each_listed_model_says_what_it_learnt_from_and_how_well_it_does(module):
+    """The model list's tooltip for the shipped model: title, training data, validation Dice and HD95, speed, all
+    from Models.json; an adapted model's description holds fewer keys and says only what it has."""
+    import qt
+
+    from GmmSegLib.gui.model_choice import model_description
+    from GmmSegLib.model.registry import default_entry
+
+    combo = module.widget.ui.modelComboBox
+    shipped = default_entry()
+    tip = combo.itemData(combo.findText(shipped.id), qt.Qt.ToolTipRole)
+    assert tip.splitlines()[0] == shipped.record["title"] and "Trained on: 25 labelled ACDC patients" in tip
+    dice = shipped.record["validation_metrics"]["gmmseg"]["MYO_dice"]
+    assert f"MYO {dice:.2f}" in tip and "per 20-frame cine" in tip
+    assert model_description({"id": "my_adapted_model", "sha256": "0" * 64}) == "my_adapted_model"
+
+
 def test_the_model_file_override_can_be_cleared_and_the_panel_says_which_model_is_used(module, tmp_path):
     widget, ui = module.widget, module.widget.ui
     parameters = widget._parameterNode

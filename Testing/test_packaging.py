@@ -31,6 +31,24 @@ def test_cmake_installs_the_models_and_the_trainer():
     assert "add_subdirectory(GmmSegModule)" in top
 
 
+def test_the_registry_follows_its_schema_and_the_schema_holds_it_to_it():
+    """Models.json against Models.schema.json (JSON Schema 2020-12): what the module shows a user is there, hashes
+    and commits are well-formed, Dice lies in 0..1; an entry without a title is refused, so the schema is no
+    formality."""
+    import jsonschema
+
+    folder = ROOT / "Resources" / "Models"
+    schema = json.loads((folder / "Models.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    registry = json.loads((folder / "Models.json").read_text())
+    assert not [error.message for error in validator.iter_errors(registry)]
+    untitled = json.loads(json.dumps(registry))
+    del untitled["models"][0]["title"]
+    untitled["models"][0]["validation_metrics"]["gmmseg"]["MYO_dice"] = 1.2
+    problems = sorted(error.message for error in validator.iter_errors(untitled))
+    assert problems == ["'title' is a required property", "1.2 is greater than the maximum of 1"]
+
+
 def test_registry_entries_are_complete_and_match_the_files():
     registry = json.loads((ROOT / "Resources" / "Models" / "Models.json").read_text())
     assert registry["default"] in {m["id"] for m in registry["models"]}

@@ -36,7 +36,11 @@ def main() -> int:
     parser.add_argument("--id", required=True)
     parser.add_argument("--file", required=True, help="file name under Resources/Models")
     parser.add_argument("--command", required=True, help="the exact training command")
-    parser.add_argument("--metrics", help="accuracy.json from Testing/bench_accuracy.py")
+    parser.add_argument("--title", required=True, help="the name the Slicer module shows")
+    parser.add_argument("--trained-on", required=True, help="what the weights learnt from, in one line for users")
+    parser.add_argument("--metrics", required=True, help="accuracy.json from Testing/bench_accuracy.py")
+    parser.add_argument("--bench", help="the JSON of gmmseg bench for this model (its speed, recorded with the "
+                                        "machine)")
     parser.add_argument("--models-dir", default=str(ROOT / "Resources" / "Models"))
     parser.add_argument("--default", action="store_true", help="make it the default model")
     parser.add_argument("--git-commit", help="commit of the code that trained it (default: HEAD)")
@@ -52,6 +56,8 @@ def main() -> int:
                                                     cwd=ROOT).stdout.strip()
     entry = {
         "id": arguments.id,
+        "title": arguments.title,
+        "trained_on": arguments.trained_on,
         "file": arguments.file,
         "sha256": sha256_of(folder / arguments.file),
         "command": arguments.command,
@@ -59,10 +65,17 @@ def main() -> int:
         "split": SPLIT,
         "git_commit": commit,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "validation_metrics": json.loads(Path(arguments.metrics).read_text()) if arguments.metrics else None,
+        "validation_metrics": json.loads(Path(arguments.metrics).read_text()),
         "note": arguments.note,
         "licence": "weights derived from ACDC (CC BY-NC-SA 4.0): non-commercial use; cite Bernard et al. 2018",
     }
+    if arguments.bench:
+        bench = json.loads(Path(arguments.bench).read_text())
+        machine = bench["machine"]
+        entry["speed"] = {"machine": f"{machine['cpu']} {machine['device']}, torch {machine['torch']}, "
+                                     f"{machine['threads']} threads",
+                          "volume_10_slices_s": bench["volume_10_slices_end_to_end_s"],
+                          "cine_20_frames_s": bench["cine_20_frames_end_to_end_s"], "git_commit": commit}
     registry["models"] = [m for m in registry["models"] if m["id"] != arguments.id] + [entry]
     if arguments.default or "default" not in registry:
         registry["default"] = arguments.id

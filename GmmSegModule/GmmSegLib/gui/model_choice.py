@@ -25,6 +25,27 @@ def device_note(device: str) -> str:
     return _("Running on {device}.").format(device=device)
 
 
+def model_description(record: dict) -> str:
+    """What the model list says of a model (its tooltip), from its registry entry (Resources/Models/Models.json,
+    Models.schema.json): title, what it learnt from, its accuracy on validation data and its speed; an adapted
+    model's description has fewer of these, and only those it has are said."""
+    lines = [record.get("title") or record.get("id", "")]
+    if record.get("trained_on"):
+        lines.append(_("Trained on: {what}").format(what=record["trained_on"]))
+    scores = (record.get("validation_metrics") or {}).get("gmmseg")
+    if scores:
+        lines.append(_("Validation ({volumes} volumes never trained on): Dice LV {lv:.2f}, MYO {myo:.2f}, RV {rv:.2f};"
+                       " HD95 {lv_mm:.1f} / {myo_mm:.1f} / {rv_mm:.1f} mm").format(
+            volumes=record["validation_metrics"].get("validation_volumes", "?"), lv=scores["LV_dice"],
+            myo=scores["MYO_dice"], rv=scores["RV_dice"], lv_mm=scores["LV_hd95"], myo_mm=scores["MYO_hd95"],
+            rv_mm=scores["RV_hd95"]))
+    speed = record.get("speed")
+    if speed:
+        lines.append(_("Speed: {volume:.2f} s per 10-slice volume, {cine:.1f} s per 20-frame cine ({machine})").format(
+            volume=speed["volume_10_slices_s"], cine=speed["cine_20_frames_s"], machine=speed["machine"]))
+    return "\n".join(line for line in lines if line)
+
+
 def chosen(path: Path) -> Path | None:
     """A path field's value, or None when nothing was chosen (an empty path line edit reads as '.')."""
     return None if str(path) in ("", ".") else path
@@ -53,6 +74,7 @@ class ModelChoice:
         try:
             for entry in available_models():
                 self.combo.addItem(entry.id, str(entry.path))
+                self.combo.setItemData(self.combo.count - 1, model_description(entry.record), qt.Qt.ToolTipRole)
         except Exception as error:  # a broken registry must not stop the module from loading
             self.log(_("Model list unavailable: {error}").format(error=error))
         self.show_model_in_use()
