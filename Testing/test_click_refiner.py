@@ -183,21 +183,30 @@ def test_damaged_labels_change_one_structure():
 
 @pytest.mark.slow
 def test_the_refiner_stage_learns_from_the_segmenters_own_labels(small_phantom, shipped_model):
-    """Examples are the heart slices of every stack, seen as stored and through other scanners, with the segmenter's
-    probabilities; batches are windows moved and turned together with their expert labels."""
+    """Examples are the heart slices of every stack, and the slices the segmenter draws heart on where the expert drew
+    none, seen as stored and through other scanners, with the segmenter's probabilities; batches are windows moved
+    and turned together with their expert labels."""
     from GmmSegLib.training import refiner_stage
 
     model, _entry = shipped_model  # a trained segmenter finds the phantom's heart whatever the tests ran before
     image, truth = small_phantom.image.frame_volume(0), small_phantom.labels[0]
     examples = refinement_examples(model, [(image, truth)], torch.device("cpu"), seed=1)
-    heart_slices = int((truth > 0).any(axis=(1, 2)).sum())
-    assert len(examples.images) == heart_slices * (1 + refiner_stage.SITE_VARIANTS)
+    heart_slices = np.flatnonzero((truth > 0).any(axis=(1, 2)))
+    assert len(examples.images) == len(heart_slices) * (1 + refiner_stage.SITE_VARIANTS)
     side = WINDOW_SIZE + 2 * refiner_stage.WINDOW_MARGIN
     assert examples.probabilities.shape[1:] == (NUM_CLASSES, side, side)
+    # the expert draws nothing on the first heart slice (as above the base): where the segmenter still draws heart
+    # there, the slice stays an example, its right answer empty
+    unlabelled = truth.copy()
+    unlabelled[heart_slices[0]] = 0
+    erasing = refinement_examples(model, [(image, unlabelled)], torch.device("cpu"), seed=1)
+    empty = [not bool(window.any()) for window in erasing.truth]
+    assert len(erasing.images) == len(examples.images) and sum(empty) == 1 + refiner_stage.SITE_VARIANTS
     blind = GmmSegModel(handedness=False)  # a localiser that sees background everywhere finds no heart:
     with torch.no_grad():  # the expert's labels place it, and the stage still learns from every stack
         blind.localiser.out.bias.copy_(torch.tensor([100.0, 0.0, 0.0, 0.0]))
-    assert len(refinement_examples(blind, [(image, truth)], torch.device("cpu"), seed=1).images) == len(examples.images)
+    assert len(refinement_examples(blind, [(image, truth)], torch.device("cpu"), seed=1).images) >= \
+        len(heart_slices) * (1 + refiner_stage.SITE_VARIANTS)
     batch = draw_refinement_batch(examples, 4, torch.Generator().manual_seed(0))
     assert batch.images.shape == (4, WINDOW_SIZE, WINDOW_SIZE) and batch.truth.shape == (4, WINDOW_SIZE, WINDOW_SIZE)
     # the expert labels came along with their image: the LV (1) lies where the phantom's bright blood pool is

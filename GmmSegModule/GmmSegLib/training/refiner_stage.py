@@ -7,6 +7,7 @@ example: a window (:class:`GmmSegLib.model.click_refiner.SliceWindow`, cut large
 the image, the segmenter's class probabilities and the expert labels.
 
 Examples are drawn the more often the more of their heart the segmenter got wrong (:func:`difficulty`).
+Slices the segmenter draws heart on and the expert does not (above the base, below the apex) are examples too.
 A step then plays a clinician (:mod:`GmmSegLib.training.simulated_clicks`): from the segmenter's labels (or, in
 ``CORRUPTION_CHANCE`` of the examples, expert labels damaged the way a failed segmentation or a careless edit damages
 them) one click, or in ``SCRIBBLE_CHANCE`` of the sessions a scribble, goes to a wrong region, with, in ``BOX_CHANCE``
@@ -100,10 +101,18 @@ def seen_at_random_site(slices: np.ndarray, seed: int) -> np.ndarray:
 
 def _windows(image: np.ndarray, probabilities: np.ndarray, truth: np.ndarray, spacing_xy: tuple[float, float]
              ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Example windows of one stack: image (Z, Y, X), probabilities (K, Z, Y, X), truth (Z, Y, X)."""
+    """Example windows of one stack: image (Z, Y, X), probabilities (K, Z, Y, X), truth (Z, Y, X).
+
+    Every slice the expert drew heart on, and every slice the segmenter drew heart on where the expert drew none (a
+    ventricle above the base, below the apex): there the right answer is to erase, which a clinician's background
+    clicks must teach. Such a slice's window is centred on the heart of the nearest slice the expert drew.
+    """
+    expert_slices = np.flatnonzero((truth > 0).any(axis=(1, 2)))
+    segmented = (probabilities.argmax(axis=0) > 0).any(axis=(1, 2))
     examples = []
-    for z in np.flatnonzero((truth > 0).any(axis=(1, 2))):
-        window = SliceWindow.around(truth[z], [], spacing_xy)
+    for z in np.flatnonzero((truth > 0).any(axis=(1, 2)) | segmented):
+        nearest = int(expert_slices[np.argmin(np.abs(expert_slices - z))])
+        window = SliceWindow.around(truth[nearest], [], spacing_xy)
         window = SliceWindow(window.centre_x, window.centre_y, *spacing_xy, size=WINDOW_SIZE + 2 * WINDOW_MARGIN)
         examples.append((window.sample(torch.from_numpy(image[z][None]))[0],
                          window_probabilities(window, torch.from_numpy(probabilities[:, z])).half(),
