@@ -7,7 +7,7 @@ import time
 import pytest
 
 from GmmSegLib.core import cpu_threads
-from GmmSegLib.core.cpu_threads import CoreShare, cpu_ticks, threads_for
+from GmmSegLib.core.cpu_threads import CoreShare, cpu_ticks, threads_chosen_by_user, threads_for
 
 STAT = """cpu  {all} 0 0 0 0 0 0 0 0
 cpu0 {busy0} 0 0 {idle0} 0 0 0 0 0 0
@@ -69,3 +69,8 @@ def test_looks_closer_together_than_the_minimum_interval_decide_nothing(tmp_path
     stat.write_text(stat_text(0, 0, 0, 0))
     share = CoreShare(stat)
     assert share.busy_elsewhere() is None
+
+
+def test_a_thread_count_the_user_fixed_is_theirs():
+    assert threads_chosen_by_user({"OMP_NUM_THREADS": "1"}) and threads_chosen_by_user({"MKL_NUM_THREADS": "4"})
+    assert not threads_chosen_by_user({}) and not threads_chosen_by_user({"OMP_NUM_THREADS": ""})

@@ -20,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .core.cpu_threads import CoreShare
+from .core.cpu_threads import CoreShare, threads_chosen_by_user
 from .core.errors import GmmSegError
 from .core.labels import CONVENTIONS
 from .inference.shards import Shard
@@ -67,7 +67,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     if model_warning:
         print(f"gmmseg: warning: {model_warning}", file=sys.stderr)
     failed: list[tuple[str, int]] = []
-    cores = CoreShare() if device.type == "cpu" else None
+    cores = CoreShare() if device.type == "cpu" and not threads_chosen_by_user() else None
     for path, stem in cases:
         try:
             _segment_one(path, stem, arguments, model, entry, device, phi, cores)

@@ -6,8 +6,9 @@ them back: on two cores with one kept busy, two threads took 3.1 times the quiet
 (BENCHMARKS.md, "Speed and memory"). :class:`CoreShare` watches how busy other processes keep this process's
 CPUs (Linux: ``/proc/stat`` less this process's own CPU time, over the interval since it last looked, so no
 sampling pause is needed) and gives torch one thread per idle CPU, at least one; it is asked again before each
-input and each frame of a cine, so the threads follow the load. Where the kernel does not say (macOS, Windows),
-torch keeps its own choice.
+input and each frame of a cine, so the threads follow the load. Where the kernel does not say (macOS, Windows), or
+the user fixed the number (``OMP_NUM_THREADS``), torch keeps it. Trainings keep torch's choice: a thread count that
+changed between steps would change their sums' rounding, and a resumed run would no longer equal an unbroken one.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def cpu_ticks(stat_text: str, cpus: set[int]) -> tuple[int, int]:
 def threads_for(cpus: int, busy_elsewhere: float) -> int:
     """One thread per CPU that other processes leave idle (one more than half busy counts as busy), at least one."""
     return max(1, min(cpus, round(cpus - busy_elsewhere)))
+
+
+def threads_chosen_by_user(environment: dict | None = None) -> bool:
+    """Whether the user fixed the thread count (``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS``): then it is left alone."""
+    environment = os.environ if environment is None else environment
+    return any(environment.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"))
 
 
 class CoreShare:
