@@ -321,7 +321,8 @@ def test_the_indices_table_follows_refine_undo_and_redo(scene, small_phantom, ph
 
 def test_probabilities_are_kept_in_the_scene_in_steps_of_a_255th_and_older_float_scenes_still_read(
         scene, small_phantom, cine_result):
-    from GmmSegLib.mrml.result_record import PROBABILITIES, probabilities_as_read
+    from GmmSegLib.core.probability_steps import probabilities_as_read
+    from GmmSegLib.mrml.result_record import PROBABILITIES
 
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
     outputs = GmmSegLogic(scene).add_outputs(browser, cine_result)

@@ -15,7 +15,7 @@ A whole stack is flagged when its estimated mean Dice is below ``REVIEW_DICE``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -53,8 +53,8 @@ def slice_mean_uncertainty(uncertainty: np.ndarray, labels: np.ndarray) -> np.nd
     return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
 
 
-def stack_estimated_dice(probabilities: np.ndarray, labels: np.ndarray) -> list[float]:
-    """Per frame of class probabilities (T, K, Z, Y, X) and labels (T, Z, Y, X), the stack's estimated mean Dice."""
+def stack_estimated_dice(probabilities: Iterable[np.ndarray], labels: np.ndarray) -> list[float]:
+    """Per frame of class probabilities (K, Z, Y, X each) and labels (T, Z, Y, X), the stack's estimated mean Dice."""
     return [expected_errors(frame, frame_labels).stack_dice()
             for frame, frame_labels in zip(probabilities, labels, strict=True)]
 

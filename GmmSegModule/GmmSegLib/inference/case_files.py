@@ -19,6 +19,7 @@ from ..clinical.plausibility import implausible_findings
 from ..clinical.quality import UNRELIABLE_SHARE, blank_slices_inside_heart, gap_warning, unreliable_warning
 from ..clinical.review import stack_estimated_dice, whole_stack_warning
 from ..core.errors import GmmSegError
+from ..core.probability_steps import as_kept
 from ..io.images import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from ..model.phi import Phi
 from ..model.registry import ModelEntry
@@ -35,7 +36,7 @@ def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:
 
 def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
     """The JSON summary of one segmented input (with clinical indices for a cine)."""
-    stack = stack_estimated_dice(result.probabilities, result.labels)
+    stack = stack_estimated_dice(map(as_kept, result.probabilities), result.labels)  # as the scene keeps them
     record = {
         "input": image.source,
         "frames": image.num_frames,

@@ -28,6 +28,7 @@ from ..clinical.reader_choices import ReaderChoices
 from ..clinical.review import label_review_queue, review_queue
 from ..core.clicks import Box, Click, scribble
 from ..core.errors import GmmSegError
+from ..core.probability_steps import as_kept
 from ..inference.case_result import CaseResult
 from ..io.images import read_cardiac_image
 from ..model.canonical_crop import CanonicalCrop
@@ -41,7 +42,6 @@ from .nodes import (
     remove_with_dependents,
     transform_points,
 )
-from .result_record import probabilities_as_read, stored_probabilities
 from .scene_outputs import (
     ACCEPTED,
     SceneOutputs,
@@ -433,7 +433,7 @@ def review_items(result: CaseResult, limit: int = 20, probabilities: Sequence[np
     if probabilities is None and result.probabilities is not None:  # as the scene will keep them, so that the queue
         # shown when the results come back is the one a saved scene shows when opened again (the estimate softens
         # the probabilities, which makes their smallest values count)
-        probabilities = [probabilities_as_read(stored_probabilities(p)) for p in result.probabilities]
+        probabilities = [as_kept(p) for p in result.probabilities]
     if "total" in result.uncertainty and probabilities is not None:
         queue = review_queue(result.uncertainty["total"], probabilities, result.labels, spacing)
     else:

@@ -12,9 +12,9 @@ segmentation: Slicer saves hidden storable nodes apart, in a private folder, and
   review queue and Accept's audit copy use it);
 - ``probabilities``: a sequence of vector volumes (one component per class), one per frame, which click refinement
   and the indices' EF ranges read. It is the only copy: the result in memory does not keep the probabilities twice.
-  They are kept in steps of 1/255 (:func:`stored_probabilities`): a 20-frame cine's float32 probabilities are
-  100 MB, copied into the sequence, saved and loaded on the GUI thread; a step of 0.004 changes no label or
-  refinement that reads them. Scenes saved with float probabilities are read as they are.
+  They are kept in steps of 1/255 (:mod:`GmmSegLib.core.probability_steps`): a 20-frame cine's float32
+  probabilities are 100 MB, copied into the sequence, saved and loaded on the GUI thread; a step of 0.004 changes no
+  label or refinement that reads them. Scenes saved with float probabilities are read as they are.
 
 The summary node also keeps the reader's choices (ED and ES frames, slice limits, excluded slices:
 :class:`GmmSegLib.clinical.reader_choices.ReaderChoices`) as JSON in its ``GmmSeg.ReaderChoices`` attribute, which the
@@ -82,21 +82,6 @@ def new_frame_sequence(scene, name: str, volumes: list, index_values: list[str],
         slicer.util.updateVolumeFromArray(item, np.ascontiguousarray(voxels))
         sequence.SetDataNodeAtValue(item, value)
     return sequence
-
-
-PROBABILITY_STEPS = 255
-
-
-def stored_probabilities(probabilities: np.ndarray) -> np.ndarray:
-    """Class probabilities as kept in the scene: uint8 steps of 1 / :data:`PROBABILITY_STEPS`."""
-    return np.rint(np.clip(probabilities, 0.0, 1.0) * PROBABILITY_STEPS).astype(np.uint8)
-
-
-def probabilities_as_read(stored: np.ndarray | None) -> np.ndarray | None:
-    """Probabilities (float32) from what :func:`stored_probabilities` kept, or from an older scene's floats."""
-    if stored is None or stored.dtype != np.uint8:
-        return None if stored is None else stored.astype(np.float32, copy=False)
-    return stored.astype(np.float32) / PROBABILITY_STEPS
 
 
 def frame_array(sequence, index_value: str, vector: bool) -> np.ndarray | None:

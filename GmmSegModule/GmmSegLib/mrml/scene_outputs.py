@@ -31,6 +31,7 @@ import slicer
 
 from ..clinical.reader_choices import ReaderChoices
 from ..core.errors import GmmSegError
+from ..core.probability_steps import probabilities_as_read, stored_probabilities
 from ..inference.case_result import CaseResult
 from .edit_history import EditHistory
 from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
@@ -42,9 +43,7 @@ from .result_record import (
     frame_array,
     new_frame_sequence,
     new_summary_node,
-    probabilities_as_read,
     read_reader_choices,
-    stored_probabilities,
     write_reader_choices,
 )
 from .texts import _
