@@ -3,11 +3,13 @@
     python Testing/bench_review_queue.py --predictions runs/oof_v7 runs/oof_v7_shifted [runs/oof_fold0 ...]
 
 Reads the stored out-of-fold predictions (``Testing/oof_predictions.py``: labels, class probabilities, expert labels)
-and prints JSON. The estimator's constants (``GmmSegLib.clinical.error_estimate``: the temperature, the basal weight,
-the stack flag's Dice threshold) are chosen by 5-fold cross-validation over patients, every fold's constants fitted
-on the other folds' patients by the rules below and applied to its own. Each model fold (the predictions of one
-model) is cross-validated on its own, as a temperature is a property of one model's probabilities (the shipped
-model v7 is overconfident, the model of fold 0 is not); its numbers are those of the held-out estimates. The rules,
+and prints JSON. The probabilities are taken as a result keeps them (1/255 steps: GmmSegLib.core.probability_steps),
+as the product estimates from them. The estimator's constants (``GmmSegLib.clinical.error_estimate``: the
+temperature, the basal weight, the stack flag's Dice threshold) are chosen by 5-fold cross-validation over patients,
+every fold's constants fitted on the other folds' patients by the rules below and applied to its own. Each model
+fold (the predictions of one model) is cross-validated on its own, as a temperature is a property of one model's
+probabilities (the shipped model v7 is overconfident, the model of fold 0 is not); its numbers are those of the
+held-out estimates. The rules,
 on the training patients:
 - temperature: the one on a grid (1.0 to 3.0 by 0.1) whose expected number of mislabelled pixels is closest to the
   actual number;
@@ -48,6 +50,7 @@ from uncertainty_calibration import review_payoff  # noqa: E402
 from GmmSegLib.clinical.error_estimate import basal_slice, expected_errors  # noqa: E402
 from GmmSegLib.clinical.review import slice_mean_uncertainty  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES  # noqa: E402
+from GmmSegLib.core.probability_steps import as_kept  # noqa: E402
 
 TEMPERATURES = np.round(np.arange(1.0, 3.01, 0.1), 2)
 BASAL_WEIGHTS = np.arange(1.0, 6.01, 0.5)
@@ -59,7 +62,8 @@ CV_FOLDS = 5
 
 def stack_record(prediction) -> dict:
     """What the cross-validation needs of one stored stack, for every temperature on the grid."""
-    labels, truth, probabilities = prediction.labels, prediction.truth, prediction.probabilities.astype(np.float32)
+    # the probabilities as a result keeps them (1/255 steps), from which the product estimates
+    labels, truth, probabilities = prediction.labels, prediction.truth, as_kept(prediction.probabilities)
     by_temperature = [expected_errors(probabilities, labels, t, basal_weight=1.0) for t in TEMPERATURES]
     base = np.zeros(labels.shape[0], bool)
     if (at := basal_slice(labels)) is not None:

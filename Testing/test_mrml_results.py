@@ -319,7 +319,7 @@ def test_the_indices_table_follows_refine_undo_and_redo(scene, small_phantom, ph
     assert _index_shown(outputs, "LV volume (ml)") == refined
 
 
-def test_probabilities_are_kept_in_the_scene_in_steps_of_a_255th_and_older_float_scenes_still_read(
+def test_probabilities_are_kept_in_the_scene_in_steps_of_a_65535th_and_older_scenes_still_read(
         scene, small_phantom, cine_result):
     from GmmSegLib.core.probability_steps import probabilities_as_read
     from GmmSegLib.mrml.result_record import PROBABILITIES
@@ -327,13 +327,15 @@ def test_probabilities_are_kept_in_the_scene_in_steps_of_a_255th_and_older_float
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
     outputs = GmmSegLogic(scene).add_outputs(browser, cine_result)
     sequence = outputs.node_of(PROBABILITIES)
-    assert slicer.util.arrayFromVolume(sequence.GetNthDataNode(0)).dtype == np.uint8  # 4x smaller than float32
+    assert slicer.util.arrayFromVolume(sequence.GetNthDataNode(0)).dtype == np.uint16  # half of float32
     for frame in range(outputs.num_frames):
         kept = outputs.class_probabilities(frame)
         assert kept.dtype == np.float32
-        np.testing.assert_allclose(kept, cine_result.probabilities[frame], atol=0.5 / 255 + 1e-6)
-    older = cine_result.probabilities[0].astype(np.float32)  # what scenes saved before this kept
+        np.testing.assert_allclose(kept, cine_result.probabilities[frame], atol=0.5 / 65535 + 1e-7)
+    older = cine_result.probabilities[0].astype(np.float32)  # what scenes saved before steps were kept
     assert probabilities_as_read(older) is older
+    in_bytes = np.rint(cine_result.probabilities[0] * 255).astype(np.uint8)  # the previous release's 1/255 steps
+    np.testing.assert_allclose(probabilities_as_read(in_bytes), cine_result.probabilities[0], atol=0.5 / 255 + 1e-6)
 
 
 def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, small_phantom, cine_result, refinement,

@@ -45,7 +45,7 @@ def table_rows(outputs) -> dict[str, str]:
 
 
 def kept(result) -> np.ndarray:
-    """The result's probabilities as the scene keeps them (steps of 1/255: mrml.result_record)."""
+    """The result's probabilities as the scene keeps them (core.probability_steps)."""
     from GmmSegLib.core.probability_steps import probabilities_as_read, stored_probabilities
 
     return probabilities_as_read(stored_probabilities(result.probabilities))

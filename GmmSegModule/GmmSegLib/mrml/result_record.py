@@ -12,9 +12,10 @@ segmentation: Slicer saves hidden storable nodes apart, in a private folder, and
   review queue and Accept's audit copy use it);
 - ``probabilities``: a sequence of vector volumes (one component per class), one per frame, which click refinement
   and the indices' EF ranges read. It is the only copy: the result in memory does not keep the probabilities twice.
-  They are kept in steps of 1/255 (:mod:`GmmSegLib.core.probability_steps`): a 20-frame cine's float32
-  probabilities are 100 MB, copied into the sequence, saved and loaded on the GUI thread; a step of 0.004 changes no
-  label or refinement that reads them. Scenes saved with float probabilities are read as they are.
+  They are kept in uint16 steps of 1/65535 (:mod:`GmmSegLib.core.probability_steps`): a 20-frame cine's float32
+  probabilities are 100 MB, copied into the sequence, saved and loaded on the GUI thread, and 50 MB this way, fine
+  enough for the review queue's estimate (1/255 steps were not). Scenes saved with float probabilities or with
+  1/255 steps are read as they are.
 
 The summary node also keeps the reader's choices (ED and ES frames, slice limits, excluded slices:
 :class:`GmmSegLib.clinical.reader_choices.ReaderChoices`) as JSON in its ``GmmSeg.ReaderChoices`` attribute, which the
