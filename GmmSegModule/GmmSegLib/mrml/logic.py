@@ -29,7 +29,7 @@ from ..clinical.review import label_review_queue, review_queue
 from ..core.clicks import Box, Click, scribble
 from ..core.errors import GmmSegError
 from ..core.probability_steps import as_kept
-from ..inference.case_result import CaseResult
+from ..inference.case_result import UNCERTAINTY_FILES, CaseResult
 from ..io.images import read_cardiac_image
 from ..model.canonical_crop import CanonicalCrop
 from ..model.phi import Phi, phi_from_ras_transform, ras_transform_for_phi
@@ -405,7 +405,8 @@ class GmmSegLogic:
 
     def export(self, outputs: SceneOutputs, folder: str | Path, extension: str = ".nii.gz") -> list[Path]:
         """Write the current segmentation (all frames, edits included) and the uncertainty maps on the input's
-        grid, with the clinical indices."""
+        grid, with the clinical indices; the files are named as ``gmmseg segment`` names them (``<stem>_seg``,
+        ``<stem>_uncertainty``, ``<stem>_aleatoric``, ``<stem>_epistemic``)."""
         from ..io.images import AtomicOutputs, to_sitk
 
         if extension not in (".nii.gz", ".nrrd"):
@@ -417,9 +418,9 @@ class GmmSegLogic:
         squeeze = labels.shape[0] == 1
         with AtomicOutputs(folder) as files:
             files.add_image(f"{stem}_seg{extension}", to_sitk(labels[0] if squeeze else labels, geometry))
-            for kind, maps in outputs.result.uncertainty.items():
-                files.add_image(f"{stem}_{kind}_uncertainty{extension}",
-                                  to_sitk(maps[0] if squeeze else maps, geometry))
+            for kind, maps in outputs.result.uncertainty.items():  # named as gmmseg segment names them
+                files.add_image(f"{stem}_{UNCERTAINTY_FILES[kind]}{extension}",
+                                to_sitk(maps[0] if squeeze else maps, geometry))
             indices = self.update_indices(outputs, labels)
             files.add_bytes(f"{stem}_indices.json", json.dumps(indices, indent=2).encode())
         return files.paths
