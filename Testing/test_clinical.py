@@ -150,3 +150,14 @@ def test_two_phases_report_the_uncertainty_of_the_segment_jsons_beside_them(tmp_
     assert [(s["frame"], s["slice"]) for s in summary["most_uncertain"][:3]] == [(0, 1), (1, 2), (1, 0)]
     summary = report_case(None, es, ed, tmp_path / "swapped")["uncertainty"]  # frames follow the phases taken
     assert [(s["frame"], s["slice"]) for s in summary["most_uncertain"][:3]] == [(0, 1), (1, 2), (1, 0)]
+
+
+def test_one_phase_gives_the_volumes_and_the_lv_mass_and_no_ejection_fraction():
+    from GmmSegLib.clinical.indices import single_phase_indices
+
+    labels = np.zeros((2, 10, 10), np.uint8)
+    labels[:, 2:4, 2:4] = 1  # 8 voxels of LV
+    labels[:, 5:8, 5:8] = 2  # 18 voxels of myocardium
+    indices = single_phase_indices(labels, (2.0, 2.0, 10.0))  # 0.04 ml a voxel
+    assert indices == pytest.approx({"LV volume (ml)": 0.32, "MYO volume (ml)": 0.72, "RV volume (ml)": 0.0,
+                                     "LV mass (g)": 0.72 * 1.05})

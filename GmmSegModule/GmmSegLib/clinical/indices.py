@@ -106,6 +106,14 @@ def missing_cavity_warnings(volumes: dict[str, list[float]], ed: int, es: int) -
     return warnings
 
 
+def single_phase_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float]) -> dict[str, float]:
+    """What one phase (a 3D stack, Z, Y, X) gives: each structure's volume and the LV mass (no ejection fraction),
+    keyed as the Slicer module's table shows them."""
+    indices = {f"{name} volume (ml)": volume for name, volume in structure_volumes_ml(labels, spacing_xyz).items()}
+    indices["LV mass (g)"] = indices["MYO volume (ml)"] * MYOCARDIUM_DENSITY_G_PER_ML
+    return indices
+
+
 def structure_volumes_ml(labels: np.ndarray, spacing_xyz: tuple[float, float, float]) -> dict[str, float]:
     """Volume (ml) of each structure in one 3D label map (Z, Y, X)."""
     voxel_ml = float(np.prod(spacing_xyz)) / 1000.0

@@ -13,7 +13,7 @@ import numpy as np
 import slicer
 import vtk
 
-from ..clinical.indices import MYOCARDIUM_DENSITY_G_PER_ML, clinical_indices, scalar_indices, structure_volumes_ml
+from ..clinical.indices import clinical_indices, scalar_indices, single_phase_indices
 from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURE_COLOURS
 from .scene_outputs import SceneOutputs, tag
@@ -44,9 +44,7 @@ def _indices(outputs: SceneOutputs, labels: np.ndarray) -> dict:
     ranges, or {"error": why} when they cannot be computed (no LV left after editing, too few slices)."""
     spacing = tuple(outputs.result.summary["spacing_mm"])
     if len(labels) < 2:
-        indices = {f"{k} volume (ml)": v for k, v in structure_volumes_ml(labels[0], spacing).items()}
-        indices["LV mass (g)"] = indices["MYO volume (ml)"] * MYOCARDIUM_DENSITY_G_PER_ML
-        return indices
+        return single_phase_indices(labels[0], spacing)
     try:
         return clinical_indices(np.asarray(labels), spacing, choices=outputs.reader_choices(),
                                 probabilities=outputs.probability_frames()).to_dict()
