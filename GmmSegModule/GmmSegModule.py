@@ -342,6 +342,12 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.reviewSegmentationButton.enabled = idle and bool(self._parameterNode and
                                                                  self._parameterNode.reviewSegmentation)
         self.ui.refineFramesButton.enabled = editable and outputs.num_frames > 1 and outputs.history.last_is_refinement
+        boxes = editable and self._boxesRefined(outputs)
+        self.ui.boxPlaceWidget.enabled = self.ui.boxLabel.enabled = boxes
+        self.ui.boxLabel.toolTip = (_("Draw a box that holds all of the structure, for one the model missed (a basal "
+                                      "RV)") if boxes or not editable else
+                                    _("This result's model has no click refiner: a box cannot be used; place "
+                                      "clicks or a scribble"))
         self.ui.undoButton.enabled = editable and outputs.history.can_undo
         self.ui.redoButton.enabled = editable and outputs.history.can_redo
         dicom = hasattr(slicer.modules, "quantitativereporting")
@@ -349,6 +355,18 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportDicomButton.toolTip = _("Export as DICOM SEG") if dicom else \
             _("Install the QuantitativeReporting extension for DICOM SEG")
         self.ui.adaptButton.enabled = idle
+
+    @staticmethod
+    def _boxesRefined(outputs) -> bool:
+        """Whether Refine can use a box on ``outputs``: only a model with a click refiner (its registry entry says)
+        corrects from one; for the others the box placer is disabled rather than refused at Refine."""
+        from GmmSegLib.core.errors import GmmSegError
+        from GmmSegLib.model.registry import has_click_refiner
+
+        try:
+            return has_click_refiner(((outputs.result.summary or {}).get("model") or {}).get("sha256"))
+        except GmmSegError:  # a broken registry: the refinement itself says so, if the user gets there
+            return False
 
     def _log(self, text: str) -> None:
         if text and self.ui is not None:

@@ -134,6 +134,8 @@ def _refine_undo_redo_and_accept(module, browser, outputs) -> np.ndarray:
 
     widget, ui = module.widget, module.widget.ui
     logic = widget.logic.sceneLogic()
+    # the shipped model has no click refiner: its results offer no box (which it would refuse), and say why
+    assert ui.refineButton.enabled and not ui.boxPlaceWidget.enabled and "no click refiner" in ui.boxLabel.toolTip
     before = click_background_in_the_lv(widget, outputs)
     ui.refineButton.click()
     refined = logic.current_labels(outputs)

@@ -104,3 +104,18 @@ def test_extensions_index_entry_passes_the_index_checks():
     licence = (ROOT / "LICENSE").read_text()
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'license = { text = "Apache-2.0" }' in pyproject and "Apache License" in licence
+
+
+def test_whether_a_model_refines_from_boxes_is_read_from_its_registry_entry(tmp_path, monkeypatch):
+    from GmmSegLib.model.registry import MODELS_ENV, has_click_refiner
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    registry = json.loads((ROOT / "Resources" / "Models" / "Models.json").read_text())
+    shipped = registry["models"][0]
+    assert shipped["click_refiner"] is False and not has_click_refiner(shipped["sha256"])
+    with_refiner = {**shipped, "id": "with-refiner", "sha256": "a" * 64, "click_refiner": True}
+    (folder / "Models.json").write_text(json.dumps({**registry, "models": [shipped, with_refiner]}))
+    monkeypatch.setenv(MODELS_ENV, str(folder))
+    assert has_click_refiner("a" * 64) and not has_click_refiner(shipped["sha256"])
+    assert not has_click_refiner(None)  # no model named: the default's

@@ -46,7 +46,7 @@ def main() -> int:
     parser.add_argument("--git-commit", help="commit of the code that trained it (default: HEAD)")
     parser.add_argument("--note", default="", help="anything a reader needs to reproduce it")
     arguments = parser.parse_args()
-    _, metadata = load_model(arguments.model)  # refuse to register something that does not load
+    model, metadata = load_model(arguments.model)  # refuse to register something that does not load
     folder = Path(arguments.models_dir)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(arguments.model, folder / arguments.file)
@@ -60,6 +60,7 @@ def main() -> int:
         "trained_on": arguments.trained_on,
         "file": arguments.file,
         "sha256": sha256_of(folder / arguments.file),
+        "click_refiner": model.refiner is not None,
         "command": arguments.command,
         "training_config": metadata.get("config", {}),
         "split": SPLIT,

@@ -139,6 +139,14 @@ def load_registered(model: str | os.PathLike | None = None) -> tuple[GmmSegModel
     return network, entry
 
 
+def has_click_refiner(sha256: str | None) -> bool:
+    """Whether the available model with this sha256 (a result's model), else the default model, has a click refiner,
+    as its registry entry or description says (``click_refiner``; torch-free, for the module's panel)."""
+    entries = available_models()
+    entry = next((e for e in entries if sha256 and e.sha256 == sha256), None) or default_entry()
+    return bool(entry.record.get("click_refiner", False))
+
+
 def click_refiner_of(sha256: str | None) -> ClickRefiner | None:
     """The click refiner of the available model with this sha256 (the model that made a result), else of the default
     model; None when that model has none (it was trained before the refiner stage existed)."""

@@ -66,7 +66,8 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
                        f"{check.adapted:.3f} against {check.starting:.3f} on {check.images} image(s) it did not "
                        f"adapt on): {out.name} is {base.id} unchanged")
     left_out = set(trainer.data.left_out) | set(unreadable)
-    record = {"id": out.stem, "sha256": sha256_of(chosen), "file": out.name, "base_model": base.id,
+    record = {"id": out.stem, "sha256": sha256_of(chosen), "file": out.name,
+              "click_refiner": trainer.model.refiner is not None, "base_model": base.id,
               "base_sha256": base.sha256, "kept_starting_model": not check.adapted_is_better,
               "criterion": check.record(),
               "adapted_on": [str(Path(p).resolve()) for p in adapt_on if str(Path(p)) not in left_out],
