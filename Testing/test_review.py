@@ -106,3 +106,19 @@ def test_without_uncertainty_the_queue_puts_the_key_frames_and_their_end_slices_
     assert [item.frame for item in queue[5:10]] == [0] * 5 and [item.frame for item in queue[10:]] == [1] * 5
     assert queue[0].slice_score is None and queue[0].score == 1.0 and queue[4].structure == "MYO"
     assert queue[0].bbox == (5, 5, 14, 14) and queue[0].area_mm2 == 100 * 1.5 * 1.5
+
+
+def test_the_review_estimate_takes_the_constants_of_the_model_that_made_the_result(automatic, phantom_volume,
+                                                                                    shipped_model):
+    """A model's registry entry carries its calibration; v7's equals the code's defaults; another model's applies to
+    its results (here a flag threshold no stack passes)."""
+    from GmmSegLib.clinical.error_estimate import ReviewCalibration
+
+    _, entry = shipped_model
+    assert ReviewCalibration.of_model(entry.record) == ReviewCalibration()
+    assert ReviewCalibration.of_model({"id": "adapted, no calibration"}) == ReviewCalibration()
+    assert not summary_record(automatic, phantom_volume, entry)["review_advised"]
+    strict = replace(entry, record={**entry.record, "review_calibration": {
+        **entry.record["review_calibration"], "review_dice": 0.999}})
+    record = summary_record(automatic, phantom_volume, strict)
+    assert record["review_advised"] and any("probably poor" in reason for reason in record["review_reasons"])

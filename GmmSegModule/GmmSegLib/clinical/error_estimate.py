@@ -25,10 +25,12 @@ import numpy as np
 
 from ..core.labels import STRUCTURES
 
-# All three fitted on the out-of-fold predictions of the shipped model v7 (runs/oof_v7 and runs/oof_v7_shifted: its
-# 25 validation patients, ED and ES, as stored and through the synthetic new scanner), with the probabilities as a
-# result keeps them (GmmSegLib.core.probability_steps), by the rules of Testing/bench_review_queue.py; in brackets
-# what its 5 cross-validation folds chose. They belong to that model: another model's probabilities are calibrated
+# The shipped model v7's, which its registry entry also holds (``review_calibration``; a test keeps the two equal);
+# a model whose entry or description has none gets these (ReviewCalibration). All three fitted on the out-of-fold
+# predictions of v7 (runs/oof_v7 and runs/oof_v7_shifted: its 25 validation patients, ED and ES, as stored and
+# through the synthetic new scanner), with the probabilities as a result keeps them (GmmSegLib.core.
+# probability_steps), by the rules of Testing/bench_review_queue.py; in brackets what its 5 cross-validation folds
+# chose. They belong to that model: another model's probabilities are calibrated
 # otherwise (the model of fold 0 needs 1.2 to 1.4).
 # Softening of the class probabilities, q ~ p ** (1 / T): the expected number of mislabelled pixels then equals the
 # actual one (2.3 to 2.4).
@@ -43,6 +45,27 @@ REVIEW_DICE = 0.8428
 UNSURE = 0.5
 # a structure expected to cover less than this many pixels of a slice and labelled in none is absent there
 _ABSENT = 0.5
+
+
+@dataclass(frozen=True)
+class ReviewCalibration:
+    """The estimator's constants for one model's probabilities: they belong to the model that made a result.
+
+    A model's registry entry or description holds them (``review_calibration``, fitted by
+    ``Testing/bench_review_queue.py`` on its out-of-fold predictions); a model without them gets the shipped model
+    v7's (the module constants above).
+    """
+
+    temperature: float = TEMPERATURE
+    basal_weight: float = BASAL_WEIGHT
+    review_dice: float = REVIEW_DICE
+
+    @classmethod
+    def of_model(cls, record: dict | None) -> ReviewCalibration:
+        """From a model's registry entry or description; the defaults for what it does not give."""
+        given = (record or {}).get("review_calibration") or {}
+        return cls(**{name: float(given[name]) for name in ("temperature", "basal_weight", "review_dice")
+                      if name in given})
 
 
 @dataclass(frozen=True)

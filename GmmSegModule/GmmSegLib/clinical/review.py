@@ -10,7 +10,8 @@ concerns, and misses the confident errors at the base.
 Regions are the connected patches of high uncertainty inside a slice; each becomes a review item with
 its bounding box, area, uncertainty mass and the structure it mostly concerns. The queue lists the
 items of the slice with the largest estimated error first, and within a slice the largest uncertainty mass first.
-A whole stack is flagged when its estimated mean Dice is below ``REVIEW_DICE``.
+A whole stack is flagged when its estimated mean Dice is below the model's ``review_dice``
+(:class:`~GmmSegLib.clinical.error_estimate.ReviewCalibration`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.labels import STRUCTURES
-from .error_estimate import REVIEW_DICE, expected_errors
+from .error_estimate import REVIEW_DICE, ReviewCalibration, expected_errors
 
 REGION_THRESHOLD = 0.3
 MIN_REGION_AREA_MM2 = 10.0
@@ -53,16 +54,19 @@ def slice_mean_uncertainty(uncertainty: np.ndarray, labels: np.ndarray) -> np.nd
     return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
 
 
-def stack_estimated_dice(probabilities: Iterable[np.ndarray], labels: np.ndarray) -> list[float]:
-    """Per frame of class probabilities (K, Z, Y, X each) and labels (T, Z, Y, X), the stack's estimated mean Dice."""
-    return [expected_errors(frame, frame_labels).stack_dice()
+def stack_estimated_dice(probabilities: Iterable[np.ndarray], labels: np.ndarray,
+                         calibration: ReviewCalibration = ReviewCalibration()) -> list[float]:
+    """Per frame of class probabilities (K, Z, Y, X each) and labels (T, Z, Y, X), the stack's estimated mean Dice
+    (with the ``calibration`` of the model that made them)."""
+    return [expected_errors(frame, frame_labels, calibration.temperature, calibration.basal_weight).stack_dice()
             for frame, frame_labels in zip(probabilities, labels, strict=True)]
 
 
-def whole_stack_warning(estimated_dice: list[float] | np.ndarray) -> str | None:
-    """What to tell the clinician when some frame's estimated Dice is below ``REVIEW_DICE``; None otherwise."""
+def whole_stack_warning(estimated_dice: list[float] | np.ndarray, review_dice: float = REVIEW_DICE) -> str | None:
+    """What to tell the clinician when some frame's estimated Dice is below ``review_dice`` (the model's
+    calibration); None otherwise."""
     worst = min(estimated_dice, default=1.0)
-    if worst >= REVIEW_DICE:
+    if worst >= review_dice:
         return None
     return (f"the segmentation is probably poor (estimated mean Dice {worst:.2f}, typically about 0.9); check that "
             "it is a short-axis cine and review the result slice by slice")
@@ -76,7 +80,8 @@ def _dominant_structure(labels: np.ndarray, region: np.ndarray) -> str:
 
 def review_queue(uncertainty: np.ndarray, probabilities: np.ndarray | Sequence[np.ndarray], labels: np.ndarray,
                  spacing_xyz: tuple[float, float, float], threshold: float = REGION_THRESHOLD,
-                 min_area_mm2: float = MIN_REGION_AREA_MM2) -> list[ReviewItem]:
+                 min_area_mm2: float = MIN_REGION_AREA_MM2,
+                 calibration: ReviewCalibration = ReviewCalibration()) -> list[ReviewItem]:
     """Review items of maps and labels (T, Z, Y, X) and class probabilities (T of (K, Z, Y, X)): the regions of
     uncertainty above ``threshold``, the slice with the largest estimated error first.
 
@@ -86,7 +91,7 @@ def review_queue(uncertainty: np.ndarray, probabilities: np.ndarray | Sequence[n
     pixel_mm2 = spacing_xyz[0] * spacing_xyz[1]
     items: list[ReviewItem] = []
     for t in range(uncertainty.shape[0]):
-        estimate = expected_errors(probabilities[t], labels[t])
+        estimate = expected_errors(probabilities[t], labels[t], calibration.temperature, calibration.basal_weight)
         dice = estimate.mean_slice_dice()
         for z in range(uncertainty.shape[1]):
             slice_items = _slice_items(uncertainty[t, z], labels[t, z], pixel_mm2, threshold, min_area_mm2)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..clinical.error_estimate import ReviewCalibration
 from ..clinical.indices import clinical_indices, volume_caveat
 from ..clinical.plausibility import implausible_findings
 from ..clinical.quality import UNRELIABLE_SHARE, blank_slices_inside_heart, gap_warning, unreliable_warning
@@ -36,7 +37,8 @@ def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:
 
 def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
     """The JSON summary of one segmented input (with clinical indices for a cine)."""
-    stack = stack_estimated_dice(map(as_kept, result.probabilities), result.labels)  # as the scene keeps them
+    calibration = ReviewCalibration.of_model(None if entry is None else entry.record)  # the model's own
+    stack = stack_estimated_dice(map(as_kept, result.probabilities), result.labels, calibration)  # as kept
     record = {
         "input": image.source,
         "frames": image.num_frames,
@@ -70,7 +72,7 @@ def summary_record(result: SegmentationResult, image: CardiacImage, entry: Model
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
     }
     # every reason to look at the result before using it, one line each; the command prints them as warnings
-    reasons = [whole_stack_warning(stack), unreliable_warning(result.unreliable_share),
+    reasons = [whole_stack_warning(stack, calibration.review_dice), unreliable_warning(result.unreliable_share),
                gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels))]
     record["review_reasons"] = [reason for reason in reasons if reason] + record["implausible"]
     record["review_advised"] = bool(record["review_reasons"])

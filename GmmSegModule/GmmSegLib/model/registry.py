@@ -139,12 +139,15 @@ def load_registered(model: str | os.PathLike | None = None) -> tuple[GmmSegModel
     return network, entry
 
 
+def entry_of_result(sha256: str | None) -> ModelEntry:
+    """The available model with this sha256 (the model that made a result), else the default model (torch-free)."""
+    return next((e for e in available_models() if sha256 and e.sha256 == sha256), None) or default_entry()
+
+
 def has_click_refiner(sha256: str | None) -> bool:
-    """Whether the available model with this sha256 (a result's model), else the default model, has a click refiner,
-    as its registry entry or description says (``click_refiner``; torch-free, for the module's panel)."""
-    entries = available_models()
-    entry = next((e for e in entries if sha256 and e.sha256 == sha256), None) or default_entry()
-    return bool(entry.record.get("click_refiner", False))
+    """Whether the model of a result (:func:`entry_of_result`) has a click refiner, as its registry entry or
+    description says (``click_refiner``; for the module's panel)."""
+    return bool(entry_of_result(sha256).record.get("click_refiner", False))
 
 
 def click_refiner_of(sha256: str | None) -> ClickRefiner | None:

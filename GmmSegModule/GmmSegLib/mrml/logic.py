@@ -23,6 +23,7 @@ import numpy as np
 import slicer
 import vtk
 
+from ..clinical.error_estimate import ReviewCalibration
 from ..clinical.quality import review_reasons
 from ..clinical.reader_choices import ReaderChoices
 from ..clinical.review import label_review_queue, review_queue
@@ -33,6 +34,7 @@ from ..inference.case_result import UNCERTAINTY_FILES, CaseResult
 from ..io.images import read_cardiac_image
 from ..model.canonical_crop import CanonicalCrop
 from ..model.phi import Phi, phi_from_ras_transform, ras_transform_for_phi
+from ..model.registry import entry_of_result
 from .edit_history import ActionStep, LabelEdit
 from .indices_nodes import indices_problem, show_indices
 from .inputs import add_volume_nodes, cardiac_image_from_node, input_geometry, update_proxies
@@ -436,7 +438,9 @@ def review_items(result: CaseResult, limit: int = 20, probabilities: Sequence[np
         # the probabilities, which makes their smallest values count)
         probabilities = [as_kept(p) for p in result.probabilities]
     if "total" in result.uncertainty and probabilities is not None:
-        queue = review_queue(result.uncertainty["total"], probabilities, result.labels, spacing)
+        model = entry_of_result((result.summary.get("model") or {}).get("sha256"))
+        queue = review_queue(result.uncertainty["total"], probabilities, result.labels, spacing,
+                             calibration=ReviewCalibration.of_model(model.record))
     else:
         indices = result.summary.get("clinical_indices") or {}
         key_frames = tuple(indices[key] for key in ("ed_frame", "es_frame") if key in indices)

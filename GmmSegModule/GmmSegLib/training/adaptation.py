@@ -68,6 +68,8 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
     left_out = set(trainer.data.left_out) | set(unreadable)
     record = {"id": out.stem, "sha256": sha256_of(chosen), "file": out.name,
               "click_refiner": trainer.model.refiner is not None, "base_model": base.id,
+              # the starting model's: an adapted model's probabilities have not been calibrated again (no labels)
+              "review_calibration": base.record.get("review_calibration"),
               "base_sha256": base.sha256, "kept_starting_model": not check.adapted_is_better,
               "criterion": check.record(),
               "adapted_on": [str(Path(p).resolve()) for p in adapt_on if str(Path(p)) not in left_out],
