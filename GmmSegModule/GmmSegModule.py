@@ -3,7 +3,7 @@
 Slicer classes only (Module, Widget, Test); everything else is in GmmSegLib. The widget binds the GUI to a
 parameter node and calls :class:`GmmSegLib.mrml.logic.GmmSegLogic`; long work (segmenting, re-running with
 a moved prior, adapting to a site's images) runs in a separate ``PythonSlicer`` process through the ``gmmseg``
-command line (:mod:`GmmSegLib.mrml.jobs`), so the GUI never freezes and Cancel stops the whole process tree.
+command line (:mod:`GmmSegLib.gui.jobs`), so the GUI never freezes and Cancel stops the whole process tree.
 torch is not imported when the module loads; the PyTorch extension installs it on first use (for the jobs, and
 for click refinement, which runs in Slicer's process because it must answer at once).
 
@@ -391,10 +391,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         import json
 
         from GmmSegLib.gui.job_runner import Job
+        from GmmSegLib.gui.jobs import segment_arguments
         from GmmSegLib.gui.pytorch_install import ensure_pytorch
         from GmmSegLib.gui.user_action import confirmed
         from GmmSegLib.mrml.inputs import frame_volumes
-        from GmmSegLib.mrml.jobs import segment_arguments
 
         inputNode = inputNode or self._parameterNode.inputNode
         if not self._jobs.idle:
@@ -421,10 +421,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from datetime import datetime
 
         from GmmSegLib.gui.job_runner import Job
+        from GmmSegLib.gui.jobs import adapt_arguments
         from GmmSegLib.gui.model_choice import chosen
         from GmmSegLib.gui.pytorch_install import ensure_pytorch
         from GmmSegLib.io.images import image_files
-        from GmmSegLib.mrml.jobs import adapt_arguments
 
         if not self._jobs.idle or not ensure_pytorch():
             return

@@ -47,9 +47,9 @@ from launcher import alive, install_launcher  # noqa: E402
 from panel_steps import click_background_in_the_lv, panel_state, same_state  # noqa: E402
 from slicer_harness import load_module, pump, wait_until  # noqa: E402
 
+from GmmSegLib.gui.process_tree import descendants  # noqa: E402
 from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
 from GmmSegLib.mrml.inputs import add_volume_nodes  # noqa: E402
-from GmmSegLib.mrml.process_tree import descendants  # noqa: E402
 
 
 class _PyTorchUtilsLogic:

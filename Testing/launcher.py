@@ -4,7 +4,7 @@
 Slicer 5.10.0 and 5.12.3 pin it): it sets up the environment, starts ``python-real`` with ``QProcess::start``,
 forwards stdout, stderr and stdin, waits, and exits with the child's code. It installs no signal handler, so a
 SIGTERM or SIGKILL ends the launcher alone and the child runs on. This one behaves the same, and
-:func:`install_launcher` puts it on PATH as ``PythonSlicer``, where :func:`GmmSegLib.mrml.jobs.python_executable`
+:func:`install_launcher` puts it on PATH as ``PythonSlicer``, where :func:`GmmSegLib.gui.jobs.python_executable`
 looks for Slicer's.
 
 The environment it gives the child is the launcher settings' Python part (SuperBuild/External_python.cmake,

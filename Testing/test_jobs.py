@@ -32,7 +32,7 @@ def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, slice
     """In Slicer 5.12.3 (launchConsoleProcess reads the output) and 5.10.0 (the job reads it)."""
     import shutil
 
-    from GmmSegLib.mrml.jobs import ConsoleJob, python_executable
+    from GmmSegLib.gui.jobs import ConsoleJob, python_executable
 
     assert python_executable() == shutil.which("PythonSlicer") != sys.executable
     job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(phantom_files["volume"]), "--out",
@@ -44,7 +44,7 @@ def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, slice
 
 @requires_torch
 def test_a_user_error_of_the_command_is_reported_as_its_one_line(tmp_path, pythonslicer):
-    from GmmSegLib.mrml.jobs import ConsoleJob
+    from GmmSegLib.gui.jobs import ConsoleJob
 
     job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(tmp_path / "missing.nii.gz"), "--out",
                                                       str(tmp_path / "out")])
@@ -58,8 +58,8 @@ def test_a_user_error_of_the_command_is_reported_as_its_one_line(tmp_path, pytho
 def test_cancel_kills_the_launchers_child_too_and_writes_nothing(tmp_path, pythonslicer, phantom_acdc_dir):
     from slicer_harness import wait_until
 
-    from GmmSegLib.mrml.jobs import ConsoleJob
-    from GmmSegLib.mrml.process_tree import descendants
+    from GmmSegLib.gui.jobs import ConsoleJob
+    from GmmSegLib.gui.process_tree import descendants
 
     out = tmp_path / "model.pt"
     lines, ends = [], []
@@ -87,7 +87,7 @@ def test_a_user_error_reaches_the_log_whole_where_the_locale_is_not_utf8(tmp_pat
     reads the output itself."""
     import slicer.util
 
-    from GmmSegLib.mrml.jobs import ConsoleJob
+    from GmmSegLib.gui.jobs import ConsoleJob
 
     monkeypatch.delenv("PYTHONIOENCODING", raising=False)
     for name, value in (("LC_ALL", "C"), ("PYTHONUTF8", "0"), ("PYTHONCOERCECLOCALE", "0")):
@@ -112,7 +112,7 @@ def test_a_user_error_reaches_the_log_when_slicer_itself_reads_in_a_narrower_enc
     vanish. The job writes in the encoding Slicer reads with, escaping what it lacks."""
     import locale
 
-    from GmmSegLib.mrml.jobs import ConsoleJob
+    from GmmSegLib.gui.jobs import ConsoleJob
 
     missing = tmp_path / "Ωmega" / "missing.nii.gz"
     previous = locale.setlocale(locale.LC_CTYPE)
@@ -129,8 +129,8 @@ def test_a_user_error_reaches_the_log_when_slicer_itself_reads_in_a_narrower_enc
 def test_process_tree_kill_reaches_grandchildren(pythonslicer, process_table, monkeypatch, tmp_path):
     from slicer_harness import wait_until
 
-    from GmmSegLib.mrml import process_tree
-    from GmmSegLib.mrml.process_tree import descendants, kill_process_tree
+    from GmmSegLib.gui.process_tree import descendants, kill_process_tree
+    from GmmSegLib.gui import process_tree
 
     if process_table.startswith("ps"):
         monkeypatch.setattr(process_tree, "PROC", tmp_path / "no proc")

@@ -68,7 +68,7 @@ def _running_children(widget) -> list[int]:
     """The launcher and what it started, once the interpreter runs under it."""
     from slicer_harness import wait_until
 
-    from GmmSegLib.mrml.process_tree import descendants
+    from GmmSegLib.gui.process_tree import descendants
 
     pid = widget._jobs.job.console.process.pid
     wait_until(lambda: descendants(pid), timeout=30)

@@ -19,8 +19,8 @@ from slicer.i18n import tr as _
 
 from ..inference.case_result import CaseResult
 from ..io.images import image_stem
-from ..mrml.jobs import BackgroundTask, ConsoleJob
 from ..mrml.logic import review_items
+from .jobs import BackgroundTask, ConsoleJob
 from .user_action import user_action
 
 ERROR_PREFIX = "gmmseg: error:"
