@@ -130,6 +130,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         VTKObservationMixin.__init__(self)
         self.logic = self.ui = self._parameterNode = self._parameterNodeGuiTag = None
         self._jobs = self._models = self._results = self._keys = None  # GmmSegLib.gui parts, made in setup()
+        self._modelRefinesBoxes: dict[str | None, bool] = {}  # by a result's model sha256 (read from the registry)
 
     # ---- set-up -----------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -356,17 +357,20 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             _("Install the QuantitativeReporting extension for DICOM SEG")
         self.ui.adaptButton.enabled = idle
 
-    @staticmethod
-    def _boxesRefined(outputs) -> bool:
+    def _boxesRefined(self, outputs) -> bool:
         """Whether Refine can use a box on ``outputs``: only a model with a click refiner (its registry entry says)
-        corrects from one; for the others the box placer is disabled rather than refused at Refine."""
+        corrects from one; for the others the box placer is disabled rather than refused at Refine. Read once per
+        model: the panel asks on every parameter change."""
         from GmmSegLib.core.errors import GmmSegError
         from GmmSegLib.model.registry import has_click_refiner
 
-        try:
-            return has_click_refiner(((outputs.result.summary or {}).get("model") or {}).get("sha256"))
-        except GmmSegError:  # a broken registry: the refinement itself says so, if the user gets there
-            return False
+        sha256 = ((outputs.result.summary or {}).get("model") or {}).get("sha256")
+        if sha256 not in self._modelRefinesBoxes:
+            try:
+                self._modelRefinesBoxes[sha256] = has_click_refiner(sha256)
+            except GmmSegError:  # a broken registry: the refinement itself says so, if the user gets there
+                return False
+        return self._modelRefinesBoxes[sha256]
 
     def _log(self, text: str) -> None:
         if text and self.ui is not None:
