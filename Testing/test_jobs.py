@@ -129,8 +129,8 @@ def test_a_user_error_reaches_the_log_when_slicer_itself_reads_in_a_narrower_enc
 def test_process_tree_kill_reaches_grandchildren(pythonslicer, process_table, monkeypatch, tmp_path):
     from slicer_harness import wait_until
 
-    from GmmSegLib.gui.process_tree import descendants, kill_process_tree
     from GmmSegLib.gui import process_tree
+    from GmmSegLib.gui.process_tree import descendants, kill_process_tree
 
     if process_table.startswith("ps"):
         monkeypatch.setattr(process_tree, "PROC", tmp_path / "no proc")
