@@ -44,3 +44,17 @@ def test_a_constant_one_side_lacks_is_a_difference():
     saved["inference"]["atlas"]["new_constant"] = 3
     assert plan_differences(saved) == ["atlas.new_constant 3 (this version: absent)",
                                        "heads.mean_bound absent (this version: 5.0)"]
+
+
+def test_a_saved_model_is_an_ordinary_file_the_other_users_of_a_shared_folder_can_read(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        path = tmp_path / "shared.pt"
+        save_model(GmmSegModel(), path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
+    assert not list(tmp_path.glob(".*partial"))  # and no temporary file left beside it

@@ -266,10 +266,12 @@ def to_sitk(array: np.ndarray, geometry: Geometry, components: bool = False) -> 
     return image
 
 
-def _umask() -> int:
+def ordinary_file_mode() -> int:
+    """The permissions an ordinary new file gets here (0666 less the umask): ``mkstemp`` creates its files 0600, which
+    would keep an output or a model from the other users of a shared machine or folder."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def writer_tag() -> str:
@@ -390,7 +392,7 @@ class AtomicOutputs:
             os.close(descriptor)
             self._pending.append((Path(temporary), self.folder / name))
             self.paths.append(self.folder / name)
-            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
+            os.chmod(temporary, ordinary_file_mode())
         return Path(temporary)
 
     def add_image(self, name: str, image: sitk.Image) -> Path:

@@ -19,6 +19,7 @@ from torch import nn
 from ..core.digest import sha256_of
 from ..core.errors import ModelError
 from ..core.labels import NUM_CLASSES
+from ..io.images import ordinary_file_mode
 from .atlas import POSITION_BINS, PRIOR_FLOOR, warp_prior
 from .canonical_crop import CANONICAL_SIZE
 from .click_refiner import ClickRefiner
@@ -144,6 +145,7 @@ def atomic_torch_save(payload: dict, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
+        os.chmod(temporary, ordinary_file_mode())
         with os.fdopen(descriptor, "wb") as handle:
             torch.save(payload, handle)
             handle.flush()
