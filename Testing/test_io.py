@@ -162,6 +162,32 @@ def test_a_stop_while_the_files_are_renamed_into_place_publishes_them_all(tmp_pa
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json", "b.json"]
 
 
+def test_a_stop_just_after_a_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl+C arriving the instant ``mkstemp`` returns (before the file is listed for removal) must not leave the
+    hidden file behind: CI once found one after a SIGTERM."""
+    import signal
+    import tempfile
+
+    from GmmSegLib.io import images
+
+    make = tempfile.mkstemp
+
+    def make_then_interrupt(*args, **kwargs):
+        made = make(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # Python runs the handler at the next instruction: still inside here
+        return made
+
+    monkeypatch.setattr(images.tempfile, "mkstemp", make_then_interrupt)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with AtomicOutputs(tmp_path / "out") as outputs:
+                outputs.add_bytes("a.json", b"{}")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_atomic_outputs_publish_all_or_nothing(tmp_path):
     geometry = Geometry((1.0, 1.0, 1.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
     with pytest.raises(RuntimeError):

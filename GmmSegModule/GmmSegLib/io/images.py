@@ -336,7 +336,7 @@ def _short_write_cause(path: Path) -> str:
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block has run, then deliver them to the handlers they would have reached.
 
     Python runs signal handlers in the main thread whichever thread the system hands a signal to (torch's and Qt's
@@ -386,7 +386,9 @@ class AtomicOutputs:
         return self
 
     def _temporary(self, name: str) -> Path:
-        with self._writing(name):
+        """A new hidden file for ``name``, listed for removal before Ctrl+C or SIGTERM can come between its creation
+        and its listing (which would leave it behind)."""
+        with self._writing(name), signals_held():
             descriptor, temporary = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{writer_tag()}-", suffix=f"-{name}",
                                                      dir=self.folder)
             os.close(descriptor)
@@ -424,7 +426,7 @@ class AtomicOutputs:
         """Rename every file to its final name. Ctrl+C and SIGTERM wait until the last rename is done (they take
         effect right after): a stop between two renames would publish half of the case."""
         published = []
-        with _signals_held():
+        with signals_held():
             for temporary, final in self._pending:
                 with self._writing(final.name):
                     os.replace(temporary, final)

@@ -19,7 +19,7 @@ from torch import nn
 from ..core.digest import sha256_of
 from ..core.errors import ModelError
 from ..core.labels import NUM_CLASSES
-from ..io.images import ordinary_file_mode
+from ..io.images import ordinary_file_mode, signals_held
 from .atlas import POSITION_BINS, PRIOR_FLOOR, warp_prior
 from .canonical_crop import CANONICAL_SIZE
 from .click_refiner import ClickRefiner
@@ -143,8 +143,10 @@ def atomic_torch_save(payload: dict, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file in the target folder, fsync, then rename into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    temporary = None
     try:
+        with signals_held():  # a stop right after mkstemp would otherwise leave the hidden file behind
+            descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         os.chmod(temporary, ordinary_file_mode())
         with os.fdopen(descriptor, "wb") as handle:
             torch.save(payload, handle)
@@ -152,7 +154,8 @@ def atomic_torch_save(payload: dict, path: str | os.PathLike) -> None:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
         raise
 
 

@@ -99,6 +99,8 @@ def publish_adapted_model(model: Path, folder: Path | None = None) -> Path:
     import shutil
     import tempfile
 
+    from ..io.images import signals_held
+
     folder = user_models_dir() if folder is None else folder
     folder.mkdir(parents=True, exist_ok=True)
     sources = (model, sidecar_path(model))
@@ -107,9 +109,10 @@ def publish_adapted_model(model: Path, folder: Path | None = None) -> Path:
     copies = []
     try:
         for source in sources:
-            handle, temporary = tempfile.mkstemp(prefix=".partial-", dir=folder)
-            os.close(handle)
-            copies.append(Path(temporary))
+            with signals_held():  # listed for removal before a stop can come in between
+                handle, temporary = tempfile.mkstemp(prefix=".partial-", dir=folder)
+                os.close(handle)
+                copies.append(Path(temporary))
             shutil.copyfile(source, temporary)
         for source, temporary in zip(sources, copies, strict=True):
             os.replace(temporary, folder / source.name)
