@@ -364,7 +364,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from GmmSegLib.core.errors import GmmSegError
         from GmmSegLib.model.registry import has_click_refiner
 
-        sha256 = ((outputs.result.summary or {}).get("model") or {}).get("sha256")
+        model = outputs.result.summary.model
+        sha256 = None if model is None else model.sha256
         if sha256 not in self._modelRefinesBoxes:
             try:
                 self._modelRefinesBoxes[sha256] = has_click_refiner(sha256)
@@ -389,9 +390,9 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         else:
             self._jobs.cancel()
 
-    def onSegment(self, inputNode=None, phi: str | None = None, location: dict | None = None) -> None:
+    def onSegment(self, inputNode=None, phi: str | None = None, location=None) -> None:
         """Segment the input (or ``inputNode``) in a job; ``phi`` places the prior (``--phi``) and ``location``, the
-        JSON record of an earlier result of the same input, keeps its heart location (a re-run)."""
+        summary (``CaseSummary``) of an earlier result of the same input, keeps its heart location (a re-run)."""
         import json
 
         from GmmSegLib.gui.job_runner import Job
@@ -415,7 +416,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             located = None
             if location is not None:
                 located = inputPath.parent / "location.json"
-                located.write_text(json.dumps(location))
+                located.write_text(json.dumps(location.to_json()))
             arguments = segment_arguments(inputPath, self._models.device(self._parameterNode.device),
                                           self._models.model(self._parameterNode.modelPath), phi, located)
             self._jobs.start(Job("segment", inputPath.parent, input_node=inputNode, input_copy=inputPath), arguments,

@@ -34,7 +34,7 @@ from bench_report import shifted_image, write_report  # noqa: E402
 
 from GmmSegLib.core.paths import acdc_dir  # noqa: E402
 from GmmSegLib.evaluation.folders import evaluate_folders, evaluate_pair  # noqa: E402
-from GmmSegLib.inference.case_files import summary_record, write_case  # noqa: E402
+from GmmSegLib.inference.case_files import summarise_case, write_case  # noqa: E402
 from GmmSegLib.inference.localisation import locate_from_ground_truth, locate_heart  # noqa: E402
 from GmmSegLib.inference.segmentation import locate_and_centre, segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
@@ -75,7 +75,7 @@ def evaluate(images: list[Path], labels: Path, out: Path, head: str, model: str 
         for path in images:
             image = read_cardiac_image(path)
             result = segment(image, network, "cpu", readout=BASELINE)
-            write_case(predictions, image_stem(path), image, result, summary_record(result, image, entry))
+            write_case(predictions, image_stem(path), image, result, summarise_case(result, image, entry))
     rows, summary = evaluate_folders(predictions, labels, "acdc")
     with (out / f"{head}.csv").open("w", newline="") as table:
         writer = csv.DictWriter(table, fieldnames=list(rows[0]))

@@ -27,7 +27,7 @@ from GmmSegLib.clinical.quality import UNRELIABLE_SHARE  # noqa: E402
 from GmmSegLib.core.errors import GmmSegError  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES as LABELS  # noqa: E402
 from GmmSegLib.evaluation.metrics import dice  # noqa: E402
-from GmmSegLib.inference.case_files import summary_record  # noqa: E402
+from GmmSegLib.inference.case_files import summarise_case  # noqa: E402
 from GmmSegLib.inference.segmentation import segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
 
@@ -47,9 +47,9 @@ def measured(image, truth: np.ndarray, model, entry) -> dict:
         result = segment(image, model)
     except GmmSegError as error:
         return {"refused": str(error)}
-    summary = summary_record(result, image, entry)
+    summary = summarise_case(result, image, entry)
     share = max(result.unreliable_share.values())
-    row = {"unreliable_share": share, "flagged": share > UNRELIABLE_SHARE, "review_advised": summary["review_advised"],
+    row = {"unreliable_share": share, "flagged": share > UNRELIABLE_SHARE, "review_advised": summary.review_advised,
            "second_pass_s": result.timings["check_s"],
            "rest_s": result.timings["total_s"] - result.timings["check_s"]}
     row.update({f"{name}_dice": dice(result.labels[0] == LABELS[name], truth == LABELS[name]) for name in STRUCTURES})

@@ -184,9 +184,11 @@ def known_result(phantom: Phantom, frames: list[int] | None = None):
     model is not the point."""
     from scipy import ndimage
 
+    from GmmSegLib.clinical.case_summary import CaseSummary, ModelUsed
     from GmmSegLib.clinical.indices import clinical_indices
     from GmmSegLib.inference.case_result import UNCERTAINTY_FILES, CaseResult
     from GmmSegLib.model.canonical_crop import CanonicalCrop
+    from GmmSegLib.model.phi import Phi
 
     frames = list(range(phantom.image.num_frames)) if frames is None else frames
     labels = phantom.labels[frames]
@@ -198,12 +200,11 @@ def known_result(phantom: Phantom, frames: list[int] | None = None):
     sx, sy, _ = phantom.image.spacing_xyz
     rows, columns = labels.shape[-2:]
     crop = CanonicalCrop((columns - 1) / 2, (rows - 1) / 2, 0.0, sx, sy, rows, columns)
-    summary = {"input": "phantom", "frames": len(frames), "spacing_mm": list(phantom.image.spacing_xyz),
-               "model": {"id": "known answer", "sha256": "0" * 64, "file": "none", "verified": True},
-               "mirrored_storage": False, "review_advised": False, "canonical_frame": crop.to_dict(),
-               "phi": [{"log_scale": 0.0, "tx_mm": 0.0, "ty_mm": 0.0, "rotation_rad": 0.0}] * len(frames)}
+    summary = CaseSummary("phantom", len(frames), phantom.image.spacing_xyz,
+                          ModelUsed("known answer", "0" * 64, "none", True), canonical_crop=crop,
+                          phi=[Phi()] * len(frames))
     if len(frames) >= 2:
-        summary["clinical_indices"] = clinical_indices(labels, phantom.image.spacing_xyz).to_dict()
+        summary.clinical_indices = clinical_indices(labels, phantom.image.spacing_xyz).to_dict()
     return CaseResult(labels.astype(np.uint8), uncertainty, probabilities, summary, probabilities)
 
 

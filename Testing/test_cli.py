@@ -111,7 +111,7 @@ def test_the_files_written_read_back_as_the_result_the_module_shows(segmented_vo
     assert result.labels.dtype == np.uint8 and set(result.uncertainty) == {"total", "aleatoric", "epistemic"}
     assert all(values.shape == labels[None].shape and values.dtype == np.float32
                for values in result.uncertainty.values())
-    assert result.prior.shape == (1, 4, *labels.shape) and result.summary["frames"] == 1
+    assert result.prior.shape == (1, 4, *labels.shape) and result.summary.frames == 1
     incomplete = tmp_path / "incomplete"
     shutil.copytree(out, incomplete)
     (incomplete / "phantom_ed_epistemic.nii.gz").unlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from GmmSegLib.clinical.case_summary import CaseSummary
 from GmmSegLib.clinical.indices import clinical_indices
 from GmmSegLib.core.errors import GmmSegError
 
@@ -52,7 +53,7 @@ def test_report_from_a_cine_and_from_two_phases(tmp_path, small_phantom):
     image = small_phantom.image
     cine = tmp_path / "case_seg.nii.gz"
     sitk.WriteImage(to_sitk(small_phantom.labels, image.geometry), str(cine))
-    (tmp_path / "case.json").write_text(json.dumps({"slice_uncertainty": [[0.1, 0.5, 0.0], [0.2, 0.0, 0.3]]}))
+    (tmp_path / "case.json").write_text(_summary_json([[0.1, 0.5, 0.0], [0.2, 0.0, 0.3]]))
     result = report_case(cine, None, None, None)
     assert result["indices"]["es_frame"] == small_phantom.es_frame
     summary = result["uncertainty"]  # from the case.json that gmmseg segment writes beside the labels
@@ -137,14 +138,13 @@ def test_phases_given_the_wrong_way_round_are_taken_in_cardiac_order_with_a_warn
 
 
 def test_two_phases_report_the_uncertainty_of_the_segment_jsons_beside_them(tmp_path, small_phantom):
-    import json
 
     from GmmSegLib.clinical.report import report_case
 
     ed, es = _phase_files(tmp_path, small_phantom)
-    (tmp_path / "ed.json").write_text(json.dumps({"slice_uncertainty": [[0.1, 0.4, 0.0]]}))
+    (tmp_path / "ed.json").write_text(_summary_json([[0.1, 0.4, 0.0]]))
     assert report_case(None, ed, es, tmp_path / "one")["uncertainty"] is None  # ES's JSON is not there
-    (tmp_path / "es.json").write_text(json.dumps({"slice_uncertainty": [[0.2, 0.0, 0.3]]}))
+    (tmp_path / "es.json").write_text(_summary_json([[0.2, 0.0, 0.3]]))
     summary = report_case(None, ed, es, tmp_path / "both")["uncertainty"]
     assert summary["mean_slice_uncertainty"] == pytest.approx(0.25)
     assert [(s["frame"], s["slice"]) for s in summary["most_uncertain"][:3]] == [(0, 1), (1, 2), (1, 0)]
@@ -161,3 +161,11 @@ def test_one_phase_gives_the_volumes_and_the_lv_mass_and_no_ejection_fraction():
     indices = single_phase_indices(labels, (2.0, 2.0, 10.0))  # 0.04 ml a voxel
     assert indices == pytest.approx({"LV volume (ml)": 0.32, "MYO volume (ml)": 0.72, "RV volume (ml)": 0.0,
                                      "LV mass (g)": 0.72 * 1.05})
+
+
+def _summary_json(slice_uncertainty: list[list[float]]) -> str:
+    """The JSON summary gmmseg segment writes beside the labels, with this per-slice uncertainty."""
+    import json
+
+    summary = CaseSummary("case", len(slice_uncertainty), (1.5, 1.5, 8.0), slice_uncertainty=slice_uncertainty)
+    return json.dumps(summary.to_json())

@@ -180,7 +180,7 @@ def _accept(module, outputs) -> str:
     ui.acceptButton.click()
     stamp = outputs.segmentation.GetAttribute(ACCEPTED)
     assert stamp is not None and outputs.segmentation.GetAttribute(MODEL_STAMP).endswith(
-        outputs.result.summary["model"]["sha256"])
+        outputs.result.summary.model.sha256)
     audits = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())
               if scene.GetNthNode(i).GetAttribute("GmmSeg.Role") == "original"]
     assert audits == [outputs.node_of("original")]

@@ -15,6 +15,7 @@ from GmmSegLib.inference.segmentation import segment
 from GmmSegLib.inference.stage_clock import STAGES, StageClock
 from GmmSegLib.io.images import CardiacImage
 from GmmSegLib.model.bundle import GmmSegModel
+from GmmSegLib.model.phi import Phi
 
 
 def test_reapplying_the_automatic_phi_reproduces_the_output(shipped_model, phantom_volume, automatic):
@@ -26,7 +27,7 @@ def test_reapplying_the_automatic_phi_reproduces_the_output(shipped_model, phant
 
 def test_a_far_off_phi_changes_the_result_through_the_model(shipped_model, phantom_volume, automatic):
     model, _ = shipped_model
-    far = np.array([math.log(0.6), 25.0, -25.0, math.radians(25)], np.float32)
+    far = Phi.from_parameters(0.6, 25.0, -25.0, 25.0)
     moved = segment(phantom_volume, model, "cpu", phi=far)
     changed = (moved.labels != automatic.labels).mean()
     assert changed > 0.001
@@ -48,10 +49,10 @@ def test_readouts_share_uncertainty_but_not_labels(shipped_model, phantom_volume
 
 def test_invalid_phi_is_refused(shipped_model, phantom_volume):
     model, _ = shipped_model
-    with pytest.raises(GmmSegError, match="4 values"):
-        segment(phantom_volume, model, "cpu", phi=np.zeros(3))
+    with pytest.raises(GmmSegError, match="given for 2 frames; the image has 1"):
+        segment(phantom_volume, model, "cpu", phi=[Phi(), Phi()])
     with pytest.raises(GmmSegError, match="NaN"):
-        segment(phantom_volume, model, "cpu", phi=np.array([np.nan, 0, 0, 0]))
+        segment(phantom_volume, model, "cpu", phi=Phi.from_array([np.nan, 0, 0, 0]))
 
 
 def test_outputs_are_consistent(automatic, phantom_volume):

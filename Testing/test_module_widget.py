@@ -423,7 +423,7 @@ def test_an_implausible_result_is_said_aloud_and_marked(module, harness, small_p
     widget = module.widget
     volume = _volume(harness, small_phantom)
     result = known_result(small_phantom, [0])
-    result.summary.update(implausible=["no LV cavity was segmented"], review_advised=True)
+    result.summary.implausible = result.summary.review_reasons = ["no LV cavity was segmented"]
     with answering("Ok") as seen:
         from_event_loop(lambda: widget._results.take(volume, result, []))
     assert [(dialog.title, dialog.icon) for dialog in seen] == [("GmmSeg: review advised", seen[0].icon.Warning)]

@@ -10,11 +10,11 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import requires_torch
+from GmmSegLib.clinical.case_summary import CaseSummary
 from GmmSegLib.clinical.quality import (
     UNRELIABLE_SHARE,
     blank_slices_inside_heart,
     checked_frames,
-    review_reasons,
     unreliable_share,
     unreliable_warning,
 )
@@ -57,8 +57,11 @@ def test_only_blank_slices_between_slices_with_heart_are_gaps():
 
 
 def test_the_review_reasons_of_an_earlier_summary_are_its_implausibility_findings():
-    assert review_reasons({"implausible": ["no LV cavity was segmented"]}) == ["no LV cavity was segmented"]
-    assert review_reasons({"implausible": ["x"], "review_reasons": ["y", "x"]}) == ["y", "x"]
+    earlier = {"input": "a", "frames": 1, "spacing_mm": [1.0, 1.0, 8.0]}
+    summary = CaseSummary.from_json({**earlier, "implausible": ["no LV cavity was segmented"]})
+    assert summary.review_reasons == ["no LV cavity was segmented"] and summary.review_advised
+    assert CaseSummary.from_json({**earlier, "implausible": ["x"], "review_reasons": ["y", "x"]}).review_reasons == \
+        ["y", "x"]
 
 
 def _mean_dice(labels: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -83,7 +86,7 @@ def test_one_hot_voxel_changes_no_label(shipped_model, phantom_volume, automatic
 @pytest.mark.slow
 def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are_not(shipped_model, phantom_volume,
                                                                                       tmp_path):
-    from GmmSegLib.inference.case_files import summary_record
+    from GmmSegLib.inference.case_files import summarise_case
     from GmmSegLib.inference.segmentation import segment
     from test_cli import gmmseg
 
@@ -99,30 +102,30 @@ def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are
         run.stderr
     padded = np.concatenate([np.zeros_like(frames[:, :1]), phantom_volume.frames, np.zeros_like(frames[:, :1])], 1)
     ends = CardiacImage(padded, phantom_volume.geometry, "blank ends")
-    quiet = summary_record(segment(ends, shipped_model[0], "cpu"), ends, None)
-    assert quiet["blank_slices"] == [0, padded.shape[1] - 1]
-    assert quiet["review_reasons"] == [] and not quiet["review_advised"]
+    quiet = summarise_case(segment(ends, shipped_model[0], "cpu"), ends, None)
+    assert quiet.blank_slices == [0, padded.shape[1] - 1]
+    assert quiet.review_reasons == [] and not quiet.review_advised
 
 
 @requires_torch
 def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not(acdc_dir, shipped_model):
     """Heavy noise (RV 7 ml) and a ghosting band over the LV wall (LV 85 ml of 237) went out with
     ``review_advised`` false."""
-    from GmmSegLib.inference.case_files import summary_record
+    from GmmSegLib.inference.case_files import summarise_case
     from GmmSegLib.inference.segmentation import segment
     from GmmSegLib.io import acdc
 
     model, entry = shipped_model
     cases = {case.case: case for case in acdc.list_cases(acdc_dir)}
     image, truth = acdc.load_case(acdc_dir, cases["patient006_frame01"])
-    clean = summary_record(segment(image, model, "cpu"), image, entry)
-    assert not clean["review_advised"] and clean["unreliable_share"]["0"] <= UNRELIABLE_SHARE
+    clean = summarise_case(segment(image, model, "cpu"), image, entry)
+    assert not clean.review_advised and clean.unreliable_share[0] <= UNRELIABLE_SHARE
     band, truth_band = acdc.load_case(acdc_dir, cases["patient088_frame12"])
     for damaged in (image_damage.damaged(image, image_damage.noisy(image.frames, 0.12)),
                     image_damage.damaged(band, image_damage.ghost_band(band.frames, truth_band, 1.0))):
-        summary = summary_record(segment(damaged, model, "cpu"), damaged, entry)
-        assert summary["unreliable_share"]["0"] > UNRELIABLE_SHARE and summary["review_advised"]
-        assert any(reason.startswith("the result is unreliable") for reason in summary["review_reasons"])
+        summary = summarise_case(segment(damaged, model, "cpu"), damaged, entry)
+        assert summary.unreliable_share[0] > UNRELIABLE_SHARE and summary.review_advised
+        assert any(reason.startswith("the result is unreliable") for reason in summary.review_reasons)
 
 
 def test_damage_helpers_keep_the_grid_and_change_the_image(phantom_volume, small_phantom):

@@ -53,7 +53,7 @@ def kept(result) -> np.ndarray:
 
 def expected_rows(result, choices: ReaderChoices | None = None) -> dict[str, str]:
     """What the table must show of clinical_indices with ``choices`` and the probabilities kept in the scene."""
-    spacing = tuple(result.summary["spacing_mm"])
+    spacing = result.summary.spacing_mm
     indices = clinical_indices(result.labels, spacing, choices=choices, probabilities=kept(result))
     low, high = indices.lv_ef_range
     return {"ed_frame": str(indices.ed_frame), "es_frame": str(indices.es_frame), "lv_ef": f"{indices.lv_ef:.4g}",
@@ -67,7 +67,7 @@ def shown_rows(outputs, expected: dict[str, str]) -> dict[str, str]:
 
 
 def _basal_slice_left_out_at_es(result) -> ReaderChoices:
-    es = clinical_indices(result.labels, tuple(result.summary["spacing_mm"])).es_frame
+    es = clinical_indices(result.labels, result.summary.spacing_mm).es_frame
     held = np.flatnonzero((result.labels[es] == LV).any(axis=(1, 2)))
     return ReaderChoices(limits={"LV ES": (int(held[0]) + 1, int(held[-1]))})
 

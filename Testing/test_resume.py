@@ -186,7 +186,7 @@ def test_a_result_taken_up_says_again_why_it_should_be_reviewed(scene, small_pha
     logic = GmmSegLogic(scene)
     volume = add_volume_nodes(scene, phantom_volume, "ED")
     result = known_result(small_phantom, [0])
-    result.summary.update(review_reasons=["no LV cavity was segmented"], review_advised=True)
+    result.summary.review_reasons = ["no LV cavity was segmented"]
     logic.add_outputs(volume, result)
     assert "Review advised: no LV cavity was segmented." in taken_up_notes(GmmSegLogic(scene).resume())
 

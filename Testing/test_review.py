@@ -17,7 +17,7 @@ from GmmSegLib.clinical.review import (
     whole_stack_warning,
 )
 from GmmSegLib.core.probability_steps import as_kept
-from GmmSegLib.inference.case_files import summary_record
+from GmmSegLib.inference.case_files import summarise_case
 
 
 def test_auroc_known_values():
@@ -83,17 +83,17 @@ def test_review_queue_reads_the_probabilities_frame_by_frame():
 
 
 def test_a_segmentation_with_a_poor_estimated_dice_is_flagged_for_review(automatic, phantom_volume):
-    calm = summary_record(automatic, phantom_volume, None)
-    assert not calm["review_advised"] and min(calm["estimated_dice"]) > REVIEW_DICE
+    calm = summarise_case(automatic, phantom_volume, None)
+    assert not calm.review_advised and min(calm.estimated_dice) > REVIEW_DICE
     heart = automatic.labels > 0
     blurred = np.where(heart[:, None], 0.25, automatic.probabilities)  # the model as unsure as it can be in the heart
     unsure = replace(automatic, probabilities=blurred)
-    record = summary_record(unsure, phantom_volume, None)
-    assert record["review_advised"] and record["estimated_dice"][0] < REVIEW_DICE
+    record = summarise_case(unsure, phantom_volume, None)
+    assert record.review_advised and record.estimated_dice[0] < REVIEW_DICE
     # the JSON's estimate is made from the probabilities as a result keeps them (1/255 steps), as the module's is
-    assert stack_estimated_dice(map(as_kept, blurred), automatic.labels) == pytest.approx(record["estimated_dice"],
+    assert stack_estimated_dice(map(as_kept, blurred), automatic.labels) == pytest.approx(record.estimated_dice,
                                                                                          abs=1e-4)
-    assert whole_stack_warning(calm["estimated_dice"]) is None
+    assert whole_stack_warning(calm.estimated_dice) is None
     assert "probably poor (estimated mean Dice 0.62" in whole_stack_warning([0.91, 0.62])
 
 
@@ -117,8 +117,8 @@ def test_the_review_estimate_takes_the_constants_of_the_model_that_made_the_resu
     _, entry = shipped_model
     assert ReviewCalibration.of_model(entry.record) == ReviewCalibration()
     assert ReviewCalibration.of_model({"id": "adapted, no calibration"}) == ReviewCalibration()
-    assert not summary_record(automatic, phantom_volume, entry)["review_advised"]
+    assert not summarise_case(automatic, phantom_volume, entry).review_advised
     strict = replace(entry, record={**entry.record, "review_calibration": {
         **entry.record["review_calibration"], "review_dice": 0.999}})
-    record = summary_record(automatic, phantom_volume, strict)
-    assert record["review_advised"] and any("probably poor" in reason for reason in record["review_reasons"])
+    record = summarise_case(automatic, phantom_volume, strict)
+    assert record.review_advised and any("probably poor" in reason for reason in record.review_reasons)

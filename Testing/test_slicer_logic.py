@@ -35,6 +35,20 @@ def test_module_workflow_on_a_real_scene(scene, tmp_path, shipped_model):
     assert measured["phantom_dice"]["LV_dice"] > 0.8
 
 
+def test_the_logic_refuses_an_input_that_cannot_fit_in_memory_as_the_command_line_does(scene, phantom_volume,
+                                                                                        shipped_model, monkeypatch):
+    """One road to a segmentation: the in-process logic (batch_segment.py, the self-test) takes the same memory
+    estimate before the work starts as ``gmmseg segment`` (inference.case_run.segment_case)."""
+    from GmmSegLib.inference import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 30 * 2**20)  # 30 MB free
+    node = add_volume_nodes(scene, phantom_volume, "ED")
+    before = scene.GetNumberOfNodes()
+    with pytest.raises(InputError, match="needs about .* GB are free"):
+        GmmSegLogic(scene).process(node, device="cpu")
+    assert scene.GetNumberOfNodes() == before
+
+
 def test_volume_node_geometry_reaches_the_model_exactly(scene, phantom_volume):
     node = add_volume_nodes(scene, phantom_volume, "ED")
     image = cardiac_image_from_node(node)

@@ -50,7 +50,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     shard = Shard.parse(arguments.shard)
     device = _device_of_this_rank(arguments.device)
     stems = distinct_stems(arguments.inputs)  # before reading any image: it needs the names only (of every shard)
-    phi = Phi.parse(arguments.phi).array() if arguments.phi else None
+    phi = Phi.parse(arguments.phi) if arguments.phi else None
     check_output_folder(arguments.out)
     cases = shard.mine(list(zip(arguments.inputs, stems, strict=True)))
     if shard.count > 1 or arguments.skip_done:
@@ -105,16 +105,12 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
                  cores: CoreShare | None) -> None:
     """Read, check, segment and write one input (all its files or none); on the CPU, torch gets the cores other
     programs leave idle (``cores``), looked at again before each frame."""
-    from .inference.case_files import summary_record, write_case
-    from .inference.memory import check_fits
-    from .inference.segmentation import segment
-    from .io.checks import check_short_axis
+    from .inference.case_files import write_case
+    from .inference.case_run import segment_case
     from .io.images import read_cardiac_image
     from .training.events import Progress
 
     image = read_cardiac_image(path)
-    check_short_axis(image)
-    check_fits(image.frames.shape, image.source, arguments.probabilities)
     location = _earlier_location(arguments.location, image.frames.shape) if arguments.location else None
     progress = Progress(image.num_frames, enabled=arguments.progress)
 
@@ -125,28 +121,26 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
 
     if cores is not None:
         cores.give_torch_the_idle_cores()
-    result = segment(image, model, device, phi=phi, location=location, on_frame=frame_done)
-    summary = summary_record(result, image, entry)
+    result, summary = segment_case(image, model, entry, device, phi=phi, location=location, on_frame=frame_done,
+                                   keep_probabilities=arguments.probabilities)
     written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
     print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
                       "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
                       "mirrored_storage": bool(result.location.mirrored),
-                      "review_advised": summary["review_advised"],
+                      "review_advised": summary.review_advised,
                       "seconds": round(result.timings["total_s"], 3)}), flush=True)
-    for warning in [*summary["review_reasons"], summary["volume_caveat"]]:
+    for warning in [*summary.review_reasons, summary.volume_caveat]:
         if warning:
             print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
 
 
 def _earlier_location(path: str, shape: tuple[int, ...]):
     """The heart where an earlier ``segment`` run found it (its JSON): a re-run with a moved prior keeps the crop."""
+    from .clinical.case_summary import CaseSummary
     from .inference.localisation import HeartLocation
 
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise GmmSegError(f"--location {path}: cannot be read ({error})") from None
-    return HeartLocation.from_record(record, shape, path)
+    summary = CaseSummary.read(path)
+    return HeartLocation.of_summary(summary, shape, path)
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:

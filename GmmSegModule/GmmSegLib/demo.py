@@ -19,8 +19,8 @@ from .clinical.pictures import overlay_png
 from .core.device import resolve_device
 from .core.labels import STRUCTURES
 from .evaluation.folders import evaluate_pair
-from .inference.case_files import summary_record, write_case
-from .inference.segmentation import segment
+from .inference.case_files import write_case
+from .inference.case_run import segment_case
 from .io.images import to_sitk
 from .io.phantom import Phantom, make_cine_phantom
 from .model.registry import load_registered
@@ -34,9 +34,8 @@ def run_demo(out: Path, device_name: str = "auto", model_path: str | None = None
     model.prepared_for_inference(device)
     phantom = make_cine_phantom()
     image = phantom.image
-    result = segment(image, model, device)
-    summary = summary_record(result, image, entry)
-    measured = scalar_indices(summary["clinical_indices"])  # or {"error": ...} when the labels allow none
+    result, summary = segment_case(image, model, entry, device)
+    measured = scalar_indices(summary.clinical_indices)  # or {"error": ...} when the labels allow none
     truth = true_indices(phantom)
     # the frames shown are those a clinician gets: from the measured LV volume curve, when there is one
     ed, es = (measured["ed_frame"], measured["es_frame"]) if "ed_frame" in measured else (0, phantom.es_frame)

@@ -69,7 +69,3 @@ def gap_warning(gaps: list[int]) -> str | None:
             "would hold")
 
 
-def review_reasons(summary: dict) -> list[str]:
-    """Why a result should be reviewed before use (its JSON summary's ``review_reasons``); a summary written before
-    that key existed gives its implausibility findings."""
-    return list(summary.get("review_reasons", summary.get("implausible", [])))

@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from ..core.errors import InputError
 from ..core.labels import convention_warning, to_product_labels
 from ..io.images import AtomicOutputs, image_stem, read_label_volume
+from .case_summary import CaseSummary
 from .indices import ClinicalIndices, clinical_indices, scalar_indices, structure_volumes_ml
 from .pictures import figure_png
 from .reader_choices import PHASES, ReaderChoices
@@ -132,10 +133,10 @@ def uncertainty_summary(case_jsons: list[Path]) -> dict | None:
         return None
     rows = []
     for path in case_jsons:
-        try:
-            rows += json.loads(path.read_text())["slice_uncertainty"]
-        except (ValueError, KeyError, TypeError) as error:
-            raise InputError(f"{path}: not the JSON of gmmseg segment ({error})") from None
+        per_frame = CaseSummary.read(path).slice_uncertainty
+        if not per_frame:
+            raise InputError(f"{path}: a summary with no per-slice uncertainty (a segmentation GmmSeg did not make)")
+        rows += per_frame
     scores = np.array(rows, dtype=float)
     order = np.dstack(np.unravel_index(np.argsort(-scores, axis=None), scores.shape))[0][:5]
     return {"mean_slice_uncertainty": float(scores[scores > 0].mean()) if (scores > 0).any() else 0.0,

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import slicer
 from slicer.i18n import tr as _
 
-from ..clinical.quality import review_reasons
 from ..core.errors import GmmSegError
 from ..mrml.nodes import box_corners
 from .indices_follower import IndicesFollower
@@ -78,7 +77,7 @@ class ResultPanel:
                     name=previous.segmentation.GetName()))
         self.show(logic.add_outputs(input_node, result), review_items)
         self.log(_("Done: {name}").format(name=self.outputs.segmentation.GetName()))
-        reasons = review_reasons(result.summary)
+        reasons = result.summary.review_reasons
         if reasons:  # an unreliable, gapped or impossible result need not look wrong: say it aloud
             slicer.util.warningDisplay(_("Review this result before using it:") + "\n- " + "\n- ".join(reasons),
                                        windowTitle=_("GmmSeg: review advised"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from ..clinical.case_summary import CaseSummary, ModelUsed
 from ..clinical.error_estimate import ReviewCalibration
 from ..clinical.indices import clinical_indices, volume_caveat
 from ..clinical.plausibility import implausible_findings
@@ -22,7 +23,6 @@ from ..clinical.review import stack_estimated_dice, whole_stack_warning
 from ..core.errors import GmmSegError
 from ..core.probability_steps import as_kept
 from ..io.images import AtomicOutputs, CardiacImage, Geometry, to_sitk
-from ..model.phi import Phi
 from ..model.registry import ModelEntry
 from .case_result import UNCERTAINTY_FILES
 from .segmentation import SegmentationResult
@@ -35,58 +35,45 @@ def _vector_image(probabilities: np.ndarray, geometry: Geometry) -> sitk.Image:
     return to_sitk(np.ascontiguousarray(np.moveaxis(probabilities, 1, -1), dtype=np.float32), geometry, components=True)
 
 
-def summary_record(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> dict:
-    """The JSON summary of one segmented input (with clinical indices for a cine)."""
+def summarise_case(result: SegmentationResult, image: CardiacImage, entry: ModelEntry | None) -> CaseSummary:
+    """The summary of one segmented input (with clinical indices for a cine)."""
     calibration = ReviewCalibration.of_model(None if entry is None else entry.record)  # the model's own
     stack = stack_estimated_dice(map(as_kept, result.probabilities), result.labels, calibration)  # as kept
-    record = {
-        "input": image.source,
-        "frames": image.num_frames,
-        "spacing_mm": list(image.spacing_xyz),
-        "model": None if entry is None else {"id": entry.id, "sha256": entry.sha256, "file": entry.path.name,
-                                             "verified": entry.verified},
-        # stored with the other in-plane handedness than the training images (GmmSegLib.inference.handedness), and
-        # segmented as such: worth a look when the scanner's storage order is known
-        "mirrored_storage": bool(result.location.mirrored),
-        # times the crop was re-centred on the segmentation of the first frame (GmmSegLib.inference.centring)
-        "crop_recentrings": int(result.location.recentrings),
-        "phi": [Phi.from_array(p).record() for p in result.phi],
-        # the canonical crop (GmmSegLib.model.canonical_crop); the key keeps its first name, which results of
-        # earlier releases carry and ``gmmseg segment --location`` reads
-        "canonical_frame": result.crop.to_dict(),
-        "slice_positions": [round(float(p), 4) for p in result.location.positions],
-        # slices with no image (zero-filled or constant), left out of the segmentation and labelled background
-        "blank_slices": result.blank_slices,
-        "slice_uncertainty": [[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
-        # per frame, the stack's mean Dice (LV, MYO, RV) estimated from the class probabilities (error_estimate.py)
-        "estimated_dice": [round(float(v), 4) for v in stack],
-        # what makes the labels implausible as a heart, however sure the model is (plausibility.py)
-        "implausible": implausible_findings(result.labels, image.spacing_xyz),
-        # per checked frame, the share of the heart that a second pass with the crop moved by 1.5 mm labels
-        # otherwise or that the model is unsure of (quality.py): the result's label-free reliability
-        "unreliable_share": {str(t): round(v, 4) for t, v in result.unreliable_share.items()},
-        "unreliable_share_limit": UNRELIABLE_SHARE,
-        "volumes_ml": result.volumes_ml,
-        # the LV in fewer slices than a volume needs (1- or 2-slice stacks): what the volumes then are (indices.py)
-        "volume_caveat": volume_caveat(result.labels),
-        "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
-    }
-    # every reason to look at the result before using it, one line each; the command prints them as warnings
+    implausible = implausible_findings(result.labels, image.spacing_xyz)
     reasons = [whole_stack_warning(stack, calibration.review_dice), unreliable_warning(result.unreliable_share),
                gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels))]
-    record["review_reasons"] = [reason for reason in reasons if reason] + record["implausible"]
-    record["review_advised"] = bool(record["review_reasons"])
+    summary = CaseSummary(
+        input=image.source,
+        frames=image.num_frames,
+        spacing_mm=tuple(image.spacing_xyz),
+        model=None if entry is None else ModelUsed(entry.id, entry.sha256, entry.path.name, entry.verified),
+        mirrored_storage=bool(result.location.mirrored),
+        crop_recentrings=int(result.location.recentrings),
+        phi=result.phi,
+        canonical_crop=result.crop,
+        slice_positions=[round(float(p), 4) for p in result.location.positions],
+        blank_slices=result.blank_slices,
+        slice_uncertainty=[[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
+        estimated_dice=[round(float(v), 4) for v in stack],
+        implausible=implausible,
+        unreliable_share={t: round(v, 4) for t, v in result.unreliable_share.items()},
+        unreliable_share_limit=UNRELIABLE_SHARE,
+        volumes_ml=result.volumes_ml,
+        volume_caveat=volume_caveat(result.labels),
+        timings_s={k: round(v, 4) for k, v in result.timings.items()},
+        review_reasons=[reason for reason in reasons if reason] + implausible,
+    )
     if image.num_frames >= 2:
         try:
-            record["clinical_indices"] = clinical_indices(result.labels, image.spacing_xyz,
-                                                          probabilities=result.probabilities).to_dict()
+            summary.clinical_indices = clinical_indices(result.labels, image.spacing_xyz,
+                                                        probabilities=result.probabilities).to_dict()
         except GmmSegError as error:
-            record["clinical_indices"] = {"error": str(error)}
-    return record
+            summary.clinical_indices = {"error": str(error)}
+    return summary
 
 
 def write_case(folder: str | Path, stem: str, image: CardiacImage, result: SegmentationResult,
-               summary: dict, extra_files: dict[str, bytes] | None = None,
+               summary: CaseSummary, extra_files: dict[str, bytes] | None = None,
                extra_images: dict[str, sitk.Image] | None = None, probabilities: bool = False) -> list[Path]:
     """Write every output of one input (and any extra files) atomically; returns the published paths.
 
@@ -103,7 +90,7 @@ def write_case(folder: str | Path, stem: str, image: CardiacImage, result: Segme
         outputs.add_image(f"{stem}_prior.nii.gz", _vector_image(result.prior, geometry))
         if probabilities:
             outputs.add_image(f"{stem}_probabilities.nii.gz", _vector_image(result.probabilities, geometry))
-        outputs.add_bytes(f"{stem}.json", json.dumps(summary, indent=2).encode())
+        outputs.add_bytes(f"{stem}.json", json.dumps(summary.to_json(), indent=2).encode())
         for name, data in (extra_files or {}).items():
             outputs.add_bytes(name, data)
     return outputs.paths

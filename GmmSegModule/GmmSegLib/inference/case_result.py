@@ -8,12 +8,12 @@ Slicer GUI process reads results without loading the model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..clinical.case_summary import CaseSummary
 from ..core.errors import GmmSegError
 from ..core.labels import UNCERTAINTY_KINDS
 
@@ -24,24 +24,23 @@ UNCERTAINTY_FILES = {kind: "uncertainty" if kind == "total" else kind for kind i
 @dataclass
 class CaseResult:
     """Arrays on the input's native grid: labels (T, Z, Y, X), maps (T, Z, Y, X), prior and probabilities
-    (T, K, Z, Y, X); ``summary`` is the case's JSON record. A segmentation that GmmSeg did not make has labels only
+    (T, K, Z, Y, X); ``summary`` is the case's summary. A segmentation that GmmSeg did not make has labels only
     (no maps, prior or probabilities); a result in the scene keeps its probabilities and prior in scene nodes
     (:mod:`GmmSegLib.mrml.result_record`), not here."""
 
     labels: np.ndarray
     uncertainty: dict[str, np.ndarray]
     prior: np.ndarray | None
-    summary: dict
+    summary: CaseSummary
     probabilities: np.ndarray | None = None
 
     @property
     def frame_of_interest(self) -> int:
         """The frame shown first: ED for a cine (found from the LV volume curve), else the only one."""
-        indices = self.summary.get("clinical_indices") or {}
-        return int(indices.get("ed_frame", 0))
+        return self.summary.frame_of_interest
 
     @classmethod
-    def from_segmentation(cls, result, summary: dict) -> CaseResult:
+    def from_segmentation(cls, result, summary: CaseSummary) -> CaseResult:
         """From an in-process :class:`GmmSegLib.inference.segmentation.SegmentationResult`."""
         return cls(result.labels, result.uncertainty, result.prior, summary, result.probabilities)
 
@@ -56,8 +55,8 @@ class CaseResult:
         summary_path = folder / f"{stem}.json"
         if not summary_path.is_file():
             raise GmmSegError(f"the segmentation of {stem} produced no results in {folder}")
-        summary = json.loads(summary_path.read_text())
-        frames = int(summary["frames"])
+        summary = CaseSummary.read(summary_path)
+        frames = summary.frames
         maps = {kind: _read_array(folder / f"{stem}_{part}.nii.gz", frames).astype(np.float32)
                 for kind, part in UNCERTAINTY_FILES.items()}
         labels = _read_array(folder / f"{stem}_seg.nii.gz", frames).astype(np.uint8)

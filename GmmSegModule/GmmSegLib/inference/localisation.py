@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..clinical.case_summary import CaseSummary
 from ..core.errors import InputError
 from ..core.labels import LV, MYO, RV, most_probable_class
 from ..model.alignment import CanonicalCrop, lv_to_rv_angle, relative_slice_positions, resample_square, zscore_slices
@@ -38,22 +39,20 @@ class HeartLocation:
         return bool(self.positions[-1] >= self.positions[0])
 
     @classmethod
-    def from_record(cls, record: dict, image_shape: tuple[int, ...], source: str) -> HeartLocation:
-        """The location an earlier ``gmmseg segment`` recorded in its JSON (``canonical_frame``,
-        ``slice_positions``), for an image of ``image_shape`` (T, Z, Y, X); refused for another grid."""
-        try:
-            crop, positions = record["canonical_frame"], np.asarray(record["slice_positions"], np.float64)
-            centre = np.array([crop["centre_x"], crop["centre_y"]], np.float64)
-            grid = (int(crop["native_rows"]), int(crop["native_columns"]))
-        except (KeyError, TypeError, ValueError):
-            raise InputError(f"{source}: not the JSON of a gmmseg segment run (no canonical_frame, "
-                             "slice_positions)") from None
+    def of_summary(cls, summary: CaseSummary, image_shape: tuple[int, ...], source: str) -> HeartLocation:
+        """The location an earlier ``gmmseg segment`` recorded in its summary (canonical crop, slice positions), for
+        an image of ``image_shape`` (T, Z, Y, X); refused for another grid."""
+        crop, positions = summary.canonical_crop, np.asarray(summary.slice_positions, np.float64)
+        if crop is None or positions.size == 0:
+            raise InputError(f"{source}: not the summary of a gmmseg segment run (no canonical crop, slice "
+                             "positions)")
+        centre = np.array([crop.centre_x, crop.centre_y], np.float64)
+        grid = (crop.native_rows, crop.native_columns)
         if grid != tuple(image_shape[-2:]) or positions.shape != (image_shape[1],):
             _, slices, rows, columns = image_shape
             raise InputError(f"{source}: was recorded for an image of {positions.size} slices of {grid[0]} x "
                              f"{grid[1]}, not this one ({slices} slices of {rows} x {columns})")
-        return cls(centre, None, float(crop["angle"]), positions, bool(crop.get("mirrored", False)),
-                   int(record.get("crop_recentrings", 0)))
+        return cls(centre, None, crop.angle, positions, crop.mirrored, summary.crop_recentrings)
 
     def canonical_crop(self, spacing_x: float, spacing_y: float, rows: int, columns: int) -> CanonicalCrop:
         return CanonicalCrop(float(self.lv_centre_xy[0]), float(self.lv_centre_xy[1]), float(self.angle),

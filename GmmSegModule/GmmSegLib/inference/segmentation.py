@@ -16,7 +16,7 @@ the crop moved by one canonical pixel: how far the two disagree is the result's 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -33,6 +33,7 @@ from ..model.alignment import CanonicalCrop, canonical_input, to_native
 from ..model.atlas import prior_at
 from ..model.bundle import CanonicalPrediction, GmmSegModel
 from ..model.class_prior import corrected_probabilities
+from ..model.phi import Phi
 from ..model.uncertainty import dirichlet_uncertainty, posterior_dirichlet
 from .centring import MAX_RECENTRINGS, recentred
 from .handedness import locate_and_orient
@@ -111,7 +112,7 @@ class SegmentationResult:
     probabilities: np.ndarray
     uncertainty: dict[str, np.ndarray]
     prior: np.ndarray  # registered prior probabilities (T, K, Z, Y, X)
-    phi: np.ndarray  # (T, 4): log scale, tx mm, ty mm, rotation rad
+    phi: list[Phi]  # per frame, where the registration (or the clinician) placed the atlas prior
     location: HeartLocation
     crop: CanonicalCrop
     slice_uncertainty: np.ndarray  # (T, Z): mean total uncertainty of each slice's heart, 0..1 (review score)
@@ -124,10 +125,11 @@ class SegmentationResult:
 
 @torch.no_grad()
 def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
-            phi: np.ndarray | torch.Tensor | None = None, location: HeartLocation | None = None,
+            phi: Phi | Sequence[Phi] | None = None, location: HeartLocation | None = None,
             readout: Readout = GMMSEG_READOUT,
             on_frame: Callable[[int, int], None] | None = None) -> SegmentationResult:
-    """Segment every frame of ``image``; ``phi`` (4,) or (T, 4) overrides the atlas registration, ``location``
+    """Segment every frame of ``image``; ``phi`` (one for every frame, or one per frame) overrides the atlas
+    registration, ``location``
     (an earlier run's) the localisation; ``readout`` is what is taken from the prediction (benchmarks compare
     other readouts with the product's); ``on_frame(done, frames)`` is called after each frame (progress)."""
     blank = check_short_axis(image)
@@ -151,7 +153,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     probabilities = np.empty((frames, NUM_CLASSES, slices, rows, columns), np.float32)
     registered = np.empty_like(probabilities)
     uncertainty = {kind: np.empty((frames, slices, rows, columns), np.float32) for kind in UNCERTAINTY_KINDS}
-    phis = np.empty((frames, 4), np.float32)
+    phis: list[Phi] = []
     for t in range(frames):
         override = None if phi_override is None else phi_override[t]
         if t == 0 and first_prediction is not None and override is None:
@@ -164,7 +166,7 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
             probabilities[t], labels[t], maps, registered[t] = _on_native_grid(model, prediction, crop, readout)
             for kind in UNCERTAINTY_KINDS:
                 uncertainty[kind][t] = maps[kind]
-            phis[t] = prediction.phi[0].cpu().numpy()
+            phis.append(Phi.from_array(prediction.phi[0].cpu().numpy()))
         if on_frame is not None:
             on_frame(t + 1, frames)
     with clock.stage("summarise"):
@@ -179,13 +181,14 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
 
 
 def _second_pass_labels(model: GmmSegModel, slices: np.ndarray, crop: CanonicalCrop, location: HeartLocation,
-                        prior: torch.Tensor, phi: np.ndarray, readout: Readout) -> np.ndarray:
+                        prior: torch.Tensor, phi: Phi, readout: Readout) -> np.ndarray:
     """The labels (Z, Y, X) of one frame's native ``slices`` segmented again with the crop moved by one canonical
     pixel along both native axes, with the same prior and ``phi``: only the view of the image changes."""
     moved = replace(crop, centre_x=crop.centre_x + crop.spacing / crop.spacing_x,
                     centre_y=crop.centre_y + crop.spacing / crop.spacing_y)
     native = torch.from_numpy(np.ascontiguousarray(slices)).to(prior.device)
-    prediction = model(network_input(model, native, moved, location), prior, torch.from_numpy(phi).to(prior.device))
+    prediction = model(network_input(model, native, moved, location), prior,
+                       torch.from_numpy(phi.array()).to(prior.device))
     probabilities = to_native(readout.probabilities(prediction), moved, BACKGROUND_ONLY).cpu()
     return most_probable_class(_corrected(model, probabilities, readout)).numpy()
 
@@ -215,7 +218,7 @@ def _on_native_grid(model: GmmSegModel, prediction: CanonicalPrediction, crop: C
 
 
 def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegModel, device: torch.device | str,
-                         phi: np.ndarray | torch.Tensor | None, location: HeartLocation | None,
+                         phi: Phi | Sequence[Phi] | None, location: HeartLocation | None,
                          readout: Readout, on_frame: Callable[[int, int], None] | None) -> SegmentationResult:
     """:func:`segment` of the slices that hold an image; the ``blank`` ones (Z,) come back as certain background.
 
@@ -246,14 +249,14 @@ def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegMo
                    blank_slices=[int(i) for i in np.flatnonzero(blank)])
 
 
-def _phi_per_frame(phi: np.ndarray | torch.Tensor | None, frames: int) -> torch.Tensor | None:
+def _phi_per_frame(phi: Phi | Sequence[Phi] | None, frames: int) -> torch.Tensor | None:
+    """A given phi as the networks take it: (T, 4) numbers in :meth:`Phi.array`'s layout, one row per frame."""
     if phi is None:
         return None
-    phi = torch.as_tensor(np.asarray(phi, dtype=np.float32))
-    if phi.dim() == 1:
-        phi = phi.expand(frames, -1)
-    if phi.shape != (frames, 4):
-        raise GmmSegError(f"phi must have 4 values (log scale, tx, ty, rotation) per frame, got {tuple(phi.shape)}")
-    if not torch.isfinite(phi).all():
+    per_frame = [phi] * frames if isinstance(phi, Phi) else list(phi)
+    if len(per_frame) != frames:
+        raise GmmSegError(f"phi was given for {len(per_frame)} frames; the image has {frames}")
+    numbers = torch.from_numpy(np.stack([p.array() for p in per_frame]))
+    if not torch.isfinite(numbers).all():
         raise GmmSegError("phi contains NaN or infinite values")
-    return phi
+    return numbers

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import slicer
 
+from ..clinical.case_summary import CaseSummary
 from ..clinical.indices import clinical_indices
 from ..clinical.plausibility import implausible_findings
 from ..core.errors import GmmSegError
@@ -94,12 +95,13 @@ def segmentation_labels(segmentation, image, segment_ids: dict[str, str]) -> np.
 def adopted_result(segmentation, image, labels: np.ndarray) -> CaseResult:
     """A result made of the labels alone: no uncertainty, no prior, no probabilities, no model."""
     spacing = lps_geometry(frame_volumes(image)[0]).spacing
-    summary = {"input": image.GetName(), "source": f"segmentation {segmentation.GetName()}",
-               "frames": int(labels.shape[0]), "spacing_mm": list(spacing), "model": None,
-               "implausible": implausible_findings(labels, spacing)}
+    findings = implausible_findings(labels, spacing)
+    summary = CaseSummary(image.GetName(), int(labels.shape[0]), tuple(spacing),
+                          source=f"segmentation {segmentation.GetName()}", implausible=findings,
+                          review_reasons=findings)
     if labels.shape[0] >= 2:
         try:  # ED and ES lead the review queue, and ED is shown first
-            summary["clinical_indices"] = clinical_indices(labels, spacing).to_dict()
+            summary.clinical_indices = clinical_indices(labels, spacing).to_dict()
         except GmmSegError:  # no LV in some frame: the indices table says why
             pass
     return CaseResult(labels, {}, None, summary)

@@ -42,7 +42,7 @@ def show_indices(scene, outputs: SceneOutputs, labels: np.ndarray) -> dict:
 def _indices(outputs: SceneOutputs, labels: np.ndarray) -> dict:
     """A 3D volume's structure volumes and mass; a cine's clinical indices with the reader's choices and the EF
     ranges, or {"error": why} when they cannot be computed (no LV left after editing, too few slices)."""
-    spacing = tuple(outputs.result.summary["spacing_mm"])
+    spacing = outputs.result.summary.spacing_mm
     if len(labels) < 2:
         return single_phase_indices(labels[0], spacing)
     try:

@@ -23,8 +23,8 @@ import numpy as np
 import slicer
 import vtk
 
+from ..clinical.case_summary import CaseSummary, ModelUsed
 from ..clinical.error_estimate import ReviewCalibration
-from ..clinical.quality import review_reasons
 from ..clinical.reader_choices import ReaderChoices
 from ..clinical.review import label_review_queue, review_queue
 from ..core.clicks import Box, Click, scribble
@@ -77,15 +77,13 @@ class GmmSegLogic:
         image = cardiac_image_from_node(input_node)  # a bad input is refused before the model is loaded
 
         from ..core.device import resolve_device
-        from ..inference.case_files import summary_record
-        from ..inference.segmentation import segment
+        from ..inference.case_run import segment_case
         from ..model.registry import load_registered
 
         network, entry = load_registered(model)
         device = resolve_device(device)
-        segmented = segment(image, network.prepared_for_inference(device), device,
-                            phi=None if phi is None else phi.array())
-        summary = summary_record(segmented, image, entry)
+        segmented, summary = segment_case(image, network.prepared_for_inference(device), entry, device, phi=phi,
+                                          keep_probabilities=True)  # the scene keeps them for refinement
         return self.add_outputs(input_node, CaseResult.from_segmentation(segmented, summary))
 
     @staticmethod
@@ -315,7 +313,7 @@ class GmmSegLogic:
         """The click refiner of the model behind ``outputs`` (loaded once per model, hash-checked), or None."""
         from ..model.registry import click_refiner_of
 
-        sha256 = (outputs.result.summary.get("model") or {}).get("sha256")
+        sha256 = _model_sha256(outputs.result.summary)
         if sha256 not in self._click_refiners:
             self._click_refiners[sha256] = click_refiner_of(sha256)
         return self._click_refiners[sha256]
@@ -348,7 +346,7 @@ class GmmSegLogic:
         tree), stamp the segmentation with the time, the model and the reader's choices behind the indices, update
         the indices. Undoable; accepting again after more edits renews the stamp."""
         stamps = {ACCEPTED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  MODEL_STAMP: _model_stamp(outputs.result.summary.get("model")),
+                  MODEL_STAMP: _model_stamp(outputs.result.summary.model),
                   MANUAL_CHOICES: "; ".join(outputs.reader_choices().manual()) or None}
         previous = {key: outputs.segmentation.GetAttribute(key) for key in stamps}
         first = outputs.node_of("original") is None
@@ -399,7 +397,7 @@ class GmmSegLogic:
             image = read_cardiac_image(path)
             node = add_volume_nodes(self.scene, image, image_stem(Path(path)))
             outputs = self.process(node, model=model, device=device)
-            for reason in review_reasons(outputs.result.summary):
+            for reason in outputs.result.summary.review_reasons:
                 LOGGER.warning(f"{path}: {reason}")
             return self.export(outputs, folder)
         finally:
@@ -432,36 +430,40 @@ def review_items(result: CaseResult, limit: int = 20, probabilities: Sequence[np
     """The review queue of a case's outputs (no MRML: may run off the GUI thread): by estimated error, from the
     class probabilities (``result``'s own, or per frame (K, Z, Y, X) ``probabilities``), or for a segmentation
     without them by what its labels tell (ED and ES first, end slices first)."""
-    spacing = tuple(result.summary["spacing_mm"])
+    spacing = result.summary.spacing_mm
     if probabilities is None and result.probabilities is not None:  # as the scene will keep them, so that the queue
         # shown when the results come back is the one a saved scene shows when opened again (the estimate softens
         # the probabilities, which makes their smallest values count)
         probabilities = [as_kept(p) for p in result.probabilities]
     if "total" in result.uncertainty and probabilities is not None:
-        model = entry_of_result((result.summary.get("model") or {}).get("sha256"))
+        model = entry_of_result(_model_sha256(result.summary))
         queue = review_queue(result.uncertainty["total"], probabilities, result.labels, spacing,
                              calibration=ReviewCalibration.of_model(model.record))
     else:
-        indices = result.summary.get("clinical_indices") or {}
+        indices = result.summary.clinical_indices or {}
         key_frames = tuple(indices[key] for key in ("ed_frame", "es_frame") if key in indices)
         queue = label_review_queue(result.labels, spacing, key_frames)
     return [item.to_dict() for item in queue[:limit]]
 
 
-def _model_stamp(model: dict | None) -> str:
+def _model_stamp(model: ModelUsed | None) -> str:
     """What Accept records of the model behind the segmentation."""
-    if not model:
+    if model is None:
         return "none (a segmentation GmmSeg did not make)"
-    unverified = "" if model.get("verified", True) else " (unverified: in no model registry)"
-    return f"{model.get('id')} sha256:{model.get('sha256')}{unverified}"
+    unverified = "" if model.verified else " (unverified: in no model registry)"
+    return f"{model.id} sha256:{model.sha256}{unverified}"
+
+
+def _model_sha256(summary: CaseSummary) -> str | None:
+    return None if summary.model is None else summary.model.sha256
 
 
 def _automatic_phi(outputs: SceneOutputs, frame: int) -> Phi:
-    return Phi.from_record(outputs.result.summary["phi"][frame])
+    return outputs.result.summary.phi[frame]
 
 
 def _canonical_crop(outputs: SceneOutputs) -> CanonicalCrop:
-    return CanonicalCrop(**outputs.result.summary["canonical_frame"])
+    return outputs.result.summary.canonical_crop
 
 
 def _nodes(scene) -> list:

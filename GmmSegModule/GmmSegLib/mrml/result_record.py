@@ -33,23 +33,33 @@ import logging
 import numpy as np
 import slicer
 
+from ..clinical.case_summary import CaseSummary
 from ..clinical.reader_choices import ReaderChoices
+from ..core.errors import InputError
 from .nodes import ijk_to_ras_matrix
+from .texts import _
 
 LOGGER = logging.getLogger("gmmseg")
 SUMMARY, MODEL_LABELS, PROBABILITIES = "summary", "model labels", "probabilities"
 READER_CHOICES = "GmmSeg.ReaderChoices"  # on the summary node: ReaderChoices.to_dict() as JSON
 
 
-def new_summary_node(scene, name: str, summary: dict):
-    """A text node holding ``summary`` as JSON."""
+def new_summary_node(scene, name: str, summary: CaseSummary):
+    """A text node holding ``summary`` in its JSON form."""
     node = scene.AddNewNodeByClass("vtkMRMLTextNode", name)
-    node.SetText(json.dumps(summary))
+    node.SetText(json.dumps(summary.to_json()))
     return node
 
 
-def read_summary(node) -> dict:
-    return json.loads(node.GetText() or "{}")
+def read_summary(node) -> CaseSummary:
+    """The summary a summary node holds (``InputError`` naming the node if its text is not one)."""
+    try:
+        record = json.loads(node.GetText() or "{}")
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise InputError(_("{name}: does not hold a GmmSeg case summary").format(name=node.GetName()))
+    return CaseSummary.from_json(record, node.GetName())
 
 
 def read_reader_choices(node) -> ReaderChoices:

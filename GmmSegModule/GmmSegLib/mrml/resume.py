@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import slicer
 
-from ..clinical.quality import review_reasons
 from ..core.errors import GmmSegError
 from ..core.labels import UNCERTAINTY_KINDS
 from ..inference.case_result import CaseResult
@@ -126,5 +125,5 @@ def taken_up_notes(outputs: SceneOutputs) -> list[str]:
                        "slices of the ED and ES frames first, base and apex before the middle, without scores."))
     if outputs.prior_transform is None:
         notes.append(_("It has no prior to move: Re-run with this prior is not available; Segment runs the model."))
-    notes += [_("Review advised: {reason}.").format(reason=reason) for reason in review_reasons(outputs.result.summary)]
+    notes += [_("Review advised: {reason}.").format(reason=reason) for reason in outputs.result.summary.review_reasons]
     return notes

@@ -153,7 +153,7 @@ class SceneOutputs:
         """What the clinician should know of these outputs beside the images, one line each; ``plot_view``: whether
         the layout has a plot view, where a cine's volume curves show."""
         notes = []
-        if self.result.summary.get("mirrored_storage"):
+        if self.result.summary.mirrored_storage:
             notes.append(_("Note: this stack is stored mirrored with respect to the training images (rows and columns "
                            "in the other handedness); it was segmented as such. Check the result if your scanner's "
                            "storage order is known to be the usual one."))
@@ -448,12 +448,12 @@ class _Builder:
         return proxy
 
     def _mark(self, segmentation) -> None:
-        if self.result.summary.get("mirrored_storage"):  # recognised as stored mirrored (inference.handedness)
+        if self.result.summary.mirrored_storage:  # recognised as stored mirrored (inference.handedness)
             segmentation.SetAttribute(MIRRORED_STORAGE, "true")
-        if self.result.summary.get("review_advised"):
+        if self.result.summary.review_advised:
             segmentation.SetAttribute(REVIEW_ADVISED, "true")
-        if self.result.summary.get("implausible"):  # what makes it implausible as a heart (plausibility.py)
-            segmentation.SetAttribute(IMPLAUSIBLE, "; ".join(self.result.summary["implausible"]))
+        if self.result.summary.implausible:  # what makes it implausible as a heart (plausibility.py)
+            segmentation.SetAttribute(IMPLAUSIBLE, "; ".join(self.result.summary.implausible))
 
     def _map(self, role: str, name: str, maps: np.ndarray):
         """A scalar map (uncertainty or prior), a volume for a 3D input or a synchronised sequence for a cine."""

@@ -104,7 +104,7 @@ def _check_accept(logic, outputs) -> None:
 
     original = logic.accept(outputs)
     _check(outputs.segmentation.GetAttribute(ACCEPTED) is not None, "accepted result must be stamped")
-    _check(outputs.segmentation.GetAttribute(MODEL_STAMP).endswith(outputs.result.summary["model"]["sha256"]),
+    _check(outputs.segmentation.GetAttribute(MODEL_STAMP).endswith(outputs.result.summary.model.sha256),
            "the stamp must name the model's sha256")
     _check(original.GetAttribute(ROLE) == "original", "the audit copy must be tagged")
     _check(not original.GetDisplayNode().GetVisibility() and not original.GetHideFromEditors(),
