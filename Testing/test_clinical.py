@@ -153,14 +153,17 @@ def test_two_phases_report_the_uncertainty_of_the_segment_jsons_beside_them(tmp_
 
 
 def test_one_phase_gives_the_volumes_and_the_lv_mass_and_no_ejection_fraction():
-    from GmmSegLib.clinical.indices import single_phase_indices
+    from GmmSegLib.clinical.indices import index_label, single_phase_indices
 
     labels = np.zeros((2, 10, 10), np.uint8)
     labels[:, 2:4, 2:4] = 1  # 8 voxels of LV
     labels[:, 5:8, 5:8] = 2  # 18 voxels of myocardium
     indices = single_phase_indices(labels, (2.0, 2.0, 10.0))  # 0.04 ml a voxel
-    assert indices == pytest.approx({"LV volume (ml)": 0.32, "MYO volume (ml)": 0.72, "RV volume (ml)": 0.0,
-                                     "LV mass (g)": 0.72 * 1.05})
+    assert indices == pytest.approx({"lv_volume": 0.32, "myo_volume": 0.72, "rv_volume": 0.0, "lv_mass": 0.72 * 1.05})
+    # the words a reader sees, for a volume and a cine alike
+    assert [index_label(key) for key in indices] == ["LV volume (ml)", "MYO volume (ml)", "RV volume (ml)",
+                                                     "LV mass (g)"]
+    assert index_label("lv_edv") == "LV EDV (ml)" and index_label("lv_ef") == "LVEF (%)"
 
 
 def _summary_json(slice_uncertainty: list[list[float]]) -> str:

@@ -44,14 +44,14 @@ def _clinical_indices(labels: np.ndarray, spacing, outputs=None) -> dict:
 
 def _assert_table_shows(widget, indices: dict) -> None:
     """The panel's indices table reads ``indices`` (a clinical_indices record), to the 4 digits it shows."""
-    from GmmSegLib.clinical.indices import scalar_indices
+    from GmmSegLib.clinical.indices import index_label, scalar_indices
 
     shown = indices_shown(widget)
     for key, value in scalar_indices(indices).items():
         if isinstance(value, float):
-            assert float(shown[key]) == pytest.approx(value, rel=5e-4), key
+            assert float(shown[index_label(key)]) == pytest.approx(value, rel=5e-4), key
         else:
-            assert shown[key] == ("n/a" if value is None else str(value)), key
+            assert shown[index_label(key)] == ("n/a" if value is None else str(value)), key
 
 
 def _click_voxel(widget, outputs) -> tuple[int, int, int]:
@@ -117,7 +117,7 @@ def _sitting_one_up_to_the_rerun(module, harness, browser, spacing) -> None:
     _assert_table_shows(widget, _clinical_indices(model, spacing))
 
     review_row_shows_its_frame_and_slice(widget, harness, browser, outputs)
-    browser.SetSelectedItemNumber(int(indices_shown(widget)["ed_frame"]))  # the Sequences toolbar: the ED frame
+    browser.SetSelectedItemNumber(int(indices_shown(widget)["ED frame"]))  # the Sequences toolbar: the ED frame
     segmented = indices_shown(widget)
     before, refined, clicked = _refine_at_a_click(widget, outputs)
     assert indices_shown(widget) != segmented
@@ -128,7 +128,7 @@ def _sitting_one_up_to_the_rerun(module, harness, browser, spacing) -> None:
 
     painted, editor = _paint_the_lv_wider(widget, harness, outputs, clicked)
     wait_until(lambda: indices_shown(widget) != segmented, timeout=5)  # the table follows the Segment Editor
-    assert float(indices_shown(widget)["lv_edv"]) > float(segmented["lv_edv"])
+    assert float(indices_shown(widget)["LV EDV (ml)"]) > float(segmented["LV EDV (ml)"])
     _assert_table_shows(widget, _clinical_indices(logic.all_labels(outputs), spacing))
     ui.redoButton.click()  # the refinement comes back beside the Segment Editor's edit ...
     both = painted.copy()

@@ -779,7 +779,7 @@ def test_a_refused_choice_is_said_and_the_section_shows_the_choices_as_they_stay
     before = table_rows(outputs)
     ui.esFrameSpinBox.value = ui.edFrameSpinBox.value  # ES on the ED frame
     assert "Cannot use this choice. ED and ES are the same frame" in ui.logTextEdit.toPlainText()
-    assert table_rows(outputs) == before and ui.esFrameSpinBox.value == int(before["es_frame"])
+    assert table_rows(outputs) == before and ui.esFrameSpinBox.value == int(before["ES frame"])
 
 
 def test_the_slice_shown_in_the_red_view_is_the_one_excluded(module, harness, small_phantom):
@@ -817,7 +817,7 @@ def test_the_section_follows_an_edit_made_in_the_segment_editor(module, harness,
     labels = widget.logic.sceneLogic().all_labels(outputs)
     edited = clinical_indices(labels, small_phantom.image.spacing_xyz, probabilities=result.probabilities)
     assert ui.lvEdFirstSpinBox.value == edited.slice_limits["LV ED"]["first"] > first
-    assert table_rows(outputs)["lv_edv"] == f"{edited.lv_edv:.4g}"
+    assert table_rows(outputs)["LV EDV (ml)"] == f"{edited.lv_edv:.4g}"
 
 
 # ---- PyTorch ---------------------------------------------------------------------------------------------------

@@ -56,8 +56,8 @@ def expected_rows(result, choices: ReaderChoices | None = None) -> dict[str, str
     spacing = result.summary.spacing_mm
     indices = clinical_indices(result.labels, spacing, choices=choices, probabilities=kept(result))
     low, high = indices.lv_ef_range
-    return {"ed_frame": str(indices.ed_frame), "es_frame": str(indices.es_frame), "lv_ef": f"{indices.lv_ef:.4g}",
-            "lv_esv": f"{indices.lv_esv:.4g}", "LVEF range (%)": f"{low:.1f} - {high:.1f}",
+    return {"ED frame": str(indices.ed_frame), "ES frame": str(indices.es_frame), "LVEF (%)": f"{indices.lv_ef:.4g}",
+            "LV ESV (ml)": f"{indices.lv_esv:.4g}", "LVEF range (%)": f"{low:.1f} - {high:.1f}",
             "reader's choices": "; ".join(indices.manual_choices) or NO_READER_CHOICE}
 
 
@@ -82,7 +82,8 @@ def test_a_moved_limit_recomputes_the_table_as_clinical_indices_says_and_is_undo
     choices = _basal_slice_left_out_at_es(cine_result)
     logic.set_reader_choices(outputs, choices, "LV ES slices")
     moved_rows = expected_rows(cine_result, choices)
-    assert moved_rows["lv_ef"] != model_rows["lv_ef"] and moved_rows["reader's choices"].startswith("LV ES slices")
+    assert moved_rows["LVEF (%)"] != model_rows["LVEF (%)"]
+    assert moved_rows["reader's choices"].startswith("LV ES slices")
     assert shown_rows(outputs, moved_rows) == moved_rows
     assert outputs.indices["slice_limits"]["LV ES"]["manual"]
     assert outputs.indices["model_slice_limits"]["LV ES"]["first"] == choices.limits["LV ES"][0] - 1
@@ -98,7 +99,7 @@ def test_another_es_frame_and_an_excluded_slice_are_used_at_once(scene, small_ph
     choices = ReaderChoices(es_frame=1, excluded={"ED": [3]})
     logic.set_reader_choices(outputs, choices)
     expected = expected_rows(cine_result, choices)
-    assert expected["es_frame"] == "1" and shown_rows(outputs, expected) == expected
+    assert expected["ES frame"] == "1" and shown_rows(outputs, expected) == expected
 
 
 @pytest.mark.parametrize("choices, message", [(ReaderChoices(ed_frame=2, es_frame=2), "the same frame"),
@@ -194,9 +195,9 @@ def test_the_table_follows_refine_undo_and_redo_of_a_cine_with_the_readers_choic
     assert logic.refine(outputs, "LV", [], [click]) > 0
     edited = clinical_indices(logic.all_labels(outputs), small_phantom.image.spacing_xyz, choices=choices,
                               probabilities=kept(cine_result))
-    assert table_rows(outputs)["lv_edv"] == f"{edited.lv_edv:.4g}" != before["lv_edv"]
+    assert table_rows(outputs)["LV EDV (ml)"] == f"{edited.lv_edv:.4g}" != before["LV EDV (ml)"]
     assert table_rows(outputs)["reader's choices"] == "; ".join(choices.manual())
     logic.undo(outputs)
     assert table_rows(outputs) == before
     logic.redo(outputs)
-    assert table_rows(outputs)["lv_edv"] == f"{edited.lv_edv:.4g}"
+    assert table_rows(outputs)["LV EDV (ml)"] == f"{edited.lv_edv:.4g}"

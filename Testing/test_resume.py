@@ -110,7 +110,7 @@ def test_a_cine_result_saved_as_mrb_and_opened_goes_on_as_it_was_left(scene, sma
     assert resumed.segmentation.GetAttribute(MODEL_STAMP).startswith("known answer sha256:")
     written = again.export(resumed, tmp_path / "export")
     exported = json.loads((tmp_path / "export" / "cine_indices.json").read_text())
-    assert exported["lv_ef"] == pytest.approx(float(indices["lv_ef"]), rel=1e-3)  # the table shows 4 digits
+    assert exported["lv_ef"] == pytest.approx(float(indices["LVEF (%)"]), rel=1e-3)  # the table shows 4 digits
     assert {path.name for path in written} >= {"cine_seg.nii.gz", "cine_uncertainty.nii.gz"}
     again.remove_outputs(resumed)  # what a re-run does to a result: every node of it goes
     assert _roles(opened) == []

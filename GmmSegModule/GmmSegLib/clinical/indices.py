@@ -40,6 +40,23 @@ MIN_LV_SLICES = 3
 # should (BENCHMARKS.md, "Clinical indices")
 EF_RANGE_PROBABILITY = 0.05
 
+# The indices' one vocabulary, for a cine and a single phase alike: key (as the JSON files have it) -> the name a
+# reader sees and its unit. The module's table, the demo's overlay and the CSV header all take their words from here.
+INDEX_NAMES: dict[str, tuple[str, str]] = {
+    "ed_frame": ("ED frame", ""), "es_frame": ("ES frame", ""),
+    "lv_edv": ("LV EDV", "ml"), "lv_esv": ("LV ESV", "ml"), "lv_sv": ("LV SV", "ml"), "lv_ef": ("LVEF", "%"),
+    "rv_edv": ("RV EDV", "ml"), "rv_esv": ("RV ESV", "ml"), "rv_sv": ("RV SV", "ml"), "rv_ef": ("RVEF", "%"),
+    "lv_mass": ("LV mass", "g"),
+    "lv_volume": ("LV volume", "ml"), "myo_volume": ("MYO volume", "ml"), "rv_volume": ("RV volume", "ml"),
+}
+
+
+def index_label(key: str) -> str:
+    """How a reader sees index ``key``: its name with its unit, "LV EDV (ml)"; a key not in the vocabulary as it
+    is."""
+    name, unit = INDEX_NAMES.get(key, (key, ""))
+    return f"{name} ({unit})" if unit else name
+
 
 @dataclass
 class ClinicalIndices:
@@ -108,9 +125,9 @@ def missing_cavity_warnings(volumes: dict[str, list[float]], ed: int, es: int) -
 
 def single_phase_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float]) -> dict[str, float]:
     """What one phase (a 3D stack, Z, Y, X) gives: each structure's volume and the LV mass (no ejection fraction),
-    keyed as the Slicer module's table shows them."""
-    indices = {f"{name} volume (ml)": volume for name, volume in structure_volumes_ml(labels, spacing_xyz).items()}
-    indices["LV mass (g)"] = indices["MYO volume (ml)"] * MYOCARDIUM_DENSITY_G_PER_ML
+    in the vocabulary of a cine's indices (``lv_volume``, ``myo_volume``, ``rv_volume``, ``lv_mass``)."""
+    indices = {f"{name.lower()}_volume": volume for name, volume in structure_volumes_ml(labels, spacing_xyz).items()}
+    indices["lv_mass"] = indices["myo_volume"] * MYOCARDIUM_DENSITY_G_PER_ML
     return indices
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core.labels import LV, STRUCTURE_COLOURS, STRUCTURES
 from ..io.images import CardiacImage
+from .indices import INDEX_NAMES
 
 SCALE_BAR_MM = 20.0
 _LPS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # the letter for -axis and +axis of LPS x, y, z
@@ -95,9 +96,9 @@ def _annotate(axis, shape: tuple[int, int], spacing_xyz: tuple[float, float, flo
               va="bottom")
 
 
-_INDEX_COLUMNS = (("ED/ES", None, "", 0), ("LV EDV", "lv_edv", " ml", 0), ("ESV", "lv_esv", " ml", 0),
-                  ("EF", "lv_ef", "%", 1), ("mass", "lv_mass", " g", 0), ("RV EDV", "rv_edv", " ml", 0),
-                  ("ESV", "rv_esv", " ml", 0), ("EF", "rv_ef", "%", 1))
+# (column title, index key, digits); each unit from the indices' vocabulary (indices.INDEX_NAMES)
+_INDEX_COLUMNS = (("ED/ES", None, 0), ("LV EDV", "lv_edv", 0), ("ESV", "lv_esv", 0), ("EF", "lv_ef", 1),
+                  ("mass", "lv_mass", 0), ("RV EDV", "rv_edv", 0), ("ESV", "rv_esv", 0), ("EF", "rv_ef", 1))
 
 
 def indices_table(indices: dict[str, dict]) -> str:
@@ -105,16 +106,16 @@ def indices_table(indices: dict[str, dict]) -> str:
     the phantom's truth), so that the rows can be compared column by column; "n/a" where an index is missing."""
     width = max(len(name) for name in indices) + 1
 
-    def cell(values: dict, key: str | None, unit: str, digits: int) -> str:
+    def cell(values: dict, key: str | None, digits: int) -> str:
         if key is None:  # the frames the volumes were taken at
             frames = values.get("ed_frame"), values.get("es_frame")
             return "n/a" if None in frames else f"{frames[0]}/{frames[1]}"
-        number = values.get(key)
-        return "n/a" if number is None else f"{number:.{digits}f}{unit}"
+        number, unit = values.get(key), INDEX_NAMES[key][1]
+        return "n/a" if number is None else f"{number:.{digits}f}{'' if unit == '%' else ' '}{unit}"
 
     header = "".ljust(width) + "".join(f"{title:>9}" for title, *_ in _INDEX_COLUMNS)
-    rows = [name.ljust(width) + "".join(f"{cell(values, key, unit, digits):>9}" for _, key, unit, digits in
-                                        _INDEX_COLUMNS) for name, values in indices.items()]
+    rows = [name.ljust(width) + "".join(f"{cell(values, key, digits):>9}" for _, key, digits in _INDEX_COLUMNS)
+            for name, values in indices.items()]
     return "\n".join([header, *rows])
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import slicer
 import vtk
 
-from ..clinical.indices import clinical_indices, scalar_indices, single_phase_indices
+from ..clinical.indices import INDEX_NAMES, clinical_indices, index_label, scalar_indices, single_phase_indices
 from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURE_COLOURS
 from .scene_outputs import SceneOutputs, tag
@@ -32,7 +32,7 @@ def show_indices(scene, outputs: SceneOutputs, labels: np.ndarray) -> dict:
     indices as a dict, also kept as ``outputs.indices``."""
     outputs.indices = _indices(outputs, labels)
     if "error" in outputs.indices or len(labels) < 2:
-        _fill_table(outputs.indices_table, outputs.indices)
+        _fill_table(outputs.indices_table, {index_label(key): value for key, value in outputs.indices.items()})
         return outputs.indices
     _fill_table(outputs.indices_table, table_rows(outputs.indices, outputs.probability_frames() is not None))
     outputs.plot_chart = _volume_plot(scene, outputs, outputs.indices)
@@ -57,10 +57,10 @@ def table_rows(indices: dict, with_ranges: bool) -> dict:
     result has class probabilities; "n/a" for an EF not computed), which choices were the reader's, the warnings."""
     rows = {}
     for key, value in scalar_indices(indices).items():
-        rows[key] = value
+        rows[index_label(key)] = value
         if with_ranges and key in ("lv_ef", "rv_ef"):
             low_high = indices[f"{key}_range"]
-            rows[f"{key[:2].upper()}EF range (%)"] = f"{low_high[0]:.1f} - {low_high[1]:.1f}" if low_high else None
+            rows[f"{INDEX_NAMES[key][0]} range (%)"] = f"{low_high[0]:.1f} - {low_high[1]:.1f}" if low_high else None
     rows["reader's choices"] = "; ".join(indices["manual_choices"]) or NO_READER_CHOICE
     rows.update({f"warning {n}": text for n, text in enumerate(indices["warnings"], 1)})
     return rows
