@@ -186,7 +186,8 @@ def known_result(phantom: Phantom, frames: list[int] | None = None):
 
     from GmmSegLib.clinical.case_summary import CaseSummary, ModelUsed
     from GmmSegLib.clinical.indices import clinical_indices
-    from GmmSegLib.inference.case_result import UNCERTAINTY_FILES, CaseResult
+    from GmmSegLib.core.file_names import UNCERTAINTY_FILES
+    from GmmSegLib.inference.case_result import CaseResult
     from GmmSegLib.model.canonical_crop import CanonicalCrop
     from GmmSegLib.model.phi import Phi
 

@@ -43,6 +43,7 @@ def _terminate(signum, frame) -> None:
 def _segment(arguments: argparse.Namespace) -> int:
     """Every input of this process's shard it can; each failure in one line, and a summary line when some of
     several failed."""
+    from .core.file_names import summary_file
     from .io.images import check_output_folder, distinct_stems
     from .model.phi import Phi
     from .model.registry import load_registered, unverified_warning
@@ -55,7 +56,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     cases = shard.mine(list(zip(arguments.inputs, stems, strict=True)))
     if shard.count > 1 or arguments.skip_done:
         todo = [(path, stem) for path, stem in cases
-                if not (arguments.skip_done and (Path(arguments.out) / f"{stem}.json").is_file())]
+                if not (arguments.skip_done and (Path(arguments.out) / summary_file(stem)).is_file())]
         print(json.dumps({"shard": str(shard), "inputs": len(cases), "done_already": len(cases) - len(todo)}),
               flush=True)
         cases = todo

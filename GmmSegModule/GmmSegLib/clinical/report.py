@@ -17,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.errors import InputError
+from ..core.file_names import INDICES, PROBABILITIES, case_file, stem_of_segmentation, summary_file
 from ..core.labels import convention_warning, to_product_labels
 from ..io.images import AtomicOutputs, image_stem, read_label_volume
 from .case_summary import CaseSummary
@@ -52,7 +53,7 @@ def indices_from_cine(segmentation: Path, convention: str = "product",
 def _probabilities_beside(segmentation: Path, shape: tuple[int, ...]) -> np.ndarray | None:
     """The (T, K, Z, Y, X) probabilities written with ``segmentation`` (None when there are none or they are
     not of its shape: an EF range from another segmentation's probabilities would be no range of this one)."""
-    path = segmentation.parent / f"{image_stem(segmentation).removesuffix('_seg')}_probabilities.nii.gz"
+    path = segmentation.parent / case_file(stem_of_segmentation(image_stem(segmentation)), PROBABILITIES)
     if not path.is_file():
         return None
     array = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
@@ -120,8 +121,8 @@ def volume_curve_png(indices: ClinicalIndices, title: str) -> bytes:
 def write_report(indices: ClinicalIndices, out: Path, name: str, uncertainty: dict | None = None) -> list[Path]:
     record = {"indices": indices.to_dict(), "uncertainty": uncertainty}
     with AtomicOutputs(out) as outputs:
-        outputs.add_bytes(f"{name}_indices.json", json.dumps(record, indent=2).encode())
-        outputs.add_bytes(f"{name}_indices.csv", indices.summary_csv().encode())
+        outputs.add_bytes(case_file(name, INDICES, ".json"), json.dumps(record, indent=2).encode())
+        outputs.add_bytes(case_file(name, INDICES, ".csv"), indices.summary_csv().encode())
         outputs.add_bytes(f"{name}_volumes.png", volume_curve_png(indices, name))
     return outputs.paths
 
@@ -169,7 +170,7 @@ def _slice_range(key: str, text: str) -> tuple[int, int]:
 
 def case_json(segmentation: Path) -> Path:
     """The ``<stem>.json`` that ``gmmseg segment`` writes beside ``<stem>_seg.nii.gz``."""
-    return segmentation.parent / f"{image_stem(segmentation).removesuffix('_seg')}.json"
+    return segmentation.parent / summary_file(stem_of_segmentation(image_stem(segmentation)))
 
 
 def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out: Path | None,
@@ -178,12 +179,12 @@ def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out
     slice limits, written beside it or to ``out``."""
     if segmentation is not None:
         indices = indices_from_cine(segmentation, convention, choices)
-        name = image_stem(segmentation).removesuffix("_seg")
+        name = stem_of_segmentation(image_stem(segmentation))
         folder = out or segmentation.parent
         uncertainty = uncertainty_summary([case_json(segmentation)])
     elif ed is not None and es is not None:
         indices, phases = indices_from_phases(ed, es, convention, choices)
-        name = image_stem(ed).removesuffix("_seg")
+        name = stem_of_segmentation(image_stem(ed))
         folder = out or ed.parent
         uncertainty = uncertainty_summary([case_json(path) for path in phases])
     else:

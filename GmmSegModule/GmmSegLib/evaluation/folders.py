@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.file_names import SEGMENTATION, case_file
 from ..core.labels import convention_warning, to_product_labels
 from ..io.grids import grid_difference, on_reference_grid
 from ..io.images import Geometry, image_files, image_stem, read_label_volume
@@ -21,7 +22,8 @@ LOGGER = logging.getLogger("gmmseg")
 
 
 def _prediction_for(stem: str, prediction_dir: Path) -> Path | None:
-    for name in (f"{stem}_seg.nii.gz", f"{stem}_seg.nrrd", f"{stem}.nii.gz", f"{stem}.nrrd"):
+    names = (case_file(stem, SEGMENTATION), case_file(stem, SEGMENTATION, ".nrrd"), f"{stem}.nii.gz", f"{stem}.nrrd")
+    for name in names:
         if (prediction_dir / name).is_file():
             return prediction_dir / name
     return None

@@ -1,9 +1,9 @@
-"""Writing a segmentation result for one input: images on the input's grid plus a JSON summary.
+"""Writing a segmentation result for one input: images on the input's grid plus its summary.
 
-For input ``<stem>`` the files are ``<stem>_seg.nii.gz`` (labels 0 bg, 1 LV, 2 MYO, 3 RV),
-``<stem>_uncertainty.nii.gz`` (total, 0..1), ``<stem>_aleatoric.nii.gz``, ``<stem>_epistemic.nii.gz``,
-``<stem>_prior.nii.gz`` (registered prior, one vector component per class) and ``<stem>.json``. They are
-published together or not at all (:class:`~GmmSegLib.io.images.AtomicOutputs`).
+For input ``<stem>`` (names from GmmSegLib.core.file_names): the labels (0 bg, 1 LV, 2 MYO, 3 RV), the uncertainty
+maps (total, aleatoric, epistemic, 0..1), the registered prior (one vector component per class), optionally the
+class probabilities, and the summary (GmmSegLib.clinical.case_summary). They are published together or not at all
+(:class:`~GmmSegLib.io.images.AtomicOutputs`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from ..clinical.plausibility import implausible_findings
 from ..clinical.quality import UNRELIABLE_SHARE, blank_slices_inside_heart, gap_warning, unreliable_warning
 from ..clinical.review import stack_estimated_dice, whole_stack_warning
 from ..core.errors import GmmSegError
+from ..core.file_names import PRIOR, PROBABILITIES, SEGMENTATION, UNCERTAINTY_FILES, case_file, summary_file
 from ..core.probability_steps import as_kept
 from ..io.images import AtomicOutputs, CardiacImage, Geometry, to_sitk
 from ..model.registry import ModelEntry
-from .case_result import UNCERTAINTY_FILES
 from .segmentation import SegmentationResult
 
 
@@ -77,20 +77,20 @@ def write_case(folder: str | Path, stem: str, image: CardiacImage, result: Segme
                extra_images: dict[str, sitk.Image] | None = None, probabilities: bool = False) -> list[Path]:
     """Write every output of one input (and any extra files) atomically; returns the published paths.
 
-    ``probabilities`` adds ``<stem>_probabilities.nii.gz`` (one component per class), which click
+    ``probabilities`` adds the class probabilities (one component per class), which click
     refinement in the Slicer module needs.
     """
     geometry = image.geometry
     with AtomicOutputs(folder) as outputs:
         for name, extra in (extra_images or {}).items():
             outputs.add_image(name, extra)
-        outputs.add_image(f"{stem}_seg.nii.gz", to_sitk(result.labels, geometry))
+        outputs.add_image(case_file(stem, SEGMENTATION), to_sitk(result.labels, geometry))
         for kind, suffix in UNCERTAINTY_FILES.items():
-            outputs.add_image(f"{stem}_{suffix}.nii.gz", to_sitk(result.uncertainty[kind], geometry))
-        outputs.add_image(f"{stem}_prior.nii.gz", _vector_image(result.prior, geometry))
+            outputs.add_image(case_file(stem, suffix), to_sitk(result.uncertainty[kind], geometry))
+        outputs.add_image(case_file(stem, PRIOR), _vector_image(result.prior, geometry))
         if probabilities:
-            outputs.add_image(f"{stem}_probabilities.nii.gz", _vector_image(result.probabilities, geometry))
-        outputs.add_bytes(f"{stem}.json", json.dumps(summary.to_json(), indent=2).encode())
+            outputs.add_image(case_file(stem, PROBABILITIES), _vector_image(result.probabilities, geometry))
+        outputs.add_bytes(summary_file(stem), json.dumps(summary.to_json(), indent=2).encode())
         for name, data in (extra_files or {}).items():
             outputs.add_bytes(name, data)
     return outputs.paths

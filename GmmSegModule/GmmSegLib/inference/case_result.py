@@ -15,10 +15,7 @@ import numpy as np
 
 from ..clinical.case_summary import CaseSummary
 from ..core.errors import GmmSegError
-from ..core.labels import UNCERTAINTY_KINDS
-
-# uncertainty kind -> file name part: <stem>_<part>.nii.gz (the total map is the "uncertainty" file)
-UNCERTAINTY_FILES = {kind: "uncertainty" if kind == "total" else kind for kind in UNCERTAINTY_KINDS}
+from ..core.file_names import PRIOR, PROBABILITIES, SEGMENTATION, UNCERTAINTY_FILES, case_file, summary_file
 
 
 @dataclass
@@ -52,16 +49,16 @@ class CaseResult:
         caller already has: only their arrays are read, without the checks and geometry decisions that a user's
         image gets (:func:`GmmSegLib.io.images.read_cardiac_image`)."""
         folder = Path(folder)
-        summary_path = folder / f"{stem}.json"
+        summary_path = folder / summary_file(stem)
         if not summary_path.is_file():
             raise GmmSegError(f"the segmentation of {stem} produced no results in {folder}")
         summary = CaseSummary.read(summary_path)
         frames = summary.frames
-        maps = {kind: _read_array(folder / f"{stem}_{part}.nii.gz", frames).astype(np.float32)
+        maps = {kind: _read_array(folder / case_file(stem, part), frames).astype(np.float32)
                 for kind, part in UNCERTAINTY_FILES.items()}
-        labels = _read_array(folder / f"{stem}_seg.nii.gz", frames).astype(np.uint8)
-        prior = _read_vector(folder / f"{stem}_prior.nii.gz", frames)
-        probabilities_path = folder / f"{stem}_probabilities.nii.gz"
+        labels = _read_array(folder / case_file(stem, SEGMENTATION), frames).astype(np.uint8)
+        prior = _read_vector(folder / case_file(stem, PRIOR), frames)
+        probabilities_path = folder / case_file(stem, PROBABILITIES)
         probabilities = _read_vector(probabilities_path, frames) if probabilities_path.exists() else None
         return cls(labels, maps, prior, summary, probabilities)
 

@@ -29,8 +29,9 @@ from ..clinical.reader_choices import ReaderChoices
 from ..clinical.review import label_review_queue, review_queue
 from ..core.clicks import Box, Click, scribble
 from ..core.errors import GmmSegError
+from ..core.file_names import INDICES, SEGMENTATION, UNCERTAINTY_FILES, case_file
 from ..core.probability_steps import as_kept
-from ..inference.case_result import UNCERTAINTY_FILES, CaseResult
+from ..inference.case_result import CaseResult
 from ..io.images import read_cardiac_image
 from ..model.canonical_crop import CanonicalCrop
 from ..model.phi import Phi, phi_from_ras_transform, ras_transform_for_phi
@@ -417,12 +418,13 @@ class GmmSegLogic:
         stem = outputs.input_node.GetName().replace(" ", "_")
         squeeze = labels.shape[0] == 1
         with AtomicOutputs(folder) as files:
-            files.add_image(f"{stem}_seg{extension}", to_sitk(labels[0] if squeeze else labels, geometry))
+            files.add_image(case_file(stem, SEGMENTATION, extension),
+                            to_sitk(labels[0] if squeeze else labels, geometry))
             for kind, maps in outputs.result.uncertainty.items():  # named as gmmseg segment names them
-                files.add_image(f"{stem}_{UNCERTAINTY_FILES[kind]}{extension}",
+                files.add_image(case_file(stem, UNCERTAINTY_FILES[kind], extension),
                                 to_sitk(maps[0] if squeeze else maps, geometry))
             indices = self.update_indices(outputs, labels)
-            files.add_bytes(f"{stem}_indices.json", json.dumps(indices, indent=2).encode())
+            files.add_bytes(case_file(stem, INDICES, ".json"), json.dumps(indices, indent=2).encode())
         return files.paths
 
 
