@@ -16,6 +16,7 @@ import SimpleITK as sitk
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_FILE = ROOT / "GmmSegModule" / "GmmSegModule.py"  # the module the GUI tests load into the harness
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
+sys.path.insert(0, str(ROOT / "Testing" / "benchmarks"))  # readouts, simulated_sites, ... and the bench_* scripts
 
 
 def _install_slicer_harness() -> str | None:

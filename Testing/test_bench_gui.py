@@ -1,5 +1,6 @@
-"""The GUI benchmark (Testing/bench_gui.py) runs its whole route once, on a short cine: every phase is measured and
-checked (the labels shown are the job's, the scene opened again shows the result as saved). No time is asserted."""
+"""The GUI benchmark (Testing/benchmarks/bench_gui.py) runs its whole route once, on a short cine: every phase is
+measured and checked (the labels shown are the job's, the scene opened again shows the result as saved). No time is
+asserted."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from conftest import requires_torch
 
-BENCH = Path(__file__).resolve().parent / "bench_gui.py"
+BENCH = Path(__file__).resolve().parent / "benchmarks" / "bench_gui.py"
 PHASES = {"segment_to_labels_shown_s", "segment_click_s", "blocked_while_running_s", "blocked_while_importing_s",
           "cancel_click_s", "cancel_to_processes_gone_s", "blocked_after_cancel_s", "reopen_to_resumed_s",
           "blocked_saving_s", "blocked_closing_s", "blocked_reopening_s"}

@@ -1,6 +1,6 @@
 """Does the uncertainty find the errors? Measured on the ACDC development-validation split.
 
-    python Testing/bench_uncertainty.py --out runs/uncertainty [--model PATH]
+    python Testing/benchmarks/bench_uncertainty.py --out runs/uncertainty [--model PATH]
 
 For every validation volume (ED and ES) segmented by the model: pixel-level AUROC of each uncertainty
 map (total, aleatoric, epistemic, and the entropy of z_net's pi for comparison) for predicting wrongly
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import bench_parser, model_and_cases, shifted_image, write_report  # noqa: E402

@@ -1,7 +1,7 @@
 """A simulated clinician correcting the worst slices with clicks (a research benchmark, not shipped).
 
-    python Testing/bench_interactive.py --images DIR --labels DIR [--gt-labels acdc] [--model PATH]
-    python Testing/bench_interactive.py --predictions DIR [--model PATH]
+    python Testing/benchmarks/bench_interactive.py --images DIR --labels DIR [--gt-labels acdc] [--model PATH]
+    python Testing/benchmarks/bench_interactive.py --predictions DIR [--model PATH]
 
 For each structure, the worst 20% of slices (lowest Dice after automatic segmentation) are corrected
 click by click: each click goes to the centre (the point deepest inside) of the largest error region of that
@@ -16,7 +16,7 @@ probabilities. With a click refiner, two more clinicians are measured, each prom
 ``gmmseg_scribbles`` draws a scribble along the error instead of each click. GrowCut is skipped, with a note, where
 Slicer's core libraries are absent.
 
-``--predictions`` reads out-of-fold predictions (``Testing/oof_predictions.py``: labels and probabilities of
+``--predictions`` reads out-of-fold predictions (``Testing/benchmarks/oof_predictions.py``: labels and probabilities of
 ACDC patients a model never trained on) with their images from the ACDC folder instead of segmenting.
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "GmmSegModule"))
+sys.path.insert(0, str(HERE.parents[1] / "GmmSegModule"))
 
 from GmmSegLib.clinical.network_refinement import refine_by_network  # noqa: E402
 from GmmSegLib.clinical.refinement import GEODESIC_LENGTH_MM, REGION_RADIUS_MM, refine  # noqa: E402
@@ -208,7 +208,8 @@ def load_slices(images: Path, labels: Path, convention: str, model: GmmSegModel,
 
 
 def slices_from_predictions(folder: Path) -> list[SliceCase]:
-    """The heart slices of out-of-fold predictions (``Testing/oof_predictions.py``) with their ACDC images."""
+    """The heart slices of out-of-fold predictions (``Testing/benchmarks/oof_predictions.py``) with their ACDC
+    images."""
     from oof_predictions import load_predictions
 
     from GmmSegLib.core.paths import acdc_dir

@@ -1,9 +1,9 @@
 """Simulated sites: how much a model loses on another scanner's images, and what label-free adaptation recovers.
 
-    python Testing/bench_sites.py --out runs/sites_eval [--model PATH] [--split validation|auxiliary]
+    python Testing/benchmarks/bench_sites.py --out runs/sites_eval [--model PATH] [--split validation|auxiliary]
                                   [--sites NAME ...] [--max-volumes N] [--adapt] [--adapt-volumes 12]
 
-Every volume of the split is segmented as stored and as each site of ``Testing/simulated_sites.py`` gives it
+Every volume of the split is segmented as stored and as each site of ``Testing/benchmarks/simulated_sites.py`` gives it
 (labels moved alike where the site moves the anatomy); Dice and HD95 (mm) per structure, per volume then
 averaged, and each site's drop against the clean images. With ``--adapt``, for every site whose mean Dice drops
 by more than 2 points, ``gmmseg adapt`` (the product's command, its defaults) runs on the site's first
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
-sys.path.insert(0, str(ROOT / "Testing"))
+sys.path.insert(0, str(ROOT / "Testing" / "benchmarks"))
 
 from bench_report import STRUCTURES, bench_parser, model_and_cases, structure_summary, write_report  # noqa: E402
 from simulated_sites import SITES, Site  # noqa: E402

@@ -1,6 +1,6 @@
 """Out-of-fold predictions on the 50 labelled ACDC patients, kept on disk for the clinical-index benchmarks.
 
-    python Testing/oof_predictions.py --out runs/oof --folds 2 --fold-model 0=runs/cv2/heldout0.pt \
+    python Testing/benchmarks/oof_predictions.py --out runs/oof --folds 2 --fold-model 0=runs/cv2/heldout0.pt \
         --fold-model 1=Resources/Models/gmmseg_acdc_v7.pt [--shifted]
 
 Each model segments only the patients of the fold it never trained on (``train.py --folds K --held-out-fold F``;
@@ -8,12 +8,13 @@ the shipped model is fold 1 of 2). Per case, ``<out>/per_case/<case>.npz`` holds
 probabilities (K, Z, Y, X, float16), the expert labels and the voxel spacing, with the fold and the model's
 sha256; a case already there is not segmented again, so a stopped run resumes. Rules on the indices (which
 basal slice holds LV cavity, how wide an EF range must be) are then chosen on these predictions only
-(``Testing/bench_clinical.py --predictions``), never on a model's own training patients.
+(``Testing/benchmarks/bench_clinical.py --predictions``), never on a model's own training patients.
 
 ``--shifted`` segments the same patients seen through the benchmarks' synthetic new scanner instead (the copies
-of ``Testing/bench_accuracy.py`` for the validation patients, fold 1 of 2, and of ``Testing/bench_uncertainty.py
---split auxiliary-shifted`` for the auxiliary ones, fold 0): more failed stacks for the review flag to be chosen
-and checked on. Each file records ``shifted`` and its ``shift_seed`` (-1 when clean); a folder holds one kind only.
+of ``Testing/benchmarks/bench_accuracy.py`` for the validation patients, fold 1 of 2, and of
+``Testing/benchmarks/bench_uncertainty.py --split auxiliary-shifted`` for the auxiliary ones, fold 0): more failed
+stacks for the review flag to be chosen and checked on. Each file records ``shifted`` and its ``shift_seed`` (-1 when
+clean); a folder holds one kind only.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import shifted_image  # noqa: E402
@@ -108,7 +109,7 @@ def load_predictions(out: Path) -> list[CasePrediction]:
     stored = {path.stem: path for path in (Path(out) / "per_case").glob("*.npz") if ".partial" not in path.name}
     cases = [case for case in acdc.list_cases(acdc_dir()) if case.case in stored]
     if not cases:
-        raise SystemExit(f"no predictions in {out}/per_case: run Testing/oof_predictions.py first")
+        raise SystemExit(f"no predictions in {out}/per_case: run Testing/benchmarks/oof_predictions.py first")
     predictions = []
     for case in cases:
         with np.load(stored[case.case]) as data:

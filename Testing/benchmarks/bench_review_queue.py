@@ -1,15 +1,15 @@
 """Does the review queue find the errors, and does the stack flag find the failed stacks? On out-of-fold predictions.
 
-    python Testing/bench_review_queue.py --predictions runs/oof_v7 runs/oof_v7_shifted [runs/oof_fold0 ...]
+    python Testing/benchmarks/bench_review_queue.py --predictions runs/oof_v7 runs/oof_v7_shifted [runs/oof_fold0 ...]
 
-Reads the stored out-of-fold predictions (``Testing/oof_predictions.py``: labels, class probabilities, expert labels)
-and prints JSON. The probabilities are taken as a result keeps them (1/255 steps: GmmSegLib.core.probability_steps),
-as the product estimates from them. The estimator's constants (``GmmSegLib.clinical.error_estimate``: the
-temperature, the basal weight, the stack flag's Dice threshold) are chosen by 5-fold cross-validation over patients,
-every fold's constants fitted on the other folds' patients by the rules below and applied to its own. Each model
-fold (the predictions of one model) is cross-validated on its own, as a temperature is a property of one model's
-probabilities (the shipped model v7 is overconfident, the model of fold 0 is not); its numbers are those of the
-held-out estimates. The rules,
+Reads the stored out-of-fold predictions (``Testing/benchmarks/oof_predictions.py``: labels, class probabilities,
+expert labels) and prints JSON. The probabilities are taken as a result keeps them (1/255 steps:
+GmmSegLib.core.probability_steps), as the product estimates from them. The estimator's constants
+(``GmmSegLib.clinical.error_estimate``: the temperature, the basal weight, the stack flag's Dice threshold) are chosen
+by 5-fold cross-validation over patients, every fold's constants fitted on the other folds' patients by the rules
+below and applied to its own. Each model fold (the predictions of one model) is cross-validated on its own, as a
+temperature is a property of one model's probabilities (the shipped model v7 is overconfident, the model of fold 0 is
+not); its numbers are those of the held-out estimates. The rules,
 on the training patients:
 - temperature: the one on a grid (1.0 to 3.0 by 0.1) whose expected number of mislabelled pixels is closest to the
   actual number;
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from oof_predictions import load_predictions  # noqa: E402
@@ -176,7 +176,7 @@ def report(stacks: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--predictions", nargs="+", required=True, metavar="DIR",
-                        help="folders written by Testing/oof_predictions.py (each with per_case/*.npz)")
+                        help="folders written by Testing/benchmarks/oof_predictions.py (each with per_case/*.npz)")
     arguments = parser.parse_args()
     stacks = [stack_record(p) for folder in arguments.predictions for p in load_predictions(Path(folder))]
     result = {"procedure": f"{CV_FOLDS}-fold cross-validation over the patients of each model fold (see the "

@@ -1,6 +1,6 @@
 """Does the registration net bring a displaced prior back? Measured on the validation images (no labels used).
 
-    python Testing/bench_reregistration.py --out runs/reregistration [--model PATH]
+    python Testing/benchmarks/bench_reregistration.py --out runs/reregistration [--model PATH]
 
 For every validation volume, the model's own responsibilities of the middle half of the heart are moved by
 known displacements (shifts, scales, a rotation, and all at once); the registration net's phi should
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import bench_parser, model_and_cases, write_report  # noqa: E402

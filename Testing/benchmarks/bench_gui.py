@@ -1,6 +1,6 @@
 """GUI responsiveness of the Slicer module, measured in the Slicer harness (Testing/slicer_harness).
 
-    python Testing/bench_gui.py [--frames 20] [--repeats 3]
+    python Testing/benchmarks/bench_gui.py [--frames 20] [--repeats 3]
 
 On a phantom cine (``--frames`` frames of 10 slices of 176 x 176 pixels), through the GUI's real route (the
 Segment button, a separate process behind a PythonSlicer-like launcher, result files read back into the
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "GmmSegModule"))
+TESTING = Path(__file__).resolve().parents[1]  # the Slicer harness and the tests' helpers (launcher, panel_steps)
+sys.path.insert(0, str(TESTING))
+sys.path.insert(0, str(TESTING.parent / "GmmSegModule"))
 
 import slicer_harness  # noqa: E402
 
@@ -157,7 +157,7 @@ def main() -> int:
     os.environ["GMMSEG_USER_MODELS_DIR"] = str(work / "models")
     sys.modules["PyTorchUtils"] = types.SimpleNamespace(PyTorchUtilsLogic=_PyTorchUtilsLogic)
     phantom = make_cine_phantom(frames=arguments.frames, slices=10, es_frame=arguments.frames // 3, seed=1)
-    loaded = load_module(HERE.parent / "GmmSegModule" / "GmmSegModule.py")
+    loaded = load_module(TESTING.parent / "GmmSegModule" / "GmmSegModule.py")
     widget = loaded.widget
     runs = []
     for repeat in range(arguments.repeats):

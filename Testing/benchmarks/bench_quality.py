@@ -1,12 +1,13 @@
 """How the whole-stack quality flag separates clean volumes from ones the model cannot read through.
 
-    python Testing/bench_quality.py --out runs/quality [--model PATH] [--every 5] [--band 1.0 --noise 0.12 --bias 2.0]
+    python Testing/benchmarks/bench_quality.py --out runs/quality [--model PATH] [--every 5]
+        [--band 1.0 --noise 0.12 --bias 2.0]
 
 Every development-validation volume is segmented as stored: the share flagged unreliable is the false-alarm rate
 (GmmSegLib.clinical.quality), and what the second pass costs is measured against the rest of the segmentation.
-Every ``--every``-th volume is then damaged three ways (Testing/image_damage.py: a ghosting band over the LV wall,
-Rician noise, a bias field) and segmented again: detected is flagged unreliable, advised for review for any reason,
-or refused with an error; "broken" is a structure's Dice under 0.5 against the expert labels, which only this
+Every ``--every``-th volume is then damaged three ways (Testing/benchmarks/image_damage.py: a ghosting band over the
+LV wall, Rician noise, a bias field) and segmented again: detected is flagged unreliable, advised for review for any
+reason, or refused with an error; "broken" is a structure's Dice under 0.5 against the expert labels, which only this
 report reads. Results go to ``<out>/quality.json``.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 import image_damage  # noqa: E402

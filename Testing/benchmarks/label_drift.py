@@ -3,8 +3,8 @@
 A speed-up must leave the product's labels as they were, or be measured for accuracy like a new model (issue
 "Speed near the limit"). Run once on the code before the change with ``--save``, once after with ``--compare``:
 
-    python Testing/label_drift.py --save runs/labels_before.npz [--orders 2]
-    python Testing/label_drift.py --compare runs/labels_before.npz [--orders 2]
+    python Testing/benchmarks/label_drift.py --save runs/labels_before.npz [--orders 2]
+    python Testing/benchmarks/label_drift.py --compare runs/labels_before.npz [--orders 2]
 
 ``--orders 2`` segments each volume also with its columns reversed (stored with the other handedness), ``--orders
 8`` in all eight in-plane storage orders (four quarter turns, kept and mirrored;
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "GmmSegModule"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "GmmSegModule"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_report import bench_parser, model_and_cases  # noqa: E402

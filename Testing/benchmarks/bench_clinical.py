@@ -1,7 +1,7 @@
 """Clinical indices against the experts' on out-of-fold predictions, and what a reader's confirmation adds.
 
-    python Testing/oof_predictions.py --out runs/oof --fold-model 1=Resources/Models/gmmseg_acdc_v7.pt [...]
-    python Testing/bench_clinical.py --predictions runs/oof --out runs/clinical
+    python Testing/benchmarks/oof_predictions.py --out runs/oof --fold-model 1=Resources/Models/gmmseg_acdc_v7.pt [...]
+    python Testing/benchmarks/bench_clinical.py --predictions runs/oof --out runs/clinical
 
 For every patient with predictions (ED and ES, as ACDC gives them), the indices are computed from the two
 segmented frames exactly as ``gmmseg report --ed --es`` does, against the same indices from the expert labels.
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import write_report  # noqa: E402
@@ -183,7 +183,8 @@ def bland_altman_png(patients: dict[str, Patient], reference: dict[str, dict]) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--predictions", default="runs/oof", help="folder written by Testing/oof_predictions.py")
+    parser.add_argument("--predictions", default="runs/oof",
+                        help="folder written by Testing/benchmarks/oof_predictions.py")
     parser.add_argument("--out", default="runs/clinical")
     arguments = parser.parse_args()
     patients: dict[str, Patient] = {}

@@ -1,6 +1,6 @@
 """Accuracy benchmark on the ACDC development-validation split (labels never used for training).
 
-    python Testing/bench_accuracy.py --out runs/eval [--model PATH] [--adapt-epochs 3]
+    python Testing/benchmarks/bench_accuracy.py --out runs/eval [--model PATH] [--adapt-epochs 3]
 
 Steps, through the product's own commands where it has them:
 1. ``gmmseg segment`` on the 50 validation volumes, and the same steps in-process with the plain baseline's
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import shifted_image, write_report  # noqa: E402

@@ -1,6 +1,7 @@
 """Mirrored stacks: how often the handedness net recognises them, and the accuracy with and without it.
 
-    python Testing/bench_handedness.py --out runs/handedness [--model PATH] [--split validation|auxiliary] [--shifted]
+    python Testing/benchmarks/bench_handedness.py --out runs/handedness [--model PATH]
+        [--split validation|auxiliary] [--shifted]
 
 Every volume of the split is segmented three times: as stored; mirrored (its columns reversed, as a stack
 stored with the other handedness reaches the pipeline); and transposed (rows and columns swapped: a
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import bench_parser, model_and_cases, structure_summary, write_report  # noqa: E402

@@ -4,7 +4,7 @@ Each :class:`Site` combines several of the differences that separate real sites 
 scanner_effects: k-space effects applied in k-space), at fixed strengths, with the per-volume randomness (band
 position, bias field, noise, slice shifts) seeded by the volume's index, so that every run sees the same images.
 Geometric effects (slice misregistration, framing) move the expert labels alike (nearest neighbour). Used by
-``Testing/bench_sites.py``; nothing here is used for training (the training augmentation draws its own random
+``Testing/benchmarks/bench_sites.py``; nothing here is used for training (the training augmentation draws its own random
 sites, ``scanner_effects.random_site``), and no site is tuned on the validation split.
 """
 

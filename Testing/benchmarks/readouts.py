@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "GmmSegModule"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "GmmSegModule"))
 
 from GmmSegLib.inference.segmentation import GMMSEG_READOUT, Readout  # noqa: E402
 

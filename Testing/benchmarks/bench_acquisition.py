@@ -1,6 +1,6 @@
 """How the accuracy holds when the same hearts are acquired or stored differently, as another scanner would.
 
-    python Testing/bench_acquisition.py --out runs/acquisition [--model PATH] [--split validation|auxiliary]
+    python Testing/benchmarks/bench_acquisition.py --out runs/acquisition [--model PATH] [--split validation|auxiliary]
 
 Every volume of the split is segmented as stored and under each variation below, applied to the image and its
 expert labels alike (labels by nearest neighbour); Dice and HD95 (mm) per structure, per volume then averaged,
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
 from bench_report import STRUCTURES, bench_parser, model_and_cases, structure_summary, write_report  # noqa: E402
