@@ -4,7 +4,7 @@ Three kinds, as real cine MRI shows them (issue 25): a bright ghosting band over
 signal replicated along the phase-encoding direction), Rician noise heavy enough to break the result (a low-field or
 badly shimmed acquisition), and a strong multiplicative bias field (a surface coil's sensitivity). Each takes a stack
 or cine (T, Z, Y, X) and returns a damaged float32 copy; the band needs the LV cavity's labels to lie over its wall.
-For the tests (Testing/test_quality.py) and the calibration of the flag (Testing/benchmarks/bench_quality.py).
+For the tests (Testing/clinical/test_quality.py) and the calibration of the flag (Testing/benchmarks/bench_quality.py).
 """
 
 from __future__ import annotations

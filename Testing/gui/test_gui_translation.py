@@ -233,6 +233,6 @@ def test_the_mrml_floor_speaks_english_where_slicer_has_no_application(setting):
 
     path = os.pathsep.join(p for p in (str(MODULE), os.environ.get("PYTHONPATH")) if p)  # GmmSegLib, installed or not
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).parent, env={**os.environ, "PYTHONPATH": path})
+                          cwd=ROOT / "Testing", env={**os.environ, "PYTHONPATH": path})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "no input selected: choose a volume or a cine (volume sequence)"

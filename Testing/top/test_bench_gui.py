@@ -14,7 +14,7 @@ import pytest
 
 from conftest import requires_torch
 
-BENCH = Path(__file__).resolve().parent / "benchmarks" / "bench_gui.py"
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gui.py"
 PHASES = {"segment_to_labels_shown_s", "segment_click_s", "blocked_while_running_s", "blocked_while_importing_s",
           "cancel_click_s", "cancel_to_processes_gone_s", "blocked_after_cancel_s", "reopen_to_resumed_s",
           "blocked_saving_s", "blocked_closing_s", "blocked_reopening_s"}

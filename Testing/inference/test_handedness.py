@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from conftest import gmmseg
 from GmmSegLib.inference.handedness import locate_and_orient, storage_orders, unmirror
 from GmmSegLib.inference.localisation import HeartLocation, locate_heart
 from GmmSegLib.inference.segmentation import segment
@@ -16,7 +17,6 @@ from GmmSegLib.io.images import to_sitk
 from GmmSegLib.model.bundle import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_model
 from GmmSegLib.training.config import TrainConfig
 from GmmSegLib.training.trainer import Trainer
-from test_cli import gmmseg
 
 
 def mirrored(image):

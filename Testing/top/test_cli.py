@@ -13,21 +13,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import ROOT, write_dicom_series, write_ge_sform_nifti, write_image
+from conftest import ROOT, gmmseg, write_dicom_series, write_ge_sform_nifti, write_image
 from GmmSegLib.clinical.error_estimate import REVIEW_DICE
 from GmmSegLib.clinical.indices import clinical_indices, scalar_indices
 from GmmSegLib.core.errors import GmmSegError
 from GmmSegLib.evaluation.folders import evaluate_pair
 from GmmSegLib.io.phantom import make_cine_phantom
 from GmmSegLib.model.registry import MODELS_ENV, models_dir, sha256_of
-
-
-def gmmseg(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    environment = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "GmmSegLib.cli", *map(str, arguments)], capture_output=True,
-                          text=True, cwd=ROOT / "GmmSegModule", env=environment, timeout=900)
 
 
 def gmmseg_here(capsys, *arguments: str) -> subprocess.CompletedProcess:

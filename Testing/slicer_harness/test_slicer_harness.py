@@ -34,7 +34,7 @@ import ctk  # noqa: E402
 import qt  # noqa: E402
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODULE_UI = ROOT / "Resources" / "UI" / "GmmSegModule.ui"
 
 
@@ -635,7 +635,7 @@ def test_the_harness_imports_no_torch():
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import slicer_harness; slicer_harness.install(); "
             "import slicer.util, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
-    completed = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True,
+    completed = subprocess.run([sys.executable, "-c", code, str(ROOT / "Testing")], capture_output=True,
                                text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
 
@@ -744,7 +744,7 @@ def test_start_application_imports_modules_where_slicer_does_and_notes_what_they
         (tmp_path / f"{name}.py").write_text(STARTUP_MODULE.format(name=name, code=code))
     started = subprocess.run([sys.executable, "-m", "slicer_harness.startup", *sorted(str(p) for p in
                               tmp_path.glob("*.py"))], capture_output=True, text=True, timeout=180,
-                             cwd=Path(__file__).parent)
+                             cwd=ROOT / "Testing")
     assert started.returncode == 0, started.stderr[-3000:]
     record = json.loads(started.stdout.splitlines()[-1])
     assert record["failed"] == {

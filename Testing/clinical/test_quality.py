@@ -83,9 +83,9 @@ def test_one_hot_voxel_changes_no_label(shipped_model, phantom_volume, automatic
 @pytest.mark.slow
 def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are_not(shipped_model, phantom_volume,
                                                                                       tmp_path):
+    from conftest import gmmseg
     from GmmSegLib.inference.case_files import summary_record
     from GmmSegLib.inference.segmentation import segment
-    from test_cli import gmmseg
 
     frames = phantom_volume.frames.copy()
     middle = frames.shape[1] // 2

@@ -727,7 +727,7 @@ def _panel_with_cine_result(module, harness, phantom):
 
 
 def test_the_section_shows_the_models_choices_and_each_change_recomputes_the_table(module, harness, small_phantom):
-    from test_reader_confirmation import expected_rows, shown_rows, table_rows
+    from panel_steps import expected_rows, shown_rows, table_rows
 
     from GmmSegLib.clinical.indices import clinical_indices
     from GmmSegLib.clinical.reader_choices import ReaderChoices
@@ -772,7 +772,7 @@ def test_the_section_shows_the_models_choices_and_each_change_recomputes_the_tab
 
 
 def test_a_refused_choice_is_said_and_the_section_shows_the_choices_as_they_stay(module, harness, small_phantom):
-    from test_reader_confirmation import table_rows
+    from panel_steps import table_rows
 
     widget, outputs, result = _panel_with_cine_result(module, harness, small_phantom)
     ui = widget.ui
@@ -796,8 +796,8 @@ def test_the_slice_shown_in_the_red_view_is_the_one_excluded(module, harness, sm
 
 def test_the_section_follows_an_edit_made_in_the_segment_editor(module, harness, small_phantom):
     """Erasing the LV on its basal slice of the shown (ED) frame moves the model's LV limit at ED and the volumes."""
+    from panel_steps import table_rows
     from slicer_harness import pump, wait_until
-    from test_reader_confirmation import table_rows
     from vtk.util.numpy_support import vtk_to_numpy
 
     from GmmSegLib.clinical.indices import clinical_indices

@@ -77,10 +77,10 @@ def test_a_ventricle_missing_at_a_phase_has_no_ejection_fraction(tmp_path, small
 
     import SimpleITK as sitk
 
+    from conftest import gmmseg
     from GmmSegLib.clinical.report import report_case
     from GmmSegLib.core.labels import LV, RV
     from GmmSegLib.io.images import to_sitk
-    from test_cli import gmmseg
 
     labels = small_phantom.labels[[0, small_phantom.es_frame]].copy()
     labels[1][labels[1] == LV] = 0  # an LV erased at ES: not an EF of 100 %
@@ -121,8 +121,8 @@ def _phase_files(folder, small_phantom) -> tuple:
 
 def test_phases_given_the_wrong_way_round_are_taken_in_cardiac_order_with_a_warning(tmp_path, small_phantom):
     """--ed ES --es ED gave LVEF -15 %, a negative SV and the LV mass of ES, silently."""
+    from conftest import gmmseg
     from GmmSegLib.clinical.report import report_case
-    from test_cli import gmmseg
 
     ed, es = _phase_files(tmp_path, small_phantom)
     truth = clinical_indices(small_phantom.labels, small_phantom.image.spacing_xyz)

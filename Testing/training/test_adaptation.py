@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_image
+from conftest import gmmseg, write_image
 from GmmSegLib.core.errors import InputError
 from GmmSegLib.model.bundle import load_model
 from GmmSegLib.model.registry import load_registered, sha256_of
@@ -18,7 +18,6 @@ from GmmSegLib.training.config import TrainConfig
 from GmmSegLib.training.losses import normalisation_parameters
 from GmmSegLib.training.site_check import check_adaptation, held_out
 from GmmSegLib.training.trainer import Trainer
-from test_cli import gmmseg
 
 
 @pytest.mark.slow

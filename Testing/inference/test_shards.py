@@ -14,7 +14,7 @@ import pytest
 from GmmSegLib.core.errors import InputError
 from GmmSegLib.inference.shards import Shard, cores_of_local_rank, device_of_local_rank
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shards_of_a_list_are_disjoint_and_cover_it():

@@ -2,7 +2,7 @@
 panel's section, GmmSegLib.gui.reader_confirmation): the indices table follows each choice as clinical_indices says,
 the choices are undoable, survive a saved scene, and are stamped on the accepted segmentation and in the export.
 
-On a real MRML scene from slicer-core; the panel's section is driven in Testing/test_module_widget.py.
+On a real MRML scene from slicer-core; the panel's section is driven in Testing/gui/test_module_widget.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core (pip install slicer-core) provides MRML")
 
+from panel_steps import expected_rows, kept, shown_rows, table_rows  # noqa: E402
 from test_resume import _new_scene  # noqa: E402  (a scene that can read a saved scene bundle)
 
 from conftest import known_result  # noqa: E402
@@ -21,7 +22,6 @@ from GmmSegLib.clinical.indices import clinical_indices  # noqa: E402
 from GmmSegLib.clinical.reader_choices import ReaderChoices  # noqa: E402
 from GmmSegLib.core.errors import GmmSegError  # noqa: E402
 from GmmSegLib.core.labels import LV  # noqa: E402
-from GmmSegLib.mrml.indices_nodes import NO_READER_CHOICE  # noqa: E402
 from GmmSegLib.mrml.inputs import add_volume_nodes  # noqa: E402
 from GmmSegLib.mrml.logic import ACCEPTED, MANUAL_CHOICES, GmmSegLogic  # noqa: E402
 
@@ -36,34 +36,6 @@ def scene():
 @pytest.fixture(scope="module")
 def cine_result(small_phantom):
     return known_result(small_phantom)
-
-
-def table_rows(outputs) -> dict[str, str]:
-    """The indices table as the clinician reads it: index -> value."""
-    table = outputs.indices_table
-    return {table.GetCellText(row, 0): table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())}
-
-
-def kept(result) -> np.ndarray:
-    """The result's probabilities as the scene keeps them (core.probability_steps)."""
-    from GmmSegLib.core.probability_steps import probabilities_as_read, stored_probabilities
-
-    return probabilities_as_read(stored_probabilities(result.probabilities))
-
-
-def expected_rows(result, choices: ReaderChoices | None = None) -> dict[str, str]:
-    """What the table must show of clinical_indices with ``choices`` and the probabilities kept in the scene."""
-    spacing = tuple(result.summary["spacing_mm"])
-    indices = clinical_indices(result.labels, spacing, choices=choices, probabilities=kept(result))
-    low, high = indices.lv_ef_range
-    return {"ed_frame": str(indices.ed_frame), "es_frame": str(indices.es_frame), "lv_ef": f"{indices.lv_ef:.4g}",
-            "lv_esv": f"{indices.lv_esv:.4g}", "LVEF range (%)": f"{low:.1f} - {high:.1f}",
-            "reader's choices": "; ".join(indices.manual_choices) or NO_READER_CHOICE}
-
-
-def shown_rows(outputs, expected: dict[str, str]) -> dict[str, str]:
-    table = table_rows(outputs)
-    return {key: table.get(key) for key in expected}
 
 
 def _basal_slice_left_out_at_es(result) -> ReaderChoices:

@@ -1,4 +1,4 @@
-"""phi <-> the RAS transform a clinician drags in Slicer: conventions, round trips, refusals."""
+"""phi (GmmSegLib.model.phi) <-> the RAS transform a clinician drags in Slicer: conventions, round trips, refusals."""
 
 from __future__ import annotations
 
@@ -84,6 +84,14 @@ def test_transforms_the_prior_cannot_follow_are_refused(case):
         matrix[0, 3] = np.nan
     with pytest.raises(GmmSegError):
         phi_from_ras_transform(matrix, Phi(), CROP, IJK_TO_RAS)
+
+
+def test_an_impossible_phi_is_refused():
+    for scale in (0.0, -1.0):
+        with pytest.raises(GmmSegError, match="positive"):
+            Phi.from_parameters(scale, 0, 0, 0)
+    with pytest.raises(GmmSegError, match="finite"):
+        Phi.from_parameters(1.0, float("nan"), 0, 0)
 
 
 def test_phi_reads_and_writes_as_the_json_and_the_command_line_have_it():
