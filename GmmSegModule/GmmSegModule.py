@@ -461,7 +461,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class GmmSegModuleTest(ScriptedLoadableModuleTest):
-    """Runs the same logic test body as the pytest suite (Testing/test_slicer_logic.py), on a scene of its own so
+    """Runs the same logic test body as the pytest suite (Testing/mrml/test_logic.py), on a scene of its own so
     that the user's scene is not cleared."""
 
     def runTest(self) -> None:

@@ -1,10 +1,17 @@
-"""Shared fixtures: small phantoms, an ACDC-layout folder made of phantoms, the shipped model, ACDC data."""
+"""Shared fixtures: small phantoms, an ACDC-layout folder made of phantoms, the shipped model, ACDC data.
+
+The tests sit in one folder per floor of the library (Testing/core, io, model, ... top); pytest puts this folder on
+``sys.path``, so the tests of every floor import this file (``conftest``), the Slicer harness (``slicer_harness``) and
+the test helpers beside it (``launcher``, ``panel_steps``) by name. The library (GmmSegModule) and the research
+benchmarks (Testing/benchmarks), whose code some tests check, are put on ``sys.path`` here, once for all tests.
+"""
 
 from __future__ import annotations
 
 import csv
 import importlib.util
 import logging
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -16,6 +23,7 @@ import SimpleITK as sitk
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_FILE = ROOT / "GmmSegModule" / "GmmSegModule.py"  # the module the GUI tests load into the harness
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
+sys.path.insert(0, str(ROOT / "Testing" / "benchmarks"))  # readouts, simulated_sites, ... and the bench_* scripts
 
 
 def _install_slicer_harness() -> str | None:
@@ -106,6 +114,16 @@ def write_ge_sform_nifti(path: Path, array: np.ndarray) -> Path:
     struct.pack_into("<12f", data, 280, *GE_SROW)
     path.write_bytes(bytes(data))
     return path
+
+
+def gmmseg(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``gmmseg`` run as a user runs it, in a process of its own (Testing/top/test_cli.py and the tests of the other
+    floors that go through the command line)."""
+    import os
+
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "GmmSegLib.cli", *map(str, arguments)], capture_output=True,
+                          text=True, cwd=ROOT / "GmmSegModule", env=environment, timeout=900)
 
 
 AXIAL = "1\\0\\0\\0\\1\\0"  # ImageOrientationPatient: rows along x, columns along y, slices along z

@@ -1,9 +1,15 @@
-"""What a clinician does in the module panel and what it shows, shared by the GUI tests and ``bench_gui.py``."""
+"""What a clinician does in the module panel and what it shows, shared by the GUI and MRML tests and
+``benchmarks/bench_gui.py``."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from GmmSegLib.clinical.reader_choices import ReaderChoices
 
 
 def click_background_in_the_lv(widget, outputs) -> np.ndarray:
@@ -141,3 +147,35 @@ def model_with_click_refiner(folder):
     sha256 = save_model(GmmSegModel(handedness=False, refiner=True), folder / "with_refiner.pt")
     (folder / "Models.json").write_text(json.dumps({"schema": 1, "default": "r", "models": [
         {"id": "r", "file": "with_refiner.pt", "sha256": sha256}]}))
+
+
+# ---- the indices table (the reader's confirmation, on the scene and in the panel) --------------------------------
+def table_rows(outputs) -> dict[str, str]:
+    """The indices table as the clinician reads it: index -> value."""
+    table = outputs.indices_table
+    return {table.GetCellText(row, 0): table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())}
+
+
+def kept(result) -> np.ndarray:
+    """The result's probabilities as the scene keeps them (core.probability_steps)."""
+    from GmmSegLib.core.probability_steps import probabilities_as_read, stored_probabilities
+
+    return probabilities_as_read(stored_probabilities(result.probabilities))
+
+
+def expected_rows(result, choices: ReaderChoices | None = None) -> dict[str, str]:
+    """What the table must show of clinical_indices with ``choices`` and the probabilities kept in the scene."""
+    from GmmSegLib.clinical.indices import clinical_indices
+    from GmmSegLib.mrml.indices_nodes import NO_READER_CHOICE
+
+    spacing = result.summary.spacing_mm
+    indices = clinical_indices(result.labels, spacing, choices=choices, probabilities=kept(result))
+    low, high = indices.lv_ef_range
+    return {"ED frame": str(indices.ed_frame), "ES frame": str(indices.es_frame), "LVEF (%)": f"{indices.lv_ef:.4g}",
+            "LV ESV (ml)": f"{indices.lv_esv:.4g}", "LVEF range (%)": f"{low:.1f} - {high:.1f}",
+            "reader's choices": "; ".join(indices.manual_choices) or NO_READER_CHOICE}
+
+
+def shown_rows(outputs, expected: dict[str, str]) -> dict[str, str]:
+    table = table_rows(outputs)
+    return {key: table.get(key) for key in expected}

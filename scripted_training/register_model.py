@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--command", required=True, help="the exact training command")
     parser.add_argument("--title", required=True, help="the name the Slicer module shows")
     parser.add_argument("--trained-on", required=True, help="what the weights learnt from, in one line for users")
-    parser.add_argument("--metrics", required=True, help="accuracy.json from Testing/bench_accuracy.py")
+    parser.add_argument("--metrics", required=True, help="accuracy.json from Testing/benchmarks/bench_accuracy.py")
     parser.add_argument("--bench", help="the JSON of gmmseg bench for this model (its speed, recorded with the "
                                         "machine)")
     parser.add_argument("--models-dir", default=str(ROOT / "Resources" / "Models"))

@@ -11,7 +11,7 @@ calls (``slicer.util.*``, ``slicer.i18n``, ``parameterNodeWrapper``):
 * ``i18n.translate``: 5.10.0 does ``from slicer import app`` with no fallback, so a text marked for translation
   raises ImportError where ``slicer`` has no ``app`` (a ``PythonSlicer`` process); 5.12.3 returns the text;
 * ``parameterNodeWrapper``'s ``disconnectGui`` leaves connectGui's VTK observer in 5.10.0 (not made here: the module
-  binds its GUI once, see ``GmmSegModuleWidget.exit``, and Testing/test_module_widget.py checks that).
+  binds its GUI once, see ``GmmSegModuleWidget.exit``, and Testing/gui/test_module_widget.py checks that).
 
 The other functions the module calls are the same in both. The launcher's difference (``PYTHONUTF8=1`` from 5.12 on)
 is in Testing/launcher.py.

@@ -13,7 +13,7 @@ its unsure pixels by ``BASAL_WEIGHT`` (the Dice estimates come from the softened
 slice is the end of the labelled heart range with the larger heart area.
 
 The constants were chosen by cross-validation over patients on out-of-fold predictions only, of the ACDC images
-as stored and seen through the benchmarks' synthetic new scanner (``python Testing/bench_review_queue.py
+as stored and seen through the benchmarks' synthetic new scanner (``python Testing/benchmarks/bench_review_queue.py
 --predictions runs/oof_v7 runs/oof_v7_shifted``; BENCHMARKS.md, "Review queue").
 """
 
@@ -29,8 +29,8 @@ from ..core.labels import STRUCTURES
 # a model whose entry or description has none gets these (ReviewCalibration). All three fitted on the out-of-fold
 # predictions of v7 (runs/oof_v7 and runs/oof_v7_shifted: its 25 validation patients, ED and ES, as stored and
 # through the synthetic new scanner), with the probabilities as a result keeps them (GmmSegLib.core.
-# probability_steps), by the rules of Testing/bench_review_queue.py; in brackets what its 5 cross-validation folds
-# chose. They belong to that model: another model's probabilities are calibrated
+# probability_steps), by the rules of Testing/benchmarks/bench_review_queue.py; in brackets what its 5
+# cross-validation folds chose. They belong to that model: another model's probabilities are calibrated
 # otherwise (the model of fold 0 needs 1.2 to 1.4).
 # Softening of the class probabilities, q ~ p ** (1 / T): the expected number of mislabelled pixels then equals the
 # actual one (2.3 to 2.4).
@@ -52,8 +52,8 @@ class ReviewCalibration:
     """The estimator's constants for one model's probabilities: they belong to the model that made a result.
 
     A model's registry entry or description holds them (``review_calibration``, fitted by
-    ``Testing/bench_review_queue.py`` on its out-of-fold predictions); a model without them gets the shipped model
-    v7's (the module constants above).
+    ``Testing/benchmarks/bench_review_queue.py`` on its out-of-fold predictions); a model without them gets the
+    shipped model v7's (the module constants above).
     """
 
     temperature: float = TEMPERATURE

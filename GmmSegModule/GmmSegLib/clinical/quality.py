@@ -9,9 +9,10 @@ well-read image gets the same labels back up to a thin rim, a badly read one doe
 disagree or the model's total uncertainty exceeds the review threshold (``review.REGION_THRESHOLD``). One number
 per checked frame, comparable across cases, so that a review queue of cases can sort on it.
 
-Calibration (``Testing/bench_quality.py``, the shipped model, the 50 ACDC development-validation volumes): clean
-volumes 0.04 to 0.084 (none above the limit); volumes broken by a ghosting band, Rician noise or a bias field (a
-structure's Dice under 0.5) 0.11 to 0.76, every one above the limit or refused. ``UNRELIABLE_SHARE`` lies between.
+Calibration (``Testing/benchmarks/bench_quality.py``, the shipped model, the 50 ACDC development-validation
+volumes): clean volumes 0.04 to 0.084 (none above the limit); volumes broken by a ghosting band, Rician noise or a
+bias field (a structure's Dice under 0.5) 0.11 to 0.76, every one above the limit or refused. ``UNRELIABLE_SHARE``
+lies between.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 A slice's score is its unsure area in mm^2 (:mod:`GmmSegLib.clinical.error_estimate`: where the label's softened
 class probability is below one half, the basal slice weighted), and each item carries the slice's estimated Dice.
-On the out-of-fold predictions (``Testing/bench_review_queue.py``; BENCHMARKS.md, "Review queue") correcting the
-top 20 % of slices in this order removes 27-32 % of the mislabelled voxels, of the stored images and of a synthetic
-new scanner's alike (the best possible order 40-46 %, random 20 %); the mean total uncertainty of the slice's heart,
-the order before, removed 20-25 %: it looks at how unsure the model is, not at how much of the slice that
-concerns, and misses the confident errors at the base.
+On the out-of-fold predictions (``Testing/benchmarks/bench_review_queue.py``; BENCHMARKS.md, "Review queue")
+correcting the top 20 % of slices in this order removes 27-32 % of the mislabelled voxels, of the stored images and
+of a synthetic new scanner's alike (the best possible order 40-46 %, random 20 %); the mean total uncertainty of the
+slice's heart, the order before, removed 20-25 %: it looks at how unsure the model is, not at how much of the slice
+that concerns, and misses the confident errors at the base.
 Regions are the connected patches of high uncertainty inside a slice; each becomes a review item with
 its bounding box, area, uncertainty mass and the structure it mostly concerns. The queue lists the
 items of the slice with the largest estimated error first, and within a slice the largest uncertainty mass first.

@@ -1,8 +1,8 @@
 """Segmentation metrics per structure: Dice and the 95th-percentile Hausdorff distance (HD95) in mm.
 
 HD95 is computed as MONAI's ``compute_hausdorff_distance(percentile=95)`` computes it (symmetric, the default),
-and ``Testing/test_metrics.py`` checks it against MONAI's. medpy's ``hd95`` finds the same surfaces and distances
-but takes one percentile of the two directed sets pooled, which can be lower:
+and ``Testing/evaluation/test_metrics.py`` checks it against MONAI's. medpy's ``hd95`` finds the same surfaces
+and distances but takes one percentile of the two directed sets pooled, which can be lower:
 
 1. The surface of a mask is its voxels that the binary erosion with the 3D cross (6-connectivity,
    ``scipy.ndimage.generate_binary_structure(3, 1)``, outside the array counting as background) removes: the

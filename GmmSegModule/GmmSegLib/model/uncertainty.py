@@ -9,7 +9,7 @@ All three are divided by log K so that they lie in [0, 1].
 Which Dirichlet: ``d_hat`` itself, or (:func:`posterior_dirichlet`) the Dirichlet with d_hat's strength S
 whose mean is the label posterior q(z) after the variational update. The second keeps the evidence
 (S: how much the model has seen at this pixel) but centres the maps on the labels actually produced,
-so that total uncertainty is the entropy of q(z). ``Testing/bench_uncertainty.py --split
+so that total uncertainty is the entropy of q(z). ``Testing/benchmarks/bench_uncertainty.py --split
 auxiliary-shifted`` compares the two on the labelled training patients under domain shift.
 """
 

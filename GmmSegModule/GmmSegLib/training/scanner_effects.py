@@ -4,7 +4,7 @@ Cine bSSFP from another vendor, field strength or site differs from the training
 not depend on. Each function here imitates one of them where it arises: in k-space for what the acquisition and
 reconstruction do (resolution and truncation, reconstruction filters, ghosts), in the image for what the physics
 of the signal does (tissue contrast, off-resonance banding, partial volume). They serve the training
-augmentation (:func:`random_site`) and the simulated-sites benchmark (``Testing/simulated_sites.py``).
+augmentation (:func:`random_site`) and the simulated-sites benchmark (``Testing/benchmarks/simulated_sites.py``).
 
 The last two dimensions are (rows, columns); the phase-encoding direction is taken along the rows (dimension -2),
 where ghosts and the lower resolution of cine acquisitions lie. Inputs may be in any scale; outputs are
