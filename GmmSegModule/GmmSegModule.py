@@ -49,10 +49,14 @@ def unsupported_release_message() -> str | None:
     """Why this Slicer cannot run the module, or None when it can."""
     release = (int(slicer.app.majorVersion), int(slicer.app.minorVersion))
     if release < SUPPORTED_RELEASES[0] or sys.version_info < (3, 10):
-        return _("GmmSeg needs 3D Slicer {needed} or later (this is Slicer {release} with Python {python}). Install a "
-                 "current Slicer from download.slicer.org.").format(
-            needed="{}.{}".format(*SUPPORTED_RELEASES[0]), release="{}.{}".format(*release),
-            python="{}.{}".format(*sys.version_info[:2]))
+        return _(
+            "GmmSeg needs 3D Slicer {needed} or later (this is Slicer {release} with Python {python}). Install a "
+            "current Slicer from download.slicer.org."
+        ).format(
+            needed="{}.{}".format(*SUPPORTED_RELEASES[0]),
+            release="{}.{}".format(*release),
+            python="{}.{}".format(*sys.version_info[:2]),
+        )
     return None
 
 
@@ -153,26 +157,40 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = GmmSegModuleLogic()
         self._jobs = JobRunner(self.ui.progressBar, self._log, self._checkCanApply, self._onJobDone)
         self._models = ModelChoice(self.ui, lambda: self._parameterNode, self._log)
-        self._results = ResultPanel(self.ui, lambda: self._parameterNode, self.logic.sceneLogic,
-                                    lambda: self._jobs.idle, self._log, self._checkCanApply)
-        self._keys = UndoRedoKeys(lambda: self._results.replay(undoing=True),
-                                  lambda: self._results.replay(undoing=False), self.parent)
+        self._results = ResultPanel(
+            self.ui,
+            lambda: self._parameterNode,
+            self.logic.sceneLogic,
+            lambda: self._jobs.idle,
+            self._log,
+            self._checkCanApply,
+        )
+        self._keys = UndoRedoKeys(
+            lambda: self._results.replay(undoing=True), lambda: self._results.replay(undoing=False), self.parent
+        )
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeRemovedEvent, self.onNodeRemoved)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartImportEvent, self.onSceneStartImport)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         results = self._results
-        for button, slot in ((self.ui.segmentButton, self.onSegmentOrCancel), (self.ui.cancelButton, self._jobs.cancel),
-                             (self.ui.acceptButton, results.accept), (self.ui.refineButton, results.refine),
-                             (self.ui.refineFramesButton, results.refine_other_frames),
-                             (self.ui.undoButton, self._keys.on_undo), (self.ui.redoButton, self._keys.on_redo),
-                             (self.ui.applyPriorSlidersButton, results.place_prior),
-                             (self.ui.rerunPriorButton, self.onRerunWithPrior), (self.ui.exportButton, results.export),
-                             (self.ui.exportDicomButton, results.export_dicom), (self.ui.adaptButton, self.onAdapt),
-                             (self.ui.openModelsFolderButton, self._models.open_models_folder),
-                             (self.ui.markReviewedButton, results.review.mark_selected_reviewed),
-                             (self.ui.reviewSegmentationButton, results.review_segmentation)):
+        for button, slot in (
+            (self.ui.segmentButton, self.onSegmentOrCancel),
+            (self.ui.cancelButton, self._jobs.cancel),
+            (self.ui.acceptButton, results.accept),
+            (self.ui.refineButton, results.refine),
+            (self.ui.refineFramesButton, results.refine_other_frames),
+            (self.ui.undoButton, self._keys.on_undo),
+            (self.ui.redoButton, self._keys.on_redo),
+            (self.ui.applyPriorSlidersButton, results.place_prior),
+            (self.ui.rerunPriorButton, self.onRerunWithPrior),
+            (self.ui.exportButton, results.export),
+            (self.ui.exportDicomButton, results.export_dicom),
+            (self.ui.adaptButton, self.onAdapt),
+            (self.ui.openModelsFolderButton, self._models.open_models_folder),
+            (self.ui.markReviewedButton, results.review.mark_selected_reviewed),
+            (self.ui.reviewSegmentationButton, results.review_segmentation),
+        ):
             button.connect("clicked(bool)", lambda _checked=False, slot=slot: slot())
         self.ui.reviewTable.connect("itemSelectionChanged()", results.show_selected_review_item)
         self._loadTerminology()
@@ -278,18 +296,26 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         as it was."""
         from GmmSegLib.mrml.nodes import new_click_points
 
-        made = {field: new_click_points(slicer.mrmlScene, name, colour, kind) for field, name, colour, kind in (
-            ("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2), "vtkMRMLMarkupsFiducialNode"),
-            ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9), "vtkMRMLMarkupsFiducialNode"),
-            ("scribblePoints", "GmmSeg scribble", (0.2, 0.9, 0.2), "vtkMRMLMarkupsCurveNode"),
-            ("refineBox", "GmmSeg box", (0.9, 0.8, 0.1), "vtkMRMLMarkupsROINode"))
-            if not getattr(parameterNode, field)}
+        made = {
+            field: new_click_points(slicer.mrmlScene, name, colour, kind)
+            for field, name, colour, kind in (
+                ("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2), "vtkMRMLMarkupsFiducialNode"),
+                ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9), "vtkMRMLMarkupsFiducialNode"),
+                ("scribblePoints", "GmmSeg scribble", (0.2, 0.9, 0.2), "vtkMRMLMarkupsCurveNode"),
+                ("refineBox", "GmmSeg box", (0.9, 0.8, 0.1), "vtkMRMLMarkupsROINode"),
+            )
+            if not getattr(parameterNode, field)
+        }
         for field, node in made.items():
             setattr(parameterNode, field, node)
 
     def setParameterNode(self, parameterNode) -> None:
-        if (parameterNode and self._parameterNode and self._parameterNodeGuiTag is not None
-                and parameterNode.parameterNode is self._parameterNode.parameterNode):
+        if (
+            parameterNode
+            and self._parameterNode
+            and self._parameterNodeGuiTag is not None
+            and parameterNode.parameterNode is self._parameterNode.parameterNode
+        ):
             self._checkCanApply()
             return  # bound already (see exit())
         if self._parameterNode and self._parameterNodeGuiTag is not None:
@@ -310,8 +336,11 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         parameters = self._parameterNode
         browser = cine_of(parameters.inputNode)
         if browser is not None:
-            self._log(_("{frame} is one frame of the cine {cine}; the whole cine is segmented.").format(
-                frame=parameters.inputNode.GetName(), cine=browser.GetName()))
+            self._log(
+                _("{frame} is one frame of the cine {cine}; the whole cine is segmented.").format(
+                    frame=parameters.inputNode.GetName(), cine=browser.GetName()
+                )
+            )
             parameters.inputNode = browser  # modifies the node again: this runs once more with the browser
             return
         self.ui.foregroundPlaceWidget.setCurrentNode(parameters.foregroundPoints)
@@ -333,28 +362,36 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.cancelButton.enabled = not idle
         self.ui.segmentButton.enabled = hasInput or not idle  # while a job runs it is its Cancel button
         self.ui.segmentButton.text = _("Segment") if idle else _("Cancel")
-        self.ui.segmentButton.toolTip = (_("Stop the running job") if not idle else _("Segment the input") if hasInput
-                                         else _("Choose an input volume or cine"))
+        self.ui.segmentButton.toolTip = (
+            _("Stop the running job")
+            if not idle
+            else _("Segment the input")
+            if hasInput
+            else _("Choose an input volume or cine")
+        )
         for button in (self.ui.acceptButton, self.ui.refineButton, self.ui.exportButton, self.ui.markReviewedButton):
             button.enabled = editable
         self.ui.confirmCollapsibleButton.enabled = editable  # the reader's choices of frames and slices
         for button in (self.ui.rerunPriorButton, self.ui.applyPriorSlidersButton):  # none for a user's segmentation
             button.enabled = editable and outputs.prior_transform is not None
-        self.ui.reviewSegmentationButton.enabled = idle and bool(self._parameterNode and
-                                                                 self._parameterNode.reviewSegmentation)
+        self.ui.reviewSegmentationButton.enabled = idle and bool(
+            self._parameterNode and self._parameterNode.reviewSegmentation
+        )
         self.ui.refineFramesButton.enabled = editable and outputs.num_frames > 1 and outputs.history.last_is_refinement
         boxes = editable and self._boxesRefined(outputs)
         self.ui.boxPlaceWidget.enabled = self.ui.boxLabel.enabled = boxes
-        self.ui.boxLabel.toolTip = (_("Draw a box that holds all of the structure, for one the model missed (a basal "
-                                      "RV)") if boxes or not editable else
-                                    _("This result's model has no click refiner: a box cannot be used; place "
-                                      "clicks or a scribble"))
+        self.ui.boxLabel.toolTip = (
+            _("Draw a box that holds all of the structure, for one the model missed (a basal RV)")
+            if boxes or not editable
+            else _("This result's model has no click refiner: a box cannot be used; place clicks or a scribble")
+        )
         self.ui.undoButton.enabled = editable and outputs.history.can_undo
         self.ui.redoButton.enabled = editable and outputs.history.can_redo
         dicom = hasattr(slicer.modules, "quantitativereporting")
         self.ui.exportDicomButton.enabled = editable and dicom
-        self.ui.exportDicomButton.toolTip = _("Export as DICOM SEG") if dicom else \
-            _("Install the QuantitativeReporting extension for DICOM SEG")
+        self.ui.exportDicomButton.toolTip = (
+            _("Export as DICOM SEG") if dicom else _("Install the QuantitativeReporting extension for DICOM SEG")
+        )
         self.ui.adaptButton.enabled = idle
 
     def _boxesRefined(self, outputs) -> bool:
@@ -406,8 +443,13 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with self._userAction(_("Cannot segment this input.")):
             frames = len(frame_volumes(inputNode))
-            if location is None and frames > 1 and not confirmed(_("Segment all {count} frames of {name}?").format(
-                    count=frames, name=inputNode.GetName())):
+            if (
+                location is None
+                and frames > 1
+                and not confirmed(
+                    _("Segment all {count} frames of {name}?").format(count=frames, name=inputNode.GetName())
+                )
+            ):
                 return
             inputPath = self.logic.sceneLogic().write_input(inputNode)  # refuses a bad input before anything else
             if not ensure_pytorch():
@@ -417,10 +459,18 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if location is not None:
                 located = inputPath.parent / "location.json"
                 located.write_text(json.dumps(location.to_json()))
-            arguments = segment_arguments(inputPath, self._models.device(self._parameterNode.device),
-                                          self._models.model(self._parameterNode.modelPath), phi, located)
-            self._jobs.start(Job("segment", inputPath.parent, input_node=inputNode, input_copy=inputPath), arguments,
-                             _("Segmenting {name}...").format(name=inputNode.GetName()))
+            arguments = segment_arguments(
+                inputPath,
+                self._models.device(self._parameterNode.device),
+                self._models.model(self._parameterNode.modelPath),
+                phi,
+                located,
+            )
+            self._jobs.start(
+                Job("segment", inputPath.parent, input_node=inputNode, input_copy=inputPath),
+                arguments,
+                _("Segmenting {name}...").format(name=inputNode.GetName()),
+            )
 
     def onAdapt(self) -> None:
         from datetime import datetime
@@ -441,10 +491,17 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         workFolder = Path(tempfile.mkdtemp(prefix="gmmseg-adapt-"))
         model = workFolder / f"adapted_{datetime.now():%Y%m%d_%H%M%S}.pt"  # moved to the models folder when done
         with self._userAction(_("Cannot adapt.")):
-            arguments = adapt_arguments(images, model, self._models.device(self._parameterNode.device),
-                                        self._models.model(self._parameterNode.modelPath))
-            self._jobs.start(Job("adapt", workFolder, adapted_model=model), arguments,
-                             _("Adapting to {count} images (label-free)...").format(count=len(images)))
+            arguments = adapt_arguments(
+                images,
+                model,
+                self._models.device(self._parameterNode.device),
+                self._models.model(self._parameterNode.modelPath),
+            )
+            self._jobs.start(
+                Job("adapt", workFolder, adapted_model=model),
+                arguments,
+                _("Adapting to {count} images (label-free)...").format(count=len(images)),
+            )
 
     def _onJobDone(self, job, value) -> None:
         if job.kind == "adapt":
@@ -481,4 +538,3 @@ class GmmSegModuleTest(ScriptedLoadableModuleTest):
             shutil.rmtree(folder, ignore_errors=True)
             scene.Clear(True)
         self.delayDisplay(f"Passed: {measured}")
-

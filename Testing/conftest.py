@@ -96,8 +96,20 @@ def write_image(path: Path, array: np.ndarray, spacing=(1.5, 1.5, 8.0), origin=N
 # A GE scanner's NIfTI export as found at a hospital: no qform, an sform whose directions are orthonormal only to about
 # 1e-4 (the scanner's direction cosines rounded), which ITK refuses by default; the header's values exactly as read
 GE_PIXDIM = (1.0, 1.4844, 1.4844, 10.0, 1.0, 1.0, 1.0, 1.0)
-GE_SROW = (-0.55267179, 1.04542279, 6.04373026, -150.75, -1.25592411, 0.01504009, -5.32976246, 216.12199,
-           -0.56626147, -1.05371177, 5.92173576, 203.75101)
+GE_SROW = (
+    -0.55267179,
+    1.04542279,
+    6.04373026,
+    -150.75,
+    -1.25592411,
+    0.01504009,
+    -5.32976246,
+    216.12199,
+    -0.56626147,
+    -1.05371177,
+    5.92173576,
+    203.75101,
+)
 
 
 def write_ge_sform_nifti(path: Path, array: np.ndarray) -> Path:
@@ -122,16 +134,30 @@ def gmmseg(*arguments: str, env: dict | None = None) -> subprocess.CompletedProc
     import os
 
     environment = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "GmmSegLib.cli", *map(str, arguments)], capture_output=True,
-                          text=True, cwd=ROOT / "GmmSegModule", env=environment, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "GmmSegLib.cli", *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "GmmSegModule",
+        env=environment,
+        timeout=900,
+    )
 
 
 AXIAL = "1\\0\\0\\0\\1\\0"  # ImageOrientationPatient: rows along x, columns along y, slices along z
 
 
-def write_dicom_series(folder: Path, array: np.ndarray, spacing=(1.4, 1.4, 8.0), phases: int = 1,
-                       series=lambda z: "1.2.826.0.1.3680043.2.1125.1", orientation=lambda z: AXIAL,
-                       position=None, description: str = "sa cine", prefix: str = "im") -> list[Path]:
+def write_dicom_series(
+    folder: Path,
+    array: np.ndarray,
+    spacing=(1.4, 1.4, 8.0),
+    phases: int = 1,
+    series=lambda z: "1.2.826.0.1.3680043.2.1125.1",
+    orientation=lambda z: AXIAL,
+    position=None,
+    description: str = "sa cine",
+    prefix: str = "im",
+) -> list[Path]:
     """A minimal DICOM series, one file per slice and phase, from ``array`` (phases, slices, rows, columns).
 
     Per slice index z: ``series`` gives the series UID (one for all, or one per position as some scanners store a
@@ -147,10 +173,16 @@ def write_dicom_series(folder: Path, array: np.ndarray, spacing=(1.4, 1.4, 8.0),
         for z in range(array.shape[1]):
             slice_image = sitk.GetImageFromArray(array[phase, z][None])
             slice_image.SetSpacing(spacing)
-            for tag, value in (("0020|000e", series(z)), ("0020|0032", "\\".join(f"{p:.6f}" for p in position(z))),
-                               ("0020|0037", orientation(z)), ("0018|0050", f"{spacing[2]:g}"),
-                               ("0018|1060", str(40.0 * phase)), ("0020|0013", str(len(files) + 1)),
-                               ("0008|0060", "MR"), ("0008|103e", description)):
+            for tag, value in (
+                ("0020|000e", series(z)),
+                ("0020|0032", "\\".join(f"{p:.6f}" for p in position(z))),
+                ("0020|0037", orientation(z)),
+                ("0018|0050", f"{spacing[2]:g}"),
+                ("0018|1060", str(40.0 * phase)),
+                ("0020|0013", str(len(files) + 1)),
+                ("0008|0060", "MR"),
+                ("0008|103e", description),
+            ):
                 slice_image.SetMetaData(tag, value)
             files.append(folder / f"{prefix}{len(files):04d}.dcm")
             writer.SetFileName(str(files[-1]))
@@ -164,8 +196,11 @@ def phantom_files(tmp_path_factory, small_phantom: Phantom) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("phantom_files")
     image = small_phantom.image
     volume = image.frame_volume(0)
-    paths = {"volume": folder / "phantom_ed.nii.gz", "labels": folder / "phantom_ed_gt.nii.gz",
-             "cine": folder / "phantom_cine.nii.gz"}
+    paths = {
+        "volume": folder / "phantom_ed.nii.gz",
+        "labels": folder / "phantom_ed_gt.nii.gz",
+        "cine": folder / "phantom_cine.nii.gz",
+    }
     sitk.WriteImage(to_sitk(volume.frames, volume.geometry), str(paths["volume"]))
     sitk.WriteImage(to_sitk(small_phantom.labels[0], volume.geometry), str(paths["labels"]))
     sitk.WriteImage(to_sitk(image.frames, image.geometry), str(paths["cine"]))
@@ -219,9 +254,14 @@ def known_result(phantom: Phantom, frames: list[int] | None = None):
     sx, sy, _ = phantom.image.spacing_xyz
     rows, columns = labels.shape[-2:]
     crop = CanonicalCrop((columns - 1) / 2, (rows - 1) / 2, 0.0, sx, sy, rows, columns)
-    summary = CaseSummary("phantom", len(frames), phantom.image.spacing_xyz,
-                          ModelUsed("known answer", "0" * 64, "none", True), canonical_crop=crop,
-                          phi=[Phi()] * len(frames))
+    summary = CaseSummary(
+        "phantom",
+        len(frames),
+        phantom.image.spacing_xyz,
+        ModelUsed("known answer", "0" * 64, "none", True),
+        canonical_crop=crop,
+        phi=[Phi()] * len(frames),
+    )
     if len(frames) >= 2:
         summary.clinical_indices = clinical_indices(labels, phantom.image.spacing_xyz).to_dict()
     return CaseResult(labels.astype(np.uint8), uncertainty, probabilities, summary, probabilities)

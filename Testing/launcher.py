@@ -21,11 +21,11 @@ import stat
 import sys
 from pathlib import Path
 
-LAUNCHER = '''#!{python}
+LAUNCHER = """#!{python}
 import os, subprocess, sys
 os.environ.update({environment!r})
 sys.exit(subprocess.call([{python!r}, *sys.argv[1:]]))
-'''
+"""
 LAUNCHER_ENVIRONMENT = {"5.10.0": {"PYTHONNOUSERSITE": "1"}, "5.12.3": {"PYTHONNOUSERSITE": "1", "PYTHONUTF8": "1"}}
 
 

@@ -47,8 +47,9 @@ def paint_in_segment_editor(scene, segmentation, source_volume, segment_id: str,
     modifier.SetImageToWorldMatrix(ijk_to_ras_matrix(source_volume))
     modifier.GetPointData().SetScalars(numpy_to_vtk(np.ascontiguousarray(mask, np.uint8).ravel(), deep=True))
     assert editor.SaveStateForUndo()
-    editor.ModifySegmentByLabelmap(segmentation, segment_id, modifier, editor.ModificationModeAdd, modifier.GetExtent(),
-                                   True, False)
+    editor.ModifySegmentByLabelmap(
+        segmentation, segment_id, modifier, editor.ModificationModeAdd, modifier.GetExtent(), True, False
+    )
     return editor
 
 
@@ -74,15 +75,22 @@ def panel_state(widget) -> dict:
     from GmmSegLib.mrml.logic import ACCEPTED
 
     outputs = widget._results.outputs
-    return {"review": [dict(item) for item in widget._results.review.items], "indices": indices_shown(widget),
-            "labels": widget.logic.sceneLogic().all_labels(outputs),
-            "accepted": outputs.segmentation.GetAttribute(ACCEPTED)}
+    return {
+        "review": [dict(item) for item in widget._results.review.items],
+        "indices": indices_shown(widget),
+        "labels": widget.logic.sceneLogic().all_labels(outputs),
+        "accepted": outputs.segmentation.GetAttribute(ACCEPTED),
+    }
 
 
 def same_state(shown: dict, expected: dict) -> bool:
     """Whether two :func:`panel_state` records show the same result."""
-    return (shown["review"] == expected["review"] and shown["indices"] == expected["indices"]
-            and np.array_equal(shown["labels"], expected["labels"]) and shown["accepted"] == expected["accepted"])
+    return (
+        shown["review"] == expected["review"]
+        and shown["indices"] == expected["indices"]
+        and np.array_equal(shown["labels"], expected["labels"])
+        and shown["accepted"] == expected["accepted"]
+    )
 
 
 def place_with(place_widget, ras) -> None:
@@ -145,8 +153,9 @@ def model_with_click_refiner(folder):
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     sha256 = save_model(GmmSegModel(handedness=False, refiner=True), folder / "with_refiner.pt")
-    (folder / "Models.json").write_text(json.dumps({"schema": 1, "default": "r", "models": [
-        {"id": "r", "file": "with_refiner.pt", "sha256": sha256}]}))
+    (folder / "Models.json").write_text(
+        json.dumps({"schema": 1, "default": "r", "models": [{"id": "r", "file": "with_refiner.pt", "sha256": sha256}]})
+    )
 
 
 # ---- the indices table (the reader's confirmation, on the scene and in the panel) --------------------------------
@@ -171,9 +180,14 @@ def expected_rows(result, choices: ReaderChoices | None = None) -> dict[str, str
     spacing = result.summary.spacing_mm
     indices = clinical_indices(result.labels, spacing, choices=choices, probabilities=kept(result))
     low, high = indices.lv_ef_range
-    return {"ED frame": str(indices.ed_frame), "ES frame": str(indices.es_frame), "LVEF (%)": f"{indices.lv_ef:.4g}",
-            "LV ESV (ml)": f"{indices.lv_esv:.4g}", "LVEF range (%)": f"{low:.1f} - {high:.1f}",
-            "reader's choices": "; ".join(indices.manual_choices) or NO_READER_CHOICE}
+    return {
+        "ED frame": str(indices.ed_frame),
+        "ES frame": str(indices.es_frame),
+        "LVEF (%)": f"{indices.lv_ef:.4g}",
+        "LV ESV (ml)": f"{indices.lv_esv:.4g}",
+        "LVEF range (%)": f"{low:.1f} - {high:.1f}",
+        "reader's choices": "; ".join(indices.manual_choices) or NO_READER_CHOICE,
+    }
 
 
 def shown_rows(outputs, expected: dict[str, str]) -> dict[str, str]:

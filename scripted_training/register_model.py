@@ -24,10 +24,12 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from GmmSegLib.model.bundle import load_model  # noqa: E402
 from GmmSegLib.model.registry import REGISTRY_NAME, sha256_of  # noqa: E402
 
-SPLIT = ("labelled auxiliary set (supervised pretraining, atlas, registration net): ACDC patients 001-005, "
-         "021-025, 041-045, 061-065, 081-085 (ED+ES labels); label-free ELBO adaptation: images of all 50 "
-         "ACDC patients in ../shared/data/acdc; development validation (never trained or tuned on): the other "
-         "25 patients' labels")
+SPLIT = (
+    "labelled auxiliary set (supervised pretraining, atlas, registration net): ACDC patients 001-005, "
+    "021-025, 041-045, 061-065, 081-085 (ED+ES labels); label-free ELBO adaptation: images of all 50 "
+    "ACDC patients in ../shared/data/acdc; development validation (never trained or tuned on): the other "
+    "25 patients' labels"
+)
 
 
 def main() -> int:
@@ -39,8 +41,9 @@ def main() -> int:
     parser.add_argument("--title", required=True, help="the name the Slicer module shows")
     parser.add_argument("--trained-on", required=True, help="what the weights learnt from, in one line for users")
     parser.add_argument("--metrics", required=True, help="accuracy.json from Testing/benchmarks/bench_accuracy.py")
-    parser.add_argument("--bench", help="the JSON of gmmseg bench for this model (its speed, recorded with the "
-                                        "machine)")
+    parser.add_argument(
+        "--bench", help="the JSON of gmmseg bench for this model (its speed, recorded with the machine)"
+    )
     parser.add_argument("--models-dir", default=str(ROOT / "Resources" / "Models"))
     parser.add_argument("--default", action="store_true", help="make it the default model")
     parser.add_argument("--git-commit", help="commit of the code that trained it (default: HEAD)")
@@ -52,8 +55,10 @@ def main() -> int:
     shutil.copyfile(arguments.model, folder / arguments.file)
     registry_path = folder / REGISTRY_NAME
     registry = json.loads(registry_path.read_text()) if registry_path.exists() else {"schema": 1, "models": []}
-    commit = arguments.git_commit or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                                    cwd=ROOT).stdout.strip()
+    commit = (
+        arguments.git_commit
+        or subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    )
     entry = {
         "id": arguments.id,
         "title": arguments.title,
@@ -73,10 +78,12 @@ def main() -> int:
     if arguments.bench:
         bench = json.loads(Path(arguments.bench).read_text())
         machine = bench["machine"]
-        entry["speed"] = {"machine": f"{machine['cpu']} {machine['device']}, torch {machine['torch']}, "
-                                     f"{machine['threads']} threads",
-                          "volume_10_slices_s": bench["volume_10_slices_end_to_end_s"],
-                          "cine_20_frames_s": bench["cine_20_frames_end_to_end_s"], "git_commit": commit}
+        entry["speed"] = {
+            "machine": f"{machine['cpu']} {machine['device']}, torch {machine['torch']}, {machine['threads']} threads",
+            "volume_10_slices_s": bench["volume_10_slices_end_to_end_s"],
+            "cine_20_frames_s": bench["cine_20_frames_end_to_end_s"],
+            "git_commit": commit,
+        }
     registry["models"] = [m for m in registry["models"] if m["id"] != arguments.id] + [entry]
     if arguments.default or "default" not in registry:
         registry["default"] = arguments.id

@@ -106,8 +106,9 @@ def _one_core_busy(action, repeats: int) -> dict[str, float]:
     return {"all_threads": all_threads, "idle_cores": idle_cores}
 
 
-def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str | None = None,
-                   train_steps: int = 5) -> dict:
+def run_benchmarks(
+    repeats: int = 7, device_name: str = "cpu", model_path: str | None = None, train_steps: int = 5
+) -> dict:
     device = resolve_device(device_name)
     model, entry = load_registered(model_path)
     model.prepared_for_inference(device)
@@ -143,8 +144,12 @@ def run_benchmarks(repeats: int = 7, device_name: str = "cpu", model_path: str |
     step_s = _median_seconds(train_step, train_steps)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "device": str(device)},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": str(device),
+        },
         "model": entry.id,
         "volume_10_slices_end_to_end_s": round(volume_s, 4),
         "volume_10_slices_network_forward_s": round(forward_s, 4),

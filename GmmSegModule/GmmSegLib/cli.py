@@ -55,10 +55,14 @@ def _segment(arguments: argparse.Namespace) -> int:
     check_output_folder(arguments.out)
     cases = shard.mine(list(zip(arguments.inputs, stems, strict=True)))
     if shard.count > 1 or arguments.skip_done:
-        todo = [(path, stem) for path, stem in cases
-                if not (arguments.skip_done and (Path(arguments.out) / summary_file(stem)).is_file())]
-        print(json.dumps({"shard": str(shard), "inputs": len(cases), "done_already": len(cases) - len(todo)}),
-              flush=True)
+        todo = [
+            (path, stem)
+            for path, stem in cases
+            if not (arguments.skip_done and (Path(arguments.out) / summary_file(stem)).is_file())
+        ]
+        print(
+            json.dumps({"shard": str(shard), "inputs": len(cases), "done_already": len(cases) - len(todo)}), flush=True
+        )
         cases = todo
     if not cases:
         return 0
@@ -82,8 +86,11 @@ def _segment(arguments: argparse.Namespace) -> int:
             print(f"gmmseg: error: {error}", file=sys.stderr)
             failed.append((path, EXIT_SYSTEM_ERROR))
     if failed and len(cases) > 1:
-        print(f"gmmseg: {len(failed)} of {len(cases)} inputs failed and have no outputs: "
-              f"{', '.join(path for path, _ in failed)}", file=sys.stderr)
+        print(
+            f"gmmseg: {len(failed)} of {len(cases)} inputs failed and have no outputs: "
+            f"{', '.join(path for path, _ in failed)}",
+            file=sys.stderr,
+        )
     return max((code for _, code in failed), default=0)
 
 
@@ -102,8 +109,9 @@ def _device_of_this_rank(name: str):
     return device
 
 
-def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi,
-                 cores: CoreShare | None) -> None:
+def _segment_one(
+    path: str, stem: str, arguments: argparse.Namespace, model, entry, device, phi, cores: CoreShare | None
+) -> None:
     """Read, check, segment and write one input (all its files or none); on the CPU, torch gets the cores other
     programs leave idle (``cores``), looked at again before each frame."""
     from .inference.case_files import write_case
@@ -122,14 +130,30 @@ def _segment_one(path: str, stem: str, arguments: argparse.Namespace, model, ent
 
     if cores is not None:
         cores.give_torch_the_idle_cores()
-    result, summary = segment_case(image, model, entry, device, phi=phi, location=location, on_frame=frame_done,
-                                   keep_probabilities=arguments.probabilities)
+    result, summary = segment_case(
+        image,
+        model,
+        entry,
+        device,
+        phi=phi,
+        location=location,
+        on_frame=frame_done,
+        keep_probabilities=arguments.probabilities,
+    )
     written = write_case(arguments.out, stem, image, result, summary, probabilities=arguments.probabilities)
-    print(json.dumps({"input": image.source, "outputs": [str(p) for p in written],
-                      "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
-                      "mirrored_storage": bool(result.location.mirrored),
-                      "review_advised": summary.review_advised,
-                      "seconds": round(result.timings["total_s"], 3)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "input": image.source,
+                "outputs": [str(p) for p in written],
+                "volumes_ml": result.volumes_ml[0] if image.num_frames == 1 else None,
+                "mirrored_storage": bool(result.location.mirrored),
+                "review_advised": summary.review_advised,
+                "seconds": round(result.timings["total_s"], 3),
+            }
+        ),
+        flush=True,
+    )
     for warning in [*summary.review_reasons, summary.volume_caveat]:
         if warning:
             print(f"gmmseg: warning: {image.source}: {warning}", file=sys.stderr)
@@ -175,15 +199,25 @@ def _demo(arguments: argparse.Namespace) -> int:
 def _adapt(arguments: argparse.Namespace) -> int:
     from .training.adaptation import adapt
 
-    return adapt(arguments.images, Path(arguments.out), arguments.model, arguments.epochs,
-                 arguments.steps_per_epoch, arguments.device, arguments.work)
+    return adapt(
+        arguments.images,
+        Path(arguments.out),
+        arguments.model,
+        arguments.epochs,
+        arguments.steps_per_epoch,
+        arguments.device,
+        arguments.work,
+    )
 
 
 def _bench(arguments: argparse.Namespace) -> int:
     from .bench import run_benchmarks
 
-    print(json.dumps(run_benchmarks(arguments.repeats, arguments.device, arguments.model,
-                                    arguments.train_steps), indent=2))
+    print(
+        json.dumps(
+            run_benchmarks(arguments.repeats, arguments.device, arguments.model, arguments.train_steps), indent=2
+        )
+    )
     return 0
 
 
@@ -191,9 +225,15 @@ def _report(arguments: argparse.Namespace) -> int:
     from .clinical.reader_choices import LIMIT_OPTIONS
     from .clinical.report import reader_choices, report_case
 
-    optional = {k: Path(v) if v else None for k, v in (("segmentation", arguments.segmentation),
-                                                        ("ed", arguments.ed), ("es", arguments.es),
-                                                        ("out", arguments.out))}
+    optional = {
+        k: Path(v) if v else None
+        for k, v in (
+            ("segmentation", arguments.segmentation),
+            ("ed", arguments.ed),
+            ("es", arguments.es),
+            ("out", arguments.out),
+        )
+    }
     limits = {key: getattr(arguments, option[2:].replace("-", "_")) for key, option in LIMIT_OPTIONS.items()}
     choices = reader_choices(arguments.ed_frame, arguments.es_frame, limits, arguments.exclude_slice)
     report = report_case(**optional, convention=arguments.labels, choices=choices)
@@ -219,11 +259,19 @@ def count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gmmseg", description="GmmSeg cardiac MRI segmentation (LV, MYO, RV) "
-                                     "with Dirichlet uncertainty.")
+    parser = argparse.ArgumentParser(
+        prog="gmmseg", description="GmmSeg cardiac MRI segmentation (LV, MYO, RV) with Dirichlet uncertainty."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for add_command in (_segment_command, _adapt_command, _evaluate_command, _demo_command, _bench_command,
-                        _report_command, _train_command):
+    for add_command in (
+        _segment_command,
+        _adapt_command,
+        _evaluate_command,
+        _demo_command,
+        _bench_command,
+        _report_command,
+        _train_command,
+    ):
         add_command(commands)
     return parser
 
@@ -238,22 +286,40 @@ def _segment_command(commands) -> None:
     segment.add_argument("inputs", nargs="+", help="NIfTI / NRRD files or DICOM series folders")
     segment.add_argument("--out", required=True, help="output folder")
     _model_and_device(segment, "model checkpoint")
-    segment.add_argument("--phi", help="place the prior yourself instead of the registration net: "
-                                       "SCALE,TX_MM,TY_MM,ROTATION_DEG (canonical crop, as in the JSON's phi)")
-    segment.add_argument("--location", help="the <stem>.json of an earlier segment run of the same image: keep the "
-                                            "heart where that run found it (a re-run with --phi)")
-    segment.add_argument("--probabilities", action="store_true",
-                         help="also write <stem>_probabilities.nii.gz (class probabilities, for click refinement)")
-    segment.add_argument("--shard", default="auto",
-                         help="segment only every COUNT-th input from INDEX on (INDEX/COUNT, e.g. 0/4), to share a "
-                              "cohort among processes; auto (default): torchrun's RANK/WORLD_SIZE or a Slurm job "
-                              "array's task when there is one, else every input. @FILE reads the inputs (one per "
-                              "line) from FILE")
-    segment.add_argument("--skip-done", action="store_true",
-                         help="leave out the inputs whose <stem>.json is in --out already (a re-run of a cohort)")
-    segment.add_argument("--progress", action="store_true",
-                         help='a JSON line per frame segmented on stdout ({"event": "progress", "frame": 7, '
-                              '"frames": 20, "eta_s": ...}), for the Slicer module')
+    segment.add_argument(
+        "--phi",
+        help="place the prior yourself instead of the registration net: "
+        "SCALE,TX_MM,TY_MM,ROTATION_DEG (canonical crop, as in the JSON's phi)",
+    )
+    segment.add_argument(
+        "--location",
+        help="the <stem>.json of an earlier segment run of the same image: keep the "
+        "heart where that run found it (a re-run with --phi)",
+    )
+    segment.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also write <stem>_probabilities.nii.gz (class probabilities, for click refinement)",
+    )
+    segment.add_argument(
+        "--shard",
+        default="auto",
+        help="segment only every COUNT-th input from INDEX on (INDEX/COUNT, e.g. 0/4), to share a "
+        "cohort among processes; auto (default): torchrun's RANK/WORLD_SIZE or a Slurm job "
+        "array's task when there is one, else every input. @FILE reads the inputs (one per "
+        "line) from FILE",
+    )
+    segment.add_argument(
+        "--skip-done",
+        action="store_true",
+        help="leave out the inputs whose <stem>.json is in --out already (a re-run of a cohort)",
+    )
+    segment.add_argument(
+        "--progress",
+        action="store_true",
+        help='a JSON line per frame segmented on stdout ({"event": "progress", "frame": 7, '
+        '"frames": 20, "eta_s": ...}), for the Slicer module',
+    )
     segment.set_defaults(run=_segment)
 
 
@@ -274,8 +340,12 @@ def _evaluate_command(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="Dice and HD95 per structure against ground truth")
     evaluate.add_argument("--pred", required=True, help="folder of <stem>_seg.nii.gz predictions")
     evaluate.add_argument("--gt", required=True, help="folder of ground-truth label maps")
-    evaluate.add_argument("--gt-labels", default="product", choices=sorted(CONVENTIONS),
-                          help="ground-truth convention: product (1 LV, 2 MYO, 3 RV) or acdc (1 RV, 2 MYO, 3 LV)")
+    evaluate.add_argument(
+        "--gt-labels",
+        default="product",
+        choices=sorted(CONVENTIONS),
+        help="ground-truth convention: product (1 LV, 2 MYO, 3 RV) or acdc (1 RV, 2 MYO, 3 LV)",
+    )
     evaluate.add_argument("--csv", default=None, help="write the per-volume table here instead of stdout")
     evaluate.set_defaults(run=_evaluate)
 
@@ -301,25 +371,36 @@ def _report_command(commands) -> None:
     report.add_argument("--ed", help="3D segmentation at end-diastole (with --es)")
     report.add_argument("--es", help="3D segmentation at end-systole (with --ed)")
     report.add_argument("--out", help="output folder (default: next to the segmentation)")
-    report.add_argument("--labels", default="product", choices=sorted(CONVENTIONS),
-                        help="label convention of the segmentation(s): product (1 LV, 2 MYO, 3 RV; what segment "
-                             "writes) or acdc (1 RV, 2 MYO, 3 LV)")
+    report.add_argument(
+        "--labels",
+        default="product",
+        choices=sorted(CONVENTIONS),
+        help="label convention of the segmentation(s): product (1 LV, 2 MYO, 3 RV; what segment "
+        "writes) or acdc (1 RV, 2 MYO, 3 LV)",
+    )
     confirm = report.add_argument_group("the reader's choices (default: the model's; the record names each)")
     confirm.add_argument("--ed-frame", type=int, help="end-diastolic frame of a cine (0 = the first)")
     confirm.add_argument("--es-frame", type=int, help="end-systolic frame of a cine")
     from .clinical.reader_choices import LIMIT_OPTIONS
 
     for key, option in LIMIT_OPTIONS.items():
-        confirm.add_argument(option, metavar="FIRST-LAST",
-                             help=f"slices counted for the {key} volume, e.g. 1-9 (0 = the first slice)")
-    confirm.add_argument("--exclude-slice", action="append", default=[], metavar="PHASE:SLICE",
-                         help="a slice counted for no structure at ED or ES, e.g. ES:0 (repeat for more)")
+        confirm.add_argument(
+            option, metavar="FIRST-LAST", help=f"slices counted for the {key} volume, e.g. 1-9 (0 = the first slice)"
+        )
+    confirm.add_argument(
+        "--exclude-slice",
+        action="append",
+        default=[],
+        metavar="PHASE:SLICE",
+        help="a slice counted for no structure at ED or ES, e.g. ES:0 (repeat for more)",
+    )
     report.set_defaults(run=_report)
 
 
 def _train_command(commands) -> None:
-    train = commands.add_parser("train", help="the headless trainer (same as scripted_training/train.py)",
-                                add_help=False)
+    train = commands.add_parser(
+        "train", help="the headless trainer (same as scripted_training/train.py)", add_help=False
+    )
     train.add_argument("trainer_arguments", nargs=argparse.REMAINDER)
     train.set_defaults(run=_train)
 
@@ -359,12 +440,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gmmseg: error: {OUT_OF_MEMORY}", file=sys.stderr)
         return EXIT_OUT_OF_MEMORY
     except KeyboardInterrupt:
-        print("gmmseg: interrupted; a case being written was dropped whole (a case's files are published all "
-              "together or not at all)", file=sys.stderr)
+        print(
+            "gmmseg: interrupted; a case being written was dropped whole (a case's files are published all "
+            "together or not at all)",
+            file=sys.stderr,
+        )
         return 130
     except Terminated:
-        print("gmmseg: stopped (SIGTERM); a case being written was dropped whole (a case's files are published all "
-              "together or not at all)", file=sys.stderr)
+        print(
+            "gmmseg: stopped (SIGTERM); a case being written was dropped whole (a case's files are published all "
+            "together or not at all)",
+            file=sys.stderr,
+        )
         return EXIT_TERMINATED
 
 

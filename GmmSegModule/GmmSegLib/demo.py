@@ -39,21 +39,30 @@ def run_demo(out: Path, device_name: str = "auto", model_path: str | None = None
     truth = true_indices(phantom)
     # the frames shown are those a clinician gets: from the measured LV volume curve, when there is one
     ed, es = (measured["ed_frame"], measured["es_frame"]) if "ed_frame" in measured else (0, phantom.es_frame)
-    picture = overlay_png(image, result.labels, result.uncertainty["total"], {"ED": ed, "ES": es},
-                          {"measured": measured, "phantom truth": truth},
-                          title=f"GmmSeg demo on a generated cine phantom (model {entry.id})")
-    inputs = {f"{STEM}.nii.gz": to_sitk(image.frames, image.geometry),
-              f"{STEM}_gt.nii.gz": to_sitk(phantom.labels, image.geometry)}
+    picture = overlay_png(
+        image,
+        result.labels,
+        result.uncertainty["total"],
+        {"ED": ed, "ES": es},
+        {"measured": measured, "phantom truth": truth},
+        title=f"GmmSeg demo on a generated cine phantom (model {entry.id})",
+    )
+    inputs = {
+        f"{STEM}.nii.gz": to_sitk(image.frames, image.geometry),
+        f"{STEM}_gt.nii.gz": to_sitk(phantom.labels, image.geometry),
+    }
     written = write_case(out, STEM, image, result, summary, {f"{STEM}_overlay.png": picture}, inputs)
     per_frame = [evaluate_pair(result.labels[t], phantom.labels[t], image.spacing_xyz) for t in (0, phantom.es_frame)]
     dice = {name: round(float(np.mean([m[f"{name}_dice"] for m in per_frame])), 4) for name in STRUCTURES}
-    return {"outputs": [str(p) for p in written],
-            "picture": str(out / f"{STEM}_overlay.png"),
-            "dice_ed_es": dice,
-            "indices": _rounded(measured),
-            "true_indices": _rounded(truth),
-            "seconds": round(result.timings["total_s"], 2),
-            "device": str(device)}
+    return {
+        "outputs": [str(p) for p in written],
+        "picture": str(out / f"{STEM}_overlay.png"),
+        "dice_ed_es": dice,
+        "indices": _rounded(measured),
+        "true_indices": _rounded(truth),
+        "seconds": round(result.timings["total_s"], 2),
+        "device": str(device),
+    }
 
 
 def true_indices(phantom: Phantom) -> dict:

@@ -48,8 +48,12 @@ from readouts import BASELINE  # noqa: E402
 
 def gmmseg(*arguments: str) -> None:
     """Run the installed command exactly as a user would; stop on failure."""
-    subprocess.run([sys.executable, "-m", "GmmSegLib.cli", *arguments], check=True, cwd=ROOT / "GmmSegModule",
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "GmmSegLib.cli", *arguments],
+        check=True,
+        cwd=ROOT / "GmmSegModule",
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def validation_folders(root: Path, out: Path) -> tuple[list[Path], Path]:
@@ -86,14 +90,19 @@ def evaluate(images: list[Path], labels: Path, out: Path, head: str, model: str 
 
 def paired_difference(gmmseg_rows: list[dict], baseline_rows: list[dict]) -> dict:
     """Per-volume mean Dice of GmmSeg minus the baseline (evaluation rows): mean, bootstrap 95 % CI, wins."""
+
     def mean_dice(rows: list[dict]) -> dict[str, float]:
         return {row["case"]: np.mean([float(row[f"{name}_dice"]) for name in ("LV", "MYO", "RV")]) for row in rows}
 
     a, b = mean_dice(gmmseg_rows), mean_dice(baseline_rows)
     differences = np.array([a[case] - b[case] for case in sorted(a)])
     resamples = np.random.default_rng(0).choice(differences, (10000, len(differences))).mean(axis=1)
-    return {"mean": float(differences.mean()), "ci95": [float(np.percentile(resamples, q)) for q in (2.5, 97.5)],
-            "gmmseg_better": int((differences > 0).sum()), "volumes": len(differences)}
+    return {
+        "mean": float(differences.mean()),
+        "ci95": [float(np.percentile(resamples, q)) for q in (2.5, 97.5)],
+        "gmmseg_better": int((differences > 0).sum()),
+        "volumes": len(differences),
+    }
 
 
 def localisation_errors(root: Path, model_path: str | None) -> dict:
@@ -104,20 +113,32 @@ def localisation_errors(root: Path, model_path: str | None) -> dict:
     """
     model, _ = load_registered(model_path)
     _, validation = acdc.split(acdc.list_cases(root))
-    errors: dict[str, dict[str, list[float]]] = {kind: {"centre_mm": [], "direction_deg": []}
-                                                 for kind in ("localiser", "centred")}
+    errors: dict[str, dict[str, list[float]]] = {
+        kind: {"centre_mm": [], "direction_deg": []} for kind in ("localiser", "centred")
+    }
     for case in validation:
         image, labels = acdc.load_case(root, case)
         truth = locate_from_ground_truth(labels, image.spacing_xyz)
-        for kind, found in (("localiser", locate_heart(model.localiser, image.frames[0], image.spacing_xyz)),
-                            ("centred", locate_and_centre(model, image.frames[0], image.spacing_xyz)[0])):
+        for kind, found in (
+            ("localiser", locate_heart(model.localiser, image.frames[0], image.spacing_xyz)),
+            ("centred", locate_and_centre(model, image.frames[0], image.spacing_xyz)[0]),
+        ):
             delta = (found.lv_centre_xy - truth.lv_centre_xy) * np.array(image.spacing_xyz[:2])
             errors[kind]["centre_mm"].append(float(np.hypot(*delta)))
             errors[kind]["direction_deg"].append(turn_between_deg(found.angle, truth.angle))
-    return {kind: {name: {"median": float(np.median(v)), "mean": float(np.mean(v)),
-                          "p90": float(np.percentile(v, 90)), "max": float(np.max(v))}
-                   for name, v in measures.items()} | {"volumes": len(validation)}
-            for kind, measures in errors.items()}
+    return {
+        kind: {
+            name: {
+                "median": float(np.median(v)),
+                "mean": float(np.mean(v)),
+                "p90": float(np.percentile(v, 90)),
+                "max": float(np.max(v)),
+            }
+            for name, v in measures.items()
+        }
+        | {"volumes": len(validation)}
+        for kind, measures in errors.items()
+    }
 
 
 def shifted_copies(images: list[Path], out: Path) -> list[Path]:
@@ -173,11 +194,21 @@ def main() -> int:
         adapted = out / "adapted" / "gmmseg_adapted.pt"
         if not adapted.exists():
             model_arguments = ["--model", arguments.model] if arguments.model else []
-            gmmseg("adapt", *map(str, shifted), "--out", str(adapted), "--epochs", str(arguments.adapt_epochs),
-                   "--device", "cpu", *model_arguments)
+            gmmseg(
+                "adapt",
+                *map(str, shifted),
+                "--out",
+                str(adapted),
+                "--epochs",
+                str(arguments.adapt_epochs),
+                "--device",
+                "cpu",
+                *model_arguments,
+            )
         for head in ("baseline", "gmmseg"):
-            report[f"shifted_adapted_{head}"], _ = evaluate(shifted, labels, out / "shifted_adapted", head,
-                                                            str(adapted))
+            report[f"shifted_adapted_{head}"], _ = evaluate(
+                shifted, labels, out / "shifted_adapted", head, str(adapted)
+            )
     write_report(out, "accuracy", report)
     return 0
 

@@ -33,28 +33,34 @@ from GmmSegLib.io.images import CardiacImage  # noqa: E402
 Variation = Callable[[CardiacImage, np.ndarray], tuple[CardiacImage, np.ndarray]]
 
 
-def _with(image: CardiacImage, frames: np.ndarray, spacing_factors: tuple[float, float, float] = (1.0, 1.0, 1.0)
-          ) -> CardiacImage:
+def _with(
+    image: CardiacImage, frames: np.ndarray, spacing_factors: tuple[float, float, float] = (1.0, 1.0, 1.0)
+) -> CardiacImage:
     spacing = tuple(s * f for s, f in zip(image.geometry.spacing, (*spacing_factors, 1.0), strict=False))
-    return replace(image, frames=np.ascontiguousarray(frames, np.float32),
-                   geometry=replace(image.geometry, spacing=spacing))
+    return replace(
+        image, frames=np.ascontiguousarray(frames, np.float32), geometry=replace(image.geometry, spacing=spacing)
+    )
 
 
 def in_plane_zoom(factor: float) -> Variation:
     """Pixels ``factor`` times smaller (a finer matrix over the same field of view) or larger (factor < 1)."""
+
     def vary(image: CardiacImage, truth: np.ndarray) -> tuple[CardiacImage, np.ndarray]:
         frames = ndimage.zoom(image.frames, (1, 1, factor, factor), order=1)
-        return (_with(image, frames, (1 / factor, 1 / factor, 1.0)),
-                ndimage.zoom(truth, (1, factor, factor), order=0))
+        return (_with(image, frames, (1 / factor, 1 / factor, 1.0)), ndimage.zoom(truth, (1, factor, factor), order=0))
+
     return vary
 
 
 def in_plane_rotation(degrees: float) -> Variation:
     """The short-axis plane planned turned about its normal by ``degrees`` (corners filled with the darkest value)."""
+
     def vary(image: CardiacImage, truth: np.ndarray) -> tuple[CardiacImage, np.ndarray]:
-        frames = ndimage.rotate(image.frames, degrees, axes=(2, 3), reshape=False, order=1,
-                                cval=float(image.frames.min()))
+        frames = ndimage.rotate(
+            image.frames, degrees, axes=(2, 3), reshape=False, order=1, cval=float(image.frames.min())
+        )
         return _with(image, frames), ndimage.rotate(truth, degrees, axes=(1, 2), reshape=False, order=0)
+
     return vary
 
 
@@ -95,8 +101,7 @@ def zero_filled_end_slices(image: CardiacImage, truth: np.ndarray) -> tuple[Card
     """An empty slice before and after the stack, as converters write for positions missing from a series."""
     blank = np.zeros_like(image.frames[:, :1])
     empty = np.zeros_like(truth[:1])
-    return (_with(image, np.concatenate([blank, image.frames, blank], 1)),
-            np.concatenate([empty, truth, empty]))
+    return (_with(image, np.concatenate([blank, image.frames, blank], 1)), np.concatenate([empty, truth, empty]))
 
 
 VARIATIONS: dict[str, Variation | None] = {

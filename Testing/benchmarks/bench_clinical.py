@@ -51,15 +51,21 @@ Patient = dict[str, CasePrediction]  # phase -> prediction
 def agreement(predicted: list[float | None], reference: list[float | None]) -> dict[str, float]:
     """Correlation, bias and limits of agreement over the patients where both values exist (an EF is None
     when a segmentation has no cavity at ED or ES); ``missing`` counts the others."""
-    pairs = np.array([(p, r) for p, r in zip(predicted, reference, strict=True) if p is not None and r is not None],
-                     dtype=float).reshape(-1, 2)
+    pairs = np.array(
+        [(p, r) for p, r in zip(predicted, reference, strict=True) if p is not None and r is not None], dtype=float
+    ).reshape(-1, 2)
     missing = len(reference) - len(pairs)
     predicted, reference = pairs[:, 0], pairs[:, 1]
     difference = predicted - reference
     bias, spread = float(difference.mean()), float(difference.std(ddof=1))
-    return {"pearson_r": float(np.corrcoef(predicted, reference)[0, 1]), "bias": bias,
-            "loa_low": bias - 1.96 * spread, "loa_high": bias + 1.96 * spread,
-            "mean_abs_error": float(np.abs(difference).mean()), "missing": missing}
+    return {
+        "pearson_r": float(np.corrcoef(predicted, reference)[0, 1]),
+        "bias": bias,
+        "loa_low": bias - 1.96 * spread,
+        "loa_high": bias + 1.96 * spread,
+        "mean_abs_error": float(np.abs(difference).mean()),
+        "missing": missing,
+    }
 
 
 def extent(labels: np.ndarray, value: int) -> tuple[int, int] | None:
@@ -115,8 +121,14 @@ def two_phases(patient: Patient, source: str) -> np.ndarray:
 
 def indices_of(patient: Patient, choices: ReaderChoices | None = None, probabilities: bool = False):
     spacing = patient["ED"].spacing_xyz
-    return clinical.clinical_indices(two_phases(patient, "labels"), spacing, 0, 1, choices=choices,
-                                     probabilities=two_phases(patient, "probabilities") if probabilities else None)
+    return clinical.clinical_indices(
+        two_phases(patient, "labels"),
+        spacing,
+        0,
+        1,
+        choices=choices,
+        probabilities=two_phases(patient, "probabilities") if probabilities else None,
+    )
 
 
 def variant_agreement(patients: dict[str, Patient], reference: dict[str, dict], choose) -> dict:
@@ -125,10 +137,23 @@ def variant_agreement(patients: dict[str, Patient], reference: dict[str, dict], 
     result = {}
     for key in INDICES:
         pooled = agreement([getattr(ours[n], key) for n in patients], [reference[n][key] for n in patients])
-        per_fold = {f"fold {fold}": agreement(*zip(*[(getattr(ours[n], key), reference[n][key])
-                                                       for n, p in patients.items() if p["ED"].fold == fold],
-                                                     strict=True))
-                    for fold in folds} if len(folds) > 1 else {}
+        per_fold = (
+            {
+                f"fold {fold}": agreement(
+                    *zip(
+                        *[
+                            (getattr(ours[n], key), reference[n][key])
+                            for n, p in patients.items()
+                            if p["ED"].fold == fold
+                        ],
+                        strict=True,
+                    )
+                )
+                for fold in folds
+            }
+            if len(folds) > 1
+            else {}
+        )
         result[key] = {**pooled, **per_fold}
     return result
 
@@ -140,16 +165,33 @@ def range_coverage(patients: dict[str, Patient], reference: dict[str, dict]) -> 
     try:
         for probability in sorted({shipped, *RANGE_PROBABILITIES}, reverse=True):
             clinical.EF_RANGE_PROBABILITY = probability
-            rows = [(patient["ED"].fold, indices_of(patient, probabilities=True), reference[name])
-                    for name, patient in patients.items()]
+            rows = [
+                (patient["ED"].fold, indices_of(patient, probabilities=True), reference[name])
+                for name, patient in patients.items()
+            ]
             coverage[str(probability)] = {
                 f"{key} fold {fold}": {
-                    "inside": sum(ranged[0] <= truth[key] <= ranged[1] for f, ours, truth in rows if f == fold
-                                  for ranged in [getattr(ours, f"{key}_range")] if ranged and truth[key] is not None),
+                    "inside": sum(
+                        ranged[0] <= truth[key] <= ranged[1]
+                        for f, ours, truth in rows
+                        if f == fold
+                        for ranged in [getattr(ours, f"{key}_range")]
+                        if ranged and truth[key] is not None
+                    ),
                     "patients": sum(f == fold for f, _, _ in rows),
-                    "median_width": float(np.median([np.diff(getattr(ours, f"{key}_range"))[0] for f, ours, _ in rows
-                                                     if f == fold and getattr(ours, f"{key}_range")]))}
-                for key in ("lv_ef", "rv_ef") for fold in sorted({f for f, _, _ in rows})}
+                    "median_width": float(
+                        np.median(
+                            [
+                                np.diff(getattr(ours, f"{key}_range"))[0]
+                                for f, ours, _ in rows
+                                if f == fold and getattr(ours, f"{key}_range")
+                            ]
+                        )
+                    ),
+                }
+                for key in ("lv_ef", "rv_ef")
+                for fold in sorted({f for f, _, _ in rows})
+            }
     finally:
         clinical.EF_RANGE_PROBABILITY = shipped
     return {"shipped_probability": shipped, "by_probability": coverage}
@@ -161,20 +203,33 @@ def bland_altman_png(patients: dict[str, Patient], reference: dict[str, dict]) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = {"lv_ef": "LVEF (%)", "rv_ef": "RVEF (%)", "lv_edv": "LVEDV (ml)", "lv_esv": "LVESV (ml)",
-             "lv_mass": "LV mass (g)"}
+    shown = {
+        "lv_ef": "LVEF (%)",
+        "rv_ef": "RVEF (%)",
+        "lv_edv": "LVEDV (ml)",
+        "lv_esv": "LVESV (ml)",
+        "lv_mass": "LV mass (g)",
+    }
     ours = {name: indices_of(patient) for name, patient in patients.items()}
     figure, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.6))
     for axis, (key, title) in zip(axes, shown.items(), strict=True):
-        pairs = np.array([(getattr(ours[n], key), reference[n][key]) for n in patients
-                          if getattr(ours[n], key) is not None and reference[n][key] is not None], dtype=float)
+        pairs = np.array(
+            [
+                (getattr(ours[n], key), reference[n][key])
+                for n in patients
+                if getattr(ours[n], key) is not None and reference[n][key] is not None
+            ],
+            dtype=float,
+        )
         mean, difference = pairs.mean(axis=1), pairs[:, 0] - pairs[:, 1]
         stats = agreement(list(pairs[:, 0]), list(pairs[:, 1]))
         axis.scatter(mean, difference, s=12)
         for level, style in ((stats["bias"], "-"), (stats["loa_low"], "--"), (stats["loa_high"], "--")):
             axis.axhline(level, color="tab:red", linestyle=style, linewidth=1)
-        axis.set_title(f"{title}\nbias {stats['bias']:+.1f}, limits {stats['loa_low']:+.1f} .. "
-                       f"{stats['loa_high']:+.1f}", fontsize=9)
+        axis.set_title(
+            f"{title}\nbias {stats['bias']:+.1f}, limits {stats['loa_low']:+.1f} .. {stats['loa_high']:+.1f}",
+            fontsize=9,
+        )
         axis.set_xlabel("mean of model and expert")
         axis.set_ylabel("model - expert")
     figure.tight_layout()
@@ -183,23 +238,30 @@ def bland_altman_png(patients: dict[str, Patient], reference: dict[str, dict]) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--predictions", default="runs/oof",
-                        help="folder written by Testing/benchmarks/oof_predictions.py")
+    parser.add_argument(
+        "--predictions", default="runs/oof", help="folder written by Testing/benchmarks/oof_predictions.py"
+    )
     parser.add_argument("--out", default="runs/clinical")
     arguments = parser.parse_args()
     patients: dict[str, Patient] = {}
     for prediction in load_predictions(Path(arguments.predictions)):
         patients.setdefault(prediction.case.patient, {})[prediction.case.phase] = prediction
     patients = {name: phases for name, phases in sorted(patients.items()) if set(phases) == set(PHASES)}
-    reference = {name: vars(clinical.clinical_indices(two_phases(patient, "truth"), patient["ED"].spacing_xyz, 0, 1))
-                 for name, patient in patients.items()}
-    report = {"predictions": arguments.predictions, "patients": len(patients),
-              "folds": {str(f): sorted(n for n, p in patients.items() if p["ED"].fold == f)
-                        for f in sorted({p["ED"].fold for p in patients.values()})},
-              "agreement": {variant: variant_agreement(patients, reference, choose)
-                            for variant, choose in VARIANTS.items()},
-              "ef_range_coverage": range_coverage(patients, reference),
-              "units": {"ef": "percentage points", "volumes": "ml", "mass": "g"}}
+    reference = {
+        name: vars(clinical.clinical_indices(two_phases(patient, "truth"), patient["ED"].spacing_xyz, 0, 1))
+        for name, patient in patients.items()
+    }
+    report = {
+        "predictions": arguments.predictions,
+        "patients": len(patients),
+        "folds": {
+            str(f): sorted(n for n, p in patients.items() if p["ED"].fold == f)
+            for f in sorted({p["ED"].fold for p in patients.values()})
+        },
+        "agreement": {variant: variant_agreement(patients, reference, choose) for variant, choose in VARIANTS.items()},
+        "ef_range_coverage": range_coverage(patients, reference),
+        "units": {"ef": "percentage points", "volumes": "ml", "mass": "g"},
+    }
     path = write_report(arguments.out, "clinical", report)
     (path.parent / "bland_altman.png").write_bytes(bland_altman_png(patients, reference))
     return 0

@@ -77,16 +77,21 @@ def _segment(widget, browser) -> dict:
     import_gap = wait_until(lambda: widget._jobs.job is None, timeout=600)
     shown_s = time.perf_counter() - started
     _check_labels_shown(widget, previous)
-    return {"segment_to_labels_shown_s": shown_s, "segment_click_s": click_s,
-            "blocked_while_running_s": running_gap, "blocked_while_importing_s": import_gap}
+    return {
+        "segment_to_labels_shown_s": shown_s,
+        "segment_click_s": click_s,
+        "blocked_while_running_s": running_gap,
+        "blocked_while_importing_s": import_gap,
+    }
 
 
 def _check_labels_shown(widget, previous) -> None:
     """Stop the benchmark unless a new result is shown whose segmentation holds the labels the job wrote."""
     outputs = widget._results.outputs
     if outputs is None or outputs is previous or not slicer.mrmlScene.IsNodePresent(outputs.segmentation):
-        raise RuntimeError("the Segment click showed no new result; the panel's log:\n"
-                           + widget.ui.logTextEdit.toPlainText())
+        raise RuntimeError(
+            "the Segment click showed no new result; the panel's log:\n" + widget.ui.logTextEdit.toPlainText()
+        )
     if not np.array_equal(widget.logic.sceneLogic().all_labels(outputs), outputs.result.labels):
         raise RuntimeError("the segmentation shown does not hold the labels the job wrote")
 
@@ -127,8 +132,12 @@ def _save_and_reopen(widget, bundle: Path) -> dict:
     if not same_state(panel_state(widget), saved):
         raise RuntimeError("the scene opened again does not show the result as it was saved")
     bundle.unlink()
-    return {"reopen_to_resumed_s": resumed_s, "blocked_saving_s": save_s, "blocked_closing_s": close_s,
-            "blocked_reopening_s": max(load_s, gap)}
+    return {
+        "reopen_to_resumed_s": resumed_s,
+        "blocked_saving_s": save_s,
+        "blocked_closing_s": close_s,
+        "blocked_reopening_s": max(load_s, gap),
+    }
 
 
 def _cycle(widget, browser, folder: Path) -> dict:
@@ -173,8 +182,19 @@ def main() -> int:
     cycle = _cycle(widget, add_volume_nodes(slicer.mrmlScene, phantom.image, "cine"), folder)
     slicer.app.moduleManager().moduleAboutToBeUnloaded.emit(loaded.name)
     medians = {key: round(statistics.median(run[key] for run in runs), 4) for key in runs[0]}
-    print(json.dumps({"frames": arguments.frames, "shape": list(phantom.image.frames.shape), "repeats": len(runs),
-                      "median": medians, "runs": runs, "cycle": cycle}, indent=2))
+    print(
+        json.dumps(
+            {
+                "frames": arguments.frames,
+                "shape": list(phantom.image.frames.shape),
+                "repeats": len(runs),
+                "median": medians,
+                "runs": runs,
+                "cycle": cycle,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

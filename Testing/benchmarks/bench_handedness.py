@@ -39,13 +39,17 @@ ORIENTATIONS = ("as stored", "mirrored", "transposed")
 def reoriented(image: CardiacImage, truth: np.ndarray, orientation: str) -> tuple[CardiacImage, np.ndarray]:
     """The image and its labels (Z, Y, X) stored in ``orientation``."""
     if orientation == "mirrored":
-        return (replace(image, frames=np.ascontiguousarray(image.frames[..., ::-1])),
-                np.ascontiguousarray(truth[..., ::-1]))
+        return (
+            replace(image, frames=np.ascontiguousarray(image.frames[..., ::-1])),
+            np.ascontiguousarray(truth[..., ::-1]),
+        )
     if orientation == "transposed":
         sx, sy, *rest = image.geometry.spacing
         geometry = replace(image.geometry, spacing=(sy, sx, *rest))
-        return (replace(image, frames=np.ascontiguousarray(image.frames.swapaxes(-1, -2)), geometry=geometry),
-                np.ascontiguousarray(truth.swapaxes(-1, -2)))
+        return (
+            replace(image, frames=np.ascontiguousarray(image.frames.swapaxes(-1, -2)), geometry=geometry),
+            np.ascontiguousarray(truth.swapaxes(-1, -2)),
+        )
     return image, truth
 
 
@@ -67,9 +71,14 @@ def main() -> int:
             taken_as_mirrored[orientation] += int(result.location.mirrored)
             rows[orientation].append(evaluate_pair(result.labels[0], truth, image.spacing_xyz))
         print(case.patient, case.phase, {o: round(rows[o][-1]["RV_dice"], 3) for o in ORIENTATIONS}, flush=True)
-    report = {"model": entry.id, "split": arguments.split, "shifted": arguments.shifted, "volumes": len(cases),
-              "taken_as_mirrored": taken_as_mirrored,
-              "accuracy": {orientation: structure_summary(rows[orientation]) for orientation in ORIENTATIONS}}
+    report = {
+        "model": entry.id,
+        "split": arguments.split,
+        "shifted": arguments.shifted,
+        "volumes": len(cases),
+        "taken_as_mirrored": taken_as_mirrored,
+        "accuracy": {orientation: structure_summary(rows[orientation]) for orientation in ORIENTATIONS},
+    }
     write_report(arguments.out, "handedness", report)
     return 0
 

@@ -88,8 +88,16 @@ def geodesic_refiner(geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refiner:
     """The geodesic path (``refine``) from the automatic labels and all clicks; its length can be varied."""
 
     def run(case: SliceCase, _current: np.ndarray, structure: str, prompts: Prompts) -> np.ndarray:
-        return refine(case.image, case.probabilities, case.labels, structure, _points(prompts, True),
-                      _points(prompts, False), case.pixel_mm, geodesic_length_mm=geodesic_length_mm).labels
+        return refine(
+            case.image,
+            case.probabilities,
+            case.labels,
+            structure,
+            _points(prompts, True),
+            _points(prompts, False),
+            case.pixel_mm,
+            geodesic_length_mm=geodesic_length_mm,
+        ).labels
 
     return run
 
@@ -98,8 +106,15 @@ def network_refiner(refiner: ClickRefiner) -> Refiner:
     """The click refiner, from the current labels and all clicks, as the module runs it."""
 
     def run(case: SliceCase, current: np.ndarray, _structure: str, prompts: Prompts) -> np.ndarray:
-        return refine_by_network(refiner, case.image, case.probabilities, current, prompts.clicks,
-                                 (case.pixel_mm, case.pixel_mm), prompts.boxes).labels
+        return refine_by_network(
+            refiner,
+            case.image,
+            case.probabilities,
+            current,
+            prompts.clicks,
+            (case.pixel_mm, case.pixel_mm),
+            prompts.boxes,
+        ).labels
 
     return run
 
@@ -127,14 +142,15 @@ def growcut_refiner() -> Refiner | None:
         seeds[[1, -2], :] = 2
         seeds[:, [1, -2]] = 2
         for (x, y), label in [(c, 1) for c in foreground] + [(c, 2) for c in background]:
-            seeds[max(y - y0 - 1, 0): y - y0 + 2, max(x - x0 - 1, 0): x - x0 + 2] = label
+            seeds[max(y - y0 - 1, 0) : y - y0 + 2, max(x - x0 - 1, 0) : x - x0 + 2] = label
 
         def as_volume(array: np.ndarray) -> vtk.vtkImageData:
             stack = np.ascontiguousarray(np.stack([array] * 3), np.int16)
             image = vtk.vtkImageData()
             image.SetDimensions(array.shape[1], array.shape[0], 3)
-            image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(stack.ravel(), deep=True,
-                                                                       array_type=vtk.VTK_SHORT))
+            image.GetPointData().SetScalars(
+                numpy_support.numpy_to_vtk(stack.ravel(), deep=True, array_type=vtk.VTK_SHORT)
+            )
             return image
 
         grow = slicer.vtkImageGrowCutSegment()
@@ -202,8 +218,15 @@ def load_slices(images: Path, labels: Path, convention: str, model: GmmSegModel,
         result = segment(image, model, device)
         for z in range(image.frames.shape[1]):
             if (truth[z] > 0).any():
-                cases.append(SliceCase(image.frames[0, z], result.probabilities[0][:, z], result.labels[0, z],
-                                       truth[z], image.spacing_xyz[0]))
+                cases.append(
+                    SliceCase(
+                        image.frames[0, z],
+                        result.probabilities[0][:, z],
+                        result.labels[0, z],
+                        truth[z],
+                        image.spacing_xyz[0],
+                    )
+                )
     return cases
 
 
@@ -219,22 +242,34 @@ def slices_from_predictions(folder: Path) -> list[SliceCase]:
     for prediction in load_predictions(folder):
         image, _labels = acdc.load_case(acdc_dir(), prediction.case)
         for z in np.flatnonzero((prediction.truth > 0).any(axis=(1, 2))):
-            cases.append(SliceCase(image.frames[0, z], prediction.probabilities[:, z].astype(np.float32),
-                                   prediction.labels[z], prediction.truth[z], float(prediction.spacing_xyz[0])))
+            cases.append(
+                SliceCase(
+                    image.frames[0, z],
+                    prediction.probabilities[:, z].astype(np.float32),
+                    prediction.labels[z],
+                    prediction.truth[z],
+                    float(prediction.spacing_xyz[0]),
+                )
+            )
     return cases
 
 
-def refiners_of(model: GmmSegModel, geodesic_length_mm: float = GEODESIC_LENGTH_MM
-                ) -> dict[str, tuple[Refiner | None, str]]:
+def refiners_of(
+    model: GmmSegModel, geodesic_length_mm: float = GEODESIC_LENGTH_MM
+) -> dict[str, tuple[Refiner | None, str]]:
     """What is measured, by name: the product's refinement of ``model`` (``gmmseg``), with a click refiner also
     prompted by a box first and by scribbles, the geodesic path beside it, and GrowCut; each with its clinician."""
     geodesic = geodesic_refiner(geodesic_length_mm)
     if model.refiner is None:
         return {"gmmseg": (geodesic, "clicks"), "growcut": (growcut_refiner(), "clicks")}
     network = network_refiner(model.refiner)
-    return {"gmmseg": (network, "clicks"), "gmmseg_box_first": (network, "box_first"),
-            "gmmseg_scribbles": (network, "scribbles"), "geodesic": (geodesic, "clicks"),
-            "growcut": (growcut_refiner(), "clicks")}
+    return {
+        "gmmseg": (network, "clicks"),
+        "gmmseg_box_first": (network, "box_first"),
+        "gmmseg_scribbles": (network, "scribbles"),
+        "geodesic": (geodesic, "clicks"),
+        "growcut": (growcut_refiner(), "clicks"),
+    }
 
 
 def run_interactive_benchmark(cases: list[SliceCase], refiners: dict[str, tuple[Refiner | None, str]]) -> dict:
@@ -271,16 +306,20 @@ def main() -> int:
     from GmmSegLib.core.device import resolve_device
     from GmmSegLib.model.registry import load_registered
 
-    parser = argparse.ArgumentParser(description="simulated clicks on the worst slices: clicks to Dice 0.90/0.95, "
-                                                 "GmmSeg refinement against GrowCut")
+    parser = argparse.ArgumentParser(
+        description="simulated clicks on the worst slices: clicks to Dice 0.90/0.95, GmmSeg refinement against GrowCut"
+    )
     parser.add_argument("--images", help="folder of images")
     parser.add_argument("--labels", help="folder of their ground-truth label maps")
     parser.add_argument("--predictions", help="folder of out-of-fold predictions (instead of --images/--labels)")
     parser.add_argument("--gt-labels", default="product", choices=("product", "acdc"), help="label convention")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default=None)
-    parser.add_argument("--geodesic-length-mm", type=_length,
-                        help="how far a click reaches through flat tissue (default: the product's)")
+    parser.add_argument(
+        "--geodesic-length-mm",
+        type=_length,
+        help="how far a click reaches through flat tissue (default: the product's)",
+    )
     arguments = parser.parse_args()
     if not arguments.predictions and not (arguments.images and arguments.labels):
         parser.error("give --predictions, or --images and --labels")
@@ -295,8 +334,12 @@ def main() -> int:
         return 2
     length = {} if arguments.geodesic_length_mm is None else {"geodesic_length_mm": arguments.geodesic_length_mm}
     report = run_interactive_benchmark(cases, refiners_of(model, **length))
-    print(json.dumps({"model": entry.id, "geodesic_length_mm": length.get("geodesic_length_mm", GEODESIC_LENGTH_MM),
-                      **report}, indent=2))
+    print(
+        json.dumps(
+            {"model": entry.id, "geodesic_length_mm": length.get("geodesic_length_mm", GEODESIC_LENGTH_MM), **report},
+            indent=2,
+        )
+    )
     return 0
 
 

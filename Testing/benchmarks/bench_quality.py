@@ -37,9 +37,11 @@ BROKEN_DICE = 0.5
 
 def damages(arguments) -> dict:
     """The three damage kinds at the strengths asked for, each a function of (frames, labels, seed)."""
-    return {"band": lambda frames, labels, seed: image_damage.ghost_band(frames, labels, arguments.band),
-            "noise": lambda frames, labels, seed: image_damage.noisy(frames, arguments.noise, seed),
-            "bias": lambda frames, labels, seed: image_damage.biased(frames, arguments.bias, 40.0 * seed)}
+    return {
+        "band": lambda frames, labels, seed: image_damage.ghost_band(frames, labels, arguments.band),
+        "noise": lambda frames, labels, seed: image_damage.noisy(frames, arguments.noise, seed),
+        "bias": lambda frames, labels, seed: image_damage.biased(frames, arguments.bias, 40.0 * seed),
+    }
 
 
 def measured(image, truth: np.ndarray, model, entry) -> dict:
@@ -50,9 +52,13 @@ def measured(image, truth: np.ndarray, model, entry) -> dict:
         return {"refused": str(error)}
     summary = summarise_case(result, image, entry)
     share = max(result.unreliable_share.values())
-    row = {"unreliable_share": share, "flagged": share > UNRELIABLE_SHARE, "review_advised": summary.review_advised,
-           "second_pass_s": result.timings["check_s"],
-           "rest_s": result.timings["total_s"] - result.timings["check_s"]}
+    row = {
+        "unreliable_share": share,
+        "flagged": share > UNRELIABLE_SHARE,
+        "review_advised": summary.review_advised,
+        "second_pass_s": result.timings["check_s"],
+        "rest_s": result.timings["total_s"] - result.timings["check_s"],
+    }
     row.update({f"{name}_dice": dice(result.labels[0] == LABELS[name], truth == LABELS[name]) for name in STRUCTURES})
     row["broken"] = min(row[f"{name}_dice"] for name in STRUCTURES) < BROKEN_DICE
     return row
@@ -62,10 +68,15 @@ def rates(rows: list[dict]) -> dict:
     """Detection (flagged, advised for review, or refused) over all rows and over the broken ones."""
     detected = [("refused" in row) or row["review_advised"] for row in rows]
     broken = [("refused" in row) or row["broken"] for row in rows]
-    return {"volumes": len(rows), "detected": float(np.mean(detected)), "broken": int(np.sum(broken)),
-            "broken_detected": float(np.mean([d for d, b in zip(detected, broken, strict=True) if b]))
-            if any(broken) else None,
-            "refused": int(sum("refused" in row for row in rows))}
+    return {
+        "volumes": len(rows),
+        "detected": float(np.mean(detected)),
+        "broken": int(np.sum(broken)),
+        "broken_detected": float(np.mean([d for d, b in zip(detected, broken, strict=True) if b]))
+        if any(broken)
+        else None,
+        "refused": int(sum("refused" in row for row in rows)),
+    }
 
 
 def main() -> int:
@@ -88,16 +99,21 @@ def main() -> int:
             damaged[kind][case.case] = measured(image_damage.damaged(image, frames), truth, model, entry)
     shares = [row["unreliable_share"] for row in clean.values()]
     overhead = [row["second_pass_s"] / row["rest_s"] for row in clean.values()]
-    report = {"limit": UNRELIABLE_SHARE, "strengths": {"band": arguments.band, "noise": arguments.noise,
-                                                       "bias": arguments.bias},
-              "clean": {"volumes": len(clean), "false_alarms": float(np.mean([r["flagged"] for r in clean.values()])),
-                        "review_advised": float(np.mean([r["review_advised"] for r in clean.values()])),
-                        "unreliable_share_max": float(np.max(shares)),
-                        "unreliable_share_median": float(np.median(shares)),
-                        "second_pass_overhead_median": float(np.median(overhead)),
-                        "seconds_without_second_pass_median": float(np.median([r["rest_s"] for r in clean.values()]))},
-              "damaged": {kind: rates(list(rows.values())) for kind, rows in damaged.items()},
-              "volumes": {"clean": clean, **damaged}}
+    report = {
+        "limit": UNRELIABLE_SHARE,
+        "strengths": {"band": arguments.band, "noise": arguments.noise, "bias": arguments.bias},
+        "clean": {
+            "volumes": len(clean),
+            "false_alarms": float(np.mean([r["flagged"] for r in clean.values()])),
+            "review_advised": float(np.mean([r["review_advised"] for r in clean.values()])),
+            "unreliable_share_max": float(np.max(shares)),
+            "unreliable_share_median": float(np.median(shares)),
+            "second_pass_overhead_median": float(np.median(overhead)),
+            "seconds_without_second_pass_median": float(np.median([r["rest_s"] for r in clean.values()])),
+        },
+        "damaged": {kind: rates(list(rows.values())) for kind, rows in damaged.items()},
+        "volumes": {"clean": clean, **damaged},
+    }
     write_report(arguments.out, "quality", report)
     return 0
 

@@ -34,8 +34,9 @@ from GmmSegLib.model.bundle import GmmSegModel  # noqa: E402
 from GmmSegLib.model.phi import Phi  # noqa: E402
 
 
-def registration_residual(model: GmmSegModel, image: CardiacImage, result: SegmentationResult,
-                          applied: np.ndarray) -> dict[str, float]:
+def registration_residual(
+    model: GmmSegModel, image: CardiacImage, result: SegmentationResult, applied: np.ndarray
+) -> dict[str, float]:
     """How well the registration net follows a known displacement of the anatomy.
 
     The model's responsibilities of the heart slices (the middle half of the heart) are moved by
@@ -46,7 +47,7 @@ def registration_residual(model: GmmSegModel, image: CardiacImage, result: Segme
     if slices.size == 0:
         raise GmmSegError("no heart found to register")
     quarter = max(slices.size // 4, 0)
-    heart = slices[quarter: slices.size - quarter] if slices.size > 2 else slices
+    heart = slices[quarter : slices.size - quarter] if slices.size > 2 else slices
     native = torch.from_numpy(np.ascontiguousarray(image.frames[0]))
     canonical = network_input(model, native, result.crop, result.location)[heart]
     prior = prior_at(model.atlas, result.location.positions)[heart]
@@ -56,9 +57,11 @@ def registration_residual(model: GmmSegModel, image: CardiacImage, result: Segme
         before = model.place_prior(pi, prior).median(0).values
         after = model.place_prior(warp_prior(pi, moved_phi), prior).median(0).values
     change = (after - before).numpy()
-    return {"shift_residual_mm": float(math.hypot(change[1] - applied[1], change[2] - applied[2])),
-            "log_scale_error": float(change[0] - applied[0]),
-            "rotation_error_deg": float(math.degrees(change[3] - applied[3]))}
+    return {
+        "shift_residual_mm": float(math.hypot(change[1] - applied[1], change[2] - applied[2])),
+        "log_scale_error": float(change[0] - applied[0]),
+        "rotation_error_deg": float(math.degrees(change[3] - applied[3])),
+    }
 
 
 DISPLACEMENTS = {  # scale, tx mm, ty mm, rotation deg
@@ -86,16 +89,27 @@ def main() -> int:
         shift = np.array([r["shift_residual_mm"] for r in rows])
         scale = np.abs(np.expm1([r["log_scale_error"] for r in rows])) * 100
         rotation = np.abs([r["rotation_error_deg"] for r in rows])
-        return {"shift_residual_mm_median": float(np.median(shift)),
-                "shift_residual_mm_p90": float(np.percentile(shift, 90)),
-                "scale_error_percent_median": float(np.median(scale)),
-                "scale_error_percent_p90": float(np.percentile(scale, 90)),
-                "rotation_error_deg_median": float(np.median(rotation)),
-                "rotation_error_deg_p90": float(np.percentile(rotation, 90))}
+        return {
+            "shift_residual_mm_median": float(np.median(shift)),
+            "shift_residual_mm_p90": float(np.percentile(shift, 90)),
+            "scale_error_percent_median": float(np.median(scale)),
+            "scale_error_percent_p90": float(np.percentile(scale, 90)),
+            "rotation_error_deg_median": float(np.median(rotation)),
+            "rotation_error_deg_p90": float(np.percentile(rotation, 90)),
+        }
 
-    report = {"model": entry.id, "split": arguments.split, "volumes": len(cases), "displacements": {
-        name: {"applied": dict(zip(("scale", "tx_mm", "ty_mm", "rotation_deg"), values, strict=True)),
-               **summary(residuals[name])} for name, values in DISPLACEMENTS.items()}}
+    report = {
+        "model": entry.id,
+        "split": arguments.split,
+        "volumes": len(cases),
+        "displacements": {
+            name: {
+                "applied": dict(zip(("scale", "tx_mm", "ty_mm", "rotation_deg"), values, strict=True)),
+                **summary(residuals[name]),
+            }
+            for name, values in DISPLACEMENTS.items()
+        },
+    }
     write_report(arguments.out, "reregistration", report)
     return 0
 

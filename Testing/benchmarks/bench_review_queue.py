@@ -71,13 +71,20 @@ def stack_record(prediction) -> dict:
     entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1.0))).sum(0) / np.log(len(probabilities))
     old = slice_mean_uncertainty(entropy[None], labels[None])[0]
     present = old[(labels > 0).any(axis=(1, 2))]
-    return {"case": prediction.case.case, "patient": prediction.case.case.split("_")[0], "fold": prediction.fold,
-            "shifted": prediction.shifted, "wrong": (labels != truth).sum(axis=(1, 2)).astype(np.float64), "base": base,
-            "expected": np.stack([e.wrong for e in by_temperature]),
-            "unsure": np.stack([e.unsure for e in by_temperature]),
-            "stack_dice": np.array([e.stack_dice() for e in by_temperature]),
-            "dice": _mean_dice(labels, truth), "old_slice": old,
-            "old_stack": float(np.median(present)) if present.size else 0.0}
+    return {
+        "case": prediction.case.case,
+        "patient": prediction.case.case.split("_")[0],
+        "fold": prediction.fold,
+        "shifted": prediction.shifted,
+        "wrong": (labels != truth).sum(axis=(1, 2)).astype(np.float64),
+        "base": base,
+        "expected": np.stack([e.wrong for e in by_temperature]),
+        "unsure": np.stack([e.unsure for e in by_temperature]),
+        "stack_dice": np.array([e.stack_dice() for e in by_temperature]),
+        "dice": _mean_dice(labels, truth),
+        "old_slice": old,
+        "old_stack": float(np.median(present)) if present.size else 0.0,
+    }
 
 
 def _mean_dice(labels: np.ndarray, truth: np.ndarray) -> float:
@@ -95,13 +102,18 @@ def fit(stacks: list[dict]) -> dict:
     expected = np.concatenate([s["expected"] for s in stacks], axis=1)  # (temperatures, slices)
     index = int(np.argmin(np.abs(expected.sum(axis=1) - wrong.sum())))
     unsure = np.concatenate([s["unsure"][index] for s in stacks])
-    payoffs = [review_payoff(unsure * np.where(base, weight, 1.0), wrong, (0.2,))["top_20%"]["queue"]
-               for weight in BASAL_WEIGHTS]
+    payoffs = [
+        review_payoff(unsure * np.where(base, weight, 1.0), wrong, (0.2,))["top_20%"]["queue"]
+        for weight in BASAL_WEIGHTS
+    ]
     weight = BASAL_WEIGHTS[int(np.argmax(payoffs))]
     estimates = np.array([s["stack_dice"][index] for s in stacks])
     failed = np.array([s["dice"] < FAILED_DICE for s in stacks])
-    return {"temperature": float(TEMPERATURES[index]), "basal_weight": round(float(weight), 3),
-            "review_dice": _threshold(estimates, failed)}
+    return {
+        "temperature": float(TEMPERATURES[index]),
+        "basal_weight": round(float(weight), 3),
+        "review_dice": _threshold(estimates, failed),
+    }
 
 
 def _threshold(estimates: np.ndarray, failed: np.ndarray) -> float:
@@ -150,48 +162,77 @@ def report(stacks: list[dict]) -> dict:
     errors = np.concatenate([s["wrong"] for s in stacks])
     new = review_payoff(np.concatenate([s["scores"] for s in stacks]), errors)
     old = review_payoff(np.concatenate([s["old_slice"] for s in stacks]), errors)
-    payoff = {top: {"new": round(new[top]["queue"], 3), "old": round(old[top]["queue"], 3),
-                    "random": round(new[top]["random"], 3), "oracle": round(new[top]["oracle"], 3),
-                    "new_over_oracle": round(new[top]["queue"] / new[top]["oracle"], 3)} for top in new}
+    payoff = {
+        top: {
+            "new": round(new[top]["queue"], 3),
+            "old": round(old[top]["queue"], 3),
+            "random": round(new[top]["random"], 3),
+            "oracle": round(new[top]["oracle"], 3),
+            "new_over_oracle": round(new[top]["queue"] / new[top]["oracle"], 3),
+        }
+        for top in new
+    }
     failed = [s for s in stacks if s["dice"] < FAILED_DICE]
     good = [s for s in stacks if s["dice"] >= FAILED_DICE]
     dice, estimated = np.array([s["dice"] for s in stacks]), np.array([s["estimated_dice"] for s in stacks])
     return {
-        "stacks": len(stacks), "slices": int(errors.size), "wrong_voxels": int(errors.sum()),
+        "stacks": len(stacks),
+        "slices": int(errors.size),
+        "wrong_voxels": int(errors.sum()),
         "queue_payoff": payoff,
         "stack_flag": {
             "failed_stacks": [f"{s['case']} ({s['dice']:.3f}, est. {s['estimated_dice']:.3f})" for s in failed],
-            "failed_flagged": sum(s["flagged"] for s in failed), "good_stacks": len(good),
-            "good_flagged": [f"{s['case']} ({s['dice']:.3f}, est. {s['estimated_dice']:.3f})"
-                             for s in good if s["flagged"]],
+            "failed_flagged": sum(s["flagged"] for s in failed),
+            "good_stacks": len(good),
+            "good_flagged": [
+                f"{s['case']} ({s['dice']:.3f}, est. {s['estimated_dice']:.3f})" for s in good if s["flagged"]
+            ],
             "old_flag_failed_flagged": sum(s["old_stack"] > OLD_STACK_SCORE for s in failed),
-            "old_flag_good_flagged": sum(s["old_stack"] > OLD_STACK_SCORE for s in good)},
-        "estimated_dice": {"mean_actual": round(float(dice.mean()), 3),
-                           "mean_estimated": round(float(estimated.mean()), 3),
-                           "mean_abs_error": round(float(np.abs(dice - estimated).mean()), 3),
-                           "correlation": round(float(np.corrcoef(dice, estimated)[0, 1]), 3)},
+            "old_flag_good_flagged": sum(s["old_stack"] > OLD_STACK_SCORE for s in good),
+        },
+        "estimated_dice": {
+            "mean_actual": round(float(dice.mean()), 3),
+            "mean_estimated": round(float(estimated.mean()), 3),
+            "mean_abs_error": round(float(np.abs(dice - estimated).mean()), 3),
+            "correlation": round(float(np.corrcoef(dice, estimated)[0, 1]), 3),
+        },
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--predictions", nargs="+", required=True, metavar="DIR",
-                        help="folders written by Testing/benchmarks/oof_predictions.py (each with per_case/*.npz)")
+    parser.add_argument(
+        "--predictions",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="folders written by Testing/benchmarks/oof_predictions.py (each with per_case/*.npz)",
+    )
     arguments = parser.parse_args()
     stacks = [stack_record(p) for folder in arguments.predictions for p in load_predictions(Path(folder))]
-    result = {"procedure": f"{CV_FOLDS}-fold cross-validation over the patients of each model fold (see the "
-                           "script's docstring for the fitting rules)", "per_model_fold": {}}
+    result = {
+        "procedure": f"{CV_FOLDS}-fold cross-validation over the patients of each model fold (see the "
+        "script's docstring for the fitting rules)",
+        "per_model_fold": {},
+    }
     shipped = {}
     for fold in sorted({s["fold"] for s in stacks}):
         members = [s for s in stacks if s["fold"] == fold]
         held_out, chosen = cross_validate(members)
         shipped = fit(members)
-        result["per_model_fold"][str(fold)] = {"patients": len({s["patient"] for s in members}),
-                                               "constants_per_cv_fold": chosen, "constants_on_all": shipped,
-                                               **report_by_kind(held_out)}
-    result["with_shipped_constants"] = {"constants": shipped, **{
-        str(fold): report_by_kind([_applied(s, shipped) for s in stacks if s["fold"] == fold])
-        for fold in sorted({s["fold"] for s in stacks})}}
+        result["per_model_fold"][str(fold)] = {
+            "patients": len({s["patient"] for s in members}),
+            "constants_per_cv_fold": chosen,
+            "constants_on_all": shipped,
+            **report_by_kind(held_out),
+        }
+    result["with_shipped_constants"] = {
+        "constants": shipped,
+        **{
+            str(fold): report_by_kind([_applied(s, shipped) for s in stacks if s["fold"] == fold])
+            for fold in sorted({s["fold"] for s in stacks})
+        },
+    }
     print(json.dumps(result, indent=2, default=int))
     return 0
 

@@ -80,9 +80,14 @@ def adapt_to(volumes: list, count: int, out: Path, model: str | None) -> dict:
     if adapt(paths, handed_over, model, device="cpu", candidate_copy=candidate) != 0:
         raise RuntimeError("gmmseg adapt failed")
     description = json.loads(Path(f"{handed_over}.json").read_text())
-    return {"seconds": round(time.perf_counter() - start, 1), "images": len(paths),
-            "kept_starting_model": description["kept_starting_model"], "criterion": description["criterion"],
-            "handed_over": str(handed_over), "candidate": str(candidate)}
+    return {
+        "seconds": round(time.perf_counter() - start, 1),
+        "images": len(paths),
+        "kept_starting_model": description["kept_starting_model"],
+        "criterion": description["criterion"],
+        "handed_over": str(handed_over),
+        "candidate": str(candidate),
+    }
 
 
 def main() -> int:
@@ -97,29 +102,43 @@ def main() -> int:
     out = Path(arguments.out).resolve()
     arguments.model = str(Path(arguments.model).resolve()) if arguments.model else None
     cache = out / "per_volume"
-    clean = structure_summary(scores(model, "clean", ((c, site_volume(0, None, root, c, i))
-                                                      for i, c in enumerate(cases)), cache))
-    report: dict = {"model": entry.id, "model_sha256": entry.sha256, "split": arguments.split,
-                    "volumes": len(cases), "clean": clean, "sites": {}}
+    clean = structure_summary(
+        scores(model, "clean", ((c, site_volume(0, None, root, c, i)) for i, c in enumerate(cases)), cache)
+    )
+    report: dict = {
+        "model": entry.id,
+        "model_sha256": entry.sha256,
+        "split": arguments.split,
+        "volumes": len(cases),
+        "clean": clean,
+        "sites": {},
+    }
     print("clean", json.dumps(clean), flush=True)
     for site_index, site in enumerate(SITES):
         if arguments.sites and site.name not in arguments.sites:
             continue
         volumes = [(c, site_volume(site_index, site, root, c, i)) for i, c in enumerate(cases)]
         shifted = structure_summary(scores(model, site.name, volumes, cache))
-        record = {"description": site.description, "shifted": shifted,
-                  "drop_mean_dice": mean_dice(clean) - mean_dice(shifted),
-                  "drop": {name: clean[f"{name}_dice"] - shifted[f"{name}_dice"] for name in STRUCTURES}}
+        record = {
+            "description": site.description,
+            "shifted": shifted,
+            "drop_mean_dice": mean_dice(clean) - mean_dice(shifted),
+            "drop": {name: clean[f"{name}_dice"] - shifted[f"{name}_dice"] for name in STRUCTURES},
+        }
         if arguments.adapt and record["drop_mean_dice"] > 0.02:
-            adaptation = adapt_to(volumes, arguments.adapt_volumes, out / "adapt" / site.name.replace(" ", "_"),
-                                  arguments.model)
+            adaptation = adapt_to(
+                volumes, arguments.adapt_volumes, out / "adapt" / site.name.replace(" ", "_"), arguments.model
+            )
             candidate, _ = load_model(adaptation["candidate"])
             record["candidate"] = structure_summary(scores(candidate, f"{site.name} candidate", volumes, cache))
             candidate_gain = mean_dice(record["candidate"]) - mean_dice(shifted)
             kept = adaptation["kept_starting_model"]
             record["adapted"] = shifted if kept else record["candidate"]  # what the site gets
-            adaptation.update(gain_mean_dice=0.0 if kept else candidate_gain, candidate_gain_mean_dice=candidate_gain,
-                              decision_right=(candidate_gain > 0) != kept)
+            adaptation.update(
+                gain_mean_dice=0.0 if kept else candidate_gain,
+                candidate_gain_mean_dice=candidate_gain,
+                decision_right=(candidate_gain > 0) != kept,
+            )
             record["adaptation"] = adaptation
         report["sites"][site.name] = record
         print(site.name, json.dumps(record), flush=True)

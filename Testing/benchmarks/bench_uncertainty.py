@@ -56,9 +56,11 @@ def main() -> int:
         wrong = labels != truth
         heart = ndimage.binary_dilation((truth > 0) | (labels > 0), structure=np.ones((1, 11, 11), bool))
         entropy = -(pi * np.log(np.clip(pi, 1e-8, 1))).sum(0) / np.log(pi.shape[0])
-        maps = {**{k: result.uncertainty[k][0] for k in UNCERTAINTY_KINDS},
-                **{f"{k} (d_hat as predicted)": as_predicted.uncertainty[k][0] for k in UNCERTAINTY_KINDS},
-                "pi_entropy": entropy}
+        maps = {
+            **{k: result.uncertainty[k][0] for k in UNCERTAINTY_KINDS},
+            **{f"{k} (d_hat as predicted)": as_predicted.uncertainty[k][0] for k in UNCERTAINTY_KINDS},
+            "pi_entropy": entropy,
+        }
         for name in MAPS:
             scores[name].append(maps[name][heart])
         wrong_pixels.append(wrong[heart])

@@ -62,11 +62,16 @@ def drift(before: dict[str, np.ndarray], after: dict[str, np.ndarray], orders: t
     for order in orders:
         keys = sorted(k for k in before if k.endswith(f"/{order}/labels"))
         changed = [int((before[k] != after[k]).sum()) for k in keys]
-        flips = sum(bool(before[k.replace("labels", "mirrored")] != after[k.replace("labels", "mirrored")])
-                    for k in keys)
-        report[str(order)] = {"volumes": len(keys), "voxels": int(sum(before[k].size for k in keys)),
-                              "voxels_changed": int(sum(changed)), "volumes_changed": sum(c > 0 for c in changed),
-                              "mirrored_decisions_changed": flips}
+        flips = sum(
+            bool(before[k.replace("labels", "mirrored")] != after[k.replace("labels", "mirrored")]) for k in keys
+        )
+        report[str(order)] = {
+            "volumes": len(keys),
+            "voxels": int(sum(before[k].size for k in keys)),
+            "voxels_changed": int(sum(changed)),
+            "volumes_changed": sum(c > 0 for c in changed),
+            "mirrored_decisions_changed": flips,
+        }
     return report
 
 

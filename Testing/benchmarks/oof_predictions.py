@@ -81,10 +81,18 @@ def predict_fold(out: Path, folds: int, fold: int, model_path: str, shifted: boo
         result = segment(image, model, "cpu")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.npz")
-        np.savez_compressed(partial, labels=result.labels[0].astype(np.uint8),
-                            probabilities=result.probabilities[0].astype(np.float16), truth=truth.astype(np.uint8),
-                            spacing_xyz=np.array(image.spacing_xyz), fold=fold, folds=folds, model_sha256=sha256,
-                            shifted=shifted, shift_seed=seed)
+        np.savez_compressed(
+            partial,
+            labels=result.labels[0].astype(np.uint8),
+            probabilities=result.probabilities[0].astype(np.float16),
+            truth=truth.astype(np.uint8),
+            spacing_xyz=np.array(image.spacing_xyz),
+            fold=fold,
+            folds=folds,
+            model_sha256=sha256,
+            shifted=shifted,
+            shift_seed=seed,
+        )
         partial.replace(path)
         print(case.case, "fold", fold, flush=True)
 
@@ -113,9 +121,17 @@ def load_predictions(out: Path) -> list[CasePrediction]:
     predictions = []
     for case in cases:
         with np.load(stored[case.case]) as data:
-            predictions.append(CasePrediction(case, int(data["fold"]), data["labels"], data["probabilities"],
-                                              data["truth"], tuple(float(v) for v in data["spacing_xyz"]),
-                                              _is_shifted(data)))
+            predictions.append(
+                CasePrediction(
+                    case,
+                    int(data["fold"]),
+                    data["labels"],
+                    data["probabilities"],
+                    data["truth"],
+                    tuple(float(v) for v in data["spacing_xyz"]),
+                    _is_shifted(data),
+                )
+            )
     return predictions
 
 
@@ -123,10 +139,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/oof")
     parser.add_argument("--folds", type=int, default=acdc.FOLDS)
-    parser.add_argument("--fold-model", action="append", default=[], metavar="FOLD=MODEL",
-                        help="the model that never saw fold FOLD (repeat for each fold)")
-    parser.add_argument("--shifted", action="store_true",
-                        help="segment the patients seen through the benchmarks' synthetic new scanner")
+    parser.add_argument(
+        "--fold-model",
+        action="append",
+        default=[],
+        metavar="FOLD=MODEL",
+        help="the model that never saw fold FOLD (repeat for each fold)",
+    )
+    parser.add_argument(
+        "--shifted", action="store_true", help="segment the patients seen through the benchmarks' synthetic new scanner"
+    )
     arguments = parser.parse_args()
     for pair in arguments.fold_model:
         fold, model_path = pair.split("=", 1)

@@ -18,8 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "GmmSegModule"))
 
 from GmmSegLib.inference.segmentation import GMMSEG_READOUT, Readout  # noqa: E402
 
-BASELINE = Readout(lambda prediction: torch.softmax(prediction.features, dim=1), GMMSEG_READOUT.dirichlet,
-                   class_prior_correction=False)
-RESPONSIBILITIES = Readout(lambda prediction: prediction.responsibilities, GMMSEG_READOUT.dirichlet,
-                           class_prior_correction=False)
+BASELINE = Readout(
+    lambda prediction: torch.softmax(prediction.features, dim=1), GMMSEG_READOUT.dirichlet, class_prior_correction=False
+)
+RESPONSIBILITIES = Readout(
+    lambda prediction: prediction.responsibilities, GMMSEG_READOUT.dirichlet, class_prior_correction=False
+)
 CONCENTRATIONS = Readout(GMMSEG_READOUT.probabilities, lambda prediction: prediction.concentrations)

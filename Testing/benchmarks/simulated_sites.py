@@ -29,8 +29,9 @@ from GmmSegLib.training.scanner_effects import (
 )
 
 SliceEffect = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-StackEffect = Callable[[np.ndarray, np.ndarray, tuple[float, float, float], np.random.Generator],
-                       tuple[np.ndarray, np.ndarray]]
+StackEffect = Callable[
+    [np.ndarray, np.ndarray, tuple[float, float, float], np.random.Generator], tuple[np.ndarray, np.ndarray]
+]
 
 # monotone intensity curves (values at 0, 0.2, ..., 1 of each slice's range)
 BRIGHT_BLOOD = torch.tensor([0.0, 0.08, 0.18, 0.45, 0.8, 1.0])  # 3 T bSSFP: more blood-to-myocardium contrast
@@ -60,37 +61,46 @@ class Site:
 
 def misregistered_slices(max_shift_mm: float) -> StackEffect:
     """Each slice moved in plane by up to ``max_shift_mm`` (separate breath-holds), labels alike."""
-    def effect(slices: np.ndarray, truth: np.ndarray, spacing: tuple[float, float, float],
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+
+    def effect(
+        slices: np.ndarray, truth: np.ndarray, spacing: tuple[float, float, float], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         moved, moved_truth = np.empty_like(slices), np.empty_like(truth)
         for z in range(slices.shape[0]):
             shift = rng.uniform(-max_shift_mm, max_shift_mm, 2) / np.array(spacing[1::-1])  # (rows, columns)
             moved[z] = ndimage.shift(slices[z], shift, order=1, mode="nearest")
             moved_truth[z] = ndimage.shift(truth[z], shift, order=0, mode="constant")
         return moved, moved_truth
+
     return effect
 
 
 def thick_slices(neighbour_weight: float) -> StackEffect:
     """Partial volume of a thicker slice profile: each slice takes ``neighbour_weight`` of either neighbour."""
-    def effect(slices: np.ndarray, truth: np.ndarray, _spacing: tuple[float, float, float],
-               _rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+
+    def effect(
+        slices: np.ndarray, truth: np.ndarray, _spacing: tuple[float, float, float], _rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         above = np.concatenate([slices[:1], slices[:-1]])
         below = np.concatenate([slices[1:], slices[-1:]])
         return (1 - 2 * neighbour_weight) * slices + neighbour_weight * (above + below), truth
+
     return effect
 
 
 def tight_framing(fraction: float) -> StackEffect:
     """A square field of view of ``fraction`` of the shorter side around the heart, off centre by 10 %."""
-    def effect(slices: np.ndarray, truth: np.ndarray, _spacing: tuple[float, float, float],
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+
+    def effect(
+        slices: np.ndarray, truth: np.ndarray, _spacing: tuple[float, float, float], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         rows, columns = truth.shape[1:]
         side = int(fraction * min(rows, columns))
         centre = np.array(ndimage.center_of_mass(truth.any(0))) + rng.uniform(-0.1, 0.1, 2) * side
         y0, x0 = (int(np.clip(round(c - side / 2), 0, n - side)) for c, n in zip(centre, (rows, columns), strict=True))
         window = (slice(None), slice(y0, y0 + side), slice(x0, x0 + side))
         return slices[window], truth[window]
+
     return effect
 
 
@@ -118,16 +128,40 @@ def _low_contrast(s: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 SITES: tuple[Site, ...] = (
-    Site("3T banding", "3 T bSSFP: brighter blood, off-resonance bands (80 % deep, 1.5 across), bias field 0.5, "
-         "noise 2 %", _siemens_3t),
-    Site("sharp low-res", "phase-encode resolution 50 % and read 80 % (k-space truncation, Gibbs ringing), "
-         "sharpening filter +1.2, gamma 0.75", _sharp_low_resolution),
-    Site("smooth low-SNR tight", "smoothing reconstruction filter -0.8, Rician noise 5 %, field of view 60 % of "
-         "the shorter side around the heart", _smooth_low_snr, tight_framing(0.6)),
-    Site("flow and breathing", "flow ghosts at 1/3 of the field of view (amplitude 0.5), slices misregistered by up "
-         "to 4 mm, noise 2 %", _flow_ghosts, misregistered_slices(4.0)),
-    Site("thick low-contrast", "blood near myocardium (flat mid-range curve), gamma 1.3, slice profile taking 20 % "
-         "of each neighbour, noise 2 %", _low_contrast, thick_slices(0.2)),
-    Site("gamma-bias-noise", "the earlier synthetic scanner (augment.domain_shift: gamma 1.5, bias 0.4, "
-         "1.5x coarser, noise 4 %)", lambda s, g: domain_shift(s, g)),
+    Site(
+        "3T banding",
+        "3 T bSSFP: brighter blood, off-resonance bands (80 % deep, 1.5 across), bias field 0.5, noise 2 %",
+        _siemens_3t,
+    ),
+    Site(
+        "sharp low-res",
+        "phase-encode resolution 50 % and read 80 % (k-space truncation, Gibbs ringing), "
+        "sharpening filter +1.2, gamma 0.75",
+        _sharp_low_resolution,
+    ),
+    Site(
+        "smooth low-SNR tight",
+        "smoothing reconstruction filter -0.8, Rician noise 5 %, field of view 60 % of "
+        "the shorter side around the heart",
+        _smooth_low_snr,
+        tight_framing(0.6),
+    ),
+    Site(
+        "flow and breathing",
+        "flow ghosts at 1/3 of the field of view (amplitude 0.5), slices misregistered by up to 4 mm, noise 2 %",
+        _flow_ghosts,
+        misregistered_slices(4.0),
+    ),
+    Site(
+        "thick low-contrast",
+        "blood near myocardium (flat mid-range curve), gamma 1.3, slice profile taking 20 % "
+        "of each neighbour, noise 2 %",
+        _low_contrast,
+        thick_slices(0.2),
+    ),
+    Site(
+        "gamma-bias-noise",
+        "the earlier synthetic scanner (augment.domain_shift: gamma 1.5, bias 0.4, 1.5x coarser, noise 4 %)",
+        lambda s, g: domain_shift(s, g),
+    ),
 )

@@ -32,8 +32,9 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(total)
 
 
-def review_payoff(scores: np.ndarray, errors: np.ndarray, fractions: tuple[float, ...] = (0.1, 0.2, 0.3),
-                  seed: int = 0) -> dict[str, dict[str, float]]:
+def review_payoff(
+    scores: np.ndarray, errors: np.ndarray, fractions: tuple[float, ...] = (0.1, 0.2, 0.3), seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Share of all wrong voxels removed when the top fraction of slices is corrected.
 
     ``scores`` and ``errors`` are per slice (the queue's score and the slice's number of wrong voxels).

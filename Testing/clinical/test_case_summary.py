@@ -14,14 +14,25 @@ from GmmSegLib.model.phi import Phi
 
 def _cine_summary() -> CaseSummary:
     return CaseSummary(
-        "patient.nii.gz", 2, (1.25, 1.25, 10.0), ModelUsed("gmmseg-acdc-v7", "ab" * 32, "model.pt", True),
-        mirrored_storage=True, crop_recentrings=1, phi=[Phi.from_parameters(1.1, 2.0, -3.0, 4.0), Phi()],
+        "patient.nii.gz",
+        2,
+        (1.25, 1.25, 10.0),
+        ModelUsed("gmmseg-acdc-v7", "ab" * 32, "model.pt", True),
+        mirrored_storage=True,
+        crop_recentrings=1,
+        phi=[Phi.from_parameters(1.1, 2.0, -3.0, 4.0), Phi()],
         canonical_crop=CanonicalCrop(100.5, 90.25, 0.3, 1.25, 1.25, 224, 208, mirrored=True),
-        slice_positions=[0.0, 0.5, 1.0], blank_slices=[2], slice_uncertainty=[[0.1, 0.2, 0.0], [0.3, 0.1, 0.0]],
-        estimated_dice=[0.91, 0.88], unreliable_share={0: 0.02, 1: 0.05}, unreliable_share_limit=0.1,
+        slice_positions=[0.0, 0.5, 1.0],
+        blank_slices=[2],
+        slice_uncertainty=[[0.1, 0.2, 0.0], [0.3, 0.1, 0.0]],
+        estimated_dice=[0.91, 0.88],
+        unreliable_share={0: 0.02, 1: 0.05},
+        unreliable_share_limit=0.1,
         volumes_ml=[{"LV": 150.0, "MYO": 120.0, "RV": 160.0}, {"LV": 60.0, "MYO": 125.0, "RV": 80.0}],
-        timings_s={"locate": 0.1}, review_reasons=["slice 2 holds no image"],
-        clinical_indices={"ed_frame": 0, "es_frame": 1})
+        timings_s={"locate": 0.1},
+        review_reasons=["slice 2 holds no image"],
+        clinical_indices={"ed_frame": 0, "es_frame": 1},
+    )
 
 
 def test_a_summary_comes_back_from_its_json_whole():
@@ -35,10 +46,28 @@ def test_a_summary_comes_back_from_its_json_whole():
 
 def test_the_json_keeps_the_keys_and_their_order_that_results_have_always_had():
     assert list(_cine_summary().to_json()) == [
-        "input", "frames", "spacing_mm", "model", "mirrored_storage", "crop_recentrings", "phi", "canonical_frame",
-        "slice_positions", "blank_slices", "slice_uncertainty", "estimated_dice", "implausible", "unreliable_share",
-        "unreliable_share_limit", "volumes_ml", "volume_caveat", "timings_s", "review_reasons", "review_advised",
-        "clinical_indices"]
+        "input",
+        "frames",
+        "spacing_mm",
+        "model",
+        "mirrored_storage",
+        "crop_recentrings",
+        "phi",
+        "canonical_frame",
+        "slice_positions",
+        "blank_slices",
+        "slice_uncertainty",
+        "estimated_dice",
+        "implausible",
+        "unreliable_share",
+        "unreliable_share_limit",
+        "volumes_ml",
+        "volume_caveat",
+        "timings_s",
+        "review_reasons",
+        "review_advised",
+        "clinical_indices",
+    ]
     volume = CaseSummary("a.nii.gz", 1, (1.0, 1.0, 8.0))
     assert "clinical_indices" not in volume.to_json() and "source" not in volume.to_json()
 

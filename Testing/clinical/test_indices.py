@@ -38,7 +38,7 @@ def test_given_frames_and_errors(small_phantom):
         clinical_indices(np.zeros_like(small_phantom.labels), spacing)
     middle = small_phantom.labels.shape[1] // 2
     with pytest.raises(GmmSegError, match="LV is in 1 slice"):  # a single-slice cine: an area, not a volume
-        clinical_indices(small_phantom.labels[:, middle:middle + 1], spacing)
+        clinical_indices(small_phantom.labels[:, middle : middle + 1], spacing)
 
 
 def test_report_from_a_cine_and_from_two_phases(tmp_path, small_phantom):
@@ -88,8 +88,10 @@ def test_a_ventricle_missing_at_a_phase_has_no_ejection_fraction(tmp_path, small
     labels[labels == RV] = 0  # no RV at all: no RVEF rather than NaN
     indices = clinical_indices(labels, small_phantom.image.spacing_xyz, ed_frame=0, es_frame=1)
     assert indices.lv_ef is None and indices.rv_ef is None and indices.lv_esv == 0 and indices.lv_edv > 0
-    assert indices.warnings == ["no LV cavity at ES (frame 1): LVEF not computed",
-                                "no RV cavity at ED (frame 0) and ES (frame 1): RVEF not computed"]
+    assert indices.warnings == [
+        "no LV cavity at ES (frame 1): LVEF not computed",
+        "no RV cavity at ED (frame 0) and ES (frame 1): RVEF not computed",
+    ]
     assert ",lv_ef," in indices.summary_csv().splitlines()[0] and ",," in indices.summary_csv().splitlines()[1]
 
     volume = small_phantom.image.frame_volume(0)
@@ -161,8 +163,12 @@ def test_one_phase_gives_the_volumes_and_the_lv_mass_and_no_ejection_fraction():
     indices = single_phase_indices(labels, (2.0, 2.0, 10.0))  # 0.04 ml a voxel
     assert indices == pytest.approx({"lv_volume": 0.32, "myo_volume": 0.72, "rv_volume": 0.0, "lv_mass": 0.72 * 1.05})
     # the words a reader sees, for a volume and a cine alike
-    assert [index_label(key) for key in indices] == ["LV volume (ml)", "MYO volume (ml)", "RV volume (ml)",
-                                                     "LV mass (g)"]
+    assert [index_label(key) for key in indices] == [
+        "LV volume (ml)",
+        "MYO volume (ml)",
+        "RV volume (ml)",
+        "LV mass (g)",
+    ]
     assert index_label("lv_edv") == "LV EDV (ml)" and index_label("lv_ef") == "LVEF (%)"
 
 

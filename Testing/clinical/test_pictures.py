@@ -19,8 +19,12 @@ def _turned(image, direction: np.ndarray):
 
 def test_the_letters_follow_the_direction_cosines(phantom_volume):
     """ITK's LPS: +x is the patient's left, +y posterior; a column axis pointing to -x reads R at the right."""
-    assert orientation_letters(_turned(phantom_volume, np.eye(3))) == {"right": "L", "left": "R", "down": "P",
-                                                                       "up": "A"}
+    assert orientation_letters(_turned(phantom_volume, np.eye(3))) == {
+        "right": "L",
+        "left": "R",
+        "down": "P",
+        "up": "A",
+    }
     flipped = np.diag([-1.0, 1.0, 1.0])
     assert orientation_letters(_turned(phantom_volume, flipped))["right"] == "R"
     c = np.cos(np.radians(40))

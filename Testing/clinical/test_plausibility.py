@@ -16,9 +16,11 @@ def test_nothing_segmented_is_a_finding_and_names_the_frames(small_phantom):
     labels = small_phantom.labels.copy()
     labels[1:3] = 0
     assert implausible_findings(labels, small_phantom.image.spacing_xyz) == [
-        "nothing was segmented: no heart was found in the image (frames 1-2)"]
+        "nothing was segmented: no heart was found in the image (frames 1-2)"
+    ]
     assert implausible_findings(labels[1:2], small_phantom.image.spacing_xyz) == [
-        "nothing was segmented: no heart was found in the image"]
+        "nothing was segmented: no heart was found in the image"
+    ]
 
 
 def test_an_lv_missing_or_without_its_wall_is_a_finding(small_phantom):

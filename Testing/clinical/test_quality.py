@@ -60,8 +60,10 @@ def test_the_review_reasons_of_an_earlier_summary_are_its_implausibility_finding
     earlier = {"input": "a", "frames": 1, "spacing_mm": [1.0, 1.0, 8.0]}
     summary = CaseSummary.from_json({**earlier, "implausible": ["no LV cavity was segmented"]})
     assert summary.review_reasons == ["no LV cavity was segmented"] and summary.review_advised
-    assert CaseSummary.from_json({**earlier, "implausible": ["x"], "review_reasons": ["y", "x"]}).review_reasons == \
-        ["y", "x"]
+    assert CaseSummary.from_json({**earlier, "implausible": ["x"], "review_reasons": ["y", "x"]}).review_reasons == [
+        "y",
+        "x",
+    ]
 
 
 def _mean_dice(labels: np.ndarray, reference: np.ndarray) -> dict[str, float]:
@@ -84,8 +86,9 @@ def test_one_hot_voxel_changes_no_label(shipped_model, phantom_volume, automatic
 
 @requires_torch
 @pytest.mark.slow
-def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are_not(shipped_model, phantom_volume,
-                                                                                      tmp_path):
+def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are_not(
+    shipped_model, phantom_volume, tmp_path
+):
     from conftest import gmmseg
     from GmmSegLib.inference.case_files import summarise_case
     from GmmSegLib.inference.segmentation import segment
@@ -98,8 +101,10 @@ def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are
     run = gmmseg("segment", path, "--out", tmp_path / "out", "--device", "cpu")
     summary = json.loads((tmp_path / "out" / "gap.json").read_text())
     assert run.returncode == 0 and summary["blank_slices"] == [middle] and summary["review_advised"]
-    assert f"gmmseg: warning: {path}: slice {middle} holds no image (zero-filled or constant) inside the heart" in \
-        run.stderr
+    assert (
+        f"gmmseg: warning: {path}: slice {middle} holds no image (zero-filled or constant) inside the heart"
+        in run.stderr
+    )
     padded = np.concatenate([np.zeros_like(frames[:, :1]), phantom_volume.frames, np.zeros_like(frames[:, :1])], 1)
     ends = CardiacImage(padded, phantom_volume.geometry, "blank ends")
     quiet = summarise_case(segment(ends, shipped_model[0], "cpu"), ends, None)
@@ -121,8 +126,10 @@ def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not
     clean = summarise_case(segment(image, model, "cpu"), image, entry)
     assert not clean.review_advised and clean.unreliable_share[0] <= UNRELIABLE_SHARE
     band, truth_band = acdc.load_case(acdc_dir, cases["patient088_frame12"])
-    for damaged in (image_damage.damaged(image, image_damage.noisy(image.frames, 0.12)),
-                    image_damage.damaged(band, image_damage.ghost_band(band.frames, truth_band, 1.0))):
+    for damaged in (
+        image_damage.damaged(image, image_damage.noisy(image.frames, 0.12)),
+        image_damage.damaged(band, image_damage.ghost_band(band.frames, truth_band, 1.0)),
+    ):
         summary = summarise_case(segment(damaged, model, "cpu"), damaged, entry)
         assert summary.unreliable_share[0] > UNRELIABLE_SHARE and summary.review_advised
         assert any(reason.startswith("the result is unreliable") for reason in summary.review_reasons)
@@ -130,7 +137,10 @@ def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not
 
 def test_damage_helpers_keep_the_grid_and_change_the_image(phantom_volume, small_phantom):
     frames = phantom_volume.frames
-    for damaged in (image_damage.ghost_band(frames, small_phantom.labels[0], 1.0), image_damage.noisy(frames, 0.1),
-                    image_damage.biased(frames, 2.0)):
+    for damaged in (
+        image_damage.ghost_band(frames, small_phantom.labels[0], 1.0),
+        image_damage.noisy(frames, 0.1),
+        image_damage.biased(frames, 2.0),
+    ):
         assert damaged.shape == frames.shape and damaged.dtype == np.float32
         assert np.abs(damaged - frames).mean() > 0.05 * frames.mean()

@@ -54,7 +54,7 @@ def test_lv_limits_at_ed_bound_the_myocardium_counted_for_the_mass(small_phantom
     first, last = lv_extent(labels[0])
     confirmed = clinical_indices(labels, spacing, choices=ReaderChoices(limits={"LV ED": (first, last - 1)}))
     voxel_ml = np.prod(spacing) / 1000
-    kept_myocardium = (labels[0, : last] == MYO).sum() * voxel_ml
+    kept_myocardium = (labels[0, :last] == MYO).sum() * voxel_ml
     assert confirmed.lv_mass == pytest.approx(kept_myocardium * 1.05)
 
 
@@ -70,13 +70,16 @@ def test_an_excluded_slice_counts_for_no_structure_and_chosen_frames_are_used(sm
     assert indices.manual_choices == ["ED frame 1", "ES frame 2", f"ED slice {middle} excluded"]
 
 
-@pytest.mark.parametrize("choices, message", [
-    (ReaderChoices(ed_frame=7), "ED frame 7 does not exist"),
-    (ReaderChoices(ed_frame=1, es_frame=1), "the same frame"),
-    (ReaderChoices(limits={"LV ES": (5, 2)}), "first <= last"),
-    (ReaderChoices(limits={"LV mid": (0, 2)}), "unknown slice limits"),
-    (ReaderChoices(excluded={"ED": [99]}), "excluded slices"),
-])
+@pytest.mark.parametrize(
+    "choices, message",
+    [
+        (ReaderChoices(ed_frame=7), "ED frame 7 does not exist"),
+        (ReaderChoices(ed_frame=1, es_frame=1), "the same frame"),
+        (ReaderChoices(limits={"LV ES": (5, 2)}), "first <= last"),
+        (ReaderChoices(limits={"LV mid": (0, 2)}), "unknown slice limits"),
+        (ReaderChoices(excluded={"ED": [99]}), "excluded slices"),
+    ],
+)
 def test_choices_naming_what_the_segmentation_lacks_are_refused(small_phantom, choices, message):
     with pytest.raises(GmmSegError, match=message):
         clinical_indices(small_phantom.labels, small_phantom.image.spacing_xyz, choices=choices)
@@ -96,6 +99,7 @@ def test_the_ef_range_widens_with_the_uncertain_voxels_and_holds_the_ef(small_ph
     blurred = soft_probabilities(labels, 0.999)
     for frame in range(labels.shape[0]):  # the cavity's border unsure: half of its neighbours possibly cavity
         from scipy import ndimage
+
         border = ndimage.binary_dilation(labels[frame] == LV) & (labels[frame] != LV)
         blurred[frame, LV][border] = 0.5
     unsure = clinical_indices(labels, spacing, probabilities=blurred)
@@ -120,8 +124,13 @@ def test_gmmseg_report_takes_the_readers_choices_and_refuses_bad_ones(tmp_path, 
     first, last = lv_extent(labels[es])
 
     def report(*options):
-        return subprocess.run([sys.executable, "-m", "GmmSegLib.cli", "report", str(cine), *options],
-                              capture_output=True, text=True, cwd=ROOT / "GmmSegModule", timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "GmmSegLib.cli", "report", str(cine), *options],
+            capture_output=True,
+            text=True,
+            cwd=ROOT / "GmmSegModule",
+            timeout=300,
+        )
 
     done = report("--lv-es-slices", f"{first + 1}-{last}", "--exclude-slice", "ED:0")
     assert done.returncode == 0, done.stderr
@@ -129,8 +138,10 @@ def test_gmmseg_report_takes_the_readers_choices_and_refuses_bad_ones(tmp_path, 
     assert printed["manual_choices"] == [f"LV ES slices {first + 1}-{last}", "ED slice 0 excluded"]
     record = json.loads((tmp_path / "case_indices.json").read_text())["indices"]
     assert record["reader_choices"]["limits"] == {"LV ES": [first + 1, last]}
-    for options, message in ((["--lv-es-slices", "9-x"], "give the first and last slice"),
-                             (["--exclude-slice", "mid:3"], "give the phase and the slice"),
-                             (["--es-frame", "40"], "ES frame 40 does not exist")):
+    for options, message in (
+        (["--lv-es-slices", "9-x"], "give the first and last slice"),
+        (["--exclude-slice", "mid:3"], "give the phase and the slice"),
+        (["--es-frame", "40"], "ES frame 40 does not exist"),
+    ):
         refused = report(*options)
         assert refused.returncode != 0 and message in refused.stderr and "Traceback" not in refused.stderr

@@ -47,7 +47,7 @@ def test_a_click_in_the_missed_part_recovers_it_locally(small_phantom):
     assert dice(result.labels == 1, truth == 1) > dice(wrong == 1, truth == 1) + 0.1
     x0, y0, x1, y1 = result.box
     outside = np.ones_like(wrong, bool)
-    outside[y0:y1 + 1, x0:x1 + 1] = False
+    outside[y0 : y1 + 1, x0 : x1 + 1] = False
     assert np.array_equal(result.labels[outside], wrong[outside])
     assert set(np.unique(result.labels)) <= {0, 1, 2, 3}
     assert result.changed_pixels == int((result.labels != wrong).sum())

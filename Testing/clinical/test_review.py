@@ -91,8 +91,9 @@ def test_a_segmentation_with_a_poor_estimated_dice_is_flagged_for_review(automat
     record = summarise_case(unsure, phantom_volume, None)
     assert record.review_advised and record.estimated_dice[0] < REVIEW_DICE
     # the JSON's estimate is made from the probabilities as a result keeps them (1/255 steps), as the module's is
-    assert stack_estimated_dice(map(as_kept, blurred), automatic.labels) == pytest.approx(record.estimated_dice,
-                                                                                         abs=1e-4)
+    assert stack_estimated_dice(map(as_kept, blurred), automatic.labels) == pytest.approx(
+        record.estimated_dice, abs=1e-4
+    )
     assert whole_stack_warning(calm.estimated_dice) is None
     assert "probably poor (estimated mean Dice 0.62" in whole_stack_warning([0.91, 0.62])
 
@@ -108,8 +109,9 @@ def test_without_uncertainty_the_queue_puts_the_key_frames_and_their_end_slices_
     assert queue[0].bbox == (5, 5, 14, 14) and queue[0].area_mm2 == 100 * 1.5 * 1.5
 
 
-def test_the_review_estimate_takes_the_constants_of_the_model_that_made_the_result(automatic, phantom_volume,
-                                                                                    shipped_model):
+def test_the_review_estimate_takes_the_constants_of_the_model_that_made_the_result(
+    automatic, phantom_volume, shipped_model
+):
     """A model's registry entry carries its calibration; v7's equals the code's defaults; another model's applies to
     its results (here a flag threshold no stack passes)."""
     from GmmSegLib.clinical.error_estimate import ReviewCalibration
@@ -118,7 +120,9 @@ def test_the_review_estimate_takes_the_constants_of_the_model_that_made_the_resu
     assert ReviewCalibration.of_model(entry.record) == ReviewCalibration()
     assert ReviewCalibration.of_model({"id": "adapted, no calibration"}) == ReviewCalibration()
     assert not summarise_case(automatic, phantom_volume, entry).review_advised
-    strict = replace(entry, record={**entry.record, "review_calibration": {
-        **entry.record["review_calibration"], "review_dice": 0.999}})
+    strict = replace(
+        entry,
+        record={**entry.record, "review_calibration": {**entry.record["review_calibration"], "review_dice": 0.999}},
+    )
     record = summarise_case(automatic, phantom_volume, strict)
     assert record.review_advised and any("probably poor" in reason for reason in record.review_reasons)

@@ -27,8 +27,9 @@ def test_ticks_are_summed_over_the_processs_cpus_only():
     assert (busy, total) == (40, 200)  # cpu2 (not ours) and the all-CPU line are left out
 
 
-@pytest.mark.parametrize("cpus, busy, expected", [(2, 0.0, 2), (2, 0.4, 2), (2, 0.7, 1), (2, 2.0, 1), (8, 3.2, 5),
-                                                   (1, 0.9, 1)])
+@pytest.mark.parametrize(
+    "cpus, busy, expected", [(2, 0.0, 2), (2, 0.4, 2), (2, 0.7, 1), (2, 2.0, 1), (8, 3.2, 5), (1, 0.9, 1)]
+)
 def test_one_thread_per_idle_cpu_and_never_none(cpus, busy, expected):
     assert threads_for(cpus, busy) == expected
 

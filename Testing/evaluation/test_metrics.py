@@ -70,8 +70,12 @@ def test_hd95_equals_monais_on_phantom_hearts(small_phantom, seed):
     for value in (1, 2, 3):
         ours = hd95(damaged == value, truth == value, spacing)
         theirs = monai_metrics.compute_hausdorff_distance(
-            torch.from_numpy(damaged == value)[None, None], torch.from_numpy(truth == value)[None, None],
-            include_background=True, percentile=95, spacing=list(spacing))
+            torch.from_numpy(damaged == value)[None, None],
+            torch.from_numpy(truth == value)[None, None],
+            include_background=True,
+            percentile=95,
+            spacing=list(spacing),
+        )
         assert np.isfinite(ours) and ours == pytest.approx(float(theirs), abs=1e-4), value
 
 
@@ -114,8 +118,10 @@ def test_evaluate_compares_in_physical_space(tmp_path, small_phantom):
     from GmmSegLib.evaluation.folders import evaluate_folders
 
     truth, predictions, image = _label_folders(tmp_path, small_phantom, stems=("a",))
-    for stored in (sitk.Flip(image, (True, False, False)), sitk.PermuteAxes(sitk.Flip(image, (False, True, True)),
-                                                                            (1, 0, 2))):
+    for stored in (
+        sitk.Flip(image, (True, False, False)),
+        sitk.PermuteAxes(sitk.Flip(image, (False, True, True)), (1, 0, 2)),
+    ):
         sitk.WriteImage(stored, str(predictions / "a_seg.nii.gz"))
         rows, summary = evaluate_folders(predictions, truth)
         assert summary["mean_dice"] == 1.0 and rows[0]["spacing_mm"] == "x".join(f"{s:g}" for s in image.GetSpacing())
@@ -146,4 +152,5 @@ def test_evaluate_scores_the_predictions_present_and_names_the_missing(tmp_path,
         rows, summary = evaluate_folders(predictions, truth)
     assert [row["case"] for row in rows] == ["b"] and summary["mean_dice"] == 1.0
     assert [record.getMessage() for record in caplog.records] == [
-        f"{predictions}: no prediction for 2 of 3 ground-truth files, left out of the scores: a, c"]
+        f"{predictions}: no prediction for 2 of 3 ground-truth files, left out of the scores: a, c"
+    ]

@@ -31,9 +31,28 @@ PANEL_FILES = sorted((MODULE / "GmmSegLib" / "gui").glob("*.py")) + [MODULE / "G
 MRML_FILES = sorted((MODULE / "GmmSegLib" / "mrml").glob("*.py"))
 TRANSLATORS = {"_", "translate"}
 SHOWN_BY_CALL = {  # functions and methods whose text arguments the user reads
-    "errorDisplay", "warningDisplay", "infoDisplay", "confirmOkCancelDisplay", "confirmYesNoDisplay", "messageBox",
-    "QLabel", "QTableWidgetItem", "setText", "setToolTip", "setFormat", "setWindowTitle", "setPlaceholderText",
-    "appendPlainText", "log", "_log", "user_action", "_userAction", "confirmed", "GmmSegError", "InputError", "stop",
+    "errorDisplay",
+    "warningDisplay",
+    "infoDisplay",
+    "confirmOkCancelDisplay",
+    "confirmYesNoDisplay",
+    "messageBox",
+    "QLabel",
+    "QTableWidgetItem",
+    "setText",
+    "setToolTip",
+    "setFormat",
+    "setWindowTitle",
+    "setPlaceholderText",
+    "appendPlainText",
+    "log",
+    "_log",
+    "user_action",
+    "_userAction",
+    "confirmed",
+    "GmmSegError",
+    "InputError",
+    "stop",
     "start",
 }
 NOTES_SUFFIX = "notes"  # a function whose name ends so returns lines the panel shows: each one it makes is checked
@@ -72,7 +91,8 @@ class _Finder(ast.NodeVisitor):
             self._report(value, repr(value.value))
             return
         if isinstance(value, ast.JoinedStr) and any(
-                isinstance(part, ast.Constant) and _has_words(str(part.value)) for part in value.values):
+            isinstance(part, ast.Constant) and _has_words(str(part.value)) for part in value.values
+        ):
             self._report(value, "an f-string")
             return
         if isinstance(value, ast.Name) and value.id in self.assigned and value.id not in seen:
@@ -93,8 +113,12 @@ class _Finder(ast.NodeVisitor):
 
 def _scopes(tree: ast.Module):
     """Each function of the file, outside the classes not scanned."""
-    skipped = {id(node) for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef) and cls.name in NOT_SCANNED_CLASSES
-               for node in ast.walk(cls)}
+    skipped = {
+        id(node)
+        for cls in ast.walk(tree)
+        if isinstance(cls, ast.ClassDef) and cls.name in NOT_SCANNED_CLASSES
+        for node in ast.walk(cls)
+    }
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in skipped:
             yield node
@@ -123,7 +147,8 @@ def untranslated_texts(path: Path) -> list[str]:
                 for argument in [*node.args, *(keyword.value for keyword in node.keywords)]:
                     finder.check(argument)
             elif isinstance(node, ast.Assign) and any(
-                    isinstance(t, ast.Attribute) and t.attr in SHOWN_BY_ATTRIBUTE for t in node.targets):
+                isinstance(t, ast.Attribute) and t.attr in SHOWN_BY_ATTRIBUTE for t in node.targets
+            ):
                 finder.check(node.value)
         for value in _note_values(scope):
             finder.check(value)
@@ -138,7 +163,7 @@ def test_every_text_the_panel_shows_is_marked_for_translation(path):
 def test_the_check_finds_an_untranslated_text_however_it_reaches_the_user(tmp_path):
     """The check itself: each way a text reaches the user is caught, and a translated one passes."""
     sample = tmp_path / "sample.py"
-    sample.write_text('''
+    sample.write_text("""
 def panel(self, name, log):
     slicer.util.errorDisplay("Cannot do it.")
     self.ui.label.text = f"Shown: {name}"
@@ -147,15 +172,19 @@ def panel(self, name, log):
     log(_("Done: {name}").format(name=name))
     self.ui.button.toolTip = _(f"Run {name}")
     slicer.util.warningDisplay(_("Careful.") + "\\n- " + "\\n- ".join(["a"]), windowTitle="GmmSeg: note")
-''')
+""")
     assert [line.split(": ", 1)[1] for line in untranslated_texts(sample)] == [
-        "'Cannot do it.'", "an f-string", "'A note for the log'",
-        "a translated text must be a literal (values go in through .format())", "'GmmSeg: note'"]
+        "'Cannot do it.'",
+        "an f-string",
+        "'A note for the log'",
+        "a translated text must be a literal (values go in through .format())",
+        "'GmmSeg: note'",
+    ]
 
 
 def test_the_check_finds_an_untranslated_refusal_or_note_of_the_mrml_floor(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text('''
+    sample.write_text("""
 def frame_volumes(node):
     raise InputError(f"{node.GetName()}: is a label map")
 
@@ -171,9 +200,13 @@ def export_names(outputs):
     names = ["segmentation"]
     names.append("uncertainty")
     return names
-''')
+""")
     assert [line.split(": ", 1)[1] for line in untranslated_texts(sample)] == [
-        "an f-string", "'Reviewing it.'", "an f-string", "'The end'"]
+        "an f-string",
+        "'Reviewing it.'",
+        "an f-string",
+        "'The end'",
+    ]
 
 
 def test_the_mrml_floor_speaks_the_translation_of_its_files_context(harness):
@@ -184,10 +217,16 @@ def test_the_mrml_floor_speaks_the_translation_of_its_files_context(harness):
     from GmmSegLib.core.errors import InputError
     from GmmSegLib.mrml.inputs import frame_volumes
 
-    french = {("mrml.inputs", "no input selected: choose a volume or a cine (volume sequence)"):
-              "aucune entrée choisie : choisissez un volume ou un ciné",
-              ("mrml.inputs", "{name}: is a label map; choose the MR image"):
-              "{name} : est une carte d'étiquettes ; choisissez l'image IRM"}
+    french = {
+        (
+            "mrml.inputs",
+            "no input selected: choose a volume or a cine (volume sequence)",
+        ): "aucune entrée choisie : choisissez un volume ou un ciné",
+        (
+            "mrml.inputs",
+            "{name}: is a label map; choose the MR image",
+        ): "{name} : est une carte d'étiquettes ; choisissez l'image IRM",
+    }
 
     class French(QtCore.QTranslator):
         def translate(self, context, sourceText, disambiguation=None, n=-1):
@@ -210,9 +249,10 @@ def test_the_mrml_floor_speaks_the_translation_of_its_files_context(harness):
 
 ENGLISH_WITHOUT_THE_APPLICATION = {
     "plain python with slicer-core (no slicer.i18n)": "",
-    "PythonSlicer of Slicer 5.10 (slicer.i18n, no slicer.app)":
+    "PythonSlicer of Slicer 5.10 (slicer.i18n, no slicer.app)": (
         "import slicer_harness; slicer_harness.install(); from slicer_harness.releases import slicer_release; "
-        "slicer_release('5.10.0').__enter__(); import slicer; del slicer.app\n",
+        "slicer_release('5.10.0').__enter__(); import slicer; del slicer.app\n"
+    ),
 }
 
 
@@ -226,13 +266,21 @@ def test_the_mrml_floor_speaks_english_where_slicer_has_no_application(setting):
     import subprocess
     import sys
 
-    code = (setting + "from GmmSegLib.core.errors import InputError\n"
-            "from GmmSegLib.mrml.inputs import frame_volumes\n"
-            "try:\n    frame_volumes(None)\nexcept InputError as error:\n    print(error)\n")
+    code = (
+        setting + "from GmmSegLib.core.errors import InputError\n"
+        "from GmmSegLib.mrml.inputs import frame_volumes\n"
+        "try:\n    frame_volumes(None)\nexcept InputError as error:\n    print(error)\n"
+    )
     import os
 
     path = os.pathsep.join(p for p in (str(MODULE), os.environ.get("PYTHONPATH")) if p)  # GmmSegLib, installed or not
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd=ROOT / "Testing", env={**os.environ, "PYTHONPATH": path})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT / "Testing",
+        env={**os.environ, "PYTHONPATH": path},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "no input selected: choose a volume or a cine (volume sequence)"

@@ -27,16 +27,19 @@ def _run(job_class, arguments, timeout_s: float = 300):
 
 
 @pytest.mark.slow
-def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, slicer_release, phantom_files,
-                                                                 shipped_model):
+def test_a_job_runs_through_the_launcher_and_reports_its_outputs(
+    tmp_path, slicer_release, phantom_files, shipped_model
+):
     """In Slicer 5.12.3 (launchConsoleProcess reads the output) and 5.10.0 (the job reads it)."""
     import shutil
 
     from GmmSegLib.gui.jobs import ConsoleJob, python_executable
 
     assert python_executable() == shutil.which("PythonSlicer") != sys.executable
-    job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(phantom_files["volume"]), "--out",
-                                                      str(tmp_path), "--device", "cpu", "--probabilities"])
+    job, lines, (code, cancelled) = _run(
+        ConsoleJob,
+        ["segment", str(phantom_files["volume"]), "--out", str(tmp_path), "--device", "cpu", "--probabilities"],
+    )
     assert code == 0 and not cancelled, lines[-5:]
     report = json.loads(lines[-1])
     assert any(path.endswith("phantom_ed_probabilities.nii.gz") for path in report["outputs"])
@@ -46,8 +49,9 @@ def test_a_job_runs_through_the_launcher_and_reports_its_outputs(tmp_path, slice
 def test_a_user_error_of_the_command_is_reported_as_its_one_line(tmp_path, pythonslicer):
     from GmmSegLib.gui.jobs import ConsoleJob
 
-    job, lines, (code, cancelled) = _run(ConsoleJob, ["segment", str(tmp_path / "missing.nii.gz"), "--out",
-                                                      str(tmp_path / "out")])
+    job, lines, (code, cancelled) = _run(
+        ConsoleJob, ["segment", str(tmp_path / "missing.nii.gz"), "--out", str(tmp_path / "out")]
+    )
     assert code == 2 and not cancelled
     assert any(line.startswith("gmmseg: error:") and "no such file" in line for line in lines), lines
     assert not any("Traceback" in line for line in lines)
@@ -63,9 +67,27 @@ def test_cancel_kills_the_launchers_child_too_and_writes_nothing(tmp_path, pytho
 
     out = tmp_path / "model.pt"
     lines, ends = [], []
-    job = ConsoleJob(["train", "--out", str(out), "--data", str(phantom_acdc_dir), "--stages", "localiser",
-                      "--localiser-epochs", "200", "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu"],
-                     lines.append, lambda code, cancelled: ends.append((code, cancelled)))
+    job = ConsoleJob(
+        [
+            "train",
+            "--out",
+            str(out),
+            "--data",
+            str(phantom_acdc_dir),
+            "--stages",
+            "localiser",
+            "--localiser-epochs",
+            "200",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+        ],
+        lines.append,
+        lambda code, cancelled: ends.append((code, cancelled)),
+    )
     wait_until(lambda: any('"epoch"' in line for line in lines), timeout=300)  # training, not starting up
     children = descendants(job.process.pid)
     assert children, "the launcher has no child: it is not like PythonSlicer"
@@ -135,8 +157,10 @@ def test_process_tree_kill_reaches_grandchildren(pythonslicer, process_table, mo
     if process_table.startswith("ps"):
         monkeypatch.setattr(process_tree, "PROC", tmp_path / "no proc")
 
-    sleeper = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);" \
-              " time.sleep(60)"
+    sleeper = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+        " time.sleep(60)"
+    )
     launcher = subprocess.Popen([str(pythonslicer), "-c", sleeper])
     try:
         wait_until(lambda: len(descendants(launcher.pid)) >= 2, timeout=10)

@@ -60,8 +60,17 @@ def _cine(harness, phantom, name="cine"):
 
 
 def _start_buttons(ui) -> list:
-    return [ui.segmentButton, ui.adaptButton, ui.rerunPriorButton, ui.refineButton, ui.acceptButton,
-            ui.exportButton, ui.undoButton, ui.redoButton, ui.applyPriorSlidersButton]
+    return [
+        ui.segmentButton,
+        ui.adaptButton,
+        ui.rerunPriorButton,
+        ui.refineButton,
+        ui.acceptButton,
+        ui.exportButton,
+        ui.undoButton,
+        ui.redoButton,
+        ui.applyPriorSlidersButton,
+    ]
 
 
 def _running_children(widget) -> list[int]:
@@ -181,8 +190,9 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     ui.segmentButton.click()
     wait_for_job(widget)
     outputs = widget._results.outputs
-    assert outputs.input_node is browser and outputs.segmentation is browser.GetProxyNode(outputs.sequences[
-        "segmentation"])
+    assert outputs.input_node is browser and outputs.segmentation is browser.GetProxyNode(
+        outputs.sequences["segmentation"]
+    )
     red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
     assert red.GetBackgroundVolumeID() == outputs.shown_volume.GetID()
     assert red.GetForegroundVolumeID() == outputs.uncertainty["total"].GetID()
@@ -233,8 +243,9 @@ def test_a_rerun_replaces_a_result_that_was_not_accepted(module, harness, small_
 
 # ---- stopping jobs -----------------------------------------------------------------------------------------
 @requires_torch
-def test_cancel_of_an_adaptation_stops_every_process_and_writes_no_model(module, harness, small_phantom,
-                                                                        phantom_files, tmp_path):
+def test_cancel_of_an_adaptation_stops_every_process_and_writes_no_model(
+    module, harness, small_phantom, phantom_files, tmp_path
+):
     from slicer_harness import wait_until
 
     widget = module.widget
@@ -255,8 +266,7 @@ def test_cancel_of_an_adaptation_stops_every_process_and_writes_no_model(module,
 
 @requires_torch
 @pytest.mark.parametrize("event", ["scene closed", "input deleted", "module reloaded", "Slicer exits"])
-def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(module, harness, small_phantom,
-                                                                            event):
+def test_a_job_whose_patient_leaves_is_cancelled_and_its_results_go_nowhere(module, harness, small_phantom, event):
     from slicer_harness import pump, wait_until
 
     widget = module.widget
@@ -396,7 +406,8 @@ def test_the_review_table_shows_each_slice_s_estimated_dice_largest_error_first(
     assert [item["slice_score"] for item in items] == sorted((item["slice_score"] for item in items), reverse=True)
     assert all(0.0 < item["estimated_dice"] <= 1.0 for item in items)
     assert [table.item(row, 3).text() for row in range(table.rowCount)] == [
-        f"{item['estimated_dice']:.2f}" for item in items]
+        f"{item['estimated_dice']:.2f}" for item in items
+    ]
 
 
 def test_a_closed_scene_takes_the_previous_patients_review_and_indices_with_it(module, harness, small_phantom):
@@ -454,8 +465,9 @@ def test_a_segmentation_brought_by_the_user_is_reviewed_refined_and_measured(mod
 
 
 @requires_torch
-def test_a_scribble_and_a_box_refine_through_the_models_click_refiner(module, harness, small_phantom, tmp_path,
-                                                                        monkeypatch):
+def test_a_scribble_and_a_box_refine_through_the_models_click_refiner(
+    module, harness, small_phantom, tmp_path, monkeypatch
+):
     """The scribble (a curve's points) and the box (an ROI) reach the refinement with the clicks, are kept with the
     edit in the image's pixels, and are cleared after Refine, as the clicks are."""
     from slicer_harness.views import click_in_view
@@ -473,8 +485,10 @@ def test_a_scribble_and_a_box_refine_through_the_models_click_refiner(module, ha
     ui.scribblePlaceWidget.placeModePersistency = True  # a stroke: points placed one after another
     ui.scribblePlaceWidget.placeButton().click()
     for x, y in ((xs.min(), ys.min()), (xs.max(), ys.max())):
-        assert click_in_view(harness.mrmlScene, logic.world_position(outputs, (float(x), float(y), float(z)), 0)) \
+        assert (
+            click_in_view(harness.mrmlScene, logic.world_position(outputs, (float(x), float(y), float(z)), 0))
             is not None
+        )
     ui.scribblePlaceWidget.placeButton().click()
     box = widget._parameterNode.refineBox
     centre = logic.world_position(outputs, ((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2, float(z)), 0)
@@ -608,7 +622,7 @@ def test_the_uncertainty_overlay_tints_the_image_in_proportion_to_the_uncertaint
     widget._results.show(widget.logic.sceneLogic().add_outputs(volume, known_result(small_phantom, [0])))
     uncertainty = widget._results.outputs.uncertainty["total"]
     ramp = np.zeros(harness.util.arrayFromVolume(uncertainty).shape, np.float32)
-    ramp[..., :] = np.repeat([0.0, 0.05, 0.3, 1.0], -(-ramp.shape[-1] // 4))[:ramp.shape[-1]]
+    ramp[..., :] = np.repeat([0.0, 0.05, 0.3, 1.0], -(-ramp.shape[-1] // 4))[: ramp.shape[-1]]
     harness.util.updateVolumeFromArray(uncertainty, ramp)
     slice_node = harness.mrmlScene.GetNodeByID("vtkMRMLSliceNodeRed")
     slice_node.SetDimensions(64, 64, 1)
@@ -635,8 +649,11 @@ def test_the_indices_follow_an_edit_made_in_the_segment_editor(module, harness, 
     table = widget.ui.indicesTableView.mrmlTableNode()
 
     def lv_volume() -> str:
-        return next(table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())
-                    if table.GetCellText(row, 0) == "LV volume (ml)")
+        return next(
+            table.GetCellText(row, 1)
+            for row in range(table.GetNumberOfRows())
+            if table.GetCellText(row, 0) == "LV volume (ml)"
+        )
 
     before = lv_volume()
     segmentation = widget._results.outputs.segmentation
@@ -741,8 +758,10 @@ def test_the_section_shows_the_models_choices_and_each_change_recomputes_the_tab
     assert ui.confirmCollapsibleButton.enabled and ui.esFrameSpinBox.value == model.es_frame
     assert ui.esFrameModelLabel.text == f"model: {model.es_frame}"
     assert (ui.lvEsFirstSpinBox.value, ui.lvEsLastSpinBox.value) == (limits["first"], limits["last"])
-    assert ui.lvEsModelLabel.text == (f"model: {limits['first']}-{limits['last']} "
-                                      f"({limits['first_confidence']:.2f} / {limits['last_confidence']:.2f})")
+    assert ui.lvEsModelLabel.text == (
+        f"model: {limits['first']}-{limits['last']} "
+        f"({limits['first_confidence']:.2f} / {limits['last_confidence']:.2f})"
+    )
     assert table_rows(outputs)["reader's choices"] == NO_READER_CHOICE and not ui.undoButton.enabled
 
     ui.lvEsFirstSpinBox.stepUp()  # the basal limit moved by one slice
@@ -786,8 +805,9 @@ def test_the_slice_shown_in_the_red_view_is_the_one_excluded(module, harness, sm
     widget, outputs, _result = _panel_with_cine_result(module, harness, small_phantom)
     ui, logic = widget.ui, widget.logic.sceneLogic()
     logic.show_stack_planes(outputs)
-    harness.vtkMRMLSliceNode.JumpAllSlices(harness.mrmlScene, *logic.world_position(outputs, (5, 5, 5)),
-                                           harness.vtkMRMLSliceNode.CenteredJumpSlice)
+    harness.vtkMRMLSliceNode.JumpAllSlices(
+        harness.mrmlScene, *logic.world_position(outputs, (5, 5, 5)), harness.vtkMRMLSliceNode.CenteredJumpSlice
+    )
     ui.excludePhaseComboBox.currentIndex = 1
     ui.sliceShownButton.click()
     ui.excludeSliceButton.click()
@@ -809,7 +829,8 @@ def test_the_section_follows_an_edit_made_in_the_segment_editor(module, harness,
     labelmap = outputs.segmentation.GetBinaryLabelmapInternalRepresentation("LV")
     extent = labelmap.GetExtent()
     scalars = vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(
-        extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1)
+        extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1
+    )
     scalars[first - extent[4]][scalars[first - extent[4]] == 1] = 0  # the eraser on the basal LV slice
     labelmap.Modified()
     pump(0.05)
@@ -883,8 +904,9 @@ def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small
     assert any("1.13.1+cu117" in r.getMessage() and ">=2.2,<3" in r.getMessage() for r in caplog.records), caplog.text
 
 
-def test_after_a_reload_of_the_shown_module_its_result_is_taken_up_and_the_undo_keys_work(module, harness,
-                                                                                          small_phantom):
+def test_after_a_reload_of_the_shown_module_its_result_is_taken_up_and_the_undo_keys_work(
+    module, harness, small_phantom
+):
     """F9: a Reload makes a new widget (setup() only); it takes up the result shown before (the resume of a saved
     scene) and installs the Undo and Redo keys, so the result is not orphaned."""
     from PySide6 import QtGui
@@ -928,8 +950,10 @@ def test_a_rerun_of_an_accepted_cine_leaves_one_overlay_and_keeps_the_accepted_r
     assert not browser.IsSynchronizedSequenceNodeID(accepted.GetID(), True)
     assert browser.IsSynchronizedSequenceNodeID(outputs.sequences["segmentation"].GetID(), True)
     assert browser.GetNumberOfSynchronizedSequenceNodes() == len(outputs.sequences)  # the new result's only
-    shown = [scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
-             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))]
+    shown = [
+        scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
+        for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))
+    ]
     assert shown == [outputs.segmentation]  # one segmentation in the views
     assert scene.IsNodePresent(accepted) and accepted.GetAttribute(SUPERSEDED) == "true"
     assert accepted.GetNthDataNode(0).GetAttribute(ACCEPTED) is not None  # kept, frame by frame, with its stamp
@@ -964,8 +988,9 @@ def test_the_progress_bar_names_the_step_the_frame_and_the_time_left(module):
     assert progress_display(adapting) == (13, 50, "adapt epoch 2/5, about 80 s left")
 
 
-def test_a_cine_is_segmented_only_once_the_clinician_confirms_all_its_frames(module, harness, small_phantom,
-                                                                            at_the_screen, monkeypatch):
+def test_a_cine_is_segmented_only_once_the_clinician_confirms_all_its_frames(
+    module, harness, small_phantom, at_the_screen, monkeypatch
+):
     from slicer_harness import answering, from_event_loop
 
     widget = module.widget
@@ -978,8 +1003,9 @@ def test_a_cine_is_segmented_only_once_the_clinician_confirms_all_its_frames(mod
     written = []
     logic_class = type(widget.logic.sceneLogic())
     write_input = logic_class.write_input
-    monkeypatch.setattr(logic_class, "write_input", staticmethod(lambda node: written.append(write_input(node))
-                                                                 or written[-1]))
+    monkeypatch.setattr(
+        logic_class, "write_input", staticmethod(lambda node: written.append(write_input(node)) or written[-1])
+    )
     with answering("Ok", "Cancel") as seen:  # yes to all frames, no to downloading PyTorch
         from_event_loop(widget.ui.segmentButton.click)
     assert "PyTorch" in seen[1].text and widget._jobs.job is None
@@ -1011,8 +1037,16 @@ def test_a_review_row_turns_the_views_to_the_planes_of_an_oblique_stack(module, 
     turn = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
     directions = vtk.vtkMatrix4x4()
     volume.GetIJKToRASDirectionMatrix(directions)
-    directions.DeepCopy(harness.util.vtkMatrixFromArray(np.block([
-        [turn @ tilt @ harness.util.arrayFromVTKMatrix(directions)[:3, :3], np.zeros((3, 1))], [np.zeros(3), 1]])))
+    directions.DeepCopy(
+        harness.util.vtkMatrixFromArray(
+            np.block(
+                [
+                    [turn @ tilt @ harness.util.arrayFromVTKMatrix(directions)[:3, :3], np.zeros((3, 1))],
+                    [np.zeros(3), 1],
+                ]
+            )
+        )
+    )
     volume.SetIJKToRASDirectionMatrix(directions)
     volume.GetIJKToRASDirectionMatrix(directions)
     rotated = harness.util.arrayFromVTKMatrix(directions)[:3, :3]  # the stack's I, J, K axes as the columns
@@ -1021,7 +1055,8 @@ def test_a_review_row_turns_the_views_to_the_planes_of_an_oblique_stack(module, 
     pump(0.05)
     for view, axis in (("Red", 2), ("Yellow", 0), ("Green", 1)):
         slice_to_ras = harness.util.arrayFromVTKMatrix(
-            harness.mrmlScene.GetNodeByID(f"vtkMRMLSliceNode{view}").GetSliceToRAS())
+            harness.mrmlScene.GetNodeByID(f"vtkMRMLSliceNode{view}").GetSliceToRAS()
+        )
         assert abs(slice_to_ras[:3, 2] @ rotated[:, axis]) == pytest.approx(1.0, abs=1e-6), view
 
 

@@ -45,8 +45,11 @@ def test_a_crop_turned_and_shifted_is_brought_back_by_its_own_labels(truth, mirr
 
 def test_a_crop_within_the_tolerances_is_kept(truth):
     labels, exact, spacing = truth
-    near = replace(exact, angle=exact.angle + math.radians(CENTRING_TURN_DEG / 2),
-                   lv_centre_xy=exact.lv_centre_xy + np.array([CENTRING_SHIFT_MM / 2 / spacing[0], 0.0]))
+    near = replace(
+        exact,
+        angle=exact.angle + math.radians(CENTRING_TURN_DEG / 2),
+        lv_centre_xy=exact.lv_centre_xy + np.array([CENTRING_SHIFT_MM / 2 / spacing[0], 0.0]),
+    )
     cropped, crop = _crop_labels(labels, near, spacing)
     assert recentred(near, cropped, crop, spacing[2]) is None
 

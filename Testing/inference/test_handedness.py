@@ -80,8 +80,7 @@ def test_a_mirrored_stack_is_segmented_like_the_stack_as_stored(shipped_model, p
         assert dice(back == structure, automatic.labels == structure) > 0.9
 
 
-def test_models_from_before_the_handedness_net_load_and_take_stacks_as_stored(tmp_path, phantom_volume,
-                                                                               shipped_model):
+def test_models_from_before_the_handedness_net_load_and_take_stacks_as_stored(tmp_path, phantom_volume, shipped_model):
     """A checkpoint whose config has no 'handedness' key (gmmseg-acdc-v4 and older) loads without the net.
 
     Its weights are the shipped model's without the net, so that its localiser finds the phantom's heart (an
@@ -89,15 +88,17 @@ def test_models_from_before_the_handedness_net_load_and_take_stacks_as_stored(tm
     shipped, _ = shipped_model
     state = {name: tensor for name, tensor in shipped.state_dict().items() if not name.startswith("handedness.")}
     path = tmp_path / "old.pt"
-    atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": {"feature_base": 16}, "state": state,
-                       "metadata": {}}, path)
+    atomic_torch_save(
+        {"format": CHECKPOINT_FORMAT, "config": {"feature_base": 16}, "state": state, "metadata": {}}, path
+    )
     model, _ = load_model(path)
     assert model.handedness is None
     image = mirrored(phantom_volume)
     location = locate_and_orient(model, image.frames[0], image.spacing_xyz)
     assert not location.mirrored
-    np.testing.assert_array_equal(location.lv_centre_xy,
-                                  locate_heart(model.localiser, image.frames[0], image.spacing_xyz).lv_centre_xy)
+    np.testing.assert_array_equal(
+        location.lv_centre_xy, locate_heart(model.localiser, image.frames[0], image.spacing_xyz).lv_centre_xy
+    )
 
 
 def test_unmirror_maps_points_and_directions_and_is_its_own_inverse():
@@ -114,10 +115,18 @@ def test_unmirror_maps_points_and_directions_and_is_its_own_inverse():
 def test_training_from_an_old_model_adds_the_net_only_when_it_trains_it(tmp_path, stages, expected):
     """An untrained handedness net would mirror stacks at random, so the trainer adds one only to train it."""
     path = tmp_path / "old.pt"
-    atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": {"feature_base": 16},
-                       "state": GmmSegModel(handedness=False).state_dict(), "metadata": {}}, path)
-    config = TrainConfig(out=str(tmp_path / "new.pt"), work=str(tmp_path / "work"), init_model=str(path),
-                         stages=stages, device="cpu")
+    atomic_torch_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": {"feature_base": 16},
+            "state": GmmSegModel(handedness=False).state_dict(),
+            "metadata": {},
+        },
+        path,
+    )
+    config = TrainConfig(
+        out=str(tmp_path / "new.pt"), work=str(tmp_path / "work"), init_model=str(path), stages=stages, device="cpu"
+    )
     assert (Trainer(config).model.handedness is not None) is expected
 
 

@@ -115,20 +115,22 @@ def test_blank_slices_are_left_out_and_labelled_background(shipped_model, phanto
     np.testing.assert_array_equal(again.labels, result.labels)
 
 
-def test_a_model_with_slice_context_reads_a_stack_the_same_way_in_either_storage_order(shipped_model,
-                                                                                          phantom_volume):
+def test_a_model_with_slice_context_reads_a_stack_the_same_way_in_either_storage_order(shipped_model, phantom_volume):
     """Neighbouring slices reach the feature U-Net in base-to-apex order: the stack stored the other way
     round gets the same outputs, slice for slice (a context model with fresh, untrained feature weights,
     whose input channels are anything but interchangeable)."""
     shipped, _ = shipped_model
     torch.manual_seed(0)
     model = GmmSegModel(context_slices=1)
-    model.load_weights({k: v for k, v in shipped.state_dict().items() if not k.startswith(("features.", "heads."))},
-                       optional_prefixes=("features.", "heads."))
+    model.load_weights(
+        {k: v for k, v in shipped.state_dict().items() if not k.startswith(("features.", "heads."))},
+        optional_prefixes=("features.", "heads."),
+    )
     model.eval()
     stored = segment(phantom_volume, model, "cpu")
-    reversed_stack = CardiacImage(np.ascontiguousarray(phantom_volume.frames[:, ::-1]), phantom_volume.geometry,
-                                  "reversed")
+    reversed_stack = CardiacImage(
+        np.ascontiguousarray(phantom_volume.frames[:, ::-1]), phantom_volume.geometry, "reversed"
+    )
     location = replace(stored.location, positions=stored.location.positions[::-1].copy())
     assert stored.location.base_first != location.base_first
     turned = segment(reversed_stack, model, "cpu", phi=stored.phi, location=location)

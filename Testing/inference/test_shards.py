@@ -24,13 +24,23 @@ def test_the_shards_of_a_list_are_disjoint_and_cover_it():
     assert shares[1] == ["case1", "case5", "case9"]
 
 
-@pytest.mark.parametrize("environment, expected", [
-    ({}, Shard(0, 1)),
-    ({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}, Shard(3, 8)),  # torchrun
-    ({"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "4"}, Shard(3, 4)),
-    ({"SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "2",
-      "SLURM_ARRAY_TASK_STEP": "2"}, Shard(2, 3)),  # --array=2-6:2
-])
+@pytest.mark.parametrize(
+    "environment, expected",
+    [
+        ({}, Shard(0, 1)),
+        ({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}, Shard(3, 8)),  # torchrun
+        ({"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_MIN": "4"}, Shard(3, 4)),
+        (
+            {
+                "SLURM_ARRAY_TASK_ID": "6",
+                "SLURM_ARRAY_TASK_COUNT": "3",
+                "SLURM_ARRAY_TASK_MIN": "2",
+                "SLURM_ARRAY_TASK_STEP": "2",
+            },
+            Shard(2, 3),
+        ),  # --array=2-6:2
+    ],
+)
 def test_auto_takes_the_launchers_or_the_schedulers_share(environment, expected):
     assert Shard.parse("auto", environment) == expected
 
@@ -69,15 +79,37 @@ def test_two_torchrun_ranks_on_the_cpu_write_each_input_once_and_a_rerun_skips_t
     def cohort_run(*options: str) -> list[dict]:
         """The JSON lines both ranks printed (each rank's stdout in its own file: on one pipe they interleave)."""
         logs = Path(tempfile.mkdtemp(dir=tmp_path))
-        done = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", "--log-dir", str(logs),
-                               "--redirects", "1", "-m", "GmmSegLib.cli", "segment", f"@{listing}", "--out", str(out),
-                               "--device", "cpu", *options],
-                              capture_output=True, text=True, cwd=ROOT / "GmmSegModule", timeout=600)
+        done = subprocess.run(
+            [
+                torchrun,
+                "--standalone",
+                "--nproc-per-node",
+                "2",
+                "--log-dir",
+                str(logs),
+                "--redirects",
+                "1",
+                "-m",
+                "GmmSegLib.cli",
+                "segment",
+                f"@{listing}",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                *options,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT / "GmmSegModule",
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr
         rank_outputs = sorted(logs.rglob("stdout.log"))
         assert len(rank_outputs) == 2
-        return [json.loads(line) for log in rank_outputs for line in log.read_text().splitlines()
-                if line.startswith("{")]
+        return [
+            json.loads(line) for log in rank_outputs for line in log.read_text().splitlines() if line.startswith("{")
+        ]
 
     records = cohort_run()
     shards = [r for r in records if "shard" in r]

@@ -20,12 +20,15 @@ def test_a_phantom_passes(phantom_volume, small_phantom):
         assert blank.shape == (image.frames.shape[1],) and not blank.any()
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda a: np.where(a > 500, np.nan, a), "NaN"),
-    (lambda a: np.zeros_like(a), "constant"),
-    (lambda a: (a > 400).astype(np.float32) * 2, "label map"),
-    (lambda a: a[:, :, :20, :20], "not a short-axis MR image"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: np.where(a > 500, np.nan, a), "NaN"),
+        (lambda a: np.zeros_like(a), "constant"),
+        (lambda a: (a > 400).astype(np.float32) * 2, "label map"),
+        (lambda a: a[:, :, :20, :20], "not a short-axis MR image"),
+    ],
+)
 def test_bad_content_is_refused(phantom_volume, change, message):
     with pytest.raises(InputError, match=message):
         check_short_axis(_image(change(phantom_volume.frames.copy())))

@@ -87,8 +87,9 @@ def test_a_damaged_byte_inside_a_compressed_nifti_is_refused(tmp_path, phantom_v
 
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
-def test_nan_or_infinite_voxels_of_a_nifti_are_refused_rather_than_read_as_zeros(tmp_path, phantom_volume, suffix,
-                                                                                   value):
+def test_nan_or_infinite_voxels_of_a_nifti_are_refused_rather_than_read_as_zeros(
+    tmp_path, phantom_volume, suffix, value
+):
     import gzip
     import struct
 
@@ -97,7 +98,7 @@ def test_nan_or_infinite_voxels_of_a_nifti_are_refused_rather_than_read_as_zeros
     data = bytearray(plain.read_bytes())
     (offset,) = struct.unpack("<f", data[108:112])
     middle = int(offset) + 4 * (phantom_volume.frames[0].size // 2 + 7)  # a voxel inside the stack, not the first
-    data[middle: middle + 4] = struct.pack("<f", value)
+    data[middle : middle + 4] = struct.pack("<f", value)
     path = tmp_path / f"masked{suffix}"
     path.write_bytes(gzip.compress(bytes(data)) if suffix == ".nii.gz" else bytes(data))
     assert np.isfinite(sitk.GetArrayFromImage(sitk.ReadImage(str(path)))).all()  # ITK alone: a zero, no error
@@ -226,8 +227,9 @@ def test_an_image_cut_short_by_the_system_is_an_output_error_and_not_published(t
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", _WRITE_UNDER_LIMIT, str(tmp_path), name], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", _WRITE_UNDER_LIMIT, str(tmp_path), name], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith(f"{tmp_path / name}: could not be written") and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -21,9 +21,17 @@ from GmmSegLib.io.images import read_cardiac_image
 CASES = 1000
 LPS = np.diag([-1.0, -1.0, 1.0])
 # NIfTI-1 fields (nifti1.h): name -> (offset, format)
-FIELDS = {"dim": (40, "8h"), "datatype": (70, "h"), "bitpix": (72, "h"), "pixdim": (76, "8f"),
-          "vox_offset": (108, "f"), "qform_code": (252, "h"), "sform_code": (254, "h"), "quatern": (256, "6f"),
-          "srow": (280, "12f")}
+FIELDS = {
+    "dim": (40, "8h"),
+    "datatype": (70, "h"),
+    "bitpix": (72, "h"),
+    "pixdim": (76, "8f"),
+    "vox_offset": (108, "f"),
+    "qform_code": (252, "h"),
+    "sform_code": (254, "h"),
+    "quatern": (256, "6f"),
+    "srow": (280, "12f"),
+}
 
 
 def _base(rng: np.random.Generator) -> bytes:
@@ -44,8 +52,17 @@ def _mutate(data: bytearray, rng: np.random.Generator) -> None:
         if kind in "hi":
             values[index] = int(rng.choice([-1, 0, 1, 2, 3, 4, 7, 100, int(rng.integers(-3, 300))]))
         else:
-            special = [0.0, -values[index], math.nan, math.inf, 1e-9, 1e9, values[index] * (1 + 1e-4),
-                       values[index] + float(rng.normal(0, 0.2)), float(rng.uniform(-2, 2))]
+            special = [
+                0.0,
+                -values[index],
+                math.nan,
+                math.inf,
+                1e-9,
+                1e9,
+                values[index] * (1 + 1e-4),
+                values[index] + float(rng.normal(0, 0.2)),
+                float(rng.uniform(-2, 2)),
+            ]
             values[index] = float(special[int(rng.integers(len(special)))])
         struct.pack_into("<" + fmt, data, offset, *values)
 
@@ -63,9 +80,13 @@ def _quaternion_rotation(b: float, c: float, d: float) -> np.ndarray:
         norm = math.sqrt(b * b + c * c + d * d) or 1.0
         b, c, d, a = b / norm, c / norm, d / norm, 0.0
     a = math.sqrt(a)
-    return np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
-                     [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
-                     [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b]])
+    return np.array(
+        [
+            [a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+            [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
+            [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b],
+        ]
+    )
 
 
 def _header_geometries(data: bytes) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -92,7 +113,7 @@ def test_a_damaged_header_is_refused_or_read_on_exactly_its_geometry(tmp_path, s
     sitk.WriteImage(image, str(tmp_path / "scan.nii"))
     data = bytearray((tmp_path / "scan.nii").read_bytes())
     if seed % 4 == 3:
-        data = data[:int(rng.integers(0, len(data)))]  # cut at a random offset
+        data = data[: int(rng.integers(0, len(data)))]  # cut at a random offset
     else:
         _mutate(data, rng)
     if path.suffix == ".gz":
@@ -112,6 +133,8 @@ def test_a_damaged_header_is_refused_or_read_on_exactly_its_geometry(tmp_path, s
     assert read.frames.shape[1:][::-1] == tuple(dims[1:4])[:3], f"seed {seed}: size"
     assert np.allclose(geometry.spacing[:3], _field(bytes(data), "pixdim")[1:4], rtol=1e-5), f"seed {seed}: spacing"
     direction = np.reshape(geometry.direction, (geometry.dimension,) * 2)[:3, :3]
-    assert any(np.allclose(direction, expected_direction, atol=1e-3)
-               and np.allclose(geometry.origin[:3], expected_origin, rtol=1e-5, atol=1e-3)
-               for expected_direction, expected_origin in _header_geometries(bytes(data))), f"seed {seed}: placement"
+    assert any(
+        np.allclose(direction, expected_direction, atol=1e-3)
+        and np.allclose(geometry.origin[:3], expected_origin, rtol=1e-5, atol=1e-3)
+        for expected_direction, expected_origin in _header_geometries(bytes(data))
+    ), f"seed {seed}: placement"

@@ -70,8 +70,15 @@ def test_checkpoints_from_before_the_correction_load_with_none(tmp_path):
     state = GmmSegModel().state_dict()
     del state["class_log_offsets"]
     path = tmp_path / "v5.pt"
-    atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": {"feature_base": 16, "handedness": True},
-                       "state": state, "metadata": {}}, path)
+    atomic_torch_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": {"feature_base": 16, "handedness": True},
+            "state": state,
+            "metadata": {},
+        },
+        path,
+    )
     model, _ = load_model(path)
     assert torch.equal(model.class_log_offsets, torch.zeros(4))
 
@@ -84,7 +91,14 @@ def test_weights_that_do_not_fit_are_refused(tmp_path, change):
     else:
         del state[next(key for key in state if key.startswith("features."))]
     path = tmp_path / "other.pt"
-    atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": {"feature_base": 16, "handedness": True},
-                       "state": state, "metadata": {}}, path)
+    atomic_torch_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": {"feature_base": 16, "handedness": True},
+            "state": state,
+            "metadata": {},
+        },
+        path,
+    )
     with pytest.raises(ModelError, match="do not fit"):
         load_model(path)

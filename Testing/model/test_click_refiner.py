@@ -39,7 +39,7 @@ class AgreeingRefiner(nn.Module):
     """A refiner that answers the current labels it is given (input channels 1-4 are their one-hot)."""
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return 20.0 * inputs[:, 1: 1 + NUM_CLASSES]
+        return 20.0 * inputs[:, 1 : 1 + NUM_CLASSES]
 
 
 class RingRefiner(nn.Module):
@@ -118,12 +118,13 @@ def test_the_refiners_answer_replaces_the_window_but_nothing_outside_it():
     answer = window_labels(window, torch.from_numpy(truth))
     image = truth.astype(np.float32)
     probabilities = np.stack([(lost == k) * 1.0 for k in range(NUM_CLASSES)]).astype(np.float32)
-    result = refine_by_network(RingRefiner(answer), image, probabilities, lost, [Click(72.0, 90.0, "RV", True)],
-                               (1.5, 1.5))
+    result = refine_by_network(
+        RingRefiner(answer), image, probabilities, lost, [Click(72.0, 90.0, "RV", True)], (1.5, 1.5)
+    )
     assert (result.labels == truth).mean() > 0.995  # the whole RV back from one click
     x0, y0, x1, y1 = result.box
     outside = np.ones_like(lost, bool)
-    outside[y0: y1 + 1, x0: x1 + 1] = False
+    outside[y0 : y1 + 1, x0 : x1 + 1] = False
     assert np.array_equal(result.labels[outside], lost[outside])
 
 
@@ -167,8 +168,9 @@ def test_refinement_without_clicks_or_with_a_click_off_the_slice_is_refused():
     with pytest.raises(GmmSegError, match="no clicks"):
         refine_by_network(AgreeingRefiner(), labels * 1.0, probabilities, labels, [], (1.5, 1.5))
     with pytest.raises(GmmSegError, match="outside the slice"):
-        refine_by_network(AgreeingRefiner(), labels * 1.0, probabilities, labels, [Click(500, 3, "LV", True)],
-                          (1.5, 1.5))
+        refine_by_network(
+            AgreeingRefiner(), labels * 1.0, probabilities, labels, [Click(500, 3, "LV", True)], (1.5, 1.5)
+        )
 
 
 def test_damaged_labels_change_one_structure():
@@ -205,8 +207,9 @@ def test_the_refiner_stage_learns_from_the_segmenters_own_labels(small_phantom, 
     blind = GmmSegModel(handedness=False)  # a localiser that sees background everywhere finds no heart:
     with torch.no_grad():  # the expert's labels place it, and the stage still learns from every stack
         blind.localiser.out.bias.copy_(torch.tensor([100.0, 0.0, 0.0, 0.0]))
-    assert len(refinement_examples(blind, [(image, truth)], torch.device("cpu"), seed=1).images) >= \
-        len(heart_slices) * (1 + refiner_stage.SITE_VARIANTS)
+    assert len(refinement_examples(blind, [(image, truth)], torch.device("cpu"), seed=1).images) >= len(
+        heart_slices
+    ) * (1 + refiner_stage.SITE_VARIANTS)
     batch = draw_refinement_batch(examples, 4, torch.Generator().manual_seed(0))
     assert batch.images.shape == (4, WINDOW_SIZE, WINDOW_SIZE) and batch.truth.shape == (4, WINDOW_SIZE, WINDOW_SIZE)
     # the expert labels came along with their image: the LV (1) lies where the phantom's bright blood pool is

@@ -61,8 +61,12 @@ def test_expected_log_weights_match_monte_carlo():
     d = torch.tensor([3.0, 1.0, 0.5, 6.0])
     log_samples = torch.log(seeded_dirichlet_samples(d))
     standard_errors = log_samples.std(0) / math.sqrt(len(log_samples))
-    torch.testing.assert_close(expected_log_weights(d[:, None], dim=0)[:, 0].double(),
-                               log_samples.mean(0), atol=float(5 * standard_errors.max()), rtol=0)
+    torch.testing.assert_close(
+        expected_log_weights(d[:, None], dim=0)[:, 0].double(),
+        log_samples.mean(0),
+        atol=float(5 * standard_errors.max()),
+        rtol=0,
+    )
 
 
 def test_assignment_term_is_minimised_by_exp_expected_log_weights():
@@ -79,8 +83,9 @@ def test_gaussian_log_likelihood_matches_normal():
     features = torch.randn(2, 4, 5, 6)
     mean, log_variance = torch.randn(2, 3, 4), torch.randn(2, 3, 4).clamp(-2, 1)
     ours = gaussian_log_likelihood(features, mean, log_variance)
-    reference = Normal(mean[..., None, None], torch.exp(0.5 * log_variance)[..., None, None]).log_prob(
-        features[:, None]).sum(2)
+    reference = (
+        Normal(mean[..., None, None], torch.exp(0.5 * log_variance)[..., None, None]).log_prob(features[:, None]).sum(2)
+    )
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
 
 

@@ -14,13 +14,18 @@ from GmmSegLib.model.atlas import warp_prior
 from GmmSegLib.model.canonical_crop import CANONICAL_SIZE, CANONICAL_SPACING_MM, CanonicalCrop
 from GmmSegLib.model.phi import Phi, canonical_to_ras, phi_from_ras_transform, ras_transform_for_phi
 
-CROP = CanonicalCrop(centre_x=90.3, centre_y=80.7, angle=0.6, spacing_x=1.4, spacing_y=1.4, native_rows=176,
-                       native_columns=190)
+CROP = CanonicalCrop(
+    centre_x=90.3, centre_y=80.7, angle=0.6, spacing_x=1.4, spacing_y=1.4, native_rows=176, native_columns=190
+)
 # an oblique short-axis stack: rotated directions, 8 mm slices, some origin
-IJK_TO_RAS = np.array([[-1.4 * 0.8, 1.4 * 0.6, 0.0, 40.0],
-                       [-1.4 * 0.6, -1.4 * 0.8, 0.0, 120.0],
-                       [0.0, 0.0, 8.0, -30.0],
-                       [0.0, 0.0, 0.0, 1.0]])
+IJK_TO_RAS = np.array(
+    [
+        [-1.4 * 0.8, 1.4 * 0.6, 0.0, 40.0],
+        [-1.4 * 0.6, -1.4 * 0.8, 0.0, 120.0],
+        [0.0, 0.0, 8.0, -30.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
 
 
 def test_phi_matrix_matches_how_the_prior_is_warped():
@@ -47,8 +52,9 @@ def test_transform_and_phi_round_trip(crop):
     matrix = ras_transform_for_phi(wanted, reference, crop, IJK_TO_RAS)
     assert np.allclose(phi_from_ras_transform(matrix, reference, crop, IJK_TO_RAS).array(), wanted.array(), atol=1e-4)
     assert np.allclose(ras_transform_for_phi(reference, reference, crop, IJK_TO_RAS), np.eye(4), atol=1e-9)
-    assert np.allclose(phi_from_ras_transform(np.eye(4), reference, crop, IJK_TO_RAS).array(), reference.array(),
-                       atol=1e-5)
+    assert np.allclose(
+        phi_from_ras_transform(np.eye(4), reference, crop, IJK_TO_RAS).array(), reference.array(), atol=1e-5
+    )
     # the transform is a rigid motion with scale in patient space, never a mirror
     assert np.linalg.det(matrix[:3, :3]) > 0
 

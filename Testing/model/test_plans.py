@@ -42,8 +42,10 @@ def test_a_constant_one_side_lacks_is_a_difference():
     saved = current_plans()
     del saved["inference"]["heads"]["mean_bound"]
     saved["inference"]["atlas"]["new_constant"] = 3
-    assert plan_differences(saved) == ["atlas.new_constant 3 (this version: absent)",
-                                       "heads.mean_bound absent (this version: 5.0)"]
+    assert plan_differences(saved) == [
+        "atlas.new_constant 3 (this version: absent)",
+        "heads.mean_bound absent (this version: 5.0)",
+    ]
 
 
 def test_a_saved_model_is_an_ordinary_file_the_other_users_of_a_shared_folder_can_read(tmp_path):

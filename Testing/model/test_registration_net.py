@@ -18,4 +18,3 @@ def test_registration_net_brings_a_displaced_prior_back(shipped_model, phantom_v
     residual = registration_residual(model, phantom_volume, automatic, applied)
     assert residual["shift_residual_mm"] < 5.0
     assert abs(residual["log_scale_error"]) < 0.1
-

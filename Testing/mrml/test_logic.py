@@ -35,8 +35,9 @@ def test_module_workflow_on_a_real_scene(scene, tmp_path, shipped_model):
     assert measured["phantom_dice"]["LV_dice"] > 0.8
 
 
-def test_the_logic_refuses_an_input_that_cannot_fit_in_memory_as_the_command_line_does(scene, phantom_volume,
-                                                                                        shipped_model, monkeypatch):
+def test_the_logic_refuses_an_input_that_cannot_fit_in_memory_as_the_command_line_does(
+    scene, phantom_volume, shipped_model, monkeypatch
+):
     """One road to a segmentation: the in-process logic (batch_segment.py, the self-test) takes the same memory
     estimate before the work starts as ``gmmseg segment`` (inference.case_run.segment_case)."""
     from GmmSegLib.inference import memory
@@ -76,8 +77,9 @@ def _bad_input(scene, case: str, phantom_volume):
     raise ValueError(case)
 
 
-@pytest.mark.parametrize("case,message", [("no volume", "no input"), ("2D", "2D"), ("label map", "label map"),
-                                          ("empty cine", "empty")])
+@pytest.mark.parametrize(
+    "case,message", [("no volume", "no input"), ("2D", "2D"), ("label map", "label map"), ("empty cine", "empty")]
+)
 def test_bad_inputs_give_clear_errors_and_leave_the_scene_unchanged(scene, phantom_volume, case, message):
     node = _bad_input(scene, case, phantom_volume)
     before = scene.GetNumberOfNodes()
@@ -86,8 +88,7 @@ def test_bad_inputs_give_clear_errors_and_leave_the_scene_unchanged(scene, phant
     assert scene.GetNumberOfNodes() == before
 
 
-def test_the_input_for_the_separate_process_is_written_only_when_usable(scene, phantom_volume, tmp_path,
-                                                                      monkeypatch):
+def test_the_input_for_the_separate_process_is_written_only_when_usable(scene, phantom_volume, tmp_path, monkeypatch):
     import tempfile
 
     import SimpleITK as sitk
@@ -129,8 +130,21 @@ def test_batch_segmentation_script_runs_headless(tmp_path, phantom_files, shippe
 
     script = ROOT / "scripted_training" / "batch_segment.py"
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, str(script), "--", str(phantom_files["volume"]), str(phantom_files["cine"]),
-                           "--out", str(out), "--device", "cpu"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--",
+            str(phantom_files["volume"]),
+            str(phantom_files["cine"]),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "phantom_ed_seg.nii.gz")))
     model, _ = shipped_model
@@ -138,15 +152,27 @@ def test_batch_segmentation_script_runs_headless(tmp_path, phantom_files, shippe
     cine = sitk.ReadImage(str(out / "phantom_cine_seg.nii.gz"))
     assert cine.GetDimension() == 4 and cine.GetSize() == sitk.ReadImage(str(phantom_files["cine"])).GetSize()
 
-    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "nothing.nii.gz"), "--out", str(out)],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "nothing.nii.gz"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
     twins = tmp_path / "other"
     twins.mkdir()
     (twins / "phantom_ed.nii.gz").write_bytes(phantom_files["volume"].read_bytes())
-    same_name = subprocess.run([sys.executable, str(script), str(phantom_files["volume"]),
-                                str(twins / "phantom_ed.nii.gz"), "--out", str(tmp_path / "twins_out")],
-                               capture_output=True, text=True)
+    same_name = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(phantom_files["volume"]),
+            str(twins / "phantom_ed.nii.gz"),
+            "--out",
+            str(tmp_path / "twins_out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert same_name.returncode == 2 and "same file name" in same_name.stderr
     assert not (tmp_path / "twins_out").exists()
 

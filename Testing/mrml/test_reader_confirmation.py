@@ -45,8 +45,7 @@ def _basal_slice_left_out_at_es(result) -> ReaderChoices:
 
 
 # ---- the logic on a scene -----------------------------------------------------------------------------------------
-def test_a_moved_limit_recomputes_the_table_as_clinical_indices_says_and_is_undoable(scene, small_phantom,
-                                                                                    cine_result):
+def test_a_moved_limit_recomputes_the_table_as_clinical_indices_says_and_is_undoable(scene, small_phantom, cine_result):
     logic = GmmSegLogic(scene)
     outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
     model_rows = expected_rows(cine_result)
@@ -74,11 +73,17 @@ def test_another_es_frame_and_an_excluded_slice_are_used_at_once(scene, small_ph
     assert expected["ES frame"] == "1" and shown_rows(outputs, expected) == expected
 
 
-@pytest.mark.parametrize("choices, message", [(ReaderChoices(ed_frame=2, es_frame=2), "the same frame"),
-                                              (ReaderChoices(limits={"LV ED": (3, 4)}), "the LV is in 2 slice"),
-                                              (ReaderChoices(es_frame=9), "ES frame 9 does not exist")])
-def test_a_choice_that_leaves_no_indices_is_refused_and_changes_nothing(scene, small_phantom, cine_result, choices,
-                                                                        message):
+@pytest.mark.parametrize(
+    "choices, message",
+    [
+        (ReaderChoices(ed_frame=2, es_frame=2), "the same frame"),
+        (ReaderChoices(limits={"LV ED": (3, 4)}), "the LV is in 2 slice"),
+        (ReaderChoices(es_frame=9), "ES frame 9 does not exist"),
+    ],
+)
+def test_a_choice_that_leaves_no_indices_is_refused_and_changes_nothing(
+    scene, small_phantom, cine_result, choices, message
+):
     logic = GmmSegLogic(scene)
     outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
     before = table_rows(outputs)
@@ -95,8 +100,9 @@ def test_a_single_frame_result_has_no_ed_and_es_to_choose(scene, small_phantom, 
         logic.set_reader_choices(outputs, ReaderChoices(ed_frame=0))
 
 
-def test_the_accepted_segmentation_and_the_export_say_which_choices_were_the_readers(scene, small_phantom,
-                                                                                   cine_result, tmp_path):
+def test_the_accepted_segmentation_and_the_export_say_which_choices_were_the_readers(
+    scene, small_phantom, cine_result, tmp_path
+):
     logic = GmmSegLogic(scene)
     outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
     logic.accept(outputs)
@@ -114,9 +120,12 @@ def test_the_accepted_segmentation_and_the_export_say_which_choices_were_the_rea
     logic.export(outputs, tmp_path)
     exported = json.loads((tmp_path / "cine_indices.json").read_text())
     assert exported["manual_choices"] == choices.manual() and exported["reader_choices"] == choices.to_dict()
-    assert exported["lv_ef_range"] == clinical_indices(cine_result.labels, small_phantom.image.spacing_xyz,
-                                                       choices=choices,
-                                                       probabilities=kept(cine_result)).lv_ef_range
+    assert (
+        exported["lv_ef_range"]
+        == clinical_indices(
+            cine_result.labels, small_phantom.image.spacing_xyz, choices=choices, probabilities=kept(cine_result)
+        ).lv_ef_range
+    )
 
 
 def test_the_readers_choices_survive_a_saved_scene(scene, small_phantom, cine_result, tmp_path):
@@ -139,8 +148,9 @@ def test_the_readers_choices_survive_a_saved_scene(scene, small_phantom, cine_re
     opened.Clear(True)
 
 
-def test_choices_kept_in_the_scene_that_cannot_be_read_are_set_aside_with_a_warning(scene, small_phantom,
-                                                                                   cine_result, caplog):
+def test_choices_kept_in_the_scene_that_cannot_be_read_are_set_aside_with_a_warning(
+    scene, small_phantom, cine_result, caplog
+):
     from GmmSegLib.mrml.result_record import READER_CHOICES
 
     logic = GmmSegLogic(scene)
@@ -152,8 +162,9 @@ def test_choices_kept_in_the_scene_that_cannot_be_read_are_set_aside_with_a_warn
     assert shown_rows(outputs, rows) == rows
 
 
-def test_the_table_follows_refine_undo_and_redo_of_a_cine_with_the_readers_choices_kept(scene, small_phantom,
-                                                                                       cine_result):
+def test_the_table_follows_refine_undo_and_redo_of_a_cine_with_the_readers_choices_kept(
+    scene, small_phantom, cine_result
+):
     pytest.importorskip("torch", reason="click refinement needs torch")
     logic = GmmSegLogic(scene)
     outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
@@ -165,8 +176,9 @@ def test_the_table_follows_refine_undo_and_redo_of_a_cine_with_the_readers_choic
     click = logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z), outputs.current_frame)
     before = table_rows(outputs)
     assert logic.refine(outputs, "LV", [], [click]) > 0
-    edited = clinical_indices(logic.all_labels(outputs), small_phantom.image.spacing_xyz, choices=choices,
-                              probabilities=kept(cine_result))
+    edited = clinical_indices(
+        logic.all_labels(outputs), small_phantom.image.spacing_xyz, choices=choices, probabilities=kept(cine_result)
+    )
     assert table_rows(outputs)["LV EDV (ml)"] == f"{edited.lv_edv:.4g}" != before["LV EDV (ml)"]
     assert table_rows(outputs)["reader's choices"] == "; ".join(choices.manual())
     logic.undo(outputs)

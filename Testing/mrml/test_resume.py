@@ -67,13 +67,17 @@ def _lv_click(logic, outputs) -> list:
 
 def _table(outputs) -> dict[str, str]:
     table = outputs.indices_table.GetTable()
-    return {table.GetValue(row, 0).ToString(): table.GetValue(row, 1).ToString()
-            for row in range(table.GetNumberOfRows())}
+    return {
+        table.GetValue(row, 0).ToString(): table.GetValue(row, 1).ToString() for row in range(table.GetNumberOfRows())
+    }
 
 
 def _roles(scene) -> list[str]:
-    return sorted(scene.GetNthNode(i).GetAttribute("GmmSeg.Role") for i in range(scene.GetNumberOfNodes())
-                  if scene.GetNthNode(i).GetAttribute("GmmSeg.Role"))
+    return sorted(
+        scene.GetNthNode(i).GetAttribute("GmmSeg.Role")
+        for i in range(scene.GetNumberOfNodes())
+        if scene.GetNthNode(i).GetAttribute("GmmSeg.Role")
+    )
 
 
 # ---- a GmmSeg result, saved and opened ------------------------------------------------------------------------
@@ -116,8 +120,9 @@ def test_a_cine_result_saved_as_mrb_and_opened_goes_on_as_it_was_left(scene, sma
     assert _roles(opened) == []
 
 
-def test_a_volume_result_saved_to_a_folder_and_opened_keeps_its_moved_prior(scene, phantom_volume, small_phantom,
-                                                                            tmp_path):
+def test_a_volume_result_saved_to_a_folder_and_opened_keeps_its_moved_prior(
+    scene, phantom_volume, small_phantom, tmp_path
+):
     logic = GmmSegLogic(scene)
     volume = add_volume_nodes(scene, phantom_volume, "ED")
     outputs = logic.add_outputs(volume, known_result(small_phantom, [0]))
@@ -152,13 +157,17 @@ def test_the_newest_result_of_the_chosen_input_is_taken_up(scene, small_phantom,
 
 
 @pytest.mark.parametrize("kind", ["volume", "cine"])
-def test_an_accepted_result_that_a_rerun_superseded_is_never_taken_up(scene, small_phantom, phantom_volume, kind,
-                                                                      tmp_path):
+def test_an_accepted_result_that_a_rerun_superseded_is_never_taken_up(
+    scene, small_phantom, phantom_volume, kind, tmp_path
+):
     """A re-run keeps the accepted result out of the views (GmmSeg.Superseded): the scene opened again takes up the
     re-run's result, and once that is gone, none; the superseded one chosen by hand is refused in one line."""
     logic = GmmSegLogic(scene)
-    image = (add_volume_nodes(scene, phantom_volume, "ED") if kind == "volume"
-             else add_volume_nodes(scene, small_phantom.image, "cine"))
+    image = (
+        add_volume_nodes(scene, phantom_volume, "ED")
+        if kind == "volume"
+        else add_volume_nodes(scene, small_phantom.image, "cine")
+    )
     frames = [0] if kind == "volume" else None
     accepted = logic.add_outputs(image, known_result(small_phantom, frames))
     logic.accept(accepted)
@@ -221,8 +230,9 @@ def _user_segmentation(reference, labels: np.ndarray, names=("Left ventricle", "
     return node
 
 
-def test_a_users_segmentation_is_reviewed_refined_and_measured(scene, small_phantom, phantom_volume, tmp_path,
-                                                                refinement):
+def test_a_users_segmentation_is_reviewed_refined_and_measured(
+    scene, small_phantom, phantom_volume, tmp_path, refinement
+):
     from GmmSegLib.clinical.indices import structure_volumes_ml
 
     logic = GmmSegLogic(scene)
@@ -273,8 +283,9 @@ def test_a_users_cine_segmentation_is_taken_from_every_frame(scene, small_phanto
     master = browser.GetMasterSequenceNode()
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "my contours")
     for t in range(small_phantom.image.num_frames):
-        sequence.SetDataNodeAtValue(_user_segmentation(master.GetNthDataNode(t), small_phantom.labels[t]),
-                                    master.GetNthIndexValue(t))
+        sequence.SetDataNodeAtValue(
+            _user_segmentation(master.GetNthDataNode(t), small_phantom.labels[t]), master.GetNthIndexValue(t)
+        )
     browser.AddSynchronizedSequenceNode(sequence)
     slicer.vtkSlicerSequencesLogic().UpdateProxyNodesFromSequences(browser)
     mine = browser.GetProxyNode(sequence)

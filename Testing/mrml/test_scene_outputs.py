@@ -23,11 +23,21 @@ from GmmSegLib.mrml.nodes import read_labels, write_labels  # noqa: E402
 # 3 uncertainty kinds, prior) and the browser's proxies of them with their display and storage nodes, the prior
 # transform, the indices and volume-curve tables, the volume plot and its two series, the shared colour table,
 # and the record kept for taking the result up again (summary text, model labels and probabilities sequences)
-CINE_OUTPUTS = {"vtkMRMLSequenceNode": 7, "vtkMRMLTextNode": 1, "vtkMRMLSegmentationNode": 1,
-                "vtkMRMLSegmentationDisplayNode": 1,
-                "vtkMRMLSegmentationStorageNode": 1, "vtkMRMLScalarVolumeNode": 4, "vtkMRMLScalarVolumeDisplayNode": 4,
-                "vtkMRMLVolumeArchetypeStorageNode": 4, "vtkMRMLLinearTransformNode": 1, "vtkMRMLTableNode": 2,
-                "vtkMRMLPlotChartNode": 1, "vtkMRMLPlotSeriesNode": 2, "vtkMRMLColorTableNode": 1}
+CINE_OUTPUTS = {
+    "vtkMRMLSequenceNode": 7,
+    "vtkMRMLTextNode": 1,
+    "vtkMRMLSegmentationNode": 1,
+    "vtkMRMLSegmentationDisplayNode": 1,
+    "vtkMRMLSegmentationStorageNode": 1,
+    "vtkMRMLScalarVolumeNode": 4,
+    "vtkMRMLScalarVolumeDisplayNode": 4,
+    "vtkMRMLVolumeArchetypeStorageNode": 4,
+    "vtkMRMLLinearTransformNode": 1,
+    "vtkMRMLTableNode": 2,
+    "vtkMRMLPlotChartNode": 1,
+    "vtkMRMLPlotSeriesNode": 2,
+    "vtkMRMLColorTableNode": 1,
+}
 
 
 @pytest.fixture
@@ -56,8 +66,13 @@ def _ids(scene) -> set[str]:
 
 
 def _added_classes(scene, before: set[str]) -> dict[str, int]:
-    return dict(collections.Counter(scene.GetNthNode(i).GetClassName() for i in range(scene.GetNumberOfNodes())
-                                    if scene.GetNthNode(i).GetID() not in before))
+    return dict(
+        collections.Counter(
+            scene.GetNthNode(i).GetClassName()
+            for i in range(scene.GetNumberOfNodes())
+            if scene.GetNthNode(i).GetID() not in before
+        )
+    )
 
 
 def test_a_cine_is_shown_and_edited_through_main_scene_nodes(scene, small_phantom, cine_result):
@@ -140,8 +155,9 @@ def test_undo_keeps_edits_made_elsewhere_since(scene, small_phantom, phantom_vol
     assert np.array_equal(after[z], labels[z]) and not after[other].any()
 
 
-def test_a_rerun_and_a_full_cycle_leave_only_the_documented_outputs(scene, small_phantom, cine_result, tmp_path,
-                                                                     refinement):
+def test_a_rerun_and_a_full_cycle_leave_only_the_documented_outputs(
+    scene, small_phantom, cine_result, tmp_path, refinement
+):
     logic = GmmSegLogic(scene)
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
     before = _ids(scene)
@@ -154,8 +170,9 @@ def test_a_rerun_and_a_full_cycle_leave_only_the_documented_outputs(scene, small
     labels = logic.current_labels(second)
     z = int(np.argmax((labels == 2).sum(axis=(1, 2))))
     ys, xs = np.nonzero(labels[z] == 2)
-    logic.refine(second, "MYO", [logic.world_position(second, (float(xs[0]), float(ys[0]), z), second.current_frame)],
-                 [])
+    logic.refine(
+        second, "MYO", [logic.world_position(second, (float(xs[0]), float(ys[0]), z), second.current_frame)], []
+    )
     logic.accept(second)
     logic.export(second, tmp_path)
     expected = dict(CINE_OUTPUTS, vtkMRMLSequenceNode=CINE_OUTPUTS["vtkMRMLSequenceNode"] + 1)  # + the audit copy
@@ -223,8 +240,12 @@ def test_the_segment_editors_own_undo_works_beside_the_modules(scene, small_phan
     write_labels(outputs.segmentation, outputs.shown_volume, edited)
     z = int(np.argmax((edited == 1).sum(axis=(1, 2))))
     ys, xs = np.nonzero(edited[z] == 1)
-    assert logic.refine(outputs, "LV", [], [logic.world_position(outputs, (float(np.median(xs)),
-                                                                          float(np.median(ys)), z))]) > 0
+    assert (
+        logic.refine(
+            outputs, "LV", [], [logic.world_position(outputs, (float(np.median(xs)), float(np.median(ys)), z))]
+        )
+        > 0
+    )
     logic.undo(outputs)
     assert np.array_equal(logic.current_labels(outputs), edited)
     assert editor.CanUndo()
@@ -260,8 +281,9 @@ def _surface_points(segmentation, segment_id: str = "LV") -> int:
     return -1 if polydata is None else polydata.GetNumberOfPoints()
 
 
-def test_the_heart_shows_in_3d_and_its_surface_follows_edits_undo_and_redo(scene, small_phantom, phantom_volume,
-                                                                         cine_result):
+def test_the_heart_shows_in_3d_and_its_surface_follows_edits_undo_and_redo(
+    scene, small_phantom, phantom_volume, cine_result
+):
     from GmmSegLib.mrml.edit_history import LabelEdit
 
     logic = GmmSegLogic(scene)
@@ -320,7 +342,8 @@ def test_the_indices_table_follows_refine_undo_and_redo(scene, small_phantom, ph
 
 
 def test_probabilities_are_kept_in_the_scene_in_steps_of_a_65535th_and_older_scenes_still_read(
-        scene, small_phantom, cine_result):
+    scene, small_phantom, cine_result
+):
     from GmmSegLib.core.probability_steps import probabilities_as_read
     from GmmSegLib.mrml.result_record import PROBABILITIES
 
@@ -338,8 +361,9 @@ def test_probabilities_are_kept_in_the_scene_in_steps_of_a_65535th_and_older_sce
     np.testing.assert_allclose(probabilities_as_read(in_bytes), cine_result.probabilities[0], atol=0.5 / 255 + 1e-6)
 
 
-def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, small_phantom, cine_result, refinement,
-                                                                         tmp_path, monkeypatch):
+def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(
+    scene, small_phantom, cine_result, refinement, tmp_path, monkeypatch
+):
     """With a click refiner, each refinement of a slice is given that slice's earlier clicks again (so that a later
     click does not undo what an earlier one fixed); an undone refinement's clicks are forgotten with it."""
     import json
@@ -353,8 +377,9 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, sm
     models = tmp_path / "models"
     models.mkdir()
     sha256 = save_model(GmmSegModel(handedness=False, refiner=True), models / "with_refiner.pt")
-    (models / "Models.json").write_text(json.dumps({"schema": 1, "default": "r", "models": [
-        {"id": "r", "file": "with_refiner.pt", "sha256": sha256}]}))
+    (models / "Models.json").write_text(
+        json.dumps({"schema": 1, "default": "r", "models": [{"id": "r", "file": "with_refiner.pt", "sha256": sha256}]})
+    )
     monkeypatch.setenv("GMMSEG_MODELS_DIR", str(models))
     logic = GmmSegLogic(scene)
     outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
@@ -368,7 +393,9 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, sm
     clicks, boxes = outputs.history.prompts_on(frame, z)
     assert boxes == []
     assert [(round(c.x), round(c.y), c.structure, c.foreground) for c in clicks] == [
-        (round(first[0]), round(first[1]), "MYO", False), (round(second[0]), round(second[1]), "LV", True)]
+        (round(first[0]), round(first[1]), "MYO", False),
+        (round(second[0]), round(second[1]), "LV", True),
+    ]
     refined = logic.current_labels(outputs)[z]
     assert refined[round(first[1]), round(first[0])] != 2 and refined[round(second[1]), round(second[0])] == 1
     assert outputs.history.prompts_on(frame, z + 1) == ([], [])
@@ -376,10 +403,14 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, sm
     assert outputs.history.prompts_on(frame, z) == ([clicks[0]], []) and isinstance(clicks[0], Click)
     # a scribble and a box: the stroke's clicks and the box are kept with the edit, in the image's pixels
     ys, xs = np.nonzero(labels[z] == 3)
-    stroke = [logic.world_position(outputs, (float(x), float(y), float(z)), frame) for x, y in
-              ((xs.min(), ys.min()), (xs.max(), ys.max()))]
-    corners = [logic.world_position(outputs, (float(x), float(y), float(z)), frame) for x, y in
-               ((xs.max() + 2, ys.max() + 2), (xs.min() - 2, ys.min() - 2))]
+    stroke = [
+        logic.world_position(outputs, (float(x), float(y), float(z)), frame)
+        for x, y in ((xs.min(), ys.min()), (xs.max(), ys.max()))
+    ]
+    corners = [
+        logic.world_position(outputs, (float(x), float(y), float(z)), frame)
+        for x, y in ((xs.max() + 2, ys.max() + 2), (xs.min() - 2, ys.min() - 2))
+    ]
     logic.refine(outputs, "RV", [], [], scribbles=[(stroke, True)], boxes=[corners])
     clicks, boxes = outputs.history.prompts_on(frame, z)
     assert len(clicks) > 2 and all(c.structure == "RV" and c.foreground for c in clicks[1:])
@@ -387,10 +418,9 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(scene, sm
 
 
 @pytest.mark.parametrize("click_refiner", [True, False], ids=["click refiner", "geodesic path"])
-def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_step(scene, small_phantom,
-                                                                                       cine_result, refinement,
-                                                                                       tmp_path, monkeypatch,
-                                                                                       click_refiner):
+def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_step(
+    scene, small_phantom, cine_result, refinement, tmp_path, monkeypatch, click_refiner
+):
     """Through the model's click refiner, or the geodesic path when the model (here the shipped one) has none."""
     from panel_steps import model_with_click_refiner
 
@@ -430,8 +460,10 @@ def test_a_box_without_a_click_refiner_is_refused_and_changes_nothing(scene, sma
     outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
     before = logic.current_labels(outputs)
     z = int(np.argmax((before == 3).sum(axis=(1, 2))))
-    corners = [logic.world_position(outputs, (float(x), float(y), float(z)), outputs.current_frame)
-               for x, y in ((10, 10), (40, 40))]
+    corners = [
+        logic.world_position(outputs, (float(x), float(y), float(z)), outputs.current_frame)
+        for x, y in ((10, 10), (40, 40))
+    ]
     with pytest.raises(GmmSegError, match="a box needs a model with a click refiner"):
         logic.refine(outputs, "RV", [], [], boxes=[corners])
     assert np.array_equal(logic.current_labels(outputs), before) and not outputs.history.can_undo

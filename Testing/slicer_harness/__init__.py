@@ -32,14 +32,29 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .startup import StartupRecord
 
-__all__ = ["LoadedModule", "answering", "from_event_loop", "install", "load_module", "pump", "slicer_python_dir",
-           "start_application", "wait_until"]
+__all__ = [
+    "LoadedModule",
+    "answering",
+    "from_event_loop",
+    "install",
+    "load_module",
+    "pump",
+    "slicer_python_dir",
+    "start_application",
+    "wait_until",
+]
 
 ENVIRONMENT_VARIABLE = "GMMSEG_SLICER_PYTHON"
 _REPOSITORY = Path(__file__).resolve().parents[2]
 
-_LAZY = {"pump": "events", "wait_until": "events", "from_event_loop": "events", "answering": "dialogs",
-         "load_module": "modules", "LoadedModule": "modules"}
+_LAZY = {
+    "pump": "events",
+    "wait_until": "events",
+    "from_event_loop": "events",
+    "answering": "dialogs",
+    "load_module": "modules",
+    "LoadedModule": "modules",
+}
 
 _installed: dict[str, types.ModuleType] = {}
 _keep_alive: list[object] = []
@@ -72,16 +87,20 @@ def start_application(scripted_modules: Sequence[str | Path], main_window: bool 
     harness is not installed yet (a fresh one: the conftest of the test suite installs it)."""
     _check_slicer_python()
     if _installed:
-        raise RuntimeError("the harness's application has started already: start_application() needs a fresh "
-                           "process (load_module() loads a module into a running application)")
+        raise RuntimeError(
+            "the harness's application has started already: start_application() needs a fresh "
+            "process (load_module() loads a module into a running application)"
+        )
     return _start(scripted_modules, main_window)
 
 
 def _check_slicer_python() -> None:
     package_dir = slicer_python_dir() / "slicer"
     if not (package_dir / "util.py").is_file():
-        raise FileNotFoundError(f"Slicer 5.12.3's Python layer not found at {package_dir} (set {ENVIRONMENT_VARIABLE} "
-                                "to the folder that holds slicer/)")
+        raise FileNotFoundError(
+            f"Slicer 5.12.3's Python layer not found at {package_dir} (set {ENVIRONMENT_VARIABLE} "
+            "to the folder that holds slicer/)"
+        )
 
 
 def _start(scripted_modules: Sequence[str | Path], main_window: bool = False) -> StartupRecord:

@@ -63,8 +63,9 @@ def use_temporary_settings() -> Path:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     QtCore.QSettings.setDefaultFormat(QtCore.QSettings.Format.IniFormat)
     QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, str(folder))
-    QtCore.QSettings.setPath(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.SystemScope,
-                             str(folder / "system"))
+    QtCore.QSettings.setPath(
+        QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.SystemScope, str(folder / "system")
+    )
     return folder
 
 
@@ -105,8 +106,11 @@ def create_application_scene() -> StartupScene:
     data_io_logic.SetMRMLApplicationLogic(app_logic)
     data_io_logic.SetAndObserveDataIOManager(remote_io.GetDataIOManager())
     app_logic.SetMRMLSceneDataIO(scene, remote_io, data_io_logic)
-    module_logics = {"Markups": slicer_core.vtkSlicerMarkupsLogic(), "Sequences": slicer_core.vtkSlicerSequencesLogic(),
-                     "Terminologies": slicer_core.vtkSlicerTerminologiesModuleLogic()}
+    module_logics = {
+        "Markups": slicer_core.vtkSlicerMarkupsLogic(),
+        "Sequences": slicer_core.vtkSlicerSequencesLogic(),
+        "Terminologies": slicer_core.vtkSlicerTerminologiesModuleLogic(),
+    }
     for logic in module_logics.values():
         logic.SetMRMLApplicationLogic(app_logic)
         logic.SetMRMLScene(scene)
@@ -252,7 +256,8 @@ class qSlicerApplication(qt.QObject):
     mainApplicationMinorVersion = Property(int, lambda self: self._version[1], constant=True)
     mainApplicationPatchVersion = Property(int, lambda self: self._version[2], constant=True)
     documentationBaseUrl = Property(
-        str, lambda self: f"https://slicer.readthedocs.io/en/{self._version[0]}.{self._version[1]}", constant=True)
+        str, lambda self: f"https://slicer.readthedocs.io/en/{self._version[0]}.{self._version[1]}", constant=True
+    )
 
     def moduleDocumentationUrl(self, moduleName: str) -> str:
         return f"{self.documentationBaseUrl}/user_guide/modules/{moduleName.lower()}.html"

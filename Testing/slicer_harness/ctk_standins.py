@@ -75,8 +75,9 @@ class ctkCollapsibleButton(qt.QAbstractButton):
         if child in self._adopted:
             return
         self._adopted.add(child)
-        if child.testAttribute(QtCore.Qt.WidgetAttribute.WA_WState_ExplicitShowHide) and \
-                child.testAttribute(QtCore.Qt.WidgetAttribute.WA_WState_Hidden):
+        if child.testAttribute(QtCore.Qt.WidgetAttribute.WA_WState_ExplicitShowHide) and child.testAttribute(
+            QtCore.Qt.WidgetAttribute.WA_WState_Hidden
+        ):
             child.setProperty("visibilityToParent", False)
         child.installEventFilter(self)
 
@@ -108,9 +109,11 @@ class ctkCollapsibleButton(qt.QAbstractButton):
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:
         painter = QtGui.QPainter(self)
-        painter.drawText(self.rect.adjusted(4, 0, 0, 0),  # Qt properties are attributes here, as in PythonQt
-                         QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop,
-                         ("+ " if self._collapsed else "- ") + self.text)
+        painter.drawText(
+            self.rect.adjusted(4, 0, 0, 0),  # Qt properties are attributes here, as in PythonQt
+            QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop,
+            ("+ " if self._collapsed else "- ") + self.text,
+        )
         painter.end()
 
 
@@ -167,8 +170,9 @@ class ctkSliderWidget(qt.QWidget):
     def setSingleStep(self, step: float) -> None:
         low, high = self._spinBox.minimum, self._spinBox.maximum
         if low != high and not (1e-300 < step <= high - low):  # ctkDoubleSlider::isValidStep
-            QtCore.qWarning(f"ctkSliderWidget::setSingleStep() {step} is out of bounds. {low} {high} "
-                            f"{self._spinBox.value}")
+            QtCore.qWarning(
+                f"ctkSliderWidget::setSingleStep() {step} is out of bounds. {low} {high} {self._spinBox.value}"
+            )
             return
         self._spinBox.setSingleStep(step)
 
@@ -230,10 +234,24 @@ class ctkPathLineEdit(qt.QWidget):
     """
 
     Dirs, Files, Drives, NoSymLinks, AllEntries, TypeMask = 0x001, 0x002, 0x004, 0x008, 0x007, 0x00F
-    Readable, Writable, Executable, PermissionMask, Modified, Hidden, System = 0x010, 0x020, 0x040, 0x070, 0x080, \
-        0x100, 0x200
-    AccessMask, AllDirs, CaseSensitive, NoDotAndDotDot, NoDot, NoDotDot, NoFilter = 0x3F0, 0x400, 0x800, 0x1000, \
-        0x2000, 0x4000, -1
+    Readable, Writable, Executable, PermissionMask, Modified, Hidden, System = (
+        0x010,
+        0x020,
+        0x040,
+        0x070,
+        0x080,
+        0x100,
+        0x200,
+    )
+    AccessMask, AllDirs, CaseSensitive, NoDotAndDotDot, NoDot, NoDotDot, NoFilter = (
+        0x3F0,
+        0x400,
+        0x800,
+        0x1000,
+        0x2000,
+        0x4000,
+        -1,
+    )
 
     currentPathChanged = Signal(str)
     validInputChanged = Signal(bool)
@@ -410,9 +428,21 @@ class ctkDoubleRangeSlider(qt.QWidget):
     """Libs/Widgets/ctkDoubleRangeSlider.h (a QWidget): bare."""
 
 
-_CLASSES = (ctkCollapsibleButton, ctkSliderWidget, ctkPathLineEdit, ctkDirectoryButton, ctkComboBox, ctkCheckBox,
-            ctkMessageBox, ctkCheckablePushButton, ctkColorPickerButton, ctkDoubleSlider, ctkDoubleSpinBox,
-            ctkRangeWidget, ctkDoubleRangeSlider)
+_CLASSES = (
+    ctkCollapsibleButton,
+    ctkSliderWidget,
+    ctkPathLineEdit,
+    ctkDirectoryButton,
+    ctkComboBox,
+    ctkCheckBox,
+    ctkMessageBox,
+    ctkCheckablePushButton,
+    ctkColorPickerButton,
+    ctkDoubleSlider,
+    ctkDoubleSpinBox,
+    ctkRangeWidget,
+    ctkDoubleRangeSlider,
+)
 
 
 def make_ctk_module() -> types.ModuleType:

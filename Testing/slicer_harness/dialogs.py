@@ -63,9 +63,16 @@ class answering:
         try:  # the box may be the ``qt`` adapter's, whose properties are attributes: read through Qt's class
             offered = tuple(_Button(button).name for button in _standard_buttons(box))
             button = QtWidgets.QMessageBox.button(box, getattr(_Button, answer)) if answer in offered else None
-            self.seen.append(SeenDialog(QtWidgets.QMessageBox.windowTitle(box), QtWidgets.QMessageBox.text(box),
-                                        QtWidgets.QMessageBox.detailedText(box), QtWidgets.QMessageBox.icon(box),
-                                        offered, answer if button is not None else ""))
+            self.seen.append(
+                SeenDialog(
+                    QtWidgets.QMessageBox.windowTitle(box),
+                    QtWidgets.QMessageBox.text(box),
+                    QtWidgets.QMessageBox.detailedText(box),
+                    QtWidgets.QMessageBox.icon(box),
+                    offered,
+                    answer if button is not None else "",
+                )
+            )
         finally:  # whatever happens, the box is closed: a test never hangs on it
             if button is not None:
                 button.click()

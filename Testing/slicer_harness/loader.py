@@ -87,8 +87,9 @@ class _Preparation:
         if block is None:
             return
         for connection in block.findall("connection"):
-            self.connections.append(tuple(connection.findtext(tag, "").strip()
-                                          for tag in ("sender", "signal", "receiver", "slot")))
+            self.connections.append(
+                tuple(connection.findtext(tag, "").strip() for tag in ("sender", "signal", "receiver", "slot"))
+            )
         root.remove(block)
 
     def _check_widgets_and_take_enums(self, root: ElementTree.Element, source: str) -> None:
@@ -96,8 +97,10 @@ class _Preparation:
             class_name, name = widget.get("class", ""), widget.get("name", "")
             cls = _widget_class(class_name)
             if cls is None:
-                raise LookupError(f"{source}: no class for <widget class={class_name!r} name={name!r}> (the harness "
-                                  "has no stand-in for it)")
+                raise LookupError(
+                    f"{source}: no class for <widget class={class_name!r} name={name!r}> (the harness "
+                    "has no stand-in for it)"
+                )
             if _standin_class(class_name) is None:
                 continue
             cpp_properties = _cpp_property_names(cls)
@@ -106,8 +109,9 @@ class _Preparation:
                 if prop.get("stdset") == "0":
                     continue  # a dynamic property (SlicerParameterName): the builder sets it on any object
                 if not _has_property(cls, prop_name):
-                    raise LookupError(f"{source}: the {class_name} stand-in has no property {prop_name!r} that "
-                                      f"widget {name!r} sets")
+                    raise LookupError(
+                        f"{source}: the {class_name} stand-in has no property {prop_name!r} that widget {name!r} sets"
+                    )
                 value = prop.find("enum")
                 value = prop.find("set") if value is None else value
                 if value is not None and prop_name not in cpp_properties:
@@ -161,8 +165,9 @@ class QUiLoader(adapt(QtUiTools.QUiLoader)):
                 raise RuntimeError(f"{name}: could not connect {sender}.{signal} to {receiver}.{slot}")
         return top
 
-    def createWidget(self, className: str, parent: QtWidgets.QWidget | None = None,
-                     name: str = "") -> QtWidgets.QWidget:
+    def createWidget(
+        self, className: str, parent: QtWidgets.QWidget | None = None, name: str = ""
+    ) -> QtWidgets.QWidget:
         cls = _widget_class(className)
         if cls is None:
             return QtUiTools.QUiLoader.createWidget(self, className, parent, name)
@@ -170,8 +175,7 @@ class QUiLoader(adapt(QtUiTools.QUiLoader)):
         widget.setObjectName(name)
         return widget
 
-    def createLayout(self, className: str, parent: QtCore.QObject | None = None,
-                     name: str = "") -> QtWidgets.QLayout:
+    def createLayout(self, className: str, parent: QtCore.QObject | None = None, name: str = "") -> QtWidgets.QLayout:
         qt_class = getattr(QtWidgets, className, None)
         if not (isinstance(qt_class, type) and issubclass(qt_class, QtWidgets.QLayout)):
             return QtUiTools.QUiLoader.createLayout(self, className, parent, name)

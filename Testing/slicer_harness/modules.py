@@ -74,9 +74,17 @@ class qSlicerScriptedLoadableModule(qt.QObject):
         super().__init__(parent)
         self._path = str(path)
         self._name = path.stem
-        self._values: dict[str, Any] = {"title": "", "categories": [], "contributors": [], "helpText": "",
-                                        "acknowledgementText": "", "icon": QtGui.QIcon(), "dependencies": [],
-                                        "hidden": False, "index": -1}
+        self._values: dict[str, Any] = {
+            "title": "",
+            "categories": [],
+            "contributors": [],
+            "helpText": "",
+            "acknowledgementText": "",
+            "icon": QtGui.QIcon(),
+            "dependencies": [],
+            "hidden": False,
+            "index": -1,
+        }
         self._widgetRepresentation: qSlicerScriptedLoadableModuleWidget | None = None
         self._widgetCreationEnabled = True
 
@@ -109,8 +117,9 @@ class qSlicerScriptedLoadableModule(qt.QObject):
     def setWidgetRepresentationCreationEnabled(self, enabled: bool) -> None:
         self._widgetCreationEnabled = bool(enabled)
 
-    widgetRepresentationCreationEnabled = Property(bool, _getWidgetCreationEnabled,
-                                                   setWidgetRepresentationCreationEnabled)
+    widgetRepresentationCreationEnabled = Property(
+        bool, _getWidgetCreationEnabled, setWidgetRepresentationCreationEnabled
+    )
 
     def widgetRepresentation(self) -> qSlicerScriptedLoadableModuleWidget | None:
         if self._widgetRepresentation is None and self._widgetCreationEnabled:

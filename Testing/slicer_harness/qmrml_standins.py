@@ -153,8 +153,13 @@ class qMRMLNodeComboBox(qt.QWidget):
         super().__init__(parent)
         self._filter = _SceneFilter()
         self._proxyModel = qMRMLSortFilterProxyModel(self)
-        self._flags = {"noneEnabled": False, "addEnabled": True, "removeEnabled": True, "editEnabled": False,
-                       "renameEnabled": False}
+        self._flags = {
+            "noneEnabled": False,
+            "addEnabled": True,
+            "removeEnabled": True,
+            "editEnabled": False,
+            "renameEnabled": False,
+        }
         self._scene = None
         self._sceneObservers: list[int] = []
         self._nodeObservers: dict[str, tuple[Any, int]] = {}
@@ -189,8 +194,7 @@ class qMRMLNodeComboBox(qt.QWidget):
     def _wantedItems(self, leaving: Any = None) -> list[str]:
         if self._scene is None:
             return []
-        return ([self._NONE] if self._flags["noneEnabled"] else []) + self._listedNodeIDs(leaving) + \
-            self._actionItems()
+        return ([self._NONE] if self._flags["noneEnabled"] else []) + self._listedNodeIDs(leaving) + self._actionItems()
 
     def _update(self, leaving: Any = None, reset: bool = False) -> None:
         """Bring the rows to the scene's state: the removed rows go first, then the new ones come, as in the model.
@@ -253,8 +257,12 @@ class qMRMLNodeComboBox(qt.QWidget):
         scene = self._scene
         if scene is None:
             return
-        events = ((scene.NodeAddedEvent, self._onNodeAdded), (scene.NodeAboutToBeRemovedEvent, self._onNodeRemoving),
-                  (scene.EndCloseEvent, self._onSceneReset), (scene.EndImportEvent, self._onSceneReset))
+        events = (
+            (scene.NodeAddedEvent, self._onNodeAdded),
+            (scene.NodeAboutToBeRemovedEvent, self._onNodeRemoving),
+            (scene.EndCloseEvent, self._onSceneReset),
+            (scene.EndImportEvent, self._onSceneReset),
+        )
         self._sceneObservers = [scene.AddObserver(event, callback) for event, callback in events]
         for index in range(scene.GetNumberOfNodes()):
             self._watchNode(scene.GetNthNode(index))
@@ -425,9 +433,12 @@ class qSlicerMarkupsPlaceWidget(qSlicerWidget):
         layout = qt.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self._buttons = {}
-        for name, tip in (("ColorButton", "Select the display color."), ("PlaceButton", "Place a control point"),
-                          ("DeleteButton", "Delete last added control point"),
-                          ("MoreButton", "Click for more options")):
+        for name, tip in (
+            ("ColorButton", "Select the display color."),
+            ("PlaceButton", "Place a control point"),
+            ("DeleteButton", "Delete last added control point"),
+            ("MoreButton", "Click for more options"),
+        ):
             button = ctkColorPickerButton(self) if name == "ColorButton" else qt.QToolButton(self)
             button.setObjectName(name)
             button.setToolTip(tip)
@@ -474,10 +485,15 @@ class qSlicerMarkupsPlaceWidget(qSlicerWidget):
             if alive is not None and shiboken6.isValid(alive):
                 alive.updateWidget()
 
-        events = {self._interactionNode: (vtk.vtkCommand.ModifiedEvent,),
-                  self._selectionNode: (vtk.vtkCommand.ModifiedEvent,),
-                  self._currentNode: (vtk.vtkCommand.ModifiedEvent, slicer_core.vtkMRMLMarkupsNode.PointAddedEvent,
-                                      slicer_core.vtkMRMLMarkupsNode.PointRemovedEvent)}
+        events = {
+            self._interactionNode: (vtk.vtkCommand.ModifiedEvent,),
+            self._selectionNode: (vtk.vtkCommand.ModifiedEvent,),
+            self._currentNode: (
+                vtk.vtkCommand.ModifiedEvent,
+                slicer_core.vtkMRMLMarkupsNode.PointAddedEvent,
+                slicer_core.vtkMRMLMarkupsNode.PointRemovedEvent,
+            ),
+        }
         for node, node_events in events.items():
             for event in node_events if node is not None else ():
                 self._observations.append((node, node.AddObserver(event, update)))
@@ -597,8 +613,17 @@ class qMRMLRangeWidget(ctkRangeWidget):
     """Libs/MRML/Widgets/qMRMLRangeWidget.h (a ctkRangeWidget): bare."""
 
 
-STANDINS = (qMRMLWidget, qSlicerWidget, qMRMLNodeComboBox, qMRMLTableView, qSlicerMarkupsPlaceWidget,
-            qMRMLSliderWidget, qMRMLSpinBox, qMRMLRangeWidget, qMRMLSortFilterProxyModel)
+STANDINS = (
+    qMRMLWidget,
+    qSlicerWidget,
+    qMRMLNodeComboBox,
+    qMRMLTableView,
+    qSlicerMarkupsPlaceWidget,
+    qMRMLSliderWidget,
+    qMRMLSpinBox,
+    qMRMLRangeWidget,
+    qMRMLSortFilterProxyModel,
+)
 """The classes put into the ``slicer`` module."""
 
 for _cls in STANDINS:

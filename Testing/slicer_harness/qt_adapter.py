@@ -172,9 +172,14 @@ def _init_subclass(cls: type, **kwargs: Any) -> None:
 # What PythonQt adds to every QObject. connect and disconnect must be in the namespace of the object's own class:
 # for names that QObject has both as static and as instance method, PySide6's attribute lookup only looks at the
 # exact type's dict and otherwise returns its own method.
-_PYTHONQT_QOBJECT = {"name": property(_get_name, _set_name), "connect": _connect, "disconnect": _disconnect,
-                     "findChildren": _findChildren, "findChild": _findChild,
-                     "__init_subclass__": classmethod(_init_subclass)}
+_PYTHONQT_QOBJECT = {
+    "name": property(_get_name, _set_name),
+    "connect": _connect,
+    "disconnect": _disconnect,
+    "findChildren": _findChildren,
+    "findChild": _findChild,
+    "__init_subclass__": classmethod(_init_subclass),
+}
 
 
 class _AdapterType(type(QtCore.QObject)):

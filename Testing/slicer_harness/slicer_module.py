@@ -55,11 +55,17 @@ def make_slicer_module(package_dir: Path) -> types.ModuleType:
     for name in dir(slicer_core):
         if not name.startswith("_") and name not in module_classes:
             setattr(module, name, getattr(slicer_core, name))
-    for cls in (*qmrml_standins.STANDINS, modules.qSlicerScriptedLoadableModule,
-                modules.qSlicerScriptedLoadableModuleWidget, modules.qSlicerLoadableModule):
+    for cls in (
+        *qmrml_standins.STANDINS,
+        modules.qSlicerScriptedLoadableModule,
+        modules.qSlicerScriptedLoadableModuleWidget,
+        modules.qSlicerLoadableModule,
+    ):
         setattr(module, cls.__name__, cls)
-    for name, doc in (("modules", "This object provides an access to all instantiated Slicer modules."),
-                      ("moduleNames", "This object provides an access to all instantiated Slicer module names.")):
+    for name, doc in (
+        ("modules", "This object provides an access to all instantiated Slicer modules."),
+        ("moduleNames", "This object provides an access to all instantiated Slicer module names."),
+    ):
         submodule = types.ModuleType(name, doc)
         setattr(module, name, submodule)
     return module

@@ -60,8 +60,9 @@ class StartupRecord:
         return {"instantiated": self.instantiated, "loaded": self.loaded, "failed": self.failed, "early": self.early}
 
 
-def start(slicer: types.ModuleType, loadable: dict[str, Any], scripted: list[Path],
-          main_window: bool = False) -> StartupRecord:
+def start(
+    slicer: types.ModuleType, loadable: dict[str, Any], scripted: list[Path], main_window: bool = False
+) -> StartupRecord:
     """Start the application made in ``slicer`` with the loadable modules ``loadable`` (name: module object) and the
     scripted module files ``scripted``, as Slicer does (see the module's docstring)."""
     from .modules import instantiate_scripted

@@ -25,8 +25,11 @@ slicer_core = pytest.importorskip("slicer_core", reason="slicer-core (pip instal
 import slicer_harness  # noqa: E402
 
 if not (slicer_harness.slicer_python_dir() / "slicer" / "util.py").is_file():
-    pytest.skip(f"Slicer 5.12.3's Python layer is not at {slicer_harness.slicer_python_dir()} (set "
-                f"{slicer_harness.ENVIRONMENT_VARIABLE})", allow_module_level=True)
+    pytest.skip(
+        f"Slicer 5.12.3's Python layer is not at {slicer_harness.slicer_python_dir()} (set "
+        f"{slicer_harness.ENVIRONMENT_VARIABLE})",
+        allow_module_level=True,
+    )
 
 slicer = slicer_harness.install()
 
@@ -92,8 +95,10 @@ def test_load_ui_builds_every_named_widget_of_the_module_ui_with_its_class():
             if prop.get("stdset") == "0":  # dynamic properties, such as SlicerParameterName
                 assert widget.property(prop.get("name")) == _ui_value(prop, type(widget)), element.get("name")
             elif type(widget).__module__ in ("ctk", "slicer") and next(iter(prop)).tag != "enum":
-                assert getattr(widget, prop.get("name")) == pytest.approx(_ui_value(prop, type(widget))), \
-                    (element.get("name"), prop.get("name"))
+                assert getattr(widget, prop.get("name")) == pytest.approx(_ui_value(prop, type(widget))), (
+                    element.get("name"),
+                    prop.get("name"),
+                )
     assert ui.modelPathLineEdit.filters == ctk.ctkPathLineEdit.Files
     assert ui.priorCollapsibleButton.collapsed and not ui.priorCollapsibleButton.checked
 
@@ -118,8 +123,10 @@ def test_ui_connections_give_the_child_qmrml_widgets_the_scene():
 
 def test_a_ui_naming_a_class_without_stand_in_is_an_error(tmp_path):
     path = tmp_path / "unknown.ui"
-    path.write_text('<ui version="4.0"><widget class="qMRMLWidget" name="top"><layout class="QVBoxLayout"><item>'
-                    '<widget class="qMRMLVolumeThresholdWidget" name="threshold"/></item></layout></widget></ui>')
+    path.write_text(
+        '<ui version="4.0"><widget class="qMRMLWidget" name="top"><layout class="QVBoxLayout"><item>'
+        '<widget class="qMRMLVolumeThresholdWidget" name="threshold"/></item></layout></widget></ui>'
+    )
     with pytest.raises(LookupError, match="qMRMLVolumeThresholdWidget"):
         slicer.util.loadUI(str(path))
 
@@ -373,7 +380,8 @@ def test_the_qt_binding_keeps_pythons_counts_of_none_true_and_false():
     import PySide6
 
     assert all(count < calls // 2 for count in lost.values()), (
-        f"PySide6 {PySide6.__version__} releases references it does not hold: {lost} lost in {calls} calls")
+        f"PySide6 {PySide6.__version__} releases references it does not hold: {lost} lost in {calls} calls"
+    )
 
 
 def test_adapter_classes_are_the_qt_classes_slicer_compares_against():
@@ -510,8 +518,10 @@ def test_scene_has_the_start_up_singletons_and_slicer_util_sets_the_slice_views(
     assert red.GetForegroundOpacity() == pytest.approx(0.4)
 
     slicer.vtkMRMLSliceNode.JumpAllSlices(scene, 10.0, 20.0, 30.0)
-    positions = {view: [scene.GetNodeByID(f"vtkMRMLSliceNode{view}").GetSliceToRAS().GetElement(i, 3)
-                        for i in range(3)] for view in ("Red", "Yellow", "Green")}
+    positions = {
+        view: [scene.GetNodeByID(f"vtkMRMLSliceNode{view}").GetSliceToRAS().GetElement(i, 3) for i in range(3)]
+        for view in ("Red", "Yellow", "Green")
+    }
     # each view moves along its own normal: axial along S, sagittal along R, coronal along A
     assert positions == {"Red": [0.0, 0.0, 30.0], "Yellow": [10.0, 0.0, 0.0], "Green": [0.0, 20.0, 0.0]}
     slicer.modules.markups.logic().JumpSlicesToLocation(1.0, 2.0, 3.0, True)
@@ -587,15 +597,22 @@ def test_message_boxes_outside_testing_mode_show_their_text_and_return_the_butto
     try:
         assert slicer.util.mainWindow() is slicer.app.mainWindow() and not slicer.app.commandOptions().noMainWindow
         with answering("Cancel", "Ok", "Yes", "No", "Ok") as seen:
-            answers = from_event_loop(lambda: [slicer.util.confirmOkCancelDisplay("Proceed?"),
-                                               slicer.util.confirmOkCancelDisplay("Proceed?"),
-                                               slicer.util.confirmYesNoDisplay("Keep?"),
-                                               slicer.util.confirmYesNoDisplay("Keep?"),
-                                               slicer.util.errorDisplay("It broke.", detailedText="the details")])
+            answers = from_event_loop(
+                lambda: [
+                    slicer.util.confirmOkCancelDisplay("Proceed?"),
+                    slicer.util.confirmOkCancelDisplay("Proceed?"),
+                    slicer.util.confirmYesNoDisplay("Keep?"),
+                    slicer.util.confirmYesNoDisplay("Keep?"),
+                    slicer.util.errorDisplay("It broke.", detailedText="the details"),
+                ]
+            )
         assert answers == [False, True, True, False, None]
         assert [(d.text, d.buttons, d.answer) for d in seen[:4]] == [
-            ("Proceed?", ("Ok", "Cancel"), "Cancel"), ("Proceed?", ("Ok", "Cancel"), "Ok"),
-            ("Keep?", ("Yes", "No"), "Yes"), ("Keep?", ("Yes", "No"), "No")]
+            ("Proceed?", ("Ok", "Cancel"), "Cancel"),
+            ("Proceed?", ("Ok", "Cancel"), "Ok"),
+            ("Keep?", ("Yes", "No"), "Yes"),
+            ("Keep?", ("Yes", "No"), "No"),
+        ]
         assert (seen[4].text, seen[4].detailed_text) == ("It broke.", "the details")
         assert seen[4].icon == qt.QMessageBox.Critical
         with pytest.raises(AssertionError, match="unexpected message boxes"):  # closed, and the test told
@@ -608,8 +625,10 @@ def test_message_boxes_outside_testing_mode_show_their_text_and_return_the_butto
 
 
 def test_install_is_idempotent_and_replaces_slicer_cores_own_slicer_package(monkeypatch, tmp_path):
-    assert slicer_harness.slicer_python_dir() == ROOT.parent / "shared" / "slicer-5.12.3-python" or \
-        slicer_harness.ENVIRONMENT_VARIABLE in os.environ
+    assert (
+        slicer_harness.slicer_python_dir() == ROOT.parent / "shared" / "slicer-5.12.3-python"
+        or slicer_harness.ENVIRONMENT_VARIABLE in os.environ
+    )
     with monkeypatch.context() as patch:
         patch.setenv(slicer_harness.ENVIRONMENT_VARIABLE, str(tmp_path))
         assert slicer_harness.slicer_python_dir() == tmp_path
@@ -632,16 +651,19 @@ def test_install_is_idempotent_and_replaces_slicer_cores_own_slicer_package(monk
 
 @pytest.mark.slow
 def test_the_harness_imports_no_torch():
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import slicer_harness; slicer_harness.install(); "
-            "import slicer.util, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule; "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
-    completed = subprocess.run([sys.executable, "-c", code, str(ROOT / "Testing")], capture_output=True,
-                               text=True, timeout=120)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import slicer_harness; slicer_harness.install(); "
+        "import slicer.util, slicer.parameterNodeWrapper, slicer.ScriptedLoadableModule; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "Testing")], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
 
 
 # -- scripted modules: load, show, reload ------------------------------------------------------------------------
-TINY_MODULE = '''
+TINY_MODULE = """
 import qt
 import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleWidget
@@ -675,7 +697,7 @@ class TinyHarnessModuleWidget(ScriptedLoadableModuleWidget):
 
     def cleanup(self):
         self._record("cleanup")
-'''
+"""
 
 
 def test_load_module_and_reload_scripted_module_call_setup_and_cleanup(tmp_path):
@@ -705,7 +727,7 @@ def test_load_module_and_reload_scripted_module_call_setup_and_cleanup(tmp_path)
 STARTUP_MODULES = {  # file name: what the module does at import, in __init__ or in setup()
     "AardvarkFields": "FIELD = slicer.vtkMRMLSequenceBrowserNode  # a Sequences module class, before Annotations",
     "ZebraFields": "FIELD = slicer.vtkMRMLSequenceBrowserNode  # the same, after Annotations\n"
-                   "SETUP = 'assert not hasattr(slicer.modules, \"zebrafields\"), \"set before setup()\"'",
+    'SETUP = \'assert not hasattr(slicer.modules, "zebrafields"), "set before setup()"\'',
     "TouchesModulesAtImport": "LOGIC = slicer.modules.markups.logic()",
     "AsksInInit": "INIT = 'slicer.app.layoutManager(); slicer.app.moduleLogic(\"Markups\")'",
     "BadSetupAsksTerminologies": "SETUP = 'slicer.app.moduleLogic(\"Terminologies\")'",
@@ -742,21 +764,44 @@ def test_start_application_imports_modules_where_slicer_does_and_notes_what_they
     after the modules it depends on and before slicer.modules.<name> is set."""
     for name, code in STARTUP_MODULES.items():
         (tmp_path / f"{name}.py").write_text(STARTUP_MODULE.format(name=name, code=code))
-    started = subprocess.run([sys.executable, "-m", "slicer_harness.startup", *sorted(str(p) for p in
-                              tmp_path.glob("*.py"))], capture_output=True, text=True, timeout=180,
-                             cwd=ROOT / "Testing")
+    started = subprocess.run(
+        [sys.executable, "-m", "slicer_harness.startup", *sorted(str(p) for p in tmp_path.glob("*.py"))],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT / "Testing",
+    )
     assert started.returncode == 0, started.stderr[-3000:]
     record = json.loads(started.stdout.splitlines()[-1])
     assert record["failed"] == {
         "AardvarkFields": "AttributeError: module 'slicer' has no attribute 'vtkMRMLSequenceBrowserNode'",
         "TouchesModulesAtImport": "AttributeError: module 'modules' has no attribute 'markups'",
-        "UntitledModule": "RuntimeError: Failed to retrieve module title corresponding to module name: UntitledModule"}
-    assert record["instantiated"] == ["AsksInInit", "BadSetupAsksTerminologies", "DependsOnTerminologies", "Markups",
-                                      "Sequences", "Terminologies", "UntitledModule", "ZebraFields"]
-    assert record["loaded"] == ["AsksInInit", "BadSetupAsksTerminologies", "Terminologies", "DependsOnTerminologies",
-                                "Markups", "Sequences", "ZebraFields"]
-    assert record["early"] == ["AsksInInit: layoutManager()", "AsksInInit: moduleLogic('Markups')",
-                               "BadSetupAsksTerminologies: moduleLogic('Terminologies')"]
+        "UntitledModule": "RuntimeError: Failed to retrieve module title corresponding to module name: UntitledModule",
+    }
+    assert record["instantiated"] == [
+        "AsksInInit",
+        "BadSetupAsksTerminologies",
+        "DependsOnTerminologies",
+        "Markups",
+        "Sequences",
+        "Terminologies",
+        "UntitledModule",
+        "ZebraFields",
+    ]
+    assert record["loaded"] == [
+        "AsksInInit",
+        "BadSetupAsksTerminologies",
+        "Terminologies",
+        "DependsOnTerminologies",
+        "Markups",
+        "Sequences",
+        "ZebraFields",
+    ]
+    assert record["early"] == [
+        "AsksInInit: layoutManager()",
+        "AsksInInit: moduleLogic('Markups')",
+        "BadSetupAsksTerminologies: moduleLogic('Terminologies')",
+    ]
 
 
 def test_start_application_refuses_a_process_where_the_harness_runs_already():
@@ -774,7 +819,11 @@ def test_slicer_release_510_gives_its_launch_signature_version_and_translate_and
     launch, translate = slicer.util.launchConsoleProcess, slicer.i18n.translate
     with slicer_release("5.10.0"):
         assert list(inspect.signature(slicer.util.launchConsoleProcess).parameters) == [
-            "args", "useStartupEnvironment", "updateEnvironment", "cwd"]
+            "args",
+            "useStartupEnvironment",
+            "updateEnvironment",
+            "cwd",
+        ]
         assert list(inspect.signature(slicer.util.logProcessOutput).parameters) == ["proc"]
         assert slicer.app.applicationVersion == "5.10.0" and slicer.app.minorVersion == 10
         process = slicer.util.launchConsoleProcess([sys.executable, "-c", "print('five ten')"])
@@ -793,13 +842,16 @@ def test_slicer_release_510_gives_its_launch_signature_version_and_translate_and
 # -- the event pump ---------------------------------------------------------------------------------------------------
 def test_slicer_util_runs_a_console_process_without_blocking_the_event_loop():
     lines, codes = [], []
-    slicer.util.launchConsoleProcess([sys.executable, "-c", "print('first'); print('second')"], blocking=False,
-                                     logCallback=lines.append, completedCallback=codes.append)
+    slicer.util.launchConsoleProcess(
+        [sys.executable, "-c", "print('first'); print('second')"],
+        blocking=False,
+        logCallback=lines.append,
+        completedCallback=codes.append,
+    )
     blocked = slicer_harness.wait_until(lambda: codes, timeout=30.0)
     assert lines == ["first", "second"] and codes == [0] and blocked < 1.0
     environment = slicer.util.startupEnvironment()  # what the default useStartupEnvironment=True launches with
     assert environment.get("PATH") == os.environ.get("PATH")
-
 
 
 def test_pump_runs_timers_and_measures_how_long_the_gui_thread_was_blocked():

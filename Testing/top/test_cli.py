@@ -54,8 +54,16 @@ def test_segment_writes_every_output_on_the_input_grid(segmented_volume, phantom
     out, printed = segmented_volume
     stem = "phantom_ed"
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([f"{stem}_seg.nii.gz", f"{stem}_uncertainty.nii.gz", f"{stem}_aleatoric.nii.gz",
-                            f"{stem}_epistemic.nii.gz", f"{stem}_prior.nii.gz", f"{stem}.json"])
+    assert names == sorted(
+        [
+            f"{stem}_seg.nii.gz",
+            f"{stem}_uncertainty.nii.gz",
+            f"{stem}_aleatoric.nii.gz",
+            f"{stem}_epistemic.nii.gz",
+            f"{stem}_prior.nii.gz",
+            f"{stem}.json",
+        ]
+    )
     source = sitk.ReadImage(str(phantom_files["volume"]))
     for name in names:
         if name.endswith(".nii.gz"):
@@ -66,8 +74,10 @@ def test_segment_writes_every_output_on_the_input_grid(segmented_volume, phantom
             assert image.GetDirection() == pytest.approx(source.GetDirection())
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"{stem}_seg.nii.gz")))
     assert set(np.unique(labels)) <= {0, 1, 2, 3}
-    maps = {k: sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"{stem}_{k}.nii.gz")))
-            for k in ("uncertainty", "aleatoric", "epistemic")}
+    maps = {
+        k: sitk.GetArrayFromImage(sitk.ReadImage(str(out / f"{stem}_{k}.nii.gz")))
+        for k in ("uncertainty", "aleatoric", "epistemic")
+    }
     for value in maps.values():
         assert value.min() >= 0 and value.max() <= 1
     np.testing.assert_allclose(maps["uncertainty"], maps["aleatoric"] + maps["epistemic"], atol=1e-4)
@@ -101,8 +111,9 @@ def test_the_files_written_read_back_as_the_result_the_module_shows(segmented_vo
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "phantom_ed_seg.nii.gz")))
     np.testing.assert_array_equal(result.labels, labels[None])
     assert result.labels.dtype == np.uint8 and set(result.uncertainty) == {"total", "aleatoric", "epistemic"}
-    assert all(values.shape == labels[None].shape and values.dtype == np.float32
-               for values in result.uncertainty.values())
+    assert all(
+        values.shape == labels[None].shape and values.dtype == np.float32 for values in result.uncertainty.values()
+    )
     assert result.prior.shape == (1, 4, *labels.shape) and result.summary.frames == 1
     incomplete = tmp_path / "incomplete"
     shutil.copytree(out, incomplete)
@@ -177,8 +188,20 @@ def _dicom_without_a_slice(folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("case", ["missing", "2d", "nan", "constant", "label map", "spacing", "not an image",
-                                  "folder without DICOM", "DICOM with a missing slice"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "2d",
+        "nan",
+        "constant",
+        "label map",
+        "spacing",
+        "not an image",
+        "folder without DICOM",
+        "DICOM with a missing slice",
+    ],
+)
 def test_bad_inputs_give_one_line_errors_and_no_outputs(tmp_path, phantom_volume, case, capsys):
     (tmp_path / "notes.nii.gz").write_text("this is not an image")
     inputs, message = _bad_inputs(tmp_path, phantom_volume)[case]
@@ -196,16 +219,18 @@ def test_a_batch_does_every_input_it_can_and_reports_each_failure(tmp_path, phan
     from GmmSegLib.io.images import read_cardiac_image, to_sitk
 
     flat = tmp_path / "flat.nii.gz"  # a constant image: no heart, refused by the input checks
-    sitk.WriteImage(to_sitk(np.full(phantom_volume.frames.shape[1:], 100.0, np.float32), phantom_volume.geometry),
-                    str(flat))
+    sitk.WriteImage(
+        to_sitk(np.full(phantom_volume.frames.shape[1:], 100.0, np.float32), phantom_volume.geometry), str(flat)
+    )
     second = tmp_path / "second.nii.gz"
     shutil.copy(phantom_files["volume"], second)
     broken = tmp_path / "broken.nii.gz"  # a real file cut short: unreadable
     broken.write_bytes(second.read_bytes()[:2000])
     ge = write_ge_sform_nifti(tmp_path / "ge.nii", phantom_volume.frames[0])  # readable, with one warning
     out = tmp_path / "out"
-    result = gmmseg("segment", phantom_files["volume"], flat, tmp_path / "missing.nii.gz", broken, ge, second,
-                    "--out", out)
+    result = gmmseg(
+        "segment", phantom_files["volume"], flat, tmp_path / "missing.nii.gz", broken, ge, second, "--out", out
+    )
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("gmmseg: error:")]
     assert [line.split(": ")[2].split("/")[-1] for line in errors] == ["flat.nii.gz", "missing.nii.gz", "broken.nii.gz"]
@@ -230,10 +255,21 @@ def test_sigterm_while_a_case_is_written_drops_it_whole(tmp_path, phantom_files)
     import time
 
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "GmmSegLib.cli", "segment", str(phantom_files["cine"]), "--out", str(out),
-               "--device", "cpu", "--probabilities"]
-    process = subprocess.Popen(command, cwd=ROOT / "GmmSegModule", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "GmmSegLib.cli",
+        "segment",
+        str(phantom_files["cine"]),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--probabilities",
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT / "GmmSegModule", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     seen_partial = False
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
@@ -248,8 +284,12 @@ def test_sigterm_while_a_case_is_written_drops_it_whole(tmp_path, phantom_files)
     left = sorted(p.name for p in out.iterdir()) if out.exists() else []
     if left:  # the stop came while the case's files were renamed into place: then all of them were published
         whole = tmp_path / "whole"
-        done = subprocess.run(command[:-4] + [str(whole), "--device", "cpu", "--probabilities"], capture_output=True,
-                              cwd=ROOT / "GmmSegModule", timeout=300)
+        done = subprocess.run(
+            command[:-4] + [str(whole), "--device", "cpu", "--probabilities"],
+            capture_output=True,
+            cwd=ROOT / "GmmSegModule",
+            timeout=300,
+        )
         assert done.returncode == 0 and left == sorted(p.name for p in whole.iterdir())
 
 
@@ -287,6 +327,7 @@ def _with_file_size_limit(limit_bytes: int):
     def limit() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
     return limit
 
 
@@ -296,18 +337,34 @@ def test_outputs_cut_short_by_a_file_size_limit_are_not_published(tmp_path, phan
     """ITK's NIfTI writer prints a short write and returns: the case must fail whole, exit 1, in one line."""
     out = tmp_path / "out"
     out.mkdir()
-    command = [sys.executable, "-m", "GmmSegLib.cli", "segment", str(phantom_files["volume"]), "--out", str(out),
-               "--device", "cpu"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT / "GmmSegModule", timeout=900,
-                            preexec_fn=_with_file_size_limit(100 * 1024))  # the labels fit, the maps do not
+    command = [
+        sys.executable,
+        "-m",
+        "GmmSegLib.cli",
+        "segment",
+        str(phantom_files["volume"]),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT / "GmmSegModule",
+        timeout=900,
+        preexec_fn=_with_file_size_limit(100 * 1024),
+    )  # the labels fit, the maps do not
     errors = [line for line in result.stderr.splitlines() if line.startswith("gmmseg: error:")]
     assert result.returncode == 1, result.stderr
     assert len(errors) == 1 and "could not be written" in errors[0] and "ulimit -f" in errors[0], result.stderr
     assert '"outputs"' not in result.stdout and not any(out.iterdir())
 
 
-def test_an_output_folder_removed_mid_batch_is_named_and_the_batch_goes_on(tmp_path, phantom_files, monkeypatch,
-                                                                           capsys):
+def test_an_output_folder_removed_mid_batch_is_named_and_the_batch_goes_on(
+    tmp_path, phantom_files, monkeypatch, capsys
+):
     from GmmSegLib import cli
     from GmmSegLib.io.images import AtomicOutputs
 
@@ -334,12 +391,14 @@ def test_an_output_folder_removed_mid_batch_is_named_and_the_batch_goes_on(tmp_p
 
 
 @pytest.mark.slow
-def test_a_stack_of_two_slices_gets_its_volumes_with_the_caveat_report_refuses_for(tmp_path, phantom_volume,
-                                                                                    segmented_volume):
+def test_a_stack_of_two_slices_gets_its_volumes_with_the_caveat_report_refuses_for(
+    tmp_path, phantom_volume, segmented_volume
+):
     """segment gave the volumes of 1- and 2-slice stacks as a heart's while report refuses them."""
     middle = phantom_volume.frames.shape[1] // 2
-    write_image(tmp_path / "two.nii.gz", phantom_volume.frames[0, middle - 1: middle + 1],
-                spacing=phantom_volume.spacing_xyz)
+    write_image(
+        tmp_path / "two.nii.gz", phantom_volume.frames[0, middle - 1 : middle + 1], spacing=phantom_volume.spacing_xyz
+    )
     result = gmmseg("segment", tmp_path / "two.nii.gz", "--out", tmp_path / "out", "--device", "cpu")
     caveat = json.loads((tmp_path / "out" / "two.json").read_text())["volume_caveat"]
     assert result.returncode == 0 and caveat.startswith("the LV is in 2 slice(s): the volumes are those of the slices")
@@ -352,8 +411,9 @@ def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phant
     other = tmp_path / "other_folder"
     other.mkdir()
     shutil.copy(phantom_files["volume"], other / phantom_files["volume"].name)
-    result = gmmseg_here(capsys, "segment", phantom_files["volume"], other / phantom_files["volume"].name, "--out",
-                         tmp_path / "o")
+    result = gmmseg_here(
+        capsys, "segment", phantom_files["volume"], other / phantom_files["volume"].name, "--out", tmp_path / "o"
+    )
     assert result.returncode == 2 and "same file name (phantom_ed)" in result.stderr
     assert not (tmp_path / "o").exists()
 
@@ -362,9 +422,11 @@ def test_two_inputs_of_the_same_name_are_refused_before_any_work(tmp_path, phant
 def test_an_output_folder_that_is_a_file_is_refused_before_any_work(tmp_path, phantom_files):
     occupied = tmp_path / "results"
     occupied.write_text("a file where the output folder should go")
-    for command in (["segment", phantom_files["volume"], "--out", occupied],
-                    ["segment", phantom_files["volume"], "--out", occupied / "case1"],
-                    ["adapt", phantom_files["volume"], "--out", occupied / "adapted.pt"]):
+    for command in (
+        ["segment", phantom_files["volume"], "--out", occupied],
+        ["segment", phantom_files["volume"], "--out", occupied / "case1"],
+        ["adapt", phantom_files["volume"], "--out", occupied / "adapted.pt"],
+    ):
         result = gmmseg(*command)
         assert result.returncode == 2 and "not a folder" in result.stderr, command
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -437,8 +499,17 @@ def test_segment_with_a_manual_prior_placement_and_probabilities(tmp_path, segme
     """--phi re-runs the model with the clinician's prior; --probabilities adds what refinement needs."""
     out, _ = segmented_volume
     moved = tmp_path / "moved"
-    result = gmmseg("segment", phantom_files["volume"], "--out", moved, "--device", "cpu",
-                    "--phi", "1.5,25,-20,15", "--probabilities")
+    result = gmmseg(
+        "segment",
+        phantom_files["volume"],
+        "--out",
+        moved,
+        "--device",
+        "cpu",
+        "--phi",
+        "1.5,25,-20,15",
+        "--probabilities",
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((moved / "phantom_ed.json").read_text())
     assert summary["phi"][0]["scale"] == pytest.approx(1.5, rel=1e-4)
@@ -452,20 +523,24 @@ def test_segment_with_a_manual_prior_placement_and_probabilities(tmp_path, segme
     assert (before != after).any()
 
 
-@pytest.mark.parametrize("phi,message", [("0,0,0,0", "scale must be positive"), ("1,2,3", "four numbers"),
-                                         ("1,nan,0,0", "finite")])
+@pytest.mark.parametrize(
+    "phi,message", [("0,0,0,0", "scale must be positive"), ("1,2,3", "four numbers"), ("1,nan,0,0", "finite")]
+)
 def test_impossible_prior_placements_are_refused(tmp_path, phantom_files, phi, message, capsys):
     result = gmmseg_here(capsys, "segment", phantom_files["volume"], "--out", tmp_path / "o", "--phi", phi)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("command, message", [
-    (["bench", "--repeats", "0"], "--repeats: must be 1 or more"),
-    (["bench", "--train-steps", "-1"], "--train-steps: must be 1 or more"),
-    (["adapt", "{tmp}/x.nii.gz", "--out", "{tmp}/a.pt", "--epochs", "0"], "--epochs: must be 1 or more"),
-    (["adapt", "{tmp}/x.nii.gz", "--out", "{tmp}/a.pt", "--steps-per-epoch", "many"], "invalid count value"),
-])
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["bench", "--repeats", "0"], "--repeats: must be 1 or more"),
+        (["bench", "--train-steps", "-1"], "--train-steps: must be 1 or more"),
+        (["adapt", "{tmp}/x.nii.gz", "--out", "{tmp}/a.pt", "--epochs", "0"], "--epochs: must be 1 or more"),
+        (["adapt", "{tmp}/x.nii.gz", "--out", "{tmp}/a.pt", "--steps-per-epoch", "many"], "invalid count value"),
+    ],
+)
 def test_impossible_counts_and_lengths_are_refused(tmp_path, command, message):
     result = gmmseg(*(part.format(tmp=tmp_path) for part in command))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
@@ -495,21 +570,22 @@ def test_report_reads_the_convention_it_is_told_and_warns_when_labels_look_like_
     assert reported["rv_edv"] == pytest.approx(truth["rv_edv"], rel=1e-6)
 
 
-def test_evaluate_warns_when_the_ground_truth_looks_like_another_convention(tmp_path, segmented_volume,
-                                                                            small_phantom, phantom_volume):
+def test_evaluate_warns_when_the_ground_truth_looks_like_another_convention(
+    tmp_path, segmented_volume, small_phantom, phantom_volume
+):
     from GmmSegLib.io.images import to_sitk
 
     out, _ = segmented_volume
     truth = tmp_path / "gt"
     truth.mkdir()
-    sitk.WriteImage(to_sitk(_acdc(small_phantom.labels[0]), phantom_volume.geometry),
-                    str(truth / "phantom_ed_gt.nii.gz"))
+    sitk.WriteImage(
+        to_sitk(_acdc(small_phantom.labels[0]), phantom_volume.geometry), str(truth / "phantom_ed_gt.nii.gz")
+    )
     unsaid = gmmseg("evaluate", "--pred", out, "--gt", truth)
-    assert unsaid.returncode == 0 and "look like another convention" in unsaid.stderr and "--gt-labels" in \
-        unsaid.stderr
+    assert unsaid.returncode == 0 and "look like another convention" in unsaid.stderr and "--gt-labels" in unsaid.stderr
     said = gmmseg("evaluate", "--pred", out, "--gt", truth, "--gt-labels", "acdc")
     assert said.returncode == 0 and "convention" not in said.stderr
-    assert json.loads(said.stdout[said.stdout.index("{"):])["summary"]["LV_dice"] > 0.8
+    assert json.loads(said.stdout[said.stdout.index("{") :])["summary"]["LV_dice"] > 0.8
 
 
 @pytest.mark.slow
@@ -527,8 +603,7 @@ def test_an_image_with_no_heart_is_flagged_not_passed_silently(tmp_path, phantom
     assert f"gmmseg: warning: {path}: nothing was segmented" in result.stderr
 
 
-def test_a_cine_that_cannot_fit_in_memory_is_refused_before_the_work(tmp_path, phantom_files, monkeypatch,
-                                                                     capsys):
+def test_a_cine_that_cannot_fit_in_memory_is_refused_before_the_work(tmp_path, phantom_files, monkeypatch, capsys):
     from GmmSegLib import cli
     from GmmSegLib.inference import memory
 
@@ -567,12 +642,23 @@ def test_a_one_frame_cine_gives_one_frame_cine_outputs(tmp_path, small_phantom):
 
 
 @pytest.mark.slow
-def test_a_rerun_with_a_moved_prior_keeps_the_heart_where_the_first_run_found_it(tmp_path, segmented_volume,
-                                                                                phantom_files, small_phantom):
+def test_a_rerun_with_a_moved_prior_keeps_the_heart_where_the_first_run_found_it(
+    tmp_path, segmented_volume, phantom_files, small_phantom
+):
     out, _ = segmented_volume
     first = json.loads((out / "phantom_ed.json").read_text())
-    rerun = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "rerun", "--device", "cpu",
-                   "--phi", "1.3,12,-8,10", "--location", out / "phantom_ed.json")
+    rerun = gmmseg(
+        "segment",
+        phantom_files["volume"],
+        "--out",
+        tmp_path / "rerun",
+        "--device",
+        "cpu",
+        "--phi",
+        "1.3,12,-8,10",
+        "--location",
+        out / "phantom_ed.json",
+    )
     assert rerun.returncode == 0, rerun.stderr
     second = json.loads((tmp_path / "rerun" / "phantom_ed.json").read_text())
     assert second["canonical_frame"] == first["canonical_frame"]
@@ -597,12 +683,14 @@ def test_bench_reports_the_networks_share_and_the_loaded_case():
     end_to_end = report["volume_10_slices_end_to_end_s"]
     assert 0 < report["volume_10_slices_one_segmentation_pass_s"] < report["volume_10_slices_network_forward_s"]
     assert report["volume_10_slices_segmentation_passes"] >= 2  # the first frame and the quality check's second pass
-    assert report["end_to_end_over_forward"] == pytest.approx(end_to_end / report["volume_10_slices_network_forward_s"],
-                                                              rel=0.01)
+    assert report["end_to_end_over_forward"] == pytest.approx(
+        end_to_end / report["volume_10_slices_network_forward_s"], rel=0.01
+    )
     for policy in ("all_threads", "idle_cores"):
         assert report[f"volume_10_slices_one_core_busy_{policy}_s"] > 0
         assert report[f"one_core_busy_over_quiet_{policy}"] == pytest.approx(
-            report[f"volume_10_slices_one_core_busy_{policy}_s"] / end_to_end, rel=0.01)
+            report[f"volume_10_slices_one_core_busy_{policy}_s"] / end_to_end, rel=0.01
+        )
     assert report["cine_20_frames_end_to_end_s"] > end_to_end and report["train_step_batch16_s"] > 0
     for measured in ("volume_10_slices", "cine_20_frames"):
         stages = report[f"{measured}_stages_s"]

@@ -180,9 +180,13 @@ def _accept(module, outputs) -> str:
     ui.acceptButton.click()
     stamp = outputs.segmentation.GetAttribute(ACCEPTED)
     assert stamp is not None and outputs.segmentation.GetAttribute(MODEL_STAMP).endswith(
-        outputs.result.summary.model.sha256)
-    audits = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())
-              if scene.GetNthNode(i).GetAttribute("GmmSeg.Role") == "original"]
+        outputs.result.summary.model.sha256
+    )
+    audits = [
+        scene.GetNthNode(i)
+        for i in range(scene.GetNumberOfNodes())
+        if scene.GetNthNode(i).GetAttribute("GmmSeg.Role") == "original"
+    ]
     assert audits == [outputs.node_of("original")]
     assert not outputs.browser.IsSynchronizedSequenceNodeID(audits[0].GetID(), True)  # never drawn
     ui.undoButton.click()
@@ -203,8 +207,13 @@ def _export(widget, folder, labels: np.ndarray, spacing) -> None:
     widget.ui.exportButton.click()
     written = {path.name for path in folder.iterdir()}
     # the names gmmseg segment gives the same maps
-    assert written == {"cine_seg.nii.gz", "cine_indices.json", "cine_uncertainty.nii.gz", "cine_aleatoric.nii.gz",
-                       "cine_epistemic.nii.gz"}
+    assert written == {
+        "cine_seg.nii.gz",
+        "cine_indices.json",
+        "cine_uncertainty.nii.gz",
+        "cine_aleatoric.nii.gz",
+        "cine_epistemic.nii.gz",
+    }
     exported = sitk.ReadImage(str(folder / "cine_seg.nii.gz"))
     assert np.array_equal(sitk.GetArrayFromImage(exported), labels)
     indices = json.loads((folder / "cine_indices.json").read_text())

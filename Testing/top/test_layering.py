@@ -94,7 +94,7 @@ def test_no_module_takes_part_in_a_circle_of_imports():
         state[module] = 1
         for target in graph.get(module, ()):
             if state.get(target) == 1:
-                raise AssertionError(" -> ".join([*trail[trail.index(target):], target]))
+                raise AssertionError(" -> ".join([*trail[trail.index(target) :], target]))
             if target not in state:
                 visit(target, [*trail, target])
         state[module] = 2
@@ -106,9 +106,15 @@ def test_no_module_takes_part_in_a_circle_of_imports():
 
 def test_nothing_below_the_mrml_floor_imports_slicer_vtk_or_qt():
     below = {floor for floor in FLOORS[: FLOORS.index("mrml")]}
-    offenders = {module: sorted(outer & APPLICATION) for module, (_, outer) in _graph().items()
-                 if _floor(module) in below and outer & APPLICATION}
+    offenders = {
+        module: sorted(outer & APPLICATION)
+        for module, (_, outer) in _graph().items()
+        if _floor(module) in below and outer & APPLICATION
+    }
     assert not offenders, offenders
-    mrml_qt = {module: sorted(outer & {"qt", "ctk", "PythonQt"}) for module, (_, outer) in _graph().items()
-               if _floor(module) == "mrml" and outer & {"qt", "ctk", "PythonQt"}}
+    mrml_qt = {
+        module: sorted(outer & {"qt", "ctk", "PythonQt"})
+        for module, (_, outer) in _graph().items()
+        if _floor(module) == "mrml" and outer & {"qt", "ctk", "PythonQt"}
+    }
     assert not mrml_qt, mrml_qt  # the MRML logic runs on a bare scene (the jobs and their Qt clock are the gui's)

@@ -28,8 +28,14 @@ def test_the_module_loads_at_application_start_asking_nothing_slicer_does_not_ha
     if HARNESS_MISSING:
         pytest.skip(f"the Slicer harness cannot run: {HARNESS_MISSING}")
     environment = {**os.environ, "GMMSEG_USER_MODELS_DIR": str(tmp_path / "user models")}
-    started = subprocess.run([sys.executable, "-m", "slicer_harness.startup", "--show", str(MODULE_FILE)],
-                             capture_output=True, text=True, timeout=300, cwd=ROOT / "Testing", env=environment)
+    started = subprocess.run(
+        [sys.executable, "-m", "slicer_harness.startup", "--show", str(MODULE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT / "Testing",
+        env=environment,
+    )
     assert started.returncode == 0, started.stderr[-3000:]
     record = json.loads(started.stdout.splitlines()[-1])
     assert record["failed"] == {} and record["early"] == []

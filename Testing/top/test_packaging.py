@@ -66,9 +66,11 @@ def test_library_imports_without_slicer_or_qt():
     import subprocess
     import sys
 
-    code = ("import sys, GmmSegLib.cli, GmmSegLib.inference.segmentation, GmmSegLib.training.trainer; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('slicer', 'qt', 'ctk', 'PythonQt')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, GmmSegLib.cli, GmmSegLib.inference.segmentation, GmmSegLib.training.trainer; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('slicer', 'qt', 'ctk', 'PythonQt')]; "
+        "assert not bad, bad"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "GmmSegModule", capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -90,8 +92,17 @@ def test_extensions_index_entry_passes_the_index_checks():
     name, the repository name starts with 'Slicer', the icon is in the repository, a licence file is at the root."""
     entry_path = ROOT / "GmmSegExtension" / "GmmSegExtension.json"
     entry = json.loads(entry_path.read_text())
-    allowed = {"$schema", "category", "scm_url", "scm_revision", "scm_type", "build_dependencies",
-               "build_subdirectory", "enabled", "tier"}
+    allowed = {
+        "$schema",
+        "category",
+        "scm_url",
+        "scm_revision",
+        "scm_type",
+        "build_dependencies",
+        "build_subdirectory",
+        "enabled",
+        "tier",
+    }
     assert {"$schema", "category", "scm_url"} <= set(entry) <= allowed
     assert entry["$schema"].split("/")[-1].startswith("slicer-extension-catalog-entry-schema-v1.0.1.json")
     assert isinstance(entry["tier"], int) and 1 <= entry["tier"] <= 5

@@ -21,8 +21,9 @@ from GmmSegLib.training.trainer import Trainer
 
 
 @pytest.mark.slow
-def test_adapt_hands_over_the_model_its_check_prefers_as_a_verified_checkpoint(tmp_path, phantom_files, small_phantom,
-                                                                              caplog):
+def test_adapt_hands_over_the_model_its_check_prefers_as_a_verified_checkpoint(
+    tmp_path, phantom_files, small_phantom, caplog
+):
     out, candidate = tmp_path / "site" / "adapted.pt", tmp_path / "candidate.pt"
     broken = _truncated_copy(phantom_files["volume"], tmp_path / "inputs" / "broken.nii.gz")
     last_frame = write_image(tmp_path / "inputs" / "phantom_last.nii.gz", small_phantom.image.frames[-1])
@@ -47,8 +48,9 @@ def test_adapt_hands_over_the_model_its_check_prefers_as_a_verified_checkpoint(t
     before = shipped.state_dict()
     changed = {name for name, value in adapted.state_dict().items() if not torch.equal(value, before[name])}
     normalising = {id(parameter) for parameter in normalisation_parameters(shipped.features)}
-    normalisation = {f"features.{name}" for name, parameter in shipped.features.named_parameters()
-                     if id(parameter) in normalising}
+    normalisation = {
+        f"features.{name}" for name, parameter in shipped.features.named_parameters() if id(parameter) in normalising
+    }
     gaussians = {name for name in changed if name.startswith("heads.x_net.")}
     assert changed & normalisation and gaussians and changed <= normalisation | gaussians
     segmented = gmmseg("segment", phantom_files["volume"], "--out", tmp_path / "seg", "--model", out)
@@ -93,22 +95,33 @@ def test_adapt_refuses_bad_images(tmp_path):
 
 def test_a_cine_is_located_once_for_adaptation_as_at_inference(tmp_path, phantom_files, small_phantom):
     """Every frame of a cine is cropped where its first frame puts the heart, with one handedness decision."""
-    config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
-                         adapt_images=[str(phantom_files["cine"])], device="cpu",
-                         init_model=str(load_registered()[1].path))
+    config = TrainConfig(
+        out=str(tmp_path / "adapted.pt"),
+        work=str(tmp_path / "work"),
+        stages=["adapt"],
+        adapt_images=[str(phantom_files["cine"])],
+        device="cpu",
+        init_model=str(load_registered()[1].path),
+    )
     volumes = Trainer(config).data.unlabelled()
     assert len(volumes) == small_phantom.image.num_frames
     assert all(volume.location is volumes[0].location for volume in volumes)
-    assert [torch.equal(volume.slices, torch.from_numpy(small_phantom.image.frames[t]))
-            for t, volume in enumerate(volumes)] == [True] * len(volumes)
+    assert [
+        torch.equal(volume.slices, torch.from_numpy(small_phantom.image.frames[t])) for t, volume in enumerate(volumes)
+    ] == [True] * len(volumes)
 
 
 def test_blank_slices_are_left_out_of_adaptation_as_at_inference(tmp_path, phantom_volume):
     frames = phantom_volume.frames[0]
     padded = np.concatenate([np.zeros_like(frames[:1]), frames, np.zeros_like(frames[:1])])
-    config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
-                         adapt_images=[str(write_image(tmp_path / "padded.nii.gz", padded))], device="cpu",
-                         init_model=str(load_registered()[1].path))
+    config = TrainConfig(
+        out=str(tmp_path / "adapted.pt"),
+        work=str(tmp_path / "work"),
+        stages=["adapt"],
+        adapt_images=[str(write_image(tmp_path / "padded.nii.gz", padded))],
+        device="cpu",
+        init_model=str(load_registered()[1].path),
+    )
     [volume] = Trainer(config).data.unlabelled()
     assert torch.equal(volume.slices, torch.from_numpy(frames))
     assert len(volume.location.positions) == frames.shape[0]
@@ -123,9 +136,14 @@ def _truncated_copy(source, path):
 
 
 def _targets(tmp_path, images) -> Trainer:
-    config = TrainConfig(out=str(tmp_path / "adapted.pt"), work=str(tmp_path / "work"), stages=["adapt"],
-                         adapt_images=[str(image) for image in images], device="cpu",
-                         init_model=str(load_registered()[1].path))
+    config = TrainConfig(
+        out=str(tmp_path / "adapted.pt"),
+        work=str(tmp_path / "work"),
+        stages=["adapt"],
+        adapt_images=[str(image) for image in images],
+        device="cpu",
+        init_model=str(load_registered()[1].path),
+    )
     return Trainer(config)
 
 

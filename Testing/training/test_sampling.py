@@ -47,8 +47,9 @@ def test_neighbour_jitter_moves_only_the_neighbouring_slices_of_a_crop(small_pha
     volumes = [Volume.from_image(image, location, small_phantom.labels[0])]
 
     aligned = draw_batch(volumes, 1, Perturbation(appearance=False), torch.Generator().manual_seed(5), context=1)
-    jittered = draw_batch(volumes, 1, Perturbation(appearance=False, neighbour_shift_mm=3.0),
-                          torch.Generator().manual_seed(5), context=1)
+    jittered = draw_batch(
+        volumes, 1, Perturbation(appearance=False, neighbour_shift_mm=3.0), torch.Generator().manual_seed(5), context=1
+    )
 
     torch.testing.assert_close(jittered.images[:, 0], aligned.images[:, 0])  # the crop itself stays where it was
     torch.testing.assert_close(jittered.labels, aligned.labels)
@@ -75,8 +76,8 @@ def test_tight_fields_of_view_cut_slices_labels_and_location_alike(small_phantom
         assert 0.55 * min(rows, columns) - 1 <= side <= 0.8 * min(rows, columns)
         # the cut is a window of the stack: find it by its offset and compare pixel for pixel
         x0, y0 = (location.lv_centre_xy - view.location.lv_centre_xy).round().astype(int)
-        torch.testing.assert_close(view.slices, volume.slices[:, y0:y0 + side, x0:x0 + side])
-        torch.testing.assert_close(view.labels, volume.labels[:, y0:y0 + side, x0:x0 + side])
+        torch.testing.assert_close(view.slices, volume.slices[:, y0 : y0 + side, x0 : x0 + side])
+        torch.testing.assert_close(view.labels, volume.labels[:, y0 : y0 + side, x0 : x0 + side])
         # the heart stays in view, where the cut location says it is
         assert located_lv_centre(view) == pytest.approx(tuple(view.location.lv_centre_xy), abs=0.5)
         assert view.location.positions is location.positions

@@ -19,14 +19,32 @@ from GmmSegLib.model.bundle import load_checkpoint, load_model
 from GmmSegLib.model.class_prior import OFFSET_GRID, left_ventricle_offsets
 
 TRAINER = ROOT / "scripted_training" / "train.py"
-TINY = ["--localiser-epochs", "1", "--pretrain-epochs", "1", "--registration-epochs", "1", "--adapt-epochs", "1",
-        "--handedness-epochs", "1", "--refiner-epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2",
-        "--device", "cpu"]
+TINY = [
+    "--localiser-epochs",
+    "1",
+    "--pretrain-epochs",
+    "1",
+    "--registration-epochs",
+    "1",
+    "--adapt-epochs",
+    "1",
+    "--handedness-epochs",
+    "1",
+    "--refiner-epochs",
+    "1",
+    "--steps-per-epoch",
+    "2",
+    "--batch-size",
+    "2",
+    "--device",
+    "cpu",
+]
 
 
 def run_trainer(*arguments, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TRAINER), *map(str, arguments)], capture_output=True, text=True,
-                          timeout=900, **kwargs)
+    return subprocess.run(
+        [sys.executable, str(TRAINER), *map(str, arguments)], capture_output=True, text=True, timeout=900, **kwargs
+    )
 
 
 def events(stdout: str) -> list[dict]:
@@ -62,15 +80,37 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
     out = tmp_path / "model.pt"
-    arguments = [sys.executable, str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
-                 "--stages", "localiser", "atlas", "pretrain", "--localiser-epochs", "2", "--pretrain-epochs", "50",
-                 "--steps-per-epoch", "2", "--batch-size", "2", "--device", "cpu"]
+    arguments = [
+        sys.executable,
+        str(TRAINER),
+        "--out",
+        str(out),
+        "--data",
+        str(phantom_acdc_dir),
+        "--stages",
+        "localiser",
+        "atlas",
+        "pretrain",
+        "--localiser-epochs",
+        "2",
+        "--pretrain-epochs",
+        "50",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    ]
     process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
     for line in process.stdout:
         seen.append(json.loads(line))
-        if seen[-1]["event"] == "saved" and seen[-1]["stage_epoch"] >= 1 and any(
-                e.get("stage") == "pretrain" for e in seen if e["event"] == "stage"):
+        if (
+            seen[-1]["event"] == "saved"
+            and seen[-1]["stage_epoch"] >= 1
+            and any(e.get("stage") == "pretrain" for e in seen if e["event"] == "stage")
+        ):
             process.send_signal(signal.SIGTERM)
             break
     remaining, _ = process.communicate(timeout=300)
@@ -94,9 +134,24 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
 @pytest.mark.slow
 def test_sigterm_before_anything_was_saved_names_no_state_and_leaves_no_folder(tmp_path, phantom_acdc_dir):
     out = tmp_path / "model.pt"
-    arguments = [sys.executable, str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
-                 "--stages", "localiser", "--localiser-epochs", "5", "--steps-per-epoch", "500", "--batch-size", "2",
-                 "--device", "cpu"]
+    arguments = [
+        sys.executable,
+        str(TRAINER),
+        "--out",
+        str(out),
+        "--data",
+        str(phantom_acdc_dir),
+        "--stages",
+        "localiser",
+        "--localiser-epochs",
+        "5",
+        "--steps-per-epoch",
+        "500",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    ]
     process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
     for line in process.stdout:
@@ -124,29 +179,59 @@ def test_the_trainers_help_gives_every_options_meaning_and_default():
 @pytest.mark.slow
 def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
     work = tmp_path / "model.work"
-    first = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "localiser",
-                        "--localiser-epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2")
+    first = run_trainer(
+        "--out",
+        tmp_path / "model.pt",
+        "--data",
+        phantom_acdc_dir,
+        "--stages",
+        "localiser",
+        "--localiser-epochs",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "2",
+    )
     assert first.returncode == 0, first.stderr
     kept = (work / "state.pt").read_bytes()
     second = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "atlas")
     assert second.returncode == 2 and "--stages ['localiser'] (now ['atlas'])" in second.stderr
-    third = run_trainer("--out", tmp_path / "model.pt", "--data", phantom_acdc_dir, "--stages", "localiser",
-                        "--localiser-epochs", "2", "--steps-per-epoch", "1", "--batch-size", "2")
+    third = run_trainer(
+        "--out",
+        tmp_path / "model.pt",
+        "--data",
+        phantom_acdc_dir,
+        "--stages",
+        "localiser",
+        "--localiser-epochs",
+        "2",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "2",
+    )
     assert third.returncode == 2 and "--localiser-epochs 1 (now 2)" in third.stderr
     assert "Traceback" not in second.stderr + third.stderr
     assert (work / "state.pt").read_bytes() == kept  # the refused runs left the state as it was
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--batch-size", "0"], "--batch-size must be 1 or more"),
-    (["--neighbour-jitter-mm", "-3"], "--neighbour-jitter-mm must be a number of 0 or more"),
-    (["--neighbour-jitter-mm", "nan"], "--neighbour-jitter-mm must be a number of 0 or more"),
-    (["--learning-rate", "0"], "--learning-rate must be a number above 0"),
-    (["--site-chance", "1.5"], "--site-chance must be a number from 0 to 1"),
-    (["--folds", "1"], "--folds must be from 2 to 10"),
-    (["--folds", "5", "--held-out-fold", "5"], "--held-out-fold must be from 0 to 4"),
-    (["--pretrain-epochs", "-1", "--context-slices", "-1"], "--context-slices must be 0 or more; --pretrain-epochs"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--batch-size", "0"], "--batch-size must be 1 or more"),
+        (["--neighbour-jitter-mm", "-3"], "--neighbour-jitter-mm must be a number of 0 or more"),
+        (["--neighbour-jitter-mm", "nan"], "--neighbour-jitter-mm must be a number of 0 or more"),
+        (["--learning-rate", "0"], "--learning-rate must be a number above 0"),
+        (["--site-chance", "1.5"], "--site-chance must be a number from 0 to 1"),
+        (["--folds", "1"], "--folds must be from 2 to 10"),
+        (["--folds", "5", "--held-out-fold", "5"], "--held-out-fold must be from 0 to 4"),
+        (
+            ["--pretrain-epochs", "-1", "--context-slices", "-1"],
+            "--context-slices must be 0 or more; --pretrain-epochs",
+        ),
+    ],
+)
 def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, message):
     from GmmSegLib.core.errors import GmmSegError
     from GmmSegLib.training.config import check_config, parse_arguments
@@ -156,13 +241,24 @@ def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, mess
 
 
 @pytest.mark.parametrize("held_out_fold, trained_on", [(0, {"patient002"}), (1, {"patient001"})])
-def test_a_cross_validation_fold_trains_on_the_other_patients_only(tmp_path, phantom_acdc_dir, held_out_fold,
-                                                                     trained_on):
+def test_a_cross_validation_fold_trains_on_the_other_patients_only(
+    tmp_path, phantom_acdc_dir, held_out_fold, trained_on
+):
     from GmmSegLib.training.config import parse_arguments
     from GmmSegLib.training.data import TrainingData
 
-    config = parse_arguments(["--out", str(tmp_path / "m.pt"), "--data", str(phantom_acdc_dir), "--folds", "10",
-                              "--held-out-fold", str(held_out_fold)])
+    config = parse_arguments(
+        [
+            "--out",
+            str(tmp_path / "m.pt"),
+            "--data",
+            str(phantom_acdc_dir),
+            "--folds",
+            "10",
+            "--held-out-fold",
+            str(held_out_fold),
+        ]
+    )
     _, cases = TrainingData(config, model=None, device=torch.device("cpu")).labelled_split()
     assert {case.patient for case in cases} == trained_on and {case.phase for case in cases} == {"ED", "ES"}
 
@@ -197,7 +293,8 @@ def test_a_label_map_off_its_images_grid_is_refused_before_any_training(tmp_path
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert result.stderr.splitlines() == [
         f"gmmseg: error: {label_file}: not on the grid of its image {data / 'images' / 'patient002_frame01.nii.gz'} "
-        f"({message}); the labels must lie on the image's voxels"]
+        f"({message}); the labels must lie on the image's voxels"
+    ]
     assert not [e for e in events(result.stdout) if e["event"] in ("stage", "progress")]
     assert not (tmp_path / "m.work").exists() and not (tmp_path / "m.pt").exists()
 
@@ -214,11 +311,40 @@ def free_port() -> int:
 def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
     out = tmp_path / "ddp.pt"
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(["torchrun", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-                             str(free_port()), str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir),
-                             "--stages", "localiser", "atlas", "pretrain", "--localiser-epochs", "1",
-                             "--pretrain-epochs", "1", "--steps-per-epoch", "4", "--batch-size", "2",
-                             "--device", "cpu"], capture_output=True, text=True, timeout=900, env=environment)
+    result = subprocess.run(
+        [
+            "torchrun",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(free_port()),
+            str(TRAINER),
+            "--out",
+            str(out),
+            "--data",
+            str(phantom_acdc_dir),
+            "--stages",
+            "localiser",
+            "atlas",
+            "pretrain",
+            "--localiser-epochs",
+            "1",
+            "--pretrain-epochs",
+            "1",
+            "--steps-per-epoch",
+            "4",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=environment,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = events(result.stdout)
     assert lines[0]["world_size"] == 2
@@ -234,8 +360,24 @@ def test_adapting_an_init_model_can_stay_anchored_to_the_labelled_split(tmp_path
     from GmmSegLib.model.registry import default_entry
 
     shipped = default_entry().path
-    common = ["--data", phantom_acdc_dir, "--init-model", shipped, "--stages", "adapt", "--adapt-epochs", "1",
-              "--steps-per-epoch", "1", "--batch-size", "2", "--device", "cpu", "--max-cases", "2"]
+    common = [
+        "--data",
+        phantom_acdc_dir,
+        "--init-model",
+        shipped,
+        "--stages",
+        "adapt",
+        "--adapt-epochs",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--max-cases",
+        "2",
+    ]
     anchors = {}
     for name, extra in (("teacher only", []), ("with labels", ["--labelled-anchor"])):
         result = run_trainer("--out", tmp_path / f"{len(extra)}.pt", *common, *extra)
@@ -257,8 +399,15 @@ def test_localiser_and_handedness_stages_start_from_fresh_weights(tmp_path):
     shipped, _ = load_model(default_entry().path)
 
     def trainer(init_model: str) -> Trainer:
-        run = Trainer(TrainConfig(out=str(tmp_path / "m.pt"), work=str(tmp_path / "w"), init_model=init_model,
-                                  stages=["localiser", "handedness"], device="cpu"))
+        run = Trainer(
+            TrainConfig(
+                out=str(tmp_path / "m.pt"),
+                work=str(tmp_path / "w"),
+                init_model=init_model,
+                stages=["localiser", "handedness"],
+                device="cpu",
+            )
+        )
         run._load_starting_point()
         return run
 
@@ -290,10 +439,25 @@ def test_a_new_slice_context_trains_a_new_feature_unet_on_the_init_models_other_
     shipped_path = default_entry().path
     shipped, _ = load_model(shipped_path)
     assert shipped.context_slices == 0  # a checkpoint from before the option loads as one slice at a time
-    common = ["--data", phantom_acdc_dir, "--init-model", shipped_path, "--context-slices", "1",
-              "--steps-per-epoch", "1", "--batch-size", "2", "--device", "cpu", "--max-cases", "2"]
-    result = run_trainer("--out", tmp_path / "context.pt", *common, "--stages", "atlas", "pretrain",
-                         "--pretrain-epochs", "1")
+    common = [
+        "--data",
+        phantom_acdc_dir,
+        "--init-model",
+        shipped_path,
+        "--context-slices",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--max-cases",
+        "2",
+    ]
+    result = run_trainer(
+        "--out", tmp_path / "context.pt", *common, "--stages", "atlas", "pretrain", "--pretrain-epochs", "1"
+    )
     assert result.returncode == 0, result.stderr
     model, _ = load_model(tmp_path / "context.pt")
     assert model.context_slices == 1 and model.features.down[0][0].in_channels == 3

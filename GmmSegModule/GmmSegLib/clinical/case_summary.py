@@ -38,8 +38,12 @@ class ModelUsed:
     def from_json(cls, record: dict | None) -> ModelUsed | None:
         if not record:
             return None
-        return cls(str(record.get("id", "")), str(record.get("sha256", "")), str(record.get("file", "")),
-                   bool(record.get("verified", False)))
+        return cls(
+            str(record.get("id", "")),
+            str(record.get("sha256", "")),
+            str(record.get("file", "")),
+            bool(record.get("verified", False)),
+        )
 
 
 @dataclass

@@ -64,8 +64,9 @@ class ReviewCalibration:
     def of_model(cls, record: dict | None) -> ReviewCalibration:
         """From a model's registry entry or description; the defaults for what it does not give."""
         given = (record or {}).get("review_calibration") or {}
-        return cls(**{name: float(given[name]) for name in ("temperature", "basal_weight", "review_dice")
-                      if name in given})
+        return cls(
+            **{name: float(given[name]) for name in ("temperature", "basal_weight", "review_dice") if name in given}
+        )
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ def basal_slice(labels: np.ndarray) -> int | None:
     return first if area[first] >= area[last] else last
 
 
-def expected_errors(probabilities: np.ndarray, labels: np.ndarray, temperature: float = TEMPERATURE,
-                    basal_weight: float = BASAL_WEIGHT) -> ExpectedErrors:
+def expected_errors(
+    probabilities: np.ndarray, labels: np.ndarray, temperature: float = TEMPERATURE, basal_weight: float = BASAL_WEIGHT
+) -> ExpectedErrors:
     """The expected errors of one stack from its class probabilities (K, Z, Y, X) and labels (Z, Y, X)."""
     window = _uncertain_window(probabilities, labels)
     q = softened(probabilities[(slice(None), slice(None), *window)], temperature)
@@ -125,10 +127,13 @@ def expected_errors(probabilities: np.ndarray, labels: np.ndarray, temperature: 
         unsure[base] *= basal_weight
     values = list(STRUCTURES.values())
     masks = np.stack([labels == value for value in values])
-    return ExpectedErrors((1.0 - chosen).sum(axis=(1, 2), dtype=np.float64), unsure,
-                          masks.sum(axis=(2, 3)).astype(np.float64),
-                          np.where(masks, q[values], 0.0).sum(axis=(2, 3), dtype=np.float64),
-                          q[values].sum(axis=(2, 3), dtype=np.float64))
+    return ExpectedErrors(
+        (1.0 - chosen).sum(axis=(1, 2), dtype=np.float64),
+        unsure,
+        masks.sum(axis=(2, 3)).astype(np.float64),
+        np.where(masks, q[values], 0.0).sum(axis=(2, 3), dtype=np.float64),
+        q[values].sum(axis=(2, 3), dtype=np.float64),
+    )
 
 
 def _uncertain_window(probabilities: np.ndarray, labels: np.ndarray) -> tuple[slice, slice]:

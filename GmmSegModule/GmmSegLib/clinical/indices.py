@@ -43,11 +43,20 @@ EF_RANGE_PROBABILITY = 0.05
 # The indices' one vocabulary, for a cine and a single phase alike: key (as the JSON files have it) -> the name a
 # reader sees and its unit. The module's table, the demo's overlay and the CSV header all take their words from here.
 INDEX_NAMES: dict[str, tuple[str, str]] = {
-    "ed_frame": ("ED frame", ""), "es_frame": ("ES frame", ""),
-    "lv_edv": ("LV EDV", "ml"), "lv_esv": ("LV ESV", "ml"), "lv_sv": ("LV SV", "ml"), "lv_ef": ("LVEF", "%"),
-    "rv_edv": ("RV EDV", "ml"), "rv_esv": ("RV ESV", "ml"), "rv_sv": ("RV SV", "ml"), "rv_ef": ("RVEF", "%"),
+    "ed_frame": ("ED frame", ""),
+    "es_frame": ("ES frame", ""),
+    "lv_edv": ("LV EDV", "ml"),
+    "lv_esv": ("LV ESV", "ml"),
+    "lv_sv": ("LV SV", "ml"),
+    "lv_ef": ("LVEF", "%"),
+    "rv_edv": ("RV EDV", "ml"),
+    "rv_esv": ("RV ESV", "ml"),
+    "rv_sv": ("RV SV", "ml"),
+    "rv_ef": ("RVEF", "%"),
     "lv_mass": ("LV mass", "g"),
-    "lv_volume": ("LV volume", "ml"), "myo_volume": ("MYO volume", "ml"), "rv_volume": ("RV volume", "ml"),
+    "lv_volume": ("LV volume", "ml"),
+    "myo_volume": ("MYO volume", "ml"),
+    "rv_volume": ("RV volume", "ml"),
 }
 
 
@@ -104,8 +113,11 @@ def scalar_indices(record: dict) -> dict:
     """The one-number entries of an indices record (frames, volumes, EF, mass), without the curves, per-slice
     areas, warnings, the reader's choices and the EF ranges (two numbers, or none without probabilities: a CSV's
     columns must not depend on them)."""
-    return {key: value for key, value in record.items()
-            if not isinstance(value, (dict, list)) and not key.endswith("_range")}
+    return {
+        key: value
+        for key, value in record.items()
+        if not isinstance(value, (dict, list)) and not key.endswith("_range")
+    }
 
 
 def ejection_fraction(edv: float, esv: float) -> float | None:
@@ -155,29 +167,39 @@ def volume_caveat(labels: np.ndarray) -> str | None:
     most = max(lv_slices(frame) for frame in labels)
     if not 0 < most < MIN_LV_SLICES:
         return None
-    return (f"the LV is in {most} slice(s): the volumes are those of the slices imaged, not of the ventricle "
-            f"(volumes, EF and LV mass need a short-axis stack through it, at least {MIN_LV_SLICES} slices with LV)")
+    return (
+        f"the LV is in {most} slice(s): the volumes are those of the slices imaged, not of the ventricle "
+        f"(volumes, EF and LV mass need a short-axis stack through it, at least {MIN_LV_SLICES} slices with LV)"
+    )
 
 
-def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float],
-                     ed_frame: int | None = None, es_frame: int | None = None,
-                     choices: ReaderChoices | None = None,
-                     probabilities: np.ndarray | Sequence[np.ndarray] | None = None) -> ClinicalIndices:
+def clinical_indices(
+    labels: np.ndarray,
+    spacing_xyz: tuple[float, float, float],
+    ed_frame: int | None = None,
+    es_frame: int | None = None,
+    choices: ReaderChoices | None = None,
+    probabilities: np.ndarray | Sequence[np.ndarray] | None = None,
+) -> ClinicalIndices:
     """Indices from labels (T, Z, Y, X) with T >= 2; ED/ES from the LV volume curve unless given (``ed_frame``,
     ``es_frame``) or chosen by the reader (``choices``, which may also bound the slices counted at ED and ES).
     ``probabilities`` (T, K, Z, Y, X), or a sequence of (K, Z, Y, X) frames of which only ED's and ES's are read
     (a result in Slicer reads them from its scene nodes on demand), add the model's confidence in each slice limit
     and the EF ranges."""
     if labels.ndim != 4 or labels.shape[0] < 2:
-        raise GmmSegError("clinical indices need at least two frames (ED and ES), got "
-                          f"{labels.shape[0] if labels.ndim == 4 else 'a 3D volume'}")
+        raise GmmSegError(
+            "clinical indices need at least two frames (ED and ES), got "
+            f"{labels.shape[0] if labels.ndim == 4 else 'a 3D volume'}"
+        )
     choices = choices or ReaderChoices()
     choices.check(labels.shape[0], labels.shape[1])
     lv = np.array(frame_volumes_ml(labels, spacing_xyz)["LV"])
     if not lv.any():
         raise GmmSegError("no LV cavity in any frame; the indices cannot be computed")
-    proposed = {"ED": int(np.argmax(lv)) if ed_frame is None else ed_frame,
-                "ES": int(np.argmin(lv)) if es_frame is None else es_frame}
+    proposed = {
+        "ED": int(np.argmax(lv)) if ed_frame is None else ed_frame,
+        "ES": int(np.argmin(lv)) if es_frame is None else es_frame,
+    }
     ed = choices.ed_frame if choices.ed_frame is not None else proposed["ED"]
     es = choices.es_frame if choices.es_frame is not None else proposed["ES"]
     for name, frame in (("ED", ed), ("ES", es)):
@@ -189,32 +211,51 @@ def clinical_indices(labels: np.ndarray, spacing_xyz: tuple[float, float, float]
     for phase, frame in (("ED", ed), ("ES", es)):
         counted[frame] = counted_labels(labels[frame], phase, choices)
     if lv_slices(counted[ed]) < MIN_LV_SLICES:
-        raise GmmSegError(f"the LV is in {lv_slices(counted[ed])} slice(s) at ED; volumes, EF and LV mass need a "
-                          f"short-axis stack through the ventricle (at least {MIN_LV_SLICES} slices with LV)")
+        raise GmmSegError(
+            f"the LV is in {lv_slices(counted[ed])} slice(s) at ED; volumes, EF and LV mass need a "
+            f"short-axis stack through the ventricle (at least {MIN_LV_SLICES} slices with LV)"
+        )
     volumes = frame_volumes_ml(counted, spacing_xyz)
     lv, rv = volumes["LV"], volumes["RV"]
     pixel_mm2 = spacing_xyz[0] * spacing_xyz[1]
     areas = {name: (counted == value).sum(axis=(2, 3)).astype(float) * pixel_mm2 for name, value in STRUCTURES.items()}
     frames = {"ED": ed, "ES": es}
-    ranges = ({name: ef_range(probabilities, frames, name, spacing_xyz, choices) for name in VENTRICLES}
-              if probabilities is not None else {})
+    ranges = (
+        {name: ef_range(probabilities, frames, name, spacing_xyz, choices) for name in VENTRICLES}
+        if probabilities is not None
+        else {}
+    )
     return ClinicalIndices(
-        ed_frame=ed, es_frame=es,
-        lv_edv=lv[ed], lv_esv=lv[es], lv_sv=lv[ed] - lv[es], lv_ef=ejection_fraction(lv[ed], lv[es]),
-        rv_edv=rv[ed], rv_esv=rv[es], rv_sv=rv[ed] - rv[es], rv_ef=ejection_fraction(rv[ed], rv[es]),
+        ed_frame=ed,
+        es_frame=es,
+        lv_edv=lv[ed],
+        lv_esv=lv[es],
+        lv_sv=lv[ed] - lv[es],
+        lv_ef=ejection_fraction(lv[ed], lv[es]),
+        rv_edv=rv[ed],
+        rv_esv=rv[es],
+        rv_sv=rv[ed] - rv[es],
+        rv_ef=ejection_fraction(rv[ed], rv[es]),
         lv_mass=volumes["MYO"][ed] * MYOCARDIUM_DENSITY_G_PER_ML,
         volumes_ml=volumes,
         slice_areas_mm2={name: value.round(2).tolist() for name, value in areas.items()},
         warnings=missing_cavity_warnings(volumes, ed, es),
         slice_limits=slice_limits(counted, frames, choices, probabilities),
-        reader_choices=choices.to_dict(), manual_choices=choices.manual(),
-        lv_ef_range=ranges.get("LV"), rv_ef_range=ranges.get("RV"),
-        model_frames=proposed, model_slice_limits=slice_limits(labels, frames, ReaderChoices(), probabilities),
+        reader_choices=choices.to_dict(),
+        manual_choices=choices.manual(),
+        lv_ef_range=ranges.get("LV"),
+        rv_ef_range=ranges.get("RV"),
+        model_frames=proposed,
+        model_slice_limits=slice_limits(labels, frames, ReaderChoices(), probabilities),
     )
 
 
-def slice_limits(counted: np.ndarray, frames: dict[str, int], choices: ReaderChoices,
-                 probabilities: np.ndarray | Sequence[np.ndarray] | None) -> dict[str, dict]:
+def slice_limits(
+    counted: np.ndarray,
+    frames: dict[str, int],
+    choices: ReaderChoices,
+    probabilities: np.ndarray | Sequence[np.ndarray] | None,
+) -> dict[str, dict]:
     """The slices each ventricle is counted on at ED and ES, with the model's confidence in each end slice and
     whether the reader set them."""
     limits = {}
@@ -228,8 +269,13 @@ def slice_limits(counted: np.ndarray, frames: dict[str, int], choices: ReaderCho
     return limits
 
 
-def ef_range(probabilities: np.ndarray | Sequence[np.ndarray], frames: dict[str, int], ventricle: str,
-             spacing_xyz: tuple[float, float, float], choices: ReaderChoices) -> list[float] | None:
+def ef_range(
+    probabilities: np.ndarray | Sequence[np.ndarray],
+    frames: dict[str, int],
+    ventricle: str,
+    spacing_xyz: tuple[float, float, float],
+    choices: ReaderChoices,
+) -> list[float] | None:
     """[low, high] EF in percent implied by the uncertain voxels of (T, K, Z, Y, X) ``probabilities``.
 
     At ED and ES the cavity volume lies between what is surely cavity (probability >= 1 -

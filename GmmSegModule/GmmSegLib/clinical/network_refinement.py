@@ -33,8 +33,15 @@ from .refinement import Refinement, check_clicks
 
 
 @torch.no_grad()
-def refine_by_network(refiner: ClickRefiner, image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
-                      clicks: list[Click], spacing_xy: tuple[float, float], boxes: list[Box] = ()) -> Refinement:
+def refine_by_network(
+    refiner: ClickRefiner,
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    clicks: list[Click],
+    spacing_xy: tuple[float, float],
+    boxes: list[Box] = (),
+) -> Refinement:
     """Refined labels of one slice: image (Y, X), class probabilities (K, Y, X), labels (Y, X), clicks and boxes in its
     pixels (a scribble comes as its clicks: :func:`GmmSegLib.core.clicks.scribble`)."""
     if not clicks and not boxes:
@@ -47,8 +54,10 @@ def refine_by_network(refiner: ClickRefiner, image: np.ndarray, probabilities: n
     current = window_labels(window, torch.from_numpy(labels))
     inputs = refiner_input(
         normalised_image(window.sample(torch.from_numpy(np.ascontiguousarray(image, np.float32))[None])[0])[None],
-        current[None], window_probabilities(window, torch.from_numpy(np.asarray(probabilities, np.float32)))[None],
-        prompt_maps([_click_on(window, c) for c in clicks], [_box_on(window, b) for b in boxes])[None])
+        current[None],
+        window_probabilities(window, torch.from_numpy(np.asarray(probabilities, np.float32)))[None],
+        prompt_maps([_click_on(window, c) for c in clicks], [_box_on(window, b) for b in boxes])[None],
+    )
     refiner.eval()
     answer = torch.softmax(refiner(inputs)[0], dim=0)
     native, box = window.back_to_native(answer, labels.shape)
@@ -61,8 +70,9 @@ def refine_by_network(refiner: ClickRefiner, image: np.ndarray, probabilities: n
     _keep_in_boxes(region, boxes, native.numpy(), box)
     _obey_clicks(refined, clicks, native.numpy(), box)
     rows, columns = box
-    return Refinement(refined, (columns.start, rows.start, columns.stop - 1, rows.stop - 1),
-                      int((refined != labels).sum()))
+    return Refinement(
+        refined, (columns.start, rows.start, columns.stop - 1, rows.stop - 1), int((refined != labels).sum())
+    )
 
 
 def _click_on(window: SliceWindow, click: Click) -> Click:

@@ -37,8 +37,14 @@ def _letters(vector: np.ndarray) -> str:
     return "".join(_LPS_LETTERS[axis][int(vector[axis] > 0)] for axis in chosen[:2])
 
 
-def overlay_png(image: CardiacImage, labels: np.ndarray, uncertainty: np.ndarray, frames: dict[str, int],
-                indices: dict[str, dict] | None = None, title: str = "") -> bytes:
+def overlay_png(
+    image: CardiacImage,
+    labels: np.ndarray,
+    uncertainty: np.ndarray,
+    frames: dict[str, int],
+    indices: dict[str, dict] | None = None,
+    title: str = "",
+) -> bytes:
     """PNG bytes: for each named frame (e.g. ED and ES), the labels and the total uncertainty over the image on
     the ED frame's mid-ventricular slice; below them the clinical indices, one table row per named source."""
     import matplotlib
@@ -68,8 +74,9 @@ def overlay_png(image: CardiacImage, labels: np.ndarray, uncertainty: np.ndarray
             _annotate(axis, picture.shape, image.spacing_xyz, letters)
         axes[row, 0].imshow(colour)
         axes[row, 0].set_title(f"{name} (frame {t}, slice {z}): LV red, MYO green, RV blue", fontsize=8)
-        shown = axes[row, 1].imshow(np.ma.masked_less(uncertainty[t, z], 0.01 * top), cmap="inferno", vmin=0,
-                                    vmax=top, alpha=0.85)
+        shown = axes[row, 1].imshow(
+            np.ma.masked_less(uncertainty[t, z], 0.01 * top), cmap="inferno", vmin=0, vmax=top, alpha=0.85
+        )
         axes[row, 1].set_title(f"total uncertainty (0 to {top:.2f} shown; full scale 0..1)", fontsize=8)
         figure.colorbar(shown, ax=axes[row, 1], fraction=0.046)
     if indices:  # in the bottom left corner, clear of the images
@@ -80,8 +87,7 @@ def overlay_png(image: CardiacImage, labels: np.ndarray, uncertainty: np.ndarray
     return figure_png(figure)
 
 
-def _annotate(axis, shape: tuple[int, int], spacing_xyz: tuple[float, float, float],
-              letters: dict[str, str]) -> None:
+def _annotate(axis, shape: tuple[int, int], spacing_xyz: tuple[float, float, float], letters: dict[str, str]) -> None:
     """Orientation letters at the edges, and a scale bar at the bottom left."""
     rows, columns = shape
     style = {"color": "yellow", "fontsize": 8, "fontweight": "bold"}
@@ -92,13 +98,22 @@ def _annotate(axis, shape: tuple[int, int], spacing_xyz: tuple[float, float, flo
     length = SCALE_BAR_MM / spacing_xyz[0]
     x0, y0 = 0.05 * columns, 0.94 * rows
     axis.plot([x0, x0 + length], [y0, y0], color="white", linewidth=2)
-    axis.text(x0 + length / 2, y0 - 0.02 * rows, f"{SCALE_BAR_MM:g} mm", color="white", fontsize=7, ha="center",
-              va="bottom")
+    axis.text(
+        x0 + length / 2, y0 - 0.02 * rows, f"{SCALE_BAR_MM:g} mm", color="white", fontsize=7, ha="center", va="bottom"
+    )
 
 
 # (column title, index key, digits); each unit from the indices' vocabulary (indices.INDEX_NAMES)
-_INDEX_COLUMNS = (("ED/ES", None, 0), ("LV EDV", "lv_edv", 0), ("ESV", "lv_esv", 0), ("EF", "lv_ef", 1),
-                  ("mass", "lv_mass", 0), ("RV EDV", "rv_edv", 0), ("ESV", "rv_esv", 0), ("EF", "rv_ef", 1))
+_INDEX_COLUMNS = (
+    ("ED/ES", None, 0),
+    ("LV EDV", "lv_edv", 0),
+    ("ESV", "lv_esv", 0),
+    ("EF", "lv_ef", 1),
+    ("mass", "lv_mass", 0),
+    ("RV EDV", "rv_edv", 0),
+    ("ESV", "rv_esv", 0),
+    ("EF", "rv_ef", 1),
+)
 
 
 def indices_table(indices: dict[str, dict]) -> str:
@@ -114,8 +129,10 @@ def indices_table(indices: dict[str, dict]) -> str:
         return "n/a" if number is None else f"{number:.{digits}f}{'' if unit == '%' else ' '}{unit}"
 
     header = "".ljust(width) + "".join(f"{title:>9}" for title, *_ in _INDEX_COLUMNS)
-    rows = [name.ljust(width) + "".join(f"{cell(values, key, digits):>9}" for _, key, digits in _INDEX_COLUMNS)
-            for name, values in indices.items()]
+    rows = [
+        name.ljust(width) + "".join(f"{cell(values, key, digits):>9}" for _, key, digits in _INDEX_COLUMNS)
+        for name, values in indices.items()
+    ]
     return "\n".join([header, *rows])
 
 

@@ -26,8 +26,9 @@ def implausible_findings(labels: np.ndarray, spacing_xyz: tuple[float, float, fl
             found.setdefault(finding, []).append(t)
     if labels.shape[0] == 1:
         return list(found)
-    return [f"{finding} (frame{'s' if len(frames) > 1 else ''} {_frame_list(frames)})"
-            for finding, frames in found.items()]
+    return [
+        f"{finding} (frame{'s' if len(frames) > 1 else ''} {_frame_list(frames)})" for finding, frames in found.items()
+    ]
 
 
 def _frame_findings(frame: np.ndarray, spacing_xyz: tuple[float, float, float]) -> list[str]:
@@ -44,8 +45,10 @@ def _frame_findings(frame: np.ndarray, spacing_xyz: tuple[float, float, float]) 
     for name, (low, high) in HUMAN_VOLUME_ML.items():
         volume = volumes[name]
         if volume and not low <= volume <= high:
-            findings.append(f"a {STRUCTURE_NAMES[name]} of {volume:.3g} ml, outside the range of human hearts "
-                            f"({low:g} to {high:g} ml)")
+            findings.append(
+                f"a {STRUCTURE_NAMES[name]} of {volume:.3g} ml, outside the range of human hearts "
+                f"({low:g} to {high:g} ml)"
+            )
     return findings
 
 

@@ -40,9 +40,11 @@ def unreliable_warning(shares: dict[int, float]) -> str | None:
     if worst <= UNRELIABLE_SHARE:
         return None
     where = f" in frame {frame}" if len(shares) > 1 or frame else ""
-    return (f"the result is unreliable{where}: on {worst:.0%} of the heart it changes when the image moves by 1.5 mm "
-            f"or the model is unsure (typically under {UNRELIABLE_SHARE:.0%}); the image may be too noisy, "
-            "ghosted or shaded for the model to read. Review every slice before using the volumes")
+    return (
+        f"the result is unreliable{where}: on {worst:.0%} of the heart it changes when the image moves by 1.5 mm "
+        f"or the model is unsure (typically under {UNRELIABLE_SHARE:.0%}); the image may be too noisy, "
+        "ghosted or shaded for the model to read. Review every slice before using the volumes"
+    )
 
 
 def checked_frames(lv_volumes_ml: list[float]) -> list[int]:
@@ -65,8 +67,8 @@ def gap_warning(gaps: list[int]) -> str | None:
     if not gaps:
         return None
     which, plural = ", ".join(str(z) for z in gaps), len(gaps) > 1
-    return (f"slice{'s' if plural else ''} {which} {'hold' if plural else 'holds'} no image (zero-filled or "
-            f"constant) inside the heart's extent; the volumes and indices lack what {'they' if plural else 'it'} "
-            "would hold")
-
-
+    return (
+        f"slice{'s' if plural else ''} {which} {'hold' if plural else 'holds'} no image (zero-filled or "
+        f"constant) inside the heart's extent; the volumes and indices lack what {'they' if plural else 'it'} "
+        "would hold"
+    )

@@ -53,24 +53,33 @@ class ReaderChoices:
 
     def manual(self) -> list[str]:
         """What the reader chose, in words, for the indices' record (empty: every choice is the model's)."""
-        chosen = [f"{name} frame {frame}" for name, frame in (("ED", self.ed_frame), ("ES", self.es_frame))
-                  if frame is not None]
+        chosen = [
+            f"{name} frame {frame}"
+            for name, frame in (("ED", self.ed_frame), ("ES", self.es_frame))
+            if frame is not None
+        ]
         chosen += [f"{key} slices {first}-{last}" for key, (first, last) in sorted(self.limits.items())]
         chosen += [f"{phase} slice {z} excluded" for phase, slices in sorted(self.excluded.items()) for z in slices]
         return chosen
 
     def to_dict(self) -> dict:
-        return {"ed_frame": self.ed_frame, "es_frame": self.es_frame,
-                "limits": {key: list(value) for key, value in self.limits.items()},
-                "excluded": {phase: list(slices) for phase, slices in self.excluded.items() if slices}}
+        return {
+            "ed_frame": self.ed_frame,
+            "es_frame": self.es_frame,
+            "limits": {key: list(value) for key, value in self.limits.items()},
+            "excluded": {phase: list(slices) for phase, slices in self.excluded.items() if slices},
+        }
 
     @classmethod
     def from_dict(cls, record: dict | None) -> ReaderChoices:
         """Choices as :meth:`to_dict` wrote them (None or {}: none)."""
         record = record or {}
-        return cls(record.get("ed_frame"), record.get("es_frame"),
-                   {key: (int(v[0]), int(v[1])) for key, v in (record.get("limits") or {}).items()},
-                   {phase: [int(z) for z in v] for phase, v in (record.get("excluded") or {}).items()})
+        return cls(
+            record.get("ed_frame"),
+            record.get("es_frame"),
+            {key: (int(v[0]), int(v[1])) for key, v in (record.get("limits") or {}).items()},
+            {phase: [int(z) for z in v] for phase, v in (record.get("excluded") or {}).items()},
+        )
 
     def check(self, frames: int, slices: int) -> None:
         """Refuse choices that name a frame or slice the segmentation does not have, or an unknown limit."""
@@ -82,8 +91,10 @@ class ReaderChoices:
             if key not in keys:
                 raise InputError(f"unknown slice limits {key!r}; use one of {', '.join(sorted(keys))}")
             if not 0 <= first <= last < slices:
-                raise InputError(f"{key} slices {first}-{last}: the limits must satisfy 0 <= first <= last < "
-                                 f"{slices} (the stack has {slices} slices)")
+                raise InputError(
+                    f"{key} slices {first}-{last}: the limits must satisfy 0 <= first <= last < "
+                    f"{slices} (the stack has {slices} slices)"
+                )
         for phase, chosen in self.excluded.items():
             if phase not in PHASES or any(not 0 <= z < slices for z in chosen):
                 raise InputError(f"excluded slices {phase} {chosen}: a phase is ED or ES and a slice 0-{slices - 1}")
@@ -101,8 +112,13 @@ class SliceLimits:
     manual: bool = False
 
     def to_dict(self) -> dict:
-        return {"first": self.first, "last": self.last, "first_confidence": self.first_confidence,
-                "last_confidence": self.last_confidence, "manual": self.manual}
+        return {
+            "first": self.first,
+            "last": self.last,
+            "first_confidence": self.first_confidence,
+            "last_confidence": self.last_confidence,
+            "manual": self.manual,
+        }
 
 
 def model_limits(labels: np.ndarray, ventricle: str, probabilities: np.ndarray | None = None) -> SliceLimits | None:

@@ -64,11 +64,12 @@ def _shift(tensor: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
     """tensor[y + dy, x + dx] at (y, x), ``fill`` outside."""
     padded = F.pad(tensor[None, None], (1, 1, 1, 1), value=fill)[0, 0]
     h, w = tensor.shape
-    return padded[1 + dy: 1 + dy + h, 1 + dx: 1 + dx + w]
+    return padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
 
 
-def geodesic_distance(image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float,
-                      length_mm: float = GEODESIC_LENGTH_MM) -> torch.Tensor:
+def geodesic_distance(
+    image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float, length_mm: float = GEODESIC_LENGTH_MM
+) -> torch.Tensor:
     """Geodesic distance from ``seeds`` over an 8-connected grid; step cost sqrt((d / L)^2 + dI^2).
 
     ``image`` is normalised (unit standard deviation); L = ``length_mm`` sets how far a click reaches
@@ -89,8 +90,9 @@ def geodesic_distance(image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float,
     return distance
 
 
-def fused_probability(probability: torch.Tensor, foreground_distance: torch.Tensor,
-                      background_distance: torch.Tensor) -> torch.Tensor:
+def fused_probability(
+    probability: torch.Tensor, foreground_distance: torch.Tensor, background_distance: torch.Tensor
+) -> torch.Tensor:
     """R_f = (1 - alpha) P_f + alpha E_f: the clicks' belief near the clicks, the model's probability far from them."""
     e_f, e_b = torch.exp(-foreground_distance), torch.exp(-background_distance)
     click_belief = e_f / (e_f + e_b).clamp_min(1e-12)
@@ -98,14 +100,22 @@ def fused_probability(probability: torch.Tensor, foreground_distance: torch.Tens
     return (1 - alpha) * probability + alpha * click_belief
 
 
-def mean_field_crf(image: torch.Tensor, probability: torch.Tensor, foreground: torch.Tensor,
-                   background: torch.Tensor, weight: float = PAIRWISE_WEIGHT, sigma: float = EDGE_SIGMA,
-                   steps: int = MEAN_FIELD_STEPS) -> torch.Tensor:
+def mean_field_crf(
+    image: torch.Tensor,
+    probability: torch.Tensor,
+    foreground: torch.Tensor,
+    background: torch.Tensor,
+    weight: float = PAIRWISE_WEIGHT,
+    sigma: float = EDGE_SIGMA,
+    steps: int = MEAN_FIELD_STEPS,
+) -> torch.Tensor:
     """Foreground marginals of the binary CRF with unary -log R and edge-aware Potts pairwise terms."""
     p = probability.clamp(1e-4, 1 - 1e-4)
     unary = torch.log(p) - torch.log1p(-p)
-    affinities = [(dy, dx, torch.exp(-((image - _shift(image, dy, dx, 0.0)) ** 2) / (2 * sigma**2))
-                   / math.hypot(dy, dx)) for dy, dx in _OFFSETS]
+    affinities = [
+        (dy, dx, torch.exp(-((image - _shift(image, dy, dx, 0.0)) ** 2) / (2 * sigma**2)) / math.hypot(dy, dx))
+        for dy, dx in _OFFSETS
+    ]
     total = sum(_shift(torch.ones_like(image), dy, dx, 0.0) * a for dy, dx, a in affinities)
     q = p.clone()
     for _ in range(steps):
@@ -122,10 +132,17 @@ def check_clicks(clicks: list[tuple[int, int]], shape: tuple[int, int], kind: st
             raise GmmSegError(f"{kind} click ({x}, {y}) is outside the slice ({shape[1]} x {shape[0]} pixels)")
 
 
-def refine(image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray, structure: str,
-           foreground_clicks: list[tuple[int, int]], background_clicks: list[tuple[int, int]],
-           pixel_mm: float, radius_mm: float = REGION_RADIUS_MM,
-           geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refinement:
+def refine(
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    structure: str,
+    foreground_clicks: list[tuple[int, int]],
+    background_clicks: list[tuple[int, int]],
+    pixel_mm: float,
+    radius_mm: float = REGION_RADIUS_MM,
+    geodesic_length_mm: float = GEODESIC_LENGTH_MM,
+) -> Refinement:
     """Refine ``structure`` on one slice: image (Y, X), probabilities (K, Y, X), labels (Y, X); clicks (x, y).
 
     ``geodesic_length_mm`` sets how far a click reaches through flat tissue (see ``geodesic_distance``).

@@ -28,8 +28,11 @@ from .reader_choices import PHASES, ReaderChoices
 LOGGER = logging.getLogger("gmmseg")
 
 
-def _labels(path: Path, require: int | None = None, convention: str = "product",
-            ) -> tuple[np.ndarray, tuple[float, float, float]]:
+def _labels(
+    path: Path,
+    require: int | None = None,
+    convention: str = "product",
+) -> tuple[np.ndarray, tuple[float, float, float]]:
     labels, geometry = read_label_volume(path)
     if require is not None and labels.ndim != require:
         kind = "a 4D cine segmentation" if require == 4 else "a 3D (single-phase) segmentation"
@@ -41,13 +44,15 @@ def _labels(path: Path, require: int | None = None, convention: str = "product",
     return labels, tuple(float(s) for s in geometry.spacing[:3])
 
 
-def indices_from_cine(segmentation: Path, convention: str = "product",
-                      choices: ReaderChoices | None = None) -> ClinicalIndices:
+def indices_from_cine(
+    segmentation: Path, convention: str = "product", choices: ReaderChoices | None = None
+) -> ClinicalIndices:
     """Indices of a 4D cine segmentation, with the EF ranges when ``gmmseg segment --probabilities`` wrote the
     class probabilities beside it."""
     labels, spacing = _labels(segmentation, require=4, convention=convention)
-    return clinical_indices(labels, spacing, choices=choices, probabilities=_probabilities_beside(segmentation,
-                                                                                                  labels.shape))
+    return clinical_indices(
+        labels, spacing, choices=choices, probabilities=_probabilities_beside(segmentation, labels.shape)
+    )
 
 
 def _probabilities_beside(segmentation: Path, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -63,8 +68,9 @@ def _probabilities_beside(segmentation: Path, shape: tuple[int, ...]) -> np.ndar
     return np.moveaxis(array, -1, 1)
 
 
-def indices_from_phases(ed: Path, es: Path, convention: str = "product",
-                        choices: ReaderChoices | None = None) -> tuple[ClinicalIndices, list[Path]]:
+def indices_from_phases(
+    ed: Path, es: Path, convention: str = "product", choices: ReaderChoices | None = None
+) -> tuple[ClinicalIndices, list[Path]]:
     """Indices of two 3D phases, and their two files in the order taken (ED, ES). Given the wrong way round
     (the LV larger at ES) they are swapped, with a warning, as a cine's ED and ES are the largest and the
     smallest LV cavity: never a negative EF."""
@@ -82,14 +88,17 @@ def indices_from_phases(ed: Path, es: Path, convention: str = "product",
     return indices, [es, ed] if swapped else [ed, es]
 
 
-def swapped_phases_warning(ed: Path, es: Path, ed_labels: np.ndarray, es_labels: np.ndarray,
-                           spacing: tuple[float, float, float]) -> str | None:
+def swapped_phases_warning(
+    ed: Path, es: Path, ed_labels: np.ndarray, es_labels: np.ndarray, spacing: tuple[float, float, float]
+) -> str | None:
     """A warning when the LV cavity of ``--ed`` is smaller than that of ``--es`` (both present), else None."""
     lv_ed, lv_es = (structure_volumes_ml(labels, spacing)["LV"] for labels in (ed_labels, es_labels))
     if not 0 < lv_ed < lv_es:
         return None
-    return (f"the LV cavity is larger in --es {es} ({lv_es:.1f} ml) than in --ed {ed} ({lv_ed:.1f} ml): the phases "
-            f"look swapped; {es} was taken as ED and {ed} as ES")
+    return (
+        f"the LV cavity is larger in --es {es} ({lv_es:.1f} ml) than in --ed {ed} ({lv_ed:.1f} ml): the phases "
+        f"look swapped; {es} was taken as ED and {ed} as ES"
+    )
 
 
 def percent(value: float | None) -> str:
@@ -111,8 +120,10 @@ def volume_curve_png(indices: ClinicalIndices, title: str) -> bytes:
         axis.text(frame, axis.get_ylim()[1], f" {label}", va="top")
     axis.set_xlabel("frame")
     axis.set_ylabel("volume (ml)")
-    axis.set_title(f"{title}: LVEF {percent(indices.lv_ef)}, RVEF {percent(indices.rv_ef)}, "
-                   f"LV mass {indices.lv_mass:.0f} g", fontsize=9)
+    axis.set_title(
+        f"{title}: LVEF {percent(indices.lv_ef)}, RVEF {percent(indices.rv_ef)}, LV mass {indices.lv_mass:.0f} g",
+        fontsize=9,
+    )
     axis.legend()
     figure.tight_layout()
     return figure_png(figure)
@@ -140,13 +151,17 @@ def uncertainty_summary(case_jsons: list[Path]) -> dict | None:
         rows += per_frame
     scores = np.array(rows, dtype=float)
     order = np.dstack(np.unravel_index(np.argsort(-scores, axis=None), scores.shape))[0][:5]
-    return {"mean_slice_uncertainty": float(scores[scores > 0].mean()) if (scores > 0).any() else 0.0,
-            "most_uncertain": [{"frame": int(t), "slice": int(z), "mean_uncertainty": float(scores[t, z])}
-                               for t, z in order]}
+    return {
+        "mean_slice_uncertainty": float(scores[scores > 0].mean()) if (scores > 0).any() else 0.0,
+        "most_uncertain": [
+            {"frame": int(t), "slice": int(z), "mean_uncertainty": float(scores[t, z])} for t, z in order
+        ],
+    }
 
 
-def reader_choices(ed_frame: int | None, es_frame: int | None, limits: dict[str, str | None],
-                   excluded: list[str]) -> ReaderChoices | None:
+def reader_choices(
+    ed_frame: int | None, es_frame: int | None, limits: dict[str, str | None], excluded: list[str]
+) -> ReaderChoices | None:
     """The reader's choices from the command line (None: none): ``limits`` maps ``"LV ED"`` etc. to
     ``"FIRST-LAST"``, ``excluded`` holds ``"ED:Z"`` / ``"ES:Z"``."""
     choices = ReaderChoices(ed_frame, es_frame)
@@ -173,8 +188,14 @@ def case_json(segmentation: Path) -> Path:
     return segmentation.parent / summary_file(stem_of_segmentation(image_stem(segmentation)))
 
 
-def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out: Path | None,
-                convention: str = "product", choices: ReaderChoices | None = None) -> dict:
+def report_case(
+    segmentation: Path | None,
+    ed: Path | None,
+    es: Path | None,
+    out: Path | None,
+    convention: str = "product",
+    choices: ReaderChoices | None = None,
+) -> dict:
     """The indices of a segmented case (labels in ``convention``), with the reader's ``choices`` of frames and
     slice limits, written beside it or to ``out``."""
     if segmentation is not None:
@@ -190,6 +211,12 @@ def report_case(segmentation: Path | None, ed: Path | None, es: Path | None, out
     else:
         raise InputError("give a 4D cine segmentation, or both --ed and --es 3D segmentations")
     written = write_report(indices, folder, name, uncertainty)
-    return {"indices": scalar_indices(indices.to_dict()), "lv_ef_range": indices.lv_ef_range,
-            "rv_ef_range": indices.rv_ef_range, "manual_choices": indices.manual_choices,
-            "warnings": indices.warnings, "uncertainty": uncertainty, "outputs": [str(p) for p in written]}
+    return {
+        "indices": scalar_indices(indices.to_dict()),
+        "lv_ef_range": indices.lv_ef_range,
+        "rv_ef_range": indices.rv_ef_range,
+        "manual_choices": indices.manual_choices,
+        "warnings": indices.warnings,
+        "uncertainty": uncertainty,
+        "outputs": [str(p) for p in written],
+    }

@@ -54,12 +54,15 @@ def slice_mean_uncertainty(uncertainty: np.ndarray, labels: np.ndarray) -> np.nd
     return np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
 
 
-def stack_estimated_dice(probabilities: Iterable[np.ndarray], labels: np.ndarray,
-                         calibration: ReviewCalibration = ReviewCalibration()) -> list[float]:
+def stack_estimated_dice(
+    probabilities: Iterable[np.ndarray], labels: np.ndarray, calibration: ReviewCalibration = ReviewCalibration()
+) -> list[float]:
     """Per frame of class probabilities (K, Z, Y, X each) and labels (T, Z, Y, X), the stack's estimated mean Dice
     (with the ``calibration`` of the model that made them)."""
-    return [expected_errors(frame, frame_labels, calibration.temperature, calibration.basal_weight).stack_dice()
-            for frame, frame_labels in zip(probabilities, labels, strict=True)]
+    return [
+        expected_errors(frame, frame_labels, calibration.temperature, calibration.basal_weight).stack_dice()
+        for frame, frame_labels in zip(probabilities, labels, strict=True)
+    ]
 
 
 def whole_stack_warning(estimated_dice: list[float] | np.ndarray, review_dice: float = REVIEW_DICE) -> str | None:
@@ -68,8 +71,10 @@ def whole_stack_warning(estimated_dice: list[float] | np.ndarray, review_dice: f
     worst = min(estimated_dice, default=1.0)
     if worst >= review_dice:
         return None
-    return (f"the segmentation is probably poor (estimated mean Dice {worst:.2f}, typically about 0.9); check that "
-            "it is a short-axis cine and review the result slice by slice")
+    return (
+        f"the segmentation is probably poor (estimated mean Dice {worst:.2f}, typically about 0.9); check that "
+        "it is a short-axis cine and review the result slice by slice"
+    )
 
 
 def _dominant_structure(labels: np.ndarray, region: np.ndarray) -> str:
@@ -78,10 +83,15 @@ def _dominant_structure(labels: np.ndarray, region: np.ndarray) -> str:
     return max(counts, key=counts.get)
 
 
-def review_queue(uncertainty: np.ndarray, probabilities: np.ndarray | Sequence[np.ndarray], labels: np.ndarray,
-                 spacing_xyz: tuple[float, float, float], threshold: float = REGION_THRESHOLD,
-                 min_area_mm2: float = MIN_REGION_AREA_MM2,
-                 calibration: ReviewCalibration = ReviewCalibration()) -> list[ReviewItem]:
+def review_queue(
+    uncertainty: np.ndarray,
+    probabilities: np.ndarray | Sequence[np.ndarray],
+    labels: np.ndarray,
+    spacing_xyz: tuple[float, float, float],
+    threshold: float = REGION_THRESHOLD,
+    min_area_mm2: float = MIN_REGION_AREA_MM2,
+    calibration: ReviewCalibration = ReviewCalibration(),
+) -> list[ReviewItem]:
     """Review items of maps and labels (T, Z, Y, X) and class probabilities (T of (K, Z, Y, X)): the regions of
     uncertainty above ``threshold``, the slice with the largest estimated error first.
 
@@ -95,14 +105,25 @@ def review_queue(uncertainty: np.ndarray, probabilities: np.ndarray | Sequence[n
         dice = estimate.mean_slice_dice()
         for z in range(uncertainty.shape[1]):
             slice_items = _slice_items(uncertainty[t, z], labels[t, z], pixel_mm2, threshold, min_area_mm2)
-            items += [ReviewItem(t, z, bbox, float(estimate.unsure[z] * pixel_mm2), mass, structure, area,
-                                 None if np.isnan(dice[z]) else round(float(dice[z]), 4))
-                      for bbox, mass, structure, area in slice_items]
+            items += [
+                ReviewItem(
+                    t,
+                    z,
+                    bbox,
+                    float(estimate.unsure[z] * pixel_mm2),
+                    mass,
+                    structure,
+                    area,
+                    None if np.isnan(dice[z]) else round(float(dice[z]), 4),
+                )
+                for bbox, mass, structure, area in slice_items
+            ]
     return sorted(items, key=lambda item: (item.slice_score, item.score), reverse=True)
 
 
-def _slice_items(maps: np.ndarray, labels: np.ndarray, pixel_mm2: float, threshold: float,
-                 min_area_mm2: float) -> list[tuple[tuple[int, int, int, int], float, str, float]]:
+def _slice_items(
+    maps: np.ndarray, labels: np.ndarray, pixel_mm2: float, threshold: float, min_area_mm2: float
+) -> list[tuple[tuple[int, int, int, int], float, str, float]]:
     """(bbox, uncertainty mass, structure, area) of each region of one slice; its whole heart when none is found."""
     components, _ = ndimage.label(maps > threshold)
     found = []
@@ -111,19 +132,32 @@ def _slice_items(maps: np.ndarray, labels: np.ndarray, pixel_mm2: float, thresho
         area = float(region.sum() * pixel_mm2)
         if area >= min_area_mm2:
             ys, xs = box
-            found.append(((xs.start, ys.start, xs.stop - 1, ys.stop - 1), float(maps[region].sum() * pixel_mm2),
-                          _dominant_structure(labels, region), area))
+            found.append(
+                (
+                    (xs.start, ys.start, xs.stop - 1, ys.stop - 1),
+                    float(maps[region].sum() * pixel_mm2),
+                    _dominant_structure(labels, region),
+                    area,
+                )
+            )
     heart = labels > 0
     if not found and heart.any():
         ys, xs = np.nonzero(heart)
         bbox = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
-        found.append((bbox, float(maps[heart].sum() * pixel_mm2), _dominant_structure(labels, heart),
-                      float(heart.sum() * pixel_mm2)))
+        found.append(
+            (
+                bbox,
+                float(maps[heart].sum() * pixel_mm2),
+                _dominant_structure(labels, heart),
+                float(heart.sum() * pixel_mm2),
+            )
+        )
     return found
 
 
-def label_review_queue(labels: np.ndarray, spacing_xyz: tuple[float, float, float],
-                       key_frames: tuple[int, ...] = ()) -> list[ReviewItem]:
+def label_review_queue(
+    labels: np.ndarray, spacing_xyz: tuple[float, float, float], key_frames: tuple[int, ...] = ()
+) -> list[ReviewItem]:
     """Review items of labels (T, Z, Y, X) that come without uncertainty maps (a segmentation GmmSeg did not make):
     one per slice that holds heart, the frames of ``key_frames`` first (ED and ES, on which the indices rest), and
     within a frame the end slices first, base and apex, where whole structures are most often wrong (see the
@@ -139,8 +173,16 @@ def label_review_queue(labels: np.ndarray, spacing_xyz: tuple[float, float, floa
         for z in present:
             heart = frame[z] > 0
             ys, xs = np.nonzero(heart)
-            items.append(ReviewItem(t, int(z), (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())), None,
-                                    float(abs(z - middle) / half), _dominant_structure(frame[z], heart),
-                                    float(heart.sum() * pixel_mm2)))
+            items.append(
+                ReviewItem(
+                    t,
+                    int(z),
+                    (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())),
+                    None,
+                    float(abs(z - middle) / half),
+                    _dominant_structure(frame[z], heart),
+                    float(heart.sum() * pixel_mm2),
+                )
+            )
     rank = {frame: position for position, frame in enumerate(key_frames)}
     return sorted(items, key=lambda item: (rank.get(item.frame, len(rank)), -item.score, item.frame, item.slice))

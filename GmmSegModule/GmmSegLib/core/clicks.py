@@ -45,8 +45,7 @@ class Box:
         return list(STRUCTURES).index(self.structure)
 
 
-def scribble(points: list[tuple[float, float]], structure: str, foreground: bool, step_px: float = 3.0
-             ) -> list[Click]:
+def scribble(points: list[tuple[float, float]], structure: str, foreground: bool, step_px: float = 3.0) -> list[Click]:
     """A stroke through ``points`` (x, y) as clicks of one kind every ``step_px`` pixels along it."""
     path = np.asarray(points, float).reshape(-1, 2)
     if len(path) == 1:

@@ -24,7 +24,10 @@ STRUCTURE_NAMES: dict[str, str] = {"LV": "LV cavity", "MYO": "myocardium", "RV":
 # RGB in [0, 1], the same in Slicer's views, in the pictures gmmseg writes and (as 0-255) in the Slicer
 # terminology file Resources/Terminology/GmmSegCardiac.term.json
 STRUCTURE_COLOURS: dict[str, tuple[float, float, float]] = {
-    "LV": (0.85, 0.26, 0.21), "MYO": (0.40, 0.73, 0.33), "RV": (0.26, 0.47, 0.85)}
+    "LV": (0.85, 0.26, 0.21),
+    "MYO": (0.40, 0.73, 0.33),
+    "RV": (0.26, 0.47, 0.85),
+}
 # the per-voxel uncertainty maps that come with the labels (GmmSegLib.model.uncertainty: total = aleatoric +
 # epistemic)
 UNCERTAINTY_KINDS: tuple[str, ...] = ("total", "aleatoric", "epistemic")
@@ -85,6 +88,8 @@ def convention_warning(labels: np.ndarray, convention: str) -> str | None:
     if lv is None or rv is None or not (lv < 0.5 < rv):
         return None
     others = [name for name in CONVENTIONS if name != convention]
-    return (f"these labels look like another convention than {convention!r}: the structure labelled LV is ringed by "
-            f"myocardium along {lv:.0%} of its border, the one labelled RV along {rv:.0%}; if they follow "
-            f"{' or '.join(repr(o) for o in others)}, say so (--labels / --gt-labels)")
+    return (
+        f"these labels look like another convention than {convention!r}: the structure labelled LV is ringed by "
+        f"myocardium along {lv:.0%} of its border, the one labelled RV along {rv:.0%}; if they follow "
+        f"{' or '.join(repr(o) for o in others)}, say so (--labels / --gt-labels)"
+    )

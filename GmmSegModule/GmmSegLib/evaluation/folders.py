@@ -29,8 +29,9 @@ def _prediction_for(stem: str, prediction_dir: Path) -> Path | None:
     return None
 
 
-def evaluate_pair(prediction: np.ndarray, truth: np.ndarray,
-                  spacing_xyz: tuple[float, float, float]) -> dict[str, float]:
+def evaluate_pair(
+    prediction: np.ndarray, truth: np.ndarray, spacing_xyz: tuple[float, float, float]
+) -> dict[str, float]:
     """Metrics of one (Z, Y, X) product-convention pair."""
     sx, sy, sz = spacing_xyz
     return structure_metrics(prediction, truth, (sz, sy, sx))
@@ -42,8 +43,10 @@ def _pair(truth_path: Path, prediction_path: Path, convention: str) -> tuple[np.
     prediction, prediction_geometry = read_label_volume(prediction_path)
     axes, difference = grid_difference(prediction.shape, prediction_geometry, truth.shape, truth_geometry)
     if axes is None:
-        raise InputError(f"{prediction_path}: not on the grid of {truth_path} ({difference}); evaluate compares "
-                         "voxels at the same place in the body: resample the prediction onto the ground truth")
+        raise InputError(
+            f"{prediction_path}: not on the grid of {truth_path} ({difference}); evaluate compares "
+            "voxels at the same place in the body: resample the prediction onto the ground truth"
+        )
     truth = to_product_labels(truth, convention)
     prediction = to_product_labels(on_reference_grid(prediction, axes), "product")
     for path, labels, named in ((truth_path, truth, convention), (prediction_path, prediction, "product")):
@@ -68,18 +71,28 @@ def evaluate_folders(prediction_dir: Path, truth_dir: Path, convention: str = "p
             continue
         truth, prediction, grid = _pair(truth_path, prediction_path, convention)
         spacing = tuple(float(s) for s in grid.spacing[:3])
-        frames = [(None, prediction, truth)] if truth.ndim == 3 else [
-            (t, prediction[t], truth[t]) for t in range(truth.shape[0])]
+        frames = (
+            [(None, prediction, truth)]
+            if truth.ndim == 3
+            else [(t, prediction[t], truth[t]) for t in range(truth.shape[0])]
+        )
         for frame, p, g in frames:
-            row = {"case": stem, "frame": "" if frame is None else frame,
-                   "spacing_mm": "x".join(f"{s:g}" for s in spacing)}
+            row = {
+                "case": stem,
+                "frame": "" if frame is None else frame,
+                "spacing_mm": "x".join(f"{s:g}" for s in spacing),
+            }
             row.update({k: round(v, 5) for k, v in evaluate_pair(p, g, spacing).items()})
             rows.append(row)
     if not rows:
-        raise InputError(f"{prediction_dir}: no prediction for any of the {len(truth_files)} ground-truth files "
-                         f"(looked for <stem>_seg.nii.gz, e.g. {missing[0]}_seg.nii.gz)")
+        raise InputError(
+            f"{prediction_dir}: no prediction for any of the {len(truth_files)} ground-truth files "
+            f"(looked for <stem>_seg.nii.gz, e.g. {missing[0]}_seg.nii.gz)"
+        )
     if missing:
-        LOGGER.warning(f"{prediction_dir}: no prediction for {len(missing)} of {len(truth_files)} ground-truth "
-                       f"files, left out of the scores: {', '.join(missing)}")
+        LOGGER.warning(
+            f"{prediction_dir}: no prediction for {len(missing)} of {len(truth_files)} ground-truth "
+            f"files, left out of the scores: {', '.join(missing)}"
+        )
     metric_rows = [{k: v for k, v in row.items() if k.endswith(("_dice", "_hd95"))} for row in rows]
     return rows, summarise(metric_rows)

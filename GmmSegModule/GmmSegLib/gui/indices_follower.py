@@ -36,5 +36,6 @@ class IndicesFollower:
             self.node.RemoveObserver(tag)
         self.node, self.tags = segmentation, []
         if segmentation is not None:
-            self.tags = [segmentation.AddObserver(event, lambda _caller, _event: self.timer.start())
-                         for event in self.EVENTS]
+            self.tags = [
+                segmentation.AddObserver(event, lambda _caller, _event: self.timer.start()) for event in self.EVENTS
+            ]

@@ -45,11 +45,20 @@ def progress_display(event: dict) -> tuple[int, int, str]:
     the time left ("Segmenting: frame 7 of 20, about 12 s left"; "adapt epoch 2/5, about 80 s left")."""
     left = _("about {seconds} s left").format(seconds=int(event.get("eta_s", 0)))
     if "frame" in event:
-        return event["frame"], event["frames"], _("{stage}: frame {frame} of {frames}, {left}").format(
-            stage=event["stage"], frame=event["frame"], frames=event["frames"], left=left)
-    return ((event["epoch"] - 1) * event["steps"] + event["step"], event["epochs"] * event["steps"],
-            _("{stage} epoch {epoch}/{epochs}, {left}").format(stage=event["stage"], epoch=event["epoch"],
-                                                               epochs=event["epochs"], left=left))
+        return (
+            event["frame"],
+            event["frames"],
+            _("{stage}: frame {frame} of {frames}, {left}").format(
+                stage=event["stage"], frame=event["frame"], frames=event["frames"], left=left
+            ),
+        )
+    return (
+        (event["epoch"] - 1) * event["steps"] + event["step"],
+        event["epochs"] * event["steps"],
+        _("{stage} epoch {epoch}/{epochs}, {left}").format(
+            stage=event["stage"], epoch=event["epoch"], epochs=event["epochs"], left=left
+        ),
+    )
 
 
 class JobRunner:
@@ -59,8 +68,13 @@ class JobRunner:
     adaptation. ``on_state()`` is called whenever a job starts or ends (the panel enables its buttons).
     """
 
-    def __init__(self, progress_bar, log: Callable[[str], None], on_state: Callable[[], None],
-                 on_done: Callable[[Job, object], None]):
+    def __init__(
+        self,
+        progress_bar,
+        log: Callable[[str], None],
+        on_state: Callable[[], None],
+        on_done: Callable[[Job, object], None],
+    ):
         self.progress_bar, self.log, self.on_state, self.on_done = progress_bar, log, on_state, on_done
         self.job: Job | None = None
         self.scene_generation = 0
@@ -76,8 +90,11 @@ class JobRunner:
         job.scene_generation = self.scene_generation
         self.job = job
         try:
-            job.console = ConsoleJob(arguments, lambda line: self._on_line(job, line),
-                                     lambda code, cancelled: self._on_finished(job, code, cancelled))
+            job.console = ConsoleJob(
+                arguments,
+                lambda line: self._on_line(job, line),
+                lambda code, cancelled: self._on_finished(job, code, cancelled),
+            )
         except Exception:
             self.job = None
             shutil.rmtree(job.work_folder, ignore_errors=True)
@@ -120,7 +137,7 @@ class JobRunner:
             event = json.loads(line)
         except ValueError:
             if line.startswith(ERROR_PREFIX):
-                job.last_error = line[len(ERROR_PREFIX):].strip()
+                job.last_error = line[len(ERROR_PREFIX) :].strip()
             self.log(line)
             return
         if isinstance(event, dict) and event.get("event") == "progress":
@@ -146,8 +163,9 @@ class JobRunner:
         self.log(_("Reading the results..."))
         BackgroundTask(read, lambda value, error: self._finish(job, code, False, value, error))
 
-    def _finish(self, job: Job, code: int, cancelled: bool, value: object = None,
-                error: BaseException | None = None) -> None:
+    def _finish(
+        self, job: Job, code: int, cancelled: bool, value: object = None, error: BaseException | None = None
+    ) -> None:
         try:
             if job is not self.job:
                 return  # stopped while its results were read
@@ -156,10 +174,12 @@ class JobRunner:
             if cancelled:
                 self.log(_("Cancelled; nothing was written."))
             elif code != 0:
-                slicer.util.errorDisplay(job.last_error or _("The job failed (exit code {code}); see the log.").format(
-                    code=code))
+                slicer.util.errorDisplay(
+                    job.last_error or _("The job failed (exit code {code}); see the log.").format(code=code)
+                )
             elif job.scene_generation != self.scene_generation or (
-                    job.input_node is not None and not slicer.mrmlScene.IsNodePresent(job.input_node)):
+                job.input_node is not None and not slicer.mrmlScene.IsNodePresent(job.input_node)
+            ):
                 self.log(_("The results were dropped: their scene or input is gone."))
             else:
                 with user_action(_("Could not show the results."), self.log):

@@ -37,26 +37,27 @@ def python_executable() -> str:
 class ConsoleJob:
     """One ``gmmseg`` command in its own process, reported to ``on_line(text)`` and ``on_finished(code, cancelled)``."""
 
-    def __init__(self, arguments: list[str], on_line: Callable[[str], None],
-                 on_finished: Callable[[int, bool], None]):
+    def __init__(self, arguments: list[str], on_line: Callable[[str], None], on_finished: Callable[[int, bool], None]):
         import slicer.util
 
         self._on_line = on_line
         self._on_finished = on_finished
         self.cancel_requested = False
         self.finished = False
-        environment = {"PYTHONPATH": os.pathsep.join(p for p in (str(MODULE_DIR), os.environ.get("PYTHONPATH"))
-                                                     if p),
-                       # launchConsoleProcess reads the output in this process's locale encoding, and 5.12.3 drops
-                       # a line it cannot decode: the job writes in that encoding, escaping what it lacks (a path's
-                       # non-ASCII letters on a C locale), whatever PythonSlicer's UTF-8 mode would choose
-                       "PYTHONIOENCODING": f"{locale.getpreferredencoding(False)}:backslashreplace"}
+        environment = {
+            "PYTHONPATH": os.pathsep.join(p for p in (str(MODULE_DIR), os.environ.get("PYTHONPATH")) if p),
+            # launchConsoleProcess reads the output in this process's locale encoding, and 5.12.3 drops
+            # a line it cannot decode: the job writes in that encoding, escaping what it lacks (a path's
+            # non-ASCII letters on a C locale), whatever PythonSlicer's UTF-8 mode would choose
+            "PYTHONIOENCODING": f"{locale.getpreferredencoding(False)}:backslashreplace",
+        }
         command = [python_executable(), "-m", "GmmSegLib.cli", *arguments]
         options = {"useStartupEnvironment": False, "updateEnvironment": environment, "cwd": str(MODULE_DIR)}
         launch = slicer.util.launchConsoleProcess
         if "blocking" in inspect.signature(launch).parameters:  # Slicer 5.12 and later
-            self.process = launch(command, blocking=False, logCallback=on_line, completedCallback=self._ended,
-                                  **options)
+            self.process = launch(
+                command, blocking=False, logCallback=on_line, completedCallback=self._ended, **options
+            )
         else:
             self.process = launch(command, **options)
             _deliver_output(self.process, on_line, self._ended)
@@ -138,13 +139,22 @@ class BackgroundTask:
         qt.QTimer.singleShot(POLL_MS, deliver)
 
 
-def segment_arguments(input_copy: Path, device: str, model: str | None = None, phi: str | None = None,
-                      location: Path | None = None) -> list[str]:
+def segment_arguments(
+    input_copy: Path, device: str, model: str | None = None, phi: str | None = None, location: Path | None = None
+) -> list[str]:
     """The panel's ``gmmseg segment``: results into ``out`` beside the job's copy of the input, with the class
     probabilities that click refinement needs and a progress line per frame; ``phi`` places the prior,
     ``location`` is an earlier result's JSON whose heart location a re-run keeps."""
-    arguments = ["segment", str(input_copy), "--out", str(input_copy.parent / "out"), "--probabilities",
-                 "--progress", "--device", device]
+    arguments = [
+        "segment",
+        str(input_copy),
+        "--out",
+        str(input_copy.parent / "out"),
+        "--probabilities",
+        "--progress",
+        "--device",
+        device,
+    ]
     for option, value in (("--model", model), ("--phi", phi), ("--location", location)):
         if value:
             arguments += [option, str(value)]

@@ -18,8 +18,9 @@ PLATFORM_DEVICES = ("auto", "cpu")  # always there; a GPU only where PyTorch fin
 def device_note(device: str) -> str:
     """What the device choice means, under the device list."""
     if device == "auto":
-        return _("Device auto: a GPU if the job finds one, else the CPU (about a second per volume, longer for a "
-                 "cine).")
+        return _(
+            "Device auto: a GPU if the job finds one, else the CPU (about a second per volume, longer for a cine)."
+        )
     if device == "cpu":
         return _("Running on the CPU: about a second per volume, longer for a cine.")
     return _("Running on {device}.").format(device=device)
@@ -34,15 +35,27 @@ def model_description(record: dict) -> str:
         lines.append(_("Trained on: {what}").format(what=record["trained_on"]))
     scores = (record.get("validation_metrics") or {}).get("gmmseg")
     if scores:
-        lines.append(_("Validation ({volumes} volumes never trained on): Dice LV {lv:.2f}, MYO {myo:.2f}, RV {rv:.2f};"
-                       " HD95 {lv_mm:.1f} / {myo_mm:.1f} / {rv_mm:.1f} mm").format(
-            volumes=record["validation_metrics"].get("validation_volumes", "?"), lv=scores["LV_dice"],
-            myo=scores["MYO_dice"], rv=scores["RV_dice"], lv_mm=scores["LV_hd95"], myo_mm=scores["MYO_hd95"],
-            rv_mm=scores["RV_hd95"]))
+        lines.append(
+            _(
+                "Validation ({volumes} volumes never trained on): Dice LV {lv:.2f}, MYO {myo:.2f}, RV {rv:.2f};"
+                " HD95 {lv_mm:.1f} / {myo_mm:.1f} / {rv_mm:.1f} mm"
+            ).format(
+                volumes=record["validation_metrics"].get("validation_volumes", "?"),
+                lv=scores["LV_dice"],
+                myo=scores["MYO_dice"],
+                rv=scores["RV_dice"],
+                lv_mm=scores["LV_hd95"],
+                myo_mm=scores["MYO_hd95"],
+                rv_mm=scores["RV_hd95"],
+            )
+        )
     speed = record.get("speed")
     if speed:
-        lines.append(_("Speed: {volume:.2f} s per 10-slice volume, {cine:.1f} s per 20-frame cine ({machine})").format(
-            volume=speed["volume_10_slices_s"], cine=speed["cine_20_frames_s"], machine=speed["machine"]))
+        lines.append(
+            _("Speed: {volume:.2f} s per 10-slice volume, {cine:.1f} s per 20-frame cine ({machine})").format(
+                volume=speed["volume_10_slices_s"], cine=speed["cine_20_frames_s"], machine=speed["machine"]
+            )
+        )
     return "\n".join(line for line in lines if line)
 
 
@@ -110,9 +123,11 @@ class ModelChoice:
         parameters = self.parameters()
         override = chosen(parameters.modelPath) if parameters is not None else None
         if override is not None:
-            text = (_("Next job uses the file {path} instead of the list's model.") if override.is_file() else
-                    _("Next job uses the file {path} (file not found) instead of the list's model.")).format(
-                path=override)
+            text = (
+                _("Next job uses the file {path} instead of the list's model.")
+                if override.is_file()
+                else _("Next job uses the file {path} (file not found) instead of the list's model.")
+            ).format(path=override)
         elif self.combo.currentData:
             text = _("Next job uses {model}: {path}").format(model=self.combo.currentText, path=self.combo.currentData)
         else:
@@ -138,8 +153,9 @@ class ModelChoice:
         (installed by then: :func:`GmmSegLib.gui.pytorch_install.ensure_pytorch`) does not find is refused."""
         if device not in PLATFORM_DEVICES and not _torch_finds(device):
             self.device_note.text = _("PyTorch finds no {device} device on this computer.").format(device=device)
-            raise GmmSegError(_("PyTorch finds no {device} device on this computer; choose auto or cpu").format(
-                device=device))
+            raise GmmSegError(
+                _("PyTorch finds no {device} device on this computer; choose auto or cpu").format(device=device)
+            )
         self.device_note.text = device_note(device)
         return device
 

@@ -31,8 +31,12 @@ def descendants(pid: int) -> list[int]:
 def kill_process_tree(pid: int) -> None:
     """Kill ``pid`` and all its descendants at once; returns without waiting for them to end."""
     if os.name == "nt":
-        subprocess.run(["taskkill", "/F", "/T", "/PID", str(pid)], capture_output=True,
-                       creationflags=subprocess.CREATE_NO_WINDOW, check=False)
+        subprocess.run(
+            ["taskkill", "/F", "/T", "/PID", str(pid)],
+            capture_output=True,
+            creationflags=subprocess.CREATE_NO_WINDOW,
+            check=False,
+        )
         return
     import signal
 
@@ -51,8 +55,9 @@ def _parent_links() -> list[tuple[int, int]]:
     """(pid, parent pid) of every process this user can see (POSIX)."""
     if not (PROC / "self" / "stat").is_file():
         table = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True, check=False)
-        return [(int(pid), int(ppid)) for pid, ppid in (line.split() for line in table.stdout.splitlines()
-                                                         if line.strip())]
+        return [
+            (int(pid), int(ppid)) for pid, ppid in (line.split() for line in table.stdout.splitlines() if line.strip())
+        ]
     links = []
     for entry in PROC.iterdir():
         if entry.name.isdigit():

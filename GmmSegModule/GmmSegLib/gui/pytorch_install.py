@@ -17,21 +17,33 @@ def ensure_pytorch() -> bool:
     try:
         import PyTorchUtils
     except ImportError:
-        slicer.util.errorDisplay(_("GmmSeg needs the PyTorch extension. Install 'PyTorch' from the Extensions "
-                                   "Manager, restart Slicer and try again."))
+        slicer.util.errorDisplay(
+            _(
+                "GmmSeg needs the PyTorch extension. Install 'PyTorch' from the Extensions "
+                "Manager, restart Slicer and try again."
+            )
+        )
         return False
     torch_logic = PyTorchUtils.PyTorchUtilsLogic()
     if torch_logic.torchInstalled():
         return _usable(installed_torch_version())
-    if not slicer.util.confirmOkCancelDisplay(_("GmmSeg needs PyTorch, which is not installed yet. Download and "
-                                                "install it now (about 1-3 GB; a restart may be needed)?")):
+    if not slicer.util.confirmOkCancelDisplay(
+        _(
+            "GmmSeg needs PyTorch, which is not installed yet. Download and "
+            "install it now (about 1-3 GB; a restart may be needed)?"
+        )
+    ):
         return False
     try:
         if torch_logic.installTorch(askConfirmation=False, torchVersionRequirement=TORCH_REQUIREMENT) is None:
             raise RuntimeError("PyTorch installation did not complete")
     except Exception as error:  # the installer reports network / pip failures this way
-        slicer.util.errorDisplay(_("Installing PyTorch failed: {error}\nRestart Slicer and try again, or install it "
-                                   "from the PyTorch Utils module.").format(error=error))
+        slicer.util.errorDisplay(
+            _(
+                "Installing PyTorch failed: {error}\nRestart Slicer and try again, or install it "
+                "from the PyTorch Utils module."
+            ).format(error=error)
+        )
         return False
     return True
 
@@ -50,8 +62,10 @@ def _usable(installed: str) -> bool:
 
     if Version(installed).public in SpecifierSet(TORCH_REQUIREMENT):
         return True
-    slicer.util.errorDisplay(_(
-        "GmmSeg needs PyTorch {required}; this Slicer has PyTorch {installed}. In the PyTorch Utils module, uninstall "
-        "it and install it again with the version requirement '{required}', then restart Slicer.").format(
-        required=TORCH_REQUIREMENT, installed=installed))
+    slicer.util.errorDisplay(
+        _(
+            "GmmSeg needs PyTorch {required}; this Slicer has PyTorch {installed}. In the PyTorch Utils module, "
+            "uninstall it and install it again with the version requirement '{required}', then restart Slicer."
+        ).format(required=TORCH_REQUIREMENT, installed=installed)
+    )
     return False

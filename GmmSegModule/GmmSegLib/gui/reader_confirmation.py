@@ -27,8 +27,14 @@ class ReaderConfirmation:
     ``logic()`` gives a :class:`GmmSegLogic`, ``idle()`` whether no job runs, ``on_change()`` is called after every
     change (the Undo button follows)."""
 
-    def __init__(self, ui, logic: Callable[[], object], idle: Callable[[], bool], log: Callable[[str], None],
-                 on_change: Callable[[], None]):
+    def __init__(
+        self,
+        ui,
+        logic: Callable[[], object],
+        idle: Callable[[], bool],
+        log: Callable[[str], None],
+        on_change: Callable[[], None],
+    ):
         self.ui, self.logic, self.idle, self.log, self.on_change = ui, logic, idle, log, on_change
         self.outputs = None
         self._showing = False  # the spin boxes are being set from the result: no choice is made
@@ -36,12 +42,16 @@ class ReaderConfirmation:
             self._spin(phase).connect("valueChanged(int)", lambda value, phase=phase: self._choose_frame(phase, value))
         for key, prefix in LIMIT_PREFIXES.items():
             for end in ("First", "Last"):
-                getattr(ui, f"{prefix}{end}SpinBox").connect("valueChanged(int)",
-                                                             lambda _value, key=key: self._move_limit(key))
+                getattr(ui, f"{prefix}{end}SpinBox").connect(
+                    "valueChanged(int)", lambda _value, key=key: self._move_limit(key)
+                )
         ui.excludePhaseComboBox.connect("currentIndexChanged(int)", lambda _index: self._show_exclusion())
         ui.excludeSliceSpinBox.connect("valueChanged(int)", lambda _value: self._show_exclusion())
-        for button, slot in ((ui.excludeSliceButton, self._toggle_exclusion), (ui.sliceShownButton, self._slice_shown),
-                             (ui.modelChoicesButton, self._use_model_choices)):
+        for button, slot in (
+            (ui.excludeSliceButton, self._toggle_exclusion),
+            (ui.sliceShownButton, self._slice_shown),
+            (ui.modelChoicesButton, self._use_model_choices),
+        ):
             button.connect("clicked(bool)", lambda _checked=False, slot=slot: slot())
 
     # ---- showing ------------------------------------------------------------------------------------------------
@@ -57,8 +67,12 @@ class ReaderConfirmation:
             for key in LIMIT_PREFIXES:
                 self._show_limit(key, outputs, indices if usable else {})
             self.ui.excludeSliceSpinBox.maximum = max(0, self._slices(outputs) - 1)
-            for widget in (self.ui.excludePhaseComboBox, self.ui.excludeSliceSpinBox, self.ui.sliceShownButton,
-                           self.ui.excludeSliceButton):
+            for widget in (
+                self.ui.excludePhaseComboBox,
+                self.ui.excludeSliceSpinBox,
+                self.ui.sliceShownButton,
+                self.ui.excludeSliceButton,
+            ):
                 widget.enabled = usable
             self.ui.modelChoicesButton.enabled = outputs is not None and outputs.num_frames > 1
         finally:
@@ -75,7 +89,8 @@ class ReaderConfirmation:
             return _("The indices cannot be computed: {reason}").format(reason=indices["error"])
         if indices.get("manual_choices"):
             return _("Indices with the reader's choices: {choices}.").format(
-                choices="; ".join(indices["manual_choices"]))
+                choices="; ".join(indices["manual_choices"])
+            )
         return _("The model's choices. Change a frame or a slice to recompute the indices at once.")
 
     @staticmethod
@@ -102,8 +117,9 @@ class ReaderConfirmation:
             spin.maximum = max(0, self._slices(outputs) - 1)
             spin.enabled = counted is not None
             spin.value = counted[end] if counted is not None else 0
-        getattr(self.ui, f"{prefix}ModelLabel").text = model_limit_text(
-            indices.get("model_slice_limits", {}).get(key), key) if indices else ""
+        getattr(self.ui, f"{prefix}ModelLabel").text = (
+            model_limit_text(indices.get("model_slice_limits", {}).get(key), key) if indices else ""
+        )
 
     def _show_exclusion(self) -> None:
         """The exclusion button says what it will do to the slice chosen; the label lists what is excluded."""
@@ -111,8 +127,11 @@ class ReaderConfirmation:
         phase, z = self.ui.excludePhaseComboBox.currentText, self.ui.excludeSliceSpinBox.value
         excluded = z in choices.excluded.get(phase, [])
         self.ui.excludeSliceButton.text = _("Include again") if excluded else _("Exclude")
-        listed = "; ".join(f"{p} {', '.join(str(s) for s in sorted(slices))}"
-                           for p, slices in sorted(choices.excluded.items()) if slices)
+        listed = "; ".join(
+            f"{p} {', '.join(str(s) for s in sorted(slices))}"
+            for p, slices in sorted(choices.excluded.items())
+            if slices
+        )
         self.ui.excludedLabel.text = _("Excluded slices: {slices}").format(slices=listed or _("none"))
 
     # ---- the reader's changes --------------------------------------------------------------------------------------
@@ -157,8 +176,9 @@ class ReaderConfirmation:
             slices = set(choices.excluded.get(phase, []))
             excluded = z not in slices
             choices.excluded[phase] = sorted(slices ^ {z})
-            return choices, (_("{phase} slice {slice} excluded") if excluded
-                             else _("{phase} slice {slice} included again")).format(phase=phase, slice=z)
+            return choices, (
+                _("{phase} slice {slice} excluded") if excluded else _("{phase} slice {slice} included again")
+            ).format(phase=phase, slice=z)
 
         self._choose(change)
 

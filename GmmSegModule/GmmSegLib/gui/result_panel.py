@@ -32,10 +32,23 @@ class ResultPanel:
     enable or disable a button.
     """
 
-    def __init__(self, ui, parameters: Callable[[], object], logic: Callable[[], object], idle: Callable[[], bool],
-                 log: Callable[[str], None], on_change: Callable[[], None]):
+    def __init__(
+        self,
+        ui,
+        parameters: Callable[[], object],
+        logic: Callable[[], object],
+        idle: Callable[[], bool],
+        log: Callable[[str], None],
+        on_change: Callable[[], None],
+    ):
         self.ui, self.parameters, self.logic, self.idle, self.log, self.on_change = (
-            ui, parameters, logic, idle, log, on_change)
+            ui,
+            parameters,
+            logic,
+            idle,
+            log,
+            on_change,
+        )
         self.review = ReviewTable(ui.reviewTable)
         self.outputs = None  # GmmSegLib.mrml.scene_outputs.SceneOutputs
         self.indices = IndicesFollower(self._refresh_indices)
@@ -49,8 +62,11 @@ class ResultPanel:
         self.indices.follow(outputs.segmentation if outputs is not None else None)
         self.surfaces.fill(outputs)
         self.hide_outputs_from_inputs()
-        self.review.show(review_items if review_items is not None else (
-            self.logic().review_items(outputs) if outputs is not None else []))
+        self.review.show(
+            review_items
+            if review_items is not None
+            else (self.logic().review_items(outputs) if outputs is not None else [])
+        )
         self.ui.indicesTableView.setMRMLTableNode(outputs.indices_table if outputs is not None else None)
         self.show_layers()
         self._changed()
@@ -73,14 +89,19 @@ class ResultPanel:
                 logic.remove_outputs(previous)
             else:
                 logic.supersede_outputs(previous)
-                self.log(_("The accepted result {name} is kept, out of the views.").format(
-                    name=previous.segmentation.GetName()))
+                self.log(
+                    _("The accepted result {name} is kept, out of the views.").format(
+                        name=previous.segmentation.GetName()
+                    )
+                )
         self.show(logic.add_outputs(input_node, result), review_items)
         self.log(_("Done: {name}").format(name=self.outputs.segmentation.GetName()))
         reasons = result.summary.review_reasons
         if reasons:  # an unreliable, gapped or impossible result need not look wrong: say it aloud
-            slicer.util.warningDisplay(_("Review this result before using it:") + "\n- " + "\n- ".join(reasons),
-                                       windowTitle=_("GmmSeg: review advised"))
+            slicer.util.warningDisplay(
+                _("Review this result before using it:") + "\n- " + "\n- ".join(reasons),
+                windowTitle=_("GmmSeg: review advised"),
+            )
         plot_view = bool(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLPlotViewNode"))
         for note in self.outputs.notes(plot_view=plot_view):
             self.log(note)
@@ -133,8 +154,9 @@ class ResultPanel:
             return
         outputs = self.outputs
         foreground = outputs.prior if parameters.showPrior else outputs.uncertainty.get(parameters.uncertaintyKind)
-        slicer.util.setSliceViewerLayers(background=outputs.shown_volume, foreground=foreground,
-                                         foregroundOpacity=parameters.uncertaintyOpacity)
+        slicer.util.setSliceViewerLayers(
+            background=outputs.shown_volume, foreground=foreground, foregroundOpacity=parameters.uncertaintyOpacity
+        )
         add_overlay_to_image(slicer.mrmlScene)
 
     def show_selected_review_item(self) -> None:
@@ -153,6 +175,7 @@ class ResultPanel:
     def refine(self) -> None:
         """Refinement of the chosen structure from the foreground and background clicks, the scribble and the box,
         which are then cleared."""
+
         def world(points) -> list:
             return list(slicer.util.arrayFromMarkupsControlPoints(points, world=True))
 
@@ -160,26 +183,45 @@ class ResultPanel:
             return
         with user_action(_("Refinement failed."), self.log):
             parameters = self.parameters()
-            prompts = (parameters.foregroundPoints, parameters.backgroundPoints, parameters.scribblePoints,
-                       parameters.refineBox)
+            prompts = (
+                parameters.foregroundPoints,
+                parameters.backgroundPoints,
+                parameters.scribblePoints,
+                parameters.refineBox,
+            )
             foreground, background, stroke, box = prompts
-            scribbles = ([(list(slicer.util.arrayFromMarkupsCurvePoints(stroke, world=True)), True)]
-                         if stroke.GetNumberOfControlPoints() else [])
+            scribbles = (
+                [(list(slicer.util.arrayFromMarkupsCurvePoints(stroke, world=True)), True)]
+                if stroke.GetNumberOfControlPoints()
+                else []
+            )
             boxes = [box_corners(box)] if box.GetNumberOfControlPoints() else []
-            changed = self.logic().refine(self.outputs, parameters.refineStructure, world(foreground),
-                                          world(background), scribbles=scribbles, boxes=boxes)
+            changed = self.logic().refine(
+                self.outputs,
+                parameters.refineStructure,
+                world(foreground),
+                world(background),
+                scribbles=scribbles,
+                boxes=boxes,
+            )
             for node in prompts:
                 node.RemoveAllControlPoints()
-            self.log(_("Refined {structure}: {count} pixels changed.").format(structure=parameters.refineStructure,
-                                                                               count=changed))
+            self.log(
+                _("Refined {structure}: {count} pixels changed.").format(
+                    structure=parameters.refineStructure, count=changed
+                )
+            )
         self._changed()
 
     def refine_other_frames(self) -> None:
         """Repeat the last refinement on its slice in the cine's other frames that share its error."""
         with user_action(_("Refinement of the other frames failed."), self.log):
             frames = self.logic().refine_other_frames(self.outputs)
-            self.log(_("Refined the same slice in {count} other frames: {frames}.").format(
-                count=len(frames), frames=", ".join(str(t) for t in frames) or _("none shared the error")))
+            self.log(
+                _("Refined the same slice in {count} other frames: {frames}.").format(
+                    count=len(frames), frames=", ".join(str(t) for t in frames) or _("none shared the error")
+                )
+            )
         self._changed()
 
     def replay(self, undoing: bool) -> None:

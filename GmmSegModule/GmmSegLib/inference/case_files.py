@@ -40,8 +40,11 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
     calibration = ReviewCalibration.of_model(None if entry is None else entry.record)  # the model's own
     stack = stack_estimated_dice(map(as_kept, result.probabilities), result.labels, calibration)  # as kept
     implausible = implausible_findings(result.labels, image.spacing_xyz)
-    reasons = [whole_stack_warning(stack, calibration.review_dice), unreliable_warning(result.unreliable_share),
-               gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels))]
+    reasons = [
+        whole_stack_warning(stack, calibration.review_dice),
+        unreliable_warning(result.unreliable_share),
+        gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels)),
+    ]
     summary = CaseSummary(
         input=image.source,
         frames=image.num_frames,
@@ -65,16 +68,24 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
     )
     if image.num_frames >= 2:
         try:
-            summary.clinical_indices = clinical_indices(result.labels, image.spacing_xyz,
-                                                        probabilities=result.probabilities).to_dict()
+            summary.clinical_indices = clinical_indices(
+                result.labels, image.spacing_xyz, probabilities=result.probabilities
+            ).to_dict()
         except GmmSegError as error:
             summary.clinical_indices = {"error": str(error)}
     return summary
 
 
-def write_case(folder: str | Path, stem: str, image: CardiacImage, result: SegmentationResult,
-               summary: CaseSummary, extra_files: dict[str, bytes] | None = None,
-               extra_images: dict[str, sitk.Image] | None = None, probabilities: bool = False) -> list[Path]:
+def write_case(
+    folder: str | Path,
+    stem: str,
+    image: CardiacImage,
+    result: SegmentationResult,
+    summary: CaseSummary,
+    extra_files: dict[str, bytes] | None = None,
+    extra_images: dict[str, sitk.Image] | None = None,
+    probabilities: bool = False,
+) -> list[Path]:
     """Write every output of one input (and any extra files) atomically; returns the published paths.
 
     ``probabilities`` adds the class probabilities (one component per class), which click

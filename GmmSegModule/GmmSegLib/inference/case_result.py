@@ -54,8 +54,10 @@ class CaseResult:
             raise GmmSegError(f"the segmentation of {stem} produced no results in {folder}")
         summary = CaseSummary.read(summary_path)
         frames = summary.frames
-        maps = {kind: _read_array(folder / case_file(stem, part), frames).astype(np.float32)
-                for kind, part in UNCERTAINTY_FILES.items()}
+        maps = {
+            kind: _read_array(folder / case_file(stem, part), frames).astype(np.float32)
+            for kind, part in UNCERTAINTY_FILES.items()
+        }
         labels = _read_array(folder / case_file(stem, SEGMENTATION), frames).astype(np.uint8)
         prior = _read_vector(folder / case_file(stem, PRIOR), frames)
         probabilities_path = folder / case_file(stem, PROBABILITIES)

@@ -24,10 +24,17 @@ from .memory import check_fits
 from .segmentation import SegmentationResult, segment
 
 
-def segment_case(image: CardiacImage, model: GmmSegModel, entry: ModelEntry | None, device: torch.device | str,
-                 *, phi: Phi | Sequence[Phi] | None = None, location: HeartLocation | None = None,
-                 on_frame: Callable[[int, int], None] | None = None,
-                 keep_probabilities: bool = False) -> tuple[SegmentationResult, CaseSummary]:
+def segment_case(
+    image: CardiacImage,
+    model: GmmSegModel,
+    entry: ModelEntry | None,
+    device: torch.device | str,
+    *,
+    phi: Phi | Sequence[Phi] | None = None,
+    location: HeartLocation | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+    keep_probabilities: bool = False,
+) -> tuple[SegmentationResult, CaseSummary]:
     """Check ``image`` (a short-axis stack, memory enough for it, with its class probabilities when they are to be
     kept: ``keep_probabilities``), segment it and summarise the result; ``phi``, ``location`` and ``on_frame`` as
     :func:`~GmmSegLib.inference.segmentation.segment` takes them."""

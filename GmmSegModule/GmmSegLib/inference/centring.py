@@ -31,12 +31,19 @@ MAX_RECENTRINGS = 2
 def location_in_crop(labels: np.ndarray, crop: CanonicalCrop, spacing_z: float) -> HeartLocation | None:
     """The heart location (native pixels) that canonical labels (Z, N, N) of ``crop``'s crop show, or None."""
     pixel_mm2 = crop.spacing * crop.spacing
-    return locate_from_labels(labels, crop.canonical_to_native_points, crop.spacing_x, crop.spacing_y,
-                              pixel_mm2, pixel_mm2 * spacing_z / 1000.0)
+    return locate_from_labels(
+        labels,
+        crop.canonical_to_native_points,
+        crop.spacing_x,
+        crop.spacing_y,
+        pixel_mm2,
+        pixel_mm2 * spacing_z / 1000.0,
+    )
 
 
-def recentred(location: HeartLocation, labels: np.ndarray, crop: CanonicalCrop,
-              spacing_z: float) -> HeartLocation | None:
+def recentred(
+    location: HeartLocation, labels: np.ndarray, crop: CanonicalCrop, spacing_z: float
+) -> HeartLocation | None:
     """``location`` with the LV centre and LV-to-RV direction the segmentation ``labels`` of its crop show.
 
     None when the crop need not be made again: the segmentation shows no LV or no RV to read them from,
@@ -49,5 +56,10 @@ def recentred(location: HeartLocation, labels: np.ndarray, crop: CanonicalCrop,
     turn_deg = turn_between_deg(seen.angle, location.angle)
     if shift_mm <= CENTRING_SHIFT_MM and turn_deg <= CENTRING_TURN_DEG:
         return None
-    return replace(location, lv_centre_xy=seen.lv_centre_xy, rv_centre_xy=seen.rv_centre_xy, angle=seen.angle,
-                   recentrings=location.recentrings + 1)
+    return replace(
+        location,
+        lv_centre_xy=seen.lv_centre_xy,
+        rv_centre_xy=seen.rv_centre_xy,
+        angle=seen.angle,
+        recentrings=location.recentrings + 1,
+    )

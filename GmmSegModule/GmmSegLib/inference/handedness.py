@@ -33,8 +33,13 @@ from .stage_clock import StageClock
 CONFIDENT_AS_STORED = 0.05
 
 
-def mirror_logit(model: GmmSegModel, slices: np.ndarray, location: HeartLocation, spacing_xy: tuple[float, float],
-                 device: torch.device | str = "cpu") -> float:
+def mirror_logit(
+    model: GmmSegModel,
+    slices: np.ndarray,
+    location: HeartLocation,
+    spacing_xy: tuple[float, float],
+    device: torch.device | str = "cpu",
+) -> float:
     """Mean over the canonical slices (as ``location`` crops them) of the logit that they are mirrored."""
     crop = location.canonical_crop(*spacing_xy, *slices.shape[-2:])
     canonical = canonical_input(torch.from_numpy(np.ascontiguousarray(slices)).to(device), crop)
@@ -48,17 +53,28 @@ def unmirror(location: HeartLocation, columns: int) -> HeartLocation:
     Reversing columns maps x to (columns - 1 - x); a direction at angle a to one at pi - a; and the
     canonical crop of the reversed stack is the mirrored canonical crop of the stored one.
     """
+
     def flip(xy: np.ndarray | None) -> np.ndarray | None:
         return None if xy is None else np.array([columns - 1 - xy[0], xy[1]], dtype=np.float64)
 
-    return replace(location, lv_centre_xy=flip(location.lv_centre_xy), rv_centre_xy=flip(location.rv_centre_xy),
-                   angle=math.pi - location.angle, mirrored=not location.mirrored)
+    return replace(
+        location,
+        lv_centre_xy=flip(location.lv_centre_xy),
+        rv_centre_xy=flip(location.rv_centre_xy),
+        angle=math.pi - location.angle,
+        mirrored=not location.mirrored,
+    )
 
 
 @torch.no_grad()
-def locate_and_orient(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
-                      device: torch.device | str = "cpu", source: str = "input",
-                      clock: StageClock | None = None) -> HeartLocation:
+def locate_and_orient(
+    model: GmmSegModel,
+    slices: np.ndarray,
+    spacing: tuple[float, float, float],
+    device: torch.device | str = "cpu",
+    source: str = "input",
+    clock: StageClock | None = None,
+) -> HeartLocation:
     """Locate the heart in native slices (Z, Y, X) of the first frame, recognising a mirrored stack.
 
     Two hypotheses: the stack is stored like the training images, or mirrored. For each, the heart is
@@ -82,8 +98,14 @@ def locate_and_orient(model: GmmSegModel, slices: np.ndarray, spacing: tuple[flo
         return _oriented(model, slices, spacing, device, source, as_stored)
 
 
-def _oriented(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
-              device: torch.device | str, source: str, as_stored: HeartLocation) -> HeartLocation:
+def _oriented(
+    model: GmmSegModel,
+    slices: np.ndarray,
+    spacing: tuple[float, float, float],
+    device: torch.device | str,
+    source: str,
+    as_stored: HeartLocation,
+) -> HeartLocation:
     """:func:`locate_and_orient`'s choice between ``as_stored`` and the mirrored hypothesis."""
     spacing_xy = spacing[:2]
     stored_logit = mirror_logit(model, slices, as_stored, spacing_xy, device)
@@ -100,8 +122,9 @@ def _oriented(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, floa
     return as_stored
 
 
-def storage_orders(slices: np.ndarray, spacing: tuple[float, float, float]
-                   ) -> list[tuple[np.ndarray, tuple[float, float, float], bool]]:
+def storage_orders(
+    slices: np.ndarray, spacing: tuple[float, float, float]
+) -> list[tuple[np.ndarray, tuple[float, float, float], bool]]:
     """A stack (Z, Y, X) in the eight in-plane storage orders, with their spacing and whether each is mirrored.
 
     The four quarter turns keep the handedness; the same turns of the column-reversed stack (which

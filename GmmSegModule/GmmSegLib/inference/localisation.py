@@ -44,19 +44,28 @@ class HeartLocation:
         an image of ``image_shape`` (T, Z, Y, X); refused for another grid."""
         crop, positions = summary.canonical_crop, np.asarray(summary.slice_positions, np.float64)
         if crop is None or positions.size == 0:
-            raise InputError(f"{source}: not the summary of a gmmseg segment run (no canonical crop, slice "
-                             "positions)")
+            raise InputError(f"{source}: not the summary of a gmmseg segment run (no canonical crop, slice positions)")
         centre = np.array([crop.centre_x, crop.centre_y], np.float64)
         grid = (crop.native_rows, crop.native_columns)
         if grid != tuple(image_shape[-2:]) or positions.shape != (image_shape[1],):
             _, slices, rows, columns = image_shape
-            raise InputError(f"{source}: was recorded for an image of {positions.size} slices of {grid[0]} x "
-                             f"{grid[1]}, not this one ({slices} slices of {rows} x {columns})")
+            raise InputError(
+                f"{source}: was recorded for an image of {positions.size} slices of {grid[0]} x "
+                f"{grid[1]}, not this one ({slices} slices of {rows} x {columns})"
+            )
         return cls(centre, None, crop.angle, positions, crop.mirrored, summary.crop_recentrings)
 
     def canonical_crop(self, spacing_x: float, spacing_y: float, rows: int, columns: int) -> CanonicalCrop:
-        return CanonicalCrop(float(self.lv_centre_xy[0]), float(self.lv_centre_xy[1]), float(self.angle),
-                              spacing_x, spacing_y, rows, columns, mirrored=self.mirrored)
+        return CanonicalCrop(
+            float(self.lv_centre_xy[0]),
+            float(self.lv_centre_xy[1]),
+            float(self.angle),
+            spacing_x,
+            spacing_y,
+            rows,
+            columns,
+            mirrored=self.mirrored,
+        )
 
 
 def _largest_component(mask: np.ndarray) -> np.ndarray:
@@ -67,9 +76,14 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return components == (1 + int(np.argmax(sizes)))
 
 
-def locate_from_labels(labels: np.ndarray, to_native: Callable[[np.ndarray], np.ndarray],
-                       spacing_x: float, spacing_y: float, pixel_area_mm2: float,
-                       voxel_volume_ml: float) -> HeartLocation | None:
+def locate_from_labels(
+    labels: np.ndarray,
+    to_native: Callable[[np.ndarray], np.ndarray],
+    spacing_x: float,
+    spacing_y: float,
+    pixel_area_mm2: float,
+    voxel_volume_ml: float,
+) -> HeartLocation | None:
     """Heart location from a (Z, H, W) product-convention label map on some grid.
 
     ``to_native`` maps (..., 2) grid pixel coordinates (x, y) to native pixels. The LV is the largest
@@ -102,8 +116,7 @@ def _slab(lv: np.ndarray) -> np.ndarray:
 def locate_from_ground_truth(labels: np.ndarray, spacing: tuple[float, float, float]) -> HeartLocation | None:
     """Heart location from native-grid labels (training data only)."""
     sx, sy, sz = spacing
-    return locate_from_labels(labels, lambda p: np.asarray(p, dtype=np.float64), sx, sy, sx * sy,
-                              sx * sy * sz / 1000.0)
+    return locate_from_labels(labels, lambda p: np.asarray(p, dtype=np.float64), sx, sy, sx * sy, sx * sy * sz / 1000.0)
 
 
 def localiser_view(slices: torch.Tensor, spacing_x: float, spacing_y: float) -> torch.Tensor:
@@ -127,18 +140,33 @@ def quarter_turn_probabilities(localiser: Localiser, view: torch.Tensor) -> torc
 
 
 @torch.no_grad()
-def locate_heart(localiser: Localiser, slices: np.ndarray, spacing: tuple[float, float, float],
-                 device: torch.device | str = "cpu", source: str = "input") -> HeartLocation:
+def locate_heart(
+    localiser: Localiser,
+    slices: np.ndarray,
+    spacing: tuple[float, float, float],
+    device: torch.device | str = "cpu",
+    source: str = "input",
+) -> HeartLocation:
     """Locate the heart in native slices (Z, Y, X) with the localiser network; no labels needed."""
     sx, sy, sz = spacing
     rows, columns = slices.shape[-2:]
     view = localiser_view(torch.from_numpy(np.ascontiguousarray(slices)), sx, sy).to(device)
     labels = most_probable_class(quarter_turn_probabilities(localiser, view)).cpu().numpy()
-    grid = CanonicalCrop((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, sx, sy, rows, columns,
-                          size=Localiser.SIZE, spacing=Localiser.SPACING_MM)
+    grid = CanonicalCrop(
+        (columns - 1) / 2.0,
+        (rows - 1) / 2.0,
+        0.0,
+        sx,
+        sy,
+        rows,
+        columns,
+        size=Localiser.SIZE,
+        spacing=Localiser.SPACING_MM,
+    )
     step = Localiser.SPACING_MM
-    location = locate_from_labels(labels, grid.canonical_to_native_points, sx, sy, step * step,
-                                  step * step * sz / 1000.0)
+    location = locate_from_labels(
+        labels, grid.canonical_to_native_points, sx, sy, step * step, step * step * sz / 1000.0
+    )
     if location is None:
         raise InputError(f"{source}: no heart found; is this a short-axis cardiac MR image?")
     return location

@@ -36,10 +36,17 @@ def available_bytes() -> int | None:
         import ctypes
 
         class MemoryStatus(ctypes.Structure):
-            _fields_ = [("length", ctypes.c_ulong), ("load", ctypes.c_ulong), ("total", ctypes.c_ulonglong),
-                        ("available", ctypes.c_ulonglong), ("total_page", ctypes.c_ulonglong),
-                        ("available_page", ctypes.c_ulonglong), ("total_virtual", ctypes.c_ulonglong),
-                        ("available_virtual", ctypes.c_ulonglong), ("available_extended", ctypes.c_ulonglong)]
+            _fields_ = [
+                ("length", ctypes.c_ulong),
+                ("load", ctypes.c_ulong),
+                ("total", ctypes.c_ulonglong),
+                ("available", ctypes.c_ulonglong),
+                ("total_page", ctypes.c_ulonglong),
+                ("available_page", ctypes.c_ulonglong),
+                ("total_virtual", ctypes.c_ulonglong),
+                ("available_virtual", ctypes.c_ulonglong),
+                ("available_extended", ctypes.c_ulonglong),
+            ]
 
         status = MemoryStatus()
         status.length = ctypes.sizeof(MemoryStatus)
@@ -55,6 +62,8 @@ def check_fits(shape: tuple[int, ...], source: str, probabilities: bool = False)
         voxels *= int(size)
     needed, available = segmentation_bytes(voxels, probabilities), available_bytes()
     if available is not None and needed > available:
-        raise InputError(f"{source}: segmenting {' x '.join(map(str, shape))} voxels needs about "
-                         f"{needed / 2**30:.1f} GB of memory and {available / 2**30:.1f} GB are free; segment fewer "
-                         "frames at once (split the cine), crop the image, or use a machine with more memory")
+        raise InputError(
+            f"{source}: segmenting {' x '.join(map(str, shape))} voxels needs about "
+            f"{needed / 2**30:.1f} GB of memory and {available / 2**30:.1f} GB are free; segment fewer "
+            "frames at once (split the cine), crop the image, or use a machine with more memory"
+        )

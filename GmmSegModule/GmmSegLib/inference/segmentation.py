@@ -56,20 +56,27 @@ class Readout:
 
 # The product's: the GmmSeg posterior (pi updated with the registered Dirichlet), corrected; maps from the
 # Dirichlet with d_hat's strength centred on that posterior.
-GMMSEG_READOUT = Readout(lambda prediction: prediction.posterior,
-                         lambda prediction: posterior_dirichlet(prediction.concentrations, prediction.posterior))
+GMMSEG_READOUT = Readout(
+    lambda prediction: prediction.posterior,
+    lambda prediction: posterior_dirichlet(prediction.concentrations, prediction.posterior),
+)
 
 
-def network_input(model: GmmSegModel, native: torch.Tensor, crop: CanonicalCrop,
-                  location: HeartLocation) -> torch.Tensor:
+def network_input(
+    model: GmmSegModel, native: torch.Tensor, crop: CanonicalCrop, location: HeartLocation
+) -> torch.Tensor:
     """Native slices (Z, Y, X) of one stack as the feature U-Net takes them: canonical crops, with the
     model's neighbouring slices as channels (Z, 1 + 2 context, N, N) in the stack's base-to-apex order."""
     return canonical_input(native, crop, model.context_slices, location.base_first)
 
 
-def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLocation,
-                     spacing: tuple[float, float, float], prior: torch.Tensor
-                     ) -> tuple[HeartLocation, CanonicalPrediction | None]:
+def centred_location(
+    model: GmmSegModel,
+    native: torch.Tensor,
+    location: HeartLocation,
+    spacing: tuple[float, float, float],
+    prior: torch.Tensor,
+) -> tuple[HeartLocation, CanonicalPrediction | None]:
     """The localiser's ``location`` re-centred on GmmSeg's segmentation of the first frame's slices ``native``.
 
     Returns the location and, when its crop was the last one segmented, that pass's prediction
@@ -87,9 +94,14 @@ def centred_location(model: GmmSegModel, native: torch.Tensor, location: HeartLo
 
 
 @torch.no_grad()
-def locate_and_centre(model: GmmSegModel, slices: np.ndarray, spacing: tuple[float, float, float],
-                      device: torch.device | str = "cpu", source: str = "input", clock: StageClock | None = None,
-                      ) -> tuple[HeartLocation, CanonicalPrediction | None]:
+def locate_and_centre(
+    model: GmmSegModel,
+    slices: np.ndarray,
+    spacing: tuple[float, float, float],
+    device: torch.device | str = "cpu",
+    source: str = "input",
+    clock: StageClock | None = None,
+) -> tuple[HeartLocation, CanonicalPrediction | None]:
     """Where :func:`segment` puts the canonical crop of a stack whose first frame is ``slices`` (Z, Y, X).
 
     The localiser and handedness net place it (:func:`~GmmSegLib.inference.handedness.locate_and_orient`), then it is
@@ -124,10 +136,15 @@ class SegmentationResult:
 
 
 @torch.no_grad()
-def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str = "cpu",
-            phi: Phi | Sequence[Phi] | None = None, location: HeartLocation | None = None,
-            readout: Readout = GMMSEG_READOUT,
-            on_frame: Callable[[int, int], None] | None = None) -> SegmentationResult:
+def segment(
+    image: CardiacImage,
+    model: GmmSegModel,
+    device: torch.device | str = "cpu",
+    phi: Phi | Sequence[Phi] | None = None,
+    location: HeartLocation | None = None,
+    readout: Readout = GMMSEG_READOUT,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> SegmentationResult:
     """Segment every frame of ``image``; ``phi`` (one for every frame, or one per frame) overrides the atlas
     registration, ``location``
     (an earlier run's) the localisation; ``readout`` is what is taken from the prediction (benchmarks compare
@@ -143,8 +160,9 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
     frames, slices, rows, columns = image.frames.shape
     first_prediction = None
     if location is None:
-        location, first_prediction = locate_and_centre(model, image.frames[0], (sx, sy, sz), device, image.source,
-                                                       clock)
+        location, first_prediction = locate_and_centre(
+            model, image.frames[0], (sx, sy, sz), device, image.source, clock
+        )
     crop = location.canonical_crop(sx, sy, rows, columns)
     prior = prior_at(model.atlas, location.positions).to(device)
     phi_override = _phi_per_frame(phi, frames)
@@ -173,22 +191,49 @@ def segment(image: CardiacImage, model: GmmSegModel, device: torch.device | str 
         volumes = [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)]
         scores = slice_mean_uncertainty(uncertainty["total"], labels)
     with clock.stage("check"):
-        shares = {t: unreliable_share(labels[t], _second_pass_labels(model, image.frames[t], crop, location, prior,
-                                                                     phis[t], readout), uncertainty["total"][t])
-                  for t in checked_frames([volume["LV"] for volume in volumes])}
-    return SegmentationResult(labels, probabilities, uncertainty, registered, phis, location, crop, scores,
-                              volumes, clock.timings(time.perf_counter() - start), unreliable_share=shares)
+        shares = {
+            t: unreliable_share(
+                labels[t],
+                _second_pass_labels(model, image.frames[t], crop, location, prior, phis[t], readout),
+                uncertainty["total"][t],
+            )
+            for t in checked_frames([volume["LV"] for volume in volumes])
+        }
+    return SegmentationResult(
+        labels,
+        probabilities,
+        uncertainty,
+        registered,
+        phis,
+        location,
+        crop,
+        scores,
+        volumes,
+        clock.timings(time.perf_counter() - start),
+        unreliable_share=shares,
+    )
 
 
-def _second_pass_labels(model: GmmSegModel, slices: np.ndarray, crop: CanonicalCrop, location: HeartLocation,
-                        prior: torch.Tensor, phi: Phi, readout: Readout) -> np.ndarray:
+def _second_pass_labels(
+    model: GmmSegModel,
+    slices: np.ndarray,
+    crop: CanonicalCrop,
+    location: HeartLocation,
+    prior: torch.Tensor,
+    phi: Phi,
+    readout: Readout,
+) -> np.ndarray:
     """The labels (Z, Y, X) of one frame's native ``slices`` segmented again with the crop moved by one canonical
     pixel along both native axes, with the same prior and ``phi``: only the view of the image changes."""
-    moved = replace(crop, centre_x=crop.centre_x + crop.spacing / crop.spacing_x,
-                    centre_y=crop.centre_y + crop.spacing / crop.spacing_y)
+    moved = replace(
+        crop,
+        centre_x=crop.centre_x + crop.spacing / crop.spacing_x,
+        centre_y=crop.centre_y + crop.spacing / crop.spacing_y,
+    )
     native = torch.from_numpy(np.ascontiguousarray(slices)).to(prior.device)
-    prediction = model(network_input(model, native, moved, location), prior,
-                       torch.from_numpy(phi.array()).to(prior.device))
+    prediction = model(
+        network_input(model, native, moved, location), prior, torch.from_numpy(phi.array()).to(prior.device)
+    )
     probabilities = to_native(readout.probabilities(prediction), moved, BACKGROUND_ONLY).cpu()
     return most_probable_class(_corrected(model, probabilities, readout)).numpy()
 
@@ -200,26 +245,43 @@ def _corrected(model: GmmSegModel, probabilities: torch.Tensor, readout: Readout
     return corrected_probabilities(probabilities, model.class_log_offsets.cpu())
 
 
-def _on_native_grid(model: GmmSegModel, prediction: CanonicalPrediction, crop: CanonicalCrop,
-                    readout: Readout) -> tuple:
+def _on_native_grid(
+    model: GmmSegModel, prediction: CanonicalPrediction, crop: CanonicalCrop, readout: Readout
+) -> tuple:
     """One frame's prediction on the canonical crops taken back to the native grid: the class probabilities
     (K, Z, Y, X), the labels (Z, Y, X), the uncertainty maps by kind, the registered prior (K, Z, Y, X).
     Everything is resampled in one pass; outside the crop is certain background."""
     maps = dirichlet_uncertainty(readout.dirichlet(prediction))
-    stacked = torch.cat([readout.probabilities(prediction)] + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
-                        + [prediction.registered_prior], dim=1)
+    stacked = torch.cat(
+        [readout.probabilities(prediction)]
+        + [maps[k][:, None] for k in UNCERTAINTY_KINDS]
+        + [prediction.registered_prior],
+        dim=1,
+    )
     outside = torch.cat([BACKGROUND_ONLY, torch.zeros(len(UNCERTAINTY_KINDS)), BACKGROUND_ONLY])
     back = to_native(stacked, crop, outside).cpu()
     probabilities = _corrected(model, back[:, :NUM_CLASSES], readout)
-    native_maps = {kind: back[:, NUM_CLASSES + index].clamp(0, 1).numpy()
-                   for index, kind in enumerate(UNCERTAINTY_KINDS)}
-    return (probabilities.permute(1, 0, 2, 3).numpy(), most_probable_class(probabilities).numpy().astype(np.uint8),
-            native_maps, back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS):].permute(1, 0, 2, 3).numpy())
+    native_maps = {
+        kind: back[:, NUM_CLASSES + index].clamp(0, 1).numpy() for index, kind in enumerate(UNCERTAINTY_KINDS)
+    }
+    return (
+        probabilities.permute(1, 0, 2, 3).numpy(),
+        most_probable_class(probabilities).numpy().astype(np.uint8),
+        native_maps,
+        back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS) :].permute(1, 0, 2, 3).numpy(),
+    )
 
 
-def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegModel, device: torch.device | str,
-                         phi: Phi | Sequence[Phi] | None, location: HeartLocation | None,
-                         readout: Readout, on_frame: Callable[[int, int], None] | None) -> SegmentationResult:
+def _around_blank_slices(
+    image: CardiacImage,
+    blank: np.ndarray,
+    model: GmmSegModel,
+    device: torch.device | str,
+    phi: Phi | Sequence[Phi] | None,
+    location: HeartLocation | None,
+    readout: Readout,
+    on_frame: Callable[[int, int], None] | None,
+) -> SegmentationResult:
     """:func:`segment` of the slices that hold an image; the ``blank`` ones (Z,) come back as certain background.
 
     The networks never see a blank slice: it would be drawn a heart, and it would move the heart's centre,
@@ -242,11 +304,16 @@ def _around_blank_slices(image: CardiacImage, blank: np.ndarray, model: GmmSegMo
     background = BACKGROUND_ONLY.numpy().reshape(1, -1, 1, 1, 1)
     index = np.arange(slices)
     positions = np.interp(index, index[keep], inner.location.positions)  # blank slices: between their neighbours
-    return replace(inner, labels=spread(inner.labels, 1, 0), probabilities=spread(inner.probabilities, 2, background),
-                   uncertainty={kind: spread(maps, 1, 0.0) for kind, maps in inner.uncertainty.items()},
-                   prior=spread(inner.prior, 2, background), location=replace(inner.location, positions=positions),
-                   slice_uncertainty=spread(inner.slice_uncertainty, 1, 0.0),
-                   blank_slices=[int(i) for i in np.flatnonzero(blank)])
+    return replace(
+        inner,
+        labels=spread(inner.labels, 1, 0),
+        probabilities=spread(inner.probabilities, 2, background),
+        uncertainty={kind: spread(maps, 1, 0.0) for kind, maps in inner.uncertainty.items()},
+        prior=spread(inner.prior, 2, background),
+        location=replace(inner.location, positions=positions),
+        slice_uncertainty=spread(inner.slice_uncertainty, 1, 0.0),
+        blank_slices=[int(i) for i in np.flatnonzero(blank)],
+    )
 
 
 def _phi_per_frame(phi: Phi | Sequence[Phi] | None, frames: int) -> torch.Tensor | None:

@@ -52,14 +52,16 @@ class Shard:
             if "SLURM_ARRAY_TASK_ID" in environment and "SLURM_ARRAY_TASK_COUNT" in environment:
                 first = int(environment.get("SLURM_ARRAY_TASK_MIN", "0"))
                 step = int(environment.get("SLURM_ARRAY_TASK_STEP", "1"))
-                return cls((int(environment["SLURM_ARRAY_TASK_ID"]) - first) // step,
-                           int(environment["SLURM_ARRAY_TASK_COUNT"]))
+                return cls(
+                    (int(environment["SLURM_ARRAY_TASK_ID"]) - first) // step,
+                    int(environment["SLURM_ARRAY_TASK_COUNT"]),
+                )
         except ValueError:
             raise InputError("the launcher's RANK/WORLD_SIZE or SLURM_ARRAY_TASK_* are not whole numbers") from None
         return cls()
 
     def mine(self, items: Sequence[Item]) -> list[Item]:
-        return list(items[self.index::self.count])
+        return list(items[self.index :: self.count])
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
@@ -93,4 +95,4 @@ def cores_of_local_rank(cpus: Sequence[int], environment: Mapping[str, str]) -> 
         return [cpus[rank % len(cpus)]]
     size, extra = divmod(len(cpus), ranks)
     start = rank * size + min(rank, extra)
-    return cpus[start:start + size + (rank < extra)]
+    return cpus[start : start + size + (rank < extra)]

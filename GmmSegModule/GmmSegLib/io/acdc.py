@@ -59,15 +59,18 @@ def fold_of(case: AcdcCase, folds: int) -> int:
     return (case.patient_number - 1) % GROUP_SPAN % GROUP_SIZE * folds // GROUP_SIZE
 
 
-def split(cases: list[AcdcCase], folds: int = FOLDS,
-          held_out_fold: int = HELD_OUT_FOLD) -> tuple[list[AcdcCase], list[AcdcCase]]:
+def split(
+    cases: list[AcdcCase], folds: int = FOLDS, held_out_fold: int = HELD_OUT_FOLD
+) -> tuple[list[AcdcCase], list[AcdcCase]]:
     """(training cases, held-out cases) of one cross-validation fold; by default (labelled auxiliary cases,
     development-validation cases)."""
     if not 0 <= held_out_fold < folds:
         raise InputError(f"fold {held_out_fold} does not exist among {folds} folds (0 to {folds - 1})")
     held_out = [fold_of(c, folds) == held_out_fold for c in cases]
-    return ([c for c, out in zip(cases, held_out, strict=True) if not out],
-            [c for c, out in zip(cases, held_out, strict=True) if out])
+    return (
+        [c for c, out in zip(cases, held_out, strict=True) if not out],
+        [c for c, out in zip(cases, held_out, strict=True) if out],
+    )
 
 
 def image_path(root: Path, case: AcdcCase) -> Path:
@@ -86,6 +89,8 @@ def load_case(root: Path, case: AcdcCase) -> tuple[CardiacImage, np.ndarray]:
     shape = image.frames.shape if image.is_cine else image.frames.shape[1:]
     problem = pair_grid_problem(labels.shape, grid, shape, image.geometry)
     if problem:
-        raise InputError(f"{label_path(root, case)}: not on the grid of its image {image_path(root, case)} "
-                         f"({problem}); the labels must lie on the image's voxels")
+        raise InputError(
+            f"{label_path(root, case)}: not on the grid of its image {image_path(root, case)} "
+            f"({problem}); the labels must lie on the image's voxels"
+        )
     return image, to_product_labels(labels, "acdc")

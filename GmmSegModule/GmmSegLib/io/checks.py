@@ -39,39 +39,53 @@ def check_short_axis(image: CardiacImage, require_3d: bool = False) -> np.ndarra
     if image.frames.size == 0:
         raise InputError(f"{name}: the image is empty")
     if image.frames.size > MAX_VOXELS:
-        raise InputError(f"{name}: {image.frames.size:,} voxels is too large for a cardiac cine "
-                         f"(limit {MAX_VOXELS:,}); crop or split it first")
+        raise InputError(
+            f"{name}: {image.frames.size:,} voxels is too large for a cardiac cine "
+            f"(limit {MAX_VOXELS:,}); crop or split it first"
+        )
     if frames > MAX_FRAMES:
         raise InputError(f"{name}: {frames} frames is more than a cine has (limit {MAX_FRAMES})")
     if not (IN_PLANE_SIZE[0] <= rows <= IN_PLANE_SIZE[1] and IN_PLANE_SIZE[0] <= columns <= IN_PLANE_SIZE[1]):
-        raise InputError(f"{name}: slices of {columns}x{rows} pixels are not a short-axis MR image "
-                         f"(expected {IN_PLANE_SIZE[0]}..{IN_PLANE_SIZE[1]} per side)")
+        raise InputError(
+            f"{name}: slices of {columns}x{rows} pixels are not a short-axis MR image "
+            f"(expected {IN_PLANE_SIZE[0]}..{IN_PLANE_SIZE[1]} per side)"
+        )
     if slices > MAX_SLICES:
-        raise InputError(f"{name}: {slices} slices is not a short-axis stack (at most {MAX_SLICES}); "
-                         "is this a 3D volume of another kind, or a cine stored as slices?")
+        raise InputError(
+            f"{name}: {slices} slices is not a short-axis stack (at most {MAX_SLICES}); "
+            "is this a 3D volume of another kind, or a cine stored as slices?"
+        )
     sx, sy, sz = image.spacing_xyz
-    for label, value, (low, high) in (("column", sx, IN_PLANE_SPACING_MM), ("row", sy, IN_PLANE_SPACING_MM),
-                                      ("slice", sz, SLICE_SPACING_MM)):
+    for label, value, (low, high) in (
+        ("column", sx, IN_PLANE_SPACING_MM),
+        ("row", sy, IN_PLANE_SPACING_MM),
+        ("slice", sz, SLICE_SPACING_MM),
+    ):
         if not (low <= value <= high):
-            raise InputError(f"{name}: implausible {label} spacing {value:g} mm for short-axis MRI "
-                             f"(expected {low:g}..{high:g} mm)")
+            raise InputError(
+                f"{name}: implausible {label} spacing {value:g} mm for short-axis MRI (expected {low:g}..{high:g} mm)"
+            )
     if abs(sx - sy) > 0.25 * max(sx, sy):
-        raise InputError(f"{name}: in-plane pixels are not square ({sx:g} x {sy:g} mm); "
-                         "is the stack stored in another orientation?")
+        raise InputError(
+            f"{name}: in-plane pixels are not square ({sx:g} x {sy:g} mm); is the stack stored in another orientation?"
+        )
     if not np.all(np.isfinite(image.frames)):
         raise InputError(f"{name}: contains NaN or infinite values (or values beyond the 32-bit float range)")
     for frame_index, frame in enumerate(image.frames):
         if float(frame.max()) == float(frame.min()):
-            raise InputError(f"{name}: frame {frame_index} is constant ({float(frame.min()):g}); "
-                             "there is no image to segment")
+            raise InputError(
+                f"{name}: frame {frame_index} is constant ({float(frame.min()):g}); there is no image to segment"
+            )
     blank = blank_slices(image.frames)
     if blank.all():
-        raise InputError(f"{name}: every slice is constant (or holds only a few stray voxels); "
-                         "there is no image to segment")
+        raise InputError(
+            f"{name}: every slice is constant (or holds only a few stray voxels); there is no image to segment"
+        )
     values = np.unique(image.frames[0, :, ::4, ::4])
     if values.size <= 5 and np.all(values == np.round(values)):
-        raise InputError(f"{name}: has only {values.size} distinct values; this looks like a label map, "
-                         "not an MR image")
+        raise InputError(
+            f"{name}: has only {values.size} distinct values; this looks like a label map, not an MR image"
+        )
     return blank
 
 

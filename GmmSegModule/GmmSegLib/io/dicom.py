@@ -70,8 +70,9 @@ def _tag(header: sitk.ImageFileReader, tag: str, default: str | None = None) -> 
     if header.HasMetaDataKey(tag):
         return header.GetMetaData(tag).strip()
     if default is None:
-        raise InputError(f"{header.GetFileName()}: DICOM file without ({tag.replace('|', ',')}); "
-                         "it cannot be placed in a stack")
+        raise InputError(
+            f"{header.GetFileName()}: DICOM file without ({tag.replace('|', ',')}); it cannot be placed in a stack"
+        )
     return default
 
 
@@ -87,9 +88,11 @@ def _slice(file_name: str, uid: str) -> _Slice:
     header.ReadImageInformation()
     frames = _tag(header, "0028|0008", "1")  # NumberOfFrames
     if frames.isdigit() and int(frames) > 1:
-        raise InputError(f"{file_name}: a multi-frame (enhanced) DICOM file, whose slice positions and phases are "
-                         "stored per frame; export the series as classic single-frame DICOM, or convert it to "
-                         "NIfTI (for example with dcm2niix), and segment that")
+        raise InputError(
+            f"{file_name}: a multi-frame (enhanced) DICOM file, whose slice positions and phases are "
+            "stored per frame; export the series as classic single-frame DICOM, or convert it to "
+            "NIfTI (for example with dcm2niix), and segment that"
+        )
     try:
         orientation = _numbers(_tag(header, "0020|0037"))
         position = _numbers(_tag(header, "0020|0032"))
@@ -97,12 +100,19 @@ def _slice(file_name: str, uid: str) -> _Slice:
         if orientation.shape != (6,) or position.shape != (3,) or not np.isfinite([*orientation, *position]).all():
             raise ValueError
     except ValueError:
-        raise InputError(f"{file_name}: DICOM header with an unreadable position, orientation, trigger time "
-                         "or instance number") from None
+        raise InputError(
+            f"{file_name}: DICOM header with an unreadable position, orientation, trigger time or instance number"
+        ) from None
     (columns, rows, *_), (width, height, *_) = header.GetSize(), header.GetSpacing()
-    return _Slice(file_name, uid, _tag(header, "0008|103e", "no description"),
-                  tuple(np.round(position, POSITION_DECIMALS).tolist()), orientation,
-                  (columns, rows, round(width, POSITION_DECIMALS), round(height, POSITION_DECIMALS)), order)
+    return _Slice(
+        file_name,
+        uid,
+        _tag(header, "0008|103e", "no description"),
+        tuple(np.round(position, POSITION_DECIMALS).tolist()),
+        orientation,
+        (columns, rows, round(width, POSITION_DECIMALS), round(height, POSITION_DECIMALS)),
+        order,
+    )
 
 
 def _series_files(folder: Path, uid: str) -> list[str]:
@@ -111,16 +121,24 @@ def _series_files(folder: Path, uid: str) -> list[str]:
 
 def _angle(first: np.ndarray, second: np.ndarray) -> float:
     """The larger of the angles (degrees) between two orientations' row directions and column directions."""
-    cosines = [np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
-               for a, b in ((first[:3], second[:3]), (first[3:], second[3:]))]
+    cosines = [
+        np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+        for a, b in ((first[:3], second[:3]), (first[3:], second[3:]))
+    ]
     return float(np.degrees(np.arccos(np.clip(min(cosines), -1.0, 1.0))))
 
 
 def _groups(slices: list[_Slice]) -> list[_Group]:
     groups: list[_Group] = []
     for item in slices:
-        group = next((g for g in groups if g.matrix == item.matrix
-                      and _angle(g.orientation, item.orientation) < ORIENTATION_TOLERANCE_DEG), None)
+        group = next(
+            (
+                g
+                for g in groups
+                if g.matrix == item.matrix and _angle(g.orientation, item.orientation) < ORIENTATION_TOLERANCE_DEG
+            ),
+            None,
+        )
         if group is None:
             groups.append(_Group(item.orientation, item.matrix, [item]))
         else:
@@ -145,9 +163,11 @@ def _count(number: int, noun: str) -> str:
 
 def _describe(slices: list[_Slice]) -> str:
     """The series of ``slices`` for a message: description, images, positions."""
-    return "; ".join(f"'{members[0].description}' ({_count(len(members), 'image')}, "
-                     f"{_count(len({s.position for s in members}), 'position')})"
-                     for members in _by_series(slices).values())
+    return "; ".join(
+        f"'{members[0].description}' ({_count(len(members), 'image')}, "
+        f"{_count(len({s.position for s in members}), 'position')})"
+        for members in _by_series(slices).values()
+    )
 
 
 def _short_axis_stack(folder: Path, slices: list[_Slice]) -> _Group:
@@ -157,19 +177,25 @@ def _short_axis_stack(folder: Path, slices: list[_Slice]) -> _Group:
     most = max(len(g.positions) for g in groups)
     chosen = [g for g in groups if len(g.positions) == most]
     if len(chosen) > 1:
-        raise InputError(f"{folder}: holds {len(_by_series(slices))} DICOM series and no single short-axis stack "
-                         f"among them: {_describe(slices)}; put the short-axis series in a folder of its own")
+        raise InputError(
+            f"{folder}: holds {len(_by_series(slices))} DICOM series and no single short-axis stack "
+            f"among them: {_describe(slices)}; put the short-axis series in a folder of its own"
+        )
     stack = chosen[0]
     series = _by_series(stack.slices)
     if sum(len({s.position for s in members}) for members in series.values()) != most:
-        raise InputError(f"{folder}: several DICOM series image the same slice positions ({_describe(stack.slices)}); "
-                         "put the one to segment in a folder of its own")
+        raise InputError(
+            f"{folder}: several DICOM series image the same slice positions ({_describe(stack.slices)}); "
+            "put the one to segment in a folder of its own"
+        )
     kept = set(stack.slices)
     left_out = [s for s in slices if s not in kept]
     _check_one_matrix(folder, stack, [s for s in left_out if s.series in series])
     if left_out:
-        LOGGER.warning(f"{folder}: read the short-axis stack of {most} positions and left "
-                       f"out {_count(len(left_out), 'image')} of another orientation or matrix: {_describe(left_out)}")
+        LOGGER.warning(
+            f"{folder}: read the short-axis stack of {most} positions and left "
+            f"out {_count(len(left_out), 'image')} of another orientation or matrix: {_describe(left_out)}"
+        )
     return stack
 
 
@@ -177,9 +203,11 @@ def _check_one_matrix(folder: Path, stack: _Group, left_out: list[_Slice]) -> No
     """Refuse a stack whose own series hold images of its orientation in another matrix (they cannot share a grid)."""
     odd = [s for s in left_out if _angle(stack.orientation, s.orientation) < ORIENTATION_TOLERANCE_DEG]
     if odd:
-        raise InputError(f"{folder}: series '{odd[0].description}' holds {_count(len(odd), 'image')} of another matrix "
-                         f"({names([s.file for s in odd])}: {_matrix(odd[0].matrix)}, the other {len(stack.slices)} "
-                         f"{_matrix(stack.matrix)}); one stack needs one matrix: move the odd images out of the folder")
+        raise InputError(
+            f"{folder}: series '{odd[0].description}' holds {_count(len(odd), 'image')} of another matrix "
+            f"({names([s.file for s in odd])}: {_matrix(odd[0].matrix)}, the other {len(stack.slices)} "
+            f"{_matrix(stack.matrix)}); one stack needs one matrix: move the odd images out of the folder"
+        )
 
 
 def _phases(folder: Path, stack: _Group) -> tuple[list[list[_Slice]], int]:
@@ -196,9 +224,11 @@ def _phases(folder: Path, stack: _Group) -> tuple[list[list[_Slice]], int]:
         repeated = [s.file for s in images if times[s.phase_order[0]] > 1]
         shown = repeated if 1 < len(repeated) < len(images) else [s.file for s in images]
         more = f" (and {len(odd) - 1} more positions)" if len(odd) > 1 else ""
-        raise InputError(f"{folder}: slice position ({', '.join(f'{v:.1f}' for v in odd[0])}) mm holds {len(images)} "
-                         f"images where the other positions hold {phases}{more}: a duplicated or missing image "
-                         f"({names(shown, 4)}{' share a trigger time' if shown is repeated else ''})")
+        raise InputError(
+            f"{folder}: slice position ({', '.join(f'{v:.1f}' for v in odd[0])}) mm holds {len(images)} "
+            f"images where the other positions hold {phases}{more}: a duplicated or missing image "
+            f"({names(shown, 4)}{' share a trigger time' if shown is repeated else ''})"
+        )
     ordered = sorted(by_position, key=lambda position: float(np.dot(position, stack.normal)))
     return [sorted(by_position[p], key=lambda s: s.phase_order) for p in ordered], phases
 
@@ -213,8 +243,12 @@ def read_dicom_folder(folder: Path) -> sitk.Image:
     slices = [_slice(file, uid) for uid in uids for file in _series_files(folder, uid)]
     stack = _short_axis_stack(folder, slices)
     positions, phases = _phases(folder, stack)
-    grid = slice_grid(folder, np.array([images[0].position for images in positions]),
-                      [images[0].file for images in positions], stack.normal)
+    grid = slice_grid(
+        folder,
+        np.array([images[0].position for images in positions]),
+        [images[0].file for images in positions],
+        stack.normal,
+    )
     row, column = (axis / np.linalg.norm(axis) for axis in (stack.orientation[:3], stack.orientation[3:]))
     direction = tuple(np.column_stack([row, column, stack.normal]).ravel().tolist())
     reader = sitk.ImageSeriesReader()

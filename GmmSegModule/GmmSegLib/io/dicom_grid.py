@@ -54,22 +54,29 @@ def _check_steps(folder: Path, positions: np.ndarray, along: np.ndarray, files: 
     steps = np.diff(along)
     usual = float(np.median(steps))
     multiple = np.rint(steps / usual) if usual > PLACEMENT_TOLERANCE_MM else np.ones_like(steps)
-    gaps = [k for k in range(len(steps)) if multiple[k] >= 2
-            and abs(steps[k] - multiple[k] * usual) <= PLACEMENT_TOLERANCE_MM * multiple[k]]
+    gaps = [
+        k
+        for k in range(len(steps))
+        if multiple[k] >= 2 and abs(steps[k] - multiple[k] * usual) <= PLACEMENT_TOLERANCE_MM * multiple[k]
+    ]
     if gaps:
         k = gaps[0]
         expected = positions[k] + (positions[k + 1] - positions[k]) / multiple[k]
         more = f" (and {len(gaps) - 1} more gaps)" if len(gaps) > 1 else ""
-        raise InputError(f"{folder}: a slice is missing at {_mm(expected)}, between {names([files[k]])} and "
-                         f"{names([files[k + 1]])}, {steps[k]:.2f} mm apart where the other slices are {usual:.2f} mm"
-                         f"{more}; a stack read across the gap would place slices where they were not acquired: "
-                         "add the missing file to the folder")
+        raise InputError(
+            f"{folder}: a slice is missing at {_mm(expected)}, between {names([files[k]])} and "
+            f"{names([files[k + 1]])}, {steps[k]:.2f} mm apart where the other slices are {usual:.2f} mm"
+            f"{more}; a stack read across the gap would place slices where they were not acquired: "
+            "add the missing file to the folder"
+        )
     grid = along[0] + np.arange(len(along)) * (along[-1] - along[0]) / (len(along) - 1)
     if np.max(np.abs(along - grid)) > PLACEMENT_TOLERANCE_MM:
         k = int(np.argmax(np.abs(steps - usual)))
-        raise InputError(f"{folder}: the slices are unevenly spaced: {names([files[k]])} and {names([files[k + 1]])} "
-                         f"are {steps[k]:.2f} mm apart where the others are {usual:.2f} mm; one slice spacing would "
-                         f"place slices up to {np.max(np.abs(along - grid)):.2f} mm from where they were acquired")
+        raise InputError(
+            f"{folder}: the slices are unevenly spaced: {names([files[k]])} and {names([files[k + 1]])} "
+            f"are {steps[k]:.2f} mm apart where the others are {usual:.2f} mm; one slice spacing would "
+            f"place slices up to {np.max(np.abs(along - grid)):.2f} mm from where they were acquired"
+        )
 
 
 def _check_in_plane(folder: Path, offsets: np.ndarray, along: np.ndarray, files: list[str]) -> None:
@@ -80,14 +87,20 @@ def _check_in_plane(folder: Path, offsets: np.ndarray, along: np.ndarray, files:
         return
     per_slice = offsets[-1] / (len(offsets) - 1)
     linear = np.outer(np.arange(len(offsets)), per_slice)
-    remedy = ("an image grid cannot hold a sheared stack: resample it perpendicular to its slices (3D Slicer's "
-              "DICOM module does so with acquisition geometry regularization) and pass the result as NIfTI")
+    remedy = (
+        "an image grid cannot hold a sheared stack: resample it perpendicular to its slices (3D Slicer's "
+        "DICOM module does so with acquisition geometry regularization) and pass the result as NIfTI"
+    )
     if np.max(np.linalg.norm(offsets - linear, axis=1)) <= PLACEMENT_TOLERANCE_MM:
         step = float(np.linalg.norm(per_slice))
         tilt = np.degrees(np.arctan2(step, (along[-1] - along[0]) / (len(along) - 1)))
-        raise InputError(f"{folder}: the slice positions step {step:.2f} mm in-plane per slice ({tilt:.1f} degrees "
-                         f"off the slice normal, {stray.max():.1f} mm from {names([files[0]])} to "
-                         f"{names([files[-1]])}): a tilted stack; {remedy}")
+        raise InputError(
+            f"{folder}: the slice positions step {step:.2f} mm in-plane per slice ({tilt:.1f} degrees "
+            f"off the slice normal, {stray.max():.1f} mm from {names([files[0]])} to "
+            f"{names([files[-1]])}): a tilted stack; {remedy}"
+        )
     k = int(np.argmax(stray))
-    raise InputError(f"{folder}: {names([files[k]])} lies {stray[k]:.2f} mm in-plane off the slice normal through "
-                     f"{names([files[0]])}: the slices are not stacked along their normal; {remedy}")
+    raise InputError(
+        f"{folder}: {names([files[k]])} lies {stray[k]:.2f} mm in-plane off the slice normal through "
+        f"{names([files[0]])}: the slices are not stacked along their normal; {remedy}"
+    )

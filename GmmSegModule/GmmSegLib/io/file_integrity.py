@@ -41,7 +41,7 @@ class NonFiniteScan:
         start, end = self.position, self.position + len(block)
         self.position = end
         first, last = self.voxels
-        voxels = block[max(first - start, 0): max(last - start, 0)]
+        voxels = block[max(first - start, 0) : max(last - start, 0)]
         if self.found or not voxels:
             return
         data = self.carry + voxels
@@ -101,15 +101,20 @@ def check_nifti_file(path: Path) -> NiftiHeader | None:
     try:
         extent = read_through(path)
     except DAMAGED_STREAM as error:
-        raise InputError(f"{path}: the compressed file is damaged or incomplete ({error}); "
-                         "copy or export it again") from None
+        raise InputError(
+            f"{path}: the compressed file is damaged or incomplete ({error}); copy or export it again"
+        ) from None
     if extent.non_finite:
-        raise InputError(f"{path}: contains NaN or infinite voxels, which the NIfTI reader would turn into "
-                         "zeros; replace them (for example by 0 outside the heart) and save the image again")
+        raise InputError(
+            f"{path}: contains NaN or infinite voxels, which the NIfTI reader would turn into "
+            "zeros; replace them (for example by 0 outside the heart) and save the image again"
+        )
     if extent.missing is not None:
         length, needed = extent.missing
-        raise InputError(f"{path}: the file ends after {length:,} of its {needed:,} bytes (an interrupted copy "
-                         "or export?); copy or export it again")
+        raise InputError(
+            f"{path}: the file ends after {length:,} of its {needed:,} bytes (an interrupted copy "
+            "or export?); copy or export it again"
+        )
     return extent.header
 
 

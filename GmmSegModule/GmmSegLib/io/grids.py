@@ -22,8 +22,9 @@ def _spatial(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
     return direction @ np.diag(geometry.spacing[:3]), np.asarray(geometry.origin[:3], dtype=float)
 
 
-def grid_difference(shape: tuple[int, ...], grid: Geometry, reference_shape: tuple[int, ...],
-                    reference_grid: Geometry) -> tuple[np.ndarray | None, str]:
+def grid_difference(
+    shape: tuple[int, ...], grid: Geometry, reference_shape: tuple[int, ...], reference_grid: Geometry
+) -> tuple[np.ndarray | None, str]:
     """The reference's voxel axes (x, y, z) as signed axes (+-1 .. +-3) of an array of ``shape`` on ``grid``, when
     both sample the same points in space (another storage order or direction: a mirrored or transposed file);
     else None and how the grids differ, in words. Shapes are (T,) Z, Y, X."""
@@ -32,7 +33,8 @@ def grid_difference(shape: tuple[int, ...], grid: Geometry, reference_shape: tup
     steps = np.linalg.solve(matrix, reference_matrix)  # the reference's index steps in this grid's index steps
     signed = np.round(steps)
     if np.abs(steps - signed).max() * max(reference_shape[-3:]) > 0.05 or not np.array_equal(
-            np.abs(signed) @ np.abs(signed).T, np.eye(3)):
+        np.abs(signed) @ np.abs(signed).T, np.eye(3)
+    ):
         sizes = [" x ".join(f"{v:g}" for v in sorted(g.spacing[:3])) for g in (grid, reference_grid)]
         if sizes[0] != sizes[1]:
             return None, f"voxels of {sizes[0]} mm against {sizes[1]} mm"
@@ -40,8 +42,10 @@ def grid_difference(shape: tuple[int, ...], grid: Geometry, reference_shape: tup
     reference_size = np.array(reference_shape[::-1][:3])
     if shape[:-3] != reference_shape[:-3] or not np.array_equal(np.abs(signed) @ reference_size, shape[::-1][:3]):
         return None, f"shape {tuple(shape)} against {tuple(reference_shape)}"
-    centres = [m @ (np.array(s[::-1][:3]) - 1) / 2 + o
-               for m, o, s in ((matrix, origin, shape), (reference_matrix, reference_origin, reference_shape))]
+    centres = [
+        m @ (np.array(s[::-1][:3]) - 1) / 2 + o
+        for m, o, s in ((matrix, origin, shape), (reference_matrix, reference_origin, reference_shape))
+    ]
     shift = float(np.linalg.norm(centres[0] - centres[1]))
     if shift > 0.05 * min(grid.spacing[:3]):
         return None, f"field of view {shift:.1f} mm away"
@@ -59,8 +63,9 @@ def on_reference_grid(array: np.ndarray, axes: np.ndarray) -> np.ndarray:
     return np.flip(moved, flipped) if flipped else moved
 
 
-def pair_grid_problem(labels_shape: tuple[int, ...], labels_grid: Geometry, image_shape: tuple[int, ...],
-                      image_grid: Geometry) -> str | None:
+def pair_grid_problem(
+    labels_shape: tuple[int, ...], labels_grid: Geometry, image_shape: tuple[int, ...], image_grid: Geometry
+) -> str | None:
     """How a label map's grid differs from its image's, or None when its voxels are the image's, in the same
     order (as a trainer indexes them)."""
     axes, difference = grid_difference(labels_shape, labels_grid, image_shape, image_grid)

@@ -32,8 +32,14 @@ from .file_integrity import check_nifti_file, written_shortfall
 from .itk_messages import itk_warnings_off
 from .nifti_geometry import check_read_geometry, plan_reading
 
-FORMATS = {".nii.gz": "NIfTI", ".nii": "NIfTI", ".nrrd": "NRRD", ".nhdr": "NRRD", ".mha": "MetaImage",
-           ".mhd": "MetaImage"}
+FORMATS = {
+    ".nii.gz": "NIfTI",
+    ".nii": "NIfTI",
+    ".nrrd": "NRRD",
+    ".nhdr": "NRRD",
+    ".mha": "MetaImage",
+    ".mhd": "MetaImage",
+}
 IMAGE_SUFFIXES = tuple(FORMATS)
 SFORM_PERMISSIVE = "ITK_NIFTI_SFORM_PERMISSIVE"
 PARTIAL_PREFIX = ".partial-"  # AtomicOutputs' temporary files
@@ -99,7 +105,7 @@ class CardiacImage:
         if geometry.dimension == 4:
             direction = tuple(geometry.direction[row * 4 + column] for row in range(3) for column in range(3))
             geometry = Geometry(geometry.spacing[:3], geometry.origin[:3], direction)
-        return CardiacImage(self.frames[frame: frame + 1], geometry, f"{self.source}[frame {frame}]")
+        return CardiacImage(self.frames[frame : frame + 1], geometry, f"{self.source}[frame {frame}]")
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -156,8 +162,10 @@ def _read_folder(folder: Path) -> sitk.Image:
         if not files:
             raise
         kinds = "/".join(sorted({FORMATS[_suffix(file)] for file in files}))
-        raise InputError(f"{error}; it holds {len(files)} {kinds} files ({names([str(f) for f in files])}): pass them "
-                         f"as files, for example {folder / ('*' + _suffix(files[0]))}") from None
+        raise InputError(
+            f"{error}; it holds {len(files)} {kinds} files ({names([str(f) for f in files])}): pass them "
+            f"as files, for example {folder / ('*' + _suffix(files[0]))}"
+        ) from None
 
 
 def _suffix(path: Path) -> str:
@@ -201,8 +209,9 @@ def _read_nifti(path: Path, header) -> sitk.Image:
         image = sitk.JoinSeries([image], 0.0, frame_seconds)
     size = min(3, image.GetDimension())
     direction = np.reshape(image.GetDirection(), (image.GetDimension(),) * 2)[:size, :size]
-    notes = plan.notes + check_read_geometry(header, image.GetSpacing()[:size], direction, image.GetOrigin()[:size],
-                                             path)
+    notes = plan.notes + check_read_geometry(
+        header, image.GetSpacing()[:size], direction, image.GetOrigin()[:size], path
+    )
     for note in notes:
         LOGGER.warning(note)
     return image
@@ -224,8 +233,10 @@ def read_cardiac_image(path: str | os.PathLike) -> CardiacImage:
     """Read a 3D stack or 4D cine as float32 (T, Z, Y, X) with its geometry (validation is separate)."""
     image = read_sitk(path)
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
-                         "a greyscale MR image is required")
+        raise InputError(
+            f"{path}: has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
+            "a greyscale MR image is required"
+        )
     if image.GetPixelID() in (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64):
         raise InputError(f"{path}: has complex-valued voxels; a magnitude MR image is required")
     dimension = image.GetDimension()
@@ -289,7 +300,7 @@ def remove_abandoned_partials(folder: Path) -> None:
         return
     this_host = writer_tag().split(".", 1)[1]
     for partial in folder.glob(f"{PARTIAL_PREFIX}*"):
-        pid, _, host = partial.name[len(PARTIAL_PREFIX):].split("-", 1)[0].partition(".")
+        pid, _, host = partial.name[len(PARTIAL_PREFIX) :].split("-", 1)[0].partition(".")
         if pid.isdigit() and host in ("", this_host) and not _process_runs(int(pid)):
             partial.unlink(missing_ok=True)
 
@@ -389,8 +400,9 @@ class AtomicOutputs:
         """A new hidden file for ``name``, listed for removal before Ctrl+C or SIGTERM can come between its creation
         and its listing (which would leave it behind)."""
         with self._writing(name), signals_held():
-            descriptor, temporary = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{writer_tag()}-", suffix=f"-{name}",
-                                                     dir=self.folder)
+            descriptor, temporary = tempfile.mkstemp(
+                prefix=f"{PARTIAL_PREFIX}{writer_tag()}-", suffix=f"-{name}", dir=self.folder
+            )
             os.close(descriptor)
             self._pending.append((Path(temporary), self.folder / name))
             self.paths.append(self.folder / name)
@@ -444,8 +456,10 @@ class AtomicOutputs:
 
     def _failure(self, name: str, reason: str) -> OutputError:
         if not self.folder.is_dir():
-            return OutputError(f"{self.folder}: the output folder was removed while {name} was being written; "
-                               "nothing of this case was published")
+            return OutputError(
+                f"{self.folder}: the output folder was removed while {name} was being written; "
+                "nothing of this case was published"
+            )
         return OutputError(f"{self.folder / name}: could not be written: {reason}; nothing of this case was published")
 
     def __exit__(self, exc_type, exc, traceback) -> None:

@@ -51,62 +51,91 @@ class ReadPlan:
 def plan_reading(header: NiftiHeader, path: Path) -> ReadPlan:
     """Refuse a header that does not define a real grid; say how ITK is to read the others."""
     if not header.shape:
-        raise InputError(f"{path}: the header's dimensions {list(header.dim)} are not valid (dim[0] must count 1 to "
-                         "7 axes of 1 or more voxels); the file is damaged or not an image")
+        raise InputError(
+            f"{path}: the header's dimensions {list(header.dim)} are not valid (dim[0] must count 1 to "
+            "7 axes of 1 or more voxels); the file is damaged or not an image"
+        )
     if header.datatype not in DATATYPE_BITS:
-        raise InputError(f"{path}: the header's voxel type (datatype {header.datatype}) is not a NIfTI one; the file "
-                         "is damaged or not an image")
+        raise InputError(
+            f"{path}: the header's voxel type (datatype {header.datatype}) is not a NIfTI one; the file "
+            "is damaged or not an image"
+        )
     if not (math.isfinite(header.vox_offset) and header.vox_offset >= header.header_bytes):
-        raise InputError(f"{path}: the header says the voxels start at byte {header.vox_offset:g}, inside the header "
-                         "or nowhere; the file is damaged")
-    for name, code, numbers in (("qform", header.qform_code, header.quatern),
-                                ("sform", header.sform_code, header.srow)):
+        raise InputError(
+            f"{path}: the header says the voxels start at byte {header.vox_offset:g}, inside the header "
+            "or nowhere; the file is damaged"
+        )
+    for name, code, numbers in (
+        ("qform", header.qform_code, header.quatern),
+        ("sform", header.sform_code, header.srow),
+    ):
         if code != XFORM_UNKNOWN and not all(math.isfinite(v) for v in numbers):
-            raise InputError(f"{path}: the header's {name} holds numbers that are not finite; where the image lies "
-                             "cannot be decided; export the image again")
+            raise InputError(
+                f"{path}: the header's {name} holds numbers that are not finite; where the image lies "
+                "cannot be decided; export the image again"
+            )
     spacing = header.spatial_pixdim
     if not all(math.isfinite(v) and v > 0 for v in spacing):
         hint = ""
         if header.sform_code != XFORM_UNKNOWN:
-            hint = f" (its sform says {_mm(np.linalg.norm(header.sform()[:3, :3], axis=0)[:len(spacing)])})"
-        raise InputError(f"{path}: the header's voxel size is {_mm(spacing)}{hint}: not a real spacing, so the "
-                         "image's size cannot be decided; export the image again from the scanner or converter")
+            hint = f" (its sform says {_mm(np.linalg.norm(header.sform()[:3, :3], axis=0)[: len(spacing)])})"
+        raise InputError(
+            f"{path}: the header's voxel size is {_mm(spacing)}{hint}: not a real spacing, so the "
+            "image's size cannot be decided; export the image again from the scanner or converter"
+        )
     if header.qform_code == XFORM_UNKNOWN and header.sform_code == XFORM_UNKNOWN:
-        return ReadPlan(notes=[f"{path}: the header holds no orientation (qform and sform codes 0); the image is "
-                               "read unrotated at the origin, as 3D Slicer reads it"])
+        return ReadPlan(
+            notes=[
+                f"{path}: the header holds no orientation (qform and sform codes 0); the image is "
+                "read unrotated at the origin, as 3D Slicer reads it"
+            ]
+        )
     deviation = orthonormality_deviation(header.sform()) if header.sform_code != XFORM_UNKNOWN else 0.0
     if header.qform_code != XFORM_UNKNOWN or deviation <= ITK_ORTHONORMAL_TOLERANCE:
         return ReadPlan()  # ITK reads it as it is (a sheared sform beside a qform gives way to the qform)
     if deviation <= ROUNDING_TOLERANCE:
-        return ReadPlan(sform_geometry=header_geometry(header, header.sform()), notes=[
-            f"{path}: the header has no qform and its sform's directions are orthonormal only to {deviation:.1e} "
-            f"(rounding in the scanner's export); the image is read by the sform made orthonormal, which moves no "
-            f"voxel by more than {_orthonormalisation_shift_mm(header):.2g} mm"])
-    raise InputError(f"{path}: the header's sform describes a sheared grid (its directions are {deviation:.1e} from "
-                     "orthonormal), which neither ITK nor 3D Slicer can represent; resample the image to an "
-                     "orthogonal grid, or export it again")
+        return ReadPlan(
+            sform_geometry=header_geometry(header, header.sform()),
+            notes=[
+                f"{path}: the header has no qform and its sform's directions are orthonormal only to {deviation:.1e} "
+                f"(rounding in the scanner's export); the image is read by the sform made orthonormal, which moves no "
+                f"voxel by more than {_orthonormalisation_shift_mm(header):.2g} mm"
+            ],
+        )
+    raise InputError(
+        f"{path}: the header's sform describes a sheared grid (its directions are {deviation:.1e} from "
+        "orthonormal), which neither ITK nor 3D Slicer can represent; resample the image to an "
+        "orthogonal grid, or export it again"
+    )
 
 
 def check_read_geometry(header: NiftiHeader, spacing, direction, origin, path: Path) -> list[str]:
     """The transform ITK took (its rules hold numerical tests beyond these), checked against the header: refused
     when ITK's geometry is none of the header's, or when its voxel size contradicts the transform used; notes
     for an sform and a qform that disagree."""
-    used = next((name for name, expected in _candidates(header)
-                 if _same_geometry(expected, spacing, direction, origin)), None)
+    used = next(
+        (name for name, expected in _candidates(header) if _same_geometry(expected, spacing, direction, origin)), None
+    )
     if used is None:
-        raise InputError(f"{path}: the image's geometry as read is neither the header's sform nor its qform (a "
-                         "damaged header?); export the image again")
+        raise InputError(
+            f"{path}: the image's geometry as read is neither the header's sform nor its qform (a "
+            "damaged header?); export the image again"
+        )
     if used == "sform":
         pixdim = np.array(header.spatial_pixdim)
-        scales = np.linalg.norm(header.sform()[:3, :3], axis=0)[:len(pixdim)]
+        scales = np.linalg.norm(header.sform()[:3, :3], axis=0)[: len(pixdim)]
         if np.any(np.abs(scales - pixdim) > np.maximum(SPACING_TOLERANCE_MM, 0.01 * pixdim)):
-            raise InputError(f"{path}: the header gives two voxel sizes, {_mm(pixdim)} (pixdim) and {_mm(scales)} "
-                             "(sform); the image's size cannot be decided; export the image again")
+            raise InputError(
+                f"{path}: the header gives two voxel sizes, {_mm(pixdim)} (pixdim) and {_mm(scales)} "
+                "(sform); the image's size cannot be decided; export the image again"
+            )
     if header.qform_code != XFORM_UNKNOWN and header.sform_code != XFORM_UNKNOWN:
         shift, turn = _difference(header.sform(), header.qform())
         if shift > AGREEMENT_MM or turn > AGREEMENT_DEG:
-            return [f"{path}: the header's sform and qform disagree (by {shift:.1f} mm and {turn:.1f} degrees); "
-                    f"the {used} is used, as 3D Slicer uses it"]
+            return [
+                f"{path}: the header's sform and qform disagree (by {shift:.1f} mm and {turn:.1f} degrees); "
+                f"the {used} is used, as 3D Slicer uses it"
+            ]
     return []
 
 
@@ -121,8 +150,11 @@ def _candidates(header: NiftiHeader) -> list[tuple[str, tuple[np.ndarray, np.nda
     if not found:
         return [("none", (spacing, np.eye(3), np.zeros(3)))]
     # a degenerate transform cannot be what ITK took
-    return [(name, header_geometry(header, affine)) for name, affine in found
-            if orthonormality_deviation(affine) != math.inf]
+    return [
+        (name, header_geometry(header, affine))
+        for name, affine in found
+        if orthonormality_deviation(affine) != math.inf
+    ]
 
 
 def header_geometry(header: NiftiHeader, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,10 +176,12 @@ def _same_geometry(expected, spacing, direction, origin) -> bool:
     """Whether what ITK read (over its first up to three axes) is the ``expected`` geometry."""
     size = len(spacing)
     expected_spacing, expected_direction, expected_origin = expected
-    return bool(np.allclose(spacing, expected_spacing[:size], rtol=1e-5)
-                # ITK takes an sform orthonormal to 1e-4 as it is: its columns differ from the nearest rotation's
-                and np.allclose(direction, expected_direction[:size, :size], atol=ROUNDING_TOLERANCE)
-                and np.allclose(origin, expected_origin[:size], rtol=1e-5, atol=1e-3))
+    return bool(
+        np.allclose(spacing, expected_spacing[:size], rtol=1e-5)
+        # ITK takes an sform orthonormal to 1e-4 as it is: its columns differ from the nearest rotation's
+        and np.allclose(direction, expected_direction[:size, :size], atol=ROUNDING_TOLERANCE)
+        and np.allclose(origin, expected_origin[:size], rtol=1e-5, atol=1e-3)
+    )
 
 
 def orthonormality_deviation(affine: np.ndarray) -> float:

@@ -20,8 +20,24 @@ XFORM_UNKNOWN = 0
 # NIfTI datatype codes of real floating-point voxels, which can hold NaN or infinity
 FLOAT_DATATYPES = {16: "f4", 64: "f8"}
 # every NIfTI datatype code (nifti1.h DT_*) and its bits per voxel
-DATATYPE_BITS = {2: 8, 4: 16, 8: 32, 16: 32, 32: 64, 64: 64, 128: 24, 256: 8, 512: 16, 768: 32, 1024: 64, 1280: 64,
-                 1536: 128, 1792: 128, 2048: 256, 2304: 32}
+DATATYPE_BITS = {
+    2: 8,
+    4: 16,
+    8: 32,
+    16: 32,
+    32: 64,
+    64: 64,
+    128: 24,
+    256: 8,
+    512: 16,
+    768: 32,
+    1024: 64,
+    1280: 64,
+    1536: 128,
+    1792: 128,
+    2048: 256,
+    2304: 32,
+}
 
 # (field, NIfTI-1 offset, NIfTI-1 format, NIfTI-2 offset, NIfTI-2 format); formats without the byte order
 _FIELDS = (
@@ -86,9 +102,9 @@ class NiftiHeader:
     @property
     def shape(self) -> tuple[int, ...]:
         """The size of each axis (x first), or () when the dimensions are not valid."""
-        if not 1 <= self.rank <= 7 or any(d < 1 for d in self.dim[1: self.rank + 1]):
+        if not 1 <= self.rank <= 7 or any(d < 1 for d in self.dim[1 : self.rank + 1]):
             return ()
-        return tuple(int(d) for d in self.dim[1: self.rank + 1])
+        return tuple(int(d) for d in self.dim[1 : self.rank + 1])
 
     def voxel_range(self) -> tuple[int, int] | None:
         """Where the voxels lie in the (decompressed) file: (first byte, one past the last), or None. The voxel size
@@ -105,7 +121,7 @@ class NiftiHeader:
     @property
     def spatial_pixdim(self) -> tuple[float, ...]:
         """The voxel size (mm) along the spatial axes the image has (up to three)."""
-        return tuple(float(v) for v in self.pixdim[1: 1 + min(3, max(self.rank, 0))])
+        return tuple(float(v) for v in self.pixdim[1 : 1 + min(3, max(self.rank, 0))])
 
     @property
     def mm_per_unit(self) -> float:
@@ -128,9 +144,13 @@ class NiftiHeader:
             b, c, d, a = b / norm, c / norm, d / norm, 0.0
         else:
             a = math.sqrt(a)
-        rotation = np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
-                             [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
-                             [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b]])
+        rotation = np.array(
+            [
+                [a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+                [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
+                [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b],
+            ]
+        )
         qfac = -1.0 if self.pixdim[0] < 0 else 1.0
         spacing = np.array([abs(float(v)) for v in self.pixdim[1:4]]) * np.array([1.0, 1.0, qfac])
         matrix = np.eye(4)

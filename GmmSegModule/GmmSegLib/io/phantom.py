@@ -42,8 +42,9 @@ def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: 
     return ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1.0
 
 
-def _rv_ellipse(x: np.ndarray, y: np.ndarray, lv_centre: tuple[float, float], septum: float, scale: float,
-                margin: float) -> np.ndarray:
+def _rv_ellipse(
+    x: np.ndarray, y: np.ndarray, lv_centre: tuple[float, float], septum: float, scale: float, margin: float
+) -> np.ndarray:
     """The ellipse whose part outside the LV (a disk of radius ``septum``) is the RV crescent: centred towards
     the right of the patient from the LV and taller than it, so that the crescent wraps the septum with its
     anterior and inferior horns; ``scale`` (0..1, base to apex and ED to ES) sets how far it reaches out."""
@@ -53,8 +54,9 @@ def _rv_ellipse(x: np.ndarray, y: np.ndarray, lv_centre: tuple[float, float], se
     return _ellipse(x, y, lv_centre[0] - offset, lv_centre[1], half_width, half_height)
 
 
-def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
-           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _slice(
+    x: np.ndarray, y: np.ndarray, level: float, contraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Intensity and labels of one slice on the (supersampled) mm grid; level 0 base .. 1 apex."""
     intensity = np.zeros_like(x)
     labels = np.zeros(x.shape, np.uint8)
@@ -82,6 +84,7 @@ def _slice(x: np.ndarray, y: np.ndarray, level: float, contraction: float,
     fat = 4.0  # epicardial fat and pericardium: a bright rim around the whole heart
     intensity[_ellipse(x, y, lv_x, lv_y, epicardium + fat, epicardium + fat)] = 0.6
     if rv_present:
+
         def rv(margin: float) -> np.ndarray:
             return _rv_ellipse(x, y, (lv_x, lv_y), epicardium + 2.0, rv_scale, margin)
 
@@ -129,10 +132,12 @@ def make_cine_phantom(frames: int = 20, slices: int = 10, es_frame: int = 8, see
             image = fine.reshape(SIZE, SUPERSAMPLE, SIZE, SUPERSAMPLE).mean(axis=(1, 3))
             image = ndimage.gaussian_filter(image, 0.6) * bias
             noise = 0.025
-            image = np.sqrt((image + noise * rng.standard_normal(image.shape)) ** 2
-                            + (noise * rng.standard_normal(image.shape)) ** 2)
+            image = np.sqrt(
+                (image + noise * rng.standard_normal(image.shape)) ** 2
+                + (noise * rng.standard_normal(image.shape)) ** 2
+            )
             images[t, z] = image * 1000.0
-            labels[t, z] = fine_labels[SUPERSAMPLE // 2:: SUPERSAMPLE, SUPERSAMPLE // 2:: SUPERSAMPLE]
+            labels[t, z] = fine_labels[SUPERSAMPLE // 2 :: SUPERSAMPLE, SUPERSAMPLE // 2 :: SUPERSAMPLE]
     geometry = Geometry((PIXEL_MM, PIXEL_MM, SLICE_MM, 1.0), (0.0, 0.0, 0.0, 0.0), tuple(np.eye(4).ravel()))
     image = CardiacImage(np.round(images), geometry, source="phantom")
     assert labels.max() <= RV and labels.min() >= BACKGROUND

@@ -44,8 +44,9 @@ def to_canonical(slices: torch.Tensor, crop: CanonicalCrop, mode: str = "bilinea
     return out[:, 0] if squeeze else out
 
 
-def to_native(maps: torch.Tensor, crop: CanonicalCrop, outside: torch.Tensor | None = None,
-              mode: str = "bilinear") -> torch.Tensor:
+def to_native(
+    maps: torch.Tensor, crop: CanonicalCrop, outside: torch.Tensor | None = None, mode: str = "bilinear"
+) -> torch.Tensor:
     """Resample canonical maps (Z, C, N, N) back onto the native grid (Z, C, Y, X).
 
     Native pixels outside the canonical crop take ``outside`` (a value per channel, default 0), e.g.
@@ -57,18 +58,21 @@ def to_native(maps: torch.Tensor, crop: CanonicalCrop, outside: torch.Tensor | N
     sampled = F.grid_sample(maps.float(), grid, mode=mode, padding_mode="zeros", align_corners=True)
     if outside is None:
         return sampled
-    inside = F.grid_sample(torch.ones_like(maps[:, :1]).float(), grid, mode=mode, padding_mode="zeros",
-                           align_corners=True)
+    inside = F.grid_sample(
+        torch.ones_like(maps[:, :1]).float(), grid, mode=mode, padding_mode="zeros", align_corners=True
+    )
     fill = outside.to(maps.device, torch.float32).view(1, -1, 1, 1)
     return sampled + (1 - inside) * fill
 
 
-def resample_square(slices: torch.Tensor, spacing_x: float, spacing_y: float, size: int,
-                    spacing: float) -> torch.Tensor:
+def resample_square(
+    slices: torch.Tensor, spacing_x: float, spacing_y: float, size: int, spacing: float
+) -> torch.Tensor:
     """A centred, unrotated square view of native slices (Z, Y, X) at ``spacing`` mm: the localiser's input."""
     rows, columns = slices.shape[-2:]
-    crop = CanonicalCrop((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, spacing_x, spacing_y, rows, columns,
-                           size=size, spacing=spacing)
+    crop = CanonicalCrop(
+        (columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, spacing_x, spacing_y, rows, columns, size=size, spacing=spacing
+    )
     return to_canonical(slices, crop)
 
 
@@ -115,8 +119,9 @@ def context_indices(slices: int, context: int, base_first: bool = True) -> torch
     return torch.stack(columns, dim=1).clamp(0, slices - 1)
 
 
-def canonical_input(native: torch.Tensor, crop: CanonicalCrop, context: int = 0,
-                    base_first: bool = True) -> torch.Tensor:
+def canonical_input(
+    native: torch.Tensor, crop: CanonicalCrop, context: int = 0, base_first: bool = True
+) -> torch.Tensor:
     """Native slices (Z, Y, X) as the networks take them: the canonical crops, each z-scored, (Z, 1, N, N).
 
     With ``context`` > 0, each slice comes with its neighbours as further channels (Z, 1 + 2 context, N, N),

@@ -25,8 +25,9 @@ def _gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     """Blur (.., H, W) maps in-plane with a Gaussian of ``sigma`` pixels (3 sigma wide, edges replicated)."""
     from scipy import ndimage
 
-    blurred = ndimage.gaussian_filter(maps.numpy(), sigma=(0,) * (maps.ndim - 2) + (sigma, sigma), mode="nearest",
-                                      truncate=3.0)
+    blurred = ndimage.gaussian_filter(
+        maps.numpy(), sigma=(0,) * (maps.ndim - 2) + (sigma, sigma), mode="nearest", truncate=3.0
+    )
     return torch.from_numpy(blurred)
 
 
@@ -36,8 +37,9 @@ def normalise_prior(frequencies: torch.Tensor, floor: float = PRIOR_FLOOR) -> to
     return floored / floored.sum(dim=-3, keepdim=True)
 
 
-def build_atlas(labels: np.ndarray, positions: np.ndarray, bins: int = POSITION_BINS,
-                smoothing: float = SMOOTHING_PX) -> torch.Tensor:
+def build_atlas(
+    labels: np.ndarray, positions: np.ndarray, bins: int = POSITION_BINS, smoothing: float = SMOOTHING_PX
+) -> torch.Tensor:
     """Atlas (bins, K, N, N) from aligned canonical label slices (S, N, N) and their base-apex positions.
 
     Each slice contributes to the two nearest position bins with linear weights, so neighbouring bins

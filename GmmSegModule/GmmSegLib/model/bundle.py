@@ -64,11 +64,14 @@ class GmmSegModel(nn.Module):
     GmmSegLib.clinical.refinement.
     """
 
-    def __init__(self, feature_base: int = 16, handedness: bool = True, context_slices: int = 0,
-                 refiner: bool = False):
+    def __init__(self, feature_base: int = 16, handedness: bool = True, context_slices: int = 0, refiner: bool = False):
         super().__init__()
-        self.config = {"feature_base": feature_base, "handedness": handedness, "context_slices": context_slices,
-                       "refiner": refiner}
+        self.config = {
+            "feature_base": feature_base,
+            "handedness": handedness,
+            "context_slices": context_slices,
+            "refiner": refiner,
+        }
         self.context_slices = context_slices
         self.localiser = Localiser()
         self.features = FeatureUNet(base=feature_base, context=context_slices)
@@ -92,8 +95,9 @@ class GmmSegModel(nn.Module):
             return self.to(device, memory_format=torch.channels_last).eval()
         return self.to(device).eval()
 
-    def forward(self, images: torch.Tensor, prior: torch.Tensor, phi: torch.Tensor | None = None,
-                per_volume_phi: bool = True) -> CanonicalPrediction:
+    def forward(
+        self, images: torch.Tensor, prior: torch.Tensor, phi: torch.Tensor | None = None, per_volume_phi: bool = True
+    ) -> CanonicalPrediction:
         """GmmSeg on canonical slices (B, 1 + 2 context, N, N) of one volume with atlas priors (B, K, N, N).
 
         The feature U-Net's features give pi (z_net); the registration net places the prior (phi, without
@@ -113,8 +117,9 @@ class GmmSegModel(nn.Module):
         registered = warp_prior(prior, phi)
         concentrations = self.heads.concentrations(features, registered)
         log_posterior = torch.log(responsibilities.clamp_min(1e-8)) + expected_log_weights(concentrations)
-        return CanonicalPrediction(features, responsibilities, registered, concentrations,
-                                torch.softmax(log_posterior, dim=1), phi)
+        return CanonicalPrediction(
+            features, responsibilities, registered, concentrations, torch.softmax(log_posterior, dim=1), phi
+        )
 
     def responsibilities(self, features: torch.Tensor) -> torch.Tensor:
         """pi: z_net's class responsibilities (softmax over the classes) of the feature U-Net's ``features``."""
@@ -163,8 +168,13 @@ def checkpoint_payload(model: GmmSegModel, metadata: dict | None = None) -> dict
     """What a checkpoint file holds: format, config, weights (CPU, torch's default layout), the plans it was made
     with (GmmSegLib.model.plans) and ``metadata``."""
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    return {"format": CHECKPOINT_FORMAT, "config": model.config, "state": state, "plans": current_plans(),
-            "metadata": metadata or {}}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config": model.config,
+        "state": state,
+        "plans": current_plans(),
+        "metadata": metadata or {},
+    }
 
 
 def save_model(model: GmmSegModel, path: str | os.PathLike, metadata: dict | None = None) -> str:
@@ -181,8 +191,10 @@ def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None)
     if expected_sha256 is not None:
         actual = sha256_of(path)
         if actual != expected_sha256:
-            raise ModelError(f"{path}: sha256 {actual[:12]}... does not match the registry's "
-                             f"{expected_sha256[:12]}...; the file is corrupt or was modified")
+            raise ModelError(
+                f"{path}: sha256 {actual[:12]}... does not match the registry's "
+                f"{expected_sha256[:12]}...; the file is corrupt or was modified"
+            )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for corrupt or non-torch files
@@ -191,8 +203,10 @@ def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None)
         raise ModelError(f"{path}: not a GmmSeg model checkpoint")
     differences = plan_differences(payload.get("plans") or current_plans())
     if differences:
-        raise ModelError(f"{path}: made with other settings than this version of GmmSeg reads models with: "
-                         f"{'; '.join(differences)}; use the GmmSeg release the model was made with")
+        raise ModelError(
+            f"{path}: made with other settings than this version of GmmSeg reads models with: "
+            f"{'; '.join(differences)}; use the GmmSeg release the model was made with"
+        )
     return payload
 
 

@@ -49,13 +49,16 @@ class CanonicalCrop:
         half = (self.size - 1) / 2.0
         offset_mm = (np.asarray(uv, dtype=np.float64) - half) * self.spacing
         rotated = offset_mm @ self.linear().T
-        return np.stack([self.centre_x + rotated[..., 0] / self.spacing_x,
-                         self.centre_y + rotated[..., 1] / self.spacing_y], axis=-1)
+        return np.stack(
+            [self.centre_x + rotated[..., 0] / self.spacing_x, self.centre_y + rotated[..., 1] / self.spacing_y],
+            axis=-1,
+        )
 
     def native_to_canonical_points(self, xy: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`canonical_to_native_points`."""
         xy = np.asarray(xy, dtype=np.float64)
-        offset_mm = np.stack([(xy[..., 0] - self.centre_x) * self.spacing_x,
-                              (xy[..., 1] - self.centre_y) * self.spacing_y], axis=-1)
+        offset_mm = np.stack(
+            [(xy[..., 0] - self.centre_x) * self.spacing_x, (xy[..., 1] - self.centre_y) * self.spacing_y], axis=-1
+        )
         unrotated = offset_mm @ self.linear()  # R M is orthogonal: its inverse is its transpose
         return unrotated / self.spacing + (self.size - 1) / 2.0

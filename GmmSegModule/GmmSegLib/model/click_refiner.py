@@ -52,8 +52,9 @@ class SliceWindow:
     spacing: float = WINDOW_SPACING_MM
 
     @classmethod
-    def around(cls, labels: np.ndarray, clicks: list[tuple[float, float]], spacing_xy: tuple[float, float]
-               ) -> SliceWindow:
+    def around(
+        cls, labels: np.ndarray, clicks: list[tuple[float, float]], spacing_xy: tuple[float, float]
+    ) -> SliceWindow:
         """The window centred on the box holding the slice's heart labels and the clicks."""
         ys, xs = np.nonzero(labels > 0)
         points = np.concatenate([np.stack([xs, ys], axis=1).astype(float), np.asarray(clicks, float).reshape(-1, 2)])
@@ -64,8 +65,13 @@ class SliceWindow:
         """Native pixel coordinates (..., 2) -> window pixel coordinates."""
         half = (self.size - 1) / 2
         xy = np.asarray(xy, float)
-        return np.stack([(xy[..., 0] - self.centre_x) * self.spacing_x / self.spacing + half,
-                         (xy[..., 1] - self.centre_y) * self.spacing_y / self.spacing + half], axis=-1)
+        return np.stack(
+            [
+                (xy[..., 0] - self.centre_x) * self.spacing_x / self.spacing + half,
+                (xy[..., 1] - self.centre_y) * self.spacing_y / self.spacing + half,
+            ],
+            axis=-1,
+        )
 
     def sample(self, native: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
         """Channels (C, Y, X) of a native slice resampled onto the window (C, N, N); zero outside the slice."""
@@ -74,10 +80,10 @@ class SliceWindow:
         steps = (torch.arange(self.size, dtype=torch.float32) - half) * self.spacing
         x = self.centre_x + steps / self.spacing_x
         y = self.centre_y + steps / self.spacing_y
-        grid = torch.stack(torch.meshgrid(2 * y / max(rows - 1, 1) - 1, 2 * x / max(columns - 1, 1) - 1,
-                                          indexing="ij")[::-1], dim=-1)
-        return F.grid_sample(native[None].float(), grid[None], mode=mode, padding_mode="zeros",
-                             align_corners=True)[0]
+        grid = torch.stack(
+            torch.meshgrid(2 * y / max(rows - 1, 1) - 1, 2 * x / max(columns - 1, 1) - 1, indexing="ij")[::-1], dim=-1
+        )
+        return F.grid_sample(native[None].float(), grid[None], mode=mode, padding_mode="zeros", align_corners=True)[0]
 
     def native_box(self, shape: tuple[int, int]) -> tuple[slice, slice]:
         """The native pixels (rows, columns) whose centres lie inside the window."""
@@ -96,8 +102,10 @@ class SliceWindow:
         xs = torch.arange(columns.start, columns.stop, dtype=torch.float32)
         uv = self.to_window(np.stack(np.meshgrid(xs.numpy(), ys.numpy()), axis=-1))
         grid = torch.from_numpy(2 * uv / (self.size - 1) - 1).float()
-        return F.grid_sample(window[None], grid[None], mode="bilinear", padding_mode="border",
-                             align_corners=True)[0], (rows, columns)
+        return F.grid_sample(window[None], grid[None], mode="bilinear", padding_mode="border", align_corners=True)[0], (
+            rows,
+            columns,
+        )
 
 
 def window_probabilities(window: SliceWindow, probabilities: torch.Tensor) -> torch.Tensor:
@@ -119,8 +127,9 @@ def normalised_image(image: torch.Tensor) -> torch.Tensor:
     return ((image - low) / (high - low).clamp_min(1e-6)).clamp(-0.5, 1.5)
 
 
-def prompt_maps(clicks: list[Click], boxes: list[Box] = (), size: int = WINDOW_SIZE,
-                spacing: float = WINDOW_SPACING_MM) -> torch.Tensor:
+def prompt_maps(
+    clicks: list[Click], boxes: list[Box] = (), size: int = WINDOW_SIZE, spacing: float = WINDOW_SPACING_MM
+) -> torch.Tensor:
     """(PROMPT_CHANNELS, N, N): per kind of click, the largest Gaussian (peak 1, sigma ``CLICK_SIGMA_MM``) of its
     clicks; per structure, 1 inside its boxes."""
     maps = torch.zeros(PROMPT_CHANNELS, size, size)
@@ -130,14 +139,19 @@ def prompt_maps(clicks: list[Click], boxes: list[Box] = (), size: int = WINDOW_S
         bump = torch.exp(-((grid[:, None] - click.y) ** 2 + (grid[None, :] - click.x) ** 2) / (2 * sigma_px**2))
         maps[click.channel] = torch.maximum(maps[click.channel], bump)
     for box in boxes:
-        inside = ((grid[:, None] >= box.y0) & (grid[:, None] <= box.y1) & (grid[None, :] >= box.x0)
-                  & (grid[None, :] <= box.x1))
+        inside = (
+            (grid[:, None] >= box.y0)
+            & (grid[:, None] <= box.y1)
+            & (grid[None, :] >= box.x0)
+            & (grid[None, :] <= box.x1)
+        )
         maps[CLICK_KINDS + box.channel][inside] = 1.0
     return maps
 
 
-def refiner_input(image: torch.Tensor, labels: torch.Tensor, probabilities: torch.Tensor,
-                  prompts: torch.Tensor) -> torch.Tensor:
+def refiner_input(
+    image: torch.Tensor, labels: torch.Tensor, probabilities: torch.Tensor, prompts: torch.Tensor
+) -> torch.Tensor:
     """The refiner's input (B, 18, N, N) from images (B, N, N), labels (B, N, N), probabilities (B, K, N, N) and prompt
     maps (B, PROMPT_CHANNELS, N, N)."""
     one_hot = F.one_hot(labels.long(), NUM_CLASSES).permute(0, 3, 1, 2).float()

@@ -35,8 +35,9 @@ def expected_log_weights(concentrations: torch.Tensor, dim: int = 1) -> torch.Te
         return torch.digamma(d) - torch.digamma(d.sum(dim, keepdim=True))
 
 
-def pooled_gaussians(responsibilities: torch.Tensor, means: torch.Tensor,
-                     log_variances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def pooled_gaussians(
+    responsibilities: torch.Tensor, means: torch.Tensor, log_variances: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pool per-pixel class Gaussians (B, K, C, H, W) into one Gaussian per class per image (B, K, C).
 
     Pixels are weighted by their responsibility for the class; one Gaussian per class and image keeps
@@ -91,15 +92,25 @@ class ElboWeights:
     mean_regulariser: float = 1e-3
 
 
-def negative_elbo(features: torch.Tensor, responsibilities: torch.Tensor, means: torch.Tensor,
-                  log_variances: torch.Tensor, concentrations: torch.Tensor, prior_concentrations: torch.Tensor,
-                  weights: ElboWeights) -> dict[str, torch.Tensor]:
+def negative_elbo(
+    features: torch.Tensor,
+    responsibilities: torch.Tensor,
+    means: torch.Tensor,
+    log_variances: torch.Tensor,
+    concentrations: torch.Tensor,
+    prior_concentrations: torch.Tensor,
+    weights: ElboWeights,
+) -> dict[str, torch.Tensor]:
     """All terms of the weighted negative ELBO; ``total`` is the one to minimise."""
     mean, log_variance = pooled_gaussians(responsibilities, means, log_variances)
     l1 = reconstruction_term(responsibilities, gaussian_log_likelihood(features, mean, log_variance))
     l2 = assignment_term(responsibilities, concentrations)
     l3 = prior_term(concentrations, prior_concentrations)
     regulariser = (mean**2).mean()
-    total = (weights.reconstruction * l1 + weights.assignment * l2 + weights.prior * l3
-             + weights.mean_regulariser * regulariser)
+    total = (
+        weights.reconstruction * l1
+        + weights.assignment * l2
+        + weights.prior * l3
+        + weights.mean_regulariser * regulariser
+    )
     return {"total": total, "l1": l1, "l2": l2, "l3": l3, "mean_reg": regulariser}

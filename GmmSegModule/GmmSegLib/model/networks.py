@@ -59,8 +59,7 @@ class ConvBlock(nn.Sequential):
 class UNet(nn.Module):
     """A plain 2D U-Net: ``depth`` poolings, channels doubling from ``base`` up to ``max_channels``."""
 
-    def __init__(self, in_channels: int, out_channels: int, base: int = 16, depth: int = 4,
-                 max_channels: int = 128):
+    def __init__(self, in_channels: int, out_channels: int, base: int = 16, depth: int = 4, max_channels: int = 128):
         super().__init__()
         widths = [min(base * 2**level, max_channels) for level in range(depth + 1)]
         self.down = nn.ModuleList()
@@ -143,8 +142,11 @@ def strided_encoder(in_channels: int, base: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     previous = in_channels
     for width in (base, 2 * base, 4 * base, 4 * base, 4 * base):
-        layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1), InstanceNorm(width, affine=True),
-                   nn.LeakyReLU(0.01, inplace=True)]
+        layers += [
+            nn.Conv2d(previous, width, 3, stride=2, padding=1),
+            InstanceNorm(width, affine=True),
+            nn.LeakyReLU(0.01, inplace=True),
+        ]
         previous = width
     return nn.Sequential(*layers)
 
@@ -172,8 +174,11 @@ class RegistrationNet(nn.Module):
         x = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
         x = F.adaptive_avg_pool2d(self.encoder(x), 2).flatten(1)
         raw = torch.tanh(self.head(x))
-        bounds = torch.tensor([self.MAX_LOG_SCALE, self.MAX_SHIFT_MM, self.MAX_SHIFT_MM, self.MAX_ROTATION],
-                              device=raw.device, dtype=raw.dtype)
+        bounds = torch.tensor(
+            [self.MAX_LOG_SCALE, self.MAX_SHIFT_MM, self.MAX_SHIFT_MM, self.MAX_ROTATION],
+            device=raw.device,
+            dtype=raw.dtype,
+        )
         return raw * bounds
 
 

@@ -65,8 +65,9 @@ class Phi:
     @classmethod
     def from_record(cls, record: dict) -> Phi:
         """From the JSON record of :meth:`record`."""
-        return cls.from_array(np.array([record["log_scale"], record["tx_mm"], record["ty_mm"],
-                                        record["rotation_rad"]], np.float32))
+        return cls.from_array(
+            np.array([record["log_scale"], record["tx_mm"], record["ty_mm"], record["rotation_rad"]], np.float32)
+        )
 
     @property
     def scale(self) -> float:
@@ -82,8 +83,14 @@ class Phi:
 
     def record(self) -> dict[str, float]:
         """As a person reads it: scale, shift in mm, rotation in degrees (and the raw log scale and radians)."""
-        return {"scale": self.scale, "tx_mm": self.tx_mm, "ty_mm": self.ty_mm, "rotation_deg": self.rotation_deg,
-                "log_scale": self.log_scale, "rotation_rad": self.rotation_rad}
+        return {
+            "scale": self.scale,
+            "tx_mm": self.tx_mm,
+            "ty_mm": self.ty_mm,
+            "rotation_deg": self.rotation_deg,
+            "log_scale": self.log_scale,
+            "rotation_rad": self.rotation_rad,
+        }
 
     def argument(self) -> str:
         """The value of ``gmmseg segment --phi`` that asks for this phi."""
@@ -93,8 +100,9 @@ class Phi:
         """The 3 x 3 homogeneous similarity x -> s R x + t in canonical mm."""
         cos, sin = math.cos(self.rotation_rad), math.sin(self.rotation_rad)
         scale = self.scale
-        return np.array([[scale * cos, -scale * sin, self.tx_mm], [scale * sin, scale * cos, self.ty_mm],
-                         [0.0, 0.0, 1.0]])
+        return np.array(
+            [[scale * cos, -scale * sin, self.tx_mm], [scale * sin, scale * cos, self.ty_mm], [0.0, 0.0, 1.0]]
+        )
 
     @classmethod
     def of_matrix(cls, matrix: np.ndarray) -> Phi:
@@ -102,13 +110,16 @@ class Phi:
         linear = matrix[:2, :2]
         determinant = float(np.linalg.det(linear))
         if determinant <= 0:
-            raise GmmSegError("the prior transform mirrors or collapses the prior; only scale, shift and rotation "
-                              "are allowed")
+            raise GmmSegError(
+                "the prior transform mirrors or collapses the prior; only scale, shift and rotation are allowed"
+            )
         scale = math.sqrt(determinant)
         rotation_part = linear / scale
         if not np.allclose(rotation_part @ rotation_part.T, np.eye(2), atol=1e-3):
-            raise GmmSegError("the prior transform shears or stretches the prior; only a uniform scale, a shift "
-                              "and a rotation are allowed")
+            raise GmmSegError(
+                "the prior transform shears or stretches the prior; only a uniform scale, a shift "
+                "and a rotation are allowed"
+            )
         rotation = math.atan2(rotation_part[1, 0], rotation_part[0, 0])
         return cls.from_array(np.array([math.log(scale), matrix[0, 2], matrix[1, 2], rotation], np.float32))
 
@@ -136,8 +147,9 @@ def ras_transform_for_phi(phi: Phi, phi_reference: Phi, crop: CanonicalCrop, ijk
     return to_ras @ _in_plane(change) @ np.linalg.inv(to_ras)
 
 
-def phi_from_ras_transform(ras_matrix: np.ndarray, phi_reference: Phi, crop: CanonicalCrop,
-                           ijk_to_ras: np.ndarray) -> Phi:
+def phi_from_ras_transform(
+    ras_matrix: np.ndarray, phi_reference: Phi, crop: CanonicalCrop, ijk_to_ras: np.ndarray
+) -> Phi:
     """The phi that the RAS transform ``ras_matrix`` (applied to the prior of ``phi_reference``) asks for."""
     ras_matrix = np.asarray(ras_matrix, np.float64)
     if ras_matrix.shape != (4, 4) or not np.all(np.isfinite(ras_matrix)):
@@ -147,9 +159,11 @@ def phi_from_ras_transform(ras_matrix: np.ndarray, phi_reference: Phi, crop: Can
     # the slice index row must stay (0, 0, 1, 0) and x, y (mm) must not depend on the slice index
     out_of_plane = max(np.abs(change[2] - np.array([0.0, 0.0, 1.0, 0.0])).max(), np.abs(change[:2, 2]).max())
     if out_of_plane > PLANE_TOLERANCE:
-        raise GmmSegError("the prior transform tilts or moves the prior across slices; the prior moves only "
-                          "within the short-axis plane")
-    change3 = np.array([[change[0, 0], change[0, 1], change[0, 3]],
-                        [change[1, 0], change[1, 1], change[1, 3]],
-                        [0.0, 0.0, 1.0]])
+        raise GmmSegError(
+            "the prior transform tilts or moves the prior across slices; the prior moves only "
+            "within the short-axis plane"
+        )
+    change3 = np.array(
+        [[change[0, 0], change[0, 1], change[0, 3]], [change[1, 0], change[1, 1], change[1, 3]], [0.0, 0.0, 1.0]]
+    )
     return Phi.of_matrix(change3 @ phi_reference.matrix())

@@ -25,13 +25,22 @@ def current_plans() -> dict[str, dict[str, dict[str, float | int | list[float]]]
             "canonical_crop": {"size": CANONICAL_SIZE, "spacing_mm": CANONICAL_SPACING_MM},
             "localiser_view": {"size": Localiser.SIZE, "spacing_mm": Localiser.SPACING_MM},
             "atlas": {"position_bins": POSITION_BINS, "prior_floor": PRIOR_FLOOR},
-            "heads": {"feature_channels": FEATURE_CHANNELS, "concentration_floor": CONCENTRATION_FLOOR,
-                      "mean_bound": MEAN_BOUND, "log_variance_range": list(LOG_VARIANCE_RANGE)},
-            "registration": {"max_log_scale": RegistrationNet.MAX_LOG_SCALE,
-                             "max_shift_mm": RegistrationNet.MAX_SHIFT_MM,
-                             "max_rotation_rad": RegistrationNet.MAX_ROTATION},
-            "click_refiner": {"window_size": WINDOW_SIZE, "window_spacing_mm": WINDOW_SPACING_MM,
-                              "click_sigma_mm": CLICK_SIGMA_MM},
+            "heads": {
+                "feature_channels": FEATURE_CHANNELS,
+                "concentration_floor": CONCENTRATION_FLOOR,
+                "mean_bound": MEAN_BOUND,
+                "log_variance_range": list(LOG_VARIANCE_RANGE),
+            },
+            "registration": {
+                "max_log_scale": RegistrationNet.MAX_LOG_SCALE,
+                "max_shift_mm": RegistrationNet.MAX_SHIFT_MM,
+                "max_rotation_rad": RegistrationNet.MAX_ROTATION,
+            },
+            "click_refiner": {
+                "window_size": WINDOW_SIZE,
+                "window_spacing_mm": WINDOW_SPACING_MM,
+                "click_sigma_mm": CLICK_SIGMA_MM,
+            },
         },
         "training": {"prior_strength": PRIOR_STRENGTH, "atlas_smoothing_px": SMOOTHING_PX},
     }
@@ -47,8 +56,7 @@ def plan_differences(saved: dict, current: dict | None = None) -> list[str]:
         theirs, ours = saved_parts.get(part, {}), current_parts.get(part, {})
         for name in sorted(set(theirs) | set(ours)):
             if not _same(theirs.get(name), ours.get(name)):
-                differences.append(f"{part}.{name} {_shown(theirs.get(name))} (this version: "
-                                   f"{_shown(ours.get(name))})")
+                differences.append(f"{part}.{name} {_shown(theirs.get(name))} (this version: {_shown(ours.get(name))})")
     return differences
 
 

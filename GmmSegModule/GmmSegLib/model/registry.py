@@ -82,8 +82,10 @@ def unverified_warning(entry: ModelEntry) -> str | None:
     """What to tell the user when a model's integrity could not be checked, else None."""
     if entry.verified:
         return None
-    return (f"{entry.path} is listed in no {REGISTRY_NAME} and has no description beside it, so whether it is "
-            f"intact cannot be checked; its sha256 {entry.sha256[:12]}... is recorded with the results")
+    return (
+        f"{entry.path} is listed in no {REGISTRY_NAME} and has no description beside it, so whether it is "
+        f"intact cannot be checked; its sha256 {entry.sha256[:12]}... is recorded with the results"
+    )
 
 
 def sidecar_path(model_path: str | os.PathLike) -> Path:

@@ -52,8 +52,11 @@ def structure_segments(segmentation, mapping: dict[str, str] | None = None) -> d
             found[structure] = segment_id
     if missing:
         present = ", ".join(sorted({content.GetSegment(i).GetName() for i in by_name.values()})) or _("none")
-        raise GmmSegError(_("{name}: no segment for {missing} (its segments: {present}); name them LV, MYO and RV")
-                          .format(name=segmentation.GetName(), missing=", ".join(missing), present=present))
+        raise GmmSegError(
+            _("{name}: no segment for {missing} (its segments: {present}); name them LV, MYO and RV").format(
+                name=segmentation.GetName(), missing=", ".join(missing), present=present
+            )
+        )
     return found
 
 
@@ -68,8 +71,12 @@ def image_of(segmentation, fallback=None):
     reference = segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole())
     image = reference if isinstance(reference, slicer.vtkMRMLScalarVolumeNode) else fallback
     if image is None:
-        raise GmmSegError(_("{name}: which image does it belong to? Choose it as the input (or as the segmentation's "
-                            "source volume in the Segment Editor)").format(name=segmentation.GetName()))
+        raise GmmSegError(
+            _(
+                "{name}: which image does it belong to? Choose it as the input (or as the segmentation's "
+                "source volume in the Segment Editor)"
+            ).format(name=segmentation.GetName())
+        )
     return image
 
 
@@ -84,21 +91,33 @@ def segmentation_labels(segmentation, image, segment_ids: dict[str, str]) -> np.
     items = [sequence.GetDataNodeAtValue(master.GetNthIndexValue(t)) for t in range(len(volumes))]
     held = sum(item is not None for item in items)
     if held < len(volumes):
-        raise GmmSegError(_("{name}: holds {held} of the cine's {frames} frames; review a cine segmented in every "
-                            "frame, or one frame as a 3D volume").format(name=segmentation.GetName(), held=held,
-                                                                         frames=len(volumes)))
+        raise GmmSegError(
+            _(
+                "{name}: holds {held} of the cine's {frames} frames; review a cine segmented in every "
+                "frame, or one frame as a 3D volume"
+            ).format(name=segmentation.GetName(), held=held, frames=len(volumes))
+        )
     shown = image.GetSelectedItemNumber()
-    return np.stack([read_labels(segmentation if t == shown else item, volume, ids)  # the shown frame's latest edits
-                     for t, (item, volume) in enumerate(zip(items, volumes, strict=True))])
+    return np.stack(
+        [
+            read_labels(segmentation if t == shown else item, volume, ids)  # the shown frame's latest edits
+            for t, (item, volume) in enumerate(zip(items, volumes, strict=True))
+        ]
+    )
 
 
 def adopted_result(segmentation, image, labels: np.ndarray) -> CaseResult:
     """A result made of the labels alone: no uncertainty, no prior, no probabilities, no model."""
     spacing = lps_geometry(frame_volumes(image)[0]).spacing
     findings = implausible_findings(labels, spacing)
-    summary = CaseSummary(image.GetName(), int(labels.shape[0]), tuple(spacing),
-                          source=f"segmentation {segmentation.GetName()}", implausible=findings,
-                          review_reasons=findings)
+    summary = CaseSummary(
+        image.GetName(),
+        int(labels.shape[0]),
+        tuple(spacing),
+        source=f"segmentation {segmentation.GetName()}",
+        implausible=findings,
+        review_reasons=findings,
+    )
     if labels.shape[0] >= 2:
         try:  # ED and ES lead the review queue, and ED is shown first
             summary.clinical_indices = clinical_indices(labels, spacing).to_dict()

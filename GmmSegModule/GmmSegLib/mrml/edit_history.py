@@ -35,11 +35,27 @@ class LabelEdit:
     boxes: tuple[Box, ...] = ()
 
     @classmethod
-    def between(cls, description: str, frame: int, old: Labels, new: Labels, slice_index: int | None = None,
-                clicks: tuple[Click, ...] = (), boxes: tuple[Box, ...] = ()) -> LabelEdit:
+    def between(
+        cls,
+        description: str,
+        frame: int,
+        old: Labels,
+        new: Labels,
+        slice_index: int | None = None,
+        clicks: tuple[Click, ...] = (),
+        boxes: tuple[Box, ...] = (),
+    ) -> LabelEdit:
         changed = np.flatnonzero(old.ravel() != new.ravel())
-        return cls(description, frame, changed, old.ravel()[changed].copy(), new.ravel()[changed].copy(),
-                   slice_index, clicks, boxes)
+        return cls(
+            description,
+            frame,
+            changed,
+            old.ravel()[changed].copy(),
+            new.ravel()[changed].copy(),
+            slice_index,
+            clicks,
+            boxes,
+        )
 
     def revert(self, labels: Labels) -> tuple[Labels, int]:
         """``labels`` with the edit undone where it still stands, and how many voxels that restored."""
@@ -71,7 +87,7 @@ class EditHistory:
 
     def record(self, step: Step) -> None:
         self._done.append(step)
-        del self._done[:-self.depth]
+        del self._done[: -self.depth]
         self._undone.clear()
 
     @property
@@ -84,8 +100,11 @@ class EditHistory:
 
     def prompts_on(self, frame: int, slice_index: int) -> tuple[list[Click], list[Box]]:
         """The clicks and boxes of the refinements of this slice that stand (not undone), oldest first."""
-        steps = [step for step in self._done
-                 if isinstance(step, LabelEdit) and step.frame == frame and step.slice == slice_index]
+        steps = [
+            step
+            for step in self._done
+            if isinstance(step, LabelEdit) and step.frame == frame and step.slice == slice_index
+        ]
         return [c for step in steps for c in step.clicks], [b for step in steps for b in step.boxes]
 
     @property

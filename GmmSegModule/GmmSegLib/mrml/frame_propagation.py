@@ -27,12 +27,14 @@ if TYPE_CHECKING:  # torch, only once the clinician refines
 
 def _clicks_sharing_the_error(step: LabelEdit, before: np.ndarray, labels: np.ndarray) -> list[Click]:
     """The refinement's clicks whose pixel holds in ``labels`` (Y, X) what the refined frame held before, ``before``."""
-    return [c for c in step.clicks
-            if labels[int(round(c.y)), int(round(c.x))] == before[int(round(c.y)), int(round(c.x))]]
+    return [
+        c for c in step.clicks if labels[int(round(c.y)), int(round(c.x))] == before[int(round(c.y)), int(round(c.x))]
+    ]
 
 
-def refine_other_frames(outputs: SceneOutputs, refine_slice: Callable[..., Refinement],
-                        update_indices: Callable[[], None]) -> list[int]:
+def refine_other_frames(
+    outputs: SceneOutputs, refine_slice: Callable[..., Refinement], update_indices: Callable[[], None]
+) -> list[int]:
     """Repeat the last refinement (the next step to undo) on its slice in the other frames that share its error,
     each through ``refine_slice(frame, slice, labels, clicks, boxes)``; the frames changed, recorded as one undo
     step."""
@@ -56,9 +58,13 @@ def refine_other_frames(outputs: SceneOutputs, refine_slice: Callable[..., Refin
             outputs.write_frame(frame, edited)
             edits.append(LabelEdit.between(step.description, frame, labels, edited, z, tuple(clicks), step.boxes))
     if edits:
-        outputs.history.record(ActionStep(f"{step.description} on {len(edits)} other frames",
-                                          lambda: _replay(outputs, edits, update_indices, undoing=True),
-                                          lambda: _replay(outputs, edits, update_indices, undoing=False)))
+        outputs.history.record(
+            ActionStep(
+                f"{step.description} on {len(edits)} other frames",
+                lambda: _replay(outputs, edits, update_indices, undoing=True),
+                lambda: _replay(outputs, edits, update_indices, undoing=False),
+            )
+        )
         update_indices()
     return [edit.frame for edit in edits]
 

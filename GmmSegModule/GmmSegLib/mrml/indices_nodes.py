@@ -46,8 +46,9 @@ def _indices(outputs: SceneOutputs, labels: np.ndarray) -> dict:
     if len(labels) < 2:
         return single_phase_indices(labels[0], spacing)
     try:
-        return clinical_indices(np.asarray(labels), spacing, choices=outputs.reader_choices(),
-                                probabilities=outputs.probability_frames()).to_dict()
+        return clinical_indices(
+            np.asarray(labels), spacing, choices=outputs.reader_choices(), probabilities=outputs.probability_frames()
+        ).to_dict()
     except GmmSegError as error:
         return {"error": str(error)}
 
@@ -86,8 +87,9 @@ def _volume_plot(scene, outputs: SceneOutputs, indices: dict):
     chart.SetYAxisTitle("ml")
     chart.RemoveAllPlotSeriesNodeIDs()
     for structure in ("LV", "RV"):
-        series = _output_node(scene, outputs, "vtkMRMLPlotSeriesNode", f"{name} {structure} volume",
-                                   f"volume series:{structure}")
+        series = _output_node(
+            scene, outputs, "vtkMRMLPlotSeriesNode", f"{name} {structure} volume", f"volume series:{structure}"
+        )
         series.SetAndObserveTableNodeID(table.GetID())
         series.SetXColumnName("frame")
         series.SetYColumnName(f"{structure} (ml)")

@@ -47,8 +47,10 @@ def cine_of(volume):
 def output_volume_ids(scene) -> list[str]:
     """The IDs of the volumes this module made (uncertainty maps, priors, and the proxies that show them): what the
     input selector must not offer."""
-    volumes = (scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode")
-               for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")))
+    volumes = (
+        scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode")
+        for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))
+    )
     return [volume.GetID() for volume in volumes if volume.GetAttribute(ROLE)]
 
 
@@ -58,13 +60,20 @@ def default_input(scene):
     for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSequenceBrowserNode")):
         browser = scene.GetNthNodeByClass(index, "vtkMRMLSequenceBrowserNode")
         master = browser.GetMasterSequenceNode()
-        if master is not None and master.GetNumberOfDataNodes() > 0 and master.GetDataNodeClassName() in (
-                "vtkMRMLScalarVolumeNode",):
+        if (
+            master is not None
+            and master.GetNumberOfDataNodes() > 0
+            and master.GetDataNodeClassName() in ("vtkMRMLScalarVolumeNode",)
+        ):
             return browser
     for index in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")):
         volume = scene.GetNthNodeByClass(index, "vtkMRMLScalarVolumeNode")
-        if not (volume.IsA("vtkMRMLLabelMapVolumeNode") or volume.GetAttribute(ROLE) or volume.GetHideFromEditors()
-                or _is_any_proxy(scene, volume)):
+        if not (
+            volume.IsA("vtkMRMLLabelMapVolumeNode")
+            or volume.GetAttribute(ROLE)
+            or volume.GetHideFromEditors()
+            or _is_any_proxy(scene, volume)
+        ):
             return volume
     return None
 
@@ -75,8 +84,9 @@ def frame_volumes(node) -> list:
     if node is None:
         raise InputError(_("no input selected: choose a volume or a cine (volume sequence)"))
     if isinstance(node, slicer.vtkMRMLSequenceNode):
-        raise InputError(_("{name}: choose the cine's sequence browser rather than the sequence itself").format(
-            name=node.GetName()))
+        raise InputError(
+            _("{name}: choose the cine's sequence browser rather than the sequence itself").format(name=node.GetName())
+        )
     if isinstance(node, slicer.vtkMRMLSequenceBrowserNode):
         master = node.GetMasterSequenceNode()
         if master is None:
@@ -85,19 +95,24 @@ def frame_volumes(node) -> list:
         if not volumes:
             raise InputError(_("{name}: the cine's sequence is empty").format(name=node.GetName()))
         if not all(isinstance(v, slicer.vtkMRMLScalarVolumeNode) for v in volumes):
-            raise InputError(_("{name}: not a sequence of volumes; a cine of MR volumes is required").format(
-                name=node.GetName()))
+            raise InputError(
+                _("{name}: not a sequence of volumes; a cine of MR volumes is required").format(name=node.GetName())
+            )
     else:
         volumes = [node]
     for volume in volumes:
         if isinstance(volume, slicer.vtkMRMLLabelMapVolumeNode):
             raise InputError(_("{name}: is a label map; choose the MR image").format(name=volume.GetName()))
         if not isinstance(volume, slicer.vtkMRMLScalarVolumeNode) or volume.GetImageData() is None:
-            raise InputError(_("{name}: has no image data; a greyscale MR volume is required").format(
-                name=volume.GetName()))
+            raise InputError(
+                _("{name}: has no image data; a greyscale MR volume is required").format(name=volume.GetName())
+            )
         if volume.GetImageData().GetNumberOfScalarComponents() != 1:
-            raise InputError(_("{name}: has several components per voxel; a greyscale MR image is required")
-                             .format(name=volume.GetName()))
+            raise InputError(
+                _("{name}: has several components per voxel; a greyscale MR image is required").format(
+                    name=volume.GetName()
+                )
+            )
     return volumes
 
 
@@ -127,8 +142,9 @@ def cardiac_image_from_node(node) -> CardiacImage:
     volumes = frame_volumes(node)
     arrays = [slicer.util.arrayFromVolume(v).astype(np.float32) for v in volumes]
     if any(a.ndim != 3 or a.shape[0] == 1 for a in arrays):
-        raise InputError(_("{name}: is a 2D image; a 3D short-axis stack or a cine is required").format(
-            name=node.GetName()))
+        raise InputError(
+            _("{name}: is a 2D image; a 3D short-axis stack or a cine is required").format(name=node.GetName())
+        )
     if len({a.shape for a in arrays}) != 1:
         raise InputError(_("{name}: the cine's frames differ in size").format(name=node.GetName()))
     image = CardiacImage(np.stack(arrays), input_geometry(volumes), node.GetName())

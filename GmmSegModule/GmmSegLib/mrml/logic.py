@@ -72,8 +72,9 @@ class GmmSegLogic:
         register_segmentation_converters()
 
     # -- running the model in this process ---------------------------------------------------------------
-    def process(self, input_node, model: str | None = None, device: str = "auto",
-                phi: Phi | None = None) -> SceneOutputs:
+    def process(
+        self, input_node, model: str | None = None, device: str = "auto", phi: Phi | None = None
+    ) -> SceneOutputs:
         """Segment ``input_node`` with the model and put the results into the scene (waits for completion)."""
         image = cardiac_image_from_node(input_node)  # a bad input is refused before the model is loaded
 
@@ -83,8 +84,9 @@ class GmmSegLogic:
 
         network, entry = load_registered(model)
         device = resolve_device(device)
-        segmented, summary = segment_case(image, network.prepared_for_inference(device), entry, device, phi=phi,
-                                          keep_probabilities=True)  # the scene keeps them for refinement
+        segmented, summary = segment_case(
+            image, network.prepared_for_inference(device), entry, device, phi=phi, keep_probabilities=True
+        )  # the scene keeps them for refinement
         return self.add_outputs(input_node, CaseResult.from_segmentation(segmented, summary))
 
     @staticmethod
@@ -205,8 +207,9 @@ class GmmSegLogic:
         segmentation as it is now."""
         return show_indices(self.scene, outputs, self.all_labels(outputs) if labels is None else labels)
 
-    def set_reader_choices(self, outputs: SceneOutputs, choices: ReaderChoices,
-                           description: str = "Reader's choices") -> dict:
+    def set_reader_choices(
+        self, outputs: SceneOutputs, choices: ReaderChoices, description: str = "Reader's choices"
+    ) -> dict:
         """Compute a cine's indices with the reader's ``choices`` (frames, slice limits, excluded slices) and keep them
         with the result; undoable. Choices that make the indices uncomputable (ED and ES the same frame, a limit
         leaving the LV too few slices) are refused and change nothing."""
@@ -215,8 +218,13 @@ class GmmSegLogic:
         choices.check(outputs.num_frames, outputs.result.labels.shape[1])
         previous = outputs.reader_choices()
         self._use_reader_choices(outputs, choices)
-        outputs.history.record(ActionStep(description, lambda: self._use_reader_choices(outputs, previous),
-                                          lambda: self._use_reader_choices(outputs, choices)))
+        outputs.history.record(
+            ActionStep(
+                description,
+                lambda: self._use_reader_choices(outputs, previous),
+                lambda: self._use_reader_choices(outputs, choices),
+            )
+        )
         return outputs.indices
 
     def _use_reader_choices(self, outputs: SceneOutputs, choices: ReaderChoices) -> None:
@@ -236,8 +244,16 @@ class GmmSegLogic:
         from the scene, where the result keeps them)."""
         return review_items(outputs.result, limit, outputs.probability_frames())
 
-    def refine(self, outputs: SceneOutputs, structure: str, foreground_world: list, background_world: list,
-               frame: int | None = None, scribbles: list[tuple[list, bool]] = (), boxes: list[list] = ()) -> int:
+    def refine(
+        self,
+        outputs: SceneOutputs,
+        structure: str,
+        foreground_world: list,
+        background_world: list,
+        frame: int | None = None,
+        scribbles: list[tuple[list, bool]] = (),
+        boxes: list[list] = (),
+    ) -> int:
         """Refinement of ``structure`` on the slice of the prompts (world RAS positions) in ``frame`` (default: the
         frame shown): foreground and background clicks, ``scribbles`` (a stroke's points and whether it is
         foreground) and ``boxes`` (world corners of a box that holds the structure, two opposite ones at least).
@@ -248,8 +264,10 @@ class GmmSegLogic:
         clicks by the geodesic path, which takes no boxes."""
         frame = outputs.current_frame if frame is None else frame
         outputs.check_frame(frame)
-        points = [(self.voxels_at(outputs, foreground_world, frame), True),
-                  (self.voxels_at(outputs, background_world, frame), False)]
+        points = [
+            (self.voxels_at(outputs, foreground_world, frame), True),
+            (self.voxels_at(outputs, background_world, frame), False),
+        ]
         strokes = [(self.voxels_at(outputs, list(stroke), frame), foreground) for stroke, foreground in scribbles]
         corners = [self.voxels_at(outputs, list(box), frame) for box in boxes]
         slices = {int(k) for voxels, _ in points + strokes for _i, _j, k in voxels}
@@ -260,27 +278,44 @@ class GmmSegLogic:
         labels = outputs.read_frame(frame)
         if not 0 <= slice_index < labels.shape[0]:
             raise GmmSegError(_("the clicks are outside the image (slice {slice})").format(slice=slice_index))
-        new_clicks = tuple(Click(float(i), float(j), structure, foreground)
-                           for voxels, foreground in points for i, j, _k in voxels)
-        new_clicks += tuple(c for voxels, foreground in strokes
-                            for c in scribble([(float(i), float(j)) for i, j, _k in voxels], structure, foreground))
-        new_boxes = tuple(Box(*map(float, (*np.min(box, axis=0)[:2], *np.max(box, axis=0)[:2])), structure)
-                          for box in corners)
+        new_clicks = tuple(
+            Click(float(i), float(j), structure, foreground) for voxels, foreground in points for i, j, _k in voxels
+        )
+        new_clicks += tuple(
+            c
+            for voxels, foreground in strokes
+            for c in scribble([(float(i), float(j)) for i, j, _k in voxels], structure, foreground)
+        )
+        new_boxes = tuple(
+            Box(*map(float, (*np.min(box, axis=0)[:2], *np.max(box, axis=0)[:2])), structure) for box in corners
+        )
         image, probabilities, spacing = outputs.slice_to_refine(frame, slice_index, labels)
-        refined = self._refined_slice(outputs, image, probabilities, labels[slice_index], new_clicks, new_boxes,
-                                      spacing, frame, slice_index)
+        refined = self._refined_slice(
+            outputs, image, probabilities, labels[slice_index], new_clicks, new_boxes, spacing, frame, slice_index
+        )
         if refined.changed_pixels:
             edited = labels.copy()
             edited[slice_index] = refined.labels
             outputs.write_frame(frame, edited)
-            outputs.history.record(LabelEdit.between(f"Refine {structure}", frame, labels, edited, slice_index,
-                                                     new_clicks, new_boxes))
+            outputs.history.record(
+                LabelEdit.between(f"Refine {structure}", frame, labels, edited, slice_index, new_clicks, new_boxes)
+            )
             self.update_indices(outputs)
         return refined.changed_pixels
 
-    def _refined_slice(self, outputs: SceneOutputs, image: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
-                       clicks: tuple[Click, ...], boxes: tuple[Box, ...], spacing_xy: tuple[float, float], frame: int,
-                       slice_index: int, earlier: bool = True):
+    def _refined_slice(
+        self,
+        outputs: SceneOutputs,
+        image: np.ndarray,
+        probabilities: np.ndarray,
+        labels: np.ndarray,
+        clicks: tuple[Click, ...],
+        boxes: tuple[Box, ...],
+        spacing_xy: tuple[float, float],
+        frame: int,
+        slice_index: int,
+        earlier: bool = True,
+    ):
         """One slice refined by the model's click refiner (with the slice's earlier prompts when ``earlier``), or by
         the geodesic path when the model has none."""
         from ..clinical.network_refinement import refine_by_network
@@ -289,14 +324,21 @@ class GmmSegLogic:
         refiner = self.click_refiner(outputs)
         if refiner is not None:
             earlier_clicks, earlier_boxes = outputs.history.prompts_on(frame, slice_index) if earlier else ([], [])
-            return refine_by_network(refiner, image, probabilities, labels, [*earlier_clicks, *clicks], spacing_xy,
-                                     [*earlier_boxes, *boxes])
+            return refine_by_network(
+                refiner, image, probabilities, labels, [*earlier_clicks, *clicks], spacing_xy, [*earlier_boxes, *boxes]
+            )
         if boxes:
             raise GmmSegError(_("a box needs a model with a click refiner; place clicks instead"))
         structure = clicks[0].structure
-        return refine(image, probabilities, labels, structure,
-                      [(int(c.x), int(c.y)) for c in clicks if c.foreground],
-                      [(int(c.x), int(c.y)) for c in clicks if not c.foreground], float(np.mean(spacing_xy)))
+        return refine(
+            image,
+            probabilities,
+            labels,
+            structure,
+            [(int(c.x), int(c.y)) for c in clicks if c.foreground],
+            [(int(c.x), int(c.y)) for c in clicks if not c.foreground],
+            float(np.mean(spacing_xy)),
+        )
 
     def refine_other_frames(self, outputs: SceneOutputs) -> list[int]:
         """Repeat the last refinement on its slice in the cine's other frames that share its error (one undo step);
@@ -305,8 +347,18 @@ class GmmSegLogic:
 
         def refine_slice(frame: int, slice_index: int, labels: np.ndarray, clicks: tuple, boxes: tuple):
             image, probabilities, spacing = outputs.slice_to_refine(frame, slice_index, labels)
-            return self._refined_slice(outputs, image, probabilities, labels[slice_index], clicks, boxes, spacing,
-                                       frame, slice_index, earlier=False)
+            return self._refined_slice(
+                outputs,
+                image,
+                probabilities,
+                labels[slice_index],
+                clicks,
+                boxes,
+                spacing,
+                frame,
+                slice_index,
+                earlier=False,
+            )
 
         return refine_other_frames(outputs, refine_slice, lambda: self.update_indices(outputs))
 
@@ -346,9 +398,11 @@ class GmmSegLogic:
         """Freeze the result: keep the model's own output for audit (hidden from the views, listed in the data
         tree), stamp the segmentation with the time, the model and the reader's choices behind the indices, update
         the indices. Undoable; accepting again after more edits renews the stamp."""
-        stamps = {ACCEPTED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  MODEL_STAMP: _model_stamp(outputs.result.summary.model),
-                  MANUAL_CHOICES: "; ".join(outputs.reader_choices().manual()) or None}
+        stamps = {
+            ACCEPTED: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            MODEL_STAMP: _model_stamp(outputs.result.summary.model),
+            MANUAL_CHOICES: "; ".join(outputs.reader_choices().manual()) or None,
+        }
         previous = {key: outputs.segmentation.GetAttribute(key) for key in stamps}
         first = outputs.node_of("original") is None
 
@@ -376,19 +430,25 @@ class GmmSegLogic:
         frame = outputs.current_frame if frame is None else frame
         matrix = vtk.vtkMatrix4x4()
         outputs.prior_transform.GetMatrixTransformToParent(matrix)
-        return phi_from_ras_transform(slicer.util.arrayFromVTKMatrix(matrix), _automatic_phi(outputs, frame),
-                                      _canonical_crop(outputs), ijk_to_ras(outputs.frame_volumes[frame]))
+        return phi_from_ras_transform(
+            slicer.util.arrayFromVTKMatrix(matrix),
+            _automatic_phi(outputs, frame),
+            _canonical_crop(outputs),
+            ijk_to_ras(outputs.frame_volumes[frame]),
+        )
 
     def set_transform_from_phi(self, outputs: SceneOutputs, phi: Phi, frame: int | None = None) -> None:
         """Move the prior transform to where ``phi`` puts the prior (the sliders' path)."""
         frame = outputs.current_frame if frame is None else frame
-        ras = ras_transform_for_phi(phi, _automatic_phi(outputs, frame), _canonical_crop(outputs),
-                                    ijk_to_ras(outputs.frame_volumes[frame]))
+        ras = ras_transform_for_phi(
+            phi, _automatic_phi(outputs, frame), _canonical_crop(outputs), ijk_to_ras(outputs.frame_volumes[frame])
+        )
         outputs.prior_transform.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(ras))
 
     # -- files in, files out (batch) -----------------------------------------------------------------------------
-    def segment_file(self, path: str | Path, folder: str | Path, model: str | None = None,
-                     device: str = "auto") -> list[Path]:
+    def segment_file(
+        self, path: str | Path, folder: str | Path, model: str | None = None, device: str = "auto"
+    ) -> list[Path]:
         """Segment an image file through the scene as the module does, export the results to ``folder``, and
         take every node this added out of the scene again, so that a batch of cines does not pile up in memory."""
         from ..io.images import image_stem
@@ -411,18 +471,21 @@ class GmmSegLogic:
         from ..io.images import AtomicOutputs, to_sitk
 
         if extension not in (".nii.gz", ".nrrd"):
-            raise GmmSegError(_("unsupported export format {extension}; use .nii.gz or .nrrd").format(
-                extension=repr(extension)))
+            raise GmmSegError(
+                _("unsupported export format {extension}; use .nii.gz or .nrrd").format(extension=repr(extension))
+            )
         geometry = input_geometry(outputs.frame_volumes)
         labels = self.all_labels(outputs)
         stem = outputs.input_node.GetName().replace(" ", "_")
         squeeze = labels.shape[0] == 1
         with AtomicOutputs(folder) as files:
-            files.add_image(case_file(stem, SEGMENTATION, extension),
-                            to_sitk(labels[0] if squeeze else labels, geometry))
+            files.add_image(
+                case_file(stem, SEGMENTATION, extension), to_sitk(labels[0] if squeeze else labels, geometry)
+            )
             for kind, maps in outputs.result.uncertainty.items():  # named as gmmseg segment names them
-                files.add_image(case_file(stem, UNCERTAINTY_FILES[kind], extension),
-                                to_sitk(maps[0] if squeeze else maps, geometry))
+                files.add_image(
+                    case_file(stem, UNCERTAINTY_FILES[kind], extension), to_sitk(maps[0] if squeeze else maps, geometry)
+                )
             indices = self.update_indices(outputs, labels)
             files.add_bytes(case_file(stem, INDICES, ".json"), json.dumps(indices, indent=2).encode())
         return files.paths
@@ -439,8 +502,13 @@ def review_items(result: CaseResult, limit: int = 20, probabilities: Sequence[np
         probabilities = [as_kept(p) for p in result.probabilities]
     if "total" in result.uncertainty and probabilities is not None:
         model = entry_of_result(_model_sha256(result.summary))
-        queue = review_queue(result.uncertainty["total"], probabilities, result.labels, spacing,
-                             calibration=ReviewCalibration.of_model(model.record))
+        queue = review_queue(
+            result.uncertainty["total"],
+            probabilities,
+            result.labels,
+            spacing,
+            calibration=ReviewCalibration.of_model(model.record),
+        )
     else:
         indices = result.summary.clinical_indices or {}
         key_frames = tuple(indices[key] for key in ("ed_frame", "es_frame") if key in indices)
@@ -481,4 +549,3 @@ def _remove_nodes_added_since(scene, before: set[str]) -> None:
     for node in browsers + added:
         if scene.IsNodePresent(node):
             scene.RemoveNode(node)
-

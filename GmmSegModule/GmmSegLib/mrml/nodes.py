@@ -22,8 +22,11 @@ from .texts import _
 # Slicer's terminology entry string: context~category~type~type modifier~region context~region~region modifier.
 # Codes are SNOMED CT structures; Resources/Terminology/GmmSegCardiac.term.json lists them for Slicer's browser.
 TERMINOLOGY_CONTEXT = "GmmSeg cardiac short-axis"
-SEGMENT_CODES = {"LV": ("87878005", "Left ventricle"), "MYO": ("74281007", "Myocardium"),
-                 "RV": ("53085002", "Right ventricle")}
+SEGMENT_CODES = {
+    "LV": ("87878005", "Left ventricle"),
+    "MYO": ("74281007", "Myocardium"),
+    "RV": ("53085002", "Right ventricle"),
+}
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
 
@@ -36,16 +39,20 @@ def segment_name(segment_id: str) -> str:
 def terminology_tag(segment_id: str) -> str:
     """The ``TerminologyEntry`` tag of one segment (category: anatomical structure)."""
     code, meaning = SEGMENT_CODES[segment_id]
-    return (f"{TERMINOLOGY_CONTEXT}~SCT^123037004^Anatomical Structure~SCT^{code}^{meaning}~^^~"
-            "Anatomic codes - DICOM master list~^^~^^")
+    return (
+        f"{TERMINOLOGY_CONTEXT}~SCT^123037004^Anatomical Structure~SCT^{code}^{meaning}~^^~"
+        "Anatomic codes - DICOM master list~^^~^^"
+    )
 
 
 def register_segmentation_converters() -> None:
     """Register the segmentation conversion rules (the Segmentations module does this at application start)."""
     factory = slicer.vtkSegmentationConverterFactory.GetInstance()
     present = {rule.GetName() for rule in factory.GetConverterRules()}
-    for rule in (slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule(),
-                 slicer.vtkClosedSurfaceToBinaryLabelmapConversionRule()):
+    for rule in (
+        slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule(),
+        slicer.vtkClosedSurfaceToBinaryLabelmapConversionRule(),
+    ):
         if rule.GetName() not in present:
             factory.RegisterConverterRule(rule)
 
@@ -64,8 +71,9 @@ def lps_geometry(volume) -> Geometry:
     spacing = np.linalg.norm(matrix[:3, :3], axis=0)
     direction = _LPS_TO_RAS @ (matrix[:3, :3] / spacing)
     origin = _LPS_TO_RAS @ matrix[:3, 3]
-    return Geometry(tuple(float(v) for v in spacing), tuple(float(v) for v in origin),
-                    tuple(float(v) for v in direction.ravel()))
+    return Geometry(
+        tuple(float(v) for v in spacing), tuple(float(v) for v in origin), tuple(float(v) for v in direction.ravel())
+    )
 
 
 def ras_matrix_of(geometry: Geometry) -> np.ndarray:
@@ -103,8 +111,9 @@ def new_segmentation(name: str, reference, labels: np.ndarray):
     segmentation = slicer.vtkMRMLSegmentationNode()
     segmentation.SetName(name)
     for segment_id in STRUCTURES:
-        segmentation.GetSegmentation().AddEmptySegment(segment_id, segment_name(segment_id),
-                                                       STRUCTURE_COLOURS[segment_id])
+        segmentation.GetSegmentation().AddEmptySegment(
+            segment_id, segment_name(segment_id), STRUCTURE_COLOURS[segment_id]
+        )
         segment = segmentation.GetSegmentation().GetSegment(segment_id)
         segment.SetTag(segment.GetTerminologyEntryTagName(), terminology_tag(segment_id))
     set_reference_geometry(segmentation, reference)
@@ -115,10 +124,12 @@ def new_segmentation(name: str, reference, labels: np.ndarray):
 def set_reference_geometry(segmentation, reference) -> None:
     """The segmentation's reference grid from ``reference``'s, as a geometry only: a node reference would name a
     node ID of another scene when either node is a sequence item."""
-    geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(ijk_to_ras_matrix(reference),
-                                                                      reference.GetImageData())
+    geometry = slicer.vtkSegmentationConverter.SerializeImageGeometry(
+        ijk_to_ras_matrix(reference), reference.GetImageData()
+    )
     segmentation.GetSegmentation().SetConversionParameter(
-        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry)
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(), geometry
+    )
 
 
 def read_labels(segmentation, reference, ids: tuple[str, ...] = tuple(STRUCTURES)) -> np.ndarray:
@@ -129,7 +140,8 @@ def read_labels(segmentation, reference, ids: tuple[str, ...] = tuple(STRUCTURES
 
     merged = slicer.vtkOrientedImageData()
     slicer.vtkSlicerSegmentationsModuleLogic.GenerateMergedLabelmapInReferenceGeometry(
-        segmentation, reference, segment_ids(ids), slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, merged, None)
+        segmentation, reference, segment_ids(ids), slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, merged, None
+    )
     shape = reference.GetImageData().GetDimensions()[::-1]
     scalars = merged.GetPointData().GetScalars()
     if scalars is None or merged.GetDimensions()[::-1] != shape:
@@ -150,15 +162,19 @@ def write_labels(segmentation, reference, labels: np.ndarray) -> None:
     image = slicer.vtkOrientedImageData()
     image.SetDimensions(*labels.shape[::-1])
     image.SetImageToWorldMatrix(ijk_to_ras_matrix(reference))
-    image.GetPointData().SetScalars(numpy_to_vtk(np.ascontiguousarray(labels, np.uint8).ravel(), deep=True,
-                                                 array_type=vtk.VTK_UNSIGNED_CHAR))
+    image.GetPointData().SetScalars(
+        numpy_to_vtk(np.ascontiguousarray(labels, np.uint8).ravel(), deep=True, array_type=vtk.VTK_UNSIGNED_CHAR)
+    )
     representation = slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
     content = segmentation.GetSegmentation()
     for value, segment_id in enumerate(STRUCTURES, start=1):
         segment = content.GetSegment(segment_id)
         if segment is None:
-            raise GmmSegError(_("the segmentation {name} has no segment {segment}").format(
-                name=segmentation.GetName(), segment=segment_id))
+            raise GmmSegError(
+                _("the segmentation {name} has no segment {segment}").format(
+                    name=segmentation.GetName(), segment=segment_id
+                )
+            )
         segment.AddRepresentation(representation, image)
         segment.SetLabelValue(value)
     rebuild_derived_representations(segmentation)
@@ -175,8 +191,11 @@ def rebuild_derived_representations(segmentation) -> None:
     if not content.ContainsRepresentation(surface):
         return
     display = segmentation.GetDisplayNode() if segmentation.GetScene() is not None else None
-    preferred = (display.GetPreferredDisplayRepresentationName2D(),
-                 display.GetPreferredDisplayRepresentationName3D()) if display is not None else None
+    preferred = (
+        (display.GetPreferredDisplayRepresentationName2D(), display.GetPreferredDisplayRepresentationName3D())
+        if display is not None
+        else None
+    )
     content.InvalidateNonSourceRepresentations()
     content.CreateRepresentation(surface)
     if preferred is not None:
@@ -192,8 +211,7 @@ def ijk_to_ras_matrix(volume) -> vtk.vtkMatrix4x4:
 
 
 # ---- click points and removal ------------------------------------------------------------------------------
-def new_click_points(scene, name: str, colour: tuple[float, float, float],
-                     kind: str = "vtkMRMLMarkupsFiducialNode"):
+def new_click_points(scene, name: str, colour: tuple[float, float, float], kind: str = "vtkMRMLMarkupsFiducialNode"):
     """A markups node of class ``kind`` in ``scene`` for the clinician's prompts (clicks, a scribble, a box), drawn in
     ``colour``."""
     points = scene.AddNewNodeByClass(kind, name)
@@ -208,8 +226,12 @@ def box_corners(roi) -> list[np.ndarray]:
     matrix = slicer.util.arrayFromVTKMatrix(roi.GetObjectToWorldMatrix())
     radius = [0.0, 0.0, 0.0]
     roi.GetRadiusXYZ(radius)
-    return [(matrix @ np.array([sx * radius[0], sy * radius[1], sz * radius[2], 1.0]))[:3]
-            for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]
+    return [
+        (matrix @ np.array([sx * radius[0], sy * radius[1], sz * radius[2], 1.0]))[:3]
+        for sx in (-1, 1)
+        for sy in (-1, 1)
+        for sz in (-1, 1)
+    ]
 
 
 def remove_with_dependents(scene, node) -> None:

@@ -69,8 +69,10 @@ def read_reader_choices(node) -> ReaderChoices:
     try:
         return ReaderChoices.from_dict(json.loads(text) if text else None)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
-        LOGGER.warning(f"{node.GetName()}: the reader's choices kept in the scene cannot be read ({error}); the "
-                       "model's choices are used until the reader chooses again")
+        LOGGER.warning(
+            f"{node.GetName()}: the reader's choices kept in the scene cannot be read ({error}); the "
+            "model's choices are used until the reader chooses again"
+        )
         return ReaderChoices()
 
 

@@ -38,10 +38,15 @@ def is_superseded(segmentation) -> bool:
 def result_segmentations(scene) -> list:
     """The segmentations of the GmmSeg results in ``scene`` whose image is there and that no re-run replaced, in the
     order they were added (the newest last)."""
-    nodes = (scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
-             for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")))
-    return [node for node in nodes if is_result(node) and not is_superseded(node)
-            and node.GetNodeReference(INPUT_REFERENCE) is not None]
+    nodes = (
+        scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
+        for i in range(scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))
+    )
+    return [
+        node
+        for node in nodes
+        if is_result(node) and not is_superseded(node) and node.GetNodeReference(INPUT_REFERENCE) is not None
+    ]
 
 
 def latest_result(scene, input_node=None) -> SceneOutputs | None:
@@ -57,13 +62,19 @@ def resume(scene, segmentation) -> SceneOutputs:
     """The result whose segmentation is ``segmentation``, read back from the scene."""
     input_node = segmentation.GetNodeReference(INPUT_REFERENCE)
     if is_superseded(segmentation):
-        raise GmmSegError(_("{name}: a later result of its image replaced it; it is kept for the record, not for "
-                            "review").format(name=segmentation.GetName()))
+        raise GmmSegError(
+            _("{name}: a later result of its image replaced it; it is kept for the record, not for review").format(
+                name=segmentation.GetName()
+            )
+        )
     if input_node is None or not scene.IsNodePresent(input_node):
-        raise GmmSegError(_("{name}: the image it was made from is no longer in the scene").format(
-            name=segmentation.GetName()))
-    added = [segmentation] + [segmentation.GetNthNodeReference(OUTPUT_REFERENCE, i)
-                              for i in range(segmentation.GetNumberOfNodeReferences(OUTPUT_REFERENCE))]
+        raise GmmSegError(
+            _("{name}: the image it was made from is no longer in the scene").format(name=segmentation.GetName())
+        )
+    added = [segmentation] + [
+        segmentation.GetNthNodeReference(OUTPUT_REFERENCE, i)
+        for i in range(segmentation.GetNumberOfNodeReferences(OUTPUT_REFERENCE))
+    ]
     added = [node for node in added if node is not None]
 
     def role(name: str):
@@ -71,22 +82,42 @@ def resume(scene, segmentation) -> SceneOutputs:
 
     sequences = {}
     if isinstance(input_node, slicer.vtkMRMLSequenceBrowserNode):
-        sequences = {node.GetAttribute(ROLE).removesuffix(" sequence"): node for node in added
-                     if isinstance(node, slicer.vtkMRMLSequenceNode)
-                     and input_node.IsSynchronizedSequenceNodeID(node.GetID())}
+        sequences = {
+            node.GetAttribute(ROLE).removesuffix(" sequence"): node
+            for node in added
+            if isinstance(node, slicer.vtkMRMLSequenceNode) and input_node.IsSynchronizedSequenceNodeID(node.GetID())
+        }
         if "segmentation" not in sequences:
-            raise GmmSegError(_("{name}: its frames are no longer in the cine {cine}").format(
-                name=segmentation.GetName(), cine=input_node.GetName()))
+            raise GmmSegError(
+                _("{name}: its frames are no longer in the cine {cine}").format(
+                    name=segmentation.GetName(), cine=input_node.GetName()
+                )
+            )
     if role(SUMMARY) is None:
-        raise GmmSegError(_("{name}: the result's record is missing (made by an earlier GmmSeg); segment the input "
-                            "again").format(name=segmentation.GetName()))
+        raise GmmSegError(
+            _("{name}: the result's record is missing (made by an earlier GmmSeg); segment the input again").format(
+                name=segmentation.GetName()
+            )
+        )
     uncertainty = {kind: node for kind in UNCERTAINTY_KINDS if (node := role(f"uncertainty:{kind}")) is not None}
-    outputs = SceneOutputs(input_node, frame_volumes(input_node), shown_volume(input_node), segmentation,
-                           uncertainty, role("prior"), role("prior transform"), role("indices"), None,
-                           sequences=sequences, plot_chart=role("volume plot"), added=added)
+    outputs = SceneOutputs(
+        input_node,
+        frame_volumes(input_node),
+        shown_volume(input_node),
+        segmentation,
+        uncertainty,
+        role("prior"),
+        role("prior transform"),
+        role("indices"),
+        None,
+        sequences=sequences,
+        plot_chart=role("volume plot"),
+        added=added,
+    )
     if outputs.indices_table is None:  # deleted by hand: the next refresh fills a new one
-        outputs.indices_table = scene.AddNewNodeByClass("vtkMRMLTableNode", f"{input_node.GetName()} GmmSeg "
-                                                        "clinical indices")
+        outputs.indices_table = scene.AddNewNodeByClass(
+            "vtkMRMLTableNode", f"{input_node.GetName()} GmmSeg clinical indices"
+        )
         tag(outputs.indices_table, "indices", input_node)
         outputs.keep(outputs.indices_table)
     outputs.result = _case_result(outputs)
@@ -100,8 +131,9 @@ def _case_result(outputs: SceneOutputs) -> CaseResult:
     model_labels = [frame_array(outputs.node_of(MODEL_LABELS), value, vector=False) for value in values]
     if any(labels is None for labels in model_labels):  # the record's labels were deleted: the labels as they are
         model_labels = [read_labels(*outputs.labels_node(t)) for t in range(outputs.num_frames)]
-    maps = {kind: np.stack(_map_frames(outputs, f"uncertainty:{kind}", node))
-            for kind, node in outputs.uncertainty.items()}
+    maps = {
+        kind: np.stack(_map_frames(outputs, f"uncertainty:{kind}", node)) for kind, node in outputs.uncertainty.items()
+    }
     return CaseResult(np.stack(model_labels).astype(np.uint8), maps, None, read_summary(outputs.node_of(SUMMARY)))
 
 
@@ -116,13 +148,22 @@ def taken_up_notes(outputs: SceneOutputs) -> list[str]:
     """What the clinician should know of a result taken up from the scene, one line each."""
     name = outputs.segmentation.GetName()
     accepted = outputs.segmentation.GetAttribute(ACCEPTED)
-    reviewing = (_("Reviewing {name} (accepted {accepted}).").format(name=name, accepted=accepted) if accepted
-                 else _("Reviewing {name}.").format(name=name))
-    notes = [reviewing,
-             _("The module's Undo starts here: earlier edits are kept in the segmentation, not in the Undo history.")]
+    reviewing = (
+        _("Reviewing {name} (accepted {accepted}).").format(name=name, accepted=accepted)
+        if accepted
+        else _("Reviewing {name}.").format(name=name)
+    )
+    notes = [
+        reviewing,
+        _("The module's Undo starts here: earlier edits are kept in the segmentation, not in the Undo history."),
+    ]
     if not outputs.uncertainty:
-        notes.append(_("This segmentation has no uncertainty maps (GmmSeg did not make it): the review table lists the "
-                       "slices of the ED and ES frames first, base and apex before the middle, without scores."))
+        notes.append(
+            _(
+                "This segmentation has no uncertainty maps (GmmSeg did not make it): the review table lists the "
+                "slices of the ED and ES frames first, base and apex before the middle, without scores."
+            )
+        )
     if outputs.prior_transform is None:
         notes.append(_("It has no prior to move: Re-run with this prior is not available; Segment runs the model."))
     notes += [_("Review advised: {reason}.").format(reason=reason) for reason in outputs.result.summary.review_reasons]

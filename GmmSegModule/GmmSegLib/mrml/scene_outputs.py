@@ -123,8 +123,9 @@ class SceneOutputs:
         """The model's class probabilities (K, Z, Y, X) of ``frame``, or None when the result has none."""
         return probabilities_as_read(frame_array(self.node_of(PROBABILITIES), self.index_values[frame], vector=True))
 
-    def slice_to_refine(self, frame: int, slice_index: int, labels: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    def slice_to_refine(
+        self, frame: int, slice_index: int, labels: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
         """What a refinement of a slice of ``frame`` reads: its image (Y, X), its class probabilities (K, Y, X) (for a
         segmentation GmmSeg did not make, those its ``labels`` (Z, Y, X) stand for) and the pixel size (x, y) in mm."""
         from ..clinical.refinement import label_probabilities  # torch: only once the clinician refines
@@ -133,8 +134,9 @@ class SceneOutputs:
         image = slicer.util.arrayFromVolume(reference)[slice_index].astype(np.float32)
         spacing = np.linalg.norm(ijk_to_ras(reference)[:3, :2], axis=0)
         probabilities = self.class_probabilities(frame)
-        probabilities = (probabilities[:, slice_index] if probabilities is not None
-                         else label_probabilities(labels[slice_index]))
+        probabilities = (
+            probabilities[:, slice_index] if probabilities is not None else label_probabilities(labels[slice_index])
+        )
         return image, probabilities, (float(spacing[0]), float(spacing[1]))
 
     def probability_frames(self) -> Sequence[np.ndarray] | None:
@@ -154,12 +156,20 @@ class SceneOutputs:
         the layout has a plot view, where a cine's volume curves show."""
         notes = []
         if self.result.summary.mirrored_storage:
-            notes.append(_("Note: this stack is stored mirrored with respect to the training images (rows and columns "
-                           "in the other handedness); it was segmented as such. Check the result if your scanner's "
-                           "storage order is known to be the usual one."))
+            notes.append(
+                _(
+                    "Note: this stack is stored mirrored with respect to the training images (rows and columns "
+                    "in the other handedness); it was segmented as such. Check the result if your scanner's "
+                    "storage order is known to be the usual one."
+                )
+            )
         if self.plot_chart is not None and not plot_view:
-            notes.append(_("The volume curves are in '{chart}': choose a layout with a plot view (e.g. Four-Up Plot) "
-                           "to see them.").format(chart=self.plot_chart.GetName()))
+            notes.append(
+                _(
+                    "The volume curves are in '{chart}': choose a layout with a plot view (e.g. Four-Up Plot) "
+                    "to see them."
+                ).format(chart=self.plot_chart.GetName())
+            )
         return notes
 
     def set_attributes(self, values: dict) -> None:
@@ -189,8 +199,11 @@ class SceneOutputs:
         if self.browser is None:
             return []
         surface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
-        return [t for t in range(len(self.frame_volumes))
-                if not self.sequence_item("segmentation", t).GetSegmentation().ContainsRepresentation(surface)]
+        return [
+            t
+            for t in range(len(self.frame_volumes))
+            if not self.sequence_item("segmentation", t).GetSegmentation().ContainsRepresentation(surface)
+        ]
 
     def make_surface(self, frame: int) -> None:
         """Give ``frame``'s segmentation its 3D surface (the proxy's too when the frame is shown)."""
@@ -216,8 +229,11 @@ class SceneOutputs:
 
     def check_frame(self, frame: int) -> None:
         if not 0 <= frame < self.num_frames:
-            raise GmmSegError(_("frame {frame} does not exist (the input has {frames} frames)").format(
-                frame=frame, frames=self.num_frames))
+            raise GmmSegError(
+                _("frame {frame} does not exist (the input has {frames} frames)").format(
+                    frame=frame, frames=self.num_frames
+                )
+            )
 
 
 class _ProbabilityFrames(Sequence):
@@ -265,8 +281,9 @@ def add_audit_copy(scene, outputs: SceneOutputs) -> None:
         audit.SetIndexName(master.GetIndexName())
         audit.SetIndexType(master.GetIndexType())
         for t, volume in enumerate(outputs.frame_volumes):
-            audit.SetDataNodeAtValue(new_segmentation(f"{name} frame {t}", volume, labels[t]),
-                                     master.GetNthIndexValue(t))
+            audit.SetDataNodeAtValue(
+                new_segmentation(f"{name} frame {t}", volume, labels[t]), master.GetNthIndexValue(t)
+            )
     tag(audit, "original", outputs.input_node)
     outputs.keep(audit)
     place_in_study(scene, outputs.input_node, [audit])
@@ -298,8 +315,11 @@ def _stop_browsing(scene, outputs: SceneOutputs) -> None:
     """Take a cine result's sequences out of its browser, and their proxies out of the scene."""
     browser = outputs.browser
     for sequence in outputs.sequences.values():
-        if browser is not None and scene.IsNodePresent(browser) and browser.IsSynchronizedSequenceNodeID(
-                sequence.GetID()):
+        if (
+            browser is not None
+            and scene.IsNodePresent(browser)
+            and browser.IsSynchronizedSequenceNodeID(sequence.GetID())
+        ):
             proxy = browser.GetProxyNode(sequence)
             # the browser forgets the proxy but leaves it in the scene: its copy marker is one of the attributes
             # that the first update overwrote (vtkMRMLSequenceBrowserNode::RemoveProxyNode)
@@ -350,8 +370,7 @@ def add_overlay_to_image(scene) -> None:
     uncertain pixel at the full foreground opacity. With ``vtkMRMLSliceCompositeNode::Add`` (vtkMRMLSliceLogic, 5.10
     and 5.12) the foreground's colour, scaled by the foreground opacity, is added to the background."""
     for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
-        scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode").SetCompositing(
-            slicer.vtkMRMLSliceCompositeNode.Add)
+        scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode").SetCompositing(slicer.vtkMRMLSliceCompositeNode.Add)
 
 
 def new_scalar_volume(name: str, reference, array: np.ndarray):
@@ -375,23 +394,47 @@ class _Builder:
         self.sequences: dict[str, object] = {}
 
     def outputs_so_far(self) -> SceneOutputs:
-        return SceneOutputs(self.input_node, self.volumes, self.shown, None, {}, None, None, None, self.result,
-                           sequences=self.sequences, added=self.added)
+        return SceneOutputs(
+            self.input_node,
+            self.volumes,
+            self.shown,
+            None,
+            {},
+            None,
+            None,
+            None,
+            self.result,
+            sequences=self.sequences,
+            added=self.added,
+        )
 
     def build(self) -> SceneOutputs:
         shown = self.result.frame_of_interest if self.is_cine else 0
         if self.is_cine:
             self.input_node.SetSelectedItemNumber(shown)
         segmentation = self._segmentation()
-        uncertainty = {kind: self._map(f"uncertainty:{kind}", f"{self.name} GmmSeg {kind} uncertainty", maps)
-                       for kind, maps in self.result.uncertainty.items()}
+        uncertainty = {
+            kind: self._map(f"uncertainty:{kind}", f"{self.name} GmmSeg {kind} uncertainty", maps)
+            for kind, maps in self.result.uncertainty.items()
+        }
         prior, transform = self._prior() if self.result.prior is not None else (None, None)
-        table = self._add(self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{self.name} GmmSeg clinical indices"),
-                          "indices")
+        table = self._add(
+            self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{self.name} GmmSeg clinical indices"), "indices"
+        )
         self._record()
         place_in_study(self.scene, self.input_node, self.added)
-        outputs = SceneOutputs(self.input_node, self.volumes, self.shown, segmentation, uncertainty, prior, transform,
-                               table, replace(self.result, probabilities=None), sequences=self.sequences)
+        outputs = SceneOutputs(
+            self.input_node,
+            self.volumes,
+            self.shown,
+            segmentation,
+            uncertainty,
+            prior,
+            transform,
+            table,
+            replace(self.result, probabilities=None),
+            sequences=self.sequences,
+        )
         outputs.segmentation.SetNodeReferenceID(INPUT_REFERENCE, self.input_node.GetID())
         for node in self.added:
             outputs.keep(node)
@@ -399,8 +442,10 @@ class _Builder:
 
     def _prior(self) -> tuple:
         """The registered prior of the heart (1 - background) under a transform the clinician can move."""
-        transform = self._add(self.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode",
-                                                           f"{self.name} GmmSeg prior transform"), "prior transform")
+        transform = self._add(
+            self.scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", f"{self.name} GmmSeg prior transform"),
+            "prior transform",
+        )
         transform.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
         prior = self._map("prior", f"{self.name} GmmSeg prior (heart)", 1.0 - self.result.prior[:, 0])
         prior.SetAndObserveTransformNodeID(transform.GetID())
@@ -411,12 +456,31 @@ class _Builder:
         master = self.input_node.GetMasterSequenceNode() if self.is_cine else None
         values = [master.GetNthIndexValue(t) for t in range(len(self.volumes))] if self.is_cine else ["0"]
         self._add(new_summary_node(self.scene, f"{self.name} GmmSeg summary", self.result.summary), SUMMARY)
-        self._add(new_frame_sequence(self.scene, f"{self.name} GmmSeg model labels", self.volumes, values,
-                                     self.result.labels, vector=False, like=master), MODEL_LABELS)
+        self._add(
+            new_frame_sequence(
+                self.scene,
+                f"{self.name} GmmSeg model labels",
+                self.volumes,
+                values,
+                self.result.labels,
+                vector=False,
+                like=master,
+            ),
+            MODEL_LABELS,
+        )
         if self.result.probabilities is not None:
-            self._add(new_frame_sequence(self.scene, f"{self.name} GmmSeg class probabilities", self.volumes, values,
-                                         stored_probabilities(self.result.probabilities), vector=True, like=master),
-                      PROBABILITIES)
+            self._add(
+                new_frame_sequence(
+                    self.scene,
+                    f"{self.name} GmmSeg class probabilities",
+                    self.volumes,
+                    values,
+                    stored_probabilities(self.result.probabilities),
+                    vector=True,
+                    like=master,
+                ),
+                PROBABILITIES,
+            )
 
     def _add(self, node, role: str):
         tag(node, role, self.input_node)
@@ -490,8 +554,11 @@ class _Builder:
         update_proxies(browser)
         proxy = browser.GetProxyNode(sequence)
         if proxy is None:
-            raise GmmSegError(_("{name}: the sequence browser made no node to show the {role}").format(
-                name=browser.GetName(), role=role))
+            raise GmmSegError(
+                _("{name}: the sequence browser made no node to show the {role}").format(
+                    name=browser.GetName(), role=role
+                )
+            )
         self.added.append(proxy)
         if proxy.GetDisplayNode() is None:
             proxy.CreateDefaultDisplayNodes()

@@ -39,8 +39,12 @@ def run_logic_self_test(scene, work_folder: str | Path, device: str = "cpu") -> 
     _check_accept(logic, outputs)
     changed_fraction = _check_reregistration(logic, outputs, volume_node, device)
     indices = _check_cine(logic, add_volume_nodes(scene, phantom.image, "phantom cine"), phantom, device, work_folder)
-    return {"phantom_dice": dice, "changed_voxels": changed, "far_prior_changed_fraction": changed_fraction,
-            "lv_ef": indices["lv_ef"]}
+    return {
+        "phantom_dice": dice,
+        "changed_voxels": changed,
+        "far_prior_changed_fraction": changed_fraction,
+        "lv_ef": indices["lv_ef"],
+    }
 
 
 def _check_volume_outputs(logic, outputs, volume_node, phantom) -> dict:
@@ -51,8 +55,10 @@ def _check_volume_outputs(logic, outputs, volume_node, phantom) -> dict:
     from ..evaluation.folders import evaluate_pair
 
     segmentation = outputs.segmentation.GetSegmentation()
-    _check([segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())] == list(STRUCTURES),
-           "segment IDs must be LV, MYO, RV in that order")
+    _check(
+        [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())] == list(STRUCTURES),
+        "segment IDs must be LV, MYO, RV in that order",
+    )
     tag = vtk.reference("")
     segmentation.GetSegment("MYO").GetTag(segmentation.GetSegment("MYO").GetTerminologyEntryTagName(), tag)
     _check("74281007" in str(tag), f"myocardium terminology tag missing: {tag}")
@@ -62,14 +68,20 @@ def _check_volume_outputs(logic, outputs, volume_node, phantom) -> dict:
         matrix_in, matrix_out = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
         volume_node.GetIJKToRASMatrix(matrix_in)
         node.GetIJKToRASMatrix(matrix_out)
-        _check(all(abs(matrix_in.GetElement(r, c) - matrix_out.GetElement(r, c)) < 1e-6
-                   for r in range(4) for c in range(4)), f"{node.GetName()} is not on the input's grid")
+        _check(
+            all(
+                abs(matrix_in.GetElement(r, c) - matrix_out.GetElement(r, c)) < 1e-6 for r in range(4) for c in range(4)
+            ),
+            f"{node.GetName()} is not on the input's grid",
+        )
     _check(outputs.prior.GetParentTransformNode() is outputs.prior_transform, "the prior must sit under its transform")
     _check(outputs.indices_table.GetNumberOfRows() >= 4, "the indices table is empty")
     items = logic.review_items(outputs)
     order = [(item["slice_score"], item["score"]) for item in items]
-    _check(len(items) > 0 and all(a >= b for a, b in pairwise(order)),
-           "review items must be sorted by estimated slice error, then by region mass")
+    _check(
+        len(items) > 0 and all(a >= b for a, b in pairwise(order)),
+        "review items must be sorted by estimated slice error, then by region mass",
+    )
     return dice
 
 
@@ -87,8 +99,10 @@ def _check_refinement_and_undo(logic, outputs, volume_node) -> int:
     changed = logic.refine(outputs, "LV", [], [click])
     after = logic.current_labels(outputs)
     _check(changed > 0 and after[z, centre[1], centre[0]] != 1, "a background click must remove LV under it")
-    _check(np.array_equal(after[np.arange(after.shape[0]) != z], labels[np.arange(labels.shape[0]) != z]),
-           "refinement must leave other slices alone")
+    _check(
+        np.array_equal(after[np.arange(after.shape[0]) != z], labels[np.arange(labels.shape[0]) != z]),
+        "refinement must leave other slices alone",
+    )
     logic.undo(outputs)
     _check(np.array_equal(logic.current_labels(outputs), labels), "undo must restore the labels")
     logic.redo(outputs)
@@ -104,11 +118,15 @@ def _check_accept(logic, outputs) -> None:
 
     original = logic.accept(outputs)
     _check(outputs.segmentation.GetAttribute(ACCEPTED) is not None, "accepted result must be stamped")
-    _check(outputs.segmentation.GetAttribute(MODEL_STAMP).endswith(outputs.result.summary.model.sha256),
-           "the stamp must name the model's sha256")
+    _check(
+        outputs.segmentation.GetAttribute(MODEL_STAMP).endswith(outputs.result.summary.model.sha256),
+        "the stamp must name the model's sha256",
+    )
     _check(original.GetAttribute(ROLE) == "original", "the audit copy must be tagged")
-    _check(not original.GetDisplayNode().GetVisibility() and not original.GetHideFromEditors(),
-           "the audit copy must be hidden from the views and listed in the data tree")
+    _check(
+        not original.GetDisplayNode().GetVisibility() and not original.GetHideFromEditors(),
+        "the audit copy must be hidden from the views and listed in the data tree",
+    )
 
 
 def _check_reregistration(logic, outputs, volume_node, device: str) -> float:
@@ -116,22 +134,29 @@ def _check_reregistration(logic, outputs, volume_node, device: str) -> float:
     re-runs' nodes can be removed; returns the share of voxels the far-off prior changed."""
     scene = logic.scene
     automatic = logic.phi_from_transform(outputs)
-    far = Phi(automatic.log_scale + math.log(1.4), automatic.tx_mm + 25.0, automatic.ty_mm - 20.0,
-              automatic.rotation_rad)
+    far = Phi(
+        automatic.log_scale + math.log(1.4), automatic.tx_mm + 25.0, automatic.ty_mm - 20.0, automatic.rotation_rad
+    )
     logic.set_transform_from_phi(outputs, far)
-    _check(np.allclose(logic.phi_from_transform(outputs).array(), far.array(), atol=1e-3),
-           "phi must round-trip through the transform")
+    _check(
+        np.allclose(logic.phi_from_transform(outputs).array(), far.array(), atol=1e-3),
+        "phi must round-trip through the transform",
+    )
     moved = logic.process(volume_node, device=device, phi=logic.phi_from_transform(outputs))
     changed_fraction = float((moved.result.labels != outputs.result.labels).mean())
     _check(changed_fraction > 0.001, "a far-off prior must change the result through the model")
     again = logic.process(volume_node, device=device, phi=automatic)
-    _check(np.array_equal(again.result.labels, outputs.result.labels),
-           "re-applying the automatic phi must reproduce the output")
+    _check(
+        np.array_equal(again.result.labels, outputs.result.labels),
+        "re-applying the automatic phi must reproduce the output",
+    )
     nodes_before = scene.GetNumberOfNodes()
     logic.remove_outputs(moved)
     logic.remove_outputs(again)
-    _check(scene.GetNumberOfNodes() < nodes_before and not scene.IsNodePresent(moved.segmentation),
-           "a replaced re-run's nodes must leave the scene")
+    _check(
+        scene.GetNumberOfNodes() < nodes_before and not scene.IsNodePresent(moved.segmentation),
+        "a replaced re-run's nodes must leave the scene",
+    )
     return changed_fraction
 
 
@@ -140,16 +165,26 @@ def _check_cine(logic, browser, phantom, device: str, work_folder: str | Path) -
     found, the volume plot, the export; returns the indices."""
     cine = logic.process(browser, device=device)
     sequence = cine.sequences["segmentation"]
-    _check(sequence.GetNumberOfDataNodes() == phantom.image.num_frames,
-           "the segmentation sequence needs one item per frame")
-    _check(browser.IsSynchronizedSequenceNodeID(sequence.GetID(), False) and browser.GetProxyNode(sequence)
-           is cine.segmentation, "the shown segmentation must be the browser's proxy of the segmentation sequence")
-    _check(logic.scene.IsNodePresent(cine.shown_volume) and cine.segmentation.GetNodeReference(
-        cine.segmentation.GetReferenceImageGeometryReferenceRole()) is cine.shown_volume,
-           "the cine's segmentation must refer to the input's proxy volume of the main scene")
+    _check(
+        sequence.GetNumberOfDataNodes() == phantom.image.num_frames,
+        "the segmentation sequence needs one item per frame",
+    )
+    _check(
+        browser.IsSynchronizedSequenceNodeID(sequence.GetID(), False)
+        and browser.GetProxyNode(sequence) is cine.segmentation,
+        "the shown segmentation must be the browser's proxy of the segmentation sequence",
+    )
+    _check(
+        logic.scene.IsNodePresent(cine.shown_volume)
+        and cine.segmentation.GetNodeReference(cine.segmentation.GetReferenceImageGeometryReferenceRole())
+        is cine.shown_volume,
+        "the cine's segmentation must refer to the input's proxy volume of the main scene",
+    )
     indices = logic.update_indices(cine)
-    _check(indices["ed_frame"] == 0 and indices["es_frame"] == phantom.es_frame,
-           f"ED/ES found as {indices['ed_frame']}/{indices['es_frame']}")
+    _check(
+        indices["ed_frame"] == 0 and indices["es_frame"] == phantom.es_frame,
+        f"ED/ES found as {indices['ed_frame']}/{indices['es_frame']}",
+    )
     _check(cine.plot_chart is not None and cine.plot_chart.GetNumberOfPlotSeriesNodes() == 2, "volume plot missing")
     written = logic.export(cine, work_folder)
     _check(any(p.name.endswith("_seg.nii.gz") for p in written), "export must write the segmentation")

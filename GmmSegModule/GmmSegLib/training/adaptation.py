@@ -32,9 +32,16 @@ LOGGER = logging.getLogger("gmmseg")
 CANDIDATE_FILE = "adapted_candidate.pt"  # in the work folder until the check has decided
 
 
-def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = ADAPT_EPOCHS,
-          steps_per_epoch: int = ADAPT_STEPS_PER_EPOCH,
-          device: str = "auto", work: str | None = None, candidate_copy: Path | None = None) -> int:
+def adapt(
+    images: list[str],
+    out: Path,
+    model: str | None = None,
+    epochs: int = ADAPT_EPOCHS,
+    steps_per_epoch: int = ADAPT_STEPS_PER_EPOCH,
+    device: str = "auto",
+    work: str | None = None,
+    candidate_copy: Path | None = None,
+) -> int:
     """Adapt, check, and write ``out`` plus its description; returns the trainer's exit code.
 
     ``candidate_copy`` (benchmarks only) also keeps the adapted model there, whichever model the check chose.
@@ -48,8 +55,16 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
     adapt_on, check_on = held_out(list(images))
     work = work or str(out.with_suffix(".work"))
     candidate = Path(work) / CANDIDATE_FILE
-    config = TrainConfig(out=str(candidate), work=work, adapt_images=adapt_on, init_model=str(base.path),
-                         stages=["adapt"], adapt_epochs=epochs, steps_per_epoch=steps_per_epoch, device=device)
+    config = TrainConfig(
+        out=str(candidate),
+        work=work,
+        adapt_images=adapt_on,
+        init_model=str(base.path),
+        stages=["adapt"],
+        adapt_epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        device=device,
+    )
     trainer = Trainer(config)
     code = trainer.run()
     if code != 0:
@@ -58,26 +73,34 @@ def adapt(images: list[str], out: Path, model: str | None = None, epochs: int = 
         shutil.copyfile(candidate, candidate_copy)
     print(json.dumps({"event": "check", "images": len(check_on), "measure": "view agreement"}), flush=True)
     check, unreadable = _check(base, candidate, check_on, device)
-    print(json.dumps({"event": "checked", **check.record(), "adapted_is_better": check.adapted_is_better}),
-          flush=True)
+    print(json.dumps({"event": "checked", **check.record(), "adapted_is_better": check.adapted_is_better}), flush=True)
     chosen = candidate if check.adapted_is_better else base.path
     if not check.adapted_is_better:
-        LOGGER.warning(f"the adapted model does not read these images better than {base.id} (view agreement "
-                       f"{check.adapted:.3f} against {check.starting:.3f} on {check.images} image(s) it did not "
-                       f"adapt on): {out.name} is {base.id} unchanged")
+        LOGGER.warning(
+            f"the adapted model does not read these images better than {base.id} (view agreement "
+            f"{check.adapted:.3f} against {check.starting:.3f} on {check.images} image(s) it did not "
+            f"adapt on): {out.name} is {base.id} unchanged"
+        )
     left_out = set(trainer.data.left_out) | set(unreadable)
-    record = {"id": out.stem, "sha256": sha256_of(chosen), "file": out.name,
-              "click_refiner": trainer.model.refiner is not None, "base_model": base.id,
-              # the starting model's: an adapted model's probabilities have not been calibrated again (no labels)
-              "review_calibration": base.record.get("review_calibration"),
-              "base_sha256": base.sha256, "kept_starting_model": not check.adapted_is_better,
-              "criterion": check.record(),
-              "adapted_on": [str(Path(p).resolve()) for p in adapt_on if str(Path(p)) not in left_out],
-              "checked_on": [str(Path(p).resolve()) for p in check_on if str(Path(p)) not in left_out],
-              "left_out": [str(Path(p).resolve()) for p in images if str(Path(p)) in left_out],
-              "epochs": epochs, "steps_per_epoch": steps_per_epoch,
-              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": " ".join(["gmmseg", "adapt", *sys.argv[2:]])}
+    record = {
+        "id": out.stem,
+        "sha256": sha256_of(chosen),
+        "file": out.name,
+        "click_refiner": trainer.model.refiner is not None,
+        "base_model": base.id,
+        # the starting model's: an adapted model's probabilities have not been calibrated again (no labels)
+        "review_calibration": base.record.get("review_calibration"),
+        "base_sha256": base.sha256,
+        "kept_starting_model": not check.adapted_is_better,
+        "criterion": check.record(),
+        "adapted_on": [str(Path(p).resolve()) for p in adapt_on if str(Path(p)) not in left_out],
+        "checked_on": [str(Path(p).resolve()) for p in check_on if str(Path(p)) not in left_out],
+        "left_out": [str(Path(p).resolve()) for p in images if str(Path(p)) in left_out],
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["gmmseg", "adapt", *sys.argv[2:]]),
+    }
     with AtomicOutputs(out.parent) as outputs:
         outputs.add_bytes(out.name, chosen.read_bytes())
         outputs.add_bytes(sidecar_path(out).name, json.dumps(record, indent=2).encode())

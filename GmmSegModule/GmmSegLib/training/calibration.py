@@ -38,8 +38,14 @@ def choose_delta(scores: np.ndarray) -> float:
     return OFFSET_GRID[int(np.argmax(means))]
 
 
-def calibrate(model: GmmSegModel, data: TrainingData, device: torch.device, events: Progress,
-              stop_requested: Callable[[], bool], show_steps: bool = True) -> bool:
+def calibrate(
+    model: GmmSegModel,
+    data: TrainingData,
+    device: torch.device,
+    events: Progress,
+    stop_requested: Callable[[], bool],
+    show_steps: bool = True,
+) -> bool:
     """The calibration stage: set the model's class-prior correction to the delta of :data:`OFFSET_GRID` with the
     best mean Dice of the labelled stacks, segmented as stored and through the synthetic new scanner.
 
@@ -53,8 +59,9 @@ def calibrate(model: GmmSegModel, data: TrainingData, device: torch.device, even
     progress = Progress(steps, show_steps)  # one step per stack; the stage has no epochs
     for index, case in enumerate(cases):
         image, truth = acdc.load_case(root, case)
-        for view, frames in enumerate((image.frames,
-                                       shifted_stack(image.frames[0], SELECTION_SHIFT_SEED + index)[None])):
+        for view, frames in enumerate(
+            (image.frames, shifted_stack(image.frames[0], SELECTION_SHIFT_SEED + index)[None])
+        ):
             if stop_requested():
                 return False
             try:
@@ -67,6 +74,10 @@ def calibrate(model: GmmSegModel, data: TrainingData, device: torch.device, even
     delta = choose_delta(np.array(scores))
     model.class_log_offsets.copy_(left_ventricle_offsets(delta))
     means = np.array(scores).mean(axis=0) if scores else np.full(len(OFFSET_GRID), np.nan)
-    events.emit("calibration", volumes=len(scores), delta=delta,
-                mean_dice={str(d): round(float(m), 5) for d, m in zip(OFFSET_GRID, means, strict=True)})
+    events.emit(
+        "calibration",
+        volumes=len(scores),
+        delta=delta,
+        mean_dice={str(d): round(float(m), 5) for d, m in zip(OFFSET_GRID, means, strict=True)},
+    )
     return True

@@ -65,20 +65,37 @@ RESUMABLE_WITH_OTHER = ("out", "work", "device")
 
 def check_config(config: TrainConfig) -> None:
     """Refuse settings no training can run with, before anything is read or written."""
-    counts = {"context_slices": config.context_slices or 0, "localiser_tight_views": config.localiser_tight_views,
-              "max_cases": config.max_cases, "seed": config.seed,
-              **{f"{stage}_epochs": getattr(config, f"{stage}_epochs")
-                 for stage in ("localiser", "pretrain", "registration", "adapt", "handedness", "refiner")}}
+    counts = {
+        "context_slices": config.context_slices or 0,
+        "localiser_tight_views": config.localiser_tight_views,
+        "max_cases": config.max_cases,
+        "seed": config.seed,
+        **{
+            f"{stage}_epochs": getattr(config, f"{stage}_epochs")
+            for stage in ("localiser", "pretrain", "registration", "adapt", "handedness", "refiner")
+        },
+    }
     rates = {"learning_rate": config.learning_rate, "adapt_learning_rate": config.adapt_learning_rate}
-    weights = {"l3_start": config.l3_start, "l3_end": config.l3_end, "anchor_weight": config.anchor_weight,
-               "neighbour_jitter_mm": config.neighbour_jitter_mm}
+    weights = {
+        "l3_start": config.l3_start,
+        "l3_end": config.l3_end,
+        "anchor_weight": config.anchor_weight,
+        "neighbour_jitter_mm": config.neighbour_jitter_mm,
+    }
     problems = [f"{option(name)} must be 0 or more" for name, value in counts.items() if value < 0]
-    problems += [f"{option(name)} must be 1 or more" for name in ("steps_per_epoch", "batch_size")
-                 if getattr(config, name) < 1]
-    problems += [f"{option(name)} must be a number above 0" for name, value in rates.items()
-                 if not (math.isfinite(value) and value > 0)]
-    problems += [f"{option(name)} must be a number of 0 or more" for name, value in weights.items()
-                 if not (math.isfinite(value) and value >= 0)]
+    problems += [
+        f"{option(name)} must be 1 or more" for name in ("steps_per_epoch", "batch_size") if getattr(config, name) < 1
+    ]
+    problems += [
+        f"{option(name)} must be a number above 0"
+        for name, value in rates.items()
+        if not (math.isfinite(value) and value > 0)
+    ]
+    problems += [
+        f"{option(name)} must be a number of 0 or more"
+        for name, value in weights.items()
+        if not (math.isfinite(value) and value >= 0)
+    ]
     if not (math.isfinite(config.site_chance) and 0 <= config.site_chance <= 1):
         problems.append(f"{option('site_chance')} must be a number from 0 to 1")
     if not 2 <= config.folds <= acdc.GROUP_SIZE:
@@ -102,8 +119,11 @@ def resume_conflicts(saved: dict, config: TrainConfig) -> list[str]:
     Fields the saved state does not know (it predates them) are not compared.
     """
     current = asdict(config)
-    return [f"{option(name)} {saved[name]!r} (now {current[name]!r})" for name in current
-            if name in saved and name not in RESUMABLE_WITH_OTHER and saved[name] != current[name]]
+    return [
+        f"{option(name)} {saved[name]!r} (now {current[name]!r})"
+        for name in current
+        if name in saved and name not in RESUMABLE_WITH_OTHER and saved[name] != current[name]
+    ]
 
 
 OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
@@ -126,8 +146,12 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ("l3_end", float, "its weight at the last epoch (cosine decay between)"),
     ("anchor_weight", float, "weight keeping the adaptation near the starting model's predictions"),
     ("neighbour_jitter_mm", float, "with --context-slices: how far each neighbouring slice of a crop may move"),
-    ("site_chance", float, "chance that a training crop is made to look like another scanner and site (0: the "
-                           "augmentation of models up to v7)"),
+    (
+        "site_chance",
+        float,
+        "chance that a training crop is made to look like another scanner and site (0: the "
+        "augmentation of models up to v7)",
+    ),
 )
 
 
@@ -136,20 +160,33 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     import argparse
 
     defaults = TrainConfig(out="", work="")
-    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="train.py", description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", required=True, help="final model checkpoint (.pt)")
     parser.add_argument("--work", default="", help="folder for the resumable training state ('': <out>.work)")
     parser.add_argument("--data", default="", help=f"ACDC folder ('': ${ACDC_ENV}, else ../shared/data/acdc)")
     parser.add_argument("--adapt-images", nargs="*", default=[], help="unlabelled images to adapt to")
     parser.add_argument("--init-model", default="", help="start from this checkpoint (adaptation)")
-    parser.add_argument("--labelled-anchor", action="store_true",
-                        help="with --init-model: keep the adaptation anchored to the labelled ACDC split too")
-    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES,
-                        help="the stages to run, in this order (README: The trainer)")
-    parser.add_argument("--context-slices", type=int, default=None,
-                        help="neighbouring slices on each side the feature U-Net sees (None: the --init-model's, "
-                             "or 0); another value than the --init-model's trains a new feature U-Net and heads")
+    parser.add_argument(
+        "--labelled-anchor",
+        action="store_true",
+        help="with --init-model: keep the adaptation anchored to the labelled ACDC split too",
+    )
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=list(STAGES),
+        choices=STAGES,
+        help="the stages to run, in this order (README: The trainer)",
+    )
+    parser.add_argument(
+        "--context-slices",
+        type=int,
+        default=None,
+        help="neighbouring slices on each side the feature U-Net sees (None: the --init-model's, "
+        "or 0); another value than the --init-model's trains a new feature U-Net and heads",
+    )
     for name, kind, text in OPTION_HELP:
         parser.add_argument(option(name), type=kind, default=getattr(defaults, name), help=text)
     parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or mps")

@@ -102,5 +102,6 @@ class TrainingData:
                 except InputError:  # the localiser misses this view of the heart: nothing to learn from it
                     continue
                 (mirrored if is_mirrored else kept).append(
-                    Volume(torch.from_numpy(slices), None, spacing, location, volume.name))
+                    Volume(torch.from_numpy(slices), None, spacing, location, volume.name)
+                )
         return kept, mirrored

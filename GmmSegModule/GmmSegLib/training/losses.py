@@ -49,16 +49,19 @@ def supervised_losses(model: GmmSegModel, batch: Batch, prior_weight_value: floa
     prior = prior_at(model.atlas, batch.positions)
     concentrations = model.heads.concentrations(features, prior)
     one_hot = F.one_hot(batch.labels, NUM_CLASSES).permute(0, 3, 1, 2).float()
-    losses = {"features": segmentation_loss(features, batch.labels),
-              "pi": segmentation_loss(pi_logits, batch.labels),
-              "d_hat": assignment_term(one_hot, concentrations),
-              "prior_kl": prior_term(concentrations, PRIOR_STRENGTH * prior)}
+    losses = {
+        "features": segmentation_loss(features, batch.labels),
+        "pi": segmentation_loss(pi_logits, batch.labels),
+        "d_hat": assignment_term(one_hot, concentrations),
+        "prior_kl": prior_term(concentrations, PRIOR_STRENGTH * prior),
+    }
     losses["total"] = losses["features"] + losses["pi"] + losses["d_hat"] + prior_weight_value * losses["prior_kl"]
     return losses
 
 
-def registration_target(labels: torch.Tensor, prior: torch.Tensor, phi_applied: torch.Tensor,
-                        spacing_mm: float) -> torch.Tensor:
+def registration_target(
+    labels: torch.Tensor, prior: torch.Tensor, phi_applied: torch.Tensor, spacing_mm: float
+) -> torch.Tensor:
     """phi that maps the prior onto labels moved by ``phi_applied``: moment fit of prior->labels, then composed.
 
     The fit A_y (scale from heart areas, shift from heart centroids, no rotation since the canonical

@@ -87,20 +87,26 @@ class RefinementBatch:
     truth: torch.Tensor
 
     def to(self, device: torch.device) -> RefinementBatch:
-        return RefinementBatch(*(tensor.to(device) for tensor in (self.images, self.probabilities, self.labels,
-                                                                   self.truth)))
+        return RefinementBatch(
+            *(tensor.to(device) for tensor in (self.images, self.probabilities, self.labels, self.truth))
+        )
 
 
 def seen_at_random_site(slices: np.ndarray, seed: int) -> np.ndarray:
     """A stack (Z, Y, X) through one random other scanner (the same for every slice), in the stack's value range."""
     scale = float(max(np.percentile(slices, 99.5), 1e-6))
-    site = [random_site(torch.from_numpy(np.ascontiguousarray(s / scale, dtype=np.float32)),
-                        torch.Generator().manual_seed(seed)) for s in slices]
+    site = [
+        random_site(
+            torch.from_numpy(np.ascontiguousarray(s / scale, dtype=np.float32)), torch.Generator().manual_seed(seed)
+        )
+        for s in slices
+    ]
     return (torch.stack(site).clamp_min(0) * scale).numpy()
 
 
-def _windows(image: np.ndarray, probabilities: np.ndarray, truth: np.ndarray, spacing_xy: tuple[float, float]
-             ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+def _windows(
+    image: np.ndarray, probabilities: np.ndarray, truth: np.ndarray, spacing_xy: tuple[float, float]
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Example windows of one stack: image (Z, Y, X), probabilities (K, Z, Y, X), truth (Z, Y, X).
 
     Every slice the expert drew heart on, and every slice the segmenter drew heart on where the expert drew none (a
@@ -114,14 +120,19 @@ def _windows(image: np.ndarray, probabilities: np.ndarray, truth: np.ndarray, sp
         nearest = int(expert_slices[np.argmin(np.abs(expert_slices - z))])
         window = SliceWindow.around(truth[nearest], [], spacing_xy)
         window = SliceWindow(window.centre_x, window.centre_y, *spacing_xy, size=WINDOW_SIZE + 2 * WINDOW_MARGIN)
-        examples.append((window.sample(torch.from_numpy(image[z][None]))[0],
-                         window_probabilities(window, torch.from_numpy(probabilities[:, z])).half(),
-                         window_labels(window, torch.from_numpy(truth[z])).to(torch.uint8)))
+        examples.append(
+            (
+                window.sample(torch.from_numpy(image[z][None]))[0],
+                window_probabilities(window, torch.from_numpy(probabilities[:, z])).half(),
+                window_labels(window, torch.from_numpy(truth[z])).to(torch.uint8),
+            )
+        )
     return examples
 
 
-def refinement_examples(model: GmmSegModel, cases: list[tuple[CardiacImage, np.ndarray]], device: torch.device,
-                        seed: int) -> RefinementExamples:
+def refinement_examples(
+    model: GmmSegModel, cases: list[tuple[CardiacImage, np.ndarray]], device: torch.device, seed: int
+) -> RefinementExamples:
     """Every heart slice of ``cases`` (3D stacks with expert labels) as stored and through ``SITE_VARIANTS`` other
     scanners, segmented by ``model`` with the heart located from the expert's labels (a stack without any is left
     out)."""
@@ -133,8 +144,11 @@ def refinement_examples(model: GmmSegModel, cases: list[tuple[CardiacImage, np.n
         if location is None:
             continue
         for variant in range(1 + SITE_VARIANTS):
-            frames = image.frames if variant == 0 else seen_at_random_site(image.frames[0], seed + 97 * index
-                                                                            + variant)[None]
+            frames = (
+                image.frames
+                if variant == 0
+                else seen_at_random_site(image.frames[0], seed + 97 * index + variant)[None]
+            )
             seen = CardiacImage(np.ascontiguousarray(frames, dtype=np.float32), image.geometry, image.source)
             result = segment(seen, model, device, location=location)
             examples += _windows(seen.frames[0], result.probabilities[0], truth, image.spacing_xyz[:2])
@@ -173,8 +187,9 @@ def corrupted(truth: np.ndarray, generator: torch.Generator) -> np.ndarray:
     elif kind == 2:  # cut beyond a line through the structure
         ys, xs = np.nonzero(mask)
         angle = float(torch.rand((), generator=generator)) * 2 * np.pi
-        side = (np.arange(truth.shape[0])[:, None] - ys.mean()) * np.sin(angle) + \
-               (np.arange(truth.shape[1])[None, :] - xs.mean()) * np.cos(angle)
+        side = (np.arange(truth.shape[0])[:, None] - ys.mean()) * np.sin(angle) + (
+            np.arange(truth.shape[1])[None, :] - xs.mean()
+        ) * np.cos(angle)
         labels[mask & (side > 0)] = 0
     elif kind == 3:  # missed altogether
         labels[mask] = 0
@@ -187,7 +202,7 @@ def corrupted(truth: np.ndarray, generator: torch.Generator) -> np.ndarray:
 
 def _moved(tensor: torch.Tensor, y0: int, x0: int, turns: int, mirror: bool) -> torch.Tensor:
     """The window of ``tensor`` (..., M, M) at (y0, x0), turned by ``turns`` quarter turns and maybe mirrored."""
-    cut = torch.rot90(tensor[..., y0: y0 + WINDOW_SIZE, x0: x0 + WINDOW_SIZE], turns, dims=(-2, -1))
+    cut = torch.rot90(tensor[..., y0 : y0 + WINDOW_SIZE, x0 : x0 + WINDOW_SIZE], turns, dims=(-2, -1))
     return cut.flip(-1) if mirror else cut
 
 
@@ -199,7 +214,7 @@ def draw_refinement_batch(examples: RefinementExamples, size: int, generator: to
     drawn = torch.multinomial(examples.weights, size, replacement=True, generator=generator)
     for e in drawn.tolist():
         y0, x0 = (int(v) for v in torch.randint(span + 1, (2,), generator=generator))
-        view = (y0, x0, int(torch.randint(4, (), generator=generator)), bool(torch.rand((), generator=generator) < .5))
+        view = (y0, x0, int(torch.randint(4, (), generator=generator)), bool(torch.rand((), generator=generator) < 0.5))
         expert = _moved(examples.truth[e], *view).long()
         probability = _moved(examples.probabilities[e], *view).float()
         if torch.rand((), generator=generator) < CORRUPTION_CHANCE:
@@ -235,8 +250,9 @@ def _first_prompts(batch: RefinementBatch, generator: torch.Generator) -> list[S
     return sessions
 
 
-def _add_clicks(sessions: list[Session], current: torch.Tensor, truth: torch.Tensor,
-                generator: torch.Generator) -> None:
+def _add_clicks(
+    sessions: list[Session], current: torch.Tensor, truth: torch.Tensor, generator: torch.Generator
+) -> None:
     for session, labels, expert in zip(sessions, current.cpu().numpy(), truth.cpu().numpy(), strict=True):
         click = simulated_click(labels, expert, generator)
         if click is not None:
@@ -259,13 +275,22 @@ def refiner_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) -
         current = batch.labels
         with torch.no_grad():
             for _ in range(int(torch.randint(MAX_ROUNDS + 1, (), generator=generator))):
-                logits = model.refiner(refiner_input(batch.images, current, batch.probabilities,
-                                                     _maps(sessions, current.device)))
+                logits = model.refiner(
+                    refiner_input(batch.images, current, batch.probabilities, _maps(sessions, current.device))
+                )
                 current = logits.argmax(1)
                 _add_clicks(sessions, current, batch.truth, generator)
-        logits = model.refiner(refiner_input(batch.images, current, batch.probabilities,
-                                             _maps(sessions, current.device)))
+        logits = model.refiner(
+            refiner_input(batch.images, current, batch.probabilities, _maps(sessions, current.device))
+        )
         return {"total": segmentation_loss(logits, batch.truth)}
 
-    return Stage("refiner", [model.refiner], loss, lambda g: draw_refinement_batch(examples, config.batch_size, g),
-                 config.refiner_epochs, config.learning_rate, fresh=[model.refiner])
+    return Stage(
+        "refiner",
+        [model.refiner],
+        loss,
+        lambda g: draw_refinement_batch(examples, config.batch_size, g),
+        config.refiner_epochs,
+        config.learning_rate,
+        fresh=[model.refiner],
+    )

@@ -35,11 +35,16 @@ class Volume:
     name: str
 
     @classmethod
-    def from_image(cls, image: CardiacImage, location: HeartLocation, labels: np.ndarray | None = None,
-                   frame: int = 0) -> Volume:
-        return cls(torch.from_numpy(np.ascontiguousarray(image.frames[frame])),
-                   None if labels is None else torch.from_numpy(labels.astype(np.int64)),
-                   image.spacing_xyz, location, image.source)
+    def from_image(
+        cls, image: CardiacImage, location: HeartLocation, labels: np.ndarray | None = None, frame: int = 0
+    ) -> Volume:
+        return cls(
+            torch.from_numpy(np.ascontiguousarray(image.frames[frame])),
+            None if labels is None else torch.from_numpy(labels.astype(np.int64)),
+            image.spacing_xyz,
+            location,
+            image.source,
+        )
 
     def canonical_crop(self) -> CanonicalCrop:
         sx, sy, _ = self.spacing
@@ -82,15 +87,22 @@ def perturbed_crop(crop: CanonicalCrop, perturbation: Perturbation, generator: t
     """The canonical crop moved by a random shift (mm), rotation and zoom."""
     r = torch.rand(4, generator=generator) * 2 - 1
     shift_x_mm, shift_y_mm = float(r[0]) * perturbation.shift_mm, float(r[1]) * perturbation.shift_mm
-    return replace(crop,
-                   centre_x=crop.centre_x + shift_x_mm / crop.spacing_x,
-                   centre_y=crop.centre_y + shift_y_mm / crop.spacing_y,
-                   angle=crop.angle + math.radians(float(r[2]) * perturbation.rotation_deg),
-                   spacing=crop.spacing * math.exp(float(r[3]) * perturbation.log_scale))
+    return replace(
+        crop,
+        centre_x=crop.centre_x + shift_x_mm / crop.spacing_x,
+        centre_y=crop.centre_y + shift_y_mm / crop.spacing_y,
+        angle=crop.angle + math.radians(float(r[2]) * perturbation.rotation_deg),
+        spacing=crop.spacing * math.exp(float(r[3]) * perturbation.log_scale),
+    )
 
 
-def cut_sample(volume: Volume, slice_index: int, crop: CanonicalCrop, context: int = 0,
-               neighbour_crops: list[CanonicalCrop] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def cut_sample(
+    volume: Volume,
+    slice_index: int,
+    crop: CanonicalCrop,
+    context: int = 0,
+    neighbour_crops: list[CanonicalCrop] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One canonical slice with its ``context`` neighbours on each side (1 + 2 context, N, N), as
     GmmSegLib.model.alignment.canonical_input orders them, and the slice's labels (N, N) or None.
 
@@ -100,16 +112,21 @@ def cut_sample(volume: Volume, slice_index: int, crop: CanonicalCrop, context: i
     if neighbour_crops is None:
         image = to_canonical(volume.slices[neighbours], crop)
     else:
-        image = torch.cat([to_canonical(volume.slices[int(i): int(i) + 1], f)
-                           for i, f in zip(neighbours, [crop, *neighbour_crops], strict=True)])
+        image = torch.cat(
+            [
+                to_canonical(volume.slices[int(i) : int(i) + 1], f)
+                for i, f in zip(neighbours, [crop, *neighbour_crops], strict=True)
+            ]
+        )
     if volume.labels is None:
         return image, None
     one_hot = F.one_hot(volume.labels[slice_index], NUM_CLASSES).permute(2, 0, 1)[None].float()
     return image, most_probable_class(to_canonical(one_hot, crop)[0], 0)
 
 
-def tight_fields_of_view(volume: Volume, count: int, generator: torch.Generator,
-                         side_range: tuple[float, float] = (0.55, 0.8)) -> list[Volume]:
+def tight_fields_of_view(
+    volume: Volume, count: int, generator: torch.Generator, side_range: tuple[float, float] = (0.55, 0.8)
+) -> list[Volume]:
     """``count`` copies of ``volume`` cut to a random square field of view around its heart.
 
     The side is a random fraction (``side_range``) of the shorter image side and the square's centre is
@@ -127,12 +144,20 @@ def tight_fields_of_view(volume: Volume, count: int, generator: torch.Generator,
         y0 = int(np.clip(round(centre_y - side / 2), 0, rows - side))
         cut = (slice(None), slice(y0, y0 + side), slice(x0, x0 + side))
         offset = np.array([x0, y0], dtype=float)
-        location = replace(volume.location, lv_centre_xy=volume.location.lv_centre_xy - offset,
-                           rv_centre_xy=None if volume.location.rv_centre_xy is None
-                           else volume.location.rv_centre_xy - offset)
-        views.append(Volume(volume.slices[cut].contiguous(),
-                            None if volume.labels is None else volume.labels[cut].contiguous(),
-                            volume.spacing, location, f"{volume.name} (field of view {side} px)"))
+        location = replace(
+            volume.location,
+            lv_centre_xy=volume.location.lv_centre_xy - offset,
+            rv_centre_xy=None if volume.location.rv_centre_xy is None else volume.location.rv_centre_xy - offset,
+        )
+        views.append(
+            Volume(
+                volume.slices[cut].contiguous(),
+                None if volume.labels is None else volume.labels[cut].contiguous(),
+                volume.spacing,
+                location,
+                f"{volume.name} (field of view {side} px)",
+            )
+        )
     return views
 
 
@@ -140,13 +165,28 @@ def localiser_crop(volume: Volume) -> CanonicalCrop:
     """The localiser's unrotated whole-slice view (96 x 96 pixels of 4 mm around the image centre)."""
     sx, sy, _ = volume.spacing
     rows, columns = volume.slices.shape[-2:]
-    return CanonicalCrop((columns - 1) / 2.0, (rows - 1) / 2.0, 0.0, sx, sy, rows, columns,
-                          size=Localiser.SIZE, spacing=Localiser.SPACING_MM)
+    return CanonicalCrop(
+        (columns - 1) / 2.0,
+        (rows - 1) / 2.0,
+        0.0,
+        sx,
+        sy,
+        rows,
+        columns,
+        size=Localiser.SIZE,
+        spacing=Localiser.SPACING_MM,
+    )
 
 
-def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, generator: torch.Generator,
-               crop_of: Callable[[Volume], CanonicalCrop] = Volume.canonical_crop, keep_clean: bool = False,
-               context: int = 0) -> Batch:
+def draw_batch(
+    volumes: list[Volume],
+    size: int,
+    perturbation: Perturbation,
+    generator: torch.Generator,
+    crop_of: Callable[[Volume], CanonicalCrop] = Volume.canonical_crop,
+    keep_clean: bool = False,
+    context: int = 0,
+) -> Batch:
     """``size`` random (volume, slice) crops through ``crop_of`` perturbed and augmented, each z-scored.
 
     Each crop comes with its ``context`` neighbouring slices on either side, cut through the same crop
@@ -172,5 +212,9 @@ def draw_batch(volumes: list[Volume], size: int, perturbation: Perturbation, gen
         labels.append(label)
         positions.append(float(volume.location.positions[slice_index]))
     has_labels = all(label is not None for label in labels)
-    return Batch(torch.stack(images), torch.stack(labels) if has_labels else None,
-                 torch.tensor(positions), torch.stack(clean) if keep_clean else None)
+    return Batch(
+        torch.stack(images),
+        torch.stack(labels) if has_labels else None,
+        torch.tensor(positions),
+        torch.stack(clean) if keep_clean else None,
+    )

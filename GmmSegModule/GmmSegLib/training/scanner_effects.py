@@ -62,8 +62,9 @@ def ghosting(image: torch.Tensor, amplitude: float, shift_fraction: float) -> to
     return _through_kspace(image, modulation[:, None].to(torch.complex64))
 
 
-def off_resonance_bands(image: torch.Tensor, depth: float, bands_across: float, angle: float,
-                        offset: float, width: float = 0.06) -> torch.Tensor:
+def off_resonance_bands(
+    image: torch.Tensor, depth: float, bands_across: float, angle: float, offset: float, width: float = 0.06
+) -> torch.Tensor:
     """bSSFP banding: dark bands where the off-resonance (here a linear field across the image, ``bands_across``
     cycles along the direction ``angle``) reaches half a cycle per TR; ``depth`` 1 makes them black."""
     h, w = image.shape[-2:]
@@ -99,14 +100,20 @@ def random_site(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     Tissue contrast, reconstruction filter, k-space truncation, ghosts, banding, bias field and noise are applied in
     the order they arise (signal, acquisition, reconstruction, display); the result is z-scored by the caller.
     """
+
     def chance(p: float) -> bool:
         return bool(torch.rand((), generator=generator) < p)
 
     if chance(0.5):
         image = tissue_contrast(image, random_contrast_knots(generator, spread=_uniform(generator, 0.3, 1.2)))
     if chance(0.3):
-        image = off_resonance_bands(image, _uniform(generator, 0.3, 0.9), _uniform(generator, 0.5, 2.5),
-                                    _uniform(generator, 0, math.pi), _uniform(generator, 0, 1))
+        image = off_resonance_bands(
+            image,
+            _uniform(generator, 0.3, 0.9),
+            _uniform(generator, 0.5, 2.5),
+            _uniform(generator, 0, math.pi),
+            _uniform(generator, 0, 1),
+        )
     if chance(0.3):
         image = ghosting(image, _uniform(generator, 0.1, 0.6), _uniform(generator, 0.15, 0.5))
     if chance(0.4):

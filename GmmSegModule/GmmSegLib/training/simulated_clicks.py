@@ -24,8 +24,9 @@ BOX_BELOW_DICE = 0.5  # a structure this far from right gets a box before any cl
 SCRIBBLE_STEP_PX = 3.0
 
 
-def _wrong_region(current: np.ndarray, truth: np.ndarray, generator: torch.Generator | None
-                  ) -> tuple[np.ndarray, int, int] | None:
+def _wrong_region(
+    current: np.ndarray, truth: np.ndarray, generator: torch.Generator | None
+) -> tuple[np.ndarray, int, int] | None:
     """A wrong region (the largest, or with a generator one of the largest) and the point (y, x) to click in it."""
     errors = current != truth
     components, count = ndimage.label(errors)
@@ -36,7 +37,7 @@ def _wrong_region(current: np.ndarray, truth: np.ndarray, generator: torch.Gener
     if generator is None:
         chosen = int(order[0])
     else:
-        candidates = order[: CANDIDATE_REGIONS]
+        candidates = order[:CANDIDATE_REGIONS]
         chosen = int(candidates[int(torch.randint(len(candidates), (), generator=generator))])
     region = components == chosen + 1
     depth = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
@@ -56,8 +57,7 @@ def _click_at(current: np.ndarray, truth: np.ndarray, y: float, x: float) -> Cli
     return Click(float(x), float(y), _NAMES[claimed], False)
 
 
-def simulated_click(current: np.ndarray, truth: np.ndarray, generator: torch.Generator | None = None
-                    ) -> Click | None:
+def simulated_click(current: np.ndarray, truth: np.ndarray, generator: torch.Generator | None = None) -> Click | None:
     """The next click (x, y in pixels of the maps) correcting labels ``current`` towards ``truth`` (Y, X); None when
     they agree. Without a generator: the deepest point of the largest wrong region; with one: a random one of the
     largest regions, at a random point among its deeper half."""
@@ -65,8 +65,7 @@ def simulated_click(current: np.ndarray, truth: np.ndarray, generator: torch.Gen
     return None if found is None else _click_at(current, truth, found[1], found[2])
 
 
-def simulated_scribble(current: np.ndarray, truth: np.ndarray, generator: torch.Generator | None = None
-                       ) -> list[Click]:
+def simulated_scribble(current: np.ndarray, truth: np.ndarray, generator: torch.Generator | None = None) -> list[Click]:
     """A stroke through the click point of :func:`simulated_click` along the wrong region's long axis, as far as the
     region goes: clicks of that click's kind every ``SCRIBBLE_STEP_PX`` pixels (none when the labels are right)."""
     found = _wrong_region(current, truth, generator)
@@ -97,5 +96,10 @@ def simulated_box(current: np.ndarray, truth: np.ndarray, margin_px: float = 2.0
     if worst is None:
         return None
     ys, xs = np.nonzero(truth == worst[2])
-    return Box(float(xs.min() - margin_px), float(ys.min() - margin_px), float(xs.max() + margin_px),
-               float(ys.max() + margin_px), worst[1])
+    return Box(
+        float(xs.min() - margin_px),
+        float(ys.min() - margin_px),
+        float(xs.max() + margin_px),
+        float(ys.max() + margin_px),
+        worst[1],
+    )

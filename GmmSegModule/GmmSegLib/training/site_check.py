@@ -44,8 +44,13 @@ class SiteCheck:
         return self.adapted > self.starting + AGREEMENT_MARGIN
 
     def record(self) -> dict:
-        return {"measure": "view agreement (Dice) on held-out images", "starting_model": round(self.starting, 5),
-                "adapted_model": round(self.adapted, 5), "margin": AGREEMENT_MARGIN, "images": self.images}
+        return {
+            "measure": "view agreement (Dice) on held-out images",
+            "starting_model": round(self.starting, 5),
+            "adapted_model": round(self.adapted, 5),
+            "margin": AGREEMENT_MARGIN,
+            "images": self.images,
+        }
 
 
 def held_out(paths: list[str]) -> tuple[list[str], list[str]]:
@@ -57,11 +62,11 @@ def held_out(paths: list[str]) -> tuple[list[str], list[str]]:
     return [p for p in paths if p not in check], check
 
 
-def _moved(location: HeartLocation, spacing_xy: tuple[float, float], move: tuple[float, float, float]
-           ) -> HeartLocation:
+def _moved(location: HeartLocation, spacing_xy: tuple[float, float], move: tuple[float, float, float]) -> HeartLocation:
     shift_px = np.array([move[0] / spacing_xy[0], move[1] / spacing_xy[1]])
-    return replace(location, lv_centre_xy=location.lv_centre_xy + shift_px,
-                   angle=location.angle + math.radians(move[2]))
+    return replace(
+        location, lv_centre_xy=location.lv_centre_xy + shift_px, angle=location.angle + math.radians(move[2])
+    )
 
 
 def _windowed(image: CardiacImage, value: float) -> CardiacImage:
@@ -70,19 +75,23 @@ def _windowed(image: CardiacImage, value: float) -> CardiacImage:
     return replace(image, frames=np.ascontiguousarray((frames / top) ** value * top, dtype=np.float32))
 
 
-def view_agreement(model: GmmSegModel, image: CardiacImage, location: HeartLocation,
-                   device: torch.device | str = "cpu") -> float:
+def view_agreement(
+    model: GmmSegModel, image: CardiacImage, location: HeartLocation, device: torch.device | str = "cpu"
+) -> float:
     """Mean Dice between the labels of ``image`` (first frame) in ``location``'s crop and those of each view."""
     volume = image.frame_volume(0)
     reference = segment(volume, model, device, location=location).labels
-    views = [segment(volume, model, device, location=_moved(location, volume.spacing_xyz[:2], move)).labels
-             for move in CROP_MOVES]
+    views = [
+        segment(volume, model, device, location=_moved(location, volume.spacing_xyz[:2], move)).labels
+        for move in CROP_MOVES
+    ]
     views += [segment(_windowed(volume, value), model, device, location=location).labels for value in GAMMAS]
     return float(np.mean([mean_structure_dice(reference, view) for view in views]))
 
 
-def check_adaptation(starting: GmmSegModel, adapted: GmmSegModel, images: list[CardiacImage],
-                     device: torch.device | str = "cpu") -> SiteCheck:
+def check_adaptation(
+    starting: GmmSegModel, adapted: GmmSegModel, images: list[CardiacImage], device: torch.device | str = "cpu"
+) -> SiteCheck:
     """Both models' mean view agreement over ``images`` (each located once, by the starting model)."""
     ours, theirs = [], []
     for image in images:

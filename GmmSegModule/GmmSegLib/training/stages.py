@@ -46,8 +46,9 @@ class Stage:
         return [p for item in self.trainable for p in (item.parameters() if isinstance(item, nn.Module) else [item])]
 
 
-def feature_batches(config: TrainConfig, model: GmmSegModel, volumes: list[Volume]
-                    ) -> Callable[[torch.Generator], Batch]:
+def feature_batches(
+    config: TrainConfig, model: GmmSegModel, volumes: list[Volume]
+) -> Callable[[torch.Generator], Batch]:
     """Random training crops of ``volumes`` as the feature U-Net takes them (with the model's slice context and
     the configured neighbour jitter)."""
     perturbation = Perturbation(neighbour_shift_mm=config.neighbour_jitter_mm, site_chance=config.site_chance)
@@ -59,32 +60,48 @@ def localiser_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData)
     learns from the labels alone and so starts from fresh weights."""
     labelled = data.labelled()
     cuts = torch.Generator().manual_seed(config.seed)  # the same fields of view on every rank and run
-    volumes = labelled + [view for volume in labelled
-                          for view in tight_fields_of_view(volume, config.localiser_tight_views, cuts)]
-    perturbation = Perturbation(shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25),
-                                site_chance=config.site_chance)
+    volumes = labelled + [
+        view for volume in labelled for view in tight_fields_of_view(volume, config.localiser_tight_views, cuts)
+    ]
+    perturbation = Perturbation(
+        shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25), site_chance=config.site_chance
+    )
 
     def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
         return {"total": segmentation_loss(model.localiser(batch.images), batch.labels)}
 
-    return Stage("localiser", [model.localiser], loss,
-                 lambda g: draw_batch(volumes, config.batch_size, perturbation, g, localiser_crop),
-                 config.localiser_epochs, config.learning_rate, fresh=[model.localiser])
+    return Stage(
+        "localiser",
+        [model.localiser],
+        loss,
+        lambda g: draw_batch(volumes, config.batch_size, perturbation, g, localiser_crop),
+        config.localiser_epochs,
+        config.learning_rate,
+        fresh=[model.localiser],
+    )
 
 
 def pretrain_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) -> Stage:
     """Feature U-Net, z_net and o_net, supervised on the labelled auxiliary set."""
+
     def loss(model: GmmSegModel, batch: Batch, epoch: int) -> dict[str, torch.Tensor]:
         weight = prior_weight(epoch, config.pretrain_epochs, config.l3_start, config.l3_end)
         return supervised_losses(model, batch, weight)
 
     heads = model.heads
-    return Stage("pretrain", [model.features, heads.z_net, heads.o_net], loss,
-                 feature_batches(config, model, data.labelled()), config.pretrain_epochs, config.learning_rate)
+    return Stage(
+        "pretrain",
+        [model.features, heads.z_net, heads.o_net],
+        loss,
+        feature_batches(config, model, data.labelled()),
+        config.pretrain_epochs,
+        config.learning_rate,
+    )
 
 
 def registration_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) -> Stage:
     """The registration net, on the pretrained responsibilities of crops moved by a random known phi."""
+
     def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             features = model.features(batch.images)
@@ -93,18 +110,26 @@ def registration_stage(model: GmmSegModel, config: TrainConfig, data: TrainingDa
             bounds = torch.tensor([0.3, 15.0, 15.0, 0.35], device=batch.images.device)
             applied = (torch.rand(batch.images.shape[0], 4, device=batch.images.device) * 2 - 1) * bounds
             moved = warp_prior(responsibilities, applied)
-            target = registration_target(batch.labels.cpu(), prior.cpu(), applied.cpu(),
-                                         CANONICAL_SPACING_MM).to(batch.images.device)
+            target = registration_target(batch.labels.cpu(), prior.cpu(), applied.cpu(), CANONICAL_SPACING_MM).to(
+                batch.images.device
+            )
         predicted = model.registration(moved, prior)
         scale = torch.tensor([0.2, 10.0, 10.0, 0.2], device=predicted.device)
         return {"total": F.smooth_l1_loss(predicted / scale, target / scale)}
 
-    return Stage("registration", [model.registration], loss, feature_batches(config, model, data.labelled()),
-                 config.registration_epochs, config.learning_rate)
+    return Stage(
+        "registration",
+        [model.registration],
+        loss,
+        feature_batches(config, model, data.labelled()),
+        config.registration_epochs,
+        config.learning_rate,
+    )
 
 
-def adapt_stage(model: GmmSegModel, config: TrainConfig, targets: list[Volume], labelled: list[Volume],
-                teacher: GmmSegModel) -> Stage:
+def adapt_stage(
+    model: GmmSegModel, config: TrainConfig, targets: list[Volume], labelled: list[Volume], teacher: GmmSegModel
+) -> Stage:
     """Label-free ELBO adaptation, kept from drifting away from what the model already does well.
 
     The starting model is the teacher (frozen): the adapted posterior, on an appearance-augmented target crop, is
@@ -123,9 +148,15 @@ def adapt_stage(model: GmmSegModel, config: TrainConfig, targets: list[Volume], 
         means, log_variances = model.heads.gaussians(prediction.features)
         weights = ElboWeights(prior=prior_weight(epoch, config.adapt_epochs, config.l3_start, config.l3_end))
         # the Gaussians live in the space the heads see: the instance-normalised features
-        losses = negative_elbo(model.heads.normalise(prediction.features), prediction.responsibilities, means,
-                               log_variances, prediction.concentrations, PRIOR_STRENGTH * prediction.registered_prior,
-                               weights)
+        losses = negative_elbo(
+            model.heads.normalise(prediction.features),
+            prediction.responsibilities,
+            means,
+            log_variances,
+            prediction.concentrations,
+            PRIOR_STRENGTH * prediction.registered_prior,
+            weights,
+        )
         with torch.no_grad():
             reference = teacher(batch.clean_images, prior, prediction.phi).posterior
         anchor = -(reference * torch.log(prediction.posterior.clamp_min(1e-8))).sum(1).mean()
@@ -144,8 +175,12 @@ def adapt_stage(model: GmmSegModel, config: TrainConfig, targets: list[Volume], 
         if not labelled:
             return unlabelled
         supervised = draw_batch(labelled, size // 2, perturbation, generator, context=context)
-        return Batch(torch.cat([unlabelled.images, supervised.images]), supervised.labels,
-                     torch.cat([unlabelled.positions, supervised.positions]), unlabelled.clean_images)
+        return Batch(
+            torch.cat([unlabelled.images, supervised.images]),
+            supervised.labels,
+            torch.cat([unlabelled.positions, supervised.positions]),
+            unlabelled.clean_images,
+        )
 
     heads = model.heads
     trainable = [*normalisation_parameters(model.features), heads.x_net]
@@ -171,8 +206,15 @@ def handedness_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData
         second = draw_batch(mirrored, config.batch_size - kept_per_batch, perturbation, generator)
         return Batch(torch.cat([first.images, second.images]), None, torch.cat([first.positions, second.positions]))
 
-    return Stage("handedness", [model.handedness], loss, batches, config.handedness_epochs, config.learning_rate,
-                 fresh=[model.handedness])
+    return Stage(
+        "handedness",
+        [model.handedness],
+        loss,
+        batches,
+        config.handedness_epochs,
+        config.learning_rate,
+        fresh=[model.handedness],
+    )
 
 
 def build_atlas_stage(model: GmmSegModel, data: TrainingData) -> None:

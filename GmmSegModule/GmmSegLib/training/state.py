@@ -29,8 +29,13 @@ class SavedState:
 
 
 def save_state(path: Path, model: GmmSegModel, saved: SavedState) -> None:
-    metadata = {"config": saved.config, "completed": saved.completed, "epoch": saved.epoch,
-                "optimizer": saved.optimizer, "scheduler": saved.scheduler}
+    metadata = {
+        "config": saved.config,
+        "completed": saved.completed,
+        "epoch": saved.epoch,
+        "optimizer": saved.optimizer,
+        "scheduler": saved.scheduler,
+    }
     atomic_torch_save(checkpoint_payload(model, metadata), path)
 
 
@@ -38,9 +43,13 @@ def load_state(path: Path) -> tuple[dict, SavedState]:
     """The model weights and the run's standing from a state file."""
     checkpoint = load_checkpoint(path)
     metadata = checkpoint["metadata"]
-    return checkpoint["state"], SavedState(metadata.get("config", {}), list(metadata["completed"]),
-                                           int(metadata["epoch"]), metadata.get("optimizer"),
-                                           metadata.get("scheduler"))
+    return checkpoint["state"], SavedState(
+        metadata.get("config", {}),
+        list(metadata["completed"]),
+        int(metadata["epoch"]),
+        metadata.get("optimizer"),
+        metadata.get("scheduler"),
+    )
 
 
 def discard_training_state(work: str | Path) -> None:

@@ -57,8 +57,13 @@ from .stages import (
 from .state import STATE_FILE, TEACHER_FILE, SavedState, load_state, save_state
 
 STOPPED_EXIT_CODE = 143
-OPTIMISED = {"localiser": localiser_stage, "pretrain": pretrain_stage, "registration": registration_stage,
-             "handedness": handedness_stage, "refiner": refiner_stage}
+OPTIMISED = {
+    "localiser": localiser_stage,
+    "pretrain": pretrain_stage,
+    "registration": registration_stage,
+    "handedness": handedness_stage,
+    "refiner": refiner_stage,
+}
 
 
 def learning_rate_factor(epochs: int):
@@ -85,12 +90,16 @@ class Trainer:
         self.init_config: dict = load_checkpoint(config.init_model)["config"] if config.init_model else {}
         torch.manual_seed(config.seed)  # identical initial weights on every rank and every run
         with_handedness = "handedness" in config.stages or bool(self.init_config.get("handedness", False))
-        context = config.context_slices if config.context_slices is not None else int(
-            self.init_config.get("context_slices", 0))
+        context = (
+            config.context_slices
+            if config.context_slices is not None
+            else int(self.init_config.get("context_slices", 0))
+        )
         with_refiner = "refiner" in config.stages or bool(self.init_config.get("refiner", False))
         # a model with an untrained handedness net would mirror stacks at random, so none is added otherwise
-        self.model = GmmSegModel(handedness=with_handedness, context_slices=context,
-                                 refiner=with_refiner).to(self.device)
+        self.model = GmmSegModel(handedness=with_handedness, context_slices=context, refiner=with_refiner).to(
+            self.device
+        )
         self.data = TrainingData(config, self.model, self.device)
         self.saved = SavedState(asdict(config), [])
 
@@ -129,23 +138,35 @@ class Trainer:
         self._load_starting_point()
         self._read_labelled_pairs()
         self.events = Progress(self._total_steps(), self.rank == 0)
-        self.events.emit("start", config=asdict(self.config), world_size=self.world, device=str(self.device),
-                         resumed_stages=self.saved.completed, resume_epoch=self.saved.epoch)
+        self.events.emit(
+            "start",
+            config=asdict(self.config),
+            world_size=self.world,
+            device=str(self.device),
+            resumed_stages=self.saved.completed,
+            resume_epoch=self.saved.epoch,
+        )
         for stage in self.config.stages:
             if stage in self.saved.completed:
                 continue
             self.events.emit("stage", stage=stage)
             if not self._run_stage(stage):
                 saved = self.state_path.is_file()
-                self.events.emit("stopped", stage=stage, state=str(self.state_path) if saved else None,
-                                 message="run the same command again to resume" if saved else
-                                 "stopped before anything was saved: the same command starts from the beginning")
+                self.events.emit(
+                    "stopped",
+                    stage=stage,
+                    state=str(self.state_path) if saved else None,
+                    message="run the same command again to resume"
+                    if saved
+                    else "stopped before anything was saved: the same command starts from the beginning",
+                )
                 return STOPPED_EXIT_CODE
             self.saved = SavedState(asdict(self.config), [*self.saved.completed, stage])
             self._save_state()
         if self.rank == 0:
-            sha256 = save_model(self.model, self.config.out,
-                                {"config": asdict(self.config), "stages": self.saved.completed})
+            sha256 = save_model(
+                self.model, self.config.out, {"config": asdict(self.config), "stages": self.saved.completed}
+            )
             self.events.emit("done", model=str(self.config.out), sha256=sha256)
         if self.world > 1:
             dist.barrier()
@@ -166,8 +187,9 @@ class Trainer:
             build_atlas_stage(self.model, self.data)
             return True
         if stage == "calibration":
-            return calibrate(self.model, self.data, self.device, self.events, lambda: self.stop_requested,
-                             self.rank == 0)
+            return calibrate(
+                self.model, self.data, self.device, self.events, lambda: self.stop_requested, self.rank == 0
+            )
         if stage == "adapt":
             c = self.config
             targets = self.data.unlabelled()
@@ -177,9 +199,14 @@ class Trainer:
 
     def _total_steps(self) -> int:
         c = self.config
-        epochs = {"localiser": c.localiser_epochs, "pretrain": c.pretrain_epochs,
-                  "registration": c.registration_epochs, "adapt": c.adapt_epochs,
-                  "handedness": c.handedness_epochs, "refiner": c.refiner_epochs}
+        epochs = {
+            "localiser": c.localiser_epochs,
+            "pretrain": c.pretrain_epochs,
+            "registration": c.registration_epochs,
+            "adapt": c.adapt_epochs,
+            "handedness": c.handedness_epochs,
+            "refiner": c.refiner_epochs,
+        }
         remaining = [s for s in c.stages if s not in self.saved.completed and s in epochs]
         return sum(epochs[s] for s in remaining) * self._steps() - self.saved.epoch * self._steps()
 
@@ -202,8 +229,9 @@ class Trainer:
         for group in optimizer.param_groups:  # what LambdaLR scales (a state saved before schedules has none)
             group.setdefault("initial_lr", stage.learning_rate)
         # the rate of the saved epoch (of the first, for a fresh stage), set as the schedule is made
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, learning_rate_factor(stage.epochs),
-                                                     last_epoch=self.saved.epoch - 1)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, learning_rate_factor(stage.epochs), last_epoch=self.saved.epoch - 1
+        )
         if self.saved.scheduler is not None:
             schedule.load_state_dict(self.saved.scheduler)
         for epoch in range(self.saved.epoch, stage.epochs):
@@ -211,13 +239,20 @@ class Trainer:
             if not self._epoch(stage, module, optimizer, parameters, epoch):
                 return False
             schedule.step()
-            self.saved = SavedState(asdict(self.config), self.saved.completed, epoch + 1, optimizer.state_dict(),
-                                    schedule.state_dict())
+            self.saved = SavedState(
+                asdict(self.config), self.saved.completed, epoch + 1, optimizer.state_dict(), schedule.state_dict()
+            )
             self._save_state()
         return True
 
-    def _epoch(self, stage: Stage, module: nn.Module, optimizer: torch.optim.Optimizer,
-               parameters: list[nn.Parameter], epoch: int) -> bool:
+    def _epoch(
+        self,
+        stage: Stage,
+        module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        parameters: list[nn.Parameter],
+        epoch: int,
+    ) -> bool:
         generator = self._generator(stage.name, epoch)
         self.model.train()
         sums: dict[str, float] = {}
@@ -232,10 +267,21 @@ class Trainer:
             values = {k: float(v.detach()) for k, v in losses.items()}
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
-            self.events.step(stage=stage.name, epoch=epoch + 1, epochs=stage.epochs, step=step + 1,
-                             steps=self._steps(), loss={k: round(v, 5) for k, v in values.items()})
-        self.events.emit("epoch", stage=stage.name, epoch=epoch + 1, epochs=stage.epochs,
-                         mean_loss={k: round(v / self._steps(), 5) for k, v in sums.items()})
+            self.events.step(
+                stage=stage.name,
+                epoch=epoch + 1,
+                epochs=stage.epochs,
+                step=step + 1,
+                steps=self._steps(),
+                loss={k: round(v, 5) for k, v in values.items()},
+            )
+        self.events.emit(
+            "epoch",
+            stage=stage.name,
+            epoch=epoch + 1,
+            epochs=stage.epochs,
+            mean_loss={k: round(v / self._steps(), 5) for k, v in sums.items()},
+        )
         return True
 
     def _only_trainable(self, parameters: list[nn.Parameter]) -> list[nn.Parameter]:
@@ -246,23 +292,30 @@ class Trainer:
         return parameters
 
     def _generator(self, stage: str, epoch: int) -> torch.Generator:
-        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + STAGES.index(stage) * 10_007
-                                             + epoch * 101 + self.rank)
+        return torch.Generator().manual_seed(
+            self.config.seed * 1_000_003 + STAGES.index(stage) * 10_007 + epoch * 101 + self.rank
+        )
 
     # ---- the starting point, the teacher, the state ---------------------------------------------------
     def _load_starting_point(self) -> None:
         if self.config.init_model:
             self._load_init_model()
-        if ("adapt" in self.config.stages and "pretrain" not in self.config.stages and not self.config.init_model
-                and not self.state_path.exists()):
+        if (
+            "adapt" in self.config.stages
+            and "pretrain" not in self.config.stages
+            and not self.config.init_model
+            and not self.state_path.exists()
+        ):
             raise GmmSegError("adaptation without the pretrain stage starts from a trained model: give --init-model")
         if self.state_path.exists():
             weights, saved = load_state(self.state_path)
             conflicts = resume_conflicts(saved.config, self.config)
             if conflicts:
-                raise GmmSegError(f"{self.work} holds a run made with other options: {'; '.join(conflicts)}. "
-                                  "Repeat that run's command to resume it, or remove the folder (or give another "
-                                  "--work) to start afresh")
+                raise GmmSegError(
+                    f"{self.work} holds a run made with other options: {'; '.join(conflicts)}. "
+                    "Repeat that run's command to resume it, or remove the folder (or give another "
+                    "--work) to start afresh"
+                )
             self.model.load_state_dict(weights)
             self.saved = saved
 
@@ -272,8 +325,10 @@ class Trainer:
         state, optional = model.state_dict(), ("handedness.", "refiner.")
         if not self.features_from_init():
             if "pretrain" not in self.config.stages:
-                raise GmmSegError("another --context-slices than the --init-model's makes a new feature U-Net: "
-                                  "the run needs the pretrain stage")
+                raise GmmSegError(
+                    "another --context-slices than the --init-model's makes a new feature U-Net: "
+                    "the run needs the pretrain stage"
+                )
             fresh = ("features.", "heads.")
             state, optional = {k: v for k, v in state.items() if not k.startswith(fresh)}, optional + fresh
         try:
