@@ -2,8 +2,8 @@
 
 The atlas p~ holds, for a few positions between base and apex, the frequency of each class (background,
 LV, MYO, RV) at every canonical pixel over the aligned labelled slices, smoothed and floored away from
-0 and 1 so that the Dirichlet prior d = lambda * T_phi(p~) stays well defined. ``phi`` =
-(log scale, tx mm, ty mm, rotation rad) moves it onto the current image.
+0 and 1 so that the Dirichlet prior d = lambda * T_phi(p~) stays well defined. ``phi`` (numbers in the layout
+:meth:`GmmSegLib.model.phi.Phi.array` spells) moves it onto the current image.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def prior_at(atlas: torch.Tensor, positions: torch.Tensor | np.ndarray) -> torch
 
 
 def phi_to_affine(phi: torch.Tensor, size: int = CANONICAL_SIZE, spacing: float = CANONICAL_SPACING_MM) -> torch.Tensor:
-    """affine_grid matrices (B, 2, 3) that sample the prior at R(-r) (u - t) / s for output pixel u."""
+    """affine_grid matrices (B, 2, 3) that sample the prior at R(-r) (u - t) / s for output pixel u; ``phi`` (B, 4)
+    in :meth:`GmmSegLib.model.phi.Phi.array`'s layout."""
     log_scale, tx, ty, rotation = phi.unbind(-1)
     scale = torch.exp(log_scale)
     half_width_mm = size * spacing / 2.0

@@ -8,8 +8,8 @@ Sizes are chosen for a 2-core CPU (about a million parameters in all); every mod
   log-variances per class (pooled image-globally with the responsibilities), z_net the responsibilities
   pi (softmax over K = 4), o_net the Dirichlet concentrations d_hat (softplus + floor) from the features
   and the registered prior, which is how the anatomical prior acts at inference.
-- ``RegistrationNet``: [responsibilities, prior] -> phi = (log scale, tx, ty, rotation) that moves the
-  prior onto the current image.
+- ``RegistrationNet``: [responsibilities, prior] -> phi (as numbers, :meth:`GmmSegLib.model.phi.Phi.array`'s
+  layout) that moves the prior onto the current image.
 - ``HandednessNet``: a canonical slice -> the logit that it is mirrored with respect to the training
   images (a stack stored with the other handedness), so that inference can mirror it back.
 """
@@ -152,7 +152,7 @@ def strided_encoder(in_channels: int, base: int) -> nn.Sequential:
 
 
 class RegistrationNet(nn.Module):
-    """[responsibilities, prior] at 64 x 64 -> phi = (log s, tx, ty, rotation), bounded.
+    """[responsibilities, prior] at 64 x 64 -> phi (B, 4) in :meth:`GmmSegLib.model.phi.Phi.array`'s layout, bounded.
 
     Translations are in mm of the canonical crop, rotation in radians. The bounds (scale 0.6..1.6,
     +-30 mm, +-30 degrees) cover the residual misalignment left by the automatic canonical alignment.

@@ -78,7 +78,8 @@ class Phi:
         return math.degrees(self.rotation_rad)
 
     def array(self) -> np.ndarray:
-        """(log scale, tx, ty, rotation rad) as the networks take it (float32)."""
+        """phi as the networks take and give it: (log scale, tx mm, ty mm, rotation rad), float32. The one place
+        this layout is spelled; everything above the networks keeps a :class:`Phi`."""
         return np.array([self.log_scale, self.tx_mm, self.ty_mm, self.rotation_rad], np.float32)
 
     def record(self) -> dict[str, float]:
