@@ -433,10 +433,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         import json
 
         from GmmSegLib.gui.job_runner import Job
-        from GmmSegLib.gui.jobs import segment_arguments
         from GmmSegLib.gui.pytorch_install import ensure_pytorch
         from GmmSegLib.gui.user_action import confirmed
         from GmmSegLib.mrml.inputs import frame_volumes
+        from GmmSegLib.mrml.job_arguments import segment_arguments
 
         inputNode = inputNode or self._parameterNode.inputNode
         if not self._jobs.idle:
@@ -476,10 +476,10 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from datetime import datetime
 
         from GmmSegLib.gui.job_runner import Job
-        from GmmSegLib.gui.jobs import adapt_arguments
         from GmmSegLib.gui.model_choice import chosen
         from GmmSegLib.gui.pytorch_install import ensure_pytorch
         from GmmSegLib.io.images import image_files
+        from GmmSegLib.mrml.job_arguments import adapt_arguments
 
         if not self._jobs.idle or not ensure_pytorch():
             return

@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         _demo_command,
         _bench_command,
         _report_command,
+        _serve_command,
         _train_command,
     ):
         add_command(commands)
@@ -355,6 +356,22 @@ def _demo_command(commands) -> None:
     demo.add_argument("--out", default="gmmseg_demo", help="output folder (default: ./gmmseg_demo)")
     _model_and_device(demo, "model checkpoint")
     demo.set_defaults(run=_demo)
+
+
+def _serve_command(commands) -> None:
+    serve = commands.add_parser("serve", help="review in a web browser: the web app on a folder of images")
+    serve.add_argument("folder", help="the folder whose images the app may open (nothing outside it)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this computer only)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free one)")
+    serve.add_argument("--token", help="the token browsers must give; required with a --host other computers reach")
+    serve.add_argument("--device", default="auto", help="the jobs' device: auto, cpu, cuda or mps (default: auto)")
+    serve.set_defaults(run=_serve)
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    from .web.serve import serve
+
+    return serve(arguments.folder, arguments.host, arguments.port, arguments.token, arguments.device)
 
 
 def _bench_command(commands) -> None:

@@ -13,7 +13,8 @@ from conftest import ROOT
 
 LIBRARY = ROOT / "GmmSegModule" / "GmmSegLib"
 # "": cli, demo and bench, on top
-FLOORS = ("core", "io", "model", "clinical", "inference", "evaluation", "training", "mrml", "gui", "")
+FLOORS = ("core", "io", "model", "clinical", "inference", "evaluation", "training", "mrml", "gui", "web", "")
+BESIDE = {"gui", "web"}  # the Slicer panel and the web app: both on the MRML logic, neither on the other
 APPLICATION = {"slicer", "vtk", "qt", "ctk", "PythonQt", "vtkmodules"}
 
 
@@ -84,6 +85,18 @@ def test_no_floor_imports_from_a_floor_above_it():
             if FLOORS.index(_floor(target)) > FLOORS.index(_floor(module)):
                 wrong.append(f"{module} -> {target}")
     assert not wrong, wrong
+
+
+def test_the_slicer_panel_and_the_web_app_stand_beside_each_other():
+    crossing = [
+        f"{module} -> {target}"
+        for module, (inner, outer) in _graph().items()
+        for target in inner
+        if _floor(module) in BESIDE and _floor(target) in BESIDE and _floor(target) != _floor(module)
+    ]
+    assert not crossing, crossing
+    web_qt = {m: sorted(o & {"qt", "ctk", "PythonQt"}) for m, (_, o) in _graph().items() if _floor(m) == "web"}
+    assert not any(web_qt.values()), web_qt
 
 
 def test_no_module_takes_part_in_a_circle_of_imports():

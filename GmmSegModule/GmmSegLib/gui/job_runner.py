@@ -19,6 +19,7 @@ from slicer.i18n import tr as _
 
 from ..inference.case_result import CaseResult
 from ..io.images import image_stem
+from ..mrml.job_arguments import JOB_OUTPUTS
 from ..mrml.logic import review_items
 from .jobs import BackgroundTask, ConsoleJob
 from .user_action import user_action
@@ -157,7 +158,7 @@ class JobRunner:
             return
 
         def read() -> tuple[CaseResult, list[dict]]:
-            result = CaseResult.read(job.work_folder / "out", image_stem(job.input_copy))
+            result = CaseResult.read(job.work_folder / JOB_OUTPUTS, image_stem(job.input_copy))
             return result, review_items(result)
 
         self.log(_("Reading the results..."))

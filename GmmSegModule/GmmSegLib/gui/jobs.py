@@ -21,7 +21,6 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from ..core.paths import MODULE_DIR
 from .process_tree import kill_process_tree
@@ -137,30 +136,3 @@ class BackgroundTask:
 
         threading.Thread(target=run, daemon=True).start()
         qt.QTimer.singleShot(POLL_MS, deliver)
-
-
-def segment_arguments(
-    input_copy: Path, device: str, model: str | None = None, phi: str | None = None, location: Path | None = None
-) -> list[str]:
-    """The panel's ``gmmseg segment``: results into ``out`` beside the job's copy of the input, with the class
-    probabilities that click refinement needs and a progress line per frame; ``phi`` places the prior,
-    ``location`` is an earlier result's JSON whose heart location a re-run keeps."""
-    arguments = [
-        "segment",
-        str(input_copy),
-        "--out",
-        str(input_copy.parent / "out"),
-        "--probabilities",
-        "--progress",
-        "--device",
-        device,
-    ]
-    for option, value in (("--model", model), ("--phi", phi), ("--location", location)):
-        if value:
-            arguments += [option, str(value)]
-    return arguments
-
-
-def adapt_arguments(images: list[str], adapted_model: Path, device: str, model: str | None = None) -> list[str]:
-    """The panel's ``gmmseg adapt`` of ``model`` (default: the shipped one) to ``images``, without labels."""
-    return ["adapt", *images, "--out", str(adapted_model), "--device", device, *(["--model", model] if model else [])]

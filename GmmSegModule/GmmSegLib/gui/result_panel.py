@@ -147,17 +147,14 @@ class ResultPanel:
     def show_layers(self) -> None:
         """The views show the input with the uncertainty map chosen, or the prior, added to it (graded: black where
         the model is sure, a stronger tint the more uncertain); nothing is added when the result has none."""
-        from ..mrml.scene_outputs import add_overlay_to_image
+        from ..mrml.scene_outputs import show_layers
 
         parameters = self.parameters()
         if self.outputs is None or parameters is None:
             return
         outputs = self.outputs
         foreground = outputs.prior if parameters.showPrior else outputs.uncertainty.get(parameters.uncertaintyKind)
-        slicer.util.setSliceViewerLayers(
-            background=outputs.shown_volume, foreground=foreground, foregroundOpacity=parameters.uncertaintyOpacity
-        )
-        add_overlay_to_image(slicer.mrmlScene)
+        show_layers(slicer.mrmlScene, outputs.shown_volume, foreground, parameters.uncertaintyOpacity)
 
     def show_selected_review_item(self) -> None:
         """Show the selected row's frame, turn the views to the stack's planes and centre them on its place."""

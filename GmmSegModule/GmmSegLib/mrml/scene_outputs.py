@@ -363,6 +363,19 @@ def uncertainty_colours(scene):
     return table
 
 
+def show_layers(scene, background, foreground, foreground_opacity: float) -> None:
+    """Every slice view shows ``background`` with ``foreground`` (an uncertainty map, the prior, or None) added to it
+    at ``foreground_opacity``, graded (:func:`add_overlay_to_image`). What ``slicer.util.setSliceViewerLayers`` does
+    to the slice composite nodes (Base/Python/slicer/util.py, 5.10 and 5.12), done on ``scene`` rather than on the
+    application's, so that the Slicer panel and the web app show a result alike."""
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceCompositeNode")):
+        composite = scene.GetNthNodeByClass(index, "vtkMRMLSliceCompositeNode")
+        composite.SetBackgroundVolumeID(background.GetID() if background is not None else None)
+        composite.SetForegroundVolumeID(foreground.GetID() if foreground is not None else None)
+        composite.SetForegroundOpacity(foreground_opacity)
+    add_overlay_to_image(scene)
+
+
 def add_overlay_to_image(scene) -> None:
     """Make every slice view add its foreground (an uncertainty map or the prior) to the image, so that the overlay
     is graded: a scalar volume's colour-table alpha is drawn as 0 or 255 only (vtkMRMLScalarVolumeDisplayNode's

@@ -1,0 +1,177 @@
+"""The web app end to end in a real browser: ``gmmseg serve`` on a folder with the demo phantom cine, Debian's
+Chromium driven by Playwright, checks on the pixels the page shows.
+
+Needs the web extra (``pip install -e '.[web]'`` and ``playwright``) and a Chromium (``/usr/bin/chromium``, or
+``GMMSEG_CHROMIUM``); skipped, saying which is missing, without them. CI installs them (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+pytest.importorskip("trame_slicer", reason="the web app needs trame-slicer: pip install -e '.[web]'")
+pytest.importorskip("torch", reason="segmenting needs torch")
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason="the browser test needs playwright: pip install playwright"
+)
+CHROMIUM = os.environ.get("GMMSEG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).is_file():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (apt-get install chromium, or set GMMSEG_CHROMIUM)", allow_module_level=True
+    )
+
+from conftest import ROOT, gmmseg  # noqa: E402
+from GmmSegLib.core.labels import STRUCTURE_COLOURS  # noqa: E402
+from GmmSegLib.io.images import to_sitk  # noqa: E402
+from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
+
+pytestmark = pytest.mark.slow
+FRAMES = 4  # a short cine keeps the job to seconds; its ES is frame 2
+STATUS_DONE = "/^(Segmented|Review advised)/.test(document.querySelector('#status').innerText)"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("served")
+    phantom = make_cine_phantom(frames=FRAMES, es_frame=2)
+    sitk.WriteImage(to_sitk(phantom.image.frames, phantom.image.geometry), str(folder / "phantom_cine.nii.gz"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "GmmSegLib.cli", "serve", str(served), "--port", "0", "--device", "cpu"],
+        cwd=ROOT / "GmmSegModule",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    address = None
+    deadline = time.monotonic() + 120
+    while address is None and time.monotonic() < deadline and process.poll() is None:
+        found = re.search(r"open (http://\S+)", process.stdout.readline())
+        address = found.group(1) if found else None
+    if address is None:
+        process.kill()
+        pytest.fail("gmmseg serve printed no address")
+    yield address
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def _views(page) -> np.ndarray:
+    """The axial view's pixels (RGB) as the browser shows them."""
+    from PIL import Image
+
+    box = page.locator("#views").bounding_box()
+    shot = page.screenshot(clip={"x": box["x"], "y": box["y"], "width": box["width"] / 2, "height": box["height"]})
+    return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+
+
+def _pixels_of(view: np.ndarray, structure: str) -> int:
+    """Pixels tinted with the structure's colour: its dominant channel clearly above the other two (the labels are
+    blended over a grey image, so only the hue is kept)."""
+    colour = np.array(STRUCTURE_COLOURS[structure])
+    dominant = int(np.argmax(colour))
+    others = [c for c in range(3) if c != dominant]
+    return int(((view[..., dominant] - view[..., others].max(axis=-1)) > 40).sum())
+
+
+def _status(page) -> str:
+    return page.inner_text("#status")
+
+
+def test_without_the_token_the_page_gets_nothing(server, browser):
+    page = browser.new_page()
+    page.goto(server.split("?")[0])
+    time.sleep(5)
+    assert page.locator("#status").count() == 0  # the session was refused: no state, no views
+    page.close()
+
+
+def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 800})
+    page.goto(server)
+    page.wait_for_selector("#open")
+    page.click("#open")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('frame(s)')", timeout=60000)
+    time.sleep(2)
+    opened = _views(page)
+    assert all(_pixels_of(opened, structure) < 50 for structure in STRUCTURE_COLOURS)  # a grey image, no labels
+
+    page.click("#segment")
+    page.wait_for_function(STATUS_DONE, timeout=300000)
+    time.sleep(3)
+    segmented = _views(page)
+    shown = {structure: _pixels_of(segmented, structure) for structure in STRUCTURE_COLOURS}
+    assert all(count > 300 for count in shown.values()), shown  # each structure drawn in the slice view
+    assert page.locator("#review tr").count() > 0 and "LVEF (%)" in page.inner_text("#indices")
+
+    # the graded uncertainty overlay, off and then at full strength: it changes pixels where the heart is drawn only
+    page.locator("#uncertainty-slider [role=slider]").focus()
+    page.keyboard.press("Home")
+    time.sleep(3)
+    without = _views(page)
+    page.keyboard.press("End")
+    time.sleep(3)
+    changed = np.abs(_views(page) - without).sum(axis=-1) > 40
+    heart = np.zeros_like(changed)
+    for structure in STRUCTURE_COLOURS:
+        colour = np.array(STRUCTURE_COLOURS[structure])
+        dominant = int(np.argmax(colour))
+        heart |= (without[..., dominant] - np.delete(without, dominant, axis=-1).max(axis=-1)) > 40
+    rows, columns = np.nonzero(heart)
+    near_heart = np.zeros_like(changed)
+    near_heart[rows.min() - 10 : rows.max() + 10, columns.min() - 10 : columns.max() + 10] = True
+    assert changed.sum() > 100 and (changed & ~near_heart).sum() < 0.02 * changed.sum()
+
+    page.locator("#frame-slider [role=slider]").focus()  # the cine's frames: the slider, as the Sequences toolbar
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    time.sleep(3)
+    systole = _views(page)
+    assert _pixels_of(systole, "LV") < shown["LV"]  # frame 2 is the phantom's end-systole: a smaller LV
+
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
+    assert "nothing to undo" in _status(page)
+    page.click("#accept")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Accept')")
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo: Accept')")
+    page.click("#redo")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Redo')")
+
+    page.click("#export")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Export')")
+    exported = served / "gmmseg_export"
+    assert {"phantom_cine_seg.nii.gz", "phantom_cine_uncertainty.nii.gz", "phantom_cine_indices.json"} <= {
+        p.name for p in exported.iterdir()
+    }
+    # the same labels as gmmseg segment writes for the same image (no edits were made)
+    run = gmmseg("segment", served / "phantom_cine.nii.gz", "--out", tmp_path / "cli", "--device", "cpu")
+    assert run.returncode == 0, run.stderr
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(exported / "phantom_cine_seg.nii.gz")))
+    expected = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "cli" / "phantom_cine_seg.nii.gz")))
+    assert np.array_equal(labels, expected)
+    page.close()
