@@ -88,13 +88,15 @@ def _views(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
 
 
+def _tinted(view: np.ndarray, structure: str) -> np.ndarray:
+    """Where the view is tinted with the structure's colour: its dominant channel clearly above the other two (the
+    labels are blended over a grey image, so only the hue is kept)."""
+    dominant = int(np.argmax(STRUCTURE_COLOURS[structure]))
+    return (view[..., dominant] - np.delete(view, dominant, axis=-1).max(axis=-1)) > 40
+
+
 def _pixels_of(view: np.ndarray, structure: str) -> int:
-    """Pixels tinted with the structure's colour: its dominant channel clearly above the other two (the labels are
-    blended over a grey image, so only the hue is kept)."""
-    colour = np.array(STRUCTURE_COLOURS[structure])
-    dominant = int(np.argmax(colour))
-    others = [c for c in range(3) if c != dominant]
-    return int(((view[..., dominant] - view[..., others].max(axis=-1)) > 40).sum())
+    return int(_tinted(view, structure).sum())
 
 
 def _status(page) -> str:
@@ -135,15 +137,28 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     page.keyboard.press("End")
     time.sleep(3)
     changed = np.abs(_views(page) - without).sum(axis=-1) > 40
-    heart = np.zeros_like(changed)
-    for structure in STRUCTURE_COLOURS:
-        colour = np.array(STRUCTURE_COLOURS[structure])
-        dominant = int(np.argmax(colour))
-        heart |= (without[..., dominant] - np.delete(without, dominant, axis=-1).max(axis=-1)) > 40
-    rows, columns = np.nonzero(heart)
+    rows, columns = np.nonzero(np.any([_tinted(without, structure) for structure in STRUCTURE_COLOURS], axis=0))
     near_heart = np.zeros_like(changed)
     near_heart[rows.min() - 10 : rows.max() + 10, columns.min() - 10 : columns.max() + 10] = True
     assert changed.sum() > 100 and (changed & ~near_heart).sum() < 0.02 * changed.sum()
+
+    # click refinement: a background click in the LV's middle, LV refined (the panel's Refine), then undone
+    page.click("#refinement .v-field")
+    page.get_by_role("option", name="LV", exact=True).click()
+    page.click("#background-clicks")
+    lv_rows, lv_columns = np.nonzero(_tinted(_views(page), "LV"))
+    box = page.locator("#views").bounding_box()
+    page.mouse.click(box["x"] + lv_columns.mean(), box["y"] + lv_rows.mean())
+    time.sleep(2)
+    page.click("#refine")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Refined')")
+    changed_pixels = int(re.search(r"(\d+) pixels changed", _status(page)).group(1))
+    assert "LV" in _status(page) and changed_pixels > 0
+    time.sleep(2)
+    assert _pixels_of(_views(page), "LV") < shown["LV"]  # the blood pool around the click is no longer LV
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
+    assert _status(page) == "Undo: Refine LV"
 
     page.locator("#frame-slider [role=slider]").focus()  # the cine's frames: the slider, as the Sequences toolbar
     page.keyboard.press("ArrowRight")

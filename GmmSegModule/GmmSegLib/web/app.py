@@ -28,12 +28,14 @@ from trame_vuetify.ui.vuetify3 import SinglePageLayout
 
 from ..clinical.indices import index_label, scalar_indices
 from ..core.errors import GmmSegError
+from ..core.labels import STRUCTURES
 from ..inference.case_result import CaseResult
 from ..io.images import image_stem, read_cardiac_image
 from ..mrml.inputs import add_volume_nodes, shown_volume
 from ..mrml.job_arguments import JOB_OUTPUTS, segment_arguments
 from ..mrml.logic import GmmSegLogic
 from ..mrml.scene_outputs import show_layers
+from .click_prompts import ClickPrompts
 from .served_folder import ServedFolder
 
 EXPORT_FOLDER = "gmmseg_export"  # under the served folder: where Export writes, as the panel's Export does
@@ -54,6 +56,7 @@ class GmmSegWebApp(TrameApp):
         self._sequences = slicer.vtkSlicerSequencesLogic()
         self._sequences.SetMRMLScene(self.scene)
         self.logic = GmmSegLogic(self.scene)
+        self.clicks = ClickPrompts(self.scene, self.slicer_app.markups_logic)
         self.input_node = None
         self.outputs = None
         self._job: asyncio.subprocess.Process | None = None
@@ -75,6 +78,8 @@ class GmmSegWebApp(TrameApp):
             review=[],
             indices=[],
             uncertainty_opacity=UNCERTAINTY_OPACITY,
+            structure="MYO",
+            structures=list(STRUCTURES),
         )
         self.state.change("frame")(self._on_frame)
         self.state.change("uncertainty_opacity")(self._on_opacity)
@@ -126,6 +131,28 @@ class GmmSegWebApp(TrameApp):
                                 step=0.1,
                                 v_show=("has_result",),
                             )
+                        with html.Div(v_show=("has_result",), id="refinement"):
+                            v3.VSelect(
+                                v_model=("structure",),
+                                items=("structures",),
+                                label="Refine",
+                                density="compact",
+                                hide_details=True,
+                                id="structure",
+                            )
+                            v3.VBtn(
+                                "Add clicks",
+                                click=(self.place_clicks, "['foreground']"),
+                                disabled=("busy",),
+                                id="foreground-clicks",
+                            )
+                            v3.VBtn(
+                                "Add background clicks",
+                                click=(self.place_clicks, "['background']"),
+                                disabled=("busy",),
+                                id="background-clicks",
+                            )
+                            v3.VBtn("Refine", click=self.refine, disabled=("busy",), id="refine")
                         html.Div("Review (most uncertain first)", v_show=("review.length",))
                         with html.Table(v_show=("review.length",), id="review"):
                             with html.Tr(
@@ -162,6 +189,7 @@ class GmmSegWebApp(TrameApp):
         self._say(f"{self.state.image}: {image.num_frames} frame(s). Segment it when ready.")
 
     def _close_patient(self) -> None:
+        self.clicks.remove()
         if self.outputs is not None:
             self.logic.remove_outputs(self.outputs)
         if self.input_node is not None:
@@ -287,6 +315,24 @@ class GmmSegWebApp(TrameApp):
         self._refresh_panel()
         self._render()
         self._say(f"{name}: {done}" if isinstance(done, str) else f"{name}: done.")
+
+    def place_clicks(self, kind: str) -> None:
+        """Each click in a slice view now adds a ``kind`` (foreground or background) point for the refinement."""
+        self.clicks.place(kind)
+        self._say(f"Click in a slice view to add {kind} points, then Refine.")
+
+    def refine(self) -> None:
+        """Refinement of the chosen structure from the points placed, which are then cleared (the panel's Refine)."""
+        self.clicks.stop_placing()
+        structure = self.state.structure
+        foreground, background = self.clicks.positions("foreground"), self.clicks.positions("background")
+
+        def refined(outputs) -> str:
+            changed = self.logic.refine(outputs, structure, foreground, background)
+            return f"{structure}, {changed} pixels changed."
+
+        self._act("Refined", refined)
+        self.clicks.clear()
 
     def undo(self) -> None:
         self._act("Undo", self.logic.undo)

@@ -1,0 +1,61 @@
+"""The clicks a reader places on the page for click refinement: foreground and background points.
+
+Two markups point lists, as the panel's (its ``foregroundPoints`` and ``backgroundPoints``), placed by clicking in a
+slice view once the page asks for a kind of click (Slicer's interaction node in Place mode, through trame-slicer's
+markups logic); Refine reads their world positions and clears them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KINDS = {"foreground": "GmmSeg foreground clicks", "background": "GmmSeg background clicks"}
+
+
+class ClickPrompts:
+    """The two point lists of ``scene``, placed with ``markups_logic`` (trame_slicer.core.markups_logic)."""
+
+    def __init__(self, scene, markups_logic):
+        self.scene, self.markups_logic = scene, markups_logic
+        self.nodes: dict[str, object] = {}
+
+    def place(self, kind: str) -> None:
+        """Each click in a slice view from now on adds a ``kind`` point (until :meth:`stop_placing`)."""
+        node = self.nodes.get(kind)
+        if node is None or not self.scene.IsNodePresent(node):
+            node = self.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", KINDS[kind])
+            node.CreateDefaultDisplayNodes()
+            node.GetDisplayNode().SetSelectedColor((0.1, 0.9, 0.1) if kind == "foreground" else (0.9, 0.1, 0.9))
+            self.nodes[kind] = node
+        self.markups_logic.place_node(node, persistent=True)
+
+    def stop_placing(self) -> None:
+        self.markups_logic.disable_place_mode()
+
+    def positions(self, kind: str) -> list[np.ndarray]:
+        """The world (RAS) positions of the ``kind`` points placed."""
+        node = self.nodes.get(kind)
+        if node is None or not self.scene.IsNodePresent(node):
+            return []
+        points = []
+        for index in range(node.GetNumberOfControlPoints()):
+            position = np.zeros(3)
+            node.GetNthControlPointPositionWorld(index, position)
+            points.append(position)
+        return points
+
+    def count(self) -> int:
+        return sum(len(self.positions(kind)) for kind in KINDS)
+
+    def clear(self) -> None:
+        for node in self.nodes.values():
+            if self.scene.IsNodePresent(node):
+                node.RemoveAllControlPoints()
+
+    def remove(self) -> None:
+        """Take the point lists out of the scene (another patient is opened)."""
+        self.stop_placing()
+        for node in self.nodes.values():
+            if self.scene.IsNodePresent(node):
+                self.scene.RemoveNode(node)
+        self.nodes.clear()
