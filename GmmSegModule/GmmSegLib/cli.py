@@ -365,12 +365,15 @@ def _serve_command(commands) -> None:
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free one)")
     serve.add_argument("--token", help="the token browsers must give; required with a --host other computers reach")
     serve.add_argument("--device", default="auto", help="the jobs' device: auto, cpu, cuda or mps (default: auto)")
+    serve.add_argument("--session", action="store_true", help=argparse.SUPPRESS)  # one browser's web app process
     serve.set_defaults(run=_serve)
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    from .web.serve import serve
+    from .web.serve import serve, serve_session
 
+    if arguments.session:
+        return serve_session(arguments.folder, arguments.host, arguments.token, arguments.device)
     return serve(arguments.folder, arguments.host, arguments.port, arguments.token, arguments.device)
 
 

@@ -105,10 +105,28 @@ def _status(page) -> str:
 
 def test_without_the_token_the_page_gets_nothing(server, browser):
     page = browser.new_page()
-    page.goto(server.split("?")[0])
+    refused = page.goto(server.split("?")[0])
+    assert refused.status == 403 and "with its token" in page.inner_text("body")
+    page.goto(server)  # a session of its own, whose address without its token gets no scene either
+    page.wait_for_selector("#open")
+    page.goto(page.url.split("?")[0])
     time.sleep(5)
-    assert page.locator("#status").count() == 0  # the session was refused: no state, no views
+    assert page.locator("#status").count() == 0  # the session's websocket refused: no state, no views
     page.close()
+
+
+def test_each_browser_session_has_a_scene_of_its_own(server, browser):
+    first, second = browser.new_page(), browser.new_page()
+    for page in (first, second):
+        page.goto(server)
+        page.wait_for_selector("#open")
+    assert first.url.split("?")[0] != second.url.split("?")[0]  # two processes, two scenes
+    first.click("#open")
+    first.wait_for_function("document.querySelector('#status').innerText.includes('frame(s)')", timeout=60000)
+    time.sleep(1)
+    assert _status(second).startswith("Choose an image")  # nothing of the first reader's patient
+    first.close()
+    second.close()
 
 
 def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
