@@ -57,6 +57,9 @@ class GmmSegWebApp(TrameApp):
         self._sequences.SetMRMLScene(self.scene)
         self.logic = GmmSegLogic(self.scene)
         self.clicks = ClickPrompts(self.scene, self.slicer_app.markups_logic)
+        self.editor = self.slicer_app.segmentation_editor  # the Segment Editor's paint and erase
+        self.editor.set_surface_representation_enabled(True)  # the 3D surfaces follow the strokes
+        self.editor.segmentation_modified.connect(self._after_edit)
         self.input_node = None
         self.outputs = None
         self._job: asyncio.subprocess.Process | None = None
@@ -153,6 +156,9 @@ class GmmSegWebApp(TrameApp):
                                 id="background-clicks",
                             )
                             v3.VBtn("Refine", click=self.refine, disabled=("busy",), id="refine")
+                            v3.VBtn("Paint", click=(self.edit, "['paint']"), disabled=("busy",), id="paint")
+                            v3.VBtn("Erase", click=(self.edit, "['erase']"), disabled=("busy",), id="erase")
+                            v3.VBtn("Stop editing", click=self.stop_editing, id="stop-editing")
                         html.Div("Review (most uncertain first)", v_show=("review.length",))
                         with html.Table(v_show=("review.length",), id="review"):
                             with html.Tr(
@@ -190,6 +196,7 @@ class GmmSegWebApp(TrameApp):
 
     def _close_patient(self) -> None:
         self.clicks.remove()
+        self.editor.deactivate_effect()
         if self.outputs is not None:
             self.logic.remove_outputs(self.outputs)
         if self.input_node is not None:
@@ -333,6 +340,33 @@ class GmmSegWebApp(TrameApp):
 
         self._act("Refined", refined)
         self.clicks.clear()
+
+    def edit(self, effect: str) -> None:
+        """Paint or erase the chosen structure by dragging in a slice view (the Segment Editor's effects)."""
+        from trame_slicer.segmentation import (
+            SegmentationEffectErase,
+            SegmentationEffectPaint,
+            SegmentationOverwriteMode,
+        )
+
+        self.clicks.stop_placing()
+        self.editor.set_active_segmentation(self.outputs.segmentation, self.outputs.shown_volume)
+        # a painted structure replaces the others under the brush: one label per voxel, as the results have
+        self.editor.set_overwrite_mode(SegmentationOverwriteMode.OVERWRITE_ALL)
+        self.editor.set_active_segment_id(self.state.structure)
+        self.editor.set_active_effect_type(SegmentationEffectPaint if effect == "paint" else SegmentationEffectErase)
+        self._say(f"Drag in a slice view to {effect} {self.state.structure}; Stop editing when done.")
+
+    def stop_editing(self) -> None:
+        self.editor.deactivate_effect()
+        self._after_edit()
+        self._say("Editing stopped.")
+
+    def _after_edit(self, *_) -> None:
+        """The indices follow a paint or erase stroke, as the panel's follow a Segment Editor edit."""
+        if self.outputs is not None:
+            self.logic.update_indices(self.outputs)
+            self._refresh_panel()
 
     def undo(self) -> None:
         self._act("Undo", self.logic.undo)
