@@ -50,6 +50,26 @@ def test_the_logic_refuses_an_input_that_cannot_fit_in_memory_as_the_command_lin
     assert scene.GetNumberOfNodes() == before
 
 
+def test_an_edit_made_outside_the_logic_becomes_one_undoable_step(scene, small_phantom):
+    """The Segment Editor's paint (the web page's, or Slicer's) recorded with record_edit: Undo and Redo take it
+    back and forth with the indices; an edit that changed nothing records nothing."""
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), known_result(small_phantom))
+    ed = outputs.indices["ed_frame"]
+    before = logic.current_labels(outputs, ed)
+    mass = outputs.indices["lv_mass"]
+    painted = before.copy()
+    painted[:, :6, :6] = 2  # a stroke of myocardium painted in a corner, at ED (whose LV mass the table shows)
+    outputs.write_frame(ed, painted)
+    assert logic.record_edit(outputs, ed, before, "Paint MYO") == int((before[:, :6, :6] != 2).sum()) > 0
+    logic.update_indices(outputs)
+    assert outputs.indices["lv_mass"] > mass
+    assert logic.undo(outputs) == "Paint MYO" and np.array_equal(logic.current_labels(outputs, ed), before)
+    assert outputs.indices["lv_mass"] == pytest.approx(mass)
+    assert logic.redo(outputs) == "Paint MYO" and np.array_equal(logic.current_labels(outputs, ed), painted)
+    assert logic.record_edit(outputs, ed, painted, "Erase LV") == 0 and logic.undo(outputs) == "Paint MYO"
+
+
 def test_volume_node_geometry_reaches_the_model_exactly(scene, phantom_volume):
     node = add_volume_nodes(scene, phantom_volume, "ED")
     image = cardiac_image_from_node(node)

@@ -152,6 +152,9 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     shown = {structure: _pixels_of(segmented, structure) for structure in STRUCTURE_COLOURS}
     assert all(count > 300 for count in shown.values()), shown  # each structure drawn in the slice view
     assert page.locator("#review tr").count() > 0 and "LVEF (%)" in page.inner_text("#indices")
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
+    assert "nothing to undo" in _status(page)
 
     # the graded uncertainty overlay, off and then at full strength: it changes pixels where the heart is drawn only
     page.locator("#uncertainty-slider [role=slider]").focus()
@@ -197,8 +200,16 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
         time.sleep(0.02)
     page.mouse.up()
     page.click("#stop-editing")
-    time.sleep(3)
-    assert _index(page, "LV mass (g)") > mass_before
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Editing stopped')")
+    time.sleep(2)
+    painted_mass = _index(page, "LV mass (g)")
+    assert painted_mass > mass_before
+    page.click("#undo")  # the stroke is one step
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo: Paint MYO')")
+    assert _index(page, "LV mass (g)") == mass_before
+    page.click("#redo")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Redo: Paint MYO')")
+    assert _index(page, "LV mass (g)") == painted_mass
 
     page.locator("#frame-slider [role=slider]").focus()  # the cine's frames: the slider, as the Sequences toolbar
     page.keyboard.press("ArrowRight")
@@ -207,9 +218,6 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     systole = _views(page)
     assert _pixels_of(systole, "LV") < shown["LV"]  # frame 2 is the phantom's end-systole: a smaller LV
 
-    page.click("#undo")
-    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
-    assert "nothing to undo" in _status(page)
     page.click("#accept")
     page.wait_for_function("document.querySelector('#status').innerText.startsWith('Accept')")
     page.click("#undo")

@@ -207,6 +207,14 @@ class GmmSegLogic:
         segmentation as it is now."""
         return show_indices(self.scene, outputs, self.all_labels(outputs) if labels is None else labels)
 
+    def record_edit(self, outputs: SceneOutputs, frame: int, before: np.ndarray, description: str) -> int:
+        """Make an edit done outside the logic (the Segment Editor's paint or erase) one undoable step: the voxels of
+        ``frame`` that differ from ``before`` (its labels when the edit began); returns how many changed."""
+        step = LabelEdit.between(description, frame, before, outputs.read_frame(frame))
+        if step.voxels.size:
+            outputs.history.record(step)
+        return int(step.voxels.size)
+
     def set_reader_choices(
         self, outputs: SceneOutputs, choices: ReaderChoices, description: str = "Reader's choices"
     ) -> dict:

@@ -57,6 +57,7 @@ class GmmSegWebApp(TrameApp):
         self._sequences.SetMRMLScene(self.scene)
         self.logic = GmmSegLogic(self.scene)
         self.clicks = ClickPrompts(self.scene, self.slicer_app.markups_logic)
+        self._editing = None  # (frame, its labels before, "paint" or "erase") while the Segment Editor edits
         self.editor = self.slicer_app.segmentation_editor  # the Segment Editor's paint and erase
         self.editor.set_surface_representation_enabled(True)  # the 3D surfaces follow the strokes
         self.editor.segmentation_modified.connect(self._after_edit)
@@ -197,6 +198,7 @@ class GmmSegWebApp(TrameApp):
     def _close_patient(self) -> None:
         self.clicks.remove()
         self.editor.deactivate_effect()
+        self._editing = None
         if self.outputs is not None:
             self.logic.remove_outputs(self.outputs)
         if self.input_node is not None:
@@ -349,7 +351,9 @@ class GmmSegWebApp(TrameApp):
             SegmentationOverwriteMode,
         )
 
+        self.stop_editing()
         self.clicks.stop_placing()
+        self._editing = (self.outputs.current_frame, self.logic.current_labels(self.outputs), effect)
         self.editor.set_active_segmentation(self.outputs.segmentation, self.outputs.shown_volume)
         # a painted structure replaces the others under the brush: one label per voxel, as the results have
         self.editor.set_overwrite_mode(SegmentationOverwriteMode.OVERWRITE_ALL)
@@ -358,9 +362,15 @@ class GmmSegWebApp(TrameApp):
         self._say(f"Drag in a slice view to {effect} {self.state.structure}; Stop editing when done.")
 
     def stop_editing(self) -> None:
+        """End painting or erasing; what it changed becomes one step that Undo takes back."""
         self.editor.deactivate_effect()
+        if self._editing is None or self.outputs is None:
+            return
+        frame, before, effect = self._editing
+        self._editing = None
+        changed = self.logic.record_edit(self.outputs, frame, before, f"{effect.capitalize()} {self.state.structure}")
         self._after_edit()
-        self._say("Editing stopped.")
+        self._say(f"Editing stopped: {changed} voxels changed.")
 
     def _after_edit(self, *_) -> None:
         """The indices follow a paint or erase stroke, as the panel's follow a Segment Editor edit."""
