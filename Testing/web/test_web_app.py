@@ -38,6 +38,7 @@ from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
 
 pytestmark = pytest.mark.slow
 FRAMES = 4  # a short cine keeps the job to seconds; its ES is frame 2
+START_S = 120  # a session process starting beside others on two busy cores
 STATUS_DONE = "/^(Segmented|Review advised)/.test(document.querySelector('#status').innerText)"
 
 
@@ -114,7 +115,7 @@ def test_without_the_token_the_page_gets_nothing(server, browser):
     refused = page.goto(server.split("?")[0])
     assert refused.status == 403 and "with its token" in page.inner_text("body")
     page.goto(server)  # a session of its own, whose address without its token gets no scene either
-    page.wait_for_selector("#open")
+    page.wait_for_selector("#open", timeout=START_S * 1000)
     page.goto(page.url.split("?")[0])
     time.sleep(5)
     assert page.locator("#status").count() == 0  # the session's websocket refused: no state, no views
@@ -125,7 +126,7 @@ def test_each_browser_session_has_a_scene_of_its_own(server, browser):
     first, second = browser.new_page(), browser.new_page()
     for page in (first, second):
         page.goto(server)
-        page.wait_for_selector("#open")
+        page.wait_for_selector("#open", timeout=START_S * 1000)
     assert first.url.split("?")[0] != second.url.split("?")[0]  # two processes, two scenes
     first.click("#open")
     first.wait_for_function("document.querySelector('#status').innerText.includes('frame(s)')", timeout=60000)
@@ -138,7 +139,7 @@ def test_each_browser_session_has_a_scene_of_its_own(server, browser):
 def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 800})
     page.goto(server)
-    page.wait_for_selector("#open")
+    page.wait_for_selector("#open", timeout=START_S * 1000)
     page.click("#open")
     page.wait_for_function("document.querySelector('#status').innerText.includes('frame(s)')", timeout=60000)
     time.sleep(2)
@@ -152,6 +153,7 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     shown = {structure: _pixels_of(segmented, structure) for structure in STRUCTURE_COLOURS}
     assert all(count > 300 for count in shown.values()), shown  # each structure drawn in the slice view
     assert page.locator("#review tr").count() > 0 and "LVEF (%)" in page.inner_text("#indices")
+    assert page.locator("#curve").get_attribute("src").startswith("data:image/png;base64,")  # the volume curve
     page.click("#undo")
     page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
     assert "nothing to undo" in _status(page)
@@ -238,4 +240,10 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     expected = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "cli" / "phantom_cine_seg.nii.gz")))
     painted = labels != expected
     assert 0 < painted.sum() < 2000 and not painted[1:].any() and (labels[painted] == 2).all()
+    row = page.locator("#review tr").nth(0)  # a review row shows its frame
+    wanted = int(re.search(r"frame (\d+)", row.inner_text()).group(1))
+    page.locator("#frame-slider [role=slider]").focus()
+    page.keyboard.press("End")  # away from it first
+    row.click()
+    page.wait_for_function(f"document.querySelector('#frame-slider input').value == '{wanted}'")
     page.close()

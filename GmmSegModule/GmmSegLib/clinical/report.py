@@ -106,7 +106,9 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
 
-def volume_curve_png(indices: ClinicalIndices, title: str) -> bytes:
+def volume_curve_png(indices: dict, title: str) -> bytes:
+    """The LV and RV cavity volumes over the cine with ED and ES marked, from an indices record
+    (``ClinicalIndices.to_dict()``, as the report writes it and the scene keeps it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,14 +116,15 @@ def volume_curve_png(indices: ClinicalIndices, title: str) -> bytes:
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
     for name, colour in (("LV", "tab:red"), ("RV", "tab:blue")):
-        axis.plot(indices.volumes_ml[name], marker="o", color=colour, label=f"{name} cavity")
-    for frame, label in ((indices.ed_frame, "ED"), (indices.es_frame, "ES")):
+        axis.plot(indices["volumes_ml"][name], marker="o", color=colour, label=f"{name} cavity")
+    for frame, label in ((indices["ed_frame"], "ED"), (indices["es_frame"], "ES")):
         axis.axvline(frame, color="grey", linestyle="--")
         axis.text(frame, axis.get_ylim()[1], f" {label}", va="top")
     axis.set_xlabel("frame")
     axis.set_ylabel("volume (ml)")
     axis.set_title(
-        f"{title}: LVEF {percent(indices.lv_ef)}, RVEF {percent(indices.rv_ef)}, LV mass {indices.lv_mass:.0f} g",
+        f"{title}: LVEF {percent(indices['lv_ef'])}, RVEF {percent(indices['rv_ef'])}, "
+        f"LV mass {indices['lv_mass']:.0f} g",
         fontsize=9,
     )
     axis.legend()
@@ -134,7 +137,7 @@ def write_report(indices: ClinicalIndices, out: Path, name: str, uncertainty: di
     with AtomicOutputs(out) as outputs:
         outputs.add_bytes(case_file(name, INDICES, ".json"), json.dumps(record, indent=2).encode())
         outputs.add_bytes(case_file(name, INDICES, ".csv"), indices.summary_csv().encode())
-        outputs.add_bytes(f"{name}_volumes.png", volume_curve_png(indices, name))
+        outputs.add_bytes(f"{name}_volumes.png", volume_curve_png(indices.to_dict(), name))
     return outputs.paths
 
 

@@ -13,6 +13,7 @@ whose input was replaced meanwhile has its results dropped.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import sys
@@ -27,6 +28,7 @@ from trame_slicer.rca_view import register_rca_factories
 from trame_vuetify.ui.vuetify3 import SinglePageLayout
 
 from ..clinical.indices import index_label, scalar_indices
+from ..clinical.report import volume_curve_png
 from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURES
 from ..inference.case_result import CaseResult
@@ -81,6 +83,7 @@ class GmmSegWebApp(TrameApp):
             frame=0,
             review=[],
             indices=[],
+            volume_curve=None,
             uncertainty_opacity=UNCERTAINTY_OPACITY,
             structure="MYO",
             structures=list(STRUCTURES),
@@ -169,6 +172,7 @@ class GmmSegWebApp(TrameApp):
                                 style="cursor: pointer",
                             ):
                                 html.Td("{{ row.text }}")
+                        html.Img(src=("volume_curve",), v_show=("volume_curve",), style="width: 100%", id="curve")
                         with html.Table(v_show=("indices.length",), id="indices"):
                             with html.Tr(v_for="(row, i) in indices", key="i"):
                                 html.Td("{{ row.name }}")
@@ -207,6 +211,7 @@ class GmmSegWebApp(TrameApp):
         self.input_node, self.outputs = None, None
         with self.state:
             self.state.has_result, self.state.review, self.state.indices = False, [], []
+            self.state.volume_curve = None
 
     def segment(self) -> None:
         if self.input_node is None or self.input_node.GetName() != image_stem(Path(self.state.image)):
@@ -294,6 +299,7 @@ class GmmSegWebApp(TrameApp):
             self.state.frames, self.state.frame = outputs.num_frames, outputs.current_frame
             self.state.review = [{"text": _review_text(item), **item} for item in items]
             self.state.indices = [{"name": index_label(key), "value": _shown(value)} for key, value in shown.items()]
+            self.state.volume_curve = _volume_curve(indices, self.input_node.GetName())
 
     def _on_frame(self, frame, **_) -> None:
         if self.outputs is not None and int(frame) != self.outputs.current_frame:
@@ -405,6 +411,13 @@ def _input_nodes(node) -> list:
             sequence = node.GetNthSynchronizedSequenceNode(index)
             nodes += [sequence, node.GetProxyNode(sequence)]
     return [n for n in nodes if n is not None]
+
+
+def _volume_curve(indices: dict, name: str) -> str | None:
+    """A cine's volume curve (the report's picture) as a data address for the page; None for a volume."""
+    if "volumes_ml" not in indices or "ed_frame" not in indices:
+        return None
+    return "data:image/png;base64," + base64.b64encode(volume_curve_png(indices, name)).decode()
 
 
 def _json_line(line: bytes) -> dict:
