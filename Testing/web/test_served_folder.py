@@ -60,3 +60,21 @@ def test_only_this_computer_without_a_token_and_no_short_token():
         session_token("0.0.0.0", "short")
     assert session_token("0.0.0.0", "a-long-random-token-0123") == "a-long-random-token-0123"
     assert page_address("::1", 8080, "t" * 16) == f"http://[::1]:8080/?secret={'t' * 16}"
+
+
+def test_the_session_folders_of_a_launcher_that_no_longer_runs_are_removed(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from GmmSegLib.web.serve import SESSIONS_PREFIX, remove_abandoned_session_folders
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    abandoned = tmp_path / f"{SESSIONS_PREFIX}{ended.stdout.strip()}-a1b2"
+    running = tmp_path / f"{SESSIONS_PREFIX}{os.getpid()}-c3d4"
+    for folder in (abandoned, running):
+        (folder / "session-x").mkdir(parents=True)
+        (folder / "session-x" / "gmmseg_input.nii").write_bytes(b"a patient's images")
+    remove_abandoned_session_folders()
+    assert not abandoned.exists() and (running / "session-x" / "gmmseg_input.nii").exists()

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -51,13 +52,20 @@ def served(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(served):
+def temporary(tmp_path_factory):
+    """The launcher's temporary folder (TMPDIR): where its sessions keep their copies of the patient's images."""
+    return tmp_path_factory.mktemp("tmp")
+
+
+@pytest.fixture(scope="module")
+def server(served, temporary):
     process = subprocess.Popen(
         [sys.executable, "-m", "GmmSegLib.cli", "serve", str(served), "--port", "0", "--device", "cpu"],
         cwd=ROOT / "GmmSegModule",
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, "TMPDIR": str(temporary)},
     )
     address = None
     deadline = time.monotonic() + 120
@@ -70,6 +78,7 @@ def server(served):
     yield address
     process.terminate()
     process.wait(timeout=30)
+    assert list(temporary.iterdir()) == []  # no session's folder, no copy of an image, is left behind
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +143,30 @@ def test_each_browser_session_has_a_scene_of_its_own(server, browser):
     assert _status(second).startswith("Choose an image")  # nothing of the first reader's patient
     first.close()
     second.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the session processes through /proc")
+def test_a_session_that_crashes_leaves_no_folder_behind(server, browser, temporary):
+    page = browser.new_page()
+    page.goto(server)
+    page.wait_for_selector("#open", timeout=START_S * 1000)
+    folders = set(temporary.glob("gmmseg-sessions-*/session-*"))
+    assert folders  # each session has one
+    killed = 0
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            mine = f"TMPDIR={temporary}/".encode() in environ.read_bytes()
+        except OSError:
+            continue
+        if mine:
+            os.kill(int(environ.parent.name), signal.SIGKILL)  # every session: as a crash ends them
+            killed += 1
+    assert killed
+    deadline = time.monotonic() + 30
+    while any(folder.exists() for folder in folders) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(folder.exists() for folder in folders)
+    page.close()
 
 
 def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):

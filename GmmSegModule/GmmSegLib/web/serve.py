@@ -4,15 +4,23 @@ The address ``gmmseg serve`` prints leads to a small launcher. Each browser that
 web app process of its own (a *session*: its own MRML scene, so that two readers never see each other's patient),
 started for it on a free port and left to it through a redirect with the session's own token. A session whose page
 has been closed for :data:`IDLE_S` seconds ends by itself; the launcher ends its sessions when it stops.
+
+Each session writes its temporary files (the job's copy of the patient's images) in a folder of its own, inside one
+folder of the launcher's; a session's folder is removed when the session ends, however it ended (a crash included),
+and the launcher's when it stops; a launcher that was killed has its folder removed by the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
+import shutil
 import socket
 import sys
+import tempfile
+from pathlib import Path
 
 from ..core.errors import GmmSegError
 from .access import LOOPBACK, page_address, session_token
@@ -22,6 +30,7 @@ WEB_EXTRA = "pip install 'gmmseg[web]'"
 MAX_SESSIONS = 4  # each holds a scene and a model's worth of memory while it segments
 IDLE_S = 60  # a session with no page connected for this long ends
 START_S = 120  # how long a session may take to start
+SESSIONS_PREFIX = "gmmseg-sessions-"  # <tmp>/gmmseg-sessions-<launcher pid>-*/session-*: the sessions' own folders
 
 
 def serve(folder: str, host: str = LOOPBACK, port: int = 8080, token: str | None = None, device: str = "auto") -> int:
@@ -34,21 +43,33 @@ def serve(folder: str, host: str = LOOPBACK, port: int = 8080, token: str | None
         from aiohttp import web
     except ImportError as error:
         raise GmmSegError(f"the web app needs trame-slicer ({error.name} is missing): {WEB_EXTRA}") from None
-    sessions: list[asyncio.subprocess.Process] = []
+    remove_abandoned_session_folders()
+    work = Path(tempfile.mkdtemp(prefix=f"{SESSIONS_PREFIX}{os.getpid()}-"))
+    sessions: dict[asyncio.subprocess.Process, Path] = {}
+
+    def forget_ended_sessions() -> None:
+        for session, folder in list(sessions.items()):
+            if session.returncode is not None:
+                shutil.rmtree(folder, ignore_errors=True)  # its copies of a patient's images, whatever ended it
+                del sessions[session]
 
     async def open_session(request: web.Request) -> web.Response:
         if not secrets.compare_digest(request.query.get("secret", ""), secret):
             return web.Response(status=403, text="GmmSeg: open the address gmmseg serve printed, with its token.")
-        sessions[:] = [session for session in sessions if session.returncode is None]
+        forget_ended_sessions()
         if len(sessions) >= MAX_SESSIONS:
             return web.Response(status=503, text=f"GmmSeg: all {MAX_SESSIONS} sessions are in use; close one.")
         session_secret = secrets.token_urlsafe(24)
+        folder = Path(tempfile.mkdtemp(prefix="session-", dir=work))
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "GmmSegLib.cli", "serve", str(served.root), "--session", "--host", host,
             "--port", "0", "--token", session_secret, "--device", device,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "TMPDIR": str(folder)},
         )  # fmt: skip
-        sessions.append(process)
+        sessions[process] = folder
+        process_ended = asyncio.ensure_future(process.wait())
+        process_ended.add_done_callback(lambda _: forget_ended_sessions())
         try:
             line = await asyncio.wait_for(process.stdout.readline(), START_S)
         except asyncio.TimeoutError:
@@ -64,8 +85,9 @@ def serve(folder: str, host: str = LOOPBACK, port: int = 8080, token: str | None
         for session in sessions:
             if session.returncode is None:
                 session.terminate()
-        for session in sessions:
+        for session in list(sessions):
             await session.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
     app = web.Application()
     app.router.add_get("/", open_session)
@@ -76,8 +98,29 @@ def serve(folder: str, host: str = LOOPBACK, port: int = 8080, token: str | None
         raise GmmSegError(f"cannot listen on {host}:{port} ({error.strerror}); give another --port") from None
     actual_port = listening.getsockname()[1]
     print(f"GmmSeg web app on {served.root}: open {page_address(host, actual_port, secret)}", flush=True)
-    web.run_app(app, sock=listening, print=None, handle_signals=True)
+    try:
+        web.run_app(app, sock=listening, print=None, handle_signals=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def remove_abandoned_session_folders() -> None:
+    """Remove the session folders of launchers on this computer that no longer run (killed, or the power cut)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SESSIONS_PREFIX}*"):
+        pid = folder.name[len(SESSIONS_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _runs(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def serve_session(folder: str, host: str, token: str, device: str, idle_s: int = IDLE_S) -> int:
