@@ -115,6 +115,12 @@ def _index(page, name: str) -> float:
     return float(row.locator("td").nth(1).inner_text())
 
 
+def _choose_structure(page, name: str) -> None:
+    """Pick the structure that Refine, Paint and Erase act on."""
+    page.click(f"#structure-{name}")
+    page.wait_for_selector(f"#structure-{name}.v-btn--active")
+
+
 def _status(page) -> str:
     return page.inner_text("#status")
 
@@ -203,15 +209,20 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     near_heart = np.zeros_like(changed)
     near_heart[rows.min() - 10 : rows.max() + 10, columns.min() - 10 : columns.max() + 10] = True
     assert changed.sum() > 100 and (changed & ~near_heart).sum() < 0.02 * changed.sum()
+    page.click("#show-prior")  # the registered prior instead: another picture, spread wider than the borders
+    time.sleep(3)
+    prior = _views(page)
+    assert (np.abs(prior - without).sum(axis=-1) > 40).sum() > changed.sum()
+    page.click("#show-prior")
+    time.sleep(2)
 
     # click refinement: a background click in the LV's middle, LV refined (the panel's Refine), then undone
-    page.click("#refinement .v-field")
-    page.get_by_role("option", name="LV", exact=True).click()
+    _choose_structure(page, "LV")
     page.click("#background-clicks")
     lv_rows, lv_columns = np.nonzero(_tinted(_views(page), "LV"))
     box = page.locator("#views").bounding_box()
     page.mouse.click(box["x"] + lv_columns.mean(), box["y"] + lv_rows.mean())
-    time.sleep(2)
+    page.wait_for_function("document.querySelector('#clicks-placed').innerText.startsWith('1 ')")
     page.click("#refine")
     page.wait_for_function("document.querySelector('#status').innerText.startsWith('Refined')")
     changed_pixels = int(re.search(r"(\d+) pixels changed", _status(page)).group(1))
@@ -223,9 +234,8 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     assert _status(page) == "Undo: Refine LV"
 
     # the Segment Editor's paint: MYO painted across the LV's middle; the indices follow the stroke
-    mass_before = _index(page, "LV mass (g)")
-    page.click("#refinement .v-field")
-    page.get_by_role("option", name="MYO", exact=True).click()
+    mass_before, myo_before = _index(page, "LV mass (g)"), _pixels_of(_views(page), "MYO")
+    _choose_structure(page, "MYO")
     page.click("#paint")
     x, y = box["x"] + lv_columns.mean(), box["y"] + lv_rows.mean()  # across the LV: MYO replaces LV there
     page.mouse.move(x - 15, y)
@@ -234,6 +244,9 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
         page.mouse.move(x - 15 + 2 * step, y)
         time.sleep(0.02)
     page.mouse.up()
+    deadline = time.monotonic() + 60  # the stroke reaches the server through the view's own channel: wait for it
+    while _pixels_of(_views(page), "MYO") <= myo_before and time.monotonic() < deadline:
+        time.sleep(0.5)
     page.click("#stop-editing")
     page.wait_for_function("document.querySelector('#status').innerText.startsWith('Editing stopped')")
     time.sleep(2)

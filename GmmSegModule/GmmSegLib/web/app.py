@@ -58,7 +58,7 @@ class GmmSegWebApp(TrameApp):
         self._sequences = slicer.vtkSlicerSequencesLogic()
         self._sequences.SetMRMLScene(self.scene)
         self.logic = GmmSegLogic(self.scene)
-        self.clicks = ClickPrompts(self.scene, self.slicer_app.markups_logic)
+        self.clicks = ClickPrompts(self.scene, self.slicer_app.markups_logic, self._count_clicks)
         self._editing = None  # (frame, its labels before, "paint" or "erase") while the Segment Editor edits
         self.editor = self.slicer_app.segmentation_editor  # the Segment Editor's paint and erase
         self.editor.set_surface_representation_enabled(True)  # the 3D surfaces follow the strokes
@@ -84,12 +84,13 @@ class GmmSegWebApp(TrameApp):
             review=[],
             indices=[],
             volume_curve=None,
+            show_prior=False,
+            clicks_placed=0,
             uncertainty_opacity=UNCERTAINTY_OPACITY,
             structure="MYO",
-            structures=list(STRUCTURES),
         )
         self.state.change("frame")(self._on_frame)
-        self.state.change("uncertainty_opacity")(self._on_opacity)
+        self.state.change("uncertainty_opacity", "show_prior")(self._on_opacity)
         self._build_page()
 
     # ---- the page -----------------------------------------------------------------------------------------------
@@ -139,14 +140,10 @@ class GmmSegWebApp(TrameApp):
                                 v_show=("has_result",),
                             )
                         with html.Div(v_show=("has_result",), id="refinement"):
-                            v3.VSelect(
-                                v_model=("structure",),
-                                items=("structures",),
-                                label="Refine",
-                                density="compact",
-                                hide_details=True,
-                                id="structure",
-                            )
+                            html.Span("Edit ")
+                            with v3.VBtnToggle(v_model=("structure",), mandatory=True, density="compact"):
+                                for name in STRUCTURES:
+                                    v3.VBtn(name, value=name, id=f"structure-{name}")
                             v3.VBtn(
                                 "Add clicks",
                                 click=(self.place_clicks, "['foreground']"),
@@ -160,9 +157,18 @@ class GmmSegWebApp(TrameApp):
                                 id="background-clicks",
                             )
                             v3.VBtn("Refine", click=self.refine, disabled=("busy",), id="refine")
+                            html.Span("{{ clicks_placed }} click(s) placed", id="clicks-placed")
                             v3.VBtn("Paint", click=(self.edit, "['paint']"), disabled=("busy",), id="paint")
                             v3.VBtn("Erase", click=(self.edit, "['erase']"), disabled=("busy",), id="erase")
                             v3.VBtn("Stop editing", click=self.stop_editing, id="stop-editing")
+                        v3.VCheckbox(
+                            v_model=("show_prior",),
+                            label="Show the registered prior instead",
+                            v_show=("has_result",),
+                            density="compact",
+                            hide_details=True,
+                            id="show-prior",
+                        )
                         html.Div("Review (most uncertain first)", v_show=("review.length",))
                         with html.Table(v_show=("review.length",), id="review"):
                             with html.Tr(
@@ -278,9 +284,10 @@ class GmmSegWebApp(TrameApp):
         self._refresh_panel()
 
     def _show_layers(self) -> None:
-        """The image with the total uncertainty added to it, graded, as the panel shows it by default."""
+        """The image with the total uncertainty (or the registered prior) added to it, graded, as the panel shows."""
         outputs = self.outputs
-        show_layers(self.scene, outputs.shown_volume, outputs.uncertainty.get("total"), self.state.uncertainty_opacity)
+        added = outputs.prior if self.state.show_prior else outputs.uncertainty.get("total")
+        show_layers(self.scene, outputs.shown_volume, added, self.state.uncertainty_opacity)
         self._render()
 
     def _render(self) -> None:
@@ -306,7 +313,7 @@ class GmmSegWebApp(TrameApp):
             self.logic.show_frame(self.outputs, int(frame))
             self._render()
 
-    def _on_opacity(self, uncertainty_opacity, **_) -> None:
+    def _on_opacity(self, **_) -> None:
         if self.outputs is not None:
             self._show_layers()
 
@@ -335,6 +342,10 @@ class GmmSegWebApp(TrameApp):
         """Each click in a slice view now adds a ``kind`` (foreground or background) point for the refinement."""
         self.clicks.place(kind)
         self._say(f"Click in a slice view to add {kind} points, then Refine.")
+
+    def _count_clicks(self) -> None:
+        with self.state:
+            self.state.clicks_placed = self.clicks.count()
 
     def refine(self) -> None:
         """Refinement of the chosen structure from the points placed, which are then cleared (the panel's Refine)."""

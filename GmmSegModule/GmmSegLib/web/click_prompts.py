@@ -7,16 +7,20 @@ markups logic); Refine reads their world positions and clears them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import slicer
 
 KINDS = {"foreground": "GmmSeg foreground clicks", "background": "GmmSeg background clicks"}
 
 
 class ClickPrompts:
-    """The two point lists of ``scene``, placed with ``markups_logic`` (trame_slicer.core.markups_logic)."""
+    """The two point lists of ``scene``, placed with ``markups_logic`` (trame_slicer.core.markups_logic);
+    ``on_change`` is called when a point is placed or removed."""
 
-    def __init__(self, scene, markups_logic):
-        self.scene, self.markups_logic = scene, markups_logic
+    def __init__(self, scene, markups_logic, on_change: Callable[[], None]):
+        self.scene, self.markups_logic, self.on_change = scene, markups_logic, on_change
         self.nodes: dict[str, object] = {}
 
     def place(self, kind: str) -> None:
@@ -26,6 +30,11 @@ class ClickPrompts:
             node = self.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", KINDS[kind])
             node.CreateDefaultDisplayNodes()
             node.GetDisplayNode().SetSelectedColor((0.1, 0.9, 0.1) if kind == "foreground" else (0.9, 0.1, 0.9))
+            for event in (
+                slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
+                slicer.vtkMRMLMarkupsNode.PointRemovedEvent,
+            ):
+                node.AddObserver(event, lambda *_: self.on_change())  # the page shows how many are placed
             self.nodes[kind] = node
         self.markups_logic.place_node(node, persistent=True)
 
