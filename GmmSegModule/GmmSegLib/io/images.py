@@ -26,6 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.errors import InputError, OutputError
+from ..core.processes import process_runs
 from .dicom import NoDicomSeries, read_dicom_folder
 from .dicom_grid import names
 from .file_integrity import check_nifti_file, written_shortfall
@@ -301,18 +302,8 @@ def remove_abandoned_partials(folder: Path) -> None:
     this_host = writer_tag().split(".", 1)[1]
     for partial in folder.glob(f"{PARTIAL_PREFIX}*"):
         pid, _, host = partial.name[len(PARTIAL_PREFIX) :].split("-", 1)[0].partition(".")
-        if pid.isdigit() and host in ("", this_host) and not _process_runs(int(pid)):
+        if pid.isdigit() and host in ("", this_host) and not process_runs(int(pid)):
             partial.unlink(missing_ok=True)
-
-
-def _process_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def check_output_folder(folder: str | os.PathLike) -> None:

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from ..core.errors import GmmSegError
+from ..core.processes import process_runs
 from .access import LOOPBACK, page_address, session_token
 from .served_folder import ServedFolder
 
@@ -109,35 +110,5 @@ def remove_abandoned_session_folders() -> None:
     """Remove the session folders of launchers on this computer that no longer run (killed, or the power cut)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{SESSIONS_PREFIX}*"):
         pid = folder.name[len(SESSIONS_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _runs(int(pid)):
+        if pid.isdigit() and not process_runs(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def serve_session(folder: str, host: str, token: str, device: str, idle_s: int = IDLE_S) -> int:
-    """One session's web app on a free port of ``host``; prints its address (with ``token``), ends when no page has
-    been connected for ``idle_s`` seconds."""
-    from .app import GmmSegWebApp
-
-    app = GmmSegWebApp(ServedFolder(folder), device)
-    app.server.cli.set_defaults(authKey=token)  # wslink's session secret (trame_server.protocol.CoreServer)
-
-    def announce(**_) -> None:
-        print(f"session: open {page_address(host, app.server.port, token)}", flush=True)
-
-    app.server.controller.on_server_ready.add(announce)
-    arguments, sys.argv = sys.argv, sys.argv[:1]  # trame reads its options from the command line: not ours
-    try:
-        app.server.start(host=host, port=0, open_browser=False, show_connection_info=False, timeout=idle_s)
-    finally:
-        sys.argv = arguments
-    return 0
