@@ -219,6 +219,7 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     # click refinement: a background click in the LV's middle, LV refined (the panel's Refine), then undone
     _choose_structure(page, "LV")
     page.click("#background-clicks")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Click in a slice view')")
     lv_rows, lv_columns = np.nonzero(_tinted(_views(page), "LV"))
     box = page.locator("#views").bounding_box()
     page.mouse.click(box["x"] + lv_columns.mean(), box["y"] + lv_rows.mean())
@@ -236,7 +237,9 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     # the Segment Editor's paint: MYO painted across the LV's middle; the indices follow the stroke
     mass_before, myo_before = _index(page, "LV mass (g)"), _pixels_of(_views(page), "MYO")
     _choose_structure(page, "MYO")
-    page.click("#paint")
+    page.click("#paint")  # the stroke goes through the view's own channel: only once the brush is on
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Drag in a slice view')")
+    lv_rows, lv_columns = np.nonzero(_tinted(_views(page), "LV"))  # where the LV is drawn now
     x, y = box["x"] + lv_columns.mean(), box["y"] + lv_rows.mean()  # across the LV: MYO replaces LV there
     page.mouse.move(x - 15, y)
     page.mouse.down()

@@ -112,3 +112,23 @@ def remove_abandoned_session_folders() -> None:
         pid = folder.name[len(SESSIONS_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not process_runs(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def serve_session(folder: str, host: str, token: str, device: str, idle_s: int = IDLE_S) -> int:
+    """One session's web app on a free port of ``host``; prints its address (with ``token``), ends when no page has
+    been connected for ``idle_s`` seconds."""
+    from .app import GmmSegWebApp
+
+    app = GmmSegWebApp(ServedFolder(folder), device)
+    app.server.cli.set_defaults(authKey=token)  # wslink's session secret (trame_server.protocol.CoreServer)
+
+    def announce(**_) -> None:
+        print(f"session: open {page_address(host, app.server.port, token)}", flush=True)
+
+    app.server.controller.on_server_ready.add(announce)
+    arguments, sys.argv = sys.argv, sys.argv[:1]  # trame reads its options from the command line: not ours
+    try:
+        app.server.start(host=host, port=0, open_browser=False, show_connection_info=False, timeout=idle_s)
+    finally:
+        sys.argv = arguments
+    return 0
