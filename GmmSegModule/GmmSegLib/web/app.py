@@ -229,7 +229,7 @@ class GmmSegWebApp(TrameApp):
         """Run the panel's ``gmmseg segment`` job on a private copy of ``input_node`` and show its results."""
         try:
             copy = self.logic.write_input(input_node)
-        except GmmSegError as error:
+        except (GmmSegError, OSError) as error:  # a bad input, or no room for its copy
             self._say(f"Cannot segment this image: {error}")
             return
         with self.state:
@@ -250,7 +250,7 @@ class GmmSegWebApp(TrameApp):
             self._show_result()
             reasons = result.summary.review_reasons
             self._say("Review advised: " + "; ".join(reasons) if reasons else "Segmented. Review, edit, accept.")
-        except GmmSegError as error:
+        except (GmmSegError, OSError) as error:
             self._say(f"Could not show the results: {error}")
         finally:
             shutil.rmtree(copy.parent, ignore_errors=True)  # a copy of the patient's images is never kept
@@ -331,7 +331,7 @@ class GmmSegWebApp(TrameApp):
     def _act(self, name: str, action) -> None:
         try:
             done = action(self.outputs)
-        except GmmSegError as error:
+        except (GmmSegError, OSError) as error:  # a refused step, or an export that could not be written
             self._say(f"{name}: {error}")
             return
         self._refresh_panel()
