@@ -139,6 +139,22 @@ def quarter_turn_probabilities(localiser: Localiser, view: torch.Tensor) -> torc
     return torch.stack([torch.rot90(p, -k, dims=(-2, -1)) for k, p in enumerate(probabilities)]).mean(0)
 
 
+def localiser_grid(rows: int, columns: int, spacing_x: float, spacing_y: float) -> CanonicalCrop:
+    """The localiser's unrotated whole-slice view of a rows x columns slice (96 x 96 pixels of 4 mm around the image
+    centre), as inference sees it and training samples it."""
+    return CanonicalCrop(
+        (columns - 1) / 2.0,
+        (rows - 1) / 2.0,
+        0.0,
+        spacing_x,
+        spacing_y,
+        rows,
+        columns,
+        size=Localiser.SIZE,
+        spacing=Localiser.SPACING_MM,
+    )
+
+
 @torch.no_grad()
 def locate_heart(
     localiser: Localiser,
@@ -152,17 +168,7 @@ def locate_heart(
     rows, columns = slices.shape[-2:]
     view = localiser_view(torch.from_numpy(np.ascontiguousarray(slices)), sx, sy).to(device)
     labels = most_probable_class(quarter_turn_probabilities(localiser, view)).cpu().numpy()
-    grid = CanonicalCrop(
-        (columns - 1) / 2.0,
-        (rows - 1) / 2.0,
-        0.0,
-        sx,
-        sy,
-        rows,
-        columns,
-        size=Localiser.SIZE,
-        spacing=Localiser.SPACING_MM,
-    )
+    grid = localiser_grid(rows, columns, sx, sy)
     step = Localiser.SPACING_MM
     location = locate_from_labels(
         labels, grid.canonical_to_native_points, sx, sy, step * step, step * step * sz / 1000.0

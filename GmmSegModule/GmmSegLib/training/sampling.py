@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from ..core.labels import NUM_CLASSES, most_probable_class
-from ..inference.localisation import HeartLocation
+from ..inference.localisation import HeartLocation, localiser_grid
 from ..io.images import CardiacImage
 from ..model.alignment import CanonicalCrop, context_indices, to_canonical, zscore_slices
-from ..model.networks import Localiser
 from .augment import random_appearance
 from .scanner_effects import random_site
 
@@ -164,18 +163,7 @@ def tight_fields_of_view(
 def localiser_crop(volume: Volume) -> CanonicalCrop:
     """The localiser's unrotated whole-slice view (96 x 96 pixels of 4 mm around the image centre)."""
     sx, sy, _ = volume.spacing
-    rows, columns = volume.slices.shape[-2:]
-    return CanonicalCrop(
-        (columns - 1) / 2.0,
-        (rows - 1) / 2.0,
-        0.0,
-        sx,
-        sy,
-        rows,
-        columns,
-        size=Localiser.SIZE,
-        spacing=Localiser.SPACING_MM,
-    )
+    return localiser_grid(*volume.slices.shape[-2:], sx, sy)
 
 
 def draw_batch(
