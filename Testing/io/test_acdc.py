@@ -32,6 +32,11 @@ def test_folds_cover_every_patient_once_with_every_pathology(acdc_dir, folds):
     assert [c.case for c in acdc.split(cases, 2, 1)[1]] == [c.case for c in acdc.split(cases)[1]]
 
 
+def test_no_fold_held_out_trains_on_every_patient(acdc_dir):
+    cases = acdc.list_cases(acdc_dir)
+    assert acdc.split(cases, 2, None) == (cases, [])
+
+
 @pytest.mark.parametrize("folds, fold", [(1, 0), (11, 0), (5, 5), (5, -1)])
 def test_a_fold_that_does_not_exist_is_refused(acdc_dir, folds, fold):
     with pytest.raises(InputError, match="fold"):

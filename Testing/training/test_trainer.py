@@ -240,7 +240,9 @@ def test_settings_no_training_can_run_with_are_refused(tmp_path, arguments, mess
         check_config(parse_arguments(["--out", str(tmp_path / "m.pt"), *arguments]))
 
 
-@pytest.mark.parametrize("held_out_fold, trained_on", [(0, {"patient002"}), (1, {"patient001"})])
+@pytest.mark.parametrize(
+    "held_out_fold, trained_on", [("0", {"patient002"}), ("1", {"patient001"}), ("none", {"patient001", "patient002"})]
+)
 def test_a_cross_validation_fold_trains_on_the_other_patients_only(
     tmp_path, phantom_acdc_dir, held_out_fold, trained_on
 ):
@@ -256,7 +258,7 @@ def test_a_cross_validation_fold_trains_on_the_other_patients_only(
             "--folds",
             "10",
             "--held-out-fold",
-            str(held_out_fold),
+            held_out_fold,
         ]
     )
     _, cases = TrainingData(config, model=None, device=torch.device("cpu")).labelled_split()

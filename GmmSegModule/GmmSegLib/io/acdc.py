@@ -60,10 +60,13 @@ def fold_of(case: AcdcCase, folds: int) -> int:
 
 
 def split(
-    cases: list[AcdcCase], folds: int = FOLDS, held_out_fold: int = HELD_OUT_FOLD
+    cases: list[AcdcCase], folds: int = FOLDS, held_out_fold: int | None = HELD_OUT_FOLD
 ) -> tuple[list[AcdcCase], list[AcdcCase]]:
     """(training cases, held-out cases) of one cross-validation fold; by default (labelled auxiliary cases,
-    development-validation cases)."""
+    development-validation cases). ``held_out_fold`` None holds out nobody: the model to ship is trained on every
+    labelled patient, and its accuracy is that of the folds' out-of-fold predictions."""
+    if held_out_fold is None:
+        return list(cases), []
     if not 0 <= held_out_fold < folds:
         raise InputError(f"fold {held_out_fold} does not exist among {folds} folds (0 to {folds - 1})")
     held_out = [fold_of(c, folds) == held_out_fold for c in cases]

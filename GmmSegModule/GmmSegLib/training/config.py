@@ -49,9 +49,10 @@ class TrainConfig:
     device: str = "auto"
     max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
     # cross-validation: the labelled patients are cut into `folds` (io.acdc.fold_of) and `held_out_fold` is never
-    # trained on; 2 and 1 are the project's split (the development-validation patients held out)
+    # trained on; 2 and 1 are the project's split (the development-validation patients held out); None trains on
+    # every labelled patient (the model to ship, whose accuracy figures are the folds' out-of-fold ones)
     folds: int = acdc.FOLDS
-    held_out_fold: int = acdc.HELD_OUT_FOLD
+    held_out_fold: int | None = acdc.HELD_OUT_FOLD
 
 
 # what `gmmseg adapt` runs unless told otherwise: 90 steps of 16 crops, so that 12 volumes are adapted and checked
@@ -100,7 +101,7 @@ def check_config(config: TrainConfig) -> None:
         problems.append(f"{option('site_chance')} must be a number from 0 to 1")
     if not 2 <= config.folds <= acdc.GROUP_SIZE:
         problems.append(f"{option('folds')} must be from 2 to {acdc.GROUP_SIZE}")
-    elif not 0 <= config.held_out_fold < config.folds:
+    elif config.held_out_fold is not None and not 0 <= config.held_out_fold < config.folds:
         problems.append(f"{option('held_out_fold')} must be from 0 to {config.folds - 1}")
     if problems:
         raise GmmSegError("; ".join(problems))
@@ -126,6 +127,11 @@ def resume_conflicts(saved: dict, config: TrainConfig) -> list[str]:
     ]
 
 
+def fold_or_none(text: str) -> int | None:
+    """``--held-out-fold``: a fold's number, or ``none`` for no fold held out."""
+    return None if text.strip().lower() == "none" else int(text)
+
+
 OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ("localiser_epochs", int, "epochs of the localiser stage"),
     ("localiser_tight_views", int, "extra copies of each labelled stack in a random tight field of view"),
@@ -139,7 +145,12 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ("seed", int, "random seed (a resumed run continues the same sequence)"),
     ("max_cases", int, "use only the first N labelled volumes, 0 for all: a short run to try the trainer"),
     ("folds", int, "cross-validation: cut the labelled ACDC patients into this many folds (every pathology in each)"),
-    ("held_out_fold", int, "the fold never trained on (with 2 folds, 1 is the development-validation patients)"),
+    (
+        "held_out_fold",
+        fold_or_none,
+        "the fold never trained on (with 2 folds, 1 is the development-validation patients); none: train on every "
+        "labelled patient (the model to ship)",
+    ),
     ("learning_rate", float, "learning rate of the supervised stages"),
     ("adapt_learning_rate", float, "learning rate of the adaptation"),
     ("l3_start", float, "weight of the KL term against the prior at the first adaptation epoch"),
