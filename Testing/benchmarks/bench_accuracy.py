@@ -1,6 +1,10 @@
 """Accuracy benchmark on the ACDC development-validation split (labels never used for training).
 
-    python Testing/benchmarks/bench_accuracy.py --out runs/eval [--model PATH] [--adapt-epochs 3]
+    python Testing/benchmarks/bench_accuracy.py --out runs/eval [--model PATH] [--adapt-epochs 3] [--held-out-fold 1]
+
+``--held-out-fold 0`` measures a cross-validation model on the other fold of the project's two (the auxiliary
+patients), which that model never saw; ``Testing/benchmarks/oof_accuracy.py`` pools the two folds' results into the
+out-of-fold accuracy of a recipe.
 
 Steps, through the product's own commands where it has them:
 1. ``gmmseg segment`` on the 50 validation volumes, and the same steps in-process with the plain baseline's
@@ -56,9 +60,14 @@ def gmmseg(*arguments: str) -> None:
     )
 
 
-def validation_folders(root: Path, out: Path) -> tuple[list[Path], Path]:
-    """Validation image paths and a folder of links to their labels only (so evaluate sees nothing else)."""
-    _, validation = acdc.split(acdc.list_cases(root))
+def held_out_cases(root: Path, fold: int) -> list[acdc.AcdcCase]:
+    """The cases of ``fold`` of the project's two folds (1: the development-validation patients)."""
+    return acdc.split(acdc.list_cases(root), acdc.FOLDS, fold)[1]
+
+
+def validation_folders(root: Path, out: Path, fold: int) -> tuple[list[Path], Path]:
+    """Held-out image paths and a folder of links to their labels only (so evaluate sees nothing else)."""
+    validation = held_out_cases(root, fold)
     labels = out / "validation_labels"
     labels.mkdir(parents=True, exist_ok=True)
     for case in validation:
@@ -105,14 +114,14 @@ def paired_difference(gmmseg_rows: list[dict], baseline_rows: list[dict]) -> dic
     }
 
 
-def localisation_errors(root: Path, model_path: str | None) -> dict:
+def localisation_errors(root: Path, model_path: str | None, fold: int) -> dict:
     """How far the crop's LV centre (mm, in plane) and LV-to-RV direction (degrees) lie from the expert's.
 
     Given for the localiser's location alone and for the crop :func:`segment` uses (the localiser's, re-centred
     on GmmSeg's segmentation of the stack: ``GmmSegLib.inference.centring``).
     """
     model, _ = load_registered(model_path)
-    _, validation = acdc.split(acdc.list_cases(root))
+    validation = held_out_cases(root, fold)
     errors: dict[str, dict[str, list[float]]] = {
         kind: {"centre_mm": [], "direction_deg": []} for kind in ("localiser", "centred")
     }
@@ -172,19 +181,26 @@ def main() -> int:
     parser.add_argument("--data", default=None)
     parser.add_argument("--adapt-epochs", type=int, default=3)
     parser.add_argument("--skip-shift", action="store_true")
+    parser.add_argument(
+        "--held-out-fold", type=int, choices=(0, 1), default=acdc.HELD_OUT_FOLD, help="the fold the model never saw"
+    )
     arguments = parser.parse_args()
     out = Path(arguments.out).resolve()
     if arguments.model:  # the gmmseg subprocesses run in another folder
         arguments.model = str(Path(arguments.model).resolve())
     root = Path(arguments.data).resolve() if arguments.data else acdc_dir()
-    images, labels = validation_folders(root, out)
-    report: dict = {"model": arguments.model or "shipped default", "validation_volumes": len(images)}
+    images, labels = validation_folders(root, out, arguments.held_out_fold)
+    report: dict = {
+        "model": arguments.model or "shipped default",
+        "validation_volumes": len(images),
+        "held_out_fold": arguments.held_out_fold,
+    }
     rows = {}
     for head in ("baseline", "gmmseg"):
         report[head], rows[head] = evaluate(images, labels, out, head, arguments.model)
         print(head, json.dumps(report[head]), flush=True)
     report["gmmseg_minus_baseline"] = paired_difference(rows["gmmseg"], rows["baseline"])
-    report["localisation_error"] = localisation_errors(root, arguments.model)
+    report["localisation_error"] = localisation_errors(root, arguments.model, arguments.held_out_fold)
     report["phantom_dice"] = phantom_dice(arguments.model)
     print(json.dumps(report["localisation_error"]), json.dumps(report["phantom_dice"]), flush=True)
     if not arguments.skip_shift:
