@@ -2,10 +2,14 @@
 
     python scripted_training/register_model.py --model runs/acdc/gmmseg_acdc.pt --id gmmseg-acdc-v8 \
         --file gmmseg_acdc_v8.pt --command "python scripted_training/train.py ..." \
-        [--metrics runs/eval/accuracy.json] [--default]
+        --metrics runs/eval/accuracy.json [--review-calibration review_queue.json] [--default]
 
 Copies the checkpoint next to the registry and records its sha256, the exact training command, the data
-split, the git commit of the code that trained it and the measured validation metrics.
+split (from the checkpoint's training configuration), the git commit of the code that trained it and the measured
+metrics: ``bench_accuracy.py``'s on the validation split for a model that never saw it, ``oof_accuracy.py``'s
+out-of-fold figures of its recipe for a model trained on every labelled patient (``--held-out-fold none``).
+``--review-calibration`` takes the review estimate's constants from ``bench_review_queue.py``'s JSON (those it
+applies to every fold, ``with_shipped_constants``; with ``--pooled``, fitted on all the folds' predictions).
 """
 
 from __future__ import annotations
@@ -24,12 +28,40 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from GmmSegLib.model.bundle import load_model  # noqa: E402
 from GmmSegLib.model.registry import REGISTRY_NAME, sha256_of  # noqa: E402
 
-SPLIT = (
+PROJECT_SPLIT = (
     "labelled auxiliary set (supervised pretraining, atlas, registration net): ACDC patients 001-005, "
     "021-025, 041-045, 061-065, 081-085 (ED+ES labels); label-free ELBO adaptation: images of all 50 "
     "ACDC patients in ../shared/data/acdc; development validation (never trained or tuned on): the other "
     "25 patients' labels"
 )
+EVERY_PATIENT = (
+    "every labelled ACDC patient in ../shared/data/acdc (50, ED+ES labels: supervised pretraining, atlas, "
+    "registration net, calibration) and their images (label-free ELBO adaptation); its accuracy figures are the "
+    "out-of-fold predictions of the same recipe's cross-validation (each patient segmented by the fold model "
+    "that never saw it)"
+)
+
+
+def split_of(config: dict) -> str:
+    """The data split a checkpoint was trained on, from its training configuration (io.acdc.split)."""
+    folds, held_out = config.get("folds", 2), config.get("held_out_fold", 1)
+    if held_out is None:
+        return EVERY_PATIENT
+    if (folds, held_out) == (2, 1):
+        return PROJECT_SPLIT
+    return (
+        f"labelled ACDC patients outside fold {held_out} of {folds} (io.acdc.fold_of: each pathology group cut by "
+        "position); label-free ELBO adaptation: images of all 50 ACDC patients in ../shared/data/acdc"
+    )
+
+
+def review_calibration(bench_json: Path, fitted_on: str) -> dict:
+    """The review estimate's constants from ``bench_review_queue.py``'s output, with what they were fitted on."""
+    constants = json.loads(bench_json.read_text())["with_shipped_constants"]["constants"]
+    return {
+        **{name: constants[name] for name in ("temperature", "basal_weight", "review_dice")},
+        "fitted_on": fitted_on,
+    }
 
 
 def main() -> int:
@@ -40,7 +72,16 @@ def main() -> int:
     parser.add_argument("--command", required=True, help="the exact training command")
     parser.add_argument("--title", required=True, help="the name the Slicer module shows")
     parser.add_argument("--trained-on", required=True, help="what the weights learnt from, in one line for users")
-    parser.add_argument("--metrics", required=True, help="accuracy.json from Testing/benchmarks/bench_accuracy.py")
+    parser.add_argument(
+        "--metrics",
+        required=True,
+        help="accuracy.json from Testing/benchmarks/bench_accuracy.py (or oof_accuracy.py for a model trained on "
+        "every labelled patient)",
+    )
+    parser.add_argument("--review-calibration", help="the JSON that Testing/benchmarks/bench_review_queue.py printed")
+    parser.add_argument(
+        "--review-calibration-note", default="", help="what the review constants were fitted on, for readers"
+    )
     parser.add_argument(
         "--bench", help="the JSON of gmmseg bench for this model (its speed, recorded with the machine)"
     )
@@ -68,13 +109,19 @@ def main() -> int:
         "click_refiner": model.refiner is not None,
         "command": arguments.command,
         "training_config": metadata.get("config", {}),
-        "split": SPLIT,
+        "split": split_of(metadata.get("config", {})),
         "git_commit": commit,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "validation_metrics": json.loads(Path(arguments.metrics).read_text()),
         "note": arguments.note,
         "licence": "weights derived from ACDC (CC BY-NC-SA 4.0): non-commercial use; cite Bernard et al. 2018",
     }
+    if arguments.review_calibration:
+        if not arguments.review_calibration_note:
+            parser.error("--review-calibration needs --review-calibration-note (what the constants were fitted on)")
+        entry["review_calibration"] = review_calibration(
+            Path(arguments.review_calibration), arguments.review_calibration_note
+        )
     if arguments.bench:
         bench = json.loads(Path(arguments.bench).read_text())
         machine = bench["machine"]

@@ -20,6 +20,8 @@ on the training patients:
 Predictions of the synthetic new scanner's images (``oof_predictions.py --shifted``) join those of the stored
 images; a patient's stacks of both kinds are always in the same cross-validation fold, and the numbers are given
 for each kind and for both together.
+``--pooled`` fits one set on every model fold's predictions together, for a model trained on all the patients with
+the folds' recipe (whose own probabilities have no held-out patients to be fitted on).
 "constants_on_all" are the same rules applied to all of a model fold's predictions: fold 1's (model v7) are what
 the product ships. "with_shipped_constants" applies those of the last fold given to every fold (how the shipped
 constants do on another model's predictions).
@@ -208,8 +210,16 @@ def main() -> int:
         metavar="DIR",
         help="folders written by Testing/benchmarks/oof_predictions.py (each with per_case/*.npz)",
     )
+    parser.add_argument(
+        "--pooled",
+        action="store_true",
+        help="fit one set of constants on every model fold's predictions together: those of a model trained on all "
+        "the patients with the folds' recipe",
+    )
     arguments = parser.parse_args()
     stacks = [stack_record(p) for folder in arguments.predictions for p in load_predictions(Path(folder))]
+    if arguments.pooled:
+        stacks = [{**stack, "fold": "pooled"} for stack in stacks]
     result = {
         "procedure": f"{CV_FOLDS}-fold cross-validation over the patients of each model fold (see the "
         "script's docstring for the fitting rules)",

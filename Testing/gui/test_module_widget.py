@@ -531,6 +531,11 @@ def test_each_listed_model_says_what_it_learnt_from_and_how_well_it_does(module)
     dice = shipped.record["validation_metrics"]["gmmseg"]["MYO_dice"]
     assert f"MYO {dice:.2f}" in tip and "per 20-frame cine" in tip
     assert model_description({"id": "my_adapted_model", "sha256": "0" * 64}) == "my_adapted_model"
+    cross_validated = {**shipped.record, "validation_metrics": {**shipped.record["validation_metrics"]}}
+    cross_validated["validation_metrics"].update(metrics="out-of-fold", validation_volumes=100)
+    assert "Cross-validation (100 volumes, each by a model that never saw it): Dice LV" in model_description(
+        cross_validated
+    )
 
 
 def test_the_model_file_override_can_be_cleared_and_the_panel_says_which_model_is_used(module, tmp_path):

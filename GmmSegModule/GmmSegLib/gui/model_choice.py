@@ -33,14 +33,20 @@ def model_description(record: dict) -> str:
     lines = [record.get("title") or record.get("id", "")]
     if record.get("trained_on"):
         lines.append(_("Trained on: {what}").format(what=record["trained_on"]))
-    scores = (record.get("validation_metrics") or {}).get("gmmseg")
+    metrics = record.get("validation_metrics") or {}
+    scores = metrics.get("gmmseg")
     if scores:
+        measured_on = (
+            _("Cross-validation ({volumes} volumes, each by a model that never saw it)")
+            if metrics.get("metrics") == "out-of-fold"
+            else _("Validation ({volumes} volumes never trained on)")
+        )
         lines.append(
-            _(
-                "Validation ({volumes} volumes never trained on): Dice LV {lv:.2f}, MYO {myo:.2f}, RV {rv:.2f};"
-                " HD95 {lv_mm:.1f} / {myo_mm:.1f} / {rv_mm:.1f} mm"
+            (
+                measured_on
+                + _(": Dice LV {lv:.2f}, MYO {myo:.2f}, RV {rv:.2f}; HD95 {lv_mm:.1f} / {myo_mm:.1f} / {rv_mm:.1f} mm")
             ).format(
-                volumes=record["validation_metrics"].get("validation_volumes", "?"),
+                volumes=metrics.get("validation_volumes", "?"),
                 lv=scores["LV_dice"],
                 myo=scores["MYO_dice"],
                 rv=scores["RV_dice"],
