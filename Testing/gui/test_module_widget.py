@@ -527,7 +527,7 @@ def test_each_listed_model_says_what_it_learnt_from_and_how_well_it_does(module)
     combo = module.widget.ui.modelComboBox
     shipped = default_entry()
     tip = combo.itemData(combo.findText(shipped.id), qt.Qt.ToolTipRole)
-    assert tip.splitlines()[0] == shipped.record["title"] and "Trained on: 25 labelled ACDC patients" in tip
+    assert tip.splitlines()[0] == shipped.record["title"] and f"Trained on: {shipped.record['trained_on']}" in tip
     dice = shipped.record["validation_metrics"]["gmmseg"]["MYO_dice"]
     assert f"MYO {dice:.2f}" in tip and "per 20-frame cine" in tip
     assert model_description({"id": "my_adapted_model", "sha256": "0" * 64}) == "my_adapted_model"

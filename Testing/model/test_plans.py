@@ -34,7 +34,10 @@ def test_constants_only_training_used_and_older_checkpoints_without_plans_are_re
     path = tmp_path / "other_training.pt"
     atomic_torch_save(payload, path)
     load_model(path)
-    shipped = default_entry()  # gmmseg-acdc-v7: saved before the plans were
+    del payload["plans"]  # as gmmseg-acdc-v7 and older were saved
+    atomic_torch_save(payload, tmp_path / "before_plans.pt")
+    load_model(tmp_path / "before_plans.pt")
+    shipped = default_entry()
     load_model(shipped.path, shipped.sha256)
 
 
