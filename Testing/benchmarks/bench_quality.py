@@ -1,6 +1,6 @@
 """How the whole-stack quality flag separates clean volumes from ones the model cannot read through.
 
-    python Testing/benchmarks/bench_quality.py --out runs/quality [--model PATH] [--every 5]
+    python Testing/benchmarks/bench_quality.py --out runs/quality [--model PATH] [--split auxiliary] [--every 5]
         [--band 1.0 --noise 0.12 --bias 2.0]
 
 Every development-validation volume is segmented as stored: the share flagged unreliable is the false-alarm rate
@@ -51,7 +51,7 @@ def measured(image, truth: np.ndarray, model, entry) -> dict:
     except GmmSegError as error:
         return {"refused": str(error)}
     summary = summarise_case(result, image, entry)
-    share = max(result.unreliable_share.values())
+    share = max(summary.unreliable_share.values())
     row = {
         "unreliable_share": share,
         "flagged": share > UNRELIABLE_SHARE,
@@ -80,7 +80,7 @@ def rates(rows: list[dict]) -> dict:
 
 
 def main() -> int:
-    parser = bench_parser(__doc__, "runs/quality")
+    parser = bench_parser(__doc__, "runs/quality", selection_split="auxiliary")
     parser.add_argument("--every", type=int, default=5, help="damage every n-th validation volume")
     parser.add_argument("--band", type=float, default=1.0, help="the band's brightness (times the LV blood)")
     parser.add_argument("--noise", type=float, default=0.12, help="Rician sigma (times each slice's range)")

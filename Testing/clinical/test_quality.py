@@ -23,17 +23,20 @@ from GmmSegLib.evaluation.metrics import dice
 from GmmSegLib.io.images import CardiacImage, to_sitk
 
 
-def test_the_unreliable_share_counts_disagreement_and_uncertainty_over_the_heart_of_either_pass():
+def test_the_unreliable_share_counts_disagreement_and_unsure_labels_over_the_heart_of_either_pass():
     labels = np.zeros((1, 10, 10), np.uint8)
     labels[0, :5] = 1  # 50 heart pixels
     second = labels.copy()
     second[0, 5] = 2  # 10 more that only the second pass calls heart: 60 in all, these 10 disagree
-    uncertainty = np.zeros((1, 10, 10), np.float32)
-    uncertainty[0, 0, :3] = 0.9  # 3 unsure pixels inside the heart
-    uncertainty[0, 9] = 0.9  # unsure, but outside either heart: not counted
-    assert unreliable_share(labels, second, uncertainty) == pytest.approx(13 / 60)
-    assert unreliable_share(labels, labels, np.zeros_like(uncertainty)) == 0.0
-    assert unreliable_share(np.zeros_like(labels), np.zeros_like(labels), uncertainty) == 0.0
+    probabilities = np.moveaxis(np.eye(4, dtype=np.float32)[labels], -1, 0)  # sure of every label
+    probabilities[:, 0, 0, :3] = [[0.2], [0.55], [0.15], [0.1]]  # 3 heart pixels labelled LV at 0.55
+    probabilities[:, 0, 9] = 0.25  # unsure, but outside either heart: not counted
+    assert unreliable_share(labels, second, probabilities, temperature=1.0) == pytest.approx(10 / 60)
+    # the model's temperature softens 0.55 against the three others to under a half: unsure
+    assert unreliable_share(labels, second, probabilities, temperature=2.0) == pytest.approx(13 / 60)
+    assert unreliable_share(labels, labels, probabilities, temperature=1.0) == 0.0
+    empty = np.zeros_like(labels)
+    assert unreliable_share(empty, empty, probabilities, temperature=1.0) == 0.0
 
 
 def test_only_an_unreliable_share_above_the_limit_is_warned():

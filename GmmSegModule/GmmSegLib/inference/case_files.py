@@ -18,7 +18,13 @@ from ..clinical.case_summary import CaseSummary, ModelUsed
 from ..clinical.error_estimate import ReviewCalibration
 from ..clinical.indices import clinical_indices, volume_caveat
 from ..clinical.plausibility import implausible_findings
-from ..clinical.quality import UNRELIABLE_SHARE, blank_slices_inside_heart, gap_warning, unreliable_warning
+from ..clinical.quality import (
+    UNRELIABLE_SHARE,
+    blank_slices_inside_heart,
+    gap_warning,
+    unreliable_share,
+    unreliable_warning,
+)
 from ..clinical.review import stack_estimated_dice, whole_stack_warning
 from ..core.errors import GmmSegError
 from ..core.file_names import PRIOR, PROBABILITIES, SEGMENTATION, UNCERTAINTY_FILES, case_file, summary_file
@@ -40,9 +46,13 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
     calibration = ReviewCalibration.of_model(None if entry is None else entry.record)  # the model's own
     stack = stack_estimated_dice(map(as_kept, result.probabilities), result.labels, calibration)  # as kept
     implausible = implausible_findings(result.labels, image.spacing_xyz)
+    shares = {
+        t: unreliable_share(result.labels[t], second, result.probabilities[t], calibration.temperature)
+        for t, second in result.second_pass_labels.items()
+    }
     reasons = [
         whole_stack_warning(stack, calibration.review_dice),
-        unreliable_warning(result.unreliable_share),
+        unreliable_warning(shares),
         gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels)),
     ]
     summary = CaseSummary(
@@ -59,7 +69,7 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
         slice_uncertainty=[[round(float(v), 4) for v in row] for row in result.slice_uncertainty],
         estimated_dice=[round(float(v), 4) for v in stack],
         implausible=implausible,
-        unreliable_share={t: round(v, 4) for t, v in result.unreliable_share.items()},
+        unreliable_share={t: round(v, 4) for t, v in shares.items()},
         unreliable_share_limit=UNRELIABLE_SHARE,
         volumes_ml=result.volumes_ml,
         volume_caveat=volume_caveat(result.labels),

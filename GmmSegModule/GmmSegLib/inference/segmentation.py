@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..clinical.indices import structure_volumes_ml
-from ..clinical.quality import checked_frames, unreliable_share
+from ..clinical.quality import checked_frames
 from ..clinical.review import slice_mean_uncertainty
 from ..core.errors import GmmSegError
 from ..core.labels import NUM_CLASSES, UNCERTAINTY_KINDS, most_probable_class
@@ -131,8 +131,9 @@ class SegmentationResult:
     volumes_ml: list[dict[str, float]]  # per frame
     timings: dict[str, float] = field(default_factory=dict)
     blank_slices: list[int] = field(default_factory=list)  # slices with no image, labelled background
-    # per checked frame, the share of the heart a second pass disagrees on or the model is unsure of (quality.py)
-    unreliable_share: dict[int, float] = field(default_factory=dict)
+    # per checked frame, the labels (Z, Y, X) of a second pass with the crop moved by one canonical pixel, which
+    # the result's unreliable share compares them with (GmmSegLib.clinical.quality)
+    second_pass_labels: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -191,12 +192,8 @@ def segment(
         volumes = [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)]
         scores = slice_mean_uncertainty(uncertainty["total"], labels)
     with clock.stage("check"):
-        shares = {
-            t: unreliable_share(
-                labels[t],
-                _second_pass_labels(model, image.frames[t], crop, location, prior, phis[t], readout),
-                uncertainty["total"][t],
-            )
+        second_passes = {
+            t: _second_pass_labels(model, image.frames[t], crop, location, prior, phis[t], readout)
             for t in checked_frames([volume["LV"] for volume in volumes])
         }
     return SegmentationResult(
@@ -210,7 +207,7 @@ def segment(
         scores,
         volumes,
         clock.timings(time.perf_counter() - start),
-        unreliable_share=shares,
+        second_pass_labels=second_passes,
     )
 
 
@@ -312,6 +309,7 @@ def _around_blank_slices(
         prior=spread(inner.prior, 2, background),
         location=replace(inner.location, positions=positions),
         slice_uncertainty=spread(inner.slice_uncertainty, 1, 0.0),
+        second_pass_labels={t: spread(second[None], 1, 0)[0] for t, second in inner.second_pass_labels.items()},
         blank_slices=[int(i) for i in np.flatnonzero(blank)],
     )
 
