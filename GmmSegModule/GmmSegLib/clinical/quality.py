@@ -14,8 +14,8 @@ Calibration (``Testing/benchmarks/bench_quality.py``; clean volumes, and every f
 band, Rician noise or a bias field so that a structure's Dice is under 0.5): the shipped model v7 on the 50 ACDC
 development-validation volumes, clean 0.057 at most, broken 0.12 and above; the model of fold 0 of the
 cross-validation (site augmentation, softer probabilities) on the 50 it never saw, clean 0.083 at most, broken
-from 0.075 (BENCHMARKS.md, "Never silently wrong"). ``UNRELIABLE_SHARE`` lies between. The model's total
-uncertainty above 0.3 was the unsure part until stop 28: fitted to v7's overconfident probabilities, it called a
+from 0.075 (BENCHMARKS.md, "The unreliable share"). ``UNRELIABLE_SHARE`` lies between. The model's own
+temperature is what makes the share comparable across models: a fixed threshold on the total uncertainty calls a
 third of the heart unsure on the clean volumes of a better calibrated model.
 """
 
