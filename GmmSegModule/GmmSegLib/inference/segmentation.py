@@ -6,7 +6,8 @@ crop, run the feature U-Net and the heads, register the atlas to the responsibil
 predict the Dirichlet concentrations d_hat from the features and the registered prior, and form the label
 posterior by one variational update of the responsibilities with the Dirichlet:
 q(z_ik) ~ pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid, where the labels are decided
-after the model's class-prior correction (GmmSegLib.model.class_prior). A given ``phi`` replaces the registration
+after the model's class-prior correction (GmmSegLib.model.class_prior), each cavity kept to its largest piece
+(GmmSegLib.inference.cavity_pieces). A given ``phi`` replaces the registration
 net's, which is how the clinician's re-registration of the atlas changes the result through the model.
 The first frame of a stack (the end-diastolic and end-systolic frames of a cine) is segmented a second time with
 the crop moved by one canonical pixel: how far the two disagree is the result's unreliable share
@@ -35,6 +36,7 @@ from ..model.bundle import CanonicalPrediction, GmmSegModel
 from ..model.class_prior import corrected_probabilities
 from ..model.phi import Phi
 from ..model.uncertainty import dirichlet_uncertainty, posterior_dirichlet
+from .cavity_pieces import without_stray_cavity_pieces
 from .centring import MAX_RECENTRINGS, recentred
 from .handedness import locate_and_orient
 from .localisation import HeartLocation
@@ -232,7 +234,7 @@ def _second_pass_labels(
         network_input(model, native, moved, location), prior, torch.from_numpy(phi.array()).to(prior.device)
     )
     probabilities = to_native(readout.probabilities(prediction), moved, BACKGROUND_ONLY).cpu()
-    return most_probable_class(_corrected(model, probabilities, readout)).numpy()
+    return _decided(_corrected(model, probabilities, readout))
 
 
 def _corrected(model: GmmSegModel, probabilities: torch.Tensor, readout: Readout) -> torch.Tensor:
@@ -240,6 +242,12 @@ def _corrected(model: GmmSegModel, probabilities: torch.Tensor, readout: Readout
     if not readout.class_prior_correction:
         return probabilities
     return corrected_probabilities(probabilities, model.class_log_offsets.cpu())
+
+
+def _decided(probabilities: torch.Tensor) -> np.ndarray:
+    """The labels (Z, Y, X) of native-grid class probabilities (Z, K, Y, X): the most probable class, each cavity
+    kept to its largest piece (GmmSegLib.inference.cavity_pieces)."""
+    return without_stray_cavity_pieces(most_probable_class(probabilities).numpy().astype(np.uint8))
 
 
 def _on_native_grid(
@@ -263,7 +271,7 @@ def _on_native_grid(
     }
     return (
         probabilities.permute(1, 0, 2, 3).numpy(),
-        most_probable_class(probabilities).numpy().astype(np.uint8),
+        _decided(probabilities),
         native_maps,
         back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS) :].permute(1, 0, 2, 3).numpy(),
     )
