@@ -26,6 +26,11 @@ the folds' recipe (whose own probabilities have no held-out patients to be fitte
 the product ships. "with_shipped_constants" applies those of the last fold given to every fold (how the shipped
 constants do on another model's predictions).
 
+The stack flag is the estimated Dice under the threshold; a result's ``review_advised`` also carries the product's
+other reasons, reported as "product_flag" where the predictions hold them (files from ``oof_predictions.py`` since it
+kept the quality check's second pass): the unreliable share above its limit (GmmSegLib.clinical.quality, with the
+held-out temperature), the plausibility findings and blank slices inside the heart, each with no constant fitted here.
+
 Queue payoff: the share of all mislabelled voxels removed when the top 10/20/30 % of slices are replaced by the
 expert's labels, for the new order (unsure pixels, the basal slice's weighted), the old one, random (mean of 100
 shuffles) and the oracle (most wrong voxels first). The old order is the mean total uncertainty of the slice's
@@ -50,6 +55,8 @@ from oof_predictions import load_predictions  # noqa: E402
 from uncertainty_calibration import review_payoff  # noqa: E402
 
 from GmmSegLib.clinical.error_estimate import basal_slice, expected_errors  # noqa: E402
+from GmmSegLib.clinical.plausibility import implausible_findings  # noqa: E402
+from GmmSegLib.clinical.quality import UNRELIABLE_SHARE, blank_slices_inside_heart, unreliable_share  # noqa: E402
 from GmmSegLib.clinical.review import slice_mean_uncertainty  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES  # noqa: E402
 from GmmSegLib.core.probability_steps import as_kept  # noqa: E402
@@ -73,6 +80,7 @@ def stack_record(prediction) -> dict:
     entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1.0))).sum(0) / np.log(len(probabilities))
     old = slice_mean_uncertainty(entropy[None], labels[None])[0]
     present = old[(labels > 0).any(axis=(1, 2))]
+    second = prediction.second_pass
     return {
         "case": prediction.case.case,
         "patient": prediction.case.case.split("_")[0],
@@ -86,6 +94,12 @@ def stack_record(prediction) -> dict:
         "dice": _mean_dice(labels, truth),
         "old_slice": old,
         "old_stack": float(np.median(present)) if present.size else 0.0,
+        # the product's other review reasons: None where the stored prediction predates the second pass
+        "unreliable_share": None
+        if second is None
+        else np.array([unreliable_share(labels, second, probabilities, t) for t in TEMPERATURES]),
+        "other_reasons": implausible_findings(labels[None], prediction.spacing_xyz)
+        + [f"blank slice {z}" for z in blank_slices_inside_heart(list(prediction.blank_slices), labels[None])],
     }
 
 
@@ -137,7 +151,13 @@ def apply(stack: dict, constants: dict) -> tuple[np.ndarray, float]:
 
 def _applied(stack: dict, constants: dict) -> dict:
     scores, dice = apply(stack, constants)
-    return {**stack, "scores": scores, "estimated_dice": dice, "flagged": dice < constants["review_dice"]}
+    flagged = dice < constants["review_dice"]
+    applied = {**stack, "scores": scores, "estimated_dice": dice, "flagged": flagged}
+    if stack["unreliable_share"] is not None:
+        index = int(np.flatnonzero(TEMPERATURES == constants["temperature"])[0])
+        applied["unreliable"] = bool(stack["unreliable_share"][index] > UNRELIABLE_SHARE)
+        applied["review_advised"] = bool(flagged or applied["unreliable"] or stack["other_reasons"])
+    return applied
 
 
 def cross_validate(stacks: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -192,12 +212,37 @@ def report(stacks: list[dict]) -> dict:
             "old_flag_failed_flagged": sum(s["old_stack"] > OLD_STACK_SCORE for s in failed),
             "old_flag_good_flagged": sum(s["old_stack"] > OLD_STACK_SCORE for s in good),
         },
+        **_product_flag(failed, good),
         "estimated_dice": {
             "mean_actual": round(float(dice.mean()), 3),
             "mean_estimated": round(float(estimated.mean()), 3),
             "mean_abs_error": round(float(np.abs(dice - estimated).mean()), 3),
-            "correlation": round(float(np.corrcoef(dice, estimated)[0, 1]), 3),
+            # None where either does not vary (no correlation to speak of)
+            "correlation": round(float(np.corrcoef(dice, estimated)[0, 1]), 3)
+            if dice.std() > 0 and estimated.std() > 0
+            else None,
         },
+    }
+
+
+def _product_flag(failed: list[dict], good: list[dict]) -> dict:
+    """How the product's ``review_advised`` (every reason) and its parts flag failed and good stacks; {} when the
+    predictions lack the second pass."""
+    if any("review_advised" not in s for s in failed + good):
+        return {}
+
+    def counts(flag) -> dict:
+        return {"failed_flagged": sum(bool(flag(s)) for s in failed), "good_flagged": sum(bool(flag(s)) for s in good)}
+
+    return {
+        "product_flag": {
+            "review_advised": counts(lambda s: s["review_advised"]),
+            "estimated_dice": counts(lambda s: s["flagged"]),
+            "unreliable_share": counts(lambda s: s["unreliable"]),
+            "implausible_or_gap": counts(lambda s: s["other_reasons"]),
+            "advised_failed": [s["case"] for s in failed if s["review_advised"]],
+            "advised_good": [s["case"] for s in good if s["review_advised"]],
+        }
     }
 
 

@@ -6,7 +6,9 @@
 Each model segments only the patients of the fold it never trained on (``train.py --folds K --held-out-fold F``;
 the shipped model is fold 1 of 2). Per case, ``<out>/per_case/<case>.npz`` holds the labels (Z, Y, X), the class
 probabilities (K, Z, Y, X, float16), the expert labels and the voxel spacing, with the fold and the model's
-sha256; a case already there is not segmented again, so a stopped run resumes. Rules on the indices (which
+sha256, and what the product's other review reasons are made of: the quality check's second pass (labels with the
+crop moved, GmmSegLib.clinical.quality) and the blank slices; a case already there is not segmented again, so a
+stopped run resumes. Rules on the indices (which
 basal slice holds LV cavity, how wide an EF range must be) are then chosen on these predictions only
 (``Testing/benchmarks/bench_clinical.py --predictions``), never on a model's own training patients.
 
@@ -52,6 +54,8 @@ class CasePrediction:
     truth: np.ndarray  # (Z, Y, X), product labels
     spacing_xyz: tuple[float, float, float]
     shifted: bool = False  # segmented through the synthetic new scanner
+    second_pass: np.ndarray | None = None  # (Z, Y, X): the quality check's labels; None in files written before it
+    blank_slices: tuple[int, ...] = ()
 
 
 def case_file(out: Path, case: acdc.AcdcCase) -> Path:
@@ -92,6 +96,8 @@ def predict_fold(out: Path, folds: int, fold: int, model_path: str, shifted: boo
             model_sha256=sha256,
             shifted=shifted,
             shift_seed=seed,
+            second_pass=result.second_pass_labels[0].astype(np.uint8),
+            blank_slices=np.array(result.blank_slices, dtype=np.int64),
         )
         partial.replace(path)
         print(case.case, "fold", fold, flush=True)
@@ -130,6 +136,8 @@ def load_predictions(out: Path) -> list[CasePrediction]:
                     data["truth"],
                     tuple(float(v) for v in data["spacing_xyz"]),
                     _is_shifted(data),
+                    data["second_pass"] if "second_pass" in data.files else None,
+                    tuple(int(z) for z in data["blank_slices"]) if "blank_slices" in data.files else (),
                 )
             )
     return predictions
