@@ -289,11 +289,14 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     expected = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "cli" / "phantom_cine_seg.nii.gz")))
     painted = labels != expected
     assert 0 < painted.sum() < 2000 and not painted[1:].any() and (labels[painted] == 2).all()
-    for maps in ("uncertainty", "aleatoric", "epistemic"):  # the maps as the command line wrote them
+    # the maps as the command line wrote them: to float rounding, since each process gives torch one thread per idle
+    # core (core.cpu_threads) and another thread count sums the convolutions in another order
+    for maps in ("uncertainty", "aleatoric", "epistemic"):
         exported_map = sitk.ReadImage(str(exported / f"phantom_cine_{maps}.nii.gz"))
         written_map = sitk.ReadImage(str(tmp_path / "cli" / f"phantom_cine_{maps}.nii.gz"))
         assert exported_map.GetSpacing() == written_map.GetSpacing()
-        assert np.array_equal(sitk.GetArrayFromImage(exported_map), sitk.GetArrayFromImage(written_map)), maps
+        exported_values, written_values = sitk.GetArrayFromImage(exported_map), sitk.GetArrayFromImage(written_map)
+        assert np.allclose(exported_values, written_values, rtol=0, atol=1e-4), maps
     row = page.locator("#review tr").nth(0)  # a review row shows its frame
     wanted = int(re.search(r"frame (\d+)", row.inner_text()).group(1))
     page.locator("#frame-slider [role=slider]").focus()
