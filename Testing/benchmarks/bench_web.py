@@ -11,11 +11,9 @@ as Testing/web does. Medians go to ``<out>/bench_web.json``.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +24,10 @@ import SimpleITK as sitk
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "Testing" / "web"))
 
 from bench_report import write_report  # noqa: E402
+from launcher import start_launcher  # noqa: E402
 
 from GmmSegLib.io.images import to_sitk  # noqa: E402
 from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
@@ -38,15 +38,9 @@ DONE = "/^(Segmented|Review advised)/.test(document.querySelector('#status').inn
 def one_visit(served: Path, chromium: str) -> dict:
     """Start a launcher, visit it, open and segment; the seconds of each step and the session's peak memory."""
     temporary = Path(tempfile.mkdtemp(prefix="bench-web-"))
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "GmmSegLib.cli", "serve", str(served), "--port", "0", "--device", "cpu"],
-        cwd=ROOT / "GmmSegModule",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "TMPDIR": str(temporary)},
-    )
-    address = re.search(r"open (http://\S+)", launcher.stdout.readline()).group(1)
+    launcher, address = start_launcher(served, temporary)
+    if address is None:
+        raise SystemExit("gmmseg serve printed no address")
     from playwright.sync_api import sync_playwright
 
     try:

@@ -12,8 +12,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,7 +30,9 @@ if not Path(CHROMIUM).is_file():
         f"no Chromium at {CHROMIUM} (apt-get install chromium, or set GMMSEG_CHROMIUM)", allow_module_level=True
     )
 
-from conftest import ROOT, gmmseg  # noqa: E402
+from launcher import start_launcher  # noqa: E402
+
+from conftest import gmmseg  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURE_COLOURS  # noqa: E402
 from GmmSegLib.io.images import to_sitk  # noqa: E402
 from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
@@ -59,21 +59,8 @@ def temporary(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(served, temporary):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "GmmSegLib.cli", "serve", str(served), "--port", "0", "--device", "cpu"],
-        cwd=ROOT / "GmmSegModule",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "TMPDIR": str(temporary)},
-    )
-    address = None
-    deadline = time.monotonic() + 120
-    while address is None and time.monotonic() < deadline and process.poll() is None:
-        found = re.search(r"open (http://\S+)", process.stdout.readline())
-        address = found.group(1) if found else None
+    process, address = start_launcher(served, temporary)
     if address is None:
-        process.kill()
         pytest.fail("gmmseg serve printed no address")
     yield address
     process.terminate()
