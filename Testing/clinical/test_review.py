@@ -112,8 +112,8 @@ def test_without_uncertainty_the_queue_puts_the_key_frames_and_their_end_slices_
 def test_the_review_estimate_takes_the_constants_of_the_model_that_made_the_result(
     automatic, phantom_volume, shipped_model
 ):
-    """A model's registry entry carries its calibration; v7's equals the code's defaults; another model's applies to
-    its results (here a flag threshold no stack passes)."""
+    """A model's registry entry carries its calibration; the shipped model's equals the code's defaults; another
+    model's applies to its results (here a flag threshold no stack passes)."""
     from GmmSegLib.clinical.error_estimate import ReviewCalibration
 
     _, entry = shipped_model

@@ -589,18 +589,19 @@ def test_evaluate_warns_when_the_ground_truth_looks_like_another_convention(
 
 
 @pytest.mark.slow
-def test_an_image_with_no_heart_is_flagged_not_passed_silently(tmp_path, phantom_volume):
-    """Pure noise on the phantom's grid passes the input checks; nothing comes out, and the user is told."""
+def test_an_image_with_no_heart_is_refused_not_passed_silently(tmp_path, phantom_volume):
+    """Pure noise on the phantom's grid passes the input checks; the localiser finds no heart in it, so nothing comes
+    out and the user is told why (a result that finds no heart is flagged instead: test_plausibility.py)."""
     from GmmSegLib.io.images import to_sitk
 
     noise = np.random.default_rng(2).random(phantom_volume.frames.shape[1:]) * 500
     path = tmp_path / "noise.nii.gz"
     sitk.WriteImage(to_sitk(noise.astype(np.float32), phantom_volume.geometry), str(path))
     result = gmmseg("segment", path, "--out", tmp_path / "out", "--device", "cpu")
-    summary = json.loads((tmp_path / "out" / "noise.json").read_text())
-    assert result.returncode == 0 and summary["review_advised"] and json.loads(result.stdout)["review_advised"]
-    assert summary["implausible"] == ["nothing was segmented: no heart was found in the image"]
-    assert f"gmmseg: warning: {path}: nothing was segmented" in result.stderr
+    assert result.returncode != 0
+    assert f"gmmseg: error: {path}: no heart found; is this a short-axis cardiac MR image?" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_a_cine_that_cannot_fit_in_memory_is_refused_before_the_work(tmp_path, phantom_files, monkeypatch, capsys):

@@ -65,14 +65,16 @@ def test_adapt_hands_over_the_model_its_check_prefers_as_a_verified_checkpoint(
 @pytest.mark.slow
 def test_the_site_check_prefers_the_model_that_reads_the_images(small_phantom):
     """A feature net with noise in its convolutions frames and windows the same heart less consistently than the
-    shipped one: the check prefers the shipped model whichever of the two adaptation started from."""
+    shipped one: the check prefers the shipped model whichever of the two adaptation started from. (Noise of 0.75
+    of each kernel's spread takes v8's phantom Dice from 0.90 to 0.77; at 0.5 it does not harm v8, whose check then
+    rightly prefers neither.)"""
     shipped = load_registered()[0]
     damaged = copy.deepcopy(shipped)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for parameter in damaged.features.parameters():
             if parameter.ndim == 4:
-                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.5 * parameter.std())
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.75 * parameter.std())
     image = small_phantom.image.frame_volume(0)
     assert check_adaptation(damaged, shipped, [image]).adapted_is_better
     assert not check_adaptation(shipped, damaged, [image]).adapted_is_better
