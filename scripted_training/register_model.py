@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 
+from GmmSegLib.clinical.error_estimate import CALIBRATION_CONSTANTS  # noqa: E402
 from GmmSegLib.model.bundle import load_model  # noqa: E402
 from GmmSegLib.model.registry import REGISTRY_NAME, sha256_of  # noqa: E402
 
@@ -59,7 +60,7 @@ def review_calibration(bench_json: Path, fitted_on: str) -> dict:
     """The review estimate's constants from ``bench_review_queue.py``'s output, with what they were fitted on."""
     constants = json.loads(bench_json.read_text())["with_shipped_constants"]["constants"]
     return {
-        **{name: constants[name] for name in ("temperature", "basal_weight", "review_dice")},
+        **{name: constants[name] for name in CALIBRATION_CONSTANTS if name in constants},
         "fitted_on": fitted_on,
     }
 

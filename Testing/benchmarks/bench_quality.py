@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 import image_damage  # noqa: E402
 from bench_report import STRUCTURES, bench_parser, model_and_cases, write_report  # noqa: E402
 
-from GmmSegLib.clinical.quality import UNRELIABLE_SHARE  # noqa: E402
+from GmmSegLib.clinical.error_estimate import ReviewCalibration  # noqa: E402
 from GmmSegLib.core.errors import GmmSegError  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES as LABELS  # noqa: E402
 from GmmSegLib.evaluation.metrics import dice  # noqa: E402
@@ -54,7 +54,7 @@ def measured(image, truth: np.ndarray, model, entry) -> dict:
     share = max(summary.unreliable_share.values())
     row = {
         "unreliable_share": share,
-        "flagged": share > UNRELIABLE_SHARE,
+        "flagged": share > ReviewCalibration.of_model(entry.record).unreliable_share_limit,
         "review_advised": summary.review_advised,
         "second_pass_s": result.timings["check_s"],
         "rest_s": result.timings["total_s"] - result.timings["check_s"],
@@ -100,7 +100,7 @@ def main() -> int:
     shares = [row["unreliable_share"] for row in clean.values()]
     overhead = [row["second_pass_s"] / row["rest_s"] for row in clean.values()]
     report = {
-        "limit": UNRELIABLE_SHARE,
+        "limit": ReviewCalibration.of_model(entry.record).unreliable_share_limit,
         "strengths": {"band": arguments.band, "noise": arguments.noise, "bias": arguments.bias},
         "clean": {
             "volumes": len(clean),

@@ -15,8 +15,12 @@ on the training patients:
   actual number;
 - basal weight: the one on a grid (1.0 to 6.0 by 0.5) whose queue (unsure pixels, the basal slice's weighted)
   removes the most mislabelled voxels at the top 20 % of slices (the smallest on ties);
-- stack threshold: the highest cut between the estimated Dice of neighbouring stacks that flags at most 10 % of the
-  stacks with a mean Dice of 0.8 or more (the goal's false flags), so the most of those below 0.8.
+- stack flag: a stack is flagged when its estimated Dice is below a threshold or, where the predictions hold the
+  quality check's second pass, its unreliable share (GmmSegLib.clinical.quality, at the fitted temperature) is above
+  a limit. The pair of cuts (each between neighbouring stacks' values, or beyond all of them) that flags the most
+  stacks with a mean Dice below 0.8 while flagging at most 10 % of the others (the goal's false flags); on ties the
+  fewest false flags, then the lowest Dice threshold and the highest share limit (the two flags as quiet as the
+  same flags allow). Without the second pass, the Dice threshold alone by the same rule.
 Predictions of the synthetic new scanner's images (``oof_predictions.py --shifted``) join those of the stored
 images; a patient's stacks of both kinds are always in the same cross-validation fold, and the numbers are given
 for each kind and for both together.
@@ -26,10 +30,9 @@ the folds' recipe (whose own probabilities have no held-out patients to be fitte
 the product ships. "with_shipped_constants" applies those of the last fold given to every fold (how the shipped
 constants do on another model's predictions).
 
-The stack flag is the estimated Dice under the threshold; a result's ``review_advised`` also carries the product's
-other reasons, reported as "product_flag" where the predictions hold them (files from ``oof_predictions.py`` since it
-kept the quality check's second pass): the unreliable share above its limit (GmmSegLib.clinical.quality, with the
-held-out temperature), the plausibility findings and blank slices inside the heart, each with no constant fitted here.
+"stack_flag" is the fitted flag; "product_flag" is a result's whole ``review_advised`` and its parts, where the
+predictions hold the second pass (files from ``oof_predictions.py`` since it kept it): the fitted flag and the
+plausibility findings and blank slices inside the heart, which have no constant fitted here.
 
 Queue payoff: the share of all mislabelled voxels removed when the top 10/20/30 % of slices are replaced by the
 expert's labels, for the new order (unsure pixels, the basal slice's weighted), the old one, random (mean of 100
@@ -56,7 +59,7 @@ from uncertainty_calibration import review_payoff  # noqa: E402
 
 from GmmSegLib.clinical.error_estimate import basal_slice, expected_errors  # noqa: E402
 from GmmSegLib.clinical.plausibility import implausible_findings  # noqa: E402
-from GmmSegLib.clinical.quality import UNRELIABLE_SHARE, blank_slices_inside_heart, unreliable_share  # noqa: E402
+from GmmSegLib.clinical.quality import blank_slices_inside_heart, unreliable_share  # noqa: E402
 from GmmSegLib.clinical.review import slice_mean_uncertainty  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES  # noqa: E402
 from GmmSegLib.core.probability_steps import as_kept  # noqa: E402
@@ -125,21 +128,43 @@ def fit(stacks: list[dict]) -> dict:
     weight = BASAL_WEIGHTS[int(np.argmax(payoffs))]
     estimates = np.array([s["stack_dice"][index] for s in stacks])
     failed = np.array([s["dice"] < FAILED_DICE for s in stacks])
-    return {
-        "temperature": float(TEMPERATURES[index]),
-        "basal_weight": round(float(weight), 3),
-        "review_dice": _threshold(estimates, failed),
-    }
+    constants = {"temperature": float(TEMPERATURES[index]), "basal_weight": round(float(weight), 3)}
+    if any(s["unreliable_share"] is None for s in stacks):
+        return {**constants, "review_dice": _dice_threshold(estimates, failed)}
+    shares = np.array([s["unreliable_share"][index] for s in stacks])
+    return {**constants, **_stack_flag(estimates, shares, failed)}
 
 
-def _threshold(estimates: np.ndarray, failed: np.ndarray) -> float:
+def _cuts(values: np.ndarray) -> np.ndarray:
+    """Every distinct way to cut ``values``: below all, between neighbours, above all."""
+    ordered = np.unique(values)
+    return np.concatenate([[ordered[0] - 1e-3], (ordered[1:] + ordered[:-1]) / 2, [ordered[-1] + 1e-3]])
+
+
+def _dice_threshold(estimates: np.ndarray, failed: np.ndarray) -> float:
     """Flag below the returned value: the highest cut between sorted estimates that flags at most ``FALSE_FLAGS``
     of the good stacks (flagging as many failed ones as such a cut can)."""
-    values = np.sort(np.unique(estimates))
-    cuts = np.concatenate([[values[0] - 1e-3], (values[1:] + values[:-1]) / 2, [values[-1] + 1e-3]])
     good = max(int((~failed).sum()), 1)
-    allowed = [cut for cut in cuts if ((estimates < cut) & ~failed).sum() <= FALSE_FLAGS * good]
+    allowed = [cut for cut in _cuts(estimates) if ((estimates < cut) & ~failed).sum() <= FALSE_FLAGS * good]
     return round(float(max(allowed)), 4)
+
+
+def _stack_flag(estimates: np.ndarray, shares: np.ndarray, failed: np.ndarray) -> dict:
+    """The Dice threshold and the unreliable-share limit of the stack flag, by the module docstring's rule."""
+    dice_cuts, share_cuts = _cuts(estimates), _cuts(shares)
+    # (Dice cuts, share cuts, stacks): flagged by either
+    flagged = (estimates[None, None] < dice_cuts[:, None, None]) | (shares[None, None] > share_cuts[None, :, None])
+    caught, false = (flagged & failed).sum(-1), (flagged & ~failed).sum(-1)
+    allowed = false <= FALSE_FLAGS * max(int((~failed).sum()), 1)
+    # the most failed caught, then the fewest false flags, then the lowest Dice cut, then the highest share limit
+    score = np.where(allowed, caught * 10**6 - false * 10**3, -(10**9))
+    best = np.flatnonzero(score == score.max())
+    dice_index, share_index = np.unravel_index(best, score.shape)
+    order = np.lexsort((-share_index, dice_index))[0]
+    return {
+        "review_dice": round(float(dice_cuts[dice_index[order]]), 4),
+        "unreliable_share_limit": round(float(share_cuts[share_index[order]]), 4),
+    }
 
 
 def apply(stack: dict, constants: dict) -> tuple[np.ndarray, float]:
@@ -151,12 +176,13 @@ def apply(stack: dict, constants: dict) -> tuple[np.ndarray, float]:
 
 def _applied(stack: dict, constants: dict) -> dict:
     scores, dice = apply(stack, constants)
-    flagged = dice < constants["review_dice"]
-    applied = {**stack, "scores": scores, "estimated_dice": dice, "flagged": flagged}
-    if stack["unreliable_share"] is not None:
+    low_dice = dice < constants["review_dice"]
+    applied = {**stack, "scores": scores, "estimated_dice": dice, "low_dice": low_dice, "flagged": low_dice}
+    if stack["unreliable_share"] is not None and "unreliable_share_limit" in constants:
         index = int(np.flatnonzero(TEMPERATURES == constants["temperature"])[0])
-        applied["unreliable"] = bool(stack["unreliable_share"][index] > UNRELIABLE_SHARE)
-        applied["review_advised"] = bool(flagged or applied["unreliable"] or stack["other_reasons"])
+        applied["unreliable"] = bool(stack["unreliable_share"][index] > constants["unreliable_share_limit"])
+        applied["flagged"] = bool(low_dice or applied["unreliable"])
+        applied["review_advised"] = bool(applied["flagged"] or stack["other_reasons"])
     return applied
 
 
@@ -225,6 +251,10 @@ def report(stacks: list[dict]) -> dict:
     }
 
 
+def _name(stack: dict) -> str:
+    return f"{stack['case']} shifted" if stack["shifted"] else stack["case"]
+
+
 def _product_flag(failed: list[dict], good: list[dict]) -> dict:
     """How the product's ``review_advised`` (every reason) and its parts flag failed and good stacks; {} when the
     predictions lack the second pass."""
@@ -237,11 +267,11 @@ def _product_flag(failed: list[dict], good: list[dict]) -> dict:
     return {
         "product_flag": {
             "review_advised": counts(lambda s: s["review_advised"]),
-            "estimated_dice": counts(lambda s: s["flagged"]),
+            "estimated_dice": counts(lambda s: s["low_dice"]),
             "unreliable_share": counts(lambda s: s["unreliable"]),
             "implausible_or_gap": counts(lambda s: s["other_reasons"]),
-            "advised_failed": [s["case"] for s in failed if s["review_advised"]],
-            "advised_good": [s["case"] for s in good if s["review_advised"]],
+            "advised_failed": [_name(s) for s in failed if s["review_advised"]],
+            "advised_good": [_name(s) for s in good if s["review_advised"]],
         }
     }
 

@@ -11,8 +11,8 @@ import SimpleITK as sitk
 
 from conftest import requires_torch
 from GmmSegLib.clinical.case_summary import CaseSummary
+from GmmSegLib.clinical.error_estimate import ReviewCalibration
 from GmmSegLib.clinical.quality import (
-    UNRELIABLE_SHARE,
     blank_slices_inside_heart,
     checked_frames,
     unreliable_share,
@@ -40,9 +40,10 @@ def test_the_unreliable_share_counts_disagreement_and_unsure_labels_over_the_hea
 
 
 def test_only_an_unreliable_share_above_the_limit_is_warned():
-    assert unreliable_warning({0: UNRELIABLE_SHARE}) is None
-    warning = unreliable_warning({3: 0.05, 11: 0.31})
+    assert unreliable_warning({0: 0.065}, limit=0.065) is None
+    warning = unreliable_warning({3: 0.05, 11: 0.31}, limit=0.065)
     assert warning.startswith("the result is unreliable in frame 11: on 31% of the heart")
+    assert "(typically under 6%)" in warning
 
 
 def test_a_cine_is_checked_at_its_end_diastolic_and_end_systolic_frames():
@@ -125,17 +126,19 @@ def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not
     from GmmSegLib.io import acdc
 
     model, entry = shipped_model
+    limit = ReviewCalibration.of_model(entry.record).unreliable_share_limit
     cases = {case.case: case for case in acdc.list_cases(acdc_dir)}
     image, truth = acdc.load_case(acdc_dir, cases["patient006_frame01"])
     clean = summarise_case(segment(image, model, "cpu"), image, entry)
-    assert not clean.review_advised and clean.unreliable_share[0] <= UNRELIABLE_SHARE
+    assert not clean.review_advised and clean.unreliable_share[0] <= limit
+    assert clean.unreliable_share_limit == limit
     band, truth_band = acdc.load_case(acdc_dir, cases["patient088_frame12"])
     for damaged in (
         image_damage.damaged(image, image_damage.noisy(image.frames, 0.12)),
         image_damage.damaged(band, image_damage.ghost_band(band.frames, truth_band, 3.0)),
     ):
         summary = summarise_case(segment(damaged, model, "cpu"), damaged, entry)
-        assert summary.unreliable_share[0] > UNRELIABLE_SHARE and summary.review_advised
+        assert summary.unreliable_share[0] > limit and summary.review_advised
         assert any(reason.startswith("the result is unreliable") for reason in summary.review_reasons)
 
 

@@ -12,12 +12,12 @@ import pytest
 pytest.importorskip("torch", reason="the benchmarks import the segmentation (torch)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from bench_review_queue import _applied, report, stack_record  # noqa: E402
+from bench_review_queue import _applied, _stack_flag, report, stack_record  # noqa: E402
 from oof_predictions import CasePrediction  # noqa: E402
 
 from GmmSegLib.io.acdc import AcdcCase  # noqa: E402
 
-SURE = {"temperature": 1.0, "basal_weight": 1.0, "review_dice": 0.5}
+SURE = {"temperature": 1.0, "basal_weight": 1.0, "review_dice": 0.5, "unreliable_share_limit": 0.1}
 
 
 def ring_heart() -> np.ndarray:
@@ -51,8 +51,8 @@ def test_a_confident_failure_that_a_second_pass_contradicts_is_advised_for_revie
     good = _applied(stack_record(prediction("patient001_frame01", truth, truth, truth.copy())), SURE)
     failed = _applied(stack_record(prediction("patient002_frame01", wrong, truth, truth.copy())), SURE)
     assert failed["dice"] < 0.8 <= good["dice"]
-    assert not failed["flagged"]  # the estimated Dice alone misses it: every pixel is sure
-    assert failed["unreliable"] and failed["review_advised"]
+    assert not failed["low_dice"]  # the estimated Dice alone misses it: every pixel is sure
+    assert failed["unreliable"] and failed["flagged"] and failed["review_advised"]
     assert not good["review_advised"]
     flag = report([good, failed])["product_flag"]
     assert flag["review_advised"] == {"failed_flagged": 1, "good_flagged": 0}
@@ -68,3 +68,16 @@ def test_predictions_stored_before_the_second_pass_report_no_product_flag():
     ]
     assert all("review_advised" not in stack for stack in stacks)
     assert "product_flag" not in report(stacks)
+
+
+def test_the_stack_flag_takes_the_cuts_that_catch_the_most_failures_within_one_false_flag_in_ten():
+    # ten good stacks, two failed: one only the share sees (sure but unstable), one only the estimate sees
+    estimates = np.array([0.90, 0.91, 0.89, 0.92, 0.88, 0.90, 0.93, 0.90, 0.91, 0.86, 0.90, 0.70])
+    shares = np.array([0.02, 0.03, 0.02, 0.04, 0.03, 0.05, 0.02, 0.03, 0.09, 0.03, 0.20, 0.04])
+    failed = np.array([False] * 10 + [True, True])
+    flag = _stack_flag(estimates, shares, failed)
+    flagged = (estimates < flag["review_dice"]) | (shares > flag["unreliable_share_limit"])
+    assert flagged[failed].all() and flagged[~failed].sum() <= 1
+    # the quietest cuts that do it: nothing good flagged, the Dice cut just above the failure it must catch
+    assert not flagged[~failed].any()
+    assert 0.70 < flag["review_dice"] <= 0.78 and 0.09 <= flag["unreliable_share_limit"] < 0.20

@@ -26,7 +26,7 @@ import numpy as np
 from ..core.labels import STRUCTURES
 
 # The shipped model v8's, which its registry entry also holds (``review_calibration``; a test keeps the two equal);
-# a model whose entry or description has none gets these (ReviewCalibration). All three fitted on the out-of-fold
+# a model whose entry or description has none gets these (ReviewCalibration). All four fitted on the out-of-fold
 # predictions of v8's recipe (the 50 labelled patients, ED and ES, each segmented by the cross-validation model that
 # never saw it, as stored and through the synthetic new scanner), with the probabilities as a result keeps them
 # (GmmSegLib.core.probability_steps), by the rules of Testing/benchmarks/bench_review_queue.py --pooled; in brackets
@@ -34,13 +34,19 @@ from ..core.labels import STRUCTURES
 # otherwise (v7's needed 2.4).
 # Softening of the class probabilities, q ~ p ** (1 / T): the expected number of mislabelled pixels then equals the
 # actual one (1.4 to 1.5).
-TEMPERATURE = 1.5
+TEMPERATURE = 1.4
 # The basal slice's unsure pixels are multiplied by this in the queue: the weight that removes the most errors at
 # the top 20 % of slices (4.0 to 5.0).
 BASAL_WEIGHT = 4.5
-# A stack whose estimated mean Dice (LV, MYO, RV) is below this is flagged for review: the highest cut that flags
-# at most 10 % of the stacks with a mean Dice of 0.8 or more, so as many of the others as it can (0.8245 to 0.8489).
-REVIEW_DICE = 0.8331
+# A stack whose estimated mean Dice (LV, MYO, RV) is below this is flagged for review (0.59 to 0.80): with
+# UNRELIABLE_SHARE_LIMIT, one flag; the unreliable share finds the failed stacks far better (held out, it alone flags
+# 17 of 21), so the Dice estimate flags only what is plainly broken.
+REVIEW_DICE = 0.6002
+# A stack whose unreliable share (GmmSegLib.clinical.quality: the part of the heart that a second pass with the crop
+# moved labels otherwise, or that is unsure) is above this is flagged for review. Fitted with REVIEW_DICE as one flag:
+# the pair that flags the most stacks with a mean Dice under 0.8 while flagging at most 10 % of the others
+# (0.065 to 0.067).
+UNRELIABLE_SHARE_LIMIT = 0.0652
 # A pixel whose label's softened probability is below this is unsure: more likely wrong than right.
 UNSURE = 0.5
 # a structure expected to cover less than this many pixels of a slice and labelled in none is absent there
@@ -59,14 +65,17 @@ class ReviewCalibration:
     temperature: float = TEMPERATURE
     basal_weight: float = BASAL_WEIGHT
     review_dice: float = REVIEW_DICE
+    unreliable_share_limit: float = UNRELIABLE_SHARE_LIMIT
 
     @classmethod
     def of_model(cls, record: dict | None) -> ReviewCalibration:
         """From a model's registry entry or description; the defaults for what it does not give."""
         given = (record or {}).get("review_calibration") or {}
-        return cls(
-            **{name: float(given[name]) for name in ("temperature", "basal_weight", "review_dice") if name in given}
-        )
+        return cls(**{name: float(given[name]) for name in CALIBRATION_CONSTANTS if name in given})
+
+
+# the constants a model's ``review_calibration`` may hold, as ReviewCalibration names them
+CALIBRATION_CONSTANTS = ("temperature", "basal_weight", "review_dice", "unreliable_share_limit")
 
 
 @dataclass(frozen=True)

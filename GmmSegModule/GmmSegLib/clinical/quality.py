@@ -14,9 +14,10 @@ Calibration (``Testing/benchmarks/bench_quality.py``; clean volumes, and every f
 band, Rician noise or a bias field so that a structure's Dice is under 0.5): the shipped model v7 on the 50 ACDC
 development-validation volumes, clean 0.057 at most, broken 0.12 and above; the model of fold 0 of the
 cross-validation (site augmentation, softer probabilities) on the 50 it never saw, clean 0.083 at most, broken
-from 0.075 (BENCHMARKS.md, "The unreliable share"). ``UNRELIABLE_SHARE`` lies between. The model's own
-temperature is what makes the share comparable across models: a fixed threshold on the total uncertainty calls a
-third of the heart unsure on the clean volumes of a better calibrated model.
+from 0.075 (BENCHMARKS.md, "The unreliable share"). The model's own temperature is what makes the share comparable
+across models: a fixed threshold on the total uncertainty calls a third of the heart unsure on the clean volumes of a
+better calibrated model. The limit above which a result is flagged belongs to the model too (its review calibration,
+``ReviewCalibration.unreliable_share_limit``), fitted with the estimated-Dice flag on out-of-fold predictions.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from __future__ import annotations
 import numpy as np
 
 from .error_estimate import UNSURE, softened
-
-UNRELIABLE_SHARE = 0.10
 
 
 def unreliable_share(
@@ -42,15 +41,15 @@ def unreliable_share(
     return float(((labelled != second_labels[heart]) | (chosen < UNSURE)).mean())
 
 
-def unreliable_warning(shares: dict[int, float]) -> str | None:
-    """What to tell the clinician when some checked frame's unreliable share exceeds ``UNRELIABLE_SHARE``."""
+def unreliable_warning(shares: dict[int, float], limit: float) -> str | None:
+    """What to tell the clinician when some checked frame's unreliable share exceeds the model's ``limit``."""
     frame, worst = max(shares.items(), key=lambda item: item[1], default=(0, 0.0))
-    if worst <= UNRELIABLE_SHARE:
+    if worst <= limit:
         return None
     where = f" in frame {frame}" if len(shares) > 1 or frame else ""
     return (
         f"the result is unreliable{where}: on {worst:.0%} of the heart it changes when the image moves by 1.5 mm "
-        f"or the model is unsure (typically under {UNRELIABLE_SHARE:.0%}); the image may be too noisy, "
+        f"or the model is unsure (typically under {limit:.0%}); the image may be too noisy, "
         "ghosted or shaded for the model to read. Review every slice before using the volumes"
     )
 

@@ -11,7 +11,8 @@ Regions are the connected patches of high uncertainty inside a slice; each becom
 its bounding box, area, uncertainty mass and the structure it mostly concerns. The queue lists the
 items of the slice with the largest estimated error first, and within a slice the largest uncertainty mass first.
 A whole stack is flagged when its estimated mean Dice is below the model's ``review_dice``
-(:class:`~GmmSegLib.clinical.error_estimate.ReviewCalibration`).
+(:class:`~GmmSegLib.clinical.error_estimate.ReviewCalibration`), or when its unreliable share is above the model's
+limit (:mod:`GmmSegLib.clinical.quality`): fitted together as one flag, in which the share does most of the work.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from ..clinical.error_estimate import ReviewCalibration
 from ..clinical.indices import clinical_indices, volume_caveat
 from ..clinical.plausibility import implausible_findings
 from ..clinical.quality import (
-    UNRELIABLE_SHARE,
     blank_slices_inside_heart,
     gap_warning,
     unreliable_share,
@@ -52,7 +51,7 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
     }
     reasons = [
         whole_stack_warning(stack, calibration.review_dice),
-        unreliable_warning(shares),
+        unreliable_warning(shares, calibration.unreliable_share_limit),
         gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels)),
     ]
     summary = CaseSummary(
@@ -70,7 +69,7 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
         estimated_dice=[round(float(v), 4) for v in stack],
         implausible=implausible,
         unreliable_share={t: round(v, 4) for t, v in shares.items()},
-        unreliable_share_limit=UNRELIABLE_SHARE,
+        unreliable_share_limit=calibration.unreliable_share_limit,
         volumes_ml=result.volumes_ml,
         volume_caveat=volume_caveat(result.labels),
         timings_s={k: round(v, 4) for k, v in result.timings.items()},
