@@ -13,7 +13,8 @@ not); its numbers are those of the held-out estimates. The rules,
 on the training patients:
 - temperature: the one on a grid (1.0 to 3.0 by 0.1) whose expected number of mislabelled pixels is closest to the
   actual number;
-- basal weight: the one on a grid (1.0 to 6.0 by 0.5) whose queue (unsure pixels, the basal slice's weighted)
+- basal weight: the one on a grid (1.0 to 6.0 by 0.5) whose queue (unsure pixels plus, where the predictions keep the
+  quality check's second pass, the pixels it labels otherwise; the basal slice's weighted: review.slice_scores)
   removes the most mislabelled voxels at the top 20 % of slices (the smallest on ties);
 - stack flag: a stack is flagged when its estimated Dice is below a threshold or, where the predictions hold the
   quality check's second pass, its unreliable share (GmmSegLib.clinical.quality, at the fitted temperature) is above
@@ -35,7 +36,7 @@ predictions hold the second pass (files from ``oof_predictions.py`` since it kep
 plausibility findings and blank slices inside the heart, which have no constant fitted here.
 
 Queue payoff: the share of all mislabelled voxels removed when the top 10/20/30 % of slices are replaced by the
-expert's labels, for the new order (unsure pixels, the basal slice's weighted), the old one, random (mean of 100
+expert's labels, for the new order (review.slice_scores), the old one, random (mean of 100
 shuffles) and the oracle (most wrong voxels first). The old order is the mean total uncertainty of the slice's
 heart; the stored predictions hold no uncertainty maps, so it is computed as the normalised entropy of the stored
 class probabilities, which are the maps' posterior after the class-prior correction (an approximation of the
@@ -59,7 +60,11 @@ from uncertainty_calibration import review_payoff  # noqa: E402
 
 from GmmSegLib.clinical.error_estimate import basal_slice, expected_errors  # noqa: E402
 from GmmSegLib.clinical.plausibility import implausible_findings  # noqa: E402
-from GmmSegLib.clinical.quality import blank_slices_inside_heart, unreliable_share  # noqa: E402
+from GmmSegLib.clinical.quality import (  # noqa: E402
+    blank_slices_inside_heart,
+    slice_disagreement,
+    unreliable_share,
+)
 from GmmSegLib.clinical.review import slice_mean_uncertainty  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES  # noqa: E402
 from GmmSegLib.core.probability_steps import as_kept  # noqa: E402
@@ -76,14 +81,17 @@ def stack_record(prediction) -> dict:
     """What the cross-validation needs of one stored stack, for every temperature on the grid."""
     # the probabilities as a result keeps them (1/255 steps), from which the product estimates
     labels, truth, probabilities = prediction.labels, prediction.truth, as_kept(prediction.probabilities)
-    by_temperature = [expected_errors(probabilities, labels, t, basal_weight=1.0) for t in TEMPERATURES]
+    by_temperature = [expected_errors(probabilities, labels, t) for t in TEMPERATURES]
+    second = prediction.second_pass
+    # the queue's score before the basal weight (review.slice_scores): unsure pixels, plus the second pass's
+    # disagreement where the prediction keeps it
+    moved = 0.0 if second is None else slice_disagreement(labels, second).astype(np.float64)
     base = np.zeros(labels.shape[0], bool)
     if (at := basal_slice(labels)) is not None:
         base[at] = True
     entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1.0))).sum(0) / np.log(len(probabilities))
     old = slice_mean_uncertainty(entropy[None], labels[None])[0]
     present = old[(labels > 0).any(axis=(1, 2))]
-    second = prediction.second_pass
     return {
         "case": prediction.case.case,
         "patient": prediction.case.case.split("_")[0],
@@ -92,7 +100,7 @@ def stack_record(prediction) -> dict:
         "wrong": (labels != truth).sum(axis=(1, 2)).astype(np.float64),
         "base": base,
         "expected": np.stack([e.wrong for e in by_temperature]),
-        "unsure": np.stack([e.unsure for e in by_temperature]),
+        "queue_score": np.stack([e.unsure + moved for e in by_temperature]),
         "stack_dice": np.array([e.stack_dice() for e in by_temperature]),
         "dice": _mean_dice(labels, truth),
         "old_slice": old,
@@ -120,9 +128,9 @@ def fit(stacks: list[dict]) -> dict:
     base = np.concatenate([s["base"] for s in stacks])
     expected = np.concatenate([s["expected"] for s in stacks], axis=1)  # (temperatures, slices)
     index = int(np.argmin(np.abs(expected.sum(axis=1) - wrong.sum())))
-    unsure = np.concatenate([s["unsure"][index] for s in stacks])
+    queue_score = np.concatenate([s["queue_score"][index] for s in stacks])
     payoffs = [
-        review_payoff(unsure * np.where(base, weight, 1.0), wrong, (0.2,))["top_20%"]["queue"]
+        review_payoff(queue_score * np.where(base, weight, 1.0), wrong, (0.2,))["top_20%"]["queue"]
         for weight in BASAL_WEIGHTS
     ]
     weight = BASAL_WEIGHTS[int(np.argmax(payoffs))]
@@ -170,7 +178,7 @@ def _stack_flag(estimates: np.ndarray, shares: np.ndarray, failed: np.ndarray) -
 def apply(stack: dict, constants: dict) -> tuple[np.ndarray, float]:
     """The queue's slice scores and the stack's estimated Dice of one stack under ``constants``."""
     index = int(np.flatnonzero(TEMPERATURES == constants["temperature"])[0])
-    scores = stack["unsure"][index] * np.where(stack["base"], constants["basal_weight"], 1.0)
+    scores = stack["queue_score"][index] * np.where(stack["base"], constants["basal_weight"], 1.0)
     return scores, float(stack["stack_dice"][index])
 
 

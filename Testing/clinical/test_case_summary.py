@@ -28,6 +28,7 @@ def _cine_summary() -> CaseSummary:
         estimated_dice=[0.91, 0.88],
         unreliable_share={0: 0.02, 1: 0.05},
         unreliable_share_limit=0.1,
+        slice_disagreement={0: [3, 0, 0], 1: [5, 2, 0]},
         volumes_ml=[{"LV": 150.0, "MYO": 120.0, "RV": 160.0}, {"LV": 60.0, "MYO": 125.0, "RV": 80.0}],
         timings_s={"locate": 0.1},
         review_reasons=["slice 2 holds no image"],
@@ -40,6 +41,7 @@ def test_a_summary_comes_back_from_its_json_whole():
     record = json.loads(json.dumps(summary.to_json()))
     assert CaseSummary.from_json(record) == summary
     assert record["canonical_frame"]["centre_x"] == 100.5 and record["unreliable_share"] == {"0": 0.02, "1": 0.05}
+    assert record["slice_disagreement"] == {"0": [3, 0, 0], "1": [5, 2, 0]}
     assert record["review_advised"] is True and summary.frame_of_interest == 0
     assert record["phi"][0]["scale"] == pytest.approx(1.1) and record["model"]["verified"] is True
 
@@ -61,6 +63,7 @@ def test_the_json_keeps_the_keys_and_their_order_that_results_have_always_had():
         "implausible",
         "unreliable_share",
         "unreliable_share_limit",
+        "slice_disagreement",
         "volumes_ml",
         "volume_caveat",
         "timings_s",

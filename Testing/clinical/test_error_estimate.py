@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from GmmSegLib.clinical.error_estimate import basal_slice, expected_errors, softened
+from GmmSegLib.clinical.review import slice_scores
 
 
 def _probabilities(labels: np.ndarray, certainty: float) -> np.ndarray:
@@ -37,7 +38,7 @@ def test_expected_dice_follows_the_formula_at_temperature_one():
     Dice = 2 * 0.8 * 64 / (64 + 0.8 * 64 + 0.2 / 3 * (1600 - 64)) on each slice."""
     labels = np.zeros((2, 40, 40), np.uint8)
     labels[:, 14:22, 14:22] = 1
-    estimate = expected_errors(_probabilities(labels, 0.8), labels, temperature=1.0, basal_weight=1.0)
+    estimate = expected_errors(_probabilities(labels, 0.8), labels, temperature=1.0)
     expected = 2 * 0.8 * 64 / (64 + 0.8 * 64 + 0.2 / 3 * (1600 - 64))
     assert estimate.slice_dice()[0] == pytest.approx([expected] * 2, rel=1e-4)
     np.testing.assert_allclose(estimate.slice_dice()[1:], 0.0)  # MYO, RV: labelled nowhere, expected on 107 px each
@@ -55,15 +56,15 @@ def test_softening_leaves_sure_pixels_and_makes_unsure_ones_less_sure():
     np.testing.assert_allclose(softened(p, 1.0), p)
 
 
-def test_the_basal_slice_is_weighted_in_the_unsure_pixels_but_not_in_the_expected_errors_or_the_dice():
+def test_the_basal_slice_is_weighted_in_the_queue_but_not_in_the_expected_errors_or_the_dice():
     labels = _stack()
     probabilities = _probabilities(labels, 0.4)
     assert basal_slice(labels) == 2 and basal_slice(np.zeros_like(labels)) is None
-    plain = expected_errors(probabilities, labels, temperature=1.0, basal_weight=1.0)
-    weighted = expected_errors(probabilities, labels, temperature=1.0, basal_weight=3.0)
-    np.testing.assert_allclose(weighted.unsure, plain.unsure * [1, 1, 3])
-    np.testing.assert_allclose(weighted.wrong, plain.wrong)
-    np.testing.assert_allclose(weighted.slice_dice(), plain.slice_dice())
+    estimate = expected_errors(probabilities, labels, temperature=1.0)
+    np.testing.assert_allclose(slice_scores(estimate.unsure, None, labels, 3.0), estimate.unsure * [1, 1, 3])
+    # the slices the quality check saw labelled otherwise by its second pass come first, the basal one weighted too
+    moved = [0, 40, 10]
+    np.testing.assert_allclose(slice_scores(estimate.unsure, moved, labels, 3.0), (estimate.unsure + moved) * [1, 1, 3])
 
 
 def test_unsure_pixels_are_those_whose_label_is_more_likely_wrong_than_right():
@@ -74,7 +75,7 @@ def test_unsure_pixels_are_those_whose_label_is_more_likely_wrong_than_right():
     probabilities = _probabilities(labels, 1.0)
     probabilities[:, 0, 10:30, 10:30] = _probabilities(labels[:1, 10:30, 10:30], 0.6)[:, 0]
     probabilities[:, 1, 10:15, 10:15] = _probabilities(labels[1:, 10:15, 10:15], 0.4)[:, 0]
-    estimate = expected_errors(probabilities, labels, temperature=1.0, basal_weight=1.0)
+    estimate = expected_errors(probabilities, labels, temperature=1.0)
     np.testing.assert_allclose(estimate.unsure, [0, 25])
     np.testing.assert_allclose(estimate.wrong, [0.4 * 400, 0.6 * 25], rtol=1e-5)
 

@@ -15,6 +15,7 @@ from GmmSegLib.clinical.error_estimate import ReviewCalibration
 from GmmSegLib.clinical.quality import (
     blank_slices_inside_heart,
     checked_frames,
+    slice_disagreement,
     unreliable_share,
     unreliable_warning,
 )
@@ -37,6 +38,27 @@ def test_the_unreliable_share_counts_disagreement_and_unsure_labels_over_the_hea
     assert unreliable_share(labels, labels, probabilities, temperature=1.0) == 0.0
     empty = np.zeros_like(labels)
     assert unreliable_share(empty, empty, probabilities, temperature=1.0) == 0.0
+
+
+def test_slice_disagreement_counts_per_slice_the_heart_pixels_the_passes_label_otherwise():
+    labels = np.zeros((2, 10, 10), np.uint8)
+    labels[:, :5] = 1
+    second = labels.copy()
+    second[0, 5] = 2  # 10 pixels only the second pass calls heart
+    second[1, 0, :4] = 2  # 4 heart pixels it calls myocardium instead of LV
+    second[1, 1, :3] = 0  # 3 it calls background
+    np.testing.assert_array_equal(slice_disagreement(labels, second), [10, 7])
+    np.testing.assert_array_equal(slice_disagreement(labels, labels), [0, 0])
+
+
+@requires_torch
+def test_the_summary_keeps_each_checked_frames_disagreement_for_the_review_queue(automatic, phantom_volume):
+    from GmmSegLib.inference.case_files import summarise_case
+
+    summary = summarise_case(automatic, phantom_volume, None)
+    assert list(summary.slice_disagreement) == list(automatic.second_pass_labels) == [0]
+    expected = slice_disagreement(automatic.labels[0], automatic.second_pass_labels[0])
+    assert summary.slice_disagreement[0] == expected.tolist() and len(expected) == automatic.labels.shape[1]
 
 
 def test_only_an_unreliable_share_above_the_limit_is_warned():

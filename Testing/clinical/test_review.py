@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from uncertainty_calibration import auroc, expected_calibration_error, review_payoff
 
-from GmmSegLib.clinical.error_estimate import REVIEW_DICE
+from GmmSegLib.clinical.error_estimate import BASAL_WEIGHT, REVIEW_DICE, ReviewCalibration
 from GmmSegLib.clinical.review import (
     label_review_queue,
     review_queue,
@@ -71,6 +71,32 @@ def test_review_queue_puts_the_slice_with_the_most_expected_errors_first_not_the
     assert set(first.to_dict()) >= {"slice_score", "estimated_dice", "bbox", "structure"}
 
 
+def test_a_sure_slice_that_the_second_pass_labels_otherwise_comes_first_on_the_checked_frame():
+    """A confident error shows in no probability; it shows in the quality check's second pass, which labels the
+    slice otherwise when the crop moves. Frames without a second pass keep their unsure pixels alone."""
+    labels = np.zeros((2, 3, 40, 40), np.uint8)
+    labels[:, 0, 15:25, 15:25] = 1  # the apical end, 100 pixels
+    labels[:, 1:, 10:30, 10:30] = 1  # slice 2, the larger end, is the basal one
+    probabilities = _confident(labels)
+    probabilities[:, :, 1, 10:15, 10:30] = _confident(labels[:, 1:2, 10:15, 10:30], 0.4)[:, :, 0]  # 100 unsure
+    uncertainty = np.zeros(labels.shape, np.float32)
+    pixel_mm2 = 1.5 * 1.5
+    plain = review_queue(uncertainty, probabilities, labels, (1.5, 1.5, 8.0), calibration=ReviewCalibration())
+    assert [(item.frame, item.slice) for item in plain[:2]] == [(0, 1), (1, 1)]
+    checked = review_queue(
+        uncertainty,
+        probabilities,
+        labels,
+        (1.5, 1.5, 8.0),
+        calibration=ReviewCalibration(),
+        disagreement={1: [0, 0, 150]},
+    )
+    scores = {(item.frame, item.slice): item.slice_score for item in checked}
+    assert (checked[0].frame, checked[0].slice) == (1, 2)
+    assert scores[(1, 2)] == pytest.approx(150 * BASAL_WEIGHT * pixel_mm2)  # the basal slice, weighted
+    assert scores[(0, 2)] == 0.0 and scores[(1, 1)] == scores[(0, 1)] == pytest.approx(100 * pixel_mm2)
+
+
 def test_review_queue_reads_the_probabilities_frame_by_frame():
     """The scene hands the probabilities as a sequence of frames (K, Z, Y, X), read on first use."""
     labels = np.zeros((2, 2, 20, 20), np.uint8)
@@ -114,8 +140,6 @@ def test_the_review_estimate_takes_the_constants_of_the_model_that_made_the_resu
 ):
     """A model's registry entry carries its calibration; the shipped model's equals the code's defaults; another
     model's applies to its results (here a flag threshold no stack passes)."""
-    from GmmSegLib.clinical.error_estimate import ReviewCalibration
-
     _, entry = shipped_model
     assert ReviewCalibration.of_model(entry.record) == ReviewCalibration()
     assert ReviewCalibration.of_model({"id": "adapted, no calibration"}) == ReviewCalibration()

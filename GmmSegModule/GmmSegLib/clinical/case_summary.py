@@ -75,6 +75,9 @@ class CaseSummary:
     # or that the model is unsure of (quality.py): the result's label-free reliability; and its limit
     unreliable_share: dict[int, float] = field(default_factory=dict)
     unreliable_share_limit: float | None = None
+    # per checked frame, per slice, the heart pixels the two passes label differently (quality.slice_disagreement):
+    # what the review queue adds to a slice's unsure pixels
+    slice_disagreement: dict[int, list[int]] = field(default_factory=dict)
     volumes_ml: list[dict[str, float]] = field(default_factory=list)  # per frame, per structure
     # the LV in fewer slices than a volume needs (1- or 2-slice stacks): what the volumes then are (indices.py)
     volume_caveat: str | None = None
@@ -112,6 +115,7 @@ class CaseSummary:
             "implausible": list(self.implausible),
             "unreliable_share": {str(frame): share for frame, share in self.unreliable_share.items()},
             "unreliable_share_limit": self.unreliable_share_limit,
+            "slice_disagreement": {str(frame): list(row) for frame, row in self.slice_disagreement.items()},
             "volumes_ml": list(self.volumes_ml),
             "volume_caveat": self.volume_caveat,
             "timings_s": dict(self.timings_s),
@@ -145,6 +149,9 @@ class CaseSummary:
                 implausible=implausible,
                 unreliable_share={int(t): float(v) for t, v in record.get("unreliable_share", {}).items()},
                 unreliable_share_limit=record.get("unreliable_share_limit"),
+                slice_disagreement={
+                    int(t): [int(v) for v in row] for t, row in record.get("slice_disagreement", {}).items()
+                },
                 volumes_ml=list(record.get("volumes_ml") or []),
                 volume_caveat=record.get("volume_caveat"),
                 timings_s=dict(record.get("timings_s", {})),

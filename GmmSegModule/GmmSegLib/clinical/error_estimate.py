@@ -9,7 +9,8 @@ label's softened probability is below one half (more likely wrong than right): o
 finds the errors better than the expected errors do, and as well on the stored ones. One kind of error no
 probability foresees: where the expert stops the ventricles at the base (the atria and outflow tracts above look
 like ventricles), which makes the basal slice of a stack the most often confidently wrong one; the queue multiplies
-its unsure pixels by ``BASAL_WEIGHT`` (the Dice estimates come from the softened probabilities alone). The basal
+its score by ``BASAL_WEIGHT`` (GmmSegLib.clinical.review.slice_scores; the Dice estimates come from the softened
+probabilities alone). The basal
 slice is the end of the labelled heart range with the larger heart area.
 
 The constants were chosen by cross-validation over patients on out-of-fold predictions only, of the ACDC images
@@ -35,9 +36,9 @@ from ..core.labels import STRUCTURES
 # Softening of the class probabilities, q ~ p ** (1 / T): the expected number of mislabelled pixels then equals the
 # actual one (1.4 to 1.5).
 TEMPERATURE = 1.4
-# The basal slice's unsure pixels are multiplied by this in the queue: the weight that removes the most errors at
-# the top 20 % of slices (4.0 to 5.0).
-BASAL_WEIGHT = 4.5
+# The basal slice's queue score (its unsure pixels and those the quality check's passes disagree on, review.
+# slice_scores) is multiplied by this: the weight that removes the most errors at the top 20 % of slices (1.5 to 2.5).
+BASAL_WEIGHT = 2.5
 # A stack whose estimated mean Dice (LV, MYO, RV) is below this is flagged for review (0.59 to 0.80): with
 # UNRELIABLE_SHARE_LIMIT, one flag; the unreliable share finds the failed stacks far better (held out, it alone flags
 # 17 of 21), so the Dice estimate flags only what is plainly broken.
@@ -83,7 +84,7 @@ class ExpectedErrors:
     """The expected errors of one stack, per slice: arrays (Z,) and, per structure (LV, MYO, RV), (3, Z)."""
 
     wrong: np.ndarray  # expected mislabelled pixels of each slice
-    unsure: np.ndarray  # unsure pixels of each slice (basal weight applied): the review queue's order
+    unsure: np.ndarray  # unsure pixels of each slice: the review queue's order (review.slice_scores)
     labelled: np.ndarray  # pixels labelled as the structure
     overlap: np.ndarray  # sum of q_S over the pixels labelled S: the expected true positives
     mass: np.ndarray  # sum of q_S over the slice: the expected size of the structure
@@ -122,18 +123,13 @@ def basal_slice(labels: np.ndarray) -> int | None:
     return first if area[first] >= area[last] else last
 
 
-def expected_errors(
-    probabilities: np.ndarray, labels: np.ndarray, temperature: float = TEMPERATURE, basal_weight: float = BASAL_WEIGHT
-) -> ExpectedErrors:
+def expected_errors(probabilities: np.ndarray, labels: np.ndarray, temperature: float = TEMPERATURE) -> ExpectedErrors:
     """The expected errors of one stack from its class probabilities (K, Z, Y, X) and labels (Z, Y, X)."""
     window = _uncertain_window(probabilities, labels)
     q = softened(probabilities[(slice(None), slice(None), *window)], temperature)
     labels = np.asarray(labels)[(slice(None), *window)]
     chosen = np.take_along_axis(q, labels[None].astype(np.intp), axis=0)[0]
     unsure = (chosen < UNSURE).sum(axis=(1, 2)).astype(np.float64)
-    base = basal_slice(labels)
-    if base is not None:
-        unsure[base] *= basal_weight
     values = list(STRUCTURES.values())
     masks = np.stack([labels == value for value in values])
     return ExpectedErrors(

@@ -41,6 +41,12 @@ def unreliable_share(
     return float(((labelled != second_labels[heart]) | (chosen < UNSURE)).mean())
 
 
+def slice_disagreement(labels: np.ndarray, second_labels: np.ndarray) -> np.ndarray:
+    """Per slice (Z,), the pixels that ``labels`` or ``second_labels`` (one frame, (Z, Y, X)) call heart where the two
+    passes disagree: where a slice's labels do not hold still, the review queue looks first (review.py)."""
+    return (((labels > 0) | (second_labels > 0)) & (labels != second_labels)).sum(axis=(1, 2))
+
+
 def unreliable_warning(shares: dict[int, float], limit: float) -> str | None:
     """What to tell the clinician when some checked frame's unreliable share exceeds the model's ``limit``."""
     frame, worst = max(shares.items(), key=lambda item: item[1], default=(0, 0.0))

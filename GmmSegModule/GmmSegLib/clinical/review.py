@@ -1,12 +1,14 @@
 """Error-guided review: which slices and regions a clinician should look at first.
 
 A slice's score is its unsure area in mm^2 (:mod:`GmmSegLib.clinical.error_estimate`: where the label's softened
-class probability is below one half, the basal slice weighted), and each item carries the slice's estimated Dice.
-On the out-of-fold predictions (``Testing/benchmarks/bench_review_queue.py``; BENCHMARKS.md, "Review queue")
-correcting the top 20 % of slices in this order removes 27-32 % of the mislabelled voxels, of the stored images and
-of a synthetic new scanner's alike (the best possible order 40-46 %, random 20 %); the mean total uncertainty of the
-slice's heart, the order before, removed 20-25 %: it looks at how unsure the model is, not at how much of the slice
-that concerns, and misses the confident errors at the base.
+class probability is below one half), plus, on the frames the quality check segmented twice, the area where its two
+passes disagree (:func:`GmmSegLib.clinical.quality.slice_disagreement`: the confident errors that no probability
+shows tend not to hold still when the crop moves), the basal slice weighted; each item carries the slice's
+estimated Dice.
+On the out-of-fold predictions of v8's recipe (``Testing/benchmarks/bench_review_queue.py``; BENCHMARKS.md, "Review
+queue") correcting the top 20 % of slices in this order removes 34-37 % of the mislabelled voxels, of the stored
+images and of a synthetic new scanner's alike (the best possible order 41-45 %, random 20 %); the unsure pixels
+alone removed 30-32 %, the mean total uncertainty of the slice's heart 23 %.
 Regions are the connected patches of high uncertainty inside a slice; each becomes a review item with
 its bounding box, area, uncertainty mass and the structure it mostly concerns. The queue lists the
 items of the slice with the largest estimated error first, and within a slice the largest uncertainty mass first.
@@ -17,14 +19,14 @@ limit (:mod:`GmmSegLib.clinical.quality`): fitted together as one flag, in which
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from ..core.labels import STRUCTURES
-from .error_estimate import REVIEW_DICE, ReviewCalibration, expected_errors
+from .error_estimate import REVIEW_DICE, ReviewCalibration, basal_slice, expected_errors
 
 REGION_THRESHOLD = 0.3
 MIN_REGION_AREA_MM2 = 10.0
@@ -61,7 +63,7 @@ def stack_estimated_dice(
     """Per frame of class probabilities (K, Z, Y, X each) and labels (T, Z, Y, X), the stack's estimated mean Dice
     (with the ``calibration`` of the model that made them)."""
     return [
-        expected_errors(frame, frame_labels, calibration.temperature, calibration.basal_weight).stack_dice()
+        expected_errors(frame, frame_labels, calibration.temperature).stack_dice()
         for frame, frame_labels in zip(probabilities, labels, strict=True)
     ]
 
@@ -92,9 +94,12 @@ def review_queue(
     threshold: float = REGION_THRESHOLD,
     min_area_mm2: float = MIN_REGION_AREA_MM2,
     calibration: ReviewCalibration = ReviewCalibration(),
+    disagreement: Mapping[int, Sequence[float]] | None = None,
 ) -> list[ReviewItem]:
     """Review items of maps and labels (T, Z, Y, X) and class probabilities (T of (K, Z, Y, X)): the regions of
-    uncertainty above ``threshold``, the slice with the largest estimated error first.
+    uncertainty above ``threshold``, the slice with the largest estimated error first. ``disagreement`` holds, per
+    frame the quality check segmented twice, each slice's pixels where its passes disagree (the summary's
+    ``slice_disagreement``).
 
     A slice with heart labels but no region above the threshold still appears once, with its whole heart
     bounding box, so that every slice can be reached from the queue.
@@ -102,8 +107,9 @@ def review_queue(
     pixel_mm2 = spacing_xyz[0] * spacing_xyz[1]
     items: list[ReviewItem] = []
     for t in range(uncertainty.shape[0]):
-        estimate = expected_errors(probabilities[t], labels[t], calibration.temperature, calibration.basal_weight)
+        estimate = expected_errors(probabilities[t], labels[t], calibration.temperature)
         dice = estimate.mean_slice_dice()
+        scores = slice_scores(estimate.unsure, (disagreement or {}).get(t), labels[t], calibration.basal_weight)
         for z in range(uncertainty.shape[1]):
             slice_items = _slice_items(uncertainty[t, z], labels[t, z], pixel_mm2, threshold, min_area_mm2)
             items += [
@@ -111,7 +117,7 @@ def review_queue(
                     t,
                     z,
                     bbox,
-                    float(estimate.unsure[z] * pixel_mm2),
+                    float(scores[z] * pixel_mm2),
                     mass,
                     structure,
                     area,
@@ -120,6 +126,18 @@ def review_queue(
                 for bbox, mass, structure, area in slice_items
             ]
     return sorted(items, key=lambda item: (item.slice_score, item.score), reverse=True)
+
+
+def slice_scores(
+    unsure: np.ndarray, disagreement: Sequence[float] | None, labels: np.ndarray, basal_weight: float
+) -> np.ndarray:
+    """The queue's score of each slice of one frame (Z,): its unsure pixels plus, where the frame was segmented twice,
+    those its passes disagree on, the basal slice's multiplied by ``basal_weight``."""
+    scores = np.asarray(unsure, np.float64) + (0.0 if disagreement is None else np.asarray(disagreement, np.float64))
+    base = basal_slice(labels)
+    if base is not None:
+        scores[base] *= basal_weight
+    return scores
 
 
 def _slice_items(

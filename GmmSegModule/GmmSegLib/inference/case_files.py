@@ -21,6 +21,7 @@ from ..clinical.plausibility import implausible_findings
 from ..clinical.quality import (
     blank_slices_inside_heart,
     gap_warning,
+    slice_disagreement,
     unreliable_share,
     unreliable_warning,
 )
@@ -70,6 +71,10 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
         implausible=implausible,
         unreliable_share={t: round(v, 4) for t, v in shares.items()},
         unreliable_share_limit=calibration.unreliable_share_limit,
+        slice_disagreement={
+            t: [int(v) for v in slice_disagreement(result.labels[t], second)]
+            for t, second in result.second_pass_labels.items()
+        },
         volumes_ml=result.volumes_ml,
         volume_caveat=volume_caveat(result.labels),
         timings_s={k: round(v, 4) for k, v in result.timings.items()},

@@ -516,6 +516,7 @@ def review_items(result: CaseResult, limit: int = 20, probabilities: Sequence[np
             result.labels,
             spacing,
             calibration=ReviewCalibration.of_model(model.record),
+            disagreement=result.summary.slice_disagreement,
         )
     else:
         indices = result.summary.clinical_indices or {}
