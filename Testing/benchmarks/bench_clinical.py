@@ -158,6 +158,12 @@ def variant_agreement(patients: dict[str, Patient], reference: dict[str, dict], 
     return result
 
 
+def _median_width(ranges: list[list[float] | None]) -> float | None:
+    """The median width of the ranges given; None when there are none."""
+    widths = [high - low for low, high in filter(None, ranges)]
+    return float(np.median(widths)) if widths else None
+
+
 def range_coverage(patients: dict[str, Patient], reference: dict[str, dict]) -> dict:
     """How often the expert's LVEF and RVEF fall in the model's range, per fold, for each range setting."""
     shipped = clinical.EF_RANGE_PROBABILITY
@@ -179,15 +185,9 @@ def range_coverage(patients: dict[str, Patient], reference: dict[str, dict]) -> 
                         if ranged and truth[key] is not None
                     ),
                     "patients": sum(f == fold for f, _, _ in rows),
-                    "median_width": float(
-                        np.median(
-                            [
-                                np.diff(getattr(ours, f"{key}_range"))[0]
-                                for f, ours, _ in rows
-                                if f == fold and getattr(ours, f"{key}_range")
-                            ]
-                        )
-                    ),
+                    # the model bounds no EF where it is nowhere sure of the cavity (clinical.indices.ef_range)
+                    "without_range": sum(f == fold and not getattr(ours, f"{key}_range") for f, ours, _ in rows),
+                    "median_width": _median_width([getattr(ours, f"{key}_range") for f, ours, _ in rows if f == fold]),
                 }
                 for key in ("lv_ef", "rv_ef")
                 for fold in sorted({f for f, _, _ in rows})

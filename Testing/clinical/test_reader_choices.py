@@ -106,6 +106,9 @@ def test_the_ef_range_widens_with_the_uncertain_voxels_and_holds_the_ef(small_ph
     low, high = unsure.lv_ef_range
     assert low < unsure.lv_ef < high and high - low > 2.0
     assert sure.slice_limits["LV ED"]["first_confidence"] == pytest.approx(0.999, abs=1e-3)
+    # a model never sure of a cavity (its probability there stops below 1 - EF_RANGE_PROBABILITY) bounds no EF
+    never_sure = clinical_indices(labels, spacing, probabilities=soft_probabilities(labels, 0.9))
+    assert never_sure.lv_ef_range is None and never_sure.lv_ef == pytest.approx(sure.lv_ef)
     plain = clinical_indices(labels, spacing)  # the CSV has the same columns with and without probabilities
     assert sure.summary_csv().splitlines()[0] == plain.summary_csv().splitlines()[0]
     assert "range" not in plain.summary_csv().splitlines()[0]

@@ -282,7 +282,9 @@ def ef_range(
     :data:`EF_RANGE_PROBABILITY`) and what is possibly cavity (>= that probability), on the slices the reader
     counts; half of each band is taken as that volume's uncertainty, the two combined in quadrature through EF =
     1 - ESV / EDV (errors at ED and ES are not the same error), and the range centred on the EF of the bands'
-    middles (which may differ a little from the labels' EF). None when a cavity is empty.
+    middles (which may differ a little from the labels' EF). None when a cavity is empty, or when the model is
+    nowhere sure of it at ED or ES (no voxel reaches 1 - the probability): its probabilities then bound nothing, and
+    a range from nothing to everything possible would only mislead (v8's RV probabilities stop near 0.92).
     """
     voxel_ml = float(np.prod(spacing_xyz)) / 1000.0
     middle, half = {}, {}
@@ -291,10 +293,10 @@ def ef_range(
         probability = probability * counted_slices(probability.shape[0], ventricle, phase, choices)[:, None, None]
         surely = float((probability >= 1 - EF_RANGE_PROBABILITY).sum()) * voxel_ml
         possibly = float((probability >= EF_RANGE_PROBABILITY).sum()) * voxel_ml
+        if surely <= 0:
+            return None
         middle[phase], half[phase] = (surely + possibly) / 2, (possibly - surely) / 2
     edv, esv = middle["ED"], middle["ES"]
-    if edv <= 0 or esv <= 0:
-        return None
     spread = 100.0 * float(np.hypot(esv / edv**2 * half["ED"], half["ES"] / edv))
     centre = 100.0 * (edv - esv) / edv
     return [round(centre - spread, 1), round(centre + spread, 1)]
