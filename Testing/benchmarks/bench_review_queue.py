@@ -175,9 +175,13 @@ def _stack_flag(estimates: np.ndarray, shares: np.ndarray, failed: np.ndarray) -
     }
 
 
+def _temperature_index(constants: dict) -> int:
+    return int(np.flatnonzero(TEMPERATURES == constants["temperature"])[0])
+
+
 def apply(stack: dict, constants: dict) -> tuple[np.ndarray, float]:
     """The queue's slice scores and the stack's estimated Dice of one stack under ``constants``."""
-    index = int(np.flatnonzero(TEMPERATURES == constants["temperature"])[0])
+    index = _temperature_index(constants)
     scores = stack["queue_score"][index] * np.where(stack["base"], constants["basal_weight"], 1.0)
     return scores, float(stack["stack_dice"][index])
 
@@ -187,7 +191,7 @@ def _applied(stack: dict, constants: dict) -> dict:
     low_dice = dice < constants["review_dice"]
     applied = {**stack, "scores": scores, "estimated_dice": dice, "low_dice": low_dice, "flagged": low_dice}
     if stack["unreliable_share"] is not None and "unreliable_share_limit" in constants:
-        index = int(np.flatnonzero(TEMPERATURES == constants["temperature"])[0])
+        index = _temperature_index(constants)
         applied["unreliable"] = bool(stack["unreliable_share"][index] > constants["unreliable_share_limit"])
         applied["flagged"] = bool(low_dice or applied["unreliable"])
         applied["review_advised"] = bool(applied["flagged"] or stack["other_reasons"])
