@@ -2,20 +2,20 @@
 
 With class probabilities q and labels l, a pixel is mislabelled with probability 1 - q[l], so a slice's expected
 number of mislabelled pixels is the sum of 1 - q[l] over it, and a structure S's expected Dice is about
-2 sum(q_S [l == S]) / (sum [l == S] + sum q_S). The model's probabilities are overconfident (on the out-of-fold
-predictions the shipped model made 2.3 times as many errors as its probabilities expect), so they are first softened
-by a temperature, q ~ p ** (1 / TEMPERATURE). The review queue orders slices by their unsure pixels, those whose
-label's softened probability is below one half (more likely wrong than right): on a new scanner's images that count
-finds the errors better than the expected errors do, and as well on the stored ones. One kind of error no
-probability foresees: where the expert stops the ventricles at the base (the atria and outflow tracts above look
-like ventricles), which makes the basal slice of a stack the most often confidently wrong one; the queue multiplies
-its score by ``BASAL_WEIGHT`` (GmmSegLib.clinical.review.slice_scores; the Dice estimates come from the softened
-probabilities alone). The basal
-slice is the end of the labelled heart range with the larger heart area.
+2 sum(q_S [l == S]) / (sum [l == S] + sum q_S). A model's probabilities are usually overconfident (on its
+out-of-fold predictions v7 made 2.3 times as many errors as its probabilities expect), so they are first softened by
+a temperature, q ~ p ** (1 / TEMPERATURE), the model's own (v7's 2.4, v8's 1.4). The review queue orders slices
+by their unsure pixels, those whose label's softened probability is below one half (more likely wrong than right),
+plus the pixels the quality check's second pass labels otherwise where there is one (review.slice_scores). One
+kind of error no probability foresees: where the expert stops the ventricles at the base (the atria and outflow
+tracts above look like ventricles), which makes the basal slice of a stack the most often confidently wrong one; the
+queue multiplies its score by ``BASAL_WEIGHT`` (the Dice estimates come from the softened probabilities alone). The
+basal slice is the end of the labelled heart range with the larger heart area.
 
 The constants were chosen by cross-validation over patients on out-of-fold predictions only, of the ACDC images
 as stored and seen through the benchmarks' synthetic new scanner (``python Testing/benchmarks/bench_review_queue.py
---predictions runs/oof_v7 runs/oof_v7_shifted``; BENCHMARKS.md, "Review queue").
+--pooled --predictions runs/s29/oof_f0 runs/s29/oof_f0_shifted runs/s29/oof_f1 runs/s29/oof_f1_shifted``;
+BENCHMARKS.md, "Review queue and stack flag").
 """
 
 from __future__ import annotations
