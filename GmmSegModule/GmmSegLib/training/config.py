@@ -10,9 +10,19 @@ from ..core.errors import GmmSegError
 from ..core.paths import ACDC_ENV
 from ..io import acdc
 
-# the order of a full run; "handedness", "calibration" and "refiner" come last so that the other stages keep their
-# random streams, the calibration judges the finished networks and the refiner learns the finished segmenter's errors
-STAGES = ("localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration", "refiner")
+# the order of a full run (a stage's random stream follows its place here); the calibration comes after the
+# networks it judges and the refiner after the segmenter whose errors it learns
+STAGES = (
+    "localiser",
+    "atlas",
+    "pretrain",
+    "responsibilities",
+    "registration",
+    "adapt",
+    "handedness",
+    "calibration",
+    "refiner",
+)
 
 
 @dataclass
@@ -31,6 +41,7 @@ class TrainConfig:
     localiser_epochs: int = 40
     localiser_tight_views: int = 2  # extra copies of each labelled stack in a random tight field of view
     pretrain_epochs: int = 40
+    responsibilities_epochs: int = 10
     registration_epochs: int = 10
     adapt_epochs: int = 10
     handedness_epochs: int = 40
@@ -73,7 +84,15 @@ def check_config(config: TrainConfig) -> None:
         "seed": config.seed,
         **{
             f"{stage}_epochs": getattr(config, f"{stage}_epochs")
-            for stage in ("localiser", "pretrain", "registration", "adapt", "handedness", "refiner")
+            for stage in (
+                "localiser",
+                "pretrain",
+                "responsibilities",
+                "registration",
+                "adapt",
+                "handedness",
+                "refiner",
+            )
         },
     }
     rates = {"learning_rate": config.learning_rate, "adapt_learning_rate": config.adapt_learning_rate}
@@ -136,6 +155,7 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ("localiser_epochs", int, "epochs of the localiser stage"),
     ("localiser_tight_views", int, "extra copies of each labelled stack in a random tight field of view"),
     ("pretrain_epochs", int, "epochs of supervised pretraining of the feature U-Net and heads"),
+    ("responsibilities_epochs", int, "epochs of z_net alone on the pretrained features (pi as sure as they are)"),
     ("registration_epochs", int, "epochs of the prior registration net"),
     ("adapt_epochs", int, "epochs of label-free adaptation (the negative ELBO)"),
     ("handedness_epochs", int, "epochs of the net that recognises stacks stored mirrored"),

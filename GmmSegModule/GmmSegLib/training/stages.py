@@ -99,6 +99,29 @@ def pretrain_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) 
     )
 
 
+def responsibilities_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) -> Stage:
+    """z_net alone on the pretrained features, frozen: pi learns to be as sure as the features it reads.
+
+    In pretraining z_net chases features that move under it and ends well short of them: with the site
+    augmentation its pi in the right ventricle's core stayed a fixed mix (0.68 RV) where the features are sure
+    (0.98), so the posterior and the uncertainty maps hedged over the whole RV (BENCHMARKS.md, accuracy section).
+    The registration net reads pi, so this stage comes before it.
+    """
+
+    def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
+        features = model.features(batch.images)  # no parameter of it trains here, so no graph is kept
+        return {"total": segmentation_loss(model.heads.responsibilities_logits(features), batch.labels)}
+
+    return Stage(
+        "responsibilities",
+        [model.heads.z_net],
+        loss,
+        feature_batches(config, model, data.labelled()),
+        config.responsibilities_epochs,
+        config.learning_rate,
+    )
+
+
 def registration_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData) -> Stage:
     """The registration net, on the pretrained responsibilities of crops moved by a random known phi."""
 

@@ -53,6 +53,7 @@ from .stages import (
     localiser_stage,
     pretrain_stage,
     registration_stage,
+    responsibilities_stage,
 )
 from .state import STATE_FILE, TEACHER_FILE, SavedState, load_state, save_state
 
@@ -60,6 +61,7 @@ STOPPED_EXIT_CODE = 143
 OPTIMISED = {
     "localiser": localiser_stage,
     "pretrain": pretrain_stage,
+    "responsibilities": responsibilities_stage,
     "registration": registration_stage,
     "handedness": handedness_stage,
     "refiner": refiner_stage,
@@ -202,6 +204,7 @@ class Trainer:
         epochs = {
             "localiser": c.localiser_epochs,
             "pretrain": c.pretrain_epochs,
+            "responsibilities": c.responsibilities_epochs,
             "registration": c.registration_epochs,
             "adapt": c.adapt_epochs,
             "handedness": c.handedness_epochs,
