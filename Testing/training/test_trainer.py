@@ -24,6 +24,8 @@ TINY = [
     "1",
     "--pretrain-epochs",
     "1",
+    "--responsibilities-epochs",
+    "1",
     "--registration-epochs",
     "1",
     "--adapt-epochs",
@@ -57,7 +59,17 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
-    stages = ["localiser", "atlas", "pretrain", "registration", "adapt", "handedness", "calibration", "refiner"]
+    stages = [
+        "localiser",
+        "atlas",
+        "pretrain",
+        "responsibilities",
+        "registration",
+        "adapt",
+        "handedness",
+        "calibration",
+        "refiner",
+    ]
     assert [e["stage"] for e in lines if e["event"] == "stage"] == stages
     calibration = next(e for e in lines if e["event"] == "calibration")
     assert calibration["delta"] in OFFSET_GRID and list(calibration["mean_dice"]) == [str(d) for d in OFFSET_GRID]
@@ -429,6 +441,54 @@ def test_localiser_and_handedness_stages_start_from_fresh_weights(tmp_path):
     before = {k: v.clone() for k, v in localiser.state_dict().items()}
     from_shipped.optimise(Stage("localiser", [localiser], lambda *_: {}, lambda _: None, 3, 1e-3, fresh=[localiser]))
     torch.testing.assert_close(localiser.state_dict(), before)
+
+
+def test_the_responsibilities_stage_trains_z_net_alone_towards_the_labels(tmp_path, phantom_acdc_dir):
+    """On the shipped model's frozen features only z_net moves, and pi comes closer to the labels it trained on."""
+    from GmmSegLib.model.registry import default_entry
+    from GmmSegLib.training.config import TrainConfig
+    from GmmSegLib.training.losses import segmentation_loss
+    from GmmSegLib.training.stages import responsibilities_stage
+    from GmmSegLib.training.trainer import Trainer
+
+    config = TrainConfig(
+        out=str(tmp_path / "m.pt"),
+        work=str(tmp_path / "w"),
+        data=str(phantom_acdc_dir),
+        init_model=str(default_entry().path),
+        stages=["responsibilities"],
+        responsibilities_epochs=1,
+        steps_per_epoch=4,
+        batch_size=4,
+        max_cases=2,
+        device="cpu",
+    )
+    run = Trainer(config)
+    run._load_starting_point()
+    run.events = _Silent()
+    stage = responsibilities_stage(run.model, config, run.data)
+    batch = stage.batches(run._generator("responsibilities", 0))  # the stage's first batch
+
+    def pi_loss() -> float:
+        with torch.no_grad():
+            logits = run.model.heads.responsibilities_logits(run.model.features(batch.images))
+            return float(segmentation_loss(logits, batch.labels))
+
+    before, loss_before = {k: v.clone() for k, v in run.model.state_dict().items()}, pi_loss()
+    assert run.optimise(stage)
+    changed = {k for k, v in run.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("heads.z_net.") for k in changed)
+    assert pi_loss() < loss_before
+
+
+class _Silent:
+    """Progress that records nothing (the trainer's events, for a stage run in-process)."""
+
+    def step(self, **_fields) -> None:
+        pass
+
+    def emit(self, *_args, **_fields) -> None:
+        pass
 
 
 @pytest.mark.slow
