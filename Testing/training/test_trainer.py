@@ -458,6 +458,7 @@ def test_the_responsibilities_stage_trains_z_net_alone_towards_the_labels(tmp_pa
         init_model=str(default_entry().path),
         stages=["responsibilities"],
         responsibilities_epochs=1,
+        responsibilities_learning_rate=1e-3,  # the default 1e-2 first shakes pi up for some tens of steps
         steps_per_epoch=4,
         batch_size=4,
         max_cases=2,

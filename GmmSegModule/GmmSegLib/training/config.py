@@ -50,6 +50,9 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 1e-3
     adapt_learning_rate: float = 2e-4
+    # z_net's rate on the frozen features: Adam moves a weight by about its rate a step, and the bias of a class the
+    # pretrained z_net codes as "no channel fires" must move by several units (BENCHMARKS.md, accuracy section)
+    responsibilities_learning_rate: float = 1e-2
     l3_start: float = 1.0
     l3_end: float = 0.01
     anchor_weight: float = 1.0
@@ -95,7 +98,11 @@ def check_config(config: TrainConfig) -> None:
             )
         },
     }
-    rates = {"learning_rate": config.learning_rate, "adapt_learning_rate": config.adapt_learning_rate}
+    rates = {
+        "learning_rate": config.learning_rate,
+        "adapt_learning_rate": config.adapt_learning_rate,
+        "responsibilities_learning_rate": config.responsibilities_learning_rate,
+    }
     weights = {
         "l3_start": config.l3_start,
         "l3_end": config.l3_end,
@@ -173,6 +180,7 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ),
     ("learning_rate", float, "learning rate of the supervised stages"),
     ("adapt_learning_rate", float, "learning rate of the adaptation"),
+    ("responsibilities_learning_rate", float, "learning rate of the responsibilities stage"),
     ("l3_start", float, "weight of the KL term against the prior at the first adaptation epoch"),
     ("l3_end", float, "its weight at the last epoch (cosine decay between)"),
     ("anchor_weight", float, "weight keeping the adaptation near the starting model's predictions"),

@@ -105,7 +105,8 @@ def responsibilities_stage(model: GmmSegModel, config: TrainConfig, data: Traini
     In pretraining z_net chases features that move under it and ends well short of them: with the site
     augmentation its pi in the right ventricle's core stayed a fixed mix (0.68 RV) where the features are sure
     (0.98), so the posterior and the uncertainty maps hedged over the whole RV (BENCHMARKS.md, accuracy section).
-    The registration net reads pi, so this stage comes before it.
+    Its last block coded the RV as "no channel fires", which caps pi at the softmax of the output bias; undoing
+    that takes a higher rate than pretraining's. The registration net reads pi, so this stage comes before it.
     """
 
     def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
@@ -118,7 +119,7 @@ def responsibilities_stage(model: GmmSegModel, config: TrainConfig, data: Traini
         loss,
         feature_batches(config, model, data.labelled()),
         config.responsibilities_epochs,
-        config.learning_rate,
+        config.responsibilities_learning_rate,
     )
 
 
