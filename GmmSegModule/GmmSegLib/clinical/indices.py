@@ -284,7 +284,7 @@ def ef_range(
     1 - ESV / EDV (errors at ED and ES are not the same error), and the range centred on the EF of the bands'
     middles (which may differ a little from the labels' EF). None when a cavity is empty, or when the model is
     nowhere sure of it at ED or ES (no voxel reaches 1 - the probability): its probabilities then bound nothing, and
-    a range from nothing to everything possible would only mislead (v8's RV probabilities stop near 0.92).
+    a range from nothing to everything possible would only mislead (v8's RV probabilities stopped near 0.92).
     """
     voxel_ml = float(np.prod(spacing_xyz)) / 1000.0
     middle, half = {}, {}

@@ -5,16 +5,15 @@ class probability is below one half), plus, on the frames the quality check segm
 passes disagree (:func:`GmmSegLib.clinical.quality.slice_disagreement`: the confident errors that no probability
 shows tend not to hold still when the crop moves), the basal slice weighted; each item carries the slice's
 estimated Dice.
-On the out-of-fold predictions of v8's recipe (``Testing/benchmarks/bench_review_queue.py``; BENCHMARKS.md, "Review
-queue") correcting the top 20 % of slices in this order removes 34-37 % of the mislabelled voxels, of the stored
-images and of a synthetic new scanner's alike (the best possible order 41-45 %, random 20 %); the unsure pixels
-alone removed 30-32 %, the mean total uncertainty of the slice's heart 23 %.
+On the out-of-fold predictions of v9's recipe (``Testing/benchmarks/bench_review_queue.py``; BENCHMARKS.md, "Review
+queue") correcting the top 20 % of slices in this order removes 35-38 % of the mislabelled voxels, of the stored
+images and of a synthetic new scanner's alike (the best possible order 41-46 %, random 20 %).
 Regions are the connected patches of high uncertainty inside a slice; each becomes a review item with
 its bounding box, area, uncertainty mass and the structure it mostly concerns. The queue lists the
 items of the slice with the largest estimated error first, and within a slice the largest uncertainty mass first.
 A whole stack is flagged when its estimated mean Dice is below the model's ``review_dice``
 (:class:`~GmmSegLib.clinical.error_estimate.ReviewCalibration`), or when its unreliable share is above the model's
-limit (:mod:`GmmSegLib.clinical.quality`): fitted together as one flag, in which the share does most of the work.
+limit (:mod:`GmmSegLib.clinical.quality`): fitted together as one flag.
 """
 
 from __future__ import annotations
