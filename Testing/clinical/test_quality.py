@@ -141,8 +141,8 @@ def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are
 @requires_torch
 def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not(acdc_dir, shipped_model):
     """Heavy noise (RV 7 ml) and a ghosting band over the LV wall (LV 85 ml of 237) went out with
-    ``review_advised`` false. The band is three times as bright as the LV blood: v8 reads through one as bright as
-    the blood (Dice 0.83 / 0.74 / 0.86) and is right not to flag it; at three times its myocardium breaks (0.50)."""
+    ``review_advised`` false. The band is three times as bright as the LV blood: v8 read through one as bright as
+    the blood (Dice 0.83 / 0.74 / 0.86) and was right not to flag it; at three times its myocardium broke (0.50)."""
     from GmmSegLib.inference.case_files import summarise_case
     from GmmSegLib.inference.segmentation import segment
     from GmmSegLib.io import acdc
