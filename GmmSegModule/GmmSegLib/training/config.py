@@ -85,17 +85,10 @@ def check_config(config: TrainConfig) -> None:
         "localiser_tight_views": config.localiser_tight_views,
         "max_cases": config.max_cases,
         "seed": config.seed,
-        **{
+        **{  # every stage that trains for epochs
             f"{stage}_epochs": getattr(config, f"{stage}_epochs")
-            for stage in (
-                "localiser",
-                "pretrain",
-                "responsibilities",
-                "registration",
-                "adapt",
-                "handedness",
-                "refiner",
-            )
+            for stage in STAGES
+            if hasattr(config, f"{stage}_epochs")
         },
     }
     rates = {
