@@ -60,7 +60,7 @@ def review_calibration(bench_json: Path, fitted_on: str) -> dict:
     """The review estimate's constants from ``bench_review_queue.py``'s output, with what they were fitted on."""
     constants = json.loads(bench_json.read_text())["with_shipped_constants"]["constants"]
     return {
-        **{name: constants[name] for name in CALIBRATION_CONSTANTS if name in constants},
+        **{name: constants[name] for name in (*CALIBRATION_CONSTANTS, "checked_dice_weights") if name in constants},
         "fitted_on": fitted_on,
     }
 

@@ -16,12 +16,14 @@ on the training patients:
 - basal weight: the one on a grid (1.0 to 6.0 by 0.5) whose queue (unsure pixels plus, where the predictions keep the
   quality check's second pass, the pixels it labels otherwise; the basal slice's weighted: review.slice_scores)
   removes the most mislabelled voxels at the top 20 % of slices (the smallest on ties);
-- stack flag: a stack is flagged when its estimated Dice is below a threshold or, where the predictions hold the
-  quality check's second pass, its unreliable share (GmmSegLib.clinical.quality, at the fitted temperature) is above
-  a limit. The pair of cuts (each between neighbouring stacks' values, or beyond all of them) that flags the most
-  stacks with a mean Dice below 0.8 while flagging at most 10 % of the others (the goal's false flags); on ties the
-  fewest false flags, then the lowest Dice threshold and the highest share limit (the two flags as quiet as the
-  same flags allow). Without the second pass, the Dice threshold alone by the same rule.
+- the stack's estimated Dice where the predictions keep the quality check's second pass: the least-squares fit of the
+  actual mean Dice on the probabilities' estimate and the two passes' agreement (quality.pass_agreement;
+  ReviewCalibration.checked_dice_weights); without the second pass, the probabilities' estimate alone;
+- stack flag: a stack is flagged when its estimated Dice is below a threshold, the highest cut (between neighbouring
+  stacks' values) that flags at most 10 % of the stacks with a mean Dice of 0.8 or more (the goal's false flags);
+  or, where the predictions hold the second pass, when its unreliable share (GmmSegLib.clinical.quality, at the
+  fitted temperature) is above a limit: midway between the largest share of a good stack and the next larger one,
+  an alarm no good stack set off, for images the model plainly cannot read.
 Predictions of the synthetic new scanner's images (``oof_predictions.py --shifted``) join those of the stored
 images; a patient's stacks of both kinds are always in the same cross-validation fold, and the numbers are given
 for each kind and for both together.
@@ -58,10 +60,11 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from oof_predictions import load_predictions  # noqa: E402
 from uncertainty_calibration import review_payoff  # noqa: E402
 
-from GmmSegLib.clinical.error_estimate import basal_slice, expected_errors  # noqa: E402
+from GmmSegLib.clinical.error_estimate import ReviewCalibration, basal_slice, expected_errors  # noqa: E402
 from GmmSegLib.clinical.plausibility import implausible_findings  # noqa: E402
 from GmmSegLib.clinical.quality import (  # noqa: E402
     blank_slices_inside_heart,
+    pass_agreement,
     slice_disagreement,
     unreliable_share,
 )
@@ -109,6 +112,7 @@ def stack_record(prediction) -> dict:
         "unreliable_share": None
         if second is None
         else np.array([unreliable_share(labels, second, probabilities, t) for t in TEMPERATURES]),
+        "agreement": None if second is None else pass_agreement(labels, second),
         "other_reasons": implausible_findings(labels[None], prediction.spacing_xyz)
         + [f"blank slice {z}" for z in blank_slices_inside_heart(list(prediction.blank_slices), labels[None])],
     }
@@ -135,12 +139,23 @@ def fit(stacks: list[dict]) -> dict:
     ]
     weight = BASAL_WEIGHTS[int(np.argmax(payoffs))]
     estimates = np.array([s["stack_dice"][index] for s in stacks])
-    failed = np.array([s["dice"] < FAILED_DICE for s in stacks])
+    dice = np.array([s["dice"] for s in stacks])
+    failed = dice < FAILED_DICE
     constants = {"temperature": float(TEMPERATURES[index]), "basal_weight": round(float(weight), 3)}
     if any(s["unreliable_share"] is None for s in stacks):
         return {**constants, "review_dice": _dice_threshold(estimates, failed)}
+    agreements = np.array([s["agreement"] for s in stacks])
+    design = np.column_stack([np.ones_like(estimates), estimates, agreements])
+    weights = [round(float(w), 4) for w in np.linalg.lstsq(design, dice, rcond=None)[0]]
+    calibration = ReviewCalibration(checked_dice_weights=tuple(weights))
+    checked = np.array([calibration.checked_dice(e, a) for e, a in zip(estimates, agreements, strict=True)])
     shares = np.array([s["unreliable_share"][index] for s in stacks])
-    return {**constants, **_stack_flag(estimates, shares, failed)}
+    return {
+        **constants,
+        "review_dice": _dice_threshold(checked, failed),
+        "unreliable_share_limit": _share_alarm(shares, failed),
+        "checked_dice_weights": weights,
+    }
 
 
 def _cuts(values: np.ndarray) -> np.ndarray:
@@ -157,22 +172,11 @@ def _dice_threshold(estimates: np.ndarray, failed: np.ndarray) -> float:
     return round(float(max(allowed)), 4)
 
 
-def _stack_flag(estimates: np.ndarray, shares: np.ndarray, failed: np.ndarray) -> dict:
-    """The Dice threshold and the unreliable-share limit of the stack flag, by the module docstring's rule."""
-    dice_cuts, share_cuts = _cuts(estimates), _cuts(shares)
-    # (Dice cuts, share cuts, stacks): flagged by either
-    flagged = (estimates[None, None] < dice_cuts[:, None, None]) | (shares[None, None] > share_cuts[None, :, None])
-    caught, false = (flagged & failed).sum(-1), (flagged & ~failed).sum(-1)
-    allowed = false <= FALSE_FLAGS * max(int((~failed).sum()), 1)
-    # the most failed caught, then the fewest false flags, then the lowest Dice cut, then the highest share limit
-    score = np.where(allowed, caught * 10**6 - false * 10**3, -(10**9))
-    best = np.flatnonzero(score == score.max())
-    dice_index, share_index = np.unravel_index(best, score.shape)
-    order = np.lexsort((-share_index, dice_index))[0]
-    return {
-        "review_dice": round(float(dice_cuts[dice_index[order]]), 4),
-        "unreliable_share_limit": round(float(share_cuts[share_index[order]]), 4),
-    }
+def _share_alarm(shares: np.ndarray, failed: np.ndarray) -> float:
+    """The unreliable-share limit: midway between the largest share of a good stack and the next larger share."""
+    largest_good = shares[~failed].max(initial=0.0)
+    above = shares[shares > largest_good]
+    return round(float((largest_good + above.min()) / 2 if above.size else largest_good + 1e-3), 4)
 
 
 def _temperature_index(constants: dict) -> int:
@@ -183,7 +187,11 @@ def apply(stack: dict, constants: dict) -> tuple[np.ndarray, float]:
     """The queue's slice scores and the stack's estimated Dice of one stack under ``constants``."""
     index = _temperature_index(constants)
     scores = stack["queue_score"][index] * np.where(stack["base"], constants["basal_weight"], 1.0)
-    return scores, float(stack["stack_dice"][index])
+    estimate = float(stack["stack_dice"][index])
+    if stack["agreement"] is None or "checked_dice_weights" not in constants:
+        return scores, estimate
+    calibration = ReviewCalibration(checked_dice_weights=tuple(constants["checked_dice_weights"]))
+    return scores, calibration.checked_dice(estimate, stack["agreement"])
 
 
 def _applied(stack: dict, constants: dict) -> dict:

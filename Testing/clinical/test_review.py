@@ -9,6 +9,7 @@ import pytest
 from uncertainty_calibration import auroc, expected_calibration_error, review_payoff
 
 from GmmSegLib.clinical.error_estimate import BASAL_WEIGHT, REVIEW_DICE, ReviewCalibration
+from GmmSegLib.clinical.quality import pass_agreement
 from GmmSegLib.clinical.review import (
     label_review_queue,
     review_queue,
@@ -116,10 +117,18 @@ def test_a_segmentation_with_a_poor_estimated_dice_is_flagged_for_review(automat
     unsure = replace(automatic, probabilities=blurred)
     record = summarise_case(unsure, phantom_volume, None)
     assert record.review_advised and record.estimated_dice[0] < REVIEW_DICE
-    # the JSON's estimate is made from the probabilities as a result keeps them (1/255 steps), as the module's is
-    assert stack_estimated_dice(map(as_kept, blurred), automatic.labels) == pytest.approx(
-        record.estimated_dice, abs=1e-4
-    )
+    # the JSON's estimate is made from the probabilities as a result keeps them, as the module's is; on the frame
+    # the quality check segmented twice, with the two passes' agreement
+    from_probabilities = stack_estimated_dice(map(as_kept, blurred), automatic.labels)
+    checked = dict.fromkeys(range(len(from_probabilities)), None) | {
+        t: pass_agreement(automatic.labels[t], second) for t, second in automatic.second_pass_labels.items()
+    }
+    assert checked[0] is not None
+    expected = [
+        estimate if agreement is None else ReviewCalibration().checked_dice(estimate, agreement)
+        for estimate, agreement in zip(from_probabilities, checked.values(), strict=True)
+    ]
+    assert record.estimated_dice == pytest.approx(expected, abs=1e-4)
     assert whole_stack_warning(calm.estimated_dice) is None
     assert "probably poor (estimated mean Dice 0.52" in whole_stack_warning([0.91, 0.52])
 
@@ -150,3 +159,22 @@ def test_the_review_estimate_takes_the_constants_of_the_model_that_made_the_resu
     )
     record = summarise_case(automatic, phantom_volume, strict)
     assert record.review_advised and any("probably poor" in reason for reason in record.review_reasons)
+
+
+def test_a_checked_frame_whose_second_pass_disagrees_gets_a_lower_estimated_dice(
+    automatic, phantom_volume, shipped_model
+):
+    """The stack estimate of a frame segmented twice weighs the two passes' agreement: a second pass that labels the
+    heart elsewhere (a confident failure that does not hold still) lowers it, and flags the stack, although the
+    probabilities are as sure as before."""
+    _, entry = shipped_model
+    steady = summarise_case(automatic, phantom_volume, entry)
+    moved = {t: np.roll(second, 8, axis=-1) for t, second in automatic.second_pass_labels.items()}
+    unsteady = summarise_case(replace(automatic, second_pass_labels=moved), phantom_volume, entry)
+    assert unsteady.estimated_dice[0] < steady.estimated_dice[0] - 0.1
+    assert unsteady.review_advised and any("probably poor" in reason for reason in unsteady.review_reasons)
+    # a model calibrated before the agreement counted keeps the probabilities' estimate
+    old = ReviewCalibration.of_model({"review_calibration": {"temperature": 2.1, "review_dice": 0.85}})
+    assert old.checked_dice(0.87, 0.2) == 0.87 and old.review_dice == 0.85
+    with pytest.raises(ValueError, match="three numbers"):
+        ReviewCalibration.of_model({"review_calibration": {"checked_dice_weights": [1.0, 2.0]}})

@@ -17,13 +17,16 @@ cross-validation (site augmentation, softer probabilities) on the 50 it never sa
 from 0.075 (BENCHMARKS.md, "The unreliable share"). The model's own temperature is what makes the share comparable
 across models: a fixed threshold on the total uncertainty calls a third of the heart unsure on the clean volumes of a
 better calibrated model. The limit above which a result is flagged belongs to the model too (its review calibration,
-``ReviewCalibration.unreliable_share_limit``), fitted with the estimated-Dice flag on out-of-fold predictions.
+``ReviewCalibration.unreliable_share_limit``): above every good stack's share in the out-of-fold predictions. The
+two passes' agreement (:func:`pass_agreement`) also enters the stack's estimated Dice, where it finds the near
+misses a share limit cannot tell from good stacks.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..core.labels import STRUCTURES
 from .error_estimate import UNSURE, softened
 
 
@@ -39,6 +42,20 @@ def unreliable_share(
     labelled = labels[heart]
     chosen = np.take_along_axis(softened(probabilities[:, heart], temperature), labelled[None].astype(np.intp), 0)[0]
     return float(((labelled != second_labels[heart]) | (chosen < UNSURE)).mean())
+
+
+def pass_agreement(labels: np.ndarray, second_labels: np.ndarray) -> float:
+    """The mean over LV, MYO and RV of the Dice between ``labels`` and ``second_labels`` (one frame, (Z, Y, X)):
+    how well the two passes agree; a structure neither pass labels does not count, and 1 when neither labels any.
+    Where an image is read well it is close to 1; it is the strongest single sign of a failed stack
+    (error_estimate.ReviewCalibration.checked_dice)."""
+    scores = []
+    for value in STRUCTURES.values():
+        first, second = labels == value, second_labels == value
+        both = int(first.sum()) + int(second.sum())
+        if both:
+            scores.append(2.0 * int((first & second).sum()) / both)
+    return float(np.mean(scores)) if scores else 1.0
 
 
 def slice_disagreement(labels: np.ndarray, second_labels: np.ndarray) -> np.ndarray:

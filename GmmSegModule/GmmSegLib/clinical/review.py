@@ -12,8 +12,9 @@ Regions are the connected patches of high uncertainty inside a slice; each becom
 its bounding box, area, uncertainty mass and the structure it mostly concerns. The queue lists the
 items of the slice with the largest estimated error first, and within a slice the largest uncertainty mass first.
 A whole stack is flagged when its estimated mean Dice is below the model's ``review_dice``
-(:class:`~GmmSegLib.clinical.error_estimate.ReviewCalibration`), or when its unreliable share is above the model's
-limit (:mod:`GmmSegLib.clinical.quality`): fitted together as one flag.
+(:class:`~GmmSegLib.clinical.error_estimate.ReviewCalibration`; on the frames the quality check segmented twice the
+estimate also weighs how well the passes agree), or when its unreliable share is above the model's limit
+(:mod:`GmmSegLib.clinical.quality`), an alarm set where no good stack of the out-of-fold predictions reached.
 """
 
 from __future__ import annotations

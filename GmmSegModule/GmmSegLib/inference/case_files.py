@@ -21,6 +21,7 @@ from ..clinical.plausibility import implausible_findings
 from ..clinical.quality import (
     blank_slices_inside_heart,
     gap_warning,
+    pass_agreement,
     slice_disagreement,
     unreliable_share,
     unreliable_warning,
@@ -45,6 +46,8 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
     """The summary of one segmented input (with clinical indices for a cine)."""
     calibration = ReviewCalibration.of_model(None if entry is None else entry.record)  # the model's own
     stack = stack_estimated_dice(map(as_kept, result.probabilities), result.labels, calibration)  # as kept
+    for t, second in result.second_pass_labels.items():  # a frame segmented twice: how well the passes agree too
+        stack[t] = calibration.checked_dice(stack[t], pass_agreement(result.labels[t], second))
     implausible = implausible_findings(result.labels, image.spacing_xyz)
     shares = {
         t: unreliable_share(result.labels[t], second, result.probabilities[t], calibration.temperature)
