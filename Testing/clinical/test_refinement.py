@@ -102,3 +102,29 @@ def test_labels_stand_for_probabilities_with_soft_boundaries():
     assert 0.6 < probabilities[1, 12, 15] < 0.85 < probabilities[1, 15, 15]  # less sure at the border
     assert probabilities[0, 2, 2] > 0.99
     assert 0.5 < probabilities[2, 8, 8] < 0.9  # a corner keeps its label
+
+
+def _small_cavity() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """An apical slice: a true LV cavity of radius 3 px in its myocardium, drawn with an overflow of 3 px to the
+    right; the image is flat, so that nothing but the clicks and probabilities decides."""
+    yy, xx = np.mgrid[:40, :40]
+    truth = np.zeros((40, 40), np.uint8)
+    truth[np.hypot(yy - 20, xx - 20) < 8] = 2
+    truth[np.hypot(yy - 20, xx - 20) < 3.5] = 1
+    drawn = truth.copy()
+    drawn[(np.hypot(yy - 20, xx - 21.5) < 4.5) & (truth > 0)] = 1  # the cavity runs over into the wall
+    probabilities = np.stack([(drawn == k) * 0.8 + 0.05 for k in range(4)]).astype(np.float32)
+    return np.zeros((40, 40), np.float32), truth, drawn, probabilities
+
+
+def test_a_background_click_on_an_overflow_trims_a_small_cavity_and_one_in_its_middle_removes_it():
+    image, truth, drawn, probabilities = _small_cavity()
+    overflow = (drawn == 1) & (truth != 1)
+    ys, xs = np.nonzero(overflow)
+    at_edge = int(np.argmax(xs))  # the overflow's outer edge, where a reader clicks "not LV"
+    trimmed = refine(image, probabilities, drawn, "LV", [], [(int(xs[at_edge]), int(ys[at_edge]))], pixel_mm=1.5)
+    # every pixel lies within the click's reach, yet the cavity's core stays LV: trimmed, not erased
+    assert (trimmed.labels == 1).any() and trimmed.labels[20, 20] == 1
+    assert (trimmed.labels == 1).sum() < (drawn == 1).sum()
+    removed = refine(image, probabilities, drawn, "LV", [], [(21, 20)], pixel_mm=1.5)  # in its middle: not here
+    assert not (removed.labels == 1).any()

@@ -12,6 +12,8 @@ for one structure (LV, MYO or RV) correct that structure near the clicks only:
 3. a CRF with unary -log R and an edge-aware Potts pairwise term (weights exp(-dI^2 / 2 sigma^2) / dist),
    clicks clamped, solved by mean-field iterations, restricted to a box around the clicks.
 
+Background clicks alone that only trim a structure (none as deep inside it as half its depth) keep its deepest
+pixel as a foreground seed, so that a click on the overflow of a small apical cavity trims it instead of erasing it.
 The result is merged back into the label map without overlaps: pixels the structure gains are taken from
 the others; pixels it loses get their most probable other class. Nothing outside the box changes.
 Without the model's probabilities (a segmentation GmmSeg did not make), the labels stand for them
@@ -125,6 +127,22 @@ def mean_field_crf(
     return q
 
 
+def _kept_core(mask: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Where background clicks only trim a structure (``mask``, (Y, X)), the pixel of it they leave: its deepest
+    pixel (farthest from its border), the one farthest from the clicks among equals; none where some click lies as
+    deep as half the structure's depth, which asks to remove it. Without it, a click on the overflow of a small
+    structure (an apical LV cavity of 20 pixels) erases all of it: every pixel lies within the click's reach."""
+    core = np.zeros_like(mask)
+    depth = ndimage.distance_transform_edt(mask)
+    deepest = depth.max()
+    if deepest == 0 or depth[background].max(initial=0.0) >= deepest / 2:
+        return core
+    from_clicks = ndimage.distance_transform_edt(~background)
+    candidates = np.where(depth == deepest, from_clicks, -1.0)
+    core[np.unravel_index(int(np.argmax(candidates)), mask.shape)] = True
+    return core
+
+
 def check_clicks(clicks: list[tuple[int, int]], shape: tuple[int, int], kind: str) -> None:
     """Refuse ``kind`` clicks (x, y) that lie outside a slice of ``shape`` (Y, X)."""
     for x, y in clicks:
@@ -172,6 +190,8 @@ def refine(
         foreground[y - y0, x - x0] = True
     for x, y in background_clicks:
         background[y - y0, x - x0] = True
+    if not foreground.any():
+        foreground |= torch.from_numpy(_kept_core(labels[window] == value, background.numpy()))
     far = torch.full_like(local, math.inf)
     distance_f = geodesic_distance(smooth, foreground, pixel_mm, geodesic_length_mm) if foreground.any() else far
     distance_b = geodesic_distance(smooth, background, pixel_mm, geodesic_length_mm) if background.any() else far
