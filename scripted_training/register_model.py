@@ -65,6 +65,17 @@ def review_calibration(bench_json: Path, fitted_on: str) -> dict:
     }
 
 
+def end_systolic_correction(bench_json: Path) -> dict:
+    """The end-systolic cavity correction (GmmSegLib.inference.end_systole) from ``bench_end_systole.py``'s output,
+    with what it was fitted on."""
+    fitted = json.loads(bench_json.read_text())
+    return {
+        "lv_log_offset": fitted["offset_on_all"],
+        "fitted_on": f"{', '.join(fitted['predictions'])} ({fitted['patients']} patients): {fitted['rule']} "
+        f"(CV folds {min(fitted['offset_per_cv_fold'])} to {max(fitted['offset_per_cv_fold'])})",
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
@@ -82,6 +93,10 @@ def main() -> int:
     parser.add_argument("--review-calibration", help="the JSON that Testing/benchmarks/bench_review_queue.py printed")
     parser.add_argument(
         "--review-calibration-note", default="", help="what the review constants were fitted on, for readers"
+    )
+    parser.add_argument(
+        "--end-systolic-correction",
+        help="end_systole.json from Testing/benchmarks/bench_end_systole.py on this recipe's out-of-fold predictions",
     )
     parser.add_argument(
         "--bench", help="the JSON of gmmseg bench for this model (its speed, recorded with the machine)"
@@ -123,6 +138,8 @@ def main() -> int:
         entry["review_calibration"] = review_calibration(
             Path(arguments.review_calibration), arguments.review_calibration_note
         )
+    if arguments.end_systolic_correction:
+        entry["end_systolic_correction"] = end_systolic_correction(Path(arguments.end_systolic_correction))
     if arguments.bench:
         bench = json.loads(Path(arguments.bench).read_text())
         machine = bench["machine"]

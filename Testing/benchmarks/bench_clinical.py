@@ -17,7 +17,9 @@ error, over all patients and per fold, for:
 
 It also checks the EF ranges (``clinical.indices.ef_range``): how often the expert's EF falls inside, per fold and
 for other settings of ``EF_RANGE_PROBABILITY``; and draws the Bland-Altman plots of the automatic indices
-(``<out>/bland_altman.png``). Results go to ``<out>/clinical.json``.
+(``<out>/bland_altman.png``). Results go to ``<out>/clinical.json``. ``--end-systolic-lv-offset`` first applies the
+end-systolic cavity correction to each patient's two frames as ``gmmseg segment`` applies it to a cine
+(GmmSegLib.inference.end_systole; the offset is fitted by ``Testing/benchmarks/bench_end_systole.py``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +41,13 @@ from bench_report import write_report  # noqa: E402
 from oof_predictions import CasePrediction, load_predictions  # noqa: E402
 
 from GmmSegLib.clinical import indices as clinical  # noqa: E402
+from GmmSegLib.clinical.indices import structure_volumes_ml  # noqa: E402
 from GmmSegLib.clinical.pictures import figure_png  # noqa: E402
 from GmmSegLib.clinical.reader_choices import PHASES, VENTRICLE_LABEL, VENTRICLES, ReaderChoices, limit_key  # noqa: E402
 from GmmSegLib.core.labels import LV, MYO  # noqa: E402
+from GmmSegLib.inference.end_systole import frame_corrections  # noqa: E402
+from GmmSegLib.inference.segmentation import decided_labels  # noqa: E402
+from GmmSegLib.model.class_prior import corrected_probabilities  # noqa: E402
 
 INDICES = ("lv_ef", "rv_ef", "lv_edv", "lv_esv", "lv_mass", "rv_edv", "rv_esv")
 RANGE_PROBABILITIES = (0.2, 0.1, 0.05, 0.02, 0.01)
@@ -113,6 +121,22 @@ VARIANTS: dict[str, Callable[[Patient], ReaderChoices | None]] = {
     "expert_slice_limits": lambda patient: expert_limits(patient, apical_too=True),
     "basal_ring_rule": basal_ring_rule,
 }
+
+
+def corrected_patient(patient: Patient, lv_log_offset: float) -> Patient:
+    """The patient's predictions after the end-systolic cavity correction of ``lv_log_offset``, as ``gmmseg segment``
+    corrects a cine of these two frames (GmmSegLib.inference.end_systole)."""
+    lv_ml = [structure_volumes_ml(patient[phase].labels, patient[phase].spacing_xyz)["LV"] for phase in PHASES]
+    corrected = dict(patient)
+    for frame, offsets in frame_corrections(lv_ml, lv_log_offset).items():
+        prediction = patient[PHASES[frame]]
+        probabilities = corrected_probabilities(
+            torch.from_numpy(prediction.probabilities.astype(np.float32)), offsets, dim=0
+        )
+        corrected[PHASES[frame]] = replace(
+            prediction, probabilities=probabilities.numpy(), labels=decided_labels(probabilities.permute(1, 0, 2, 3))
+        )
+    return corrected
 
 
 def two_phases(patient: Patient, source: str) -> np.ndarray:
@@ -236,23 +260,39 @@ def bland_altman_png(patients: dict[str, Patient], reference: dict[str, dict]) -
     return figure_png(figure)
 
 
+def two_phase_patients(folder: Path) -> dict[str, Patient]:
+    """The stored predictions of every patient with both phases, by patient."""
+    patients: dict[str, Patient] = {}
+    for prediction in load_predictions(folder):
+        patients.setdefault(prediction.case.patient, {})[prediction.case.phase] = prediction
+    return {name: phases for name, phases in sorted(patients.items()) if set(phases) == set(PHASES)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--predictions", default="runs/oof", help="folder written by Testing/benchmarks/oof_predictions.py"
     )
     parser.add_argument("--out", default="runs/clinical")
+    parser.add_argument(
+        "--end-systolic-lv-offset",
+        type=float,
+        default=0.0,
+        help="apply the end-systolic cavity correction with this LV log-offset first (the shipped model's registry "
+        "entry holds its own; default: none)",
+    )
     arguments = parser.parse_args()
-    patients: dict[str, Patient] = {}
-    for prediction in load_predictions(Path(arguments.predictions)):
-        patients.setdefault(prediction.case.patient, {})[prediction.case.phase] = prediction
-    patients = {name: phases for name, phases in sorted(patients.items()) if set(phases) == set(PHASES)}
+    patients = {
+        name: corrected_patient(patient, arguments.end_systolic_lv_offset)
+        for name, patient in two_phase_patients(Path(arguments.predictions)).items()
+    }
     reference = {
         name: vars(clinical.clinical_indices(two_phases(patient, "truth"), patient["ED"].spacing_xyz, 0, 1))
         for name, patient in patients.items()
     }
     report = {
         "predictions": arguments.predictions,
+        "end_systolic_lv_offset": arguments.end_systolic_lv_offset,
         "patients": len(patients),
         "folds": {
             str(f): sorted(n for n, p in patients.items() if p["ED"].fold == f)

@@ -1,5 +1,6 @@
 """scripted_training/register_model.py records the split a checkpoint was really trained on (from its training
-configuration) and the review constants of bench_review_queue.py's output."""
+configuration), the review constants of bench_review_queue.py's output and the end-systolic correction of
+bench_end_systole.py's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import pytest
 pytest.importorskip("torch", reason="the registry script loads the checkpoint (torch)")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripted_training"))
 
-from register_model import EVERY_PATIENT, PROJECT_SPLIT, review_calibration, split_of  # noqa: E402
+from register_model import (  # noqa: E402
+    EVERY_PATIENT,
+    PROJECT_SPLIT,
+    end_systolic_correction,
+    review_calibration,
+    split_of,
+)
 
 
 def test_the_split_follows_the_training_configuration():
@@ -27,3 +34,21 @@ def test_the_review_constants_are_those_the_bench_applies_to_every_fold(tmp_path
     constants = {"temperature": 1.7, "basal_weight": 2.5, "review_dice": 0.85}
     bench.write_text(json.dumps({"per_model_fold": {}, "with_shipped_constants": {"constants": constants}}))
     assert review_calibration(bench, "both folds") == {**constants, "fitted_on": "both folds"}
+
+
+def test_the_end_systolic_correction_is_the_offset_chosen_on_every_patient_with_what_it_was_fitted_on(tmp_path):
+    from GmmSegLib.inference.end_systole import lv_log_offset_of
+
+    bench = tmp_path / "end_systole.json"
+    fitted = {
+        "predictions": ["runs/oof_clean"],
+        "patients": 50,
+        "rule": "the offset whose mean end-systolic LV volume error is closest to 0",
+        "offset_per_cv_fold": [-1.0, -1.7, -1.4],
+        "offset_on_all": -1.4,
+    }
+    bench.write_text(json.dumps(fitted))
+    entry = {"end_systolic_correction": end_systolic_correction(bench)}
+    assert lv_log_offset_of(entry) == -1.4
+    assert "runs/oof_clean (50 patients)" in entry["end_systolic_correction"]["fitted_on"]
+    assert "CV folds -1.7 to -1.0" in entry["end_systolic_correction"]["fitted_on"]

@@ -19,6 +19,7 @@ from ..model.bundle import GmmSegModel
 from ..model.phi import Phi
 from ..model.registry import ModelEntry
 from .case_files import summarise_case
+from .end_systole import lv_log_offset_of
 from .localisation import HeartLocation
 from .memory import check_fits
 from .segmentation import SegmentationResult, segment
@@ -40,5 +41,8 @@ def segment_case(
     :func:`~GmmSegLib.inference.segmentation.segment` takes them."""
     check_short_axis(image)
     check_fits(image.frames.shape, image.source, keep_probabilities)
-    result = segment(image, model, device, phi=phi, location=location, on_frame=on_frame)
+    correction = lv_log_offset_of(None if entry is None else entry.record)  # the model's own, from its entry
+    result = segment(
+        image, model, device, phi=phi, location=location, on_frame=on_frame, end_systolic_lv_offset=correction
+    )
     return result, summarise_case(result, image, entry)

@@ -7,7 +7,8 @@ predict the Dirichlet concentrations d_hat from the features and the registered 
 posterior by one variational update of the responsibilities with the Dirichlet:
 q(z_ik) ~ pi_ik exp(E[log w_ik]). Everything is mapped back onto the native grid, where the labels are decided
 after the model's class-prior correction (GmmSegLib.model.class_prior), each cavity kept to its largest piece
-(GmmSegLib.inference.cavity_pieces). A given ``phi`` replaces the registration
+(GmmSegLib.inference.cavity_pieces); in a cine, the frames past end-diastole then get the model's end-systolic
+cavity correction (GmmSegLib.inference.end_systole). A given ``phi`` replaces the registration
 net's, which is how the clinician's re-registration of the atlas changes the result through the model.
 The first frame of a stack (the end-diastolic and end-systolic frames of a cine) is segmented a second time with
 the crop moved by one canonical pixel: how far the two disagree is the result's unreliable share
@@ -38,6 +39,7 @@ from ..model.phi import Phi
 from ..model.uncertainty import dirichlet_uncertainty, posterior_dirichlet
 from .cavity_pieces import without_stray_cavity_pieces
 from .centring import MAX_RECENTRINGS, recentred
+from .end_systole import frame_corrections
 from .handedness import locate_and_orient
 from .localisation import HeartLocation
 from .stage_clock import StageClock
@@ -147,14 +149,19 @@ def segment(
     location: HeartLocation | None = None,
     readout: Readout = GMMSEG_READOUT,
     on_frame: Callable[[int, int], None] | None = None,
+    end_systolic_lv_offset: float = 0.0,
 ) -> SegmentationResult:
     """Segment every frame of ``image``; ``phi`` (one for every frame, or one per frame) overrides the atlas
     registration, ``location``
     (an earlier run's) the localisation; ``readout`` is what is taken from the prediction (benchmarks compare
-    other readouts with the product's); ``on_frame(done, frames)`` is called after each frame (progress)."""
+    other readouts with the product's); ``on_frame(done, frames)`` is called after each frame (progress).
+    ``end_systolic_lv_offset`` is the model's end-systolic cavity correction of a cine's frames
+    (GmmSegLib.inference.end_systole; 0: none)."""
     blank = check_short_axis(image)
     if blank.any():
-        return _around_blank_slices(image, blank, model, device, phi, location, readout, on_frame)
+        return _around_blank_slices(
+            image, blank, model, device, phi, location, readout, on_frame, end_systolic_lv_offset
+        )
     device = torch.device(device)
     model = model.to(device).eval()
     clock = StageClock()
@@ -192,10 +199,17 @@ def segment(
             on_frame(t + 1, frames)
     with clock.stage("summarise"):
         volumes = [structure_volumes_ml(labels[t], (sx, sy, sz)) for t in range(frames)]
+        corrections = frame_corrections([volume["LV"] for volume in volumes], end_systolic_lv_offset)
+        for t, offsets in corrections.items():
+            # the model's probabilities reweighted at this frame's phase, and the labels decided on them
+            frame = corrected_probabilities(torch.from_numpy(probabilities[t]), offsets, dim=0)
+            probabilities[t] = frame.numpy()
+            labels[t] = decided_labels(frame.permute(1, 0, 2, 3))
+            volumes[t] = structure_volumes_ml(labels[t], (sx, sy, sz))
         scores = slice_mean_uncertainty(uncertainty["total"], labels)
     with clock.stage("check"):
         second_passes = {
-            t: _second_pass_labels(model, image.frames[t], crop, location, prior, phis[t], readout)
+            t: _second_pass_labels(model, image.frames[t], crop, location, prior, phis[t], readout, corrections.get(t))
             for t in checked_frames([volume["LV"] for volume in volumes])
         }
     return SegmentationResult(
@@ -221,9 +235,11 @@ def _second_pass_labels(
     prior: torch.Tensor,
     phi: Phi,
     readout: Readout,
+    phase_offsets: torch.Tensor | None,
 ) -> np.ndarray:
     """The labels (Z, Y, X) of one frame's native ``slices`` segmented again with the crop moved by one canonical
-    pixel along both native axes, with the same prior and ``phi``: only the view of the image changes."""
+    pixel along both native axes, with the same prior, ``phi`` and the frame's end-systolic ``phase_offsets``: only
+    the view of the image changes."""
     moved = replace(
         crop,
         centre_x=crop.centre_x + crop.spacing / crop.spacing_x,
@@ -233,8 +249,12 @@ def _second_pass_labels(
     prediction = model(
         network_input(model, native, moved, location), prior, torch.from_numpy(phi.array()).to(prior.device)
     )
-    probabilities = to_native(readout.probabilities(prediction), moved, BACKGROUND_ONLY).cpu()
-    return _decided(_corrected(model, probabilities, readout))
+    probabilities = _corrected(
+        model, to_native(readout.probabilities(prediction), moved, BACKGROUND_ONLY).cpu(), readout
+    )
+    if phase_offsets is not None:
+        probabilities = corrected_probabilities(probabilities, phase_offsets)
+    return decided_labels(probabilities)
 
 
 def _corrected(model: GmmSegModel, probabilities: torch.Tensor, readout: Readout) -> torch.Tensor:
@@ -244,7 +264,7 @@ def _corrected(model: GmmSegModel, probabilities: torch.Tensor, readout: Readout
     return corrected_probabilities(probabilities, model.class_log_offsets.cpu())
 
 
-def _decided(probabilities: torch.Tensor) -> np.ndarray:
+def decided_labels(probabilities: torch.Tensor) -> np.ndarray:
     """The labels (Z, Y, X) of native-grid class probabilities (Z, K, Y, X): the most probable class, each cavity
     kept to its largest piece (GmmSegLib.inference.cavity_pieces)."""
     return without_stray_cavity_pieces(most_probable_class(probabilities).numpy().astype(np.uint8))
@@ -271,7 +291,7 @@ def _on_native_grid(
     }
     return (
         probabilities.permute(1, 0, 2, 3).numpy(),
-        _decided(probabilities),
+        decided_labels(probabilities),
         native_maps,
         back[:, NUM_CLASSES + len(UNCERTAINTY_KINDS) :].permute(1, 0, 2, 3).numpy(),
     )
@@ -286,6 +306,7 @@ def _around_blank_slices(
     location: HeartLocation | None,
     readout: Readout,
     on_frame: Callable[[int, int], None] | None,
+    end_systolic_lv_offset: float,
 ) -> SegmentationResult:
     """:func:`segment` of the slices that hold an image; the ``blank`` ones (Z,) come back as certain background.
 
@@ -296,7 +317,7 @@ def _around_blank_slices(
     slices = blank.size
     if location is not None:
         location = replace(location, positions=location.positions[keep])
-    inner = segment(image.kept_slices(keep), model, device, phi, location, readout, on_frame)
+    inner = segment(image.kept_slices(keep), model, device, phi, location, readout, on_frame, end_systolic_lv_offset)
 
     def spread(values: np.ndarray, slice_axis: int, fill: np.ndarray | float) -> np.ndarray:
         shape = list(values.shape)

@@ -90,6 +90,7 @@ def adapt(
         "base_model": base.id,
         # the starting model's: an adapted model's probabilities have not been calibrated again (no labels)
         "review_calibration": base.record.get("review_calibration"),
+        "end_systolic_correction": base.record.get("end_systolic_correction"),  # as the review's, the start's
         "base_sha256": base.sha256,
         "kept_starting_model": not check.adapted_is_better,
         "criterion": check.record(),
