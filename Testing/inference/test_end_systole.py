@@ -74,5 +74,11 @@ def test_every_road_to_a_segmentation_applies_the_correction_of_the_model_that_m
     without, plain_summary = segment_case(image, model, uncorrected, "cpu")
     es = int(np.argmin([v["LV"] for v in without.volumes_ml]))
     assert with_entry.volumes_ml[es]["LV"] < without.volumes_ml[es]["LV"]
-    # the indices come from the corrected labels: a larger ejection fraction
+    # the indices come from the corrected labels: a larger ejection fraction; the summary says what was applied
     assert summary.clinical_indices["lv_ef"] > plain_summary.clinical_indices["lv_ef"]
+    assert (
+        summary.end_systolic_lv_offset == lv_log_offset_of(entry.record) and plain_summary.end_systolic_lv_offset == 0
+    )
+    assert summary.to_json()["end_systolic_lv_offset"] == summary.end_systolic_lv_offset
+    _, stack_summary = segment_case(image.frame_volume(0), model, entry, "cpu")
+    assert stack_summary.end_systolic_lv_offset == 0  # a single stack has no phase to correct

@@ -67,7 +67,8 @@ class CaseSummary:
     # slices with no image (zero-filled or constant), left out of the segmentation and labelled background
     blank_slices: list[int] = field(default_factory=list)
     slice_uncertainty: list[list[float]] = field(default_factory=list)  # per frame, per slice
-    # per frame, the stack's mean Dice (LV, MYO, RV) estimated from the class probabilities (error_estimate.py)
+    # per frame, the stack's mean Dice (LV, MYO, RV) estimated from the class probabilities and, on the checked
+    # frames, the quality check's two passes' agreement (error_estimate.py)
     estimated_dice: list[float] = field(default_factory=list)
     # what makes the labels implausible as a heart, however sure the model is (plausibility.py)
     implausible: list[str] = field(default_factory=list)
@@ -79,6 +80,9 @@ class CaseSummary:
     # what the review queue adds to a slice's unsure pixels
     slice_disagreement: dict[int, list[int]] = field(default_factory=dict)
     volumes_ml: list[dict[str, float]] = field(default_factory=list)  # per frame, per structure
+    # the model's end-systolic cavity correction applied to the frames past end-diastole (inference/end_systole.py);
+    # 0 when none was (a single stack, or a model without one)
+    end_systolic_lv_offset: float = 0.0
     # the LV in fewer slices than a volume needs (1- or 2-slice stacks): what the volumes then are (indices.py)
     volume_caveat: str | None = None
     timings_s: dict[str, float] = field(default_factory=dict)  # the named stages (inference.stage_clock)
@@ -117,6 +121,7 @@ class CaseSummary:
             "unreliable_share_limit": self.unreliable_share_limit,
             "slice_disagreement": {str(frame): list(row) for frame, row in self.slice_disagreement.items()},
             "volumes_ml": list(self.volumes_ml),
+            "end_systolic_lv_offset": self.end_systolic_lv_offset,
             "volume_caveat": self.volume_caveat,
             "timings_s": dict(self.timings_s),
             "review_reasons": list(self.review_reasons),
@@ -153,6 +158,7 @@ class CaseSummary:
                     int(t): [int(v) for v in row] for t, row in record.get("slice_disagreement", {}).items()
                 },
                 volumes_ml=list(record.get("volumes_ml") or []),
+                end_systolic_lv_offset=float(record.get("end_systolic_lv_offset", 0.0)),
                 volume_caveat=record.get("volume_caveat"),
                 timings_s=dict(record.get("timings_s", {})),
                 review_reasons=[str(r) for r in record.get("review_reasons", implausible)],

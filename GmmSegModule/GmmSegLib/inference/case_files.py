@@ -79,6 +79,7 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
             for t, second in result.second_pass_labels.items()
         },
         volumes_ml=result.volumes_ml,
+        end_systolic_lv_offset=result.end_systolic_lv_offset,
         volume_caveat=volume_caveat(result.labels),
         timings_s={k: round(v, 4) for k, v in result.timings.items()},
         review_reasons=[reason for reason in reasons if reason] + implausible,

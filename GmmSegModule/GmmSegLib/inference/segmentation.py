@@ -138,6 +138,8 @@ class SegmentationResult:
     # per checked frame, the labels (Z, Y, X) of a second pass with the crop moved by one canonical pixel, which
     # the result's unreliable share compares them with (GmmSegLib.clinical.quality)
     second_pass_labels: dict[int, np.ndarray] = field(default_factory=dict)
+    # the end-systolic cavity correction's LV log-offset the frames past end-diastole were decided with (0: none)
+    end_systolic_lv_offset: float = 0.0
 
 
 @torch.no_grad()
@@ -224,6 +226,7 @@ def segment(
         volumes,
         clock.timings(time.perf_counter() - start),
         second_pass_labels=second_passes,
+        end_systolic_lv_offset=float(end_systolic_lv_offset) if corrections else 0.0,
     )
 
 
