@@ -65,6 +65,18 @@ def review_calibration(bench_json: Path, fitted_on: str) -> dict:
     }
 
 
+def speed(bench_json: Path, commit: str) -> dict:
+    """The registry's speed record from ``gmmseg bench``'s JSON, with the machine and the commit it measured."""
+    bench = json.loads(bench_json.read_text())
+    machine = bench["machine"]
+    return {
+        "machine": f"{machine['cpu']} {machine['device']}, torch {machine['torch']}, {machine['threads']} threads",
+        "volume_10_slices_s": bench["volume_10_slices_end_to_end_s"],
+        "cine_20_frames_s": bench["cine_20_frames_end_to_end_s"],
+        "git_commit": commit,
+    }
+
+
 def end_systolic_correction(bench_json: Path) -> dict:
     """The end-systolic cavity correction (GmmSegLib.inference.end_systole) from ``bench_end_systole.py``'s output,
     with what it was fitted on."""
@@ -141,14 +153,7 @@ def main() -> int:
     if arguments.end_systolic_correction:
         entry["end_systolic_correction"] = end_systolic_correction(Path(arguments.end_systolic_correction))
     if arguments.bench:
-        bench = json.loads(Path(arguments.bench).read_text())
-        machine = bench["machine"]
-        entry["speed"] = {
-            "machine": f"{machine['cpu']} {machine['device']}, torch {machine['torch']}, {machine['threads']} threads",
-            "volume_10_slices_s": bench["volume_10_slices_end_to_end_s"],
-            "cine_20_frames_s": bench["cine_20_frames_end_to_end_s"],
-            "git_commit": commit,
-        }
+        entry["speed"] = speed(Path(arguments.bench), commit)
     registry["models"] = [m for m in registry["models"] if m["id"] != arguments.id] + [entry]
     if arguments.default or "default" not in registry:
         registry["default"] = arguments.id
