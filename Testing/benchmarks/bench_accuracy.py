@@ -39,6 +39,7 @@ from bench_report import shifted_image, write_report  # noqa: E402
 from GmmSegLib.core.paths import acdc_dir  # noqa: E402
 from GmmSegLib.evaluation.folders import evaluate_folders, evaluate_pair  # noqa: E402
 from GmmSegLib.inference.case_files import summarise_case, write_case  # noqa: E402
+from GmmSegLib.inference.end_systole import lv_log_offset_of  # noqa: E402
 from GmmSegLib.inference.localisation import locate_from_ground_truth, locate_heart  # noqa: E402
 from GmmSegLib.inference.segmentation import locate_and_centre, segment  # noqa: E402
 from GmmSegLib.io import acdc  # noqa: E402
@@ -166,9 +167,10 @@ def shifted_copies(images: list[Path], out: Path) -> list[Path]:
 
 
 def phantom_dice(model_path: str | None) -> dict:
-    model, _ = load_registered(model_path)
+    model, entry = load_registered(model_path)
     phantom = make_cine_phantom()
-    result = segment(phantom.image, model, "cpu")
+    # a cine, segmented as `gmmseg segment` segments it: with the model's end-systolic correction, if it has one
+    result = segment(phantom.image, model, "cpu", end_systolic_lv_offset=lv_log_offset_of(entry.record))
     frames = (0, phantom.es_frame)
     rows = [evaluate_pair(result.labels[t], phantom.labels[t], phantom.image.spacing_xyz) for t in frames]
     return {name: float(np.mean([row[f"{name}_dice"] for row in rows])) for name in ("LV", "MYO", "RV")}
