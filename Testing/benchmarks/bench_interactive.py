@@ -84,8 +84,9 @@ def _points(prompts: Prompts, foreground: bool) -> list[tuple[int, int]]:
     return [(int(c.x), int(c.y)) for c in prompts.clicks if c.foreground == foreground]
 
 
-def geodesic_refiner(geodesic_length_mm: float = GEODESIC_LENGTH_MM) -> Refiner:
-    """The geodesic path (``refine``) from the automatic labels and all clicks; its length can be varied."""
+def geodesic_refiner(geodesic_length_mm: float | None = None) -> Refiner:
+    """The geodesic path (``refine``) from the automatic labels and all clicks; its length (by default each
+    structure's) can be set for every structure."""
 
     def run(case: SliceCase, _current: np.ndarray, structure: str, prompts: Prompts) -> np.ndarray:
         return refine(
@@ -254,9 +255,7 @@ def slices_from_predictions(folder: Path) -> list[SliceCase]:
     return cases
 
 
-def refiners_of(
-    model: GmmSegModel, geodesic_length_mm: float = GEODESIC_LENGTH_MM
-) -> dict[str, tuple[Refiner | None, str]]:
+def refiners_of(model: GmmSegModel, geodesic_length_mm: float | None = None) -> dict[str, tuple[Refiner | None, str]]:
     """What is measured, by name: the product's refinement of ``model`` (``gmmseg``), with a click refiner also
     prompted by a box first and by scribbles, the geodesic path beside it, and GrowCut; each with its clinician."""
     geodesic = geodesic_refiner(geodesic_length_mm)
@@ -318,7 +317,7 @@ def main() -> int:
     parser.add_argument(
         "--geodesic-length-mm",
         type=_length,
-        help="how far a click reaches through flat tissue (default: the product's)",
+        help="how far a click reaches through flat tissue, for every structure (default: the product's, per structure)",
     )
     arguments = parser.parse_args()
     if not arguments.predictions and not (arguments.images and arguments.labels):
@@ -332,14 +331,9 @@ def main() -> int:
     if not cases:
         print("no labelled slice found", file=sys.stderr)
         return 2
-    length = {} if arguments.geodesic_length_mm is None else {"geodesic_length_mm": arguments.geodesic_length_mm}
-    report = run_interactive_benchmark(cases, refiners_of(model, **length))
-    print(
-        json.dumps(
-            {"model": entry.id, "geodesic_length_mm": length.get("geodesic_length_mm", GEODESIC_LENGTH_MM), **report},
-            indent=2,
-        )
-    )
+    report = run_interactive_benchmark(cases, refiners_of(model, arguments.geodesic_length_mm))
+    length = GEODESIC_LENGTH_MM if arguments.geodesic_length_mm is None else arguments.geodesic_length_mm
+    print(json.dumps({"model": entry.id, "geodesic_length_mm": length, **report}, indent=2))
     return 0
 
 

@@ -34,7 +34,10 @@ from ..core.errors import GmmSegError
 from ..core.labels import NUM_CLASSES, STRUCTURES
 
 REGION_RADIUS_MM = 30.0
-GEODESIC_LENGTH_MM = 15.0  # a straight path of this length through a flat region costs 1 (e^-1)
+# How far a click reaches: a straight path of this length through a flat region costs 1 (e^-1). The right ventricle,
+# a large thin-walled blood pool that the model, where it fails, tends to miss whole, is reached further (chosen on
+# the auxiliary patients' out-of-fold predictions: BENCHMARKS.md, "Click refinement").
+GEODESIC_LENGTH_MM = {"LV": 15.0, "MYO": 15.0, "RV": 40.0}
 GEODESIC_SMOOTHING_PX = 1.0  # Gaussian sigma of the image the clicks' geodesic distances are measured on
 EDGE_SIGMA = 0.5  # intensity difference (in image standard deviations) at which an edge starts to cut
 PAIRWISE_WEIGHT = 1.5
@@ -70,7 +73,7 @@ def _shift(tensor: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
 
 
 def geodesic_distance(
-    image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float, length_mm: float = GEODESIC_LENGTH_MM
+    image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float, length_mm: float = GEODESIC_LENGTH_MM["LV"]
 ) -> torch.Tensor:
     """Geodesic distance from ``seeds`` over an 8-connected grid; step cost sqrt((d / L)^2 + dI^2).
 
@@ -159,11 +162,12 @@ def refine(
     background_clicks: list[tuple[int, int]],
     pixel_mm: float,
     radius_mm: float = REGION_RADIUS_MM,
-    geodesic_length_mm: float = GEODESIC_LENGTH_MM,
+    geodesic_length_mm: float | None = None,
 ) -> Refinement:
     """Refine ``structure`` on one slice: image (Y, X), probabilities (K, Y, X), labels (Y, X); clicks (x, y).
 
-    ``geodesic_length_mm`` sets how far a click reaches through flat tissue (see ``geodesic_distance``).
+    ``geodesic_length_mm`` sets how far a click reaches through flat tissue (see ``geodesic_distance``); by default
+    the structure's (:data:`GEODESIC_LENGTH_MM`).
     """
     if structure not in STRUCTURES:
         raise GmmSegError(f"unknown structure {structure!r}; choose one of {', '.join(STRUCTURES)}")
@@ -174,6 +178,7 @@ def refine(
     check_clicks(foreground_clicks, image.shape, "foreground")
     check_clicks(background_clicks, image.shape, "background")
     value = STRUCTURES[structure]
+    length_mm = GEODESIC_LENGTH_MM[structure] if geodesic_length_mm is None else geodesic_length_mm
     clicks = np.array(list(foreground_clicks) + list(background_clicks))
     radius = int(math.ceil(radius_mm / pixel_mm))
     x0, y0 = np.maximum(clicks.min(0) - radius, 0)
@@ -193,8 +198,8 @@ def refine(
     if not foreground.any():
         foreground |= torch.from_numpy(_kept_core(labels[window] == value, background.numpy()))
     far = torch.full_like(local, math.inf)
-    distance_f = geodesic_distance(smooth, foreground, pixel_mm, geodesic_length_mm) if foreground.any() else far
-    distance_b = geodesic_distance(smooth, background, pixel_mm, geodesic_length_mm) if background.any() else far
+    distance_f = geodesic_distance(smooth, foreground, pixel_mm, length_mm) if foreground.any() else far
+    distance_b = geodesic_distance(smooth, background, pixel_mm, length_mm) if background.any() else far
     probability = torch.from_numpy(np.ascontiguousarray(probabilities[value][window], dtype=np.float32))
     fused = fused_probability(probability, distance_f, distance_b)
     selected = (mean_field_crf(local, fused, foreground, background) > 0.5).numpy()
