@@ -75,8 +75,9 @@ def whole_stack_warning(estimated_dice: list[float] | np.ndarray, review_dice: f
     if worst >= review_dice:
         return None
     return (
-        f"the segmentation is probably poor (estimated mean Dice {worst:.2f}, typically about 0.9); check that "
-        "it is a short-axis cine and review the result slice by slice"
+        f"the segmentation is probably poor (estimated mean Dice {worst:.2f}, typically about 0.9): the model is "
+        "unsure of much of the heart, or its labels change when the image moves by 1.5 mm; check that it is a "
+        "short-axis cine and review the result slice by slice"
     )
 
 
