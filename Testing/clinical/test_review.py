@@ -178,3 +178,39 @@ def test_a_checked_frame_whose_second_pass_disagrees_gets_a_lower_estimated_dice
     assert old.checked_dice(0.87, 0.2) == 0.87 and old.review_dice == 0.85
     with pytest.raises(ValueError, match="three numbers"):
         ReviewCalibration.of_model({"review_calibration": {"checked_dice_weights": [1.0, 2.0]}})
+
+
+def test_the_stack_flag_judges_the_frames_the_quality_check_segmented_twice(automatic, phantom_volume, shipped_model):
+    """The flag's cut was fitted on frames segmented twice (a stack's one, ED and ES of a cine), whose estimate
+    weighs the passes' agreement. A cine's other frames are estimated from the probabilities alone, which reads lower:
+    a doubtful one of those is shown in ``estimated_dice`` but does not raise "probably poor"; a doubtful checked
+    frame does."""
+    _, entry = shipped_model
+
+    def two_frames(first, second):
+        return np.concatenate([first, second])
+
+    heart = automatic.labels > 0
+    unsure = np.where(heart[:, None], 0.25, automatic.probabilities)
+    cine_image = replace(phantom_volume, frames=two_frames(phantom_volume.frames, phantom_volume.frames))
+
+    def cine(probabilities_of_frame_1):
+        return replace(
+            automatic,
+            labels=two_frames(automatic.labels, automatic.labels),
+            probabilities=two_frames(automatic.probabilities, probabilities_of_frame_1),
+            uncertainty={kind: two_frames(maps, maps) for kind, maps in automatic.uncertainty.items()},
+            prior=two_frames(automatic.prior, automatic.prior),
+            phi=automatic.phi * 2,
+            slice_uncertainty=two_frames(automatic.slice_uncertainty, automatic.slice_uncertainty),
+            volumes_ml=automatic.volumes_ml * 2,
+        )
+
+    unchecked_doubt = summarise_case(cine(unsure), cine_image, entry)
+    assert sorted(automatic.second_pass_labels) == [0]  # frame 1 is not checked
+    assert unchecked_doubt.estimated_dice[1] < REVIEW_DICE < unchecked_doubt.estimated_dice[0]
+    assert not any("probably poor" in reason for reason in unchecked_doubt.review_reasons)
+    doubtful_checked = summarise_case(
+        replace(cine(unsure), second_pass_labels={1: automatic.second_pass_labels[0]}), cine_image, entry
+    )
+    assert any("probably poor" in reason for reason in doubtful_checked.review_reasons)

@@ -53,8 +53,11 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
         t: unreliable_share(result.labels[t], second, result.probabilities[t], calibration.temperature)
         for t, second in result.second_pass_labels.items()
     }
+    # the flag's cut was fitted on frames segmented twice (ED and ES, or a stack's one frame); another frame's estimate
+    # from the probabilities alone runs lower than theirs and would be judged by the wrong cut
+    flagged = [stack[t] for t in result.second_pass_labels] or stack
     reasons = [
-        whole_stack_warning(stack, calibration.review_dice),
+        whole_stack_warning(flagged, calibration.review_dice),
         unreliable_warning(shares, calibration.unreliable_share_limit),
         gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels)),
     ]
