@@ -126,6 +126,7 @@ def test_a_background_click_on_an_overflow_trims_a_small_cavity_and_one_in_its_m
     # every pixel lies within the click's reach, yet the cavity's core stays LV: trimmed, not erased
     assert (trimmed.labels == 1).any() and trimmed.labels[20, 20] == 1
     assert (trimmed.labels == 1).sum() < (drawn == 1).sum()
+    assert not ((trimmed.labels == 1) & (drawn != 1)).any()
     removed = refine(image, probabilities, drawn, "LV", [], [(21, 20)], pixel_mm=1.5)  # in its middle: not here
     assert not (removed.labels == 1).any()
 
@@ -147,3 +148,17 @@ def test_a_click_reaches_further_in_the_right_ventricle_than_in_the_left():
     # a length given is used for every structure alike
     same = refine(image, probabilities, labels, "RV", [(40, 40)], [], 1.5, geodesic_length_mm=GEODESIC_LENGTH_MM["LV"])
     assert int((same.labels > 0).sum()) == drawn["LV"]
+
+
+def test_a_background_click_alone_never_adds_to_the_structure():
+    """"Not LV" only takes away, even where the model half believes in LV around the cavity: the core it keeps as a
+    seed protects the cavity and does not grow it."""
+    yy, xx = np.mgrid[:48, :48]
+    radius = np.hypot(yy - 24, xx - 24)
+    drawn = np.where(radius < 8, 1, 0).astype(np.uint8)
+    lv = np.where(radius < 8, 0.8, np.where(radius < 11, 0.45, 0.02)).astype(np.float32)
+    probabilities = np.stack([1 - lv, lv, np.zeros_like(lv), np.zeros_like(lv)])
+    edge = (31, 24)  # on the cavity's border, where a reader clicks to trim it
+    refined = refine(np.zeros((48, 48), np.float32), probabilities, drawn, "LV", [], [edge], pixel_mm=1.5)
+    assert not ((refined.labels == 1) & (drawn != 1)).any()
+    assert refined.labels[edge[1], edge[0]] != 1 and refined.labels[24, 24] == 1

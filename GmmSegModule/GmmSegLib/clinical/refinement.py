@@ -72,9 +72,7 @@ def _shift(tensor: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
     return padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
 
 
-def geodesic_distance(
-    image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float, length_mm: float = GEODESIC_LENGTH_MM["LV"]
-) -> torch.Tensor:
+def geodesic_distance(image: torch.Tensor, seeds: torch.Tensor, pixel_mm: float, length_mm: float) -> torch.Tensor:
     """Geodesic distance from ``seeds`` over an 8-connected grid; step cost sqrt((d / L)^2 + dI^2).
 
     ``image`` is normalised (unit standard deviation); L = ``length_mm`` sets how far a click reaches
@@ -206,6 +204,8 @@ def refine(
 
     refined = labels.copy()
     region = refined[window]
+    if not foreground_clicks:  # "not this structure" only takes away: its kept core protects, it never grows
+        selected &= region == value
     others = probabilities[:, window[0], window[1]].copy()
     others[value] = -1.0
     lost = (region == value) & ~selected
