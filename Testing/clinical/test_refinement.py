@@ -151,7 +151,7 @@ def test_a_click_reaches_further_in_the_right_ventricle_than_in_the_left():
 
 
 def test_a_background_click_alone_never_adds_to_the_structure():
-    """"Not LV" only takes away, even where the model half believes in LV around the cavity: the core it keeps as a
+    """ "Not LV" only takes away, even where the model half believes in LV around the cavity: the core it keeps as a
     seed protects the cavity and does not grow it."""
     yy, xx = np.mgrid[:48, :48]
     radius = np.hypot(yy - 24, xx - 24)
