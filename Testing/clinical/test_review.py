@@ -17,6 +17,7 @@ from GmmSegLib.clinical.review import (
     stack_estimated_dice,
     whole_stack_warning,
 )
+from GmmSegLib.core.errors import ModelError
 from GmmSegLib.core.probability_steps import as_kept
 from GmmSegLib.inference.case_files import summarise_case
 
@@ -176,8 +177,16 @@ def test_a_checked_frame_whose_second_pass_disagrees_gets_a_lower_estimated_dice
     # a model calibrated before the agreement counted keeps the probabilities' estimate
     old = ReviewCalibration.of_model({"review_calibration": {"temperature": 2.1, "review_dice": 0.85}})
     assert old.checked_dice(0.87, 0.2) == 0.87 and old.review_dice == 0.85
-    with pytest.raises(ValueError, match="three numbers"):
-        ReviewCalibration.of_model({"review_calibration": {"checked_dice_weights": [1.0, 2.0]}})
+    # a damaged or tampered description is the model's error, said in one line
+    for damaged, message in (
+        ({"checked_dice_weights": [1.0, 2.0]}, "three numbers"),
+        ({"checked_dice_weights": None}, "three numbers"),
+        ({"checked_dice_weights": [1.0, float("nan"), 0.0]}, "finite number"),
+        ({"review_dice": "high"}, "finite number"),
+        ({"temperature": float("inf")}, "finite number"),
+    ):
+        with pytest.raises(ModelError, match=message):
+            ReviewCalibration.of_model({"review_calibration": damaged})
 
 
 def test_the_stack_flag_judges_the_frames_the_quality_check_segmented_twice(automatic, phantom_volume, shipped_model):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import requires_torch
+from GmmSegLib.core.errors import ModelError
 from GmmSegLib.core.labels import LV
 from GmmSegLib.inference.end_systole import ejected, frame_corrections, lv_log_offset_of
 
@@ -27,6 +28,9 @@ def test_the_offset_is_the_models_own_and_absent_without_an_entry():
     assert lv_log_offset_of({"end_systolic_correction": {"lv_log_offset": -1.4, "fitted_on": "folds"}}) == -1.4
     assert lv_log_offset_of({"id": "trained here, no correction fitted"}) == 0.0
     assert lv_log_offset_of(None) == 0.0
+    for damaged in (float("nan"), "-1.4", None, True):  # a tampered description: the model's error, in one line
+        with pytest.raises(ModelError, match="lv_log_offset: a finite number expected"):
+            lv_log_offset_of({"end_systolic_correction": {"lv_log_offset": damaged}})
 
 
 @requires_torch

@@ -458,6 +458,29 @@ def test_tampered_model_is_refused(tmp_path, phantom_files, capsys, monkeypatch)
     assert not out.exists()
 
 
+def test_a_model_description_with_damaged_calibration_is_refused_before_any_work(
+    tmp_path, phantom_files, capsys, monkeypatch
+):
+    """The numbers a model's entry carries for its results (end-systolic correction, review calibration) are checked
+    before segmenting: a NaN or a missing weight is the model's error, said in one line, and nothing is written."""
+    shipped = models_dir()
+    for section, damage in (
+        ("end_systolic_correction", {"lv_log_offset": float("nan")}),
+        ("review_calibration", {"checked_dice_weights": None}),
+    ):
+        models = tmp_path / section
+        shutil.copytree(shipped, models)
+        registry = json.loads((models / "Models.json").read_text())
+        for record in registry["models"]:
+            record[section] = {**record.get(section, {}), **damage}
+        (models / "Models.json").write_text(json.dumps(registry))
+        monkeypatch.setenv(MODELS_ENV, str(models))
+        out = tmp_path / f"out_{section}"
+        result = gmmseg_here(capsys, "segment", phantom_files["volume"], "--out", out)
+        assert result.returncode == 2 and section in result.stderr and "Traceback" not in result.stderr
+        assert not out.exists() or not any(out.iterdir())
+
+
 @pytest.mark.slow
 def test_a_model_no_registry_describes_is_used_with_a_warning_and_its_own_hash(tmp_path, phantom_files):
     loose = tmp_path / "colleague.pt"  # e.g. a checkpoint passed on by hand, with neither Models.json nor sidecar

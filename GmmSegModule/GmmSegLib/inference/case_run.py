@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..clinical.case_summary import CaseSummary
+from ..clinical.error_estimate import ReviewCalibration
 from ..io.checks import check_short_axis
 from ..io.images import CardiacImage
 from ..model.bundle import GmmSegModel
@@ -41,7 +42,9 @@ def segment_case(
     :func:`~GmmSegLib.inference.segmentation.segment` takes them."""
     check_short_axis(image)
     check_fits(image.frames.shape, image.source, keep_probabilities)
-    correction = lv_log_offset_of(None if entry is None else entry.record)  # the model's own, from its entry
+    record = None if entry is None else entry.record
+    correction = lv_log_offset_of(record)  # the model's own, from its entry
+    ReviewCalibration.of_model(record)  # a damaged description is refused before the work, not after it
     result = segment(
         image, model, device, phi=phi, location=location, on_frame=on_frame, end_systolic_lv_offset=correction
     )
