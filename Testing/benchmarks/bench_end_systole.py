@@ -29,20 +29,18 @@ sys.path.insert(0, str(ROOT / "GmmSegModule"))
 from bench_clinical import Patient, agreement, corrected_patient, two_phase_patients  # noqa: E402
 from bench_report import write_report  # noqa: E402
 
-from GmmSegLib.clinical.indices import structure_volumes_ml  # noqa: E402
+from GmmSegLib.clinical.indices import ejection_fraction, structure_volumes_ml  # noqa: E402
 from GmmSegLib.core.labels import STRUCTURES  # noqa: E402
+from GmmSegLib.evaluation.metrics import dice  # noqa: E402
 
-OFFSETS = tuple(np.round(np.arange(0.0, -3.01, -0.1), 2))
+# -3 .. +3 in steps of 0.1, smaller corrections first (a model may draw the end-systolic cavity too small as well as
+# too large): on ties the rule keeps the smaller one
+OFFSETS = tuple(sorted(np.round(np.arange(-3.0, 3.01, 0.1), 2), key=lambda offset: (abs(offset), offset)))
 CV_FOLDS = 5
 
 
 def _lv_ml(labels: np.ndarray, spacing: tuple[float, float, float]) -> float:
     return structure_volumes_ml(labels, spacing)["LV"]
-
-
-def _dice(labels: np.ndarray, truth: np.ndarray, value: int) -> float:
-    both = int((labels == value).sum() + (truth == value).sum())
-    return 1.0 if both == 0 else 2.0 * float(((labels == value) & (truth == value)).sum()) / both
 
 
 def patient_record(patient: Patient) -> dict:
@@ -61,19 +59,15 @@ def patient_record(patient: Patient) -> dict:
         record["edv"].append(_lv_ml(corrected["ED"].labels, spacing))
         record["esv"].append(_lv_ml(corrected["ES"].labels, spacing))
         es = corrected["ES"]
-        record["es_dice"].append([_dice(es.labels, es.truth, value) for value in STRUCTURES.values()])
+        record["es_dice"].append([dice(es.labels == value, es.truth == value) for value in STRUCTURES.values()])
     return {key: np.asarray(value) if isinstance(value, list) else value for key, value in record.items()}
 
 
 def choose_offset(records: list[dict]) -> int:
     """The index in OFFSETS whose mean end-systolic LV volume error over ``records`` is closest to 0 (the first,
-    the smaller correction, on ties)."""
+    the smaller correction, on ties: OFFSETS runs from the smallest)."""
     bias = np.mean([r["esv"] - r["esv_expert"] for r in records], axis=0)
     return int(np.argmin(np.abs(bias).round(6)))
-
-
-def _ef(edv: float, esv: float) -> float | None:
-    return None if edv <= 0 else 100.0 * (edv - esv) / edv
 
 
 def figures(records: list[dict], chosen: list[int]) -> dict:
@@ -82,7 +76,8 @@ def figures(records: list[dict], chosen: list[int]) -> dict:
     dice = np.array([r["es_dice"][i] for r, i in at])
     return {
         "lv_ef": agreement(
-            [_ef(r["edv"][i], r["esv"][i]) for r, i in at], [_ef(r["edv_expert"], r["esv_expert"]) for r in records]
+            [ejection_fraction(r["edv"][i], r["esv"][i]) for r, i in at],
+            [ejection_fraction(r["edv_expert"], r["esv_expert"]) for r in records],
         ),
         "lv_esv": agreement([float(r["esv"][i]) for r, i in at], [r["esv_expert"] for r in records]),
         "lv_edv": agreement([float(r["edv"][i]) for r, i in at], [r["edv_expert"] for r in records]),
