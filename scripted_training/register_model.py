@@ -113,6 +113,9 @@ def main() -> int:
     parser.add_argument(
         "--bench", help="the JSON of gmmseg bench for this model (its speed, recorded with the machine)"
     )
+    parser.add_argument(
+        "--bench-commit", help="commit of the code gmmseg bench measured (default: the training commit)"
+    )
     parser.add_argument("--models-dir", default=str(ROOT / "Resources" / "Models"))
     parser.add_argument("--default", action="store_true", help="make it the default model")
     parser.add_argument("--git-commit", help="commit of the code that trained it (default: HEAD)")
@@ -153,7 +156,7 @@ def main() -> int:
     if arguments.end_systolic_correction:
         entry["end_systolic_correction"] = end_systolic_correction(Path(arguments.end_systolic_correction))
     if arguments.bench:
-        entry["speed"] = speed(Path(arguments.bench), commit)
+        entry["speed"] = speed(Path(arguments.bench), arguments.bench_commit or commit)
     registry["models"] = [m for m in registry["models"] if m["id"] != arguments.id] + [entry]
     if arguments.default or "default" not in registry:
         registry["default"] = arguments.id

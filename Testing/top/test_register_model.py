@@ -18,6 +18,7 @@ from register_model import (  # noqa: E402
     PROJECT_SPLIT,
     end_systolic_correction,
     review_calibration,
+    speed,
     split_of,
 )
 
@@ -31,9 +32,31 @@ def test_the_split_follows_the_training_configuration():
 
 def test_the_review_constants_are_those_the_bench_applies_to_every_fold(tmp_path):
     bench = tmp_path / "review_queue.json"
-    constants = {"temperature": 1.7, "basal_weight": 2.5, "review_dice": 0.85}
+    constants = {"temperature": 1.7, "basal_weight": 2.5, "review_dice": 0.85, "checked_dice_weights": [-1.0, 0.5, 1.5]}
     bench.write_text(json.dumps({"per_model_fold": {}, "with_shipped_constants": {"constants": constants}}))
-    assert review_calibration(bench, "both folds") == {**constants, "fitted_on": "both folds"}
+    entry = {"review_calibration": review_calibration(bench, "both folds")}
+    assert entry["review_calibration"] == {**constants, "fitted_on": "both folds"}
+    # as the product reads it back
+    from GmmSegLib.clinical.error_estimate import ReviewCalibration
+
+    calibration = ReviewCalibration.of_model(entry)
+    assert calibration.checked_dice_weights == (-1.0, 0.5, 1.5) and calibration.review_dice == 0.85
+
+
+def test_the_speed_record_names_the_machine_and_the_commit_the_bench_measured(tmp_path):
+    bench = tmp_path / "bench.json"
+    measured = {
+        "machine": {"cpu": "x86_64", "threads": 2, "torch": "2.13.0", "device": "cpu"},
+        "volume_10_slices_end_to_end_s": 0.52,
+        "cine_20_frames_end_to_end_s": 4.77,
+    }
+    bench.write_text(json.dumps(measured))
+    assert speed(bench, "5f83435") == {
+        "machine": "x86_64 cpu, torch 2.13.0, 2 threads",
+        "volume_10_slices_s": 0.52,
+        "cine_20_frames_s": 4.77,
+        "git_commit": "5f83435",
+    }
 
 
 def test_the_end_systolic_correction_is_the_offset_chosen_on_every_patient_with_what_it_was_fitted_on(tmp_path):
