@@ -33,6 +33,7 @@ def test_the_offset_is_the_models_own_and_absent_without_an_entry():
             lv_log_offset_of({"end_systolic_correction": {"lv_log_offset": damaged}})
 
 
+@pytest.mark.slow
 @requires_torch
 def test_a_cine_is_segmented_with_its_end_systolic_cavity_corrected_and_its_end_diastole_untouched(
     shipped_model, small_phantom
@@ -65,6 +66,7 @@ def test_a_cine_is_segmented_with_its_end_systolic_cavity_corrected_and_its_end_
     )
 
 
+@pytest.mark.slow
 @requires_torch
 def test_every_road_to_a_segmentation_applies_the_correction_of_the_model_that_made_it(shipped_model, small_phantom):
     from dataclasses import replace
@@ -86,3 +88,26 @@ def test_every_road_to_a_segmentation_applies_the_correction_of_the_model_that_m
     assert summary.to_json()["end_systolic_lv_offset"] == summary.end_systolic_lv_offset
     _, stack_summary = segment_case(image.frame_volume(0), model, entry, "cpu")
     assert stack_summary.end_systolic_lv_offset == 0  # a single stack has no phase to correct
+
+
+@pytest.mark.slow
+@requires_torch
+def test_a_cine_with_a_blank_slice_is_corrected_as_one_without(shipped_model, small_phantom):
+    """Blank slices are segmented around (segmentation._around_blank_slices): the correction reaches the slices that
+    hold an image, and the result says which offset its frames were decided with."""
+    from dataclasses import replace
+
+    from GmmSegLib.inference.segmentation import segment
+
+    model, entry = shipped_model
+    offset = lv_log_offset_of(entry.record)
+    frames = small_phantom.image.frames.copy()
+    frames[:, -1] = 0.0  # the last slice missing from the series, zero-filled
+    image = replace(small_phantom.image, frames=frames)
+    corrected = segment(image, model, "cpu", end_systolic_lv_offset=offset)
+    plain = segment(image, model, "cpu")
+    assert corrected.blank_slices == [frames.shape[1] - 1] and corrected.end_systolic_lv_offset == offset
+    assert plain.end_systolic_lv_offset == 0
+    es = int(np.argmin([v["LV"] for v in plain.volumes_ml]))
+    assert corrected.volumes_ml[es]["LV"] < plain.volumes_ml[es]["LV"]
+    assert not (corrected.labels[:, -1] > 0).any()

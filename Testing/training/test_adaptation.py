@@ -41,6 +41,11 @@ def test_adapt_hands_over_the_model_its_check_prefers_as_a_verified_checkpoint(
     criterion, kept = description["criterion"], description["kept_starting_model"]
     assert kept == (criterion["adapted_model"] <= criterion["starting_model"] + criterion["margin"])
     handed_over = load_registered()[1].path if kept else candidate
+    # what the starting model's results carry for review and the end-systolic correction, its adapted model keeps
+    # (neither can be fitted again without labels)
+    base_record = load_registered()[1].record
+    for section in ("review_calibration", "end_systolic_correction"):
+        assert description[section] == base_record[section]
     assert description["sha256"] == sha256_of(out) == sha256_of(handed_over)
     assert kept == ("does not read these images better" in caplog.text)
     # without labels only the features' normalisation layers and x_net move; z_net and o_net stay as shipped
