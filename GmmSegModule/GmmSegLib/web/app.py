@@ -157,6 +157,13 @@ class GmmSegWebApp(TrameApp):
                                 id="background-clicks",
                             )
                             v3.VBtn("Refine", click=self.refine, disabled=("busy",), id="refine")
+                            v3.VBtn(
+                                "Same on other frames",
+                                click=self.refine_other_frames,
+                                disabled=("busy",),
+                                v_show=("frames > 1",),
+                                id="same-other-frames",
+                            )
                             html.Span("{{ clicks_placed }} click(s) placed", id="clicks-placed")
                             v3.VBtn("Paint", click=(self.edit, "['paint']"), disabled=("busy",), id="paint")
                             v3.VBtn("Erase", click=(self.edit, "['erase']"), disabled=("busy",), id="erase")
@@ -359,6 +366,17 @@ class GmmSegWebApp(TrameApp):
 
         self._act("Refined", refined)
         self.clicks.clear()
+
+    def refine_other_frames(self) -> None:
+        """The last refinement repeated on its slice in the cine's other frames that share its error, one step for
+        Undo (the panel's Same on other frames)."""
+
+        def repeated(outputs) -> str:
+            frames = self.logic.refine_other_frames(outputs)
+            which = ", ".join(str(frame) for frame in frames) or "none shared the error"
+            return f"the same slice refined in {len(frames)} other frame(s): {which}."
+
+        self._act("Same on other frames", repeated)
 
     def edit(self, effect: str) -> None:
         """Paint or erase the chosen structure by dragging in a slice view (the Segment Editor's effects)."""
