@@ -229,6 +229,25 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     page.wait_for_function("document.querySelector('#status').innerText == 'Undo: Refine LV'")
     assert _status(page) == "Undo: Refine LV"
 
+    # a scribble (the panel's): points from the LV's middle out into its myocardium, joined into one LV stroke
+    lv_before = _views(page)
+    lv_rows, lv_columns = np.nonzero(_tinted(lv_before, "LV"))
+    row, centre = int(round(lv_rows.mean())), int(round(lv_columns.mean()))
+    wall = np.nonzero(_tinted(lv_before, "MYO")[row, centre:])[0]
+    assert wall.size, "no myocardium to the right of the LV's middle"
+    page.click("#scribble")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Click in a slice view')")
+    for column in (centre, centre + int(wall[0]) // 2, centre + int(wall[0]) + 2):
+        page.mouse.click(box["x"] + column, box["y"] + row)
+    page.wait_for_function("document.querySelector('#clicks-placed').innerText.startsWith('3 ')")
+    page.click("#refine")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Refined')")
+    assert "LV" in _status(page) and int(re.search(r"(\d+) pixels changed", _status(page)).group(1)) > 0
+    time.sleep(2)
+    assert _pixels_of(_views(page), "LV") > _pixels_of(lv_before, "LV")  # the stroke drew LV into the wall
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText == 'Undo: Refine LV'")
+
     # the Segment Editor's paint: MYO painted across the LV's middle; the indices follow the stroke
     mass_before, myo_before = _index(page, "LV mass (g)"), _pixels_of(_views(page), "MYO")
     _choose_structure(page, "MYO")

@@ -156,6 +156,12 @@ class GmmSegWebApp(TrameApp):
                                 disabled=("busy",),
                                 id="background-clicks",
                             )
+                            v3.VBtn(
+                                "Add scribble",
+                                click=(self.place_clicks, "['scribble']"),
+                                disabled=("busy",),
+                                id="scribble",
+                            )
                             v3.VBtn("Refine", click=self.refine, disabled=("busy",), id="refine")
                             v3.VBtn(
                                 "Same on other frames",
@@ -164,7 +170,7 @@ class GmmSegWebApp(TrameApp):
                                 v_show=("frames > 1",),
                                 id="same-other-frames",
                             )
-                            html.Span("{{ clicks_placed }} click(s) placed", id="clicks-placed")
+                            html.Span("{{ clicks_placed }} point(s) placed", id="clicks-placed")
                             v3.VBtn("Paint", click=(self.edit, "['paint']"), disabled=("busy",), id="paint")
                             v3.VBtn("Erase", click=(self.edit, "['erase']"), disabled=("busy",), id="erase")
                             v3.VBtn("Stop editing", click=self.stop_editing, id="stop-editing")
@@ -346,7 +352,8 @@ class GmmSegWebApp(TrameApp):
         self._say(f"{name}: {done}" if isinstance(done, str) else f"{name}: done.")
 
     def place_clicks(self, kind: str) -> None:
-        """Each click in a slice view now adds a ``kind`` (foreground or background) point for the refinement."""
+        """Each click in a slice view now adds a ``kind`` (foreground, background or scribble) point for the
+        refinement."""
         self.clicks.place(kind)
         self._say(f"Click in a slice view to add {kind} points, then Refine.")
 
@@ -355,13 +362,16 @@ class GmmSegWebApp(TrameApp):
             self.state.clicks_placed = self.clicks.count()
 
     def refine(self) -> None:
-        """Refinement of the chosen structure from the points placed, which are then cleared (the panel's Refine)."""
+        """Refinement of the chosen structure from the points and the scribble placed, which are then cleared (the
+        panel's Refine)."""
         self.clicks.stop_placing()
         structure = self.state.structure
         foreground, background = self.clicks.positions("foreground"), self.clicks.positions("background")
+        stroke = self.clicks.positions("scribble")
+        scribbles = [(stroke, True)] if stroke else []
 
         def refined(outputs) -> str:
-            changed = self.logic.refine(outputs, structure, foreground, background)
+            changed = self.logic.refine(outputs, structure, foreground, background, scribbles=scribbles)
             return f"{structure}, {changed} pixels changed."
 
         self._act("Refined", refined)

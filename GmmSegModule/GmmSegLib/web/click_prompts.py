@@ -1,8 +1,9 @@
-"""The clicks a reader places on the page for click refinement: foreground and background points.
+"""The prompts a reader places on the page for click refinement: foreground and background points, and a scribble.
 
-Two markups point lists, as the panel's (its ``foregroundPoints`` and ``backgroundPoints``), placed by clicking in a
-slice view once the page asks for a kind of click (Slicer's interaction node in Place mode, through trame-slicer's
-markups logic); Refine reads their world positions and clears them.
+Three markups point lists, as the panel's ``foregroundPoints``, ``backgroundPoints`` and ``scribblePoints`` (the
+scribble's points, in the order placed, are joined into one foreground stroke, GmmSegLib.core.clicks.scribble),
+placed by clicking in a slice view once the page asks for a kind of prompt (Slicer's interaction node in Place mode,
+through trame-slicer's markups logic); Refine reads their world positions and clears them.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ from collections.abc import Callable
 import numpy as np
 import slicer
 
-KINDS = {"foreground": "GmmSeg foreground clicks", "background": "GmmSeg background clicks"}
+KINDS = {
+    "foreground": "GmmSeg foreground clicks",
+    "background": "GmmSeg background clicks",
+    "scribble": "GmmSeg scribble",
+}
+COLOURS = {"foreground": (0.1, 0.9, 0.1), "background": (0.9, 0.1, 0.9), "scribble": (0.1, 0.8, 0.9)}
 
 
 class ClickPrompts:
-    """The two point lists of ``scene``, placed with ``markups_logic`` (trame_slicer.core.markups_logic);
+    """The prompts' point lists of ``scene``, placed with ``markups_logic`` (trame_slicer.core.markups_logic);
     ``on_change`` is called when a point is placed or removed."""
 
     def __init__(self, scene, markups_logic, on_change: Callable[[], None]):
@@ -29,7 +35,7 @@ class ClickPrompts:
         if node is None or not self.scene.IsNodePresent(node):
             node = self.scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", KINDS[kind])
             node.CreateDefaultDisplayNodes()
-            node.GetDisplayNode().SetSelectedColor((0.1, 0.9, 0.1) if kind == "foreground" else (0.9, 0.1, 0.9))
+            node.GetDisplayNode().SetSelectedColor(COLOURS[kind])
             for event in (
                 slicer.vtkMRMLMarkupsNode.PointPositionDefinedEvent,
                 slicer.vtkMRMLMarkupsNode.PointRemovedEvent,
