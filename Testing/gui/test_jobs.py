@@ -45,6 +45,7 @@ def test_a_job_runs_through_the_launcher_and_reports_its_outputs(
     assert any(path.endswith("phantom_ed_probabilities.nii.gz") for path in report["outputs"])
 
 
+@pytest.mark.slow  # a command-line run in a subprocess: seconds
 @requires_torch
 def test_a_user_error_of_the_command_is_reported_as_its_one_line(tmp_path, pythonslicer):
     from GmmSegLib.gui.jobs import ConsoleJob
@@ -100,6 +101,7 @@ def test_cancel_kills_the_launchers_child_too_and_writes_nothing(tmp_path, pytho
     assert not out.exists()
 
 
+@pytest.mark.slow  # a command-line run in a subprocess: seconds
 @requires_torch
 def test_a_user_error_reaches_the_log_whole_where_the_locale_is_not_utf8(tmp_path, slicer_release, monkeypatch):
     """The job's lines arrive, none lost to a traceback, in Slicer 5.12.3 and 5.10.0 on a system whose locale is not
@@ -126,6 +128,7 @@ def test_a_user_error_reaches_the_log_whole_where_the_locale_is_not_utf8(tmp_pat
         assert str(missing) in errors[0] or str(missing).encode("ascii", "backslashreplace").decode() in errors[0]
 
 
+@pytest.mark.slow  # a command-line run in a subprocess: seconds
 @requires_torch
 @pytest.mark.skipif(sys.flags.utf8_mode, reason="this Python reads every pipe as UTF-8 (its UTF-8 mode is on)")
 def test_a_user_error_reaches_the_log_when_slicer_itself_reads_in_a_narrower_encoding(tmp_path, slicer_release):

@@ -312,6 +312,7 @@ def test_the_segment_button_is_the_cancel_button_while_a_job_runs(module, harnes
     assert ui.segmentButton.text == "Segment" and ui.segmentButton.enabled
 
 
+@pytest.mark.slow  # a command-line run in a subprocess: seconds
 @requires_torch
 def test_a_failing_job_gives_its_one_line_and_no_traceback(module, harness, small_phantom, tmp_path, at_the_screen):
     from slicer_harness import answering, from_event_loop
