@@ -276,6 +276,24 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     page.wait_for_function("document.querySelector('#status').innerText.startsWith('Redo: Paint MYO')")
     assert _index(page, "LV mass (g)") == painted_mass
 
+    # Confirm ED/ES and slices: the reader takes frame 1 as end-systole (the model's is 2): the LVEF follows, and
+    # Undo brings the model's back
+    page.click("#confirm-toggle")
+    page.wait_for_selector("#es-frame", state="visible")
+    assert page.input_value("#es-frame") == "2" and "model: 2" in page.inner_text("#confirm")
+    ejection = _index(page, "LVEF (%)")
+    page.fill("#es-frame", "1")
+    page.click("#confirm-recompute")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Choices')")
+    assert _status(page) == "Choices: indices recomputed with ES frame 1."
+    assert _index(page, "LVEF (%)") < ejection and "ES frame 1" in page.inner_text("#confirm-note")
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText == 'Undo: ES frame 1'")
+    assert _index(page, "LVEF (%)") == ejection and page.input_value("#es-frame") == "2"
+    page.click("#confirm-toggle")  # folded again: the views as they were
+    page.wait_for_selector("#es-frame", state="hidden")
+    time.sleep(2)
+
     page.locator("#frame-slider [role=slider]").focus()  # the cine's frames: the slider, as the Sequences toolbar
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")

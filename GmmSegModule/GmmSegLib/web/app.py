@@ -28,6 +28,7 @@ from trame_slicer.rca_view import register_rca_factories
 from trame_vuetify.ui.vuetify3 import SinglePageLayout
 
 from ..clinical.indices import index_label, scalar_indices
+from ..clinical.reader_choices import PHASES, ReaderChoices
 from ..clinical.report import volume_curve_png
 from ..core.errors import GmmSegError
 from ..core.labels import STRUCTURES
@@ -38,6 +39,14 @@ from ..mrml.job_arguments import JOB_OUTPUTS, segment_arguments
 from ..mrml.logic import GmmSegLogic
 from ..mrml.scene_outputs import show_layers
 from .click_prompts import ClickPrompts
+from .reader_confirmation import (
+    LIMIT_KEYS,
+    PAGE_FIELDS,
+    choices_from_page,
+    confirmation_state,
+    frame_field,
+    limit_field,
+)
 from .served_folder import ServedFolder
 
 EXPORT_FOLDER = "gmmseg_export"  # under the served folder: where Export writes, as the panel's Export does
@@ -88,6 +97,8 @@ class GmmSegWebApp(TrameApp):
             clicks_placed=0,
             uncertainty_opacity=UNCERTAINTY_OPACITY,
             structure="MYO",
+            show_confirm=False,
+            **confirmation_state({}, 1),
         )
         self.state.change("frame")(self._on_frame)
         self.state.change("uncertainty_opacity", "show_prior")(self._on_opacity)
@@ -115,7 +126,8 @@ class GmmSegWebApp(TrameApp):
                 v3.VBtn("Export", click=self.export, disabled=("busy || !has_result",), id="export")
             with page.content:
                 client.Style("html { overflow-y: auto; }")
-                with html.Div(style="display: flex; height: 100%;"):
+                # the views fit the window below the toolbar, whatever the panel holds: the panel scrolls
+                with html.Div(style="display: flex; height: calc(100vh - 64px);"):
                     with html.Div(style="flex: 3; position: relative;", id="views"):
                         self.layout_manager.initialize_layout_grid(page)
                     with html.Div(style="flex: 1; padding: 0.5em; overflow-y: auto;", id="panel"):
@@ -174,6 +186,7 @@ class GmmSegWebApp(TrameApp):
                             v3.VBtn("Paint", click=(self.edit, "['paint']"), disabled=("busy",), id="paint")
                             v3.VBtn("Erase", click=(self.edit, "['erase']"), disabled=("busy",), id="erase")
                             v3.VBtn("Stop editing", click=self.stop_editing, id="stop-editing")
+                        self._build_confirmation()
                         v3.VCheckbox(
                             v_model=("show_prior",),
                             label="Show the registered prior instead",
@@ -196,6 +209,48 @@ class GmmSegWebApp(TrameApp):
                             with html.Tr(v_for="(row, i) in indices", key="i"):
                                 html.Td("{{ row.name }}")
                                 html.Td("{{ row.value }}")
+
+    def _build_confirmation(self) -> None:
+        """The panel's "Confirm ED/ES and slices" (a cine): the frames and slice limits the indices count, each with
+        the model's choice beside it, Recompute with the fields as edited, or the model's choices again."""
+
+        def number(field: str) -> None:
+            with html.Td():
+                v3.VTextField(
+                    v_model=(field,),
+                    type="number",
+                    density="compact",
+                    hide_details=True,
+                    disabled=("busy || !confirm_usable",),
+                    id=field.replace("_", "-"),
+                )
+
+        v3.VBtn(
+            "Confirm ED/ES and slices",
+            click="show_confirm = !show_confirm",
+            v_show=("has_result && frames > 1",),
+            variant="text",
+            id="confirm-toggle",
+        )
+        with html.Div(v_show=("has_result && frames > 1 && show_confirm",), id="confirm"):  # folded: the views keep
+            html.Div("{{ confirm_note }}", id="confirm-note")  # their height until the reader opens it
+            with html.Table():
+                for phase in PHASES:
+                    with html.Tr():
+                        html.Td(f"{phase} frame")
+                        number(frame_field(phase))
+                        html.Td()
+                        html.Td(f"{{{{ model_{frame_field(phase)} }}}}")
+                for key in LIMIT_KEYS:
+                    with html.Tr():
+                        html.Td(f"{key} slices")
+                        number(limit_field(key, "first"))
+                        number(limit_field(key, "last"))
+                        html.Td(f"{{{{ model_{limit_field(key, 'first')} }}}}")
+            v3.VBtn(
+                "Recompute", click=self.confirm_choices, disabled=("busy || !confirm_usable",), id="confirm-recompute"
+            )
+            v3.VBtn("Model's choices", click=self.model_choices, disabled=("busy",), id="confirm-model")
 
     def _say(self, text: str) -> None:
         with self.state:
@@ -320,6 +375,7 @@ class GmmSegWebApp(TrameApp):
             self.state.review = [{"text": _review_text(item), **item} for item in items]
             self.state.indices = [{"name": index_label(key), "value": _shown(value)} for key, value in shown.items()]
             self.state.volume_curve = _volume_curve(indices, self.input_node.GetName())
+            self.state.update(confirmation_state(indices, outputs.num_frames))
 
     def _on_frame(self, frame, **_) -> None:
         if self.outputs is not None and int(frame) != self.outputs.current_frame:
@@ -387,6 +443,26 @@ class GmmSegWebApp(TrameApp):
             return f"the same slice refined in {len(frames)} other frame(s): {which}."
 
         self._act("Same on other frames", repeated)
+
+    def confirm_choices(self) -> None:
+        """Recompute the indices with the frames and slice limits as the reader left them (one step for Undo)."""
+
+        def recompute(outputs) -> str:
+            page = {field: self.state[field] for field in PAGE_FIELDS}
+            choices, description = choices_from_page(page, outputs.indices, outputs.reader_choices())
+            self.logic.set_reader_choices(outputs, choices, description)
+            return f"indices recomputed with {description}."
+
+        self._act("Choices", recompute)
+
+    def model_choices(self) -> None:
+        """The model's frames and slice limits again (one step for Undo)."""
+
+        def recompute(outputs) -> str:
+            self.logic.set_reader_choices(outputs, ReaderChoices(), "the model's choices")
+            return "indices recomputed with the model's choices."
+
+        self._act("Choices", recompute)
 
     def edit(self, effect: str) -> None:
         """Paint or erase the chosen structure by dragging in a slice view (the Segment Editor's effects)."""
