@@ -232,8 +232,9 @@ class GmmSegWebApp(TrameApp):
             variant="text",
             id="confirm-toggle",
         )
-        with html.Div(v_show=("has_result && frames > 1 && show_confirm",), id="confirm"):  # folded: the views keep
-            html.Div("{{ confirm_note }}", id="confirm-note")  # their height until the reader opens it
+        # folded until the reader opens it, so that the panel stays short
+        with html.Div(v_show=("has_result && frames > 1 && show_confirm",), id="confirm"):
+            html.Div("{{ confirm_note }}", id="confirm-note")
             with html.Table():
                 for phase in PHASES:
                     with html.Tr():
