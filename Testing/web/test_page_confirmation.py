@@ -14,6 +14,7 @@ from GmmSegLib.web.reader_confirmation import (
     confirmation_state,
     frame_field,
     limit_field,
+    toggled_exclusion,
 )
 
 
@@ -58,3 +59,18 @@ def test_the_fields_as_edited_become_the_readers_choices_and_the_models_values_s
     assert description == f"ES frame 1; LV ED slices {lv_ed['first'] + 1}-{lv_ed['last']}; ED slice 3 excluded"
     with pytest.raises(GmmSegError, match="ED frame: a whole number is needed"):
         choices_from_page({**page, frame_field("ED"): ""}, indices, ReaderChoices())
+
+
+def test_a_slice_typed_is_excluded_at_its_phase_or_counted_again_and_the_section_lists_them(indices):
+    chosen = ReaderChoices(es_frame=1, limits={"LV ED": (1, 8)})
+    excluded, description = toggled_exclusion(chosen, "ED", "3")
+    assert excluded.excluded == {"ED": [3]} and description == "ED slice 3 excluded"
+    assert (excluded.es_frame, excluded.limits) == (1, {"LV ED": (1, 8)}) and chosen.excluded == {}  # others kept
+    assert confirmation_state(indices, 4, excluded)["excluded_slices"] == "Excluded slices: ED 3"
+    again, description = toggled_exclusion(excluded, "ED", 3)
+    assert again.excluded == {"ED": []} and description == "ED slice 3 included again"
+    assert confirmation_state(indices, 4, again)["excluded_slices"] == "Excluded slices: none"
+    with pytest.raises(GmmSegError, match="slice to exclude: a whole number"):
+        toggled_exclusion(chosen, "ES", "")
+    with pytest.raises(GmmSegError, match="choose ED or ES"):
+        toggled_exclusion(chosen, "mid", "3")

@@ -290,6 +290,14 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     page.click("#undo")
     page.wait_for_function("document.querySelector('#status').innerText == 'Undo: ES frame 1'")
     assert _index(page, "LVEF (%)") == ejection and page.input_value("#es-frame") == "2"
+    page.fill("#exclude-slice", "0")  # the basal slice at ED (the phase chosen by default) left out of the indices
+    page.click("#exclude-toggle")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Choices')")
+    assert _status(page) == "Choices: indices recomputed with ED slice 0 excluded."
+    assert _index(page, "LVEF (%)") != ejection and page.inner_text("#excluded-slices") == "Excluded slices: ED 0"
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText == 'Undo: ED slice 0 excluded'")
+    assert _index(page, "LVEF (%)") == ejection
     page.click("#confirm-toggle")  # folded again: the views as they were
     page.wait_for_selector("#es-frame", state="hidden")
     time.sleep(2)

@@ -46,6 +46,7 @@ from .reader_confirmation import (
     confirmation_state,
     frame_field,
     limit_field,
+    toggled_exclusion,
 )
 from .served_folder import ServedFolder
 
@@ -98,6 +99,8 @@ class GmmSegWebApp(TrameApp):
             uncertainty_opacity=UNCERTAINTY_OPACITY,
             structure="MYO",
             show_confirm=False,
+            exclude_phase="ED",
+            exclude_slice="",
             **confirmation_state({}, 1),
         )
         self.state.change("frame")(self._on_frame)
@@ -251,6 +254,31 @@ class GmmSegWebApp(TrameApp):
             v3.VBtn(
                 "Recompute", click=self.confirm_choices, disabled=("busy || !confirm_usable",), id="confirm-recompute"
             )
+            with html.Div(style="display: flex; align-items: center; gap: 0.5em;"):
+                v3.VSelect(
+                    v_model=("exclude_phase",),
+                    items=(list(PHASES),),
+                    density="compact",
+                    hide_details=True,
+                    style="max-width: 6em",
+                    id="exclude-phase",
+                )
+                v3.VTextField(
+                    v_model=("exclude_slice",),
+                    type="number",
+                    label="slice",
+                    density="compact",
+                    hide_details=True,
+                    style="max-width: 6em",
+                    id="exclude-slice",
+                )
+                v3.VBtn(
+                    "Exclude / include",
+                    click=self.toggle_exclusion,
+                    disabled=("busy || !confirm_usable",),
+                    id="exclude-toggle",
+                )
+            html.Div("{{ excluded_slices }}", id="excluded-slices")
             v3.VBtn("Model's choices", click=self.model_choices, disabled=("busy",), id="confirm-model")
 
     def _say(self, text: str) -> None:
@@ -376,7 +404,7 @@ class GmmSegWebApp(TrameApp):
             self.state.review = [{"text": _review_text(item), **item} for item in items]
             self.state.indices = [{"name": index_label(key), "value": _shown(value)} for key, value in shown.items()]
             self.state.volume_curve = _volume_curve(indices, self.input_node.GetName())
-            self.state.update(confirmation_state(indices, outputs.num_frames))
+            self.state.update(confirmation_state(indices, outputs.num_frames, outputs.reader_choices()))
 
     def _on_frame(self, frame, **_) -> None:
         if self.outputs is not None and int(frame) != self.outputs.current_frame:
@@ -451,6 +479,18 @@ class GmmSegWebApp(TrameApp):
         def recompute(outputs) -> str:
             page = {field: self.state[field] for field in PAGE_FIELDS}
             choices, description = choices_from_page(page, outputs.indices, outputs.reader_choices())
+            self.logic.set_reader_choices(outputs, choices, description)
+            return f"indices recomputed with {description}."
+
+        self._act("Choices", recompute)
+
+    def toggle_exclusion(self) -> None:
+        """Leave the slice typed out of the indices at the phase chosen, or count it again (one step for Undo)."""
+
+        def recompute(outputs) -> str:
+            choices, description = toggled_exclusion(
+                outputs.reader_choices(), self.state.exclude_phase, self.state.exclude_slice
+            )
             self.logic.set_reader_choices(outputs, choices, description)
             return f"indices recomputed with {description}."
 

@@ -34,11 +34,21 @@ PAGE_FIELDS = tuple(frame_field(phase) for phase in PHASES) + tuple(
 )
 
 
-def confirmation_state(indices: Mapping, frames: int) -> dict:
-    """The page's state of the section for a result's ``indices`` (its JSON form) and number of ``frames``: the frames
-    and slice limits in force, the model's beside them (``model_<field>``), whether they can be changed and a note."""
+def confirmation_state(indices: Mapping, frames: int, choices: ReaderChoices | None = None) -> dict:
+    """The page's state of the section for a result's ``indices`` (its JSON form), number of ``frames`` and reader's
+    ``choices``: the frames and slice limits in force, the model's beside them (``model_<field>``), the slices
+    excluded, whether they can be changed and a note."""
     usable = frames > 1 and bool(indices) and "error" not in indices
-    state: dict = {"confirm_usable": usable, "confirm_note": _note(indices, frames)}
+    excluded = "; ".join(
+        f"{phase} {', '.join(str(z) for z in sorted(slices))}"
+        for phase, slices in sorted((choices or ReaderChoices()).excluded.items())
+        if slices
+    )
+    state: dict = {
+        "confirm_usable": usable,
+        "confirm_note": _note(indices, frames),
+        "excluded_slices": f"Excluded slices: {excluded or 'none'}",
+    }
     model_frames = indices.get("model_frames", {}) if usable else {}
     for phase in PHASES:
         field = frame_field(phase)
@@ -81,6 +91,18 @@ def _whole_number(page: Mapping, field: str, what: str) -> int:
         return int(text)
     except ValueError:
         raise GmmSegError(f"{what}: a whole number is needed, not {text!r}") from None
+
+
+def toggled_exclusion(current: ReaderChoices, phase: str, slice_text: object) -> tuple[ReaderChoices, str]:
+    """``current`` with the slice the page names excluded at ``phase`` (ED or ES), or counted again if it was; with
+    what was done, in words. The logic refuses a slice the stack does not have."""
+    if phase not in PHASES:
+        raise GmmSegError(f"choose ED or ES, not {phase!r}")
+    z = _whole_number({"slice": slice_text}, "slice", "slice to exclude")
+    slices = set(current.excluded.get(phase, []))
+    excluded = {**current.excluded, phase: sorted(slices ^ {z})}
+    choices = ReaderChoices(current.ed_frame, current.es_frame, dict(current.limits), excluded)
+    return choices, f"{phase} slice {z} {'included again' if z in slices else 'excluded'}"
 
 
 def choices_from_page(page: Mapping, indices: Mapping, current: ReaderChoices) -> tuple[ReaderChoices, str]:
