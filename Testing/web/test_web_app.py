@@ -230,15 +230,18 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     assert _status(page) == "Undo: Refine LV"
 
     # a scribble (the panel's): points from the LV's middle out into its myocardium, joined into one LV stroke
+    time.sleep(2)  # the views redrawn after the Undo
     lv_before = _views(page)
     lv_rows, lv_columns = np.nonzero(_tinted(lv_before, "LV"))
-    row, centre = int(round(lv_rows.mean())), int(round(lv_columns.mean()))
-    wall = np.nonzero(_tinted(lv_before, "MYO")[row, centre:])[0]
-    assert wall.size, "no myocardium to the right of the LV's middle"
+    centre = np.array([lv_rows.mean(), lv_columns.mean()])
+    wall = np.argwhere(_tinted(lv_before, "MYO"))
+    assert len(wall), "no myocardium drawn"
+    nearest = wall[np.argmin(np.linalg.norm(wall - centre, axis=1))]  # the wall's pixel nearest the LV's middle
+    outward = (nearest - centre) / max(np.linalg.norm(nearest - centre), 1.0)
     page.click("#scribble")
     page.wait_for_function("document.querySelector('#status').innerText.startsWith('Click in a slice view')")
-    for column in (centre, centre + int(wall[0]) // 2, centre + int(wall[0]) + 2):
-        page.mouse.click(box["x"] + column, box["y"] + row)
+    for row, column in (centre, (centre + nearest) / 2, nearest + 2 * outward):
+        page.mouse.click(box["x"] + float(column), box["y"] + float(row))
     page.wait_for_function("document.querySelector('#clicks-placed').innerText.startsWith('3 ')")
     page.click("#refine")
     page.wait_for_function("document.querySelector('#status').innerText.startsWith('Refined')")

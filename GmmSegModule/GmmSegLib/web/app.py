@@ -129,8 +129,9 @@ class GmmSegWebApp(TrameApp):
                 v3.VBtn("Export", click=self.export, disabled=("busy || !has_result",), id="export")
             with page.content:
                 client.Style("html { overflow-y: auto; }")
-                # the views fit the window below the toolbar, whatever the panel holds: the panel scrolls
-                with html.Div(style="display: flex; height: calc(100vh - 64px);"):
+                # the views fit the window between the toolbar (64 px) and the footer (24 px), whatever the panel
+                # holds: the panel scrolls
+                with html.Div(style="display: flex; height: calc(100vh - 88px);"):
                     with html.Div(style="flex: 3; position: relative;", id="views"):
                         self.layout_manager.initialize_layout_grid(page)
                     with html.Div(style="flex: 1; padding: 0.5em; overflow-y: auto;", id="panel"):
