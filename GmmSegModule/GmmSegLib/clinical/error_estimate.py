@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.errors import ModelError
+from ..core.errors import ModelError, described_number
 from ..core.labels import STRUCTURES
 
 # The shipped model v9's, which its registry entry also holds (``review_calibration``; a test keeps the two equal);
@@ -85,24 +85,24 @@ class ReviewCalibration:
         before the weights existed keeps the probabilities' estimate (weights 0, 1, 0), as its review Dice was fitted
         on that."""
         given = (record or {}).get("review_calibration") or {}
-        constants = {name: _finite(given[name], name) for name in CALIBRATION_CONSTANTS if name in given}
+        constants = {
+            name: described_number(given[name], f"review_calibration.{name}")
+            for name in CALIBRATION_CONSTANTS
+            if name in given
+        }
         weights = given.get("checked_dice_weights", (0.0, 1.0, 0.0) if given else CHECKED_DICE_WEIGHTS)
         if not isinstance(weights, list | tuple) or len(weights) != 3:
             raise ModelError(f"review_calibration.checked_dice_weights: three numbers expected, got {weights!r}")
-        return cls(**constants, checked_dice_weights=tuple(_finite(w, "checked_dice_weights") for w in weights))
+        return cls(
+            **constants,
+            checked_dice_weights=tuple(described_number(w, "review_calibration.checked_dice_weights") for w in weights),
+        )
 
     def checked_dice(self, estimated_dice: float, agreement: float) -> float:
         """The estimated mean Dice of a frame segmented twice, from the probabilities' ``estimated_dice`` and the
         passes' ``agreement`` (quality.pass_agreement)."""
         intercept, from_probabilities, from_agreement = self.checked_dice_weights
         return float(np.clip(intercept + from_probabilities * estimated_dice + from_agreement * agreement, 0.0, 1.0))
-
-
-def _finite(value: object, name: str) -> float:
-    """A calibration constant of a model's description as a number; a damaged description is the model's error."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-        raise ModelError(f"review_calibration.{name}: a finite number expected, got {value!r}")
-    return float(value)
 
 
 # the single constants a model's ``review_calibration`` may hold, as ReviewCalibration names them (besides

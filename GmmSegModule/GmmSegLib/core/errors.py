@@ -5,6 +5,8 @@ model file, ...). Command-line entry points print its message on one line and ex
 show a traceback for it. Programming errors stay ordinary exceptions.
 """
 
+import math
+
 
 class GmmSegError(Exception):
     """A problem with the user's input, files or settings, explained in one line."""
@@ -16,6 +18,14 @@ class InputError(GmmSegError):
 
 class ModelError(GmmSegError):
     """The model file is missing, corrupt, tampered with (sha256 mismatch) or incompatible."""
+
+
+def described_number(value: object, name: str) -> float:
+    """A number that a model's description holds at ``name``, as a float; anything else (text, null, a boolean, NaN or
+    an infinity) is a damaged or tampered description: the model's error."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ModelError(f"{name}: a finite number expected, got {value!r}")
+    return float(value)
 
 
 class OutputError(OSError):

@@ -18,23 +18,19 @@ corrected.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from ..core.errors import ModelError
+from ..core.errors import described_number
 from ..core.labels import LV, NUM_CLASSES
 
 
 def lv_log_offset_of(record: dict | None) -> float:
     """The end-systolic LV log-offset a model's registry entry or description gives (0 without one)."""
     correction = (record or {}).get("end_systolic_correction") or {}
-    offset = correction.get("lv_log_offset", 0.0)
-    if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
-        raise ModelError(f"end_systolic_correction.lv_log_offset: a finite number expected, got {offset!r}")
-    return float(offset)
+    return described_number(correction.get("lv_log_offset", 0.0), "end_systolic_correction.lv_log_offset")
 
 
 def ejected(lv_volumes_ml: Sequence[float]) -> np.ndarray:
