@@ -111,9 +111,14 @@ def create_application_scene() -> StartupScene:
         "Sequences": slicer_core.vtkSlicerSequencesLogic(),
         "Terminologies": slicer_core.vtkSlicerTerminologiesModuleLogic(),
     }
-    for logic in module_logics.values():
-        logic.SetMRMLApplicationLogic(app_logic)
-        logic.SetMRMLScene(scene)
+    warnings_shown = vtk.vtkObject.GetGlobalWarningDisplay()
+    vtk.vtkObject.GlobalWarningDisplayOff()  # the Terminologies logic's six errors for the default files not here
+    try:
+        for logic in module_logics.values():
+            logic.SetMRMLApplicationLogic(app_logic)
+            logic.SetMRMLScene(scene)
+    finally:
+        vtk.vtkObject.SetGlobalWarningDisplay(warnings_shown)
     return StartupScene(scene, app_logic, layout_logic, slice_logics, module_logics, (remote_io, data_io_logic))
 
 
