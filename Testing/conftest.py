@@ -11,14 +11,34 @@ from __future__ import annotations
 import csv
 import importlib.util
 import logging
+import os
 import subprocess
 import sys
 import types
 from pathlib import Path
 
-import numpy as np
-import pytest
-import SimpleITK as sitk
+MOST_WORKERS = 4  # pytest -n auto: each worker holds its own torch, Qt and scenes (about 1.5 GB at its peak)
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _share_the_cpus_among_workers() -> None:
+    """Under pytest-xdist (``-n``), give each worker, and every process its tests start, an equal share of the CPUs
+    through ``OMP_NUM_THREADS``, unless the user fixed the count. Left to itself each worker's torch takes every
+    core, and two workers on two cores then slow each other's trainings two- to threefold (BENCHMARKS.md, "Test
+    suite"). Runs before numpy and torch are imported, which read the variable once."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    if workers > 1 and not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
+        os.environ["OMP_NUM_THREADS"] = str(max(1, _usable_cpus() // workers))
+
+
+_share_the_cpus_among_workers()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import SimpleITK as sitk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_FILE = ROOT / "GmmSegModule" / "GmmSegModule.py"  # the module the GUI tests load into the harness
@@ -49,6 +69,12 @@ from GmmSegLib.core import paths  # noqa: E402
 from GmmSegLib.core.labels import CONVENTIONS  # noqa: E402
 from GmmSegLib.io.images import CardiacImage, to_sitk  # noqa: E402
 from GmmSegLib.io.phantom import Phantom, make_cine_phantom  # noqa: E402
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``pytest -n auto``: one worker per usable CPU, at most :data:`MOST_WORKERS`."""
+    return max(1, min(MOST_WORKERS, _usable_cpus()))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
