@@ -230,3 +230,25 @@ def test_a_model_with_a_click_refiner_round_trips_and_older_models_load_without_
     older.config.pop("refiner")  # a checkpoint written before the refiner existed has no such key
     save_model(older, tmp_path / "older.pt")
     assert load_model(tmp_path / "older.pt")[0].refiner is None
+
+
+def test_a_models_click_refiner_is_loaded_once_and_not_at_all_when_its_entry_says_it_has_none(tmp_path, monkeypatch):
+    import json
+
+    from panel_steps import model_with_click_refiner
+
+    from GmmSegLib.model import bundle, registry
+
+    loads = []
+    load = bundle.load_model
+    monkeypatch.setattr(bundle, "load_model", lambda *arguments: loads.append(arguments) or load(*arguments))
+    monkeypatch.setattr(registry, "_loaded_refiners", {})
+    shipped = registry.default_entry()
+    assert shipped.record["click_refiner"] is False
+    assert registry.click_refiner_of(shipped.sha256) is None and loads == []  # the shipped model: nothing loaded
+
+    model_with_click_refiner(tmp_path / "models")
+    monkeypatch.setenv(registry.MODELS_ENV, str(tmp_path / "models"))
+    sha256 = json.loads((tmp_path / "models" / "Models.json").read_text())["models"][0]["sha256"]
+    first, again = registry.click_refiner_of(sha256), registry.click_refiner_of(sha256)
+    assert isinstance(first, ClickRefiner) and again is first and len(loads) == 1

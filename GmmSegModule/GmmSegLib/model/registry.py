@@ -155,11 +155,22 @@ def has_click_refiner(sha256: str | None) -> bool:
     return bool(entry_of_result(sha256).record.get("click_refiner", False))
 
 
+_loaded_refiners: dict[tuple[str, str], ClickRefiner] = {}  # by the model file's path and sha256
+
+
 def click_refiner_of(sha256: str | None) -> ClickRefiner | None:
     """The click refiner of the available model with this sha256 (the model that made a result), else of the default
-    model; None when that model has none (it was trained before the refiner stage existed)."""
+    model; None when it has none (it was trained before the refiner stage existed), without loading it when its
+    registry entry or description says so (``"click_refiner": false``). A refiner is loaded (hash-checked) once per
+    model file and process: the panel asks at every click, and loading took 0.1-0.2 s of each (BENCHMARKS.md, "The
+    Slicer module's GUI")."""
     from .bundle import load_model
 
-    entry = next((e for e in available_models() if sha256 and e.sha256 == sha256), None) or default_entry()
-    model, _ = load_model(entry.path, entry.sha256)
-    return model.refiner
+    entry = entry_of_result(sha256)
+    if entry.record.get("click_refiner") is False:
+        return None
+    key = (str(entry.path), entry.sha256)
+    if key not in _loaded_refiners:
+        model, _ = load_model(entry.path, entry.sha256)
+        _loaded_refiners[key] = model.refiner
+    return _loaded_refiners[key]

@@ -68,7 +68,6 @@ class GmmSegLogic:
 
     def __init__(self, scene):
         self.scene = scene
-        self._click_refiners: dict = {}  # by the sha256 of the model behind a result
         register_segmentation_converters()
 
     # -- running the model in this process ---------------------------------------------------------------
@@ -374,10 +373,7 @@ class GmmSegLogic:
         """The click refiner of the model behind ``outputs`` (loaded once per model, hash-checked), or None."""
         from ..model.registry import click_refiner_of
 
-        sha256 = _model_sha256(outputs.result.summary)
-        if sha256 not in self._click_refiners:
-            self._click_refiners[sha256] = click_refiner_of(sha256)
-        return self._click_refiners[sha256]
+        return click_refiner_of(_model_sha256(outputs.result.summary))
 
     def undo(self, outputs: SceneOutputs) -> str:
         """Undo the last refinement or Accept; returns what was undone."""
