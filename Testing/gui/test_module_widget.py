@@ -150,6 +150,9 @@ def _refine_undo_redo_and_accept(module, browser, outputs) -> np.ndarray:
     refined = logic.current_labels(outputs)
     assert not np.array_equal(refined, before)
     assert widget._parameterNode.backgroundPoints.GetNumberOfControlPoints() == 0  # the clicks are used up
+    from slicer_harness import wait_until
+
+    wait_until(lambda: not outputs.frames_without_surface(), timeout=30)  # the stored frame's new 3D, while idle
     assert ui.undoButton.enabled and not ui.redoButton.enabled
     assert ui.refineFramesButton.enabled  # a cine's refinement can be repeated on its other frames
     ui.undoButton.click()
@@ -908,6 +911,39 @@ def test_an_older_pytorch_in_slicer_is_named_and_not_used(module, harness, small
         module.widget.ui.segmentButton.click()
     assert module.widget._jobs.job is None
     assert any("1.13.1+cu117" in r.getMessage() and ">=2.2,<3" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_torch_and_the_refinement_are_imported_on_a_thread_once_a_result_is_shown(
+    module, harness, small_phantom, monkeypatch, tmp_path
+):
+    """The first Refine click does not wait for torch's import: the panel starts it on a worker thread when it shows
+    a result, once per session, and only for a torch within the product's range (the click reports the others)."""
+    import importlib.util
+    import threading
+
+    from conftest import known_result
+    from GmmSegLib.gui import pytorch_install
+
+    (tmp_path / "refinement_stand_in.py").write_text("import threading\nIMPORTED_ON = threading.current_thread()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(pytorch_install, "REFINEMENT_MODULE", "refinement_stand_in")
+    monkeypatch.setattr(pytorch_install, "_import_ahead", None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: object() if name == "torch" else None)
+    monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "1.13.1+cu117")
+    assert pytorch_install.import_refinement_ahead() is None  # outside the range: nothing
+    monkeypatch.setattr(pytorch_install, "installed_torch_version", lambda: "2.5.1")
+
+    module.widget._results.show(
+        module.widget.logic.sceneLogic().add_outputs(
+            _volume(harness, small_phantom), known_result(small_phantom, frames=[0])
+        )
+    )
+    thread = pytorch_install._import_ahead
+    assert thread is not None and thread is not threading.current_thread()
+    thread.join(timeout=60)
+    assert sys.modules["refinement_stand_in"].IMPORTED_ON is thread
+    assert pytorch_install.import_refinement_ahead() is None  # once per session
+    monkeypatch.delitem(sys.modules, "refinement_stand_in")
 
 
 def test_after_a_reload_of_the_shown_module_its_result_is_taken_up_and_the_undo_keys_work(

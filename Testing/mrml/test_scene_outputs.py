@@ -314,6 +314,13 @@ def test_the_heart_shows_in_3d_and_its_surface_follows_edits_undo_and_redo(
     shown = _surface_points(outputs.segmentation)
     assert shown > 0  # every frame's item has its surface: browsing keeps the heart in 3D
     outputs.write_frame(other, np.zeros_like(logic.current_labels(outputs)))
+    assert _surface_points(outputs.segmentation) == 0  # the frame shown: its surface made again at once
+    assert _surface_points(outputs.sequence_item("segmentation", other)) == 0  # the browser keeps its item in step
+    hidden = (other + 1) % outputs.num_frames
+    outputs.write_frame(hidden, np.zeros_like(logic.current_labels(outputs)))
+    assert outputs.frames_without_surface() == [hidden]  # a frame not shown: its surface left to the idle ticks
+    outputs.make_surface(hidden)
+    assert _surface_points(outputs.sequence_item("segmentation", hidden)) == 0 and not outputs.frames_without_surface()
     assert _surface_points(outputs.segmentation) == 0
 
 

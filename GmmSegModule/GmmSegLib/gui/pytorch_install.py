@@ -1,11 +1,20 @@
-"""torch for the jobs and for click refinement, installed on first use by the PyTorch extension."""
+"""torch for the jobs and for click refinement, installed on first use by the PyTorch extension, and imported
+ahead of the first click."""
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import threading
 
 import slicer
 from slicer.i18n import tr as _
 
 TORCH_REQUIREMENT = ">=2.2,<3"  # the product's torch range (pyproject.toml's "torch>=2.2,<3")
+REFINEMENT_MODULE = f"{__package__.rpartition('.')[0]}.clinical.refinement"  # what Refine runs, torch with it
+
+_import_ahead: threading.Thread | None = None
 
 
 def ensure_pytorch() -> bool:
@@ -55,12 +64,16 @@ def installed_torch_version() -> str:
     return version("torch")
 
 
-def _usable(installed: str) -> bool:
-    """Whether torch ``installed`` is within :data:`TORCH_REQUIREMENT`; if not, the user is told what to do."""
+def _within_requirement(installed: str) -> bool:
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
 
-    if Version(installed).public in SpecifierSet(TORCH_REQUIREMENT):
+    return Version(installed).public in SpecifierSet(TORCH_REQUIREMENT)
+
+
+def _usable(installed: str) -> bool:
+    """Whether torch ``installed`` is within :data:`TORCH_REQUIREMENT`; if not, the user is told what to do."""
+    if _within_requirement(installed):
         return True
     slicer.util.errorDisplay(
         _(
@@ -69,3 +82,33 @@ def _usable(installed: str) -> bool:
         ).format(required=TORCH_REQUIREMENT, installed=installed)
     )
     return False
+
+
+def import_refinement_ahead() -> threading.Thread | None:
+    """Import torch and the refinement code on a worker thread, once per session, when a torch within
+    :data:`TORCH_REQUIREMENT` is installed; the thread, or None when nothing is to be done.
+
+    The module's own process imports torch only when the clinician first refines (the jobs segment in processes of
+    their own), and that import froze the panel for 2 to 4 s at the first Refine click (BENCHMARKS.md, "The Slicer
+    module's GUI"); the panel calls this when it shows a result, so that the import is done by the time the first
+    click is placed. Says nothing when torch is absent, outside the range or broken: the Refine click says that
+    (:func:`ensure_pytorch`), importing again.
+    """
+    global _import_ahead
+    if _import_ahead is not None or importlib.util.find_spec("torch") is None:
+        return None
+    try:
+        if not _within_requirement(installed_torch_version()):
+            return None
+    except Exception:  # no distribution metadata, or a version packaging cannot read: leave it to the click
+        return None
+    _import_ahead = threading.Thread(target=_import_refinement, name="GmmSeg: importing torch", daemon=True)
+    _import_ahead.start()
+    return _import_ahead
+
+
+def _import_refinement() -> None:
+    try:
+        importlib.import_module(REFINEMENT_MODULE)
+    except Exception as error:  # the Refine click imports it again and reports what is wrong
+        logging.getLogger("gmmseg").debug("importing %s ahead failed: %s", REFINEMENT_MODULE, error)

@@ -17,7 +17,7 @@ from ..core.errors import GmmSegError
 from ..mrml.nodes import box_corners
 from .indices_follower import IndicesFollower
 from .model_choice import chosen
-from .pytorch_install import ensure_pytorch
+from .pytorch_install import ensure_pytorch, import_refinement_ahead
 from .reader_confirmation import ReaderConfirmation
 from .review_table import ReviewTable
 from .surface_filler import SurfaceFiller
@@ -57,10 +57,11 @@ class ResultPanel:
 
     # ---- showing and reviewing -----------------------------------------------------------------------------------
     def show(self, outputs, review_items: list[dict] | None = None) -> None:
-        """Show ``outputs`` (or nothing): review table, indices, views."""
+        """Show ``outputs`` (or nothing): review table, indices, views; torch is imported meanwhile for Refine."""
         self.outputs = outputs
+        if outputs is not None:
+            import_refinement_ahead()
         self.indices.follow(outputs.segmentation if outputs is not None else None)
-        self.surfaces.fill(outputs)
         self.hide_outputs_from_inputs()
         self.review.show(
             review_items
@@ -72,8 +73,9 @@ class ResultPanel:
         self._changed()
 
     def _changed(self) -> None:
-        """After every change of the result: the confirmation section shows the choices behind the indices, and the
-        buttons follow."""
+        """After every change of the result: the 3D surfaces its frames lack are made while the GUI is idle, the
+        confirmation section shows the choices behind the indices, and the buttons follow."""
+        self.surfaces.fill(self.outputs)
         self.confirm.show(self.outputs)
         self.on_change()
 

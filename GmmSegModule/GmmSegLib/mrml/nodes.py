@@ -149,12 +149,13 @@ def read_labels(segmentation, reference, ids: tuple[str, ...] = tuple(STRUCTURES
     return vtk_to_numpy(scalars).reshape(shape).astype(np.uint8)
 
 
-def write_labels(segmentation, reference, labels: np.ndarray) -> None:
+def write_labels(segmentation, reference, labels: np.ndarray, remake_surface: bool = True) -> None:
     """Replace the segments' content by ``labels`` (Z, Y, X), given on ``reference``'s grid, in the segmentation's
     own coordinates: one shared labelmap layer, the segment of label value i being the i-th (how Slicer itself
     stores segments that do not overlap). Written through ``vtkSegment`` rather than
     ``ImportLabelmapToSegmentationNode``, which needs the node in a scene (it makes display nodes) and so fails
-    for a sequence item."""
+    for a sequence item. A 3D surface made from the old labels is made again, or with ``remake_surface`` False
+    only dropped (for a cine's frame not shown, whose surface the panel makes again while the GUI is idle)."""
     from vtk.util.numpy_support import numpy_to_vtk
 
     if labels.shape != reference.GetImageData().GetDimensions()[::-1]:
@@ -177,18 +178,27 @@ def write_labels(segmentation, reference, labels: np.ndarray) -> None:
             )
         segment.AddRepresentation(representation, image)
         segment.SetLabelValue(value)
-    rebuild_derived_representations(segmentation)
+    rebuild_derived_representations(segmentation, remake_surface)
 
 
-def rebuild_derived_representations(segmentation) -> None:
+def has_surface(segmentation) -> bool:
+    """Whether ``segmentation`` holds a 3D surface (the closed surface representation)."""
+    surface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
+    return bool(segmentation.GetSegmentation().ContainsRepresentation(surface))
+
+
+def rebuild_derived_representations(segmentation, remake_surface: bool = True) -> None:
     """Remake the 3D surface from the labels just written. ``vtkSegment::AddRepresentation`` replaces the labelmap
     without the labelmap's own Modified event, which is what makes ``vtkSegmentation`` drop the representations
     converted from it (OnSourceRepresentationModified), so a closed surface would stay as it was. As
     ``vtkMRMLSegmentationNode::ApplyTransform`` does: invalidate them, convert the closed surface again if there
-    was one, and keep the display's preferred representations."""
+    was one (unless ``remake_surface`` is False), and keep the display's preferred representations."""
     content = segmentation.GetSegmentation()
     surface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
-    if not content.ContainsRepresentation(surface):
+    if not has_surface(segmentation):
+        return
+    if not remake_surface:
+        content.InvalidateNonSourceRepresentations()
         return
     display = segmentation.GetDisplayNode() if segmentation.GetScene() is not None else None
     preferred = (

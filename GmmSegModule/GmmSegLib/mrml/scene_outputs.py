@@ -35,7 +35,15 @@ from ..core.probability_steps import probabilities_as_read, stored_probabilities
 from ..inference.case_result import CaseResult
 from .edit_history import EditHistory
 from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
-from .nodes import ijk_to_ras, ijk_to_ras_matrix, new_segmentation, read_labels, remove_with_dependents, write_labels
+from .nodes import (
+    has_surface,
+    ijk_to_ras,
+    ijk_to_ras_matrix,
+    new_segmentation,
+    read_labels,
+    remove_with_dependents,
+    write_labels,
+)
 from .result_record import (
     MODEL_LABELS,
     PROBABILITIES,
@@ -198,12 +206,7 @@ class SceneOutputs:
         """The frames of a cine whose segmentation has no 3D surface yet (none for a 3D input)."""
         if self.browser is None:
             return []
-        surface = slicer.vtkSegmentationConverter.GetSegmentationClosedSurfaceRepresentationName()
-        return [
-            t
-            for t in range(len(self.frame_volumes))
-            if not self.sequence_item("segmentation", t).GetSegmentation().ContainsRepresentation(surface)
-        ]
+        return [t for t in range(len(self.frame_volumes)) if not has_surface(self.sequence_item("segmentation", t))]
 
     def make_surface(self, frame: int) -> None:
         """Give ``frame``'s segmentation its 3D surface (the proxy's too when the frame is shown)."""
@@ -220,12 +223,21 @@ class SceneOutputs:
         return read_labels(*self.labels_node(frame))
 
     def write_frame(self, frame: int, labels: np.ndarray) -> None:
-        """Put ``labels`` into ``frame``: into its sequence item, and into the proxy too when it is shown."""
+        """Put ``labels`` into ``frame``: into its sequence item, and into the proxy too when it is shown. The shown
+        segmentation's 3D surface is made again at once; a cine's stored item only loses its old surface, which the
+        panel makes again while the GUI is idle (:meth:`frames_without_surface`, gui/surface_filler.py): converting
+        both made each click refinement wait for two surfaces."""
         self.check_frame(frame)
+        shown = self.browser is None or frame == self.current_frame
+        shown_surface = shown and has_surface(self.segmentation)
         if self.browser is not None:
-            write_labels(self.sequence_item("segmentation", frame), self.frame_volumes[frame], labels)
-        if self.browser is None or frame == self.current_frame:
+            write_labels(
+                self.sequence_item("segmentation", frame), self.frame_volumes[frame], labels, remake_surface=False
+            )
+        if shown:
             write_labels(self.segmentation, self.shown_volume, labels)
+            if shown_surface:  # the browser may have copied the item, surface dropped, into the proxy meanwhile
+                self.segmentation.CreateClosedSurfaceRepresentation()
 
     def check_frame(self, frame: int) -> None:
         if not 0 <= frame < self.num_frames:
