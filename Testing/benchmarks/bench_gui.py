@@ -10,6 +10,8 @@ scene; the scene saved and opened by Slicer's own ``saveScene`` / ``loadScene``)
   labels the job wrote);
 - how long the Qt event loop is blocked at most: by the Segment click itself, while the job runs, while its
   results are read and put into the scene, by the Cancel click, and by saving, closing and opening the scene;
+- how long a click refinement blocks the GUI (a background click in the LV, the Refine button) and its Undo, the
+  first of the session (3 s after the result is shown) and a second;
 - the time from Cancel to every process of the job gone;
 - the time from opening the saved scene (a .mrb bundle) to the result taken up again in the panel as it was
   saved (review queue, clinical indices, labels);
@@ -50,6 +52,8 @@ from slicer_harness import load_module, pump, wait_until  # noqa: E402
 from GmmSegLib.gui.process_tree import descendants  # noqa: E402
 from GmmSegLib.io.phantom import make_cine_phantom  # noqa: E402
 from GmmSegLib.mrml.inputs import add_volume_nodes  # noqa: E402
+
+READING_S = 3.0  # from the result shown to the first Refine: the clinician looks at it and places a click
 
 
 class _PyTorchUtilsLogic:
@@ -94,6 +98,31 @@ def _check_labels_shown(widget, previous) -> None:
         )
     if not np.array_equal(widget.logic.sceneLogic().all_labels(outputs), outputs.result.labels):
         raise RuntimeError("the segmentation shown does not hold the labels the job wrote")
+
+
+def _refine_and_undo(widget) -> dict:
+    """On the result just shown: the clinician reads it for ``READING_S``, then twice a background click in the LV,
+    Refine, Undo. How long each button blocks the GUI thread (the labels rewritten, the shown frame's 3D surface and
+    the indices table brought up to date; the first Refine of a session also whatever import of torch is left), the
+    longest block while reading and in the half second after each button (work left to the event loop)."""
+    outputs = widget._results.outputs
+    logic = widget.logic.sceneLogic()
+    record = {"blocked_while_reading_s": pump(READING_S)}
+    for click in ("first", "second"):
+        before = click_background_in_the_lv(widget, outputs)
+        started = time.perf_counter()
+        widget.ui.refineButton.click()
+        record[f"{click}_refine_click_s"] = time.perf_counter() - started
+        record[f"blocked_after_{click}_refine_s"] = pump(0.5)
+        if np.array_equal(logic.current_labels(outputs), before):
+            raise RuntimeError("Refine changed nothing; the panel's log:\n" + widget.ui.logTextEdit.toPlainText())
+        started = time.perf_counter()
+        widget.ui.undoButton.click()
+        record[f"{click}_undo_click_s"] = time.perf_counter() - started
+        record[f"blocked_after_{click}_undo_s"] = pump(0.5)
+        if not np.array_equal(logic.current_labels(outputs), before):
+            raise RuntimeError("Undo did not bring back the labels from before the click")
+    return record
 
 
 def _cancel(widget, browser) -> dict:
@@ -173,6 +202,7 @@ def main() -> int:
         slicer.mrmlScene.Clear()
         browser = add_volume_nodes(slicer.mrmlScene, phantom.image, f"cine {repeat}")
         run = _segment(widget, browser)
+        run.update(_refine_and_undo(widget))
         run.update(_cancel(widget, browser))
         run.update(_save_and_reopen(widget, work / f"patient {repeat}.mrb"))
         runs.append(run)

@@ -226,7 +226,9 @@ class SceneOutputs:
         """Put ``labels`` into ``frame``: into its sequence item, and into the proxy too when it is shown. The shown
         segmentation's 3D surface is made again at once; a cine's stored item only loses its old surface, which the
         panel makes again while the GUI is idle (:meth:`frames_without_surface`, gui/surface_filler.py): converting
-        both made each click refinement wait for two surfaces."""
+        both made each click refinement wait for two surfaces. For the frame shown, Slicer's Sequences logic copies
+        the item, surface dropped, into the proxy (SequenceNodeModifiedEvent), then the proxy with its new surface
+        back into the item (ProxyNodeModifiedEvent, vtkSlicerSequencesLogic::ProcessMRMLNodesEvents)."""
         self.check_frame(frame)
         shown = self.browser is None or frame == self.current_frame
         shown_surface = shown and has_surface(self.segmentation)
@@ -236,7 +238,7 @@ class SceneOutputs:
             )
         if shown:
             write_labels(self.segmentation, self.shown_volume, labels)
-            if shown_surface:  # the browser may have copied the item, surface dropped, into the proxy meanwhile
+            if shown_surface:  # the proxy may hold the item's copy, surface dropped, by now
                 self.segmentation.CreateClosedSurfaceRepresentation()
 
     def check_frame(self, frame: int) -> None:
