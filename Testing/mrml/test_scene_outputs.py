@@ -348,6 +348,24 @@ def test_the_indices_table_follows_refine_undo_and_redo(scene, small_phantom, ph
     assert _index_shown(outputs, "LV volume (ml)") == refined
 
 
+def test_the_probabilities_steps_a_result_brings_are_the_ones_the_scene_keeps(scene, small_phantom):
+    """The module's reading thread computes a result's probabilities in the scene's steps once
+    (``CaseResult.kept_probabilities``); putting the result into the scene uses those, not a second conversion."""
+    from GmmSegLib.core.probability_steps import stored_probabilities
+    from GmmSegLib.mrml.result_record import PROBABILITIES
+
+    result = known_result(small_phantom)
+    kept = result.kept_probabilities
+    assert kept is result.kept_probabilities and kept.dtype == np.uint16
+    assert np.array_equal(kept, stored_probabilities(result.probabilities))
+    result.__dict__["kept_probabilities"] = marked = kept // 2  # what the scene would not get by converting again
+    outputs = GmmSegLogic(scene).add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), result)
+    sequence = outputs.node_of(PROBABILITIES)
+    for frame in range(outputs.num_frames):
+        stored = slicer.util.arrayFromVolume(sequence.GetNthDataNode(frame))
+        assert np.array_equal(stored, np.moveaxis(marked[frame], 0, -1))
+
+
 def test_probabilities_are_kept_in_the_scene_in_steps_of_a_65535th_and_older_scenes_still_read(
     scene, small_phantom, cine_result
 ):

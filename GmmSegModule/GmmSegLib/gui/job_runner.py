@@ -159,6 +159,7 @@ class JobRunner:
 
         def read() -> tuple[CaseResult, list[dict]]:
             result = CaseResult.read(job.work_folder / JOB_OUTPUTS, image_stem(job.input_copy))
+            result.kept_probabilities  # noqa: B018 (computed here, off the GUI thread, for the scene's result record)
             return result, review_items(result)
 
         self.log(_("Reading the results..."))

@@ -9,6 +9,7 @@ Slicer GUI process reads results without loading the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from ..clinical.case_summary import CaseSummary
 from ..core.errors import GmmSegError
 from ..core.file_names import PRIOR, PROBABILITIES, SEGMENTATION, UNCERTAINTY_FILES, case_file, summary_file
+from ..core.probability_steps import stored_probabilities
 
 
 @dataclass
@@ -30,6 +32,13 @@ class CaseResult:
     prior: np.ndarray | None
     summary: CaseSummary
     probabilities: np.ndarray | None = None
+
+    @cached_property
+    def kept_probabilities(self) -> np.ndarray | None:
+        """The probabilities in the steps the scene keeps them in (:func:`stored_probabilities`), computed once. The
+        module's thread that reads a job's results computes them: on the GUI thread a 20-frame cine's took 0.25-0.5 s
+        of the results' arrival (BENCHMARKS.md, "The Slicer module's GUI")."""
+        return None if self.probabilities is None else stored_probabilities(self.probabilities)
 
     @property
     def frame_of_interest(self) -> int:

@@ -31,7 +31,7 @@ import slicer
 
 from ..clinical.reader_choices import ReaderChoices
 from ..core.errors import GmmSegError
-from ..core.probability_steps import probabilities_as_read, stored_probabilities
+from ..core.probability_steps import probabilities_as_read
 from ..inference.case_result import CaseResult
 from .edit_history import EditHistory
 from .inputs import ROLE, frame_volumes, shown_volume, update_proxies
@@ -502,7 +502,7 @@ class _Builder:
                     f"{self.name} GmmSeg class probabilities",
                     self.volumes,
                     values,
-                    stored_probabilities(self.result.probabilities),
+                    self.result.kept_probabilities,
                     vector=True,
                     like=master,
                 ),
