@@ -64,3 +64,16 @@ def structure_summary(rows: list[dict]) -> dict[str, float]:
         result[f"{name}_hd95"] = float(np.nanmean([row[f"{name}_hd95"] for row in rows]))
     result["mean_dice"] = float(np.mean([result[f"{name}_dice"] for name in STRUCTURES]))
     return result
+
+
+def mean_dice(summary: dict) -> float:
+    """The mean of a summary's per-structure Dice (:func:`structure_summary`)."""
+    return float(np.mean([summary[f"{name}_dice"] for name in STRUCTURES]))
+
+
+def site_drop(clean: dict, shifted: dict) -> dict:
+    """What a site costs against the clean images: the drop of the mean Dice and of each structure's Dice."""
+    return {
+        "drop_mean_dice": mean_dice(clean) - mean_dice(shifted),
+        "drop": {name: clean[f"{name}_dice"] - shifted[f"{name}_dice"] for name in STRUCTURES},
+    }

@@ -20,14 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
 sys.path.insert(0, str(ROOT / "Testing" / "benchmarks"))
 
-from bench_report import STRUCTURES, bench_parser, model_and_cases, structure_summary, write_report  # noqa: E402
+from bench_report import bench_parser, mean_dice, model_and_cases, site_drop, structure_summary, write_report  # noqa: E402
 from simulated_sites import SITES, Site  # noqa: E402
 
 from GmmSegLib.evaluation.folders import evaluate_pair  # noqa: E402
@@ -59,10 +58,6 @@ def scores(model, condition: str, volumes, cache: Path) -> list[dict]:
         stored.parent.mkdir(parents=True, exist_ok=True)
         stored.write_text(json.dumps(rows[-1]))
     return rows
-
-
-def mean_dice(summary: dict) -> float:
-    return float(np.mean([summary[f"{name}_dice"] for name in STRUCTURES]))
 
 
 def adapt_to(volumes: list, count: int, out: Path, model: str | None) -> dict:
@@ -122,8 +117,7 @@ def main() -> int:
         record = {
             "description": site.description,
             "shifted": shifted,
-            "drop_mean_dice": mean_dice(clean) - mean_dice(shifted),
-            "drop": {name: clean[f"{name}_dice"] - shifted[f"{name}_dice"] for name in STRUCTURES},
+            **site_drop(clean, shifted),
         }
         if arguments.adapt and record["drop_mean_dice"] > 0.02:
             adaptation = adapt_to(
