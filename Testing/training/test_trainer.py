@@ -59,18 +59,22 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
+    # the shipped recipe: the registration net trained again after z_net, on the adapted features
     stages = [
         "localiser",
         "atlas",
         "pretrain",
-        "responsibilities",
         "registration",
         "adapt",
         "handedness",
+        "responsibilities",
+        "registration",
         "calibration",
         "refiner",
     ]
     assert [e["stage"] for e in lines if e["event"] == "stage"] == stages
+    registration_epochs = [e for e in lines if e["event"] == "epoch" and e["stage"] == "registration"]
+    assert len(registration_epochs) == 2  # a stage listed twice runs twice
     calibration = next(e for e in lines if e["event"] == "calibration")
     assert calibration["delta"] in OFFSET_GRID and list(calibration["mean_dice"]) == [str(d) for d in OFFSET_GRID]
     progress = [e for e in lines if e["event"] == "progress"]
@@ -141,6 +145,30 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
     assert start["resumed_stages"] == ["localiser", "atlas"] and start["resume_epoch"] >= 1
     assert [e["stage"] for e in events(resumed.stdout) if e["event"] == "stage"] == ["pretrain"]
     assert out.is_file()
+
+
+@pytest.mark.slow
+def test_a_run_with_a_stage_listed_twice_resumes_in_its_second_run_of_it(tmp_path, phantom_acdc_dir):
+    out = tmp_path / "model.pt"
+    arguments = [sys.executable, str(TRAINER), "--out", str(out), "--data", str(phantom_acdc_dir), "--stages"]
+    arguments += ["localiser", "atlas", "localiser", "--localiser-epochs", "3", "--steps-per-epoch", "2"]
+    arguments += ["--batch-size", "2", "--device", "cpu"]
+    process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(json.loads(line))
+        second_run = sum(e["event"] == "stage" and e["stage"] == "localiser" for e in seen) == 2
+        if second_run and seen[-1]["event"] == "saved" and seen[-1]["stage_epoch"] >= 1:
+            process.send_signal(signal.SIGTERM)
+            break
+    process.communicate(timeout=300)
+    assert process.returncode == 143
+    resumed = subprocess.run(arguments, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = events(resumed.stdout)
+    assert lines[0]["resumed_stages"] == ["localiser", "atlas"] and lines[0]["resume_epoch"] >= 1
+    assert [e["stage"] for e in lines if e["event"] == "stage"] == ["localiser"]  # the second one, not the first
+    assert lines[-1]["event"] == "done" and out.is_file()
 
 
 @pytest.mark.slow

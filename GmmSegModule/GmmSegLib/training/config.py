@@ -10,8 +10,8 @@ from ..core.errors import GmmSegError
 from ..core.paths import ACDC_ENV
 from ..io import acdc
 
-# the order of a full run (a stage's random stream follows its place here); the calibration comes after the
-# networks it judges and the refiner after the segmenter whose errors it learns
+# every stage (a stage's random stream follows its place here); in a run the calibration comes after the networks
+# it judges and the refiner after the segmenter whose errors it learns
 STAGES = (
     "localiser",
     "atlas",
@@ -20,6 +20,22 @@ STAGES = (
     "registration",
     "adapt",
     "handedness",
+    "calibration",
+    "refiner",
+)
+
+# what a run does when --stages is not given: the shipped model's recipe (v8's stages, then z_net, the registration
+# net and the calibration again on the features as adaptation left them, as v9 was made), then the click refiner;
+# a stage may come twice, and a resumed run skips the stages it finished by their place in this list
+RECIPE_STAGES = (
+    "localiser",
+    "atlas",
+    "pretrain",
+    "registration",
+    "adapt",
+    "handedness",
+    "responsibilities",
+    "registration",
     "calibration",
     "refiner",
 )
@@ -37,7 +53,7 @@ class TrainConfig:
     labelled_anchor: bool = False  # adapting an --init-model: also anchor it to the labelled split
     context_slices: int | None = None  # neighbours per side the feature U-Net sees; None: the --init-model's, or 0
     neighbour_jitter_mm: float = 0.0  # with slice context: how far each neighbour of a training crop may be moved
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    stages: list[str] = field(default_factory=lambda: list(RECIPE_STAGES))
     localiser_epochs: int = 40
     localiser_tight_views: int = 2  # extra copies of each labelled stack in a random tight field of view
     pretrain_epochs: int = 40
@@ -208,9 +224,9 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument(
         "--stages",
         nargs="+",
-        default=list(STAGES),
+        default=list(RECIPE_STAGES),
         choices=STAGES,
-        help="the stages to run, in this order (README: The trainer)",
+        help="the stages to run, in this order; one may come twice (README: The trainer)",
     )
     parser.add_argument(
         "--context-slices",

@@ -16,6 +16,10 @@ Stages (described in :mod:`GmmSegLib.training.stages`), each resumable at epoch 
 8. ``refiner``: the click refiner, on simulated clicks on the finished segmenter's errors
    (:mod:`GmmSegLib.training.refiner_stage`).
 
+plus ``responsibilities``: z_net alone on the finished features. A run takes them in the order it is given
+(:data:`GmmSegLib.training.config.RECIPE_STAGES` by default, the shipped recipe, where ``registration`` comes twice:
+before ``adapt``, whose ELBO reads the registered prior, and after ``responsibilities``, on the adapted features).
+
 Progress goes to stdout as JSON lines (:mod:`GmmSegLib.training.events`). The training state is saved atomically
 after every epoch (:mod:`GmmSegLib.training.state`); a killed run resumes from it. SIGTERM stops at the next step
 with the last saved state intact (exit code 143). Under ``torchrun --nproc_per_node N`` it trains data-parallel
@@ -148,9 +152,7 @@ class Trainer:
             resumed_stages=self.saved.completed,
             resume_epoch=self.saved.epoch,
         )
-        for stage in self.config.stages:
-            if stage in self.saved.completed:
-                continue
+        for stage in self._remaining_stages():
             self.events.emit("stage", stage=stage)
             if not self._run_stage(stage):
                 saved = self.state_path.is_file()
@@ -178,10 +180,15 @@ class Trainer:
     def _read_labelled_pairs(self) -> None:
         """Read every labelled image with its labels before the first stage (the stages keep them), so that an
         unreadable file or a label map off its image's grid is refused before any training, not hours later."""
-        remaining = [stage for stage in self.config.stages if stage not in self.saved.completed]
+        remaining = self._remaining_stages()
         adapt_reads_them = not self.features_from_init() or self.config.labelled_anchor
         if any(stage != "adapt" for stage in remaining) or ("adapt" in remaining and adapt_reads_them):
             self.data.labelled()
+
+    def _remaining_stages(self) -> list[str]:
+        """The configured stages not finished yet: those after the finished ones (a resumed run's configuration is
+        the saved one, so they are its first stages, and a stage listed twice is run twice)."""
+        return self.config.stages[len(self.saved.completed) :]
 
     def _run_stage(self, stage: str) -> bool:
         """One stage; False when it was stopped."""
@@ -210,7 +217,7 @@ class Trainer:
             "handedness": c.handedness_epochs,
             "refiner": c.refiner_epochs,
         }
-        remaining = [s for s in c.stages if s not in self.saved.completed and s in epochs]
+        remaining = [s for s in self._remaining_stages() if s in epochs]
         return sum(epochs[s] for s in remaining) * self._steps() - self.saved.epoch * self._steps()
 
     def _steps(self) -> int:
