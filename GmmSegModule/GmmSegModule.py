@@ -433,7 +433,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         import json
 
         from GmmSegLib.gui.job_runner import Job
-        from GmmSegLib.gui.pytorch_install import ensure_pytorch
+        from GmmSegLib.gui.pytorch_install import ensure_pytorch, import_refinement_ahead
         from GmmSegLib.gui.user_action import confirmed
         from GmmSegLib.mrml.inputs import frame_volumes
         from GmmSegLib.mrml.job_arguments import segment_arguments
@@ -471,6 +471,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 arguments,
                 _("Segmenting {name}...").format(name=inputNode.GetName()),
             )
+            import_refinement_ahead()  # while the clinician waits for the job, not when its result arrives
 
     def onAdapt(self) -> None:
         from datetime import datetime

@@ -187,6 +187,9 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     wait_for_job(widget)
     shown = widget._results.outputs
     assert shown is not None and shown.input_node is volume and first_job.console.finished
+    from slicer_harness import wait_until
+
+    wait_until(lambda: not shown.frames_without_surface(), timeout=30)  # its 3D surface, made while idle
 
     browser = _cine(harness, small_phantom)
     ui.inputSelector.setCurrentNode(browser)
@@ -199,8 +202,6 @@ def test_segment_review_refine_undo_accept_export_and_rerun_on_a_cine(module, ha
     red = harness.mrmlScene.GetNodeByID("vtkMRMLSliceCompositeNodeRed")
     assert red.GetBackgroundVolumeID() == outputs.shown_volume.GetID()
     assert red.GetForegroundVolumeID() == outputs.uncertainty["total"].GetID()
-    from slicer_harness import wait_until
-
     wait_until(lambda: not outputs.frames_without_surface(), timeout=30)  # the other frames' 3D, while idle
 
     review_row_shows_its_frame_and_slice(widget, harness, browser, outputs)

@@ -288,8 +288,11 @@ def test_the_heart_shows_in_3d_and_its_surface_follows_edits_undo_and_redo(
 
     logic = GmmSegLogic(scene)
     outputs = logic.add_outputs(add_volume_nodes(scene, phantom_volume, "ED"), known_result(small_phantom, [0]))
+    assert _surface_points(outputs.segmentation) == -1  # the result arrives without its surface (SurfaceFiller's)
+    assert outputs.frames_without_surface() == [0]
+    outputs.make_surface(0)
     first = _surface_points(outputs.segmentation)
-    assert first > 0  # made with the result, as CreateClosedSurfaceRepresentation after MONAIAuto3DSeg's runs
+    assert first > 0 and outputs.frames_without_surface() == []  # as MONAIAuto3DSeg's results show in 3D
     labels = logic.current_labels(outputs)
     edited = labels.copy()
     edited[: labels.shape[0] // 2][edited[: labels.shape[0] // 2] == 1] = 0  # the LV gone from the basal half
@@ -304,9 +307,13 @@ def test_the_heart_shows_in_3d_and_its_surface_follows_edits_undo_and_redo(
 
     browser = add_volume_nodes(scene, small_phantom.image, "cine")
     outputs = logic.add_outputs(browser, cine_result)
-    assert _surface_points(outputs.segmentation) > 0  # the frame shown has its surface at once
-    other = (outputs.current_frame + 1) % outputs.num_frames
-    assert other in outputs.frames_without_surface()  # the others are made while the GUI is idle (SurfaceFiller)
+    shown = outputs.current_frame
+    assert outputs.frames_without_surface() == [shown, *(t for t in range(outputs.num_frames) if t != shown)]
+    outputs.make_surface(shown)  # the frame shown first, while the GUI is idle (SurfaceFiller)
+    assert _surface_points(outputs.segmentation) > 0
+    assert _surface_points(outputs.sequence_item("segmentation", shown)) > 0
+    other = (shown + 1) % outputs.num_frames
+    assert other in outputs.frames_without_surface()
     for frame in outputs.frames_without_surface():
         outputs.make_surface(frame)
     assert outputs.frames_without_surface() == []

@@ -90,8 +90,10 @@ def import_refinement_ahead() -> threading.Thread | None:
 
     The module's own process imports torch only when the clinician first refines (the jobs segment in processes of
     their own), and that import froze the panel for 2 to 4 s at the first Refine click (BENCHMARKS.md, "The Slicer
-    module's GUI"); the panel calls this when it shows a result, so that the import is done by the time the first
-    click is placed. Says nothing when torch is absent, outside the range or broken: the Refine click says that
+    module's GUI"); the panel calls this when it starts a segmentation and when it shows a result, so that the
+    import is done by the time the first click is placed. Loading torch's libraries holds Python's lock, so the GUI
+    thread waits on it for a fifth of a second or so: better while the clinician waits for the job than when its result
+    arrives. Says nothing when torch is absent, outside the range or broken: the Refine click says that
     (:func:`ensure_pytorch`), importing again.
     """
     global _import_ahead

@@ -1,9 +1,10 @@
-"""A cine's 3D surfaces made one frame at a time while the GUI is idle.
+"""A result's 3D surfaces made one frame at a time while the GUI is idle.
 
 Converting one frame's labels to a closed surface takes about 0.1 s; doing all 20 frames of a cine when the result
-arrives blocked the GUI for 2 s (Testing/benchmarks/bench_gui.py). The frame shown gets its surface at once
-(:func:`GmmSegLib.mrml.scene_outputs.add_output_nodes`); this fills in the others, one per timer tick, so that the
-event loop runs between them, and stops when the outputs it fills are no longer shown.
+arrives blocked the GUI for 2 s (Testing/benchmarks/bench_gui.py), and even the frame shown made the arrival longer.
+A result arrives without surfaces (:func:`GmmSegLib.mrml.scene_outputs.add_output_nodes`); this fills them in, the
+frame shown first, one per timer tick, so that the event loop runs between them, and stops when the outputs it
+fills are no longer shown.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ class GmmSegLogic:
     def process(
         self, input_node, model: str | None = None, device: str = "auto", phi: Phi | None = None
     ) -> SceneOutputs:
-        """Segment ``input_node`` with the model and put the results into the scene (waits for completion)."""
+        """Segment ``input_node`` with the model and put the results into the scene (waits for completion); the frame
+        shown gets its 3D surface (the module's panel makes the surfaces while the GUI is idle instead)."""
         image = cardiac_image_from_node(input_node)  # a bad input is refused before the model is loaded
 
         from ..core.device import resolve_device
@@ -86,7 +87,9 @@ class GmmSegLogic:
         segmented, summary = segment_case(
             image, network.prepared_for_inference(device), entry, device, phi=phi, keep_probabilities=True
         )  # the scene keeps them for refinement
-        return self.add_outputs(input_node, CaseResult.from_segmentation(segmented, summary))
+        outputs = self.add_outputs(input_node, CaseResult.from_segmentation(segmented, summary))
+        outputs.make_surface(outputs.current_frame)
+        return outputs
 
     @staticmethod
     def write_input(input_node) -> Path:

@@ -203,13 +203,23 @@ class SceneOutputs:
         return self.sequence_item("segmentation", frame), self.frame_volumes[frame]
 
     def frames_without_surface(self) -> list[int]:
-        """The frames of a cine whose segmentation has no 3D surface yet (none for a 3D input)."""
+        """The frames whose segmentation has no 3D surface yet, the frame shown first.
+
+        A result's nodes are made without surfaces: converting a frame's labels to a closed surface takes 0.03-0.1 s
+        each, which the panel spends while the GUI is idle, one frame per tick (GmmSegLib.gui.surface_filler), rather
+        than while the result arrives."""
         if self.browser is None:
-            return []
-        return [t for t in range(len(self.frame_volumes)) if not has_surface(self.sequence_item("segmentation", t))]
+            return [] if has_surface(self.segmentation) else [0]
+        shown = self.current_frame
+        frames = [shown, *(t for t in range(len(self.frame_volumes)) if t != shown)]
+        return [t for t in frames if not has_surface(self.sequence_item("segmentation", t))]
 
     def make_surface(self, frame: int) -> None:
-        """Give ``frame``'s segmentation its 3D surface (the proxy's too when the frame is shown)."""
+        """Give ``frame``'s segmentation its 3D surface (the proxy's too when the frame is shown), as
+        MONAIAuto3DSeg and TotalSegmentator show their results in 3D."""
+        if self.browser is None:
+            self.segmentation.CreateClosedSurfaceRepresentation()
+            return
         self.sequence_item("segmentation", frame).CreateClosedSurfaceRepresentation()
         if frame == self.current_frame:
             self.segmentation.CreateClosedSurfaceRepresentation()
@@ -520,7 +530,6 @@ class _Builder:
         if not self.is_cine:
             node = self._add(new_segmentation(name, self.volumes[0], labels[0]), "segmentation")
             self._mark(node)
-            node.CreateClosedSurfaceRepresentation()  # the heart in 3D, as MONAIAuto3DSeg and TotalSegmentator show it
             self.scene.AddNode(node)
             node.CreateDefaultDisplayNodes()
             node.SetAndObserveTransformNodeID(self.shown.GetTransformNodeID())
@@ -532,10 +541,6 @@ class _Builder:
             self._mark(item)
         proxy = self._synchronise("segmentation", name, items, save_changes=True)
         proxy.SetReferenceImageGeometryParameterFromVolumeNode(self.shown)  # the main-scene proxy of the input
-        # the frame shown gets its 3D surface now (saved into its item, SaveChanges being on); the other frames'
-        # surfaces take about 0.1 s each, so they are made one at a time while the GUI is idle
-        # (GmmSegLib.gui.surface_filler), not all here, where 20 frames would freeze the GUI for 2 s
-        proxy.CreateClosedSurfaceRepresentation()
         return proxy
 
     def _mark(self, segmentation) -> None:
