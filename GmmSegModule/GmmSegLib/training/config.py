@@ -75,6 +75,9 @@ class TrainConfig:
     # the chance that a training crop looks like another scanner and site (training.scanner_effects) rather than
     # getting the older gamma/bias/resolution/noise augmentation; 0 is the recipe models up to v7 were trained with
     site_chance: float = 0.5
+    # the chance that a crop is also darkened and made noisy after that (scanner_effects.low_contrast); 0 is the recipe
+    # models up to v9 were trained with
+    low_contrast_chance: float = 0.0
     seed: int = 42
     device: str = "auto"
     max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
@@ -132,8 +135,9 @@ def check_config(config: TrainConfig) -> None:
         for name, value in weights.items()
         if not (math.isfinite(value) and value >= 0)
     ]
-    if not (math.isfinite(config.site_chance) and 0 <= config.site_chance <= 1):
-        problems.append(f"{option('site_chance')} must be a number from 0 to 1")
+    for name in ("site_chance", "low_contrast_chance"):
+        if not (math.isfinite(getattr(config, name)) and 0 <= getattr(config, name) <= 1):
+            problems.append(f"{option(name)} must be a number from 0 to 1")
     if not 2 <= config.folds <= acdc.GROUP_SIZE:
         problems.append(f"{option('folds')} must be from 2 to {acdc.GROUP_SIZE}")
     elif config.held_out_fold is not None and not 0 <= config.held_out_fold < config.folds:
@@ -199,6 +203,12 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
         float,
         "chance that a training crop is made to look like another scanner and site (0: the "
         "augmentation of models up to v7)",
+    ),
+    (
+        "low_contrast_chance",
+        float,
+        "chance that a training crop is also darkened and made noisy, its myocardium near the noise (0: the "
+        "augmentation of models up to v9)",
     ),
 )
 

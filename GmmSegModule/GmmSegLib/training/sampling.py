@@ -20,7 +20,7 @@ from ..inference.localisation import HeartLocation, localiser_grid
 from ..io.images import CardiacImage
 from ..model.alignment import CanonicalCrop, context_indices, to_canonical, zscore_slices
 from .augment import random_appearance
-from .scanner_effects import random_site
+from .scanner_effects import low_contrast, random_site
 
 
 @dataclass
@@ -62,6 +62,8 @@ class Perturbation:
     # the chance that a crop's appearance is a random other scanner and site (scanner_effects.random_site) rather
     # than the gamma, bias, resolution and noise of augment.random_appearance
     site_chance: float = 0.5
+    # the chance that a crop, after that, is also darkened and made noisy (scanner_effects.low_contrast)
+    low_contrast_chance: float = 0.0
     # each neighbouring slice of a crop with slice context is cut up to this far (mm) from the crop's own
     # place: the slices of a cine stack come from separate breath-holds and do not line up exactly
     neighbour_shift_mm: float = 0.0
@@ -196,6 +198,9 @@ def draw_batch(
         if perturbation.appearance:
             other_site = bool(torch.rand((), generator=generator) < perturbation.site_chance)
             image = (random_site if other_site else random_appearance)(image, generator)
+            darker = perturbation.low_contrast_chance  # not drawn at 0: earlier recipes' crops stay as they were
+            if darker and torch.rand((), generator=generator) < darker:
+                image = low_contrast(image, generator)
         images.append(zscore_slices(image))
         labels.append(label)
         positions.append(float(volume.location.positions[slice_index]))

@@ -94,6 +94,15 @@ def random_contrast_knots(generator: torch.Generator, count: int = 6, spread: fl
     return torch.cat([torch.zeros(1), torch.cumsum(steps, 0) / steps.sum()])
 
 
+def low_contrast(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A scanner whose myocardium sits near the noise: mid-tones darkened (gamma 1.3 to 2.0), then Rician noise of 3
+    to 7 % of the range. Each alone costs the simulated sites little, together several points, and the sites' losses
+    follow their blood-to-myocardium contrast-to-noise ratio (BENCHMARKS.md, "Simulated sites"); the site
+    augmentation draws such pairs together too rarely."""
+    image = gamma(image, math.exp(_uniform(generator, math.log(1.3), math.log(2.0))))
+    return rician_noise(image, _uniform(generator, 0.03, 0.07), generator)
+
+
 def random_site(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Training-time augmentation: one random scanner and site, each difference with its own chance.
 

@@ -46,12 +46,18 @@ class Stage:
         return [p for item in self.trainable for p in (item.parameters() if isinstance(item, nn.Module) else [item])]
 
 
+def perturbation_of(config: TrainConfig, **geometry: float) -> Perturbation:
+    """How a stage's training crops stray from their canonical crops (``geometry``: Perturbation's shift,
+    rotation, scale and neighbour fields) with the appearance augmentation the run is configured with."""
+    return Perturbation(**geometry, site_chance=config.site_chance, low_contrast_chance=config.low_contrast_chance)
+
+
 def feature_batches(
     config: TrainConfig, model: GmmSegModel, volumes: list[Volume]
 ) -> Callable[[torch.Generator], Batch]:
     """Random training crops of ``volumes`` as the feature U-Net takes them (with the model's slice context and
     the configured neighbour jitter)."""
-    perturbation = Perturbation(neighbour_shift_mm=config.neighbour_jitter_mm, site_chance=config.site_chance)
+    perturbation = perturbation_of(config, neighbour_shift_mm=config.neighbour_jitter_mm)
     return lambda g: draw_batch(volumes, config.batch_size, perturbation, g, context=model.context_slices)
 
 
@@ -63,9 +69,7 @@ def localiser_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData)
     volumes = labelled + [
         view for volume in labelled for view in tight_fields_of_view(volume, config.localiser_tight_views, cuts)
     ]
-    perturbation = Perturbation(
-        shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25), site_chance=config.site_chance
-    )
+    perturbation = perturbation_of(config, shift_mm=30.0, rotation_deg=180.0, log_scale=math.log(1.25))
 
     def loss(model: GmmSegModel, batch: Batch, _epoch: int) -> dict[str, torch.Tensor]:
         return {"total": segmentation_loss(model.localiser(batch.images), batch.labels)}
@@ -191,7 +195,7 @@ def adapt_stage(
         losses["total"] = losses["total"] + config.anchor_weight * anchor
         return losses
 
-    perturbation = Perturbation(neighbour_shift_mm=config.neighbour_jitter_mm, site_chance=config.site_chance)
+    perturbation = perturbation_of(config, neighbour_shift_mm=config.neighbour_jitter_mm)
 
     def batches(generator: torch.Generator) -> Batch:
         context = model.context_slices
@@ -225,7 +229,7 @@ def handedness_stage(model: GmmSegModel, config: TrainConfig, data: TrainingData
         return {"total": F.binary_cross_entropy_with_logits(model.handedness(batch.images), targets)}
 
     def batches(generator: torch.Generator) -> Batch:
-        perturbation = Perturbation(site_chance=config.site_chance)
+        perturbation = perturbation_of(config)
         first = draw_batch(kept, kept_per_batch, perturbation, generator)
         second = draw_batch(mirrored, config.batch_size - kept_per_batch, perturbation, generator)
         return Batch(torch.cat([first.images, second.images]), None, torch.cat([first.positions, second.positions]))
