@@ -100,3 +100,28 @@ def test_site_chance_picks_which_augmentation_a_crop_gets(small_phantom):
     again = draw_batch(volumes, 2, Perturbation(site_chance=0.0), torch.Generator().manual_seed(4))
     sites = draw_batch(volumes, 2, Perturbation(site_chance=1.0), torch.Generator().manual_seed(4))
     assert torch.equal(older.images, again.images) and not torch.allclose(older.images, sites.images)
+
+
+def test_the_low_contrast_chance_darkens_crops_and_at_zero_leaves_the_random_stream_as_it_was(small_phantom):
+    """At chance 0 a batch is drawn exactly as before the option existed (no random number taken for it), so earlier
+    recipes train as they did; at chance 1 a crop (the same place, its labels unchanged) is darkened and noisier."""
+    image = small_phantom.image.frame_volume(0)
+    location = locate_from_ground_truth(small_phantom.labels[0], image.spacing_xyz)
+    volumes = [Volume.from_image(image, location, small_phantom.labels[0])]
+
+    def crop(chance: float | None, seed: int):
+        perturbation = Perturbation() if chance is None else Perturbation(low_contrast_chance=chance)
+        return draw_batch(volumes, 1, perturbation, torch.Generator().manual_seed(seed))
+
+    def step(batch) -> float:  # the blood-to-myocardium step against the spread within the blood pool
+        blood, myocardium = batch.images[:, 0][batch.labels == 1], batch.images[:, 0][batch.labels == 2]
+        return float((blood.mean() - myocardium.mean()) / blood.std())
+
+    assert torch.equal(crop(0.0, 7).images, crop(None, 7).images)
+    steps = []
+    for seed in range(6):
+        kept, darkened = crop(0.0, seed), crop(1.0, seed)
+        assert torch.equal(darkened.labels, kept.labels) and not torch.allclose(darkened.images, kept.images)
+        if (kept.labels == 1).any() and (kept.labels == 2).any():
+            steps.append((step(kept), step(darkened)))
+    assert steps and all(darker < kept for kept, darker in steps)

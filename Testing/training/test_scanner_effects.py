@@ -9,6 +9,7 @@ from simulated_sites import SITES
 from GmmSegLib.training.scanner_effects import (
     ghosting,
     kspace_truncation,
+    low_contrast,
     off_resonance_bands,
     random_contrast_knots,
     random_site,
@@ -78,6 +79,27 @@ def test_a_random_site_is_reproducible_finite_and_non_negative():
     assert all(bool(torch.isfinite(d).all()) and float(d.min()) >= 0 for d in draws)
     torch.testing.assert_close(draws[3], random_site(image[None], torch.Generator().manual_seed(3)))
     assert len({round(float(d.std()), 4) for d in draws}) > 6  # the sites differ
+
+
+def test_low_contrast_darkens_the_mid_tones_and_adds_noise_that_narrows_the_myocardial_step():
+    """Blood (disc), myocardium (ring) and lung with a little noise: after low_contrast the ring sits nearer the lung
+    than the blood, and the step from blood to ring is smaller against the noise (where the simulated sites lose)."""
+    blood, ring = _disc(radius=10.0).bool(), (_disc(radius=15.0) - _disc(radius=10.0)).bool()
+    noisy = torch.Generator().manual_seed(1)
+    image = (torch.full((64, 64), 0.03) + 0.6 * blood + 0.15 * ring + 0.01 * torch.randn(64, 64, generator=noisy)).abs()
+
+    def contrast_to_noise(picture: torch.Tensor) -> float:
+        return float((picture[blood].mean() - picture[ring].mean()) / picture[blood].std())
+
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(8):
+        darker = low_contrast(image, generator)
+        assert torch.isfinite(darker).all() and (darker >= 0).all()
+        assert darker[ring].mean() / darker[blood].mean() < image[ring].mean() / image[blood].mean()
+        assert contrast_to_noise(darker) < 0.7 * contrast_to_noise(image)
+    torch.testing.assert_close(
+        low_contrast(image, torch.Generator().manual_seed(3)), low_contrast(image, torch.Generator().manual_seed(3))
+    )
 
 
 def test_every_simulated_site_keeps_the_grid_of_image_and_labels_alike(small_phantom):
