@@ -6,7 +6,8 @@ ratio on the site's image, against the Dice the site cost that volume.
 
 Each run is a ``bench_sites.py`` results folder (its ``sites.json`` names the split, ``per_volume`` holds every
 volume's metrics clean and per site). Every volume's site image is made again exactly as ``bench_sites.py`` made it
-(same seeds), and its contrast-to-noise ratio measured with the expert's labels (:func:`blood_myocardium_cnr`). A
+(same seeds), and its contrast-to-noise ratio measured with the expert's labels (``GmmSegLib.clinical.quality.
+blood_myocardium_cnr``, what the product measures with its own labels to say why a poor result is poor). A
 site that pushes the myocardium's intensity into the noise leaves no model much to read; one that leaves the contrast
 but still costs Dice points at the model. Per site, the volumes are grouped in bands of contrast-to-noise; per band,
 the number of volumes, the mean drop of mean Dice against the clean image, and the gross failures (a drop over
@@ -21,7 +22,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "GmmSegModule"))
@@ -29,28 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_report import STRUCTURES, write_report  # noqa: E402
 
-from GmmSegLib.core.labels import LV, MYO  # noqa: E402
+from GmmSegLib.clinical.quality import blood_myocardium_cnr  # noqa: E402
 
 CNR_BANDS = (0.0, 1.0, 2.0, 4.0)  # lower edges; the first band takes everything below 1, the last everything above 4
 GROSS_DROP = 0.10  # a volume whose mean Dice fell by more than this on the site: a gross failure
-NOISE_WINDOW = 5  # pixels: the in-plane median the pixel noise is measured against
-
-
-def blood_myocardium_cnr(slices: np.ndarray, labels: np.ndarray) -> float:
-    """The LV blood pool's median intensity minus the myocardium's, over the pixel noise in the blood pool.
-
-    ``slices`` and ``labels`` are one frame (Z, Y, X), labels in the product convention. The noise is the standard
-    deviation, over the blood pool, of the image minus its in-plane median over :data:`NOISE_WINDOW` pixels: it takes
-    in the trabeculae and flow as well as the scanner's noise, so clean cine reads lower than a phantom measurement
-    would, but the same measure on every image makes sites comparable. NaN when either structure is absent.
-    """
-    blood, myocardium = labels == LV, labels == MYO
-    if not blood.any() or not myocardium.any():
-        return float("nan")
-    image = slices.astype(np.float32)
-    smooth = ndimage.median_filter(image, size=(1, NOISE_WINDOW, NOISE_WINDOW))
-    noise = float(np.std(image[blood] - smooth[blood]))
-    return float((np.median(image[blood]) - np.median(image[myocardium])) / max(noise, 1e-6))
 
 
 def band_of(cnr: float) -> str:

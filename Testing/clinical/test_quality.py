@@ -13,8 +13,11 @@ from conftest import requires_torch
 from GmmSegLib.clinical.case_summary import CaseSummary
 from GmmSegLib.clinical.error_estimate import ReviewCalibration
 from GmmSegLib.clinical.quality import (
+    LOW_CONTRAST_TO_NOISE,
     blank_slices_inside_heart,
+    blood_myocardium_cnr,
     checked_frames,
+    low_contrast_warning,
     pass_agreement,
     slice_disagreement,
     unreliable_share,
@@ -80,6 +83,34 @@ def test_only_an_unreliable_share_above_the_limit_is_warned():
     warning = unreliable_warning({3: 0.05, 11: 0.31}, limit=0.065)
     assert warning.startswith("the result is unreliable in frame 11: on 31% of the heart")
     assert "(typically under 6%)" in warning
+
+
+def ring_phantom(blood: float, myocardium: float, noise: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three slices of an LV blood pool in a myocardial ring on dark lung, with Gaussian pixel noise."""
+    y, x = np.mgrid[:96, :96]
+    radius = np.hypot(y - 48, x - 48)
+    labels = np.where(radius < 15, STRUCTURES["LV"], np.where(radius < 22, STRUCTURES["MYO"], 0))[None].repeat(3, 0)
+    clean = np.where(labels == STRUCTURES["LV"], blood, np.where(labels == STRUCTURES["MYO"], myocardium, 5.0))
+    return clean + np.random.default_rng(seed).normal(0, noise, clean.shape), labels
+
+
+def test_the_contrast_to_noise_is_the_blood_to_myocardium_step_over_the_pixel_noise():
+    image, labels = ring_phantom(blood=100.0, myocardium=50.0, noise=10.0)
+    assert blood_myocardium_cnr(image, labels) == pytest.approx(5.0, rel=0.15)
+    darker, _ = ring_phantom(blood=100.0, myocardium=80.0, noise=20.0)
+    assert blood_myocardium_cnr(darker, labels) == pytest.approx(1.0, rel=0.2)
+    assert np.isnan(blood_myocardium_cnr(image, np.where(labels == STRUCTURES["MYO"], 0, labels)))
+    padded = np.pad(image, ((0, 0), (40, 40), (40, 40)), constant_values=1000.0)  # bright far from the heart
+    padded_labels = np.pad(labels, ((0, 0), (40, 40), (40, 40)))
+    assert blood_myocardium_cnr(padded, padded_labels) == pytest.approx(blood_myocardium_cnr(image, labels))
+
+
+def test_only_a_contrast_to_noise_under_the_limit_is_given_as_the_reason_and_the_worst_frame_named():
+    assert low_contrast_warning({0: LOW_CONTRAST_TO_NOISE}) is None
+    assert low_contrast_warning({0: float("nan")}) is None and low_contrast_warning({}) is None
+    assert low_contrast_warning({0: 1.4}).startswith("the image shows the blood pool and the myocardium barely apart")
+    assert "(contrast-to-noise 1.4, typically about 6)" in low_contrast_warning({0: 1.4})
+    assert low_contrast_warning({2: 5.0, 9: 0.7}).startswith("the image of frame 9 shows")
 
 
 def test_a_cine_is_checked_at_its_end_diastolic_and_end_systolic_frames():
@@ -172,6 +203,8 @@ def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not
     band, truth_band = acdc.load_case(acdc_dir, cases["patient088_frame12"])
     # the noise is past the share's alarm (no good stack of the out-of-fold predictions reached it); the band's
     # result is unsteady enough for the estimated Dice, which weighs how well the two passes agree
+    # the noise also takes the blood pool and the myocardium apart no more than its own size, which the result says;
+    # the band leaves their contrast as it was: the model, not the image, is to blame there
     for damaged, alarm in (
         (image_damage.damaged(image, image_damage.noisy(image.frames, 0.12)), True),
         (image_damage.damaged(band, image_damage.ghost_band(band.frames, truth_band, 3.0)), False),
@@ -180,6 +213,8 @@ def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not
         assert summary.review_advised and summary.estimated_dice[0] < calibration.review_dice
         assert (summary.unreliable_share[0] > limit) == alarm
         assert any(reason.startswith("the result is unreliable") for reason in summary.review_reasons) == alarm
+        low_contrast = [reason for reason in summary.review_reasons if "barely apart through its noise" in reason]
+        assert len(low_contrast) == alarm
 
 
 def test_damage_helpers_keep_the_grid_and_change_the_image(phantom_volume, small_phantom):

@@ -20,7 +20,9 @@ from ..clinical.indices import clinical_indices, volume_caveat
 from ..clinical.plausibility import implausible_findings
 from ..clinical.quality import (
     blank_slices_inside_heart,
+    blood_myocardium_cnr,
     gap_warning,
+    low_contrast_warning,
     pass_agreement,
     slice_disagreement,
     unreliable_share,
@@ -59,8 +61,12 @@ def summarise_case(result: SegmentationResult, image: CardiacImage, entry: Model
     reasons = [
         whole_stack_warning(flagged, calibration.review_dice),
         unreliable_warning(shares, calibration.unreliable_share_limit),
-        gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels)),
     ]
+    if any(reasons):  # a poor result: say so when the image is to blame
+        checked = result.second_pass_labels or dict(enumerate(result.labels))
+        ratios = {t: blood_myocardium_cnr(image.frames[t], result.labels[t]) for t in checked}
+        reasons.append(low_contrast_warning(ratios))
+    reasons.append(gap_warning(blank_slices_inside_heart(result.blank_slices, result.labels)))
     summary = CaseSummary(
         input=image.source,
         frames=image.num_frames,
