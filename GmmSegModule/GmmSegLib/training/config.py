@@ -76,7 +76,7 @@ class TrainConfig:
     # getting the older gamma/bias/resolution/noise augmentation; 0 is the recipe models up to v7 were trained with
     site_chance: float = 0.5
     # the chance that a crop is also darkened and made noisy after that (scanner_effects.low_contrast); 0 is the recipe
-    # models up to v9 were trained with
+    # models up to v9 were trained with (0.5 cost the clean images 0.7 points out of fold: BENCHMARKS.md)
     low_contrast_chance: float = 0.0
     seed: int = 42
     device: str = "auto"
