@@ -122,15 +122,14 @@ def blood_myocardium_cnr(slices: np.ndarray, labels: np.ndarray) -> float:
     than a phantom measurement would, but the same measure on every image makes scanners comparable. Measured within
     the heart's bounding box (milliseconds a frame). NaN when the labels hold no blood pool or no myocardium.
     """
-    heart = (labels == LV) | (labels == MYO)
-    if not (labels == LV).any() or not (labels == MYO).any():
+    blood, myocardium = labels == LV, labels == MYO
+    if not blood.any() or not myocardium.any():
         return float("nan")
     box = tuple(
         slice(max(0, int(axis.min()) - margin), int(axis.max()) + margin + 1)
-        for axis, margin in zip(np.nonzero(heart), (0, NOISE_WINDOW_PX, NOISE_WINDOW_PX), strict=True)
+        for axis, margin in zip(np.nonzero(blood | myocardium), (0, NOISE_WINDOW_PX, NOISE_WINDOW_PX), strict=True)
     )
-    image, region = slices[box].astype(np.float32), labels[box]
-    blood, myocardium = region == LV, region == MYO
+    image, blood, myocardium = slices[box].astype(np.float32), blood[box], myocardium[box]
     smooth = ndimage.median_filter(image, size=(1, NOISE_WINDOW_PX, NOISE_WINDOW_PX))
     noise = float(np.std(image[blood] - smooth[blood]))
     return float((np.median(image[blood]) - np.median(image[myocardium])) / max(noise, 1e-6))
