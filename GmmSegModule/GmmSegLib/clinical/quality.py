@@ -78,12 +78,18 @@ def unreliable_warning(shares: dict[int, float], limit: float) -> str | None:
     frame, worst = max(shares.items(), key=lambda item: item[1], default=(0, 0.0))
     if worst <= limit:
         return None
-    where = f" in frame {frame}" if len(shares) > 1 or frame else ""
+    where = _named_frame("in", frame, shares)
     return (
         f"the result is unreliable{where}: on {worst:.0%} of the heart it changes when the image moves by 1.5 mm "
         f"or the model is unsure (typically under {limit:.0%}); the image may be too noisy, "
         "ghosted or shaded for the model to read. Review every slice before using the volumes"
     )
+
+
+def _named_frame(preposition: str, frame: int, by_frame: dict[int, float]) -> str:
+    """The words that name ``frame`` in a warning (``preposition`` "in": " in frame 11"); none for a stack's only
+    frame, 0."""
+    return f" {preposition} frame {frame}" if len(by_frame) > 1 or frame else ""
 
 
 def checked_frames(lv_volumes_ml: list[float]) -> list[int]:
@@ -142,7 +148,7 @@ def low_contrast_warning(ratios: dict[int, float]) -> str | None:
     frame, worst = min(known.items(), key=lambda item: item[1], default=(0, np.inf))
     if worst >= LOW_CONTRAST_TO_NOISE:
         return None
-    where = f" of frame {frame}" if len(ratios) > 1 or frame else ""
+    where = _named_frame("of", frame, ratios)
     return (
         f"the image{where} shows the blood pool and the myocardium barely apart through its noise (contrast-to-noise "
         f"{worst:.1f}, typically about {TYPICAL_CONTRAST_TO_NOISE:.0f}): it may be too dark or too noisy for the model "
