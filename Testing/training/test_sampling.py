@@ -125,3 +125,21 @@ def test_the_low_contrast_chance_darkens_crops_and_at_zero_leaves_the_random_str
         if (kept.labels == 1).any() and (kept.labels == 2).any():
             steps.append((step(kept), step(darkened)))
     assert steps and all(darker < kept for kept, darker in steps)
+
+
+def test_the_texture_network_chance_remaps_crops_and_at_zero_leaves_the_random_stream_as_it_was(small_phantom):
+    """At chance 0 no random number is taken for it (earlier recipes train as they did); at chance 1 a crop, cut at
+    the same place with the same labels, has other grey values."""
+    image = small_phantom.image.frame_volume(0)
+    location = locate_from_ground_truth(small_phantom.labels[0], image.spacing_xyz)
+    volumes = [Volume.from_image(image, location, small_phantom.labels[0])]
+
+    def crop(chance: float | None, seed: int):
+        perturbation = Perturbation() if chance is None else Perturbation(texture_network_chance=chance)
+        return draw_batch(volumes, 1, perturbation, torch.Generator().manual_seed(seed))
+
+    assert torch.equal(crop(0.0, 7).images, crop(None, 7).images)
+    for seed in range(3):
+        kept, remapped = crop(0.0, seed), crop(1.0, seed)
+        assert torch.equal(remapped.labels, kept.labels) and torch.equal(remapped.positions, kept.positions)
+        assert not torch.allclose(remapped.images, kept.images) and torch.isfinite(remapped.images).all()

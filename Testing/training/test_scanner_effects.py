@@ -13,6 +13,7 @@ from GmmSegLib.training.scanner_effects import (
     off_resonance_bands,
     random_contrast_knots,
     random_site,
+    random_texture_network,
     reconstruction_filter,
     tissue_contrast,
 )
@@ -100,6 +101,28 @@ def test_low_contrast_darkens_the_mid_tones_and_adds_noise_that_narrows_the_myoc
     torch.testing.assert_close(
         low_contrast(image, torch.Generator().manual_seed(3)), low_contrast(image, torch.Generator().manual_seed(3))
     )
+
+
+def test_a_random_texture_network_remaps_grey_values_but_keeps_range_grid_and_the_heart_in_place():
+    """Blood (disc) and myocardium (ring) on a dark background: through random networks the image keeps its grid and
+    range and is reproducible from its seed, the networks differ from draw to draw, and every slice of a stack goes
+    through the same one. The edges of the heart stay where they were: the result still tells blood from ring."""
+    blood, ring = _disc(radius=10.0).bool(), (_disc(radius=15.0) - _disc(radius=10.0)).bool()
+    image = torch.full((64, 64), 0.05) + 0.6 * blood + 0.25 * ring
+    generator = torch.Generator().manual_seed(0)
+    draws = [random_texture_network(image, generator) for _ in range(12)]
+    for drawn in draws:
+        assert drawn.shape == image.shape and torch.isfinite(drawn).all()
+        assert float(drawn.min()) >= float(image.min()) - 1e-5 and float(drawn.max()) <= float(image.max()) + 1e-5
+    assert len({round(float(d[blood].mean() - d[ring].mean()), 3) for d in draws}) > 8  # the contrasts differ
+    separable = [abs(float(d[blood].mean() - d[ring].mean())) > 3 * float(d[blood].std()) for d in draws]
+    assert sum(separable) >= 9
+    torch.testing.assert_close(
+        random_texture_network(image, torch.Generator().manual_seed(5)),
+        random_texture_network(image, torch.Generator().manual_seed(5)),
+    )
+    stack = random_texture_network(torch.stack([image, image]), torch.Generator().manual_seed(5))
+    torch.testing.assert_close(stack[0], stack[1])
 
 
 def test_every_simulated_site_keeps_the_grid_of_image_and_labels_alike(small_phantom):

@@ -259,6 +259,7 @@ def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
         (["--responsibilities-epochs", "-2"], "--responsibilities-epochs must be 0 or more"),
         (["--site-chance", "1.5"], "--site-chance must be a number from 0 to 1"),
         (["--low-contrast-chance", "-0.1"], "--low-contrast-chance must be a number from 0 to 1"),
+        (["--texture-network-chance", "nan"], "--texture-network-chance must be a number from 0 to 1"),
         (["--folds", "1"], "--folds must be from 2 to 10"),
         (["--folds", "5", "--held-out-fold", "5"], "--held-out-fold must be from 0 to 4"),
         (

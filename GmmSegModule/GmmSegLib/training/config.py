@@ -78,6 +78,9 @@ class TrainConfig:
     # the chance that a crop is also darkened and made noisy after that (scanner_effects.low_contrast); 0 is the recipe
     # models up to v9 were trained with (0.5 cost the clean images 0.7 points out of fold: BENCHMARKS.md)
     low_contrast_chance: float = 0.0
+    # the chance that a crop first goes through a shallow network of random weights
+    # (scanner_effects.random_texture_network); 0 is the recipe models up to v9 were trained with
+    texture_network_chance: float = 0.0
     seed: int = 42
     device: str = "auto"
     max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
@@ -135,7 +138,7 @@ def check_config(config: TrainConfig) -> None:
         for name, value in weights.items()
         if not (math.isfinite(value) and value >= 0)
     ]
-    for name in ("site_chance", "low_contrast_chance"):
+    for name in ("site_chance", "low_contrast_chance", "texture_network_chance"):
         if not (math.isfinite(getattr(config, name)) and 0 <= getattr(config, name) <= 1):
             problems.append(f"{option(name)} must be a number from 0 to 1")
     if not 2 <= config.folds <= acdc.GROUP_SIZE:
@@ -209,6 +212,12 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
         float,
         "chance that a training crop is also darkened and made noisy, its myocardium near the noise (0: the "
         "augmentation of models up to v9)",
+    ),
+    (
+        "texture_network_chance",
+        float,
+        "chance that a training crop's grey values and texture are first remapped by a shallow network of random "
+        "weights (0: the augmentation of models up to v9)",
     ),
 )
 

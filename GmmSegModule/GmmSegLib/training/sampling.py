@@ -20,7 +20,7 @@ from ..inference.localisation import HeartLocation, localiser_grid
 from ..io.images import CardiacImage
 from ..model.alignment import CanonicalCrop, context_indices, to_canonical, zscore_slices
 from .augment import random_appearance
-from .scanner_effects import low_contrast, random_site
+from .scanner_effects import low_contrast, random_site, random_texture_network
 
 
 @dataclass
@@ -64,6 +64,9 @@ class Perturbation:
     site_chance: float = 0.5
     # the chance that a crop, after that, is also darkened and made noisy (scanner_effects.low_contrast)
     low_contrast_chance: float = 0.0
+    # the chance that a crop first goes through a shallow network of random weights
+    # (scanner_effects.random_texture_network), before the other appearance changes
+    texture_network_chance: float = 0.0
     # each neighbouring slice of a crop with slice context is cut up to this far (mm) from the crop's own
     # place: the slices of a cine stack come from separate breath-holds and do not line up exactly
     neighbour_shift_mm: float = 0.0
@@ -196,6 +199,9 @@ def draw_batch(
         if keep_clean:
             clean.append(zscore_slices(image))
         if perturbation.appearance:
+            textured = perturbation.texture_network_chance  # not drawn at 0, as the low-contrast chance below
+            if textured and torch.rand((), generator=generator) < textured:
+                image = random_texture_network(image, generator)
             other_site = bool(torch.rand((), generator=generator) < perturbation.site_chance)
             image = (random_site if other_site else random_appearance)(image, generator)
             darker = perturbation.low_contrast_chance  # not drawn at 0: earlier recipes' crops stay as they were

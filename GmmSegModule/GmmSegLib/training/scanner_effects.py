@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from .augment import bias_field, gamma, rician_noise
 
@@ -101,6 +102,38 @@ def low_contrast(image: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     augmentation draws such pairs together too rarely."""
     image = gamma(image, math.exp(_uniform(generator, math.log(1.3), math.log(2.0))))
     return rician_noise(image, _uniform(generator, 0.03, 0.07), generator)
+
+
+def random_texture_network(image: torch.Tensor, generator: torch.Generator, layers: int = 4) -> torch.Tensor:
+    """Another site's appearance drawn from no model of the scanner at all: the image through a shallow network of
+    random weights (``layers`` convolutions, each 1x1 or 3x3 at random with two channels between, leaky ReLU after
+    each but the last), rescaled to the image's range and blended with it by a random weight.
+
+    The curves and filters above imitate what is known to differ; this one makes intensities and local texture
+    differ in ways nobody listed, so that the network learns shapes rather than one scanner's grey values. It is
+    the global intensity non-linear augmentation of single-source domain generalisation (Ouyang et al., 2021). Every
+    slice of ``image`` (..., H, W) goes through the same network (one scanner)."""
+    h, w = image.shape[-2:]
+    slices = image.reshape(-1, 1, h, w).to(torch.float32)
+    low = slices.amin(dim=(-2, -1), keepdim=True)
+    high = slices.amax(dim=(-2, -1), keepdim=True)
+    mapped = slices
+    for layer in range(layers):
+        size = 1 if torch.rand((), generator=generator) < 0.5 else 3
+        channels_in = mapped.shape[1]
+        channels_out = 1 if layer == layers - 1 else 2
+        weights = torch.randn(channels_out, channels_in, size, size, generator=generator) / math.sqrt(
+            channels_in * size * size
+        )
+        bias = 0.1 * torch.randn(channels_out, generator=generator)
+        mapped = F.conv2d(mapped, weights, bias, padding=size // 2)
+        if layer < layers - 1:
+            mapped = F.leaky_relu(mapped, 0.2)
+    mapped_low = mapped.amin(dim=(-2, -1), keepdim=True)
+    mapped_high = mapped.amax(dim=(-2, -1), keepdim=True)
+    mapped = low + (high - low) * (mapped - mapped_low) / (mapped_high - mapped_low).clamp_min(1e-6)
+    weight = float(torch.rand((), generator=generator))
+    return (weight * mapped + (1 - weight) * slices).reshape(image.shape)
 
 
 def random_site(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

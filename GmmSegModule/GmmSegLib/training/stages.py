@@ -49,7 +49,12 @@ class Stage:
 def perturbation_of(config: TrainConfig, **geometry: float) -> Perturbation:
     """How a stage's training crops stray from their canonical crops (``geometry``: Perturbation's shift,
     rotation, scale and neighbour fields) with the appearance augmentation the run is configured with."""
-    return Perturbation(**geometry, site_chance=config.site_chance, low_contrast_chance=config.low_contrast_chance)
+    return Perturbation(
+        **geometry,
+        site_chance=config.site_chance,
+        low_contrast_chance=config.low_contrast_chance,
+        texture_network_chance=config.texture_network_chance,
+    )
 
 
 def feature_batches(
