@@ -383,7 +383,8 @@ def test_data_parallel_training_with_two_processes(tmp_path, phantom_acdc_dir):
         timeout=900,
         env=environment,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    # both ends of the output on failure: where the ranks were (stdout's events) and how one of them died
+    assert result.returncode == 0, result.stdout[-1500:] + "\n" + result.stderr[-2500:]
     lines = events(result.stdout)
     assert lines[0]["world_size"] == 2
     progress = [e for e in lines if e["event"] == "progress"]
