@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
 from GmmSegLib.inference.localisation import locate_from_ground_truth
-from GmmSegLib.training.sampling import Perturbation, Volume, draw_batch, tight_fields_of_view
+from GmmSegLib.training.sampling import Batch, Perturbation, Volume, draw_batch, tight_fields_of_view
 
 
 def test_a_clean_view_is_the_same_crop_before_appearance_augmentation(small_phantom):
@@ -102,16 +104,24 @@ def test_site_chance_picks_which_augmentation_a_crop_gets(small_phantom):
     assert torch.equal(older.images, again.images) and not torch.allclose(older.images, sites.images)
 
 
+def _one_crop_with(phantom, chance_field: str) -> Callable[[float | None, int], Batch]:
+    """``crop(chance, seed)``: one training crop of the phantom's first frame drawn with that chance of one
+    appearance option (None: the option left at its default), from a generator seeded with ``seed``."""
+    image = phantom.image.frame_volume(0)
+    location = locate_from_ground_truth(phantom.labels[0], image.spacing_xyz)
+    volumes = [Volume.from_image(image, location, phantom.labels[0])]
+
+    def crop(chance: float | None, seed: int) -> Batch:
+        perturbation = Perturbation() if chance is None else Perturbation(**{chance_field: chance})
+        return draw_batch(volumes, 1, perturbation, torch.Generator().manual_seed(seed))
+
+    return crop
+
+
 def test_the_low_contrast_chance_darkens_crops_and_at_zero_leaves_the_random_stream_as_it_was(small_phantom):
     """At chance 0 a batch is drawn exactly as before the option existed (no random number taken for it), so earlier
     recipes train as they did; at chance 1 a crop (the same place, its labels unchanged) is darkened and noisier."""
-    image = small_phantom.image.frame_volume(0)
-    location = locate_from_ground_truth(small_phantom.labels[0], image.spacing_xyz)
-    volumes = [Volume.from_image(image, location, small_phantom.labels[0])]
-
-    def crop(chance: float | None, seed: int):
-        perturbation = Perturbation() if chance is None else Perturbation(low_contrast_chance=chance)
-        return draw_batch(volumes, 1, perturbation, torch.Generator().manual_seed(seed))
+    crop = _one_crop_with(small_phantom, "low_contrast_chance")
 
     def step(batch) -> float:  # the blood-to-myocardium step against the spread within the blood pool
         blood, myocardium = batch.images[:, 0][batch.labels == 1], batch.images[:, 0][batch.labels == 2]
@@ -130,14 +140,7 @@ def test_the_low_contrast_chance_darkens_crops_and_at_zero_leaves_the_random_str
 def test_the_texture_network_chance_remaps_crops_and_at_zero_leaves_the_random_stream_as_it_was(small_phantom):
     """At chance 0 no random number is taken for it (earlier recipes train as they did); at chance 1 a crop, cut at
     the same place with the same labels, has other grey values."""
-    image = small_phantom.image.frame_volume(0)
-    location = locate_from_ground_truth(small_phantom.labels[0], image.spacing_xyz)
-    volumes = [Volume.from_image(image, location, small_phantom.labels[0])]
-
-    def crop(chance: float | None, seed: int):
-        perturbation = Perturbation() if chance is None else Perturbation(texture_network_chance=chance)
-        return draw_batch(volumes, 1, perturbation, torch.Generator().manual_seed(seed))
-
+    crop = _one_crop_with(small_phantom, "texture_network_chance")
     assert torch.equal(crop(0.0, 7).images, crop(None, 7).images)
     for seed in range(3):
         kept, remapped = crop(0.0, seed), crop(1.0, seed)
