@@ -171,6 +171,12 @@ def localiser_crop(volume: Volume) -> CanonicalCrop:
     return localiser_grid(*volume.slices.shape[-2:], sx, sy)
 
 
+def _optional_chance(chance: float, generator: torch.Generator) -> bool:
+    """Whether an optional appearance change happens, with ``chance``; at 0 no random number is drawn, so that the
+    crops of recipes trained before the option existed stay as they were."""
+    return bool(chance) and bool(torch.rand((), generator=generator) < chance)
+
+
 def draw_batch(
     volumes: list[Volume],
     size: int,
@@ -199,13 +205,11 @@ def draw_batch(
         if keep_clean:
             clean.append(zscore_slices(image))
         if perturbation.appearance:
-            textured = perturbation.texture_network_chance  # not drawn at 0, as the low-contrast chance below
-            if textured and torch.rand((), generator=generator) < textured:
+            if _optional_chance(perturbation.texture_network_chance, generator):
                 image = random_texture_network(image, generator)
             other_site = bool(torch.rand((), generator=generator) < perturbation.site_chance)
             image = (random_site if other_site else random_appearance)(image, generator)
-            darker = perturbation.low_contrast_chance  # not drawn at 0: earlier recipes' crops stay as they were
-            if darker and torch.rand((), generator=generator) < darker:
+            if _optional_chance(perturbation.low_contrast_chance, generator):
                 image = low_contrast(image, generator)
         images.append(zscore_slices(image))
         labels.append(label)
