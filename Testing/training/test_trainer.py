@@ -260,6 +260,7 @@ def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
         (["--site-chance", "1.5"], "--site-chance must be a number from 0 to 1"),
         (["--low-contrast-chance", "-0.1"], "--low-contrast-chance must be a number from 0 to 1"),
         (["--texture-network-chance", "nan"], "--texture-network-chance must be a number from 0 to 1"),
+        (["--feature-base", "0"], "--feature-base must be 1 or more"),
         (["--folds", "1"], "--folds must be from 2 to 10"),
         (["--folds", "5", "--held-out-fold", "5"], "--held-out-fold must be from 0 to 4"),
         (
@@ -555,3 +556,35 @@ def test_a_new_slice_context_trains_a_new_feature_unet_on_the_init_models_other_
     refused = run_trainer("--out", tmp_path / "adapted.pt", *common, "--stages", "adapt")
     assert refused.returncode == 2 and "pretrain stage" in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "adapted.pt").exists() and not (tmp_path / "adapted.work").exists()
+
+
+@pytest.mark.slow
+def test_a_narrower_feature_unet_is_trained_anew_and_loads_with_its_width(tmp_path, phantom_acdc_dir):
+    """--feature-base 8 on the shipped model: the feature U-Net is built 8 channels wide at full resolution and
+    trained from scratch with fresh heads, the other networks come from the init model, and the checkpoint records
+    the width, so that it loads (and segments) as the narrower network it is."""
+    from GmmSegLib.model.registry import default_entry
+    from GmmSegLib.training.config import parse_arguments
+    from GmmSegLib.training.trainer import Trainer
+
+    shipped_path = default_entry().path
+    shipped, _ = load_model(shipped_path)
+    assert shipped.config["feature_base"] == 16
+    out = tmp_path / "narrow.pt"
+    config = parse_arguments(
+        ["--out", str(out), "--data", str(phantom_acdc_dir), "--init-model", str(shipped_path), "--feature-base", "8"]
+        + ["--stages", "atlas", "pretrain", "--pretrain-epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2"]
+        + ["--device", "cpu", "--max-cases", "2"]
+    )
+    trainer = Trainer(config)
+    assert not trainer.features_from_init()
+    assert trainer.run() == 0
+
+    model, _ = load_model(out)
+    assert model.config["feature_base"] == 8
+    assert [block[0].out_channels for block in model.features.down] == [8, 16, 32, 64, 128]
+    for name in ("localiser", "handedness", "registration"):
+        torch.testing.assert_close(getattr(model, name).state_dict(), getattr(shipped, name).state_dict())
+    with torch.inference_mode():
+        features = model.features(torch.zeros(1, 1, 32, 32))
+    assert features.shape == (1, 4, 32, 32)

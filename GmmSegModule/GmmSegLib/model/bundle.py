@@ -24,7 +24,7 @@ from .atlas import POSITION_BINS, PRIOR_FLOOR, warp_prior
 from .canonical_crop import CANONICAL_SIZE
 from .click_refiner import ClickRefiner
 from .elbo import expected_log_weights
-from .networks import FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
+from .networks import FEATURE_BASE, FeatureUNet, GmmHeads, HandednessNet, Localiser, RegistrationNet
 from .plans import current_plans, plan_differences
 
 CHECKPOINT_FORMAT = "gmmseg-checkpoint-1"
@@ -64,7 +64,9 @@ class GmmSegModel(nn.Module):
     GmmSegLib.clinical.refinement.
     """
 
-    def __init__(self, feature_base: int = 16, handedness: bool = True, context_slices: int = 0, refiner: bool = False):
+    def __init__(
+        self, feature_base: int = FEATURE_BASE, handedness: bool = True, context_slices: int = 0, refiner: bool = False
+    ):
         super().__init__()
         self.config = {
             "feature_base": feature_base,

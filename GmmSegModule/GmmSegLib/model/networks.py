@@ -25,6 +25,8 @@ from torch import nn
 from ..core.labels import NUM_CLASSES
 
 FEATURE_CHANNELS = 4
+# the feature U-Net's channels at full resolution in every model up to v9; a checkpoint records its own (bundle config)
+FEATURE_BASE = 16
 CONCENTRATION_FLOOR = 0.05
 MEAN_BOUND = 5.0
 LOG_VARIANCE_RANGE = (-4.0, 1.0)
@@ -93,7 +95,7 @@ class FeatureUNet(UNet):
     context_indices); with none, the network sees one slice at a time.
     """
 
-    def __init__(self, base: int = 16, context: int = 0):
+    def __init__(self, base: int = FEATURE_BASE, context: int = 0):
         super().__init__(1 + 2 * context, FEATURE_CHANNELS, base=base, depth=4)
 
 

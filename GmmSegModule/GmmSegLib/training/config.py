@@ -52,6 +52,9 @@ class TrainConfig:
     init_model: str = ""
     labelled_anchor: bool = False  # adapting an --init-model: also anchor it to the labelled split
     context_slices: int | None = None  # neighbours per side the feature U-Net sees; None: the --init-model's, or 0
+    # the feature U-Net's channels at full resolution (doubling at each level up to 128): its share of a volume's time
+    # (BENCHMARKS.md, "Speed and memory"); None: the --init-model's, or the 16 of every model up to v9
+    feature_base: int | None = None
     neighbour_jitter_mm: float = 0.0  # with slice context: how far each neighbour of a training crop may be moved
     stages: list[str] = field(default_factory=lambda: list(RECIPE_STAGES))
     localiser_epochs: int = 40
@@ -125,9 +128,12 @@ def check_config(config: TrainConfig) -> None:
         "neighbour_jitter_mm": config.neighbour_jitter_mm,
     }
     problems = [f"{option(name)} must be 0 or more" for name, value in counts.items() if value < 0]
-    problems += [
-        f"{option(name)} must be 1 or more" for name in ("steps_per_epoch", "batch_size") if getattr(config, name) < 1
-    ]
+    at_least_one = {
+        "steps_per_epoch": config.steps_per_epoch,
+        "batch_size": config.batch_size,
+        "feature_base": 1 if config.feature_base is None else config.feature_base,
+    }
+    problems += [f"{option(name)} must be 1 or more" for name, value in at_least_one.items() if value < 1]
     problems += [
         f"{option(name)} must be a number above 0"
         for name, value in rates.items()
@@ -253,6 +259,13 @@ def parse_arguments(argv: list[str] | None = None) -> TrainConfig:
         default=None,
         help="neighbouring slices on each side the feature U-Net sees (None: the --init-model's, "
         "or 0); another value than the --init-model's trains a new feature U-Net and heads",
+    )
+    parser.add_argument(
+        "--feature-base",
+        type=int,
+        default=None,
+        help="the feature U-Net's channels at full resolution, doubling at each level up to 128 (None: the "
+        "--init-model's, or 16); another value than the --init-model's trains a new feature U-Net and heads",
     )
     for name, kind, text in OPTION_HELP:
         parser.add_argument(option(name), type=kind, default=getattr(defaults, name), help=text)

@@ -43,6 +43,7 @@ from torch import nn
 from ..core.device import resolve_device
 from ..core.errors import GmmSegError, ModelError
 from ..model.bundle import GmmSegModel, load_checkpoint, load_model, save_model
+from ..model.networks import FEATURE_BASE
 from .calibration import calibrate
 from .config import STAGES, TrainConfig, check_config, parse_arguments, resume_conflicts
 from .data import TrainingData
@@ -101,19 +102,25 @@ class Trainer:
             if config.context_slices is not None
             else int(self.init_config.get("context_slices", 0))
         )
+        base = config.feature_base if config.feature_base is not None else self.init_config.get("feature_base")
         with_refiner = "refiner" in config.stages or bool(self.init_config.get("refiner", False))
         # a model with an untrained handedness net would mirror stacks at random, so none is added otherwise
-        self.model = GmmSegModel(handedness=with_handedness, context_slices=context, refiner=with_refiner).to(
-            self.device
-        )
+        self.model = GmmSegModel(
+            feature_base=int(base or FEATURE_BASE),
+            handedness=with_handedness,
+            context_slices=context,
+            refiner=with_refiner,
+        ).to(self.device)
         self.data = TrainingData(config, self.model, self.device)
         self.saved = SavedState(asdict(config), [])
 
     def features_from_init(self) -> bool:
-        """Whether the feature U-Net and heads start as ``--init-model``'s: not when the slice context changes,
-        since a U-Net that sees other input channels is a new network, trained by this run's pretrain stage."""
+        """Whether the feature U-Net and heads start as ``--init-model``'s: not when the slice context or the U-Net's
+        width changes, since such a U-Net is a new network, trained by this run's pretrain stage."""
         init_context = int(self.init_config.get("context_slices", 0))
-        return bool(self.config.init_model) and init_context == self.model.context_slices
+        init_base = int(self.init_config.get("feature_base", FEATURE_BASE))
+        same_network = (init_context, init_base) == (self.model.context_slices, self.model.config["feature_base"])
+        return bool(self.config.init_model) and same_network
 
     # ---- lifecycle -------------------------------------------------------------------------
     def _request_stop(self, signum, _frame) -> None:
@@ -336,7 +343,7 @@ class Trainer:
         if not self.features_from_init():
             if "pretrain" not in self.config.stages:
                 raise GmmSegError(
-                    "another --context-slices than the --init-model's makes a new feature U-Net: "
+                    "another --context-slices or --feature-base than the --init-model's makes a new feature U-Net: "
                     "the run needs the pretrain stage"
                 )
             fresh = ("features.", "heads.")
