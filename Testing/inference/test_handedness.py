@@ -89,7 +89,13 @@ def test_models_from_before_the_handedness_net_load_and_take_stacks_as_stored(tm
     state = {name: tensor for name, tensor in shipped.state_dict().items() if not name.startswith("handedness.")}
     path = tmp_path / "old.pt"
     atomic_torch_save(
-        {"format": CHECKPOINT_FORMAT, "config": {"feature_base": 16}, "state": state, "metadata": {}}, path
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": {"feature_base": shipped.config["feature_base"]},
+            "state": state,
+            "metadata": {},
+        },
+        path,
     )
     model, _ = load_model(path)
     assert model.handedness is None

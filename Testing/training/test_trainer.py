@@ -560,7 +560,7 @@ def test_a_new_slice_context_trains_a_new_feature_unet_on_the_init_models_other_
 
 @pytest.mark.slow
 def test_a_narrower_feature_unet_is_trained_anew_and_loads_with_its_width(tmp_path, phantom_acdc_dir):
-    """--feature-base 8 on the shipped model: the feature U-Net is built 8 channels wide at full resolution and
+    """--feature-base at half the shipped model's width: the feature U-Net is built that wide at full resolution and
     trained from scratch with fresh heads, the other networks come from the init model, and the checkpoint records
     the width, so that it loads (and segments) as the narrower network it is."""
     from GmmSegLib.model.registry import default_entry
@@ -569,10 +569,11 @@ def test_a_narrower_feature_unet_is_trained_anew_and_loads_with_its_width(tmp_pa
 
     shipped_path = default_entry().path
     shipped, _ = load_model(shipped_path)
-    assert shipped.config["feature_base"] == 16
+    width = shipped.config["feature_base"] // 2
     out = tmp_path / "narrow.pt"
     config = parse_arguments(
-        ["--out", str(out), "--data", str(phantom_acdc_dir), "--init-model", str(shipped_path), "--feature-base", "8"]
+        ["--out", str(out), "--data", str(phantom_acdc_dir), "--init-model", str(shipped_path)]
+        + ["--feature-base", str(width)]
         + ["--stages", "atlas", "pretrain", "--pretrain-epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2"]
         + ["--device", "cpu", "--max-cases", "2"]
     )
@@ -581,8 +582,8 @@ def test_a_narrower_feature_unet_is_trained_anew_and_loads_with_its_width(tmp_pa
     assert trainer.run() == 0
 
     model, _ = load_model(out)
-    assert model.config["feature_base"] == 8
-    assert [block[0].out_channels for block in model.features.down] == [8, 16, 32, 64, 128]
+    assert model.config["feature_base"] == width
+    assert [block[0].out_channels for block in model.features.down] == [width * 2**level for level in range(5)]
     for name in ("localiser", "handedness", "registration"):
         torch.testing.assert_close(getattr(model, name).state_dict(), getattr(shipped, name).state_dict())
     with torch.inference_mode():
