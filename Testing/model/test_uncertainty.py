@@ -40,3 +40,19 @@ def test_known_two_class_value():
     maps = dirichlet_uncertainty(torch.tensor([1.0, 1.0])[None, :])
     assert float(maps["total"]) == pytest.approx(1.0)
     assert float(maps["aleatoric"]) == pytest.approx(0.5 / math.log(2), rel=1e-5)
+
+
+def test_float32_maps_are_within_a_millionth_of_float64():
+    """The maps are computed in float32 for speed; concentrations over five decades, as the model gives them."""
+    generator = torch.Generator().manual_seed(0)
+    d = torch.exp(torch.randn(2, 4, 32, 32, generator=generator, dtype=torch.float64) * 2.0) + 0.05
+    strength = d.sum(1, keepdim=True)
+    p = d / strength
+    reference_total = -(p * torch.log(p)).sum(1) / math.log(4)
+    reference_aleatoric = -(p * (torch.digamma(d + 1) - torch.digamma(strength + 1))).sum(1) / math.log(4)
+    maps = dirichlet_uncertainty(d.float())
+    assert maps["total"].dtype == torch.float32
+    torch.testing.assert_close(maps["total"].double(), reference_total, atol=1e-6, rtol=0)
+    torch.testing.assert_close(maps["aleatoric"].double(), reference_aleatoric, atol=1e-6, rtol=0)
+    reference_epistemic = (reference_total - reference_aleatoric).clamp_min(0)
+    torch.testing.assert_close(maps["epistemic"].double(), reference_epistemic, atol=1e-6, rtol=0)
