@@ -103,6 +103,7 @@ class GmmSegParameterNode:
     foregroundPoints: slicer.vtkMRMLMarkupsFiducialNode
     backgroundPoints: slicer.vtkMRMLMarkupsFiducialNode
     scribblePoints: slicer.vtkMRMLMarkupsCurveNode  # a stroke along what the structure should cover
+    backgroundScribblePoints: slicer.vtkMRMLMarkupsCurveNode  # a stroke along what it covers and should not
     refineBox: slicer.vtkMRMLMarkupsROINode  # a box that holds all of the structure (a missed basal RV)
     priorScale: Annotated[float, WithinRange(0.5, 2.0)] = 1.0
     priorShiftX: Annotated[float, WithinRange(-40.0, 40.0)] = 0.0
@@ -286,7 +287,8 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     @staticmethod
     def _addClickPoints(parameterNode) -> None:
         """Give the parameter node a markups node for the foreground clicks, another for the background clicks, a
-        curve for a scribble and an ROI for a box.
+        curve for a scribble along the structure, another for one along where it should not be, and an ROI for a
+        box.
 
         Both are made before either is set (on a new parameter node, before the GUI is bound to it): the clicks'
         selectors (qMRMLNodeComboBox, noneEnabled and every action item off) take the first markups node that appears
@@ -302,6 +304,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 ("foregroundPoints", "GmmSeg foreground clicks", (0.2, 0.9, 0.2), "vtkMRMLMarkupsFiducialNode"),
                 ("backgroundPoints", "GmmSeg background clicks", (0.9, 0.2, 0.9), "vtkMRMLMarkupsFiducialNode"),
                 ("scribblePoints", "GmmSeg scribble", (0.2, 0.9, 0.2), "vtkMRMLMarkupsCurveNode"),
+                ("backgroundScribblePoints", "GmmSeg background scribble", (0.9, 0.2, 0.9), "vtkMRMLMarkupsCurveNode"),
                 ("refineBox", "GmmSeg box", (0.9, 0.8, 0.1), "vtkMRMLMarkupsROINode"),
             )
             if not getattr(parameterNode, field)
@@ -346,6 +349,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.foregroundPlaceWidget.setCurrentNode(parameters.foregroundPoints)
         self.ui.backgroundPlaceWidget.setCurrentNode(parameters.backgroundPoints)
         self.ui.scribblePlaceWidget.setCurrentNode(parameters.scribblePoints)
+        self.ui.backgroundScribblePlaceWidget.setCurrentNode(parameters.backgroundScribblePoints)
         self.ui.boxPlaceWidget.setCurrentNode(parameters.refineBox)
         self._models.follow()
         self._checkCanApply()

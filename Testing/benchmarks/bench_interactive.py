@@ -11,10 +11,11 @@ Reported per structure: mean number of clicks to reach Dice 0.90 and 0.95 (NoC@9
 never reached) and the Dice after 1, 3 and 5 clicks, for GmmSeg's refinement (``gmmseg``: the model's click
 refiner where it has one, else the geodesic path), the geodesic path itself (``geodesic``, when the model has a
 refiner) and GrowCut (Slicer's ``vtkImageGrowCutSegment``) from the same clicks without the network's
-probabilities. With a click refiner, two more clinicians are measured, each prompt counting as one click:
-``gmmseg_box_first`` boxes a structure it finds mostly missed (Dice under 0.5) before clicking, and
-``gmmseg_scribbles`` draws a scribble along the error instead of each click. GrowCut is skipped, with a note, where
-Slicer's core libraries are absent.
+probabilities. ``gmmseg_scribbles`` draws a scribble along the midline of the largest error instead of each click
+(along the structure where it is missed, along where it should not be where it overflows, as the module's two
+scribbles), each scribble counting as one prompt; with a click refiner, ``gmmseg_box_first`` also boxes a structure
+it finds mostly missed (Dice under 0.5) before clicking. GrowCut is skipped, with a note, where Slicer's core
+libraries are absent.
 
 ``--predictions`` reads out-of-fold predictions (``Testing/benchmarks/oof_predictions.py``: labels and probabilities of
 ACDC patients a model never trained on) with their images from the ACDC folder instead of segmenting.
@@ -80,8 +81,8 @@ Refiner = Callable[[SliceCase, np.ndarray, str, Prompts], np.ndarray]
 CLINICIANS = ("clicks", "box_first", "scribbles")
 
 
-def _points(prompts: Prompts, foreground: bool) -> list[tuple[int, int]]:
-    return [(int(c.x), int(c.y)) for c in prompts.clicks if c.foreground == foreground]
+def _points(prompts: Prompts, foreground: bool, stroke: bool = False) -> list[tuple[int, int]]:
+    return [(int(c.x), int(c.y)) for c in prompts.clicks if (c.foreground, c.stroke) == (foreground, stroke)]
 
 
 def geodesic_refiner(geodesic_length_mm: float | None = None) -> Refiner:
@@ -98,6 +99,8 @@ def geodesic_refiner(geodesic_length_mm: float | None = None) -> Refiner:
             _points(prompts, False),
             case.pixel_mm,
             geodesic_length_mm=geodesic_length_mm,
+            foreground_strokes=_points(prompts, True, stroke=True),
+            background_strokes=_points(prompts, False, stroke=True),
         ).labels
 
     return run
@@ -256,11 +259,16 @@ def slices_from_predictions(folder: Path) -> list[SliceCase]:
 
 
 def refiners_of(model: GmmSegModel, geodesic_length_mm: float | None = None) -> dict[str, tuple[Refiner | None, str]]:
-    """What is measured, by name: the product's refinement of ``model`` (``gmmseg``), with a click refiner also
-    prompted by a box first and by scribbles, the geodesic path beside it, and GrowCut; each with its clinician."""
+    """What is measured, by name: the product's refinement of ``model`` (``gmmseg``), prompted by clicks and by
+    scribbles, with a click refiner also by a box first and the geodesic path beside it, and GrowCut; each with its
+    clinician."""
     geodesic = geodesic_refiner(geodesic_length_mm)
     if model.refiner is None:
-        return {"gmmseg": (geodesic, "clicks"), "growcut": (growcut_refiner(), "clicks")}
+        return {
+            "gmmseg": (geodesic, "clicks"),
+            "gmmseg_scribbles": (geodesic, "scribbles"),
+            "growcut": (growcut_refiner(), "clicks"),
+        }
     network = network_refiner(model.refiner)
     return {
         "gmmseg": (network, "clicks"),

@@ -162,3 +162,50 @@ def test_a_background_click_alone_never_adds_to_the_structure():
     refined = refine(np.zeros((48, 48), np.float32), probabilities, drawn, "LV", [], [edge], pixel_mm=1.5)
     assert not ((refined.labels == 1) & (drawn != 1)).any()
     assert refined.labels[edge[1], edge[0]] != 1 and refined.labels[24, 24] == 1
+
+
+def _ring_with_overflow() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """A myocardial ring (radius 14 to 20 px round (50, 50)) drawn 4 px too thick outside it over a right-hand arc,
+    where the tissue beyond looks like myocardium; and the midline of that overflow, as a clinician scribbles it."""
+    yy, xx = np.mgrid[:100, :100]
+    radius, angle = np.hypot(yy - 50, xx - 50), np.arctan2(yy - 50, xx - 50)
+    truth = np.zeros((100, 100), np.uint8)
+    truth[radius < 20] = 2
+    truth[radius < 14] = 1
+    drawn = truth.copy()
+    drawn[(radius >= 20) & (radius < 24) & (np.abs(angle) < 1.0)] = 2
+    image = np.where(truth == 1, 3.0, 1.0).astype(np.float32)  # bright blood; wall and what lies outside alike
+    probabilities = np.stack([(drawn == k) * 0.8 + 0.05 for k in range(4)]).astype(np.float32)
+    midline = [(round(50 + 22 * np.cos(a)), round(50 + 22 * np.sin(a))) for a in np.linspace(-0.9, 0.9, 13)]
+    return image, truth, drawn, probabilities, midline
+
+
+def test_a_scribble_along_an_overflow_trims_it_without_eating_into_the_ring_beside_it():
+    """A scribble marks the strip it is drawn along; the same points as clicks would each speak for 15 mm around
+    them, and across tissue that looks alike that takes the true ring away too."""
+    image, truth, drawn, probabilities, midline = _ring_with_overflow()
+    scribbled = refine(image, probabilities, drawn, "MYO", [], [], pixel_mm=1.0, background_strokes=midline)
+    clicked = refine(image, probabilities, drawn, "MYO", [], midline, pixel_mm=1.0)
+    ring, overflow = truth == 2, (drawn == 2) & (truth != 2)
+    assert (scribbled.labels[overflow] != 2).mean() > 0.9  # the overflow is gone along the whole arc
+    assert (scribbled.labels[ring] == 2).mean() > 0.9  # the ring stays, but for a pixel or two at its edge
+    assert (clicked.labels[ring] == 2).mean() < (scribbled.labels[ring] == 2).mean() - 0.2
+    assert dice(scribbled.labels == 2, ring) > max(dice(drawn == 2, ring), dice(clicked.labels == 2, ring))
+    with pytest.raises(GmmSegError, match="background scribble click .* is outside the slice"):
+        refine(image, probabilities, drawn, "MYO", [], [], pixel_mm=1.0, background_strokes=[(100, 5)])
+
+
+def test_nothing_beyond_the_prompts_reach_changes_even_where_the_model_was_unsure():
+    """An LV cavity the model labels with a probability of only 0.45 (the most probable of four classes): a
+    scribble at its left edge leaves its far side alone, though the CRF alone would read it as not LV."""
+    yy, xx = np.mgrid[:100, :100]
+    labels = np.where(np.hypot(yy - 50, xx - 50) < 20, 1, 0).astype(np.uint8)
+    probabilities = np.where(
+        labels == 1, [[[0.25]], [[0.45]], [[0.15]], [[0.15]]], [[[0.9]], [[0.05]], [[0.0]], [[0.05]]]
+    )
+    image = np.where(labels == 1, 2.0, 1.0).astype(np.float32)
+    result = refine(
+        image, probabilities.astype(np.float32), labels, "LV", [], [], 1.0, foreground_strokes=[(32, 50), (31, 48)]
+    )
+    far_side = (labels == 1) & (xx > 45)
+    assert np.array_equal(result.labels[far_side], labels[far_side])

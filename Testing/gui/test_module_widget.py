@@ -509,6 +509,34 @@ def test_a_scribble_and_a_box_refine_through_the_models_click_refiner(
     assert not ui.refineFramesButton.enabled  # one frame: nothing to repeat it on
 
 
+@requires_torch
+def test_a_background_scribble_placed_in_the_panel_trims_the_structure_along_it(module, harness, small_phantom):
+    """The second scribble, along where the structure should not be, reaches the refinement as background stroke
+    points (the geodesic path: the shipped model has no click refiner) and is cleared after Refine."""
+    from slicer_harness.views import click_in_view
+
+    widget, ui = module.widget, module.widget.ui
+    outputs = review_brought_segmentation(widget, harness, small_phantom)
+    logic = widget.logic.sceneLogic()
+    labels = logic.current_labels(outputs)
+    z = int(np.argmax((labels == 3).sum(axis=(1, 2))))
+    row = int(np.median(np.nonzero(labels[z] == 3)[0]))
+    along = np.flatnonzero(labels[z, row] == 3)
+    ui.refineStructureComboBox.currentText = "RV"
+    ui.backgroundScribblePlaceWidget.placeModePersistency = True
+    ui.backgroundScribblePlaceWidget.placeButton().click()
+    for x in (along[0], along[-1]):
+        position = logic.world_position(outputs, (float(x), float(row), float(z)), 0)
+        assert click_in_view(harness.mrmlScene, position) is not None
+    ui.backgroundScribblePlaceWidget.placeButton().click()
+    ui.refineButton.click()
+    assert "Refined RV" in panel_log(widget)
+    assert not (logic.current_labels(outputs)[z, row, along[0] : along[-1] + 1] == 3).any()
+    clicks, _ = outputs.history.prompts_on(0, z)
+    assert len(clicks) > 2 and all(c.structure == "RV" and not c.foreground and c.stroke for c in clicks)
+    assert widget._parameterNode.backgroundScribblePoints.GetNumberOfControlPoints() == 0
+
+
 # ---- which model the next job uses --------------------------------------------------------------------------
 def _adapted_model(folder, name: str):
     """A model file with its sidecar description, as an adaptation leaves it (the content is not read here)."""

@@ -138,6 +138,12 @@ def test_a_scribble_is_a_line_of_clicks_and_the_simulated_clinician_draws_them_i
     drawn = simulated_scribble(thin, truth)
     assert len(drawn) > 3 and all(c.foreground and c.structure == "MYO" for c in drawn)
     assert all(truth[round(c.y), round(c.x)] == 2 != thin[round(c.y), round(c.x)] for c in drawn)
+    # the missed piece is an arc of the ring (radius 14 to 22 px round (100, 90), right of x = 105): the stroke
+    # follows its middle round the bend from one end to the other, as a clinician paints it
+    radii = [np.hypot(c.x - 100, c.y - 90) for c in drawn]
+    assert 17 <= np.median(radii) <= 19 and 16 <= min(radii[2:-2]) and max(radii[2:-2]) <= 20
+    missed_rows = np.nonzero(((truth == 2) & (thin == 0)).any(axis=1))[0]
+    assert max(c.y for c in drawn) - min(c.y for c in drawn) > 0.75 * (missed_rows.max() - missed_rows.min())
 
 
 def test_the_simulated_clinician_boxes_a_missed_structure_only():

@@ -449,6 +449,33 @@ def test_a_slices_refinements_see_every_click_placed_on_it_that_stands(
     assert boxes == [Box(float(xs.min() - 2), float(ys.min() - 2), float(xs.max() + 2), float(ys.max() + 2), "RV")]
 
 
+def test_a_background_scribble_takes_the_structure_away_along_its_stroke_through_the_geodesic_path(
+    scene, small_phantom, cine_result, refinement
+):
+    """The shipped model has no click refiner: a scribble along where the RV should not be takes the RV away along
+    the stroke, not across the slice; its points are kept with the edit as background scribble points, and one
+    Undo brings the RV back."""
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
+    frame = outputs.current_frame
+    before = logic.current_labels(outputs)
+    z = int(np.argmax((before == 3).sum(axis=(1, 2))))
+    ys, xs = np.nonzero(before[z] == 3)
+    row = int(np.median(ys))
+    along = np.flatnonzero(before[z, row] == 3)
+    stroke = [logic.world_position(outputs, (float(x), float(row), float(z)), frame) for x in (along[0], along[-1])]
+    logic.refine(outputs, "RV", [], [], scribbles=[(stroke, False)])
+    after = logic.current_labels(outputs)
+    assert not (after[z, row, along[0] : along[-1] + 1] == 3).any()  # gone along the stroke
+    far = (before[z] == 3) & (np.abs(np.arange(before.shape[1]) - row) > 4)[:, None]  # 6 mm or more away
+    assert far.sum() > 300 and (after[z][far] == 3).mean() > 0.98  # kept, but for a border pixel or two
+    assert np.array_equal(np.delete(after, z, axis=0), np.delete(before, z, axis=0))
+    clicks, _ = outputs.history.prompts_on(frame, z)
+    assert len(clicks) > 2 and all(c.structure == "RV" and not c.foreground and c.stroke for c in clicks)
+    logic.undo(outputs)
+    assert np.array_equal(logic.current_labels(outputs), before)
+
+
 @pytest.mark.parametrize("click_refiner", [True, False], ids=["click refiner", "geodesic path"])
 def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_step(
     scene, small_phantom, cine_result, refinement, tmp_path, monkeypatch, click_refiner

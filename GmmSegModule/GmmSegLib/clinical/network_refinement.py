@@ -13,6 +13,8 @@ its box.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -77,7 +79,7 @@ def refine_by_network(
 
 def _click_on(window: SliceWindow, click: Click) -> Click:
     u, v = window.to_window(np.array([click.x, click.y]))
-    return Click(float(u), float(v), click.structure, click.foreground)
+    return replace(click, x=float(u), y=float(v))
 
 
 def _box_on(window: SliceWindow, box: Box) -> Box:

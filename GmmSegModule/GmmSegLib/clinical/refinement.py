@@ -1,11 +1,12 @@
 """Click refinement of one structure on one slice, as MIDeepSeg does it (Luo et al., Medical Image Analysis 72,
 102102, 2021: exponentialised geodesic distance, information fusion, CRF).
 
-Given the slice, the model's class probabilities and the current labels, foreground and background clicks
-for one structure (LV, MYO or RV) correct that structure near the clicks only:
+Given the slice, the model's class probabilities and the current labels, foreground and background clicks and
+scribbles for one structure (LV, MYO or RV) correct that structure near them only:
 
 1. the clicks are encoded by geodesic distances on the image (paths that cross edges are long) and
-   their exponential, EGD = exp(-D);
+   their exponential, EGD = exp(-D); a scribble's points reach less far than a click, since a scribble marks the
+   strip it is drawn along where a click stands for the region around it;
 2. information fusion: with E_f = e^-Df / (e^-Df + e^-Db) and alpha = e^-min(Df, Db), the corrected
    foreground probability is R_f = (1 - alpha) P_f + alpha E_f, so the clicks dominate near themselves
    and the model's probability elsewhere;
@@ -38,6 +39,13 @@ REGION_RADIUS_MM = 30.0
 # a large thin-walled blood pool that the model, where it fails, tends to miss whole, is reached further (chosen on
 # the auxiliary patients' out-of-fold predictions: BENCHMARKS.md, "Click refinement").
 GEODESIC_LENGTH_MM = {"LV": 15.0, "MYO": 15.0, "RV": 40.0}
+# How far a scribble's points reach, for every structure: a scribble drawn along a thin strip of missed or overflowing
+# myocardium must not spill onto the ring beside it (chosen on the auxiliary patients: BENCHMARKS.md, "Click
+# refinement").
+STROKE_LENGTH_MM = 4.0
+# A pixel farther than this from every prompt (geodesic distance; their influence there under e^-3, 5 %) keeps its
+# label: the CRF alone, away from the prompts, would re-draw the model's uncertain borders.
+UNREACHED = 3.0
 GEODESIC_SMOOTHING_PX = 1.0  # Gaussian sigma of the image the clicks' geodesic distances are measured on
 EDGE_SIGMA = 0.5  # intensity difference (in image standard deviations) at which an edge starts to cut
 PAIRWISE_WEIGHT = 1.5
@@ -144,6 +152,15 @@ def _kept_core(mask: np.ndarray, background: np.ndarray) -> np.ndarray:
     return core
 
 
+def _distance(image: torch.Tensor, seeds: list[tuple[torch.Tensor, float]], pixel_mm: float) -> torch.Tensor:
+    """The geodesic distance from the nearest of several seed masks, each with its reach (mm); inf without seeds."""
+    distance = torch.full_like(image, math.inf)
+    for mask, length_mm in seeds:
+        if mask.any():
+            distance = torch.minimum(distance, geodesic_distance(image, mask, pixel_mm, length_mm))
+    return distance
+
+
 def check_clicks(clicks: list[tuple[int, int]], shape: tuple[int, int], kind: str) -> None:
     """Refuse ``kind`` clicks (x, y) that lie outside a slice of ``shape`` (Y, X)."""
     for x, y in clicks:
@@ -161,23 +178,32 @@ def refine(
     pixel_mm: float,
     radius_mm: float = REGION_RADIUS_MM,
     geodesic_length_mm: float | None = None,
+    foreground_strokes: list[tuple[int, int]] = (),
+    background_strokes: list[tuple[int, int]] = (),
 ) -> Refinement:
-    """Refine ``structure`` on one slice: image (Y, X), probabilities (K, Y, X), labels (Y, X); clicks (x, y).
+    """Refine ``structure`` on one slice: image (Y, X), probabilities (K, Y, X), labels (Y, X); clicks (x, y), and
+    the points (x, y) of scribbles along where the structure is (``foreground_strokes``) or is not.
 
     ``geodesic_length_mm`` sets how far a click reaches through flat tissue (see ``geodesic_distance``); by default
-    the structure's (:data:`GEODESIC_LENGTH_MM`).
+    the structure's (:data:`GEODESIC_LENGTH_MM`). A scribble's points reach :data:`STROKE_LENGTH_MM`.
     """
     if structure not in STRUCTURES:
         raise GmmSegError(f"unknown structure {structure!r}; choose one of {', '.join(STRUCTURES)}")
-    if not foreground_clicks and not background_clicks:
-        raise GmmSegError("no clicks given: place at least one foreground or background click")
+    prompts = {
+        "foreground": list(foreground_clicks),
+        "background": list(background_clicks),
+        "foreground scribble": list(foreground_strokes),
+        "background scribble": list(background_strokes),
+    }
+    if not any(prompts.values()):
+        raise GmmSegError("no clicks given: place at least one foreground or background click or a scribble")
     if image.shape != labels.shape or probabilities.shape[1:] != image.shape:
         raise GmmSegError("image, probabilities and labels of the slice differ in shape")
-    check_clicks(foreground_clicks, image.shape, "foreground")
-    check_clicks(background_clicks, image.shape, "background")
+    for kind, points in prompts.items():
+        check_clicks(points, image.shape, kind)
     value = STRUCTURES[structure]
     length_mm = GEODESIC_LENGTH_MM[structure] if geodesic_length_mm is None else geodesic_length_mm
-    clicks = np.array(list(foreground_clicks) + list(background_clicks))
+    clicks = np.array([point for points in prompts.values() for point in points])
     radius = int(math.ceil(radius_mm / pixel_mm))
     x0, y0 = np.maximum(clicks.min(0) - radius, 0)
     x1, y1 = np.minimum(clicks.max(0) + radius, np.array(image.shape[::-1]) - 1)
@@ -187,24 +213,27 @@ def refine(
     local = (local - local.mean()) / local.std().clamp_min(1e-6)
     # clicks travel over a lightly smoothed image, so that pixel noise does not read as edges
     smooth = torch.from_numpy(ndimage.gaussian_filter(local.numpy(), GEODESIC_SMOOTHING_PX))
-    foreground = torch.zeros_like(local, dtype=torch.bool)
-    background = torch.zeros_like(local, dtype=torch.bool)
-    for x, y in foreground_clicks:
-        foreground[y - y0, x - x0] = True
-    for x, y in background_clicks:
-        background[y - y0, x - x0] = True
-    if not foreground.any():
-        foreground |= torch.from_numpy(_kept_core(labels[window] == value, background.numpy()))
-    far = torch.full_like(local, math.inf)
-    distance_f = geodesic_distance(smooth, foreground, pixel_mm, length_mm) if foreground.any() else far
-    distance_b = geodesic_distance(smooth, background, pixel_mm, length_mm) if background.any() else far
+
+    def seeds(points: list[tuple[int, int]]) -> torch.Tensor:
+        mask = torch.zeros_like(local, dtype=torch.bool)
+        for x, y in points:
+            mask[y - y0, x - x0] = True
+        return mask
+
+    clicked_f, clicked_b = seeds(prompts["foreground"]), seeds(prompts["background"])
+    stroked_f, stroked_b = seeds(prompts["foreground scribble"]), seeds(prompts["background scribble"])
+    if not (clicked_f | stroked_f).any():
+        clicked_f = torch.from_numpy(_kept_core(labels[window] == value, (clicked_b | stroked_b).numpy()))
+    distance_f = _distance(smooth, [(clicked_f, length_mm), (stroked_f, STROKE_LENGTH_MM)], pixel_mm)
+    distance_b = _distance(smooth, [(clicked_b, length_mm), (stroked_b, STROKE_LENGTH_MM)], pixel_mm)
     probability = torch.from_numpy(np.ascontiguousarray(probabilities[value][window], dtype=np.float32))
     fused = fused_probability(probability, distance_f, distance_b)
-    selected = (mean_field_crf(local, fused, foreground, background) > 0.5).numpy()
-
+    selected = (mean_field_crf(local, fused, clicked_f | stroked_f, clicked_b | stroked_b) > 0.5).numpy()
     refined = labels.copy()
     region = refined[window]
-    if not foreground_clicks:  # "not this structure" only takes away: its kept core protects, it never grows
+    unreached = (torch.minimum(distance_f, distance_b) > UNREACHED).numpy()
+    selected[unreached] = region[unreached] == value
+    if not (foreground_clicks or foreground_strokes):  # "not this structure" only takes away: it never grows
         selected &= region == value
     others = probabilities[:, window[0], window[1]].copy()
     others[value] = -1.0

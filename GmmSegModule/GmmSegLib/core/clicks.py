@@ -18,12 +18,14 @@ CLICK_KINDS = len(STRUCTURES) * 2  # foreground LV, MYO, RV, then background LV,
 
 @dataclass(frozen=True)
 class Click:
-    """A click at (x, y), in pixels of the grid it is given on: ``structure`` is there (``foreground``) or is not."""
+    """A click at (x, y), in pixels of the grid it is given on: ``structure`` is there (``foreground``) or is not.
+    ``stroke``: a point of a scribble, which marks only where it is drawn (a click also speaks for its surroundings)."""
 
     x: float
     y: float
     structure: str
     foreground: bool
+    stroke: bool = False
 
     @property
     def channel(self) -> int:
@@ -49,9 +51,9 @@ def scribble(points: list[tuple[float, float]], structure: str, foreground: bool
     """A stroke through ``points`` (x, y) as clicks of one kind every ``step_px`` pixels along it."""
     path = np.asarray(points, float).reshape(-1, 2)
     if len(path) == 1:
-        return [Click(float(path[0, 0]), float(path[0, 1]), structure, foreground)]
+        return [Click(float(path[0, 0]), float(path[0, 1]), structure, foreground, stroke=True)]
     lengths = np.linalg.norm(np.diff(path, axis=0), axis=1)
     along = np.concatenate([[0.0], np.cumsum(lengths)])
     at = np.linspace(0.0, along[-1], max(2, int(np.ceil(along[-1] / step_px)) + 1))
     xs, ys = np.interp(at, along, path[:, 0]), np.interp(at, along, path[:, 1])
-    return [Click(float(x), float(y), structure, foreground) for x, y in zip(xs, ys, strict=True)]
+    return [Click(float(x), float(y), structure, foreground, stroke=True) for x, y in zip(xs, ys, strict=True)]

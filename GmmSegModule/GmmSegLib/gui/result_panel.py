@@ -172,8 +172,8 @@ class ResultPanel:
 
     # ---- editing ------------------------------------------------------------------------------------------------
     def refine(self) -> None:
-        """Refinement of the chosen structure from the foreground and background clicks, the scribble and the box,
-        which are then cleared."""
+        """Refinement of the chosen structure from the foreground and background clicks, the scribbles along it and
+        along where it should not be, and the box, which are then cleared."""
 
         def world(points) -> list:
             return list(slicer.util.arrayFromMarkupsControlPoints(points, world=True))
@@ -186,14 +186,15 @@ class ResultPanel:
                 parameters.foregroundPoints,
                 parameters.backgroundPoints,
                 parameters.scribblePoints,
+                parameters.backgroundScribblePoints,
                 parameters.refineBox,
             )
-            foreground, background, stroke, box = prompts
-            scribbles = (
-                [(list(slicer.util.arrayFromMarkupsCurvePoints(stroke, world=True)), True)]
-                if stroke.GetNumberOfControlPoints()
-                else []
-            )
+            foreground, background, stroke, background_stroke, box = prompts
+            scribbles = [
+                (list(slicer.util.arrayFromMarkupsCurvePoints(curve, world=True)), along)
+                for curve, along in ((stroke, True), (background_stroke, False))
+                if curve.GetNumberOfControlPoints()
+            ]
             boxes = [box_corners(box)] if box.GetNumberOfControlPoints() else []
             changed = self.logic().refine(
                 self.outputs,

@@ -339,15 +339,20 @@ class GmmSegLogic:
             )
         if boxes:
             raise GmmSegError(_("a box needs a model with a click refiner; place clicks instead"))
-        structure = clicks[0].structure
+
+        def points(foreground: bool, stroke: bool) -> list[tuple[int, int]]:
+            return [(int(c.x), int(c.y)) for c in clicks if (c.foreground, c.stroke) == (foreground, stroke)]
+
         return refine(
             image,
             probabilities,
             labels,
-            structure,
-            [(int(c.x), int(c.y)) for c in clicks if c.foreground],
-            [(int(c.x), int(c.y)) for c in clicks if not c.foreground],
+            clicks[0].structure,
+            points(True, False),
+            points(False, False),
             float(np.mean(spacing_xy)),
+            foreground_strokes=points(True, True),
+            background_strokes=points(False, True),
         )
 
     def refine_other_frames(self, outputs: SceneOutputs) -> list[int]:

@@ -178,6 +178,12 @@ class GmmSegWebApp(TrameApp):
                                 disabled=("busy",),
                                 id="scribble",
                             )
+                            v3.VBtn(
+                                "Add background scribble",
+                                click=(self.place_clicks, "['background scribble']"),
+                                disabled=("busy",),
+                                id="background-scribble",
+                            )
                             v3.VBtn("Refine", click=self.refine, disabled=("busy",), id="refine")
                             v3.VBtn(
                                 "Same on other frames",
@@ -438,8 +444,8 @@ class GmmSegWebApp(TrameApp):
         self._say(f"{name}: {done}" if isinstance(done, str) else f"{name}: done.")
 
     def place_clicks(self, kind: str) -> None:
-        """Each click in a slice view now adds a ``kind`` (foreground, background or scribble) point for the
-        refinement."""
+        """Each click in a slice view now adds a ``kind`` (foreground, background, scribble or background
+        scribble) point for the refinement."""
         self.clicks.place(kind)
         self._say(f"Click in a slice view to add {kind} points, then Refine.")
 
@@ -448,13 +454,13 @@ class GmmSegWebApp(TrameApp):
             self.state.clicks_placed = self.clicks.count()
 
     def refine(self) -> None:
-        """Refinement of the chosen structure from the points and the scribble placed, which are then cleared (the
+        """Refinement of the chosen structure from the points and the scribbles placed, which are then cleared (the
         panel's Refine)."""
         self.clicks.stop_placing()
         structure = self.state.structure
         foreground, background = self.clicks.positions("foreground"), self.clicks.positions("background")
-        stroke = self.clicks.positions("scribble")
-        scribbles = [(stroke, True)] if stroke else []
+        strokes = ((self.clicks.positions("scribble"), True), (self.clicks.positions("background scribble"), False))
+        scribbles = [(stroke, along) for stroke, along in strokes if stroke]
 
         def refined(outputs) -> str:
             changed = self.logic.refine(outputs, structure, foreground, background, scribbles=scribbles)

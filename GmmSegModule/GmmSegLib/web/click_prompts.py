@@ -1,7 +1,8 @@
-"""The prompts a reader places on the page for click refinement: foreground and background points, and a scribble.
+"""The prompts a reader places on the page for click refinement: foreground and background points, and scribbles.
 
-Three markups point lists, as the panel's ``foregroundPoints``, ``backgroundPoints`` and ``scribblePoints`` (the
-scribble's points, in the order placed, are joined into one foreground stroke, GmmSegLib.core.clicks.scribble),
+Four markups point lists, as the panel's ``foregroundPoints``, ``backgroundPoints``, ``scribblePoints`` and
+``backgroundScribblePoints`` (a scribble's points, in the order placed, are joined into one stroke along the
+structure or along where it should not be, GmmSegLib.core.clicks.scribble),
 placed by clicking in a slice view once the page asks for a kind of prompt (Slicer's interaction node in Place mode,
 through trame-slicer's markups logic); Refine reads their world positions and clears them.
 """
@@ -17,8 +18,14 @@ KINDS = {
     "foreground": "GmmSeg foreground clicks",
     "background": "GmmSeg background clicks",
     "scribble": "GmmSeg scribble",
+    "background scribble": "GmmSeg background scribble",
 }
-COLOURS = {"foreground": (0.1, 0.9, 0.1), "background": (0.9, 0.1, 0.9), "scribble": (0.1, 0.8, 0.9)}
+COLOURS = {
+    "foreground": (0.1, 0.9, 0.1),
+    "background": (0.9, 0.1, 0.9),
+    "scribble": (0.1, 0.8, 0.9),
+    "background scribble": (0.9, 0.5, 0.1),
+}
 
 
 class ClickPrompts:
