@@ -16,7 +16,8 @@ scribbles for one structure (LV, MYO or RV) correct that structure near them onl
 Background clicks alone that only trim a structure (none as deep inside it as half its depth) keep its deepest
 pixel as a foreground seed, so that a click on the overflow of a small apical cavity trims it instead of erasing it.
 The result is merged back into the label map without overlaps: pixels the structure gains are taken from
-the others; pixels it loses get their most probable other class. Nothing outside the box changes.
+the others; pixels it loses get their most probable other class. Nothing outside the box changes, nor anything
+beyond the prompts' reach (:data:`UNREACHED`).
 Without the model's probabilities (a segmentation GmmSeg did not make), the labels stand for them
 (:func:`label_probabilities`).
 """
