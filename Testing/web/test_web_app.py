@@ -251,6 +251,20 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     page.click("#undo")
     page.wait_for_function("document.querySelector('#status').innerText == 'Undo: Refine LV'")
 
+    # a background scribble: across the LV's middle, where the LV should not be; the LV is taken away along it
+    time.sleep(2)
+    page.click("#background-scribble")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Click in a slice view')")
+    for row, column in (centre - 3 * outward, centre, centre + 3 * outward):
+        page.mouse.click(box["x"] + float(column), box["y"] + float(row))
+    page.wait_for_function("document.querySelector('#clicks-placed').innerText.startsWith('3 ')")
+    page.click("#refine")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Refined')")
+    time.sleep(2)
+    assert _pixels_of(_views(page), "LV") < _pixels_of(lv_before, "LV")
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText == 'Undo: Refine LV'")
+
     # the Segment Editor's paint: MYO painted across the LV's middle; the indices follow the stroke
     mass_before, myo_before = _index(page, "LV mass (g)"), _pixels_of(_views(page), "MYO")
     _choose_structure(page, "MYO")
