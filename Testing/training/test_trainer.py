@@ -77,8 +77,8 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     assert torch.equal(model.class_log_offsets, left_ventricle_offsets(calibration["delta"]))
     # the atlas was built from the phantom labels: the LV is likely in the middle of the crop
     assert float(model.atlas[2, 1, 64, 64]) > 0.5
-    # the same seed gives the same weights
-    again = run_trainer("--out", tmp_path / "again.pt", "--data", phantom_acdc_dir, *TINY)
+    # the same seed gives the same weights, also with the batches drawn by two worker processes
+    again = run_trainer("--out", tmp_path / "again.pt", "--data", phantom_acdc_dir, *TINY, "--loader-workers", "2")
     assert again.returncode == 0, again.stderr
     other, _ = load_model(tmp_path / "again.pt")
     for name, tensor in model.state_dict().items():
@@ -109,6 +109,8 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
         "2",
         "--device",
         "cpu",
+        "--loader-workers",
+        "2",  # the workers end with the run
     ]
     process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
@@ -130,7 +132,7 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(tmp_path, phantom_acdc_dir):
     assert state["metadata"]["completed"] == ["localiser", "atlas"] and state["metadata"]["epoch"] >= 1
     assert not list((tmp_path / "model.work").glob(".*partial"))
 
-    arguments[arguments.index("--pretrain-epochs") + 1] = "50"
+    arguments[arguments.index("--loader-workers") + 1] = "0"  # the same batches: a run may resume with another number
     resumed = subprocess.run(arguments, capture_output=True, text=True, timeout=900)
     assert resumed.returncode == 0, resumed.stderr
     start = events(resumed.stdout)[0]
@@ -183,6 +185,8 @@ def test_sigterm_before_anything_was_saved_names_no_state_and_leaves_no_folder(t
         "2",
         "--device",
         "cpu",
+        "--loader-workers",
+        "2",  # the workers end with the run
     ]
     process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
@@ -262,6 +266,7 @@ def test_a_state_from_another_run_is_refused(tmp_path, phantom_acdc_dir):
         (["--texture-network-chance", "nan"], "--texture-network-chance must be a number from 0 to 1"),
         (["--feature-base", "0"], "--feature-base must be 1 or more"),
         (["--folds", "1"], "--folds must be from 2 to 10"),
+        (["--loader-workers", "-1"], "--loader-workers must be 0 or more"),
         (["--folds", "5", "--held-out-fold", "5"], "--held-out-fold must be from 0 to 4"),
         (
             ["--pretrain-epochs", "-1", "--context-slices", "-1"],
@@ -494,7 +499,7 @@ def test_the_responsibilities_stage_trains_z_net_alone_towards_the_labels(tmp_pa
     run._load_starting_point()
     run.events = _Silent()
     stage = responsibilities_stage(run.model, config, run.data)
-    batch = stage.batches(run._generator("responsibilities", 0))  # the stage's first batch
+    batch = stage.batches(torch.Generator().manual_seed(0))
 
     def pi_loss() -> float:
         with torch.no_grad():

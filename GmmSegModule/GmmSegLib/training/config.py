@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,9 @@ class TrainConfig:
     texture_network_chance: float = 0.0
     seed: int = 42
     device: str = "auto"
+    # processes that draw the training batches while the training process computes (training.batch_stream); 0: the
+    # training process draws them. The same batches either way, so a run may resume with another number
+    loader_workers: int = 0
     max_cases: int = 0  # 0: all; a small number makes a tiny run for tests
     # cross-validation: the labelled patients are cut into `folds` (io.acdc.fold_of) and `held_out_fold` is never
     # trained on; 2 and 1 are the project's split (the development-validation patients held out); None trains on
@@ -100,7 +104,13 @@ class TrainConfig:
 ADAPT_EPOCHS, ADAPT_STEPS_PER_EPOCH = 3, 30
 
 # options that may change between a run and its resumption: where the model goes and where it computes
-RESUMABLE_WITH_OTHER = ("out", "work", "device")
+RESUMABLE_WITH_OTHER = ("out", "work", "device", "loader_workers")
+
+
+def workers_possible() -> bool:
+    """Whether training batches can be drawn in forked workers here (training.batch_stream): not on Windows, which
+    cannot fork a process."""
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def check_config(config: TrainConfig) -> None:
@@ -110,6 +120,7 @@ def check_config(config: TrainConfig) -> None:
         "localiser_tight_views": config.localiser_tight_views,
         "max_cases": config.max_cases,
         "seed": config.seed,
+        "loader_workers": config.loader_workers,
         **{  # every stage that trains for epochs
             f"{stage}_epochs": getattr(config, f"{stage}_epochs")
             for stage in STAGES
@@ -147,6 +158,11 @@ def check_config(config: TrainConfig) -> None:
     for name in ("site_chance", "low_contrast_chance", "texture_network_chance"):
         if not (math.isfinite(getattr(config, name)) and 0 <= getattr(config, name) <= 1):
             problems.append(f"{option(name)} must be a number from 0 to 1")
+    if config.loader_workers > 0 and not workers_possible():
+        problems.append(
+            f"{option('loader_workers')} needs a system that forks processes (not Windows): give 0, the training "
+            "process then draws the batches"
+        )
     if not 2 <= config.folds <= acdc.GROUP_SIZE:
         problems.append(f"{option('folds')} must be from 2 to {acdc.GROUP_SIZE}")
     elif config.held_out_fold is not None and not 0 <= config.held_out_fold < config.folds:
@@ -192,6 +208,12 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
     ("steps_per_epoch", int, "optimisation steps per epoch"),
     ("batch_size", int, "slices per step"),
     ("seed", int, "random seed (a resumed run continues the same sequence)"),
+    (
+        "loader_workers",
+        int,
+        "processes that draw the training batches while the training process computes (0: it draws them itself); "
+        "the same batches either way. On a GPU, one per free CPU core keeps it busy",
+    ),
     ("max_cases", int, "use only the first N labelled volumes, 0 for all: a short run to try the trainer"),
     ("folds", int, "cross-validation: cut the labelled ACDC patients into this many folds (every pathology in each)"),
     (

@@ -44,6 +44,7 @@ from ..core.device import resolve_device
 from ..core.errors import GmmSegError, ModelError
 from ..model.bundle import GmmSegModel, load_checkpoint, load_model, save_model
 from ..model.networks import FEATURE_BASE
+from .batch_stream import epoch_batches, step_seed
 from .calibration import calibrate
 from .config import STAGES, TrainConfig, check_config, parse_arguments, resume_conflicts
 from .data import TrainingData
@@ -270,13 +271,14 @@ class Trainer:
         parameters: list[nn.Parameter],
         epoch: int,
     ) -> bool:
-        generator = self._generator(stage.name, epoch)
+        stage_index = STAGES.index(stage.name)
+        seeds = [step_seed(self.config.seed, stage_index, epoch, step, self.rank) for step in range(self._steps())]
         self.model.train()
         sums: dict[str, float] = {}
-        for step in range(self._steps()):
+        for step, batch in enumerate(epoch_batches(stage.batches, seeds, self.config.loader_workers)):
             if self.stop_requested:
                 return False
-            losses = module(stage.batches(generator).to(self.device), epoch)
+            losses = module(batch.to(self.device), epoch)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             torch.nn.utils.clip_grad_norm_(parameters, 5.0)
@@ -307,11 +309,6 @@ class Trainer:
         for parameter in parameters:
             parameter.requires_grad_(True)
         return parameters
-
-    def _generator(self, stage: str, epoch: int) -> torch.Generator:
-        return torch.Generator().manual_seed(
-            self.config.seed * 1_000_003 + STAGES.index(stage) * 10_007 + epoch * 101 + self.rank
-        )
 
     # ---- the starting point, the teacher, the state ---------------------------------------------------
     def _load_starting_point(self) -> None:
