@@ -209,7 +209,7 @@ def test_the_trainers_help_gives_every_options_meaning_and_default():
     assert shown.returncode == 0
     text = " ".join(shown.stdout.split())
     assert "--max-cases MAX_CASES use only the first N labelled volumes" in text and "(default: 0)" in text
-    assert "--pretrain-epochs PRETRAIN_EPOCHS epochs of supervised pretraining" in text and "(default: 40)" in text
+    assert "--pretrain-epochs PRETRAIN_EPOCHS epochs of supervised pretraining" in text and "(default: 120)" in text
 
 
 @pytest.mark.slow

@@ -26,7 +26,8 @@ STAGES = (
 )
 
 # what a run does when --stages is not given: the shipped model's recipe (v8's stages, then z_net, the registration
-# net and the calibration again on the features as adaptation left them, as v9 was made), then the click refiner;
+# net and the calibration again on the features as adaptation left them, as v9 was made; with 120 epochs of
+# pretraining, the recipe adopted since), then the click refiner;
 # a stage may come twice, and a resumed run skips the stages it finished by their place in this list
 RECIPE_STAGES = (
     "localiser",
@@ -60,7 +61,7 @@ class TrainConfig:
     stages: list[str] = field(default_factory=lambda: list(RECIPE_STAGES))
     localiser_epochs: int = 40
     localiser_tight_views: int = 2  # extra copies of each labelled stack in a random tight field of view
-    pretrain_epochs: int = 40
+    pretrain_epochs: int = 120  # 40 made v9; 120 gained 0.5 points out of fold (BENCHMARKS.md, trial "pretrain 120")
     responsibilities_epochs: int = 10
     registration_epochs: int = 10
     adapt_epochs: int = 10
