@@ -513,6 +513,46 @@ def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_
         logic.refine_other_frames(outputs)
 
 
+@pytest.mark.parametrize("click_refiner", [True, False], ids=["click refiner", "geodesic path"])
+def test_a_refinement_is_carried_to_the_neighbouring_slices_that_share_its_error_in_one_undo_step(
+    scene, small_phantom, cine_result, refinement, tmp_path, monkeypatch, click_refiner
+):
+    """The RV missed on two adjacent slices: the second is mended from the first one's click; the slice on the other
+    side, which shows no heart at all, is left alone although its clicked pixel is background too, and so is every
+    slice further away."""
+    from panel_steps import model_with_click_refiner
+
+    if click_refiner:
+        model_with_click_refiner(tmp_path / "models")
+        monkeypatch.setenv("GMMSEG_MODELS_DIR", str(tmp_path / "models"))
+    logic = GmmSegLogic(scene)
+    outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
+    logic.show_frame(outputs, 0)
+    truth = logic.current_labels(outputs, 0)
+    other_frames = [logic.current_labels(outputs, frame) for frame in range(1, outputs.num_frames)]
+    rv_area = (truth == 3).sum(axis=(1, 2))
+    z = max(range(1, truth.shape[0] - 2), key=lambda s: min(rv_area[s], rv_area[s + 1]))  # RV on z and z + 1
+    ys, xs = np.nonzero((truth[z] == 3) & (truth[z + 1] == 3) & (truth[z + 2] == 3))
+    click = (float(xs[len(xs) // 2]), float(ys[len(ys) // 2]))
+    missed = truth.copy()
+    for s in (z, z + 1):  # the same RV missed on two adjacent slices
+        missed[s][missed[s] == 3] = 0
+    missed[z - 1] = 0  # and on the other side a slice with no heart at all
+    missed[z + 2][missed[z + 2] == 3] = 0  # missed there too, but two slices away
+    outputs.write_frame(0, missed)
+    logic.refine(outputs, "RV", [logic.world_position(outputs, (*click, float(z)), 0)], [])
+    refined_first = logic.current_labels(outputs, 0)
+    assert logic.refine_neighbouring_slices(outputs) == [z + 1]
+    carried = logic.current_labels(outputs, 0)
+    assert carried[z + 1, int(click[1]), int(click[0])] == 3 and (carried[z + 1] == 3).sum() > 20
+    others = [s for s in range(truth.shape[0]) if s != z + 1]
+    assert np.array_equal(carried[others], refined_first[others])
+    for frame, labels in enumerate(other_frames, start=1):  # a slice's neighbours are in its own frame
+        assert np.array_equal(logic.current_labels(outputs, frame), labels)
+    assert logic.undo(outputs) == "Refine RV on 1 neighbouring slices"
+    assert np.array_equal(logic.current_labels(outputs, 0), refined_first)
+
+
 def test_a_box_without_a_click_refiner_is_refused_and_changes_nothing(scene, small_phantom, cine_result, refinement):
     """The shipped model has no click refiner: a box, which only the refiner can take, gets one clear reason."""
     logic = GmmSegLogic(scene)

@@ -225,6 +225,14 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     page.click("#undo")  # one step for all of them
     page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
     assert _status(page) == f"Undo: Refine LV on {repeated.group(1)} other frames"
+    # and on the slices directly above and below, where the click lands on LV too (Same on neighbouring slices)
+    page.click("#same-neighbouring-slices")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Same on neighbouring slices')")
+    carried = re.search(r"(\d+) neighbouring slice\(s\) refined", _status(page))
+    assert carried and int(carried.group(1)) in (1, 2), _status(page)
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
+    assert _status(page) == f"Undo: Refine LV on {carried.group(1)} neighbouring slices"
     page.click("#undo")
     page.wait_for_function("document.querySelector('#status').innerText == 'Undo: Refine LV'")
     assert _status(page) == "Undo: Refine LV"

@@ -224,6 +224,18 @@ class ResultPanel:
             )
         self._changed()
 
+    def refine_neighbouring_slices(self) -> None:
+        """Repeat the last refinement on the slices directly above and below it that show the heart and share its
+        error."""
+        with user_action(_("Refinement of the neighbouring slices failed."), self.log):
+            slices = self.logic().refine_neighbouring_slices(self.outputs)
+            self.log(
+                _("Refined {count} neighbouring slices: {slices}.").format(
+                    count=len(slices), slices=", ".join(str(z) for z in slices) or _("none shared the error")
+                )
+            )
+        self._changed()
+
     def replay(self, undoing: bool) -> None:
         """Undo or redo the module's last Refine or Accept (the buttons and the Undo/Redo keys)."""
         history = self.outputs.history if self.outputs is not None else None

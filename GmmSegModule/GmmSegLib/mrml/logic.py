@@ -357,8 +357,21 @@ class GmmSegLogic:
 
     def refine_other_frames(self, outputs: SceneOutputs) -> list[int]:
         """Repeat the last refinement on its slice in the cine's other frames that share its error (one undo step);
-        the frames changed. See :mod:`GmmSegLib.mrml.frame_propagation`."""
-        from .frame_propagation import refine_other_frames
+        the frames changed. See :mod:`GmmSegLib.mrml.refinement_propagation`."""
+        from .refinement_propagation import refine_other_frames
+
+        return refine_other_frames(outputs, self._slice_refiner(outputs), lambda: self.update_indices(outputs))
+
+    def refine_neighbouring_slices(self, outputs: SceneOutputs) -> list[int]:
+        """Repeat the last refinement on the slices directly above and below it that show the heart and share its error
+        (one undo step); the slices changed. See :mod:`GmmSegLib.mrml.refinement_propagation`."""
+        from .refinement_propagation import refine_neighbouring_slices
+
+        return refine_neighbouring_slices(outputs, self._slice_refiner(outputs), lambda: self.update_indices(outputs))
+
+    def _slice_refiner(self, outputs: SceneOutputs):
+        """``refine_slice(frame, slice, labels, clicks, boxes)`` as a carried refinement refines a slice: with the
+        carried prompts alone, not the slice's earlier ones."""
 
         def refine_slice(frame: int, slice_index: int, labels: np.ndarray, clicks: tuple, boxes: tuple):
             image, probabilities, spacing = outputs.slice_to_refine(frame, slice_index, labels)
@@ -375,7 +388,7 @@ class GmmSegLogic:
                 earlier=False,
             )
 
-        return refine_other_frames(outputs, refine_slice, lambda: self.update_indices(outputs))
+        return refine_slice
 
     def click_refiner(self, outputs: SceneOutputs):
         """The click refiner of the model behind ``outputs`` (loaded once per model, hash-checked), or None."""

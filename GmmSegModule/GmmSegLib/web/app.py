@@ -192,6 +192,12 @@ class GmmSegWebApp(TrameApp):
                                 v_show=("frames > 1",),
                                 id="same-other-frames",
                             )
+                            v3.VBtn(
+                                "Same on neighbouring slices",
+                                click=self.refine_neighbouring_slices,
+                                disabled=("busy",),
+                                id="same-neighbouring-slices",
+                            )
                             html.Span("{{ clicks_placed }} point(s) placed", id="clicks-placed")
                             v3.VBtn("Paint", click=(self.edit, "['paint']"), disabled=("busy",), id="paint")
                             v3.VBtn("Erase", click=(self.edit, "['erase']"), disabled=("busy",), id="erase")
@@ -479,6 +485,17 @@ class GmmSegWebApp(TrameApp):
             return f"the same slice refined in {len(frames)} other frame(s): {which}."
 
         self._act("Same on other frames", repeated)
+
+    def refine_neighbouring_slices(self) -> None:
+        """The last refinement repeated on the slices directly above and below it that show the heart and share its
+        error, one step for Undo (the panel's Same on neighbouring slices)."""
+
+        def repeated(outputs) -> str:
+            slices = self.logic.refine_neighbouring_slices(outputs)
+            which = ", ".join(str(z) for z in slices) or "none shared the error"
+            return f"{len(slices)} neighbouring slice(s) refined: {which}."
+
+        self._act("Same on neighbouring slices", repeated)
 
     def confirm_choices(self) -> None:
         """Recompute the indices with the frames and slice limits as the reader left them (one step for Undo)."""
