@@ -215,25 +215,26 @@ class ResultPanel:
 
     def refine_other_frames(self) -> None:
         """Repeat the last refinement on its slice in the cine's other frames that share its error."""
-        with user_action(_("Refinement of the other frames failed."), self.log):
-            frames = self.logic().refine_other_frames(self.outputs)
-            self.log(
-                _("Refined the same slice in {count} other frames: {frames}.").format(
-                    count=len(frames), frames=", ".join(str(t) for t in frames) or _("none shared the error")
-                )
-            )
-        self._changed()
+        self._carry_refinement(
+            self.logic().refine_other_frames,
+            _("Refinement of the other frames failed."),
+            _("Refined the same slice in {count} other frames: {which}."),
+        )
 
     def refine_neighbouring_slices(self) -> None:
         """Repeat the last refinement on the slices directly above and below it that show the heart and share its
         error."""
-        with user_action(_("Refinement of the neighbouring slices failed."), self.log):
-            slices = self.logic().refine_neighbouring_slices(self.outputs)
-            self.log(
-                _("Refined {count} neighbouring slices: {slices}.").format(
-                    count=len(slices), slices=", ".join(str(z) for z in slices) or _("none shared the error")
-                )
-            )
+        self._carry_refinement(
+            self.logic().refine_neighbouring_slices,
+            _("Refinement of the neighbouring slices failed."),
+            _("Refined {count} neighbouring slices: {which}."),
+        )
+
+    def _carry_refinement(self, carry, failure: str, done: str) -> None:
+        """``carry(outputs)`` (the frames or slices it changed), then ``done`` in the log with what changed."""
+        with user_action(failure, self.log):
+            changed = carry(self.outputs)
+            self.log(done.format(count=len(changed), which=", ".join(map(str, changed)) or _("none shared the error")))
         self._changed()
 
     def replay(self, undoing: bool) -> None:

@@ -478,24 +478,29 @@ class GmmSegWebApp(TrameApp):
     def refine_other_frames(self) -> None:
         """The last refinement repeated on its slice in the cine's other frames that share its error, one step for
         Undo (the panel's Same on other frames)."""
-
-        def repeated(outputs) -> str:
-            frames = self.logic.refine_other_frames(outputs)
-            which = ", ".join(str(frame) for frame in frames) or "none shared the error"
-            return f"the same slice refined in {len(frames)} other frame(s): {which}."
-
-        self._act("Same on other frames", repeated)
+        self._carry(
+            "Same on other frames",
+            self.logic.refine_other_frames,
+            "the same slice refined in {count} other frame(s): {which}.",
+        )
 
     def refine_neighbouring_slices(self) -> None:
         """The last refinement repeated on the slices directly above and below it that show the heart and share its
         error, one step for Undo (the panel's Same on neighbouring slices)."""
+        self._carry(
+            "Same on neighbouring slices",
+            self.logic.refine_neighbouring_slices,
+            "{count} neighbouring slice(s) refined: {which}.",
+        )
 
-        def repeated(outputs) -> str:
-            slices = self.logic.refine_neighbouring_slices(outputs)
-            which = ", ".join(str(z) for z in slices) or "none shared the error"
-            return f"{len(slices)} neighbouring slice(s) refined: {which}."
+    def _carry(self, name: str, carry, done: str) -> None:
+        """``carry(outputs)`` (the frames or slices it changed) as one step, ``done`` saying what changed."""
 
-        self._act("Same on neighbouring slices", repeated)
+        def carried(outputs) -> str:
+            changed = carry(outputs)
+            return done.format(count=len(changed), which=", ".join(map(str, changed)) or "none shared the error")
+
+        self._act(name, carried)
 
     def confirm_choices(self) -> None:
         """Recompute the indices with the frames and slice limits as the reader left them (one step for Undo)."""
