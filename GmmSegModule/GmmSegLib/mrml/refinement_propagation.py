@@ -1,7 +1,7 @@
 """A slice's refinement carried to the cine's other frames, or to the neighbouring slices, that make the same error.
 
-The clinician corrects one slice; the same slice in the other frames of a cine, and often the slices next to it,
-share its errors (a missed basal RV, a myocardium drawn too thin on one side). Offered after a refinement, this
+The clinician corrects one slice; the same slice in the other frames of a cine usually shares its errors (a missed
+basal RV, a myocardium drawn too thin on one side), and the slices next to it may. Offered after a refinement, this
 repeats it where its clicks land on the same wrong labels as they did before the refinement (a click whose pixel is
 already right there, or wrong in another way, would force a wrong answer and is left out), with the same boxes, as
 the module refines a slice (the click refiner, or the geodesic path for a model without one):
