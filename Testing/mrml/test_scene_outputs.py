@@ -476,19 +476,24 @@ def test_a_background_scribble_takes_the_structure_away_along_its_stroke_through
     assert np.array_equal(logic.current_labels(outputs), before)
 
 
-@pytest.mark.parametrize("click_refiner", [True, False], ids=["click refiner", "geodesic path"])
-def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_step(
-    scene, small_phantom, cine_result, refinement, tmp_path, monkeypatch, click_refiner
-):
-    """Through the model's click refiner, or the geodesic path when the model (here the shipped one) has none."""
+@pytest.fixture(params=[True, False], ids=["click refiner", "geodesic path"])
+def refinable_cine(request, scene, small_phantom, cine_result, refinement, tmp_path, monkeypatch):
+    """The logic and the cine's outputs, frame 0 shown, refined through a model's click refiner, or the geodesic path
+    when the model (the shipped one) has none."""
     from panel_steps import model_with_click_refiner
 
-    if click_refiner:
+    if request.param:
         model_with_click_refiner(tmp_path / "models")
         monkeypatch.setenv("GMMSEG_MODELS_DIR", str(tmp_path / "models"))
     logic = GmmSegLogic(scene)
     outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
     logic.show_frame(outputs, 0)
+    return logic, outputs
+
+
+def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_step(refinable_cine):
+    """The same RV missed on one slice of two frames: the refinement of the first carried to the second alone."""
+    logic, outputs = refinable_cine
     truth = [logic.current_labels(outputs, t) for t in range(outputs.num_frames)]
     z = int(np.argmax((truth[0] == 3).sum(axis=(1, 2))))
     ys, xs = np.nonzero(np.all([labels[z] == 3 for labels in truth], axis=0))  # RV in every frame
@@ -513,21 +518,11 @@ def test_a_refinement_is_carried_to_the_frames_that_share_its_error_in_one_undo_
         logic.refine_other_frames(outputs)
 
 
-@pytest.mark.parametrize("click_refiner", [True, False], ids=["click refiner", "geodesic path"])
-def test_a_refinement_is_carried_to_the_neighbouring_slices_that_share_its_error_in_one_undo_step(
-    scene, small_phantom, cine_result, refinement, tmp_path, monkeypatch, click_refiner
-):
+def test_a_refinement_is_carried_to_the_neighbouring_slices_that_share_its_error_in_one_undo_step(refinable_cine):
     """The RV missed on two adjacent slices: the second is mended from the first one's click; the slice on the other
     side, which shows no heart at all, is left alone although its clicked pixel is background too, and so is every
     slice further away."""
-    from panel_steps import model_with_click_refiner
-
-    if click_refiner:
-        model_with_click_refiner(tmp_path / "models")
-        monkeypatch.setenv("GMMSEG_MODELS_DIR", str(tmp_path / "models"))
-    logic = GmmSegLogic(scene)
-    outputs = logic.add_outputs(add_volume_nodes(scene, small_phantom.image, "cine"), cine_result)
-    logic.show_frame(outputs, 0)
+    logic, outputs = refinable_cine
     truth = logic.current_labels(outputs, 0)
     other_frames = [logic.current_labels(outputs, frame) for frame in range(1, outputs.num_frames)]
     rv_area = (truth == 3).sum(axis=(1, 2))
