@@ -57,10 +57,10 @@ def events(stdout: str) -> list[dict]:
 @pytest.mark.slow
 def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     out = tmp_path / "model.pt"
-    result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY)
+    stages = [*RECIPE_STAGES, "refiner"]  # the shipped recipe, and a click refiner on its segmenter's errors
+    result = run_trainer("--out", out, "--data", phantom_acdc_dir, *TINY, "--stages", *stages)
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)
-    stages = list(RECIPE_STAGES)
     assert [e["stage"] for e in lines if e["event"] == "stage"] == stages
     # the shipped recipe: z_net and the registration net trained on the features as adaptation left them
     last_registration = len(stages) - 1 - stages[::-1].index("registration")
@@ -78,7 +78,9 @@ def test_tiny_training_runs_every_stage(tmp_path, phantom_acdc_dir):
     # the atlas was built from the phantom labels: the LV is likely in the middle of the crop
     assert float(model.atlas[2, 1, 64, 64]) > 0.5
     # the same seed gives the same weights, also with the batches drawn by two worker processes
-    again = run_trainer("--out", tmp_path / "again.pt", "--data", phantom_acdc_dir, *TINY, "--loader-workers", "2")
+    again = run_trainer(
+        "--out", tmp_path / "again.pt", "--data", phantom_acdc_dir, *TINY, "--stages", *stages, "--loader-workers", "2"
+    )
     assert again.returncode == 0, again.stderr
     other, _ = load_model(tmp_path / "again.pt")
     for name, tensor in model.state_dict().items():

@@ -27,8 +27,9 @@ STAGES = (
 
 # what a run does when --stages is not given: the shipped model's recipe (v8's stages, then z_net, the registration
 # net and the calibration again on the features as adaptation left them, as v9 was made; with 120 epochs of
-# pretraining, the recipe adopted since), then the click refiner;
-# a stage may come twice, and a resumed run skips the stages it finished by their place in this list
+# pretraining, the recipe adopted since). No click refiner: it needs more clicks than the geodesic path for the LV
+# (BENCHMARKS.md, "A learned click refiner"); ``--stages ... refiner`` adds one.
+# A stage may come twice, and a resumed run skips the stages it finished by their place in this list
 RECIPE_STAGES = (
     "localiser",
     "atlas",
@@ -39,7 +40,6 @@ RECIPE_STAGES = (
     "responsibilities",
     "registration",
     "calibration",
-    "refiner",
 )
 
 
