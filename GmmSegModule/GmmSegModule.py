@@ -383,7 +383,7 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNode and self._parameterNode.reviewSegmentation
         )
         self.ui.refineFramesButton.enabled = editable and outputs.num_frames > 1 and outputs.history.last_is_refinement
-        self.ui.refineSlicesButton.enabled = editable and outputs.history.last_is_refinement
+        self.ui.refineSlicesButton.enabled = editable and outputs.num_slices > 1 and outputs.history.last_is_refinement
         boxes = editable and self._boxesRefined(outputs)
         self.ui.boxPlaceWidget.enabled = self.ui.boxLabel.enabled = boxes
         self.ui.boxLabel.toolTip = (

@@ -511,7 +511,7 @@ def test_a_scribble_and_a_box_refine_through_the_models_click_refiner(
     refined = logic.current_labels(outputs)
     ui.refineSlicesButton.click()
     carried = logic.current_labels(outputs)
-    assert z == 0 and "Refined 1 neighbouring slices: 1." in panel_log(widget)  # the basal slice: only one below
+    assert z == 0 and "Refined 1 neighbouring slice(s): 1." in panel_log(widget)  # the basal slice: only one below
     assert list(np.nonzero((carried != refined).any(axis=(1, 2)))[0]) == [1]
     ui.undoButton.click()  # one step takes it back
     assert np.array_equal(logic.current_labels(outputs), refined)

@@ -537,14 +537,21 @@ def test_a_refinement_is_carried_to_the_neighbouring_slices_that_share_its_error
     outputs.write_frame(0, missed)
     logic.refine(outputs, "RV", [logic.world_position(outputs, (*click, float(z)), 0)], [])
     refined_first = logic.current_labels(outputs, 0)
+    logic.show_frame(outputs, 2)  # the clinician has moved on to another frame
     assert logic.refine_neighbouring_slices(outputs) == [z + 1]
+    assert outputs.current_frame == 0  # the views show the slices that changed
     carried = logic.current_labels(outputs, 0)
     assert carried[z + 1, int(click[1]), int(click[0])] == 3 and (carried[z + 1] == 3).sum() > 20
     others = [s for s in range(truth.shape[0]) if s != z + 1]
     assert np.array_equal(carried[others], refined_first[others])
     for frame, labels in enumerate(other_frames, start=1):  # a slice's neighbours are in its own frame
         assert np.array_equal(logic.current_labels(outputs, frame), labels)
+    # the next refinement of the slice it was carried to sees the carried click again, as if placed there
+    clicks, _ = outputs.history.prompts_on(0, z + 1)
+    assert [(c.x, c.y, c.structure) for c in clicks] == [(*click, "RV")]
+    logic.show_frame(outputs, 2)
     assert logic.undo(outputs) == "Refine RV on 1 neighbouring slices"
+    assert outputs.current_frame == 0 and outputs.history.prompts_on(0, z + 1) == ([], [])
     assert np.array_equal(logic.current_labels(outputs, 0), refined_first)
 
 

@@ -218,7 +218,7 @@ class ResultPanel:
         self._carry_refinement(
             self.logic().refine_other_frames,
             _("Refinement of the other frames failed."),
-            _("Refined the same slice in {count} other frames: {which}."),
+            _("Refined the same slice in {count} other frame(s): {which}."),
         )
 
     def refine_neighbouring_slices(self) -> None:
@@ -227,14 +227,14 @@ class ResultPanel:
         self._carry_refinement(
             self.logic().refine_neighbouring_slices,
             _("Refinement of the neighbouring slices failed."),
-            _("Refined {count} neighbouring slices: {which}."),
+            _("Refined {count} neighbouring slice(s): {which}."),
         )
 
     def _carry_refinement(self, carry, failure: str, done: str) -> None:
         """``carry(outputs)`` (the frames or slices it changed), then ``done`` in the log with what changed."""
         with user_action(failure, self.log):
             changed = carry(self.outputs)
-            self.log(done.format(count=len(changed), which=", ".join(map(str, changed)) or _("none shared the error")))
+            self.log(done.format(count=len(changed), which=", ".join(map(str, changed)) or _("none changed")))
         self._changed()
 
     def replay(self, undoing: bool) -> None:

@@ -367,7 +367,12 @@ class GmmSegLogic:
         (one undo step); the slices changed. See :mod:`GmmSegLib.mrml.refinement_propagation`."""
         from .refinement_propagation import refine_neighbouring_slices
 
-        return refine_neighbouring_slices(outputs, self._slice_refiner(outputs), lambda: self.update_indices(outputs))
+        frame = outputs.history.next_undo().frame if outputs.history.last_is_refinement else None
+        refiner, update_indices = self._slice_refiner(outputs), lambda: self.update_indices(outputs)
+        changed = refine_neighbouring_slices(outputs, refiner, update_indices)
+        if changed:
+            self.show_frame(outputs, frame)  # the clinician sees what changed
+        return changed
 
     def _slice_refiner(self, outputs: SceneOutputs):
         """``refine_slice(frame, slice, labels, clicks, boxes)`` as a carried refinement refines a slice: with the
@@ -415,6 +420,9 @@ class GmmSegLogic:
             outputs.write_frame(step.frame, (step.revert(labels) if undoing else step.reapply(labels))[0])
             self.update_indices(outputs)
         else:
+            frames = {edit.frame for edit in step.edits}
+            if len(frames) == 1:  # a refinement carried to the neighbouring slices: its frame
+                self.show_frame(outputs, frames.pop())
             (step.undo if undoing else step.redo)()
         (history.mark_undone if undoing else history.mark_redone)()
         return step.description

@@ -76,6 +76,7 @@ def _record(outputs: SceneOutputs, edits: list[LabelEdit], what: str, update_ind
                 f"{edits[0].description} on {len(edits)} {what}",
                 lambda: _replay(outputs, edits, update_indices, undoing=True),
                 lambda: _replay(outputs, edits, update_indices, undoing=False),
+                tuple(edits),
             )
         )
         update_indices()

@@ -498,7 +498,7 @@ class GmmSegWebApp(TrameApp):
 
         def carried(outputs) -> str:
             changed = carry(outputs)
-            return done.format(count=len(changed), which=", ".join(map(str, changed)) or "none shared the error")
+            return done.format(count=len(changed), which=", ".join(map(str, changed)) or "none changed")
 
         self._act(name, carried)
 
