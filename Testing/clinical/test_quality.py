@@ -187,7 +187,8 @@ def test_a_zero_filled_slice_inside_the_heart_is_warned_and_blank_end_slices_are
 def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not(acdc_dir, shipped_model):
     """Heavy noise (RV 7 ml) and a ghosting band over the LV wall (LV 85 ml of 237) once went out with
     ``review_advised`` false. The band is three times as bright as the LV blood: v8 read through one as bright as
-    the blood (Dice 0.83 / 0.74 / 0.86) and was right not to flag it; at three times its myocardium broke (0.50)."""
+    the blood (Dice 0.83 / 0.74 / 0.86) and was right not to flag it; at three times its myocardium breaks (v8 0.50,
+    v10 0.61)."""
     from GmmSegLib.inference.case_files import summarise_case
     from GmmSegLib.inference.segmentation import segment
     from GmmSegLib.io import acdc
@@ -201,20 +202,24 @@ def test_images_the_model_cannot_read_through_are_flagged_and_a_clean_one_is_not
     assert not clean.review_advised and clean.unreliable_share[0] <= limit
     assert clean.unreliable_share_limit == limit
     band, truth_band = acdc.load_case(acdc_dir, cases["patient088_frame12"])
-    # the noise is past the share's alarm (no good stack of the out-of-fold predictions reached it); the band's
-    # result is unsteady enough for the estimated Dice, which weighs how well the two passes agree
-    # the noise also takes the blood pool and the myocardium apart no more than its own size, which the result says;
-    # the band leaves their contrast as it was: the model, not the image, is to blame there
-    for damaged, alarm in (
-        (image_damage.damaged(image, image_damage.noisy(image.frames, 0.12)), True),
-        (image_damage.damaged(band, image_damage.ghost_band(band.frames, truth_band, 3.0)), False),
+    noisy_image = image_damage.damaged(image, image_damage.noisy(image.frames, 0.12))
+    noisy = summarise_case(segment(noisy_image, model, "cpu"), noisy_image, entry)
+    # the noise is past the share's alarm (no good stack of the out-of-fold predictions reached it)
+    assert noisy.unreliable_share[0] > limit
+    ghosted = image_damage.damaged(band, image_damage.ghost_band(band.frames, truth_band, 3.0))
+    # whether the band's result is unsteady enough for the share's alarm too depends on the model (v9 not, v10 yes);
+    # the estimated Dice, which weighs how well the two passes agree, catches it either way
+    for summary, image_to_blame in (
+        (noisy, True),
+        (summarise_case(segment(ghosted, model, "cpu"), ghosted, entry), False),
     ):
-        summary = summarise_case(segment(damaged, model, "cpu"), damaged, entry)
         assert summary.review_advised and summary.estimated_dice[0] < calibration.review_dice
-        assert (summary.unreliable_share[0] > limit) == alarm
+        alarm = summary.unreliable_share[0] > limit
         assert any(reason.startswith("the result is unreliable") for reason in summary.review_reasons) == alarm
+        # the noise takes the blood pool and the myocardium apart no more than its own size, which the result says;
+        # the band leaves their contrast as it was: the model, not the image, is to blame there
         low_contrast = [reason for reason in summary.review_reasons if "barely apart through its noise" in reason]
-        assert len(low_contrast) == alarm
+        assert len(low_contrast) == image_to_blame
 
 
 def test_damage_helpers_keep_the_grid_and_change_the_image(phantom_volume, small_phantom):

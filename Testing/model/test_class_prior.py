@@ -8,6 +8,7 @@ import torch
 
 from GmmSegLib.core.errors import ModelError
 from GmmSegLib.core.labels import LV, MYO, RV
+from GmmSegLib.inference.cavity_pieces import without_stray_cavity_pieces
 from GmmSegLib.inference.segmentation import segment
 from GmmSegLib.model.bundle import CHECKPOINT_FORMAT, GmmSegModel, atomic_torch_save, load_model
 from GmmSegLib.model.class_prior import OFFSET_GRID, left_ventricle_offsets, offset_labels
@@ -58,10 +59,13 @@ def test_inference_decides_as_the_calibration_stage_measured(shipped_model, phan
         corrected = segment(phantom_volume, model, "cpu", location=uncorrected.location)
     finally:
         model.class_log_offsets.copy_(stored)
-    np.testing.assert_array_equal(corrected.labels[0], offset_labels(uncorrected.probabilities[0], 1.5))
+    decided = without_stray_cavity_pieces(offset_labels(uncorrected.probabilities[0], 1.5))
+    np.testing.assert_array_equal(corrected.labels[0], decided)
     assert (corrected.labels == MYO).sum() < (uncorrected.labels == MYO).sum()
     np.testing.assert_allclose(corrected.probabilities.sum(axis=1), 1.0, atol=1e-4)
-    np.testing.assert_array_equal(corrected.labels, corrected.probabilities.argmax(axis=1))
+    np.testing.assert_array_equal(
+        corrected.labels[0], without_stray_cavity_pieces(corrected.probabilities[0].argmax(0))
+    )
     # the uncertainty maps come from the model's own posterior: the correction only decides the labels
     np.testing.assert_array_equal(corrected.uncertainty["total"], uncorrected.uncertainty["total"])
 

@@ -15,6 +15,7 @@ import torch
 
 from ..core.errors import InputError
 from ..evaluation.metrics import mean_structure_dice
+from ..inference.cavity_pieces import without_stray_cavity_pieces
 from ..inference.segmentation import segment
 from ..io import acdc
 from ..model.bundle import GmmSegModel
@@ -25,8 +26,14 @@ from .events import Progress
 
 
 def offset_scores(probabilities: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Mean structure Dice of one volume (K, Z, Y, X) against ``truth`` at every delta of the grid."""
-    return np.array([mean_structure_dice(offset_labels(probabilities, delta), truth) for delta in OFFSET_GRID])
+    """Mean structure Dice of one volume (K, Z, Y, X) against ``truth`` at every delta of the grid, scored on the
+    labels inference would decide: each cavity kept to its largest piece."""
+    return np.array(
+        [
+            mean_structure_dice(without_stray_cavity_pieces(offset_labels(probabilities, delta)), truth)
+            for delta in OFFSET_GRID
+        ]
+    )
 
 
 def choose_delta(scores: np.ndarray) -> float:
