@@ -1,7 +1,7 @@
 """Add a trained checkpoint to the shipped model registry (``Resources/Models/Models.json``).
 
-    python scripted_training/register_model.py --model runs/acdc/gmmseg_acdc.pt --id gmmseg-acdc-v9 \
-        --file gmmseg_acdc_v9.pt --command "python scripted_training/train.py ..." \
+    python scripted_training/register_model.py --model runs/acdc/gmmseg_acdc.pt --id gmmseg-acdc-v10 \
+        --file gmmseg_acdc_v10.pt --command "python scripted_training/train.py ..." \
         --metrics runs/eval/accuracy.json [--review-calibration review_queue.json] [--default]
 
 Copies the checkpoint next to the registry and records its sha256, the exact training command, the data

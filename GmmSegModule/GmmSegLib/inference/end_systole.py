@@ -2,8 +2,9 @@
 
 Out of fold (the 50 labelled ACDC patients, each segmented by the cross-validation model that never saw it), v9's
 recipe draws the end-systolic LV cavity 2.6 ml larger than the expert on average while its end-diastolic cavity is
-1.4 ml smaller, so the LVEF reads 3.4 points low; the error is proportional, the small end-systolic cavities of the
-best-contracting hearts drawn too large, where the trabeculated wall around them is thick. Reweighting the cavity's
+1.4 ml smaller, so the LVEF reads 3.4 points low (v10's recipe: 2.6 points low); the error is proportional, the
+small end-systolic cavities of the best-contracting hearts drawn too large, where the trabeculated wall around them
+is thick. Reweighting the cavity's
 posterior is the Bayes decision for another class prior (GmmSegLib.model.class_prior); here the weight follows how
 far the heart has contracted: a frame of a cine gets the LV log-offset ``lv_log_offset x ejected``, where ``ejected``
 is the part of the largest (end-diastolic) cavity the frame's cavity has lost, (EDV - V) / EDV: 0 at end-diastole,

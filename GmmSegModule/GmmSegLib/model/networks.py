@@ -25,7 +25,7 @@ from torch import nn
 from ..core.labels import NUM_CLASSES
 
 FEATURE_CHANNELS = 4
-# the feature U-Net's channels at full resolution in every model up to v9; a checkpoint records its own (bundle config)
+# the feature U-Net's channels at full resolution in every model up to v10; a checkpoint records its own (bundle config)
 FEATURE_BASE = 16
 CONCENTRATION_FLOOR = 0.05
 MEAN_BOUND = 5.0

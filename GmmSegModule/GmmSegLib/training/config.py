@@ -55,13 +55,13 @@ class TrainConfig:
     labelled_anchor: bool = False  # adapting an --init-model: also anchor it to the labelled split
     context_slices: int | None = None  # neighbours per side the feature U-Net sees; None: the --init-model's, or 0
     # the feature U-Net's channels at full resolution (doubling at each level up to 128): its share of a volume's time
-    # (BENCHMARKS.md, "Speed and memory"); None: the --init-model's, or the 16 of every model up to v9
+    # (BENCHMARKS.md, "Speed and memory"); None: the --init-model's, or the 16 of every model up to v10
     feature_base: int | None = None
     neighbour_jitter_mm: float = 0.0  # with slice context: how far each neighbour of a training crop may be moved
     stages: list[str] = field(default_factory=lambda: list(RECIPE_STAGES))
     localiser_epochs: int = 40
     localiser_tight_views: int = 2  # extra copies of each labelled stack in a random tight field of view
-    pretrain_epochs: int = 120  # 40 made v9; 120 gained 0.5 points out of fold (BENCHMARKS.md, trial "pretrain 120")
+    pretrain_epochs: int = 120  # 40 made v9, 120 v10: 0.5 points more out of fold (BENCHMARKS.md, trial "pretrain 120")
     responsibilities_epochs: int = 10
     registration_epochs: int = 10
     adapt_epochs: int = 10
@@ -81,10 +81,10 @@ class TrainConfig:
     # getting the older gamma/bias/resolution/noise augmentation; 0 is the recipe models up to v7 were trained with
     site_chance: float = 0.5
     # the chance that a crop is also darkened and made noisy after that (scanner_effects.low_contrast); 0 is the recipe
-    # models up to v9 were trained with (0.5 cost the clean images 0.7 points out of fold: BENCHMARKS.md)
+    # models up to v10 were trained with (0.5 cost the clean images 0.7 points out of fold: BENCHMARKS.md)
     low_contrast_chance: float = 0.0
     # the chance that a crop first goes through a shallow network of random weights
-    # (scanner_effects.random_texture_network); 0 is the recipe models up to v9 were trained with
+    # (scanner_effects.random_texture_network); 0 is the recipe models up to v10 were trained with
     texture_network_chance: float = 0.0
     seed: int = 42
     device: str = "auto"
@@ -240,13 +240,13 @@ OPTION_HELP = (  # (TrainConfig field, type, help) of the numeric options
         "low_contrast_chance",
         float,
         "chance that a training crop is also darkened and made noisy, its myocardium near the noise (0: the "
-        "augmentation of models up to v9)",
+        "augmentation of models up to v10)",
     ),
     (
         "texture_network_chance",
         float,
         "chance that a training crop's grey values and texture are first remapped by a shallow network of random "
-        "weights (0: the augmentation of models up to v9)",
+        "weights (0: the augmentation of models up to v10)",
     ),
 )
 
