@@ -2,9 +2,8 @@
 
 The clinician corrects one slice; the same slice in the other frames of a cine usually shares its errors (a missed
 basal RV, a myocardium drawn too thin on one side), and the slices next to it may. Offered after a refinement, this
-repeats it where its clicks land on the same wrong labels as they did before the refinement (a click whose pixel is
-already right there, or wrong in another way, would force a wrong answer and is left out), with the same boxes, as
-the module refines a slice (the click refiner, or the geodesic path for a model without one):
+repeats it where its clicks land on the same wrong labels as they did before the refinement
+(GmmSegLib.core.clicks.clicks_sharing_the_error), with the same boxes, as the module refines a slice (the click refiner, or the geodesic path for a model without one):
 
 - **other frames**: the same slice of every other frame;
 - **neighbouring slices**: the slice directly above and the one directly below in the same frame, if it shows some
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.clicks import Click
+from ..core.clicks import clicks_sharing_the_error
 from ..core.errors import GmmSegError
 from ..core.labels import BACKGROUND
 from .edit_history import ActionStep, LabelEdit
@@ -33,13 +32,6 @@ if TYPE_CHECKING:  # torch, only once the clinician refines
     from ..clinical.refinement import Refinement
 
 SliceRefiner = Callable[..., "Refinement"]  # (frame, slice, labels, clicks, boxes) -> Refinement
-
-
-def _clicks_sharing_the_error(step: LabelEdit, before: np.ndarray, labels: np.ndarray) -> list[Click]:
-    """The refinement's clicks whose pixel holds in ``labels`` (Y, X) what the refined slice held before, ``before``."""
-    return [
-        c for c in step.clicks if labels[int(round(c.y)), int(round(c.x))] == before[int(round(c.y)), int(round(c.x))]
-    ]
 
 
 def _last_refinement(outputs: SceneOutputs) -> tuple[LabelEdit, np.ndarray]:
@@ -56,7 +48,7 @@ def _refined_there(
     """Slice ``z`` of ``frame`` refined with the clicks that share the error there (written to the scene), or None
     when no click does or nothing changed."""
     labels = outputs.read_frame(frame)
-    clicks = _clicks_sharing_the_error(step, before, labels[z])
+    clicks = clicks_sharing_the_error(step.clicks, before, labels[z])
     if not clicks:
         return None
     refined = refine_slice(frame, z, labels, tuple(clicks), step.boxes)
