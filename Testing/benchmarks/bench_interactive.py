@@ -28,7 +28,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,7 +171,7 @@ def growcut_refiner() -> Refiner | None:
     return run
 
 
-def _next_prompt(prompts: Prompts, current: np.ndarray, truth: np.ndarray, clinician: str, first: bool) -> bool:
+def next_prompt(prompts: Prompts, current: np.ndarray, truth: np.ndarray, clinician: str, first: bool) -> bool:
     """Add the simulated clinician's next prompt for binary maps (the structure's value or 0); False if none is due."""
     box = simulated_box(current, truth) if clinician == "box_first" and first else None
     if box is not None:
@@ -187,15 +187,19 @@ def _next_prompt(prompts: Prompts, current: np.ndarray, truth: np.ndarray, clini
     return click is not None
 
 
-def simulate(case: SliceCase, structure: str, refiner: Refiner, clinician: str = "clicks") -> list[float]:
-    """Dice of ``structure`` after 0, 1, ..., MAX_CLICKS prompts (stays constant once no error is left)."""
+def simulate(
+    case: SliceCase, structure: str, refiner: Refiner, clinician: str = "clicks", carried: Sequence[Click] = ()
+) -> list[float]:
+    """Dice of ``structure`` after 0, 1, ..., MAX_CLICKS prompts (stays constant once no error is left). ``carried``:
+    clicks of another slice carried to this one before the clinician's own (they count as none; the slice starts
+    refined by them)."""
     value = STRUCTURES[structure]
     truth = np.where(case.truth == value, value, 0)
-    current = case.labels
+    prompts = Prompts(list(carried))
+    current = refiner(case, case.labels, structure, prompts) if carried else case.labels
     scores = [dice(current == value, truth > 0)]
-    prompts = Prompts()
     for index in range(MAX_CLICKS):
-        if not _next_prompt(prompts, np.where(current == value, value, 0), truth, clinician, index == 0):
+        if not next_prompt(prompts, np.where(current == value, value, 0), truth, clinician, index == 0):
             scores.append(scores[-1])
             continue
         current = refiner(case, current, structure, prompts)

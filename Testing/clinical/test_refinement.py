@@ -209,3 +209,27 @@ def test_nothing_beyond_the_prompts_reach_changes_even_where_the_model_was_unsur
     )
     far_side = (labels == 1) & (xx > 45)
     assert np.array_equal(result.labels[far_side], labels[far_side])
+
+
+def test_the_carry_benchmark_counts_what_a_shared_error_saves_and_leaves_a_right_slice_alone(small_phantom):
+    """Three slices: the corrected one and the one below lost half the LV the same way, the one above is right. The
+    carry reaches only the slice that shares the error (a click on an already right pixel is not carried) and fixes
+    it there, which the report counts."""
+    from bench_carry import Stack, carry_benchmark
+    from bench_interactive import SliceCase, geodesic_refiner
+
+    image, truth, wrong, probabilities = _corrupted_slice(small_phantom)
+    right = np.stack([(truth == k) * 0.8 + 0.05 for k in range(4)]).astype(np.float32)
+    slices = {
+        4: SliceCase(image, right, truth, truth, 1.5),
+        5: SliceCase(image, probabilities, wrong, truth, 1.5),  # the worst slice for the LV: corrected first
+        6: SliceCase(image, probabilities, wrong.copy(), truth, 1.5),
+    }
+    missed = np.argwhere((truth == 1) & (wrong != 1))
+    slices[6].labels[tuple(missed[0])] = 1  # one missed pixel less, so that slice 5 alone is the worst
+    lv = carry_benchmark([Stack("phantom", slices)], geodesic_refiner(), max_clicks=3)["LV"]
+    assert lv["corrected_slices"] == 1 and lv["neighbours_carried_to"] == 1
+    assert lv["dice_after"] > lv["dice_before"] + 0.1 and lv["neighbours_better"] == 1 and lv["neighbours_worse"] == 0
+    assert lv["NoC@90_after_carry"] < lv["NoC@90_without_carry"]
+    # slice 4 needs no click either way; slice 6 needs the button instead of its clicks
+    assert lv["interactions_on_both_neighbours_with_carry"] < lv["interactions_on_both_neighbours_without_carry"]
