@@ -1,19 +1,23 @@
-"""What "Same on neighbouring slices" pays: a slice's correction carried to the slices above and below it.
+"""What carrying a slice's correction elsewhere pays: "Same on neighbouring slices" and "Same on other frames".
 
-    python Testing/benchmarks/bench_carry.py --predictions DIR [--model PATH] [--clicks 3]
+    python Testing/benchmarks/bench_carry.py --predictions DIR [--to neighbouring-slices|other-phase] [--clicks 3]
+                                            [--model PATH]
 
 For each structure, the simulated clinician of ``bench_interactive.py`` corrects the worst 20 % of the slices it
 corrects (lowest Dice) with up to ``--clicks`` clicks, stopping once the slice reaches Dice 0.90. The clicks of that
-correction are then carried as the module carries them (``GmmSegLib.mrml.refinement_propagation``): to the slice
-directly above and the one directly below where the automatic labels show some of the heart, keeping the clicks that
-land on the same wrong label there (``GmmSegLib.core.clicks.clicks_sharing_the_error``), and refined as the module
-refines (the model's click refiner, or the geodesic path). Reported per structure, over the neighbouring slices a
-click was carried to:
+correction are then carried as the module carries them (``GmmSegLib.mrml.refinement_propagation``), keeping the
+clicks that land on the same wrong label there (``GmmSegLib.core.clicks.clicks_sharing_the_error``), and refined as
+the module refines (the model's click refiner, or the geodesic path):
 
-- the structure's Dice there before and after the carry, and how many slices gained or lost more than 0.01;
-- the clicks still needed there to reach Dice 0.90 (NoC@90, capped at 10) without the carry and after it;
-- per corrected slice, the interactions both neighbours need: each neighbour's clicks without the carry, against
-  one press of the button plus the clicks left after it.
+- ``neighbouring-slices``: to the slice directly above and the one directly below where the automatic labels show
+  some of the heart;
+- ``other-phase``: to the same slice of the cine's other labelled frame (ED to ES and back; ACDC labels those two
+  only, the frames furthest apart, so this is the carry at its hardest).
+
+Reported per structure, over the slices a click was carried to: the structure's Dice there before and after the
+carry, and how many slices gained or lost more than 0.01; the clicks still needed there to reach Dice 0.90 (NoC@90,
+capped at 10) without the carry and after it; and per corrected slice, the interactions its targets need: their
+clicks without the carry, against one press of the button plus the clicks left after it.
 
 Out-of-fold predictions only (``Testing/benchmarks/oof_predictions.py``): a model's own training patients would make
 its slices look easier than a clinician's.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +59,7 @@ class Stack:
 
     case: str
     slices: dict[int, SliceCase]
+    patient: str = ""  # the other phase of the same cine has the same patient
 
 
 def stacks_from_predictions(folder: Path) -> list[Stack]:
@@ -77,7 +83,7 @@ def stacks_from_predictions(folder: Path) -> list[Stack]:
             )
             for z in np.flatnonzero(shown)
         }
-        stacks.append(Stack(prediction.case.case, slices))
+        stacks.append(Stack(prediction.case.case, slices, prediction.case.patient))
     return stacks
 
 
@@ -101,8 +107,35 @@ def mean(values: list) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def carry_benchmark(stacks: list[Stack], refiner: Refiner, max_clicks: int) -> dict:
-    """The module's carry to the neighbouring slices, measured per structure (see the module docstring)."""
+# where the module carries a slice's correction to: (the stacks, the corrected stack, its slice) -> the slices
+Targets = Callable[[list[Stack], Stack, int], list[SliceCase]]
+
+
+def neighbouring_slices(_stacks: list[Stack], stack: Stack, z: int) -> list[SliceCase]:
+    """Same on neighbouring slices: the slices directly above and below that show some of the heart."""
+    return [
+        case
+        for neighbour in (z - 1, z + 1)
+        if (case := stack.slices.get(neighbour)) is not None and (case.labels != BACKGROUND).any()
+    ]
+
+
+def other_phase(stacks: list[Stack], stack: Stack, z: int) -> list[SliceCase]:
+    """Same on other frames, from ED to ES or back (the two frames of a cine ACDC labels): the same slice there."""
+    return [
+        case
+        for other in stacks
+        if other.patient == stack.patient and other is not stack and (case := other.slices.get(z)) is not None
+    ]
+
+
+CARRIES: dict[str, Targets] = {"neighbouring-slices": neighbouring_slices, "other-phase": other_phase}
+
+
+def carry_benchmark(
+    stacks: list[Stack], refiner: Refiner, max_clicks: int, targets: Targets = neighbouring_slices
+) -> dict:
+    """The module's carry to ``targets``, measured per structure (see the module docstring)."""
     report: dict = {"max_clicks_on_the_corrected_slice": max_clicks}
     for structure, value in STRUCTURES.items():
         present = [
@@ -122,11 +155,8 @@ def carry_benchmark(stacks: list[Stack], refiner: Refiner, max_clicks: int) -> d
             _labels, clicks = correction(source, structure, refiner, max_clicks)
             if not clicks:
                 continue
-            without, with_carry = 0, 1  # the button, pressed once for both neighbours
-            for neighbour in (z - 1, z + 1):
-                case = stack.slices.get(neighbour)
-                if case is None or not (case.labels != BACKGROUND).any():
-                    continue  # the module carries to a slice only where it shows some of the heart
+            without, with_carry = 0, 1  # the button, pressed once for every target
+            for case in targets(stacks, stack, z):
                 plain = clicks_to_reach(simulate(case, structure, refiner), TARGET)
                 carried = clicks_sharing_the_error(clicks, source.labels, case.labels)
                 without += plain
@@ -144,15 +174,15 @@ def carry_benchmark(stacks: list[Stack], refiner: Refiner, max_clicks: int) -> d
         gains = np.subtract(after, before)
         report[structure] = {
             "corrected_slices": len(interactions_without),
-            "neighbours_carried_to": len(before),
+            "slices_carried_to": len(before),
             "dice_before": mean(before),
             "dice_after": mean(after),
-            "neighbours_better": int((gains > CHANGED).sum()),
-            "neighbours_worse": int((gains < -CHANGED).sum()),
+            "slices_better": int((gains > CHANGED).sum()),
+            "slices_worse": int((gains < -CHANGED).sum()),
             "NoC@90_without_carry": mean(noc_without),
             "NoC@90_after_carry": mean(noc_with),
-            "interactions_on_both_neighbours_without_carry": mean(interactions_without),
-            "interactions_on_both_neighbours_with_carry": mean(interactions_with),
+            "interactions_on_the_targets_without_carry": mean(interactions_without),
+            "interactions_on_the_targets_with_carry": mean(interactions_with),
         }
     return report
 
@@ -164,13 +194,17 @@ def main() -> int:
     parser.add_argument("--predictions", required=True, help="folder of out-of-fold predictions")
     parser.add_argument("--model", default=None, help="whose refinement is measured (default: the shipped model)")
     parser.add_argument("--clicks", type=int, default=3, help="at most this many clicks on the corrected slice")
+    parser.add_argument("--to", choices=tuple(CARRIES), default="neighbouring-slices", help="which carry to measure")
     arguments = parser.parse_args()
     if not 1 <= arguments.clicks <= MAX_CLICKS:
         parser.error(f"--clicks must be 1 to {MAX_CLICKS}")
     model, entry = load_registered(arguments.model)
     refiner, _clinician = refiners_of(model)["gmmseg"]
-    report = carry_benchmark(stacks_from_predictions(Path(arguments.predictions)), refiner, arguments.clicks)
-    print(json.dumps({"model": entry.id, "predictions": arguments.predictions, **report}, indent=2))
+    stacks = stacks_from_predictions(Path(arguments.predictions))
+    report = carry_benchmark(stacks, refiner, arguments.clicks, CARRIES[arguments.to])
+    print(
+        json.dumps({"model": entry.id, "predictions": arguments.predictions, "carry": arguments.to, **report}, indent=2)
+    )
     return 0
 
 

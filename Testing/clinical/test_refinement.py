@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -215,7 +217,7 @@ def test_the_carry_benchmark_counts_what_a_shared_error_saves_and_leaves_a_right
     """Three slices: the corrected one and the one below lost half the LV the same way, the one above is right. The
     carry reaches only the slice that shares the error (a click on an already right pixel is not carried) and fixes
     it there, which the report counts."""
-    from bench_carry import Stack, carry_benchmark
+    from bench_carry import Stack, carry_benchmark, other_phase
     from bench_interactive import SliceCase, geodesic_refiner
 
     image, truth, wrong, probabilities = _corrupted_slice(small_phantom)
@@ -228,8 +230,14 @@ def test_the_carry_benchmark_counts_what_a_shared_error_saves_and_leaves_a_right
     missed = np.argwhere((truth == 1) & (wrong != 1))
     slices[6].labels[tuple(missed[0])] = 1  # one missed pixel less, so that slice 5 alone is the worst
     lv = carry_benchmark([Stack("phantom", slices)], geodesic_refiner(), max_clicks=3)["LV"]
-    assert lv["corrected_slices"] == 1 and lv["neighbours_carried_to"] == 1
-    assert lv["dice_after"] > lv["dice_before"] + 0.1 and lv["neighbours_better"] == 1 and lv["neighbours_worse"] == 0
+    assert lv["corrected_slices"] == 1 and lv["slices_carried_to"] == 1
+    assert lv["dice_after"] > lv["dice_before"] + 0.1 and lv["slices_better"] == 1 and lv["slices_worse"] == 0
     assert lv["NoC@90_after_carry"] < lv["NoC@90_without_carry"]
     # slice 4 needs no click either way; slice 6 needs the button instead of its clicks
-    assert lv["interactions_on_both_neighbours_with_carry"] < lv["interactions_on_both_neighbours_without_carry"]
+    assert lv["interactions_on_the_targets_with_carry"] < lv["interactions_on_the_targets_without_carry"]
+    # the same three slices as the other phase of the cine: slice 5 carried to the same slice there, which shares
+    # the error
+    other = Stack("phantom ES", {z: replace(case, labels=case.labels.copy()) for z, case in slices.items()}, "p")
+    stacks = [replace(Stack("phantom", slices), patient="p"), other]
+    lv = carry_benchmark(stacks, geodesic_refiner(), max_clicks=3, targets=other_phase)["LV"]
+    assert lv["slices_carried_to"] >= 1 and lv["dice_after"] > lv["dice_before"] + 0.1
