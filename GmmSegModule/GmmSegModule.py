@@ -180,8 +180,6 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             (self.ui.cancelButton, self._jobs.cancel),
             (self.ui.acceptButton, results.accept),
             (self.ui.refineButton, results.refine),
-            (self.ui.refineFramesButton, results.refine_other_frames),
-            (self.ui.refineSlicesButton, results.refine_neighbouring_slices),
             (self.ui.undoButton, self._keys.on_undo),
             (self.ui.redoButton, self._keys.on_redo),
             (self.ui.applyPriorSlidersButton, results.place_prior),
@@ -382,8 +380,6 @@ class GmmSegModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.reviewSegmentationButton.enabled = idle and bool(
             self._parameterNode and self._parameterNode.reviewSegmentation
         )
-        self.ui.refineFramesButton.enabled = editable and outputs.num_frames > 1 and outputs.history.last_is_refinement
-        self.ui.refineSlicesButton.enabled = editable and outputs.num_slices > 1 and outputs.history.last_is_refinement
         boxes = editable and self._boxesRefined(outputs)
         self.ui.boxPlaceWidget.enabled = self.ui.boxLabel.enabled = boxes
         self.ui.boxLabel.toolTip = (

@@ -3,11 +3,13 @@
     python Testing/benchmarks/bench_carry.py --predictions DIR [--to neighbouring-slices|other-phase] [--clicks 3]
                                             [--model PATH]
 
-For each structure, the simulated clinician of ``bench_interactive.py`` corrects the worst 20 % of the slices it
-corrects (lowest Dice) with up to ``--clicks`` clicks, stopping once the slice reaches Dice 0.90. The clicks of that
-correction are then carried as the module carries them (``GmmSegLib.mrml.refinement_propagation``), keeping the
-clicks that land on the same wrong label there (``GmmSegLib.core.clicks.clicks_sharing_the_error``), and refined as
-the module refines (the model's click refiner, or the geodesic path):
+The module offered both until this benchmark found that they cost more than they save (BENCHMARKS.md, "Carrying a
+correction to other slices and frames"); it is kept to measure any other way of carrying a correction. For each
+structure, the simulated clinician of ``bench_interactive.py`` corrects the worst 20 % of the slices it corrects
+(lowest Dice) with up to ``--clicks`` clicks, stopping once the slice reaches Dice 0.90. The clicks of that
+correction are then carried as the module carried them (``GmmSegLib.mrml.refinement_propagation`` up to commit
+f1523ce), keeping the clicks that land on the same wrong label there (:func:`clicks_sharing_the_error`), and refined
+as the module refines a slice (the model's click refiner, or the geodesic path):
 
 - ``neighbouring-slices``: to the slice directly above and the one directly below where the automatic labels show
   some of the heart;
@@ -45,7 +47,7 @@ from bench_interactive import (
     simulate,
 )
 
-from GmmSegLib.core.clicks import Click, clicks_sharing_the_error
+from GmmSegLib.core.clicks import Click
 from GmmSegLib.core.labels import BACKGROUND, STRUCTURES
 from GmmSegLib.evaluation.metrics import dice
 
@@ -60,6 +62,13 @@ class Stack:
     case: str
     slices: dict[int, SliceCase]
     patient: str = ""  # the other phase of the same cine has the same patient
+
+
+def clicks_sharing_the_error(clicks: list[Click], before: np.ndarray, labels: np.ndarray) -> list[Click]:
+    """The ``clicks`` of a slice's refinement that land, on another slice's ``labels`` (Y, X), on what the refined
+    slice held there before, ``before`` (Y, X): the same wrong label, which the clicks might correct there too. A click
+    whose pixel is already right, or wrong in another way, would force a wrong answer there and is left out."""
+    return [c for c in clicks if labels[int(round(c.y)), int(round(c.x))] == before[int(round(c.y)), int(round(c.x))]]
 
 
 def stacks_from_predictions(folder: Path) -> list[Stack]:

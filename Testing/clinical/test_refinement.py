@@ -241,3 +241,22 @@ def test_the_carry_benchmark_counts_what_a_shared_error_saves_and_leaves_a_right
     stacks = [replace(Stack("phantom", slices), patient="p"), other]
     lv = carry_benchmark(stacks, geodesic_refiner(), max_clicks=3, targets=other_phase)["LV"]
     assert lv["slices_carried_to"] >= 1 and lv["dice_after"] > lv["dice_before"] + 0.1
+
+
+def test_only_clicks_on_the_same_wrong_label_are_carried():
+    from bench_carry import clicks_sharing_the_error
+
+    before = np.zeros((4, 4), np.uint8)  # the refined slice before its refinement: background, the wall at (0, 0)
+    before[0, 0] = 2
+    other = np.zeros((4, 4), np.uint8)
+    other[1, 1] = 3  # wrong in another way there
+    other[2, 2] = 1  # already the clicked structure there
+    clicks = [
+        Click(3.0, 3.0, "LV", True),  # background on both slices: the same error
+        Click(1.0, 1.0, "LV", True),
+        Click(2.2, 1.8, "LV", True),  # rounds to (x 2, y 2)
+        Click(0.0, 0.0, "MYO", False),  # the wall overflowed there: carried only where the other slice has it too
+    ]
+    assert clicks_sharing_the_error(clicks, before, other) == [clicks[0]]
+    other[0, 0] = 2
+    assert clicks_sharing_the_error(clicks, before, other) == [clicks[0], clicks[3]]

@@ -154,9 +154,7 @@ def _refine_undo_redo_and_accept(module, browser, outputs) -> np.ndarray:
 
     wait_until(lambda: not outputs.frames_without_surface(), timeout=30)  # the stored frame's new 3D, while idle
     assert ui.undoButton.enabled and not ui.redoButton.enabled
-    assert ui.refineFramesButton.enabled and ui.refineSlicesButton.enabled  # to repeat it on other frames or slices
     ui.undoButton.click()
-    assert not ui.refineFramesButton.enabled and not ui.refineSlicesButton.enabled
     assert np.array_equal(logic.current_labels(outputs), before) and ui.redoButton.enabled
     QTest.keySequence(module.panel, QtGui.QKeySequence(QtGui.QKeySequence.StandardKey.Redo))
     pump(0.05)
@@ -506,15 +504,6 @@ def test_a_scribble_and_a_box_refine_through_the_models_click_refiner(
     assert len(boxes) == 1 and boxes[0].structure == "RV" and boxes[0].x1 - boxes[0].x0 > xs.max() - xs.min()
     for node in (widget._parameterNode.scribblePoints, box):
         assert node.GetNumberOfControlPoints() == 0
-    assert not ui.refineFramesButton.enabled  # one frame: nothing to repeat it on
-    assert ui.refineSlicesButton.enabled  # but the slices above and below
-    refined = logic.current_labels(outputs)
-    ui.refineSlicesButton.click()
-    carried = logic.current_labels(outputs)
-    assert z == 0 and "Refined 1 neighbouring slice(s): 1." in panel_log(widget)  # the basal slice: only one below
-    assert list(np.nonzero((carried != refined).any(axis=(1, 2)))[0]) == [1]
-    ui.undoButton.click()  # one step takes it back
-    assert np.array_equal(logic.current_labels(outputs), refined)
 
 
 @requires_torch

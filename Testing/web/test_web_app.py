@@ -217,22 +217,6 @@ def test_the_clinicians_review_in_a_browser(server, browser, served, tmp_path):
     assert "LV" in _status(page) and changed_pixels > 0
     time.sleep(2)
     assert _pixels_of(_views(page), "LV") < shown["LV"]  # the blood pool around the click is no longer LV
-    # the same on the cine's other frames, where the click lands on LV too (the panel's Same on other frames)
-    page.click("#same-other-frames")
-    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Same on other frames')")
-    repeated = re.search(r"refined in (\d+) other frame", _status(page))
-    assert repeated and int(repeated.group(1)) > 0, _status(page)
-    page.click("#undo")  # one step for all of them
-    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
-    assert _status(page) == f"Undo: Refine LV on {repeated.group(1)} other frames"
-    # and on the slices directly above and below, where the click lands on LV too (Same on neighbouring slices)
-    page.click("#same-neighbouring-slices")
-    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Same on neighbouring slices')")
-    carried = re.search(r"(\d+) neighbouring slice\(s\) refined", _status(page))
-    assert carried and int(carried.group(1)) in (1, 2), _status(page)
-    page.click("#undo")
-    page.wait_for_function("document.querySelector('#status').innerText.startsWith('Undo')")
-    assert _status(page) == f"Undo: Refine LV on {carried.group(1)} neighbouring slices"
     page.click("#undo")
     page.wait_for_function("document.querySelector('#status').innerText == 'Undo: Refine LV'")
     assert _status(page) == "Undo: Refine LV"

@@ -57,12 +57,3 @@ def scribble(points: list[tuple[float, float]], structure: str, foreground: bool
     at = np.linspace(0.0, along[-1], max(2, int(np.ceil(along[-1] / step_px)) + 1))
     xs, ys = np.interp(at, along, path[:, 0]), np.interp(at, along, path[:, 1])
     return [Click(float(x), float(y), structure, foreground, stroke=True) for x, y in zip(xs, ys, strict=True)]
-
-
-def clicks_sharing_the_error(
-    clicks: tuple[Click, ...] | list[Click], before: np.ndarray, labels: np.ndarray
-) -> list[Click]:
-    """The ``clicks`` of a slice's refinement that land, on another slice's ``labels`` (Y, X), on what the refined
-    slice held there before, ``before`` (Y, X): the same wrong label, which the clicks can correct there too. A click
-    whose pixel is already right, or wrong in another way, would force a wrong answer there and is left out."""
-    return [c for c in clicks if labels[int(round(c.y)), int(round(c.x))] == before[int(round(c.y)), int(round(c.x))]]

@@ -213,30 +213,6 @@ class ResultPanel:
             )
         self._changed()
 
-    def refine_other_frames(self) -> None:
-        """Repeat the last refinement on its slice in the cine's other frames that share its error."""
-        self._carry_refinement(
-            self.logic().refine_other_frames,
-            _("Refinement of the other frames failed."),
-            _("Refined the same slice in {count} other frame(s): {which}."),
-        )
-
-    def refine_neighbouring_slices(self) -> None:
-        """Repeat the last refinement on the slices directly above and below it that show the heart and share its
-        error."""
-        self._carry_refinement(
-            self.logic().refine_neighbouring_slices,
-            _("Refinement of the neighbouring slices failed."),
-            _("Refined {count} neighbouring slice(s): {which}."),
-        )
-
-    def _carry_refinement(self, carry, failure: str, done: str) -> None:
-        """``carry(outputs)`` (the frames or slices it changed), then ``done`` in the log with what changed."""
-        with user_action(failure, self.log):
-            changed = carry(self.outputs)
-            self.log(done.format(count=len(changed), which=", ".join(map(str, changed)) or _("none changed")))
-        self._changed()
-
     def replay(self, undoing: bool) -> None:
         """Undo or redo the module's last Refine or Accept (the buttons and the Undo/Redo keys)."""
         history = self.outputs.history if self.outputs is not None else None

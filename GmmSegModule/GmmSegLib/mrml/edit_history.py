@@ -67,13 +67,11 @@ class LabelEdit:
 
 @dataclass
 class ActionStep:
-    """A step that is not a single label edit: what undoes it and what does it again, and the label edits it made
-    when it is a refinement carried to other slices or frames (GmmSegLib.mrml.refinement_propagation)."""
+    """A step that is not a single label edit: what undoes it and what does it again."""
 
     description: str
     undo: Callable[[], None]
     redo: Callable[[], None]
-    edits: tuple[LabelEdit, ...] = ()
 
 
 Step = LabelEdit | ActionStep
@@ -101,17 +99,13 @@ class EditHistory:
         return bool(self._undone)
 
     def prompts_on(self, frame: int, slice_index: int) -> tuple[list[Click], list[Box]]:
-        """The clicks and boxes of the refinements of this slice that stand (not undone), oldest first: its own and
-        those carried to it from another slice or frame."""
-        edits = (edit for step in self._done for edit in (step.edits if isinstance(step, ActionStep) else (step,)))
-        steps = [edit for edit in edits if edit.frame == frame and edit.slice == slice_index]
+        """The clicks and boxes of the refinements of this slice that stand (not undone), oldest first."""
+        steps = [
+            step
+            for step in self._done
+            if isinstance(step, LabelEdit) and step.frame == frame and step.slice == slice_index
+        ]
         return [c for step in steps for c in step.clicks], [b for step in steps for b in step.boxes]
-
-    @property
-    def last_is_refinement(self) -> bool:
-        """Whether the next step to undo is a click refinement of a slice (which other frames can repeat)."""
-        step = self.next_undo()
-        return isinstance(step, LabelEdit) and step.slice is not None and bool(step.clicks)
 
     def next_undo(self) -> Step | None:
         return self._done[-1] if self._done else None

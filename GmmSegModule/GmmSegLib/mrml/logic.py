@@ -324,16 +324,15 @@ class GmmSegLogic:
         spacing_xy: tuple[float, float],
         frame: int,
         slice_index: int,
-        earlier: bool = True,
     ):
-        """One slice refined by the model's click refiner (with the slice's earlier prompts when ``earlier``), or by
-        the geodesic path when the model has none."""
+        """One slice refined by the model's click refiner (with the prompts placed on the slice before), or by the
+        geodesic path when the model has none."""
         from ..clinical.network_refinement import refine_by_network
         from ..clinical.refinement import refine
 
         refiner = self.click_refiner(outputs)
         if refiner is not None:
-            earlier_clicks, earlier_boxes = outputs.history.prompts_on(frame, slice_index) if earlier else ([], [])
+            earlier_clicks, earlier_boxes = outputs.history.prompts_on(frame, slice_index)
             return refine_by_network(
                 refiner, image, probabilities, labels, [*earlier_clicks, *clicks], spacing_xy, [*earlier_boxes, *boxes]
             )
@@ -354,46 +353,6 @@ class GmmSegLogic:
             foreground_strokes=points(True, True),
             background_strokes=points(False, True),
         )
-
-    def refine_other_frames(self, outputs: SceneOutputs) -> list[int]:
-        """Repeat the last refinement on its slice in the cine's other frames that share its error (one undo step);
-        the frames changed. See :mod:`GmmSegLib.mrml.refinement_propagation`."""
-        from .refinement_propagation import refine_other_frames
-
-        return refine_other_frames(outputs, self._slice_refiner(outputs), lambda: self.update_indices(outputs))
-
-    def refine_neighbouring_slices(self, outputs: SceneOutputs) -> list[int]:
-        """Repeat the last refinement on the slices directly above and below it that show the heart and share its error
-        (one undo step); the slices changed. See :mod:`GmmSegLib.mrml.refinement_propagation`."""
-        from .refinement_propagation import refine_neighbouring_slices
-
-        frame = outputs.history.next_undo().frame if outputs.history.last_is_refinement else None
-        refiner, update_indices = self._slice_refiner(outputs), lambda: self.update_indices(outputs)
-        changed = refine_neighbouring_slices(outputs, refiner, update_indices)
-        if changed:
-            self.show_frame(outputs, frame)  # the clinician sees what changed
-        return changed
-
-    def _slice_refiner(self, outputs: SceneOutputs):
-        """``refine_slice(frame, slice, labels, clicks, boxes)`` as a carried refinement refines a slice: with the
-        carried prompts alone, not the slice's earlier ones."""
-
-        def refine_slice(frame: int, slice_index: int, labels: np.ndarray, clicks: tuple, boxes: tuple):
-            image, probabilities, spacing = outputs.slice_to_refine(frame, slice_index, labels)
-            return self._refined_slice(
-                outputs,
-                image,
-                probabilities,
-                labels[slice_index],
-                clicks,
-                boxes,
-                spacing,
-                frame,
-                slice_index,
-                earlier=False,
-            )
-
-        return refine_slice
 
     def click_refiner(self, outputs: SceneOutputs):
         """The click refiner of the model behind ``outputs`` (loaded once per model, hash-checked), or None."""
@@ -420,9 +379,6 @@ class GmmSegLogic:
             outputs.write_frame(step.frame, (step.revert(labels) if undoing else step.reapply(labels))[0])
             self.update_indices(outputs)
         else:
-            frames = {edit.frame for edit in step.edits}
-            if len(frames) == 1:  # a refinement carried to the neighbouring slices: its frame
-                self.show_frame(outputs, frames.pop())
             (step.undo if undoing else step.redo)()
         (history.mark_undone if undoing else history.mark_redone)()
         return step.description

@@ -98,11 +98,6 @@ class SceneOutputs:
         return len(self.frame_volumes)
 
     @property
-    def num_slices(self) -> int:
-        """The short-axis slices of a frame (the image's K extent)."""
-        return self.frame_volumes[0].GetImageData().GetDimensions()[2]
-
-    @property
     def current_frame(self) -> int:
         """The time frame the views show (the browser's selected item), 0 for a 3D volume."""
         return max(0, self.browser.GetSelectedItemNumber()) if self.browser is not None else 0

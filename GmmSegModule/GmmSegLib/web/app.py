@@ -185,19 +185,6 @@ class GmmSegWebApp(TrameApp):
                                 id="background-scribble",
                             )
                             v3.VBtn("Refine", click=self.refine, disabled=("busy",), id="refine")
-                            v3.VBtn(
-                                "Same on other frames",
-                                click=self.refine_other_frames,
-                                disabled=("busy",),
-                                v_show=("frames > 1",),
-                                id="same-other-frames",
-                            )
-                            v3.VBtn(
-                                "Same on neighbouring slices",
-                                click=self.refine_neighbouring_slices,
-                                disabled=("busy",),
-                                id="same-neighbouring-slices",
-                            )
                             html.Span("{{ clicks_placed }} point(s) placed", id="clicks-placed")
                             v3.VBtn("Paint", click=(self.edit, "['paint']"), disabled=("busy",), id="paint")
                             v3.VBtn("Erase", click=(self.edit, "['erase']"), disabled=("busy",), id="erase")
@@ -474,33 +461,6 @@ class GmmSegWebApp(TrameApp):
 
         self._act("Refined", refined)
         self.clicks.clear()
-
-    def refine_other_frames(self) -> None:
-        """The last refinement repeated on its slice in the cine's other frames that share its error, one step for
-        Undo (the panel's Same on other frames)."""
-        self._carry(
-            "Same on other frames",
-            self.logic.refine_other_frames,
-            "the same slice refined in {count} other frame(s): {which}.",
-        )
-
-    def refine_neighbouring_slices(self) -> None:
-        """The last refinement repeated on the slices directly above and below it that show the heart and share its
-        error, one step for Undo (the panel's Same on neighbouring slices)."""
-        self._carry(
-            "Same on neighbouring slices",
-            self.logic.refine_neighbouring_slices,
-            "{count} neighbouring slice(s) refined: {which}.",
-        )
-
-    def _carry(self, name: str, carry, done: str) -> None:
-        """``carry(outputs)`` (the frames or slices it changed) as one step, ``done`` saying what changed."""
-
-        def carried(outputs) -> str:
-            changed = carry(outputs)
-            return done.format(count=len(changed), which=", ".join(map(str, changed)) or "none changed")
-
-        self._act(name, carried)
 
     def confirm_choices(self) -> None:
         """Recompute the indices with the frames and slice limits as the reader left them (one step for Undo)."""
